@@ -1,0 +1,131 @@
+/*
+ * Temp-file-and-rename output.  The temporary name carries the pid and a
+ * counter so that two writers of the same target never share a temp file;
+ * whoever renames last wins with a complete file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "fsutil.h"
+#include "xmalloc.h"
+
+int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		p += n;
+		len -= n;
+	}
+	return (0);
+}
+
+int
+fsync_dir(const char *path)
+{
+	char	*copy, *dir;
+	int	 fd, rv;
+
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		free(copy);
+		return (-1);
+	}
+	rv = fsync(fd);
+	close(fd);
+	free(copy);
+	return (rv);
+}
+
+int
+atomic_open(struct atomic_file *af, const char *path, mode_t mode, char *err,
+    size_t errlen)
+{
+	static unsigned	counter;
+
+	af->path = xstrdup(path);
+	xasprintf(&af->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+	af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (af->fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(af->path);
+		free(af->tmp);
+		af->path = af->tmp = NULL;
+		return (-1);
+	}
+	/* The umask must not widen or narrow what the caller asked for. */
+	(void)fchmod(af->fd, mode);
+	return (0);
+}
+
+int
+atomic_commit(struct atomic_file *af, char *err, size_t errlen)
+{
+	int	saved;
+
+	if (fsync(af->fd) == -1 || close(af->fd) == -1) {
+		saved = errno;
+		af->fd = -1;
+		snprintf(err, errlen, "%s: %s", af->path, strerror(saved));
+		atomic_abort(af);
+		return (-1);
+	}
+	af->fd = -1;
+	if (rename(af->tmp, af->path) == -1) {
+		snprintf(err, errlen, "%s: %s", af->path, strerror(errno));
+		atomic_abort(af);
+		return (-1);
+	}
+	(void)fsync_dir(af->path);
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	return (0);
+}
+
+void
+atomic_abort(struct atomic_file *af)
+{
+	int	saved = errno;
+
+	if (af->fd != -1)
+		close(af->fd);
+	af->fd = -1;
+	if (af->tmp != NULL)
+		unlink(af->tmp);
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	errno = saved;
+}
+
+int
+atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
+    char *err, size_t errlen)
+{
+	struct atomic_file	af;
+
+	if (atomic_open(&af, path, mode, err, errlen) == -1)
+		return (-1);
+	if (write_all(af.fd, data, len) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		atomic_abort(&af);
+		return (-1);
+	}
+	return (atomic_commit(&af, err, errlen));
+}

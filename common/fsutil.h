@@ -1,0 +1,27 @@
+/*
+ * Crash-safe file output.  A file is written under a temporary name in the
+ * same directory, fsynced, then renamed over the target and the directory
+ * fsynced, so that a reader sees either the old file or the whole new one
+ * and a failed write leaves nothing behind.
+ */
+#ifndef FC_FSUTIL_H
+#define FC_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct atomic_file {
+	int	 fd;
+	char	*path;
+	char	*tmp;
+};
+
+int	atomic_open(struct atomic_file *, const char *, mode_t, char *, size_t);
+int	atomic_commit(struct atomic_file *, char *, size_t);
+void	atomic_abort(struct atomic_file *);
+int	atomic_write_file(const char *, const void *, size_t, mode_t, char *,
+	    size_t);
+int	write_all(int, const void *, size_t);
+int	fsync_dir(const char *);
+
+#endif

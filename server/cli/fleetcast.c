@@ -1,0 +1,111 @@
+/*
+ * fleetcast: the admin command line.  This file only finds the command and
+ * hands over; global options (--api) come before the command name.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+const char *cli_api_url = "http://127.0.0.1:56080";
+
+static const struct {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*what;
+} commands[] = {
+	{ "key",	cmd_key,	"generate signing keys and transport PSKs" },
+	{ "package",	cmd_package,	"build, inspect and verify signed packages" },
+	{ "send",	cmd_send,	"send a file to a multicast group (standalone)" },
+	{ "receive",	cmd_receive,	"receive a file from a multicast group (standalone)" },
+	{ "sim",	cmd_sim,	"simulate max-targets / max-wait behaviour of a scenario" },
+	{ "bench",	cmd_bench,	"benchmark multicast throughput in a namespace lab" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t	i;
+
+	fprintf(f, "usage: fleetcast [--api URL] COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+	fprintf(f, "\n'fleetcast COMMAND --help' describes each command.\n");
+}
+
+/* Print "fleetcast CMD: message" and return the usage exit status. */
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "fleetcast %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return (EXIT_USAGE);
+}
+
+int
+cli_wants_help(int argc, char **argv)
+{
+	int	i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return (1);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*env;
+	size_t		 i;
+
+	log_init("fleetcast", 1, 0);
+	if ((env = getenv("FLEETCAST_API")) != NULL && *env != '\0')
+		cli_api_url = env;
+	argc--;
+	argv++;
+	while (argc > 0 && argv[0][0] == '-') {
+		if (strcmp(argv[0], "--api") == 0) {
+			if (argc < 2)
+				return (cli_usage_error("--api", "needs a URL"));
+			cli_api_url = argv[1];
+			argc -= 2;
+			argv += 2;
+		} else if (strncmp(argv[0], "--api=", 6) == 0) {
+			cli_api_url = argv[0] + 6;
+			argc--;
+			argv++;
+		} else if (strcmp(argv[0], "--help") == 0 ||
+		    strcmp(argv[0], "-h") == 0) {
+			usage(stdout);
+			return (EXIT_OK);
+		} else if (strcmp(argv[0], "-v") == 0) {
+			log_setverbose(log_getverbose() + 1);
+			argc--;
+			argv++;
+		} else {
+			fprintf(stderr, "fleetcast: unknown option '%s'\n",
+			    argv[0]);
+			usage(stderr);
+			return (EXIT_USAGE);
+		}
+	}
+	if (argc == 0) {
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			return (commands[i].fn(argc, argv));
+	fprintf(stderr, "fleetcast: unknown command '%s'\n", argv[0]);
+	usage(stderr);
+	return (EXIT_USAGE);
+}

@@ -1,0 +1,13 @@
+# server/cli/: the admin CLI, fleetcast.
+bin_PROGRAMS += server/cli/fleetcast
+server_cli_fleetcast_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBARCHIVE_CFLAGS) $(LIBEVENT_CFLAGS)
+server_cli_fleetcast_SOURCES = \
+	server/cli/cli.h \
+	server/cli/fleetcast.c \
+	server/cli/cmd_key.c \
+	server/cli/cmd_package.c \
+	server/cli/cmd_send.c \
+	server/cli/cmd_sim.c \
+	server/cli/cmd_bench.c
+server_cli_fleetcast_LDADD = $(COMMON_LIBS)
