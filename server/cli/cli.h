@@ -16,6 +16,11 @@ int	cmd_send(int, char **);
 int	cmd_receive(int, char **);
 int	cmd_sim(int, char **);
 int	cmd_bench(int, char **);
+int	cmd_machine(int, char **);
+int	cmd_scenario(int, char **);
+int	cmd_run(int, char **);
+/* package add/list/show/remove go to the server: cmd_inventory.c */
+int	cmd_package_server(int, char **);
 
 int	cli_usage_error(const char *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -19,6 +19,9 @@ static const struct {
 } commands[] = {
 	{ "key",	cmd_key,	"generate signing keys and transport PSKs" },
 	{ "package",	cmd_package,	"build, inspect and verify signed packages" },
+	{ "machine",	cmd_machine,	"list, show, approve machines; clear errors" },
+	{ "scenario",	cmd_scenario,	"create, list, show, remove and run scenarios" },
+	{ "run",	cmd_run,	"list, show and watch scenario runs" },
 	{ "send",	cmd_send,	"send a file to a multicast group (standalone)" },
 	{ "receive",	cmd_receive,	"receive a file from a multicast group (standalone)" },
 	{ "sim",	cmd_sim,	"simulate max-targets / max-wait behaviour of a scenario" },

@@ -9,5 +9,6 @@ server_cli_fleetcast_SOURCES = \
 	server/cli/cmd_package.c \
 	server/cli/cmd_send.c \
 	server/cli/cmd_sim.c \
-	server/cli/cmd_bench.c
+	server/cli/cmd_bench.c \
+	server/cli/cmd_inventory.c
 server_cli_fleetcast_LDADD = $(COMMON_LIBS)

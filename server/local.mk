@@ -1,0 +1,1 @@
+# placeholder fragment, filled in by its owner
