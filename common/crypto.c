@@ -308,62 +308,103 @@ ed25519_read_private(const char *path, uint8_t sk[ED25519_PRIV_LEN],
  * Read every PEM public key in a file (a trusted_keys file may list many).
  * Keys of another type are an error, not silently skipped: an admin who put
  * an RSA key there expects it to be trusted and must be told it is not.
+ * The file is read whole (it is small and bounded) and cut at each PEM
+ * block, so that the end of the file is never mistaken for a bad key.
  */
+#define PUBKEY_FILE_MAX	(1 << 20)
+
+static int
+ed25519_decode_pubkey(const char *pem, size_t len, uint8_t pk[ED25519_PUB_LEN])
+{
+	BIO		*b;
+	EVP_PKEY	*k;
+	size_t		 n = ED25519_PUB_LEN;
+	int		 rv = -1;
+
+	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		fatalx("ed25519_decode_pubkey: out of memory");
+	k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	BIO_free(b);
+	ERR_clear_error();
+	if (k == NULL)
+		return (-1);
+	if (EVP_PKEY_get_id(k) == EVP_PKEY_ED25519 &&
+	    EVP_PKEY_get_raw_public_key(k, pk, &n) == 1 &&
+	    n == ED25519_PUB_LEN)
+		rv = 0;
+	else
+		rv = -2;
+	EVP_PKEY_free(k);
+	return (rv);
+}
+
 int
 ed25519_read_public(const char *path, uint8_t (*keys)[ED25519_PUB_LEN],
     size_t max, size_t *nkeys, char *err, size_t errlen)
 {
-	FILE		*f;
-	EVP_PKEY	*k;
-	size_t		 n;
-	unsigned long	 e;
+	static const char	 endmark[] = "-----END PUBLIC KEY-----";
+	FILE			*f;
+	char			*buf, *p, *end;
+	size_t			 len;
+	int			 rv = -1, r;
 
 	*nkeys = 0;
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return (-1);
 	}
+	buf = xmalloc(PUBKEY_FILE_MAX + 1);
+	len = fread(buf, 1, PUBKEY_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (len > PUBKEY_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path,
+		    PUBKEY_FILE_MAX);
+		goto out;
+	}
+	buf[len] = '\0';
+	p = buf;
 	for (;;) {
-		k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-		if (k == NULL) {
-			e = ERR_peek_last_error();
-			ERR_clear_error();
-			/* End of file shows as "no start line". */
-			if (ERR_GET_REASON(e) == PEM_R_NO_START_LINE && *nkeys > 0)
-				break;
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		if ((end = strstr(p, endmark)) == NULL) {
 			snprintf(err, errlen, "%s: key %zu: not a PEM public "
 			    "key", path, *nkeys + 1);
-			fclose(f);
-			return (-1);
+			goto out;
 		}
-		if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-			snprintf(err, errlen, "%s: key %zu: not an Ed25519 key",
-			    path, *nkeys + 1);
-			EVP_PKEY_free(k);
-			fclose(f);
-			return (-1);
-		}
+		end += sizeof(endmark) - 1;
 		if (*nkeys == max) {
 			snprintf(err, errlen, "%s: more than %zu keys", path,
 			    max);
-			EVP_PKEY_free(k);
-			fclose(f);
-			return (-1);
+			goto out;
 		}
-		n = ED25519_PUB_LEN;
-		if (EVP_PKEY_get_raw_public_key(k, keys[*nkeys], &n) != 1 ||
-		    n != ED25519_PUB_LEN) {
-			snprintf(err, errlen, "%s: key %zu: unreadable", path,
-			    *nkeys + 1);
-			EVP_PKEY_free(k);
-			fclose(f);
-			return (-1);
+		r = ed25519_decode_pubkey(p, end - p, keys[*nkeys]);
+		if (r == -1) {
+			snprintf(err, errlen, "%s: key %zu: not a PEM public "
+			    "key", path, *nkeys + 1);
+			goto out;
 		}
-		EVP_PKEY_free(k);
+		if (r == -2) {
+			snprintf(err, errlen, "%s: key %zu: not an Ed25519 key",
+			    path, *nkeys + 1);
+			goto out;
+		}
 		(*nkeys)++;
+		p = end;
 	}
+	if (*nkeys == 0) {
+		snprintf(err, errlen, "%s: no public key in the file", path);
+		goto out;
+	}
+	rv = 0;
+out:
+	free(buf);
 	fclose(f);
-	return (0);
+	return (rv);
 }
 
 struct aead *

@@ -2,8 +2,14 @@
 UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
 
-check_PROGRAMS += tests/unit/test_wire
-TESTS += tests/unit/test_wire
+check_PROGRAMS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
+TESTS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
 tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_wire_SOURCES = tests/unit/test_wire.c tests/unit/unit.h
 tests_unit_test_wire_LDADD = $(UNIT_LIBS)
+tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_conf_SOURCES = tests/unit/test_conf.c tests/unit/unit.h
+tests_unit_test_conf_LDADD = $(UNIT_LIBS)
+tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/unit.h
+tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
