@@ -1,1 +1,28 @@
-# placeholder fragment, filled in by its owner
+# server/: fleetcastd, and the control-channel codec it shares with the
+# agent (common/ctl.c goes into libcommon from here, so that common/local.mk
+# stays untouched by this part).
+common_libcommon_a_SOURCES += common/ctl.c common/ctl.h
+
+# Unit tests of the server's modules.
+check_PROGRAMS += tests/unit/test_ctl
+TESTS += tests/unit/test_ctl
+tests_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c tests/unit/unit.h
+tests_unit_test_ctl_LDADD = $(UNIT_LIBS)
+
+# Fuzz target for the control-channel decoder: a libFuzzer program with
+# --enable-fuzzing, otherwise a replay of its seed corpus under make check.
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_ctl
+tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) -DFUZZING \
+	-fsanitize=fuzzer
+tests_fuzz_fuzz_ctl_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz_ctl
+TESTS += tests/fuzz/fuzz_ctl
+tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+endif
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
+tests_fuzz_fuzz_ctl_LDADD = $(COMMON_LIBS)
+
+dist_doc_DATA += doc/control-protocol.md
