@@ -187,6 +187,7 @@ encode_body(const struct ctl_msg *m, struct wire_w *w, char *err,
 				return (-1);
 			wire_put_u64(w, p->size);
 			wire_put_bytes(w, p->sha256, CTL_HASH_LEN);
+			wire_put_bytes(w, p->signature, CTL_SIG_LEN);
 			if (put_blob(w, p->manifest, p->manifest_len,
 			    CTL_MAX_MANIFEST, "manifest", err, errlen) == -1)
 				return (-1);
@@ -351,6 +352,10 @@ decode_assign(struct wire_r *r, struct ctl_msg *m, char *err, size_t errlen)
 		GET(wire_get_u64, r, &pkg->size, "package size");
 		if (wire_get_bytes(r, pkg->sha256, CTL_HASH_LEN) == -1) {
 			snprintf(err, errlen, "package sha256: truncated");
+			return (-1);
+		}
+		if (wire_get_bytes(r, pkg->signature, CTL_SIG_LEN) == -1) {
+			snprintf(err, errlen, "package signature: truncated");
 			return (-1);
 		}
 		GET(wire_get_u32, r, &mlen, "manifest");

@@ -26,6 +26,7 @@
 #define CTL_MAX_MANIFEST	(1024 * 1024)	/* = PKG_MANIFEST_MAX */
 #define CTL_KEY_LEN		32	/* AES-256-GCM data key of a run */
 #define CTL_HASH_LEN		32	/* SHA-256 */
+#define CTL_SIG_LEN		64	/* Ed25519 signature of a manifest */
 
 /*
  * The largest frame (after the prefix): an ASSIGN with CTL_MAX_PKGS full
@@ -104,6 +105,7 @@ struct ctl_pkg {
 	char		*id;
 	uint64_t	 size;			/* of the .fcpkg file sent */
 	uint8_t		 sha256[CTL_HASH_LEN];	/* of that file */
+	uint8_t		 signature[CTL_SIG_LEN];	/* over the manifest */
 	uint8_t		*manifest;		/* signed manifest, as in the file */
 	size_t		 manifest_len;
 };

@@ -162,6 +162,7 @@ make_assign(struct ctl_msg *m, struct ctl_pkg *pkgs)
 	pkgs[0].id = "sp2";
 	pkgs[0].size = 1ULL << 40;
 	memset(pkgs[0].sha256, 0x11, CTL_HASH_LEN);
+	memset(pkgs[0].signature, 0x33, CTL_SIG_LEN);
 	pkgs[0].manifest = manifest;
 	pkgs[0].manifest_len = sizeof(manifest) - 1;
 	pkgs[1].id = "hotfix_1";
@@ -195,6 +196,8 @@ test_assign(void)
 	CU_ASSERT_STRING_EQUAL(d.u.assign.pkgs[0].id, "sp2");
 	CU_ASSERT_EQUAL(d.u.assign.pkgs[0].size, 1ULL << 40);
 	CU_ASSERT_EQUAL(d.u.assign.pkgs[0].sha256[31], 0x11);
+	CU_ASSERT_EQUAL(d.u.assign.pkgs[0].signature[0], 0x33);
+	CU_ASSERT_EQUAL(d.u.assign.pkgs[0].signature[63], 0x33);
 	CU_ASSERT_EQUAL_FATAL(d.u.assign.pkgs[0].manifest_len,
 	    sizeof(manifest) - 1);
 	CU_ASSERT(memcmp(d.u.assign.pkgs[0].manifest, manifest,
@@ -427,7 +430,7 @@ test_assign_limits(void)
 	/* Decoder: patch the first manifest length to over the limit. */
 	off = CTL_LEN_SIZE + 2 + 8 + 2 + strlen("rollout") + 1 + 2 +
 	    strlen("239.192.56.7") + 2 + CTL_KEY_LEN + 1 + 2 + 2 +
-	    strlen("sp2") + 8 + CTL_HASH_LEN;
+	    strlen("sp2") + 8 + CTL_HASH_LEN + CTL_SIG_LEN;
 	CU_ASSERT_EQUAL(wire_load32(w.buf + off), 1);
 	wire_store32(w.buf + off, CTL_MAX_MANIFEST + 1);
 	CU_ASSERT(ctl_decode(w.buf + 4, w.len - 4, &d, err,
