@@ -1,0 +1,1085 @@
+/*
+ * The package manifest: field validation, the canonical binary encoding
+ * that is signed, its strict decoder, signature checking and the JSON form
+ * shown by `package inspect --json` and the API.  The same checks run when
+ * a package is built and when one is decoded, so a manifest that a
+ * modified builder wrote outside the rules is refused by every reader.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "pkg.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+/* Field names: the CLI option when building, the manifest field else. */
+enum pkg_field {
+	F_ID,
+	F_TYPE,
+	F_URGENCY,
+	F_FLAGS,
+	F_VERSION,
+	F_DATE,
+	F_COMPANY,
+	F_SUMMARY,
+	F_KB,
+	F_EXEC,
+	F_ARGS,
+	F_OS,
+	F_LANG,
+	F_BASESP,
+	F_SUPERSEDES,
+	F_REQUIRES,
+	F_COMPRESSION,
+};
+
+static const char *pkg_field_names[][2] = {
+	[F_ID] = { "id", "--id" },
+	[F_TYPE] = { "type", "--type" },
+	[F_URGENCY] = { "urgency", "--urgency" },
+	[F_FLAGS] = { "flags", "flags" },
+	[F_VERSION] = { "major/minor", "--major/--minor" },
+	[F_DATE] = { "release_date", "--release-date" },
+	[F_COMPANY] = { "company", "--company" },
+	[F_SUMMARY] = { "summary", "--summary" },
+	[F_KB] = { "kb", "--kb" },
+	[F_EXEC] = { "exec", "--exec" },
+	[F_ARGS] = { "args", "--args" },
+	[F_OS] = { "os", "--os" },
+	[F_LANG] = { "lang", "--lang" },
+	[F_BASESP] = { "base_sp", "--base-sp" },
+	[F_SUPERSEDES] = { "supersedes", "--supersedes" },
+	[F_REQUIRES] = { "requires", "--requires" },
+	[F_COMPRESSION] = { "compression", "--compression" },
+};
+
+static const char *
+fname(int cli, enum pkg_field f)
+{
+	return (pkg_field_names[f][cli ? 1 : 0]);
+}
+
+/* Show one byte of a bad value readably in an error message. */
+static void
+pkg_show_byte(unsigned char c, char *buf, size_t len)
+{
+	if (c > 0x20 && c < 0x7f)
+		snprintf(buf, len, "'%c'", c);
+	else if (c == ' ')
+		snprintf(buf, len, "a space");
+	else
+		snprintf(buf, len, "byte 0x%02x", c);
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF are
+ * refused, since JSON and terminals downstream must get clean text.
+ */
+static size_t
+pkg_utf8_len(const unsigned char *s, size_t n)
+{
+	uint32_t	cp;
+	size_t		len, i;
+
+	if (s[0] < 0x80)
+		return (1);
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (len);
+}
+
+/*
+ * Free text: at most max bytes of valid UTF-8 without control characters
+ * (multiline text may hold newlines and tabs).
+ */
+int
+pkg_check_text(const char *name, const char *s, size_t max, int multiline,
+    char *err, size_t errlen)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 len = strlen(s), i, n;
+
+	if (len > max) {
+		snprintf(err, errlen, "%s: %zu bytes, limit %zu", name, len,
+		    max);
+		return (-1);
+	}
+	for (i = 0; i < len; i += n) {
+		if ((n = pkg_utf8_len(p + i, len - i)) == 0) {
+			snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu; "
+			    "text must be UTF-8", name, i + 1);
+			return (-1);
+		}
+		if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f) &&
+		    !(multiline && (p[i] == '\n' || p[i] == '\t'))) {
+			snprintf(err, errlen, "%s: control character 0x%02x at "
+			    "byte %zu; text may not hold control characters%s",
+			    name, p[i], i + 1,
+			    multiline ? " other than newline and tab" : "");
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* P1: 1-63 bytes of A-Z a-z 0-9 - _. */
+int
+pkg_check_id(const char *name, const char *s, char *err, size_t errlen)
+{
+	size_t	len = strlen(s), i;
+	char	shown[16];
+
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty; an id is 1-%d bytes of "
+		    "A-Z a-z 0-9 - _", name, PKG_ID_MAX);
+		return (-1);
+	}
+	if (len > PKG_ID_MAX) {
+		snprintf(err, errlen, "%s: %zu bytes, limit %d", name, len,
+		    PKG_ID_MAX);
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = s[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_')
+			continue;
+		pkg_show_byte(c, shown, sizeof(shown));
+		snprintf(err, errlen, "%s: %s at byte %zu is not allowed; an id "
+		    "is 1-%d bytes of A-Z a-z 0-9 - _", name, shown, i + 1,
+		    PKG_ID_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * A path inside the package folder: relative, at most PKG_PATH_MAX bytes,
+ * components neither empty nor "." nor "..", no control characters.
+ */
+int
+pkg_check_relpath(const char *name, const char *path, char *err,
+    size_t errlen)
+{
+	const char	*p, *end;
+	size_t		 len = strlen(path), clen;
+
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty path", name);
+		return (-1);
+	}
+	if (len > PKG_PATH_MAX) {
+		snprintf(err, errlen, "%s: %zu bytes, limit %d", name, len,
+		    PKG_PATH_MAX);
+		return (-1);
+	}
+	if (path[0] == '/') {
+		snprintf(err, errlen, "%s: %s is an absolute path; it must be "
+		    "relative to the package folder", name, path);
+		return (-1);
+	}
+	if (pkg_check_text(name, path, PKG_PATH_MAX, 0, err, errlen) == -1)
+		return (-1);
+	for (p = path; ; p = end + 1) {
+		end = strchr(p, '/');
+		clen = end == NULL ? strlen(p) : (size_t)(end - p);
+		if (clen == 0) {
+			snprintf(err, errlen, "%s: %s has an empty component "
+			    "(a doubled or trailing '/')", name, path);
+			return (-1);
+		}
+		if ((clen == 1 && p[0] == '.') ||
+		    (clen == 2 && p[0] == '.' && p[1] == '.')) {
+			snprintf(err, errlen, "%s: %s has a '%.*s' component; "
+			    "paths must stay inside the package folder without "
+			    "'.' or '..'", name, path, (int)clen, p);
+			return (-1);
+		}
+		if (end == NULL)
+			break;
+	}
+	return (0);
+}
+
+/*
+ * A symlink at path (a checked relative path) pointing to target stays
+ * inside the package folder when the target is relative and its ".."
+ * components only come first and do not climb above the folder.  Allowing
+ * ".." only as a prefix matters: the link's own directory is a real
+ * directory, so climbing from it is exact, while a ".." after a name could
+ * climb out of a directory reached through another symlink.
+ */
+int
+pkg_check_symlink(const char *path, const char *target, char *err,
+    size_t errlen)
+{
+	const char	*p, *end;
+	size_t		 depth = 0, up = 0, clen;
+	int		 named = 0;
+
+	for (p = path; (p = strchr(p, '/')) != NULL; p++)
+		depth++;
+	if (*target == '\0') {
+		snprintf(err, errlen, "%s: symlink with an empty target", path);
+		return (-1);
+	}
+	if (strlen(target) > PKG_PATH_MAX) {
+		snprintf(err, errlen, "%s: symlink target of %zu bytes, limit "
+		    "%d", path, strlen(target), PKG_PATH_MAX);
+		return (-1);
+	}
+	if (target[0] == '/') {
+		snprintf(err, errlen, "%s: symlink to the absolute path %s; "
+		    "symlinks must point inside the package folder", path,
+		    target);
+		return (-1);
+	}
+	for (p = target; ; p = end + 1) {
+		end = strchr(p, '/');
+		clen = end == NULL ? strlen(p) : (size_t)(end - p);
+		if (clen == 2 && p[0] == '.' && p[1] == '.') {
+			if (named) {
+				snprintf(err, errlen, "%s: symlink target %s "
+				    "has '..' after a name; only leading '..' "
+				    "components are allowed", path, target);
+				return (-1);
+			}
+			if (++up > depth) {
+				snprintf(err, errlen, "%s: symlink to %s points "
+				    "outside the package folder", path, target);
+				return (-1);
+			}
+		} else if (clen > 0 && !(clen == 1 && p[0] == '.'))
+			named = 1;
+		if (end == NULL)
+			break;
+	}
+	return (0);
+}
+
+static int
+pkg_days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+
+	if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
+		return (29);
+	return (days[month - 1]);
+}
+
+static int
+pkg_date_valid(int year, int month, int day)
+{
+	return (year >= 1 && year <= 9999 && month >= 1 && month <= 12 &&
+	    day >= 1 && day <= pkg_days_in_month(year, month));
+}
+
+/* P3: YYYY/MM/DD, a real date; never "corrected". */
+int
+pkg_parse_date(const char *name, const char *s, struct pkg_manifest *m,
+    char *err, size_t errlen)
+{
+	int	i, year, month, day;
+
+	for (i = 0; i < 10; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '/')
+				break;
+		} else if (s[i] < '0' || s[i] > '9')
+			break;
+	}
+	if (i != 10 || s[10] != '\0') {
+		snprintf(err, errlen, "%s: '%s' is not YYYY/MM/DD (4-digit "
+		    "year, 2-digit month and day)", name, s);
+		return (-1);
+	}
+	year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	    (s[3] - '0');
+	month = (s[5] - '0') * 10 + (s[6] - '0');
+	day = (s[8] - '0') * 10 + (s[9] - '0');
+	if (!pkg_date_valid(year, month, day)) {
+		snprintf(err, errlen, "%s: %s is not a real date (YYYY/MM/DD)",
+		    name, s);
+		return (-1);
+	}
+	m->year = year;
+	m->month = month;
+	m->day = day;
+	return (0);
+}
+
+void
+pkg_format_date(const struct pkg_manifest *m, char *buf, size_t len)
+{
+	if (m->year == 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%04u/%02u/%02u", m->year, m->month, m->day);
+}
+
+static const char *pkg_type_names[] = {
+	[PKG_SERVICEPACK] = "servicepack",
+	[PKG_HOTFIX] = "hotfix",
+	[PKG_APPLICATION] = "application",
+};
+
+static const char *pkg_urgency_names[] = {
+	[PKG_URGENCY_HIGHEST] = "highest",
+	[PKG_URGENCY_HIGH] = "high",
+	[PKG_URGENCY_NORMAL] = "normal",
+	[PKG_URGENCY_LOW] = "low",
+};
+
+const char *
+pkg_type_name(enum pkg_type t)
+{
+	if (t < PKG_SERVICEPACK || t > PKG_APPLICATION)
+		return ("unknown");
+	return (pkg_type_names[t]);
+}
+
+const char *
+pkg_urgency_name(enum pkg_urgency u)
+{
+	if (u < PKG_URGENCY_HIGHEST || u > PKG_URGENCY_LOW)
+		return ("unknown");
+	return (pkg_urgency_names[u]);
+}
+
+const char *
+pkg_compression_name(enum pkg_compression c)
+{
+	switch (c) {
+	case PKG_COMPRESS_NONE:
+		return ("none");
+	case PKG_COMPRESS_ZSTD:
+		return ("zstd");
+	}
+	return ("unknown");
+}
+
+int
+pkg_parse_type(const char *name, const char *s, enum pkg_type *t, char *err,
+    size_t errlen)
+{
+	int	i;
+
+	for (i = PKG_SERVICEPACK; i <= PKG_APPLICATION; i++) {
+		if (strcmp(s, pkg_type_names[i]) == 0) {
+			*t = i;
+			return (0);
+		}
+	}
+	snprintf(err, errlen, "%s: '%s' is not one of servicepack, hotfix, "
+	    "application", name, s);
+	return (-1);
+}
+
+int
+pkg_parse_urgency(const char *name, const char *s, enum pkg_urgency *u,
+    char *err, size_t errlen)
+{
+	int	i;
+
+	for (i = PKG_URGENCY_HIGHEST; i <= PKG_URGENCY_LOW; i++) {
+		if (strcmp(s, pkg_urgency_names[i]) == 0) {
+			*u = i;
+			return (0);
+		}
+	}
+	snprintf(err, errlen, "%s: '%s' is not one of highest, high, normal, "
+	    "low", name, s);
+	return (-1);
+}
+
+/* A decimal number from 0 to 65535, digits only (no sign, no spaces). */
+int
+pkg_parse_u16(const char *name, const char *s, uint16_t *out, char *err,
+    size_t errlen)
+{
+	unsigned long	v = 0;
+	size_t		i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 5)
+			break;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (i == 0 || s[i] != '\0' || v > UINT16_MAX) {
+		snprintf(err, errlen, "%s: '%s' is not a number from 0 to "
+		    "65535", name, s);
+		return (-1);
+	}
+	*out = (uint16_t)v;
+	return (0);
+}
+
+/* Append to a list of at most max entries; duplicates are refused. */
+int
+pkg_list_add(const char *name, struct pkg_list *l, const char *s, size_t max,
+    char *err, size_t errlen)
+{
+	size_t	i;
+
+	if (l->n >= max) {
+		snprintf(err, errlen, "%s: more than %zu values, limit %zu",
+		    name, max, max);
+		return (-1);
+	}
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], s) == 0) {
+			snprintf(err, errlen, "%s: '%s' given twice; each value "
+			    "may appear once", name, s);
+			return (-1);
+		}
+	}
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+	return (0);
+}
+
+void
+pkg_list_free(struct pkg_list *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void
+pkg_manifest_init(struct pkg_manifest *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->urgency = PKG_URGENCY_NORMAL;
+	m->compression = PKG_COMPRESS_ZSTD;
+}
+
+void
+pkg_manifest_free(struct pkg_manifest *m)
+{
+	size_t	i;
+
+	free(m->exec);
+	pkg_list_free(&m->args);
+	pkg_list_free(&m->os);
+	pkg_list_free(&m->lang);
+	pkg_list_free(&m->supersedes);
+	for (i = 0; i < m->nrequires; i++)
+		pkg_cond_free(&m->requires[i]);
+	free(m->requires);
+	pkg_manifest_init(m);
+}
+
+/* Check each entry of a list (names are either os/lang names or ids). */
+static int
+pkg_check_list(const char *name, const struct pkg_list *l, size_t max,
+    int ids, const char *self, char *err, size_t errlen)
+{
+	char	ename[64];
+	size_t	i, j;
+
+	if (l->n > max) {
+		snprintf(err, errlen, "%s: %zu values, limit %zu", name, l->n,
+		    max);
+		return (-1);
+	}
+	for (i = 0; i < l->n; i++) {
+		snprintf(ename, sizeof(ename), "%s[%zu]", name, i + 1);
+		if (ids) {
+			if (pkg_check_id(ename, l->v[i], err, errlen) == -1)
+				return (-1);
+			if (self != NULL && strcmp(l->v[i], self) == 0) {
+				snprintf(err, errlen, "%s: '%s' is the "
+				    "package's own id", name, self);
+				return (-1);
+			}
+		} else {
+			if (*l->v[i] == '\0') {
+				snprintf(err, errlen, "%s: empty value", ename);
+				return (-1);
+			}
+			if (pkg_check_text(ename, l->v[i], PKG_NAME_MAX, 0, err,
+			    errlen) == -1)
+				return (-1);
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(l->v[i], l->v[j]) == 0) {
+				snprintf(err, errlen, "%s: '%s' given twice; "
+				    "each value may appear once", name, l->v[i]);
+				return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
+/*
+ * Every rule of MISSION.md P1-P10 on a filled manifest, including those
+ * that tie fields together.  cli selects option names for the messages.
+ */
+int
+pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
+    size_t errlen)
+{
+	char	ename[64];
+	size_t	i;
+
+	if (pkg_check_id(fname(cli, F_ID), m->id, err, errlen) == -1)
+		return (-1);
+	if (m->type < PKG_SERVICEPACK || m->type > PKG_APPLICATION) {
+		snprintf(err, errlen, "%s: unknown type %d", fname(cli, F_TYPE),
+		    (int)m->type);
+		return (-1);
+	}
+	if (m->urgency < PKG_URGENCY_HIGHEST || m->urgency > PKG_URGENCY_LOW) {
+		snprintf(err, errlen, "%s: unknown urgency %d",
+		    fname(cli, F_URGENCY), (int)m->urgency);
+		return (-1);
+	}
+	if (m->flags & ~PKG_F_ALL) {
+		snprintf(err, errlen, "%s: unknown bits 0x%02x set",
+		    fname(cli, F_FLAGS), m->flags & ~PKG_F_ALL);
+		return (-1);
+	}
+	if (m->type == PKG_SERVICEPACK && !m->has_version) {
+		snprintf(err, errlen, "%s: required for service packs (SP2 is "
+		    "major 2, minor 0)", fname(cli, F_VERSION));
+		return (-1);
+	}
+	if (!m->has_version && (m->major != 0 || m->minor != 0)) {
+		snprintf(err, errlen, "%s: a version without its presence flag",
+		    fname(cli, F_VERSION));
+		return (-1);
+	}
+	if (m->year == 0 ? (m->month != 0 || m->day != 0) :
+	    !pkg_date_valid(m->year, m->month, m->day)) {
+		snprintf(err, errlen, "%s: %04u/%02u/%02u is not a real date "
+		    "(YYYY/MM/DD)", fname(cli, F_DATE), m->year, m->month,
+		    m->day);
+		return (-1);
+	}
+	if (pkg_check_text(fname(cli, F_COMPANY), m->company, PKG_COMPANY_MAX,
+	    0, err, errlen) == -1 ||
+	    pkg_check_text(fname(cli, F_SUMMARY), m->summary, PKG_SUMMARY_MAX,
+	    1, err, errlen) == -1 ||
+	    pkg_check_text(fname(cli, F_KB), m->kb, PKG_KB_MAX, 0, err,
+	    errlen) == -1)
+		return (-1);
+	if (m->type == PKG_SERVICEPACK && m->kb[0] != '\0') {
+		snprintf(err, errlen, "%s: not used for service packs; a KB "
+		    "number belongs to a hotfix or an application",
+		    fname(cli, F_KB));
+		return (-1);
+	}
+	if (m->exec == NULL) {
+		snprintf(err, errlen, "%s: required (the program to run, "
+		    "relative to the package folder)", fname(cli, F_EXEC));
+		return (-1);
+	}
+	if (pkg_check_relpath(fname(cli, F_EXEC), m->exec, err, errlen) == -1)
+		return (-1);
+	if (m->args.n > PKG_ARGS_MAX) {
+		snprintf(err, errlen, "%s: %zu values, limit %d",
+		    fname(cli, F_ARGS), m->args.n, PKG_ARGS_MAX);
+		return (-1);
+	}
+	for (i = 0; i < m->args.n; i++) {
+		snprintf(ename, sizeof(ename), "%s[%zu]", fname(cli, F_ARGS),
+		    i + 1);
+		if (pkg_check_text(ename, m->args.v[i], PKG_ARG_MAX, 0, err,
+		    errlen) == -1)
+			return (-1);
+	}
+	if (pkg_check_list(fname(cli, F_OS), &m->os, PKG_LIST_MAX, 0, NULL,
+	    err, errlen) == -1 ||
+	    pkg_check_list(fname(cli, F_LANG), &m->lang, PKG_LIST_MAX, 0, NULL,
+	    err, errlen) == -1 ||
+	    pkg_check_list(fname(cli, F_SUPERSEDES), &m->supersedes,
+	    PKG_LIST_MAX, 1, m->id, err, errlen) == -1)
+		return (-1);
+	if (m->base_sp[0] != '\0') {
+		if (pkg_check_id(fname(cli, F_BASESP), m->base_sp, err,
+		    errlen) == -1)
+			return (-1);
+		if (strcmp(m->base_sp, m->id) == 0) {
+			snprintf(err, errlen, "%s: '%s' is the package's own id",
+			    fname(cli, F_BASESP), m->id);
+			return (-1);
+		}
+	}
+	if (m->nrequires > PKG_LIST_MAX) {
+		snprintf(err, errlen, "%s: %zu conditions, limit %d",
+		    fname(cli, F_REQUIRES), m->nrequires, PKG_LIST_MAX);
+		return (-1);
+	}
+	for (i = 0; i < m->nrequires; i++) {
+		struct pkg_cond	c;
+		char		text[2 * 256 + 16];
+
+		snprintf(ename, sizeof(ename), "%s[%zu]", fname(cli, F_REQUIRES),
+		    i + 1);
+		if (m->requires[i].op < PKG_COND_EXISTS ||
+		    m->requires[i].op > PKG_COND_GE ||
+		    (m->requires[i].op == PKG_COND_EXISTS) !=
+		    (m->requires[i].value == NULL)) {
+			snprintf(err, errlen, "%s: malformed condition", ename);
+			return (-1);
+		}
+		/* Re-parsing the canonical text applies the parser's rules. */
+		pkg_cond_format(&m->requires[i], text, sizeof(text));
+		if (pkg_cond_parse(ename, text, &c, err, errlen) == -1)
+			return (-1);
+		if (c.op != m->requires[i].op ||
+		    strcmp(c.fact, m->requires[i].fact) != 0 ||
+		    (c.value != NULL && strcmp(c.value,
+		    m->requires[i].value) != 0)) {
+			pkg_cond_free(&c);
+			snprintf(err, errlen, "%s: not in canonical form", ename);
+			return (-1);
+		}
+		pkg_cond_free(&c);
+	}
+	if (m->compression != PKG_COMPRESS_NONE &&
+	    m->compression != PKG_COMPRESS_ZSTD) {
+		snprintf(err, errlen, "%s: unknown compression %d",
+		    fname(cli, F_COMPRESSION), (int)m->compression);
+		return (-1);
+	}
+	/* Sizes must fit off_t and JSON integers. */
+	if (m->payload_size > INT64_MAX || m->unpacked_size > INT64_MAX ||
+	    m->entries > INT64_MAX || m->built_at > INT64_MAX) {
+		snprintf(err, errlen, "payload: a size beyond 2^63-1");
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+put_str8(struct wire_w *w, const char *s)
+{
+	size_t	len = strlen(s);
+
+	wire_put_u8(w, (uint8_t)len);
+	wire_put_bytes(w, s, len);
+}
+
+static void
+put_str16(struct wire_w *w, const char *s)
+{
+	size_t	len = strlen(s);
+
+	wire_put_u16(w, (uint16_t)len);
+	wire_put_bytes(w, s, len);
+}
+
+/*
+ * The canonical encoding: fixed field order, big-endian integers, strings
+ * as length + bytes.  The manifest must have passed pkg_manifest_check, so
+ * every length fits its prefix.  The writer must be a growing one.
+ */
+void
+pkg_manifest_encode(const struct pkg_manifest *m, struct wire_w *w)
+{
+	size_t	i;
+
+	wire_put_u16(w, PKG_MANIFEST_VERSION);
+	put_str8(w, m->id);
+	wire_put_u8(w, (uint8_t)m->type);
+	wire_put_u8(w, (uint8_t)m->urgency);
+	wire_put_u8(w, m->flags);
+	wire_put_u8(w, m->has_version ? 1 : 0);
+	wire_put_u16(w, m->major);
+	wire_put_u16(w, m->minor);
+	wire_put_u16(w, m->year);
+	wire_put_u8(w, m->month);
+	wire_put_u8(w, m->day);
+	put_str8(w, m->company);
+	put_str16(w, m->summary);
+	put_str8(w, m->kb);
+	put_str16(w, m->exec);
+	wire_put_u16(w, (uint16_t)m->args.n);
+	for (i = 0; i < m->args.n; i++)
+		put_str16(w, m->args.v[i]);
+	wire_put_u8(w, (uint8_t)m->os.n);
+	for (i = 0; i < m->os.n; i++)
+		put_str8(w, m->os.v[i]);
+	wire_put_u8(w, (uint8_t)m->lang.n);
+	for (i = 0; i < m->lang.n; i++)
+		put_str8(w, m->lang.v[i]);
+	put_str8(w, m->base_sp);
+	wire_put_u8(w, (uint8_t)m->supersedes.n);
+	for (i = 0; i < m->supersedes.n; i++)
+		put_str8(w, m->supersedes.v[i]);
+	wire_put_u8(w, (uint8_t)m->nrequires);
+	for (i = 0; i < m->nrequires; i++) {
+		wire_put_u8(w, (uint8_t)m->requires[i].op);
+		put_str8(w, m->requires[i].fact);
+		put_str8(w, m->requires[i].value == NULL ? "" :
+		    m->requires[i].value);
+	}
+	wire_put_u8(w, (uint8_t)m->compression);
+	wire_put_u64(w, m->payload_size);
+	wire_put_bytes(w, m->payload_sha256, SHA256_LEN);
+	wire_put_u64(w, m->unpacked_size);
+	wire_put_u64(w, m->entries);
+	wire_put_u64(w, m->built_at);
+	wire_put_bytes(w, m->key_id, KEYID_LEN);
+}
+
+/* Decoder helpers: each fails naming the field it was reading. */
+static int
+get_str(struct wire_r *r, int wide, const char *field, char *out,
+    size_t outlen, char **dup, char *err, size_t errlen)
+{
+	const uint8_t	*p;
+	uint16_t	 len16;
+	uint8_t		 len8;
+	size_t		 len;
+
+	if (wide) {
+		if (wire_get_u16(r, &len16) == -1)
+			goto short_input;
+		len = len16;
+	} else {
+		if (wire_get_u8(r, &len8) == -1)
+			goto short_input;
+		len = len8;
+	}
+	if (wire_get_ptr(r, &p, len) == -1)
+		goto short_input;
+	if (memchr(p, '\0', len) != NULL) {
+		snprintf(err, errlen, "manifest: %s: holds a NUL byte", field);
+		return (-1);
+	}
+	if (dup != NULL)
+		*dup = xstrndup((const char *)p, len);
+	else {
+		if (len >= outlen) {
+			snprintf(err, errlen, "manifest: %s: %zu bytes, limit "
+			    "%zu", field, len, outlen - 1);
+			return (-1);
+		}
+		memcpy(out, p, len);
+		out[len] = '\0';
+	}
+	return (0);
+
+short_input:
+	snprintf(err, errlen, "manifest: truncated in %s", field);
+	return (-1);
+}
+
+static int
+get_list(struct wire_r *r, int wide_count, int wide, const char *field,
+    struct pkg_list *l, char *err, size_t errlen)
+{
+	uint16_t	n16;
+	uint8_t		n8;
+	size_t		n, i;
+
+	if (wide_count) {
+		if (wire_get_u16(r, &n16) == -1)
+			goto short_input;
+		n = n16;
+	} else {
+		if (wire_get_u8(r, &n8) == -1)
+			goto short_input;
+		n = n8;
+	}
+	/* Bound the allocation before trusting the count. */
+	if (n > (wide_count ? PKG_ARGS_MAX : PKG_LIST_MAX)) {
+		snprintf(err, errlen, "manifest: %s: %zu values, limit %d",
+		    field, n, wide_count ? PKG_ARGS_MAX : PKG_LIST_MAX);
+		return (-1);
+	}
+	l->v = xcalloc(n == 0 ? 1 : n, sizeof(*l->v));
+	for (i = 0; i < n; i++) {
+		if (get_str(r, wide, field, NULL, 0, &l->v[i], err,
+		    errlen) == -1)
+			return (-1);
+		l->n++;
+	}
+	return (0);
+
+short_input:
+	snprintf(err, errlen, "manifest: truncated in %s", field);
+	return (-1);
+}
+
+/*
+ * Strict decoding: every byte must be accounted for, every value must pass
+ * the same checks as at build time, and unknown enum values or flag bits
+ * are refused, so that one manifest has exactly one encoding.
+ */
+int
+pkg_manifest_decode(struct pkg_manifest *m, const void *buf, size_t len,
+    char *err, size_t errlen)
+{
+	struct wire_r	 r;
+	uint16_t	 version;
+	uint8_t		 type, urgency, hasver, comp, n, op;
+	size_t		 i;
+	char		 sub[512];
+	struct pkg_cond	*c;
+
+	pkg_manifest_init(m);
+	wire_r_init(&r, buf, len);
+	if (wire_get_u16(&r, &version) == -1)
+		goto short_input;
+	if (version != PKG_MANIFEST_VERSION) {
+		snprintf(err, errlen, "manifest: version %u is not supported "
+		    "(this build reads version %d)", version,
+		    PKG_MANIFEST_VERSION);
+		return (-1);
+	}
+	if (get_str(&r, 0, "id", m->id, sizeof(m->id), NULL, err,
+	    errlen) == -1)
+		goto bad;
+	if (wire_get_u8(&r, &type) == -1 || wire_get_u8(&r, &urgency) == -1 ||
+	    wire_get_u8(&r, &m->flags) == -1 || wire_get_u8(&r, &hasver) == -1 ||
+	    wire_get_u16(&r, &m->major) == -1 ||
+	    wire_get_u16(&r, &m->minor) == -1 ||
+	    wire_get_u16(&r, &m->year) == -1 ||
+	    wire_get_u8(&r, &m->month) == -1 || wire_get_u8(&r, &m->day) == -1)
+		goto short_input;
+	m->type = type;
+	m->urgency = urgency;
+	if (hasver > 1) {
+		snprintf(err, errlen, "manifest: version flag %u is not 0 or 1",
+		    hasver);
+		goto bad;
+	}
+	m->has_version = hasver;
+	if (get_str(&r, 0, "company", m->company, sizeof(m->company), NULL,
+	    err, errlen) == -1 ||
+	    get_str(&r, 1, "summary", m->summary, sizeof(m->summary), NULL,
+	    err, errlen) == -1 ||
+	    get_str(&r, 0, "kb", m->kb, sizeof(m->kb), NULL, err,
+	    errlen) == -1 ||
+	    get_str(&r, 1, "exec", NULL, 0, &m->exec, err, errlen) == -1 ||
+	    get_list(&r, 1, 1, "args", &m->args, err, errlen) == -1 ||
+	    get_list(&r, 0, 0, "os", &m->os, err, errlen) == -1 ||
+	    get_list(&r, 0, 0, "lang", &m->lang, err, errlen) == -1 ||
+	    get_str(&r, 0, "base_sp", m->base_sp, sizeof(m->base_sp), NULL,
+	    err, errlen) == -1 ||
+	    get_list(&r, 0, 0, "supersedes", &m->supersedes, err,
+	    errlen) == -1)
+		goto bad;
+	if (wire_get_u8(&r, &n) == -1)
+		goto short_input;
+	if (n > PKG_LIST_MAX) {
+		snprintf(err, errlen, "manifest: requires: %u conditions, "
+		    "limit %d", n, PKG_LIST_MAX);
+		goto bad;
+	}
+	m->requires = xcalloc(n == 0 ? 1 : n, sizeof(*m->requires));
+	for (i = 0; i < n; i++) {
+		c = &m->requires[i];
+		if (wire_get_u8(&r, &op) == -1)
+			goto short_input;
+		c->op = op;
+		m->nrequires++;
+		if (get_str(&r, 0, "requires", NULL, 0, &c->fact, err,
+		    errlen) == -1 ||
+		    get_str(&r, 0, "requires", NULL, 0, &c->value, err,
+		    errlen) == -1)
+			goto bad;
+		if (op == PKG_COND_EXISTS && c->value[0] == '\0') {
+			free(c->value);
+			c->value = NULL;
+		}
+	}
+	if (wire_get_u8(&r, &comp) == -1)
+		goto short_input;
+	m->compression = comp;
+	if (wire_get_u64(&r, &m->payload_size) == -1 ||
+	    wire_get_bytes(&r, m->payload_sha256, SHA256_LEN) == -1 ||
+	    wire_get_u64(&r, &m->unpacked_size) == -1 ||
+	    wire_get_u64(&r, &m->entries) == -1 ||
+	    wire_get_u64(&r, &m->built_at) == -1 ||
+	    wire_get_bytes(&r, m->key_id, KEYID_LEN) == -1)
+		goto short_input;
+	if (wire_r_left(&r) != 0) {
+		snprintf(err, errlen, "manifest: %zu bytes after the last "
+		    "field", wire_r_left(&r));
+		goto bad;
+	}
+	if (pkg_manifest_check(m, 0, sub, sizeof(sub)) == -1) {
+		snprintf(err, errlen, "manifest: %s", sub);
+		goto bad;
+	}
+	return (0);
+
+short_input:
+	snprintf(err, errlen, "manifest: truncated at byte %zu of %zu", r.off,
+	    len);
+bad:
+	pkg_manifest_free(m);
+	return (-1);
+}
+
+/*
+ * Decode a manifest and check its signature: the key named by the
+ * manifest's key id must be among the trusted keys, and the signature must
+ * cover the domain string (with its NUL) followed by the manifest bytes.
+ */
+int
+pkg_manifest_verify(struct pkg_manifest *m, const void *buf, size_t len,
+    const uint8_t sig[ED25519_SIG_LEN], const uint8_t (*keys)[ED25519_PUB_LEN],
+    size_t nkeys, char *err, size_t errlen)
+{
+	static const char	 domain[] = PKG_SIG_DOMAIN;
+	uint8_t			 id[KEYID_LEN];
+	uint8_t			*msg;
+	char			 hex[2 * KEYID_LEN + 1];
+	size_t			 i;
+	int			 rv;
+
+	if (pkg_manifest_decode(m, buf, len, err, errlen) == -1)
+		return (-1);
+	for (i = 0; i < nkeys; i++) {
+		ed25519_keyid(keys[i], id);
+		if (memcmp(id, m->key_id, KEYID_LEN) == 0)
+			break;
+	}
+	if (i == nkeys) {
+		hex_encode(m->key_id, KEYID_LEN, hex);
+		snprintf(err, errlen, "key: signed by key %s, which is not "
+		    "among the %zu trusted key%s", hex, nkeys,
+		    nkeys == 1 ? "" : "s");
+		pkg_manifest_free(m);
+		return (-1);
+	}
+	msg = xmalloc(sizeof(domain) + len);
+	memcpy(msg, domain, sizeof(domain));
+	memcpy(msg + sizeof(domain), buf, len);
+	rv = ed25519_verify(keys[i], msg, sizeof(domain) + len, sig);
+	free(msg);
+	if (rv == -1) {
+		snprintf(err, errlen, "signature: does not verify with key %s "
+		    "(the manifest or the signature was altered)",
+		    (hex_encode(m->key_id, KEYID_LEN, hex), hex));
+		pkg_manifest_free(m);
+		return (-1);
+	}
+	return (0);
+}
+
+static json_t *
+pkg_list_json(const struct pkg_list *l)
+{
+	json_t	*a;
+	size_t	 i;
+
+	a = json_array();
+	for (i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return (a);
+}
+
+static json_t *
+pkg_str_or_null(const char *s)
+{
+	return (*s == '\0' ? json_null() : json_string(s));
+}
+
+/* The manifest as one JSON object; field names follow the manifest. */
+struct json_t *
+pkg_manifest_to_json(const struct pkg_manifest *m)
+{
+	json_t		*o, *req;
+	char		 buf[2 * SHA256_LEN + 1], text[PKG_FACT_MAX +
+			    PKG_VALUE_MAX + 16];
+	struct tm	 tm;
+	time_t		 t;
+	size_t		 i;
+
+	o = json_object();
+	json_object_set_new(o, "format_version", json_integer(
+	    PKG_MANIFEST_VERSION));
+	json_object_set_new(o, "id", json_string(m->id));
+	json_object_set_new(o, "type", json_string(pkg_type_name(m->type)));
+	json_object_set_new(o, "urgency", json_string(
+	    pkg_urgency_name(m->urgency)));
+	json_object_set_new(o, "company", pkg_str_or_null(m->company));
+	if (m->year != 0) {
+		pkg_format_date(m, text, sizeof(text));
+		json_object_set_new(o, "release_date", json_string(text));
+	} else
+		json_object_set_new(o, "release_date", json_null());
+	json_object_set_new(o, "summary", pkg_str_or_null(m->summary));
+	json_object_set_new(o, "kb", pkg_str_or_null(m->kb));
+	json_object_set_new(o, "major", m->has_version ?
+	    json_integer(m->major) : json_null());
+	json_object_set_new(o, "minor", m->has_version ?
+	    json_integer(m->minor) : json_null());
+	json_object_set_new(o, "exec", json_string(m->exec));
+	json_object_set_new(o, "args", pkg_list_json(&m->args));
+	json_object_set_new(o, "reboot_after_install",
+	    json_boolean(m->flags & PKG_F_REBOOT));
+	json_object_set_new(o, "exclusive",
+	    json_boolean(m->flags & PKG_F_EXCLUSIVE));
+	json_object_set_new(o, "idempotent",
+	    json_boolean(m->flags & PKG_F_IDEMPOTENT));
+	json_object_set_new(o, "os", pkg_list_json(&m->os));
+	json_object_set_new(o, "lang", pkg_list_json(&m->lang));
+	json_object_set_new(o, "base_sp", pkg_str_or_null(m->base_sp));
+	json_object_set_new(o, "supersedes", pkg_list_json(&m->supersedes));
+	req = json_array();
+	for (i = 0; i < m->nrequires; i++) {
+		pkg_cond_format(&m->requires[i], text, sizeof(text));
+		json_array_append_new(req, json_string(text));
+	}
+	json_object_set_new(o, "requires", req);
+	json_object_set_new(o, "compression", json_string(
+	    pkg_compression_name(m->compression)));
+	json_object_set_new(o, "payload_size", json_integer(
+	    (json_int_t)m->payload_size));
+	hex_encode(m->payload_sha256, SHA256_LEN, buf);
+	json_object_set_new(o, "payload_sha256", json_string(buf));
+	json_object_set_new(o, "unpacked_size", json_integer(
+	    (json_int_t)m->unpacked_size));
+	json_object_set_new(o, "entries", json_integer(
+	    (json_int_t)m->entries));
+	t = (time_t)m->built_at;
+	if (m->built_at <= INT64_MAX && gmtime_r(&t, &tm) != NULL &&
+	    strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		json_object_set_new(o, "built_at", json_string(text));
+	else
+		json_object_set_new(o, "built_at", json_null());
+	hex_encode(m->key_id, KEYID_LEN, buf);
+	json_object_set_new(o, "key_id", json_string(buf));
+	return (o);
+}
