@@ -4,6 +4,15 @@
 common_libcommon_a_SOURCES += common/ctl.c common/ctl.h
 
 # Unit tests of the server's modules.
+SERVER_TEST_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/server $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS) $(LIBEVENT_CFLAGS)
+check_PROGRAMS += tests/unit/test_db
+TESTS += tests/unit/test_db
+tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
+	server/db.c server/server.h
+tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+
 check_PROGRAMS += tests/unit/test_ctl
 TESTS += tests/unit/test_ctl
 tests_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)

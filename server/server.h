@@ -1,0 +1,231 @@
+/*
+ * fleetcastd's one private header: the server's global state and the
+ * interfaces between its parts.  db.c keeps the inventory in SQLite, ca.c
+ * the certificate authority, control.c the TLS channel to the agents,
+ * api.c the HTTP JSON API, and run.c the scenario runs, which it drives
+ * through the scheduler (sched.h) and the agents' reports.  Everything runs
+ * on one libevent event_base; no callback blocks except on the local
+ * database, whose commits are what makes the server crash-safe.
+ */
+#ifndef FC_SERVER_H
+#define FC_SERVER_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "ctl.h"
+
+#define SERVER_VERSION		PACKAGE_VERSION
+#define SERVER_HEARTBEAT	10	/* default heartbeat interval, seconds */
+#define SERVER_TOKEN_LEN	32	/* random bytes in api.token, enroll.token */
+#define SERVER_MAX_NAME		CTL_MAX_NAME
+
+struct event_base;
+struct conf;
+struct db;
+struct ca;
+struct control;
+struct api;
+struct sched;
+struct json_t;
+
+struct server {
+	struct event_base	*base;
+	struct conf		*conf;
+	const char		*state_dir;
+	struct db		*db;
+	struct ca		*ca;
+	struct control		*control;
+	struct api		*api;
+	struct runs		*runs;
+	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
+	char			 enroll_token[SERVER_TOKEN_LEN * 2 + 1];
+	int			 heartbeat;	/* seconds */
+};
+
+/* fleetcastd.c */
+uint64_t	 server_now_ms(void);
+int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
+		    size_t *, char *, size_t);
+
+/* ---- db.c: the inventory ---- */
+
+#define DB_SCHEMA_VERSION	1
+
+/* A scenario as stored. */
+struct scenario {
+	char		 name[SERVER_MAX_NAME + 1];
+	char		*packages[CTL_MAX_PKGS];
+	size_t		 npackages;
+	int64_t		 max_targets;	/* 0: not set */
+	int64_t		 max_wait;	/* seconds; -1: not set */
+	int		 at_next_boot;
+	int		 reboot_after;
+	int		 poweroff_after;
+	int		 unicast;
+	char		 group[64];	/* "" : auto-assigned */
+	uint16_t	 port;		/* 0: data_port */
+	int		 on_error_stop;
+};
+
+/* What enrollment needs to know about a machine. */
+enum db_enroll {
+	DB_ENROLL_NONE,		/* not in the inventory */
+	DB_ENROLL_PENDING,	/* asked, waiting for an admin */
+	DB_ENROLL_APPROVED,	/* approved, certificate not yet issued */
+	DB_ENROLL_ENROLLED,	/* certificate issued and pinned */
+};
+
+struct db_machine {
+	enum db_enroll	 enroll;
+	char		*csr;		/* PEM, while pending or approved */
+	char		*cert_fp;	/* hex SHA-256 of the certificate */
+	char		*error;		/* sticky scenario error, or NULL */
+};
+
+/* A package as the run needs it. */
+struct db_package {
+	char		 id[64];
+	char		*file;		/* absolute path */
+	uint64_t	 size;
+	uint8_t		 sha256[SHA256_LEN];
+	uint8_t		 signature[ED25519_SIG_LEN];
+	uint8_t		*manifest;
+	size_t		 manifest_len;
+};
+
+/* One machine of a run, as stored. */
+struct db_target {
+	char		*machine;
+	char		*state;
+	char		*path;		/* NULL, "multicast", "unicast" */
+	char		*error;
+};
+
+struct db_run {
+	uint64_t	 id;
+	char		 scenario[SERVER_MAX_NAME + 1];
+	struct scenario	 sc;		/* snapshot taken at run time */
+	char		*state;
+	char		 group[64];
+	uint16_t	 port;
+	uint8_t		 key[CTL_KEY_LEN];
+	uint64_t	 created_at;
+	uint64_t	 transfer_started_at;	/* 0: not yet */
+	struct db_target *targets;
+	size_t		 ntargets;
+};
+
+struct db	*db_open(const char *, char *, size_t);
+void		 db_close(struct db *);
+int		 db_schema_version(struct db *);
+char		*db_format_time(uint64_t, char *, size_t);
+int		 db_begin(struct db *);
+int		 db_commit(struct db *);
+void		 db_rollback(struct db *);
+void		 db_event(struct db *, uint64_t, const char *, uint64_t,
+		    const char *, const char *, ...)
+		    __attribute__((format(printf, 6, 7)));
+
+/* Packages.  Results: 0, or -1 with err (status tells the HTTP code). */
+int		 db_package_version(struct db *, const char *, int *, int *,
+		    uint16_t *, uint16_t *);
+int		 db_package_put(struct db *, const char *, const char *,
+		    const char *, int, uint16_t, uint16_t, const char *,
+		    const uint8_t *, size_t, const uint8_t *, const char *,
+		    uint64_t, const uint8_t *, uint64_t);
+int		 db_package_remove(struct db *, const char *, char *, size_t,
+		    int *);
+int		 db_package_get(struct db *, const char *, struct db_package *);
+void		 db_package_clear(struct db_package *);
+int		 db_package_exists(struct db *, const char *);
+struct json_t	*db_packages_json(struct db *, const char *);
+
+/* Machines. */
+int		 db_machine_get(struct db *, const char *, struct db_machine *);
+void		 db_machine_clear(struct db_machine *);
+int		 db_machine_request(struct db *, const char *, const char *,
+		    const char *, uint64_t);
+int		 db_machine_approve(struct db *, const char *, uint64_t, char *,
+		    size_t, int *);
+int		 db_machine_enrolled(struct db *, const char *, const char *,
+		    uint64_t);
+int		 db_machine_online(struct db *, const char *, int, const char *,
+		    const char *, const char *, uint64_t);
+int		 db_machine_seen(struct db *, const char *, uint64_t);
+int		 db_machine_facts(struct db *, const char *, const char *);
+int		 db_machine_agent_version(struct db *, const char *,
+		    const char *);
+int		 db_machine_set_error(struct db *, const char *, const char *);
+int		 db_machines_offline(struct db *);
+struct json_t	*db_machines_json(struct db *, const char *);
+
+/* Scenarios. */
+int		 db_scenario_put(struct db *, const struct scenario *, uint64_t,
+		    char *, size_t, int *);
+int		 db_scenario_get(struct db *, const char *, struct scenario *);
+void		 db_scenario_clear(struct scenario *);
+int		 db_scenario_remove(struct db *, const char *, char *, size_t,
+		    int *);
+struct json_t	*db_scenarios_json(struct db *, const char *);
+struct json_t	*db_scenario_to_json(const struct scenario *);
+int		 db_scenario_from_json(struct json_t *, struct scenario *);
+
+/* Runs. */
+int		 db_run_create(struct db *, struct db_run *);
+int		 db_run_state(struct db *, uint64_t, const char *, uint64_t);
+int		 db_run_target(struct db *, uint64_t, const char *,
+		    const char *, const char *, const char *, int, int64_t,
+		    int64_t, const char *, uint64_t);
+int		 db_run_bytes(struct db *, uint64_t, const char *, uint64_t);
+int		 db_runs_active(struct db *, struct db_run **, size_t *);
+void		 db_run_clear(struct db_run *);
+struct json_t	*db_runs_json(struct db *, int64_t);
+
+/* ---- ca.c: the certificate authority ---- */
+
+struct ssl_ctx_st;
+
+struct ca	*ca_open(const char *, char *, size_t);
+void		 ca_free(struct ca *);
+struct ssl_ctx_st *ca_server_ctx(struct ca *, char *, size_t);
+int		 ca_sign_csr(struct ca *, const char *, const char *, char **,
+		    char *, char *, size_t);
+const char	*ca_cert_pem(struct ca *);
+int		 ca_cert_fingerprint(const void *, char *);
+
+/* ---- control.c: the agent channel ---- */
+
+struct control	*control_new(struct server *, char *, size_t);
+void		 control_free(struct control *);
+int		 control_send(struct control *, const char *,
+		    const struct ctl_msg *);
+int		 control_online(struct control *, const char *);
+void		 control_approved(struct control *, const char *);
+
+/* ---- api.c: the HTTP API ---- */
+
+struct api	*api_new(struct server *, char *, size_t);
+void		 api_free(struct api *);
+
+/* ---- run.c: scenario runs ---- */
+
+#define RUN_ID_MAX	32
+
+struct runs	*runs_new(struct server *, char *, size_t);
+void		 runs_free(struct runs *);
+int		 runs_restore(struct runs *);
+int		 runs_create(struct runs *, const char *, char **, size_t,
+		    uint64_t *, char *, size_t, int *);
+void		 runs_machine_online(struct runs *, const char *);
+void		 runs_machine_offline(struct runs *, const char *);
+void		 runs_report(struct runs *, const char *,
+		    const struct ctl_msg *);
+int		 runs_clear_error(struct runs *, const char *, char *, size_t,
+		    int *);
+int		 runs_group_busy(struct runs *, const char *);
+
+#endif

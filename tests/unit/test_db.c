@@ -1,0 +1,414 @@
+/*
+ * Tests for the server's inventory: schema creation and refusal of a newer
+ * schema, persistence across close and reopen, package anti-rollback data
+ * and removal rules, the enrollment states of a machine, scenarios with
+ * their package references, and runs with a history row per state change,
+ * first-entry times and RFC 3339 output.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "server.h"
+#include "unit.h"
+
+static char	dir[] = "/tmp/test_db.XXXXXX";
+static char	path[128];
+
+static struct db *
+fresh(void)
+{
+	char		 err[512];
+	struct db	*db;
+
+	unlink(path);
+	snprintf(err, sizeof(err), "%s-wal", path);
+	unlink(err);
+	snprintf(err, sizeof(err), "%s-shm", path);
+	unlink(err);
+	db = db_open(path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	return (db);
+}
+
+static void
+put_pkg(struct db *db, const char *id, uint16_t major, uint64_t now)
+{
+	uint8_t	sig[ED25519_SIG_LEN] = { 1 }, sha[SHA256_LEN] = { 2 };
+
+	CU_ASSERT_FATAL(db_package_put(db, id, "servicepack", "normal", 1,
+	    major, 0, "0011223344556677", (const uint8_t *)"M", 1, sig,
+	    "{\"id\":\"x\"}", 1234, sha, now) == 0);
+}
+
+static void
+test_schema(void)
+{
+	struct db	*db;
+	sqlite3		*h;
+	char		 err[256];
+
+	db = fresh();
+	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
+	db_close(db);
+	/* Reopening an up-to-date database migrates nothing. */
+	db = db_open(path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
+	db_close(db);
+	/* A database from a newer server is refused, not damaged. */
+	CU_ASSERT_FATAL(sqlite3_open(path, &h) == SQLITE_OK);
+	CU_ASSERT(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	sqlite3_close(h);
+	CU_ASSERT_PTR_NULL(db_open(path, err, sizeof(err)));
+	CU_ASSERT(strstr(err, "newer") != NULL);
+}
+
+static void
+test_packages(void)
+{
+	struct db		*db;
+	struct db_package	 p;
+	struct scenario	 sc;
+	int			 exists, hv, status;
+	uint16_t		 ma, mi;
+	char			 err[256];
+	json_t			*j;
+
+	db = fresh();
+	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi) == 0);
+	CU_ASSERT_EQUAL(exists, 0);
+	put_pkg(db, "sp2", 2, 1000);
+	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi) == 0);
+	CU_ASSERT(exists == 1 && hv == 1 && ma == 2 && mi == 0);
+	CU_ASSERT_EQUAL(db_package_get(db, "sp2", &p), 1);
+	CU_ASSERT_EQUAL(p.size, 1234);
+	CU_ASSERT_EQUAL(p.signature[0], 1);
+	CU_ASSERT_EQUAL(p.sha256[0], 2);
+	CU_ASSERT_EQUAL(p.manifest_len, 1);
+	CU_ASSERT_STRING_EQUAL(p.file, "packages/sp2.fcpkg");
+	db_package_clear(&p);
+	CU_ASSERT_EQUAL(db_package_get(db, "nope", &p), 0);
+
+	j = db_packages_json(db, "sp2");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "version")), "2.0");
+	CU_ASSERT_EQUAL(strlen(json_string_value(json_object_get(j,
+	    "sha256"))), 64);
+	CU_ASSERT(json_is_object(json_object_get(j, "manifest")));
+	json_decref(j);
+	CU_ASSERT_PTR_NULL(db_packages_json(db, "nope"));
+
+	/* A package named by a scenario cannot be removed. */
+	memset(&sc, 0, sizeof(sc));
+	strcpy(sc.name, "s1");
+	sc.packages[0] = "sp2";
+	sc.npackages = 1;
+	sc.max_wait = -1;
+	CU_ASSERT(db_scenario_put(db, &sc, 1, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 409);
+	CU_ASSERT(strstr(err, "s1") != NULL);
+	CU_ASSERT(db_scenario_remove(db, "s1", err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 404);
+	db_close(db);
+}
+
+static void
+test_machines(void)
+{
+	struct db		*db;
+	struct db_machine	 m;
+	char			 err[256];
+	int			 status;
+	json_t			*j;
+
+	db = fresh();
+	CU_ASSERT(db_machine_approve(db, "vm1", 1, err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 404);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", "10.0.0.1", 5) == 0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
+	CU_ASSERT_STRING_EQUAL(m.csr, "CSR1");
+	db_machine_clear(&m);
+	j = db_machines_json(db, "vm1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
+	    "pending_approval");
+	json_decref(j);
+
+	CU_ASSERT(db_machine_approve(db, "vm1", 6, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_machine_approve(db, "vm1", 6, err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 409);
+	/* An approval holds for a CSR sent again. */
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", "10.0.0.1", 7) == 0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
+	CU_ASSERT_STRING_EQUAL(m.csr, "CSR2");
+	db_machine_clear(&m);
+
+	CU_ASSERT(db_machine_enrolled(db, "vm1", "ab12", 8) == 0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_ENROLLED);
+	CU_ASSERT_PTR_NULL(m.csr);
+	CU_ASSERT_STRING_EQUAL(m.cert_fp, "ab12");
+	db_machine_clear(&m);
+
+	CU_ASSERT(db_machine_online(db, "vm1", 1, "10.0.0.1", "local", "b1",
+	    1700000000123ULL) == 0);
+	CU_ASSERT(db_machine_facts(db, "vm1", "{\"os.id\":\"debian\"}") == 0);
+	CU_ASSERT_EQUAL(db_machine_set_error(db, "vm1", "max targets "
+	    "exceeded"), 1);
+	j = db_machines_json(db, "vm1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
+	    "online");
+	CU_ASSERT(json_is_true(json_object_get(j, "online")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "last_seen")), "2023-11-14T22:13:20.123Z");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+	    json_object_get(j, "facts"), "os.id")), "debian");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "error")),
+	    "max targets exceeded");
+	json_decref(j);
+	CU_ASSERT_EQUAL(db_machine_set_error(db, "vm1", NULL), 1);
+	CU_ASSERT_EQUAL(db_machine_set_error(db, "ghost", NULL), 0);
+	/* A new key after enrollment needs a new decision. */
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR3", "10.0.0.1", 9) == 0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
+	db_machine_clear(&m);
+	CU_ASSERT(db_machines_offline(db) == 0);
+	j = db_machines_json(db, NULL);
+	CU_ASSERT_EQUAL(json_array_size(j), 1);
+	json_decref(j);
+	db_close(db);
+}
+
+static void
+test_scenarios(void)
+{
+	struct db	*db;
+	struct scenario	 sc, got;
+	char		 err[256];
+	int		 status;
+
+	db = fresh();
+	memset(&sc, 0, sizeof(sc));
+	strcpy(sc.name, "rollout");
+	sc.packages[0] = "sp2";
+	sc.packages[1] = "hf1";
+	sc.npackages = 2;
+	sc.max_targets = 3;
+	sc.max_wait = 30;
+	sc.at_next_boot = 1;
+	sc.poweroff_after = 1;
+	strcpy(sc.group, "239.1.2.3");
+	sc.port = 5000;
+	sc.on_error_stop = 1;
+	/* Unknown package: 422 naming the field. */
+	CU_ASSERT(db_scenario_put(db, &sc, 1, err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 422);
+	CU_ASSERT(strncmp(err, "--package: sp2", 14) == 0);
+	put_pkg(db, "sp2", 2, 1);
+	put_pkg(db, "hf1", 1, 1);
+	CU_ASSERT(db_scenario_put(db, &sc, 1, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_scenario_put(db, &sc, 1, err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 409);
+	CU_ASSERT_EQUAL(db_scenario_get(db, "rollout", &got), 1);
+	CU_ASSERT_EQUAL(got.npackages, 2);
+	CU_ASSERT_STRING_EQUAL(got.packages[1], "hf1");
+	CU_ASSERT_EQUAL(got.max_targets, 3);
+	CU_ASSERT_EQUAL(got.max_wait, 30);
+	CU_ASSERT(got.at_next_boot && got.poweroff_after && !got.unicast &&
+	    !got.reboot_after && got.on_error_stop);
+	CU_ASSERT_STRING_EQUAL(got.group, "239.1.2.3");
+	CU_ASSERT_EQUAL(got.port, 5000);
+	db_scenario_clear(&got);
+	CU_ASSERT_EQUAL(db_scenario_get(db, "nope", &got), 0);
+	CU_ASSERT(db_scenario_remove(db, "nope", err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 404);
+	db_close(db);
+}
+
+static int
+rfc3339(const char *s)
+{
+	regex_t	re;
+	int	rv;
+
+	regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+	    "\\.[0-9]{3}Z$", REG_EXTENDED | REG_NOSUB);
+	rv = s != NULL && regexec(&re, s, 0, NULL, 0) == 0;
+	regfree(&re);
+	return (rv);
+}
+
+static void
+test_runs(void)
+{
+	struct db	*db;
+	struct db_run	 r, *act;
+	struct db_target t[2];
+	size_t		 nact;
+	json_t		*j, *ms, *m0, *m1;
+	char		 err[256];
+
+	db = fresh();
+	put_pkg(db, "sp2", 2, 1);
+	memset(&r, 0, sizeof(r));
+	strcpy(r.sc.name, "rollout");
+	r.sc.packages[0] = "sp2";
+	r.sc.npackages = 1;
+	r.sc.max_wait = -1;
+	strcpy(r.group, "239.192.56.1");
+	r.port = 56001;
+	memset(r.key, 7, sizeof(r.key));
+	r.created_at = 1000;
+	memset(t, 0, sizeof(t));
+	t[0].machine = "vm1";
+	t[0].state = "assigned";
+	t[1].machine = "vm2";
+	t[1].state = "error";
+	t[1].error = "max targets exceeded";
+	r.targets = t;
+	r.ntargets = 2;
+	CU_ASSERT_FATAL(db_run_create(db, &r) == 0);
+	CU_ASSERT(r.id >= 1);
+
+	CU_ASSERT(db_run_target(db, r.id, "vm1", "ready", NULL, NULL, 0, 0,
+	    -1, NULL, 2000) == 0);
+	CU_ASSERT(db_run_state(db, r.id, "transferring", 3000) == 0);
+	CU_ASSERT(db_run_target(db, r.id, "vm1", "transferring",
+	    "multicast", NULL, 0, 0, -1, NULL, 3000) == 0);
+	CU_ASSERT(db_run_bytes(db, r.id, "vm1", 512) == 0);
+	CU_ASSERT(db_run_target(db, r.id, "vm1", "failed", NULL, "exit 3", 1,
+	    3, 1024, "oops\n", 4000) == 0);
+	CU_ASSERT(db_run_target(db, r.id, "ghost", "failed", NULL, NULL, 0, 0,
+	    -1, NULL, 4000) == -1);
+
+	/* Still active: it is transferring. */
+	CU_ASSERT(db_runs_active(db, &act, &nact) == 0);
+	CU_ASSERT_EQUAL_FATAL(nact, 1);
+	CU_ASSERT_EQUAL(act[0].id, r.id);
+	CU_ASSERT_STRING_EQUAL(act[0].state, "transferring");
+	CU_ASSERT_EQUAL(act[0].transfer_started_at, 3000);
+	CU_ASSERT_EQUAL(act[0].key[31], 7);
+	CU_ASSERT_EQUAL_FATAL(act[0].ntargets, 2);
+	CU_ASSERT_STRING_EQUAL(act[0].targets[0].state, "failed");
+	CU_ASSERT_STRING_EQUAL(act[0].targets[0].path, "multicast");
+	CU_ASSERT_STRING_EQUAL(act[0].targets[1].error,
+	    "max targets exceeded");
+	CU_ASSERT_STRING_EQUAL(act[0].sc.packages[0], "sp2");
+	db_run_clear(&act[0]);
+	free(act);
+
+	/* The record survives a close and reopen (kill -9 is covered by
+	 * SQLite's own guarantees once a commit has returned). */
+	db_close(db);
+	db = db_open(path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT(db_run_state(db, r.id, "finished", 5000) == 0);
+	CU_ASSERT(db_run_state(db, r.id, "finished", 9000) == 0);
+	CU_ASSERT(db_runs_active(db, &act, &nact) == 0);
+	CU_ASSERT_EQUAL(nact, 0);
+	free(act);
+
+	j = db_runs_json(db, (int64_t)r.id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "id")),
+	    (json_int_t)r.id);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "scenario")), "rollout");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
+	    "finished");
+	CU_ASSERT(rfc3339(json_string_value(json_object_get(j,
+	    "created_at"))));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "finished_at")), "1970-01-01T00:00:05.000Z");	/* first kept */
+	ms = json_object_get(j, "machines");
+	CU_ASSERT_EQUAL_FATAL(json_array_size(ms), 2);
+	m0 = json_array_get(ms, 0);
+	m1 = json_array_get(ms, 1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m0, "name")),
+	    "vm1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m0, "path")),
+	    "multicast");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(m0,
+	    "exit_status")), 3);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(m0,
+	    "bytes_received")), 1024);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(m0, "history")), 4);
+	CU_ASSERT(json_is_null(json_object_get(m1, "path")));
+	CU_ASSERT(json_is_null(json_object_get(m1, "exit_status")));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(m1,
+	    "bytes_received")), 0);
+	json_decref(j);
+	CU_ASSERT_PTR_NULL(db_runs_json(db, 999));
+
+	j = db_runs_json(db, -1);
+	CU_ASSERT_EQUAL(json_array_size(j), 1);
+	CU_ASSERT(rfc3339(json_string_value(json_object_get(json_array_get(j,
+	    0), "transfer_started_at"))));
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(j,
+	    0), "machines")), 2);
+	json_decref(j);
+	db_close(db);
+}
+
+static void
+test_time(void)
+{
+	char	buf[40];
+
+	CU_ASSERT_STRING_EQUAL(db_format_time(0, buf, sizeof(buf)),
+	    "1970-01-01T00:00:00.000Z");
+	CU_ASSERT_STRING_EQUAL(db_format_time(1700000000001ULL, buf,
+	    sizeof(buf)), "2023-11-14T22:13:20.001Z");
+}
+
+static CU_TestInfo tests[] = {
+	{ "schema version and migrations", test_schema },
+	{ "packages", test_packages },
+	{ "machines and enrollment states", test_machines },
+	{ "scenarios", test_scenarios },
+	{ "runs, history, persistence", test_runs },
+	{ "RFC 3339 times", test_time },
+	CU_TEST_INFO_NULL,
+};
+
+int
+main(void)
+{
+	int	rv;
+
+	if (mkdtemp(dir) == NULL)
+		return (1);
+	snprintf(path, sizeof(path), "%s/fleetcast.db", dir);
+	rv = unit_main("db", tests);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fleetcast.db-wal", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/fleetcast.db-shm", dir);
+	unlink(path);
+	rmdir(dir);
+	return (rv);
+}
