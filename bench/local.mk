@@ -1,1 +1,14 @@
-# placeholder fragment, filled in by its owner
+# bench/: benchmark scripts and the namespace lab they build.  They are
+# installed into $(pkgdatadir) for `fleetcast bench` (server/cli/cmd_bench.c
+# finds them there, or in the source tree when run uninstalled).  Benchmarks
+# are run by hand, never by make check: performance is not a timed unit
+# test.  Only the lab's quick self-test is a test.
+benchdir = $(pkgdatadir)/bench
+dist_bench_SCRIPTS = bench/mcast-throughput
+dist_bench_DATA = bench/lib.sh
+
+labdir = $(pkgdatadir)/lab
+dist_lab_SCRIPTS = tests/lab/lab.sh tests/lab/mcast-probe.py
+
+TESTS += tests/integration/lab_selftest.sh
+EXTRA_DIST += tests/integration/lab_selftest.sh

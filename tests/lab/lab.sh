@@ -313,10 +313,14 @@ lab_check_loss()
 # different packets, as on real links; 0 removes the rule.
 lab_loss()
 {
-	local pct=$1 h ns
+	local pct=$1 h ns match
 	shift
 	lab_check_loss "$pct"
 	[ $# -gt 0 ] || set -- $(lab_receivers)
+	# numgen yields 0..99, so "< 100" is out of its range: 100 % is a
+	# plain drop.
+	match="numgen random mod 100 < $pct"
+	[ "$pct" = 100 ] && match=
 	for h in "$@"; do
 		lab_host_line "$h" >/dev/null || return 1
 		ns=$(lab_ns "$h")
@@ -326,7 +330,7 @@ lab_loss()
 table inet fclab {
 	chain input {
 		type filter hook input priority 0; policy accept;
-		meta l4proto udp numgen random mod 100 < $pct counter drop
+		meta l4proto udp $match counter drop
 	}
 }
 EOF
