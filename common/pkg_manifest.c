@@ -779,6 +779,11 @@ get_str(struct wire_r *r, int wide, const char *field, char *out,
 	}
 	if (wire_get_ptr(r, &p, len) == -1)
 		goto short_input;
+	if (dup == NULL && len >= outlen) {
+		snprintf(err, errlen, "manifest: %s: %zu bytes, limit %zu",
+		    field, len, outlen - 1);
+		return (-1);
+	}
 	if (memchr(p, '\0', len) != NULL) {
 		snprintf(err, errlen, "manifest: %s: holds a NUL byte", field);
 		return (-1);
@@ -786,11 +791,6 @@ get_str(struct wire_r *r, int wide, const char *field, char *out,
 	if (dup != NULL)
 		*dup = xstrndup((const char *)p, len);
 	else {
-		if (len >= outlen) {
-			snprintf(err, errlen, "manifest: %s: %zu bytes, limit "
-			    "%zu", field, len, outlen - 1);
-			return (-1);
-		}
 		memcpy(out, p, len);
 		out[len] = '\0';
 	}

@@ -71,6 +71,7 @@ pkg_open(struct pkg **pp, const char *path,
 	uint8_t		 hdr[PKG_HEADER_LEN], hash[SHA256_LEN];
 	uint32_t	 mlen;
 	uint64_t	 size, want;
+	size_t		 n;
 	char		 have[2 * SHA256_LEN + 1];
 
 	*pp = NULL;
@@ -89,19 +90,22 @@ pkg_open(struct pkg **pp, const char *path,
 		goto fail;
 	}
 	size = (uint64_t)st.st_size;
+	/* A short file that is not a package at all should say so. */
+	n = size < PKG_HEADER_LEN ? (size_t)size : PKG_HEADER_LEN;
+	if (pkg_pread_all(p->fd, hdr, n, 0) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (memcmp(hdr, PKG_MAGIC, n < PKG_MAGIC_LEN ? n : PKG_MAGIC_LEN) !=
+	    0) {
+		snprintf(err, errlen, "header: %s is not a fleetcast package "
+		    "(bad magic)", path);
+		goto fail;
+	}
 	if (size < PKG_HEADER_LEN) {
 		snprintf(err, errlen, "truncated: %s is %llu bytes, shorter "
 		    "than the %d-byte header", path, (unsigned long long)size,
 		    PKG_HEADER_LEN);
-		goto fail;
-	}
-	if (pkg_pread_all(p->fd, hdr, sizeof(hdr), 0) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (memcmp(hdr, PKG_MAGIC, PKG_MAGIC_LEN) != 0) {
-		snprintf(err, errlen, "header: %s is not a fleetcast package "
-		    "(bad magic)", path);
 		goto fail;
 	}
 	if (wire_load16(hdr + 8) != PKG_FORMAT_VERSION) {
@@ -445,6 +449,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 	const struct pkg_manifest	*m = &p->m;
 	struct archive			*in, *out;
 	struct archive_entry		*e;
+	struct stat			 st;
 	uint64_t			 unpacked = 0, nentry = 0;
 	uint8_t				 hash[SHA256_LEN];
 	char				*path;
@@ -485,6 +490,17 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 		if (pkg_check_entry(m, e, path, &unpacked, nentry, err,
 		    errlen) == -1)
 			goto out;
+		/*
+		 * The tree starts empty and the builder writes each path once,
+		 * directories before their contents: a path that exists now
+		 * is a duplicate, and libarchive would quietly skip or replace
+		 * it.
+		 */
+		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			snprintf(err, errlen, "payload: %s appears twice (or "
+			    "after its contents)", path);
+			goto out;
+		}
 		archive_entry_set_pathname(e, path);
 		archive_entry_set_uid(e, 0);
 		archive_entry_set_gid(e, 0);
