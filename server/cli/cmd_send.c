@@ -1,3 +1,650 @@
+/*
+ * fleetcast send / fleetcast receive: the standalone multicast transport,
+ * like udp-sender / udp-receiver but encrypted with a pre-shared key and
+ * verified end to end.  Both run the engine (common/xsend.c, xrecv.c) on
+ * one event_base, show live progress on a terminal and print a summary,
+ * as text or as JSON.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
 #include "cli.h"
-int cmd_send(int a, char **b){(void)a;(void)b;return 1;}
-int cmd_receive(int a, char **b){(void)a;(void)b;return 1;}
+#include "crypto.h"
+#include "log.h"
+#include "proto.h"
+#include "udp.h"
+#include "xrecv.h"
+#include "xsend.h"
+
+struct opts {
+	const char	*file;
+	const char	*group;
+	const char	*iface;
+	const char	*psk;
+	const char	*out;
+	const char	*rate;
+	int		 min_receivers;
+	int		 max_wait;
+	int		 json;
+};
+
+static const char send_usage[] =
+    "usage: fleetcast send FILE --group ADDR:PORT [--interface IF]\n"
+    "           [--min-receivers N] [--max-wait SECONDS] [--rate RATE]\n"
+    "           --psk FILE [--json]\n"
+    "\n"
+    "  --group ADDR:PORT     multicast group (IPv4, or [IPv6]:PORT)\n"
+    "  --interface IF        send on this interface (its MTU sets the packet size)\n"
+    "  --min-receivers N     start when N receivers are ready...\n"
+    "  --max-wait SECONDS    ...or when this long has passed since the start,\n"
+    "                        whichever comes first; neither: start at once\n"
+    "  --rate RATE           ceiling in bits per second, e.g. 500M, 1G, 2.5G\n"
+    "                        (k/M/G/T = 10^3/10^6/10^9/10^12), or 'auto' (default):\n"
+    "                        the rate adapts to the receivers below the ceiling\n"
+    "  --psk FILE            32-byte key, 64 hex characters (fleetcast key generate-psk)\n"
+    "  --json                print a JSON summary on stdout\n"
+    "\nExit 0 only when every receiver that joined confirmed the whole file.\n";
+
+static const char recv_usage[] =
+    "usage: fleetcast receive --group ADDR:PORT [--interface IF] --out FILE\n"
+    "           --psk FILE [--json]\n"
+    "\n"
+    "  --group ADDR:PORT     multicast group to join\n"
+    "  --interface IF        join on this interface\n"
+    "  --out FILE            where the verified file goes; FILE.fcpart and\n"
+    "                        FILE.fcstate hold a partial transfer, which a\n"
+    "                        restarted receiver resumes\n"
+    "  --psk FILE            the sender's 32-byte key file\n"
+    "  --json                print a JSON summary on stdout\n"
+    "\nExit 0 only when FILE is complete and its SHA-256 verified.\n";
+
+/*
+ * A PSK file holds 64 hex characters, optionally followed by a newline
+ * (what `fleetcast key generate-psk` writes).
+ */
+static int
+read_psk(const char *path, uint8_t key[AEAD_KEY_LEN], char *err,
+    size_t errlen)
+{
+	FILE	*f;
+	char	 buf[130];
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "--psk: %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		buf[--n] = '\0';
+	if (n != 2 * AEAD_KEY_LEN || hex_decode(buf, key, AEAD_KEY_LEN) == -1) {
+		explicit_bzero(buf, sizeof(buf));
+		snprintf(err, errlen, "--psk: %s: must hold 64 hex characters "
+		    "(32 bytes)", path);
+		return (-1);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return (0);
+}
+
+/* RATE in bits per second with a decimal suffix; 0 for auto. */
+static int
+parse_rate(const char *s, uint64_t *bytes_per_s)
+{
+	char	*end;
+	double	 v;
+
+	if (strcmp(s, "auto") == 0) {
+		*bytes_per_s = 0;
+		return (0);
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || v <= 0)
+		return (-1);
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		v *= 1e3;
+		end++;
+		break;
+	case 'M':
+		v *= 1e6;
+		end++;
+		break;
+	case 'G':
+		v *= 1e9;
+		end++;
+		break;
+	case 'T':
+		v *= 1e12;
+		end++;
+		break;
+	default:
+		return (-1);
+	}
+	if (*end != '\0' && strcmp(end, "bit") != 0 && strcmp(end, "bps") != 0)
+		return (-1);
+	if (v < 8e3 || v > 1e15)
+		return (-1);
+	*bytes_per_s = (uint64_t)(v / 8);
+	return (0);
+}
+
+static int
+parse_int(const char *s, int min, int max, int *out)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		return (-1);
+	*out = (int)v;
+	return (0);
+}
+
+/* Options common to both commands; returns EXIT_OK or EXIT_USAGE. */
+static int
+parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int send)
+{
+	const char	*name, *val;
+	char		 flag[64];
+	int		 i;
+
+	memset(o, 0, sizeof(*o));
+	o->max_wait = -1;
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) != 0) {
+			if (send && o->file == NULL) {
+				o->file = argv[i];
+				continue;
+			}
+			return (cli_usage_error(cmd, "unexpected argument '%s'",
+			    argv[i]));
+		}
+		name = argv[i];
+		val = NULL;
+		if ((val = strchr(name, '=')) != NULL) {
+			snprintf(flag, sizeof(flag), "%.*s",
+			    (int)(val - name), name);
+			name = flag;
+			val++;
+		}
+		if (strcmp(name, "--json") == 0) {
+			if (val != NULL)
+				return (cli_usage_error(cmd, "--json: takes no "
+				    "value"));
+			o->json = 1;
+			continue;
+		}
+		if (val == NULL) {
+			if (i + 1 >= argc)
+				return (cli_usage_error(cmd, "%s: needs a "
+				    "value", name));
+			val = argv[++i];
+		}
+		if (strcmp(name, "--group") == 0)
+			o->group = val;
+		else if (strcmp(name, "--interface") == 0)
+			o->iface = val;
+		else if (strcmp(name, "--psk") == 0)
+			o->psk = val;
+		else if (!send && strcmp(name, "--out") == 0)
+			o->out = val;
+		else if (send && strcmp(name, "--rate") == 0)
+			o->rate = val;
+		else if (send && strcmp(name, "--min-receivers") == 0) {
+			if (parse_int(val, 1, 100000, &o->min_receivers) == -1)
+				return (cli_usage_error(cmd, "--min-receivers:"
+				    " '%s': a whole number from 1 to 100000",
+				    val));
+		} else if (send && strcmp(name, "--max-wait") == 0) {
+			if (parse_int(val, 0, 86400 * 7, &o->max_wait) == -1)
+				return (cli_usage_error(cmd, "--max-wait: "
+				    "'%s': whole seconds from 0 to 604800",
+				    val));
+		} else
+			return (cli_usage_error(cmd, "unknown option '%s'",
+			    name));
+	}
+	if (send && o->file == NULL)
+		return (cli_usage_error(cmd, "FILE: missing"));
+	if (o->group == NULL)
+		return (cli_usage_error(cmd, "--group: missing (ADDR:PORT)"));
+	if (o->psk == NULL)
+		return (cli_usage_error(cmd, "--psk: missing"));
+	if (!send && o->out == NULL)
+		return (cli_usage_error(cmd, "--out: missing"));
+	return (EXIT_OK);
+}
+
+/* Group and interface checks shared by both commands. */
+static int
+setup_group(const char *cmd, const struct opts *o, struct udp_addr *group,
+    unsigned *ifindex, int *mtu)
+{
+	char	err[256];
+
+	if (udp_parse(o->group, group, 0, err, sizeof(err)) == -1)
+		return (cli_usage_error(cmd, "--group: %s", err));
+	if (!udp_is_multicast(group))
+		return (cli_usage_error(cmd, "--group: '%s' is not a multicast "
+		    "address (224.0.0.0/4 or ff00::/8)", o->group));
+	*ifindex = 0;
+	*mtu = 0;
+	if (o->iface != NULL) {
+		if ((*ifindex = udp_ifindex(o->iface)) == 0)
+			return (cli_usage_error(cmd, "--interface: '%s': no "
+			    "such interface", o->iface));
+		*mtu = udp_if_mtu(o->iface);
+		if (*mtu > 9000)
+			*mtu = 9000;	/* loopback: keep datagrams sane */
+	}
+	return (EXIT_OK);
+}
+
+static json_t *
+drops_json(const uint64_t *drops)
+{
+	json_t	*j = json_object();
+	int	 i;
+
+	for (i = 0; i < PROTO_DROP_MAX; i++)
+		json_object_set_new(j, proto_drop_name(i),
+		    json_integer((json_int_t)drops[i]));
+	return (j);
+}
+
+static void
+drops_log(const uint64_t *drops)
+{
+	char	buf[512];
+	size_t	off = 0;
+	int	i;
+
+	buf[0] = '\0';
+	for (i = 0; i < PROTO_DROP_MAX; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, " %s=%"
+		    PRIu64, proto_drop_name(i), drops[i]);
+	log_info("dropped:%s", buf);
+}
+
+static double
+mib(uint64_t b)
+{
+	return ((double)b / (1024.0 * 1024.0));
+}
+
+/* The sender side. */
+struct send_ctx {
+	struct event_base	*base;
+	struct xsend		*xs;
+	int			 tty;
+	int			 finished;
+	int			 ok;
+};
+
+static void
+send_progress(void *arg, const struct xsend_stats *st)
+{
+	struct send_ctx	*c = arg;
+
+	if (!c->tty)
+		return;
+	fprintf(stderr, "\r%5.1f%% %8.1f of %.1f MiB  %7.1f MiB/s  "
+	    "rate %.0f Mbit/s  %d receiver(s), %d done   ",
+	    st->size ? 100.0 * (double)st->first_pass_bytes /
+	    (double)st->size : 100.0, mib(st->first_pass_bytes), mib(st->size),
+	    st->elapsed > 0 ? mib(st->first_pass_bytes) / st->elapsed : 0.0,
+	    st->rate * 8 / 1e6, st->receivers, st->done);
+}
+
+static void
+send_peer_done(void *arg, const struct xsend_peer_info *pi)
+{
+	struct send_ctx	*c = arg;
+
+	if (c->tty)
+		fprintf(stderr, "\n");
+	if (pi->state != XSP_DONE)
+		log_warnx("receiver %s %s: %s", pi->addr,
+		    xsend_strpstate(pi->state), pi->error ? pi->error : "");
+}
+
+static void
+send_finished(void *arg, int ok)
+{
+	struct send_ctx	*c = arg;
+
+	c->finished = 1;
+	c->ok = ok;
+	event_base_loopexit(c->base, NULL);
+}
+
+static void
+send_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct send_ctx	*c = arg;
+
+	log_warnx("interrupted");
+	xsend_stop(c->xs);
+}
+
+int
+cmd_send(int argc, char **argv)
+{
+	struct opts		 o;
+	struct xsend_conf	 conf;
+	struct xsend_cb		 cb;
+	struct send_ctx		 c;
+	struct xsend_stats	 st;
+	struct xsend_peer_info	 pi;
+	struct event		*sigint, *sigterm;
+	char			 err[512];
+	json_t			*j, *arr;
+	double			 secs;
+	int			 rv, i, n;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(send_usage, stdout);
+		return (EXIT_OK);
+	}
+	if ((rv = parse_opts("send", argc, argv, &o, 1)) != EXIT_OK)
+		return (rv);
+	memset(&conf, 0, sizeof(conf));
+	if ((rv = setup_group("send", &o, &conf.group, &conf.ifindex,
+	    &conf.mtu)) != EXIT_OK)
+		return (rv);
+	if (o.rate != NULL && parse_rate(o.rate, &conf.rate_max) == -1)
+		return (cli_usage_error("send", "--rate: '%s': bits per second "
+		    "from 8k to 1000T, e.g. 500M or 1G, or 'auto'", o.rate));
+	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
+		return (cli_usage_error("send", "%s", err));
+	if (access(o.file, R_OK) == -1)
+		return (cli_usage_error("send", "FILE: %s: %s", o.file,
+		    strerror(errno)));
+	conf.path = o.file;
+	conf.min_receivers = o.min_receivers;
+	conf.max_wait_ms = o.max_wait >= 0 ? o.max_wait * 1000 : -1;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&c, 0, sizeof(c));
+	c.tty = isatty(STDERR_FILENO) && !o.json;
+	if ((c.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	memset(&cb, 0, sizeof(cb));
+	cb.progress = send_progress;
+	cb.peer_done = send_peer_done;
+	cb.peer_dropped = send_peer_done;
+	cb.finished = send_finished;
+	c.xs = xsend_new(c.base, &conf, &cb, &c, err, sizeof(err));
+	explicit_bzero(conf.key, sizeof(conf.key));
+	if (c.xs == NULL) {
+		log_warnx("send: %s", err);
+		event_base_free(c.base);
+		return (EXIT_FAIL);
+	}
+	sigint = evsignal_new(c.base, SIGINT, send_signal, &c);
+	sigterm = evsignal_new(c.base, SIGTERM, send_signal, &c);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	log_debug("send: session %016" PRIx64, xsend_session(c.xs));
+	xsend_start(c.xs);
+	event_base_dispatch(c.base);
+	if (c.tty)
+		fprintf(stderr, "\n");
+
+	xsend_stats(c.xs, &st);
+	n = xsend_npeers(c.xs);
+	secs = st.elapsed > 0 ? st.elapsed : st.total;
+	if (o.json) {
+		j = json_object();
+		arr = json_array();
+		json_object_set_new(j, "role", json_string("sender"));
+		snprintf(err, sizeof(err), "%016" PRIx64,
+		    xsend_session(c.xs));
+		json_object_set_new(j, "session", json_string(err));
+		json_object_set_new(j, "ok", json_boolean(c.ok));
+		json_object_set_new(j, "bytes", json_integer(
+		    (json_int_t)st.size));
+		json_object_set_new(j, "wall_seconds", json_real(st.total));
+		json_object_set_new(j, "transfer_seconds",
+		    json_real(st.elapsed));
+		json_object_set_new(j, "mib_per_s", json_real(secs > 0 ?
+		    mib(st.size) / secs : 0));
+		json_object_set_new(j, "packets", json_integer(
+		    (json_int_t)st.packets));
+		json_object_set_new(j, "data_packets", json_integer(
+		    (json_int_t)st.data_packets));
+		json_object_set_new(j, "repair_packets", json_integer(
+		    (json_int_t)st.repair_packets));
+		json_object_set_new(j, "resent_packets", json_integer(
+		    (json_int_t)st.resend_packets));
+		json_object_set_new(j, "retransmission_pct", json_real(
+		    st.data_packets ? 100.0 * (double)(st.repair_packets +
+		    st.resend_packets) / (double)st.data_packets : 0));
+		json_object_set_new(j, "wire_bytes", json_integer(
+		    (json_int_t)st.wire_bytes));
+		json_object_set_new(j, "syscalls", json_integer(
+		    (json_int_t)st.syscalls));
+		json_object_set_new(j, "gso", json_boolean(st.gso));
+		json_object_set_new(j, "final_rate_bps", json_real(st.rate *
+		    8));
+		json_object_set_new(j, "drops", drops_json(st.drops));
+		for (i = 0; i < n; i++) {
+			json_t	*p = json_object();
+
+			xsend_peer(c.xs, i, &pi);
+			json_object_set_new(p, "address", json_string(pi.addr));
+			json_object_set_new(p, "result", json_string(
+			    xsend_strpstate(pi.state)));
+			json_object_set_new(p, "bytes", json_integer(
+			    (json_int_t)pi.bytes));
+			json_object_set_new(p, "retransmissions", json_integer(
+			    (json_int_t)pi.repairs));
+			json_object_set_new(p, "error", pi.error ?
+			    json_string(pi.error) : json_null());
+			json_array_append_new(arr, p);
+		}
+		json_object_set_new(j, "receivers", arr);
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(j);
+	} else {
+		for (i = 0; i < n; i++) {
+			xsend_peer(c.xs, i, &pi);
+			printf("%s %s %" PRIu64 " bytes %" PRIu64
+			    " retransmissions%s%s\n", pi.addr,
+			    xsend_strpstate(pi.state), pi.bytes, pi.repairs,
+			    pi.error ? ": " : "", pi.error ? pi.error : "");
+		}
+		if (n == 0)
+			printf("no receiver joined\n");
+		printf("sent %.1f MiB in %.2f s (%.1f MiB/s), %.2f%% "
+		    "retransmitted\n", mib(st.size), secs, secs > 0 ?
+		    mib(st.size) / secs : 0, st.data_packets ? 100.0 *
+		    (double)(st.repair_packets + st.resend_packets) /
+		    (double)st.data_packets : 0);
+	}
+	if (log_getverbose() > 0)
+		drops_log(st.drops);
+	event_free(sigint);
+	event_free(sigterm);
+	xsend_free(c.xs);
+	event_base_free(c.base);
+	return (c.ok ? EXIT_OK : EXIT_FAIL);
+}
+
+/* The receiver side. */
+struct recv_ctx {
+	struct event_base	*base;
+	struct xrecv		*xr;
+	int			 tty;
+	int			 ok;
+	char			 err[256];
+};
+
+static void
+recv_progress(void *arg, const struct xrecv_stats *st)
+{
+	struct recv_ctx	*c = arg;
+
+	if (!c->tty)
+		return;
+	fprintf(stderr, "\r%5.1f%% %8.1f of %.1f MiB  %7.1f MiB/s  "
+	    "%" PRIu64 " repaired   ", st->size ? 100.0 *
+	    (double)st->have_bytes / (double)st->size : 0, mib(st->have_bytes),
+	    mib(st->size), st->elapsed > 0 ? mib(st->received_bytes) /
+	    st->elapsed : 0.0, st->repairs + st->decoded);
+}
+
+static void
+recv_finished(void *arg, int ok, const char *err)
+{
+	struct recv_ctx	*c = arg;
+
+	c->ok = ok;
+	if (err != NULL)
+		snprintf(c->err, sizeof(c->err), "%s", err);
+	event_base_loopexit(c->base, NULL);
+}
+
+static void
+recv_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct recv_ctx	*c = arg;
+
+	xrecv_stop(c->xr);
+}
+
+int
+cmd_receive(int argc, char **argv)
+{
+	struct opts		 o;
+	struct xrecv_conf	 conf;
+	struct xrecv_cb		 cb;
+	struct recv_ctx		 c;
+	struct xrecv_stats	 st;
+	struct event		*sigint, *sigterm;
+	char			 err[512];
+	json_t			*j;
+	double			 secs;
+	int			 rv, mtu;
+	const char		*s;
+
+	if (cli_wants_help(argc, argv)) {
+		fputs(recv_usage, stdout);
+		return (EXIT_OK);
+	}
+	if ((rv = parse_opts("receive", argc, argv, &o, 0)) != EXIT_OK)
+		return (rv);
+	memset(&conf, 0, sizeof(conf));
+	if ((rv = setup_group("receive", &o, &conf.group, &conf.ifindex,
+	    &mtu)) != EXIT_OK)
+		return (rv);
+	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
+		return (cli_usage_error("receive", "%s", err));
+	conf.out = o.out;
+	if ((s = getenv("FLEETCAST_SENDER_TIMEOUT_MS")) != NULL)
+		conf.sender_timeout_ms = atoi(s);
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&c, 0, sizeof(c));
+	c.tty = isatty(STDERR_FILENO) && !o.json;
+	if ((c.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	memset(&cb, 0, sizeof(cb));
+	cb.progress = recv_progress;
+	cb.finished = recv_finished;
+	c.xr = xrecv_new(c.base, &conf, &cb, &c, err, sizeof(err));
+	explicit_bzero(conf.key, sizeof(conf.key));
+	if (c.xr == NULL) {
+		log_warnx("receive: %s", err);
+		event_base_free(c.base);
+		return (EXIT_FAIL);
+	}
+	sigint = evsignal_new(c.base, SIGINT, recv_signal, &c);
+	sigterm = evsignal_new(c.base, SIGTERM, recv_signal, &c);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	xrecv_start(c.xr);
+	event_base_dispatch(c.base);
+	if (c.tty)
+		fprintf(stderr, "\n");
+
+	xrecv_stats(c.xr, &st);
+	secs = st.elapsed > 0 ? st.elapsed : st.total;
+	if (o.json) {
+		j = json_object();
+		json_object_set_new(j, "role", json_string("receiver"));
+		snprintf(err, sizeof(err), "%016" PRIx64, st.session);
+		json_object_set_new(j, "session", json_string(err));
+		json_object_set_new(j, "ok", json_boolean(c.ok));
+		json_object_set_new(j, "result", json_string(c.ok ? "ok" :
+		    "failed"));
+		json_object_set_new(j, "error", c.ok ? json_null() :
+		    json_string(c.err));
+		json_object_set_new(j, "bytes", json_integer(
+		    (json_int_t)st.size));
+		json_object_set_new(j, "have_bytes", json_integer(
+		    (json_int_t)st.have_bytes));
+		json_object_set_new(j, "received_bytes", json_integer(
+		    (json_int_t)st.received_bytes));
+		json_object_set_new(j, "resumed_bytes", json_integer(
+		    (json_int_t)st.resumed_bytes));
+		json_object_set_new(j, "wall_seconds", json_real(st.total));
+		json_object_set_new(j, "transfer_seconds",
+		    json_real(st.elapsed));
+		json_object_set_new(j, "mib_per_s", json_real(secs > 0 ?
+		    mib(st.received_bytes) / secs : 0));
+		json_object_set_new(j, "packets", json_integer(
+		    (json_int_t)st.packets));
+		json_object_set_new(j, "repair_packets", json_integer(
+		    (json_int_t)st.repairs));
+		json_object_set_new(j, "decoded_symbols", json_integer(
+		    (json_int_t)st.decoded));
+		json_object_set_new(j, "duplicates", json_integer(
+		    (json_int_t)st.duplicates));
+		json_object_set_new(j, "retransmission_pct", json_real(
+		    st.packets ? 100.0 * (double)st.repairs /
+		    (double)st.packets : 0));
+		json_object_set_new(j, "naks", json_integer(
+		    (json_int_t)st.naks));
+		json_object_set_new(j, "reports", json_integer(
+		    (json_int_t)st.reports));
+		json_object_set_new(j, "gro", json_boolean(st.gro));
+		json_object_set_new(j, "drops", drops_json(st.drops));
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		json_decref(j);
+	} else if (c.ok)
+		printf("received %.1f MiB in %.2f s (%.1f MiB/s), SHA-256 "
+		    "verified, %s\n", mib(st.size), secs, secs > 0 ?
+		    mib(st.received_bytes) / secs : 0, o.out);
+	if (!c.ok)
+		log_warnx("receive: %s", c.err);
+	if (log_getverbose() > 0)
+		drops_log(st.drops);
+	event_free(sigint);
+	event_free(sigterm);
+	xrecv_free(c.xr);
+	event_base_free(c.base);
+	return (c.ok ? EXIT_OK : EXIT_FAIL);
+}

@@ -1,0 +1,59 @@
+/*
+ * The transport's receiver: joins a multicast group, locks onto one
+ * session, writes the file into a staging file with a persisted bitmap (so
+ * a killed receiver resumes), repairs losses with FEC and NAKs, verifies
+ * the announced SHA-256 and renames the file into place.  It runs on a
+ * caller-supplied libevent event_base (fleetcast receive, later the agent).
+ */
+#ifndef FC_XRECV_H
+#define FC_XRECV_H
+
+#include <stdint.h>
+
+#include "crypto.h"
+#include "proto.h"
+#include "udp.h"
+
+struct event_base;
+struct xrecv;
+
+struct xrecv_conf {
+	struct udp_addr	 group;
+	unsigned	 ifindex;
+	const char	*out;		/* final path; OUT.fcpart, OUT.fcstate */
+	int		 sender_timeout_ms;	/* 0: 15000 */
+	uint8_t		 key[AEAD_KEY_LEN];
+};
+
+struct xrecv_stats {
+	uint64_t	session;
+	uint64_t	size;
+	uint64_t	have_bytes;
+	uint64_t	resumed_bytes;	/* on disk already at the start */
+	uint64_t	received_bytes;	/* payload accepted from the network */
+	uint64_t	packets;	/* authentic DATA/REPAIR processed */
+	uint64_t	repairs;	/* useful REPAIR or resent DATA */
+	uint64_t	decoded;	/* symbols rebuilt from parity */
+	uint64_t	duplicates;
+	uint64_t	naks;
+	uint64_t	reports;
+	double		elapsed;	/* since the first data */
+	double		total;		/* since xrecv_start */
+	int		gro;
+	uint64_t	drops[PROTO_DROP_MAX];
+};
+
+struct xrecv_cb {
+	void	(*locked)(void *, uint64_t, uint64_t);	/* session, size */
+	void	(*progress)(void *, const struct xrecv_stats *);
+	void	(*finished)(void *, int, const char *);	/* ok, error */
+};
+
+struct xrecv	*xrecv_new(struct event_base *, const struct xrecv_conf *,
+		     const struct xrecv_cb *, void *, char *, size_t);
+int		 xrecv_start(struct xrecv *);
+void		 xrecv_stop(struct xrecv *);
+void		 xrecv_free(struct xrecv *);
+void		 xrecv_stats(struct xrecv *, struct xrecv_stats *);
+
+#endif

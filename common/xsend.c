@@ -1,0 +1,1274 @@
+/*
+ * The multicast sender.  It announces the session, waits for receivers as
+ * --min-receivers / --max-wait say, then streams the file block by block
+ * (first pass) while serving repairs: Reed-Solomon parity for groups that
+ * receivers NAK, and whole-block resends for receivers that hold nothing of
+ * a block (late joiners, restarted receivers).  Every packet is sealed with
+ * AES-256-GCM under the session's data key; a token bucket paces the
+ * stream and the rate follows the receivers' socket-queue reports.  A small
+ * ring of recently read blocks serves both the first pass and most repairs
+ * without re-reading the file; memory does not depend on the file's size
+ * except for 17 bytes of repair bookkeeping per 91 KB group.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "fec.h"
+#include "log.h"
+#include "proto.h"
+#include "udp.h"
+#include "wire.h"
+#include "xmalloc.h"
+#include "xsend.h"
+
+#define XS_RING			4	/* blocks kept in memory */
+#define XS_MAX_PEERS		4096
+#define XS_TICK_US		1000	/* pacing timer */
+#define XS_CTL_MS		25	/* rate control, drops, progress */
+#define XS_ANNOUNCE_MS		100
+#define XS_REPORT_MS		200
+#define XS_BACKOFF_MS		10
+#define XS_RATE_START		(64.0 * 1024 * 1024)
+#define XS_RATE_MIN		(256.0 * 1024)
+#define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
+#define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
+#define XS_Q_BLOCK		0x80000000U
+
+enum xsend_state {
+	XS_INIT,
+	XS_WAITING,
+	XS_SENDING,
+	XS_DRAINING,
+	XS_LINGER,
+	XS_FINISHED,
+};
+
+enum xsend_event {
+	XE_START,
+	XE_GATE,	/* enough receivers, or max wait over */
+	XE_PASS_DONE,	/* first pass sent */
+	XE_QUIET,	/* no repair pending, every receiver final */
+	XE_BUSY,	/* a receiver joined or a repair arrived */
+	XE_LINGER_OVER,
+	XE_STOP,
+};
+
+struct xs_peer {
+	uint64_t		 rid;
+	uint32_t		 incarnation;
+	uint32_t		 last_rseq;
+	struct udp_addr		 addr;
+	char			 name[64];
+	enum xsend_pstate	 state;
+	uint64_t		 last_heard;	/* ms */
+	uint64_t		 bytes;
+	uint64_t		 repairs;
+	uint32_t		 overflow;
+	char			 err[PROTO_ERR_MAX + 1];
+};
+
+struct xs_slot {
+	int64_t		 block;		/* -1: empty */
+	uint64_t	 used;		/* LRU stamp */
+	uint8_t		*buf;
+};
+
+struct xsend {
+	struct event_base	*base;
+	struct xsend_conf	 conf;
+	struct xsend_cb		 cb;
+	void			*arg;
+	enum xsend_state	 state;
+
+	int			 fd;		/* the file */
+	int			 sock;
+	struct udp_tx		*tx;
+	struct event		*ev_sock;
+	struct event		*ev_pace;
+	struct event		*ev_ctl;
+	struct event		*ev_announce;
+	struct event		*ev_linger;
+
+	uint64_t		 session;
+	struct aead		*kd;
+	struct aead		*kf;
+	uint64_t		 seq;
+	struct proto_geom	 geom;
+	struct fec		*fec;
+
+	struct xs_slot		 ring[XS_RING];
+	uint64_t		 stamp;
+	uint8_t			*parity;	/* one symbol of scratch */
+	uint8_t			*sendbuf;	/* one control datagram */
+
+	struct sha256		*sha;
+	uint64_t		 hashed_blocks;
+	uint8_t			 digest[SHA256_LEN];
+	int			 digest_ok;
+
+	uint64_t		 next_sym;	/* first pass cursor */
+	uint32_t		*g_sched;
+	uint32_t		*g_sent;
+	uint64_t		*g_last;
+	uint8_t			*g_inq;
+	uint32_t		*b_cursor;
+	uint64_t		*b_last;
+	uint8_t			*b_pending;
+	uint32_t		*q;		/* repair FIFO */
+	uint64_t		 qcap, qhead, qlen;
+	double			 credit;
+
+	struct proto_ncf	 ncf;
+	uint8_t			*ncf_in;
+
+	struct xs_peer		*peers;
+	int			 npeers;
+
+	double			 rate;
+	double			 tokens;
+	uint64_t		 last_us;
+	int			 slow_start;
+	int			 congested_drop;
+	int			 congested_queue;
+	uint64_t		 last_decrease;
+	uint64_t		 last_progress;
+
+	uint64_t		 t_start;
+	uint64_t		 t_send;
+	uint64_t		 t_end;
+
+	uint64_t		 n_packets;
+	uint64_t		 n_data;
+	uint64_t		 n_repair;
+	uint64_t		 n_resend;
+	uint64_t		 n_wire;
+	uint64_t		 drops[PROTO_DROP_MAX];
+};
+
+static void	xsend_fsm(struct xsend *, enum xsend_event);
+static void	xsend_pace_cb(evutil_socket_t, short, void *);
+static void	xsend_send_announce(struct xsend *);
+
+static uint64_t
+xs_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+static uint64_t
+xs_now_ms(void)
+{
+	return (xs_now_us() / 1000);
+}
+
+static const char *
+xsend_strstate(enum xsend_state s)
+{
+	switch (s) {
+	case XS_INIT:
+		return ("INIT");
+	case XS_WAITING:
+		return ("WAITING");
+	case XS_SENDING:
+		return ("SENDING");
+	case XS_DRAINING:
+		return ("DRAINING");
+	case XS_LINGER:
+		return ("LINGER");
+	case XS_FINISHED:
+		return ("FINISHED");
+	}
+	return ("?");
+}
+
+const char *
+xsend_strpstate(enum xsend_pstate s)
+{
+	switch (s) {
+	case XSP_JOINED:
+		return ("joined");
+	case XSP_READY:
+		return ("ready");
+	case XSP_RECEIVING:
+		return ("receiving");
+	case XSP_DONE:
+		return ("ok");
+	case XSP_FAILED:
+		return ("failed");
+	case XSP_DROPPED:
+		return ("dropped");
+	}
+	return ("?");
+}
+
+static void
+xsend_set_state(struct xsend *s, enum xsend_state ns)
+{
+	log_debug("xsend %016" PRIx64 ": %s -> %s", s->session,
+	    xsend_strstate(s->state), xsend_strstate(ns));
+	s->state = ns;
+}
+
+static void
+xs_peer_info(struct xs_peer *p, struct xsend_peer_info *pi)
+{
+	pi->rid = p->rid;
+	pi->addr = p->name;
+	pi->state = p->state;
+	pi->bytes = p->bytes;
+	pi->repairs = p->repairs;
+	pi->error = p->err[0] != '\0' ? p->err : NULL;
+}
+
+static void
+xs_peer_state(struct xsend *s, struct xs_peer *p, enum xsend_pstate ns)
+{
+	struct xsend_peer_info	pi;
+
+	if (p->state == ns)
+		return;
+	log_debug("xsend %016" PRIx64 ": receiver %s: %s -> %s", s->session,
+	    p->name, xsend_strpstate(p->state), xsend_strpstate(ns));
+	p->state = ns;
+	xs_peer_info(p, &pi);
+	switch (ns) {
+	case XSP_READY:
+		if (s->cb.ready != NULL)
+			s->cb.ready(s->arg, &pi);
+		break;
+	case XSP_DONE:
+	case XSP_FAILED:
+		if (s->cb.peer_done != NULL)
+			s->cb.peer_done(s->arg, &pi);
+		break;
+	case XSP_DROPPED:
+		if (s->cb.peer_dropped != NULL)
+			s->cb.peer_dropped(s->arg, &pi);
+		break;
+	default:
+		break;
+	}
+}
+
+static int
+xs_peer_final(const struct xs_peer *p)
+{
+	return (p->state == XSP_DONE || p->state == XSP_FAILED ||
+	    p->state == XSP_DROPPED);
+}
+
+/*
+ * The block ring.  The block the first pass is in is never evicted; others
+ * go least recently used first.  A block comes from one pread, zero-padded
+ * past the end of the file so that parity sees whole symbols.
+ */
+static uint8_t *
+xs_block(struct xsend *s, uint64_t b)
+{
+	struct xs_slot	*sl, *victim = NULL;
+	uint64_t	 cur = s->next_sym / s->geom.bsym;
+	size_t		 blen, want, got;
+	ssize_t		 n;
+	int		 i;
+
+	for (i = 0; i < XS_RING; i++) {
+		sl = &s->ring[i];
+		if (sl->block == (int64_t)b) {
+			sl->used = ++s->stamp;
+			return (sl->buf);
+		}
+		if (sl->block >= 0 && (uint64_t)sl->block == cur &&
+		    s->state == XS_SENDING)
+			continue;
+		if (victim == NULL || sl->block < 0 ||
+		    (victim->block >= 0 && sl->used < victim->used))
+			victim = sl;
+	}
+	blen = (size_t)s->geom.bsym * s->geom.sym;
+	want = blen;
+	if (b * blen + want > s->geom.size)
+		want = s->geom.size - b * blen;
+	for (got = 0; got < want; got += n) {
+		n = pread(s->fd, victim->buf + got, want - got,
+		    (off_t)(b * blen + got));
+		if (n == -1 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return (NULL);
+		}
+	}
+	if (want < blen)
+		memset(victim->buf + want, 0, blen - want);
+	victim->block = (int64_t)b;
+	victim->used = ++s->stamp;
+	if (b == s->hashed_blocks) {
+		sha256_update(s->sha, victim->buf, want);
+		s->hashed_blocks++;
+		if (s->hashed_blocks == s->geom.nblocks) {
+			sha256_final(s->sha, s->digest);
+			s->digest_ok = 1;
+		}
+	}
+	return (victim->buf);
+}
+
+static void
+xs_q_push(struct xsend *s, uint32_t item)
+{
+	if (s->qlen == s->qcap)
+		fatalx("xsend: repair queue overflow");
+	s->q[(s->qhead + s->qlen) % s->qcap] = item;
+	s->qlen++;
+}
+
+static uint32_t
+xs_q_pop(struct xsend *s)
+{
+	uint32_t	item = s->q[s->qhead];
+
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qlen--;
+	return (item);
+}
+
+static uint8_t *
+xs_slot(struct xsend *s, size_t len)
+{
+	uint8_t	*p;
+
+	if ((p = udp_tx_slot(s->tx, len)) != NULL)
+		return (p);
+	if (udp_tx_flush(s->tx) != 0)
+		return (NULL);
+	return (udp_tx_slot(s->tx, len));
+}
+
+/* Seal symbol i of the file as DATA into the transmit batch. */
+static int
+xs_emit_data(struct xsend *s, uint64_t i)
+{
+	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t		*buf, *p;
+	uint32_t	 len = proto_sym_len(&s->geom, i);
+	uint64_t	 b = i / s->geom.bsym;
+	ssize_t		 n;
+
+	if ((buf = xs_block(s, b)) == NULL) {
+		log_warn("xsend: read %s", s->conf.path);
+		return (-1);
+	}
+	if ((p = xs_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
+		return (1);
+	proto_sender_nonce(++s->seq, nonce);
+	wire_store64(sub, i);
+	n = proto_seal(s->kd, PROTO_DATA, s->session, nonce, sub,
+	    buf + (size_t)(i % s->geom.bsym) * s->geom.sym, len, p,
+	    PROTO_SYM_OVERHEAD + len);
+	if (n == -1)
+		fatalx("xsend: seal failed");
+	udp_tx_commit(s->tx, (size_t)n);
+	s->n_packets++;
+	s->n_wire += (uint64_t)n;
+	s->tokens -= (double)n;
+	return (0);
+}
+
+/* Encode and seal the next parity of group g. */
+static int
+xs_emit_parity(struct xsend *s, uint32_t g)
+{
+	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t		*src[PROTO_MAX_K], *buf, *p, *out[1];
+	uint32_t	 k = proto_group_k(&s->geom, g), c, row;
+	uint64_t	 first = (uint64_t)(g / s->geom.il) * s->geom.bsym;
+	size_t		 dlen = PROTO_SYM_OVERHEAD + s->geom.sym;
+	ssize_t		 n;
+
+	if ((buf = xs_block(s, g / s->geom.il)) == NULL) {
+		log_warn("xsend: read %s", s->conf.path);
+		return (-1);
+	}
+	if ((p = xs_slot(s, dlen)) == NULL)
+		return (1);
+	for (c = 0; c < k; c++)
+		src[c] = buf + (size_t)(proto_group_sym(&s->geom, g, c) -
+		    first) * s->geom.sym;
+	row = proto_parity_row(k, s->g_sent[g]);
+	out[0] = s->parity;
+	if (fec_encode(s->fec, k, src, 1, &row, out, s->geom.sym) == -1)
+		fatalx("xsend: fec_encode failed");
+	proto_sender_nonce(++s->seq, nonce);
+	wire_store32(sub, g);
+	wire_store32(sub + 4, s->g_sent[g]);
+	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, s->parity,
+	    s->geom.sym, p, dlen);
+	if (n == -1)
+		fatalx("xsend: seal failed");
+	udp_tx_commit(s->tx, (size_t)n);
+	s->g_sent[g]++;
+	s->g_last[g] = s->seq;
+	s->n_packets++;
+	s->n_repair++;
+	s->n_wire += (uint64_t)n;
+	s->tokens -= (double)n;
+	return (0);
+}
+
+/* One repair packet from the head of the round-robin queue. */
+static int
+xs_emit_repair(struct xsend *s)
+{
+	uint32_t	item = s->q[s->qhead], id;
+	uint64_t	i;
+	int		rv;
+
+	if (item & XS_Q_BLOCK) {
+		id = item & ~XS_Q_BLOCK;
+		i = (uint64_t)id * s->geom.bsym + s->b_cursor[id];
+		if ((rv = xs_emit_data(s, i)) != 0)
+			return (rv);
+		s->n_resend++;
+		(void)xs_q_pop(s);
+		s->b_last[id] = s->seq;
+		if (++s->b_cursor[id] < proto_block_nsym(&s->geom, id))
+			xs_q_push(s, item);
+		else
+			s->b_pending[id] = 0;
+		return (0);
+	}
+	if ((rv = xs_emit_parity(s, item)) != 0)
+		return (rv);
+	(void)xs_q_pop(s);
+	if (s->g_sent[item] < s->g_sched[item])
+		xs_q_push(s, item);
+	else
+		s->g_inq[item] = 0;
+	return (0);
+}
+
+/*
+ * Fill the transmit batch while tokens last.  Repairs go first but take at
+ * most XS_REPAIR_SHARE per first-pass packet while the first pass runs.
+ */
+static void
+xs_pump(struct xsend *s)
+{
+	uint64_t	now = xs_now_us();
+	double		burst;
+	int		rv, data;
+
+	s->tokens += s->rate * (double)(now - s->last_us) / 1e6;
+	s->last_us = now;
+	burst = s->rate * 0.004;
+	if (burst < 4 * 65536)
+		burst = 4 * 65536;
+	if (s->tokens > burst)
+		s->tokens = burst;
+	if (udp_tx_pending(s->tx) && udp_tx_flush(s->tx) != 0)
+		return;
+	while (s->tokens > 0) {
+		data = s->state == XS_SENDING && s->next_sym < s->geom.nsym;
+		if (s->qlen > 0 && (!data || s->credit >= 1.0)) {
+			rv = xs_emit_repair(s);
+			if (rv == 0 && data)
+				s->credit -= 1.0;
+		} else if (data) {
+			rv = xs_emit_data(s, s->next_sym);
+			if (rv == 0) {
+				s->next_sym++;
+				s->n_data++;
+				s->credit += XS_REPAIR_SHARE;
+				if (s->credit > 64)
+					s->credit = 64;
+			}
+		} else
+			break;
+		if (rv == 1)
+			break;
+		if (rv == -1) {
+			xsend_fsm(s, XE_STOP);
+			return;
+		}
+	}
+	if (udp_tx_flush(s->tx) == -1 && errno != EAGAIN)
+		log_warn("xsend: sendmmsg");
+	if (s->state == XS_SENDING && s->next_sym == s->geom.nsym &&
+	    !udp_tx_pending(s->tx))
+		xsend_fsm(s, XE_PASS_DONE);
+}
+
+static void
+xsend_pace_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xsend	*s = arg;
+
+	if (s->state == XS_SENDING || s->state == XS_DRAINING ||
+	    s->state == XS_LINGER)
+		xs_pump(s);
+}
+
+/* Seal a control body and send it to one address. */
+static void
+xs_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
+    const struct udp_addr *to)
+{
+	uint8_t		nonce[PROTO_NONCE_LEN];
+	ssize_t		n;
+
+	if (w->err)
+		fatalx("xsend: control body too long");
+	proto_sender_nonce(++s->seq, nonce);
+	n = proto_seal(s->kd, type, s->session, nonce, NULL, w->buf, w->len,
+	    s->sendbuf, PROTO_MAX_DGRAM);
+	if (n == -1)
+		fatalx("xsend: seal failed");
+	if (udp_sendto(s->sock, s->sendbuf, (size_t)n, to) == -1 &&
+	    errno != EAGAIN)
+		log_warn("xsend: sendto");
+	s->n_packets++;
+	s->n_wire += (uint64_t)n;
+}
+
+static void
+xsend_send_announce(struct xsend *s)
+{
+	struct proto_announce	a;
+	struct wire_w		w;
+	uint8_t			body[128];
+
+	memset(&a, 0, sizeof(a));
+	a.size = s->geom.size;
+	a.sym = (uint16_t)s->geom.sym;
+	a.k = (uint16_t)s->geom.k;
+	a.il = (uint16_t)s->geom.il;
+	switch (s->state) {
+	case XS_INIT:
+	case XS_WAITING:
+		a.state = PROTO_S_WAITING;
+		break;
+	case XS_SENDING:
+		a.state = PROTO_S_SENDING;
+		break;
+	case XS_DRAINING:
+	case XS_LINGER:
+		a.state = PROTO_S_DRAINING;
+		break;
+	case XS_FINISHED:
+		a.state = PROTO_S_FINISHED;
+		break;
+	}
+	/* Only what has really left: the batch may still hold some. */
+	a.progress = s->next_sym;
+	if (udp_tx_pending(s->tx) && udp_tx_flush(s->tx) != 0 &&
+	    a.progress > 0)
+		a.progress -= a.progress % s->geom.bsym;
+	a.rate = (uint64_t)s->rate;
+	a.report_ms = XS_REPORT_MS;
+	a.backoff_ms = XS_BACKOFF_MS;
+	a.drop_ms = (uint32_t)s->conf.drop_ms;
+	if (s->digest_ok && s->next_sym == s->geom.nsym) {
+		a.flags |= PROTO_AF_DIGEST;
+		memcpy(a.digest, s->digest, SHA256_LEN);
+	}
+	wire_w_fixed(&w, body, sizeof(body));
+	proto_put_announce(&w, &a);
+	xs_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
+}
+
+static void
+xsend_announce_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xsend	*s = arg;
+
+	xsend_send_announce(s);
+}
+
+static void
+xs_flush_ncf(struct xsend *s)
+{
+	struct wire_w	w;
+	uint8_t		body[2 + 8 * PROTO_NCF_MAX];
+	uint16_t	i;
+
+	if (s->ncf.n == 0)
+		return;
+	for (i = 0; i < s->ncf.n; i++) {
+		s->ncf.e[i].sched = s->g_sched[s->ncf.e[i].group];
+		s->ncf_in[s->ncf.e[i].group] = 0;
+	}
+	wire_w_fixed(&w, body, sizeof(body));
+	proto_put_ncf(&w, &s->ncf);
+	xs_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
+	s->ncf.n = 0;
+}
+
+static void
+xs_ncf_add(struct xsend *s, uint32_t g)
+{
+	if (s->ncf_in[g])
+		return;
+	if (s->ncf.n == PROTO_NCF_MAX)
+		xs_flush_ncf(s);
+	s->ncf_in[g] = 1;
+	s->ncf.e[s->ncf.n++].group = g;
+}
+
+static void
+xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
+    uint8_t verdict)
+{
+	struct proto_ack	a;
+	struct wire_w		w;
+	uint8_t			body[32];
+
+	a.rid = p->rid;
+	a.incarnation = p->incarnation;
+	a.challenge = challenge;
+	a.verdict = verdict;
+	wire_w_fixed(&w, body, sizeof(body));
+	proto_put_ack(&w, &a);
+	xs_send_ctl(s, PROTO_ACK, &w, &p->addr);
+}
+
+static struct xs_peer *
+xs_find(struct xsend *s, uint64_t rid)
+{
+	int	i;
+
+	for (i = 0; i < s->npeers; i++)
+		if (s->peers[i].rid == rid)
+			return (&s->peers[i]);
+	return (NULL);
+}
+
+static void
+xs_gate(struct xsend *s)
+{
+	int	i, ready = 0;
+
+	if (s->state != XS_WAITING)
+		return;
+	for (i = 0; i < s->npeers; i++)
+		if (s->peers[i].state == XSP_READY ||
+		    s->peers[i].state == XSP_RECEIVING)
+			ready++;
+	if (s->conf.min_receivers > 0 && ready >= s->conf.min_receivers) {
+		log_info("xsend %016" PRIx64 ": %d receiver(s) ready, starting",
+		    s->session, ready);
+		xsend_fsm(s, XE_GATE);
+	} else if (s->conf.max_wait_ms >= 0 &&
+	    xs_now_ms() - s->t_start / 1000 >= (uint64_t)s->conf.max_wait_ms) {
+		log_info("xsend %016" PRIx64 ": max wait over, starting with "
+		    "%d receiver(s)", s->session, ready);
+		xsend_fsm(s, XE_GATE);
+	} else if (s->conf.min_receivers <= 0 && s->conf.max_wait_ms < 0)
+		xsend_fsm(s, XE_GATE);
+}
+
+static void
+xs_hello(struct xsend *s, const struct proto_hello *h,
+    const struct udp_addr *from)
+{
+	struct xs_peer		*p;
+	struct xsend_peer_info	 pi;
+
+	p = xs_find(s, h->rid);
+	if (p == NULL) {
+		if (s->npeers == XS_MAX_PEERS || s->state == XS_FINISHED) {
+			struct xs_peer tmp;
+
+			memset(&tmp, 0, sizeof(tmp));
+			tmp.rid = h->rid;
+			tmp.incarnation = h->incarnation;
+			tmp.addr = *from;
+			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED);
+			return;
+		}
+		s->peers = xreallocarray(s->peers, s->npeers + 1,
+		    sizeof(*s->peers));
+		p = &s->peers[s->npeers++];
+		memset(p, 0, sizeof(*p));
+		p->rid = h->rid;
+		p->state = XSP_JOINED;
+		p->incarnation = h->incarnation;
+		p->addr = *from;
+		udp_ntop(from, p->name, sizeof(p->name));
+		log_info("xsend %016" PRIx64 ": receiver %s joined (id %016"
+		    PRIx64 ")", s->session, p->name, p->rid);
+		xs_peer_info(p, &pi);
+		if (s->cb.joined != NULL)
+			s->cb.joined(s->arg, &pi);
+	} else if (p->incarnation != h->incarnation ||
+	    !udp_same(&p->addr, from)) {
+		/* A restarted receiver: same id, new process. */
+		log_info("xsend %016" PRIx64 ": receiver %s rejoined as %s",
+		    s->session, p->name, udp_ntop(from, p->name,
+		    sizeof(p->name)));
+		p->incarnation = h->incarnation;
+		p->addr = *from;
+		p->last_rseq = 0;
+		p->err[0] = '\0';
+		xs_peer_state(s, p, XSP_JOINED);
+	}
+	p->last_heard = xs_now_ms();
+	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED);
+	if (s->state == XS_LINGER)
+		xsend_fsm(s, XE_BUSY);
+}
+
+/* Schedule what a NAK asks for, minus what is already on its way. */
+static void
+xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
+{
+	uint64_t	passed = s->next_sym / s->geom.bsym;
+	uint32_t	k, onway, add, room;
+
+	if (s->next_sym == s->geom.nsym)
+		passed = s->geom.nblocks;
+	if (n->kind == PROTO_NAK_BLOCK) {
+		if (n->id >= passed || s->b_pending[n->id] ||
+		    rx_hw < s->b_last[n->id])
+			return;
+		s->b_pending[n->id] = 1;
+		s->b_cursor[n->id] = 0;
+		xs_q_push(s, XS_Q_BLOCK | n->id);
+		return;
+	}
+	if (n->id >= s->geom.ngroups || n->id / s->geom.il >= passed)
+		return;
+	k = proto_group_k(&s->geom, n->id);
+	if (k == 0 || n->need == 0 || n->need > k)
+		return;
+	if (rx_hw >= s->g_last[n->id] || n->seen > s->g_sched[n->id])
+		onway = s->g_sched[n->id] - s->g_sent[n->id];
+	else
+		onway = s->g_sched[n->id] - n->seen;
+	if (n->need <= onway)
+		return;
+	add = n->need - onway;
+	room = (PROTO_GF_ROWS - k) - (s->g_sched[n->id] - s->g_sent[n->id]);
+	if (add > room)
+		add = room;
+	if (add == 0)
+		return;
+	s->g_sched[n->id] += add;
+	if (!s->g_inq[n->id]) {
+		s->g_inq[n->id] = 1;
+		xs_q_push(s, n->id);
+	}
+	xs_ncf_add(s, n->id);
+}
+
+static void
+xs_report(struct xsend *s, const struct proto_report *r)
+{
+	struct xs_peer	*p;
+	uint16_t	 i;
+
+	if ((p = xs_find(s, r->rid)) == NULL ||
+	    p->incarnation != r->incarnation ||
+	    (r->rseq <= p->last_rseq && p->last_rseq != 0)) {
+		s->drops[PROTO_DROP_STALE]++;
+		return;
+	}
+	p->last_rseq = r->rseq;
+	p->last_heard = xs_now_ms();
+	if (r->have_bytes <= s->geom.size)
+		p->bytes = r->have_bytes;
+	p->repairs = r->repairs;
+	if (r->overflow != p->overflow) {
+		if (r->overflow > p->overflow && p->state == XSP_RECEIVING)
+			s->congested_drop = 1;
+		p->overflow = r->overflow;
+	}
+	if (r->queue_pm > 500 && p->state == XSP_RECEIVING)
+		s->congested_queue = 1;
+	switch (r->state) {
+	case PROTO_R_READY:
+	case PROTO_R_RECEIVING:
+		if (p->state == XSP_JOINED || p->state == XSP_DROPPED)
+			xs_peer_state(s, p, XSP_READY);
+		if (r->state == PROTO_R_RECEIVING && p->state == XSP_READY &&
+		    s->state != XS_WAITING)
+			xs_peer_state(s, p, XSP_RECEIVING);
+		break;
+	case PROTO_R_DONE:
+		if (p->state != XSP_DONE) {
+			p->bytes = s->geom.size;
+			log_info("xsend %016" PRIx64 ": receiver %s confirmed "
+			    "the whole file", s->session, p->name);
+			xs_peer_state(s, p, XSP_DONE);
+		}
+		xs_send_ack(s, p, 0, PROTO_ACK_DONE);
+		return;
+	case PROTO_R_FAILED:
+		if (p->state != XSP_FAILED) {
+			snprintf(p->err, sizeof(p->err), "%s", r->err);
+			log_warnx("xsend %016" PRIx64 ": receiver %s failed: "
+			    "%s", s->session, p->name, p->err);
+			xs_peer_state(s, p, XSP_FAILED);
+		}
+		xs_send_ack(s, p, 0, PROTO_ACK_FAILED);
+		return;
+	}
+	if (s->state == XS_WAITING)
+		xs_gate(s);
+	if (s->state == XS_WAITING || s->state == XS_FINISHED)
+		return;
+	for (i = 0; i < r->nnak; i++)
+		xs_nak(s, &r->nak[i], r->rx_hw_seq);
+	xs_flush_ncf(s);
+	if (s->state == XS_LINGER && s->qlen > 0)
+		xsend_fsm(s, XE_BUSY);
+}
+
+static void
+xsend_sock_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xsend		*s = arg;
+	struct proto_hdr	 h;
+	struct proto_hello	 hello;
+	struct proto_report	 rep;
+	struct udp_addr		 from;
+	enum proto_drop		 why;
+	uint8_t			 buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
+	ssize_t			 n;
+	int			 budget;
+
+	for (budget = 0; budget < 256; budget++) {
+		from.len = sizeof(from.ss);
+		n = recvfrom(s->sock, buf, sizeof(buf), MSG_DONTWAIT,
+		    (struct sockaddr *)&from.ss, &from.len);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNREFUSED)
+				log_warn("xsend: recvfrom");
+			break;
+		}
+		if (proto_decode(buf, (size_t)n, &h, &why) == -1) {
+			s->drops[why]++;
+			continue;
+		}
+		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT) {
+			s->drops[PROTO_DROP_TYPE]++;
+			continue;
+		}
+		if (h.session != s->session) {
+			s->drops[PROTO_DROP_SESSION]++;
+			continue;
+		}
+		if (proto_open(s->kf, &h, plain) == -1) {
+			s->drops[PROTO_DROP_AUTH]++;
+			continue;
+		}
+		if (h.type == PROTO_HELLO) {
+			if (proto_get_hello(plain, h.ctlen, &hello) == -1) {
+				s->drops[PROTO_DROP_RANGE]++;
+				continue;
+			}
+			xs_hello(s, &hello, &from);
+		} else {
+			if (proto_get_report(plain, h.ctlen, &rep) == -1) {
+				s->drops[PROTO_DROP_RANGE]++;
+				continue;
+			}
+			xs_report(s, &rep);
+		}
+	}
+}
+
+static void
+xs_check_quiet(struct xsend *s)
+{
+	int	i;
+
+	if (s->state != XS_DRAINING || s->qlen > 0 || udp_tx_pending(s->tx))
+		return;
+	for (i = 0; i < s->npeers; i++)
+		if (!xs_peer_final(&s->peers[i]))
+			return;
+	xsend_fsm(s, XE_QUIET);
+}
+
+/*
+ * Every XS_CTL_MS: rate adaptation from the receivers' reports, dropping
+ * receivers that went silent, the gate, progress.
+ */
+static void
+xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xsend		*s = arg;
+	struct xsend_stats	 st;
+	uint64_t		 now = xs_now_ms();
+	double			 max;
+	int			 i;
+
+	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
+	    XS_RATE_AUTO_MAX;
+	if (s->congested_drop && now - s->last_decrease >= 50) {
+		s->rate *= 0.7;
+		s->slow_start = 0;
+		s->last_decrease = now;
+	} else if (s->congested_queue && now - s->last_decrease >= 50) {
+		s->rate *= 0.9;
+		s->slow_start = 0;
+		s->last_decrease = now;
+	} else if (!s->congested_drop && !s->congested_queue &&
+	    (s->state == XS_SENDING || s->qlen > 0))
+		s->rate *= s->slow_start ? 1.25 : 1.06;
+	if (s->rate > max)
+		s->rate = max;
+	if (s->rate < XS_RATE_MIN)
+		s->rate = XS_RATE_MIN;
+	s->congested_drop = s->congested_queue = 0;
+
+	for (i = 0; i < s->npeers; i++) {
+		struct xs_peer *p = &s->peers[i];
+
+		if (xs_peer_final(p) ||
+		    now - p->last_heard < (uint64_t)s->conf.drop_ms)
+			continue;
+		snprintf(p->err, sizeof(p->err), "no answer for %d ms",
+		    s->conf.drop_ms);
+		log_warnx("xsend %016" PRIx64 ": receiver %s dropped: %s",
+		    s->session, p->name, p->err);
+		xs_peer_state(s, p, XSP_DROPPED);
+	}
+	if (s->state == XS_WAITING)
+		xs_gate(s);
+	xs_check_quiet(s);
+	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
+		s->last_progress = now;
+		xsend_stats(s, &st);
+		s->cb.progress(s->arg, &st);
+	}
+}
+
+static void
+xsend_linger_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xsend	*s = arg;
+
+	xsend_fsm(s, XE_LINGER_OVER);
+}
+
+static void
+xs_finish(struct xsend *s)
+{
+	int	i, ok;
+
+	xsend_set_state(s, XS_FINISHED);
+	s->t_end = xs_now_us();
+	for (i = 0; i < 3; i++)
+		xsend_send_announce(s);
+	event_del(s->ev_pace);
+	event_del(s->ev_ctl);
+	event_del(s->ev_announce);
+	event_del(s->ev_linger);
+	event_del(s->ev_sock);
+	ok = s->npeers > 0;
+	for (i = 0; i < s->npeers; i++)
+		if (s->peers[i].state != XSP_DONE)
+			ok = 0;
+	if (s->cb.finished != NULL)
+		s->cb.finished(s->arg, ok);
+}
+
+/* The sender's state machine: every transition goes through here. */
+static void
+xsend_fsm(struct xsend *s, enum xsend_event ev)
+{
+	struct timeval	tv;
+
+	if (ev == XE_STOP) {
+		if (s->state != XS_FINISHED)
+			xs_finish(s);
+		return;
+	}
+	switch (s->state) {
+	case XS_INIT:
+		if (ev == XE_START) {
+			xsend_set_state(s, XS_WAITING);
+			xs_gate(s);
+		}
+		break;
+	case XS_WAITING:
+		if (ev == XE_GATE) {
+			xsend_set_state(s, XS_SENDING);
+			s->t_send = xs_now_us();
+			s->last_us = s->t_send;
+			xsend_send_announce(s);
+		}
+		break;
+	case XS_SENDING:
+		if (ev == XE_PASS_DONE) {
+			xsend_set_state(s, XS_DRAINING);
+			log_info("xsend %016" PRIx64 ": first pass done",
+			    s->session);
+			xsend_send_announce(s);
+		}
+		break;
+	case XS_DRAINING:
+		if (ev == XE_QUIET) {
+			xsend_set_state(s, XS_LINGER);
+			tv.tv_sec = s->conf.linger_ms / 1000;
+			tv.tv_usec = (s->conf.linger_ms % 1000) * 1000;
+			evtimer_add(s->ev_linger, &tv);
+		}
+		break;
+	case XS_LINGER:
+		if (ev == XE_BUSY) {
+			evtimer_del(s->ev_linger);
+			xsend_set_state(s, XS_DRAINING);
+		} else if (ev == XE_LINGER_OVER)
+			xs_finish(s);
+		break;
+	case XS_FINISHED:
+		break;
+	}
+}
+
+struct xsend *
+xsend_new(struct event_base *base, const struct xsend_conf *conf,
+    const struct xsend_cb *cb, void *arg, char *err, size_t errlen)
+{
+	struct xsend	*s;
+	struct stat	 st;
+	uint8_t		 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint32_t	 sym;
+	size_t		 blen;
+	int		 i, mtu;
+
+	s = xcalloc(1, sizeof(*s));
+	s->base = base;
+	s->conf = *conf;
+	if (cb != NULL)
+		s->cb = *cb;
+	s->arg = arg;
+	s->fd = s->sock = -1;
+	if (s->conf.k == 0)
+		s->conf.k = PROTO_DEF_K;
+	if (s->conf.il == 0)
+		s->conf.il = PROTO_DEF_I;
+	if (s->conf.drop_ms <= 0)
+		s->conf.drop_ms = 5000;
+	if (s->conf.linger_ms <= 0)
+		s->conf.linger_ms = 1000;
+	mtu = s->conf.mtu > 0 ? s->conf.mtu : 1500;
+
+	if ((s->fd = open(conf->path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", conf->path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(s->fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", conf->path);
+		goto fail;
+	}
+	sym = proto_sym_size(mtu, conf->group.ss.ss_family == AF_INET6);
+	if (proto_geom_init(&s->geom, (uint64_t)st.st_size, sym, s->conf.k,
+	    s->conf.il) == -1) {
+		snprintf(err, errlen, "%s: size %lld: must be 1 byte to 256 "
+		    "TiB", conf->path, (long long)st.st_size);
+		goto fail;
+	}
+	(void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	do {
+		if (crypto_random(&s->session, sizeof(s->session)) == -1)
+			fatalx("xsend: no randomness");
+	} while (s->session == 0);
+	if (proto_derive_keys(conf->key, s->session, kd, kf) == -1) {
+		snprintf(err, errlen, "key derivation failed");
+		goto fail;
+	}
+	s->kd = aead_new(kd);
+	s->kf = aead_new(kf);
+	explicit_bzero(kd, sizeof(kd));
+	explicit_bzero(kf, sizeof(kf));
+	explicit_bzero(s->conf.key, sizeof(s->conf.key));
+
+	if ((s->sock = udp_sender_socket(&conf->group, conf->ifindex, err,
+	    errlen)) == -1)
+		goto fail;
+	s->tx = udp_tx_new(s->sock, &conf->group,
+	    getenv("FLEETCAST_NO_GSO") == NULL);
+	s->fec = fec_new();
+	s->sha = sha256_new();
+	blen = (size_t)s->geom.bsym * s->geom.sym;
+	for (i = 0; i < XS_RING; i++) {
+		s->ring[i].block = -1;
+		s->ring[i].buf = xmalloc(blen);
+	}
+	s->parity = xmalloc(s->geom.sym);
+	s->sendbuf = xmalloc(PROTO_MAX_DGRAM);
+	s->g_sched = xcalloc(s->geom.ngroups, sizeof(uint32_t));
+	s->g_sent = xcalloc(s->geom.ngroups, sizeof(uint32_t));
+	s->g_last = xcalloc(s->geom.ngroups, sizeof(uint64_t));
+	s->g_inq = xcalloc(s->geom.ngroups, 1);
+	s->ncf_in = xcalloc(s->geom.ngroups, 1);
+	s->b_cursor = xcalloc(s->geom.nblocks, sizeof(uint32_t));
+	s->b_last = xcalloc(s->geom.nblocks, sizeof(uint64_t));
+	s->b_pending = xcalloc(s->geom.nblocks, 1);
+	s->qcap = s->geom.ngroups + s->geom.nblocks;
+	s->q = xcalloc(s->qcap, sizeof(uint32_t));
+	s->rate = XS_RATE_START;
+	if (conf->rate_max > 0 && s->rate > (double)conf->rate_max)
+		s->rate = (double)conf->rate_max;
+	s->slow_start = 1;
+
+	s->ev_sock = event_new(base, s->sock, EV_READ | EV_PERSIST,
+	    xsend_sock_cb, s);
+	s->ev_pace = event_new(base, -1, EV_PERSIST, xsend_pace_cb, s);
+	s->ev_ctl = event_new(base, -1, EV_PERSIST, xsend_ctl_cb, s);
+	s->ev_announce = event_new(base, -1, EV_PERSIST, xsend_announce_cb,
+	    s);
+	s->ev_linger = evtimer_new(base, xsend_linger_cb, s);
+	if (s->ev_sock == NULL || s->ev_pace == NULL || s->ev_ctl == NULL ||
+	    s->ev_announce == NULL || s->ev_linger == NULL)
+		fatalx("xsend: event_new failed");
+	log_debug("xsend %016" PRIx64 ": %s, %" PRIu64 " bytes, %" PRIu64
+	    " symbols of %u, %" PRIu64 " blocks, GSO %s", s->session,
+	    conf->path, s->geom.size, s->geom.nsym, s->geom.sym,
+	    s->geom.nblocks, udp_tx_gso(s->tx) ? "on" : "off");
+	return (s);
+fail:
+	xsend_free(s);
+	return (NULL);
+}
+
+int
+xsend_start(struct xsend *s)
+{
+	struct timeval	tv;
+
+	s->t_start = xs_now_us();
+	event_add(s->ev_sock, NULL);
+	tv.tv_sec = 0;
+	tv.tv_usec = XS_TICK_US;
+	event_add(s->ev_pace, &tv);
+	tv.tv_usec = XS_CTL_MS * 1000;
+	event_add(s->ev_ctl, &tv);
+	tv.tv_usec = XS_ANNOUNCE_MS * 1000;
+	event_add(s->ev_announce, &tv);
+	xsend_send_announce(s);
+	xsend_fsm(s, XE_START);
+	return (0);
+}
+
+void
+xsend_stop(struct xsend *s)
+{
+	xsend_fsm(s, XE_STOP);
+}
+
+void
+xsend_free(struct xsend *s)
+{
+	int	i;
+
+	if (s == NULL)
+		return;
+	if (s->ev_sock != NULL)
+		event_free(s->ev_sock);
+	if (s->ev_pace != NULL)
+		event_free(s->ev_pace);
+	if (s->ev_ctl != NULL)
+		event_free(s->ev_ctl);
+	if (s->ev_announce != NULL)
+		event_free(s->ev_announce);
+	if (s->ev_linger != NULL)
+		event_free(s->ev_linger);
+	if (s->fd != -1)
+		close(s->fd);
+	if (s->sock != -1)
+		close(s->sock);
+	udp_tx_free(s->tx);
+	fec_free(s->fec);
+	if (s->sha != NULL)
+		sha256_free(s->sha);
+	aead_free(s->kd);
+	aead_free(s->kf);
+	for (i = 0; i < XS_RING; i++)
+		free(s->ring[i].buf);
+	free(s->parity);
+	free(s->sendbuf);
+	free(s->g_sched);
+	free(s->g_sent);
+	free(s->g_last);
+	free(s->g_inq);
+	free(s->ncf_in);
+	free(s->b_cursor);
+	free(s->b_last);
+	free(s->b_pending);
+	free(s->q);
+	free(s->peers);
+	free(s);
+}
+
+void
+xsend_stats(struct xsend *s, struct xsend_stats *st)
+{
+	uint64_t	end;
+	int		i;
+
+	memset(st, 0, sizeof(*st));
+	st->size = s->geom.size;
+	st->first_pass_bytes = s->next_sym >= s->geom.nsym ? s->geom.size :
+	    s->next_sym * s->geom.sym;
+	st->packets = s->n_packets;
+	st->data_packets = s->n_data;
+	st->repair_packets = s->n_repair;
+	st->resend_packets = s->n_resend;
+	st->wire_bytes = s->n_wire;
+	st->syscalls = udp_tx_syscalls(s->tx);
+	st->rate = s->rate;
+	end = s->t_end != 0 ? s->t_end : xs_now_us();
+	if (s->t_send != 0)
+		st->elapsed = (double)(end - s->t_send) / 1e6;
+	st->total = (double)(end - s->t_start) / 1e6;
+	st->receivers = s->npeers;
+	for (i = 0; i < s->npeers; i++) {
+		if (s->peers[i].state == XSP_DONE)
+			st->done++;
+		else if (s->peers[i].state == XSP_FAILED ||
+		    s->peers[i].state == XSP_DROPPED)
+			st->failed++;
+	}
+	st->gso = udp_tx_gso(s->tx);
+	memcpy(st->drops, s->drops, sizeof(st->drops));
+}
+
+int
+xsend_npeers(struct xsend *s)
+{
+	return (s->npeers);
+}
+
+void
+xsend_peer(struct xsend *s, int i, struct xsend_peer_info *pi)
+{
+	xs_peer_info(&s->peers[i], pi);
+}
+
+uint64_t
+xsend_session(struct xsend *s)
+{
+	return (s->session);
+}

@@ -1,0 +1,91 @@
+/*
+ * The transport's sender: streams one file to a multicast group, encrypted
+ * per packet, paced, with FEC/NAK repair, on a caller-supplied libevent
+ * event_base (fleetcast send, later fleetcastd).  The caller learns about
+ * receivers and the end of the transfer through callbacks.
+ */
+#ifndef FC_XSEND_H
+#define FC_XSEND_H
+
+#include <stdint.h>
+
+#include "crypto.h"
+#include "proto.h"
+#include "udp.h"
+
+struct event_base;
+struct xsend;
+
+enum xsend_pstate {
+	XSP_JOINED,
+	XSP_READY,
+	XSP_RECEIVING,
+	XSP_DONE,
+	XSP_FAILED,
+	XSP_DROPPED,
+};
+
+struct xsend_conf {
+	const char	*path;		/* file to send */
+	struct udp_addr	 group;
+	unsigned	 ifindex;	/* 0: the routing table decides */
+	int		 mtu;		/* 0: 1500 */
+	uint32_t	 k;		/* 0: PROTO_DEF_K */
+	uint32_t	 il;		/* 0: PROTO_DEF_I */
+	uint64_t	 rate_max;	/* bytes/s ceiling, 0: none (auto) */
+	int		 min_receivers;	/* 0: not set */
+	int		 max_wait_ms;	/* -1: not set */
+	int		 drop_ms;	/* 0: 5000 */
+	int		 linger_ms;	/* 0: 1000 */
+	uint8_t		 key[AEAD_KEY_LEN];
+};
+
+struct xsend_peer_info {
+	uint64_t		 rid;
+	const char		*addr;
+	enum xsend_pstate	 state;
+	uint64_t		 bytes;
+	uint64_t		 repairs;
+	const char		*error;
+};
+
+struct xsend_stats {
+	uint64_t	size;
+	uint64_t	first_pass_bytes;	/* file bytes sent once */
+	uint64_t	packets;		/* every datagram sent */
+	uint64_t	data_packets;		/* first pass */
+	uint64_t	repair_packets;		/* parity */
+	uint64_t	resend_packets;		/* DATA sent again */
+	uint64_t	wire_bytes;
+	uint64_t	syscalls;
+	double		rate;			/* current, bytes/s */
+	double		elapsed;		/* since the transfer started */
+	double		total;			/* since xsend_start */
+	int		receivers;
+	int		done;
+	int		failed;
+	int		gso;
+	uint64_t	drops[PROTO_DROP_MAX];
+};
+
+struct xsend_cb {
+	void	(*joined)(void *, const struct xsend_peer_info *);
+	void	(*ready)(void *, const struct xsend_peer_info *);
+	void	(*progress)(void *, const struct xsend_stats *);
+	void	(*peer_done)(void *, const struct xsend_peer_info *);
+	void	(*peer_dropped)(void *, const struct xsend_peer_info *);
+	void	(*finished)(void *, int);
+};
+
+struct xsend	*xsend_new(struct event_base *, const struct xsend_conf *,
+		     const struct xsend_cb *, void *, char *, size_t);
+int		 xsend_start(struct xsend *);
+void		 xsend_stop(struct xsend *);
+void		 xsend_free(struct xsend *);
+void		 xsend_stats(struct xsend *, struct xsend_stats *);
+int		 xsend_npeers(struct xsend *);
+void		 xsend_peer(struct xsend *, int, struct xsend_peer_info *);
+uint64_t	 xsend_session(struct xsend *);
+const char	*xsend_strpstate(enum xsend_pstate);
+
+#endif
