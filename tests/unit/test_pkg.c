@@ -23,6 +23,7 @@
 
 #include "crypto.h"
 #include "pkg.h"
+#include "psk.h"
 #include "unit.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -707,6 +708,60 @@ test_remove_tree(void)
 	CU_ASSERT(pkg_remove_tree(tpath("does-not-exist")) == 0);
 }
 
+static void
+test_psk(void)
+{
+	uint8_t		key[PSK_LEN], key2[PSK_LEN];
+	struct stat	st;
+	char		*text;
+	size_t		 len;
+
+	unlink(tpath("psk"));
+	CU_ASSERT_FATAL(psk_generate(tpath("psk"), 0, err, sizeof(err)) == 0);
+	CU_ASSERT(stat(tpath("psk"), &st) == 0 && (st.st_mode & 0777) == 0600);
+	text = get_file(tpath("psk"), &len);
+	CU_ASSERT_FATAL(text != NULL);
+	CU_ASSERT(len == 65 && text[64] == '\n');
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	CU_ASSERT(hex_decode((text[64] = '\0', text), key2, PSK_LEN) == 0);
+	CU_ASSERT(memcmp(key, key2, PSK_LEN) == 0);
+	free(text);
+	/* No silent replacement; --force replaces with a new key. */
+	CU_ASSERT(psk_generate(tpath("psk"), 0, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "--force") != NULL);
+	CU_ASSERT(psk_generate(tpath("psk"), 1, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_read(tpath("psk"), key2, err, sizeof(err)) == 0);
+	CU_ASSERT(memcmp(key, key2, PSK_LEN) != 0);
+
+	/* Exactly 64 hex digits, one optional line end. */
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899AABBCCDDEEFF", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	CU_ASSERT(key[0] == 0x00 && key[31] == 0xff && key[16] == 0x00);
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\r\n", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddee\n", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "not a PSK file") != NULL);
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff0\n", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeefg\n", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	put_file("psk", "", 0600);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	/* A key every user can read is refused. */
+	put_file("psk", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n", 0644);
+	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "chmod 600") != NULL);
+	CU_ASSERT(psk_read(tpath("nope"), key, err, sizeof(err)) == -1);
+	unlink(tpath("psk"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "build, verify, extract round trip", test_roundtrip },
 	{ "every flipped byte and truncation refused", test_tamper },
@@ -715,6 +770,7 @@ static CU_TestInfo tests[] = {
 	{ "build failure leaves nothing", test_build_write_error },
 	{ "hostile payloads refused at extraction", test_extract_hostile },
 	{ "tree removal", test_remove_tree },
+	{ "PSK files", test_psk },
 	CU_TEST_INFO_NULL,
 };
 
