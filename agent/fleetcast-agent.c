@@ -1,0 +1,476 @@
+/*
+ * fleetcast-agent: the program that runs on every managed machine.  main()
+ * reads the configuration (a file of `key = value' lines, each key also
+ * given as `--key value'), checks it, opens the state database, collects
+ * the machine's facts and then runs everything on one libevent loop: the
+ * TLS channel to the server (conn.c), the runs (run.c) and their child
+ * processes (exec.c).  Signals are events of that loop too.  -n checks the
+ * configuration and exits; -d stays in the foreground and logs to stderr.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+#include "conf.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define AGENT_CONF_FILE		FC_SYSCONFDIR "/fleetcast/fleetcast-agent.conf"
+#define AGENT_NAME_MAX		255
+#define AGENT_BOOT_ID_MAX	63
+#define FACTS_TIMEOUT		30	/* seconds for facts_command */
+#define FACTS_INTERVAL		600	/* seconds between collections */
+
+/* The keys of SPEC.md, with their defaults, plus exec_timeout. */
+static const struct conf_def agent_conf_defs[] = {
+	{ "server", CONF_HOSTPORT, NULL, 0, 0, NULL },
+	{ "name", CONF_STRING, NULL, 0, 0, NULL },
+	{ "state_dir", CONF_STRING, "/var/lib/fleetcast-agent", 0, 0, NULL },
+	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
+	{ "enroll_token", CONF_STRING, NULL, 0, 0, NULL },
+	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
+	{ "reboot_command", CONF_STRING, "systemctl reboot", 0, 0, NULL },
+	{ "poweroff_command", CONF_STRING, "systemctl poweroff", 0, 0, NULL },
+	{ "boot_id_file", CONF_STRING, "/proc/sys/kernel/random/boot_id", 0,
+	    0, NULL },
+	{ "facts_command", CONF_STRING, NULL, 0, 0, NULL },
+	{ "exec_timeout", CONF_INT, "3600", 1, 7 * 24 * 3600, NULL },
+	{ NULL, CONF_STRING, NULL, 0, 0, NULL },
+};
+
+struct agent		*agent;
+
+static struct exec_job	*facts_job;
+static struct event	*facts_timer;
+static int		 facts_started;
+
+static _Noreturn void
+usage(void)
+{
+	fprintf(stderr, "usage: fleetcast-agent [-dnv] [-c FILE] "
+	    "[--KEY VALUE]...\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -v       log debug messages\n"
+	    "  keys: server name state_dir interface enroll_token "
+	    "trusted_keys\n"
+	    "        reboot_command poweroff_command boot_id_file "
+	    "facts_command exec_timeout\n", AGENT_CONF_FILE);
+	exit(2);
+}
+
+/*
+ * The boot id: the first line of boot_id_file, 1-63 printable bytes.  A
+ * restart of the machine changes it; tests change the file instead.
+ */
+static int
+agent_read_boot_id(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE	*fp;
+	char	 line[256];
+	size_t	 n, i;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "boot_id_file: %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	n = strlen(line);
+	for (i = 0; i < n; i++)
+		if (line[i] <= ' ' || line[i] == 0x7f)
+			break;
+	if (n == 0 || n > AGENT_BOOT_ID_MAX || i != n) {
+		snprintf(err, errlen, "boot_id_file: %s: the first line must be "
+		    "1-%d printable bytes without blanks", path,
+		    AGENT_BOOT_ID_MAX);
+		return (-1);
+	}
+	*out = xstrdup(line);
+	return (0);
+}
+
+static int
+agent_check_name(const char *name, char *err, size_t errlen)
+{
+	size_t	n = strlen(name), i;
+
+	for (i = 0; i < n; i++) {
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
+		    name[i] == '-' || name[i] == '_')) {
+			snprintf(err, errlen, "name: '%s' holds '%c'; a machine "
+			    "name is 1-%d bytes of A-Z a-z 0-9 . - _", name,
+			    name[i], AGENT_NAME_MAX);
+			return (-1);
+		}
+	}
+	if (n == 0 || n > AGENT_NAME_MAX) {
+		snprintf(err, errlen, "name: %zu bytes, limit %d", n,
+		    AGENT_NAME_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The checks that a key's type cannot express.  They run for -n as well,
+ * so that `fleetcast-agent -n' finds every mistake an admin can fix.
+ */
+static int
+agent_check_conf(struct conf *c, char **name, char *err, size_t errlen)
+{
+	static const char	*cmds[] = { "reboot_command",
+	    "poweroff_command", "facts_command" };
+	char			 host[AGENT_NAME_MAX + 2], e2[512];
+	char			**argv, *boot_id;
+	uint8_t			 keys[64][ED25519_PUB_LEN];
+	size_t			 nkeys, i;
+	const char		*v;
+
+	if (conf_str(c, "server") == NULL) {
+		snprintf(err, errlen, "server: required: host:port of the "
+		    "server's control_listen (port 56022 by default)");
+		return (-1);
+	}
+	if ((v = conf_str(c, "trusted_keys")) == NULL) {
+		snprintf(err, errlen, "trusted_keys: required: the file of the "
+		    "Ed25519 public keys that packages must be signed with");
+		return (-1);
+	}
+	if (ed25519_read_public(v, keys, 64, &nkeys, e2, sizeof(e2)) == -1) {
+		snprintf(err, errlen, "trusted_keys (%s): %s",
+		    conf_where(c, "trusted_keys"), e2);
+		return (-1);
+	}
+	if (nkeys == 0) {
+		snprintf(err, errlen, "trusted_keys: %s holds no public key", v);
+		return (-1);
+	}
+	if ((v = conf_str(c, "name")) == NULL) {
+		if (gethostname(host, sizeof(host)) == -1) {
+			snprintf(err, errlen, "name: not set, and gethostname: "
+			    "%s", strerror(errno));
+			return (-1);
+		}
+		host[sizeof(host) - 1] = '\0';
+		v = host;
+	}
+	if (agent_check_name(v, err, errlen) == -1)
+		return (-1);
+	if (conf_str(c, "state_dir")[0] != '/') {
+		snprintf(err, errlen, "state_dir: '%s' is not an absolute path",
+		    conf_str(c, "state_dir"));
+		return (-1);
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if ((v = conf_str(c, cmds[i])) == NULL)
+			continue;
+		if ((argv = exec_split(v, e2, sizeof(e2))) == NULL) {
+			snprintf(err, errlen, "%s (%s): %s", cmds[i],
+			    conf_where(c, cmds[i]), e2);
+			return (-1);
+		}
+		exec_free_argv(argv);
+	}
+	if ((v = conf_str(c, "interface")) != NULL &&
+	    if_nametoindex(v) == 0)
+		log_warnx("interface: '%s': %s (continuing: it may appear "
+		    "later)", v, strerror(errno));
+	if (agent_read_boot_id(conf_str(c, "boot_id_file"), &boot_id, err,
+	    errlen) == -1)
+		return (-1);
+	free(boot_id);
+	*name = xstrdup(conf_str(c, "name") != NULL ? conf_str(c, "name") :
+	    host);
+	return (0);
+}
+
+/* Facts: built-in ones now, the facts_command's when it has ended. */
+
+static void
+agent_facts_done(struct facts *f)
+{
+	if (!facts_equal(f, &agent->facts)) {
+		facts_free(&agent->facts);
+		agent->facts = *f;
+		agent->facts_dirty = 1;
+		log_debug("facts: %zu facts, changed", agent->facts.n);
+	} else
+		facts_free(f);
+	if (!facts_started) {
+		facts_started = 1;
+		log_info("%s: fleetcast-agent %s, boot id %s, %zu facts",
+		    agent->name, AGENT_VERSION, agent->boot_id,
+		    agent->facts.n);
+	}
+}
+
+static void
+agent_builtin_facts(struct facts *f)
+{
+	struct installed	*inst;
+	size_t			 ninst, i;
+	char			 key[FACTS_KEY_MAX + 1], val[16], err[512];
+
+	facts_system(f, "");
+	if (state_installed_list(agent->state, &inst, &ninst, err,
+	    sizeof(err)) == -1) {
+		log_warnx("facts: %s", err);
+		return;
+	}
+	for (i = 0; i < ninst; i++) {
+		snprintf(key, sizeof(key), "pkg.%s", inst[i].id);
+		if (inst[i].has_version)
+			snprintf(val, sizeof(val), "%u.%u", inst[i].major,
+			    inst[i].minor);
+		else
+			snprintf(val, sizeof(val), "0");
+		if (facts_set(f, key, val) == -1)
+			log_warnx("facts: no room for %s", key);
+	}
+	state_installed_free(inst, ninst);
+}
+
+static void
+agent_facts_command_done(const struct exec_result *res, void *arg)
+{
+	struct facts	*f = arg;
+	char		 how[128];
+
+	facts_job = NULL;
+	if (res->how != EXEC_EXITED || res->exit_status != 0) {
+		exec_describe(res, FACTS_TIMEOUT, how, sizeof(how));
+		log_warnx("facts_command: %s; its facts are left out", how);
+	} else if (res->outbytes > res->taillen)
+		log_warnx("facts_command: printed %llu bytes, only the last %d "
+		    "are read", (unsigned long long)res->outbytes,
+		    EXEC_TAIL_MAX);
+	if (res->how == EXEC_EXITED && res->exit_status == 0)
+		(void)facts_parse(f, res->tail, res->taillen, "facts_command");
+	agent_facts_done(f);
+	free(f);
+}
+
+/* Collect the facts again; a change is sent with the next heartbeat. */
+void
+agent_refresh_facts(void)
+{
+	struct facts		*f;
+	struct exec_spec	 spec;
+	const char		*cmd;
+	char			**argv, err[512];
+	static char		*envp[] = { "PATH=/usr/local/sbin:"
+	    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+
+	if (facts_job != NULL)
+		return;		/* a collection is under way */
+	f = xcalloc(1, sizeof(*f));
+	facts_init(f);
+	agent_builtin_facts(f);
+	if ((cmd = conf_str(agent->conf, "facts_command")) == NULL) {
+		agent_facts_done(f);
+		free(f);
+		return;
+	}
+	/* Checked at start-up, so splitting cannot fail here. */
+	if ((argv = exec_split(cmd, err, sizeof(err))) == NULL)
+		fatalx("facts_command: %s", err);
+	memset(&spec, 0, sizeof(spec));
+	spec.path = argv[0];
+	spec.argv = argv;
+	spec.envp = envp;
+	spec.timeout = FACTS_TIMEOUT;
+	spec.search = 1;
+	facts_job = exec_start(&spec, agent_facts_command_done, f, err,
+	    sizeof(err));
+	exec_free_argv(argv);
+	if (facts_job == NULL) {
+		log_warnx("facts_command: %s; its facts are left out", err);
+		agent_facts_done(f);
+		free(f);
+	}
+}
+
+static void
+agent_facts_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	tv = { FACTS_INTERVAL, 0 };
+
+	agent_refresh_facts();
+	evtimer_add(facts_timer, &tv);
+}
+
+static void
+agent_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s: exiting on signal %d", agent->name, (int)sig);
+		event_base_loopexit(agent->base, NULL);
+		break;
+	case SIGHUP:
+		log_info("%s: SIGHUP: collecting facts again", agent->name);
+		agent_refresh_facts();
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conf	*c;
+	const char	*conffile = NULL, *a;
+	char		 err[1024], **kv;
+	int		 foreground = 0, checkonly = 0, verbose = 0, nkv = 0;
+	int		 i, j;
+	struct event	*ev_term, *ev_int, *ev_hup;
+	struct timeval	 tv = { FACTS_INTERVAL, 0 };
+	char		*name;
+
+	/*
+	 * Short flags first; every `--key value' pair is handed to
+	 * conf_args, which knows the keys.
+	 */
+	kv = xcalloc(argc + 1, sizeof(*kv));
+	for (i = 1; i < argc; i++) {
+		a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+			usage();
+		if (strncmp(a, "--", 2) == 0) {
+			kv[nkv++] = argv[i];
+			if (strchr(a, '=') == NULL && i + 1 < argc)
+				kv[nkv++] = argv[++i];
+			continue;
+		}
+		if (a[0] != '-' || a[1] == '\0') {
+			fprintf(stderr, "fleetcast-agent: unexpected argument "
+			    "'%s'\n", a);
+			usage();
+		}
+		for (j = 1; a[j] != '\0'; j++) {
+			switch (a[j]) {
+			case 'd':
+				foreground = 1;
+				break;
+			case 'n':
+				checkonly = 1;
+				break;
+			case 'v':
+				verbose++;
+				break;
+			case 'c':
+				if (a[j + 1] != '\0')
+					conffile = a + j + 1;
+				else if (i + 1 < argc)
+					conffile = argv[++i];
+				else {
+					fprintf(stderr, "fleetcast-agent: -c: "
+					    "needs a file\n");
+					usage();
+				}
+				goto nextarg;
+			default:
+				fprintf(stderr, "fleetcast-agent: unknown "
+				    "option -%c\n", a[j]);
+				usage();
+			}
+		}
+nextarg:
+		;
+	}
+	log_init("fleetcast-agent", 1, verbose);
+
+	c = conf_new(agent_conf_defs);
+	if (conffile != NULL || access(AGENT_CONF_FILE, F_OK) == 0) {
+		if (conf_load(c, conffile != NULL ? conffile : AGENT_CONF_FILE,
+		    err, sizeof(err)) == -1) {
+			fprintf(stderr, "fleetcast-agent: %s\n", err);
+			return (2);
+		}
+	}
+	if (conf_args(c, nkv, kv, err, sizeof(err)) == -1 ||
+	    agent_check_conf(c, &name, err, sizeof(err)) == -1) {
+		fprintf(stderr, "fleetcast-agent: %s\n", err);
+		return (2);
+	}
+	free(kv);
+	if (checkonly) {
+		printf("configuration OK: name %s, server %s, state_dir %s\n",
+		    name, conf_str(c, "server"), conf_str(c, "state_dir"));
+		return (0);
+	}
+
+	agent = xcalloc(1, sizeof(*agent));
+	agent->conf = c;
+	agent->name = name;
+	agent->exec_timeout = (unsigned)conf_int(c, "exec_timeout");
+	facts_init(&agent->facts);
+	agent->keys = xcalloc(64, sizeof(*agent->keys));
+	if (ed25519_read_public(conf_str(c, "trusted_keys"), agent->keys, 64,
+	    &agent->nkeys, err, sizeof(err)) == -1)
+		fatalx("trusted_keys: %s", err);
+	if (agent_read_boot_id(conf_str(c, "boot_id_file"), &agent->boot_id,
+	    err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (state_open(&agent->state, conf_str(c, "state_dir"), err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "fleetcast-agent: state_dir: %s\n", err);
+		return (1);
+	}
+
+	if (!foreground) {
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+		log_init("fleetcast-agent", 0, verbose);
+	}
+	(void)signal(SIGPIPE, SIG_IGN);
+	if ((agent->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	exec_init(agent->base);
+	ev_term = evsignal_new(agent->base, SIGTERM, agent_signal, NULL);
+	ev_int = evsignal_new(agent->base, SIGINT, agent_signal, NULL);
+	ev_hup = evsignal_new(agent->base, SIGHUP, agent_signal, NULL);
+	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL ||
+	    evsignal_add(ev_term, NULL) == -1 ||
+	    evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1)
+		fatalx("cannot watch signals");
+	facts_timer = evtimer_new(agent->base, agent_facts_timer, NULL);
+	if (facts_timer == NULL || evtimer_add(facts_timer, &tv) == -1)
+		fatalx("cannot arm the facts timer");
+	agent_refresh_facts();
+
+	event_base_dispatch(agent->base);
+
+	exec_shutdown();
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(facts_timer);
+	event_base_free(agent->base);
+	state_close(agent->state);
+	facts_free(&agent->facts);
+	free(agent->keys);
+	free(agent->boot_id);
+	free(name);
+	conf_free(c);
+	free(agent);
+	return (0);
+}

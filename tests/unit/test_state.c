@@ -1,0 +1,270 @@
+/*
+ * Tests for the agent's database: a run stored and loaded field for field,
+ * updates that survive a reopen, installed packages, meta keys, a refused
+ * write on a full disk that leaves the earlier state whole, and a schema
+ * from a newer agent that is left untouched.
+ */
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "unit.h"
+#include "agent.h"
+
+static char	 tmpl[64];
+
+static struct state *
+fresh_state(void)
+{
+	struct state	*st;
+	char		 err[512], cmd[128];
+
+	if (tmpl[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+		CU_ASSERT(system(cmd) == 0);
+	}
+	snprintf(tmpl, sizeof(tmpl), "/tmp/test_state.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
+	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	return (st);
+}
+
+static struct run_rec *
+make_run(uint64_t id, size_t npkgs, size_t mlen)
+{
+	struct run_rec	*r;
+	size_t		 i;
+	char		 buf[32];
+
+	r = calloc(1, sizeof(*r));
+	r->run_id = id;
+	r->scenario = strdup("sp2-rollout");
+	r->path = 0;
+	r->addr = strdup("239.192.56.7");
+	r->port = 56001;
+	memset(r->key, 0xab, sizeof(r->key));
+	r->options = 0x09;
+	r->state = RUN_ASSIGNED;
+	r->message = strdup("");
+	r->created_at = 1700000000;
+	r->updated_at = 1700000000;
+	r->npkgs = npkgs;
+	r->pkgs = calloc(npkgs, sizeof(*r->pkgs));
+	for (i = 0; i < npkgs; i++) {
+		snprintf(buf, sizeof(buf), "PKG%zu", i);
+		r->pkgs[i].id = strdup(buf);
+		r->pkgs[i].size = 1000 + i;
+		memset(r->pkgs[i].sha256, (int)i + 1, SHA256_LEN);
+		r->pkgs[i].manifest_len = mlen;
+		r->pkgs[i].manifest = malloc(mlen);
+		memset(r->pkgs[i].manifest, 'm', mlen);
+		r->pkgs[i].message = strdup("");
+		r->pkgs[i].output = strdup("");
+	}
+	return (r);
+}
+
+static void
+test_run_roundtrip(void)
+{
+	struct state	*st = fresh_state();
+	struct run_rec	*r, *l;
+	char		 err[512];
+	uint64_t	*ids;
+	size_t		 n;
+
+	/* Ids use the whole 64 bits. */
+	r = make_run(0xfedcba9876543210ULL, 2, 300);
+	CU_ASSERT_FATAL(state_run_insert(st, r, err, sizeof(err)) == 0);
+	CU_ASSERT(state_run_insert(st, r, err, sizeof(err)) == -1);
+	r->state = RUN_RUNNING;
+	r->pkg_index = 1;
+	r->pkgs[0].state = RUN_P_SUCCEEDED;
+	r->pkgs[0].has_exit = 1;
+	r->pkgs[0].exit_status = -3;
+	free(r->pkgs[0].output);
+	r->pkgs[0].output = strdup("line 1\nline 2\n");
+	r->pkgs[1].state = RUN_P_RUNNING;
+	r->pkgs[1].bytes = 5000000000ULL;
+	CU_ASSERT(state_run_update(st, r, err, sizeof(err)) == 0);
+
+	state_close(st);
+	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(state_run_load(st, r->run_id, &l, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT_EQUAL(l->run_id, 0xfedcba9876543210ULL);
+	CU_ASSERT_STRING_EQUAL(l->scenario, "sp2-rollout");
+	CU_ASSERT_STRING_EQUAL(l->addr, "239.192.56.7");
+	CU_ASSERT_EQUAL(l->port, 56001);
+	CU_ASSERT(memcmp(l->key, r->key, sizeof(r->key)) == 0);
+	CU_ASSERT_EQUAL(l->options, 0x09);
+	CU_ASSERT_EQUAL(l->state, RUN_RUNNING);
+	CU_ASSERT_EQUAL(l->pkg_index, 1);
+	CU_ASSERT_EQUAL_FATAL(l->npkgs, 2);
+	CU_ASSERT_STRING_EQUAL(l->pkgs[1].id, "PKG1");
+	CU_ASSERT_EQUAL(l->pkgs[1].size, 1001);
+	CU_ASSERT_EQUAL(l->pkgs[1].sha256[0], 2);
+	CU_ASSERT_EQUAL(l->pkgs[1].manifest_len, 300);
+	CU_ASSERT_EQUAL(l->pkgs[1].manifest[299], 'm');
+	CU_ASSERT_EQUAL(l->pkgs[1].bytes, 5000000000ULL);
+	CU_ASSERT_EQUAL(l->pkgs[0].state, RUN_P_SUCCEEDED);
+	CU_ASSERT_EQUAL(l->pkgs[0].exit_status, -3);
+	CU_ASSERT_STRING_EQUAL(l->pkgs[0].output, "line 1\nline 2\n");
+	state_run_free(l);
+
+	CU_ASSERT(state_run_ids(st, 0, &ids, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(n, 1);
+	free(ids);
+	r->state = RUN_DONE;
+	CU_ASSERT(state_run_update(st, r, err, sizeof(err)) == 0);
+	CU_ASSERT(state_run_ids(st, 0, &ids, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(n, 0);
+	free(ids);
+	CU_ASSERT(state_run_ids(st, 1, &ids, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(n, 1);
+	free(ids);
+	CU_ASSERT(state_run_delete(st, r->run_id, err, sizeof(err)) == 0);
+	CU_ASSERT(state_run_load(st, r->run_id, &l, err, sizeof(err)) == 0);
+	CU_ASSERT(l == NULL);
+	/* An update of a run that is not stored is an error. */
+	CU_ASSERT(state_run_update(st, r, err, sizeof(err)) == -1);
+	state_run_free(r);
+	state_close(st);
+}
+
+static void
+test_installed_and_meta(void)
+{
+	struct state		*st = fresh_state();
+	struct pkg_manifest	 m;
+	struct installed	*in;
+	char			 err[512], *v, *sup[] = { "SP1", "SP2" };
+	size_t			 n;
+
+	memset(&m, 0, sizeof(m));
+	strcpy(m.id, "SP3");
+	m.has_version = 1;
+	m.major = 3;
+	m.supersedes.v = sup;
+	m.supersedes.n = 2;
+	CU_ASSERT(state_installed_add(st, &m, 42, err, sizeof(err)) == 0);
+	m.major = 4;
+	CU_ASSERT(state_installed_add(st, &m, 43, err, sizeof(err)) == 0);
+	CU_ASSERT(state_installed_list(st, &in, &n, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_STRING_EQUAL(in[0].id, "SP3");
+	CU_ASSERT_EQUAL(in[0].major, 4);
+	CU_ASSERT_EQUAL(in[0].run_id, 43);
+	CU_ASSERT_EQUAL_FATAL(in[0].supersedes.n, 2);
+	CU_ASSERT_STRING_EQUAL(in[0].supersedes.v[1], "SP2");
+	state_installed_free(in, n);
+
+	CU_ASSERT(state_meta_get(st, "hook", &v, err, sizeof(err)) == 0);
+	CU_ASSERT(v == NULL);
+	CU_ASSERT(state_meta_set(st, "hook", "reboot b1", err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(state_meta_get(st, "hook", &v, err, sizeof(err)) == 0);
+	CU_ASSERT(v != NULL && strcmp(v, "reboot b1") == 0);
+	free(v);
+	CU_ASSERT(state_meta_set(st, "hook", NULL, err, sizeof(err)) == 0);
+	CU_ASSERT(state_meta_get(st, "hook", &v, err, sizeof(err)) == 0);
+	CU_ASSERT(v == NULL);
+	state_close(st);
+}
+
+/*
+ * A full disk (SQLite's page limit stands in for it): the insert fails
+ * with a sentence that says "disk full", and the earlier run is intact,
+ * also after a reopen.
+ */
+static void
+test_full_disk(void)
+{
+	struct state	*st = fresh_state();
+	struct run_rec	*a, *b, *l;
+	char		 err[512];
+
+	a = make_run(1, 1, 100);
+	CU_ASSERT_FATAL(state_run_insert(st, a, err, sizeof(err)) == 0);
+	CU_ASSERT(sqlite3_exec(state_db(st), "PRAGMA max_page_count = 1",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	b = make_run(2, 3, 200000);
+	CU_ASSERT(state_run_insert(st, b, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "disk full") != NULL);
+	CU_ASSERT(strstr(err, "agent.db") != NULL);
+	/* Nothing of the failed run is left half-written. */
+	CU_ASSERT(state_run_load(st, 2, &l, err, sizeof(err)) == 0);
+	CU_ASSERT(l == NULL);
+	a->state = RUN_READY;
+	CU_ASSERT(state_run_update(st, a, err, sizeof(err)) == 0);
+	state_close(st);
+	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	CU_ASSERT(state_run_load(st, 1, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT_EQUAL(l->state, RUN_READY);
+	CU_ASSERT_EQUAL(l->npkgs, 1);
+	state_run_free(l);
+	state_run_free(a);
+	state_run_free(b);
+	state_close(st);
+}
+
+/* A database from a newer agent is refused, not "migrated" backwards. */
+static void
+test_newer_schema(void)
+{
+	struct state	*st = fresh_state();
+	char		 err[512];
+
+	CU_ASSERT(sqlite3_exec(state_db(st), "PRAGMA user_version = 999",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	state_close(st);
+	CU_ASSERT(state_open(&st, tmpl, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "newer") != NULL);
+}
+
+/* The state directory and staging area are made private to root. */
+static void
+test_modes(void)
+{
+	struct state	*st = fresh_state();
+	struct stat	 sb;
+	char		 path[128], err[512];
+
+	state_close(st);
+	CU_ASSERT(chmod(tmpl, 0755) == 0);
+	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	CU_ASSERT(stat(tmpl, &sb) == 0 && (sb.st_mode & 077) == 0);
+	snprintf(path, sizeof(path), "%s/staging", tmpl);
+	CU_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0);
+	CU_ASSERT_STRING_EQUAL(state_staging(st), path);
+	state_close(st);
+}
+
+int
+main(void)
+{
+	CU_TestInfo	tests[] = {
+		{ "run roundtrip", test_run_roundtrip },
+		{ "installed packages and meta", test_installed_and_meta },
+		{ "full disk", test_full_disk },
+		{ "newer schema refused", test_newer_schema },
+		{ "private modes", test_modes },
+		CU_TEST_INFO_NULL,
+	};
+	char	cmd[128];
+	int	rv;
+
+	rv = unit_main("state", tests);
+	if (tmpl[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+		(void)system(cmd);
+	}
+	return (rv);
+}
