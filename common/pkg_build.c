@@ -227,7 +227,8 @@ pkg_walk(struct pkg_builder *b, int dirfd, const char *rel, int depth)
 {
 	struct archive_entry	*e;
 	struct stat		 st;
-	char			**names, *path, target[PKG_PATH_MAX + 2], sub[512];
+	char			**names, *path, target[PKG_PATH_MAX + 2];
+	char			 sub[PKG_PATH_MAX + 256], label[PKG_PATH_MAX + 64];
 	size_t			 n, i;
 	ssize_t			 tlen;
 	int			 rv = 0, fd;
@@ -241,8 +242,10 @@ pkg_walk(struct pkg_builder *b, int dirfd, const char *rel, int depth)
 		else
 			xasprintf(&path, "%s/%s", rel, names[i]);
 		e = NULL;
-		if (pkg_check_relpath("--dir: a file name", path, sub,
-		    sizeof(sub)) == -1) {
+		/* The name itself may be unprintable: show where it is. */
+		snprintf(label, sizeof(label), "--dir: a name in %s",
+		    rel == NULL ? "the top directory" : rel);
+		if (pkg_check_relpath(label, path, sub, sizeof(sub)) == -1) {
 			rv = pkg_build_fail(b, PKG_EINPUT, "%s", sub);
 			goto next;
 		}

@@ -77,7 +77,9 @@ pkg_open(struct pkg **pp, const char *path,
 	*pp = NULL;
 	p = xcalloc(1, sizeof(*p));
 	p->path = xstrdup(path);
-	if ((p->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* Non-blocking, so that a FIFO given by mistake cannot hang us. */
+	if ((p->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}

@@ -53,7 +53,8 @@ psk_read(const char *path, uint8_t key[PSK_LEN], char *err, size_t errlen)
 	size_t		len;
 	int		fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return (-1);
 	}

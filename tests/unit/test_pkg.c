@@ -28,7 +28,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-static char	 top[] = "/tmp/fc-test-pkg.XXXXXX";
+static char	 top[256];
 static char	 err[1024];
 static uint8_t	 pk[ED25519_PUB_LEN], sk[ED25519_PRIV_LEN];
 static uint8_t	 pk2[ED25519_PUB_LEN], sk2[ED25519_PRIV_LEN];
@@ -36,7 +36,7 @@ static uint8_t	 pk2[ED25519_PUB_LEN], sk2[ED25519_PRIV_LEN];
 static char *
 tpath(const char *rel)
 {
-	static char	buf[4][1024];
+	static char	buf[4][4096];
 	static int	n;
 
 	n = (n + 1) % 4;
@@ -779,6 +779,8 @@ main(void)
 {
 	int	rv;
 
+	snprintf(top, sizeof(top), "%s/fc-test-pkg.XXXXXX", getenv("TMPDIR") != NULL &&
+	    *getenv("TMPDIR") != '\0' ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(top) == NULL) {
 		perror("mkdtemp");
 		return (1);

@@ -25,7 +25,7 @@
 
 #define BIG_SIZE	((1ULL << 31) + 12345)	/* past INT32_MAX */
 
-static char	 top[] = "/tmp/fc-test-pkg-large.XXXXXX";
+static char	 top[256];
 static char	 err[1024];
 static int	 holes;
 static const uint64_t marks[] = { 0, (1ULL << 31) - 1, 1ULL << 31,
@@ -34,7 +34,7 @@ static const uint64_t marks[] = { 0, (1ULL << 31) - 1, 1ULL << 31,
 static char *
 tpath(const char *rel)
 {
-	static char	buf[4][1024];
+	static char	buf[4][4096];
 	static int	n;
 
 	n = (n + 1) % 4;
@@ -148,6 +148,8 @@ main(void)
 	int		fd, rv;
 	char		c;
 
+	snprintf(top, sizeof(top), "%s/fc-test-pkg-large.XXXXXX", getenv("TMPDIR") != NULL &&
+	    *getenv("TMPDIR") != '\0' ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(top) == NULL) {
 		perror("mkdtemp");
 		return (1);
