@@ -457,21 +457,25 @@ db_event(struct db *db, uint64_t now, const char *kind, uint64_t run,
 /* 1 and the version when the package exists, 0 when not, -1 on error. */
 int
 db_package_version(struct db *db, const char *id, int *exists,
-    int *has_version, uint16_t *major, uint16_t *minor)
+    int *has_version, uint16_t *major, uint16_t *minor, char **file)
 {
 	sqlite3_stmt	*st;
 	int		 rv;
 
-	st = db_prep(db, "SELECT has_version, major, minor FROM packages "
-	    "WHERE id = ?", "s", id);
+	st = db_prep(db, "SELECT has_version, major, minor, file FROM "
+	    "packages WHERE id = ?", "s", id);
 	if (st == NULL)
 		return (-1);
 	*exists = 0;
+	if (file != NULL)
+		*file = NULL;
 	if ((rv = sqlite3_step(st)) == SQLITE_ROW) {
 		*exists = 1;
 		*has_version = sqlite3_column_int(st, 0);
 		*major = (uint16_t)sqlite3_column_int(st, 1);
 		*minor = (uint16_t)sqlite3_column_int(st, 2);
+		if (file != NULL)
+			*file = col_strdup(st, 3);
 	}
 	sqlite3_finalize(st);
 	if (rv != SQLITE_ROW && rv != SQLITE_DONE)
@@ -485,30 +489,23 @@ db_package_exists(struct db *db, const char *id)
 	int		exists, hv;
 	uint16_t	ma, mi;
 
-	if (db_package_version(db, id, &exists, &hv, &ma, &mi) == -1)
+	if (db_package_version(db, id, &exists, &hv, &ma, &mi, NULL) == -1)
 		return (-1);
 	return (exists);
 }
 
 /* Insert or replace (a higher version) a verified package. */
 int
-db_package_put(struct db *db, const char *id, const char *type,
-    const char *urgency, int has_version, uint16_t major, uint16_t minor,
-    const char *key_id, const uint8_t *manifest, size_t manifest_len,
-    const uint8_t *signature, const char *manifest_json, uint64_t size,
-    const uint8_t *sha, uint64_t now)
+db_package_put(struct db *db, const struct db_package_rec *p, uint64_t now)
 {
-	char	file[128];
-
-	snprintf(file, sizeof(file), "packages/%s.fcpkg", id);
 	if (db_exec(db, "INSERT OR REPLACE INTO packages (id, type, urgency, "
 	    "has_version, major, minor, key_id, manifest, signature, "
 	    "manifest_json, file, size, sha256, added_at) VALUES "
 	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "sssdddsbbssibu",
-	    id, type, urgency, has_version, (int)major, (int)minor, key_id,
-	    manifest, manifest_len, signature, (size_t)ED25519_SIG_LEN,
-	    manifest_json, file, (int64_t)size, sha, (size_t)SHA256_LEN,
-	    now) == -1)
+	    p->id, p->type, p->urgency, p->has_version, (int)p->major,
+	    (int)p->minor, p->key_id, p->manifest, p->manifest_len,
+	    p->signature, (size_t)ED25519_SIG_LEN, p->manifest_json, p->file,
+	    (int64_t)p->size, p->sha256, (size_t)SHA256_LEN, now) == -1)
 		return (-1);
 	return (0);
 }
@@ -1029,7 +1026,69 @@ db_scenarios_json(struct db *db, const char *name)
 
 /* ---- runs ---- */
 
-/* Persist a new run and its machines in one transaction; sets r->id. */
+/* The id the next run will get (ids are never reused). */
+int
+db_run_next_id(struct db *db, uint64_t *id)
+{
+	sqlite3_stmt	*st;
+	int64_t		 max = 0;
+
+	st = db_prep(db, "SELECT MAX(COALESCE((SELECT seq FROM "
+	    "sqlite_sequence WHERE name = 'runs'), 0), COALESCE((SELECT "
+	    "MAX(id) FROM runs), 0))", NULL);
+	if (st == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		max = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	*id = (uint64_t)max + 1;
+	return (0);
+}
+
+/* The stored state of one machine in a run, "" when there is none. */
+int
+db_run_target_state(struct db *db, uint64_t id, const char *machine,
+    char *state, size_t len)
+{
+	sqlite3_stmt	*st;
+
+	state[0] = '\0';
+	st = db_prep(db, "SELECT state FROM run_machines WHERE run_id = ? AND "
+	    "machine = ?", "is", (int64_t)id, machine);
+	if (st == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(state, len, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/*
+ * Mark a run not held in memory finished once none of its machines is in
+ * a state that can still change by itself; 1 if it is (now) finished.
+ */
+int
+db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
+{
+	sqlite3_stmt	*st;
+	int64_t		 open = -1;
+
+	st = db_prep(db, "SELECT COUNT(*) FROM run_machines WHERE run_id = ? "
+	    "AND state NOT IN ('pending_boot', 'succeeded', 'failed', "
+	    "'error', 'missed', 'interrupted')", "i", (int64_t)id);
+	if (st == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		open = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (open != 0)
+		return (0);
+	if (db_run_state(db, id, "finished", now) == -1)
+		return (-1);
+	return (1);
+}
+
+/* Persist a new run (with r->id from db_run_next_id) and its machines. */
 int
 db_run_create(struct db *db, struct db_run *r)
 {
@@ -1044,12 +1103,11 @@ db_run_create(struct db *db, struct db_run *r)
 		free(spec);
 		return (-1);
 	}
-	if (db_exec(db, "INSERT INTO runs (scenario, spec, state, grp, port, "
-	    "data_key, created_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?)",
-	    "sssdbu", r->sc.name, spec, r->group, (int)r->port, r->key,
-	    (size_t)CTL_KEY_LEN, r->created_at) == -1)
+	if (db_exec(db, "INSERT INTO runs (id, scenario, spec, state, grp, "
+	    "port, data_key, created_at) VALUES (?, ?, ?, 'waiting', ?, ?, ?, "
+	    "?)", "isssdbu", (int64_t)r->id, r->sc.name, spec, r->group,
+	    (int)r->port, r->key, (size_t)CTL_KEY_LEN, r->created_at) == -1)
 		goto fail;
-	r->id = (uint64_t)sqlite3_last_insert_rowid(db->h);
 	for (i = 0; i < r->ntargets; i++) {
 		if (db_exec(db, "INSERT INTO run_machines (run_id, machine, "
 		    "pos, state, path, error, updated_at) VALUES "

@@ -3,8 +3,25 @@
 # stays untouched by this part).
 common_libcommon_a_SOURCES += common/ctl.c common/ctl.h
 
+# fleetcastd is a system daemon: sbin.  The scheduler (server/sched.c) is
+# another part's module, compiled in here.
+sbin_PROGRAMS += server/fleetcastd
+server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBARCHIVE_CFLAGS)
+server_fleetcastd_SOURCES = \
+	server/server.h \
+	server/fleetcastd.c \
+	server/db.c \
+	server/ca.c \
+	server/control.c \
+	server/api.c \
+	server/run.c \
+	server/sched.c server/sched.h
+server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
+
 # Unit tests of the server's modules.
-SERVER_TEST_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/server $(SQLITE_CFLAGS) \
+SERVER_TEST_CFLAGS = $(UNIT_CFLAGS) -iquote $(top_srcdir)/server $(SQLITE_CFLAGS) \
 	$(JANSSON_CFLAGS) $(LIBEVENT_CFLAGS)
 check_PROGRAMS += tests/unit/test_db
 TESTS += tests/unit/test_db

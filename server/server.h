@@ -48,6 +48,7 @@ struct server {
 
 /* fleetcastd.c */
 uint64_t	 server_now_ms(void);
+int		 server_parse_rate(const char *, uint64_t *, char *, size_t);
 int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 		    size_t *, char *, size_t);
 
@@ -97,6 +98,24 @@ struct db_package {
 	size_t		 manifest_len;
 };
 
+/* A verified package to store. */
+struct db_package_rec {
+	const char	*id;
+	const char	*type;
+	const char	*urgency;
+	int		 has_version;
+	uint16_t	 major;
+	uint16_t	 minor;
+	const char	*key_id;
+	const uint8_t	*manifest;
+	size_t		 manifest_len;
+	const uint8_t	*signature;
+	const char	*manifest_json;
+	const char	*file;		/* relative to state_dir */
+	uint64_t	 size;
+	const uint8_t	*sha256;
+};
+
 /* One machine of a run, as stored. */
 struct db_target {
 	char		*machine;
@@ -132,11 +151,9 @@ void		 db_event(struct db *, uint64_t, const char *, uint64_t,
 
 /* Packages.  Results: 0, or -1 with err (status tells the HTTP code). */
 int		 db_package_version(struct db *, const char *, int *, int *,
-		    uint16_t *, uint16_t *);
-int		 db_package_put(struct db *, const char *, const char *,
-		    const char *, int, uint16_t, uint16_t, const char *,
-		    const uint8_t *, size_t, const uint8_t *, const char *,
-		    uint64_t, const uint8_t *, uint64_t);
+		    uint16_t *, uint16_t *, char **);
+int		 db_package_put(struct db *, const struct db_package_rec *,
+		    uint64_t);
 int		 db_package_remove(struct db *, const char *, char *, size_t,
 		    int *);
 int		 db_package_get(struct db *, const char *, struct db_package *);
@@ -175,7 +192,11 @@ struct json_t	*db_scenario_to_json(const struct scenario *);
 int		 db_scenario_from_json(struct json_t *, struct scenario *);
 
 /* Runs. */
+int		 db_run_next_id(struct db *, uint64_t *);
 int		 db_run_create(struct db *, struct db_run *);
+int		 db_run_target_state(struct db *, uint64_t, const char *,
+		    char *, size_t);
+int		 db_run_check_finished(struct db *, uint64_t, uint64_t);
 int		 db_run_state(struct db *, uint64_t, const char *, uint64_t);
 int		 db_run_target(struct db *, uint64_t, const char *,
 		    const char *, const char *, const char *, int, int64_t,
@@ -188,6 +209,7 @@ struct json_t	*db_runs_json(struct db *, int64_t);
 /* ---- ca.c: the certificate authority ---- */
 
 struct ssl_ctx_st;
+struct x509_st;
 
 struct ca	*ca_open(const char *, char *, size_t);
 void		 ca_free(struct ca *);
@@ -195,7 +217,7 @@ struct ssl_ctx_st *ca_server_ctx(struct ca *, char *, size_t);
 int		 ca_sign_csr(struct ca *, const char *, const char *, char **,
 		    char *, char *, size_t);
 const char	*ca_cert_pem(struct ca *);
-int		 ca_cert_fingerprint(const void *, char *);
+int		 ca_cert_fingerprint(struct x509_st *, char *);
 
 /* ---- control.c: the agent channel ---- */
 
@@ -204,6 +226,8 @@ void		 control_free(struct control *);
 int		 control_send(struct control *, const char *,
 		    const struct ctl_msg *);
 int		 control_online(struct control *, const char *);
+const char	*control_address(struct control *, const char *);
+const char	*control_segment(struct control *, const char *);
 void		 control_approved(struct control *, const char *);
 
 /* ---- api.c: the HTTP API ---- */

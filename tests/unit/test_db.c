@@ -38,11 +38,27 @@ fresh(void)
 static void
 put_pkg(struct db *db, const char *id, uint16_t major, uint64_t now)
 {
-	uint8_t	sig[ED25519_SIG_LEN] = { 1 }, sha[SHA256_LEN] = { 2 };
+	uint8_t			sig[ED25519_SIG_LEN] = { 1 };
+	uint8_t			sha[SHA256_LEN] = { 2 };
+	char			file[128];
+	struct db_package_rec	p;
 
-	CU_ASSERT_FATAL(db_package_put(db, id, "servicepack", "normal", 1,
-	    major, 0, "0011223344556677", (const uint8_t *)"M", 1, sig,
-	    "{\"id\":\"x\"}", 1234, sha, now) == 0);
+	snprintf(file, sizeof(file), "packages/%s.fcpkg", id);
+	memset(&p, 0, sizeof(p));
+	p.id = id;
+	p.type = "servicepack";
+	p.urgency = "normal";
+	p.has_version = 1;
+	p.major = major;
+	p.key_id = "0011223344556677";
+	p.manifest = (const uint8_t *)"M";
+	p.manifest_len = 1;
+	p.signature = sig;
+	p.manifest_json = "{\"id\":\"x\"}";
+	p.file = file;
+	p.size = 1234;
+	p.sha256 = sha;
+	CU_ASSERT_FATAL(db_package_put(db, &p, now) == 0);
 }
 
 static void
@@ -77,15 +93,19 @@ test_packages(void)
 	struct scenario	 sc;
 	int			 exists, hv, status;
 	uint16_t		 ma, mi;
-	char			 err[256];
+	char			 err[256], *file;
 	json_t			*j;
 
 	db = fresh();
-	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi) == 0);
+	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi,
+	    NULL) == 0);
 	CU_ASSERT_EQUAL(exists, 0);
 	put_pkg(db, "sp2", 2, 1000);
-	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi) == 0);
+	CU_ASSERT(db_package_version(db, "sp2", &exists, &hv, &ma, &mi,
+	    &file) == 0);
 	CU_ASSERT(exists == 1 && hv == 1 && ma == 2 && mi == 0);
+	CU_ASSERT_STRING_EQUAL(file, "packages/sp2.fcpkg");
+	free(file);
 	CU_ASSERT_EQUAL(db_package_get(db, "sp2", &p), 1);
 	CU_ASSERT_EQUAL(p.size, 1234);
 	CU_ASSERT_EQUAL(p.signature[0], 1);
@@ -269,6 +289,8 @@ test_runs(void)
 	struct db_run	 r, *act;
 	struct db_target t[2];
 	size_t		 nact;
+	uint64_t	 id2;
+	char		 st[32];
 	json_t		*j, *ms, *m0, *m1;
 	char		 err[256];
 
@@ -291,8 +313,11 @@ test_runs(void)
 	t[1].error = "max targets exceeded";
 	r.targets = t;
 	r.ntargets = 2;
+	CU_ASSERT_FATAL(db_run_next_id(db, &r.id) == 0);
+	CU_ASSERT_EQUAL(r.id, 1);
 	CU_ASSERT_FATAL(db_run_create(db, &r) == 0);
-	CU_ASSERT(r.id >= 1);
+	CU_ASSERT(db_run_next_id(db, &id2) == 0);
+	CU_ASSERT_EQUAL(id2, 2);
 
 	CU_ASSERT(db_run_target(db, r.id, "vm1", "ready", NULL, NULL, 0, 0,
 	    -1, NULL, 2000) == 0);
@@ -304,6 +329,10 @@ test_runs(void)
 	    3, 1024, "oops\n", 4000) == 0);
 	CU_ASSERT(db_run_target(db, r.id, "ghost", "failed", NULL, NULL, 0, 0,
 	    -1, NULL, 4000) == -1);
+	CU_ASSERT(db_run_target_state(db, r.id, "vm1", st, sizeof(st)) == 0);
+	CU_ASSERT_STRING_EQUAL(st, "failed");
+	CU_ASSERT(db_run_target_state(db, r.id, "ghost", st, sizeof(st)) == 0);
+	CU_ASSERT_STRING_EQUAL(st, "");
 
 	/* Still active: it is transferring. */
 	CU_ASSERT(db_runs_active(db, &act, &nact) == 0);
@@ -326,7 +355,8 @@ test_runs(void)
 	db_close(db);
 	db = db_open(path, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT(db_run_state(db, r.id, "finished", 5000) == 0);
+	/* vm1 failed, vm2 error: nothing can change, the run is finished. */
+	CU_ASSERT_EQUAL(db_run_check_finished(db, r.id, 5000), 1);
 	CU_ASSERT(db_run_state(db, r.id, "finished", 9000) == 0);
 	CU_ASSERT(db_runs_active(db, &act, &nact) == 0);
 	CU_ASSERT_EQUAL(nact, 0);

@@ -1,0 +1,901 @@
+/*
+ * The HTTP JSON API on api_listen, built on evhttp and jansson, for the
+ * `fleetcast` CLI and any other admin tool.  Every request must carry
+ * `Authorization: Bearer TOKEN` with the token the server wrote to
+ * state_dir/api.token; every answer is JSON, errors being {"error": text}
+ * with the HTTP status that fits (400 malformed request, 401 token, 404 no
+ * such thing, 405 method, 409 conflict with the current state, 413 too
+ * large, 422 a value that breaks a rule, 500 the server failed).  The
+ * resources are /v1/packages, /v1/machines, /v1/scenarios and /v1/runs;
+ * doc/fleetcastd.8 lists the endpoints.  Packages arrive either as the
+ * request body (bounded by API_MAX_UPLOAD) or, when the CLI runs on the
+ * server's host, as a path the server copies from; either way the server
+ * verifies its own copy before anything is registered.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "conf.h"
+#include "fsutil.h"
+#include "log.h"
+#include "pkg.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#define API_MAX_UPLOAD		(64ULL * 1024 * 1024)
+#define API_MAX_JSON		(1024 * 1024)
+#define API_MAX_PARTS		4
+#define API_MAX_WAIT		(30 * 86400)	/* --max-wait, seconds */
+#define API_MAX_TARGETS		1000000
+#define API_MAX_RUN_MACHINES	100000
+
+struct api {
+	struct server		*srv;
+	struct evhttp		*http;
+};
+
+/* A request being answered. */
+struct req {
+	struct api		*api;
+	struct evhttp_request	*r;
+	enum evhttp_cmd_type	 method;
+	char			*parts[API_MAX_PARTS];
+	int			 nparts;
+};
+
+static void
+reply_json(struct req *q, int status, json_t *o)
+{
+	struct evbuffer	*b;
+	char		*s;
+
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	b = evbuffer_new();
+	if (s != NULL) {
+		evbuffer_add(b, s, strlen(s));
+		evbuffer_add(b, "\n", 1);
+	}
+	free(s);
+	evhttp_add_header(evhttp_request_get_output_headers(q->r),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(q->r, status, NULL, b);
+	evbuffer_free(b);
+}
+
+static void
+reply_error(struct req *q, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+reply_error(struct req *q, int status, const char *fmt, ...)
+{
+	va_list	ap;
+	char	msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_warnx("api: %s %s: %s", q->method == EVHTTP_REQ_GET ?
+		    "GET" : q->method == EVHTTP_REQ_POST ? "POST" : "DELETE",
+		    evhttp_request_get_uri(q->r), msg);
+	if (status == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(q->r),
+		    "WWW-Authenticate", "Bearer realm=\"fleetcast\"");
+	reply_json(q, status, json_pack("{s:s}", "error", msg));
+}
+
+/* Parse the request body as a JSON object; on failure it has replied. */
+static json_t *
+body_json(struct req *q)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(q->r);
+	size_t		 len = evbuffer_get_length(in);
+	json_error_t	 je;
+	json_t		*o;
+	char		*s;
+
+	if (len > API_MAX_JSON) {
+		reply_error(q, 413, "request body: %zu bytes, limit %d", len,
+		    API_MAX_JSON);
+		return (NULL);
+	}
+	s = xmalloc(len + 1);
+	evbuffer_copyout(in, s, len);
+	s[len] = '\0';
+	o = json_loads(s, JSON_REJECT_DUPLICATES, &je);
+	free(s);
+	if (o == NULL || !json_is_object(o)) {
+		reply_error(q, 400, "request body: not a JSON object%s%s",
+		    o == NULL ? ": " : "", o == NULL ? je.text : "");
+		json_decref(o);
+		return (NULL);
+	}
+	return (o);
+}
+
+/* ---- packages ---- */
+
+static int
+version_cmp(uint16_t ama, uint16_t ami, uint16_t bma, uint16_t bmi)
+{
+	if (ama != bma)
+		return (ama < bma ? -1 : 1);
+	if (ami != bmi)
+		return (ami < bmi ? -1 : 1);
+	return (0);
+}
+
+/* Copy src (or the request body) into the open temp file, hashing it. */
+static int
+pkg_fill(struct req *q, int out, const char *src, uint8_t sha[SHA256_LEN],
+    uint64_t *size, int *status, char *err, size_t errlen)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(q->r);
+	struct sha256	*h;
+	uint8_t		 buf[65536];
+	ssize_t		 n;
+	int		 fd = -1, rv = -1;
+	struct stat	 st;
+
+	h = sha256_new();
+	*size = 0;
+	if (src == NULL) {
+		while ((n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
+			sha256_update(h, buf, n);
+			if (write_all(out, buf, n) == -1)
+				goto ioerr;
+			*size += n;
+		}
+	} else {
+		if ((fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
+		    fstat(fd, &st) == -1) {
+			snprintf(err, errlen, "%s: %s", src, strerror(errno));
+			*status = 422;
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s: not a regular file", src);
+			*status = 422;
+			goto out;
+		}
+		while ((n = read(fd, buf, sizeof(buf))) > 0) {
+			sha256_update(h, buf, n);
+			if (write_all(out, buf, n) == -1)
+				goto ioerr;
+			*size += n;
+		}
+		if (n == -1) {
+			snprintf(err, errlen, "%s: %s", src, strerror(errno));
+			*status = 422;
+			goto out;
+		}
+	}
+	rv = 0;
+	goto out;
+ioerr:
+	snprintf(err, errlen, "writing the package copy: %s",
+	    strerror(errno));
+	*status = 500;
+out:
+	sha256_final(h, sha);
+	sha256_free(h);
+	if (fd != -1)
+		close(fd);
+	return (rv);
+}
+
+static void
+api_package_add(struct req *q)
+{
+	struct server		*srv = q->api->srv;
+	struct atomic_file	 af;
+	struct db_package_rec	 rec;
+	struct pkg		*p = NULL;
+	const struct pkg_manifest *m;
+	uint8_t			 (*keys)[ED25519_PUB_LEN] = NULL;
+	uint8_t			 sha[SHA256_LEN];
+	char			 err[1024], rel[256], dst[4096], hex[65];
+	char			 kid[KEYID_LEN * 2 + 1], *oldfile = NULL, *mjson;
+	const char		*ctype, *src = NULL;
+	json_t			*body = NULL, *mj;
+	size_t			 nkeys, mlen;
+	uint64_t		 size;
+	int			 status = 422, exists, hv, opened = 0;
+	uint16_t		 ma, mi;
+	const uint8_t		*mraw;
+
+	if (server_load_trusted(srv, &keys, &nkeys, err, sizeof(err)) == -1) {
+		reply_error(q, 409, "%s", err);
+		return;
+	}
+	ctype = evhttp_find_header(evhttp_request_get_input_headers(q->r),
+	    "Content-Type");
+	if (ctype != NULL && strncmp(ctype, "application/json", 16) == 0) {
+		if ((body = body_json(q)) == NULL)
+			goto out;
+		src = json_string_value(json_object_get(body, "path"));
+		if (src == NULL || src[0] != '/') {
+			reply_error(q, 422, "path: an absolute path of a "
+			    ".fcpkg file on the server's host is needed");
+			goto out;
+		}
+	}
+	/* Our own copy first, then verify that copy: no time-of-check gap. */
+	snprintf(dst, sizeof(dst), "%s/packages/upload.fcpkg", srv->state_dir);
+	if (atomic_open(&af, dst, 0600, err, sizeof(err)) == -1) {
+		status = 500;
+		goto fail;
+	}
+	opened = 1;
+	if (pkg_fill(q, af.fd, src, sha, &size, &status, err,
+	    sizeof(err)) == -1)
+		goto fail;
+	if (pkg_open(&p, af.tmp, (const uint8_t (*)[ED25519_PUB_LEN])keys,
+	    nkeys, 0, err, sizeof(err)) != 0) {
+		status = 422;
+		goto fail;
+	}
+	m = pkg_get_manifest(p);
+	if (db_package_version(srv->db, m->id, &exists, &hv, &ma, &mi,
+	    &oldfile) == -1) {
+		snprintf(err, sizeof(err), "database error");
+		status = 500;
+		goto fail;
+	}
+	if (exists) {
+		status = 409;
+		if (!hv || !m->has_version) {
+			snprintf(err, sizeof(err), "package %s: already "
+			    "registered (a package without major/minor version "
+			    "cannot replace it; remove it first)", m->id);
+			goto fail;
+		}
+		if (version_cmp(m->major, m->minor, ma, mi) <= 0) {
+			snprintf(err, sizeof(err), "package %s: version "
+			    "%u.%u is %s the registered %u.%u; versions only "
+			    "go up (anti-rollback)", m->id, m->major, m->minor,
+			    version_cmp(m->major, m->minor, ma, mi) == 0 ?
+			    "the same as" : "lower than", ma, mi);
+			goto fail;
+		}
+	}
+	/* Named after the content: a replacement never overwrites in place. */
+	hex_encode(sha, SHA256_LEN, hex);
+	snprintf(rel, sizeof(rel), "packages/%s-%.16s.fcpkg", m->id, hex);
+	snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, rel);
+	free(af.path);
+	af.path = xstrdup(dst);
+	if (atomic_commit(&af, err, sizeof(err)) == -1) {
+		opened = 0;
+		status = 500;
+		goto fail;
+	}
+	opened = 0;
+	mraw = pkg_get_manifest_raw(p, &mlen);
+	mj = pkg_manifest_to_json(m);
+	mjson = json_dumps(mj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(mj);
+	hex_encode(m->key_id, KEYID_LEN, kid);
+	memset(&rec, 0, sizeof(rec));
+	rec.id = m->id;
+	rec.type = pkg_type_name(m->type);
+	rec.urgency = pkg_urgency_name(m->urgency);
+	rec.has_version = m->has_version;
+	rec.major = m->major;
+	rec.minor = m->minor;
+	rec.key_id = kid;
+	rec.manifest = mraw;
+	rec.manifest_len = mlen;
+	rec.signature = pkg_get_signature(p);
+	rec.manifest_json = mjson != NULL ? mjson : "{}";
+	rec.file = rel;
+	rec.size = size;
+	rec.sha256 = sha;
+	if (db_package_put(srv->db, &rec, server_now_ms()) == -1) {
+		free(mjson);
+		unlink(dst);
+		snprintf(err, sizeof(err), "database error");
+		status = 500;
+		goto fail;
+	}
+	free(mjson);
+	db_event(srv->db, server_now_ms(), "package", 0, NULL, "package %s "
+	    "added (%" PRIu64 " bytes)%s", m->id, size,
+	    exists ? ", replacing a lower version" : "");
+	log_info("api: package %s added (%" PRIu64 " bytes)", m->id, size);
+	/* The old version's file goes only after the database moved on. */
+	if (oldfile != NULL && strcmp(oldfile, rel) != 0) {
+		snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, oldfile);
+		unlink(dst);
+	}
+	reply_json(q, 201, db_packages_json(srv->db, m->id));
+	goto out;
+fail:
+	if (opened)
+		atomic_abort(&af);
+	reply_error(q, status, "%s", err);
+out:
+	if (p != NULL)
+		pkg_close(p);
+	free(keys);
+	free(oldfile);
+	json_decref(body);
+}
+
+static void
+api_packages(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	char		 err[512], path[4096], *file = NULL;
+	int		 status, exists, hv;
+	uint16_t	 ma, mi;
+	json_t		*o;
+
+	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_packages_json(srv->db, NULL)) == NULL)
+			reply_error(q, 500, "database error");
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 2 && q->method == EVHTTP_REQ_POST)
+		api_package_add(q);
+	else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_packages_json(srv->db, q->parts[2])) == NULL)
+			reply_error(q, 404, "package %s: no such package",
+			    q->parts[2]);
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_DELETE) {
+		db_package_version(srv->db, q->parts[2], &exists, &hv, &ma,
+		    &mi, &file);
+		if (db_package_remove(srv->db, q->parts[2], err, sizeof(err),
+		    &status) == -1)
+			reply_error(q, status, "%s", err);
+		else {
+			if (file != NULL) {
+				snprintf(path, sizeof(path), "%s/%s",
+				    srv->state_dir, file);
+				unlink(path);
+			}
+			db_event(srv->db, server_now_ms(), "package", 0, NULL,
+			    "package %s removed", q->parts[2]);
+			reply_json(q, 200, json_pack("{s:s}", "removed",
+			    q->parts[2]));
+		}
+		free(file);
+	} else
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+}
+
+/* ---- machines ---- */
+
+static void
+api_machines(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	char		 err[512];
+	int		 status;
+	json_t		*o;
+
+	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_machines_json(srv->db, NULL)) == NULL)
+			reply_error(q, 500, "database error");
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_machines_json(srv->db, q->parts[2])) == NULL)
+			reply_error(q, 404, "machine %s: no such machine",
+			    q->parts[2]);
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
+	    strcmp(q->parts[3], "approve") == 0) {
+		if (db_machine_approve(srv->db, q->parts[2], server_now_ms(),
+		    err, sizeof(err), &status) == -1) {
+			reply_error(q, status, "%s", err);
+			return;
+		}
+		log_info("api: machine %s approved", q->parts[2]);
+		control_approved(srv->control, q->parts[2]);
+		reply_json(q, 200, db_machines_json(srv->db, q->parts[2]));
+	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
+	    strcmp(q->parts[3], "clear-error") == 0) {
+		if (runs_clear_error(srv->runs, q->parts[2], err, sizeof(err),
+		    &status) == -1) {
+			reply_error(q, status, "%s", err);
+			return;
+		}
+		reply_json(q, 200, db_machines_json(srv->db, q->parts[2]));
+	} else
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+}
+
+/* ---- scenarios ---- */
+
+static int
+valid_name(const char *s, size_t max)
+{
+	size_t	i, len = strlen(s);
+
+	if (len == 0 || len > max)
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '.' || s[i] == '_'))
+			return (0);
+	return (s[0] != '-' && s[0] != '.');
+}
+
+/* ADDR[:PORT] with ADDR an IPv4 multicast address outside 224.0.0.0/24. */
+static int
+parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
+    char *err, size_t errlen)
+{
+	char		 buf[64], *colon, *end;
+	struct in_addr	 in;
+	long		 p;
+	uint32_t	 a;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", s);
+	*port = 0;
+	if ((colon = strchr(buf, ':')) != NULL) {
+		*colon = '\0';
+		errno = 0;
+		p = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
+		    p > 65535) {
+			snprintf(err, errlen, "--group: port '%s' is not 1 to "
+			    "65535", colon + 1);
+			return (-1);
+		}
+		*port = (uint16_t)p;
+	}
+	if (inet_pton(AF_INET, buf, &in) != 1)
+		goto bad;
+	a = ntohl(in.s_addr);
+	if ((a & 0xf0000000U) != 0xe0000000U) {
+		snprintf(err, errlen, "--group: %s is not a multicast address "
+		    "(224.0.0.0/4)", buf);
+		return (-1);
+	}
+	if ((a & 0xffffff00U) == 0xe0000000U) {
+		snprintf(err, errlen, "--group: %s is in 224.0.0.0/24, "
+		    "reserved for local network control", buf);
+		return (-1);
+	}
+	snprintf(addr, alen, "%s", buf);
+	return (0);
+bad:
+	snprintf(err, errlen, "--group: '%s' is not ADDR[:PORT] with an IPv4 "
+	    "address", s);
+	return (-1);
+}
+
+static int
+get_bool(json_t *o, const char *key, int *v, char *err, size_t errlen)
+{
+	json_t	*j = json_object_get(o, key);
+
+	*v = 0;
+	if (j == NULL || json_is_null(j))
+		return (0);
+	if (!json_is_boolean(j)) {
+		snprintf(err, errlen, "%s: must be true or false", key);
+		return (-1);
+	}
+	*v = json_is_true(j);
+	return (0);
+}
+
+/*
+ * Check a scenario sent by a client against every rule, naming the CLI
+ * option in errors since that is where the value came from.
+ */
+static int
+scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
+    size_t errlen)
+{
+	json_t		*p, *v;
+	const char	*s;
+	size_t		 i, j;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->max_wait = -1;
+	sc->on_error_stop = 1;
+	if ((s = json_string_value(json_object_get(o, "name"))) == NULL ||
+	    !valid_name(s, SERVER_MAX_NAME)) {
+		snprintf(err, errlen, "NAME: '%s' must be 1-%d letters, "
+		    "digits, '-', '.', '_', not starting with '-' or '.'",
+		    s != NULL ? s : "", SERVER_MAX_NAME);
+		return (-1);
+	}
+	snprintf(sc->name, sizeof(sc->name), "%s", s);
+	p = json_object_get(o, "packages");
+	if (!json_is_array(p) || json_array_size(p) == 0) {
+		snprintf(err, errlen, "--package: at least one is needed");
+		return (-1);
+	}
+	if (json_array_size(p) > CTL_MAX_PKGS) {
+		snprintf(err, errlen, "--package: %zu given, limit %d",
+		    json_array_size(p), CTL_MAX_PKGS);
+		return (-1);
+	}
+	json_array_foreach(p, i, v) {
+		if ((s = json_string_value(v)) == NULL ||
+		    pkg_check_id("--package", s, err, errlen) == -1) {
+			if (s == NULL)
+				snprintf(err, errlen, "--package: not a "
+				    "string");
+			return (-1);
+		}
+		for (j = 0; j < sc->npackages; j++)
+			if (strcmp(sc->packages[j], s) == 0) {
+				snprintf(err, errlen, "--package: %s given "
+				    "twice", s);
+				return (-1);
+			}
+		sc->packages[sc->npackages++] = xstrdup(s);
+	}
+	if ((v = json_object_get(o, "max_targets")) != NULL &&
+	    !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > API_MAX_TARGETS) {
+			snprintf(err, errlen, "--max-targets: must be a whole "
+			    "number from 1 to %d", API_MAX_TARGETS);
+			return (-1);
+		}
+		sc->max_targets = json_integer_value(v);
+	}
+	if ((v = json_object_get(o, "max_wait")) != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > API_MAX_WAIT) {
+			snprintf(err, errlen, "--max-wait: must be a whole "
+			    "number of seconds from 1 to %d", API_MAX_WAIT);
+			return (-1);
+		}
+		sc->max_wait = json_integer_value(v);
+	}
+	if (get_bool(o, "at_next_boot", &sc->at_next_boot, err, errlen) ==
+	    -1 || get_bool(o, "reboot_after", &sc->reboot_after, err,
+	    errlen) == -1 || get_bool(o, "poweroff_after", &sc->poweroff_after,
+	    err, errlen) == -1 || get_bool(o, "unicast", &sc->unicast, err,
+	    errlen) == -1)
+		return (-1);
+	if (sc->poweroff_after && !sc->at_next_boot) {
+		snprintf(err, errlen, "--poweroff-after: only with "
+		    "--at-next-boot (S11: the machine powers off right after "
+		    "delivery)");
+		return (-1);
+	}
+	if (sc->poweroff_after && sc->reboot_after) {
+		snprintf(err, errlen, "--poweroff-after and --reboot-after: "
+		    "choose one");
+		return (-1);
+	}
+	if ((v = json_object_get(o, "group")) != NULL && !json_is_null(v)) {
+		if ((s = json_string_value(v)) == NULL) {
+			snprintf(err, errlen, "--group: not a string");
+			return (-1);
+		}
+		if (sc->unicast) {
+			snprintf(err, errlen, "--group: not used with "
+			    "--unicast (S8: data goes by unicast)");
+			return (-1);
+		}
+		if (parse_group(s, sc->group, sizeof(sc->group), &sc->port,
+		    err, errlen) == -1)
+			return (-1);
+	}
+	if ((v = json_object_get(o, "on_error")) != NULL && !json_is_null(v)) {
+		s = json_string_value(v);
+		if (s != NULL && strcmp(s, "stop") == 0)
+			sc->on_error_stop = 1;
+		else if (s != NULL && strcmp(s, "continue") == 0)
+			sc->on_error_stop = 0;
+		else {
+			snprintf(err, errlen, "--on-error: must be stop or "
+			    "continue");
+			return (-1);
+		}
+	}
+	if (sc->unicast && (sc->max_targets > 0 || sc->max_wait >= 0))
+		json_array_append_new(warnings, json_string("--max-targets "
+		    "and --max-wait are ignored with --unicast (S8)"));
+	return (0);
+}
+
+static void
+api_scenario_run(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	json_t		*body, *ms, *v;
+	char		**list = NULL, err[1024];
+	size_t		 i, n;
+	uint64_t	 id;
+	int		 status;
+
+	if ((body = body_json(q)) == NULL)
+		return;
+	ms = json_object_get(body, "machines");
+	if (!json_is_array(ms) || (n = json_array_size(ms)) == 0) {
+		reply_error(q, 422, "--machine: at least one is needed");
+		goto out;
+	}
+	if (n > API_MAX_RUN_MACHINES) {
+		reply_error(q, 422, "--machine: %zu given, limit %d", n,
+		    API_MAX_RUN_MACHINES);
+		goto out;
+	}
+	list = xcalloc(n, sizeof(*list));
+	json_array_foreach(ms, i, v) {
+		if (json_string_value(v) == NULL) {
+			reply_error(q, 422, "--machine: not a string");
+			goto out;
+		}
+		list[i] = (char *)json_string_value(v);
+	}
+	if (runs_create(srv->runs, q->parts[2], list, n, &id, err, sizeof(err),
+	    &status) == -1) {
+		reply_error(q, status, "%s", err);
+		goto out;
+	}
+	reply_json(q, 201, json_pack("{s:I}", "id", (json_int_t)id));
+out:
+	free(list);
+	json_decref(body);
+}
+
+static void
+api_scenarios(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	struct scenario	 sc;
+	json_t		*o, *body, *warn;
+	char		 err[1024];
+	int		 status;
+
+	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_scenarios_json(srv->db, NULL)) == NULL)
+			reply_error(q, 500, "database error");
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 2 && q->method == EVHTTP_REQ_POST) {
+		if ((body = body_json(q)) == NULL)
+			return;
+		warn = json_array();
+		if (scenario_parse(body, &sc, warn, err, sizeof(err)) == -1) {
+			reply_error(q, 422, "%s", err);
+		} else if (db_scenario_put(srv->db, &sc, server_now_ms(), err,
+		    sizeof(err), &status) == -1) {
+			reply_error(q, status, "%s", err);
+		} else {
+			o = db_scenarios_json(srv->db, sc.name);
+			if (o != NULL && json_array_size(warn) > 0)
+				json_object_set(o, "warnings", warn);
+			reply_json(q, 201, o != NULL ? o : json_object());
+		}
+		json_decref(warn);
+		db_scenario_clear(&sc);
+		json_decref(body);
+	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
+		if ((o = db_scenarios_json(srv->db, q->parts[2])) == NULL)
+			reply_error(q, 404, "scenario %s: no such scenario",
+			    q->parts[2]);
+		else
+			reply_json(q, 200, o);
+	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_DELETE) {
+		if (db_scenario_remove(srv->db, q->parts[2], err, sizeof(err),
+		    &status) == -1)
+			reply_error(q, status, "%s", err);
+		else
+			reply_json(q, 200, json_pack("{s:s}", "removed",
+			    q->parts[2]));
+	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
+	    strcmp(q->parts[3], "run") == 0)
+		api_scenario_run(q);
+	else
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+}
+
+/* ---- runs ---- */
+
+static void
+api_runs(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	json_t		*o;
+	char		*end;
+	long long	 id;
+
+	if (q->method != EVHTTP_REQ_GET) {
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	if (q->nparts == 2) {
+		if ((o = db_runs_json(srv->db, -1)) == NULL)
+			reply_error(q, 500, "database error");
+		else
+			reply_json(q, 200, o);
+		return;
+	}
+	if (q->nparts != 3) {
+		reply_error(q, 404, "%s: no such resource",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	errno = 0;
+	id = strtoll(q->parts[2], &end, 10);
+	if (q->parts[2][0] == '\0' || *end != '\0' || errno != 0 || id < 1) {
+		reply_error(q, 422, "RUN: '%s' is not a run id (a whole "
+		    "number from 1)", q->parts[2]);
+		return;
+	}
+	if ((o = db_runs_json(srv->db, id)) == NULL)
+		reply_error(q, 404, "run %lld: no such run", id);
+	else
+		reply_json(q, 200, o);
+}
+
+static void
+api_status(struct req *q)
+{
+	reply_json(q, 200, json_pack("{s:s, s:s, s:s}", "version",
+	    SERVER_VERSION, "control_listen",
+	    conf_str(q->api->srv->conf, "control_listen"), "state_dir",
+	    q->api->srv->state_dir));
+}
+
+/* ---- dispatch ---- */
+
+static int
+authorized(struct api *api, struct evhttp_request *r)
+{
+	const char	*h;
+	size_t		 len = strlen(api->srv->api_token);
+
+	h = evhttp_find_header(evhttp_request_get_input_headers(r),
+	    "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return (0);
+	h += 7;
+	if (strlen(h) != len)
+		return (0);
+	return (CRYPTO_memcmp(h, api->srv->api_token, len) == 0);
+}
+
+static void
+api_cb(struct evhttp_request *r, void *arg)
+{
+	struct api		*api = arg;
+	struct req		 q;
+	const struct evhttp_uri	*uri;
+	const char		*path;
+	char			*copy, *tok, *save;
+	int			 i;
+
+	memset(&q, 0, sizeof(q));
+	q.api = api;
+	q.r = r;
+	q.method = evhttp_request_get_command(r);
+	if (!authorized(api, r)) {
+		reply_error(&q, 401, "Authorization: a valid 'Bearer TOKEN' "
+		    "header is needed (the token is in state_dir/api.token)");
+		return;
+	}
+	uri = evhttp_request_get_evhttp_uri(r);
+	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
+		reply_error(&q, 400, "bad request URI");
+		return;
+	}
+	copy = xstrdup(path);
+	for (tok = strtok_r(copy, "/", &save); tok != NULL;
+	    tok = strtok_r(NULL, "/", &save)) {
+		if (q.nparts == API_MAX_PARTS) {
+			q.nparts++;
+			break;
+		}
+		q.parts[q.nparts++] = evhttp_uridecode(tok, 0, NULL);
+	}
+	free(copy);
+	if (q.nparts > API_MAX_PARTS || q.nparts < 2 ||
+	    q.parts[0] == NULL || strcmp(q.parts[0], "v1") != 0) {
+		reply_error(&q, 404, "%s: no such resource", path);
+		goto out;
+	}
+	for (i = 0; i < q.nparts; i++)
+		if (q.parts[i] == NULL || q.parts[i][0] == '\0') {
+			reply_error(&q, 400, "%s: bad path", path);
+			goto out;
+		}
+	if (strcmp(q.parts[1], "packages") == 0)
+		api_packages(&q);
+	else if (strcmp(q.parts[1], "machines") == 0)
+		api_machines(&q);
+	else if (strcmp(q.parts[1], "scenarios") == 0)
+		api_scenarios(&q);
+	else if (strcmp(q.parts[1], "runs") == 0)
+		api_runs(&q);
+	else if (strcmp(q.parts[1], "status") == 0 && q.nparts == 2)
+		api_status(&q);
+	else
+		reply_error(&q, 404, "%s: no such resource", path);
+out:
+	for (i = 0; i < q.nparts && i < API_MAX_PARTS; i++)
+		free(q.parts[i]);
+}
+
+struct api *
+api_new(struct server *srv, char *err, size_t errlen)
+{
+	struct api	*api;
+	char		*host = NULL;
+	uint16_t	 port;
+
+	api = xcalloc(1, sizeof(*api));
+	api->srv = srv;
+	if ((api->http = evhttp_new(srv->base)) == NULL) {
+		snprintf(err, errlen, "api: evhttp_new failed");
+		goto fail;
+	}
+	if (parse_hostport(conf_str(srv->conf, "api_listen"), &host,
+	    &port) == -1) {
+		snprintf(err, errlen, "api_listen: not host:port");
+		goto fail;
+	}
+	if (evhttp_bind_socket(api->http, host, port) == -1) {
+		snprintf(err, errlen, "api_listen: %s: cannot listen: %s",
+		    conf_str(srv->conf, "api_listen"), strerror(errno));
+		goto fail;
+	}
+	evhttp_set_max_body_size(api->http, API_MAX_UPLOAD);
+	evhttp_set_max_headers_size(api->http, 16384);
+	evhttp_set_timeout(api->http, 600);
+	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	evhttp_set_default_content_type(api->http, "application/json");
+	evhttp_set_gencb(api->http, api_cb, api);
+	log_info("api: listening on http://%s", conf_str(srv->conf,
+	    "api_listen"));
+	free(host);
+	return (api);
+fail:
+	free(host);
+	api_free(api);
+	return (NULL);
+}
+
+void
+api_free(struct api *api)
+{
+	if (api == NULL)
+		return;
+	if (api->http != NULL)
+		evhttp_free(api->http);
+	free(api);
+}

@@ -1,0 +1,794 @@
+/*
+ * The agent channel: a TLS 1.3 listener on control_listen built on
+ * libevent's OpenSSL bufferevents.  Each connection runs a small state
+ * machine: after the handshake, a peer without a client certificate may
+ * only enroll (token, auto_approve or an admin's approval; until then it
+ * waits), a peer with one must say HELLO with the name its pinned
+ * certificate was issued for, and is then online: heartbeats keep its last
+ * seen time and facts, reports go to the runs.  Input is framed and decoded
+ * by ctl.c with the agent-side frame limit; anything malformed, oversized
+ * or out of order closes that connection and is logged, nothing more.
+ * Memory per connection is bounded by the read high-water mark.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#define CONTROL_HELLO_TIMEOUT	30	/* seconds to say ENROLL or HELLO */
+#define CONTROL_PENDING_TIMEOUT	600	/* an unapproved agent, then retries */
+#define CONTROL_MAX_UNAUTH	256	/* connections not yet online */
+#define CONTROL_SEEN_FLUSH	60	/* persist last_seen at most this often */
+
+enum conn_state {
+	CONN_HANDSHAKE,		/* TLS handshake in progress */
+	CONN_NEW,		/* waiting for ENROLL or HELLO */
+	CONN_PENDING,		/* enrolled, waiting for an admin */
+	CONN_ONLINE,		/* HELLO accepted */
+	CONN_CLOSING,		/* flushing a last message, then closed */
+};
+
+struct conn {
+	struct control		*ctl;
+	struct bufferevent	*bev;
+	enum conn_state		 state;
+	char			 addr[NI_MAXHOST];
+	char			 segment[8];	/* local | remote */
+	char			*name;		/* after ENROLL or HELLO */
+	int			 has_cert;
+	char			 cn[CTL_MAX_NAME + 1];
+	char			 fp[SHA256_LEN * 2 + 1];
+	char			*facts;		/* last facts stored, JSON */
+	uint64_t		 seen_flushed;
+	TAILQ_ENTRY(conn)	 entry;
+};
+TAILQ_HEAD(conn_list, conn);
+
+struct control {
+	struct server		*srv;
+	SSL_CTX			*ssl;
+	struct evconnlistener	*listener;
+	struct conn_list	 conns;
+	size_t			 nunauth;
+};
+
+static const char *conn_states[] = {
+	"handshake", "new", "pending", "online", "closing",
+};
+
+static const char *
+conn_strstate(enum conn_state s)
+{
+	return (conn_states[s]);
+}
+
+static const char *
+conn_who(struct conn *c)
+{
+	static char	buf[CTL_MAX_NAME + NI_MAXHOST + 8];
+
+	if (c->name != NULL)
+		snprintf(buf, sizeof(buf), "%s (%s)", c->name, c->addr);
+	else
+		snprintf(buf, sizeof(buf), "%s", c->addr);
+	return (buf);
+}
+
+/* Silence for this long, in this state, closes the connection. */
+static void
+conn_arm_timeout(struct conn *c)
+{
+	struct timeval	tv = { 0, 0 };
+
+	switch (c->state) {
+	case CONN_PENDING:
+		tv.tv_sec = CONTROL_PENDING_TIMEOUT;
+		break;
+	case CONN_ONLINE:
+		tv.tv_sec = 3 * c->ctl->srv->heartbeat;
+		break;
+	case CONN_HANDSHAKE:
+	case CONN_NEW:
+	case CONN_CLOSING:
+		tv.tv_sec = CONTROL_HELLO_TIMEOUT;
+		break;
+	}
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	if (c->state == s)
+		return;
+	log_debug("control: %s: %s -> %s", conn_who(c),
+	    conn_strstate(c->state), conn_strstate(s));
+	/* nunauth counts connections that are neither online nor closing. */
+	if ((c->state == CONN_HANDSHAKE || c->state == CONN_NEW ||
+	    c->state == CONN_PENDING) &&
+	    (s == CONN_ONLINE || s == CONN_CLOSING))
+		c->ctl->nunauth--;
+	c->state = s;
+	conn_arm_timeout(c);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct control	*ctl = c->ctl;
+	struct server	*srv = ctl->srv;
+	uint64_t	 now = server_now_ms();
+
+	if (c->state == CONN_ONLINE) {
+		log_info("control: %s offline", conn_who(c));
+		db_machine_seen(srv->db, c->name, now);
+		db_machine_online(srv->db, c->name, 0, NULL, NULL, NULL, now);
+		db_event(srv->db, now, "offline", 0, c->name,
+		    "connection closed");
+		runs_machine_offline(srv->runs, c->name);
+	} else if (c->state != CONN_CLOSING)
+		ctl->nunauth--;
+	TAILQ_REMOVE(&ctl->conns, c, entry);
+	bufferevent_free(c->bev);
+	free(c->name);
+	free(c->facts);
+	free(c);
+}
+
+/* Send a message; on an encoding failure the connection is closed. */
+static int
+conn_send(struct conn *c, const struct ctl_msg *m)
+{
+	char	err[256];
+
+	if (ctl_write(bufferevent_get_output(c->bev), m, err,
+	    sizeof(err)) == -1) {
+		log_warnx("control: %s: sending %s: %s", conn_who(c),
+		    ctl_strtype(m->type), err);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Send ERROR and close once it is written (see conn_read_cb). */
+static void
+conn_fail(struct conn *c, enum ctl_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+conn_fail(struct conn *c, enum ctl_errcode code, const char *fmt, ...)
+{
+	struct ctl_msg	m;
+	char		msg[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("control: %s: %s", conn_who(c), msg);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_ERROR;
+	m.u.error.code = code;
+	m.u.error.message = msg;
+	conn_send(c, &m);
+	/* The read callback frees it once the output is written. */
+	conn_set_state(c, CONN_CLOSING);
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static struct conn *
+conn_find(struct control *ctl, const char *name, enum conn_state state)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &ctl->conns, entry)
+		if (c->state == state && c->name != NULL &&
+		    strcmp(c->name, name) == 0)
+			return (c);
+	return (NULL);
+}
+
+/* Machine names: what a hostname may be, so they work in DNS (M1). */
+static int
+valid_name(const char *s)
+{
+	size_t	i, len = strlen(s);
+
+	if (len == 0 || len > CTL_MAX_NAME)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '.' || s[i] == '_'))
+			return (0);
+	}
+	return (s[0] != '-' && s[0] != '.');
+}
+
+/* Is addr on the same subnet as one of this host's interfaces? */
+static int
+same_segment(const struct sockaddr *sa)
+{
+	struct ifaddrs	*ifa, *i;
+	int		 local = 0;
+	size_t		 k;
+	const uint8_t	*a, *b, *m;
+
+	if (sa->sa_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
+	    127)
+		return (1);
+	if (getifaddrs(&ifa) == -1)
+		return (1);
+	for (i = ifa; i != NULL && !local; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+		    i->ifa_addr->sa_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET) {
+			a = (const uint8_t *)&((const struct sockaddr_in *)
+			    sa)->sin_addr;
+			b = (const uint8_t *)&((struct sockaddr_in *)
+			    i->ifa_addr)->sin_addr;
+			m = (const uint8_t *)&((struct sockaddr_in *)
+			    i->ifa_netmask)->sin_addr;
+			k = 4;
+		} else if (sa->sa_family == AF_INET6) {
+			a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+			b = ((struct sockaddr_in6 *)
+			    i->ifa_addr)->sin6_addr.s6_addr;
+			m = ((struct sockaddr_in6 *)
+			    i->ifa_netmask)->sin6_addr.s6_addr;
+			k = 16;
+		} else
+			continue;
+		local = 1;
+		while (k-- > 0)
+			if ((a[k] & m[k]) != (b[k] & m[k]))
+				local = 0;
+	}
+	freeifaddrs(ifa);
+	return (local);
+}
+
+static int
+token_equal(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b);
+
+	if (la != lb || la == 0)
+		return (0);
+	return (CRYPTO_memcmp(a, b, la) == 0);
+}
+
+/* Sign the stored CSR of name and send the certificate; then close. */
+static void
+conn_issue(struct conn *c, const char *csr)
+{
+	struct server	*srv = c->ctl->srv;
+	struct ctl_msg	 m;
+	char		*pem = NULL, fp[SHA256_LEN * 2 + 1], err[512];
+	uint64_t	 now = server_now_ms();
+
+	if (ca_sign_csr(srv->ca, c->name, csr, &pem, fp, err,
+	    sizeof(err)) == -1) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
+		return;
+	}
+	/* Pin before telling the agent: a crash must not lose the pin. */
+	if (db_machine_enrolled(srv->db, c->name, fp, now) == -1) {
+		free(pem);
+		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		return;
+	}
+	log_info("control: %s enrolled, certificate %.16s...", conn_who(c),
+	    fp);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_CERT;
+	m.u.cert.cert = pem;
+	m.u.cert.ca = (char *)ca_cert_pem(srv->ca);
+	conn_send(c, &m);
+	free(pem);
+	conn_set_state(c, CONN_CLOSING);
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+on_enroll(struct conn *c, struct ctl_msg *m)
+{
+	struct server		*srv = c->ctl->srv;
+	struct db_machine	 dm;
+	struct ctl_msg		 r;
+	char			 msg[512];
+	int			 rv, ok;
+	uint64_t		 now = server_now_ms();
+
+	if (c->has_cert) {
+		conn_fail(c, CTL_ERR_PROTOCOL, "ENROLL with a client "
+		    "certificate; say HELLO instead");
+		return;
+	}
+	if (!valid_name(m->u.enroll.name)) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "name: '%s' must be 1-255 "
+		    "letters, digits, '-', '.', '_', not starting with '-' or "
+		    "'.'", m->u.enroll.name);
+		return;
+	}
+	c->name = xstrdup(m->u.enroll.name);
+	if (m->u.enroll.token[0] != '\0' &&
+	    !token_equal(m->u.enroll.token, srv->enroll_token)) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token: does not "
+		    "match the server's (state_dir/enroll.token)");
+		return;
+	}
+	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
+		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		return;
+	}
+	ok = m->u.enroll.token[0] != '\0' ||
+	    conf_bool(srv->conf, "auto_approve") ||
+	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED);
+	db_machine_clear(&dm);
+	/* Keep the request first, so an approval finds its CSR. */
+	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->addr,
+	    now) == -1) {
+		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		return;
+	}
+	if (ok) {
+		conn_issue(c, m->u.enroll.csr);
+		return;
+	}
+	log_info("control: %s asks to enroll; waiting for 'fleetcast machine "
+	    "approve %s'", conn_who(c), c->name);
+	db_event(srv->db, now, "enroll", 0, c->name, "enrollment requested "
+	    "from %s", c->addr);
+	snprintf(msg, sizeof(msg), "waiting for an admin: fleetcast machine "
+	    "approve %s", c->name);
+	memset(&r, 0, sizeof(r));
+	r.type = CTL_ENROLL_PENDING;
+	r.u.pending.message = msg;
+	conn_send(c, &r);
+	conn_set_state(c, CONN_PENDING);
+}
+
+static void
+on_hello(struct conn *c, struct ctl_msg *m)
+{
+	struct server		*srv = c->ctl->srv;
+	struct db_machine	 dm;
+	struct conn		*old;
+	struct ctl_msg		 r;
+	int			 rv;
+	uint64_t		 now = server_now_ms();
+
+	if (!c->has_cert) {
+		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO without a client "
+		    "certificate; enroll first");
+		return;
+	}
+	if (strcmp(m->u.hello.name, c->cn) != 0) {
+		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO as '%s' with the "
+		    "certificate of '%s'", m->u.hello.name, c->cn);
+		return;
+	}
+	c->name = xstrdup(m->u.hello.name);
+	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
+		conn_fail(c, CTL_ERR_INTERNAL, "database error");
+		return;
+	}
+	if (rv == 0 || dm.enroll != DB_ENROLL_ENROLLED || dm.cert_fp == NULL ||
+	    strcmp(dm.cert_fp, c->fp) != 0) {
+		db_machine_clear(&dm);
+		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "certificate is not the "
+		    "one pinned for %s; enroll again", c->name);
+		return;
+	}
+	db_machine_clear(&dm);
+	/* The newest connection of a machine wins. */
+	if ((old = conn_find(c->ctl, c->name, CONN_ONLINE)) != NULL) {
+		log_info("control: %s: replaced by a new connection",
+		    conn_who(old));
+		conn_free(old);
+	}
+	conn_set_state(c, CONN_ONLINE);
+	c->seen_flushed = now;
+	db_machine_online(srv->db, c->name, 1, c->addr, c->segment,
+	    m->u.hello.boot_id, now);
+	db_machine_agent_version(srv->db, c->name, m->u.hello.version);
+	db_event(srv->db, now, "online", 0, c->name, "online from %s (%s), "
+	    "agent %s", c->addr, c->segment, m->u.hello.version);
+	log_info("control: %s online (%s segment, agent %s)", conn_who(c),
+	    c->segment, m->u.hello.version);
+	memset(&r, 0, sizeof(r));
+	r.type = CTL_WELCOME;
+	r.u.welcome.version = SERVER_VERSION;
+	r.u.welcome.heartbeat = (uint32_t)srv->heartbeat;
+	r.u.welcome.time_ms = now;
+	if (conn_send(c, &r) == -1)
+		return;
+	runs_machine_online(srv->runs, c->name);
+}
+
+static void
+on_heartbeat(struct conn *c, struct ctl_msg *m)
+{
+	struct server	*srv = c->ctl->srv;
+	struct ctl_msg	 r;
+	json_t		*o;
+	char		*s;
+	size_t		 i;
+	uint64_t	 now = server_now_ms();
+
+	if (m->u.heartbeat.has_facts) {
+		o = json_object();
+		for (i = 0; i < m->u.heartbeat.nfacts; i++)
+			json_object_set_new(o, m->u.heartbeat.facts[i].key,
+			    json_string(m->u.heartbeat.facts[i].value));
+		s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(o);
+		if (s != NULL && (c->facts == NULL ||
+		    strcmp(s, c->facts) != 0)) {
+			db_machine_facts(srv->db, c->name, s);
+			free(c->facts);
+			c->facts = s;
+		} else
+			free(s);
+	}
+	/*
+	 * last_seen is written at most once a minute: with a thousand
+	 * machines a synchronous commit per heartbeat would be a hundred
+	 * fsyncs a second.  Online state is exact; last_seen is precise to
+	 * CONTROL_SEEN_FLUSH seconds while online and exact on disconnect.
+	 */
+	if (now - c->seen_flushed >= CONTROL_SEEN_FLUSH * 1000ULL) {
+		db_machine_seen(srv->db, c->name, now);
+		c->seen_flushed = now;
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = CTL_HEARTBEAT_ACK;
+	r.u.heartbeat_ack.time_ms = now;
+	conn_send(c, &r);
+}
+
+/* The connection's state machine: on state, then on the message type. */
+static void
+conn_fsm(struct conn *c, struct ctl_msg *m)
+{
+	switch (c->state) {
+	case CONN_NEW:
+		switch (m->type) {
+		case CTL_ENROLL:
+			on_enroll(c, m);
+			return;
+		case CTL_HELLO:
+			on_hello(c, m);
+			return;
+		default:
+			break;
+		}
+		break;
+	case CONN_PENDING:
+		break;
+	case CONN_ONLINE:
+		switch (m->type) {
+		case CTL_HEARTBEAT:
+			on_heartbeat(c, m);
+			return;
+		case CTL_REPORT:
+			runs_report(c->ctl->srv->runs, c->name, m);
+			return;
+		default:
+			break;
+		}
+		break;
+	case CONN_HANDSHAKE:
+	case CONN_CLOSING:
+		return;
+	}
+	if (m->type == CTL_ERROR) {
+		log_warnx("control: %s: agent error %u: %s", conn_who(c),
+		    m->u.error.code, m->u.error.message);
+		conn_set_state(c, CONN_CLOSING);
+		return;
+	}
+	conn_fail(c, CTL_ERR_PROTOCOL, "%s is not expected in state %s",
+	    ctl_strtype(m->type), conn_strstate(c->state));
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct ctl_msg	 m;
+	char		 err[256];
+	int		 rv;
+
+	while (c->state != CONN_CLOSING) {
+		rv = ctl_read(bufferevent_get_input(bev), CTL_MAX_AGENT_FRAME,
+		    &m, err, sizeof(err));
+		if (rv == 0)
+			return;
+		if (rv == -1) {
+			/* Malformed input: log, close this one, nothing more. */
+			log_warnx("control: %s: bad message, closing: %s",
+			    conn_who(c), err);
+			if (c->state == CONN_ONLINE)
+				db_event(c->ctl->srv->db, server_now_ms(),
+				    "protocol", 0, c->name, "bad message: %s",
+				    err);
+			conn_free(c);
+			return;
+		}
+		log_debug("control: %s: %s", conn_who(c),
+		    ctl_strtype(m.type));
+		/* Any message shows the peer is alive. */
+		conn_arm_timeout(c);
+		conn_fsm(c, &m);
+		ctl_msg_free(&m);
+	}
+	/* Closing: free now if nothing is left to write, else in write_cb. */
+	bufferevent_disable(bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state == CONN_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(c);
+}
+
+/* After the handshake: note the peer certificate, if any. */
+static int
+conn_connected(struct conn *c)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509		*x;
+	X509_NAME	*n;
+
+	if ((x = SSL_get1_peer_certificate(ssl)) != NULL) {
+		/* OpenSSL has verified it against our CA already. */
+		if (SSL_get_verify_result(ssl) != X509_V_OK ||
+		    (n = X509_get_subject_name(x)) == NULL ||
+		    X509_NAME_get_text_by_NID(n, NID_commonName, c->cn,
+		    sizeof(c->cn)) <= 0 ||
+		    ca_cert_fingerprint(x, c->fp) == -1) {
+			X509_free(x);
+			log_warnx("control: %s: unusable client certificate",
+			    conn_who(c));
+			return (-1);
+		}
+		X509_free(x);
+		c->has_cert = 1;
+	}
+	conn_set_state(c, CONN_NEW);
+	return (0);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned long	 e;
+	char		 buf[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (conn_connected(c) == -1)
+			conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("control: %s: silent for too long in state %s, "
+		    "closing", conn_who(c), conn_strstate(c->state));
+	else if (what & BEV_EVENT_ERROR) {
+		if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+			ERR_error_string_n(e, buf, sizeof(buf));
+			log_info("control: %s: TLS: %s", conn_who(c), buf);
+		} else
+			log_debug("control: %s: connection error",
+			    conn_who(c));
+	} else if (what & BEV_EVENT_EOF)
+		log_debug("control: %s: closed by the peer", conn_who(c));
+	conn_free(c);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct control	*ctl = arg;
+	struct server	*srv = ctl->srv;
+	struct conn	*c;
+	SSL		*ssl;
+	char		 host[NI_MAXHOST];
+
+	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof(host), "?");
+	if (ctl->nunauth >= CONTROL_MAX_UNAUTH) {
+		log_warnx("control: %s: %d connections not yet online, "
+		    "refusing more", host, CONTROL_MAX_UNAUTH);
+		evutil_closesocket(fd);
+		return;
+	}
+	if ((ssl = SSL_new(ctl->ssl)) == NULL) {
+		log_warnx("control: %s: SSL_new failed", host);
+		evutil_closesocket(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->ctl = ctl;
+	snprintf(c->addr, sizeof(c->addr), "%s", host);
+	snprintf(c->segment, sizeof(c->segment), "%s",
+	    same_segment(sa) ? "local" : "remote");
+	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("control: %s: bufferevent failed", host);
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	TAILQ_INSERT_TAIL(&ctl->conns, c, entry);
+	ctl->nunauth++;
+	c->state = CONN_HANDSHAKE;
+	conn_arm_timeout(c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    CTL_MAX_AGENT_FRAME + CTL_LEN_SIZE);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_debug("control: %s: connected", host);
+}
+
+struct control *
+control_new(struct server *srv, char *err, size_t errlen)
+{
+	struct control		*ctl;
+	struct evutil_addrinfo	 hints, *ai = NULL;
+	char			*host = NULL, port[8];
+	uint16_t		 p;
+	int			 rv;
+
+	ctl = xcalloc(1, sizeof(*ctl));
+	ctl->srv = srv;
+	TAILQ_INIT(&ctl->conns);
+	if ((ctl->ssl = ca_server_ctx(srv->ca, err, errlen)) == NULL)
+		goto fail;
+	if (parse_hostport(conf_str(srv->conf, "control_listen"), &host,
+	    &p) == -1) {
+		snprintf(err, errlen, "control_listen: not host:port");
+		goto fail;
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
+	if ((rv = evutil_getaddrinfo(host, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "control_listen: %s: %s", host,
+		    evutil_gai_strerror(rv));
+		goto fail;
+	}
+	ctl->listener = evconnlistener_new_bind(srv->base, accept_cb, ctl,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, ai->ai_addr, (int)ai->ai_addrlen);
+	if (ctl->listener == NULL) {
+		snprintf(err, errlen, "control_listen: %s: %s",
+		    conf_str(srv->conf, "control_listen"),
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		goto fail;
+	}
+	evutil_freeaddrinfo(ai);
+	free(host);
+	log_info("control: listening on %s (TLS 1.3)",
+	    conf_str(srv->conf, "control_listen"));
+	return (ctl);
+fail:
+	if (ai != NULL)
+		evutil_freeaddrinfo(ai);
+	free(host);
+	control_free(ctl);
+	return (NULL);
+}
+
+void
+control_free(struct control *ctl)
+{
+	struct conn	*c;
+
+	if (ctl == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL) {
+		/* At shutdown the machines are not "offline" by choice. */
+		if (c->state == CONN_ONLINE)
+			c->state = CONN_CLOSING;
+		conn_free(c);
+	}
+	if (ctl->listener != NULL)
+		evconnlistener_free(ctl->listener);
+	SSL_CTX_free(ctl->ssl);
+	free(ctl);
+}
+
+/* Send to an online machine; -1 when it is not connected. */
+int
+control_send(struct control *ctl, const char *name, const struct ctl_msg *m)
+{
+	struct conn	*c;
+
+	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+		return (-1);
+	return (conn_send(c, m));
+}
+
+int
+control_online(struct control *ctl, const char *name)
+{
+	return (conn_find(ctl, name, CONN_ONLINE) != NULL);
+}
+
+const char *
+control_segment(struct control *ctl, const char *name)
+{
+	struct conn	*c;
+
+	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+		return (NULL);
+	return (c->segment);
+}
+
+/* The address an online machine connected from. */
+const char *
+control_address(struct control *ctl, const char *name)
+{
+	struct conn	*c;
+
+	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+		return (NULL);
+	return (c->addr);
+}
+
+/* An admin approved name: if its agent is waiting on a connection, sign. */
+void
+control_approved(struct control *ctl, const char *name)
+{
+	struct conn		*c;
+	struct db_machine	 dm;
+
+	if ((c = conn_find(ctl, name, CONN_PENDING)) == NULL)
+		return;
+	if (db_machine_get(ctl->srv->db, name, &dm) == 1 && dm.csr != NULL)
+		conn_issue(c, dm.csr);
+	db_machine_clear(&dm);
+}

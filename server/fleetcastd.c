@@ -1,0 +1,449 @@
+/*
+ * fleetcastd: the server's start-up and main loop.  It reads the config
+ * (file, then --KEY value overrides), checks every value and the ones that
+ * depend on each other, and with -n stops there.  Otherwise it prepares
+ * state_dir (0700) with the database, the CA, and the admin and enrollment
+ * tokens (written 0600 on the first start), opens the agent channel and the
+ * HTTP API on one libevent event_base, restores the runs that were in
+ * flight, and runs the loop until SIGTERM or SIGINT.  Errors at start-up go
+ * to stderr before it detaches, so an admin sees why it did not start.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "crypto.h"
+#include "fsutil.h"
+#include "log.h"
+#include "sched.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#define DEFAULT_CONFIG	FC_SYSCONFDIR "/fleetcast/fleetcastd.conf"
+#define MAX_TRUSTED	64
+
+static const struct conf_def server_keys[] = {
+	{ "state_dir", CONF_STRING, FC_LOCALSTATEDIR "/lib/fleetcast", 0, 0,
+	    NULL },
+	{ "control_listen", CONF_HOSTPORT, "0.0.0.0:56022", 0, 0, NULL },
+	{ "api_listen", CONF_HOSTPORT, "127.0.0.1:56080", 0, 0, NULL },
+	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
+	{ "data_port", CONF_INT, "56001", 1, 65535, NULL },
+	{ "group_range", CONF_STRING, "239.192.56.0/24", 0, 0, NULL },
+	{ "max_concurrent_machines", CONF_INT, "256", 1, 1000000, NULL },
+	{ "on_concurrency_limit", CONF_ENUM, "queue", 0, 0, "queue|error" },
+	{ "auto_approve", CONF_BOOL, "no", 0, 0, NULL },
+	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
+	{ "rate", CONF_STRING, "auto", 0, 0, NULL },
+	{ "heartbeat", CONF_INT, "10", 1, 3600, NULL },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: fleetcastd [-d] [-v] [-c FILE] [-n] [--KEY VALUE]"
+	    "...\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -v       more verbose logging (repeat for more)\n"
+	    "  -c FILE  config file (default %s)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  --KEY V  set a config key, overriding the file\n",
+	    DEFAULT_CONFIG);
+}
+
+uint64_t
+server_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/*
+ * Parse rate: "auto" or a positive number of bits per second with an
+ * optional k, m or g suffix (powers of 1000), as udp-sender takes it.
+ * The result is in bytes per second, 0 for auto.
+ */
+int
+server_parse_rate(const char *s, uint64_t *bytes, char *err, size_t errlen)
+{
+	char		*end;
+	unsigned long long v;
+	uint64_t	 mult = 1;
+
+	if (strcmp(s, "auto") == 0) {
+		*bytes = 0;
+		return (0);
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno != 0 || v == 0)
+		goto bad;
+	switch (*end) {
+	case 'k': case 'K':
+		mult = 1000;
+		end++;
+		break;
+	case 'm': case 'M':
+		mult = 1000000;
+		end++;
+		break;
+	case 'g': case 'G':
+		mult = 1000000000;
+		end++;
+		break;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mult)
+		goto bad;
+	*bytes = v * mult / 8;
+	if (*bytes == 0)
+		goto bad;
+	return (0);
+bad:
+	snprintf(err, errlen, "rate: '%s' is not auto or a bit rate such as "
+	    "500m (k, m, g suffixes; at least 8 bits/s)", s);
+	return (-1);
+}
+
+/* Checks that involve more than one key's syntax. */
+static int
+check_conf(struct conf *c, char *err, size_t errlen)
+{
+	uint32_t	base;
+	unsigned	prefix;
+	uint64_t	rate;
+	char		msg[256];
+	const char	*sd = conf_str(c, "state_dir");
+
+	if (sd[0] != '/') {
+		snprintf(err, errlen, "%s: state_dir: '%s' must be an absolute "
+		    "path", conf_where(c, "state_dir"), sd);
+		return (-1);
+	}
+	if (sched_parse_group_range(conf_str(c, "group_range"), &base, &prefix,
+	    msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: %s", conf_where(c, "group_range"),
+		    msg);
+		return (-1);
+	}
+	if (server_parse_rate(conf_str(c, "rate"), &rate, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: %s", conf_where(c, "rate"), msg);
+		return (-1);
+	}
+	if (conf_str(c, "interface") != NULL &&
+	    strlen(conf_str(c, "interface")) >= 16) {
+		snprintf(err, errlen, "%s: interface: '%s' is longer than 15 "
+		    "bytes", conf_where(c, "interface"),
+		    conf_str(c, "interface"));
+		return (-1);
+	}
+	if (conf_str(c, "trusted_keys") != NULL &&
+	    access(conf_str(c, "trusted_keys"), R_OK) == -1) {
+		snprintf(err, errlen, "%s: trusted_keys: %s: %s",
+		    conf_where(c, "trusted_keys"), conf_str(c, "trusted_keys"),
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The trusted public keys for package signatures, read at each use so that
+ * an admin can add a key without restarting the server.
+ */
+int
+server_load_trusted(struct server *srv, uint8_t (**keys)[ED25519_PUB_LEN],
+    size_t *n, char *err, size_t errlen)
+{
+	const char	*path = conf_str(srv->conf, "trusted_keys");
+
+	*keys = NULL;
+	*n = 0;
+	if (path == NULL) {
+		snprintf(err, errlen, "trusted_keys: not set in the server "
+		    "configuration; no package can be verified");
+		return (-1);
+	}
+	*keys = xcalloc(MAX_TRUSTED, sizeof(**keys));
+	if (ed25519_read_public(path, *keys, MAX_TRUSTED, n, err,
+	    errlen) == -1) {
+		free(*keys);
+		*keys = NULL;
+		return (-1);
+	}
+	if (*n == 0) {
+		snprintf(err, errlen, "trusted_keys: %s holds no key", path);
+		free(*keys);
+		*keys = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Read a token file, or create it with a new random token (0600). */
+static int
+load_token(const char *dir, const char *file, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	char		 path[4096], buf[256];
+	uint8_t		 raw[SERVER_TOKEN_LEN];
+	FILE		*f;
+	struct stat	 st;
+	size_t		 len;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+			fclose(f);
+			snprintf(err, errlen, "%s: mode %03o, must not be "
+			    "readable by group or others", path,
+			    (unsigned)(st.st_mode & 0777));
+			return (-1);
+		}
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\r\n")] = '\0';
+		len = strlen(buf);
+		if (len < 16 || len >= outlen) {
+			snprintf(err, errlen, "%s: a token of 16 to %zu "
+			    "characters expected", path, outlen - 1);
+			return (-1);
+		}
+		memcpy(out, buf, len + 1);
+		return (0);
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (crypto_random(raw, sizeof(raw)) == -1) {
+		snprintf(err, errlen, "%s: no random bytes", path);
+		return (-1);
+	}
+	hex_encode(raw, sizeof(raw), out);
+	explicit_bzero(raw, sizeof(raw));
+	snprintf(buf, sizeof(buf), "%s\n", out);
+	if (atomic_write_file(path, buf, strlen(buf), 0600, err,
+	    errlen) == -1)
+		return (-1);
+	log_info("wrote %s", path);
+	return (0);
+}
+
+static int
+prepare_state_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat	st;
+	char		path[4096];
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir: %s: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "state_dir: %s: not a directory", dir);
+		return (-1);
+	}
+	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) == -1) {
+		snprintf(err, errlen, "state_dir: %s: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	snprintf(path, sizeof(path), "%s/packages", dir);
+	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir: %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("signal %d: shutting down", (int)sig);
+		event_base_loopexit(srv->base, NULL);
+		break;
+	case SIGHUP:
+		log_info("SIGHUP: trusted_keys is read at each use; other "
+		    "settings need a restart");
+		break;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct server	 srv;
+	const char	*cfile = NULL;
+	char		 err[8192], path[4096];
+	int		 foreground = 0, check = 0, verbose = 0, i, nkv = 0;
+	char		**kv;
+	const char	*opt;
+	struct event	*sigs[3];
+	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+
+	memset(&srv, 0, sizeof(srv));
+	log_init("fleetcastd", 1, 0);
+	/*
+	 * Our flags (-d -v -n -c FILE, also grouped as -dv) and --KEY VALUE
+	 * pairs may come in any order; the pairs are collected for
+	 * conf_args, which checks them once the file has been read.
+	 */
+	kv = xcalloc(argc + 1, sizeof(*kv));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return (0);
+		}
+		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0') {
+			kv[nkv++] = argv[i];
+			if (strchr(argv[i], '=') == NULL && i + 1 < argc)
+				kv[nkv++] = argv[++i];
+			continue;
+		}
+		if (argv[i][0] != '-' || argv[i][1] == '\0') {
+			fprintf(stderr, "fleetcastd: unexpected argument "
+			    "'%s'\n", argv[i]);
+			usage(stderr);
+			return (2);
+		}
+		for (opt = argv[i] + 1; *opt != '\0'; opt++) {
+			switch (*opt) {
+			case 'd':
+				foreground = 1;
+				break;
+			case 'v':
+				verbose++;
+				break;
+			case 'n':
+				check = 1;
+				break;
+			case 'c':
+				if (opt[1] != '\0')
+					cfile = opt + 1;
+				else if (i + 1 < argc)
+					cfile = argv[++i];
+				else {
+					fprintf(stderr, "fleetcastd: -c needs "
+					    "a file\n");
+					return (2);
+				}
+				opt = " ";	/* the rest was the file */
+				break;
+			default:
+				fprintf(stderr, "fleetcastd: unknown option "
+				    "'-%c'\n", *opt);
+				usage(stderr);
+				return (2);
+			}
+			if (*opt == ' ')
+				break;
+		}
+	}
+	log_setverbose(verbose);
+
+	srv.conf = conf_new(server_keys);
+	if (cfile != NULL || access(DEFAULT_CONFIG, F_OK) == 0) {
+		if (conf_load(srv.conf, cfile != NULL ? cfile : DEFAULT_CONFIG,
+		    err, sizeof(err)) == -1) {
+			fprintf(stderr, "fleetcastd: %s\n", err);
+			return (2);
+		}
+	}
+	if (conf_args(srv.conf, nkv, kv, err, sizeof(err)) == -1 ||
+	    check_conf(srv.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "fleetcastd: %s\n", err);
+		return (2);
+	}
+	if (check) {
+		fprintf(stderr, "fleetcastd: configuration OK\n");
+		return (0);
+	}
+	srv.state_dir = conf_str(srv.conf, "state_dir");
+	srv.heartbeat = (int)conf_int(srv.conf, "heartbeat");
+
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	if (prepare_state_dir(srv.state_dir, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	snprintf(path, sizeof(path), "%s/fleetcast.db", srv.state_dir);
+	if ((srv.db = db_open(path, err, sizeof(err))) == NULL)
+		fatalx("database: %s", err);
+	db_machines_offline(srv.db);
+	if (load_token(srv.state_dir, "api.token", srv.api_token,
+	    sizeof(srv.api_token), err, sizeof(err)) == -1 ||
+	    load_token(srv.state_dir, "enroll.token", srv.enroll_token,
+	    sizeof(srv.enroll_token), err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if ((srv.ca = ca_open(srv.state_dir, err, sizeof(err))) == NULL)
+		fatalx("CA: %s", err);
+
+	if ((srv.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	if ((srv.runs = runs_new(&srv, err, sizeof(err))) == NULL)
+		fatalx("runs: %s", err);
+	if ((srv.control = control_new(&srv, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	for (i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(srv.base, signums[i], signal_cb, &srv);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
+			fatalx("signal %d: cannot add the event", signums[i]);
+	}
+
+	/* Sockets are bound: from here on errors go to the log. */
+	if (!foreground) {
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+		log_init("fleetcastd", 0, verbose);
+		/* libevent's epoll does not survive fork: start afresh. */
+		if (event_reinit(srv.base) == -1)
+			fatalx("event_reinit failed");
+	}
+	if (runs_restore(srv.runs) == -1)
+		fatalx("runs: restoring the runs in flight failed");
+	log_info("fleetcastd %s started, state in %s", SERVER_VERSION,
+	    srv.state_dir);
+
+	event_base_dispatch(srv.base);
+
+	for (i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	api_free(srv.api);
+	control_free(srv.control);
+	runs_free(srv.runs);
+	event_base_free(srv.base);
+	ca_free(srv.ca);
+	db_close(srv.db);
+	conf_free(srv.conf);
+	free(kv);
+	explicit_bzero(srv.api_token, sizeof(srv.api_token));
+	explicit_bzero(srv.enroll_token, sizeof(srv.enroll_token));
+	log_info("stopped");
+	return (0);
+}

@@ -1,0 +1,1064 @@
+/*
+ * Scenario runs: the glue between the inventory, the scheduler (sched.c,
+ * which decides when transfers start and who is in error, missed or
+ * queued), the agents (ASSIGN, START, CANCEL out; REPORT in) and the
+ * multicast sender (xsend.c).  The order is always persist, then act: a
+ * run and its machines are committed before any agent hears of it, and
+ * every state change the scheduler decides is written (with its time and
+ * reason) in its callback, before the wave that follows is started.
+ *
+ * After a restart (even kill -9) a waiting run is rebuilt from the
+ * database with its original start time, group and data key, so max wait
+ * still counts from the admin's `scenario run` and agents that were told
+ * continue; a run that was transferring cannot resume its stream, so its
+ * machines in flight become interrupted and the ones that never started
+ * missed, each with the reason, while machines that already have the
+ * package keep reporting into the stored run.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "log.h"
+#include "sched.h"
+#include "server.h"
+#include "udp.h"
+#include "xmalloc.h"
+#include "xsend.h"
+
+#define RUN_JOIN_WAIT_MS	5000	/* receivers of a wave to join */
+#define RUN_DELIVERY_GRACE	120	/* s after a transfer for reports */
+
+struct run;
+
+/* One transfer: a wave (multicast) or one machine (unicast). */
+struct xfer {
+	struct run		*run;
+	struct sched_target	**members;
+	size_t			 n;
+	enum sched_path		 path;
+	char			 dest[64];	/* group or the agent */
+	size_t			 pkg;		/* package being sent */
+	struct xsend		*xs;
+	struct event		*step;		/* next package, deferred */
+	struct event		*grace;
+	TAILQ_ENTRY(xfer)	 entry;
+};
+TAILQ_HEAD(xfer_list, xfer);
+
+struct run {
+	struct runs		*runs;
+	uint64_t		 id;
+	char			 idstr[RUN_ID_MAX];
+	struct scenario		 sc;
+	struct db_package	 pkgs[CTL_MAX_PKGS];
+	size_t			 npkgs;
+	char			 group[64];
+	uint16_t		 port;
+	uint8_t			 key[CTL_KEY_LEN];
+	uint8_t			*assigned;	/* per target: ASSIGN sent */
+	struct sched_run	*sr;
+	struct xfer_list	 xfers;
+	int			 finished;
+	TAILQ_ENTRY(run)	 entry;
+};
+TAILQ_HEAD(run_list, run);
+
+struct runs {
+	struct server		*srv;
+	struct sched		*sched;
+	struct event		*timer;
+	struct event		*gc;
+	struct run_list		 list;
+	uint64_t		 rate;		/* bytes/s, 0: auto */
+	const struct ctl_msg	*report;	/* being handled, for details */
+	struct sched_target	*report_target;
+	int			 restoring;
+};
+
+static void	runs_rearm(struct runs *);
+static void	xfer_next(struct xfer *);
+static void	xfer_free(struct xfer *);
+
+static struct run *
+run_find(struct runs *rs, uint64_t id)
+{
+	struct run	*r;
+
+	TAILQ_FOREACH(r, &rs->list, entry)
+		if (r->id == id)
+			return (r);
+	return (NULL);
+}
+
+static struct sched_target *
+run_target(struct run *r, const char *name, size_t *idx)
+{
+	size_t	i;
+
+	for (i = 0; i < r->sr->ntargets; i++)
+		if (strcmp(r->sr->targets[i].machine->name, name) == 0) {
+			if (idx != NULL)
+				*idx = i;
+			return (&r->sr->targets[i]);
+		}
+	return (NULL);
+}
+
+static void
+run_free(struct run *r)
+{
+	struct xfer	*x;
+	size_t		 i;
+
+	while ((x = TAILQ_FIRST(&r->xfers)) != NULL)
+		xfer_free(x);
+	if (r->sr != NULL)
+		sched_run_free(r->runs->sched, r->sr);
+	for (i = 0; i < r->npkgs; i++)
+		db_package_clear(&r->pkgs[i]);
+	db_scenario_clear(&r->sc);
+	explicit_bzero(r->key, sizeof(r->key));
+	free(r->assigned);
+	free(r);
+}
+
+/* ---- messages to agents ---- */
+
+static const char *
+target_path(struct run *r, struct sched_target *t)
+{
+	return (r->sc.unicast || t->machine->remote ? "unicast" : "multicast");
+}
+
+/* Tell an online agent about the run (again, after a reconnection). */
+static void
+run_assign(struct run *r, struct sched_target *t, size_t idx)
+{
+	struct server	*srv = r->runs->srv;
+	struct ctl_msg	 m;
+	struct ctl_pkg	 pkgs[CTL_MAX_PKGS];
+	size_t		 i;
+	const char	*addr;
+
+	if (!control_online(srv->control, t->machine->name))
+		return;
+	memset(&m, 0, sizeof(m));
+	memset(pkgs, 0, sizeof(pkgs));
+	m.type = CTL_ASSIGN;
+	m.u.assign.run_id = r->id;
+	m.u.assign.scenario = r->sc.name;
+	if (strcmp(target_path(r, t), "unicast") == 0) {
+		m.u.assign.path = CTL_PATH_UNICAST;
+		addr = control_address(srv->control, t->machine->name);
+		m.u.assign.addr = (char *)(addr != NULL ? addr : "0.0.0.0");
+	} else {
+		m.u.assign.path = CTL_PATH_MULTICAST;
+		m.u.assign.addr = r->group;
+	}
+	m.u.assign.port = r->port;
+	memcpy(m.u.assign.key, r->key, CTL_KEY_LEN);
+	if (r->sc.at_next_boot)
+		m.u.assign.options |= CTL_OPT_AT_NEXT_BOOT;
+	if (r->sc.reboot_after)
+		m.u.assign.options |= CTL_OPT_REBOOT_AFTER;
+	if (r->sc.poweroff_after)
+		m.u.assign.options |= CTL_OPT_POWEROFF_AFTER;
+	if (r->sc.on_error_stop)
+		m.u.assign.options |= CTL_OPT_STOP_ON_ERROR;
+	for (i = 0; i < r->npkgs; i++) {
+		pkgs[i].id = r->pkgs[i].id;
+		pkgs[i].size = r->pkgs[i].size;
+		memcpy(pkgs[i].sha256, r->pkgs[i].sha256, CTL_HASH_LEN);
+		memcpy(pkgs[i].signature, r->pkgs[i].signature, CTL_SIG_LEN);
+		pkgs[i].manifest = r->pkgs[i].manifest;
+		pkgs[i].manifest_len = r->pkgs[i].manifest_len;
+	}
+	m.u.assign.npkgs = r->npkgs;
+	m.u.assign.pkgs = pkgs;
+	if (control_send(srv->control, t->machine->name, &m) == 0) {
+		r->assigned[idx] = 1;
+		log_debug("run %s machine %s: assigned (%s)", r->idstr,
+		    t->machine->name, target_path(r, t));
+	}
+	explicit_bzero(m.u.assign.key, sizeof(m.u.assign.key));
+}
+
+static void
+run_cancel(struct run *r, struct sched_target *t, uint8_t reason,
+    const char *msg)
+{
+	struct ctl_msg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_CANCEL;
+	m.u.cancel.run_id = r->id;
+	m.u.cancel.reason = reason;
+	m.u.cancel.message = (char *)(msg != NULL ? msg : "");
+	control_send(r->runs->srv->control, t->machine->name, &m);
+}
+
+/* ---- scheduler callbacks: persist first ---- */
+
+static void
+cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
+    enum sched_mstate new, uint64_t now)
+{
+	struct runs		*rs = arg;
+	struct run		*r = t->run->udata;
+	const struct ctl_msg	*rep = rs->report;
+	const char		*st = sched_strmstate(new), *path = NULL;
+	const char		*error = NULL, *output = NULL;
+	char			 stored[32];
+	int			 has_exit = 0;
+	int64_t			 exit_status = 0;
+
+	if (rs->restoring) {
+		/* Rebuilding a waiting run: what is stored stays as it is. */
+		db_run_target_state(rs->srv->db, r->id, t->machine->name,
+		    stored, sizeof(stored));
+		if (strcmp(stored, st) == 0)
+			return;
+	}
+	if (new == SCHED_M_TRANSFERRING)
+		path = sched_strpath(t->path);
+	switch (new) {
+	case SCHED_M_ERROR:
+	case SCHED_M_MISSED:
+	case SCHED_M_INTERRUPTED:
+	case SCHED_M_FAILED:
+		error = t->error;
+		break;
+	default:
+		break;
+	}
+	if (t != rs->report_target)
+		rep = NULL;
+	if (rep != NULL) {
+		if (rep->u.report.has_exit) {
+			has_exit = 1;
+			exit_status = rep->u.report.exit_status;
+		}
+		if (rep->u.report.output[0] != '\0')
+			output = rep->u.report.output;
+	}
+	if (db_run_target(rs->srv->db, r->id, t->machine->name, st, path,
+	    error, has_exit, exit_status, -1, output, now) == -1)
+		log_warnx("run %s machine %s: could not record %s", r->idstr,
+		    t->machine->name, st);
+	log_info("run %s machine %s: %s -> %s%s%s", r->idstr,
+	    t->machine->name, sched_strmstate(old), st,
+	    error != NULL ? ": " : "", error != NULL ? error : "");
+	/* An agent that was told about the run hears that it is out. */
+	if ((new == SCHED_M_MISSED || new == SCHED_M_ERROR) &&
+	    (old == SCHED_M_ASSIGNED || old == SCHED_M_READY ||
+	    old == SCHED_M_QUEUED) && rep == NULL) {
+		size_t	idx;
+
+		if (run_target(r, t->machine->name, &idx) != NULL &&
+		    r->assigned[idx])
+			run_cancel(r, t, new == SCHED_M_MISSED ?
+			    CTL_CANCEL_MISSED : CTL_CANCEL_ERROR, t->error);
+	}
+}
+
+static void
+cb_machine_error(void *arg, struct sched_machine *m, uint64_t now)
+{
+	struct runs	*rs = arg;
+
+	db_machine_set_error(rs->srv->db, m->name, m->error);
+	if (m->error != NULL)
+		db_event(rs->srv->db, now, "error", 0, m->name,
+		    "scenario execution error: %s", m->error);
+}
+
+static void
+cb_run_state(void *arg, struct sched_run *sr, enum sched_rstate old,
+    enum sched_rstate new, uint64_t now)
+{
+	struct runs	*rs = arg;
+	struct run	*r = sr->udata;
+
+	if (db_run_state(rs->srv->db, r->id, sched_strrstate(new), now) == -1)
+		log_warnx("run %s: could not record %s", r->idstr,
+		    sched_strrstate(new));
+	log_info("run %s: %s -> %s", r->idstr, sched_strrstate(old),
+	    sched_strrstate(new));
+	if (new == SCHED_R_FINISHED) {
+		db_event(rs->srv->db, now, "run", r->id, NULL, "run finished");
+		/* Freed outside the scheduler's call chain. */
+		r->finished = 1;
+		event_active(rs->gc, 0, 0);
+	}
+}
+
+static void
+cb_wave_start(void *arg, const struct sched_wave *w)
+{
+	struct runs	*rs = arg;
+	struct run	*r = w->run->udata;
+	struct xfer	*x;
+	size_t		 i;
+	const char	*addr;
+
+	if (w->path == SCHED_PATH_MULTICAST) {
+		x = xcalloc(1, sizeof(*x));
+		x->run = r;
+		x->path = w->path;
+		x->n = w->n;
+		x->members = xcalloc(w->n, sizeof(*x->members));
+		memcpy(x->members, w->members, w->n * sizeof(*x->members));
+		snprintf(x->dest, sizeof(x->dest), "%s", r->group);
+		TAILQ_INSERT_TAIL(&r->xfers, x, entry);
+		x->pkg = (size_t)-1;
+		xfer_next(x);
+		return;
+	}
+	/* Unicast: one stream per machine, to the address it came from. */
+	for (i = 0; i < w->n; i++) {
+		addr = control_address(rs->srv->control,
+		    w->members[i]->machine->name);
+		x = xcalloc(1, sizeof(*x));
+		x->run = r;
+		x->path = w->path;
+		x->n = 1;
+		x->members = xcalloc(1, sizeof(*x->members));
+		x->members[0] = w->members[i];
+		snprintf(x->dest, sizeof(x->dest), "%s",
+		    addr != NULL ? addr : "");
+		TAILQ_INSERT_TAIL(&r->xfers, x, entry);
+		x->pkg = (size_t)-1;
+		xfer_next(x);
+	}
+}
+
+/* ---- transfers ---- */
+
+static void
+xfer_free(struct xfer *x)
+{
+	TAILQ_REMOVE(&x->run->xfers, x, entry);
+	if (x->xs != NULL) {
+		xsend_stop(x->xs);
+		xsend_free(x->xs);
+	}
+	if (x->grace != NULL)
+		event_free(x->grace);
+	if (x->step != NULL)
+		event_free(x->step);
+	free(x->members);
+	free(x);
+}
+
+/* Report an event for every member still in the given state. */
+static void
+xfer_members(struct xfer *x, enum sched_mstate st, enum sched_mevent ev,
+    const char *msg)
+{
+	struct runs	*rs = x->run->runs;
+	size_t		 i;
+
+	for (i = 0; i < x->n; i++)
+		if (x->members[i]->state == st)
+			sched_report(rs->sched, x->members[i], ev,
+			    server_now_ms(), msg);
+}
+
+/* After the last package: members that never reported are interrupted. */
+static void
+xfer_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+	struct runs	*rs = x->run->runs;
+
+	xfer_members(x, SCHED_M_TRANSFERRING, SCHED_EV_INTERRUPT, "no "
+	    "delivery report from the agent after the transfer ended");
+	xfer_free(x);
+	runs_rearm(rs);
+}
+
+static void
+xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
+{
+	struct xfer	*x = arg;
+
+	log_info("run %s: receiver %s dropped from %s: %s", x->run->idstr,
+	    p->addr, x->dest, p->error != NULL ? p->error : "no reason");
+}
+
+static void
+xs_finished(void *arg, int ok)
+{
+	struct xfer	*x = arg;
+
+	log_info("run %s: package %s to %s %s", x->run->idstr,
+	    x->run->pkgs[x->pkg].id, x->dest, ok ? "sent" :
+	    "ended with failures (the agents report theirs)");
+	/* Freeing the sender from its own callback is not safe: defer. */
+	event_active(x->step, 0, 0);
+}
+
+static void
+xfer_step_cb(evutil_socket_t fd, short what, void *arg)
+{
+	xfer_next(arg);
+}
+
+static const struct xsend_cb xs_cb = {
+	NULL, NULL, NULL, NULL, xs_peer_dropped, xs_finished,
+};
+
+/* Start the next package of a transfer, or end it. */
+static void
+xfer_next(struct xfer *x)
+{
+	struct run		*r = x->run;
+	struct server		*srv = r->runs->srv;
+	struct xsend_conf	 xc;
+	struct ctl_msg		 m;
+	char			 dest[96], path[4096], err[512];
+	size_t			 i;
+	const char		*ifname;
+	struct timeval		 tv = { RUN_DELIVERY_GRACE, 0 };
+
+	if (x->step == NULL)
+		x->step = event_new(srv->base, -1, 0, xfer_step_cb, x);
+	if (x->xs != NULL) {
+		xsend_stop(x->xs);
+		xsend_free(x->xs);
+		x->xs = NULL;
+	}
+	x->pkg++;
+	if (x->pkg >= r->npkgs) {
+		x->grace = evtimer_new(srv->base, xfer_grace_cb, x);
+		evtimer_add(x->grace, &tv);
+		return;
+	}
+	memset(&xc, 0, sizeof(xc));
+	snprintf(path, sizeof(path), "%s/%s", srv->state_dir,
+	    r->pkgs[x->pkg].file);
+	xc.path = path;
+	snprintf(dest, sizeof(dest), "%s:%u", x->dest, r->port);
+	if (udp_parse(dest, &xc.group, 0, err, sizeof(err)) == -1)
+		goto fail;
+	if ((ifname = conf_str(srv->conf, "interface")) != NULL)
+		xc.ifindex = udp_ifindex(ifname);
+	xc.rate_max = r->runs->rate;
+	xc.min_receivers = (int)x->n;
+	xc.max_wait_ms = RUN_JOIN_WAIT_MS;
+	memcpy(xc.key, r->key, sizeof(xc.key));
+	/* Tell the members first, so their receivers are up in time. */
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_START;
+	m.u.start.run_id = r->id;
+	m.u.start.pkg_index = (uint16_t)x->pkg;
+	for (i = 0; i < x->n; i++)
+		control_send(srv->control, x->members[i]->machine->name, &m);
+	x->xs = xsend_new(srv->base, &xc, &xs_cb, x, err, sizeof(err));
+	explicit_bzero(xc.key, sizeof(xc.key));
+	if (x->xs == NULL || xsend_start(x->xs) == -1)
+		goto fail;
+	log_info("run %s: sending package %s to %s (%zu machine%s)", r->idstr,
+	    r->pkgs[x->pkg].id, dest, x->n, x->n == 1 ? "" : "s");
+	return;
+fail:
+	explicit_bzero(xc.key, sizeof(xc.key));
+	log_warnx("run %s: transfer of %s to %s: %s", r->idstr,
+	    r->pkgs[x->pkg].id, dest, err);
+	snprintf(path, sizeof(path), "transfer: %s", err);
+	xfer_members(x, SCHED_M_TRANSFERRING, SCHED_EV_FAILED, path);
+	x->pkg = r->npkgs;
+	x->grace = evtimer_new(srv->base, xfer_grace_cb, x);
+	tv.tv_sec = 0;
+	evtimer_add(x->grace, &tv);
+}
+
+/* ---- the timer and garbage collection ---- */
+
+static void
+runs_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct runs	*rs = arg;
+
+	sched_timeout(rs->sched, server_now_ms());
+	runs_rearm(rs);
+}
+
+static void
+runs_rearm(struct runs *rs)
+{
+	uint64_t	d, now = server_now_ms();
+	struct timeval	tv;
+
+	d = sched_next_deadline(rs->sched);
+	if (d == SCHED_NEVER) {
+		evtimer_del(rs->timer);
+		return;
+	}
+	d = d > now ? d - now : 0;
+	tv.tv_sec = (time_t)(d / 1000);
+	tv.tv_usec = (suseconds_t)((d % 1000) * 1000);
+	evtimer_add(rs->timer, &tv);
+}
+
+static void
+runs_gc_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct runs	*rs = arg;
+	struct run	*r, *next;
+	struct xfer	*x;
+	int		 busy;
+
+	for (r = TAILQ_FIRST(&rs->list); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (!r->finished)
+			continue;
+		busy = 0;
+		TAILQ_FOREACH(x, &r->xfers, entry)
+			if (x->grace == NULL)
+				busy = 1;
+		if (busy)
+			continue;	/* a sender still lingers: later */
+		TAILQ_REMOVE(&rs->list, r, entry);
+		run_free(r);
+	}
+}
+
+/* ---- creating and restoring runs ---- */
+
+static int
+parse_addr(const char *s, uint32_t *a)
+{
+	struct in_addr	in;
+
+	if (inet_pton(AF_INET, s, &in) != 1)
+		return (-1);
+	*a = ntohl(in.s_addr);
+	return (0);
+}
+
+static void
+run_opts(struct runs *rs, const struct scenario *sc, const char *group,
+    struct sched_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_targets = sc->max_targets > 0 ? (uint32_t)sc->max_targets : 0;
+	o->max_wait = sc->max_wait >= 0 ? (uint64_t)sc->max_wait * 1000 :
+	    SCHED_NEVER;
+	o->unicast = sc->unicast;
+	o->at_next_boot = sc->at_next_boot;
+	o->poweroff_after = sc->poweroff_after;
+	o->reboot_after = sc->reboot_after;
+	o->on_error = sc->on_error_stop ? SCHED_ON_ERROR_STOP :
+	    SCHED_ON_ERROR_CONTINUE;
+	if (group != NULL && group[0] != '\0')
+		parse_addr(group, &o->group);
+	o->port = sc->port != 0 ? sc->port :
+	    (uint16_t)conf_int(rs->srv->conf, "data_port");
+}
+
+/* The scheduler's view of a machine, synced with the inventory. */
+static struct sched_machine *
+run_machine(struct runs *rs, const char *name)
+{
+	struct sched_machine	*m;
+	struct db_machine	 dm;
+	const char		*seg;
+
+	m = sched_machine_get(rs->sched, name);
+	if ((seg = control_segment(rs->srv->control, name)) != NULL)
+		m->remote = strcmp(seg, "remote") == 0;
+	if (db_machine_get(rs->srv->db, name, &dm) == 1) {
+		if (dm.error != NULL && (m->error == NULL ||
+		    strcmp(m->error, dm.error) != 0))
+			sched_set_error(rs->sched, m, dm.error,
+			    server_now_ms());
+		else if (dm.error == NULL && m->error != NULL)
+			sched_clear_error(rs->sched, m, server_now_ms());
+	}
+	db_machine_clear(&dm);
+	return (m);
+}
+
+static struct run *
+run_new(struct runs *rs, uint64_t id, const struct scenario *sc)
+{
+	struct run	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->runs = rs;
+	r->id = id;
+	snprintf(r->idstr, sizeof(r->idstr), "%" PRIu64, id);
+	TAILQ_INIT(&r->xfers);
+	memcpy(&r->sc, sc, sizeof(r->sc));
+	return (r);
+}
+
+static int
+run_load_packages(struct runs *rs, struct run *r, char *err, size_t errlen)
+{
+	size_t	i;
+	int	rv;
+
+	for (i = 0; i < r->sc.npackages; i++) {
+		rv = db_package_get(rs->srv->db, r->sc.packages[i],
+		    &r->pkgs[i]);
+		if (rv != 1) {
+			snprintf(err, errlen, "package %s: %s",
+			    r->sc.packages[i], rv == 0 ? "no longer "
+			    "registered" : "database error");
+			return (-1);
+		}
+		r->npkgs++;
+	}
+	return (0);
+}
+
+int
+runs_create(struct runs *rs, const char *scname, char **machines, size_t n,
+    uint64_t *idp, char *err, size_t errlen, int *status)
+{
+	struct server		*srv = rs->srv;
+	struct scenario		 sc;
+	struct db_machine	 dm;
+	struct sched_machine	**ms = NULL;
+	struct sched_opts	 o;
+	struct db_run		 dr;
+	struct db_target	*dt = NULL;
+	struct run		*r = NULL;
+	size_t			 i, j;
+	int			 rv;
+	uint64_t		 id, now = server_now_ms();
+
+	*status = 500;
+	memset(&dr, 0, sizeof(dr));
+	if ((rv = db_scenario_get(srv->db, scname, &sc)) != 1) {
+		snprintf(err, errlen, rv == 0 ? "scenario %s: no such "
+		    "scenario" : "database error", scname);
+		*status = rv == 0 ? 404 : 500;
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(machines[i], machines[j]) == 0) {
+				snprintf(err, errlen, "--machine: %s given "
+				    "twice", machines[i]);
+				*status = 422;
+				goto fail;
+			}
+		rv = db_machine_get(srv->db, machines[i], &dm);
+		j = dm.enroll;
+		db_machine_clear(&dm);
+		if (rv != 1 || j != DB_ENROLL_ENROLLED) {
+			snprintf(err, errlen, "--machine: %s is not an enrolled "
+			    "machine (fleetcast machine list)", machines[i]);
+			*status = 422;
+			goto fail;
+		}
+	}
+	if (db_run_next_id(srv->db, &id) == -1) {
+		snprintf(err, errlen, "database error");
+		goto fail;
+	}
+	r = run_new(rs, id, &sc);
+	memset(&sc, 0, sizeof(sc));	/* now owned by r */
+	if (run_load_packages(rs, r, err, errlen) == -1) {
+		*status = 409;
+		goto fail;
+	}
+	ms = xcalloc(n, sizeof(*ms));
+	for (i = 0; i < n; i++)
+		ms[i] = run_machine(rs, machines[i]);
+	run_opts(rs, &r->sc, r->sc.group, &o);
+	/* The scheduler checks the group (S9) before anything is stored. */
+	if ((r->sr = sched_run_new(rs->sched, r->idstr, &o, ms, n, err,
+	    errlen)) == NULL) {
+		*status = 409;
+		goto fail;
+	}
+	r->sr->udata = r;
+	r->port = r->sr->port != 0 ? r->sr->port : o.port;
+	if (r->sc.unicast)
+		snprintf(r->group, sizeof(r->group), "none");
+	else
+		sched_group_str(r->sr->group, r->group, sizeof(r->group));
+	if (crypto_random(r->key, sizeof(r->key)) == -1) {
+		snprintf(err, errlen, "no random bytes for the data key");
+		goto fail;
+	}
+	r->assigned = xcalloc(n, 1);
+
+	/* Persist the run before any agent or timer acts on it. */
+	dr.id = id;
+	memcpy(&dr.sc, &r->sc, sizeof(dr.sc));
+	snprintf(dr.group, sizeof(dr.group), "%s", r->group);
+	dr.port = r->port;
+	memcpy(dr.key, r->key, sizeof(dr.key));
+	dr.created_at = now;
+	dt = xcalloc(n, sizeof(*dt));
+	for (i = 0; i < n; i++) {
+		dt[i].machine = machines[i];
+		dt[i].state = (char *)"assigned";
+	}
+	dr.targets = dt;
+	dr.ntargets = n;
+	rv = db_run_create(srv->db, &dr);
+	explicit_bzero(dr.key, sizeof(dr.key));
+	memset(&dr.sc, 0, sizeof(dr.sc));
+	free(dt);
+	if (rv == -1) {
+		snprintf(err, errlen, "database error");
+		goto fail;
+	}
+	TAILQ_INSERT_TAIL(&rs->list, r, entry);
+	log_info("run %s: scenario %s on %zu machine%s, group %s:%u", r->idstr,
+	    r->sc.name, n, n == 1 ? "" : "s", r->group, r->port);
+
+	sched_run_start(rs->sched, r->sr, now);
+	for (i = 0; i < r->sr->ntargets; i++)
+		if (r->sr->targets[i].state == SCHED_M_ASSIGNED)
+			run_assign(r, &r->sr->targets[i], i);
+	runs_rearm(rs);
+	free(ms);
+	*idp = id;
+	return (0);
+fail:
+	db_scenario_clear(&sc);
+	if (r != NULL)
+		run_free(r);
+	free(ms);
+	return (-1);
+}
+
+/* Close a stored run that cannot continue, machine by machine. */
+static void
+run_close_stored(struct runs *rs, struct db_run *d, uint64_t now)
+{
+	size_t		 i;
+	const char	*st, *reason;
+
+	for (i = 0; i < d->ntargets; i++) {
+		st = d->targets[i].state;
+		if (strcmp(st, "assigned") == 0 || strcmp(st, "ready") == 0 ||
+		    strcmp(st, "queued") == 0) {
+			st = "missed";
+			reason = "fleetcastd restarted before this machine's "
+			    "transfer started";
+		} else if (strcmp(st, "transferring") == 0) {
+			st = "interrupted";
+			reason = "fleetcastd restarted during the transfer";
+		} else
+			continue;
+		db_run_target(rs->srv->db, d->id, d->targets[i].machine, st,
+		    NULL, reason, 0, 0, -1, NULL, now);
+		log_info("run %" PRIu64 " machine %s: %s: %s", d->id,
+		    d->targets[i].machine, st, reason);
+	}
+	if (db_run_check_finished(rs->srv->db, d->id, now) == 1)
+		log_info("run %" PRIu64 ": finished", d->id);
+}
+
+int
+runs_restore(struct runs *rs)
+{
+	struct db_run		*dr = NULL, *d;
+	size_t			 n, i, j;
+	struct sched_machine	**ms;
+	struct sched_opts	 o;
+	struct run		*r;
+	char			 err[512];
+	uint64_t		 now = server_now_ms();
+
+	if (db_runs_active(rs->srv->db, &dr, &n) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		d = &dr[i];
+		if (strcmp(d->state, "waiting") != 0 || d->ntargets == 0) {
+			run_close_stored(rs, d, now);
+			continue;
+		}
+		r = run_new(rs, d->id, &d->sc);
+		memset(&d->sc, 0, sizeof(d->sc));
+		snprintf(r->group, sizeof(r->group), "%s", d->group);
+		r->port = d->port;
+		memcpy(r->key, d->key, sizeof(r->key));
+		if (run_load_packages(rs, r, err, sizeof(err)) == -1) {
+			log_warnx("run %s: %s; closing it", r->idstr, err);
+			run_free(r);
+			run_close_stored(rs, d, now);
+			continue;
+		}
+		ms = xcalloc(d->ntargets, sizeof(*ms));
+		for (j = 0; j < d->ntargets; j++)
+			ms[j] = run_machine(rs, d->targets[j].machine);
+		run_opts(rs, &r->sc, r->sc.unicast ? NULL : d->group, &o);
+		o.port = d->port;
+		r->sr = sched_run_new(rs->sched, r->idstr, &o, ms, d->ntargets,
+		    err, sizeof(err));
+		free(ms);
+		if (r->sr == NULL) {
+			log_warnx("run %s: %s; closing it", r->idstr, err);
+			run_free(r);
+			run_close_stored(rs, d, now);
+			continue;
+		}
+		r->sr->udata = r;
+		r->assigned = xcalloc(d->ntargets, 1);
+		TAILQ_INSERT_TAIL(&rs->list, r, entry);
+		/* Max wait counts from the admin's command, not from now. */
+		rs->restoring = 1;
+		sched_run_start(rs->sched, r->sr, d->created_at);
+		rs->restoring = 0;
+		log_info("run %s: waiting run restored (%zu machines)",
+		    r->idstr, d->ntargets);
+	}
+	for (i = 0; i < n; i++)
+		db_run_clear(&dr[i]);
+	free(dr);
+	runs_rearm(rs);
+	return (0);
+}
+
+/* ---- events from agents ---- */
+
+void
+runs_machine_online(struct runs *rs, const char *name)
+{
+	struct run		*r;
+	struct sched_target	*t;
+	size_t			 idx;
+
+	run_machine(rs, name);
+	TAILQ_FOREACH(r, &rs->list, entry) {
+		if (r->finished || r->sr == NULL)
+			continue;
+		if ((t = run_target(r, name, &idx)) == NULL)
+			continue;
+		if (t->state == SCHED_M_ASSIGNED || t->state == SCHED_M_READY)
+			run_assign(r, t, idx);
+	}
+}
+
+void
+runs_machine_offline(struct runs *rs, const char *name)
+{
+	struct run		*r;
+	struct sched_target	*t;
+
+	/*
+	 * Nothing is failed here: an agent that reconnects (M3) carries on
+	 * and reports; one that lost its work reports interrupted itself.
+	 */
+	TAILQ_FOREACH(r, &rs->list, entry)
+		if (r->sr != NULL && (t = run_target(r, name, NULL)) != NULL &&
+		    !sched_mstate_final(t->state))
+			log_info("run %s machine %s: offline while %s",
+			    r->idstr, name, sched_strmstate(t->state));
+}
+
+static enum sched_mevent
+report_event(uint8_t st)
+{
+	switch (st) {
+	case CTL_RS_READY:
+		return (SCHED_EV_READY);
+	case CTL_RS_DELIVERED:
+		return (SCHED_EV_DELIVERED);
+	case CTL_RS_RUNNING:
+		return (SCHED_EV_RUNNING);
+	case CTL_RS_PENDING_BOOT:
+		return (SCHED_EV_PENDING_BOOT);
+	case CTL_RS_SUCCEEDED:
+		return (SCHED_EV_SUCCEEDED);
+	case CTL_RS_FAILED:
+		return (SCHED_EV_FAILED);
+	case CTL_RS_ERROR:
+		return (SCHED_EV_ERROR);
+	default:
+		return (SCHED_EV_INTERRUPT);
+	}
+}
+
+/* A report on a run no longer held in memory (finished, or restarted). */
+static void
+report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
+{
+	char		 stored[32];
+	const char	*st;
+	uint64_t	 now = server_now_ms();
+
+	if (db_run_target_state(rs->srv->db, m->u.report.run_id, name, stored,
+	    sizeof(stored)) == -1 || stored[0] == '\0') {
+		log_info("machine %s: report on unknown run %" PRIu64 " "
+		    "ignored", name, m->u.report.run_id);
+		return;
+	}
+	/* Only a machine that has the package can still move on. */
+	if (strcmp(stored, "delivered") != 0 &&
+	    strcmp(stored, "pending_boot") != 0 &&
+	    strcmp(stored, "running") != 0) {
+		log_debug("machine %s: %s report on run %" PRIu64 " in state "
+		    "%s ignored", name, ctl_strrstate(m->u.report.state),
+		    m->u.report.run_id, stored);
+		return;
+	}
+	switch (m->u.report.state) {
+	case CTL_RS_RUNNING:
+	case CTL_RS_SUCCEEDED:
+	case CTL_RS_FAILED:
+	case CTL_RS_INTERRUPTED:
+	case CTL_RS_PENDING_BOOT:
+		st = ctl_strrstate(m->u.report.state);
+		break;
+	default:
+		return;
+	}
+	if (strcmp(st, stored) == 0)
+		return;
+	db_run_target(rs->srv->db, m->u.report.run_id, name, st, NULL,
+	    m->u.report.message[0] != '\0' ? m->u.report.message : NULL,
+	    m->u.report.has_exit, m->u.report.exit_status, -1,
+	    m->u.report.output[0] != '\0' ? m->u.report.output : NULL, now);
+	log_info("run %" PRIu64 " machine %s: %s -> %s", m->u.report.run_id,
+	    name, stored, st);
+	db_run_check_finished(rs->srv->db, m->u.report.run_id, now);
+}
+
+void
+runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
+{
+	struct run		*r;
+	struct sched_target	*t;
+	uint64_t		 bytes, now = server_now_ms();
+	size_t			 i;
+	enum sched_mevent	 ev;
+
+	r = run_find(rs, m->u.report.run_id);
+	if (r == NULL || r->finished || r->sr == NULL) {
+		report_stored(rs, name, m);
+		return;
+	}
+	if ((t = run_target(r, name, NULL)) == NULL) {
+		log_warnx("run %s: report from %s, which is not in it",
+		    r->idstr, name);
+		return;
+	}
+	if (m->u.report.pkg_index >= r->npkgs) {
+		log_warnx("run %s machine %s: report on package %u of %zu",
+		    r->idstr, name, m->u.report.pkg_index, r->npkgs);
+		return;
+	}
+	/* Progress counts the packages before this one as received. */
+	bytes = m->u.report.bytes;
+	for (i = 0; i < m->u.report.pkg_index; i++)
+		bytes += r->pkgs[i].size;
+	if (m->u.report.state == CTL_RS_RECEIVING ||
+	    (m->u.report.state == CTL_RS_DELIVERED &&
+	    m->u.report.pkg_index + 1u < r->npkgs)) {
+		db_run_bytes(rs->srv->db, r->id, name, bytes);
+		return;
+	}
+	if (m->u.report.state == CTL_RS_DELIVERED)
+		db_run_bytes(rs->srv->db, r->id, name, bytes);
+	ev = report_event(m->u.report.state);
+	rs->report = m;
+	rs->report_target = t;
+	if (sched_report(rs->sched, t, ev, now, m->u.report.message[0] !=
+	    '\0' ? m->u.report.message : NULL) == -1)
+		log_info("run %s machine %s: %s report in state %s ignored",
+		    r->idstr, name, ctl_strrstate(m->u.report.state),
+		    sched_strmstate(t->state));
+	rs->report = NULL;
+	rs->report_target = NULL;
+	runs_rearm(rs);
+}
+
+int
+runs_clear_error(struct runs *rs, const char *name, char *err,
+    size_t errlen, int *status)
+{
+	struct sched_machine	*m;
+	struct db_machine	 dm;
+	int			 rv;
+
+	if ((rv = db_machine_get(rs->srv->db, name, &dm)) != 1) {
+		snprintf(err, errlen, rv == 0 ? "machine %s: no such machine" :
+		    "database error", name);
+		*status = rv == 0 ? 404 : 500;
+		return (-1);
+	}
+	db_machine_clear(&dm);
+	if (db_machine_set_error(rs->srv->db, name, NULL) == -1) {
+		snprintf(err, errlen, "database error");
+		*status = 500;
+		return (-1);
+	}
+	if ((m = sched_machine_find(rs->sched, name)) != NULL &&
+	    m->error != NULL)
+		sched_clear_error(rs->sched, m, server_now_ms());
+	db_event(rs->srv->db, server_now_ms(), "error", 0, name,
+	    "scenario execution error cleared");
+	log_info("machine %s: error cleared", name);
+	runs_rearm(rs);
+	return (0);
+}
+
+struct runs *
+runs_new(struct server *srv, char *err, size_t errlen)
+{
+	struct runs		*rs;
+	struct sched_conf	 sc;
+	static const struct sched_cb cb = {
+		cb_machine_state, cb_machine_error, cb_run_state,
+		cb_wave_start,
+	};
+
+	rs = xcalloc(1, sizeof(*rs));
+	rs->srv = srv;
+	TAILQ_INIT(&rs->list);
+	memset(&sc, 0, sizeof(sc));
+	sc.max_concurrent_machines = (uint32_t)conf_int(srv->conf,
+	    "max_concurrent_machines");
+	sc.on_concurrency_limit = strcmp(conf_str(srv->conf,
+	    "on_concurrency_limit"), "error") == 0 ? SCHED_LIMIT_ERROR :
+	    SCHED_LIMIT_QUEUE;
+	if (sched_parse_group_range(conf_str(srv->conf, "group_range"),
+	    &sc.group_base, &sc.group_prefix, err, errlen) == -1 ||
+	    server_parse_rate(conf_str(srv->conf, "rate"), &rs->rate, err,
+	    errlen) == -1) {
+		free(rs);
+		return (NULL);
+	}
+	rs->sched = sched_new(&sc, &cb, rs);
+	rs->timer = evtimer_new(srv->base, runs_timer_cb, rs);
+	rs->gc = event_new(srv->base, -1, 0, runs_gc_cb, rs);
+	return (rs);
+}
+
+void
+runs_free(struct runs *rs)
+{
+	struct run	*r;
+
+	if (rs == NULL)
+		return;
+	while ((r = TAILQ_FIRST(&rs->list)) != NULL) {
+		TAILQ_REMOVE(&rs->list, r, entry);
+		run_free(r);
+	}
+	sched_free(rs->sched);
+	event_free(rs->timer);
+	event_free(rs->gc);
+	free(rs);
+}
