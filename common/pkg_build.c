@@ -492,7 +492,14 @@ pkg_build(struct pkg_manifest *m, const char *dir, const char *out,
 		rv = PKG_EFAIL;
 		goto out;
 	}
+	/*
+	 * Names were checked to be UTF-8 already; store their bytes as they
+	 * are rather than converting through the locale, which in the C
+	 * locale fails on anything but ASCII.
+	 */
 	if (archive_write_set_format_pax_restricted(b.a) != ARCHIVE_OK ||
+	    archive_write_set_format_option(b.a, "pax", "hdrcharset",
+	    "BINARY") != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(b.a, PKG_BLOCK) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(b.a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(b.a, &b, NULL, pkg_build_write, NULL,

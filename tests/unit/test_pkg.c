@@ -255,6 +255,47 @@ test_roundtrip(void)
 	unlink(tpath("rt2.fcpkg"));
 }
 
+/* Long (pax) and non-ASCII names survive the round trip. */
+static void
+test_long_names(void)
+{
+	struct pkg	*p;
+	char		 dir[512], file[1024], name[128];
+	size_t		 i;
+
+	pkg_remove_tree(tpath("lp"));
+	CU_ASSERT_FATAL(mkdir(tpath("lp"), 0755) == 0);
+	put_file("lp/setup.sh", "#!/bin/sh\n", 0755);
+	strcpy(dir, "lp/");
+	for (i = 0; i < 120; i++)
+		strcat(dir, "d");
+	CU_ASSERT_FATAL(mkdir(tpath(dir), 0755) == 0);
+	name[0] = '\0';
+	for (i = 0; i < 50; i++)
+		strcat(name, "\xc3\xbc");
+	snprintf(file, sizeof(file), "%s/%s", dir, name);
+	put_file(file, "long\n", 0644);
+	CU_ASSERT_FATAL(build("lp", "setup.sh", "lp.fcpkg", PKG_COMPRESS_ZSTD) ==
+	    0);
+	CU_ASSERT_FATAL(pkg_open(&p, tpath("lp.fcpkg"),
+	    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(pkg_get_manifest(p)->entries == 3);
+	CU_ASSERT_FATAL(pkg_extract(p, tpath("lpx"), err, sizeof(err)) == 0);
+	pkg_close(p);
+	snprintf(file, sizeof(file), "lpx/%s/%s", dir + 3, name);
+	{
+		char	a[4096];
+
+		strcpy(a, tpath(file));
+		snprintf(file, sizeof(file), "%s/%s", dir, name);
+		same_file(tpath(file), a);
+	}
+	pkg_remove_tree(tpath("lp"));
+	pkg_remove_tree(tpath("lpx"));
+	unlink(tpath("lp.fcpkg"));
+}
+
 /* Flip each byte of a package: every flip must be refused. */
 static void
 test_tamper(void)
@@ -764,6 +805,7 @@ test_psk(void)
 
 static CU_TestInfo tests[] = {
 	{ "build, verify, extract round trip", test_roundtrip },
+	{ "long and non-ASCII names", test_long_names },
 	{ "every flipped byte and truncation refused", test_tamper },
 	{ "file changed after verification", test_changed_after_verify },
 	{ "unsafe folders refused at build", test_build_unsafe },
