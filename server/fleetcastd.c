@@ -35,8 +35,7 @@
 #define MAX_TRUSTED	64
 
 static const struct conf_def server_keys[] = {
-	{ "state_dir", CONF_STRING, FC_LOCALSTATEDIR "/lib/fleetcast", 0, 0,
-	    NULL },
+	{ "state_dir", CONF_STRING, "/var/lib/fleetcast", 0, 0, NULL },
 	{ "control_listen", CONF_HOSTPORT, "0.0.0.0:56022", 0, 0, NULL },
 	{ "api_listen", CONF_HOSTPORT, "127.0.0.1:56080", 0, 0, NULL },
 	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
