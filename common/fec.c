@@ -85,7 +85,13 @@ fec_encode(struct fec *f, uint32_t k, uint8_t *const *src, uint32_t n,
 /*
  * Recover data symbols.  rows[0..k-1] are the distinct rows of the k
  * symbols in src (a row below k is that data symbol itself); missing
- * lists the nmiss data positions to rebuild into out.
+ * lists the nmiss data positions to rebuild into out.  The code is
+ * systematic, so instead of inverting the whole k x k matrix (k^3) only
+ * the nmiss x nmiss block of the parity rows at the missing columns is
+ * inverted: with M that block, the missing data is
+ * M^-1 * (parity - C_present * data_present), which in GF(2^8), where
+ * minus is plus, gives one decoding row per missing symbol over the
+ * received symbols.
  */
 int
 fec_decode(struct fec *f, uint32_t k, const uint32_t *rows,
@@ -93,7 +99,8 @@ fec_decode(struct fec *f, uint32_t k, const uint32_t *rows,
     uint8_t *const *out, size_t len)
 {
 	const uint8_t	*a;
-	uint32_t	 i;
+	uint32_t	 i, j, b, np = 0, par[PROTO_MAX_K];
+	uint8_t		 acc;
 
 	if (k < 1 || k > PROTO_MAX_K || nmiss < 1 || nmiss > k)
 		return (-1);
@@ -101,15 +108,34 @@ fec_decode(struct fec *f, uint32_t k, const uint32_t *rows,
 	for (i = 0; i < k; i++) {
 		if (rows[i] >= PROTO_GF_ROWS)
 			return (-1);
-		memcpy(f->mat + (size_t)i * k, a + (size_t)rows[i] * k, k);
+		if (rows[i] >= k) {
+			par[np++] = rows[i];
+		}
 	}
-	if (gf_invert_matrix(f->mat, f->inv, (int)k) != 0)
+	if (np != nmiss)
 		return (-1);
 	for (i = 0; i < nmiss; i++) {
 		if (missing[i] >= k)
 			return (-1);
-		memcpy(f->sel + (size_t)i * k, f->inv + (size_t)missing[i] * k,
-		    k);
+		for (j = 0; j < nmiss; j++)
+			f->mat[i * nmiss + j] = a[(size_t)par[i] * k +
+			    missing[j]];
+	}
+	if (gf_invert_matrix(f->mat, f->inv, (int)nmiss) != 0)
+		return (-1);
+	for (b = 0; b < nmiss; b++) {
+		for (i = 0, j = 0; i < k; i++) {
+			if (rows[i] >= k) {
+				/* Parity source number j: M^-1[b][j]. */
+				f->sel[b * k + i] = f->inv[b * nmiss + j++];
+				continue;
+			}
+			acc = 0;
+			for (np = 0; np < nmiss; np++)
+				acc ^= gf_mul(f->inv[b * nmiss + np],
+				    a[(size_t)par[np] * k + rows[i]]);
+			f->sel[b * k + i] = acc;
+		}
 	}
 	ec_init_tables((int)k, (int)nmiss, f->sel, f->tbls);
 	ec_encode_data((int)len, (int)k, (int)nmiss, f->tbls, (uint8_t **)src,

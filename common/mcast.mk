@@ -6,3 +6,30 @@ common_libcommon_a_SOURCES += \
 	common/fec.c common/fec.h \
 	common/xsend.c common/xsend.h \
 	common/xrecv.c common/xrecv.h
+
+check_PROGRAMS += tests/unit/test_proto tests/unit/test_fec
+TESTS += tests/unit/test_proto tests/unit/test_fec
+tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c tests/unit/unit.h
+tests_unit_test_proto_LDADD = $(UNIT_LIBS)
+tests_unit_test_fec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fec_SOURCES = tests/unit/test_fec.c tests/unit/unit.h
+tests_unit_test_fec_LDADD = $(UNIT_LIBS)
+
+# Fuzz target for the datagram decoder: with --enable-fuzzing a libFuzzer
+# program that make check runs briefly on a copy of its seed corpus,
+# otherwise a plain program replaying the corpus.
+if FUZZING
+check_PROGRAMS += tests/fuzz/fuzz_proto
+TESTS += tests/fuzz/run-fuzz-proto.sh
+tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZING \
+	-fsanitize=fuzzer
+tests_fuzz_fuzz_proto_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+else
+check_PROGRAMS += tests/fuzz/fuzz_proto
+TESTS += tests/fuzz/fuzz_proto
+tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+endif
+tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c
+tests_fuzz_fuzz_proto_LDADD = $(COMMON_LIBS)
+EXTRA_DIST += tests/fuzz/run-fuzz-proto.sh

@@ -40,13 +40,13 @@
 #define XR_CANDIDATES		4
 #define XR_TICK_MS		5
 #define XR_HELLO_MS		200
-#define XR_RENAK_MS		100
+#define XR_RENAK_MS		30
 #define XR_NCF_MS		100
 #define XR_PERSIST_MS		1000
 #define XR_DONE_MS		100
 #define XR_DONE_GIVEUP_MS	3000
 #define XR_CONGEST_MS		10
-#define XR_BUDGET		64	/* recvmmsg batches per wake-up */
+#define XR_BUDGET		2048	/* datagrams per wake-up, then timers */
 #define XR_STATE_MAGIC		0x46435253U	/* "FCRS" */
 #define XR_STATE_VERSION	1
 #define XR_STATE_HDR		36
@@ -404,7 +404,8 @@ xr_block_passed(struct xrecv *r, uint64_t b)
 
 	if (r->b_have[b] == proto_block_nsym(&r->geom, b))
 		return;
-	if (r->b_have[b] == 0) {
+	/* Most of it lost: the block again beats parity for every group. */
+	if (r->b_have[b] < proto_block_nsym(&r->geom, b) / 2) {
 		xr_q_block(r, (uint32_t)b, now + xr_rand(back));
 		return;
 	}
@@ -740,6 +741,34 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 		xr_block_complete(r, b);
 }
 
+/*
+ * The parity pool is full: free the parity of the group that is furthest
+ * from decoding, unless that is the group this parity is for.  Without
+ * this, groups that each hold some parity and wait for more could fill the
+ * pool and never complete.
+ */
+static int
+xr_pool_evict(struct xrecv *r, uint32_t g, uint32_t k)
+{
+	uint32_t	victim = UINT32_MAX, vg, need, worst = 0;
+	int		i;
+
+	for (i = 0; i < XR_POOL; i++) {
+		vg = r->pool[i].group;
+		need = proto_group_k(&r->geom, vg) - r->g_have[vg] -
+		    r->g_par[vg];
+		if (victim == UINT32_MAX || need > worst) {
+			victim = vg;
+			worst = need;
+		}
+	}
+	if (victim == UINT32_MAX || victim == g ||
+	    worst < k - r->g_have[g] - r->g_par[g])
+		return (-1);
+	xr_par_free_group(r, victim);
+	return (0);
+}
+
 static void
 xr_repair(struct xrecv *r, const struct proto_hdr *h)
 {
@@ -762,10 +791,11 @@ xr_repair(struct xrecv *r, const struct proto_hdr *h)
 			r->n_dup++;
 			return;
 		}
-	if ((p = r->pool_free) == -1) {
+	if (r->pool_free == -1 && xr_pool_evict(r, (uint32_t)g, k) == -1) {
 		r->n_dup++;	/* it will be asked for again */
 		return;
 	}
+	p = r->pool_free;
 	if (proto_open(r->kd, h, r->pool[p].buf) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
@@ -1068,7 +1098,7 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 	r->resumed_bytes = r->nhave * g->sym > g->size ? g->size :
 	    r->nhave * g->sym;
 	if (resumed)
-		log_info("xrecv %016" PRIx64 ": resuming, %" PRIu64 " of %"
+		log_debug("xrecv %016" PRIx64 ": resuming, %" PRIu64 " of %"
 		    PRIu64 " bytes already on disk", r->session,
 		    r->resumed_bytes, g->size);
 	r->sha = sha256_new();
@@ -1218,10 +1248,10 @@ xrecv_group_cb(evutil_socket_t fd, short ev, void *arg)
 	struct udp_addr	 from;
 	uint8_t		*buf;
 	size_t		 len, seg, off, dl;
-	int		 n, i, budget, q;
+	int		 n, i, budget = 0, q;
 	uint32_t	 ovf;
 
-	for (budget = 0; budget < XR_BUDGET; budget++) {
+	while (budget < XR_BUDGET) {
 		if ((n = udp_rx_recv(r->rx, r->gsock)) <= 0) {
 			if (n == -1)
 				log_warn("xrecv: recvmmsg");
@@ -1232,6 +1262,7 @@ xrecv_group_cb(evutil_socket_t fd, short ev, void *arg)
 			for (off = 0; off < len; off += dl) {
 				dl = len - off < seg ? len - off : seg;
 				xr_dgram(r, buf + off, dl, &from);
+				budget++;
 				if (r->state == XR_FAILED ||
 				    r->state == XR_FINISHED)
 					return;
@@ -1355,8 +1386,8 @@ xr_send_report(struct xrecv *r, int naks)
 			r->b_inq[b] = 0;
 			if (r->b_have[b] == proto_block_nsym(&r->geom, b))
 				continue;
-			if (r->b_have[b] > 0) {
-				/* Partly there now: NAK its groups. */
+			if (r->b_have[b] >= proto_block_nsym(&r->geom, b) / 2) {
+				/* Mostly there now: NAK its groups. */
 				xr_block_passed(r, b);
 				continue;
 			}
@@ -1472,6 +1503,17 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	default:
 		break;
 	}
+	if (r->state == XR_RECEIVING && log_getverbose() > 1 &&
+	    now - r->last_progress >= 250)
+		log_debug("xrecv %016" PRIx64 ": have %" PRIu64 "/%" PRIu64
+		    " blocks %" PRIu64 " hashed %" PRIu64 " naks %" PRIu64
+		    " queued %" PRIu64 "+%" PRIu64 " repairs %" PRIu64
+		    " dup %" PRIu64 " overflow %u", r->session, r->nhave,
+		    r->geom.nsym, r->blocks_done, r->hash_next, r->n_naks,
+		    r->gq_len, r->bq_len, r->n_repairs, r->n_dup, r->overflow);
+	if (r->state == XR_RECEIVING && now - r->last_progress >= 250 &&
+	    r->cb.progress == NULL)
+		r->last_progress = now;
 	if (r->cb.progress != NULL && r->state == XR_RECEIVING &&
 	    now - r->last_progress >= 250) {
 		r->last_progress = now;
@@ -1524,7 +1566,7 @@ xrecv_fsm(struct xrecv *r, enum xrecv_event ev)
 	case XR_JOINING:
 		if (ev == XRE_ACCEPTED) {
 			xrecv_set_state(r, XR_RECEIVING);
-			log_info("xrecv %016" PRIx64 ": joined, %" PRIu64
+			log_debug("xrecv %016" PRIx64 ": joined, %" PRIu64
 			    " bytes", r->session, r->geom.size);
 			xr_send_report(r, 0);
 			xr_announce_locked(r, &r->lock_ann);

@@ -43,7 +43,7 @@
 #define XS_RATE_MIN		(256.0 * 1024)
 #define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
-#define XS_Q_BLOCK		0x80000000U
+#define XS_Q_GDATA		0x80000000U	/* resend a group's data */
 
 enum xsend_state {
 	XS_INIT,
@@ -84,6 +84,11 @@ struct xs_slot {
 	uint8_t		*buf;
 };
 
+struct xs_fifo {
+	uint32_t	*q;
+	uint64_t	 cap, head, len;
+};
+
 struct xsend {
 	struct event_base	*base;
 	struct xsend_conf	 conf;
@@ -122,11 +127,15 @@ struct xsend {
 	uint32_t		*g_sent;
 	uint64_t		*g_last;
 	uint8_t			*g_inq;
+	uint8_t			*g_dpend;	/* data resend queued */
+	uint8_t			*g_dcur;
+	uint64_t		*g_dlast;
 	uint32_t		*b_cursor;
 	uint64_t		*b_last;
 	uint8_t			*b_pending;
-	uint32_t		*q;		/* repair FIFO */
-	uint64_t		 qcap, qhead, qlen;
+	struct xs_fifo		 pq;		/* groups: parity, data */
+	struct xs_fifo		 bq;		/* whole blocks */
+	int			 turn;
 	double			 credit;
 
 	struct proto_ncf	 ncf;
@@ -146,6 +155,7 @@ struct xsend {
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;
+	uint64_t		 t_quiet;	/* every receiver final */
 	uint64_t		 t_end;
 
 	uint64_t		 n_packets;
@@ -331,22 +341,35 @@ xs_block(struct xsend *s, uint64_t b)
 }
 
 static void
-xs_q_push(struct xsend *s, uint32_t item)
+xs_q_init(struct xs_fifo *f, uint64_t cap)
 {
-	if (s->qlen == s->qcap)
+	f->q = xcalloc(cap, sizeof(uint32_t));
+	f->cap = cap;
+}
+
+static void
+xs_q_push(struct xs_fifo *f, uint32_t item)
+{
+	if (f->len == f->cap)
 		fatalx("xsend: repair queue overflow");
-	s->q[(s->qhead + s->qlen) % s->qcap] = item;
-	s->qlen++;
+	f->q[(f->head + f->len) % f->cap] = item;
+	f->len++;
 }
 
 static uint32_t
-xs_q_pop(struct xsend *s)
+xs_q_pop(struct xs_fifo *f)
 {
-	uint32_t	item = s->q[s->qhead];
+	uint32_t	item = f->q[f->head];
 
-	s->qhead = (s->qhead + 1) % s->qcap;
-	s->qlen--;
+	f->head = (f->head + 1) % f->cap;
+	f->len--;
 	return (item);
+}
+
+static uint64_t
+xs_q_pending(const struct xsend *s)
+{
+	return (s->pq.len + s->bq.len);
 }
 
 static uint8_t *
@@ -432,33 +455,55 @@ xs_emit_parity(struct xsend *s, uint32_t g)
 	return (0);
 }
 
-/* One repair packet from the head of the round-robin queue. */
+/*
+ * One repair packet.  Groups take turns, one packet each (parity, or one
+ * data symbol of a group resent whole), so that a burst of loss hits many
+ * groups a little rather than one group a lot; the block at the head of
+ * the block queue is resent from start to end so that receivers work on
+ * one block at a time.  Groups and blocks alternate.
+ */
 static int
 xs_emit_repair(struct xsend *s)
 {
-	uint32_t	item = s->q[s->qhead], id;
+	uint32_t	item, id;
 	uint64_t	i;
 	int		rv;
 
-	if (item & XS_Q_BLOCK) {
-		id = item & ~XS_Q_BLOCK;
+	if (s->bq.len > 0 && (s->pq.len == 0 || s->turn)) {
+		id = s->bq.q[s->bq.head];
 		i = (uint64_t)id * s->geom.bsym + s->b_cursor[id];
 		if ((rv = xs_emit_data(s, i)) != 0)
 			return (rv);
 		s->n_resend++;
-		(void)xs_q_pop(s);
+		s->turn = 0;
 		s->b_last[id] = s->seq;
-		if (++s->b_cursor[id] < proto_block_nsym(&s->geom, id))
-			xs_q_push(s, item);
-		else
+		if (++s->b_cursor[id] >= proto_block_nsym(&s->geom, id)) {
+			(void)xs_q_pop(&s->bq);
 			s->b_pending[id] = 0;
+		}
+		return (0);
+	}
+	s->turn = 1;
+	item = s->pq.q[s->pq.head];
+	if (item & XS_Q_GDATA) {
+		id = item & ~XS_Q_GDATA;
+		i = proto_group_sym(&s->geom, id, s->g_dcur[id]);
+		if ((rv = xs_emit_data(s, i)) != 0)
+			return (rv);
+		s->n_resend++;
+		(void)xs_q_pop(&s->pq);
+		s->g_dlast[id] = s->seq;
+		if (++s->g_dcur[id] < proto_group_k(&s->geom, id))
+			xs_q_push(&s->pq, item);
+		else
+			s->g_dpend[id] = 0;
 		return (0);
 	}
 	if ((rv = xs_emit_parity(s, item)) != 0)
 		return (rv);
-	(void)xs_q_pop(s);
+	(void)xs_q_pop(&s->pq);
 	if (s->g_sent[item] < s->g_sched[item])
-		xs_q_push(s, item);
+		xs_q_push(&s->pq, item);
 	else
 		s->g_inq[item] = 0;
 	return (0);
@@ -486,7 +531,7 @@ xs_pump(struct xsend *s)
 		return;
 	while (s->tokens > 0) {
 		data = s->state == XS_SENDING && s->next_sym < s->geom.nsym;
-		if (s->qlen > 0 && (!data || s->credit >= 1.0)) {
+		if (xs_q_pending(s) > 0 && (!data || s->credit >= 1.0)) {
 			rv = xs_emit_repair(s);
 			if (rv == 0 && data)
 				s->credit -= 1.0;
@@ -671,12 +716,12 @@ xs_gate(struct xsend *s)
 		    s->peers[i].state == XSP_RECEIVING)
 			ready++;
 	if (s->conf.min_receivers > 0 && ready >= s->conf.min_receivers) {
-		log_info("xsend %016" PRIx64 ": %d receiver(s) ready, starting",
+		log_debug("xsend %016" PRIx64 ": %d receiver(s) ready, starting",
 		    s->session, ready);
 		xsend_fsm(s, XE_GATE);
 	} else if (s->conf.max_wait_ms >= 0 &&
 	    xs_now_ms() - s->t_start / 1000 >= (uint64_t)s->conf.max_wait_ms) {
-		log_info("xsend %016" PRIx64 ": max wait over, starting with "
+		log_debug("xsend %016" PRIx64 ": max wait over, starting with "
 		    "%d receiver(s)", s->session, ready);
 		xsend_fsm(s, XE_GATE);
 	} else if (s->conf.min_receivers <= 0 && s->conf.max_wait_ms < 0)
@@ -711,7 +756,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		p->incarnation = h->incarnation;
 		p->addr = *from;
 		udp_ntop(from, p->name, sizeof(p->name));
-		log_info("xsend %016" PRIx64 ": receiver %s joined (id %016"
+		log_debug("xsend %016" PRIx64 ": receiver %s joined (id %016"
 		    PRIx64 ")", s->session, p->name, p->rid);
 		xs_peer_info(p, &pi);
 		if (s->cb.joined != NULL)
@@ -719,7 +764,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 	} else if (p->incarnation != h->incarnation ||
 	    !udp_same(&p->addr, from)) {
 		/* A restarted receiver: same id, new process. */
-		log_info("xsend %016" PRIx64 ": receiver %s rejoined as %s",
+		log_debug("xsend %016" PRIx64 ": receiver %s rejoined as %s",
 		    s->session, p->name, udp_ntop(from, p->name,
 		    sizeof(p->name)));
 		p->incarnation = h->incarnation;
@@ -749,7 +794,7 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 			return;
 		s->b_pending[n->id] = 1;
 		s->b_cursor[n->id] = 0;
-		xs_q_push(s, XS_Q_BLOCK | n->id);
+		xs_q_push(&s->bq, n->id);
 		return;
 	}
 	if (n->id >= s->geom.ngroups || n->id / s->geom.il >= passed)
@@ -757,6 +802,18 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	k = proto_group_k(&s->geom, n->id);
 	if (k == 0 || n->need == 0 || n->need > k)
 		return;
+	/*
+	 * More than half of the group lost: its data again is as good as
+	 * parity for this receiver and costs nobody a decode.
+	 */
+	if (n->need > k / 2) {
+		if (s->g_dpend[n->id] || rx_hw < s->g_dlast[n->id])
+			return;
+		s->g_dpend[n->id] = 1;
+		s->g_dcur[n->id] = 0;
+		xs_q_push(&s->pq, XS_Q_GDATA | n->id);
+		return;
+	}
 	if (rx_hw >= s->g_last[n->id] || n->seen > s->g_sched[n->id])
 		onway = s->g_sched[n->id] - s->g_sent[n->id];
 	else
@@ -772,7 +829,7 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	s->g_sched[n->id] += add;
 	if (!s->g_inq[n->id]) {
 		s->g_inq[n->id] = 1;
-		xs_q_push(s, n->id);
+		xs_q_push(&s->pq, n->id);
 	}
 	xs_ncf_add(s, n->id);
 }
@@ -813,7 +870,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	case PROTO_R_DONE:
 		if (p->state != XSP_DONE) {
 			p->bytes = s->geom.size;
-			log_info("xsend %016" PRIx64 ": receiver %s confirmed "
+			log_debug("xsend %016" PRIx64 ": receiver %s confirmed "
 			    "the whole file", s->session, p->name);
 			xs_peer_state(s, p, XSP_DONE);
 		}
@@ -836,7 +893,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	for (i = 0; i < r->nnak; i++)
 		xs_nak(s, &r->nak[i], r->rx_hw_seq);
 	xs_flush_ncf(s);
-	if (s->state == XS_LINGER && s->qlen > 0)
+	if (s->state == XS_LINGER && xs_q_pending(s) > 0)
 		xsend_fsm(s, XE_BUSY);
 }
 
@@ -900,7 +957,8 @@ xs_check_quiet(struct xsend *s)
 {
 	int	i;
 
-	if (s->state != XS_DRAINING || s->qlen > 0 || udp_tx_pending(s->tx))
+	if (s->state != XS_DRAINING || xs_q_pending(s) > 0 ||
+	    udp_tx_pending(s->tx))
 		return;
 	for (i = 0; i < s->npeers; i++)
 		if (!xs_peer_final(&s->peers[i]))
@@ -932,8 +990,8 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		s->slow_start = 0;
 		s->last_decrease = now;
 	} else if (!s->congested_drop && !s->congested_queue &&
-	    (s->state == XS_SENDING || s->qlen > 0))
-		s->rate *= s->slow_start ? 1.25 : 1.06;
+	    (s->state == XS_SENDING || xs_q_pending(s) > 0))
+		s->rate *= s->slow_start ? 1.15 : 1.06;
 	if (s->rate > max)
 		s->rate = max;
 	if (s->rate < XS_RATE_MIN)
@@ -955,6 +1013,16 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	if (s->state == XS_WAITING)
 		xs_gate(s);
 	xs_check_quiet(s);
+	if (now - s->last_progress >= 250) {
+		s->last_progress = now;
+		if (log_getverbose() > 1)
+			log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
+			    PRIu64 " parity %" PRIu64 " resent %" PRIu64
+			    " queued %" PRIu64 "+%" PRIu64 " rate %.0f Mbit/s",
+			    s->session, xsend_strstate(s->state), s->next_sym,
+			    s->geom.nsym, s->n_repair, s->n_resend, s->pq.len,
+			    s->bq.len, s->rate * 8 / 1e6);
+	}
 	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
 		s->last_progress = now;
 		xsend_stats(s, &st);
@@ -1021,13 +1089,14 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 	case XS_SENDING:
 		if (ev == XE_PASS_DONE) {
 			xsend_set_state(s, XS_DRAINING);
-			log_info("xsend %016" PRIx64 ": first pass done",
+			log_debug("xsend %016" PRIx64 ": first pass done",
 			    s->session);
 			xsend_send_announce(s);
 		}
 		break;
 	case XS_DRAINING:
 		if (ev == XE_QUIET) {
+			s->t_quiet = xs_now_us();
 			xsend_set_state(s, XS_LINGER);
 			tv.tv_sec = s->conf.linger_ms / 1000;
 			tv.tv_usec = (s->conf.linger_ms % 1000) * 1000;
@@ -1071,7 +1140,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	if (s->conf.drop_ms <= 0)
 		s->conf.drop_ms = 5000;
 	if (s->conf.linger_ms <= 0)
-		s->conf.linger_ms = 1000;
+		s->conf.linger_ms = 300;
 	mtu = s->conf.mtu > 0 ? s->conf.mtu : 1500;
 
 	if ((s->fd = open(conf->path, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -1126,8 +1195,11 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	s->b_cursor = xcalloc(s->geom.nblocks, sizeof(uint32_t));
 	s->b_last = xcalloc(s->geom.nblocks, sizeof(uint64_t));
 	s->b_pending = xcalloc(s->geom.nblocks, 1);
-	s->qcap = s->geom.ngroups + s->geom.nblocks;
-	s->q = xcalloc(s->qcap, sizeof(uint32_t));
+	s->g_dpend = xcalloc(s->geom.ngroups, 1);
+	s->g_dcur = xcalloc(s->geom.ngroups, 1);
+	s->g_dlast = xcalloc(s->geom.ngroups, sizeof(uint64_t));
+	xs_q_init(&s->pq, 2 * s->geom.ngroups);
+	xs_q_init(&s->bq, s->geom.nblocks);
 	s->rate = XS_RATE_START;
 	if (conf->rate_max > 0 && s->rate > (double)conf->rate_max)
 		s->rate = (double)conf->rate_max;
@@ -1217,7 +1289,11 @@ xsend_free(struct xsend *s)
 	free(s->b_cursor);
 	free(s->b_last);
 	free(s->b_pending);
-	free(s->q);
+	free(s->g_dpend);
+	free(s->g_dcur);
+	free(s->g_dlast);
+	free(s->pq.q);
+	free(s->bq.q);
 	free(s->peers);
 	free(s);
 }
@@ -1241,7 +1317,8 @@ xsend_stats(struct xsend *s, struct xsend_stats *st)
 	st->rate = s->rate;
 	end = s->t_end != 0 ? s->t_end : xs_now_us();
 	if (s->t_send != 0)
-		st->elapsed = (double)(end - s->t_send) / 1e6;
+		st->elapsed = (double)((s->t_quiet > s->t_send ? s->t_quiet :
+		    end) - s->t_send) / 1e6;
 	st->total = (double)(end - s->t_start) / 1e6;
 	st->receivers = s->npeers;
 	for (i = 0; i < s->npeers; i++) {

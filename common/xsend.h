@@ -36,7 +36,7 @@ struct xsend_conf {
 	int		 min_receivers;	/* 0: not set */
 	int		 max_wait_ms;	/* -1: not set */
 	int		 drop_ms;	/* 0: 5000 */
-	int		 linger_ms;	/* 0: 1000 */
+	int		 linger_ms;	/* 0: 300 */
 	uint8_t		 key[AEAD_KEY_LEN];
 };
 
@@ -59,7 +59,7 @@ struct xsend_stats {
 	uint64_t	wire_bytes;
 	uint64_t	syscalls;
 	double		rate;			/* current, bytes/s */
-	double		elapsed;		/* since the transfer started */
+	double		elapsed;		/* transfer start to last receiver final */
 	double		total;			/* since xsend_start */
 	int		receivers;
 	int		done;

@@ -1,0 +1,220 @@
+/*
+ * Fuzz target for the transport's datagram decoder (common/proto.c).  Each
+ * input is one datagram: it goes through proto_decode and, as if it had
+ * been decrypted, through every body decoder; whatever decodes must encode
+ * back to the same bytes, and geometry built from its fields must keep its
+ * invariants.  Built with --enable-fuzzing it is a libFuzzer target;
+ * otherwise main() replays the seed corpus (tests/fuzz/corpus/proto),
+ * every truncation and a set of byte flips of each seed, so that make
+ * check always exercises it.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+fuzz_die(const char *what)
+{
+	fprintf(stderr, "fuzz_proto: %s\n", what);
+	abort();
+}
+
+static void
+check_bodies(const uint8_t *p, size_t len)
+{
+	struct proto_announce	a;
+	struct proto_ncf	n;
+	struct proto_ack	k;
+	struct proto_hello	h;
+	struct proto_report	r, r2;
+	struct proto_geom	g;
+	struct wire_w		w;
+	uint8_t			out[2048];
+	uint32_t		kk;
+	uint64_t		gr, i;
+	int			e;
+
+	if (proto_get_announce(p, len, &a) == 0) {
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_announce(&w, &a) == -1 ||
+		    w.len != PROTO_ANNOUNCE_LEN ||
+		    memcmp(out, p, w.len) != 0)
+			fuzz_die("announce does not re-encode");
+		if (proto_geom_init(&g, a.size, a.sym, a.k, a.il) == 0) {
+			if (g.nsym == 0 || g.nblocks == 0 ||
+			    g.ngroups != g.nblocks * g.il)
+				fuzz_die("geometry counts");
+			/* Edges: the first and the last group. */
+			for (e = 0; e < 2; e++) {
+				gr = e == 0 ? 0 : g.ngroups - 1;
+				kk = proto_group_k(&g, gr);
+				if (kk > g.k)
+					fuzz_die("group larger than k");
+				if (kk > 0) {
+					i = proto_group_sym(&g, gr, kk - 1);
+					if (i >= g.nsym ||
+					    proto_sym_group(&g, i) != gr)
+						fuzz_die("group mapping");
+				}
+			}
+			if (proto_sym_len(&g, g.nsym - 1) == 0 ||
+			    proto_sym_len(&g, g.nsym - 1) > g.sym)
+				fuzz_die("last symbol length");
+		}
+	}
+	if (proto_get_ncf(p, len, &n) == 0) {
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_ncf(&w, &n) == -1 || memcmp(out, p, w.len) != 0)
+			fuzz_die("ncf does not re-encode");
+	}
+	if (proto_get_ack(p, len, &k) == 0) {
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_ack(&w, &k) == -1 || memcmp(out, p, w.len) != 0)
+			fuzz_die("ack does not re-encode");
+	}
+	if (proto_get_hello(p, len, &h) == 0) {
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_hello(&w, &h) == -1 || memcmp(out, p, w.len) != 0)
+			fuzz_die("hello does not re-encode");
+	}
+	if (proto_get_report(p, len, &r) == 0) {
+		if (r.errlen > PROTO_ERR_MAX || r.nnak > PROTO_NAK_MAX)
+			fuzz_die("report bounds");
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_report(&w, &r) == -1 ||
+		    proto_get_report(out, w.len, &r2) == -1 ||
+		    r2.nnak != r.nnak || r2.errlen != r.errlen)
+			fuzz_die("report does not re-encode");
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct aead	*a;
+	static const uint8_t	 key[AEAD_KEY_LEN] = { 0x42 };
+	struct proto_hdr	 h;
+	enum proto_drop		 why = PROTO_DROP_MAX;
+	uint8_t			 plain[PROTO_MAX_DGRAM + 64];
+
+	if (a == NULL)
+		a = aead_new(key);
+	if (proto_decode(data, size, &h, &why) == -1) {
+		if (why >= PROTO_DROP_MAX)
+			fuzz_die("decode failed without a reason");
+		return (0);
+	}
+	if (h.aadlen + h.ctlen + PROTO_TAG_LEN != size ||
+	    h.ct != data + h.aadlen || h.tag != data + size - PROTO_TAG_LEN)
+		fuzz_die("header pointers out of the datagram");
+	if (h.type != PROTO_DATA && h.type != PROTO_REPAIR)
+		check_bodies(h.ct, h.ctlen);
+	/* Forged: authentication must fail, never crash. */
+	if (h.ctlen <= PROTO_MAX_DGRAM && proto_open(a, &h, plain) == 0)
+		fuzz_die("a forged datagram authenticated");
+	return (0);
+}
+
+#ifndef FUZZING
+static int
+replay(const char *path)
+{
+	uint8_t		*buf, *mut;
+	struct stat	 st;
+	size_t		 len, i;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &st) == -1) {
+		fprintf(stderr, "fuzz_proto: %s: %s\n", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	if (st.st_size > PROTO_MAX_DGRAM) {
+		fprintf(stderr, "fuzz_proto: %s: larger than a datagram\n",
+		    path);
+		close(fd);
+		return (-1);
+	}
+	len = (size_t)st.st_size;
+	buf = malloc(len + 1);
+	if (buf == NULL || read(fd, buf, len) != (ssize_t)len) {
+		fprintf(stderr, "fuzz_proto: %s: short read\n", path);
+		close(fd);
+		free(buf);
+		return (-1);
+	}
+	close(fd);
+	LLVMFuzzerTestOneInput(buf, len);
+	/* Every truncation, each in an exactly sized copy for ASan. */
+	for (i = 0; i < len; i++) {
+		mut = malloc(i + 1);
+		memcpy(mut, buf, i);
+		LLVMFuzzerTestOneInput(mut, i);
+		free(mut);
+	}
+	mut = malloc(len + 1);
+	for (i = 0; i < len; i++) {
+		memcpy(mut, buf, len);
+		mut[i] = 0x00;
+		LLVMFuzzerTestOneInput(mut, len);
+		mut[i] = 0xff;
+		LLVMFuzzerTestOneInput(mut, len);
+		mut[i] = buf[i] ^ 0x80;
+		LLVMFuzzerTestOneInput(mut, len);
+	}
+	free(mut);
+	free(buf);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*srcdir;
+	char		 dir[4096], file[4096 + 256];
+	DIR		*d;
+	struct dirent	*de;
+	int		 nfiles = 0, failed = 0;
+
+	if (argc > 1)
+		snprintf(dir, sizeof(dir), "%s", argv[1]);
+	else {
+		if ((srcdir = getenv("srcdir")) == NULL)
+			srcdir = ".";
+		snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/proto",
+		    srcdir);
+	}
+	if ((d = opendir(dir)) == NULL) {
+		fprintf(stderr, "fuzz_proto: %s: %s\n", dir, strerror(errno));
+		return (1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+		if (replay(file) == -1)
+			failed++;
+		nfiles++;
+	}
+	closedir(d);
+	if (nfiles == 0) {
+		fprintf(stderr, "fuzz_proto: %s: no seeds\n", dir);
+		return (1);
+	}
+	printf("fuzz_proto: %d seeds replayed with truncations and flips\n",
+	    nfiles);
+	return (failed ? 1 : 0);
+}
+#endif

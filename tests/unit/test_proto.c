@@ -1,0 +1,328 @@
+/*
+ * Tests for the transport's wire format: exact header bytes, every body
+ * round-tripping, the decoder naming the right drop reason for truncated,
+ * foreign, future-version, unknown and badly-nonced datagrams, sealing
+ * and opening (and refusing tampered or wrong-key datagrams), the
+ * geometry arithmetic at its edges and the key derivation.
+ */
+#include <string.h>
+
+#include "proto.h"
+#include "unit.h"
+
+static const uint8_t	key[AEAD_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+static void
+test_header_bytes(void)
+{
+	uint8_t		nonce[PROTO_NONCE_LEN], out[PROTO_HDR_LEN];
+	static const uint8_t want[PROTO_HDR_LEN] = { 0x46, 0x43, 0x01, 0x02,
+	    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x02 };
+
+	proto_sender_nonce(0x0102, nonce);
+	CU_ASSERT_EQUAL(proto_put_hdr(out, PROTO_REPAIR, 0x1122334455667788ULL,
+	    nonce), PROTO_HDR_LEN);
+	CU_ASSERT(memcmp(out, want, sizeof(want)) == 0);
+}
+
+static struct aead *
+data_key(uint64_t session)
+{
+	uint8_t		kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+
+	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf) == 0);
+	return (aead_new(kd));
+}
+
+static void
+test_seal_open_data(void)
+{
+	struct aead		*a = data_key(7);
+	struct proto_hdr	 h;
+	enum proto_drop		 why;
+	uint8_t			 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t			 sym[1424], dg[1600], plain[1600];
+	ssize_t			 n;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(sym); i++)
+		sym[i] = (uint8_t)i;
+	proto_sender_nonce(42, nonce);
+	wire_store64(sub, 123456789);
+	n = proto_seal(a, PROTO_DATA, 7, nonce, sub, sym, sizeof(sym), dg,
+	    sizeof(dg));
+	CU_ASSERT_EQUAL(n, (ssize_t)(sizeof(sym) + PROTO_SYM_OVERHEAD));
+	CU_ASSERT_FATAL(proto_decode(dg, (size_t)n, &h, &why) == 0);
+	CU_ASSERT_EQUAL(h.type, PROTO_DATA);
+	CU_ASSERT_EQUAL(h.session, 7);
+	CU_ASSERT_EQUAL(h.seq, 42);
+	CU_ASSERT_EQUAL(h.index, 123456789);
+	CU_ASSERT_EQUAL(h.ctlen, sizeof(sym));
+	CU_ASSERT(proto_open(a, &h, plain) == 0);
+	CU_ASSERT(memcmp(plain, sym, sizeof(sym)) == 0);
+
+	/* Any flipped bit, in header, sub-header, body or tag, fails. */
+	for (i = 0; i < (size_t)n; i += 97) {
+		dg[i] ^= 0x10;
+		if (proto_decode(dg, (size_t)n, &h, &why) == 0)
+			CU_ASSERT(proto_open(a, &h, plain) == -1);
+		dg[i] ^= 0x10;
+	}
+	aead_free(a);
+
+	/* Another session's key does not open it. */
+	a = data_key(8);
+	CU_ASSERT_FATAL(proto_decode(dg, (size_t)n, &h, &why) == 0);
+	CU_ASSERT(proto_open(a, &h, plain) == -1);
+	aead_free(a);
+}
+
+static void
+test_decode_drops(void)
+{
+	struct aead		*a = data_key(9);
+	struct proto_hdr	 h;
+	enum proto_drop		 why;
+	uint8_t			 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t			 dg[256], body[8] = { 0 };
+	ssize_t			 n;
+	size_t			 i;
+
+	proto_sender_nonce(1, nonce);
+	memset(sub, 0, sizeof(sub));
+	n = proto_seal(a, PROTO_DATA, 9, nonce, sub, body, sizeof(body), dg,
+	    sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	/* Every truncation is refused as short, none crashes. */
+	for (i = 0; i < PROTO_SYM_OVERHEAD; i++) {
+		why = PROTO_DROP_MAX;
+		CU_ASSERT(proto_decode(dg, i, &h, &why) == -1);
+		if (i >= 2)
+			CU_ASSERT_EQUAL(why, PROTO_DROP_SHORT);
+	}
+	dg[0] = 'X';
+	CU_ASSERT(proto_decode(dg, (size_t)n, &h, &why) == -1);
+	CU_ASSERT_EQUAL(why, PROTO_DROP_MAGIC);
+	dg[0] = PROTO_MAGIC0;
+	dg[2] = PROTO_VERSION + 1;
+	CU_ASSERT(proto_decode(dg, (size_t)n, &h, &why) == -1);
+	CU_ASSERT_EQUAL(why, PROTO_DROP_VERSION);
+	dg[2] = PROTO_VERSION;
+	dg[3] = 99;
+	CU_ASSERT(proto_decode(dg, (size_t)n, &h, &why) == -1);
+	CU_ASSERT_EQUAL(why, PROTO_DROP_TYPE);
+	dg[3] = PROTO_DATA;
+	dg[12] = 1;	/* a sender nonce must start with four zero bytes */
+	CU_ASSERT(proto_decode(dg, (size_t)n, &h, &why) == -1);
+	CU_ASSERT_EQUAL(why, PROTO_DROP_NONCE);
+	dg[12] = 0;
+	memset(dg + 4, 0, 8);	/* session 0 is never valid */
+	CU_ASSERT(proto_decode(dg, (size_t)n, &h, &why) == -1);
+	CU_ASSERT_EQUAL(why, PROTO_DROP_SESSION);
+	/* A receiver type may carry any nonce. */
+	proto_put_hdr(dg, PROTO_HELLO, 5, (const uint8_t *)"abcdefghijkl");
+	CU_ASSERT(proto_decode(dg, PROTO_HDR_LEN + PROTO_TAG_LEN, &h,
+	    &why) == 0);
+	CU_ASSERT_EQUAL(h.ctlen, 0);
+	aead_free(a);
+}
+
+static void
+test_bodies(void)
+{
+	struct proto_announce	a, a2;
+	struct proto_ncf	n, n2;
+	struct proto_ack	k, k2;
+	struct proto_hello	h, h2;
+	struct proto_report	r, r2;
+	struct wire_w		w;
+	uint8_t			buf[1500];
+	uint16_t		i;
+
+	memset(&a, 0, sizeof(a));
+	a.size = 1ULL << 40;
+	a.sym = 1424;
+	a.k = 64;
+	a.il = 48;
+	a.state = PROTO_S_DRAINING;
+	a.flags = PROTO_AF_DIGEST;
+	a.progress = 99;
+	a.rate = 123456789;
+	a.report_ms = 200;
+	a.backoff_ms = 10;
+	a.drop_ms = 5000;
+	memset(a.digest, 0xab, SHA256_LEN);
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_announce(&w, &a) == 0);
+	CU_ASSERT_EQUAL(w.len, PROTO_ANNOUNCE_LEN);
+	CU_ASSERT(proto_get_announce(buf, w.len, &a2) == 0);
+	CU_ASSERT(memcmp(&a, &a2, sizeof(a)) == 0);
+	CU_ASSERT(proto_get_announce(buf, w.len - 1, &a2) == -1);
+	buf[14] = 9;	/* no such state */
+	CU_ASSERT(proto_get_announce(buf, w.len, &a2) == -1);
+
+	n.n = PROTO_NCF_MAX;
+	for (i = 0; i < n.n; i++) {
+		n.e[i].group = i * 3;
+		n.e[i].sched = i;
+	}
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_ncf(&w, &n) == 0);
+	CU_ASSERT(proto_get_ncf(buf, w.len, &n2) == 0);
+	CU_ASSERT_EQUAL(n2.n, n.n);
+	CU_ASSERT(memcmp(n.e, n2.e, sizeof(n.e[0]) * n.n) == 0);
+	CU_ASSERT(proto_get_ncf(buf, w.len - 1, &n2) == -1);
+	wire_store16(buf, PROTO_NCF_MAX + 1);
+	CU_ASSERT(proto_get_ncf(buf, w.len, &n2) == -1);
+
+	k.rid = 77;
+	k.incarnation = 5;
+	k.challenge = 0xfeedface;
+	k.verdict = PROTO_ACK_DONE;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_ack(&w, &k) == 0);
+	CU_ASSERT(proto_get_ack(buf, w.len, &k2) == 0);
+	CU_ASSERT(k2.rid == 77 && k2.incarnation == 5 &&
+	    k2.challenge == 0xfeedface && k2.verdict == PROTO_ACK_DONE);
+	buf[20] = 0;
+	CU_ASSERT(proto_get_ack(buf, w.len, &k2) == -1);
+
+	h.rid = 1;
+	h.incarnation = 2;
+	h.challenge = 3;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_hello(&w, &h) == 0);
+	CU_ASSERT(proto_get_hello(buf, w.len, &h2) == 0);
+	CU_ASSERT(h2.rid == 1 && h2.incarnation == 2 && h2.challenge == 3);
+	h.rid = 0;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	proto_put_hello(&w, &h);
+	CU_ASSERT(proto_get_hello(buf, w.len, &h2) == -1);
+
+	memset(&r, 0, sizeof(r));
+	r.rid = 9;
+	r.incarnation = 8;
+	r.rseq = 7;
+	r.state = PROTO_R_FAILED;
+	r.queue_pm = 321;
+	r.have_bytes = 1000;
+	r.rx_hw_seq = 555;
+	r.repairs = 4;
+	r.overflow = 3;
+	r.errlen = 5;
+	memcpy(r.err, "disk!", 5);
+	r.nnak = PROTO_NAK_MAX;
+	for (i = 0; i < r.nnak; i++) {
+		r.nak[i].kind = i % 2 ? PROTO_NAK_BLOCK : PROTO_NAK_GROUP;
+		r.nak[i].id = i;
+		r.nak[i].need = i % 2 ? 0 : i;
+		r.nak[i].seen = i % 2 ? 0 : i * 2;
+	}
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT_FATAL(proto_put_report(&w, &r) == 0);
+	/* The largest report still fits a datagram. */
+	CU_ASSERT(w.len + PROTO_HDR_LEN + PROTO_TAG_LEN <= 1472);
+	memset(&r2, 0, sizeof(r2));
+	CU_ASSERT(proto_get_report(buf, w.len, &r2) == 0);
+	CU_ASSERT(r2.rid == 9 && r2.rseq == 7 && r2.state == PROTO_R_FAILED);
+	CU_ASSERT(strcmp(r2.err, "disk!") == 0);
+	CU_ASSERT_EQUAL(r2.nnak, PROTO_NAK_MAX);
+	CU_ASSERT(r2.nak[98].need == 98 && r2.nak[98].seen == 196);
+	CU_ASSERT(proto_get_report(buf, w.len - 1, &r2) == -1);
+	r.nak[3].kind = 7;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	proto_put_report(&w, &r);
+	CU_ASSERT(proto_get_report(buf, w.len, &r2) == -1);
+	r.nnak = PROTO_NAK_MAX + 1;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_report(&w, &r) == -1);
+}
+
+static void
+test_geometry(void)
+{
+	struct proto_geom	g;
+	uint64_t		i, gr, seen;
+	uint32_t		c, k, total;
+
+	CU_ASSERT(proto_geom_init(&g, 0, 1424, 64, 48) == -1);
+	CU_ASSERT(proto_geom_init(&g, 1, 1423, 64, 48) == -1);
+	CU_ASSERT(proto_geom_init(&g, 1, 1424, 0, 48) == -1);
+	CU_ASSERT(proto_geom_init(&g, 1, 1424, 129, 48) == -1);
+	CU_ASSERT(proto_geom_init(&g, 1, 1424, 64, 256) == -1);
+	CU_ASSERT(proto_geom_init(&g, PROTO_MAX_SIZE + 1, 1424, 64, 48) == -1);
+	CU_ASSERT(proto_geom_init(&g, PROTO_MAX_SIZE, 8192, 128, 255) == 0);
+
+	/* A file of 2.5 blocks and a short last symbol. */
+	CU_ASSERT_FATAL(proto_geom_init(&g, 1424ULL * 3072 * 2 + 1424 * 1500 +
+	    7, 1424, 64, 48) == 0);
+	CU_ASSERT_EQUAL(g.nsym, 3072 * 2 + 1501);
+	CU_ASSERT_EQUAL(g.nblocks, 3);
+	CU_ASSERT_EQUAL(g.ngroups, 3 * 48);
+	CU_ASSERT_EQUAL(proto_sym_len(&g, g.nsym - 1), 7);
+	CU_ASSERT_EQUAL(proto_sym_len(&g, g.nsym - 2), 1424);
+	CU_ASSERT_EQUAL(proto_sym_len(&g, g.nsym), 0);
+	CU_ASSERT_EQUAL(proto_block_nsym(&g, 2), 1501);
+	CU_ASSERT_EQUAL(proto_block_nsym(&g, 3), 0);
+	/* Every symbol is in exactly one group, at its own column. */
+	total = 0;
+	for (gr = 0; gr < g.ngroups; gr++) {
+		k = proto_group_k(&g, gr);
+		CU_ASSERT(k <= 64);
+		for (c = 0; c < k; c++) {
+			i = proto_group_sym(&g, gr, c);
+			CU_ASSERT_FATAL(i < g.nsym);
+			CU_ASSERT_EQUAL(proto_sym_group(&g, i), gr);
+		}
+		total += k;
+	}
+	CU_ASSERT_EQUAL(total, g.nsym);
+	CU_ASSERT_EQUAL(proto_group_k(&g, g.ngroups), 0);
+	/* Consecutive symbols fall into different groups. */
+	seen = proto_sym_group(&g, 100);
+	CU_ASSERT(proto_sym_group(&g, 101) != seen);
+
+	/* A block shorter than the interleave has empty groups. */
+	CU_ASSERT_FATAL(proto_geom_init(&g, 1424 * 5, 1424, 64, 48) == 0);
+	CU_ASSERT_EQUAL(proto_group_k(&g, 4), 1);
+	CU_ASSERT_EQUAL(proto_group_k(&g, 5), 0);
+
+	CU_ASSERT_EQUAL(proto_sym_size(1500, 0), 1424);
+	CU_ASSERT_EQUAL(proto_sym_size(1500, 1), 1392);
+	CU_ASSERT_EQUAL(proto_sym_size(100, 0), PROTO_MIN_SYM);
+	CU_ASSERT_EQUAL(proto_sym_size(65536, 0), PROTO_MAX_SYM);
+}
+
+static void
+test_keys(void)
+{
+	uint8_t	d1[AEAD_KEY_LEN], f1[AEAD_KEY_LEN];
+	uint8_t	d2[AEAD_KEY_LEN], f2[AEAD_KEY_LEN];
+
+	CU_ASSERT(proto_derive_keys(key, 1, d1, f1) == 0);
+	CU_ASSERT(proto_derive_keys(key, 1, d2, f2) == 0);
+	CU_ASSERT(memcmp(d1, d2, AEAD_KEY_LEN) == 0);
+	CU_ASSERT(memcmp(d1, f1, AEAD_KEY_LEN) != 0);
+	CU_ASSERT(proto_derive_keys(key, 2, d2, f2) == 0);
+	CU_ASSERT(memcmp(d1, d2, AEAD_KEY_LEN) != 0);
+	CU_ASSERT(memcmp(f1, f2, AEAD_KEY_LEN) != 0);
+	CU_ASSERT(strcmp(proto_drop_name(PROTO_DROP_AUTH), "auth") == 0);
+	CU_ASSERT(strcmp(proto_drop_name(PROTO_DROP_MAX), "unknown") == 0);
+}
+
+static CU_TestInfo tests[] = {
+	{ "header bytes", test_header_bytes },
+	{ "seal and open DATA", test_seal_open_data },
+	{ "decoder drop reasons", test_decode_drops },
+	{ "control bodies", test_bodies },
+	{ "geometry", test_geometry },
+	{ "key derivation", test_keys },
+	CU_TEST_INFO_NULL,
+};
+
+int
+main(void)
+{
+	return (unit_main("proto", tests));
+}
