@@ -135,6 +135,7 @@ struct run_pkg {
 	char		*id;
 	uint64_t	 size;
 	uint8_t		 sha256[SHA256_LEN];
+	uint8_t		 signature[ED25519_SIG_LEN];	/* over the manifest */
 	uint8_t		*manifest;		/* signed manifest, raw */
 	size_t		 manifest_len;
 	int		 state;			/* enum run_pstate */
@@ -271,6 +272,8 @@ void	 exec_init(struct event_base *);
 void	 exec_shutdown(void);
 struct exec_job *exec_start(const struct exec_spec *, exec_cb, void *, char *,
 	    size_t);
+struct exec_job *exec_fork(int (*)(void *, char *, size_t), void *, unsigned,
+	    exec_cb, void *, char *, size_t);
 void	 exec_cancel(struct exec_job *);
 pid_t	 exec_pid(const struct exec_job *);
 char	**exec_pkg_argv(const char *, const char *, const struct pkg_list *,
@@ -280,6 +283,35 @@ char	**exec_split(const char *, char *, size_t);
 void	 exec_free_argv(char **);
 char	*exec_tail_text(const struct exec_result *);
 void	 exec_describe(const struct exec_result *, unsigned, char *, size_t);
+
+/*
+ * conn.c: the TLS channel to the server.  conn_send queues a message when
+ * online; conn_sync sends a heartbeat and returns its sequence number,
+ * which run_synced() later reports as acknowledged.
+ */
+struct conn;
+struct agent;
+
+struct conn	*conn_new(struct agent *, char *, size_t);
+void		 conn_start(struct conn *);
+void		 conn_free(struct conn *);
+int		 conn_is_online(const struct conn *);
+int		 conn_send(struct conn *, const struct ctl_msg *);
+uint64_t	 conn_sync(struct conn *);
+void		 conn_facts_changed(struct conn *);
+
+/*
+ * run.c: every run on this machine, one state machine each (run_fsm),
+ * plus the next-boot queue's application and the reboot / power-off
+ * hooks.  conn.c calls in with what the server says.
+ */
+void	 run_init(void);
+void	 run_shutdown(void);
+void	 run_online(void);
+void	 run_offline(void);
+void	 run_synced(uint64_t);
+void	 run_message(const struct ctl_msg *);
+const char *run_strstate(int);
 
 /* fleetcast-agent.c: the agent as a whole, shared by conn and run. */
 struct agent {

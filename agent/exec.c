@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "agent.h"
+#include "fsutil.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -304,6 +305,40 @@ fail:
 	_exit(127);
 }
 
+/* The parent's side of a new child: watch its output and its time. */
+static struct exec_job *
+exec_watch(pid_t pid, int outfd, unsigned timeout, exec_cb cb, void *arg)
+{
+	struct exec_job	*job;
+	struct timeval	 tv;
+
+	job = xcalloc(1, sizeof(*job));
+	job->pid = pid;
+	job->outfd = outfd;
+	job->cb = cb;
+	job->arg = arg;
+	job->timeout = timeout;
+	(void)fcntl(job->outfd, F_SETFL, fcntl(job->outfd, F_GETFL) |
+	    O_NONBLOCK);
+	job->ev_out = event_new(exec_base, job->outfd, EV_READ | EV_PERSIST,
+	    exec_output, job);
+	if (job->ev_out == NULL || event_add(job->ev_out, NULL) == -1)
+		fatalx("exec: cannot watch the output of pid %ld", (long)pid);
+	if (timeout > 0) {
+		tv.tv_sec = timeout;
+		tv.tv_usec = 0;
+		job->ev_timeout = evtimer_new(exec_base, exec_timeout, job);
+		if (job->ev_timeout == NULL ||
+		    evtimer_add(job->ev_timeout, &tv) == -1)
+			fatalx("exec: cannot arm the timeout of pid %ld",
+			    (long)pid);
+	}
+	TAILQ_INSERT_TAIL(&exec_jobs, job, entry);
+	/* The child may have exited before we listened: look once now. */
+	event_active(exec_sigchld, EV_SIGNAL, 1);
+	return (job);
+}
+
 /*
  * Start a child.  NULL with err set when it could not be started at all
  * (no such program, not executable, no directory): the caller reports that
@@ -314,8 +349,6 @@ struct exec_job *
 exec_start(const struct exec_spec *spec, exec_cb cb, void *arg, char *err,
     size_t errlen)
 {
-	struct exec_job	*job;
-	struct timeval	 tv;
 	char		*path;
 	int		 out[2], ep[2], e;
 	ssize_t		 n;
@@ -375,32 +408,62 @@ exec_start(const struct exec_spec *spec, exec_cb cb, void *arg, char *err,
 	}
 	log_debug("exec: started %s as pid %ld", path, (long)pid);
 	free(path);
+	return (exec_watch(pid, out[0], spec->timeout, cb, arg));
+}
 
-	job = xcalloc(1, sizeof(*job));
-	job->pid = pid;
-	job->outfd = out[0];
-	job->cb = cb;
-	job->arg = arg;
-	job->timeout = spec->timeout;
-	(void)fcntl(job->outfd, F_SETFL, fcntl(job->outfd, F_GETFL) |
-	    O_NONBLOCK);
-	job->ev_out = event_new(exec_base, job->outfd, EV_READ | EV_PERSIST,
-	    exec_output, job);
-	if (job->ev_out == NULL || event_add(job->ev_out, NULL) == -1)
-		fatalx("exec: cannot watch the output of pid %ld", (long)pid);
-	if (spec->timeout > 0) {
-		tv.tv_sec = spec->timeout;
-		tv.tv_usec = 0;
-		job->ev_timeout = evtimer_new(exec_base, exec_timeout, job);
-		if (job->ev_timeout == NULL ||
-		    evtimer_add(job->ev_timeout, &tv) == -1)
-			fatalx("exec: cannot arm the timeout of pid %ld",
-			    (long)pid);
+/*
+ * Run a function of ours in a child process, for work that would block
+ * the event loop (verifying and extracting a large package).  The child
+ * gets the same isolation as an executable; what fn writes into its error
+ * buffer on failure becomes the child's output, its return value the exit
+ * status (0 success, 1 failure, 2 bad input).
+ */
+struct exec_job *
+exec_fork(int (*fn)(void *, char *, size_t), void *fnarg, unsigned timeout,
+    exec_cb cb, void *arg, char *err, size_t errlen)
+{
+	char		 msg[1024];
+	int		 out[2], null, rv;
+	sigset_t	 set;
+	pid_t		 pid;
+
+	if (exec_base == NULL)
+		fatalx("exec_fork before exec_init");
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return (NULL);
 	}
-	TAILQ_INSERT_TAIL(&exec_jobs, job, entry);
-	/* The child may have exited before we listened: look once now. */
-	event_active(exec_sigchld, EV_SIGNAL, 1);
-	return (job);
+	if ((pid = fork()) == -1) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(out[0]);
+		close(out[1]);
+		return (NULL);
+	}
+	if (pid == 0) {
+		(void)setsid();
+		/*
+		 * The parent's signal handlers only feed its event loop:
+		 * this child must die of SIGTERM like any other.
+		 */
+		(void)signal(SIGTERM, SIG_DFL);
+		(void)signal(SIGINT, SIG_DFL);
+		(void)signal(SIGHUP, SIG_DFL);
+		(void)signal(SIGCHLD, SIG_DFL);
+		sigemptyset(&set);
+		(void)sigprocmask(SIG_SETMASK, &set, NULL);
+		if ((null = open("/dev/null", O_RDONLY)) != -1)
+			(void)dup2(null, 0);
+		(void)dup2(out[1], 1);
+		(void)dup2(out[1], 2);
+		msg[0] = '\0';
+		rv = fn(fnarg, msg, sizeof(msg));
+		if (rv != 0)
+			(void)write_all(1, msg, strlen(msg));
+		_exit(rv == 0 ? 0 : rv == 2 ? 2 : 1);
+	}
+	close(out[1]);
+	log_debug("exec: forked pid %ld", (long)pid);
+	return (exec_watch(pid, out[0], timeout, cb, arg));
 }
 
 /* Forget a job: its process group is killed and no callback follows. */

@@ -218,7 +218,10 @@ agent_facts_done(struct facts *f)
 		log_info("%s: fleetcast-agent %s, boot id %s, %zu facts",
 		    agent->name, AGENT_VERSION, agent->boot_id,
 		    agent->facts.n);
-	}
+		/* Applicability needs the facts: connect once they are in. */
+		conn_start(agent->conn);
+	} else if (agent->facts_dirty)
+		conn_facts_changed(agent->conn);
 }
 
 static void
@@ -455,10 +458,16 @@ nextarg:
 	facts_timer = evtimer_new(agent->base, agent_facts_timer, NULL);
 	if (facts_timer == NULL || evtimer_add(facts_timer, &tv) == -1)
 		fatalx("cannot arm the facts timer");
+	if ((agent->conn = conn_new(agent, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	/* Runs carry on (and next-boot updates apply) even offline. */
+	run_init();
 	agent_refresh_facts();
 
 	event_base_dispatch(agent->base);
 
+	run_shutdown();
+	conn_free(agent->conn);
 	exec_shutdown();
 	event_free(ev_term);
 	event_free(ev_int);

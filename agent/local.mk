@@ -11,7 +11,9 @@ agent_fleetcast_agent_SOURCES = \
 	agent/state.c \
 	agent/pending.c \
 	agent/applic.c \
-	agent/exec.c
+	agent/exec.c \
+	agent/conn.c \
+	agent/run.c
 agent_fleetcast_agent_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
 
 # Unit tests: each links its module (and what it stands on) plus libcommon.

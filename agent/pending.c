@@ -64,10 +64,32 @@ pending_count(struct state *st, size_t *n, char *err, size_t errlen)
 	return (0);
 }
 
+static int
+pending_count_kind(struct state *st, int kind, size_t *n, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+
+	if (pending_prepare(st, &stmt, "SELECT count(*) FROM pending WHERE "
+	    "kind = ?", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_int(stmt, 1, kind);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		state_sqlerr(st, "pending", err, errlen);
+		sqlite3_finalize(stmt);
+		return (-1);
+	}
+	*n = (size_t)sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return (0);
+}
+
 /*
- * Take a place in the queue for a run, or refuse with PENDING_FULL_MSG
- * when PENDING_MAX entries wait already.  Reserving twice for the same run
- * (a repeated ASSIGN) keeps the first place.
+ * Take a place in the queue for a run.  An at-next-boot run is refused
+ * with PENDING_FULL_MSG when PENDING_MAX of them wait already (S13); a
+ * run that waits for the reboot its exclusive package asked for is not an
+ * at-next-boot scenario and is not counted.  Reserving twice for the same
+ * run (a repeated ASSIGN) keeps the first place.
  */
 int
 pending_reserve(struct state *st, uint64_t run_id, int kind,
@@ -84,9 +106,9 @@ pending_reserve(struct state *st, uint64_t run_id, int kind,
 		goto fail;
 	if (found)
 		return (state_commit(st, err, errlen));
-	if (pending_count(st, &n, err, errlen) == -1)
+	if (pending_count_kind(st, PENDING_NEXT_BOOT, &n, err, errlen) == -1)
 		goto fail;
-	if (n >= PENDING_MAX) {
+	if (kind == PENDING_NEXT_BOOT && n >= PENDING_MAX) {
 		snprintf(err, errlen, "%s", PENDING_FULL_MSG);
 		goto fail;
 	}

@@ -62,6 +62,7 @@ static const char *state_migrations[] = {
 	"  pkg_id TEXT NOT NULL,"
 	"  size INTEGER NOT NULL,"
 	"  sha256 BLOB NOT NULL,"
+	"  signature BLOB NOT NULL,"
 	"  manifest BLOB NOT NULL,"
 	"  state INTEGER NOT NULL,"
 	"  bytes INTEGER NOT NULL,"
@@ -497,8 +498,8 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 		p = &r->pkgs[i];
 		if (state_prepare(st, &stmt, "INSERT INTO run_pkgs (run_id, "
 		    "idx, pkg_id, size, sha256, manifest, state, bytes, "
-		    "has_exit, exit_status, message, output) VALUES (?, ?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?, ?, ?)", err, errlen) == -1)
+		    "has_exit, exit_status, message, output, signature) VALUES "
+		    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err, errlen) == -1)
 			goto fail;
 		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)r->run_id);
 		sqlite3_bind_int(stmt, 2, (int)i);
@@ -514,6 +515,8 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 		sqlite3_bind_int(stmt, 10, p->exit_status);
 		sqlite3_bind_text(stmt, 11, nz(p->message), -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 12, nz(p->output), -1, SQLITE_STATIC);
+		sqlite3_bind_blob(stmt, 13, p->signature, sizeof(p->signature),
+		    SQLITE_STATIC);
 		if (state_step_done(st, stmt, "insert run package", err,
 		    errlen) == -1)
 			goto fail;
@@ -635,8 +638,8 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 	sqlite3_finalize(stmt);
 
 	if (state_prepare(st, &stmt, "SELECT pkg_id, size, sha256, manifest, "
-	    "state, bytes, has_exit, exit_status, message, output FROM "
-	    "run_pkgs WHERE run_id = ? ORDER BY idx", err, errlen) == -1) {
+	    "state, bytes, has_exit, exit_status, message, output, signature "
+	    "FROM run_pkgs WHERE run_id = ? ORDER BY idx", err, errlen) == -1) {
 		state_run_free(r);
 		return (-1);
 	}
@@ -663,6 +666,10 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 		p->exit_status = sqlite3_column_int(stmt, 7);
 		p->message = col_str(stmt, 8);
 		p->output = col_str(stmt, 9);
+		blob = sqlite3_column_blob(stmt, 10);
+		if (blob != NULL &&
+		    sqlite3_column_bytes(stmt, 10) == sizeof(p->signature))
+			memcpy(p->signature, blob, sizeof(p->signature));
 	}
 	if (rc != SQLITE_DONE) {
 		state_sqlerr(st, "load run packages", err, errlen);

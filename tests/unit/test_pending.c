@@ -204,6 +204,15 @@ test_kind(void)
 	CU_ASSERT(pending_get(st, 3, &e, err, sizeof(err)) == 1);
 	CU_ASSERT_EQUAL(e.kind, PENDING_EXCLUSIVE);
 	CU_ASSERT(pending_get(st, 4, &e, err, sizeof(err)) == 0);
+	/* They do not count against the cap of at-next-boot scenarios. */
+	fill(st, 10, PENDING_MAX, "A");
+	CU_ASSERT(pending_reserve(st, 500, PENDING_NEXT_BOOT, "A", err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(pending_reserve(st, 501, PENDING_EXCLUSIVE, "A", err,
+	    sizeof(err)) == 0);
+	/* The queue keeps one order for both kinds. */
+	CU_ASSERT(pending_next_due(st, "B", &e, err, sizeof(err)) == 1);
+	CU_ASSERT_EQUAL(e.run_id, 3);
 	state_close(st);
 }
 
@@ -216,7 +225,7 @@ main(void)
 		{ "due only after a boot change", test_due_only_after_boot_change },
 		{ "commit records the delivery boot", test_commit_boot },
 		{ "drain in order across restarts", test_drain_order_and_reopen },
-		{ "exclusive entries", test_kind },
+		{ "exclusive entries, not capped", test_kind },
 		CU_TEST_INFO_NULL,
 	};
 	char	cmd[128];

@@ -1,0 +1,923 @@
+/*
+ * The agent's channel to the server: one TLS 1.3 connection out to the
+ * server's control_listen, on libevent's OpenSSL bufferevents, carrying
+ * the framed messages of common/ctl.h.  The agent always connects out and
+ * retries with a growing, jittered back-off, so a server restart or a
+ * firewall that opens late after boot (MISSION.md M3) only delays it.
+ *
+ * Without a certificate the agent enrolls: it generates its key once
+ * (state_dir/agent.key, 0600), sends a CSR with its enroll_token (or none,
+ * then waits on the connection for an admin's approval), and on CERT
+ * checks that the server it talked to chains to the CA it was given before
+ * storing both (ca.crt, agent.crt): from then on it accepts only a server
+ * certificate that chains to that pinned CA, and shows its own.
+ *
+ * The connection is a small state machine (conn_fsm); everything about
+ * runs is handed to run.c.  HEARTBEAT_ACKs come back in order, so a
+ * heartbeat sent right after a REPORT tells, once acknowledged, that the
+ * server has processed the report (conn_sync).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "agent.h"
+#include "conf.h"
+#include "ctl.h"
+#include "fsutil.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define CONN_KEY_FILE		"agent.key"
+#define CONN_CERT_FILE		"agent.crt"
+#define CONN_CA_FILE		"ca.crt"
+#define CONN_BACKOFF_MIN	1	/* seconds */
+#define CONN_BACKOFF_MAX	30
+#define CONN_REFUSED_WAIT	60	/* after the server refused us */
+#define CONN_SETUP_TIMEOUT	30	/* connect + TLS + first answer */
+#define CONN_PEM_MAX		CTL_MAX_PEM
+#define CONN_MISSED_BEATS	3	/* unanswered heartbeats: dead */
+
+enum conn_state {
+	CONN_IDLE,		/* not connected, retry timer armed */
+	CONN_CONNECTING,	/* TCP + TLS handshake */
+	CONN_ENROLLING,		/* ENROLL sent */
+	CONN_PENDING,		/* waiting for an admin's approval */
+	CONN_HELLO,		/* HELLO sent, waiting for WELCOME */
+	CONN_ONLINE,		/* WELCOME received */
+};
+
+enum conn_event {
+	CONN_EV_START,		/* time to (re)connect */
+	CONN_EV_CONNECTED,	/* TLS handshake done */
+	CONN_EV_MESSAGE,	/* a decoded message arrived */
+	CONN_EV_CLOSED,		/* error, EOF, timeout or protocol error */
+};
+
+struct conn {
+	struct agent		*agent;
+	enum conn_state		 state;
+	char			*host;
+	uint16_t		 port;
+	struct evdns_base	*dns;
+	SSL_CTX			*ctx_enroll;
+	SSL_CTX			*ctx_pinned;
+	EVP_PKEY		*key;
+	X509			*cert;		/* NULL: not enrolled */
+	X509			*ca;
+	char			*keypath, *certpath, *capath;
+	struct bufferevent	*bev;
+	struct event		*ev_retry;
+	struct event		*ev_beat;
+	struct event		*ev_setup;
+	unsigned		 backoff;
+	unsigned		 next_wait;	/* seconds before the retry */
+	uint32_t		 heartbeat;
+	uint64_t		 beat_sent;	/* sequence of the last beat */
+	uint64_t		 beat_acked;
+	uint64_t		 beat_base;	/* beat_sent at connect time */
+	int			 logged_down;
+};
+
+static void	conn_fsm(struct conn *, enum conn_event, struct ctl_msg *);
+
+static const char *
+conn_strstate(enum conn_state s)
+{
+	static const char *names[] = { "idle", "connecting", "enrolling",
+	    "pending", "hello", "online" };
+
+	return (names[s]);
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	if (c->state == s)
+		return;
+	log_debug("conn: %s -> %s", conn_strstate(c->state),
+	    conn_strstate(s));
+	c->state = s;
+}
+
+/* The OpenSSL error queue, as one line, for the log. */
+static void
+conn_ssl_errors(char *buf, size_t len)
+{
+	unsigned long	e;
+	size_t		off = 0;
+
+	buf[0] = '\0';
+	while ((e = ERR_get_error()) != 0 && off + 2 < len) {
+		if (off > 0)
+			buf[off++] = ';';
+		ERR_error_string_n(e, buf + off, len - off);
+		off += strlen(buf + off);
+	}
+}
+
+/* Keys and certificates. */
+
+static char *
+conn_pem_of(X509 *x, EVP_PKEY *k, X509_REQ *req)
+{
+	BIO	*b;
+	char	*data, *s;
+	long	 n;
+	int	 ok;
+
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return (NULL);
+	if (x != NULL)
+		ok = PEM_write_bio_X509(b, x);
+	else if (req != NULL)
+		ok = PEM_write_bio_X509_REQ(b, req);
+	else
+		ok = PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+	if (!ok) {
+		BIO_free(b);
+		return (NULL);
+	}
+	n = BIO_get_mem_data(b, &data);
+	s = xstrndup(data, (size_t)n);
+	BIO_free_all(b);
+	return (s);
+}
+
+static X509 *
+conn_x509_of(const char *pem)
+{
+	BIO	*b;
+	X509	*x;
+
+	if ((b = BIO_new_mem_buf(pem, -1)) == NULL)
+		return (NULL);
+	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	return (x);
+}
+
+static X509 *
+conn_read_cert(const char *path)
+{
+	FILE	*fp;
+	X509	*x;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (NULL);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	return (x);
+}
+
+/* The agent's key: made once (ECDSA P-256) and kept 0600. */
+static int
+conn_load_key(struct conn *c, char *err, size_t errlen)
+{
+	FILE	*fp;
+	char	*pem, e2[256];
+
+	if ((fp = fopen(c->keypath, "r")) != NULL) {
+		c->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		fclose(fp);
+		if (c->key == NULL) {
+			conn_ssl_errors(e2, sizeof(e2));
+			snprintf(err, errlen, "%s: not a PEM private key (%s); "
+			    "remove it to enroll with a new key", c->keypath,
+			    e2);
+			return (-1);
+		}
+		return (0);
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", c->keypath, strerror(errno));
+		return (-1);
+	}
+	if ((c->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL) {
+		snprintf(err, errlen, "generating the agent key failed");
+		return (-1);
+	}
+	if ((pem = conn_pem_of(NULL, c->key, NULL)) == NULL) {
+		snprintf(err, errlen, "encoding the agent key failed");
+		return (-1);
+	}
+	if (atomic_write_file(c->keypath, pem, strlen(pem), 0600, err,
+	    errlen) == -1) {
+		freezero(pem, strlen(pem));
+		return (-1);
+	}
+	freezero(pem, strlen(pem));
+	log_info("conn: new agent key in %s", c->keypath);
+	return (0);
+}
+
+static char *
+conn_make_csr(struct conn *c)
+{
+	X509_REQ	*req;
+	X509_NAME	*nm;
+	char		*pem = NULL;
+
+	if ((req = X509_REQ_new()) == NULL)
+		return (NULL);
+	nm = X509_REQ_get_subject_name(req);
+	if (X509_REQ_set_version(req, 0) == 1 &&
+	    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+	    (const unsigned char *)c->agent->name, -1, -1, 0) == 1 &&
+	    X509_REQ_set_pubkey(req, c->key) == 1 &&
+	    X509_REQ_sign(req, c->key, EVP_sha256()) > 0)
+		pem = conn_pem_of(NULL, NULL, req);
+	X509_REQ_free(req);
+	return (pem);
+}
+
+/* 1 when x chains to ca (one level: the server's CA signs directly). */
+static int
+conn_chains_to(X509 *x, X509 *ca)
+{
+	X509_STORE	*store;
+	X509_STORE_CTX	*ctx;
+	int		 ok = 0;
+
+	if ((store = X509_STORE_new()) == NULL)
+		return (0);
+	if ((ctx = X509_STORE_CTX_new()) != NULL &&
+	    X509_STORE_add_cert(store, ca) == 1 &&
+	    X509_STORE_CTX_init(ctx, store, x, NULL) == 1)
+		ok = X509_verify_cert(ctx) == 1;
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return (ok);
+}
+
+static SSL_CTX *
+conn_new_ctx(struct conn *c, int pinned)
+{
+	SSL_CTX	*ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return (NULL);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
+		goto fail;
+	if (pinned) {
+		if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx),
+		    c->ca) != 1 ||
+		    SSL_CTX_use_certificate(ctx, c->cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, c->key) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1)
+			goto fail;
+		/*
+		 * The pin is the CA: the server's name is not checked, since
+		 * agents reach it by whatever address their config says.
+		 */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify_depth(ctx, 1);
+	} else {
+		/* Enrollment: trust on first use, checked once CERT comes. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return (ctx);
+fail:
+	SSL_CTX_free(ctx);
+	return (NULL);
+}
+
+/*
+ * Load the pinned CA and our certificate if both are there; a certificate
+ * that does not match our key or the CA is set aside so that the agent
+ * enrolls again instead of failing forever.
+ */
+static int
+conn_load_certs(struct conn *c, char *err, size_t errlen)
+{
+	char	old[1024];
+
+	X509_free(c->cert);
+	X509_free(c->ca);
+	c->cert = c->ca = NULL;
+	SSL_CTX_free(c->ctx_pinned);
+	c->ctx_pinned = NULL;
+	c->ca = conn_read_cert(c->capath);
+	if (c->ca == NULL || (c->cert = conn_read_cert(c->certpath)) == NULL)
+		return (0);
+	if (X509_check_private_key(c->cert, c->key) != 1 ||
+	    !conn_chains_to(c->cert, c->ca)) {
+		snprintf(old, sizeof(old), "%s.bad", c->certpath);
+		log_warnx("conn: %s does not match %s and %s: moved to %s, "
+		    "enrolling again", c->certpath, c->keypath, c->capath, old);
+		(void)rename(c->certpath, old);
+		X509_free(c->cert);
+		c->cert = NULL;
+		ERR_clear_error();
+		return (0);
+	}
+	if ((c->ctx_pinned = conn_new_ctx(c, 1)) == NULL) {
+		snprintf(err, errlen, "TLS context with %s failed",
+		    c->certpath);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Connection life. */
+
+static void
+conn_close(struct conn *c)
+{
+	SSL	*ssl;
+
+	if (c->bev != NULL) {
+		/* A close_notify, best effort, so the server sees a clean end. */
+		if (c->state != CONN_CONNECTING && c->state != CONN_IDLE &&
+		    (ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL) {
+			bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
+			(void)SSL_shutdown(ssl);
+			ERR_clear_error();
+		}
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	evtimer_del(c->ev_beat);
+	evtimer_del(c->ev_setup);
+}
+
+/* Arm the retry: back-off doubling up to the cap, with 20% jitter. */
+static void
+conn_retry_later(struct conn *c, unsigned wait)
+{
+	struct timeval	tv;
+	uint32_t	r = 0;
+
+	conn_close(c);
+	conn_set_state(c, CONN_IDLE);
+	if (wait == 0) {
+		wait = c->backoff;
+		c->backoff = c->backoff * 2 > CONN_BACKOFF_MAX ?
+		    CONN_BACKOFF_MAX : c->backoff * 2;
+	}
+	(void)crypto_random(&r, sizeof(r));
+	tv.tv_sec = wait;
+	tv.tv_usec = 0;
+	if (wait > 1) {
+		tv.tv_usec = (suseconds_t)(r % (wait * 200000u));
+		tv.tv_sec = wait - wait / 5 + tv.tv_usec / 1000000;
+		tv.tv_usec %= 1000000;
+	}
+	log_debug("conn: retry in %ld.%03ld s", (long)tv.tv_sec,
+	    (long)(tv.tv_usec / 1000));
+	evtimer_add(c->ev_retry, &tv);
+}
+
+/* The connection went away: tell run.c once, then retry. */
+static void
+conn_down(struct conn *c, unsigned wait, const char *fmt, ...)
+{
+	char	buf[1024];
+	va_list	ap;
+	int	was_online = c->state == CONN_ONLINE;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* Repeated failures while the server is away are logged once. */
+	if (!c->logged_down || was_online)
+		log_warnx("conn: %s:%u: %s; retrying", c->host, c->port, buf);
+	else
+		log_debug("conn: %s:%u: %s", c->host, c->port, buf);
+	c->logged_down = 1;
+	conn_retry_later(c, wait);
+	if (was_online)
+		run_offline();
+}
+
+static int
+conn_write(struct conn *c, const struct ctl_msg *m)
+{
+	char	err[256];
+
+	if (c->bev == NULL)
+		return (-1);
+	if (ctl_write(bufferevent_get_output(c->bev), m, err,
+	    sizeof(err)) == -1) {
+		log_warnx("conn: cannot send %s: %s", ctl_strtype(m->type),
+		    err);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+conn_send_heartbeat(struct conn *c)
+{
+	struct ctl_msg	 m;
+	struct ctl_fact	*f = NULL;
+	size_t		 i, n = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HEARTBEAT;
+	m.u.heartbeat.time_ms = (uint64_t)time(NULL) * 1000;
+	if (c->agent->facts_dirty) {
+		n = c->agent->facts.n;
+		f = xcalloc(n + 1, sizeof(*f));
+		for (i = 0; i < n; i++) {
+			f[i].key = c->agent->facts.v[i].key;
+			f[i].value = c->agent->facts.v[i].value;
+		}
+		m.u.heartbeat.has_facts = 1;
+		m.u.heartbeat.nfacts = n;
+		m.u.heartbeat.facts = f;
+	}
+	if (conn_write(c, &m) == 0) {
+		c->beat_sent++;
+		if (m.u.heartbeat.has_facts) {
+			c->agent->facts_dirty = 0;
+			log_debug("conn: facts sent (%zu)", n);
+		}
+	}
+	free(f);
+}
+
+static void
+conn_beat_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+	struct timeval	 tv = { c->heartbeat, 0 };
+
+	if (c->beat_sent - c->beat_acked >= CONN_MISSED_BEATS) {
+		conn_down(c, CONN_BACKOFF_MIN, "no answer to %d heartbeats",
+		    CONN_MISSED_BEATS);
+		return;
+	}
+	conn_send_heartbeat(c);
+	evtimer_add(c->ev_beat, &tv);
+}
+
+static void
+conn_setup_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	conn_down(c, 0, "no answer within %d s (%s)", CONN_SETUP_TIMEOUT,
+	    conn_strstate(c->state));
+}
+
+static void
+conn_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	conn_fsm(arg, CONN_EV_START, NULL);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct ctl_msg	 m;
+	char		 err[512];
+	int		 rv;
+
+	while (c->bev == bev) {
+		rv = ctl_read(bufferevent_get_input(bev), CTL_MAX_FRAME, &m,
+		    err, sizeof(err));
+		if (rv == 0)
+			return;
+		if (rv == -1) {
+			conn_down(c, 0, "protocol error from the server: %s",
+			    err);
+			return;
+		}
+		conn_fsm(c, CONN_EV_MESSAGE, &m);
+		ctl_msg_free(&m);
+	}
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 buf[512];
+	unsigned long	 e;
+	SSL		*ssl;
+	long		 vr;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_fsm(c, CONN_EV_CONNECTED, NULL);
+		return;
+	}
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0 && buf[0] == '\0')
+		ERR_error_string_n(e, buf, sizeof(buf));
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
+	    c->cert != NULL &&
+	    (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		conn_down(c, 0, "the server's certificate does not chain to "
+		    "the pinned CA %s (%s); if the server was reinstalled, "
+		    "remove %s and %s to enroll again", c->capath,
+		    X509_verify_cert_error_string(vr), c->capath, c->certpath);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		conn_down(c, 0, "closed by the server");
+	else if (what & BEV_EVENT_TIMEOUT)
+		conn_down(c, 0, "timed out");
+	else if (what & BEV_EVENT_ERROR) {
+		if (bufferevent_socket_get_dns_error(bev) != 0)
+			conn_down(c, 0, "cannot resolve %s: %s", c->host,
+			    evutil_gai_strerror(
+			    bufferevent_socket_get_dns_error(bev)));
+		else
+			conn_down(c, 0, "%s", buf[0] != '\0' ? buf :
+			    strerror(EVUTIL_SOCKET_ERROR()));
+	}
+}
+
+static void
+conn_connect(struct conn *c)
+{
+	struct timeval	 tv = { CONN_SETUP_TIMEOUT, 0 };
+	SSL		*ssl;
+
+	ssl = SSL_new(c->cert != NULL ? c->ctx_pinned : c->ctx_enroll);
+	if (ssl == NULL) {
+		conn_down(c, 0, "SSL_new failed");
+		return;
+	}
+	c->bev = bufferevent_openssl_socket_new(c->agent->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		conn_down(c, 0, "bufferevent_openssl_socket_new failed");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CTL_MAX_FRAME +
+	    CTL_LEN_SIZE);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_set_state(c, CONN_CONNECTING);
+	evtimer_add(c->ev_setup, &tv);
+	c->beat_base = c->beat_acked = c->beat_sent;
+	if (bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC,
+	    c->host, c->port) == -1 && c->bev != NULL)
+		conn_down(c, 0, "connect failed");
+}
+
+/* CERT: check what the server gave us, store it, reconnect pinned. */
+static void
+conn_on_cert(struct conn *c, struct ctl_msg *m)
+{
+	X509	*cert = NULL, *ca = NULL, *peer = NULL;
+	char	 err[512];
+	SSL	*ssl;
+
+	if (strlen(m->u.cert.cert) > CONN_PEM_MAX ||
+	    (cert = conn_x509_of(m->u.cert.cert)) == NULL ||
+	    (ca = conn_x509_of(m->u.cert.ca)) == NULL) {
+		conn_down(c, 0, "CERT: not PEM certificates");
+		goto out;
+	}
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	peer = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
+	if (peer == NULL || !conn_chains_to(peer, ca)) {
+		conn_down(c, CONN_REFUSED_WAIT, "CERT: the server's own "
+		    "certificate does not chain to the CA it sent: not pinning "
+		    "it");
+		goto out;
+	}
+	if (X509_check_private_key(cert, c->key) != 1 ||
+	    !conn_chains_to(cert, ca)) {
+		conn_down(c, CONN_REFUSED_WAIT, "CERT: the certificate is not "
+		    "for our key or not signed by the CA");
+		goto out;
+	}
+	/* The CA first: agent.crt appearing is what marks us enrolled. */
+	if (atomic_write_file(c->capath, m->u.cert.ca, strlen(m->u.cert.ca),
+	    0644, err, sizeof(err)) == -1 ||
+	    atomic_write_file(c->certpath, m->u.cert.cert,
+	    strlen(m->u.cert.cert), 0644, err, sizeof(err)) == -1) {
+		conn_down(c, CONN_BACKOFF_MAX, "storing the certificate: %s",
+		    err);
+		goto out;
+	}
+	if (conn_load_certs(c, err, sizeof(err)) == -1 || c->cert == NULL) {
+		conn_down(c, CONN_BACKOFF_MAX, "certificate stored but not "
+		    "usable: %s", err);
+		goto out;
+	}
+	log_info("conn: enrolled as %s; server CA pinned in %s",
+	    c->agent->name, c->capath);
+	c->backoff = CONN_BACKOFF_MIN;
+	c->logged_down = 0;
+	conn_retry_later(c, 1);
+out:
+	X509_free(cert);
+	X509_free(ca);
+	X509_free(peer);
+	ERR_clear_error();
+}
+
+static void
+conn_on_error(struct conn *c, struct ctl_msg *m)
+{
+	char	old[1024];
+
+	switch (m->u.error.code) {
+	case CTL_ERR_ENROLL_REFUSED:
+		conn_down(c, CONN_REFUSED_WAIT, "enrollment refused: %s",
+		    m->u.error.message);
+		break;
+	case CTL_ERR_UNKNOWN_MACHINE:
+		/* The server no longer knows our certificate: enroll again. */
+		snprintf(old, sizeof(old), "%s.old", c->certpath);
+		(void)rename(c->certpath, old);
+		X509_free(c->cert);
+		c->cert = NULL;
+		conn_down(c, CONN_BACKOFF_MIN, "the server does not know this "
+		    "machine (%s); %s moved to %s, enrolling again",
+		    m->u.error.message, c->certpath, old);
+		break;
+	default:
+		conn_down(c, 0, "server error %u: %s", m->u.error.code,
+		    m->u.error.message);
+		break;
+	}
+}
+
+static void
+conn_send_enroll(struct conn *c)
+{
+	struct ctl_msg	 m;
+	const char	*token;
+	char		*csr;
+
+	if ((csr = conn_make_csr(c)) == NULL) {
+		conn_down(c, CONN_BACKOFF_MAX, "cannot make a CSR");
+		return;
+	}
+	token = conf_str(c->agent->conf, "enroll_token");
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_ENROLL;
+	m.u.enroll.name = (char *)c->agent->name;
+	m.u.enroll.token = (char *)(token != NULL ? token : "");
+	m.u.enroll.csr = csr;
+	if (conn_write(c, &m) == 0) {
+		conn_set_state(c, CONN_ENROLLING);
+		log_info("conn: enrolling as %s (%s)", c->agent->name,
+		    token != NULL ? "with enroll_token" : "waiting for an "
+		    "admin's approval");
+	} else
+		conn_down(c, 0, "cannot send ENROLL");
+	free(csr);
+}
+
+static void
+conn_send_hello(struct conn *c)
+{
+	struct ctl_msg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HELLO;
+	m.u.hello.name = (char *)c->agent->name;
+	m.u.hello.version = AGENT_VERSION;
+	m.u.hello.boot_id = c->agent->boot_id;
+	if (conn_write(c, &m) == 0)
+		conn_set_state(c, CONN_HELLO);
+	else
+		conn_down(c, 0, "cannot send HELLO");
+}
+
+static void
+conn_on_welcome(struct conn *c, struct ctl_msg *m)
+{
+	struct timeval	tv;
+
+	c->heartbeat = m->u.welcome.heartbeat;
+	if (c->heartbeat < 1)
+		c->heartbeat = 1;
+	if (c->heartbeat > 3600)
+		c->heartbeat = 3600;
+	evtimer_del(c->ev_setup);
+	conn_set_state(c, CONN_ONLINE);
+	c->backoff = CONN_BACKOFF_MIN;
+	c->logged_down = 0;
+	log_info("conn: online with %s:%u (server %s, heartbeat %u s)",
+	    c->host, c->port, m->u.welcome.version, c->heartbeat);
+	/* The first heartbeat carries the facts. */
+	c->agent->facts_dirty = 1;
+	conn_send_heartbeat(c);
+	tv.tv_sec = c->heartbeat;
+	tv.tv_usec = 0;
+	evtimer_add(c->ev_beat, &tv);
+	run_online();
+}
+
+/*
+ * The connection's state machine, on the state and then on the event (and
+ * the message type for CONN_EV_MESSAGE).  Anything unexpected closes the
+ * connection; the retry timer brings it back.
+ */
+static void
+conn_fsm(struct conn *c, enum conn_event ev, struct ctl_msg *m)
+{
+	if (ev == CONN_EV_START) {
+		if (c->state == CONN_IDLE)
+			conn_connect(c);
+		return;
+	}
+	if (ev == CONN_EV_MESSAGE && m->type == CTL_ERROR) {
+		conn_on_error(c, m);
+		return;
+	}
+	switch (c->state) {
+	case CONN_IDLE:
+		return;
+	case CONN_CONNECTING:
+		if (ev == CONN_EV_CONNECTED) {
+			if (c->cert != NULL)
+				conn_send_hello(c);
+			else
+				conn_send_enroll(c);
+			return;
+		}
+		break;
+	case CONN_ENROLLING:
+	case CONN_PENDING:
+		if (ev != CONN_EV_MESSAGE)
+			break;
+		if (m->type == CTL_ENROLL_PENDING) {
+			/* The server keeps us waiting on this connection. */
+			evtimer_del(c->ev_setup);
+			conn_set_state(c, CONN_PENDING);
+			log_info("conn: enrollment pending: %s",
+			    m->u.pending.message);
+			return;
+		}
+		if (m->type == CTL_CERT) {
+			conn_on_cert(c, m);
+			return;
+		}
+		break;
+	case CONN_HELLO:
+		if (ev == CONN_EV_MESSAGE && m->type == CTL_WELCOME) {
+			conn_on_welcome(c, m);
+			return;
+		}
+		break;
+	case CONN_ONLINE:
+		if (ev != CONN_EV_MESSAGE)
+			break;
+		switch (m->type) {
+		case CTL_HEARTBEAT_ACK:
+			if (c->beat_acked < c->beat_sent) {
+				c->beat_acked++;
+				run_synced(c->beat_acked);
+			}
+			return;
+		case CTL_ASSIGN:
+		case CTL_START:
+		case CTL_CANCEL:
+			run_message(m);
+			return;
+		default:
+			break;
+		}
+		break;
+	}
+	if (ev == CONN_EV_MESSAGE) {
+		conn_down(c, 0, "%s is not expected in state %s",
+		    ctl_strtype(m->type), conn_strstate(c->state));
+		return;
+	}
+	conn_down(c, 0, "unexpected event in state %s",
+	    conn_strstate(c->state));
+}
+
+/* The interface for run.c and main. */
+
+struct conn *
+conn_new(struct agent *a, char *err, size_t errlen)
+{
+	struct conn	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->agent = a;
+	c->backoff = CONN_BACKOFF_MIN;
+	if (parse_hostport(conf_str(a->conf, "server"), &c->host,
+	    &c->port) == -1) {
+		snprintf(err, errlen, "server: '%s' is not host:port",
+		    conf_str(a->conf, "server"));
+		free(c);
+		return (NULL);
+	}
+	xasprintf(&c->keypath, "%s/%s", state_dir(a->state), CONN_KEY_FILE);
+	xasprintf(&c->certpath, "%s/%s", state_dir(a->state), CONN_CERT_FILE);
+	xasprintf(&c->capath, "%s/%s", state_dir(a->state), CONN_CA_FILE);
+	if (conn_load_key(c, err, errlen) == -1 ||
+	    conn_load_certs(c, err, errlen) == -1 ||
+	    (c->ctx_enroll = conn_new_ctx(c, 0)) == NULL) {
+		if (c->ctx_enroll == NULL && err[0] == '\0')
+			snprintf(err, errlen, "TLS context failed");
+		conn_free(c);
+		return (NULL);
+	}
+	c->dns = evdns_base_new(a->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (c->dns == NULL)
+		c->dns = evdns_base_new(a->base, 0);
+	c->ev_retry = evtimer_new(a->base, conn_retry_cb, c);
+	c->ev_beat = evtimer_new(a->base, conn_beat_cb, c);
+	c->ev_setup = evtimer_new(a->base, conn_setup_cb, c);
+	if (c->dns == NULL || c->ev_retry == NULL || c->ev_beat == NULL ||
+	    c->ev_setup == NULL)
+		fatalx("conn: cannot create events");
+	log_info("conn: server %s:%u, %s", c->host, c->port, c->cert != NULL ?
+	    "enrolled" : "not enrolled yet");
+	return (c);
+}
+
+void
+conn_start(struct conn *c)
+{
+	conn_fsm(c, CONN_EV_START, NULL);
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	conn_close(c);
+	if (c->ev_retry != NULL)
+		event_free(c->ev_retry);
+	if (c->ev_beat != NULL)
+		event_free(c->ev_beat);
+	if (c->ev_setup != NULL)
+		event_free(c->ev_setup);
+	if (c->dns != NULL)
+		evdns_base_free(c->dns, 0);
+	SSL_CTX_free(c->ctx_enroll);
+	SSL_CTX_free(c->ctx_pinned);
+	EVP_PKEY_free(c->key);
+	X509_free(c->cert);
+	X509_free(c->ca);
+	free(c->host);
+	free(c->keypath);
+	free(c->certpath);
+	free(c->capath);
+	free(c);
+}
+
+int
+conn_is_online(const struct conn *c)
+{
+	return (c != NULL && c->state == CONN_ONLINE);
+}
+
+/* Send a message when online; -1 otherwise (the caller keeps it). */
+int
+conn_send(struct conn *c, const struct ctl_msg *m)
+{
+	if (!conn_is_online(c))
+		return (-1);
+	return (conn_write(c, m));
+}
+
+/*
+ * Send a heartbeat now and return its sequence number: once run_synced()
+ * is called with a number at least this one, the server has processed
+ * everything sent before.  0 when offline.
+ */
+uint64_t
+conn_sync(struct conn *c)
+{
+	if (!conn_is_online(c))
+		return (0);
+	conn_send_heartbeat(c);
+	return (c->beat_sent);
+}
+
+/* Ask for the facts to go out with the next heartbeat, or now. */
+void
+conn_facts_changed(struct conn *c)
+{
+	if (conn_is_online(c))
+		conn_send_heartbeat(c);
+}
