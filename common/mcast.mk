@@ -33,3 +33,17 @@ endif
 tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c
 tests_fuzz_fuzz_proto_LDADD = $(COMMON_LIBS)
 EXTRA_DIST += tests/fuzz/run-fuzz-proto.sh
+
+# Integration tests: real multicast on the loopback of a private network
+# namespace (root and unshare; they skip outside CI without them).
+check_PROGRAMS += tests/integration/inject
+tests_integration_inject_SOURCES = tests/integration/inject.c
+TESTS += \
+	tests/integration/transport_clean.sh \
+	tests/integration/transport_loss.sh \
+	tests/integration/transport_resume.sh \
+	tests/integration/transport_late.sh \
+	tests/integration/transport_gate.sh \
+	tests/integration/transport_hostile.sh \
+	tests/integration/transport_fulldisk.sh
+EXTRA_DIST += tests/integration/transport_lib.sh

@@ -1320,6 +1320,8 @@ xsend_stats(struct xsend *s, struct xsend_stats *st)
 		st->elapsed = (double)((s->t_quiet > s->t_send ? s->t_quiet :
 		    end) - s->t_send) / 1e6;
 	st->total = (double)(end - s->t_start) / 1e6;
+	st->waited = s->t_send != 0 ? (double)(s->t_send - s->t_start) / 1e6 :
+	    st->total;
 	st->receivers = s->npeers;
 	for (i = 0; i < s->npeers; i++) {
 		if (s->peers[i].state == XSP_DONE)

@@ -61,6 +61,7 @@ struct xsend_stats {
 	double		rate;			/* current, bytes/s */
 	double		elapsed;		/* transfer start to last receiver final */
 	double		total;			/* since xsend_start */
+	double		waited;			/* start to transfer start */
 	int		receivers;
 	int		done;
 	int		failed;

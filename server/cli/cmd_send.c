@@ -425,6 +425,7 @@ cmd_send(int argc, char **argv)
 		json_object_set_new(j, "bytes", json_integer(
 		    (json_int_t)st.size));
 		json_object_set_new(j, "wall_seconds", json_real(st.total));
+		json_object_set_new(j, "wait_seconds", json_real(st.waited));
 		json_object_set_new(j, "transfer_seconds",
 		    json_real(st.elapsed));
 		json_object_set_new(j, "mib_per_s", json_real(secs > 0 ?
