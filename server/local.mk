@@ -30,6 +30,15 @@ tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
 	server/db.c server/server.h
 tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
+# End to end: fleetcastd, the CLI and a scripted agent in a network
+# namespace (root only, skipped otherwise).
+check_PROGRAMS += tests/unit/test_api
+TESTS += tests/unit/test_api
+tests_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS)
+tests_unit_test_api_SOURCES = tests/unit/test_api.c tests/unit/unit.h
+tests_unit_test_api_LDADD = $(UNIT_LIBS)
+
 check_PROGRAMS += tests/unit/test_ctl
 TESTS += tests/unit/test_ctl
 tests_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)

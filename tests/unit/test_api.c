@@ -1,0 +1,731 @@
+/*
+ * End-to-end tests of fleetcastd's agent channel, HTTP API and the CLI's
+ * inventory commands, with the real programs in a private network
+ * namespace (it needs root; without it the test is skipped, exit 77).  A
+ * scripted agent written here speaks the control protocol over TLS: it
+ * enrolls with the token, waits for an admin's approval, is refused with a
+ * wrong token, says HELLO with its pinned certificate, heartbeats facts,
+ * and takes part in runs.  The runs check max targets (the surplus machine
+ * gets the sticky error and a CANCEL, clear-error lifts it), max wait with
+ * a missed machine, and a waiting run that survives kill -9 of the server.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "ctl.h"
+#include "unit.h"
+#include "wire.h"
+
+static char	 dir[] = "/tmp/test_api.XXXXXX";
+static char	 bindir[1024], ctl_port[16], api_url[64];
+static pid_t	 server_pid = -1;
+
+struct agent {
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	int		 fd;
+	EVP_PKEY	*key;
+	X509		*cert;
+	char		 name[64];
+};
+
+/* ---- helpers: processes ---- */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+	int			fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return (port);
+}
+
+/* Run a shell command, stdout into out; returns the exit status. */
+static int
+sh(char *out, size_t outlen, const char *fmt, ...)
+{
+	char	 cmd[4096];
+	va_list	 ap;
+	FILE	*p;
+	size_t	 n = 0;
+	int	 st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if ((p = popen(cmd, "r")) == NULL)
+		return (-1);
+	if (out != NULL) {
+		n = fread(out, 1, outlen - 1, p);
+		out[n] = '\0';
+	} else {
+		char	buf[4096];
+
+		while (fread(buf, 1, sizeof(buf), p) > 0)
+			;
+	}
+	st = pclose(p);
+	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static json_t *
+cli_json(const char *fmt, ...)
+{
+	char	 cmd[2048], out[65536];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (sh(out, sizeof(out), "%s/server/cli/fleetcast %s", bindir,
+	    cmd) != 0)
+		return (NULL);
+	return (json_loads(out, 0, NULL));
+}
+
+static int
+start_server(void)
+{
+	char	cport[32], aport[64], sd[256], tk[256];
+	int	i;
+
+	snprintf(cport, sizeof(cport), "127.0.0.1:%s", ctl_port);
+	snprintf(aport, sizeof(aport), "%s", api_url + 7);
+	snprintf(sd, sizeof(sd), "%s/state", dir);
+	snprintf(tk, sizeof(tk), "%s/k.pub", dir);
+	if ((server_pid = fork()) == 0) {
+		char	path[1100], log[300];
+		int	fd;
+
+		snprintf(path, sizeof(path), "%s/server/fleetcastd", bindir);
+		snprintf(log, sizeof(log), "%s/server.log", dir);
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)) != -1)
+			dup2(fd, 2);
+		execl(path, "fleetcastd", "-dv", "--state_dir", sd,
+		    "--control_listen", cport, "--api_listen", aport,
+		    "--trusted_keys", tk, "--heartbeat", "30",
+		    "--interface", "lo", (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when the API answers. */
+	for (i = 0; i < 100; i++) {
+		if (sh(NULL, 0, "%s/server/cli/fleetcast machine list "
+		    ">/dev/null 2>&1", bindir) == 0)
+			return (0);
+		usleep(50000);
+	}
+	fprintf(stderr, "test_api: fleetcastd did not start\n");
+	return (-1);
+}
+
+static void
+stop_server(int sig)
+{
+	int	st;
+
+	if (server_pid == -1)
+		return;
+	kill(server_pid, sig);
+	waitpid(server_pid, &st, 0);
+	server_pid = -1;
+}
+
+/* ---- helpers: the scripted agent ---- */
+
+static char *
+make_csr(EVP_PKEY *key, const char *cn)
+{
+	X509_REQ	*req = X509_REQ_new();
+	X509_NAME	*n = X509_REQ_get_subject_name(req);
+	BIO		*b = BIO_new(BIO_s_mem());
+	char		*p, *s;
+	long		 len;
+
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0);
+	X509_REQ_set_pubkey(req, key);
+	X509_REQ_sign(req, key, EVP_sha256());
+	PEM_write_bio_X509_REQ(b, req);
+	len = BIO_get_mem_data(b, &p);
+	s = strndup(p, len);
+	BIO_free(b);
+	X509_REQ_free(req);
+	return (s);
+}
+
+static int
+agent_connect(struct agent *a, int with_cert)
+{
+	struct sockaddr_in	sin;
+	struct timeval		tv = { 5, 0 };
+
+	if (a->ssl != NULL) {
+		SSL_free(a->ssl);
+		close(a->fd);
+		SSL_CTX_free(a->ctx);
+	}
+	a->ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(a->ctx, TLS1_3_VERSION);
+	if (with_cert) {
+		SSL_CTX_use_certificate(a->ctx, a->cert);
+		SSL_CTX_use_PrivateKey(a->ctx, a->key);
+	}
+	a->fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(atoi(ctl_port));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(a->fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		return (-1);
+	a->ssl = SSL_new(a->ctx);
+	SSL_set_fd(a->ssl, a->fd);
+	return (SSL_connect(a->ssl) == 1 ? 0 : -1);
+}
+
+static int
+agent_send(struct agent *a, const struct ctl_msg *m)
+{
+	struct wire_w	w;
+	char		err[256];
+	int		rv;
+
+	wire_w_grow(&w, 256);
+	if (ctl_encode(m, &w, err, sizeof(err)) == -1)
+		return (-1);
+	rv = SSL_write(a->ssl, w.buf, (int)w.len) == (int)w.len ? 0 : -1;
+	wire_w_free(&w);
+	return (rv);
+}
+
+static int
+read_full(struct agent *a, uint8_t *buf, size_t len)
+{
+	int	n;
+
+	while (len > 0) {
+		if ((n = SSL_read(a->ssl, buf, (int)len)) <= 0)
+			return (-1);
+		buf += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* The next message (skipping heartbeat acks); -1 on close or timeout. */
+static int
+agent_recv(struct agent *a, struct ctl_msg *m)
+{
+	uint8_t	 hdr[4], *body;
+	uint32_t len;
+	char	 err[256];
+	int	 rv;
+
+	for (;;) {
+		if (read_full(a, hdr, 4) == -1)
+			return (-1);
+		len = wire_load32(hdr);
+		if (len > CTL_MAX_FRAME)
+			return (-1);
+		body = malloc(len);
+		if (read_full(a, body, len) == -1) {
+			free(body);
+			return (-1);
+		}
+		rv = ctl_decode(body, len, m, err, sizeof(err));
+		free(body);
+		if (rv == -1)
+			return (-1);
+		if (m->type != CTL_HEARTBEAT_ACK)
+			return (0);
+		ctl_msg_free(m);
+	}
+}
+
+static void
+agent_init(struct agent *a, const char *name)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	a->fd = -1;
+}
+
+static void
+agent_close(struct agent *a)
+{
+	if (a->ssl != NULL) {
+		SSL_free(a->ssl);
+		close(a->fd);
+		SSL_CTX_free(a->ctx);
+	}
+	a->ssl = NULL;
+	a->ctx = NULL;
+}
+
+static void
+agent_free(struct agent *a)
+{
+	agent_close(a);
+	EVP_PKEY_free(a->key);
+	X509_free(a->cert);
+}
+
+/* Send ENROLL; returns the type of the answer (CERT stores the cert). */
+static int
+agent_enroll(struct agent *a, const char *token)
+{
+	struct ctl_msg	 m;
+	char		*csr;
+	BIO		*b;
+	int		 type;
+
+	if (agent_connect(a, 0) == -1)
+		return (-1);
+	csr = make_csr(a->key, a->name);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_ENROLL;
+	m.u.enroll.name = a->name;
+	m.u.enroll.token = (char *)token;
+	m.u.enroll.csr = csr;
+	agent_send(a, &m);
+	free(csr);
+	if (agent_recv(a, &m) == -1)
+		return (-1);
+	type = m.type;
+	if (type == CTL_CERT) {
+		b = BIO_new_mem_buf(m.u.cert.cert, -1);
+		a->cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+		BIO_free(b);
+	}
+	ctl_msg_free(&m);
+	return (type);
+}
+
+static int
+agent_hello(struct agent *a, const char *name)
+{
+	struct ctl_msg	m;
+	int		type;
+
+	if (agent_connect(a, 1) == -1)
+		return (-1);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HELLO;
+	m.u.hello.name = (char *)name;
+	m.u.hello.version = "test";
+	m.u.hello.boot_id = "boot-1";
+	agent_send(a, &m);
+	if (agent_recv(a, &m) == -1)
+		return (-1);
+	type = m.type;
+	ctl_msg_free(&m);
+	return (type);
+}
+
+static void
+agent_report(struct agent *a, uint64_t run, uint8_t state, int exit_status,
+    const char *msg)
+{
+	struct ctl_msg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_REPORT;
+	m.u.report.run_id = run;
+	m.u.report.state = state;
+	m.u.report.has_exit = exit_status >= 0;
+	m.u.report.exit_status = exit_status >= 0 ? exit_status : 0;
+	m.u.report.message = (char *)(msg != NULL ? msg : "");
+	m.u.report.output = "";
+	m.u.report.bytes = 355;
+	CU_ASSERT(agent_send(a, &m) == 0);
+}
+
+/* Wait for a message of the given type, skipping others. */
+static int
+agent_expect(struct agent *a, enum ctl_type type, struct ctl_msg *out)
+{
+	struct ctl_msg	m;
+	int		i;
+
+	for (i = 0; i < 10; i++) {
+		if (agent_recv(a, &m) == -1)
+			return (-1);
+		if (m.type == type) {
+			if (out != NULL)
+				*out = m;
+			else
+				ctl_msg_free(&m);
+			return (0);
+		}
+		ctl_msg_free(&m);
+	}
+	return (-1);
+}
+
+static const char *
+run_machine_state(json_t *run, const char *name, const char **error)
+{
+	json_t	*m;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(run, "machines"), i, m)
+		if (strcmp(json_string_value(json_object_get(m, "name")),
+		    name) == 0) {
+			if (error != NULL)
+				*error = json_string_value(json_object_get(m,
+				    "error"));
+			return (json_string_value(json_object_get(m,
+			    "state")));
+		}
+	return ("?");
+}
+
+static struct agent	vm1, vm2;
+
+/* ---- the tests ---- */
+
+static void
+test_enrollment(void)
+{
+	char		 token[128], out[4096], path[300];
+	FILE		*f;
+	struct agent	 bad;
+	struct ctl_msg	 m;
+	json_t		*j;
+
+	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
+	fclose(f);
+	token[strcspn(token, "\n")] = '\0';
+
+	/* With the token: a certificate at once, CN = the name. */
+	agent_init(&vm1, "vm1");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm1, token), CTL_CERT);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(vm1.cert);
+	X509_NAME_get_text_by_NID(X509_get_subject_name(vm1.cert),
+	    NID_commonName, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "vm1");
+	agent_close(&vm1);
+
+	/* A wrong token is refused with the reason. */
+	agent_init(&bad, "vm9");
+	CU_ASSERT_EQUAL(agent_enroll(&bad, "not-the-token"), CTL_ERROR);
+	agent_free(&bad);
+
+	/* Without a token: pending until an admin approves, same socket. */
+	agent_init(&vm2, "vm2");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm2, ""), CTL_ENROLL_PENDING);
+	j = cli_json("machine show vm2 --json");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
+	    "pending_approval");
+	json_decref(j);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
+	    "approve vm2", bindir), 0);
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&vm2, &m), 0);
+	CU_ASSERT_EQUAL_FATAL(m.type, CTL_CERT);
+	{
+		BIO *b = BIO_new_mem_buf(m.u.cert.cert, -1);
+		vm2.cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+		BIO_free(b);
+	}
+	ctl_msg_free(&m);
+	agent_close(&vm2);
+	/* Approving twice is a conflict: exit 2. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "vm2 2>/dev/null", bindir), 2);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "nobody 2>/dev/null", bindir), 2);
+}
+
+static void
+test_hello_heartbeat(void)
+{
+	struct ctl_msg	 m;
+	struct ctl_fact	 facts[2] = { { "os.id", "debian" },
+	    { "os.version", "12" } };
+	json_t		*j;
+	uint8_t		 junk[8];
+
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HEARTBEAT;
+	m.u.heartbeat.has_facts = 1;
+	m.u.heartbeat.nfacts = 2;
+	m.u.heartbeat.facts = facts;
+	CU_ASSERT(agent_send(&vm1, &m) == 0);
+	usleep(300000);
+	j = cli_json("machine show vm1 --json");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT(json_is_true(json_object_get(j, "online")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "segment")), "local");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+	    json_object_get(j, "facts"), "os.version")), "12");
+	json_decref(j);
+
+	/* vm2's certificate cannot speak for vm1. */
+	CU_ASSERT_EQUAL(agent_hello(&vm2, "vm1"), CTL_ERROR);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm2, "vm2"), CTL_WELCOME);
+
+	/* An oversized frame closes that connection only. */
+	{
+		struct agent	x;
+
+		agent_init(&x, "x");
+		CU_ASSERT_FATAL(agent_connect(&x, 0) == 0);
+		wire_store32(junk, CTL_MAX_AGENT_FRAME + 1);
+		memset(junk + 4, 0, 4);
+		SSL_write(x.ssl, junk, sizeof(junk));
+		CU_ASSERT(agent_recv(&x, &m) == -1);
+		agent_free(&x);
+	}
+	j = cli_json("machine list --json");
+	CU_ASSERT_EQUAL(json_array_size(j), 2);
+	json_decref(j);
+}
+
+static uint64_t
+scenario_run(const char *scenario, const char *machines)
+{
+	char	out[256];
+
+	if (sh(out, sizeof(out), "%s/server/cli/fleetcast scenario run %s %s",
+	    bindir, scenario, machines) != 0)
+		return (0);
+	return (strtoull(out, NULL, 10));
+}
+
+static void
+test_max_targets(void)
+{
+	char		 out[4096];
+	struct ctl_msg	 m;
+	uint64_t	 id;
+	json_t		*run;
+	const char	*err;
+
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "package add %s/sp2.fcpkg", bindir, dir), 0);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create mt --package sp2 --max-targets 1", bindir), 0);
+	id = scenario_run("mt", "--machine vm1 --machine vm2");
+	CU_ASSERT_FATAL(id > 0);
+	/* Both agents are told, with the signed manifest. */
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.run_id, id);
+	CU_ASSERT_EQUAL(m.u.assign.npkgs, 1);
+	CU_ASSERT_STRING_EQUAL(m.u.assign.pkgs[0].id, "sp2");
+	CU_ASSERT(m.u.assign.pkgs[0].manifest_len > 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_MULTICAST);
+	CU_ASSERT(strncmp(m.u.assign.addr, "239.192.56.", 11) == 0);
+	ctl_msg_free(&m);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, NULL) == 0);
+
+	/* vm1 ready: the count (1) is reached, vm2 is beyond it. */
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.start.run_id, id);
+	ctl_msg_free(&m);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_ERROR);
+	CU_ASSERT_STRING_EQUAL(m.u.cancel.message, "max targets exceeded");
+	ctl_msg_free(&m);
+
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "transferring");
+	CU_ASSERT(json_is_string(json_object_get(run, "transfer_started_at")));
+	CU_ASSERT(json_is_null(json_object_get(run, "finished_at")));
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "transferring");
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "error");
+	CU_ASSERT(err != NULL && strcmp(err, "max targets exceeded") == 0);
+	json_decref(run);
+
+	agent_report(&vm1, id, CTL_RS_DELIVERED, -1, NULL);
+	agent_report(&vm1, id, CTL_RS_RUNNING, -1, NULL);
+	agent_report(&vm1, id, CTL_RS_SUCCEEDED, 0, NULL);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "finished");
+	CU_ASSERT(json_is_string(json_object_get(run, "finished_at")));
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "succeeded");
+	json_decref(run);
+	/* watch: finished, vm2 in error: exit 1. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run watch %llu",
+	    bindir, (unsigned long long)id), 1);
+
+	/* The error sticks: a new run refuses vm2 with that message. */
+	id = scenario_run("mt", "--machine vm2");
+	CU_ASSERT_FATAL(id > 0);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "error");
+	CU_ASSERT(err != NULL && strcmp(err, "max targets exceeded") == 0);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "finished");
+	json_decref(run);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine "
+	    "clear-error vm2", bindir), 0);
+	run = cli_json("machine show vm2 --json");
+	CU_ASSERT(json_is_null(json_object_get(run, "error")));
+	json_decref(run);
+}
+
+static void
+test_max_wait_and_restart(void)
+{
+	char		 out[4096];
+	uint64_t	 id;
+	json_t		*run;
+	const char	*err;
+	struct timespec	 t0, t1;
+	double		 el;
+
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create mw --package sp2 --max-wait 4", bindir), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	id = scenario_run("mw", "--machine vm1 --machine vm2");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	usleep(300000);
+
+	/* kill -9 while waiting: the run comes back and keeps its clock. */
+	stop_server(SIGKILL);
+	agent_close(&vm1);
+	agent_close(&vm2);
+	CU_ASSERT_FATAL(start_server() == 0);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "waiting");
+	json_decref(run);
+	/* vm1 reconnects, is told again, is ready again; vm2 stays away. */
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	el = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/* Max wait counted from the admin's command, across the restart. */
+	CU_ASSERT(el >= 3.8 && el < 6.5);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "transferring");
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "missed");
+	CU_ASSERT(err != NULL && strstr(err, "max wait") != NULL);
+	json_decref(run);
+
+	/* kill -9 while transferring: vm1 becomes interrupted, with why. */
+	stop_server(SIGKILL);
+	agent_close(&vm1);
+	CU_ASSERT_FATAL(start_server() == 0);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", &err),
+	    "interrupted");
+	CU_ASSERT(err != NULL && strstr(err, "restarted") != NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "finished");
+	json_decref(run);
+}
+
+static CU_TestInfo tests[] = {
+	{ "enrollment: token, approval, refusal", test_enrollment },
+	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
+	{ "max targets, sticky error, clear-error", test_max_targets },
+	{ "max wait, missed, kill -9 restarts", test_max_wait_and_restart },
+	CU_TEST_INFO_NULL,
+};
+
+int
+main(void)
+{
+	const char	*b;
+	char		 out[1024];
+	int		 rv;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) == -1) {
+		fprintf(stderr, "test_api: needs root for a private network "
+		    "namespace; skipped\n");
+		return (77);
+	}
+	if (system("ip link set lo up && ip route add 224.0.0.0/4 dev lo") !=
+	    0) {
+		fprintf(stderr, "test_api: cannot set up lo; skipped\n");
+		return (77);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	b = getenv("top_builddir");
+	snprintf(bindir, sizeof(bindir), "%s", b != NULL ? b : ".");
+	if (mkdtemp(dir) == NULL)
+		return (1);
+	snprintf(ctl_port, sizeof(ctl_port), "%d", free_port());
+	snprintf(api_url, sizeof(api_url), "http://127.0.0.1:%d", free_port());
+	snprintf(out, sizeof(out), "%s/state/api.token", dir);
+	setenv("FLEETCAST_API", api_url, 1);
+	setenv("FLEETCAST_TOKEN_FILE", out, 1);
+	unsetenv("FLEETCAST_TOKEN");
+	mkdir(dir, 0700);
+	if (sh(NULL, 0, "mkdir -p %s/payload && printf 'echo hi\\n' > "
+	    "%s/payload/setup.sh && chmod +x %s/payload/setup.sh && "
+	    "%s/server/cli/fleetcast key generate "
+	    "--out %s/k >/dev/null && %s/server/cli/fleetcast package build "
+	    "--dir %s/payload --exec setup.sh --id sp2 --type servicepack "
+	    "--major 2 --minor 0 --sign-key %s/k.key -o %s/sp2.fcpkg "
+	    ">/dev/null", dir, dir, dir, bindir, dir, bindir, dir, dir, dir) != 0) {
+		fprintf(stderr, "test_api: cannot build the test package\n");
+		return (1);
+	}
+	if (start_server() == -1) {
+		sh(NULL, 0, "cat %s/server.log >&2", dir);
+		return (1);
+	}
+	rv = unit_main("api", tests);
+	stop_server(SIGTERM);
+	agent_free(&vm1);
+	agent_free(&vm2);
+	if (rv != 0)
+		sh(NULL, 0, "cat %s/server.log >&2", dir);
+	if (getenv("TEST_API_KEEP") == NULL)
+		sh(NULL, 0, "rm -rf %s", dir);
+	else
+		fprintf(stderr, "test_api: kept %s\n", dir);
+	return (rv);
+}
