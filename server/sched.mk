@@ -22,5 +22,11 @@ tests_unit_test_sim_LDADD = $(UNIT_LIBS) -lm
 
 server_cli_fleetcast_LDADD += -lm
 
-EXTRA_DIST += tests/sim doc/examples doc/simulation.md \
-	doc/sim-example-first-wave.svg doc/sim-example-queue.svg
+EXTRA_DIST += tests/sim
+
+# doc/simulation.md and its worked examples (inputs and the plots they make).
+dist_doc_DATA += doc/simulation.md doc/sim-example-first-wave.svg \
+	doc/sim-example-queue.svg
+dist_examples_DATA += doc/examples/first-wave.scenario.json \
+	doc/examples/office50.fleet.json doc/examples/rollout.scenario.json \
+	doc/examples/site500.fleet.json
