@@ -61,3 +61,5 @@ tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
 tests_fuzz_fuzz_ctl_LDADD = $(COMMON_LIBS)
 
 dist_doc_DATA += doc/control-protocol.md
+dist_man_MANS += doc/fleetcastd.8
+dist_examples_DATA += doc/fleetcastd.conf.example
