@@ -45,20 +45,27 @@ tests_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c tests/unit/unit.h
 tests_unit_test_ctl_LDADD = $(UNIT_LIBS)
 
-# Fuzz target for the control-channel decoder: a libFuzzer program with
-# --enable-fuzzing, otherwise a replay of its seed corpus under make check.
+# Fuzz target for the control-channel decoder: with --enable-fuzzing a
+# libFuzzer program that make check runs briefly on a copy of its seed
+# corpus, otherwise a plain program replaying the corpus (and every
+# truncation and some byte flips of each seed).
 if FUZZING
-noinst_PROGRAMS += tests/fuzz/fuzz_ctl
+check_PROGRAMS += tests/fuzz/fuzz_ctl
+TESTS += tests/fuzz/run-fuzz-ctl.sh
 tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) -DFUZZING \
 	-fsanitize=fuzzer
 tests_fuzz_fuzz_ctl_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+# The decoder itself is compiled into the target so that libFuzzer sees
+# its coverage (libcommon.a is built without instrumentation).
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c common/ctl.c common/wire.c
 else
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
 check_PROGRAMS += tests/fuzz/fuzz_ctl
 TESTS += tests/fuzz/fuzz_ctl
 tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 endif
-tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
 tests_fuzz_fuzz_ctl_LDADD = $(COMMON_LIBS)
+EXTRA_DIST += tests/fuzz/run-fuzz-ctl.sh
 
 dist_doc_DATA += doc/control-protocol.md
 dist_man_MANS += doc/fleetcastd.8
