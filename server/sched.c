@@ -716,7 +716,6 @@ sched_mtrans(struct sched *s, struct sched_target *t, enum sched_mstate new,
 		t->start_at = now;
 	} else if (new == SCHED_M_PENDING_BOOT)
 		t->machine->npending++;
-	t->listed = (new == SCHED_M_READY || new == SCHED_M_QUEUED);
 
 	if (sched_mstate_final(new) && t->done_at == SCHED_NEVER) {
 		t->done_at = now;

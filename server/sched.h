@@ -149,7 +149,6 @@ struct sched_target {
 	char			*error_buf;	/* owned copy behind error */
 	void			*udata;
 	TAILQ_ENTRY(sched_target) entry;	/* run's ready list or queue */
-	int			 listed;
 };
 TAILQ_HEAD(sched_tlist, sched_target);
 

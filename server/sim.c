@@ -14,6 +14,7 @@
  * otherwise only a 4-byte completion time per machine and run.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <arpa/inet.h>
 
@@ -326,16 +327,41 @@ sim_jenum(struct sim_jctx *c, json_t *obj, const char *prefix, const char *key,
 	    "\"%s\" is not one of %s", s, list));
 }
 
+/*
+ * Input files are read whole by jansson, so their size is capped: a fleet
+ * of a million machines listed one by one fits well within it.
+ */
+#define SIM_MAX_FILE	(256ULL << 20)
+
 static json_t *
 sim_jparse(struct sim_jctx *c, const char *text, const char *path)
 {
 	json_t		*root;
 	json_error_t	 je;
+	struct stat	 st;
+	FILE		*f;
 
 	if (text != NULL)
 		root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
-	else
-		root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	else {
+		if ((f = fopen(path, "r")) == NULL) {
+			sim_jerr(c, NULL, "%s", strerror(errno));
+			return (NULL);
+		}
+		if (fstat(fileno(f), &st) == -1 || !S_ISREG(st.st_mode)) {
+			sim_jerr(c, NULL, "not a regular file");
+			fclose(f);
+			return (NULL);
+		}
+		if ((unsigned long long)st.st_size > SIM_MAX_FILE) {
+			sim_jerr(c, NULL, "%lld bytes, limit %llu",
+			    (long long)st.st_size, SIM_MAX_FILE);
+			fclose(f);
+			return (NULL);
+		}
+		root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+		fclose(f);
+	}
 	if (root == NULL) {
 		if (je.line <= 0)
 			sim_jerr(c, NULL, "%s", je.text);
@@ -1104,6 +1130,7 @@ struct sim {
 	size_t		 nstrs;
 	size_t		 strcap;
 	int		 ran;
+	int		 sorted;	/* outputs sorted, after sim_run() */
 };
 
 static void	sim_agent_down(struct sim *, struct sim_agent *, const char *);
@@ -2250,9 +2277,16 @@ sim_sort(const struct sim *csim)
 {
 	struct sim	*sim = (struct sim *)csim;
 
-	qsort(sim->recs, sim->nrecs, sizeof(*sim->recs), sim_rec_cmp);
-	qsort(sim->waves, sim->nwaves, sizeof(*sim->waves), sim_wave_cmp);
-	qsort(sim->done, sim->ndone, sizeof(*sim->done), sim_u32_cmp);
+	if (sim->sorted)
+		return;
+	sim->sorted = 1;
+	if (sim->nrecs > 0)
+		qsort(sim->recs, sim->nrecs, sizeof(*sim->recs), sim_rec_cmp);
+	if (sim->nwaves > 0)
+		qsort(sim->waves, sim->nwaves, sizeof(*sim->waves),
+		    sim_wave_cmp);
+	if (sim->ndone > 0)
+		qsort(sim->done, sim->ndone, sizeof(*sim->done), sim_u32_cmp);
 }
 
 const struct sim_rec *

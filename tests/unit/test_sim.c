@@ -170,6 +170,17 @@ test_input_errors(void)
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"on_concurrency_limit\": "
 	    "\"drop\"}"), "scenario.json: on_concurrency_limit: \"drop\" is "
 	    "not one of queue|error");
+	{
+		struct sim_scenario	sc;
+		char			err[512];
+
+		CU_ASSERT(sim_scenario_load("/nonexistent/s.json", &sc, err,
+		    sizeof(err)) == -1);
+		CU_ASSERT_STRING_EQUAL(err, "/nonexistent/s.json: No such "
+		    "file or directory");
+		CU_ASSERT(sim_scenario_load("/", &sc, err, sizeof(err)) == -1);
+		CU_ASSERT_STRING_EQUAL(err, "/: not a regular file");
+	}
 	/* Absent and null both mean "not set". */
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"max_targets\": null, "
 	    "\"max_wait\": null}"), "");
