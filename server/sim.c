@@ -987,6 +987,7 @@ enum sim_evtype {
 	SIM_EV_XFER_DONE,	/* one unicast transfer is complete */
 	SIM_EV_EXEC_DONE,	/* a package finished running */
 	SIM_EV_APPLY_DONE,	/* a next-boot package finished at boot */
+	SIM_EV_XFER_FAIL,	/* the machine was down when its wave began */
 	SIM_EV_REBOOT,		/* a scheduled restart (or start, if off) */
 	SIM_EV_BOOTED,		/* a machine is up again */
 };
@@ -1482,8 +1483,16 @@ sim_cb_wave(void *arg, const struct sched_wave *w)
 	if (sim->first_transfer == SCHED_NEVER)
 		sim->first_transfer = w->start - sr->start;
 	if (w->path == SCHED_PATH_MULTICAST) {
-		/* The group goes at the pace of its slowest member. */
+		/*
+		 * The group goes at the pace of its slowest member that is
+		 * listening; a member that is down fails below.
+		 */
 		for (i = 0; i < w->n; i++) {
+			ti = w->members[i]->udata;
+			if (ti->a->on && ti->a->cfg->link_rate < rate)
+				rate = ti->a->cfg->link_rate;
+		}
+		for (i = 0; i < w->n && rate == UINT64_MAX; i++) {
 			ti = w->members[i]->udata;
 			if (ti->a->cfg->link_rate < rate)
 				rate = ti->a->cfg->link_rate;
@@ -1521,6 +1530,20 @@ sim_cb_wave(void *arg, const struct sched_wave *w)
 		else
 			sim_tl(sim, sr, "wave %u unicast: %s (%s)", w->index,
 			    dbuf, sched_strwhy(w->why));
+	}
+
+	/*
+	 * A machine that got ready, then went down (a restart, an S11
+	 * power-off for another run) is not listening when its wave begins:
+	 * its transfer fails.  The scheduler hears of it on the event queue,
+	 * as callbacks must not call back into it.
+	 */
+	for (i = 0; i < w->n; i++) {
+		ti = w->members[i]->udata;
+		if (ti->a->on)
+			continue;
+		sr->nev++;
+		sim_push(sim, w->start, SIM_EV_XFER_FAIL, w->members[i], 0);
 	}
 
 	if (sim->nwtotal < SIM_WLIST) {
@@ -1972,6 +1995,7 @@ sim_process(struct sim *sim, const struct sim_ev *e)
 	case SIM_EV_XFER_DONE:
 	case SIM_EV_EXEC_DONE:
 	case SIM_EV_APPLY_DONE:
+	case SIM_EV_XFER_FAIL:
 		t = e->p;
 		sr = t->run->udata;
 		sr->nev--;
@@ -1981,7 +2005,12 @@ sim_process(struct sim *sim, const struct sim_ev *e)
 			sim_delivered(sim, t);
 		else if (e->type == SIM_EV_EXEC_DONE)
 			sim_exec_done(sim, t);
-		else if (t->state == SCHED_M_RUNNING)
+		else if (e->type == SIM_EV_XFER_FAIL) {
+			if (t->state == SCHED_M_TRANSFERRING)
+				sched_report(sim->sched, t, SCHED_EV_FAILED,
+				    sim->now, "machine was down when the "
+				    "transfer started");
+		} else if (t->state == SCHED_M_RUNNING)
 			sched_report(sim->sched, t, SCHED_EV_SUCCEEDED,
 			    sim->now, NULL);
 		sim_check_free(sim, sr);

@@ -503,6 +503,33 @@ test_sim_s13(void)
 	done(&r);
 }
 
+/* Ready, then down when the wave starts: that transfer fails. */
+static void
+test_sim_down_at_wave(void)
+{
+	struct run	r;
+
+	CU_ASSERT_FATAL(simulate(&r, "{\"max_wait\": 30, \"package_size\": "
+	    "1000000}", "{\"machines\": [{\"name\": \"up\", \"ready_at\": 5}, "
+	    "{\"name\": \"down\", \"ready_at\": 5, \"reboot_at\": [10], "
+	    "\"boot_time\": 60, \"link_rate\": 1000}, {\"name\": \"back\", \"ready_at\": 5, "
+	    "\"reboot_at\": [10], \"boot_time\": 5}, {\"name\": \"never\", "
+	    "\"ready_at\": null}]}", 1) == 0);
+	CU_ASSERT_EQUAL_FATAL(r.nwaves, 1);
+	CU_ASSERT_EQUAL(r.waves[0].n, 3);
+	CU_ASSERT_EQUAL(r.waves[0].start, 30000);
+	/* 1 MB at 1 Gbit/s: the slow link of "down" does not count. */
+	CU_ASSERT_EQUAL(r.waves[0].end, 30008);
+	CU_ASSERT_EQUAL(rec(&r, 1, "up")->state, SCHED_M_SUCCEEDED);
+	CU_ASSERT_EQUAL(rec(&r, 1, "back")->state, SCHED_M_SUCCEEDED);
+	CU_ASSERT_EQUAL(rec(&r, 1, "down")->state, SCHED_M_FAILED);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(rec(&r, 1, "down")->error);
+	CU_ASSERT_STRING_EQUAL(rec(&r, 1, "down")->error,
+	    "machine was down when the transfer started");
+	CU_ASSERT_EQUAL(rec(&r, 1, "down")->done_at, 30000);
+	done(&r);
+}
+
 /* Same seed, same result; another seed, other draws. */
 static void
 test_determinism(void)
@@ -789,6 +816,7 @@ static CU_TestInfo tests[] = {
 	{ "S10 S11 next boot, power off", test_sim_s10_s11 },
 	{ "S12 update in progress", test_sim_s12 },
 	{ "S13 pending cap", test_sim_s13 },
+	{ "down when the wave starts", test_sim_down_at_wave },
 	{ "determinism", test_determinism },
 	{ "property", test_property },
 	CU_TEST_INFO_NULL,
