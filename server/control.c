@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <ifaddrs.h>
@@ -144,10 +145,13 @@ conn_free(struct conn *c)
 
 	if (c->state == CONN_ONLINE) {
 		log_info("control: %s offline", conn_who(c));
+		db_begin(srv->db);
 		db_machine_seen(srv->db, c->name, now);
 		db_machine_online(srv->db, c->name, 0, NULL, NULL, NULL, now);
 		db_event(srv->db, now, "offline", 0, c->name,
 		    "connection closed");
+		if (db_commit(srv->db) == -1)
+			db_rollback(srv->db);
 		runs_machine_offline(srv->runs, c->name);
 	} else if (c->state != CONN_CLOSING)
 		ctl->nunauth--;
@@ -416,11 +420,15 @@ on_hello(struct conn *c, struct ctl_msg *m)
 	}
 	conn_set_state(c, CONN_ONLINE);
 	c->seen_flushed = now;
+	/* One commit (one fsync) for the three rows: reconnection storms. */
+	db_begin(srv->db);
 	db_machine_online(srv->db, c->name, 1, c->addr, c->segment,
 	    m->u.hello.boot_id, now);
 	db_machine_agent_version(srv->db, c->name, m->u.hello.version);
 	db_event(srv->db, now, "online", 0, c->name, "online from %s (%s), "
 	    "agent %s", c->addr, c->segment, m->u.hello.version);
+	if (db_commit(srv->db) == -1)
+		db_rollback(srv->db);
 	log_info("control: %s online (%s segment, agent %s)", conn_who(c),
 	    c->segment, m->u.hello.version);
 	memset(&r, 0, sizeof(r));
@@ -639,6 +647,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
+	/* Small messages that wait for each other: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if ((ssl = SSL_new(ctl->ssl)) == NULL) {
 		log_warnx("control: %s: SSL_new failed", host);
 		evutil_closesocket(fd);
