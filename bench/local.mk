@@ -4,7 +4,7 @@
 # are run by hand, never by make check: performance is not a timed unit
 # test.  Only the lab's quick self-test is a test.
 benchdir = $(pkgdatadir)/bench
-dist_bench_SCRIPTS = bench/mcast-throughput
+dist_bench_SCRIPTS = bench/mcast-throughput bench/sim-scale
 dist_bench_DATA = bench/lib.sh
 
 labdir = $(pkgdatadir)/lab
@@ -12,3 +12,6 @@ dist_lab_SCRIPTS = tests/lab/lab.sh tests/lab/mcast-probe.py
 
 TESTS += tests/integration/lab_selftest.sh
 EXTRA_DIST += tests/integration/lab_selftest.sh
+
+# The method, the lab and the measured figures.
+dist_doc_DATA += doc/performance.md

@@ -92,7 +92,7 @@ bench_is_file(const char *path, int exec)
 static void
 bench_find(struct bench_paths *bp)
 {
-	char		 self[PATH_MAX], bindir[PATH_MAX];
+	char		 self[PATH_MAX], bindir[PATH_MAX], top[PATH_MAX];
 	const char	*env;
 	char		*slash, *src;
 	ssize_t		 n;
@@ -111,10 +111,10 @@ bench_find(struct bench_paths *bp)
 
 	if ((env = getenv("FLEETCAST_BENCH_DIR")) != NULL && *env != '\0')
 		bp->bench_dir = xstrdup(env);
-	else if (!bp->installed) {
-		xasprintf(&src, "%s/bench/lib.sh", FC_ABS_SRCDIR);
+	else if (!bp->installed && realpath(FC_ABS_SRCDIR, top) != NULL) {
+		xasprintf(&src, "%s/bench/lib.sh", top);
 		if (bench_is_file(src, 0))
-			xasprintf(&bp->bench_dir, "%s/bench", FC_ABS_SRCDIR);
+			xasprintf(&bp->bench_dir, "%s/bench", top);
 		free(src);
 	}
 	if (bp->bench_dir == NULL)
@@ -124,16 +124,15 @@ bench_find(struct bench_paths *bp)
 		bp->lab = xstrdup(env);
 	else {
 		/* Installed: pkgdatadir/lab; source tree: tests/lab. */
-		xasprintf(&bp->lab, "%s/../lab/lab.sh", bp->bench_dir);
-		if (!bench_is_file(bp->lab, 0)) {
-			free(bp->lab);
-			xasprintf(&bp->lab, "%s/../tests/lab/lab.sh",
+		xasprintf(&src, "%s/../lab/lab.sh", bp->bench_dir);
+		if (!bench_is_file(src, 0)) {
+			free(src);
+			xasprintf(&src, "%s/../tests/lab/lab.sh",
 			    bp->bench_dir);
-			if (!bench_is_file(bp->lab, 0)) {
-				free(bp->lab);
-				bp->lab = NULL;
-			}
 		}
+		if (bench_is_file(src, 0) && realpath(src, top) != NULL)
+			bp->lab = xstrdup(top);
+		free(src);
 	}
 }
 
