@@ -39,3 +39,10 @@ tests_unit_test_exec_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c tests/unit/unit.h \
 	agent/exec.c
 tests_unit_test_exec_LDADD = $(UNIT_LIBS)
+
+# Integration tests: a real fleetcastd and real agents in private network
+# and mount namespaces (root and unshare; outside CI they skip with 77).
+TESTS += \
+	tests/integration/agent_immediate.sh \
+	tests/integration/agent_nextboot.sh \
+	tests/integration/agent_cap.sh

@@ -77,6 +77,7 @@ struct run {
 	struct pkg_manifest	*m;		/* rec->npkgs, when verified */
 	char			*dir;		/* staging/<run id> */
 	struct xrecv		*xr;
+	char			*xr_out;	/* xrecv keeps this pointer */
 	struct exec_job		*job;		/* verify child or package */
 	int			 recv_ok;	/* deferred receiver result */
 	char			*recv_err;
@@ -158,6 +159,7 @@ run_free(struct run *r)
 		xrecv_stop(r->xr);
 		xrecv_free(r->xr);
 	}
+	free(r->xr_out);
 	if (r->job != NULL)
 		exec_cancel(r->job);
 	if (r->ev_defer != NULL)
@@ -313,6 +315,8 @@ run_recv_stop(struct run *r)
 	r->xr = NULL;
 	xrecv_stop(xr);
 	xrecv_free(xr);
+	free(r->xr_out);
+	r->xr_out = NULL;
 }
 
 static void
@@ -637,7 +641,11 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 		    ifname);
 		return (-1);
 	}
-	xc.out = run_pkgfile(r, r->rec->pkg_index, file, sizeof(file));
+	/* The receiver holds on to the path itself: it must outlive it. */
+	free(r->xr_out);
+	r->xr_out = xstrdup(run_pkgfile(r, r->rec->pkg_index, file,
+	    sizeof(file)));
+	xc.out = r->xr_out;
 	memcpy(xc.key, r->rec->key, sizeof(xc.key));
 	free(r->recv_err);
 	r->recv_err = NULL;
