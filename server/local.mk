@@ -70,3 +70,7 @@ EXTRA_DIST += tests/fuzz/run-fuzz-ctl.sh
 dist_doc_DATA += doc/control-protocol.md
 dist_man_MANS += doc/fleetcastd.8
 dist_examples_DATA += doc/fleetcastd.conf.example
+
+# Scheduling end to end with the real agent (uses agent_lib.sh; root and
+# network namespaces, skipped otherwise outside CI).
+TESTS += tests/integration/server_sched.sh
