@@ -331,17 +331,14 @@ main(int argc, char **argv)
 			return (2);
 		}
 		for (opt = argv[i] + 1; *opt != '\0'; opt++) {
-			switch (*opt) {
-			case 'd':
+			if (*opt == 'd')
 				foreground = 1;
-				break;
-			case 'v':
+			else if (*opt == 'v')
 				verbose++;
-				break;
-			case 'n':
+			else if (*opt == 'n')
 				check = 1;
-				break;
-			case 'c':
+			else if (*opt == 'c') {
+				/* -cFILE or -c FILE; the rest is the file. */
 				if (opt[1] != '\0')
 					cfile = opt + 1;
 				else if (i + 1 < argc)
@@ -351,16 +348,13 @@ main(int argc, char **argv)
 					    "a file\n");
 					return (2);
 				}
-				opt = " ";	/* the rest was the file */
 				break;
-			default:
+			} else {
 				fprintf(stderr, "fleetcastd: unknown option "
 				    "'-%c'\n", *opt);
 				usage(stderr);
 				return (2);
 			}
-			if (*opt == ' ')
-				break;
 		}
 	}
 	log_setverbose(verbose);

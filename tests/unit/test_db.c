@@ -319,6 +319,8 @@ test_runs(void)
 	CU_ASSERT(db_run_next_id(db, &id2) == 0);
 	CU_ASSERT_EQUAL(id2, 2);
 
+	/* vm1 can still change: the run is not finished. */
+	CU_ASSERT_EQUAL(db_run_check_finished(db, r.id, 1500), 0);
 	CU_ASSERT(db_run_target(db, r.id, "vm1", "ready", NULL, NULL, 0, 0,
 	    -1, NULL, 2000) == 0);
 	CU_ASSERT(db_run_state(db, r.id, "transferring", 3000) == 0);
