@@ -512,24 +512,20 @@ runs_rearm(struct runs *rs)
 	evtimer_add(rs->timer, &tv);
 }
 
+/*
+ * Free finished runs.  Every machine is in a final state, so a sender
+ * still lingering for late repair requests has nobody left to serve.
+ */
 static void
 runs_gc_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct runs	*rs = arg;
 	struct run	*r, *next;
-	struct xfer	*x;
-	int		 busy;
 
 	for (r = TAILQ_FIRST(&rs->list); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
 		if (!r->finished)
 			continue;
-		busy = 0;
-		TAILQ_FOREACH(x, &r->xfers, entry)
-			if (x->grace == NULL)
-				busy = 1;
-		if (busy)
-			continue;	/* a sender still lingers: later */
 		TAILQ_REMOVE(&rs->list, r, entry);
 		run_free(r);
 	}
