@@ -181,6 +181,10 @@ struct xrecv {
 	uint64_t		 resumed_bytes;
 	uint64_t		 received_bytes;
 	uint64_t		 n_packets;
+	uint64_t		 n_reads;
+	uint64_t		 n_loads;
+	uint64_t		 n_hashreads;
+	uint64_t		 n_dgrams;
 	uint64_t		 n_repairs;
 	uint64_t		 n_decoded;
 	uint64_t		 n_dup;
@@ -526,6 +530,8 @@ xr_block(struct xrecv *r, uint64_t b)
 	victim->block = (int64_t)b;
 	victim->used = ++r->stamp;
 	r->b_slot[b] = (int8_t)(victim - r->ring);
+	if (r->b_have[b] > 0)
+		r->n_loads++;
 	return (victim);
 }
 
@@ -546,6 +552,7 @@ xr_hash(struct xrecv *r)
 		if (r->b_slot[b] >= 0)
 			sha256_update(r->sha, r->ring[r->b_slot[b]].buf, want);
 		else {
+			r->n_hashreads++;
 			for (off = 0; off < want; off += n) {
 				n = want - off < (1 << 20) ? want - off :
 				    (1 << 20);
@@ -1259,9 +1266,11 @@ xrecv_group_cb(evutil_socket_t fd, short ev, void *arg)
 		}
 		for (i = 0; i < n; i++) {
 			udp_rx_msg(r->rx, i, &buf, &len, &seg, &from);
+			r->n_reads++;
 			for (off = 0; off < len; off += dl) {
 				dl = len - off < seg ? len - off : seg;
 				xr_dgram(r, buf + off, dl, &from);
+				r->n_dgrams++;
 				budget++;
 				if (r->state == XR_FAILED ||
 				    r->state == XR_FINISHED)
@@ -1279,7 +1288,7 @@ xrecv_group_cb(evutil_socket_t fd, short ev, void *arg)
 	if ((q = udp_queue_permille(r->gsock)) > r->queue_pm)
 		r->queue_pm = q;
 	if (r->state == XR_RECEIVING && (r->overflow != r->overflow_reported ||
-	    q > 500) && xr_now_ms() - r->last_report >= XR_CONGEST_MS)
+	    q > 200) && xr_now_ms() - r->last_report >= XR_CONGEST_MS)
 		xr_send_report(r, 0);
 }
 
@@ -1508,9 +1517,11 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		log_debug("xrecv %016" PRIx64 ": have %" PRIu64 "/%" PRIu64
 		    " blocks %" PRIu64 " hashed %" PRIu64 " naks %" PRIu64
 		    " queued %" PRIu64 "+%" PRIu64 " repairs %" PRIu64
-		    " dup %" PRIu64 " overflow %u", r->session, r->nhave,
+		    " dup %" PRIu64 " overflow %u loads %" PRIu64 " hashreads %"
+		    PRIu64, r->session, r->nhave,
 		    r->geom.nsym, r->blocks_done, r->hash_next, r->n_naks,
-		    r->gq_len, r->bq_len, r->n_repairs, r->n_dup, r->overflow);
+		    r->gq_len, r->bq_len, r->n_repairs, r->n_dup, r->overflow,
+		    r->n_loads, r->n_hashreads);
 	if (r->state == XR_RECEIVING && now - r->last_progress >= 250 &&
 	    r->cb.progress == NULL)
 		r->last_progress = now;
@@ -1726,6 +1737,8 @@ xrecv_stats(struct xrecv *r, struct xrecv_stats *st)
 	st->resumed_bytes = r->resumed_bytes;
 	st->received_bytes = r->received_bytes;
 	st->packets = r->n_packets;
+	st->reads = r->n_reads;
+	st->datagrams = r->n_dgrams;
 	st->repairs = r->n_repairs;
 	st->decoded = r->n_decoded;
 	st->duplicates = r->n_dup;

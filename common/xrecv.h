@@ -32,6 +32,8 @@ struct xrecv_stats {
 	uint64_t	resumed_bytes;	/* on disk already at the start */
 	uint64_t	received_bytes;	/* payload accepted from the network */
 	uint64_t	packets;	/* authentic DATA/REPAIR processed */
+	uint64_t	reads;		/* messages from recvmmsg (GRO merges) */
+	uint64_t	datagrams;	/* datagrams in them */
 	uint64_t	repairs;	/* useful REPAIR or resent DATA */
 	uint64_t	decoded;	/* symbols rebuilt from parity */
 	uint64_t	duplicates;

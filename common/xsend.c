@@ -32,7 +32,7 @@
 #include "xmalloc.h"
 #include "xsend.h"
 
-#define XS_RING			4	/* blocks kept in memory */
+#define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
@@ -43,7 +43,10 @@
 #define XS_RATE_MIN		(256.0 * 1024)
 #define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
-#define XS_Q_GDATA		0x80000000U	/* resend a group's data */
+#define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
+#define XS_PBATCH		8	/* parity rows encoded together */
+#define XS_PCACHE		1024	/* encoded parity symbols kept */
+#define XS_LOAD_MIN		8	/* busy groups that make a block load */
 
 enum xsend_state {
 	XS_INIT,
@@ -114,7 +117,11 @@ struct xsend {
 
 	struct xs_slot		 ring[XS_RING];
 	uint64_t		 stamp;
-	uint8_t			*parity;	/* one symbol of scratch */
+	uint8_t			*pcache;	/* encoded parity, XS_PCACHE */
+	uint32_t		*pc_group;
+	uint32_t		*pc_rseq;
+	uint8_t			*gbuf;		/* one group read alone */
+	uint32_t		 gbuf_group;
 	uint8_t			*sendbuf;	/* one control datagram */
 
 	struct sha256		*sha;
@@ -126,14 +133,15 @@ struct xsend {
 	uint32_t		*g_sched;
 	uint32_t		*g_sent;
 	uint64_t		*g_last;
-	uint8_t			*g_inq;
 	uint8_t			*g_dpend;	/* data resend queued */
 	uint8_t			*g_dcur;
 	uint64_t		*g_dlast;
 	uint32_t		*b_cursor;
 	uint64_t		*b_last;
 	uint8_t			*b_pending;
-	struct xs_fifo		 pq;		/* groups: parity, data */
+	struct xs_fifo		 pq;		/* blocks with group work */
+	uint8_t			*b_inpq;
+	uint16_t		*b_lane;	/* round-robin cursor */
 	struct xs_fifo		 bq;		/* whole blocks */
 	int			 turn;
 	double			 credit;
@@ -163,6 +171,8 @@ struct xsend {
 	uint64_t		 n_repair;
 	uint64_t		 n_resend;
 	uint64_t		 n_wire;
+	uint64_t		 n_loads;
+	uint64_t		 n_gloads;
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
@@ -281,6 +291,27 @@ xs_peer_final(const struct xs_peer *p)
 	    p->state == XSP_DROPPED);
 }
 
+/* Whether group g has parity or a data resend waiting. */
+static int
+xs_group_busy(const struct xsend *s, uint64_t g)
+{
+	return (s->g_sched[g] > s->g_sent[g] || s->g_dpend[g]);
+}
+
+/* Block b if it is in the ring, without loading it. */
+static uint8_t *
+xs_block_held(struct xsend *s, uint64_t b)
+{
+	int	i;
+
+	for (i = 0; i < XS_RING; i++)
+		if (s->ring[i].block == (int64_t)b) {
+			s->ring[i].used = ++s->stamp;
+			return (s->ring[i].buf);
+		}
+	return (NULL);
+}
+
 /*
  * The block ring.  The block the first pass is in is never evicted; others
  * go least recently used first.  A block comes from one pread, zero-padded
@@ -329,6 +360,7 @@ xs_block(struct xsend *s, uint64_t b)
 		memset(victim->buf + want, 0, blen - want);
 	victim->block = (int64_t)b;
 	victim->used = ++s->stamp;
+	s->n_loads++;
 	if (b == s->hashed_blocks) {
 		sha256_update(s->sha, victim->buf, want);
 		s->hashed_blocks++;
@@ -400,7 +432,9 @@ xs_emit_data(struct xsend *s, uint64_t i)
 	}
 	if ((p = xs_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
 		return (1);
-	proto_sender_nonce(++s->seq, nonce);
+	if (++s->seq == UINT64_MAX)
+		fatalx("xsend: nonce space exhausted");
+	proto_sender_nonce(s->seq, nonce);
 	wire_store64(sub, i);
 	n = proto_seal(s->kd, PROTO_DATA, s->session, nonce, sub,
 	    buf + (size_t)(i % s->geom.bsym) * s->geom.sym, len, p,
@@ -414,34 +448,110 @@ xs_emit_data(struct xsend *s, uint64_t i)
 	return (0);
 }
 
-/* Encode and seal the next parity of group g. */
+/*
+ * Pointers to the k data symbols of group g.  From the ring when its block
+ * is there, or when enough of the block's groups need work to make reading
+ * the whole block worth it; otherwise only the group's own symbols are read
+ * (a late NAK of one receiver must not cost a 4 MB read).
+ */
+static int
+xs_group_data(struct xsend *s, uint32_t g, uint8_t **src)
+{
+	uint64_t	 b = g / s->geom.il, first = b * s->geom.bsym, i;
+	uint32_t	 k = proto_group_k(&s->geom, g), c, lane, busy = 0;
+	uint8_t		*buf;
+	size_t		 len;
+	ssize_t		 n;
+
+	if ((buf = xs_block_held(s, b)) == NULL) {
+		for (lane = 0; lane < s->geom.il; lane++)
+			busy += xs_group_busy(s, b * s->geom.il + lane);
+		if (busy >= XS_LOAD_MIN && (buf = xs_block(s, b)) == NULL)
+			return (-1);
+	}
+	if (buf != NULL) {
+		for (c = 0; c < k; c++)
+			src[c] = buf + (size_t)(proto_group_sym(&s->geom, g,
+			    c) - first) * s->geom.sym;
+		return (0);
+	}
+	for (c = 0; c < k; c++) {
+		src[c] = s->gbuf + (size_t)c * s->geom.sym;
+		if (s->gbuf_group == g)
+			continue;
+		i = proto_group_sym(&s->geom, g, c);
+		len = proto_sym_len(&s->geom, i);
+		n = pread(s->fd, src[c], len, (off_t)(i * s->geom.sym));
+		if (n != (ssize_t)len) {
+			if (n >= 0)
+				errno = EIO;
+			s->gbuf_group = UINT32_MAX;
+			return (-1);
+		}
+		if (len < s->geom.sym)
+			memset(src[c] + len, 0, s->geom.sym - len);
+	}
+	s->gbuf_group = g;
+	s->n_gloads++;
+	return (0);
+}
+
+/*
+ * The parity of group g, repair number r.  Rows still to be sent for a
+ * group are encoded together (one pass over the group's data for up to
+ * XS_PBATCH rows) into a small direct-mapped cache, since the group's turns
+ * come back one packet at a time.
+ */
+static uint8_t *
+xs_parity(struct xsend *s, uint32_t g, uint32_t r)
+{
+	uint8_t		*src[PROTO_MAX_K], *out[XS_PBATCH];
+	uint32_t	 rows[XS_PBATCH], k = proto_group_k(&s->geom, g), i, m;
+	size_t		 slot;
+
+	slot = ((size_t)g * XS_PBATCH + r) % XS_PCACHE;
+	if (s->pc_group[slot] == g && s->pc_rseq[slot] == r)
+		return (s->pcache + slot * s->geom.sym);
+	m = s->g_sched[g] - r;
+	if (m > XS_PBATCH)
+		m = XS_PBATCH;
+	if (m == 0)
+		m = 1;
+	if (xs_group_data(s, g, src) == -1)
+		return (NULL);
+	for (i = 0; i < m; i++) {
+		slot = ((size_t)g * XS_PBATCH + r + i) % XS_PCACHE;
+		rows[i] = proto_parity_row(k, r + i);
+		out[i] = s->pcache + slot * s->geom.sym;
+		s->pc_group[slot] = g;
+		s->pc_rseq[slot] = r + i;
+	}
+	if (fec_encode(s->fec, k, src, m, rows, out, s->geom.sym) == -1)
+		fatalx("xsend: fec_encode failed");
+	return (out[0]);
+}
+
+/* Seal the next parity of group g. */
 static int
 xs_emit_parity(struct xsend *s, uint32_t g)
 {
 	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
-	uint8_t		*src[PROTO_MAX_K], *buf, *p, *out[1];
-	uint32_t	 k = proto_group_k(&s->geom, g), c, row;
-	uint64_t	 first = (uint64_t)(g / s->geom.il) * s->geom.bsym;
+	uint8_t		*p, *par;
 	size_t		 dlen = PROTO_SYM_OVERHEAD + s->geom.sym;
 	ssize_t		 n;
 
-	if ((buf = xs_block(s, g / s->geom.il)) == NULL) {
+	if ((p = xs_slot(s, dlen)) == NULL)
+		return (1);
+	if ((par = xs_parity(s, g, s->g_sent[g])) == NULL) {
 		log_warn("xsend: read %s", s->conf.path);
 		return (-1);
 	}
-	if ((p = xs_slot(s, dlen)) == NULL)
-		return (1);
-	for (c = 0; c < k; c++)
-		src[c] = buf + (size_t)(proto_group_sym(&s->geom, g, c) -
-		    first) * s->geom.sym;
-	row = proto_parity_row(k, s->g_sent[g]);
-	out[0] = s->parity;
-	if (fec_encode(s->fec, k, src, 1, &row, out, s->geom.sym) == -1)
-		fatalx("xsend: fec_encode failed");
-	proto_sender_nonce(++s->seq, nonce);
+	if (++s->seq == UINT64_MAX)
+		fatalx("xsend: nonce space exhausted");
+	proto_sender_nonce(s->seq, nonce);
 	wire_store32(sub, g);
 	wire_store32(sub + 4, s->g_sent[g]);
-	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, s->parity,
+	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, par,
 	    s->geom.sym, p, dlen);
 	if (n == -1)
 		fatalx("xsend: seal failed");
@@ -455,57 +565,76 @@ xs_emit_parity(struct xsend *s, uint32_t g)
 	return (0);
 }
 
+static void
+xs_group_queue(struct xsend *s, uint32_t g)
+{
+	uint32_t	b = g / s->geom.il;
+
+	if (!s->b_inpq[b]) {
+		s->b_inpq[b] = 1;
+		xs_q_push(&s->pq, b);
+	}
+}
+
 /*
- * One repair packet.  Groups take turns, one packet each (parity, or one
- * data symbol of a group resent whole), so that a burst of loss hits many
- * groups a little rather than one group a lot; the block at the head of
- * the block queue is resent from start to end so that receivers work on
- * one block at a time.  Groups and blocks alternate.
+ * One repair packet.  Group work is served a block at a time, oldest block
+ * first, so that the sender reads each block once however the NAKs of many
+ * receivers interleave; inside the block the groups take turns, one packet
+ * each (parity, or one data symbol of a group resent whole), so that a
+ * burst of loss hits many groups a little rather than one group a lot.  The
+ * block at the head of the block queue is resent from start to end.  Group
+ * work and block resends alternate.
  */
 static int
 xs_emit_repair(struct xsend *s)
 {
-	uint32_t	item, id;
-	uint64_t	i;
+	uint32_t	b, lane, n;
+	uint64_t	i, g;
 	int		rv;
 
+	while (s->pq.len > 0) {
+		b = s->pq.q[s->pq.head];
+		for (n = 0; n < s->geom.il; n++) {
+			lane = (s->b_lane[b] + n) % s->geom.il;
+			if (xs_group_busy(s, (uint64_t)b * s->geom.il + lane))
+				break;
+		}
+		if (n < s->geom.il)
+			break;
+		(void)xs_q_pop(&s->pq);
+		s->b_inpq[b] = 0;
+	}
 	if (s->bq.len > 0 && (s->pq.len == 0 || s->turn)) {
-		id = s->bq.q[s->bq.head];
-		i = (uint64_t)id * s->geom.bsym + s->b_cursor[id];
+		b = s->bq.q[s->bq.head];
+		i = (uint64_t)b * s->geom.bsym + s->b_cursor[b];
 		if ((rv = xs_emit_data(s, i)) != 0)
 			return (rv);
 		s->n_resend++;
 		s->turn = 0;
-		s->b_last[id] = s->seq;
-		if (++s->b_cursor[id] >= proto_block_nsym(&s->geom, id)) {
+		s->b_last[b] = s->seq;
+		if (++s->b_cursor[b] >= proto_block_nsym(&s->geom, b)) {
 			(void)xs_q_pop(&s->bq);
-			s->b_pending[id] = 0;
+			s->b_pending[b] = 0;
 		}
 		return (0);
 	}
+	if (s->pq.len == 0)
+		return (2);
 	s->turn = 1;
-	item = s->pq.q[s->pq.head];
-	if (item & XS_Q_GDATA) {
-		id = item & ~XS_Q_GDATA;
-		i = proto_group_sym(&s->geom, id, s->g_dcur[id]);
+	b = s->pq.q[s->pq.head];
+	lane = (s->b_lane[b] + n) % s->geom.il;
+	g = (uint64_t)b * s->geom.il + lane;
+	if (s->g_dpend[g]) {
+		i = proto_group_sym(&s->geom, g, s->g_dcur[g]);
 		if ((rv = xs_emit_data(s, i)) != 0)
 			return (rv);
 		s->n_resend++;
-		(void)xs_q_pop(&s->pq);
-		s->g_dlast[id] = s->seq;
-		if (++s->g_dcur[id] < proto_group_k(&s->geom, id))
-			xs_q_push(&s->pq, item);
-		else
-			s->g_dpend[id] = 0;
-		return (0);
-	}
-	if ((rv = xs_emit_parity(s, item)) != 0)
+		s->g_dlast[g] = s->seq;
+		if (++s->g_dcur[g] >= proto_group_k(&s->geom, g))
+			s->g_dpend[g] = 0;
+	} else if ((rv = xs_emit_parity(s, (uint32_t)g)) != 0)
 		return (rv);
-	(void)xs_q_pop(&s->pq);
-	if (s->g_sent[item] < s->g_sched[item])
-		xs_q_push(&s->pq, item);
-	else
-		s->g_inq[item] = 0;
+	s->b_lane[b] = (uint16_t)((lane + 1) % s->geom.il);
 	return (0);
 }
 
@@ -580,7 +709,9 @@ xs_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
 
 	if (w->err)
 		fatalx("xsend: control body too long");
-	proto_sender_nonce(++s->seq, nonce);
+	if (++s->seq == UINT64_MAX)
+		fatalx("xsend: nonce space exhausted");
+	proto_sender_nonce(s->seq, nonce);
 	n = proto_seal(s->kd, type, s->session, nonce, NULL, w->buf, w->len,
 	    s->sendbuf, PROTO_MAX_DGRAM);
 	if (n == -1)
@@ -811,7 +942,7 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 			return;
 		s->g_dpend[n->id] = 1;
 		s->g_dcur[n->id] = 0;
-		xs_q_push(&s->pq, XS_Q_GDATA | n->id);
+		xs_group_queue(s, n->id);
 		return;
 	}
 	if (rx_hw >= s->g_last[n->id] || n->seen > s->g_sched[n->id])
@@ -827,10 +958,7 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	if (add == 0)
 		return;
 	s->g_sched[n->id] += add;
-	if (!s->g_inq[n->id]) {
-		s->g_inq[n->id] = 1;
-		xs_q_push(&s->pq, n->id);
-	}
+	xs_group_queue(s, n->id);
 	xs_ncf_add(s, n->id);
 }
 
@@ -856,7 +984,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 			s->congested_drop = 1;
 		p->overflow = r->overflow;
 	}
-	if (r->queue_pm > 500 && p->state == XSP_RECEIVING)
+	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
 	switch (r->state) {
 	case PROTO_R_READY:
@@ -1018,10 +1146,12 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		if (log_getverbose() > 1)
 			log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
 			    PRIu64 " parity %" PRIu64 " resent %" PRIu64
-			    " queued %" PRIu64 "+%" PRIu64 " rate %.0f Mbit/s",
-			    s->session, xsend_strstate(s->state), s->next_sym,
+			    " queued %" PRIu64 "+%" PRIu64 " rate %.0f Mbit/s"
+			    " loads %" PRIu64 "+%" PRIu64, s->session,
+			    xsend_strstate(s->state), s->next_sym,
 			    s->geom.nsym, s->n_repair, s->n_resend, s->pq.len,
-			    s->bq.len, s->rate * 8 / 1e6);
+			    s->bq.len, s->rate * 8 / 1e6, s->n_loads,
+			    s->n_gloads);
 	}
 	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
 		s->last_progress = now;
@@ -1185,12 +1315,16 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 		s->ring[i].block = -1;
 		s->ring[i].buf = xmalloc(blen);
 	}
-	s->parity = xmalloc(s->geom.sym);
+	s->pcache = xmalloc((size_t)XS_PCACHE * s->geom.sym);
+	s->gbuf = xmalloc((size_t)PROTO_MAX_K * s->geom.sym);
+	s->gbuf_group = UINT32_MAX;
+	s->pc_group = xreallocarray(NULL, XS_PCACHE, sizeof(uint32_t));
+	s->pc_rseq = xcalloc(XS_PCACHE, sizeof(uint32_t));
+	memset(s->pc_group, 0xff, XS_PCACHE * sizeof(uint32_t));
 	s->sendbuf = xmalloc(PROTO_MAX_DGRAM);
 	s->g_sched = xcalloc(s->geom.ngroups, sizeof(uint32_t));
 	s->g_sent = xcalloc(s->geom.ngroups, sizeof(uint32_t));
 	s->g_last = xcalloc(s->geom.ngroups, sizeof(uint64_t));
-	s->g_inq = xcalloc(s->geom.ngroups, 1);
 	s->ncf_in = xcalloc(s->geom.ngroups, 1);
 	s->b_cursor = xcalloc(s->geom.nblocks, sizeof(uint32_t));
 	s->b_last = xcalloc(s->geom.nblocks, sizeof(uint64_t));
@@ -1198,7 +1332,9 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	s->g_dpend = xcalloc(s->geom.ngroups, 1);
 	s->g_dcur = xcalloc(s->geom.ngroups, 1);
 	s->g_dlast = xcalloc(s->geom.ngroups, sizeof(uint64_t));
-	xs_q_init(&s->pq, 2 * s->geom.ngroups);
+	xs_q_init(&s->pq, s->geom.nblocks);
+	s->b_inpq = xcalloc(s->geom.nblocks, 1);
+	s->b_lane = xcalloc(s->geom.nblocks, sizeof(uint16_t));
 	xs_q_init(&s->bq, s->geom.nblocks);
 	s->rate = XS_RATE_START;
 	if (conf->rate_max > 0 && s->rate > (double)conf->rate_max)
@@ -1279,12 +1415,16 @@ xsend_free(struct xsend *s)
 	aead_free(s->kf);
 	for (i = 0; i < XS_RING; i++)
 		free(s->ring[i].buf);
-	free(s->parity);
+	free(s->pcache);
+	free(s->gbuf);
+	free(s->pc_group);
+	free(s->pc_rseq);
 	free(s->sendbuf);
 	free(s->g_sched);
 	free(s->g_sent);
 	free(s->g_last);
-	free(s->g_inq);
+	free(s->b_inpq);
+	free(s->b_lane);
 	free(s->ncf_in);
 	free(s->b_cursor);
 	free(s->b_last);

@@ -631,6 +631,8 @@ cmd_receive(int argc, char **argv)
 		json_object_set_new(j, "reports", json_integer(
 		    (json_int_t)st.reports));
 		json_object_set_new(j, "gro", json_boolean(st.gro));
+		json_object_set_new(j, "datagrams_per_read", json_real(
+		    st.reads ? (double)st.datagrams / (double)st.reads : 0));
 		json_object_set_new(j, "drops", drops_json(st.drops));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
