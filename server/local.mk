@@ -16,7 +16,7 @@ server_fleetcastd_SOURCES = \
 	server/ca.c \
 	server/control.c \
 	server/api.c \
-	server/run.c \
+	server/runs.c \
 	server/sched.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
 

@@ -2,7 +2,7 @@
  * fleetcastd's one private header: the server's global state and the
  * interfaces between its parts.  db.c keeps the inventory in SQLite, ca.c
  * the certificate authority, control.c the TLS channel to the agents,
- * api.c the HTTP JSON API, and run.c the scenario runs, which it drives
+ * api.c the HTTP JSON API, and runs.c the scenario runs, which it drives
  * through the scheduler (sched.h) and the agents' reports.  Everything runs
  * on one libevent event_base; no callback blocks except on the local
  * database, whose commits are what makes the server crash-safe.
@@ -235,7 +235,7 @@ void		 control_approved(struct control *, const char *);
 struct api	*api_new(struct server *, char *, size_t);
 void		 api_free(struct api *);
 
-/* ---- run.c: scenario runs ---- */
+/* ---- runs.c: scenario runs ---- */
 
 #define RUN_ID_MAX	32
 

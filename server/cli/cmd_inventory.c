@@ -547,8 +547,10 @@ package_add(int argc, char **argv)
 	if (json)
 		print_json(res.json);
 	else
-		printf("package %s %s added\n", jstr(res.json, "id"),
-		    jstr(res.json, "version"));
+		printf("package %s%s%s added\n", jstr(res.json, "id"),
+		    json_is_string(json_object_get(res.json, "version")) ?
+		    " " : "", json_is_string(json_object_get(res.json,
+		    "version")) ? jstr(res.json, "version") : "");
 	res_free(&res);
 	return (EXIT_OK);
 }
