@@ -250,6 +250,5 @@ void		 runs_report(struct runs *, const char *,
 		    const struct ctl_msg *);
 int		 runs_clear_error(struct runs *, const char *, char *, size_t,
 		    int *);
-int		 runs_group_busy(struct runs *, const char *);
 
 #endif
