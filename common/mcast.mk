@@ -23,8 +23,8 @@ if FUZZING
 check_PROGRAMS += tests/fuzz/fuzz_proto
 TESTS += tests/fuzz/run-fuzz-proto.sh
 tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZING \
-	-fsanitize=fuzzer
-tests_fuzz_fuzz_proto_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+	-fsanitize=fuzzer,address
+tests_fuzz_fuzz_proto_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address
 else
 check_PROGRAMS += tests/fuzz/fuzz_proto
 TESTS += tests/fuzz/fuzz_proto

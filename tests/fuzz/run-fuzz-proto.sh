@@ -7,5 +7,5 @@ srcdir=${srcdir:-.}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$srcdir"/tests/fuzz/corpus/proto/* "$work"/
-exec ./tests/fuzz/fuzz_proto -max_total_time=10 -runs=200000 \
+exec ./tests/fuzz/fuzz_proto -max_total_time=10 -runs=5000000 \
     -max_len=9000 "$work"
