@@ -45,5 +45,6 @@ TESTS += \
 	tests/integration/transport_late.sh \
 	tests/integration/transport_gate.sh \
 	tests/integration/transport_hostile.sh \
-	tests/integration/transport_fulldisk.sh
+	tests/integration/transport_fulldisk.sh \
+	tests/integration/transport_drop.sh
 EXTRA_DIST += tests/integration/transport_lib.sh
