@@ -348,6 +348,7 @@ api_packages(struct req *q)
 	char		 err[512], path[4096], *file = NULL;
 	int		 status, exists, hv;
 	uint16_t	 ma, mi;
+	uint64_t	 busy;
 	json_t		*o;
 
 	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
@@ -364,6 +365,12 @@ api_packages(struct req *q)
 		else
 			reply_json(q, 200, o);
 	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_DELETE) {
+		if ((busy = runs_using_package(srv->runs, q->parts[2])) != 0) {
+			reply_error(q, 409, "package %s: run %" PRIu64 " is "
+			    "sending it; wait until it is finished",
+			    q->parts[2], busy);
+			return;
+		}
 		db_package_version(srv->db, q->parts[2], &exists, &hv, &ma,
 		    &mi, &file);
 		if (db_package_remove(srv->db, q->parts[2], err, sizeof(err),

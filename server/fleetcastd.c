@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,9 +146,9 @@ check_conf(struct conf *c, char *err, size_t errlen)
 		return (-1);
 	}
 	if (conf_str(c, "interface") != NULL &&
-	    strlen(conf_str(c, "interface")) >= 16) {
-		snprintf(err, errlen, "%s: interface: '%s' is longer than 15 "
-		    "bytes", conf_where(c, "interface"),
+	    if_nametoindex(conf_str(c, "interface")) == 0) {
+		snprintf(err, errlen, "%s: interface: '%s' is not a network "
+		    "interface of this host", conf_where(c, "interface"),
 		    conf_str(c, "interface"));
 		return (-1);
 	}

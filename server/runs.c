@@ -19,8 +19,10 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,7 @@ struct runs {
 	struct event		*gc;
 	struct run_list		 list;
 	uint64_t		 rate;		/* bytes/s, 0: auto */
+	unsigned		 ifindex;	/* for multicast, 0: routing */
 	const struct ctl_msg	*report;	/* being handled, for details */
 	struct sched_target	*report_target;
 	int			 restoring;
@@ -429,7 +432,6 @@ xfer_next(struct xfer *x)
 	struct ctl_msg		 m;
 	char			 dest[96], path[4096], err[512];
 	size_t			 i;
-	const char		*ifname;
 	struct timeval		 tv = { RUN_DELIVERY_GRACE, 0 };
 
 	if (x->step == NULL)
@@ -452,8 +454,7 @@ xfer_next(struct xfer *x)
 	snprintf(dest, sizeof(dest), "%s:%u", x->dest, r->port);
 	if (udp_parse(dest, &xc.group, 0, err, sizeof(err)) == -1)
 		goto fail;
-	if ((ifname = conf_str(srv->conf, "interface")) != NULL)
-		xc.ifindex = udp_ifindex(ifname);
+	xc.ifindex = r->runs->ifindex;
 	xc.rate_max = r->runs->rate;
 	xc.min_receivers = (int)x->n;
 	xc.max_wait_ms = RUN_JOIN_WAIT_MS;
@@ -980,6 +981,23 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 	runs_rearm(rs);
 }
 
+/* The id of a run in flight that sends package id, or 0. */
+uint64_t
+runs_using_package(struct runs *rs, const char *id)
+{
+	struct run	*r;
+	size_t		 i;
+
+	TAILQ_FOREACH(r, &rs->list, entry) {
+		if (r->finished)
+			continue;
+		for (i = 0; i < r->npkgs; i++)
+			if (strcmp(r->pkgs[i].id, id) == 0)
+				return (r->id);
+	}
+	return (0);
+}
+
 int
 runs_clear_error(struct runs *rs, const char *name, char *err,
     size_t errlen, int *status)
@@ -1010,6 +1028,30 @@ runs_clear_error(struct runs *rs, const char *name, char *err,
 	return (0);
 }
 
+/*
+ * The multicast interface: the configured one, else (SPEC.md) the first
+ * that is up, multicast-capable and not the loopback; with none of those,
+ * the routing table decides.
+ */
+static unsigned
+runs_interface(struct server *srv)
+{
+	struct ifaddrs	*ifa, *i;
+	unsigned	 idx = 0;
+	const char	*name;
+
+	if ((name = conf_str(srv->conf, "interface")) != NULL)
+		return (if_nametoindex(name));
+	if (getifaddrs(&ifa) == -1)
+		return (0);
+	for (i = ifa; i != NULL && idx == 0; i = i->ifa_next)
+		if ((i->ifa_flags & (IFF_UP | IFF_MULTICAST)) ==
+		    (IFF_UP | IFF_MULTICAST) && !(i->ifa_flags & IFF_LOOPBACK))
+			idx = if_nametoindex(i->ifa_name);
+	freeifaddrs(ifa);
+	return (idx);
+}
+
 struct runs *
 runs_new(struct server *srv, char *err, size_t errlen)
 {
@@ -1036,6 +1078,13 @@ runs_new(struct server *srv, char *err, size_t errlen)
 		free(rs);
 		return (NULL);
 	}
+	rs->ifindex = runs_interface(srv);
+	if (rs->ifindex != 0)
+		log_info("multicast on interface %s", if_indextoname(
+		    rs->ifindex, (char[IF_NAMESIZE]){ 0 }));
+	else
+		log_info("multicast on the interface the routing table "
+		    "chooses");
 	rs->sched = sched_new(&sc, &cb, rs);
 	rs->timer = evtimer_new(srv->base, runs_timer_cb, rs);
 	rs->gc = event_new(srv->base, -1, 0, runs_gc_cb, rs);

@@ -250,5 +250,6 @@ void		 runs_report(struct runs *, const char *,
 		    const struct ctl_msg *);
 int		 runs_clear_error(struct runs *, const char *, char *, size_t,
 		    int *);
+uint64_t	 runs_using_package(struct runs *, const char *);
 
 #endif
