@@ -736,10 +736,12 @@ api_runs(struct req *q)
 {
 	struct server	*srv = q->api->srv;
 	json_t		*o;
-	char		*end;
+	char		*end, err[512];
 	long long	 id;
+	int		 status;
 
-	if (q->method != EVHTTP_REQ_GET) {
+	if (q->method != EVHTTP_REQ_GET && !(q->nparts == 4 &&
+	    q->method == EVHTTP_REQ_POST)) {
 		reply_error(q, 405, "%s: method not allowed",
 		    evhttp_request_get_uri(q->r));
 		return;
@@ -751,7 +753,9 @@ api_runs(struct req *q)
 			reply_json(q, 200, o);
 		return;
 	}
-	if (q->nparts != 3) {
+	if (q->nparts != 3 && !(q->nparts == 4 &&
+	    (strcmp(q->parts[3], "start") == 0 ||
+	    strcmp(q->parts[3], "cancel") == 0))) {
 		reply_error(q, 404, "%s: no such resource",
 		    evhttp_request_get_uri(q->r));
 		return;
@@ -763,10 +767,21 @@ api_runs(struct req *q)
 		    "number from 1)", q->parts[2]);
 		return;
 	}
-	if ((o = db_runs_json(srv->db, id)) == NULL)
+	if ((o = db_runs_json(srv->db, id)) == NULL) {
 		reply_error(q, 404, "run %lld: no such run", id);
-	else
-		reply_json(q, 200, o);
+		return;
+	}
+	if (q->nparts == 4) {
+		json_decref(o);
+		if (runs_control(srv->runs, (uint64_t)id,
+		    strcmp(q->parts[3], "cancel") == 0, err, sizeof(err),
+		    &status) == -1) {
+			reply_error(q, status, "%s", err);
+			return;
+		}
+		o = db_runs_json(srv->db, id);
+	}
+	reply_json(q, 200, o != NULL ? o : json_object());
 }
 
 static void

@@ -86,6 +86,7 @@ struct runs {
 	unsigned		 ifindex;	/* for multicast, 0: routing */
 	const struct ctl_msg	*report;	/* being handled, for details */
 	struct sched_target	*report_target;
+	int			 cancelling;	/* an admin's cancel */
 	int			 restoring;
 };
 
@@ -223,7 +224,7 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	const char		*st = sched_strmstate(new), *path = NULL;
 	const char		*error = NULL, *output = NULL;
 	char			 stored[32];
-	int			 has_exit = 0;
+	int			 has_exit = 0, told;
 	int64_t			 exit_status = 0;
 
 	if (rs->restoring) {
@@ -263,15 +264,18 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	    t->machine->name, sched_strmstate(old), st,
 	    error != NULL ? ": " : "", error != NULL ? error : "");
 	/* An agent that was told about the run hears that it is out. */
-	if ((new == SCHED_M_MISSED || new == SCHED_M_ERROR) &&
+	told = (new == SCHED_M_MISSED || new == SCHED_M_ERROR) &&
 	    (old == SCHED_M_ASSIGNED || old == SCHED_M_READY ||
-	    old == SCHED_M_QUEUED) && rep == NULL) {
+	    old == SCHED_M_QUEUED);
+	if ((rep == NULL && told) ||
+	    (rs->cancelling && new == SCHED_M_INTERRUPTED)) {
 		size_t	idx;
 
 		if (run_target(r, t->machine->name, &idx) != NULL &&
 		    r->assigned[idx])
-			run_cancel(r, t, new == SCHED_M_MISSED ?
-			    CTL_CANCEL_MISSED : CTL_CANCEL_ERROR, t->error);
+			run_cancel(r, t, rs->cancelling ? CTL_CANCEL_ADMIN :
+			    new == SCHED_M_MISSED ? CTL_CANCEL_MISSED :
+			    CTL_CANCEL_ERROR, t->error);
 	}
 }
 
@@ -979,6 +983,41 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 	rs->report = NULL;
 	rs->report_target = NULL;
 	runs_rearm(rs);
+}
+
+/*
+ * The admin's extras (MISSION.md S4 allows them): start a waiting run now
+ * with the machines that are ready, or cancel a run, which makes machines
+ * not yet started missed and those in flight interrupted, with the reason.
+ */
+int
+runs_control(struct runs *rs, uint64_t id, int cancel, char *err,
+    size_t errlen, int *status)
+{
+	struct run	*r = run_find(rs, id);
+
+	if (r == NULL || r->finished || r->sr == NULL) {
+		snprintf(err, errlen, "run %" PRIu64 ": not in flight "
+		    "(finished, or closed by a restart)", id);
+		*status = 409;
+		return (-1);
+	}
+	if (cancel) {
+		log_info("run %s: cancelled by the admin", r->idstr);
+		rs->cancelling = 1;
+		sched_run_close(rs->sched, r->sr, server_now_ms(),
+		    "cancelled by the admin");
+		rs->cancelling = 0;
+	} else if (sched_run_start_now(rs->sched, r->sr,
+	    server_now_ms()) == -1) {
+		snprintf(err, errlen, "run %" PRIu64 ": not waiting for its "
+		    "transfer to start", id);
+		*status = 409;
+		return (-1);
+	} else
+		log_info("run %s: started now by the admin", r->idstr);
+	runs_rearm(rs);
+	return (0);
 }
 
 /* The id of a run in flight that sends package id, or 0. */

@@ -251,5 +251,7 @@ void		 runs_report(struct runs *, const char *,
 int		 runs_clear_error(struct runs *, const char *, char *, size_t,
 		    int *);
 uint64_t	 runs_using_package(struct runs *, const char *);
+int		 runs_control(struct runs *, uint64_t, int, char *, size_t,
+		    int *);
 
 #endif

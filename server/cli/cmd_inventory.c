@@ -1024,7 +1024,10 @@ run_usage(FILE *f)
 {
 	fprintf(f, "usage: fleetcast run list [--json]\n"
 	    "       fleetcast run show RUN [--json]\n"
-	    "       fleetcast run watch RUN\n");
+	    "       fleetcast run watch RUN\n"
+	    "       fleetcast run start RUN     # a waiting run, now, with "
+	    "the ready machines\n"
+	    "       fleetcast run cancel RUN\n");
 }
 
 static int
@@ -1262,6 +1265,29 @@ cmd_run(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "list") == 0)
 		return (run_list(argc, argv));
+	if (strcmp(argv[1], "start") == 0 || strcmp(argv[1], "cancel") == 0) {
+		char	path[64];
+
+		if ((json = wants_json(argc, argv, 2, argv[1], &arg)) == -1)
+			return (EXIT_USAGE);
+		if (arg == NULL)
+			return (cli_usage_error(argv[1], "RUN is needed"));
+		if (parse_run_id(argv[1], arg, &id) == -1)
+			return (EXIT_USAGE);
+		snprintf(path, sizeof(path), "/v1/runs/%" PRIu64 "/%s", id,
+		    argv[1]);
+		if ((rv = api_call(argv[1], "POST", path, NULL, &res)) !=
+		    EXIT_OK)
+			return (rv);
+		if (json)
+			print_json(res.json);
+		else
+			printf("run %" PRIu64 " %s\n", id,
+			    strcmp(argv[1], "start") == 0 ? "started" :
+			    "cancelled");
+		res_free(&res);
+		return (EXIT_OK);
+	}
 	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "watch") == 0) {
 		if ((json = wants_json(argc, argv, 2, argv[1], &arg)) == -1)
 			return (EXIT_USAGE);

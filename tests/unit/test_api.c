@@ -668,11 +668,66 @@ test_max_wait_and_restart(void)
 	json_decref(run);
 }
 
+static void
+test_admin_start_cancel(void)
+{
+	char		 out[4096];
+	uint64_t	 id;
+	json_t		*run;
+	struct ctl_msg	 m;
+	const char	*err;
+
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm2, "vm2"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create long --package sp2 --max-wait 600", bindir), 0);
+
+	/* start: a waiting run goes now with the ready machines. */
+	id = scenario_run("long", "--machine vm1 --machine vm2");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	usleep(200000);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "start %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_MISSED);
+	ctl_msg_free(&m);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "missed");
+	CU_ASSERT(err != NULL && strstr(err, "admin") != NULL);
+	json_decref(run);
+	/* Starting it again is a conflict (exit 2). */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run start %llu "
+	    "2>/dev/null", bindir, (unsigned long long)id), 2);
+	/* cancel: the machine in flight is interrupted and told so. */
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_ADMIN);
+	ctl_msg_free(&m);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "finished");
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", &err),
+	    "interrupted");
+	CU_ASSERT(err != NULL && strstr(err, "cancelled") != NULL);
+	json_decref(run);
+	/* Unknown runs: exit 2; a bad id: exit 2 before any request. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run cancel 999 "
+	    "2>/dev/null", bindir), 2);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run show x "
+	    "2>/dev/null", bindir), 2);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
 	{ "max targets, sticky error, clear-error", test_max_targets },
 	{ "max wait, missed, kill -9 restarts", test_max_wait_and_restart },
+	{ "admin start now and cancel", test_admin_start_cancel },
 	CU_TEST_INFO_NULL,
 };
 
