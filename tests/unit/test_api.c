@@ -722,12 +722,60 @@ test_admin_start_cancel(void)
 	    "2>/dev/null", bindir), 2);
 }
 
+/* Every scenario option is checked; errors name the option (exit 2). */
+static void
+test_scenario_rules(void)
+{
+	static const struct {
+		const char	*args;
+		const char	*says;
+	} bad[] = {
+		{ "x --package sp2 --poweroff-after", "--poweroff-after" },
+		{ "x --package sp2 --group 10.0.0.1", "--group" },
+		{ "x --package sp2 --group 224.0.0.5", "224.0.0.0/24" },
+		{ "x --package sp2 --group 239.1.1.1:0", "--group" },
+		{ "x --package sp2 --unicast --group 239.1.1.1", "--group" },
+		{ "x --package sp2 --on-error maybe", "--on-error" },
+		{ "x --package sp2 --max-targets 0", "--max-targets" },
+		{ "x --package sp2 --max-wait -1", "--max-wait" },
+		{ "x --package nope", "--package: nope" },
+		{ "x --package sp2 --package sp2", "twice" },
+		{ "'bad name' --package sp2", "NAME" },
+		{ "x", "--package" },
+		{ "mt --package sp2", "already exists" },
+	};
+	char	err[4096];
+	size_t	i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast "
+		    "scenario create %s 2>&1", bindir, bad[i].args), 2);
+		if (strstr(err, bad[i].says) == NULL)
+			fprintf(stderr, "scenario create %s: '%s'\n",
+			    bad[i].args, err);
+		CU_ASSERT(strstr(err, bad[i].says) != NULL);
+	}
+	/* The accepted form, with every option. */
+	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
+	    "create full --package sp2 --max-targets 5 --max-wait 60 "
+	    "--at-next-boot --poweroff-after --group 239.7.7.7:5000 "
+	    "--on-error continue 2>&1", bindir), 0);
+	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
+	    "show full --json | grep -c '\"group\": \"239.7.7.7\"'", bindir),
+	    0);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast scenario remove "
+	    "full", bindir), 0);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast scenario remove "
+	    "full 2>/dev/null", bindir), 2);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
 	{ "max targets, sticky error, clear-error", test_max_targets },
 	{ "max wait, missed, kill -9 restarts", test_max_wait_and_restart },
 	{ "admin start now and cancel", test_admin_start_cancel },
+	{ "scenario option rules", test_scenario_rules },
 	CU_TEST_INFO_NULL,
 };
 
