@@ -14,4 +14,4 @@ TESTS += tests/integration/lab_selftest.sh
 EXTRA_DIST += tests/integration/lab_selftest.sh
 
 # The method, the lab and the measured figures.
-dist_doc_DATA += doc/performance.md
+dist_doc_DATA += doc/performance.md doc/performance-mcast.svg
