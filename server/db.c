@@ -112,6 +112,13 @@ static const char *migrations[] = {
 	"  run_id INTEGER,"
 	"  machine TEXT,"
 	"  message TEXT NOT NULL);",
+
+	/*
+	 * 1 -> 2: a request to enroll again under a name that is enrolled is
+	 * kept aside (reenroll) instead of undoing the enrollment, so that a
+	 * stranger cannot lock a machine out by asking for its name.
+	 */
+	"ALTER TABLE machines ADD COLUMN reenroll INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */
@@ -648,8 +655,8 @@ db_machine_get(struct db *db, const char *name, struct db_machine *m)
 	int		 rv;
 
 	memset(m, 0, sizeof(*m));
-	st = db_prep(db, "SELECT enroll, csr, cert_fp, error FROM machines "
-	    "WHERE name = ?", "s", name);
+	st = db_prep(db, "SELECT enroll, csr, cert_fp, error, reenroll FROM "
+	    "machines WHERE name = ?", "s", name);
 	if (st == NULL)
 		return (-1);
 	if ((rv = sqlite3_step(st)) != SQLITE_ROW) {
@@ -660,6 +667,7 @@ db_machine_get(struct db *db, const char *name, struct db_machine *m)
 	m->csr = col_strdup(st, 1);
 	m->cert_fp = col_strdup(st, 2);
 	m->error = col_strdup(st, 3);
+	m->reenroll = sqlite3_column_int(st, 4);
 	sqlite3_finalize(st);
 	return (1);
 }
@@ -675,8 +683,9 @@ db_machine_clear(struct db_machine *m)
 
 /*
  * Record an enrollment request with its CSR.  A machine already approved
- * stays approved (the admin's decision holds for the new CSR); an enrolled
- * one goes back to pending, since a new key needs a new decision.
+ * stays approved (the admin's decision holds for the new CSR).  For an
+ * enrolled one the request is only noted (reenroll): its certificate stays
+ * valid until an admin approves the new key or it enrolls with the token.
  */
 int
 db_machine_request(struct db *db, const char *name, const char *csr,
@@ -684,10 +693,10 @@ db_machine_request(struct db *db, const char *name, const char *csr,
 {
 	return (db_exec(db, "INSERT INTO machines (name, enroll, csr, "
 	    "address, created_at) VALUES (?1, 'pending', ?2, ?3, ?4) "
-	    "ON CONFLICT(name) DO UPDATE SET csr = ?2, address = ?3, "
-	    "enroll = CASE enroll WHEN 'approved' THEN 'approved' "
-	    "ELSE 'pending' END", "sssu", name, csr, address, now) == -1 ?
-	    -1 : 0);
+	    "ON CONFLICT(name) DO UPDATE SET csr = ?2, "
+	    "address = CASE enroll WHEN 'enrolled' THEN address ELSE ?3 END, "
+	    "reenroll = CASE enroll WHEN 'enrolled' THEN 1 ELSE 0 END",
+	    "sssu", name, csr, address, now) == -1 ? -1 : 0);
 }
 
 int
@@ -709,15 +718,17 @@ db_machine_approve(struct db *db, const char *name, uint64_t now, char *err,
 		return (-1);
 	}
 	rv = m.enroll;
-	db_machine_clear(&m);
-	if (rv == DB_ENROLL_ENROLLED || rv == DB_ENROLL_APPROVED) {
+	if ((rv == DB_ENROLL_ENROLLED && !m.reenroll) ||
+	    rv == DB_ENROLL_APPROVED) {
+		db_machine_clear(&m);
 		snprintf(err, errlen, "machine %s: already %s", name,
 		    rv == DB_ENROLL_ENROLLED ? "enrolled" : "approved");
 		*status = 409;
 		return (-1);
 	}
-	if (db_exec(db, "UPDATE machines SET enroll = 'approved' WHERE "
-	    "name = ?", "s", name) == -1) {
+	db_machine_clear(&m);
+	if (db_exec(db, "UPDATE machines SET enroll = 'approved', "
+	    "reenroll = 0 WHERE name = ?", "s", name) == -1) {
 		snprintf(err, errlen, "database error");
 		*status = 500;
 		return (-1);
@@ -731,7 +742,7 @@ db_machine_enrolled(struct db *db, const char *name, const char *fp,
     uint64_t now)
 {
 	if (db_exec(db, "UPDATE machines SET enroll = 'enrolled', csr = NULL, "
-	    "cert_fp = ? WHERE name = ?", "ss", fp, name) != 1)
+	    "reenroll = 0, cert_fp = ? WHERE name = ?", "ss", fp, name) != 1)
 		return (-1);
 	db_event(db, now, "enroll", 0, name, "certificate issued");
 	return (0);
@@ -797,7 +808,8 @@ db_machines_json(struct db *db, const char *name)
 	a = db_query_json(db, "SELECT name, CASE enroll WHEN 'enrolled' "
 	    "THEN CASE online WHEN 1 THEN 'online' ELSE 'offline' END "
 	    "WHEN 'approved' THEN 'approved' ELSE 'pending_approval' END "
-	    "AS state, online, enroll AS enrollment, address, segment, "
+	    "AS state, online, enroll AS enrollment, CASE reenroll WHEN 1 "
+	    "THEN 'requested' ELSE NULL END AS reenrollment, address, segment, "
 	    "last_seen, error, agent_version, boot_id, created_at, facts "
 	    "FROM machines WHERE ?1 IS NULL OR name = ?1 ORDER BY name", "s",
 	    name);

@@ -54,7 +54,7 @@ int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	1
+#define DB_SCHEMA_VERSION	2
 
 /* A scenario as stored. */
 struct scenario {
@@ -85,6 +85,7 @@ struct db_machine {
 	char		*csr;		/* PEM, while pending or approved */
 	char		*cert_fp;	/* hex SHA-256 of the certificate */
 	char		*error;		/* sticky scenario error, or NULL */
+	int		 reenroll;	/* enrolled, and a new key asks */
 };
 
 /* A package as the run needs it. */

@@ -480,6 +480,18 @@ test_hello_heartbeat(void)
 	json_t		*j;
 	uint8_t		 junk[8];
 
+	/* A stranger asking for vm1's name cannot lock vm1 out. */
+	{
+		struct agent	x;
+
+		agent_init(&x, "vm1");
+		CU_ASSERT_EQUAL(agent_enroll(&x, ""), CTL_ENROLL_PENDING);
+		agent_free(&x);
+		j = cli_json("machine show vm1 --json");
+		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+		    "reenrollment")), "requested");
+		json_decref(j);
+	}
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_HEARTBEAT;

@@ -76,6 +76,25 @@ test_schema(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
 	db_close(db);
+	/* A version 1 database is migrated: the column appears. */
+	CU_ASSERT_FATAL(sqlite3_open(path, &h) == SQLITE_OK);
+	CU_ASSERT(sqlite3_exec(h, "ALTER TABLE machines DROP COLUMN reenroll;"
+	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
+	    "'enrolled', 1); PRAGMA user_version = 1", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	sqlite3_close(h);
+	db = db_open(path, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_EQUAL(db_schema_version(db), 2);
+	CU_ASSERT(db_machine_request(db, "old", "CSR", "10.0.0.9", 2) == 0);
+	{
+		struct db_machine	m;
+
+		CU_ASSERT_EQUAL(db_machine_get(db, "old", &m), 1);
+		CU_ASSERT_EQUAL(m.reenroll, 1);
+		db_machine_clear(&m);
+	}
+	db_close(db);
 	/* A database from a newer server is refused, not damaged. */
 	CU_ASSERT_FATAL(sqlite3_open(path, &h) == SQLITE_OK);
 	CU_ASSERT(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL,
@@ -207,10 +226,31 @@ test_machines(void)
 	json_decref(j);
 	CU_ASSERT_EQUAL(db_machine_set_error(db, "vm1", NULL), 1);
 	CU_ASSERT_EQUAL(db_machine_set_error(db, "ghost", NULL), 0);
-	/* A new key after enrollment needs a new decision. */
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR3", "10.0.0.1", 9) == 0);
+	/*
+	 * A new key after enrollment needs a new decision, but the request
+	 * alone changes nothing: the enrolled key stays valid.
+	 */
+	CU_ASSERT(db_machine_approve(db, "vm1", 9, err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_EQUAL(status, 409);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR3", "10.6.6.6", 9) == 0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_ENROLLED);
+	CU_ASSERT_STRING_EQUAL(m.cert_fp, "ab12");
+	CU_ASSERT_EQUAL(m.reenroll, 1);
+	db_machine_clear(&m);
+	j = db_machines_json(db, "vm1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "reenrollment")), "requested");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "address")), "10.0.0.1");
+	json_decref(j);
+	CU_ASSERT(db_machine_approve(db, "vm1", 10, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
+	CU_ASSERT_STRING_EQUAL(m.csr, "CSR3");
+	CU_ASSERT_EQUAL(m.reenroll, 0);
 	db_machine_clear(&m);
 	CU_ASSERT(db_machines_offline(db) == 0);
 	j = db_machines_json(db, NULL);
