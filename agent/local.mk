@@ -45,4 +45,7 @@ tests_unit_test_exec_LDADD = $(UNIT_LIBS)
 TESTS += \
 	tests/integration/agent_immediate.sh \
 	tests/integration/agent_nextboot.sh \
-	tests/integration/agent_cap.sh
+	tests/integration/agent_cap.sh \
+	tests/integration/agent_hooks.sh \
+	tests/integration/agent_crash.sh \
+	tests/integration/agent_fulldisk.sh

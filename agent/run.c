@@ -203,8 +203,9 @@ run_set_state(struct run *r, int ns, char *err, size_t errlen)
 		    r->rec->run_id, run_strstate(os), run_strstate(ns), err);
 		return (-1);
 	}
-	log_info("run %" PRIu64 ": %s -> %s", r->rec->run_id,
-	    run_strstate(os), run_strstate(ns));
+	if (os != ns)
+		log_info("run %" PRIu64 ": %s -> %s", r->rec->run_id,
+		    run_strstate(os), run_strstate(ns));
 	return (0);
 }
 
@@ -266,6 +267,19 @@ run_report_outcome(struct run *r)
 		    NULL);
 }
 
+/*
+ * A queued run: pending_boot for an at-next-boot scenario (S10); a run
+ * that waits for the reboot its exclusive package needs is, for the
+ * server, already running (its scenario was not deferred by the admin).
+ */
+static void
+run_report_queued(struct run *r)
+{
+	run_report_sync(r, (r->rec->options & CTL_OPT_AT_NEXT_BOOT) ?
+	    CTL_RS_PENDING_BOOT : CTL_RS_RUNNING, 0, 0, 0, r->rec->message,
+	    NULL);
+}
+
 /* Say again where the run is (a repeated ASSIGN, a reconnection). */
 static void
 run_report_current(struct run *r)
@@ -287,8 +301,7 @@ run_report_current(struct run *r)
 		    r->rec->pkgs[r->rec->npkgs - 1].size, 0, 0, NULL, NULL);
 		break;
 	case RUN_QUEUED:
-		run_report_sync(r, CTL_RS_PENDING_BOOT, 0, 0, 0,
-		    r->rec->message, NULL);
+		run_report_queued(r);
 		break;
 	case RUN_RUNNING:
 		run_report(r, CTL_RS_RUNNING, i, 0, 0, 0, NULL, NULL);
@@ -397,13 +410,18 @@ run_finish(struct run *r, int outcome, int quiet, const char *fmt, ...)
 	r->rec->outcome = outcome;
 	r->rec->reported = quiet;
 	hook = quiet ? NULL : run_hook_for(r);
-	if (state_begin(agent->state, err, sizeof(err)) == -1 ||
-	    pending_remove(agent->state, r->rec->run_id, err,
+	if (state_begin(agent->state, err, sizeof(err)) == -1)
+		goto unstored;
+	if (pending_remove(agent->state, r->rec->run_id, err,
 	    sizeof(err)) == -1 ||
 	    run_hook_want(hook, err, sizeof(err)) == -1 ||
 	    run_set_state(r, quiet ? RUN_DONE : RUN_FINISHED, err,
 	    sizeof(err)) == -1) {
 		state_rollback(agent->state);
+		goto unstored;
+	}
+	if (state_commit(agent->state, err, sizeof(err)) == -1) {
+unstored:
 		/*
 		 * Nothing could be stored (a full disk): the server still
 		 * hears the outcome, and the agent forgets the run in memory
@@ -416,13 +434,15 @@ run_finish(struct run *r, int outcome, int quiet, const char *fmt, ...)
 		run_report(r, outcome == CTL_RS_SUCCEEDED ? CTL_RS_FAILED :
 		    outcome, 0, 0, 0, 0, msg, NULL);
 		r->rec->state = os;
+		if (r->draining) {
+			drain_run = NULL;
+			run_drain_later();
+		}
 		TAILQ_REMOVE(&runs, r, entry);
 		run_free(r);
 		run_hook_check();
 		return;
 	}
-	if (state_commit(agent->state, err, sizeof(err)) == -1)
-		log_warnx("run %" PRIu64 ": commit: %s", r->rec->run_id, err);
 	if (msg[0] != '\0')
 		log_info("run %" PRIu64 ": %s: %s", r->rec->run_id,
 		    ctl_strrstate(outcome), msg);
@@ -998,7 +1018,7 @@ run_delivered(struct run *r)
 	char		 err[512];
 	size_t		 i;
 	const char	*excl = NULL, *hook = NULL;
-	int		 kind = 0;
+	int		 kind = 0, os = r->rec->state;
 
 	for (i = 0; i < r->rec->npkgs; i++)
 		if (r->m[i].flags & PKG_F_EXCLUSIVE)
@@ -1034,11 +1054,11 @@ run_delivered(struct run *r)
 	}
 	if (state_commit(agent->state, err, sizeof(err)) == -1)
 		goto fail;
-	run_report_sync(r, CTL_RS_PENDING_BOOT, 0, 0, 0, r->rec->message,
-	    NULL);
+	run_report_queued(r);
 	run_hook_check();
 	return;
 fail:
+	r->rec->state = os;	/* the transaction did not happen */
 	run_finish(r, CTL_RS_FAILED, 0, "queueing for the next boot: %s", err);
 }
 

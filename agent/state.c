@@ -277,10 +277,17 @@ state_staging(const struct state *st)
 	return (st->staging);
 }
 
+/*
+ * The outermost level is a real transaction (BEGIN ... COMMIT, or
+ * ROLLBACK, which always ends it, even when the commit itself failed on a
+ * full disk); inner levels are savepoints, so that functions that group
+ * their own writes also work inside a caller's transaction.
+ */
 int
 state_begin(struct state *st, char *err, size_t errlen)
 {
-	if (state_exec(st, "SAVEPOINT st", "begin", err, errlen) == -1)
+	if (state_exec(st, st->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT st",
+	    "begin", err, errlen) == -1)
 		return (-1);
 	st->depth++;
 	return (0);
@@ -289,7 +296,8 @@ state_begin(struct state *st, char *err, size_t errlen)
 int
 state_commit(struct state *st, char *err, size_t errlen)
 {
-	if (state_exec(st, "RELEASE st", "commit", err, errlen) == -1) {
+	if (state_exec(st, st->depth == 1 ? "COMMIT" : "RELEASE st", "commit",
+	    err, errlen) == -1) {
 		state_rollback(st);
 		return (-1);
 	}
@@ -302,9 +310,15 @@ state_rollback(struct state *st)
 {
 	if (st->depth == 0)
 		return;
-	(void)sqlite3_exec(st->db, "ROLLBACK TO st; RELEASE st", NULL, NULL,
-	    NULL);
+	if (st->depth == 1)
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	else
+		(void)sqlite3_exec(st->db, "ROLLBACK TO st; RELEASE st", NULL,
+		    NULL, NULL);
 	st->depth--;
+	if (st->depth == 0 && !sqlite3_get_autocommit(st->db))
+		log_warnx("%s: a transaction is still open after rollback",
+		    st->path);
 }
 
 /* *val is NULL when the key is not set. */
