@@ -43,6 +43,7 @@
 #define CONTROL_PENDING_TIMEOUT	600	/* an unapproved agent, then retries */
 #define CONTROL_MAX_UNAUTH	256	/* connections not yet online */
 #define CONTROL_SEEN_FLUSH	60	/* persist last_seen at most this often */
+#define CONTROL_MAX_PENDING	1024	/* new names waiting for approval */
 
 enum conn_state {
 	CONN_HANDSHAKE,		/* TLS handshake in progress */
@@ -356,6 +357,14 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	    conf_bool(srv->conf, "auto_approve") ||
 	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED);
 	db_machine_clear(&dm);
+	/* Unauthenticated requests must not grow the inventory without end. */
+	if (!ok && rv == 0 && db_machines_pending(srv->db) >=
+	    CONTROL_MAX_PENDING) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enrollment: %d machines "
+		    "already wait for approval; approve them or use "
+		    "enroll_token", CONTROL_MAX_PENDING);
+		return;
+	}
 	/* Keep the request first, so an approval finds its CSR. */
 	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->addr,
 	    now) == -1) {

@@ -792,6 +792,23 @@ db_machine_set_error(struct db *db, const char *name, const char *msg)
 	    "ss", msg, name));
 }
 
+/* How many machines wait for an admin's approval. */
+int64_t
+db_machines_pending(struct db *db)
+{
+	sqlite3_stmt	*st;
+	int64_t		 n = -1;
+
+	st = db_prep(db, "SELECT COUNT(*) FROM machines WHERE enroll = "
+	    "'pending'", NULL);
+	if (st == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (n);
+}
+
 /* At start-up nobody is connected yet. */
 int
 db_machines_offline(struct db *db)

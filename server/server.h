@@ -179,6 +179,7 @@ int		 db_machine_agent_version(struct db *, const char *,
 		    const char *);
 int		 db_machine_set_error(struct db *, const char *, const char *);
 int		 db_machines_offline(struct db *);
+int64_t		 db_machines_pending(struct db *);
 struct json_t	*db_machines_json(struct db *, const char *);
 
 /* Scenarios. */
