@@ -269,6 +269,14 @@ cmd_bench(int argc, char **argv)
 			    argv[1], BENCH_NAME_MAX));
 		}
 		xasprintf(&script, "%s/%s", bp.bench_dir, argv[1]);
+		if (!bench_is_file(script, 1)) {
+			rv = cli_usage_error("bench", "'%s': no such benchmark "
+			    "in %s ('fleetcast bench list')", argv[1],
+			    bp.bench_dir);
+			free(script);
+			bench_free(&bp);
+			return (rv);
+		}
 	}
 	rv = bench_exec(&bp, script, argc - 1, argv + 1);
 	free(script);
