@@ -148,7 +148,7 @@ bench_end()
 # 160 bytes), or "(no message)".
 bench_last_line()
 {
-	local l=
+	local l=''
 	[ -r "$1" ] && l=$(tr '\r' '\n' <"$1" | tr -cd '\n -~' | tr -d '"\\,|' |
 	    awk 'NF { l = $0 } END { print substr(l, 1, 160) }')
 	echo "${l:-(no message)}"

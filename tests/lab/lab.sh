@@ -247,7 +247,10 @@ lab_up()
 # never crosses it: that is what the unicast fallback is for.
 lab_add_router()
 {
-	local rt sw=$(lab_ns sw) swb=$(lab_ns swb)
+	local rt sw swb
+
+	sw=$(lab_ns sw)
+	swb=$(lab_ns swb)
 
 	lab_add_switch "$swb"
 	rt=$(lab_ns rt)
@@ -521,7 +524,7 @@ lab_list()
 
 lab_main()
 {
-	local cmd=${1:-help} nrecv= nremote=0 loss=0 rate= h
+	local cmd=${1:-help} nrecv='' nremote=0 loss=0 rate='' h
 
 	[ $# -gt 0 ] && shift
 	case $cmd in
