@@ -282,8 +282,17 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 static void
 cb_machine_error(void *arg, struct sched_machine *m, uint64_t now)
 {
-	struct runs	*rs = arg;
+	struct runs		*rs = arg;
+	struct db_machine	 dm;
+	int			 same;
 
+	/* Loading a stored error into the scheduler is no new event. */
+	same = db_machine_get(rs->srv->db, m->name, &dm) == 1 &&
+	    ((dm.error == NULL && m->error == NULL) || (dm.error != NULL &&
+	    m->error != NULL && strcmp(dm.error, m->error) == 0));
+	db_machine_clear(&dm);
+	if (same)
+		return;
 	db_machine_set_error(rs->srv->db, m->name, m->error);
 	if (m->error != NULL)
 		db_event(rs->srv->db, now, "error", 0, m->name,
