@@ -272,13 +272,18 @@ fail:
 /*
  * A receiver's group socket: bound to the group address and port (so that
  * unicast to that port is not mixed in), joined on the interface, with
- * kernel drop counting and GRO when available (*gro says which).
+ * kernel drop counting and GRO when available (*gro says which).  Given a
+ * unicast address instead (a scenario's unicast path, MISSION.md S8: the
+ * sender sends to this machine's address), it binds the wildcard address
+ * on that port and joins nothing, since the address the sender saw may be
+ * translated on the way.
  */
 int
 udp_group_socket(const struct udp_addr *group, unsigned ifindex, int *gro,
     char *err, size_t errlen)
 {
 	struct group_req	gr;
+	struct sockaddr_storage	any;
 	int			fd, one = 1, zero = 0, level;
 
 	if ((fd = socket(group->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
@@ -290,6 +295,20 @@ udp_group_socket(const struct udp_addr *group, unsigned ifindex, int *gro,
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto fail;
 	udp_bufsize(fd, SO_RCVBUF, SO_RCVBUFFORCE);
+	if (!udp_is_multicast(group)) {
+		memcpy(&any, &group->ss, group->len);
+		if (any.ss_family == AF_INET)
+			((struct sockaddr_in *)&any)->sin_addr.s_addr =
+			    htonl(INADDR_ANY);
+		else
+			((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
+		if (bind(fd, (const struct sockaddr *)&any, group->len) == -1) {
+			snprintf(err, errlen, "bind: %s", strerror(errno));
+			close(fd);
+			return (-1);
+		}
+		goto joined;
+	}
 	if (bind(fd, (const struct sockaddr *)&group->ss, group->len) == -1) {
 		snprintf(err, errlen, "bind: %s", strerror(errno));
 		close(fd);
@@ -310,6 +329,7 @@ udp_group_socket(const struct udp_addr *group, unsigned ifindex, int *gro,
 	else
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero,
 		    sizeof(zero));
+joined:
 	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 	*gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 	if (getenv("FLEETCAST_NO_GRO") != NULL) {

@@ -9,7 +9,8 @@
 # packages run in order, and on-error stop skips what follows a failure
 # while on-error continue runs it (P13); an agent that does not trust the
 # signing key refuses the package; a lower version than the installed one
-# is refused.  Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
+# is refused; a unicast scenario reaches the agent (S8).
+# Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
 
 . "${0%/*}/agent_lib.sh"
 al_init "$0" "$@"
@@ -44,6 +45,14 @@ want="a;b|\$(touch $T/pwned)|it's \"quoted\"|\`id\` > x|"
 [ "$("$FC" machine show m1 --json | al_json facts pkg.HF1)" = 1.0 ] ||
     al_fail "pkg.HF1 fact not reported"
 al_ok "immediate run succeeded, parameters literal, no shell"
+
+# Unicast (S8): the server sends to the agent's address.
+"$FC" scenario create s-uni --package HF1 --unicast >/dev/null ||
+    al_fail "scenario"
+run=$(al_run s-uni m2)
+al_wait_state "$run" m2 succeeded
+[ "$(al_mstate "$run" m2 path)" = unicast ] || al_fail "path not unicast"
+al_ok "a unicast scenario succeeded"
 
 # 2. The real exit status and output of a failure.
 al_pkg FAIL3 'echo "disk check failed" >&2; exit 3' --type hotfix
@@ -92,7 +101,7 @@ run=$(al_run s-hf1 m3)
 al_wait_state "$run" m3 error
 al_has "$run" m3 error "HF1: key: signed by key .* not among the 1 trusted key" ||
     al_fail "untrusted key: $(al_mstate "$run" m3 error)"
-[ "$(al_ran HF1)" = 1 ] || al_fail "HF1 ran on m3"
+[ "$(al_ran HF1)" = 2 ] || al_fail "HF1 ran on m3"
 al_ok "an untrusted signature is refused"
 
 # 6. No lower version than the installed one.
