@@ -61,10 +61,15 @@ ok "lab up: $(wc -l <"$(lab_state)/hosts") hosts"
 [ "$(ip -o link show | wc -l)" = "$links_before" ] &&
     ok "no link added to the host's namespace" ||
     fail "the host's namespace gained links"
+nns=$(lab_nslist "$LAB_NAME" | wc -l)
 if (lab_up 1 >/dev/null 2>&1); then
 	fail "a second lab_up with the same name succeeded"
+elif "$lab_sh" up --name "$LAB_NAME" --receivers 1 >/dev/null 2>&1; then
+	fail "a second 'lab.sh up' with the same name succeeded"
+elif [ "$(lab_nslist "$LAB_NAME" | wc -l)" != "$nns" ]; then
+	fail "a refused second 'up' changed the existing lab"
 else
-	ok "a second lab with the same name is refused"
+	ok "a second lab with the same name is refused, the first kept"
 fi
 
 # Addresses: a broadcast and a multicast route on every host (udpcast).

@@ -188,6 +188,14 @@ lab_host_ifup()
 	lab_run ip -n "$ns" route add 224.0.0.0/4 dev "$ifc"
 }
 
+# lab_check_free: no lab of this name exists (state or namespaces).
+lab_check_free()
+{
+	if [ -e "$(lab_state)" ] || [ -n "$(lab_nslist "$LAB_NAME")" ]; then
+		lab_die "lab '$LAB_NAME' exists already: lab.sh down --name $LAB_NAME"
+	fi
+}
+
 lab_up()
 {
 	local nrecv=$1 nremote=${2:-0} loss=${3:-0} rate=${4:-}
@@ -204,10 +212,8 @@ lab_up()
 	lab_check_loss "$loss"
 	[ -z "$rate" ] || lab_tbf_args "$rate" >/dev/null
 
+	lab_check_free
 	st=$(lab_state)
-	if [ -e "$st" ] || [ -n "$(lab_nslist "$LAB_NAME")" ]; then
-		lab_die "lab '$LAB_NAME' exists already: lab.sh down --name $LAB_NAME"
-	fi
 	mkdir -p "$st" || lab_die "cannot create $st"
 	: >"$st/hosts"
 
@@ -590,7 +596,9 @@ lab_main()
 	case $cmd in
 	up)
 		[ -n "$nrecv" ] || lab_usage_die "up: --receivers N is required"
-		# A failed build leaves nothing behind.
+		# A failed build leaves nothing behind; a lab that exists
+		# already is refused before anything of it could be touched.
+		lab_check_free
 		trap 'lab_down >/dev/null 2>&1' EXIT
 		lab_up "$nrecv" "$nremote" "$loss" "$rate"
 		trap - EXIT
