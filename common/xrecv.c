@@ -35,11 +35,12 @@
 #include "xmalloc.h"
 #include "xrecv.h"
 
-#define XR_RING			6	/* blocks held in memory */
+#define XR_RING			8	/* blocks held in memory */
 #define XR_POOL			4096	/* parity symbols held */
 #define XR_CANDIDATES		4
 #define XR_TICK_MS		5
 #define XR_HELLO_MS		200
+#define XR_REPORT_MS		100	/* heartbeat while receiving */
 #define XR_RENAK_MS		30
 #define XR_NCF_MS		100
 #define XR_PERSIST_MS		1000
@@ -465,6 +466,12 @@ xr_writeback(struct xrecv *r, struct xr_slot *sl)
 				return (-1);
 			}
 		}
+		/*
+		 * Start the write-back now, so that the periodic fdatasync
+		 * before a bitmap is persisted has little left to wait for.
+		 */
+		(void)sync_file_range(r->fd, (off_t)off, (off_t)len,
+		    SYNC_FILE_RANGE_WRITE);
 		for (; i < j; i++)
 			xr_setbit(r->disk, first + i);
 	}
@@ -1069,7 +1076,7 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 	if (!resumed) {
 		(void)unlink(r->statepath);
 		r->fd = open(r->part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-		    0600);
+		    0666);
 		if (r->fd == -1) {
 			xr_fail(r, "%s: %s", r->part, strerror(errno));
 			return (-1);
@@ -1494,7 +1501,7 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		xr_send_report(r, 1);
 		if (r->state != XR_RECEIVING)
 			break;
-		if (now - r->last_report >= 200)
+		if (now - r->last_report >= XR_REPORT_MS)
 			xr_send_report(r, 0);
 		if (now - r->last_persist >= XR_PERSIST_MS)
 			(void)xr_persist(r);

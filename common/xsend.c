@@ -37,7 +37,7 @@
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_ANNOUNCE_MS		100
-#define XS_REPORT_MS		200
+#define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
 #define XS_RATE_START		(64.0 * 1024 * 1024)
 #define XS_RATE_MIN		(256.0 * 1024)
@@ -45,6 +45,8 @@
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
 #define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
 #define XS_PBATCH		8	/* parity rows encoded together */
+#define XS_LAG_HIGH		(12 * 1024 * 1024)	/* receiver backlog */
+#define XS_LAG_LOW		(4 * 1024 * 1024)
 #define XS_PCACHE		1024	/* encoded parity symbols kept */
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 
@@ -78,6 +80,10 @@ struct xs_peer {
 	uint64_t		 bytes;
 	uint64_t		 repairs;
 	uint32_t		 overflow;
+	uint64_t		 hw;		/* rx_hw_seq of the last REPORT */
+	uint64_t		 hw_ms;
+	double			 drain;		/* bytes/s it processes */
+	uint64_t		 lag;		/* bytes sent it has not seen */
 	char			 err[PROTO_ERR_MAX + 1];
 };
 
@@ -962,6 +968,33 @@ xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	xs_ncf_add(s, n->id);
 }
 
+/*
+ * How fast a receiver works through what we send and how far behind it
+ * is, from the progress of its rx_hw_seq: our packets are numbered, so
+ * the difference to our own counter is its backlog, in packets, wherever
+ * that backlog sits (socket buffer, a descheduled process).
+ */
+static void
+xs_peer_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
+{
+	uint64_t	now = xs_now_ms();
+	double		pkt, inst;
+
+	if (s->n_packets == 0 || hw > s->seq)
+		return;
+	pkt = (double)s->n_wire / (double)s->n_packets;
+	p->lag = (uint64_t)((double)(s->seq - hw) * pkt);
+	if (p->hw_ms != 0 && hw >= p->hw && now >= p->hw_ms + 20) {
+		inst = (double)(hw - p->hw) * pkt * 1000.0 /
+		    (double)(now - p->hw_ms);
+		p->drain = p->drain == 0 ? inst : 0.5 * p->drain + 0.5 * inst;
+	}
+	if (p->hw_ms == 0 || now >= p->hw_ms + 20) {
+		p->hw = hw;
+		p->hw_ms = now;
+	}
+}
+
 static void
 xs_report(struct xsend *s, const struct proto_report *r)
 {
@@ -986,6 +1019,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	}
 	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
+	xs_peer_drain(s, p, r->rx_hw_seq);
 	switch (r->state) {
 	case PROTO_R_READY:
 	case PROTO_R_RECEIVING:
@@ -1103,23 +1137,44 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct xsend		*s = arg;
 	struct xsend_stats	 st;
-	uint64_t		 now = xs_now_ms();
-	double			 max;
+	uint64_t		 now = xs_now_ms(), lag = 0;
+	double			 max, slowest = 0;
 	int			 i;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
+	/*
+	 * The slowest receiver that reported lately and the longest
+	 * backlog.  A backlog past XS_LAG_HIGH means we send faster than
+	 * someone can take: fall back to what that one takes.
+	 */
+	for (i = 0; i < s->npeers; i++) {
+		struct xs_peer *p = &s->peers[i];
+
+		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500)
+			continue;
+		if (p->lag > lag)
+			lag = p->lag;
+		if (p->drain > 0 && (slowest == 0 || p->drain < slowest))
+			slowest = p->drain;
+	}
 	if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
+		if (slowest > 0 && s->rate > slowest * 0.8)
+			s->rate = slowest * 0.8;
 		s->slow_start = 0;
 		s->last_decrease = now;
-	} else if (s->congested_queue && now - s->last_decrease >= 50) {
+	} else if ((s->congested_queue || lag > XS_LAG_HIGH) &&
+	    now - s->last_decrease >= 50) {
 		s->rate *= 0.9;
+		if (slowest > 0 && s->rate > slowest * 0.95)
+			s->rate = slowest * 0.95;
 		s->slow_start = 0;
 		s->last_decrease = now;
 	} else if (!s->congested_drop && !s->congested_queue &&
+	    lag < XS_LAG_LOW &&
 	    (s->state == XS_SENDING || xs_q_pending(s) > 0))
-		s->rate *= s->slow_start ? 1.15 : 1.06;
+		s->rate *= s->slow_start ? 1.15 : 1.05;
 	if (s->rate > max)
 		s->rate = max;
 	if (s->rate < XS_RATE_MIN)

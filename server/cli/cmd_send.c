@@ -54,7 +54,8 @@ static const char send_usage[] =
     "                        the rate adapts to the receivers below the ceiling\n"
     "  --psk FILE            32-byte key, 64 hex characters (fleetcast key generate-psk)\n"
     "  --json                print a JSON summary on stdout\n"
-    "\nExit 0 only when every receiver that joined confirmed the whole file.\n";
+    "\nExit 0 only when every receiver that joined confirmed the whole file.\n"
+    "FLEETCAST_NO_GSO=1 in the environment disables UDP segmentation offload.\n";
 
 static const char recv_usage[] =
     "usage: fleetcast receive --group ADDR:PORT [--interface IF] --out FILE\n"
@@ -67,7 +68,10 @@ static const char recv_usage[] =
     "                        restarted receiver resumes\n"
     "  --psk FILE            the sender's 32-byte key file\n"
     "  --json                print a JSON summary on stdout\n"
-    "\nExit 0 only when FILE is complete and its SHA-256 verified.\n";
+    "\nExit 0 only when FILE is complete and its SHA-256 verified.\n"
+    "FLEETCAST_NO_GRO=1 in the environment disables UDP receive offload;\n"
+    "FLEETCAST_SENDER_TIMEOUT_MS sets how long a silent sender is waited for\n"
+    "(default 15000).\n";
 
 /*
  * A PSK file holds 64 hex characters, optionally followed by a newline
