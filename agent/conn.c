@@ -52,7 +52,7 @@
 #define CONN_BACKOFF_MIN	1	/* seconds */
 #define CONN_BACKOFF_MAX	30
 #define CONN_REFUSED_WAIT	60	/* after the server refused us */
-#define CONN_SETUP_TIMEOUT	30	/* connect + TLS + first answer */
+#define CONN_SETUP_TIMEOUT	10	/* connect + TLS + first answer */
 #define CONN_PEM_MAX		CTL_MAX_PEM
 #define CONN_MISSED_BEATS	3	/* unanswered heartbeats: dead */
 

@@ -48,4 +48,5 @@ TESTS += \
 	tests/integration/agent_cap.sh \
 	tests/integration/agent_hooks.sh \
 	tests/integration/agent_crash.sh \
-	tests/integration/agent_fulldisk.sh
+	tests/integration/agent_fulldisk.sh \
+	tests/integration/agent_enroll.sh

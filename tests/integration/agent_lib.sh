@@ -31,7 +31,7 @@ al_fail()
 
 al_ok()
 {
-	echo "ok: $*"
+	echo "ok: $* (${SECONDS} s)"
 }
 
 # The last lines of every log, to see why something failed.

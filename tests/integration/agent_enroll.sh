@@ -1,0 +1,89 @@
+#!/bin/bash
+#
+# agent_enroll.sh: enrollment, pinning and reconnection, with a real
+# fleetcastd that does not approve by itself.  Checks: an agent without a
+# token waits for `fleetcast machine approve` on its connection and comes
+# online after it; a wrong token is refused; the right enroll_token
+# enrolls at once; an agent started before its server keeps retrying and
+# comes online once the server is up; a run assigned while the agent is
+# restarting behind a firewall that blocks it (M3) succeeds once the
+# firewall opens; a server reinstalled with a new CA is refused by the
+# enrolled agent (pinned CA) with a message that says what to do.
+# Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
+
+. "${0%/*}/agent_lib.sh"
+al_init "$0" "$@"
+command -v nft >/dev/null 2>&1 || al_skip "needs nft (nftables)"
+
+# Started before the server: it retries until the server is there.
+al_agent_start early
+sleep 2
+al_server_start --auto_approve no
+al_agent_start a
+al_agent_start b --enroll_token 0123456789abcdef
+al_agent_start c --enroll_token "$(cat "$T/srv/enroll.token")"
+al_wait_online c
+al_ok "the right enroll_token enrolls at once"
+
+for ((i = 0; i < 50; i++)); do
+	[ "$(al_machine_field a enrollment 2>/dev/null)" = pending ] && break
+	sleep 0.1
+done
+[ "$(al_machine_field a enrollment)" = pending ] ||
+    al_fail "a: enrollment '$(al_machine_field a enrollment)', want pending"
+"$FC" machine approve a >/dev/null || al_fail "approve a"
+al_wait_online a
+al_ok "without a token: pending, then online after approval"
+
+for ((i = 0; i < 50; i++)); do
+	grep -q "enrollment refused: enroll_token" "$T/b.log" && break
+	sleep 0.1
+done
+grep -q "enrollment refused: enroll_token" "$T/b.log" ||
+    al_fail "b: no refusal logged"
+[ "$(al_machine_field b online 2>/dev/null)" != True ] || al_fail "b online"
+al_ok "a wrong token is refused"
+
+"$FC" machine approve early >/dev/null || al_fail "approve early"
+al_wait_online early
+al_ok "an agent started before the server comes online"
+
+# M3: the machine restarts behind a firewall that blocks everything for a
+# while; the admin runs a scenario meanwhile.
+al_pkg FW "exit 0" --type hotfix
+"$FC" scenario create fw --package FW >/dev/null || al_fail "scenario create"
+nft add table inet fcfw &&
+nft add chain inet fcfw out '{ type filter hook output priority 0; }' &&
+nft add rule inet fcfw out tcp dport 56022 drop || al_fail "nft"
+al_agent_stop a
+al_reboot a
+al_agent_start a
+for ((i = 0; i < 100; i++)); do
+	[ "$(al_machine_field a online)" = False ] && break
+	sleep 0.1
+done
+r=$(al_run fw a)
+sleep 4
+[ "$(al_mstate "$r" a)" = assigned ] ||
+    al_fail "run state '$(al_mstate "$r" a)' behind the firewall"
+nft delete table inet fcfw || al_fail "nft delete"
+al_wait_state "$r" a succeeded
+al_ok "a run assigned behind a late-opening firewall succeeds (M3)"
+
+# A reinstalled server (new CA): the enrolled agent refuses it.
+al_server_stop
+rm -rf "$T/srv"
+al_server_start --auto_approve yes
+for ((i = 0; i < 100; i++)); do
+	grep -q "does not chain to the pinned CA" "$T/c.log" && break
+	sleep 0.1
+done
+grep -q "does not chain to the pinned CA .*remove .* to enroll again" \
+    "$T/c.log" || al_fail "c: no pinning refusal logged"
+sleep 1
+[ "$(al_machine_field c online 2>/dev/null)" != True ] ||
+    al_fail "c trusted a server with another CA"
+al_ok "a server with another CA is refused (pinned)"
+
+echo "PASS: agent_enroll"
+exit 0
