@@ -50,3 +50,6 @@ TESTS += \
 	tests/integration/agent_crash.sh \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh
+
+dist_man_MANS += doc/fleetcast-agent.8
+dist_examples_DATA += doc/fleetcast-agent.conf.example
