@@ -328,6 +328,9 @@ api_package_add(struct req *q)
 		unlink(dst);
 	}
 	reply_json(q, 201, db_packages_json(srv->db, m->id));
+	/* P5: a highest package goes at once to the machines that are on. */
+	if (m->urgency == PKG_URGENCY_HIGHEST)
+		auto_package_added(srv->autoupd, m->id);
 	goto out;
 fail:
 	if (opened)

@@ -64,6 +64,7 @@ struct conn {
 	char			 cn[CTL_MAX_NAME + 1];
 	char			 fp[SHA256_LEN * 2 + 1];
 	char			*facts;		/* last facts stored, JSON */
+	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
 	TAILQ_ENTRY(conn)	 entry;
 };
@@ -395,6 +396,8 @@ on_hello(struct conn *c, struct ctl_msg *m)
 	struct db_machine	 dm;
 	struct conn		*old;
 	struct ctl_msg		 r;
+	json_t			*prev;
+	const char		*boot;
 	int			 rv;
 	uint64_t		 now = server_now_ms();
 
@@ -421,6 +424,13 @@ on_hello(struct conn *c, struct ctl_msg *m)
 		return;
 	}
 	db_machine_clear(&dm);
+	/* A new boot id is a machine start (P5: automatic update). */
+	if ((prev = db_machines_json(srv->db, c->name)) != NULL) {
+		boot = json_string_value(json_object_get(prev, "boot_id"));
+		c->started = boot == NULL ||
+		    strcmp(boot, m->u.hello.boot_id) != 0;
+		json_decref(prev);
+	}
 	/* The newest connection of a machine wins. */
 	if ((old = conn_find(c->ctl, c->name, CONN_ONLINE)) != NULL) {
 		log_info("control: %s: replaced by a new connection",
@@ -489,6 +499,11 @@ on_heartbeat(struct conn *c, struct ctl_msg *m)
 	r.type = CTL_HEARTBEAT_ACK;
 	r.u.heartbeat_ack.time_ms = now;
 	conn_send(c, &r);
+	/* After a start, with the facts just reported: automatic update. */
+	if (c->started) {
+		c->started = 0;
+		auto_machine_started(srv->autoupd, c->name);
+	}
 }
 
 /* The connection's state machine: on state, then on the message type. */

@@ -119,6 +119,18 @@ static const char *migrations[] = {
 	 * stranger cannot lock a machine out by asking for its name.
 	 */
 	"ALTER TABLE machines ADD COLUMN reenroll INTEGER NOT NULL DEFAULT 0;",
+
+	/*
+	 * 2 -> 3: automatic update (MISSION.md P5) tries a package on a
+	 * machine at most once per boot of the machine.
+	 */
+	"CREATE TABLE auto_attempts ("
+	"  machine TEXT NOT NULL,"
+	"  package TEXT NOT NULL,"
+	"  boot_id TEXT NOT NULL,"
+	"  run_id INTEGER,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (machine, package, boot_id));",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */
@@ -629,6 +641,42 @@ db_packages_json(struct db *db, const char *id)
 		json_incref(o);
 	json_decref(a);
 	return (o);
+}
+
+/* Packages of automatic update (urgency highest or high), newest first. */
+json_t *
+db_auto_packages(struct db *db)
+{
+	return (db_query_json(db, "SELECT id, type, urgency, has_version, "
+	    "major, minor, json_extract(manifest_json, '$.base_sp') AS "
+	    "base_sp FROM packages WHERE urgency IN ('highest', 'high') "
+	    "ORDER BY major DESC, minor DESC, id", NULL));
+}
+
+/* 1 when package was already tried on machine during this boot. */
+int
+db_auto_attempted(struct db *db, const char *machine, const char *package,
+    const char *boot_id)
+{
+	sqlite3_stmt	*st;
+	int		 rv;
+
+	st = db_prep(db, "SELECT 1 FROM auto_attempts WHERE machine = ? AND "
+	    "package = ? AND boot_id = ?", "sss", machine, package, boot_id);
+	if (st == NULL)
+		return (-1);
+	rv = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return (rv);
+}
+
+int
+db_auto_attempt(struct db *db, const char *machine, const char *package,
+    const char *boot_id, uint64_t run, uint64_t now)
+{
+	return (db_exec(db, "INSERT OR REPLACE INTO auto_attempts (machine, "
+	    "package, boot_id, run_id, at) VALUES (?, ?, ?, ?, ?)", "sssuu",
+	    machine, package, boot_id, run, now) == -1 ? -1 : 0);
 }
 
 /* ---- machines ---- */

@@ -48,6 +48,7 @@ static const struct conf_def server_keys[] = {
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "rate", CONF_STRING, "auto", 0, 0, NULL },
 	{ "heartbeat", CONF_INT, "10", 1, 3600, NULL },
+	{ "auto_update_time", CONF_STRING, "03:00", 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -126,6 +127,7 @@ check_conf(struct conf *c, char *err, size_t errlen)
 	uint32_t	base;
 	unsigned	prefix;
 	uint64_t	rate;
+	int		h, m;
 	char		msg[256];
 	const char	*sd = conf_str(c, "state_dir");
 
@@ -143,6 +145,12 @@ check_conf(struct conf *c, char *err, size_t errlen)
 	if (server_parse_rate(conf_str(c, "rate"), &rate, msg,
 	    sizeof(msg)) == -1) {
 		snprintf(err, errlen, "%s: %s", conf_where(c, "rate"), msg);
+		return (-1);
+	}
+	if (auto_parse_time(conf_str(c, "auto_update_time"), &h, &m) == -1) {
+		snprintf(err, errlen, "%s: auto_update_time: '%s' is not HH:MM "
+		    "(00:00 to 23:59)", conf_where(c, "auto_update_time"),
+		    conf_str(c, "auto_update_time"));
 		return (-1);
 	}
 	if (conf_str(c, "interface") != NULL &&
@@ -400,6 +408,8 @@ main(int argc, char **argv)
 		fatalx("event_base_new failed");
 	if ((srv.runs = runs_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("runs: %s", err);
+	if ((srv.autoupd = auto_new(&srv, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((srv.control = control_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
@@ -430,6 +440,7 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	api_free(srv.api);
 	control_free(srv.control);
+	auto_free(srv.autoupd);
 	runs_free(srv.runs);
 	event_base_free(srv.base);
 	ca_free(srv.ca);

@@ -639,6 +639,27 @@ int
 runs_create(struct runs *rs, const char *scname, char **machines, size_t n,
     uint64_t *idp, char *err, size_t errlen, int *status)
 {
+	struct scenario	sc;
+	int		rv;
+
+	if ((rv = db_scenario_get(rs->srv->db, scname, &sc)) != 1) {
+		snprintf(err, errlen, rv == 0 ? "scenario %s: no such "
+		    "scenario" : "database error", scname);
+		*status = rv == 0 ? 404 : 500;
+		return (-1);
+	}
+	return (runs_create_sc(rs, &sc, machines, n, idp, err, errlen,
+	    status));
+}
+
+/*
+ * Create and start a run of scenario sc (whose contents the run takes
+ * over, also on failure) on the machines.
+ */
+int
+runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
+    size_t n, uint64_t *idp, char *err, size_t errlen, int *status)
+{
 	struct server		*srv = rs->srv;
 	struct scenario		 sc;
 	struct db_machine	 dm;
@@ -653,12 +674,8 @@ runs_create(struct runs *rs, const char *scname, char **machines, size_t n,
 
 	*status = 500;
 	memset(&dr, 0, sizeof(dr));
-	if ((rv = db_scenario_get(srv->db, scname, &sc)) != 1) {
-		snprintf(err, errlen, rv == 0 ? "scenario %s: no such "
-		    "scenario" : "database error", scname);
-		*status = rv == 0 ? 404 : 500;
-		return (-1);
-	}
+	memcpy(&sc, scp, sizeof(sc));
+	memset(scp, 0, sizeof(*scp));
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++)
 			if (strcmp(machines[i], machines[j]) == 0) {
@@ -1026,6 +1043,26 @@ runs_control(struct runs *rs, uint64_t id, int cancel, char *err,
 	} else
 		log_info("run %s: started now by the admin", r->idstr);
 	runs_rearm(rs);
+	return (0);
+}
+
+/* Is the machine in a run in flight that carries the package? */
+int
+runs_machine_busy(struct runs *rs, const char *machine, const char *pkg)
+{
+	struct run		*r;
+	struct sched_target	*t;
+	size_t			 i;
+
+	TAILQ_FOREACH(r, &rs->list, entry) {
+		if (r->finished || r->sr == NULL ||
+		    (t = run_target(r, machine, NULL)) == NULL ||
+		    sched_mstate_final(t->state))
+			continue;
+		for (i = 0; i < r->npkgs; i++)
+			if (strcmp(r->pkgs[i].id, pkg) == 0)
+				return (1);
+	}
 	return (0);
 }
 

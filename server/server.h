@@ -29,6 +29,7 @@ struct db;
 struct ca;
 struct control;
 struct api;
+struct autoupd;
 struct sched;
 struct json_t;
 
@@ -41,6 +42,7 @@ struct server {
 	struct control		*control;
 	struct api		*api;
 	struct runs		*runs;
+	struct autoupd		*autoupd;
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
 	char			 enroll_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
@@ -54,7 +56,7 @@ int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	2
+#define DB_SCHEMA_VERSION	3
 
 /* A scenario as stored. */
 struct scenario {
@@ -161,6 +163,11 @@ int		 db_package_get(struct db *, const char *, struct db_package *);
 void		 db_package_clear(struct db_package *);
 int		 db_package_exists(struct db *, const char *);
 struct json_t	*db_packages_json(struct db *, const char *);
+struct json_t	*db_auto_packages(struct db *);
+int		 db_auto_attempted(struct db *, const char *, const char *,
+		    const char *);
+int		 db_auto_attempt(struct db *, const char *, const char *,
+		    const char *, uint64_t, uint64_t);
 
 /* Machines. */
 int		 db_machine_get(struct db *, const char *, struct db_machine *);
@@ -237,6 +244,14 @@ void		 control_approved(struct control *, const char *);
 struct api	*api_new(struct server *, char *, size_t);
 void		 api_free(struct api *);
 
+/* ---- auto.c: automatic update (urgency highest and high) ---- */
+
+struct autoupd	*auto_new(struct server *, char *, size_t);
+void		 auto_free(struct autoupd *);
+void		 auto_package_added(struct autoupd *, const char *);
+void		 auto_machine_started(struct autoupd *, const char *);
+int		 auto_parse_time(const char *, int *, int *);
+
 /* ---- runs.c: scenario runs ---- */
 
 #define RUN_ID_MAX	32
@@ -246,6 +261,8 @@ void		 runs_free(struct runs *);
 int		 runs_restore(struct runs *);
 int		 runs_create(struct runs *, const char *, char **, size_t,
 		    uint64_t *, char *, size_t, int *);
+int		 runs_create_sc(struct runs *, struct scenario *, char **,
+		    size_t, uint64_t *, char *, size_t, int *);
 void		 runs_machine_online(struct runs *, const char *);
 void		 runs_machine_offline(struct runs *, const char *);
 void		 runs_report(struct runs *, const char *,
@@ -253,6 +270,7 @@ void		 runs_report(struct runs *, const char *,
 int		 runs_clear_error(struct runs *, const char *, char *, size_t,
 		    int *);
 uint64_t	 runs_using_package(struct runs *, const char *);
+int		 runs_machine_busy(struct runs *, const char *, const char *);
 int		 runs_control(struct runs *, uint64_t, int, char *, size_t,
 		    int *);
 

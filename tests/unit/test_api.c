@@ -47,6 +47,7 @@ struct agent {
 	EVP_PKEY	*key;
 	X509		*cert;
 	char		 name[64];
+	char		 boot[32];
 };
 
 /* ---- helpers: processes ---- */
@@ -344,7 +345,7 @@ agent_hello(struct agent *a, const char *name)
 	m.type = CTL_HELLO;
 	m.u.hello.name = (char *)name;
 	m.u.hello.version = "test";
-	m.u.hello.boot_id = "boot-1";
+	m.u.hello.boot_id = a->boot[0] != '\0' ? a->boot : "boot-1";
 	agent_send(a, &m);
 	if (agent_recv(a, &m) == -1)
 		return (-1);
@@ -781,6 +782,146 @@ test_scenario_rules(void)
 	    "full 2>/dev/null", bindir), 2);
 }
 
+/* Build, sign and add a package (extra build options in opts). */
+static int
+add_pkg(const char *id, const char *opts)
+{
+	return (sh(NULL, 0, "%s/server/cli/fleetcast package build --dir "
+	    "%s/payload --exec setup.sh --id %s %s --sign-key %s/k.key -o "
+	    "%s/%s.fcpkg >/dev/null && %s/server/cli/fleetcast package add "
+	    "%s/%s.fcpkg >/dev/null", bindir, dir, id, opts, dir, dir, id,
+	    bindir, dir, id));
+}
+
+/* A restart as the server sees it: HELLO with a new boot id, then facts. */
+static void
+agent_restart(struct agent *a, const char *boot, struct ctl_fact *facts,
+    size_t n)
+{
+	struct ctl_msg	m;
+
+	snprintf(a->boot, sizeof(a->boot), "%s", boot);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(a, a->name), CTL_WELCOME);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HEARTBEAT;
+	m.u.heartbeat.has_facts = 1;
+	m.u.heartbeat.nfacts = n;
+	m.u.heartbeat.facts = facts;
+	CU_ASSERT(agent_send(a, &m) == 0);
+}
+
+/* Expect an ASSIGN of scenario auto-ID; succeed in it. */
+static void
+auto_run(struct agent *a, const char *id)
+{
+	struct ctl_msg	m;
+	char		want[80];
+	uint64_t	run;
+
+	snprintf(want, sizeof(want), "auto-%s", id);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_STRING_EQUAL(m.u.assign.scenario, want);
+	run = m.u.assign.run_id;
+	ctl_msg_free(&m);
+	agent_report(a, run, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_START, NULL) == 0);
+	agent_report(a, run, CTL_RS_DELIVERED, -1, NULL);
+	agent_report(a, run, CTL_RS_SUCCEEDED, 0, NULL);
+}
+
+/* Two automatic runs arrive, in either order; succeed in both. */
+static void
+auto_run2(struct agent *a, const char *id1, const char *id2)
+{
+	struct ctl_msg	m;
+	char		w1[80], w2[80];
+	uint64_t	run[2];
+	int		i, seen1 = 0, seen2 = 0;
+
+	snprintf(w1, sizeof(w1), "auto-%s", id1);
+	snprintf(w2, sizeof(w2), "auto-%s", id2);
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(agent_expect(a, CTL_ASSIGN, &m) == 0);
+		seen1 |= strcmp(m.u.assign.scenario, w1) == 0;
+		seen2 |= strcmp(m.u.assign.scenario, w2) == 0;
+		run[i] = m.u.assign.run_id;
+		ctl_msg_free(&m);
+	}
+	CU_ASSERT(seen1 && seen2);
+	for (i = 0; i < 2; i++) {
+		agent_report(a, run[i], CTL_RS_READY, -1, NULL);
+		CU_ASSERT_FATAL(agent_expect(a, CTL_START, NULL) == 0);
+		agent_report(a, run[i], CTL_RS_DELIVERED, -1, NULL);
+		agent_report(a, run[i], CTL_RS_SUCCEEDED, 0, NULL);
+	}
+}
+
+static int
+auto_runs(const char *id)
+{
+	char	out[65536], want[80];
+	json_t	*j, *r;
+	size_t	 i;
+	int	 n = 0;
+
+	snprintf(want, sizeof(want), "auto-%s", id);
+	j = cli_json("run list --json");
+	json_array_foreach(j, i, r)
+		if (strcmp(json_string_value(json_object_get(r, "scenario")),
+		    want) == 0)
+			n++;
+	json_decref(j);
+	(void)out;
+	return (n);
+}
+
+/*
+ * Automatic update (P5, P11): highest goes at once to the machines that
+ * are on, high at the next start; one service pack, the newest whose base
+ * the machine has, so a predecessor comes first.
+ */
+static void
+test_auto_update(void)
+{
+	struct ctl_fact	 f1[] = { { "pkg.AUTO1", "1.0" } };
+	struct ctl_fact	 f2[] = { { "pkg.AUTO1", "1.0" },
+	    { "pkg.AUTO2", "0" } };
+	struct ctl_fact	 f3[] = { { "pkg.AUTO1", "1.0" },
+	    { "pkg.AUTO2", "0" }, { "pkg.SPA", "2.0" } };
+
+	CU_ASSERT_EQUAL_FATAL(add_pkg("AUTO1", "--type hotfix --urgency "
+	    "highest --major 1 --minor 0"), 0);
+	auto_run(&vm1, "AUTO1");
+	auto_run(&vm2, "AUTO1");
+	CU_ASSERT_EQUAL(auto_runs("AUTO1"), 1);	/* one run for both */
+
+	/* High: nothing at once. */
+	CU_ASSERT_EQUAL_FATAL(add_pkg("AUTO2", "--type hotfix --urgency high"),
+	    0);
+	CU_ASSERT_EQUAL_FATAL(add_pkg("SPA", "--type servicepack --urgency "
+	    "high --major 2 --minor 0"), 0);
+	CU_ASSERT_EQUAL_FATAL(add_pkg("SPB", "--type servicepack --urgency "
+	    "high --major 3 --minor 0 --base-sp SPA"), 0);
+	usleep(200000);
+	CU_ASSERT_EQUAL(auto_runs("AUTO2"), 0);
+
+	/* vm2 starts: AUTO2, and SPA (SPB needs SPA first). */
+	agent_restart(&vm2, "boot-2", f1, 1);
+	auto_run2(&vm2, "AUTO2", "SPA");
+	usleep(200000);
+	CU_ASSERT_EQUAL(auto_runs("SPB"), 0);
+	/* The same boot again (a reconnection): nothing new. */
+	agent_restart(&vm2, "boot-2", f2, 2);
+	usleep(300000);
+	CU_ASSERT_EQUAL(auto_runs("AUTO2"), 1);
+	/* Next start, with SPA in place: SPB. */
+	agent_restart(&vm2, "boot-3", f3, 3);
+	auto_run(&vm2, "SPB");
+	usleep(200000);
+	CU_ASSERT_EQUAL(auto_runs("SPB"), 1);
+	CU_ASSERT_EQUAL(auto_runs("AUTO1"), 1);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -788,6 +929,7 @@ static CU_TestInfo tests[] = {
 	{ "max wait, missed, kill -9 restarts", test_max_wait_and_restart },
 	{ "admin start now and cancel", test_admin_start_cancel },
 	{ "scenario option rules", test_scenario_rules },
+	{ "automatic update (P5, P11)", test_auto_update },
 	CU_TEST_INFO_NULL,
 };
 

@@ -76,17 +76,21 @@ test_schema(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
 	db_close(db);
-	/* A version 1 database is migrated: the column appears. */
+	/* A version 1 database is migrated: the later schema appears. */
 	CU_ASSERT_FATAL(sqlite3_open(path, &h) == SQLITE_OK);
-	CU_ASSERT(sqlite3_exec(h, "ALTER TABLE machines DROP COLUMN reenroll;"
+	CU_ASSERT(sqlite3_exec(h, "DROP TABLE auto_attempts;"
+	    "ALTER TABLE machines DROP COLUMN reenroll;"
 	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
 	    "'enrolled', 1); PRAGMA user_version = 1", NULL, NULL,
 	    NULL) == SQLITE_OK);
 	sqlite3_close(h);
 	db = db_open(path, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT_EQUAL(db_schema_version(db), 2);
+	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
 	CU_ASSERT(db_machine_request(db, "old", "CSR", "10.0.0.9", 2) == 0);
+	CU_ASSERT(db_auto_attempt(db, "old", "P", "b1", 0, 3) == 0);
+	CU_ASSERT_EQUAL(db_auto_attempted(db, "old", "P", "b1"), 1);
+	CU_ASSERT_EQUAL(db_auto_attempted(db, "old", "P", "b2"), 0);
 	{
 		struct db_machine	m;
 

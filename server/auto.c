@@ -1,0 +1,305 @@
+/*
+ * Automatic update (MISSION.md P5, P11): packages of urgency highest or
+ * high reach machines without a scenario.  A highest package goes at once
+ * to every online machine that needs it, when it is added; a high one goes
+ * to the online machines at auto_update_time each day; and a machine that
+ * starts (a new boot id) gets every highest and high package it needs, as
+ * the manual's server checks applicability at machine start.  A machine
+ * needs a package when its facts show no `pkg.ID` or an older version.  Of
+ * several service packs it gets the newest one whose base service pack it
+ * has (P11: SP3 needing SP1 or SP2 waits until the predecessor is there,
+ * which the same rule delivers first).  Each package is tried on a machine
+ * at most once per boot, recorded in the database, so a machine that
+ * refuses one (not applicable, in error) is not asked again and again.
+ * The runs are ordinary runs with a scenario snapshot named auto-ID that
+ * starts at once, so they show up in `fleetcast run list`.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "log.h"
+#include "pkg.h"
+#include "server.h"
+#include "xmalloc.h"
+
+struct autoupd {
+	struct server	*srv;
+	struct event	*daily;
+	int		 hour, minute;
+};
+
+/* One package, and the machines it goes to in this pass. */
+struct auto_pkg {
+	json_t		*p;
+	char		**machines;
+	size_t		 n;
+};
+
+int
+auto_parse_time(const char *s, int *h, int *m)
+{
+	char	c;
+
+	if (sscanf(s, "%2d:%2d%c", h, m, &c) != 2 || strlen(s) != 5 ||
+	    *h < 0 || *h > 23 || *m < 0 || *m > 59)
+		return (-1);
+	return (0);
+}
+
+static const char *
+fact(json_t *facts, const char *id)
+{
+	char	key[128];
+
+	snprintf(key, sizeof(key), "pkg.%s", id);
+	return (json_string_value(json_object_get(facts, key)));
+}
+
+/* Does a machine with these facts need package p (a db_auto_packages row)? */
+static int
+needs(json_t *facts, json_t *p)
+{
+	const char	*have;
+	char		 want[16];
+
+	if ((have = fact(facts, json_string_value(json_object_get(p,
+	    "id")))) == NULL)
+		return (1);
+	/* Without a version, having it at all is enough. */
+	if (json_integer_value(json_object_get(p, "has_version")) == 0)
+		return (0);
+	snprintf(want, sizeof(want), "%" JSON_INTEGER_FORMAT ".%"
+	    JSON_INTEGER_FORMAT, json_integer_value(json_object_get(p,
+	    "major")), json_integer_value(json_object_get(p, "minor")));
+	return (pkg_vercmp(have, want) < 0);
+}
+
+/*
+ * Pick the packages machine m needs among pkgs whose urgency is allowed,
+ * adding m to each chosen one's list.
+ */
+static void
+choose(struct autoupd *au, json_t *m, struct auto_pkg *pkgs, size_t npkgs,
+    int highest, int high)
+{
+	struct server	*srv = au->srv;
+	const char	*name, *boot, *urg, *id, *type, *base;
+	json_t		*facts;
+	size_t		 i;
+	int		 sp_done = 0;
+
+	name = json_string_value(json_object_get(m, "name"));
+	boot = json_string_value(json_object_get(m, "boot_id"));
+	facts = json_object_get(m, "facts");
+	if (name == NULL || boot == NULL ||
+	    !json_is_true(json_object_get(m, "online")) ||
+	    json_is_string(json_object_get(m, "error")))
+		return;
+	/* Newest first (db_auto_packages' order): the first fit wins. */
+	for (i = 0; i < npkgs; i++) {
+		id = json_string_value(json_object_get(pkgs[i].p, "id"));
+		urg = json_string_value(json_object_get(pkgs[i].p, "urgency"));
+		type = json_string_value(json_object_get(pkgs[i].p, "type"));
+		base = json_string_value(json_object_get(pkgs[i].p,
+		    "base_sp"));
+		if (id == NULL || urg == NULL || type == NULL)
+			continue;
+		if (!((highest && strcmp(urg, "highest") == 0) ||
+		    (high && strcmp(urg, "high") == 0)))
+			continue;
+		if (!needs(facts, pkgs[i].p))
+			continue;
+		if (strcmp(type, "servicepack") == 0) {
+			/* P11: one service pack, the newest it can take. */
+			if (sp_done)
+				continue;
+			if (base != NULL && base[0] != '\0' &&
+			    fact(facts, base) == NULL)
+				continue;
+			sp_done = 1;
+		}
+		if (runs_machine_busy(srv->runs, name, id) ||
+		    db_auto_attempted(srv->db, name, id, boot) != 0)
+			continue;
+		pkgs[i].machines = xreallocarray(pkgs[i].machines,
+		    pkgs[i].n + 1, sizeof(*pkgs[i].machines));
+		pkgs[i].machines[pkgs[i].n++] = (char *)name;
+	}
+}
+
+/* Start one run per package for the machines chosen for it. */
+static void
+launch(struct autoupd *au, json_t *machines, struct auto_pkg *pkgs,
+    size_t npkgs)
+{
+	struct server	*srv = au->srv;
+	struct scenario	 sc;
+	const char	*id, *boot;
+	char		 err[1024];
+	size_t		 i, j, k;
+	uint64_t	 run, now = server_now_ms();
+	int		 status;
+	json_t		*m;
+
+	for (i = 0; i < npkgs; i++) {
+		if (pkgs[i].n == 0)
+			continue;
+		id = json_string_value(json_object_get(pkgs[i].p, "id"));
+		memset(&sc, 0, sizeof(sc));
+		snprintf(sc.name, sizeof(sc.name), "auto-%s", id);
+		sc.packages[0] = xstrdup(id);
+		sc.npackages = 1;
+		sc.max_wait = -1;
+		sc.on_error_stop = 1;
+		run = 0;
+		if (runs_create_sc(srv->runs, &sc, pkgs[i].machines,
+		    pkgs[i].n, &run, err, sizeof(err), &status) == -1)
+			log_warnx("automatic update of %s: %s", id, err);
+		else
+			log_info("automatic update: run %" PRIu64 " of %s on "
+			    "%zu machine%s", run, id, pkgs[i].n,
+			    pkgs[i].n == 1 ? "" : "s");
+		/* Tried, whatever came of it: not again in this boot. */
+		for (j = 0; j < pkgs[i].n; j++) {
+			boot = NULL;
+			json_array_foreach(machines, k, m)
+				if (strcmp(json_string_value(json_object_get(m,
+				    "name")), pkgs[i].machines[j]) == 0)
+					boot = json_string_value(
+					    json_object_get(m, "boot_id"));
+			if (boot != NULL)
+				db_auto_attempt(srv->db, pkgs[i].machines[j],
+				    id, boot, run, now);
+		}
+	}
+}
+
+/*
+ * One pass: the given machines (NULL: every machine) against the automatic
+ * packages of the allowed urgencies (only: one package id, or NULL).
+ */
+static void
+auto_pass(struct autoupd *au, const char *machine, const char *only,
+    int highest, int high)
+{
+	struct server	*srv = au->srv;
+	json_t		*pk, *ms, *m, *one = NULL;
+	struct auto_pkg	*pkgs;
+	size_t		 npkgs, i;
+
+	if ((pk = db_auto_packages(srv->db)) == NULL)
+		return;
+	if ((npkgs = json_array_size(pk)) == 0) {
+		json_decref(pk);
+		return;
+	}
+	if (machine != NULL) {
+		if ((one = db_machines_json(srv->db, machine)) == NULL) {
+			json_decref(pk);
+			return;
+		}
+		ms = json_array();
+		json_array_append(ms, one);
+	} else if ((ms = db_machines_json(srv->db, NULL)) == NULL) {
+		json_decref(pk);
+		return;
+	}
+	pkgs = xcalloc(npkgs, sizeof(*pkgs));
+	for (i = 0; i < npkgs; i++)
+		pkgs[i].p = json_array_get(pk, i);
+	json_array_foreach(ms, i, m) {
+		choose(au, m, pkgs, npkgs, highest, high);
+	}
+	if (only != NULL)
+		for (i = 0; i < npkgs; i++)
+			if (strcmp(json_string_value(json_object_get(pkgs[i].p,
+			    "id")), only) != 0)
+				pkgs[i].n = 0;
+	launch(au, ms, pkgs, npkgs);
+	for (i = 0; i < npkgs; i++)
+		free(pkgs[i].machines);
+	free(pkgs);
+	json_decref(one);
+	json_decref(ms);
+	json_decref(pk);
+}
+
+/* A highest package was added: every online machine that needs it. */
+void
+auto_package_added(struct autoupd *au, const char *id)
+{
+	auto_pass(au, NULL, id, 1, 0);
+}
+
+/* A machine started (new boot id) and reported its facts. */
+void
+auto_machine_started(struct autoupd *au, const char *name)
+{
+	auto_pass(au, name, NULL, 1, 1);
+}
+
+static void
+auto_arm(struct autoupd *au)
+{
+	time_t		now = time(NULL), next;
+	struct tm	tm;
+	struct timeval	tv;
+
+	localtime_r(&now, &tm);
+	tm.tm_hour = au->hour;
+	tm.tm_min = au->minute;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	if ((next = mktime(&tm)) <= now) {
+		tm.tm_mday++;
+		tm.tm_isdst = -1;
+		next = mktime(&tm);
+	}
+	tv.tv_sec = next - now;
+	tv.tv_usec = 0;
+	evtimer_add(au->daily, &tv);
+}
+
+static void
+auto_daily_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct autoupd	*au = arg;
+
+	log_info("automatic update: daily pass for urgency high");
+	auto_pass(au, NULL, NULL, 0, 1);
+	auto_arm(au);
+}
+
+struct autoupd *
+auto_new(struct server *srv, char *err, size_t errlen)
+{
+	struct autoupd	*au;
+
+	au = xcalloc(1, sizeof(*au));
+	au->srv = srv;
+	if (auto_parse_time(conf_str(srv->conf, "auto_update_time"),
+	    &au->hour, &au->minute) == -1) {
+		snprintf(err, errlen, "auto_update_time: not HH:MM");
+		free(au);
+		return (NULL);
+	}
+	au->daily = evtimer_new(srv->base, auto_daily_cb, au);
+	auto_arm(au);
+	return (au);
+}
+
+void
+auto_free(struct autoupd *au)
+{
+	if (au == NULL)
+		return;
+	event_free(au->daily);
+	free(au);
+}
