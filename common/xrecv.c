@@ -863,14 +863,12 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 		else
 			xr_advance_passed(r, a->progress / r->geom.bsym);
 	}
-	if (a->state == PROTO_S_FINISHED && r->state == XR_RECEIVING) {
+	xr_try_finish(r);
+	if (a->state == PROTO_S_FINISHED && r->state == XR_RECEIVING)
 		xr_fail(r, "the sender finished before the file was "
 		    "complete (%" PRIu64 " of %" PRIu64 " bytes)",
 		    r->nhave * r->geom.sym > r->geom.size ? r->geom.size :
 		    r->nhave * r->geom.sym, r->geom.size);
-		return;
-	}
-	xr_try_finish(r);
 }
 
 /* Send HELLO with a fresh challenge to a candidate sender. */

@@ -5,6 +5,7 @@
  * one event_base, show live progress on a terminal and print a summary,
  * as text or as JSON.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <ctype.h>
@@ -361,6 +362,7 @@ cmd_send(int argc, char **argv)
 	struct xsend_stats	 st;
 	struct xsend_peer_info	 pi;
 	struct event		*sigint, *sigterm;
+	struct stat		 sb;
 	char			 err[512];
 	json_t			*j, *arr;
 	double			 secs;
@@ -381,9 +383,15 @@ cmd_send(int argc, char **argv)
 		    "from 8k to 1000T, e.g. 500M or 1G, or 'auto'", o.rate));
 	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
 		return (cli_usage_error("send", "%s", err));
-	if (access(o.file, R_OK) == -1)
+	if (stat(o.file, &sb) == -1 || access(o.file, R_OK) == -1)
 		return (cli_usage_error("send", "FILE: %s: %s", o.file,
 		    strerror(errno)));
+	if (!S_ISREG(sb.st_mode))
+		return (cli_usage_error("send", "FILE: %s: not a regular file",
+		    o.file));
+	if (sb.st_size == 0)
+		return (cli_usage_error("send", "FILE: %s: empty, nothing to "
+		    "send", o.file));
 	conf.path = o.file;
 	conf.min_receivers = o.min_receivers;
 	conf.max_wait_ms = o.max_wait >= 0 ? o.max_wait * 1000 : -1;
