@@ -29,9 +29,14 @@
 #include "server.h"
 #include "xmalloc.h"
 
+#define AUTO_BATCH_MS	1000	/* machine starts gathered into one pass */
+
 struct autoupd {
 	struct server	*srv;
 	struct event	*daily;
+	struct event	*batch;
+	char		**started;	/* machines that started, for the pass */
+	size_t		 nstarted;
 	int		 hour, minute;
 };
 
@@ -182,15 +187,15 @@ launch(struct autoupd *au, json_t *machines, struct auto_pkg *pkgs,
 }
 
 /*
- * One pass: the given machines (NULL: every machine) against the automatic
+ * One pass: the given machines (none: every machine) against the automatic
  * packages of the allowed urgencies (only: one package id, or NULL).
  */
 static void
-auto_pass(struct autoupd *au, const char *machine, const char *only,
+auto_pass(struct autoupd *au, char **names, size_t nnames, const char *only,
     int highest, int high)
 {
 	struct server	*srv = au->srv;
-	json_t		*pk, *ms, *m, *one = NULL;
+	json_t		*pk, *ms, *m;
 	struct auto_pkg	*pkgs;
 	size_t		 npkgs, i;
 
@@ -200,13 +205,11 @@ auto_pass(struct autoupd *au, const char *machine, const char *only,
 		json_decref(pk);
 		return;
 	}
-	if (machine != NULL) {
-		if ((one = db_machines_json(srv->db, machine)) == NULL) {
-			json_decref(pk);
-			return;
-		}
+	if (nnames > 0) {
 		ms = json_array();
-		json_array_append(ms, one);
+		for (i = 0; i < nnames; i++)
+			if ((m = db_machines_json(srv->db, names[i])) != NULL)
+				json_array_append_new(ms, m);
 	} else if ((ms = db_machines_json(srv->db, NULL)) == NULL) {
 		json_decref(pk);
 		return;
@@ -226,7 +229,6 @@ auto_pass(struct autoupd *au, const char *machine, const char *only,
 	for (i = 0; i < npkgs; i++)
 		free(pkgs[i].machines);
 	free(pkgs);
-	json_decref(one);
 	json_decref(ms);
 	json_decref(pk);
 }
@@ -235,14 +237,42 @@ auto_pass(struct autoupd *au, const char *machine, const char *only,
 void
 auto_package_added(struct autoupd *au, const char *id)
 {
-	auto_pass(au, NULL, id, 1, 0);
+	auto_pass(au, NULL, 0, id, 1, 0);
 }
 
-/* A machine started (new boot id) and reported its facts. */
+/*
+ * A machine started (new boot id) and reported its facts.  Starts are
+ * gathered for a moment, so that a fleet powering on together shares one
+ * multicast run per package instead of taking a group each.
+ */
 void
 auto_machine_started(struct autoupd *au, const char *name)
 {
-	auto_pass(au, name, NULL, 1, 1);
+	struct timeval	tv = { 0, AUTO_BATCH_MS * 1000 };
+	size_t		i;
+
+	for (i = 0; i < au->nstarted; i++)
+		if (strcmp(au->started[i], name) == 0)
+			return;
+	au->started = xreallocarray(au->started, au->nstarted + 1,
+	    sizeof(*au->started));
+	au->started[au->nstarted++] = xstrdup(name);
+	if (!evtimer_pending(au->batch, NULL))
+		evtimer_add(au->batch, &tv);
+}
+
+static void
+auto_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct autoupd	*au = arg;
+	size_t		 i;
+
+	auto_pass(au, au->started, au->nstarted, NULL, 1, 1);
+	for (i = 0; i < au->nstarted; i++)
+		free(au->started[i]);
+	free(au->started);
+	au->started = NULL;
+	au->nstarted = 0;
 }
 
 static void
@@ -273,7 +303,7 @@ auto_daily_cb(evutil_socket_t fd, short what, void *arg)
 	struct autoupd	*au = arg;
 
 	log_info("automatic update: daily pass for urgency high");
-	auto_pass(au, NULL, NULL, 0, 1);
+	auto_pass(au, NULL, 0, NULL, 0, 1);
 	auto_arm(au);
 }
 
@@ -291,6 +321,7 @@ auto_new(struct server *srv, char *err, size_t errlen)
 		return (NULL);
 	}
 	au->daily = evtimer_new(srv->base, auto_daily_cb, au);
+	au->batch = evtimer_new(srv->base, auto_batch_cb, au);
 	auto_arm(au);
 	return (au);
 }
@@ -298,8 +329,14 @@ auto_new(struct server *srv, char *err, size_t errlen)
 void
 auto_free(struct autoupd *au)
 {
+	size_t	i;
+
 	if (au == NULL)
 		return;
 	event_free(au->daily);
+	event_free(au->batch);
+	for (i = 0; i < au->nstarted; i++)
+		free(au->started[i]);
+	free(au->started);
 	free(au);
 }
