@@ -1166,8 +1166,9 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		s->last_decrease = now;
 	} else if ((s->congested_queue || lag > XS_LAG_HIGH) &&
 	    now - s->last_decrease >= 50) {
-		s->rate *= 0.9;
-		if (slowest > 0 && s->rate > slowest * 0.95)
+		s->rate *= 0.85;
+		if (lag > 2 * XS_LAG_HIGH && slowest > 0 &&
+		    s->rate > slowest * 0.95)
 			s->rate = slowest * 0.95;
 		s->slow_start = 0;
 		s->last_decrease = now;
