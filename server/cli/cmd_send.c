@@ -25,6 +25,7 @@
 #include "log.h"
 #include "proto.h"
 #include "udp.h"
+#include "xmalloc.h"
 #include "xrecv.h"
 #include "xsend.h"
 
@@ -575,6 +576,24 @@ cmd_receive(int argc, char **argv)
 	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
 		return (cli_usage_error("receive", "%s", err));
 	conf.out = o.out;
+	{
+		/* Catch an unusable --out before joining anything. */
+		char	*dir = xstrdup(o.out), *slash = strrchr(dir, '/');
+
+		if (slash == dir)
+			slash[1] = '\0';
+		else if (slash != NULL)
+			*slash = '\0';
+		rv = access(slash != NULL ? dir : ".", W_OK | X_OK);
+		if (rv == -1) {
+			rv = cli_usage_error("receive", "--out: %s: directory "
+			    "%s: %s", o.out, slash != NULL ? dir : ".",
+			    strerror(errno));
+			free(dir);
+			return (rv);
+		}
+		free(dir);
+	}
 	if ((s = getenv("FLEETCAST_SENDER_TIMEOUT_MS")) != NULL)
 		conf.sender_timeout_ms = atoi(s);
 
