@@ -1635,8 +1635,11 @@ xrecv_new(struct event_base *base, const struct xrecv_conf *conf,
 				fatalx("xrecv: no randomness");
 		} while (r->rid == 0);
 	}
-	if (crypto_random(&r->incarnation, sizeof(r->incarnation)) == -1)
-		fatalx("xrecv: no randomness");
+	do {
+		if (crypto_random(&r->incarnation,
+		    sizeof(r->incarnation)) == -1)
+			fatalx("xrecv: no randomness");
+	} while (r->incarnation == 0);
 	if ((r->gsock = udp_group_socket(&conf->group, conf->ifindex, &r->gro,
 	    err, errlen)) == -1)
 		goto fail;

@@ -34,6 +34,7 @@
 
 #define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
+#define XS_OLD_INC		4	/* earlier incarnations remembered */
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_ANNOUNCE_MS		100
@@ -72,6 +73,7 @@ enum xsend_event {
 struct xs_peer {
 	uint64_t		 rid;
 	uint32_t		 incarnation;
+	uint32_t		 old_inc[XS_OLD_INC];
 	uint32_t		 last_rseq;
 	struct udp_addr		 addr;
 	char			 name[64];
@@ -871,6 +873,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 {
 	struct xs_peer		*p;
 	struct xsend_peer_info	 pi;
+	int			 i;
 
 	p = xs_find(s, h->rid);
 	if (p == NULL) {
@@ -900,7 +903,22 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 			s->cb.joined(s->arg, &pi);
 	} else if (p->incarnation != h->incarnation ||
 	    !udp_same(&p->addr, from)) {
-		/* A restarted receiver: same id, new process. */
+		/*
+		 * A restarted receiver: same id, new process.  A HELLO of
+		 * one of its earlier processes is a replay: taking it would
+		 * make the live process's REPORTs stale.
+		 */
+		for (i = 0; i < XS_OLD_INC; i++)
+			if (p->old_inc[i] == h->incarnation &&
+			    p->incarnation != h->incarnation) {
+				s->drops[PROTO_DROP_STALE]++;
+				return;
+			}
+		if (p->incarnation != h->incarnation) {
+			memmove(p->old_inc + 1, p->old_inc,
+			    sizeof(p->old_inc[0]) * (XS_OLD_INC - 1));
+			p->old_inc[0] = p->incarnation;
+		}
 		log_debug("xsend %016" PRIx64 ": receiver %s rejoined as %s",
 		    s->session, p->name, udp_ntop(from, p->name,
 		    sizeof(p->name)));
