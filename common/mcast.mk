@@ -7,14 +7,17 @@ common_libcommon_a_SOURCES += \
 	common/xsend.c common/xsend.h \
 	common/xrecv.c common/xrecv.h
 
-check_PROGRAMS += tests/unit/test_proto tests/unit/test_fec
-TESTS += tests/unit/test_proto tests/unit/test_fec
+check_PROGRAMS += tests/unit/test_proto tests/unit/test_fec tests/unit/test_udp
+TESTS += tests/unit/test_proto tests/unit/test_fec tests/unit/test_udp
 tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_proto_SOURCES = tests/unit/test_proto.c tests/unit/unit.h
 tests_unit_test_proto_LDADD = $(UNIT_LIBS)
 tests_unit_test_fec_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_fec_SOURCES = tests/unit/test_fec.c tests/unit/unit.h
 tests_unit_test_fec_LDADD = $(UNIT_LIBS)
+tests_unit_test_udp_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_udp_SOURCES = tests/unit/test_udp.c tests/unit/unit.h
+tests_unit_test_udp_LDADD = $(UNIT_LIBS)
 
 # Fuzz target for the datagram decoder: with --enable-fuzzing a libFuzzer
 # program that make check runs briefly on a copy of its seed corpus,
