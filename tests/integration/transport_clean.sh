@@ -17,11 +17,11 @@ for r in r1 r2 r3; do
 	[ "$(tl_jq $r.json .result)" = ok ] || tl_fail "$r result"
 	[ ! -e "$T/$r.out.fcpart" ] && [ ! -e "$T/$r.out.fcstate" ] ||
 	    tl_fail "$r left staging files"
-	[ "$(tl_jq $r.json '[.drops[]] | add')" = 0 ] ||
+	[ "$(tl_drops $r.json)" = 0 ] ||
 	    tl_fail "$r dropped datagrams"
 done
-[ "$(tl_jq send.json '.receivers | length')" = 3 ] || tl_fail "receivers"
-[ "$(tl_jq send.json '[.receivers[] | select(.result == "ok")] | length')" = 3 ] ||
+[ "$(tl_receivers send.json)" = 3 ] || tl_fail "receivers"
+[ "$(tl_receivers send.json ok)" = 3 ] ||
     tl_fail "sender does not report three ok receivers"
 [ "$(tl_jq send.json '.receivers[0].bytes')" = $((24 * 1048576)) ] ||
     tl_fail "receiver bytes"

@@ -24,10 +24,10 @@ end=$(date +%s)
 kill -9 $tl_pid_r3
 [ $rc = 1 ] || { tl_show; tl_fail "sender exit $rc, want 1"; }
 [ $((end - start)) -le 15 ] || tl_fail "sender took $((end - start)) s"
-[ "$(tl_jq send.json '[.receivers[] | select(.result == "dropped")] | length')" = 1 ] ||
+[ "$(tl_receivers send.json dropped)" = 1 ] ||
     tl_fail "sender does not report the silent receiver as dropped"
-[ "$(tl_jq send.json '[.receivers[] | select(.result == "ok")] | length')" = 2 ] ||
+[ "$(tl_receivers send.json ok)" = 2 ] ||
     tl_fail "sender results"
 grep -q "dropped" "$T/send.err" || tl_fail "no warning about the drop"
 echo "ok: silent receiver dropped after $((end - start)) s:" \
-    "$(tl_jq send.json '.receivers[] | select(.result == "dropped") | .error')"
+    "$(tl_error send.json dropped)"

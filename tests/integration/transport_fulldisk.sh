@@ -26,8 +26,8 @@ grep -q "No space left on device" "$T/full.err" ||
 tl_wait_recv good
 [ $TL_RC = 0 ] || { tl_show; tl_fail "good receiver exit $TL_RC"; }
 tl_same src "$T/good.out"
-[ "$(tl_jq send.json '[.receivers[] | select(.result == "failed")] | length')" = 1 ] ||
+[ "$(tl_receivers send.json failed)" = 1 ] ||
     tl_fail "sender does not report the failed receiver"
-tl_jq send.json '.receivers[] | select(.result == "failed") | .error' |
+tl_error send.json failed |
     grep -q "No space" || tl_fail "sender does not say why"
 echo "ok: $(tl_jq full.json .error)"

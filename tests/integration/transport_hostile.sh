@@ -42,4 +42,4 @@ for r in r1 r2; do
 	done
 done
 echo "ok: $(cat "$T/attack.out"), $(cat "$T/replay.out");" \
-    "r1 drops $(jq -c .drops "$T/r1.json")"
+    "r1 drops $(tl_jq r1.json .drops)"

@@ -22,5 +22,5 @@ rp=$(tl_jq late.json .repair_packets)
 [ "$rp" -gt 1000 ] || tl_fail "late joiner got only $rp repairs"
 [ "$(tl_jq send.json '.resent_packets')" -gt 0 ] ||
     tl_fail "no block resent for the late joiner"
-[ "$(tl_jq send.json '.receivers | length')" = 2 ] || tl_fail "receivers"
+[ "$(tl_receivers send.json)" = 2 ] || tl_fail "receivers"
 echo "ok: late joiner repaired with $rp packets"

@@ -33,6 +33,7 @@ tl_init()
 		[ "$(id -u)" = 0 ] || tl_skip "needs root (network namespaces)"
 		command -v unshare >/dev/null 2>&1 || tl_skip "needs unshare"
 		command -v ip >/dev/null 2>&1 || tl_skip "needs ip (iproute2)"
+		command -v python3 >/dev/null 2>&1 || tl_skip "needs python3"
 		unshare -n -m true 2>/dev/null ||
 		    tl_skip "unshare -n -m refused (container without CAP_SYS_ADMIN?)"
 		TL_INNER=1 exec unshare -n -m sh "$tl_self" "$@"
@@ -108,10 +109,55 @@ tl_send_bg()
 	TL_PIDS="$TL_PIDS $tl_pid_send"
 }
 
-# tl_jq FILE FILTER: one value from a JSON summary.
+# tl_jq FILE PATH: one value from a JSON summary, PATH like .a.b or
+# .list[0].c (python3 reads it; strings bare, objects compact JSON).
 tl_jq()
 {
-	jq -r "$2" "$T/$1" 2>/dev/null
+	python3 - "$T/$1" "$2" <<'PY' 2>/dev/null
+import json, re, sys
+v = json.load(open(sys.argv[1]))
+for key, idx in re.findall(r'\.([A-Za-z_]+)(?:\[(\d+)\])?', sys.argv[2]):
+    v = v[key]
+    if idx:
+        v = v[int(idx)]
+if v is None:
+    print("null")
+elif isinstance(v, bool):
+    print(str(v).lower())
+elif isinstance(v, (dict, list)):
+    print(json.dumps(v, separators=(",", ":")))
+else:
+    print(v)
+PY
+}
+
+# tl_receivers FILE [RESULT]: how many receivers the sender lists (with
+# that result); tl_error FILE RESULT: the error of the first such one.
+tl_receivers()
+{
+	python3 - "$T/$1" "${2:-}" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))["receivers"]
+print(len([x for x in r if not sys.argv[2] or x["result"] == sys.argv[2]]))
+PY
+}
+
+tl_error()
+{
+	python3 - "$T/$1" "$2" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))["receivers"]
+print([x["error"] for x in r if x["result"] == sys.argv[2]][0])
+PY
+}
+
+# tl_drops FILE: the sum of a summary's drop counters.
+tl_drops()
+{
+	python3 - "$T/$1" <<'PY' 2>/dev/null
+import json, sys
+print(sum(json.load(open(sys.argv[1]))["drops"].values()))
+PY
 }
 
 tl_same()
