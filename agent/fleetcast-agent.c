@@ -437,11 +437,19 @@ nextarg:
 		fprintf(stderr, "fleetcast-agent: state_dir: %s\n", err);
 		return (1);
 	}
-
 	if (!foreground) {
+		/*
+		 * Opened once above so that an unusable state_dir is an exit
+		 * status the admin sees; an SQLite connection must not cross
+		 * a fork, so the daemon opens it again.
+		 */
+		state_close(agent->state);
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 		log_init("fleetcast-agent", 0, verbose);
+		if (state_open(&agent->state, conf_str(c, "state_dir"), err,
+		    sizeof(err)) == -1)
+			fatalx("state_dir: %s", err);
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
 	if ((agent->base = event_base_new()) == NULL)
