@@ -19,7 +19,7 @@ al_agent_start m1
 al_wait_online m1
 
 al_pkg SLOW "echo \$\$ > $T/slow.pid; sleep 20" --type hotfix
-al_pkg IDEM "n=\$(wc -l < $T/ran.IDEM); [ \$n -ge 2 ] && exit 0; sleep 20" \
+al_pkg IDEM "n=\$(wc -l < $T/ran.IDEM); [ \$n -ge 2 ] && exit 0; echo \$\$ > $T/idem.pid; sleep 20" \
     --type hotfix --idempotent
 mkdir -p "$T/p-BIG"
 head -c 12000000 /dev/urandom > "$T/p-BIG/blob" || al_fail "blob"
@@ -52,10 +52,11 @@ al_ok "killed during a run: reported interrupted, not run again"
 r=$(al_run idem m1)
 al_wait_state "$r" m1 running
 for ((i = 0; i < 50; i++)); do
-	[ "$(al_ran IDEM)" = 1 ] && break
+	[ -s "$T/idem.pid" ] && break
 	sleep 0.1
 done
 al_agent_stop m1 KILL
+kill "$(cat "$T/idem.pid")" 2>/dev/null
 al_agent_start m1
 al_wait_state "$r" m1 succeeded
 [ "$(al_ran IDEM)" = 2 ] || al_fail "IDEM ran $(al_ran IDEM) times, want 2"

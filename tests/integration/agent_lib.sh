@@ -135,6 +135,8 @@ al_agent_start()
 	    >> "$T/$name.log" 2>&1 &
 	eval "AL_AGENT_$name=$!"
 	AL_PIDS="$AL_PIDS $!"
+	# Not a job of this shell: a kill -9 is then not announced on stderr.
+	disown $!
 }
 
 al_agent_pid()
@@ -145,12 +147,14 @@ al_agent_pid()
 # al_agent_stop NAME [SIGNAL]: TERM by default; KILL for a crash.
 al_agent_stop()
 {
-	local pid
+	local pid i
 	pid=$(al_agent_pid "$1")
-	{
-		kill -"${2:-TERM}" "$pid"
-		wait "$pid"
-	} 2>/dev/null
+	kill -"${2:-TERM}" "$pid" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	al_fail "agent $1 (pid $pid) did not exit on SIG${2:-TERM}"
 }
 
 # al_reboot NAME: what a restart of the machine looks like to the agent.

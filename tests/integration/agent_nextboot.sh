@@ -19,7 +19,7 @@ al_agent_start m1
 al_wait_online m1
 
 al_pkg NB1 "echo NB1 >> $T/order" --type hotfix
-al_pkg NBSLOW "echo NBSLOW-start >> $T/order; sleep 4; echo NBSLOW >> $T/order" \
+al_pkg NBSLOW "echo NBSLOW-start >> $T/order; sleep 8; echo NBSLOW >> $T/order" \
     --type hotfix
 al_pkg NB2 "echo NB2 >> $T/order" --type hotfix
 al_pkg NOW "echo NOW >> $T/order" --type hotfix
