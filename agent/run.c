@@ -96,7 +96,6 @@ static struct event		*ev_drain;
 static struct exec_job		*hook_job;
 static struct event		*ev_hook;
 static time_t			 hook_wait_until;
-static uint64_t			 synced_seq;
 
 static void	run_fsm(struct run *, enum run_event, struct run_evdata *);
 static void	run_resume(struct run *);
@@ -1534,7 +1533,6 @@ run_synced(uint64_t seq)
 {
 	struct run	*r, *next;
 
-	synced_seq = seq;
 	for (r = TAILQ_FIRST(&runs); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
 		if (r->sync_seq != 0 && r->sync_seq <= seq) {
