@@ -480,6 +480,7 @@ proto_put_report(struct wire_w *w, const struct proto_report *p)
 	wire_put_u8(w, p->state);
 	wire_put_u8(w, 0);
 	wire_put_u16(w, p->queue_pm);
+	wire_put_u16(w, p->loss_pm);
 	wire_put_u64(w, p->have_bytes);
 	wire_put_u64(w, p->rx_hw_seq);
 	wire_put_u32(w, p->repairs);
@@ -510,6 +511,7 @@ proto_get_report(const uint8_t *buf, size_t len, struct proto_report *p)
 	    wire_get_u8(&r, &p->state) == -1 ||
 	    wire_get_u8(&r, &reserved) == -1 ||
 	    wire_get_u16(&r, &p->queue_pm) == -1 ||
+	    wire_get_u16(&r, &p->loss_pm) == -1 ||
 	    wire_get_u64(&r, &p->have_bytes) == -1 ||
 	    wire_get_u64(&r, &p->rx_hw_seq) == -1 ||
 	    wire_get_u32(&r, &p->repairs) == -1 ||

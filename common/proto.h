@@ -177,6 +177,7 @@ struct proto_report {
 	uint32_t	rseq;
 	uint8_t		state;
 	uint16_t	queue_pm;
+	uint16_t	loss_pm;
 	uint64_t	have_bytes;
 	uint64_t	rx_hw_seq;
 	uint32_t	repairs;

@@ -146,6 +146,7 @@ struct xrecv {
 	uint32_t		*g_ncf;
 	uint32_t		*g_ncf_ms;
 	uint32_t		*b_have;
+	uint32_t		*b_rx;		/* first-pass DATA received */
 	int8_t			*b_slot;
 	uint8_t			*b_inq;
 	uint32_t		*b_due;
@@ -154,6 +155,8 @@ struct xrecv {
 	uint32_t		*bq;
 	uint64_t		 bq_head, bq_len;
 	uint64_t		 passed;		/* blocks passed */
+	uint64_t		 live_blocks;
+	double			 loss;		/* first-pass loss, average */
 
 	struct xr_slot		 ring[XR_RING];
 	uint64_t		 stamp;
@@ -421,13 +424,30 @@ xr_block_passed(struct xrecv *r, uint64_t b)
 	}
 }
 
+/*
+ * Blocks before upto have been sent once.  With live, because a DATA
+ * symbol of a later block arrived: then what is missing of them is first
+ * pass loss, averaged for the sender's proactive parity (the first block
+ * after joining is left out: a late joiner did not lose its start).
+ */
 static void
-xr_advance_passed(struct xrecv *r, uint64_t upto)
+xr_advance_passed(struct xrecv *r, uint64_t upto, int live)
 {
+	double	miss;
+	uint32_t n;
+
 	if (upto > r->geom.nblocks)
 		upto = r->geom.nblocks;
-	while (r->passed < upto)
+	while (r->passed < upto) {
+		n = proto_block_nsym(&r->geom, r->passed);
+		if (live && r->live_blocks++ > 0 && n > 0) {
+			miss = r->b_rx[r->passed] >= n ? 0 :
+			    (double)(n - r->b_rx[r->passed]) / n;
+			r->loss = r->live_blocks == 2 ? miss :
+			    0.8 * r->loss + 0.2 * miss;
+		}
 		xr_block_passed(r, r->passed++);
+	}
 }
 
 /* Write symbols of slot sl that are held but not on disk yet. */
@@ -714,8 +734,11 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 	}
 	b = i / r->geom.bsym;
 	resend = b < r->passed;
-	if (!resend)
-		xr_advance_passed(r, b);
+	if (!resend) {
+		xr_advance_passed(r, b, 1);
+		/* Held already (resumed) counts as arrived: it is not loss. */
+		r->b_rx[b]++;
+	}
 	if (xr_bit(r->have, i)) {
 		r->n_dup++;
 		return;
@@ -859,9 +882,9 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 	}
 	if (a->progress <= r->geom.nsym) {
 		if (a->progress == r->geom.nsym)
-			xr_advance_passed(r, r->geom.nblocks);
+			xr_advance_passed(r, r->geom.nblocks, 0);
 		else
-			xr_advance_passed(r, a->progress / r->geom.bsym);
+			xr_advance_passed(r, a->progress / r->geom.bsym, 0);
 	}
 	xr_try_finish(r);
 	if (a->state == PROTO_S_FINISHED && r->state == XR_RECEIVING)
@@ -994,6 +1017,7 @@ xr_free_session(struct xrecv *r)
 	free(r->g_ncf);
 	free(r->g_ncf_ms);
 	free(r->b_have);
+	free(r->b_rx);
 	free(r->b_slot);
 	free(r->b_inq);
 	free(r->b_due);
@@ -1040,6 +1064,7 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 	r->g_ncf = xcalloc(g->ngroups, sizeof(uint32_t));
 	r->g_ncf_ms = xcalloc(g->ngroups, sizeof(uint32_t));
 	r->b_have = xcalloc(g->nblocks, sizeof(uint32_t));
+	r->b_rx = xcalloc(g->nblocks, sizeof(uint32_t));
 	r->b_slot = xreallocarray(NULL, g->nblocks, 1);
 	r->b_inq = xcalloc(g->nblocks, 1);
 	r->b_due = xcalloc(g->nblocks, sizeof(uint32_t));
@@ -1381,6 +1406,7 @@ xr_send_report(struct xrecv *r, int naks)
 		break;
 	}
 	rep.queue_pm = r->queue_pm < 0 ? 0 : (uint16_t)r->queue_pm;
+	rep.loss_pm = (uint16_t)(r->loss * 1000 + 0.5);
 	r->queue_pm = 0;
 	if (r->have != NULL)
 		rep.have_bytes = xr_have_bytes(r);

@@ -50,6 +50,8 @@
 #define XS_LAG_LOW		(4 * 1024 * 1024)
 #define XS_PCACHE		1024	/* encoded parity symbols kept */
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
+#define XS_FEC_MARGIN		1.25	/* proactive parity per expected loss */
+#define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
 
 enum xsend_state {
 	XS_INIT,
@@ -86,6 +88,7 @@ struct xs_peer {
 	uint64_t		 hw_ms;
 	double			 drain;		/* bytes/s it processes */
 	uint64_t		 lag;		/* bytes sent it has not seen */
+	uint16_t		 loss_pm;	/* its first-pass loss */
 	char			 err[PROTO_ERR_MAX + 1];
 };
 
@@ -180,6 +183,7 @@ struct xsend {
 	uint64_t		 n_resend;
 	uint64_t		 n_wire;
 	uint64_t		 n_loads;
+	uint64_t		 n_proactive;
 	uint64_t		 n_gloads;
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
@@ -647,6 +651,48 @@ xs_emit_repair(struct xsend *s)
 }
 
 /*
+ * Block b has just been sent once.  When receivers report first-pass loss,
+ * queue for each of its groups the parity the worst of them will likely
+ * need, before anyone asks: a group then completes about one block after
+ * its data instead of a NAK round trip later (or several, when repairs
+ * are lost too), and blocks leave the receivers' memory in order.  NAKs
+ * still cover whatever this does not.
+ */
+static void
+xs_proactive(struct xsend *s, uint64_t b)
+{
+	uint64_t	now = xs_now_ms(), g;
+	uint32_t	pm = 0, k, add, lane, room;
+	int		i;
+
+	for (i = 0; i < s->npeers; i++) {
+		struct xs_peer *p = &s->peers[i];
+
+		if (p->state == XSP_RECEIVING && now - p->last_heard < 1000 &&
+		    p->loss_pm > pm)
+			pm = p->loss_pm;
+	}
+	if (pm < XS_FEC_MIN_PM)
+		return;
+	for (lane = 0; lane < s->geom.il; lane++) {
+		g = b * s->geom.il + lane;
+		if ((k = proto_group_k(&s->geom, g)) == 0)
+			continue;
+		add = (uint32_t)((double)k * pm / 1000.0 * XS_FEC_MARGIN + 0.5);
+		if (add > k / 4)
+			add = k / 4;
+		room = (PROTO_GF_ROWS - k) - (s->g_sched[g] - s->g_sent[g]);
+		if (add > room)
+			add = room;
+		if (add == 0)
+			continue;
+		s->g_sched[g] += add;
+		s->n_proactive += add;
+		xs_group_queue(s, (uint32_t)g);
+	}
+}
+
+/*
  * Fill the transmit batch while tokens last.  Repairs go first but take at
  * most XS_REPAIR_SHARE per first-pass packet while the first pass runs.
  */
@@ -676,6 +722,10 @@ xs_pump(struct xsend *s)
 			rv = xs_emit_data(s, s->next_sym);
 			if (rv == 0) {
 				s->next_sym++;
+				if (s->next_sym % s->geom.bsym == 0 ||
+				    s->next_sym == s->geom.nsym)
+					xs_proactive(s, (s->next_sym - 1) /
+					    s->geom.bsym);
 				s->n_data++;
 				s->credit += XS_REPAIR_SHARE;
 				if (s->credit > 64)
@@ -1038,6 +1088,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
 	xs_peer_drain(s, p, r->rx_hw_seq);
+	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
 	switch (r->state) {
 	case PROTO_R_READY:
 	case PROTO_R_RECEIVING:
@@ -1219,13 +1270,15 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		s->last_progress = now;
 		if (log_getverbose() > 1)
 			log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
-			    PRIu64 " parity %" PRIu64 " resent %" PRIu64
-			    " queued %" PRIu64 "+%" PRIu64 " rate %.0f Mbit/s"
-			    " loads %" PRIu64 "+%" PRIu64, s->session,
+			    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
+			    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
+			    " rate %.0f Mbit/s loads %" PRIu64 "+%" PRIu64
+			    " lag %.1f MB slowest %.0f MB/s", s->session,
 			    xsend_strstate(s->state), s->next_sym,
-			    s->geom.nsym, s->n_repair, s->n_resend, s->pq.len,
-			    s->bq.len, s->rate * 8 / 1e6, s->n_loads,
-			    s->n_gloads);
+			    s->geom.nsym, s->n_repair, s->n_proactive,
+			    s->n_resend, s->pq.len, s->bq.len,
+			    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
+			    (double)lag / 1e6, slowest / 1e6);
 	}
 	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
 		s->last_progress = now;

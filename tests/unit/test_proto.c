@@ -206,6 +206,7 @@ test_bodies(void)
 	r.rseq = 7;
 	r.state = PROTO_R_FAILED;
 	r.queue_pm = 321;
+	r.loss_pm = 52;
 	r.have_bytes = 1000;
 	r.rx_hw_seq = 555;
 	r.repairs = 4;
@@ -226,6 +227,7 @@ test_bodies(void)
 	memset(&r2, 0, sizeof(r2));
 	CU_ASSERT(proto_get_report(buf, w.len, &r2) == 0);
 	CU_ASSERT(r2.rid == 9 && r2.rseq == 7 && r2.state == PROTO_R_FAILED);
+	CU_ASSERT(r2.queue_pm == 321 && r2.loss_pm == 52);
 	CU_ASSERT(strcmp(r2.err, "disk!") == 0);
 	CU_ASSERT_EQUAL(r2.nnak, PROTO_NAK_MAX);
 	CU_ASSERT(r2.nak[98].need == 98 && r2.nak[98].seen == 196);
