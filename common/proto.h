@@ -17,7 +17,7 @@
 #include "wire.h"
 
 /* Bump when anything on the wire changes, and update doc/protocol.md. */
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2
 
 #define PROTO_MAGIC0		0x46	/* 'F' */
 #define PROTO_MAGIC1		0x43	/* 'C' */

@@ -16,7 +16,7 @@ static void
 test_header_bytes(void)
 {
 	uint8_t		nonce[PROTO_NONCE_LEN], out[PROTO_HDR_LEN];
-	static const uint8_t want[PROTO_HDR_LEN] = { 0x46, 0x43, 0x01, 0x02,
+	static const uint8_t want[PROTO_HDR_LEN] = { 0x46, 0x43, 0x02, 0x02,
 	    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
 	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x02 };
 
