@@ -15,3 +15,12 @@ EXTRA_DIST += tests/integration/lab_selftest.sh
 
 # The method, the lab and the measured figures.
 dist_doc_DATA += doc/performance.md doc/performance-mcast.svg
+
+# bench/server-scale: fleetcastd's scheduling latency, memory with a
+# thousand TLS agents and API latency during a transfer.  It needs the
+# build tree (--build DIR) for its scripted agents, bench/fakeagents, which
+# is built with the programs but not installed.
+noinst_PROGRAMS += bench/fakeagents
+bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS)
+bench_fakeagents_SOURCES = bench/fakeagents.c
+bench_fakeagents_LDADD = $(COMMON_LIBS)
