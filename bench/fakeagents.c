@@ -80,7 +80,7 @@ struct fa {
 	struct bufferevent	*bev;
 	uint64_t		 gen;		/* counts connections */
 	struct event		*timer;		/* heartbeat or retry */
-	uint64_t		 hb_sent;	/* ns, 0 when none outstanding */
+	uint64_t		 hb_sent;	/* ns; 0: none outstanding */
 	uint32_t		 heartbeat;	/* seconds, from WELCOME */
 	TAILQ_ENTRY(fa)		 wait_entry;
 };
