@@ -922,6 +922,82 @@ test_auto_update(void)
 	CU_ASSERT_EQUAL(auto_runs("AUTO1"), 1);
 }
 
+/* How many machines wait for an admin's approval. */
+static int
+pending_count(void)
+{
+	char	out[64];
+
+	/* grep -c: the list is larger than cli_json's buffer by now. */
+	if (sh(out, sizeof(out), "%s/server/cli/fleetcast machine list --json "
+	    "| grep -c '\"state\": \"pending_approval\"'", bindir) > 1)
+		return (-1);
+	return (atoi(out));
+}
+
+/*
+ * Unauthenticated enrollment requests cannot grow the inventory without
+ * end: past 1024 waiting requests new names are refused, while a name
+ * that already waits may ask again and the token still enrolls.  (It runs
+ * last: it leaves a thousand rows behind.)
+ */
+static void
+test_pending_cap(void)
+{
+	struct agent	 a;
+	struct ctl_msg	 m;
+	char		 token[128], path[300];
+	int		 i, type, n0, asked = 0;
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
+	fclose(f);
+	token[strcspn(token, "\n")] = '\0';
+
+	n0 = pending_count();
+	CU_ASSERT_FATAL(n0 >= 0 && n0 < 1024);
+	agent_init(&a, "cap");
+	for (i = 0; i < 1100; i++) {
+		snprintf(a.name, sizeof(a.name), "cap-%d", i);
+		if ((type = agent_enroll(&a, "")) != CTL_ENROLL_PENDING)
+			break;
+		asked++;
+	}
+	/* The refusal comes exactly at the cap, with the reason. */
+	CU_ASSERT_EQUAL(asked, 1024 - n0);
+	CU_ASSERT_EQUAL_FATAL(type, CTL_ERROR);
+	CU_ASSERT_EQUAL(pending_count(), 1024);
+	agent_close(&a);
+	CU_ASSERT_FATAL(agent_connect(&a, 0) == 0);
+	{
+		char	*csr = make_csr(a.key, "cap-x");
+
+		memset(&m, 0, sizeof(m));
+		m.type = CTL_ENROLL;
+		m.u.enroll.name = "cap-x";
+		m.u.enroll.token = "";
+		m.u.enroll.csr = csr;
+		CU_ASSERT(agent_send(&a, &m) == 0);
+		free(csr);
+	}
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&a, &m), 0);
+	CU_ASSERT_EQUAL(m.type, CTL_ERROR);
+	if (m.type == CTL_ERROR)
+		CU_ASSERT(strstr(m.u.error.message, "wait for approval") !=
+		    NULL);
+	ctl_msg_free(&m);
+	/* A name that waits may ask again; the token is not capped. */
+	snprintf(a.name, sizeof(a.name), "cap-0");
+	CU_ASSERT_EQUAL(agent_enroll(&a, ""), CTL_ENROLL_PENDING);
+	snprintf(a.name, sizeof(a.name), "cap-token");
+	CU_ASSERT_EQUAL(agent_enroll(&a, token), CTL_CERT);
+	CU_ASSERT_EQUAL(pending_count(), 1024);
+	agent_free(&a);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -930,6 +1006,7 @@ static CU_TestInfo tests[] = {
 	{ "admin start now and cancel", test_admin_start_cancel },
 	{ "scenario option rules", test_scenario_rules },
 	{ "automatic update (P5, P11)", test_auto_update },
+	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	CU_TEST_INFO_NULL,
 };
 
