@@ -40,14 +40,14 @@
 #define XS_ANNOUNCE_MS		100
 #define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
-#define XS_RATE_START		(64.0 * 1024 * 1024)
+#define XS_RATE_START		(128.0 * 1024 * 1024)
 #define XS_RATE_MIN		(256.0 * 1024)
 #define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
 #define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
 #define XS_PBATCH		8	/* parity rows encoded together */
-#define XS_LAG_HIGH		(12 * 1024 * 1024)	/* receiver backlog */
-#define XS_LAG_LOW		(4 * 1024 * 1024)
+#define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
+#define XS_LAG_TAU		0.1			/* s to get there */
 #define XS_PCACHE		1024	/* encoded parity symbols kept */
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 #define XS_FEC_MARGIN		1.25	/* proactive parity per expected loss */
@@ -705,7 +705,7 @@ xs_pump(struct xsend *s)
 
 	s->tokens += s->rate * (double)(now - s->last_us) / 1e6;
 	s->last_us = now;
-	burst = s->rate * 0.004;
+	burst = s->rate * 0.008;
 	if (burst < 4 * 65536)
 		burst = 4 * 65536;
 	if (s->tokens > burst)
@@ -1207,25 +1207,38 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	struct xsend		*s = arg;
 	struct xsend_stats	 st;
 	uint64_t		 now = xs_now_ms(), lag = 0;
-	double			 max, slowest = 0;
+	double			 max, slowest = 0, want = 0;
 	int			 i;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
 	/*
-	 * The slowest receiver that reported lately and the longest
-	 * backlog.  A backlog past XS_LAG_HIGH means we send faster than
-	 * someone can take: fall back to what that one takes.
+	 * Rate control.  Each receiver that reported lately says how fast it
+	 * works through the stream (drain) and how much of it is still
+	 * ahead of it (lag).  The rate that would bring its lag to
+	 * XS_LAG_TARGET within XS_LAG_TAU is drain + (target - lag) / tau;
+	 * the group gets the smallest of these, smoothed.  Until the first
+	 * estimates arrive the rate grows geometrically from XS_RATE_START.
+	 * Drops in a receiver's socket buffer cut the rate hard.
 	 */
 	for (i = 0; i < s->npeers; i++) {
 		struct xs_peer *p = &s->peers[i];
+		double d;
 
 		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500)
 			continue;
 		if (p->lag > lag)
 			lag = p->lag;
-		if (p->drain > 0 && (slowest == 0 || p->drain < slowest))
+		if (p->drain <= 0)
+			continue;
+		if (slowest == 0 || p->drain < slowest)
 			slowest = p->drain;
+		d = p->drain + ((double)XS_LAG_TARGET - (double)p->lag) /
+		    XS_LAG_TAU;
+		if (d < p->drain * 0.5)
+			d = p->drain * 0.5;
+		if (want == 0 || d < want)
+			want = d;
 	}
 	if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
@@ -1233,18 +1246,26 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 			s->rate = slowest * 0.8;
 		s->slow_start = 0;
 		s->last_decrease = now;
-	} else if ((s->congested_queue || lag > XS_LAG_HIGH) &&
-	    now - s->last_decrease >= 50) {
+	} else if (s->congested_queue && now - s->last_decrease >= 50) {
 		s->rate *= 0.85;
-		if (lag > 2 * XS_LAG_HIGH && slowest > 0 &&
-		    s->rate > slowest * 0.95)
-			s->rate = slowest * 0.95;
 		s->slow_start = 0;
 		s->last_decrease = now;
-	} else if (!s->congested_drop && !s->congested_queue &&
-	    lag < XS_LAG_LOW &&
-	    (s->state == XS_SENDING || xs_q_pending(s) > 0))
-		s->rate *= s->slow_start ? 1.15 : 1.05;
+	} else if (want > 0) {
+		/*
+		 * Everyone keeps up: probe upwards (the measured pace is
+		 * only what we managed to send).  Backlog building: steer
+		 * towards the target.
+		 */
+		if (lag < XS_LAG_TARGET / 2) {
+			if (s->state == XS_SENDING || xs_q_pending(s) > 0)
+				s->rate *= s->slow_start ? 1.25 : 1.1;
+		} else {
+			s->slow_start = 0;
+			s->rate = 0.5 * s->rate + 0.5 * want;
+		}
+	} else if (s->slow_start && (s->state == XS_SENDING ||
+	    xs_q_pending(s) > 0))
+		s->rate *= 1.25;
 	if (s->rate > max)
 		s->rate = max;
 	if (s->rate < XS_RATE_MIN)
