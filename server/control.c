@@ -122,39 +122,59 @@ conn_arm_timeout(struct conn *c)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
+/*
+ * The machine of a connection that was online is offline now: in the
+ * database, in the event log and for the runs.  The connection has left
+ * CONN_ONLINE already, so that nothing is sent on it any more.
+ */
+static void
+conn_offline(struct conn *c, const char *why)
+{
+	struct server	*srv = c->ctl->srv;
+	uint64_t	 now = server_now_ms();
+
+	log_info("control: %s offline (%s)", conn_who(c), why);
+	db_begin(srv->db);
+	db_machine_seen(srv->db, c->name, now);
+	db_machine_online(srv->db, c->name, 0, NULL, NULL, NULL, now);
+	db_event(srv->db, now, "offline", 0, c->name, "%s", why);
+	if (db_commit(srv->db) == -1)
+		db_rollback(srv->db);
+	runs_machine_offline(srv->runs, c->name);
+}
+
 static void
 conn_set_state(struct conn *c, enum conn_state s)
 {
-	if (c->state == s)
+	enum conn_state	old = c->state;
+
+	if (old == s)
 		return;
 	log_debug("control: %s: %s -> %s", conn_who(c),
-	    conn_strstate(c->state), conn_strstate(s));
+	    conn_strstate(old), conn_strstate(s));
 	/* nunauth counts connections that are neither online nor closing. */
-	if ((c->state == CONN_HANDSHAKE || c->state == CONN_NEW ||
-	    c->state == CONN_PENDING) &&
-	    (s == CONN_ONLINE || s == CONN_CLOSING))
+	if ((old == CONN_HANDSHAKE || old == CONN_NEW ||
+	    old == CONN_PENDING) && (s == CONN_ONLINE || s == CONN_CLOSING))
 		c->ctl->nunauth--;
 	c->state = s;
 	conn_arm_timeout(c);
+	/*
+	 * Leaving online in any way, a protocol error or the agent's ERROR
+	 * included, is going offline: the connection only flushes a last
+	 * message before it is closed.
+	 */
+	if (old == CONN_ONLINE)
+		conn_offline(c, "connection closed by the server");
 }
 
 static void
 conn_free(struct conn *c)
 {
 	struct control	*ctl = c->ctl;
-	struct server	*srv = ctl->srv;
-	uint64_t	 now = server_now_ms();
 
 	if (c->state == CONN_ONLINE) {
-		log_info("control: %s offline", conn_who(c));
-		db_begin(srv->db);
-		db_machine_seen(srv->db, c->name, now);
-		db_machine_online(srv->db, c->name, 0, NULL, NULL, NULL, now);
-		db_event(srv->db, now, "offline", 0, c->name,
-		    "connection closed");
-		if (db_commit(srv->db) == -1)
-			db_rollback(srv->db);
-		runs_machine_offline(srv->runs, c->name);
+		c->state = CONN_CLOSING;
+		conn_offline(c, "connection closed");
 	} else if (c->state != CONN_CLOSING)
 		ctl->nunauth--;
 	TAILQ_REMOVE(&ctl->conns, c, entry);

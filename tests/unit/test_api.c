@@ -922,6 +922,53 @@ test_auto_update(void)
 	CU_ASSERT_EQUAL(auto_runs("AUTO1"), 1);
 }
 
+/* Poll machine show NAME until online is want; 0 when it was seen. */
+static int
+wait_online(const char *name, int want)
+{
+	json_t	*j;
+	int	 i, on = -1;
+
+	for (i = 0; i < 40 && on != want; i++) {
+		if (i > 0)
+			usleep(50000);
+		if ((j = cli_json("machine show %s --json", name)) == NULL)
+			continue;
+		on = json_is_true(json_object_get(j, "online"));
+		json_decref(j);
+	}
+	return (on == want ? 0 : -1);
+}
+
+/*
+ * A machine that is online and breaks the protocol is closed; it must
+ * show offline then (review finding 3: it stayed online for ever).
+ */
+static void
+test_protocol_error_offline(void)
+{
+	struct ctl_msg	 m;
+
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(wait_online("vm1", 1), 0);
+	/* HELLO again on the same connection: ERROR, and the agent stays. */
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HELLO;
+	m.u.hello.name = "vm1";
+	m.u.hello.version = "test";
+	m.u.hello.boot_id = vm1.boot[0] != '\0' ? vm1.boot : "boot-1";
+	CU_ASSERT_FATAL(agent_send(&vm1, &m) == 0);
+	CU_ASSERT_FATAL(agent_recv(&vm1, &m) == 0);
+	CU_ASSERT_EQUAL(m.type, CTL_ERROR);
+	ctl_msg_free(&m);
+	CU_ASSERT_EQUAL(wait_online("vm1", 0), 0);
+	agent_close(&vm1);
+	CU_ASSERT_EQUAL(wait_online("vm1", 0), 0);
+	/* It comes back with the next HELLO. */
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_EQUAL(wait_online("vm1", 1), 0);
+}
+
 /* How many machines wait for an admin's approval. */
 static int
 pending_count(void)
@@ -1006,6 +1053,8 @@ static CU_TestInfo tests[] = {
 	{ "admin start now and cancel", test_admin_start_cancel },
 	{ "scenario option rules", test_scenario_rules },
 	{ "automatic update (P5, P11)", test_auto_update },
+	{ "a protocol error takes a machine offline",
+	    test_protocol_error_offline },
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	CU_TEST_INFO_NULL,
 };
