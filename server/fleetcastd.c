@@ -8,6 +8,7 @@
  * flight, and runs the loop until SIGTERM or SIGINT.  Errors at start-up go
  * to stderr before it detaches, so an admin sees why it did not start.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <arpa/inet.h>
@@ -301,6 +302,35 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * Every agent holds one TLS connection open, so a fleet of a thousand needs
+ * more descriptors than the usual soft limit of 1024 (systemd's default for
+ * services).  Raise the soft limit to the hard one; if that is still low,
+ * say so at start rather than failing accepts later.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+			    (unsigned long long)rl.rlim_max);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 4096)
+		log_warnx("open files limited to %llu: at most about %llu agents "
+		    "can be connected (raise LimitNOFILE)",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -404,6 +434,7 @@ main(int argc, char **argv)
 	if ((srv.ca = ca_open(srv.state_dir, err, sizeof(err))) == NULL)
 		fatalx("CA: %s", err);
 
+	raise_nofile();
 	if ((srv.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	if ((srv.runs = runs_new(&srv, err, sizeof(err))) == NULL)
