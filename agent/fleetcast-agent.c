@@ -54,10 +54,11 @@ static struct exec_job	*facts_job;
 static struct event	*facts_timer;
 static int		 facts_started;
 
+/* Asked for (--help): stdout, exit 0; bad usage: stderr, exit 2. */
 static _Noreturn void
-usage(void)
+usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: fleetcast-agent [-dnv] [-c FILE] "
+	fprintf(f, "usage: fleetcast-agent [-dnv] [-c FILE] "
 	    "[--KEY VALUE]...\n"
 	    "  -d       stay in the foreground and log to stderr\n"
 	    "  -c FILE  configuration file (default %s)\n"
@@ -67,7 +68,7 @@ usage(void)
 	    "trusted_keys\n"
 	    "        reboot_command poweroff_command boot_id_file "
 	    "facts_command exec_timeout\n", AGENT_CONF_FILE);
-	exit(2);
+	exit(status);
 }
 
 /*
@@ -355,7 +356,7 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-			usage();
+			usage(stdout, 0);
 		if (strncmp(a, "--", 2) == 0) {
 			kv[nkv++] = argv[i];
 			if (strchr(a, '=') == NULL && i + 1 < argc)
@@ -365,7 +366,7 @@ main(int argc, char **argv)
 		if (a[0] != '-' || a[1] == '\0') {
 			fprintf(stderr, "fleetcast-agent: unexpected argument "
 			    "'%s'\n", a);
-			usage();
+			usage(stderr, 2);
 		}
 		for (j = 1; a[j] != '\0'; j++) {
 			switch (a[j]) {
@@ -386,13 +387,13 @@ main(int argc, char **argv)
 				else {
 					fprintf(stderr, "fleetcast-agent: -c: "
 					    "needs a file\n");
-					usage();
+					usage(stderr, 2);
 				}
 				goto nextarg;
 			default:
 				fprintf(stderr, "fleetcast-agent: unknown "
 				    "option -%c\n", a[j]);
-				usage();
+				usage(stderr, 2);
 			}
 		}
 nextarg:

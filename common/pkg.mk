@@ -31,3 +31,5 @@ tests_unit_test_pkg_large_LDADD = $(UNIT_LIBS)
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
 	top_srcdir=$(abs_top_srcdir); export top_builddir top_srcdir;
 TESTS += tests/integration/package_cli.sh
+# Every command answers --help (SPEC.md).
+TESTS += tests/integration/cli_help.sh

@@ -243,6 +243,14 @@ cmd_bench(int argc, char **argv)
 		return (EXIT_OK);
 	}
 	if (strcmp(argv[1], "list") == 0) {
+		if (argc == 3 && (strcmp(argv[2], "--help") == 0 ||
+		    strcmp(argv[2], "-h") == 0)) {
+			printf("usage: fleetcast bench list\n\n"
+			    "Prints the benchmarks found in %s, one a line.\n",
+			    bp.bench_dir);
+			bench_free(&bp);
+			return (EXIT_OK);
+		}
 		if (argc > 2) {
 			bench_free(&bp);
 			return (cli_usage_error("bench", "list: takes no "

@@ -60,6 +60,36 @@ package_usage(FILE *f)
 	    "usage or\ninvalid input.  See fleetcast(1).\n");
 }
 
+/* The subcommands that talk to the server (cmd_inventory.c). */
+static void
+package_server_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: fleetcast package add FILE.fcpkg [--upload] [--json]\n"
+	    "       fleetcast package list [--json]\n"
+	    "       fleetcast package show ID [--json]\n"
+	    "       fleetcast package remove ID [--json]\n"
+	    "\n"
+	    "add      register a package with the server, which verifies it "
+	    "against its\n"
+	    "         trusted_keys and refuses a duplicate id or a version "
+	    "that is not\n"
+	    "         higher (anti-rollback); on the server's own host the "
+	    "server copies\n"
+	    "         the file, else (or with --upload) it goes in the request "
+	    "(<= 64 MiB)\n"
+	    "list     the registered packages: id, type, version, urgency, "
+	    "size, added\n"
+	    "show     one package with its manifest and SHA-256\n"
+	    "remove   remove a package that no scenario uses and no run is "
+	    "sending\n"
+	    "  --json  print the server's answer as JSON\n"
+	    "\n"
+	    "The server: %s ('fleetcast --api URL' or $FLEETCAST_API).\n"
+	    "Exit status: 0 success, 1 the operation failed, 2 bad usage or "
+	    "invalid input.\n", cli_api_url);
+}
+
 static int
 package_fail(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -625,8 +655,17 @@ cmd_package(int argc, char **argv)
 		return (EXIT_USAGE);
 	}
 	if (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "list") == 0 ||
-	    strcmp(argv[1], "show") == 0 || strcmp(argv[1], "remove") == 0)
+	    strcmp(argv[1], "show") == 0 || strcmp(argv[1], "remove") == 0) {
+		/*
+		 * These take no option values, so a --help anywhere on the
+		 * line is a request for help.
+		 */
+		if (cli_wants_help(argc, argv)) {
+			package_server_usage(stdout);
+			return (EXIT_OK);
+		}
 		return (cmd_package_server(argc, argv));
+	}
 	/*
 	 * Each subcommand handles --help itself: scanning the whole line
 	 * would take "--args --help", a setup parameter, for a request.

@@ -1,0 +1,110 @@
+#!/bin/sh
+# SPEC.md: every command takes --help, prints its usage on stdout and exits
+# 0.  This asks every command and subcommand of fleetcast, fleetcast-agent
+# and fleetcastd, and the benchmark scripts `fleetcast bench` runs, and
+# fails if any exits non-zero or prints nothing on stdout; a bad flag must
+# still exit 2 with nothing on stdout.  No server is needed: --help must
+# not reach one (FLEETCAST_API points at a closed port to make sure).  make
+# check runs it with top_builddir set; by hand:
+#   top_builddir=build-dir sh tests/integration/cli_help.sh
+set -u
+
+top_builddir=${top_builddir:-.}
+FC="$top_builddir/server/cli/fleetcast"
+AGENT="$top_builddir/agent/fleetcast-agent"
+SERVER="$top_builddir/server/fleetcastd"
+for b in "$FC" "$AGENT" "$SERVER"; do
+	if [ ! -x "$b" ]; then
+		echo "cli_help: $b not built" >&2
+		exit 1
+	fi
+done
+T=$(mktemp -d "${TMPDIR:-/tmp}/fc-cli-help.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+FLEETCAST_API=http://127.0.0.1:1
+export FLEETCAST_API
+fails=0
+n=0
+
+fail() {
+	echo "FAIL: $*" >&2
+	fails=$((fails + 1))
+}
+
+# A --help that regressed into running the command must not hang the
+# test suite (a benchmark would run for minutes): 30 s at the most.
+try() {
+	timeout 30 "$@" >"$T/out" 2>"$T/err" </dev/null
+}
+
+# help CMD...: CMD exits 0 with its usage on stdout.
+help() {
+	n=$((n + 1))
+	try "$@"
+	got=$?
+	if [ "$got" != 0 ]; then
+		fail "exit $got, wanted 0: $*"
+		sed 's/^/    /' "$T/err" >&2
+	elif [ ! -s "$T/out" ]; then
+		fail "nothing on stdout: $*"
+	elif ! grep -qi "usage" "$T/out"; then
+		fail "no usage on stdout: $*"
+	fi
+}
+
+# bad CMD...: CMD exits 2, says why on stderr and prints nothing on stdout.
+bad() {
+	n=$((n + 1))
+	try "$@"
+	got=$?
+	if [ "$got" != 2 ]; then
+		fail "exit $got, wanted 2: $*"
+	elif [ -s "$T/out" ]; then
+		fail "stdout not empty on bad usage: $*"
+	elif [ ! -s "$T/err" ]; then
+		fail "nothing on stderr on bad usage: $*"
+	fi
+}
+
+help "$FC" --help
+help "$FC" -h
+for c in key "key generate" "key generate-psk" \
+    package "package build" "package inspect" "package verify" \
+    "package add" "package list" "package show" "package remove" \
+    machine "machine list" "machine show" "machine approve" \
+    "machine clear-error" \
+    scenario "scenario create" "scenario list" "scenario show" \
+    "scenario remove" "scenario run" \
+    run "run list" "run show" "run watch" "run start" "run cancel" \
+    send receive sim \
+    bench "bench list" "bench lab" "bench sim-scale" \
+    "bench mcast-throughput" "bench server-scale"; do
+	# $c is split on purpose: "key generate" is two words.
+	help "$FC" $c --help
+done
+# --help after the subcommand's arguments counts too.
+help "$FC" package show SOMEID --help
+help "$FC" package add x.fcpkg -h
+help "$FC" bench list -h
+help "$FC" bench sim-scale -h
+
+help "$AGENT" --help
+help "$AGENT" -h
+help "$SERVER" --help
+help "$SERVER" -h
+
+bad "$FC" --bogus
+bad "$FC" package list --bogus
+bad "$FC" bench list extra
+bad "$FC" bench sim-scale --bogus
+bad "$FC" bench sim-scale a b
+bad "$AGENT" -x
+bad "$AGENT" stray
+bad "$SERVER" -x
+
+if [ "$fails" -ne 0 ]; then
+	echo "cli_help: $fails of $n checks failed" >&2
+	exit 1
+fi
+echo "cli_help: $n checks"
+exit 0
