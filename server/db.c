@@ -131,6 +131,12 @@ static const char *migrations[] = {
 	"  run_id INTEGER,"
 	"  at INTEGER NOT NULL,"
 	"  PRIMARY KEY (machine, package, boot_id));",
+
+	/*
+	 * 3 -> 4: each machine of a run says why its data took the path it
+	 * took (the unicast fallback, MISSION.md S8).
+	 */
+	"ALTER TABLE run_machines ADD COLUMN path_reason TEXT;",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */
@@ -1257,6 +1263,27 @@ db_run_target(struct db *db, uint64_t id, const char *machine,
 	    machine, state, error, now) == -1 ? -1 : 0);
 }
 
+/*
+ * The path a machine's data takes and why: set when its transfer starts,
+ * and again when it falls back to unicast, which (history) also adds a
+ * history row in the machine's current state with the reason.
+ */
+int
+db_run_path(struct db *db, uint64_t id, const char *machine,
+    const char *path, const char *reason, uint64_t now, int history)
+{
+	if (db_exec(db, "UPDATE run_machines SET path = ?, path_reason = ?, "
+	    "updated_at = ? WHERE run_id = ? AND machine = ?", "ssuis", path,
+	    reason, now, (int64_t)id, machine) != 1)
+		return (-1);
+	if (!history)
+		return (0);
+	return (db_exec(db, "INSERT INTO run_history (run_id, machine, state, "
+	    "detail, at) SELECT run_id, machine, state, ?, ? FROM run_machines "
+	    "WHERE run_id = ? AND machine = ?", "suis", reason, now,
+	    (int64_t)id, machine) == -1 ? -1 : 0);
+}
+
 /* Progress only: no history row for every block. */
 int
 db_run_bytes(struct db *db, uint64_t id, const char *machine, uint64_t bytes)
@@ -1373,9 +1400,10 @@ db_runs_json(struct db *db, int64_t id)
 	json_incref(o);
 	json_decref(a);
 	/* SPEC.md wants null, not a missing key, for unset times. */
-	ms = db_query_json(db, "SELECT machine AS name, state, path, error, "
-	    "exit_status, bytes_received, output, updated_at FROM run_machines "
-	    "WHERE run_id = ? ORDER BY pos", "i", id);
+	ms = db_query_json(db, "SELECT machine AS name, state, path, "
+	    "path_reason, error, exit_status, bytes_received, output, "
+	    "updated_at FROM run_machines WHERE run_id = ? ORDER BY pos", "i",
+	    id);
 	if (ms == NULL) {
 		json_decref(o);
 		return (NULL);

@@ -75,3 +75,8 @@ dist_examples_DATA += doc/fleetcastd.conf.example
 # Scheduling end to end with the real agent (uses agent_lib.sh; root and
 # network namespaces, skipped otherwise outside CI).
 TESTS += tests/integration/server_sched.sh
+
+# The unicast fallback across a router (issue #6): fleetcastd and six real
+# agents in the routed namespace lab (tests/lab/lab.sh); root only,
+# skipped otherwise outside CI.
+TESTS += tests/integration/unicast_routed.sh

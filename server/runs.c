@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <ifaddrs.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct run {
 	uint16_t		 port;
 	uint8_t			 key[CTL_KEY_LEN];
 	uint8_t			*assigned;	/* per target: ASSIGN sent */
+	uint8_t			*fallback;	/* per target: moved to unicast */
 	struct sched_run	*sr;
 	struct xfer_list	 xfers;
 	int			 finished;
@@ -84,6 +86,7 @@ struct runs {
 	struct run_list		 list;
 	uint64_t		 rate;		/* bytes/s, 0: auto */
 	unsigned		 ifindex;	/* for multicast, 0: routing */
+	unsigned		 seg_ifindex;	/* the segment's, 0: unknown */
 	const struct ctl_msg	*report;	/* being handled, for details */
 	struct sched_target	*report_target;
 	int			 cancelling;	/* an admin's cancel */
@@ -93,6 +96,7 @@ struct runs {
 static void	runs_rearm(struct runs *);
 static void	xfer_next(struct xfer *);
 static void	xfer_free(struct xfer *);
+static int	runs_on_segment(struct runs *, const char *, char *, size_t);
 
 static struct run *
 run_find(struct runs *rs, uint64_t id)
@@ -134,6 +138,7 @@ run_free(struct run *r)
 	db_scenario_clear(&r->sc);
 	explicit_bzero(r->key, sizeof(r->key));
 	free(r->assigned);
+	free(r->fallback);
 	free(r);
 }
 
@@ -142,7 +147,45 @@ run_free(struct run *r)
 static const char *
 target_path(struct run *r, struct sched_target *t)
 {
-	return (r->sc.unicast || t->machine->remote ? "unicast" : "multicast");
+	size_t	idx = (size_t)(t - r->sr->targets);
+
+	return (r->sc.unicast || t->machine->remote || (idx <
+	    r->sr->ntargets && r->fallback[idx]) ? "unicast" : "multicast");
+}
+
+/*
+ * Why the machine's data takes the path the scheduler gave it: the
+ * scenario's --unicast, or where the machine is (runs_on_segment).  The
+ * address is looked at again here; should the machine have moved since the
+ * path was chosen, the reason says so rather than contradict the path.
+ */
+static void
+target_reason(struct run *r, struct sched_target *t, char *why, size_t len)
+{
+	const char	*addr;
+	char		 seg[300];
+	int		 local;
+
+	if (r->sc.unicast) {
+		snprintf(why, len, "unicast: the scenario asks for unicast "
+		    "(--unicast)");
+		return;
+	}
+	if ((addr = control_address(r->runs->srv->control,
+	    t->machine->name)) == NULL) {
+		snprintf(why, len, "%s: the machine was on %s when the "
+		    "transfer started", sched_strpath(t->path),
+		    t->machine->remote ? "another segment" : "the multicast "
+		    "segment");
+		return;
+	}
+	local = runs_on_segment(r->runs, addr, seg, sizeof(seg));
+	if (local == (t->path == SCHED_PATH_MULTICAST))
+		snprintf(why, len, "%s", seg);
+	else
+		snprintf(why, len, "%s: chosen when the machine was on %s; "
+		    "now %s", sched_strpath(t->path), t->machine->remote ?
+		    "another segment" : "the multicast segment", seg);
 }
 
 /* Tell an online agent about the run (again, after a reconnection). */
@@ -223,7 +266,7 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	const struct ctl_msg	*rep = rs->report;
 	const char		*st = sched_strmstate(new), *path = NULL;
 	const char		*error = NULL, *output = NULL;
-	char			 stored[32];
+	char			 stored[32], why[512];
 	int			 has_exit = 0, told;
 	int64_t			 exit_status = 0;
 
@@ -260,6 +303,15 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	    error, has_exit, exit_status, -1, output, now) == -1)
 		log_warnx("run %s machine %s: could not record %s", r->idstr,
 		    t->machine->name, st);
+	if (path != NULL) {
+		target_reason(r, t, why, sizeof(why));
+		if (db_run_path(rs->srv->db, r->id, t->machine->name, path,
+		    why, now, 0) == -1)
+			log_warnx("run %s machine %s: could not record the "
+			    "path", r->idstr, t->machine->name);
+		log_info("run %s machine %s: %s", r->idstr, t->machine->name,
+		    why);
+	}
 	log_info("run %s machine %s: %s -> %s%s%s", r->idstr,
 	    t->machine->name, sched_strmstate(old), st,
 	    error != NULL ? ": " : "", error != NULL ? error : "");
@@ -584,11 +636,12 @@ run_machine(struct runs *rs, const char *name)
 {
 	struct sched_machine	*m;
 	struct db_machine	 dm;
-	const char		*seg;
+	const char		*addr;
+	char			 why[256];
 
 	m = sched_machine_get(rs->sched, name);
-	if ((seg = control_segment(rs->srv->control, name)) != NULL)
-		m->remote = strcmp(seg, "remote") == 0;
+	if ((addr = control_address(rs->srv->control, name)) != NULL)
+		m->remote = !runs_on_segment(rs, addr, why, sizeof(why));
 	if (db_machine_get(rs->srv->db, name, &dm) == 1) {
 		if (dm.error != NULL && (m->error == NULL ||
 		    strcmp(m->error, dm.error) != 0))
@@ -725,6 +778,7 @@ runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
 		goto fail;
 	}
 	r->assigned = xcalloc(n, 1);
+	r->fallback = xcalloc(n, 1);
 
 	/* Persist the run before any agent or timer acts on it. */
 	dr.id = id;
@@ -842,6 +896,7 @@ runs_restore(struct runs *rs)
 		}
 		r->sr->udata = r;
 		r->assigned = xcalloc(d->ntargets, 1);
+		r->fallback = xcalloc(d->ntargets, 1);
 		TAILQ_INSERT_TAIL(&rs->list, r, entry);
 		/* Max wait counts from the admin's command, not from now. */
 		rs->restoring = 1;
@@ -1113,6 +1168,175 @@ runs_clear_error(struct runs *rs, const char *name, char *err,
 	return (0);
 }
 
+/* ---- segments: who can hear the multicast stream ---- */
+
+/* An address as text to IPv4 (an IPv4-mapped IPv6 address too) or IPv6. */
+static int
+seg_parse(const char *s, int *family, uint8_t *a)
+{
+	static const uint8_t	mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+
+	if (inet_pton(AF_INET, s, a) == 1) {
+		*family = AF_INET;
+		return (0);
+	}
+	if (inet_pton(AF_INET6, s, a) != 1)
+		return (-1);
+	if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+		memmove(a, a + 12, 4);
+		*family = AF_INET;
+	} else
+		*family = AF_INET6;
+	return (0);
+}
+
+static unsigned
+seg_prefixlen(const uint8_t *m, size_t len)
+{
+	unsigned	n = 0;
+	size_t		i;
+	uint8_t		b;
+
+	for (i = 0; i < len; i++)
+		for (b = m[i]; b != 0; b <<= 1)
+			n++;
+	return (n);
+}
+
+/*
+ * Is the machine at addr (where its control connection comes from) on the
+ * segment the multicast stream is sent to?  It is when the address lies in
+ * the subnet of an address of the sending interface; anything else is
+ * behind a router, and multicast does not cross routers without multicast
+ * routing, so that machine gets the data by unicast (MISSION.md S8).  Every
+ * other interface of the server is beside the point: a machine on the
+ * subnet of a management interface would never hear the group.  An agent
+ * on the server's own host (loopback) hears the looped-back stream.  why
+ * receives the reason, which is the machine's path_reason in the run.
+ */
+static int
+runs_on_segment(struct runs *rs, const char *addr, char *why, size_t len)
+{
+	struct ifaddrs	*ifa, *i;
+	uint8_t		 a[16];
+	const uint8_t	*b, *m;
+	char		 ifname[IF_NAMESIZE] = "", host[INET6_ADDRSTRLEN];
+	char		 sub[INET6_ADDRSTRLEN + 8];
+	size_t		 k, alen;
+	int		 family, local = 0, seen = 0;
+
+	sub[0] = '\0';
+	if (seg_parse(addr, &family, a) == -1) {
+		snprintf(why, len, "multicast: address %s not understood, "
+		    "taken as local", addr);
+		return (1);
+	}
+	if ((family == AF_INET && a[0] == 127) || (family == AF_INET6 &&
+	    memcmp(a, &in6addr_loopback, 16) == 0)) {
+		snprintf(why, len, "multicast: the agent runs on the server's "
+		    "own host (%s)", addr);
+		return (1);
+	}
+	if (getifaddrs(&ifa) == -1) {
+		snprintf(why, len, "multicast: the server's interfaces are "
+		    "unknown (%s), %s taken as local", strerror(errno), addr);
+		return (1);
+	}
+	alen = family == AF_INET ? 4 : 16;
+	for (i = ifa; i != NULL && !local; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+		    i->ifa_addr->sa_family != family)
+			continue;
+		if (rs->seg_ifindex != 0 &&
+		    if_nametoindex(i->ifa_name) != rs->seg_ifindex)
+			continue;
+		if (family == AF_INET) {
+			b = (const uint8_t *)&((struct sockaddr_in *)
+			    i->ifa_addr)->sin_addr;
+			m = (const uint8_t *)&((struct sockaddr_in *)
+			    i->ifa_netmask)->sin_addr;
+		} else {
+			b = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+			m = ((struct sockaddr_in6 *)
+			    i->ifa_netmask)->sin6_addr.s6_addr;
+		}
+		local = 1;
+		for (k = 0; k < alen; k++)
+			if ((a[k] & m[k]) != (b[k] & m[k]))
+				local = 0;
+		/* Name the matching address, else the interface's first. */
+		if (local || !seen) {
+			seen = 1;
+			snprintf(ifname, sizeof(ifname), "%s", i->ifa_name);
+			if (inet_ntop(family, b, host, sizeof(host)) == NULL)
+				snprintf(host, sizeof(host), "?");
+			snprintf(sub, sizeof(sub), "%s/%u", host,
+			    seg_prefixlen(m, alen));
+		}
+	}
+	freeifaddrs(ifa);
+	if (rs->seg_ifindex == 0) {
+		snprintf(why, len, "%s: %s is %son the subnet of any interface "
+		    "of the server%s%s%s", local ? "multicast" : "unicast", addr,
+		    local ? "" : "not ", local ? " (" : "", local ? sub : "",
+		    local ? ")" : "");
+		return (local);
+	}
+	if (local)
+		snprintf(why, len, "multicast: %s is on the subnet of the "
+		    "sending interface %s (%s)", addr, ifname, sub);
+	else if (seen)
+		snprintf(why, len, "unicast: %s is not on the subnet of the "
+		    "sending interface %s (%s); multicast does not cross "
+		    "routers", addr, ifname, sub);
+	else
+		snprintf(why, len, "unicast: the sending interface has no %s "
+		    "address, %s cannot hear its multicast", family ==
+		    AF_INET ? "IPv4" : "IPv6", addr);
+	return (local);
+}
+
+/*
+ * The interface whose segment hears the multicast stream: the sending
+ * interface, else the one the routing table picks for the groups (learnt
+ * by routing a datagram socket to the first group of group_range), else 0:
+ * every interface counts.
+ */
+static unsigned
+runs_seg_interface(struct runs *rs, uint32_t group)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof(sin);
+	struct ifaddrs		*ifa, *i;
+	unsigned		 idx = 0;
+	int			 fd;
+
+	if (rs->ifindex != 0)
+		return (rs->ifindex);
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return (0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(group);
+	sin.sin_port = htons(9);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &slen) == -1) {
+		close(fd);
+		return (0);
+	}
+	close(fd);
+	if (getifaddrs(&ifa) == -1)
+		return (0);
+	for (i = ifa; i != NULL && idx == 0; i = i->ifa_next)
+		if (i->ifa_addr != NULL && i->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+		    sin.sin_addr.s_addr)
+			idx = if_nametoindex(i->ifa_name);
+	freeifaddrs(ifa);
+	return (idx);
+}
+
 /*
  * The multicast interface: the configured one, else (SPEC.md) the first
  * that is up, multicast-capable and not the loopback; with none of those,
@@ -1170,6 +1394,10 @@ runs_new(struct server *srv, char *err, size_t errlen)
 	else
 		log_info("multicast on the interface the routing table "
 		    "chooses");
+	rs->seg_ifindex = runs_seg_interface(rs, sc.group_base);
+	if (rs->seg_ifindex != rs->ifindex && rs->seg_ifindex != 0)
+		log_info("multicast segment: the subnets of %s",
+		    if_indextoname(rs->seg_ifindex, (char[IF_NAMESIZE]){ 0 }));
 	rs->sched = sched_new(&sc, &cb, rs);
 	rs->timer = evtimer_new(srv->base, runs_timer_cb, rs);
 	rs->gc = event_new(srv->base, -1, 0, runs_gc_cb, rs);

@@ -56,7 +56,7 @@ int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	3
+#define DB_SCHEMA_VERSION	4
 
 /* A scenario as stored. */
 struct scenario {
@@ -210,6 +210,8 @@ int		 db_run_state(struct db *, uint64_t, const char *, uint64_t);
 int		 db_run_target(struct db *, uint64_t, const char *,
 		    const char *, const char *, const char *, int, int64_t,
 		    int64_t, const char *, uint64_t);
+int		 db_run_path(struct db *, uint64_t, const char *, const char *,
+		    const char *, uint64_t, int);
 int		 db_run_bytes(struct db *, uint64_t, const char *, uint64_t);
 int		 db_runs_active(struct db *, struct db_run **, size_t *);
 void		 db_run_clear(struct db_run *);

@@ -80,6 +80,7 @@ test_schema(void)
 	CU_ASSERT_FATAL(sqlite3_open(path, &h) == SQLITE_OK);
 	CU_ASSERT(sqlite3_exec(h, "DROP TABLE auto_attempts;"
 	    "ALTER TABLE machines DROP COLUMN reenroll;"
+	    "ALTER TABLE run_machines DROP COLUMN path_reason;"
 	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
 	    "'enrolled', 1); PRAGMA user_version = 1", NULL, NULL,
 	    NULL) == SQLITE_OK);
@@ -370,6 +371,10 @@ test_runs(void)
 	CU_ASSERT(db_run_state(db, r.id, "transferring", 3000) == 0);
 	CU_ASSERT(db_run_target(db, r.id, "vm1", "transferring",
 	    "multicast", NULL, 0, 0, -1, NULL, 3000) == 0);
+	CU_ASSERT(db_run_path(db, r.id, "vm1", "multicast", "multicast: on "
+	    "the subnet", 3000, 0) == 0);
+	CU_ASSERT(db_run_path(db, r.id, "ghost", "unicast", "x", 3000,
+	    1) == -1);
 	CU_ASSERT(db_run_bytes(db, r.id, "vm1", 512) == 0);
 	CU_ASSERT(db_run_target(db, r.id, "vm1", "failed", NULL, "exit 3", 1,
 	    3, 1024, "oops\n", 4000) == 0);
@@ -433,7 +438,10 @@ test_runs(void)
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(m0,
 	    "bytes_received")), 1024);
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(m0, "history")), 4);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m0,
+	    "path_reason")), "multicast: on the subnet");
 	CU_ASSERT(json_is_null(json_object_get(m1, "path")));
+	CU_ASSERT(json_is_null(json_object_get(m1, "path_reason")));
 	CU_ASSERT(json_is_null(json_object_get(m1, "exit_status")));
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(m1,
 	    "bytes_received")), 0);
