@@ -18,10 +18,10 @@ static const struct {
 	const char	*what;
 } commands[] = {
 	{ "key",	cmd_key,	"generate signing keys and transport PSKs" },
-	{ "package",	cmd_package,	"build, inspect and verify signed packages" },
+	{ "package",	cmd_package,	"build, inspect, verify packages; add, list, show, remove (server)" },
 	{ "machine",	cmd_machine,	"list, show, approve machines; clear errors" },
 	{ "scenario",	cmd_scenario,	"create, list, show, remove and run scenarios" },
-	{ "run",	cmd_run,	"list, show and watch scenario runs" },
+	{ "run",	cmd_run,	"list, show, watch, start and cancel scenario runs" },
 	{ "send",	cmd_send,	"send a file to a multicast group (standalone)" },
 	{ "receive",	cmd_receive,	"receive a file from a multicast group (standalone)" },
 	{ "sim",	cmd_sim,	"simulate max-targets / max-wait behaviour of a scenario" },

@@ -88,6 +88,14 @@ help "$FC" package add x.fcpkg -h
 help "$FC" bench list -h
 help "$FC" bench sim-scale -h
 
+# The top-level usage names every run subcommand.
+try "$FC" --help
+for w in list show watch start cancel; do
+	n=$((n + 1))
+	grep -E "^  run +" "$T/out" | grep -qw "$w" ||
+	    fail "top-level usage: run line lacks '$w'"
+done
+
 help "$AGENT" --help
 help "$AGENT" -h
 help "$SERVER" --help
