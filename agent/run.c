@@ -16,6 +16,13 @@
  * started is reported interrupted and not run twice (unless it is marked
  * idempotent), and unacknowledged reports are sent again.
  *
+ * On the multicast path the agent checks that the group reaches it: when
+ * no multicast session could be joined within RUN_PROBE_MS of START, or
+ * the multicast transfer fails, it asks the server (REPORT fallback, with
+ * the reason) to serve this package by unicast; the server answers with
+ * ASSIGN for the unicast path and START again, and the receiver carries on
+ * from what is already in the staging file.
+ *
  * The same module applies the next-boot queue after a restart, one run
  * after the other, and runs the reboot / power-off commands once nothing
  * else is in flight and the server has the reports that precede them.
@@ -50,6 +57,8 @@
 #define RUN_HOOK_WAIT		10	/* s to wait for reports before it */
 #define RUN_KEEP_DONE		(30 * 24 * 3600)	/* history, seconds */
 #define RUN_STALE_WAIT		(24 * 3600)	/* ASSIGNED/READY forgotten */
+#define RUN_PROBE_MS		2000	/* START to a joined multicast session */
+#define RUN_FALLBACK_WAIT	30	/* s for the server to reroute us */
 
 enum run_event {
 	RUN_EV_ASSIGN,		/* the server assigned the run (again) */
@@ -62,6 +71,8 @@ enum run_event {
 	RUN_EV_BOOT,		/* its turn in the next-boot queue */
 	RUN_EV_SYNCED,		/* the server processed our reports */
 	RUN_EV_ONLINE,		/* connected again: say where we are */
+	RUN_EV_PROBE,		/* no multicast session joined in time */
+	RUN_EV_REROUTE_LATE,	/* the server did not reroute us in time */
 };
 
 /* What an event carries. */
@@ -80,8 +91,13 @@ struct run {
 	char			*xr_out;	/* xrecv keeps this pointer */
 	struct exec_job		*job;		/* verify child or package */
 	int			 recv_ok;	/* deferred receiver result */
+	int			 recv_fatal;	/* no other path would help */
 	char			*recv_err;
 	struct event		*ev_defer;
+	struct event		*ev_probe;	/* probe, then reroute wait */
+	int			 locked;	/* the receiver joined a session */
+	int			 fallback;	/* asked for unicast: package + 1 */
+	char			*fallback_why;
 	int			 start_next;	/* START during a verify */
 	int			 draining;	/* applied from the queue */
 	uint64_t		 sync_seq;	/* awaiting this ack */
@@ -101,6 +117,7 @@ static void	run_fsm(struct run *, enum run_event, struct run_evdata *);
 static void	run_resume(struct run *);
 static void	run_hook_check(void);
 static void	run_drain_later(void);
+static void	run_probe_cb(evutil_socket_t, short, void *);
 
 static const char *run_states[] = {
 	"assigned", "ready", "receiving", "delivered", "queued", "running",
@@ -163,6 +180,9 @@ run_free(struct run *r)
 		exec_cancel(r->job);
 	if (r->ev_defer != NULL)
 		event_free(r->ev_defer);
+	if (r->ev_probe != NULL)
+		event_free(r->ev_probe);
+	free(r->fallback_why);
 	if (r->m != NULL) {
 		for (i = 0; i < r->rec->npkgs; i++)
 			pkg_manifest_free(&r->m[i]);
@@ -322,6 +342,7 @@ run_recv_stop(struct run *r)
 {
 	struct xrecv	*xr = r->xr;
 
+	evtimer_del(r->ev_probe);
 	if (xr == NULL)
 		return;
 	r->xr = NULL;
@@ -599,11 +620,14 @@ run_recv_locked(void *arg, uint64_t session, uint64_t size)
 
 	log_debug("run %" PRIu64 ": package %s: session %016" PRIx64 ", %"
 	    PRIu64 " bytes", r->rec->run_id, p->id, session, size);
+	r->locked = 1;
+	evtimer_del(r->ev_probe);
 	if (size != p->size && r->recv_err == NULL) {
 		xasprintf(&r->recv_err, "transfer of %s: the sender offers %"
 		    PRIu64 " bytes, the server announced %" PRIu64, p->id,
 		    size, p->size);
 		r->recv_ok = 0;
+		r->recv_fatal = 1;
 		event_active(r->ev_defer, EV_TIMEOUT, 1);
 	}
 }
@@ -669,7 +693,9 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	free(r->recv_err);
 	r->recv_err = NULL;
 	r->recv_ok = 0;
+	r->recv_fatal = 0;
 	r->last_progress = 0;
+	evtimer_del(r->ev_probe);
 	r->xr = xrecv_new(agent->base, &xc, &cb, r, err, errlen);
 	explicit_bzero(xc.key, sizeof(xc.key));
 	if (r->xr == NULL)
@@ -680,7 +706,76 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 		r->xr = NULL;
 		return (-1);
 	}
+	/* Does the group reach us?  Only this package may fall back once. */
+	r->locked = 0;
+	if (r->rec->path == CTL_PATH_MULTICAST &&
+	    r->fallback != r->rec->pkg_index + 1) {
+		struct timeval	tv = { RUN_PROBE_MS / 1000,
+		    (RUN_PROBE_MS % 1000) * 1000 };
+
+		evtimer_add(r->ev_probe, &tv);
+	}
 	return (0);
+}
+
+static void
+run_probe_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct run	*r = arg;
+
+	run_fsm(r, (r->xr != NULL) ? RUN_EV_PROBE : RUN_EV_REROUTE_LATE,
+	    NULL);
+}
+
+/*
+ * Ask the server to serve the current package by unicast: the receiver
+ * stops (its staging file stays, so that the unicast transfer resumes from
+ * it), and the server has RUN_FALLBACK_WAIT seconds to send ASSIGN for the
+ * unicast path and START; a package falls back once at most.
+ */
+static void
+run_fallback(struct run *r, const char *fmt, ...)
+{
+	struct timeval	 tv = { RUN_FALLBACK_WAIT, 0 };
+	uint16_t	 i = r->rec->pkg_index;
+	char		 why[CTL_MAX_STR];
+	va_list		 ap;
+
+	run_recv_stop(r);
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	free(r->fallback_why);
+	r->fallback_why = xstrdup(why);
+	r->fallback = i + 1;
+	log_info("run %" PRIu64 ": package %s: %s; asking for unicast",
+	    r->rec->run_id, r->rec->pkgs[i].id, r->fallback_why);
+	run_report(r, CTL_RS_FALLBACK, i, r->rec->pkgs[i].bytes, 0, 0,
+	    r->fallback_why, NULL);
+	evtimer_add(r->ev_probe, &tv);
+}
+
+/*
+ * An ASSIGN for a run we hold that names another path (the server moved
+ * us to unicast): take the new path; the receiver restarts on it at the
+ * START that follows.  Returns 1 if the path changed.
+ */
+static int
+run_reroute(struct run *r, const struct ctl_msg *m)
+{
+	if (m == NULL || (m->u.assign.path == r->rec->path &&
+	    m->u.assign.port == r->rec->port &&
+	    strcmp(m->u.assign.addr, r->rec->addr) == 0))
+		return (0);
+	log_info("run %" PRIu64 ": the server moves the transfer to %s "
+	    "%s:%u", r->rec->run_id, m->u.assign.path == CTL_PATH_UNICAST ?
+	    "unicast" : "multicast", m->u.assign.addr, m->u.assign.port);
+	run_recv_stop(r);
+	r->rec->path = m->u.assign.path;
+	free(r->rec->addr);
+	r->rec->addr = xstrdup(m->u.assign.addr);
+	r->rec->port = m->u.assign.port;
+	return (1);
 }
 
 /* Verify and extract, in a child: the arguments it needs. */
@@ -1140,6 +1235,10 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 		run_resume(r);
 		return;
 	}
+	/* The probe's timer outlived the transfer it was watching. */
+	if ((ev == RUN_EV_PROBE || ev == RUN_EV_REROUTE_LATE) &&
+	    r->rec->state != RUN_RECEIVING)
+		return;
 	switch (r->rec->state) {
 	case RUN_ASSIGNED:
 		switch (ev) {
@@ -1197,6 +1296,13 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			if (r->xr == NULL)
 				return;		/* stopped meanwhile */
 			run_recv_stop(r);
+			if (!d->ok && !r->recv_fatal &&
+			    r->rec->path == CTL_PATH_MULTICAST &&
+			    r->fallback != r->rec->pkg_index + 1) {
+				run_fallback(r, "the multicast transfer "
+				    "failed: %s", d->error);
+				return;
+			}
 			if (!d->ok) {
 				run_finish(r, CTL_RS_FAILED, 0, "%s", d->error);
 				return;
@@ -1251,14 +1357,38 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			/* The next package while this one is verified. */
 			if (d->msg->u.start.pkg_index == r->rec->pkg_index + 1u)
 				r->start_next = 1;
+			/* This package again, on the path we were moved to. */
+			else if (d->msg->u.start.pkg_index ==
+			    r->rec->pkg_index && r->xr == NULL &&
+			    r->job == NULL)
+				run_receive(r);
 			return;
 		case RUN_EV_CANCEL:
 			run_finish(r, CTL_RS_ERROR, 1, "cancelled: %s",
 			    d->msg->u.cancel.message);
 			return;
 		case RUN_EV_ASSIGN:
+			if (d != NULL && run_reroute(r, d->msg))
+				return;
+			run_report_current(r);
+			return;
 		case RUN_EV_ONLINE:
 			run_report_current(r);
+			return;
+		case RUN_EV_PROBE:
+			if (r->xr != NULL && !r->locked &&
+			    r->rec->path == CTL_PATH_MULTICAST)
+				run_fallback(r, "no multicast arrived within "
+				    "%d s after START", RUN_PROBE_MS / 1000);
+			return;
+		case RUN_EV_REROUTE_LATE:
+			if (r->xr == NULL && r->job == NULL &&
+			    r->fallback == r->rec->pkg_index + 1)
+				run_finish(r, CTL_RS_FAILED, 0, "transfer of "
+				    "%s: %s, and the server did not move it "
+				    "to unicast within %d s",
+				    r->rec->pkgs[r->rec->pkg_index].id,
+				    r->fallback_why, RUN_FALLBACK_WAIT);
 			return;
 		case RUN_EV_SYNCED:
 			return;
@@ -1367,7 +1497,8 @@ run_wrap(struct run_rec *rec)
 	xasprintf(&r->dir, "%s/%" PRIu64, state_staging(agent->state),
 	    rec->run_id);
 	r->ev_defer = event_new(agent->base, -1, 0, run_defer_cb, r);
-	if (r->ev_defer == NULL)
+	r->ev_probe = evtimer_new(agent->base, run_probe_cb, r);
+	if (r->ev_defer == NULL || r->ev_probe == NULL)
 		fatalx("run: event_new failed");
 	TAILQ_INSERT_TAIL(&runs, r, entry);
 	return (r);
@@ -1413,15 +1544,18 @@ run_rec_from(const struct ctl_msg *m)
 static void
 run_on_assign(const struct ctl_msg *m)
 {
-	struct run	*r;
-	struct run_rec	*rec;
-	struct ctl_msg	 rep;
-	char		 err[512], msg[600];
+	struct run		*r;
+	struct run_rec		*rec;
+	struct ctl_msg		 rep;
+	struct run_evdata	 d;
+	char			 err[512], msg[600];
 
 	if ((r = run_find(m->u.assign.run_id)) != NULL) {
 		log_debug("run %" PRIu64 ": ASSIGN repeated in state %s",
 		    r->rec->run_id, run_strstate(r->rec->state));
-		run_fsm(r, RUN_EV_ASSIGN, NULL);
+		memset(&d, 0, sizeof(d));
+		d.msg = m;
+		run_fsm(r, RUN_EV_ASSIGN, &d);
 		return;
 	}
 	/* A run we finished earlier: the server missed our report. */

@@ -25,7 +25,7 @@ static const char *ctl_types[] = {
 
 static const char *ctl_rstates[] = {
 	"?", "ready", "receiving", "delivered", "running", "pending_boot",
-	"succeeded", "failed", "error", "interrupted",
+	"succeeded", "failed", "error", "interrupted", "fallback",
 };
 
 const char *

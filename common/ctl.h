@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_VERSION		1	/* bump when changed */
+#define CTL_VERSION		2	/* bump when changed */
 
 #define CTL_LEN_SIZE		4	/* the frame's length prefix */
 #define CTL_MAX_STR		4096	/* any text field, bytes */
@@ -78,8 +78,9 @@ enum ctl_rstate {
 	CTL_RS_FAILED,		/* nonzero exit, timeout, signal */
 	CTL_RS_ERROR,		/* refused: not applicable, cap, ... */
 	CTL_RS_INTERRUPTED,	/* the agent restarted in the middle */
+	CTL_RS_FALLBACK,	/* serve this package by unicast: message why */
 };
-#define CTL_RS_MAX		CTL_RS_INTERRUPTED
+#define CTL_RS_MAX		CTL_RS_FALLBACK
 
 /* Why the server cancels a run on one machine (CANCEL). */
 enum ctl_cancel {

@@ -79,4 +79,5 @@ TESTS += tests/integration/server_sched.sh
 # The unicast fallback across a router (issue #6): fleetcastd and six real
 # agents in the routed namespace lab (tests/lab/lab.sh); root only,
 # skipped otherwise outside CI.
-TESTS += tests/integration/unicast_routed.sh
+TESTS += tests/integration/unicast_routed.sh \
+	tests/integration/unicast_fallback.sh

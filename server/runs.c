@@ -97,6 +97,8 @@ static void	runs_rearm(struct runs *);
 static void	xfer_next(struct xfer *);
 static void	xfer_free(struct xfer *);
 static int	runs_on_segment(struct runs *, const char *, char *, size_t);
+static void	run_fallback(struct run *, struct sched_target *, uint16_t,
+		    const char *);
 
 static struct run *
 run_find(struct runs *rs, uint64_t id)
@@ -1041,6 +1043,11 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 		    r->idstr, name, m->u.report.pkg_index, r->npkgs);
 		return;
 	}
+	if (m->u.report.state == CTL_RS_FALLBACK) {
+		run_fallback(r, t, m->u.report.pkg_index, m->u.report.message);
+		runs_rearm(rs);
+		return;
+	}
 	/* Progress counts the packages before this one as received. */
 	bytes = m->u.report.bytes;
 	for (i = 0; i < m->u.report.pkg_index; i++)
@@ -1064,6 +1071,76 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 	rs->report = NULL;
 	rs->report_target = NULL;
 	runs_rearm(rs);
+}
+
+/*
+ * The unicast fallback (MISSION.md S8, doc/protocol.md "Unicast path"): a
+ * machine of the multicast segment that cannot receive the group, or whose
+ * multicast transfer failed, asks for unicast.  It leaves its multicast
+ * transfer (whose sender no longer waits for it) and gets a unicast
+ * transfer of its own, from the package it is on, running beside the
+ * group's: the agent hears ASSIGN for the unicast path, then START, and
+ * its receiver resumes from what its staging file holds.  A machine that
+ * asks again while already on unicast (its agent restarted and forgot the
+ * new path) gets ASSIGN again and a fresh unicast session.
+ */
+static void
+run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
+    const char *msg)
+{
+	struct runs	*rs = r->runs;
+	struct xfer	*x, *found = NULL;
+	size_t		 i, idx = (size_t)(t - r->sr->targets);
+	const char	*addr;
+	char		 why[CTL_MAX_STR + 64];
+
+	if (t->state != SCHED_M_TRANSFERRING || pkg >= r->npkgs) {
+		log_info("run %s machine %s: unicast fallback for package %u "
+		    "in state %s ignored", r->idstr, t->machine->name, pkg,
+		    sched_strmstate(t->state));
+		return;
+	}
+	if ((addr = control_address(rs->srv->control,
+	    t->machine->name)) == NULL)
+		return;		/* gone: it asks again when it is back */
+	TAILQ_FOREACH(x, &r->xfers, entry)
+		for (i = 0; i < x->n && found == NULL; i++)
+			if (x->members[i] == t)
+				found = x;
+	if (found != NULL && found->path == SCHED_PATH_UNICAST) {
+		/* Already on unicast: a fresh session from this package. */
+		log_info("run %s machine %s: asks for unicast again (package "
+		    "%u); restarting its unicast transfer", r->idstr,
+		    t->machine->name, pkg);
+		xfer_free(found);
+	} else if (found != NULL) {
+		/* Out of the group: the multicast transfer goes on without. */
+		for (i = 0; i < found->n; i++)
+			if (found->members[i] == t)
+				break;
+		found->members[i] = found->members[--found->n];
+		if (found->n == 0)
+			xfer_free(found);
+	}
+	snprintf(why, sizeof(why), "unicast fallback: %s", msg != NULL &&
+	    msg[0] != '\0' ? msg : "asked for by the agent");
+	r->fallback[idx] = 1;
+	if (db_run_path(rs->srv->db, r->id, t->machine->name, "unicast", why,
+	    server_now_ms(), 1) == -1)
+		log_warnx("run %s machine %s: could not record the path",
+		    r->idstr, t->machine->name);
+	log_info("run %s machine %s: %s", r->idstr, t->machine->name, why);
+	run_assign(r, t, idx);
+	x = xcalloc(1, sizeof(*x));
+	x->run = r;
+	x->path = SCHED_PATH_UNICAST;
+	x->n = 1;
+	x->members = xcalloc(1, sizeof(*x->members));
+	x->members[0] = t;
+	snprintf(x->dest, sizeof(x->dest), "%s", addr);
+	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
+	x->pkg = (size_t)pkg - 1;	/* xfer_next moves to pkg */
+	xfer_next(x);
 }
 
 /*
