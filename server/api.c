@@ -5,20 +5,27 @@
  * state_dir/api.token; every answer is JSON, errors being {"error": text}
  * with the HTTP status that fits (400 malformed request, 401 token, 404 no
  * such thing, 405 method, 409 conflict with the current state, 413 too
- * large, 422 a value that breaks a rule, 500 the server failed).  The
+ * large, 422 a value that breaks a rule, 500 the server failed, 503 busy,
+ * 507 no room in state_dir).  The
  * resources are /v1/packages, /v1/machines, /v1/scenarios and /v1/runs;
  * doc/fleetcastd.8 lists the endpoints.  Packages arrive either as the
  * request body (bounded by API_MAX_UPLOAD) or, when the CLI runs on the
  * server's host, as a path the server copies from; either way the server
- * verifies its own copy before anything is registered.
+ * verifies its own copy before anything is registered, in a child process
+ * so that a large package does not stall the event loop.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,18 +44,42 @@
 #include "log.h"
 #include "pkg.h"
 #include "server.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 #define API_MAX_UPLOAD		(64ULL * 1024 * 1024)
 #define API_MAX_JSON		(1024 * 1024)
+#define API_MAX_PACKAGE		(128ULL << 30)	/* bytes, from a path */
+#define API_DISK_RESERVE	(256ULL << 20)	/* left free in state_dir */
+#define API_MAX_ADDS		4	/* package checks at once */
+#define API_COPY_CHUNK		(1024 * 1024)
+#define API_ADD_RESULT_MAX	1280	/* the child's result, bytes */
+#define API_ADD_TMP		"upload.fcpkg"	/* + .tmp.PID.N */
 #define API_MAX_PARTS		4
 #define API_MAX_WAIT		(30 * 86400)	/* --max-wait, seconds */
 #define API_MAX_TARGETS		1000000
 #define API_MAX_RUN_MACHINES	100000
 
+/* A package add whose copy is being checked by a child process. */
+struct pkgadd {
+	struct api		*api;
+	struct evhttp_request	*r;		/* answered when done */
+	struct atomic_file	 af;		/* the copy */
+	pid_t			 pid;
+	int			 fd;		/* the result pipe */
+	struct event		*ev;		/* reading it, then reaping */
+	uint8_t			 res[API_ADD_RESULT_MAX];
+	size_t			 reslen;
+	int			 overflow;
+	TAILQ_ENTRY(pkgadd)	 entry;
+};
+TAILQ_HEAD(pkgadd_list, pkgadd);
+
 struct api {
 	struct server		*srv;
 	struct evhttp		*http;
+	struct pkgadd_list	 adds;
+	size_t			 nadds;
 };
 
 /* A request being answered. */
@@ -144,152 +175,207 @@ version_cmp(uint16_t ama, uint16_t ami, uint16_t bma, uint16_t bmi)
 	return (0);
 }
 
-/* Copy src (or the request body) into the open temp file, hashing it. */
-static int
-pkg_fill(struct req *q, int out, const char *src, uint8_t sha[SHA256_LEN],
-    uint64_t *size, int *status, char *err, size_t errlen)
-{
-	struct evbuffer	*in = evhttp_request_get_input_buffer(q->r);
-	struct sha256	*h;
-	uint8_t		 buf[65536];
-	ssize_t		 n;
-	int		 fd = -1, rv = -1;
-	struct stat	 st;
+/*
+ * Adding a package.  The copy and its verification read the whole file,
+ * which may be gigabytes, so they run in a child process while the event
+ * loop goes on serving agents, senders and other requests; the request
+ * stays pending and is answered when the child's result arrives on a
+ * pipe.  The parent checks what it can at once (the path is a regular
+ * file, the size is within the limits and the disk has room), and only
+ * registers the package, on the loop, from the copy the child verified.
+ */
 
-	h = sha256_new();
-	*size = 0;
-	if (src == NULL) {
-		while ((n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
-			sha256_update(h, buf, n);
-			if (write_all(out, buf, n) == -1)
-				goto ioerr;
-			*size += n;
+/* In a child: close every descriptor but 0-2 and those in keep. */
+static void
+close_others(int *keep, size_t n)
+{
+	unsigned int	lo = 3;
+	size_t		i, j;
+	int		t;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
 		}
-	} else {
-		if ((fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
-		    fstat(fd, &st) == -1) {
-			snprintf(err, errlen, "%s: %s", src, strerror(errno));
-			*status = 422;
-			goto out;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "%s: not a regular file", src);
-			*status = 422;
-			goto out;
-		}
-		while ((n = read(fd, buf, sizeof(buf))) > 0) {
-			sha256_update(h, buf, n);
-			if (write_all(out, buf, n) == -1)
-				goto ioerr;
-			*size += n;
-		}
-		if (n == -1) {
-			snprintf(err, errlen, "%s: %s", src, strerror(errno));
-			*status = 422;
-			goto out;
-		}
+	for (i = 0; i < n; i++) {
+		if (keep[i] < (int)lo)
+			continue;
+		if ((unsigned int)keep[i] > lo)
+			close_range(lo, (unsigned int)keep[i] - 1, 0);
+		lo = (unsigned int)keep[i] + 1;
 	}
-	rv = 0;
-	goto out;
-ioerr:
-	snprintf(err, errlen, "writing the package copy: %s",
-	    strerror(errno));
-	*status = 500;
-out:
+	close_range(lo, ~0U, 0);
+}
+
+/*
+ * The child: copy src (or the request body) into the temp file while
+ * hashing it, sync it, verify the copy (signature, size, payload hash)
+ * and write the result to wfd: u16 status (0, or the HTTP status of the
+ * failure), u64 size, the SHA-256 of the file, u16 length and the error.
+ */
+static void __attribute__((noreturn))
+pkgadd_child(struct pkgadd *a, int src, struct evbuffer *in, int wfd,
+    const uint8_t (*keys)[ED25519_PUB_LEN], size_t nkeys)
+{
+	struct sha256	*h;
+	struct pkg	*p = NULL;
+	struct wire_w	 w;
+	uint8_t		 res[API_ADD_RESULT_MAX], sha[SHA256_LEN], *buf;
+	char		 err[1024] = "";
+	int		 keep[3] = { a->af.fd, src, wfd };
+	uint16_t	 status = 0;
+	uint64_t	 size = 0;
+	ssize_t		 n;
+
+	/* The parent's signal events are not ours; SIGTERM just ends us. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	close_others(keep, 3);
+	/* The loop matters more than how soon a package is in. */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
+	buf = xmalloc(API_COPY_CHUNK);
+	h = sha256_new();
+	for (;;) {
+		if (src != -1)
+			n = read(src, buf, API_COPY_CHUNK);
+		else
+			n = evbuffer_remove(in, buf, API_COPY_CHUNK);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, sizeof(err), "reading the package: %s",
+			    strerror(errno));
+			status = 422;
+			break;
+		}
+		if (n == 0)
+			break;
+		/* A file that grows while it is read is held to the cap. */
+		if (size + (uint64_t)n > API_MAX_PACKAGE) {
+			snprintf(err, sizeof(err), "package: more than %llu "
+			    "bytes, limit %llu", API_MAX_PACKAGE,
+			    API_MAX_PACKAGE);
+			status = 413;
+			break;
+		}
+		sha256_update(h, buf, (size_t)n);
+		if (write_all(a->af.fd, buf, (size_t)n) == -1) {
+			snprintf(err, sizeof(err), "writing the package copy "
+			    "in state_dir: %s", strerror(errno));
+			status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
+			break;
+		}
+		size += (uint64_t)n;
+	}
 	sha256_final(h, sha);
 	sha256_free(h);
-	if (fd != -1)
-		close(fd);
-	return (rv);
+	free(buf);
+	if (status == 0 && fdatasync(a->af.fd) == -1) {
+		snprintf(err, sizeof(err), "writing the package copy in "
+		    "state_dir: %s", strerror(errno));
+		status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
+	}
+	/* Our own copy is what is verified: no time-of-check gap. */
+	if (status == 0 && pkg_open(&p, a->af.tmp, keys, nkeys, 0, err,
+	    sizeof(err)) != 0)
+		status = 422;
+	pkg_close(p);
+	wire_w_fixed(&w, res, sizeof(res));
+	wire_put_u16(&w, status);
+	wire_put_u64(&w, size);
+	wire_put_bytes(&w, sha, SHA256_LEN);
+	wire_put_u16(&w, (uint16_t)strlen(err));
+	wire_put_bytes(&w, err, strlen(err));
+	(void)write_all(wfd, res, w.len);
+	_exit(0);
 }
 
 static void
-api_package_add(struct req *q)
+pkgadd_free(struct pkgadd *a)
 {
-	struct server		*srv = q->api->srv;
-	struct atomic_file	 af;
+	TAILQ_REMOVE(&a->api->adds, a, entry);
+	a->api->nadds--;
+	if (a->ev != NULL)
+		event_free(a->ev);
+	if (a->fd != -1)
+		close(a->fd);
+	if (a->af.fd != -1 || a->af.tmp != NULL)
+		atomic_abort(&a->af);
+	free(a);
+}
+
+/*
+ * Register the copy the child verified; 0, or -1 with status and err.
+ * Everything here is small: the manifest, the database, a rename.
+ */
+static int
+pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
+    json_t **out, int *status, char *err, size_t errlen)
+{
+	struct server		*srv = a->api->srv;
 	struct db_package_rec	 rec;
 	struct pkg		*p = NULL;
 	const struct pkg_manifest *m;
-	uint8_t			 (*keys)[ED25519_PUB_LEN] = NULL;
-	uint8_t			 sha[SHA256_LEN];
-	char			 err[1024], rel[256], dst[4096], hex[65];
+	struct stat		 st;
+	char			 rel[256], dst[4096], hex[65];
 	char			 kid[KEYID_LEN * 2 + 1], *oldfile = NULL, *mjson;
-	const char		*ctype, *src = NULL;
-	json_t			*body = NULL, *mj;
-	size_t			 nkeys, mlen;
-	uint64_t		 size;
-	int			 status = 422, exists, hv, opened = 0;
+	json_t			*mj;
+	size_t			 mlen;
+	int			 exists, hv, rv = -1;
 	uint16_t		 ma, mi;
 	const uint8_t		*mraw;
 
-	if (server_load_trusted(srv, &keys, &nkeys, err, sizeof(err)) == -1) {
-		reply_error(q, 409, "%s", err);
-		return;
+	*status = 500;
+	if (fstat(a->af.fd, &st) == -1 || (uint64_t)st.st_size != size) {
+		snprintf(err, errlen, "the package copy changed after it was "
+		    "verified");
+		return (-1);
 	}
-	ctype = evhttp_find_header(evhttp_request_get_input_headers(q->r),
-	    "Content-Type");
-	if (ctype != NULL && strncmp(ctype, "application/json", 16) == 0) {
-		if ((body = body_json(q)) == NULL)
-			goto out;
-		src = json_string_value(json_object_get(body, "path"));
-		if (src == NULL || src[0] != '/') {
-			reply_error(q, 422, "path: an absolute path of a "
-			    ".fcpkg file on the server's host is needed");
-			goto out;
-		}
-	}
-	/* Our own copy first, then verify that copy: no time-of-check gap. */
-	snprintf(dst, sizeof(dst), "%s/packages/upload.fcpkg", srv->state_dir);
-	if (atomic_open(&af, dst, 0600, err, sizeof(err)) == -1) {
-		status = 500;
-		goto fail;
-	}
-	opened = 1;
-	if (pkg_fill(q, af.fd, src, sha, &size, &status, err,
-	    sizeof(err)) == -1)
-		goto fail;
-	if (pkg_open(&p, af.tmp, (const uint8_t (*)[ED25519_PUB_LEN])keys,
-	    nkeys, 0, err, sizeof(err)) != 0) {
-		status = 422;
-		goto fail;
-	}
+	/* Verified by the child: only the manifest is read here. */
+	if (pkg_open(&p, a->af.tmp, NULL, 0, PKG_OPEN_NOVERIFY, err,
+	    errlen) != 0)
+		return (-1);
 	m = pkg_get_manifest(p);
 	if (db_package_version(srv->db, m->id, &exists, &hv, &ma, &mi,
 	    &oldfile) == -1) {
-		snprintf(err, sizeof(err), "database error");
-		status = 500;
-		goto fail;
+		snprintf(err, errlen, "database error");
+		goto out;
 	}
 	if (exists) {
-		status = 409;
+		*status = 409;
 		if (!hv || !m->has_version) {
-			snprintf(err, sizeof(err), "package %s: already "
+			snprintf(err, errlen, "package %s: already "
 			    "registered (a package without major/minor version "
 			    "cannot replace it; remove it first)", m->id);
-			goto fail;
+			goto out;
 		}
 		if (version_cmp(m->major, m->minor, ma, mi) <= 0) {
-			snprintf(err, sizeof(err), "package %s: version "
+			snprintf(err, errlen, "package %s: version "
 			    "%u.%u is %s the registered %u.%u; versions only "
 			    "go up (anti-rollback)", m->id, m->major, m->minor,
 			    version_cmp(m->major, m->minor, ma, mi) == 0 ?
 			    "the same as" : "lower than", ma, mi);
-			goto fail;
+			goto out;
 		}
 	}
 	/* Named after the content: a replacement never overwrites in place. */
+	*status = 500;
 	hex_encode(sha, SHA256_LEN, hex);
 	snprintf(rel, sizeof(rel), "packages/%s-%.16s.fcpkg", m->id, hex);
 	snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, rel);
-	free(af.path);
-	af.path = xstrdup(dst);
-	if (atomic_commit(&af, err, sizeof(err)) == -1) {
-		opened = 0;
-		status = 500;
-		goto fail;
+	free(a->af.path);
+	a->af.path = xstrdup(dst);
+	/* The data is synced already: this is the rename and its fsyncs. */
+	if (atomic_commit(&a->af, err, errlen) == -1) {
+		a->af.fd = -1;
+		a->af.tmp = NULL;
+		goto out;
 	}
-	opened = 0;
+	a->af.fd = -1;
+	a->af.tmp = NULL;
 	mraw = pkg_get_manifest_raw(p, &mlen);
 	mj = pkg_manifest_to_json(m);
 	mjson = json_dumps(mj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -313,9 +399,8 @@ api_package_add(struct req *q)
 	if (db_package_put(srv->db, &rec, server_now_ms()) == -1) {
 		free(mjson);
 		unlink(dst);
-		snprintf(err, sizeof(err), "database error");
-		status = 500;
-		goto fail;
+		snprintf(err, errlen, "database error");
+		goto out;
 	}
 	free(mjson);
 	db_event(srv->db, server_now_ms(), "package", 0, NULL, "package %s "
@@ -327,20 +412,236 @@ api_package_add(struct req *q)
 		snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, oldfile);
 		unlink(dst);
 	}
-	reply_json(q, 201, db_packages_json(srv->db, m->id));
+	*out = db_packages_json(srv->db, m->id);
 	/* P5: a highest package goes at once to the machines that are on. */
 	if (m->urgency == PKG_URGENCY_HIGHEST)
 		auto_package_added(srv->autoupd, m->id);
-	goto out;
-fail:
-	if (opened)
-		atomic_abort(&af);
-	reply_error(q, status, "%s", err);
+	rv = 0;
 out:
-	if (p != NULL)
-		pkg_close(p);
-	free(keys);
+	pkg_close(p);
 	free(oldfile);
+	return (rv);
+}
+
+/* The child has exited and its result is in: answer the request. */
+static void
+pkgadd_done(struct pkgadd *a, int wstatus)
+{
+	struct req	 q;
+	struct wire_r	 r;
+	uint8_t		 sha[SHA256_LEN];
+	const uint8_t	*msg;
+	char		 err[1024];
+	uint64_t	 size;
+	uint16_t	 status, mlen;
+	json_t		*o = NULL;
+	int		 code;
+
+	memset(&q, 0, sizeof(q));
+	q.api = a->api;
+	q.r = a->r;
+	q.method = EVHTTP_REQ_POST;
+	wire_r_init(&r, a->res, a->reslen);
+	if (a->overflow || wire_get_u16(&r, &status) == -1 ||
+	    wire_get_u64(&r, &size) == -1 ||
+	    wire_get_bytes(&r, sha, SHA256_LEN) == -1 ||
+	    wire_get_u16(&r, &mlen) == -1 ||
+	    wire_get_ptr(&r, &msg, mlen) == -1 || wire_r_left(&r) != 0 ||
+	    (wstatus != -1 && (!WIFEXITED(wstatus) ||
+	    WEXITSTATUS(wstatus) != 0))) {
+		if (wstatus != -1 && WIFSIGNALED(wstatus))
+			reply_error(&q, 500, "package check: the process "
+			    "ended by signal %d", WTERMSIG(wstatus));
+		else
+			reply_error(&q, 500, "package check: the process "
+			    "failed without a result");
+		goto out;
+	}
+	if (status != 0) {
+		reply_error(&q, status, "%.*s", (int)mlen, (const char *)msg);
+		goto out;
+	}
+	if (pkgadd_register(a, size, sha, &o, &code, err, sizeof(err)) == -1) {
+		reply_error(&q, code, "%s", err);
+		goto out;
+	}
+	reply_json(&q, 201, o != NULL ? o : json_object());
+out:
+	pkgadd_free(a);
+}
+
+/* Reap the child once its result pipe is closed (it is exiting). */
+static void
+pkgadd_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pkgadd	*a = arg;
+	struct timeval	 tv = { 0, 10000 };
+	pid_t		 pid;
+	int		 st;
+
+	while ((pid = waitpid(a->pid, &st, WNOHANG)) == -1 && errno == EINTR)
+		;
+	if (pid == 0) {
+		/* Closed its end but not gone yet: look again shortly. */
+		evtimer_add(a->ev, &tv);
+		return;
+	}
+	pkgadd_done(a, pid == -1 ? -1 : st);
+}
+
+static void
+pkgadd_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pkgadd	*a = arg;
+	uint8_t		 buf[512];
+	ssize_t		 n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		if (a->reslen + (size_t)n > sizeof(a->res))
+			a->overflow = 1;
+		else {
+			memcpy(a->res + a->reslen, buf, (size_t)n);
+			a->reslen += (size_t)n;
+		}
+	}
+	/* End of the result (or a read error): the child is done. */
+	event_free(a->ev);
+	close(a->fd);
+	a->fd = -1;
+	a->ev = evtimer_new(a->api->srv->base, pkgadd_reap_cb, a);
+	pkgadd_reap_cb(-1, 0, a);
+}
+
+static void
+api_package_add(struct req *q)
+{
+	struct server		*srv = q->api->srv;
+	struct pkgadd		*a;
+	struct evbuffer		*in = evhttp_request_get_input_buffer(q->r);
+	struct statvfs		 vfs;
+	struct stat		 st;
+	uint8_t			 (*keys)[ED25519_PUB_LEN] = NULL;
+	char			 err[1024], dst[4096];
+	const char		*ctype, *src = NULL;
+	json_t			*body = NULL;
+	size_t			 nkeys;
+	uint64_t		 size, avail;
+	int			 fd = -1, pfd[2] = { -1, -1 };
+
+	if (q->api->nadds >= API_MAX_ADDS) {
+		reply_error(q, 503, "package add: %d packages are being "
+		    "checked already; try again when one is done",
+		    API_MAX_ADDS);
+		return;
+	}
+	if (server_load_trusted(srv, &keys, &nkeys, err, sizeof(err)) == -1) {
+		reply_error(q, 409, "%s", err);
+		return;
+	}
+	ctype = evhttp_find_header(evhttp_request_get_input_headers(q->r),
+	    "Content-Type");
+	if (ctype != NULL && strncmp(ctype, "application/json", 16) == 0) {
+		if ((body = body_json(q)) == NULL)
+			goto out;
+		src = json_string_value(json_object_get(body, "path"));
+		if (src == NULL || src[0] != '/') {
+			reply_error(q, 422, "path: an absolute path of a "
+			    ".fcpkg file on the server's host is needed");
+			goto out;
+		}
+		/*
+		 * Non-blocking, so that a FIFO or a device cannot hang the
+		 * daemon in open(); only a regular file is read at all.
+		 */
+		if ((fd = open(src, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+		    O_NOCTTY)) == -1 || fstat(fd, &st) == -1) {
+			reply_error(q, 422, "path: %s: %s", src,
+			    strerror(errno));
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			reply_error(q, 422, "path: %s: not a regular file",
+			    src);
+			goto out;
+		}
+		size = (uint64_t)st.st_size;
+	} else
+		size = evbuffer_get_length(in);
+	if (size == 0) {
+		reply_error(q, 422, "package: the file is empty");
+		goto out;
+	}
+	if (size > API_MAX_PACKAGE) {
+		reply_error(q, 413, "package: %" PRIu64 " bytes, limit %llu",
+		    size, API_MAX_PACKAGE);
+		goto out;
+	}
+	snprintf(dst, sizeof(dst), "%s/packages", srv->state_dir);
+	if (statvfs(dst, &vfs) == 0) {
+		avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (avail < API_DISK_RESERVE ||
+		    size > avail - API_DISK_RESERVE) {
+			reply_error(q, 507, "state_dir: %" PRIu64 " bytes "
+			    "free; the package needs %" PRIu64 " and %llu "
+			    "are kept free", avail, size, API_DISK_RESERVE);
+			goto out;
+		}
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->api = q->api;
+	a->r = q->r;
+	a->fd = -1;
+	a->af.fd = -1;
+	TAILQ_INSERT_TAIL(&q->api->adds, a, entry);
+	q->api->nadds++;
+	snprintf(dst, sizeof(dst), "%s/packages/" API_ADD_TMP,
+	    srv->state_dir);
+	if (atomic_open(&a->af, dst, 0600, err, sizeof(err)) == -1) {
+		a->af.fd = -1;
+		pkgadd_free(a);
+		reply_error(q, 500, "%s", err);
+		goto out;
+	}
+	if (pipe2(pfd, O_CLOEXEC) == -1 ||
+	    fcntl(pfd[0], F_SETFL, O_NONBLOCK) == -1) {
+		reply_error(q, 500, "package add: pipe: %s", strerror(errno));
+		pkgadd_free(a);
+		goto out;
+	}
+	switch (a->pid = fork()) {
+	case -1:
+		reply_error(q, 500, "package add: fork: %s", strerror(errno));
+		pkgadd_free(a);
+		goto out;
+	case 0:
+		pkgadd_child(a, fd, in, pfd[1],
+		    (const uint8_t (*)[ED25519_PUB_LEN])keys, nkeys);
+	}
+	a->fd = pfd[0];
+	pfd[0] = -1;
+	a->ev = event_new(srv->base, a->fd, EV_READ | EV_PERSIST,
+	    pkgadd_read_cb, a);
+	event_add(a->ev, NULL);
+	/* The child has its own copy of an uploaded body. */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	log_info("api: checking a package (%" PRIu64 " bytes%s%s) in "
+	    "process %ld", size, src != NULL ? " from " : ", uploaded",
+	    src != NULL ? src : "", (long)a->pid);
+out:
+	if (pfd[0] != -1)
+		close(pfd[0]);
+	if (pfd[1] != -1)
+		close(pfd[1]);
+	if (fd != -1)
+		close(fd);
+	free(keys);
 	json_decref(body);
 }
 
@@ -875,6 +1176,30 @@ out:
 		free(q.parts[i]);
 }
 
+/* Copies left behind by a server that was killed while checking them. */
+static void
+api_clean_tmp(const char *state_dir)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		 path[4096];
+
+	snprintf(path, sizeof(path), "%s/packages", state_dir);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, API_ADD_TMP ".tmp.",
+		    strlen(API_ADD_TMP ".tmp.")) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/packages/%s", state_dir,
+		    e->d_name);
+		if (unlink(path) == 0)
+			log_info("api: removed %s, left by an interrupted "
+			    "package add", path);
+	}
+	closedir(d);
+}
+
 struct api *
 api_new(struct server *srv, char *err, size_t errlen)
 {
@@ -884,6 +1209,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 
 	api = xcalloc(1, sizeof(*api));
 	api->srv = srv;
+	TAILQ_INIT(&api->adds);
+	api_clean_tmp(srv->state_dir);
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
 		goto fail;
@@ -918,8 +1245,23 @@ fail:
 void
 api_free(struct api *api)
 {
+	struct pkgadd	*a;
+	int		 i;
+
 	if (api == NULL)
 		return;
+	/*
+	 * Package checks in flight are abandoned: their requests go with
+	 * evhttp, their copies are removed.  A child stuck in the kernel
+	 * (a hung file system) is not waited for long.
+	 */
+	while ((a = TAILQ_FIRST(&api->adds)) != NULL) {
+		kill(a->pid, SIGKILL);
+		for (i = 0; i < 100 && waitpid(a->pid, NULL, WNOHANG) == 0;
+		    i++)
+			usleep(10000);
+		pkgadd_free(a);
+	}
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	free(api);

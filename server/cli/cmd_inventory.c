@@ -34,6 +34,13 @@
 
 #define HTTP_MAX_RESPONSE	(64 * 1024 * 1024)
 #define HTTP_TIMEOUT_MS		30000
+/*
+ * The server answers package add once it has copied and verified the
+ * file, which takes time in proportion to its size: the CLI waits for the
+ * answer HTTP_TIMEOUT_MS plus a second per ADD_WAIT_RATE bytes, a rate
+ * any disk that holds a state_dir sustains for a copy and two reads.
+ */
+#define ADD_WAIT_RATE		(16ULL * 1024 * 1024)
 #define WATCH_INTERVAL_MS	500
 #define DEFAULT_TOKEN_FILE	"/var/lib/fleetcast/api.token"	/* SPEC.md */
 
@@ -134,12 +141,12 @@ load_token(char *out, size_t outlen, char *err, size_t errlen)
 }
 
 static int
-io_wait(int fd, short ev)
+io_wait(int fd, short ev, int ms)
 {
 	struct pollfd	pfd = { fd, ev, 0 };
 	int		rv;
 
-	while ((rv = poll(&pfd, 1, HTTP_TIMEOUT_MS)) == -1 && errno == EINTR)
+	while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
 		;
 	if (rv == 0)
 		errno = ETIMEDOUT;
@@ -153,7 +160,7 @@ send_all(int fd, const void *buf, size_t len)
 	ssize_t		 n;
 
 	while (len > 0) {
-		if (io_wait(fd, POLLOUT) == -1)
+		if (io_wait(fd, POLLOUT, HTTP_TIMEOUT_MS) == -1)
 			return (-1);
 		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
@@ -212,13 +219,14 @@ parse_response(char *buf, size_t len, struct http_res *res, char *err,
 
 /*
  * One request.  body (len bytes) or the contents of upload_fd (len bytes)
- * is sent as the request body.  On success *res has the status and, when
- * the body is JSON, the parsed value.
+ * is sent as the request body, and the answer is waited for wait_ms
+ * milliseconds at most between reads.  On success *res has the status
+ * and, when the body is JSON, the parsed value.
  */
 static int
 http_request(const char *method, const char *path, const char *ctype,
-    const void *body, size_t len, int upload_fd, struct http_res *res,
-    char *err, size_t errlen)
+    const void *body, size_t len, int upload_fd, int wait_ms,
+    struct http_res *res, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *ai = NULL, *a;
 	char		*host = NULL, *port = NULL, *prefix = NULL, *hdr = NULL;
@@ -251,7 +259,8 @@ http_request(const char *method, const char *path, const char *ctype,
 		fl = fcntl(fd, F_GETFL);
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && io_wait(fd, POLLOUT) == 0 &&
+		    (errno == EINPROGRESS && io_wait(fd, POLLOUT,
+		    HTTP_TIMEOUT_MS) == 0 &&
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &gai,
 		    &(socklen_t){ sizeof(gai) }) == 0 && (errno = gai) == 0))
 			break;
@@ -296,7 +305,7 @@ http_request(const char *method, const char *path, const char *ctype,
 			}
 			buf = xreallocarray(buf, 1, bcap + 1);
 		}
-		if (io_wait(fd, POLLIN) == -1)
+		if (io_wait(fd, POLLIN, wait_ms) == -1)
 			goto ioerr;
 		n = recv(fd, buf + blen, bcap - blen, 0);
 		if (n == -1 && errno == EINTR)
@@ -345,8 +354,8 @@ res_free(struct http_res *res)
  * 0 with *res filled on a 2xx answer, else EXIT_USAGE or EXIT_FAIL.
  */
 static int
-api_call(const char *cmd, const char *method, const char *path, json_t *body,
-    struct http_res *res)
+api_call_wait(const char *cmd, const char *method, const char *path,
+    json_t *body, int wait_ms, struct http_res *res)
 {
 	char	 err[1024], *s = NULL;
 	int	 rv;
@@ -355,7 +364,8 @@ api_call(const char *cmd, const char *method, const char *path, json_t *body,
 	if (body != NULL)
 		s = json_dumps(body, JSON_COMPACT);
 	rv = http_request(method, path, body != NULL ? "application/json" :
-	    NULL, s, s != NULL ? strlen(s) : 0, -1, res, err, sizeof(err));
+	    NULL, s, s != NULL ? strlen(s) : 0, -1, wait_ms, res, err,
+	    sizeof(err));
 	free(s);
 	if (rv == -2) {
 		fprintf(stderr, "fleetcast %s: %s\n", cmd, err);
@@ -382,6 +392,22 @@ api_call(const char *cmd, const char *method, const char *path, json_t *body,
 	default:
 		return (EXIT_FAIL);
 	}
+}
+
+static int
+api_call(const char *cmd, const char *method, const char *path, json_t *body,
+    struct http_res *res)
+{
+	return (api_call_wait(cmd, method, path, body, HTTP_TIMEOUT_MS, res));
+}
+
+/* How long package add waits for the server's answer, milliseconds. */
+static int
+add_wait_ms(uint64_t size)
+{
+	uint64_t	ms = HTTP_TIMEOUT_MS + size / ADD_WAIT_RATE * 1000;
+
+	return (ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
 /* Path segments are names checked by the server; escape them anyway. */
@@ -513,10 +539,13 @@ package_add(int argc, char **argv)
 		return (EXIT_USAGE);
 	}
 	if (!upload && api_is_local() && realpath(file, real) != NULL) {
-		/* Same host: the server copies the file itself, any size. */
+		/*
+		 * Same host: the server copies the file itself (up to its
+		 * package size limit) and answers once it has verified it.
+		 */
 		body = json_pack("{s:s}", "path", real);
-		rv = api_call("package add", "POST", "/v1/packages", body,
-		    &res);
+		rv = api_call_wait("package add", "POST", "/v1/packages", body,
+		    add_wait_ms((uint64_t)st.st_size), &res);
 		json_decref(body);
 	} else {
 		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -526,7 +555,7 @@ package_add(int argc, char **argv)
 		}
 		rv = http_request("POST", "/v1/packages",
 		    "application/octet-stream", NULL, (size_t)st.st_size, fd,
-		    &res, err, sizeof(err));
+		    add_wait_ms((uint64_t)st.st_size), &res, err, sizeof(err));
 		close(fd);
 		if (rv != 0) {
 			fprintf(stderr, "fleetcast package add: %s\n", err);
@@ -536,8 +565,9 @@ package_add(int argc, char **argv)
 		if (res.status < 200 || res.status >= 300) {
 			fprintf(stderr, "fleetcast package add: %s\n",
 			    jstr(res.json, "error"));
-			rv = res.status == 500 || res.status == 401 ?
-			    EXIT_FAIL : EXIT_USAGE;
+			rv = res.status == 400 || res.status == 404 ||
+			    res.status == 409 || res.status == 413 ||
+			    res.status == 422 ? EXIT_USAGE : EXIT_FAIL;
 			res_free(&res);
 			return (rv);
 		}
@@ -1070,8 +1100,8 @@ run_total_bytes(json_t *run)
 	json_array_foreach(json_object_get(json_object_get(run, "spec"),
 	    "packages"), i, p) {
 		path = path_of("/v1/packages/", json_string_value(p), "");
-		if (http_request("GET", path, NULL, NULL, 0, -1, &res, NULL, 0)
-		    != 0 || res.status != 200) {
+		if (http_request("GET", path, NULL, NULL, 0, -1,
+		    HTTP_TIMEOUT_MS, &res, NULL, 0) != 0 || res.status != 200) {
 			free(path);
 			res_free(&res);
 			return (0);

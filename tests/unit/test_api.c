@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -969,6 +970,258 @@ test_protocol_error_offline(void)
 	CU_ASSERT_EQUAL(wait_online("vm1", 1), 0);
 }
 
+/* ---- raw HTTP, for what the CLI would not send ---- */
+
+static void
+api_token(char *buf, size_t len)
+{
+	char	 path[300];
+	FILE	*f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/state/api.token", dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, (int)len, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/*
+ * Connect to the API and send a request head with Content-Length clen and
+ * the first len bytes of body; the socket, or -1.
+ */
+static int
+http_send(const char *method, const char *path, int with_token,
+    const char *ctype, const char *body, size_t len, size_t clen)
+{
+	struct sockaddr_in	sin;
+	char			head[1024], token[128];
+	int			fd;
+
+	api_token(token, sizeof(token));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n"
+	    "%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", method, path,
+	    with_token ? "Authorization: Bearer " : "",
+	    with_token ? token : "", with_token ? "\r\n" : "",
+	    ctype != NULL ? "Content-Type: " : "", ctype != NULL ? ctype : "",
+	    ctype != NULL ? "\r\n" : "", clen);
+	if (write(fd, head, strlen(head)) != (ssize_t)strlen(head) ||
+	    (len > 0 && write(fd, body, len) != (ssize_t)len)) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * Read one answer within ms milliseconds (to EOF, or to its
+ * Content-Length); its HTTP status, or -1 on a timeout or a close
+ * without an answer.  The body goes to out.
+ */
+static int
+http_answer(int fd, int ms, char *out, size_t outlen)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	char		 buf[65536], *end, *cl;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 status = -1;
+
+	out[0] = '\0';
+	while (len < sizeof(buf) - 1) {
+		if (poll(&pfd, 1, ms) != 1)
+			return (-1);
+		if ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) <= 0)
+			break;
+		len += n;
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL &&
+		    (cl = strcasestr(buf, "Content-Length:")) != NULL &&
+		    cl < end && len >= (size_t)(end + 4 - buf) +
+		    strtoul(cl + 15, NULL, 10))
+			break;
+	}
+	buf[len] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return (-1);
+	if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+		snprintf(out, outlen, "%s", end + 4);
+	return (status);
+}
+
+static double
+now_s(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/* The next message of any type, heartbeat acks included. */
+static int
+agent_recv_any(struct agent *a, struct ctl_msg *m)
+{
+	uint8_t	 hdr[4], *body;
+	uint32_t len;
+	char	 err[256];
+	int	 rv;
+
+	if (read_full(a, hdr, 4) == -1)
+		return (-1);
+	len = wire_load32(hdr);
+	if (len > CTL_MAX_FRAME)
+		return (-1);
+	body = malloc(len);
+	if (read_full(a, body, len) == -1) {
+		free(body);
+		return (-1);
+	}
+	rv = ctl_decode(body, len, m, err, sizeof(err));
+	free(body);
+	return (rv);
+}
+
+/* Seconds from a HEARTBEAT to its ack; -1 when none came. */
+static double
+heartbeat_rtt(struct agent *a)
+{
+	struct ctl_msg	m;
+	double		t0 = now_s();
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_HEARTBEAT;
+	if (agent_send(a, &m) == -1)
+		return (-1);
+	for (;;) {
+		if (agent_recv_any(a, &m) == -1)
+			return (-1);
+		if (m.type == CTL_HEARTBEAT_ACK) {
+			ctl_msg_free(&m);
+			return (now_s() - t0);
+		}
+		ctl_msg_free(&m);
+	}
+}
+
+/* Files whose name starts with prefix in state_dir/packages. */
+static int
+count_files(const char *prefix)
+{
+	char	out[64];
+
+	sh(out, sizeof(out), "ls %s/state/packages | grep -c '^%s'", dir,
+	    prefix);
+	return (atoi(out));
+}
+
+/*
+ * Review finding 4: package add must not stall the daemon.  A FIFO is
+ * refused at once (it used to hang the event loop in open()); a path
+ * beyond the size limit is refused before anything is read; and while a
+ * large file is copied and checked, agents are still served and the
+ * request is answered when the check is done.
+ */
+static void
+test_package_add_async(void)
+{
+	char	 body[1024], out[4096], fifo[300], big[300], huge[300];
+	int	 fd, wfd, st;
+	double	 t0, rtt;
+
+	/* A FIFO: refused at once, the loop not blocked. */
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+	snprintf(body, sizeof(body), "{\"path\": \"%s\"}", fifo);
+	fd = http_send("POST", "/v1/packages", 1, "application/json", body,
+	    strlen(body), strlen(body));
+	CU_ASSERT_FATAL(fd != -1);
+	st = http_answer(fd, 3000, out, sizeof(out));
+	close(fd);
+	/* If the server hangs in open(), a writer lets it go on. */
+	if ((wfd = open(fifo, O_WRONLY | O_NONBLOCK)) != -1)
+		close(wfd);
+	CU_ASSERT(strstr(out, "not a regular file") != NULL);
+	/* A server that read a FIFO would also copy 200 GiB below: stop. */
+	CU_ASSERT_EQUAL_FATAL(st, 422);
+
+	/* Beyond the size limit (a sparse file): refused before reading. */
+	snprintf(huge, sizeof(huge), "%s/huge.fcpkg", dir);
+	CU_ASSERT_FATAL(sh(NULL, 0, "cp %s/sp2.fcpkg %s && truncate -s 200G "
+	    "%s", dir, huge, huge) == 0);
+	snprintf(body, sizeof(body), "{\"path\": \"%s\"}", huge);
+	t0 = now_s();
+	fd = http_send("POST", "/v1/packages", 1, "application/json", body,
+	    strlen(body), strlen(body));
+	CU_ASSERT_EQUAL(http_answer(fd, 3000, out, sizeof(out)), 413);
+	CU_ASSERT(strstr(out, "limit") != NULL);
+	CU_ASSERT(now_s() - t0 < 1);
+	close(fd);
+	unlink(huge);
+
+	/*
+	 * 1 GiB (a package with a sparse tail): while it is copied and
+	 * hashed, a heartbeat is answered at once, and the add is answered
+	 * when its check is done (here: refused, the tail is not payload).
+	 */
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	snprintf(big, sizeof(big), "%s/big.fcpkg", dir);
+	CU_ASSERT_FATAL(sh(NULL, 0, "cp %s/sp2.fcpkg %s && truncate -s 1G %s",
+	    dir, big, big) == 0);
+	snprintf(body, sizeof(body), "{\"path\": \"%s\"}", big);
+	fd = http_send("POST", "/v1/packages", 1, "application/json", body,
+	    strlen(body), strlen(body));
+	CU_ASSERT_FATAL(fd != -1);
+	usleep(200000);
+	rtt = heartbeat_rtt(&vm1);
+	CU_ASSERT(rtt >= 0 && rtt < 0.5);
+	/* The add is still pending when the heartbeat was answered. */
+	CU_ASSERT_EQUAL(http_answer(fd, 0, out, sizeof(out)), -1);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package list "
+	    ">/dev/null", bindir), 0);
+	st = http_answer(fd, 120000, out, sizeof(out));
+	close(fd);
+	CU_ASSERT_EQUAL(st, 422);
+	CU_ASSERT(strstr(out, "unexpected bytes") != NULL);
+	CU_ASSERT_EQUAL(count_files("upload"), 0);
+
+	/* The client goes away during the check: nothing is left over. */
+	fd = http_send("POST", "/v1/packages", 1, "application/json", body,
+	    strlen(body), strlen(body));
+	usleep(100000);
+	close(fd);
+	for (st = 0; st < 600 && count_files("upload") > 0; st++)
+		usleep(100000);
+	CU_ASSERT_EQUAL(count_files("upload"), 0);
+	CU_ASSERT(heartbeat_rtt(&vm1) >= 0);
+	unlink(big);
+
+	/* A good package through the CLI: exit 0, and it is registered. */
+	CU_ASSERT_EQUAL(add_pkg("ASYNC1", "--type hotfix"), 0);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package show "
+	    "ASYNC1 >/dev/null", bindir), 0);
+	/* A tampered one: refused with the reason (exit 2, invalid input). */
+	CU_ASSERT_FATAL(sh(NULL, 0, "cp %s/ASYNC1.fcpkg %s/bad.fcpkg && "
+	    "printf X | dd of=%s/bad.fcpkg bs=1 seek=$(($(stat -c %%s "
+	    "%s/bad.fcpkg) - 1)) conv=notrunc status=none", dir, dir, dir,
+	    dir) == 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast package "
+	    "add %s/bad.fcpkg 2>&1", bindir, dir), 2);
+	CU_ASSERT(strstr(out, "payload") != NULL);
+}
+
 /* How many machines wait for an admin's approval. */
 static int
 pending_count(void)
@@ -1055,6 +1308,7 @@ static CU_TestInfo tests[] = {
 	{ "automatic update (P5, P11)", test_auto_update },
 	{ "a protocol error takes a machine offline",
 	    test_protocol_error_offline },
+	{ "package add runs beside the event loop", test_package_add_async },
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	CU_TEST_INFO_NULL,
 };
