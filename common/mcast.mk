@@ -18,6 +18,12 @@ tests_unit_test_fec_LDADD = $(UNIT_LIBS)
 tests_unit_test_udp_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_udp_SOURCES = tests/unit/test_udp.c tests/unit/unit.h
 tests_unit_test_udp_LDADD = $(UNIT_LIBS)
+# The receiver against a scripted sender over unicast loopback.
+check_PROGRAMS += tests/unit/test_xrecv
+TESTS += tests/unit/test_xrecv
+tests_unit_test_xrecv_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_xrecv_SOURCES = tests/unit/test_xrecv.c tests/unit/unit.h
+tests_unit_test_xrecv_LDADD = $(UNIT_LIBS)
 
 # Fuzz target for the datagram decoder: with --enable-fuzzing a libFuzzer
 # program that make check runs briefly on a copy of its seed corpus,

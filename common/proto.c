@@ -338,10 +338,17 @@ proto_seal(struct aead *a, uint8_t type, uint64_t session,
 	return ((ssize_t)(aadlen + len + PROTO_TAG_LEN));
 }
 
-/* Authenticate and decrypt the ciphertext of a decoded datagram. */
+/*
+ * Authenticate and decrypt the ciphertext of a decoded datagram into out,
+ * which holds cap bytes.  The plaintext is written before the tag is
+ * checked, so a datagram longer than out is refused here, before any
+ * decryption: its length comes from the network.
+ */
 int
-proto_open(struct aead *a, const struct proto_hdr *h, void *out)
+proto_open(struct aead *a, const struct proto_hdr *h, void *out, size_t cap)
 {
+	if (h->ctlen > cap)
+		return (-1);
 	return (aead_open(a, h->nonce, h->aad, h->aadlen, h->ct, h->ctlen,
 	    out, h->tag));
 }

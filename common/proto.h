@@ -45,6 +45,9 @@
 #define PROTO_ERR_MAX		200
 #define PROTO_NAK_LEN		11
 #define PROTO_ANNOUNCE_LEN	72
+#define PROTO_ACK_LEN		21
+#define PROTO_HELLO_LEN		20
+#define PROTO_NCF_LEN(n)	(2 + 8 * (n))
 
 enum proto_type {
 	PROTO_DATA = 1,
@@ -212,7 +215,7 @@ size_t	 proto_put_hdr(uint8_t *, uint8_t, uint64_t,
 ssize_t	 proto_seal(struct aead *, uint8_t, uint64_t,
 	    const uint8_t [PROTO_NONCE_LEN], const uint8_t *, const void *,
 	    size_t, uint8_t *, size_t);
-int	 proto_open(struct aead *, const struct proto_hdr *, void *);
+int	 proto_open(struct aead *, const struct proto_hdr *, void *, size_t);
 
 int	 proto_put_announce(struct wire_w *, const struct proto_announce *);
 int	 proto_get_announce(const uint8_t *, size_t, struct proto_announce *);

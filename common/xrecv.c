@@ -747,7 +747,7 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 		return;
 	dst = sl->buf + (i % r->geom.bsym) * r->geom.sym;
 	/* A forged packet only scribbles over a symbol we do not hold. */
-	if (proto_open(r->kd, h, dst) == -1) {
+	if (proto_open(r->kd, h, dst, r->geom.sym) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -833,7 +833,7 @@ xr_repair(struct xrecv *r, const struct proto_hdr *h)
 		return;
 	}
 	p = r->pool_free;
-	if (proto_open(r->kd, h, r->pool[p].buf) == -1) {
+	if (proto_open(r->kd, h, r->pool[p].buf, r->geom.sym) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -938,10 +938,20 @@ xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
 	struct proto_geom	 geom;
 	struct xr_cand		*c = NULL;
 	uint8_t			 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
-	uint8_t			 plain[PROTO_MAX_DGRAM];
+	uint8_t			 plain[PROTO_ANNOUNCE_LEN];
 	uint64_t		 now = xr_now_ms();
 	int			 i;
 
+	/*
+	 * An ANNOUNCE has one size.  Anything else is refused before keys
+	 * are derived or anything is decrypted: its length comes from the
+	 * network and may be far larger than the body (finding 1 of the
+	 * security review: 9 KB here overflowed plain).
+	 */
+	if (h->ctlen != PROTO_ANNOUNCE_LEN) {
+		r->drops[PROTO_DROP_RANGE]++;
+		return;
+	}
 	for (i = 0; i < r->ncand; i++)
 		if (r->cand[i].session == h->session)
 			c = &r->cand[i];
@@ -971,13 +981,13 @@ xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
 		explicit_bzero(kd, sizeof(kd));
 		explicit_bzero(kf, sizeof(kf));
 		c->session = h->session;
-		if (proto_open(c->kd, h, plain) == -1) {
+		if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
 			r->drops[PROTO_DROP_AUTH]++;
 			xr_cand_free(c);
 			return;
 		}
 		r->ncand++;
-	} else if (proto_open(c->kd, h, plain) == -1) {
+	} else if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -1255,7 +1265,12 @@ xr_dgram(struct xrecv *r, const uint8_t *buf, size_t len,
 			r->n_dup++;
 		return;
 	}
-	if (h.ctlen > sizeof(plain) || proto_open(r->kd, &h, plain) == -1) {
+	if ((h.type == PROTO_ANNOUNCE && h.ctlen != PROTO_ANNOUNCE_LEN) ||
+	    (h.type == PROTO_NCF && h.ctlen > PROTO_NCF_LEN(PROTO_NCF_MAX))) {
+		r->drops[PROTO_DROP_RANGE]++;
+		return;
+	}
+	if (proto_open(r->kd, &h, plain, sizeof(plain)) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -1356,7 +1371,7 @@ xrecv_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 			r->drops[PROTO_DROP_SESSION]++;
 			continue;
 		}
-		if (proto_open(kd, &h, plain) == -1) {
+		if (proto_open(kd, &h, plain, sizeof(plain)) == -1) {
 			r->drops[PROTO_DROP_AUTH]++;
 			continue;
 		}

@@ -1163,7 +1163,7 @@ xsend_sock_cb(evutil_socket_t fd, short ev, void *arg)
 			s->drops[PROTO_DROP_SESSION]++;
 			continue;
 		}
-		if (proto_open(s->kf, &h, plain) == -1) {
+		if (proto_open(s->kf, &h, plain, sizeof(plain)) == -1) {
 			s->drops[PROTO_DROP_AUTH]++;
 			continue;
 		}

@@ -4,11 +4,14 @@
  * during a transfer it answers real datagrams with forged copies (same
  * header, altered ciphertext: authentication must fail), truncated copies
  * and random garbage.  Receivers must drop and count all of it and still
- * deliver the right file.
+ * deliver the right file.  It also sends datagrams no sender ever builds:
+ * ANNOUNCEs far longer than an ANNOUNCE body (review finding 1: one of
+ * them overflowed the receiver's stack before its length was checked).
  *
  *   inject record GROUP:PORT FILE COUNT SECONDS
  *   inject replay GROUP:PORT FILE
  *   inject attack GROUP:PORT SECONDS
+ *   inject oversize GROUP:PORT LENGTH
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -220,6 +223,34 @@ main(int argc, char **argv)
 		printf("forged %ld truncated %ld garbage %ld\n", forged, trunc,
 		    junk);
 		return (forged > 0 ? 0 : 1);
+	}
+	if (strcmp(argv[1], "oversize") == 0 && argc == 4) {
+		count = atol(argv[3]);
+		if (count < 40 || count > 65507) {
+			fprintf(stderr, "inject: LENGTH: 40 to 65507\n");
+			return (2);
+		}
+		/*
+		 * Header of an ANNOUNCE (version 2), a fresh session each
+		 * time, a sender nonce (4 zero bytes), then noise.
+		 */
+		for (i = 0; i < count; i++)
+			buf[i] = (uint8_t)random();
+		buf[0] = 'F';
+		buf[1] = 'C';
+		buf[2] = 2;
+		buf[3] = 3;
+		for (done = 0; done < 3; done++) {
+			buf[4] = (uint8_t)(done + 1);
+			memset(buf + 12, 0, 4);
+			if (sendto(out, buf, (size_t)count, 0,
+			    (struct sockaddr *)&group, sizeof(group)) == -1)
+				die("sendto");
+			/* Past the receiver's announce rate limit. */
+			usleep(30000);
+		}
+		printf("oversize %ld x%ld\n", count, done);
+		return (0);
 	}
 	fprintf(stderr, "inject: bad usage\n");
 	return (2);

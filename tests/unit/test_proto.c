@@ -59,14 +59,14 @@ test_seal_open_data(void)
 	CU_ASSERT_EQUAL(h.seq, 42);
 	CU_ASSERT_EQUAL(h.index, 123456789);
 	CU_ASSERT_EQUAL(h.ctlen, sizeof(sym));
-	CU_ASSERT(proto_open(a, &h, plain) == 0);
+	CU_ASSERT(proto_open(a, &h, plain, sizeof(plain)) == 0);
 	CU_ASSERT(memcmp(plain, sym, sizeof(sym)) == 0);
 
 	/* Any flipped bit, in header, sub-header, body or tag, fails. */
 	for (i = 0; i < (size_t)n; i += 97) {
 		dg[i] ^= 0x10;
 		if (proto_decode(dg, (size_t)n, &h, &why) == 0)
-			CU_ASSERT(proto_open(a, &h, plain) == -1);
+			CU_ASSERT(proto_open(a, &h, plain, sizeof(plain)) == -1);
 		dg[i] ^= 0x10;
 	}
 	aead_free(a);
@@ -74,7 +74,44 @@ test_seal_open_data(void)
 	/* Another session's key does not open it. */
 	a = data_key(8);
 	CU_ASSERT_FATAL(proto_decode(dg, (size_t)n, &h, &why) == 0);
-	CU_ASSERT(proto_open(a, &h, plain) == -1);
+	CU_ASSERT(proto_open(a, &h, plain, sizeof(plain)) == -1);
+	aead_free(a);
+}
+
+/*
+ * The plaintext is written before the tag is checked, so a body longer
+ * than the caller's buffer must be refused before decryption starts, and
+ * the buffer (and what follows it) left alone.
+ */
+static void
+test_open_capacity(void)
+{
+	struct aead		*a = data_key(7);
+	struct proto_hdr	 h;
+	enum proto_drop		 why;
+	uint8_t			 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t			 sym[1424], dg[1600], plain[1600];
+	ssize_t			 n;
+	size_t			 i;
+
+	memset(sym, 0x5a, sizeof(sym));
+	proto_sender_nonce(1, nonce);
+	wire_store64(sub, 0);
+	n = proto_seal(a, PROTO_DATA, 7, nonce, sub, sym, sizeof(sym), dg,
+	    sizeof(dg));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_FATAL(proto_decode(dg, (size_t)n, &h, &why) == 0);
+	memset(plain, 0xaa, sizeof(plain));
+	CU_ASSERT(proto_open(a, &h, plain, sizeof(sym) - 1) == -1);
+	CU_ASSERT(proto_open(a, &h, plain, 0) == -1);
+	for (i = 0; i < sizeof(plain); i++)
+		if (plain[i] != 0xaa)
+			break;
+	CU_ASSERT_EQUAL(i, sizeof(plain));
+	/* Exactly the body's size is enough. */
+	CU_ASSERT(proto_open(a, &h, plain, sizeof(sym)) == 0);
+	CU_ASSERT(memcmp(plain, sym, sizeof(sym)) == 0);
+	CU_ASSERT_EQUAL(plain[sizeof(sym)], 0xaa);
 	aead_free(a);
 }
 
@@ -316,6 +353,7 @@ test_keys(void)
 static CU_TestInfo tests[] = {
 	{ "header bytes", test_header_bytes },
 	{ "seal and open DATA", test_seal_open_data },
+	{ "open refuses a body larger than its buffer", test_open_capacity },
 	{ "decoder drop reasons", test_decode_drops },
 	{ "control bodies", test_bodies },
 	{ "geometry", test_geometry },
