@@ -33,14 +33,49 @@ pending_prepare(struct state *st, sqlite3_stmt **stmt, const char *sql,
 	return (0);
 }
 
+/*
+ * Finalize a statement whose last sqlite3_step() returned rc: SQLITE_DONE
+ * (every row read) and SQLITE_ROW (the one row wanted read) are success.
+ */
 static int
-pending_done(struct state *st, sqlite3_stmt *stmt, char *err, size_t errlen)
+pending_finish(struct state *st, sqlite3_stmt *stmt, int rc, char *err,
+    size_t errlen)
 {
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		state_sqlerr(st, "pending", err, errlen);
 		sqlite3_finalize(stmt);
 		return (-1);
 	}
+	sqlite3_finalize(stmt);
+	return (0);
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int
+pending_done(struct state *st, sqlite3_stmt *stmt, char *err, size_t errlen)
+{
+	return (pending_finish(st, stmt, sqlite3_step(stmt), err, errlen));
+}
+
+/* The entries of one kind, or of every kind when kind is -1. */
+static int
+pending_count_kind(struct state *st, int kind, size_t *n, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+
+	if (pending_prepare(st, &stmt, kind == -1 ?
+	    "SELECT count(*) FROM pending" :
+	    "SELECT count(*) FROM pending WHERE kind = ?", err, errlen) == -1)
+		return (-1);
+	if (kind != -1)
+		sqlite3_bind_int(stmt, 1, kind);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		state_sqlerr(st, "pending", err, errlen);
+		sqlite3_finalize(stmt);
+		return (-1);
+	}
+	*n = (size_t)sqlite3_column_int64(stmt, 0);
 	sqlite3_finalize(stmt);
 	return (0);
 }
@@ -49,39 +84,7 @@ pending_done(struct state *st, sqlite3_stmt *stmt, char *err, size_t errlen)
 int
 pending_count(struct state *st, size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt	*stmt;
-
-	if (pending_prepare(st, &stmt, "SELECT count(*) FROM pending", err,
-	    errlen) == -1)
-		return (-1);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		state_sqlerr(st, "pending", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
-	*n = (size_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return (0);
-}
-
-static int
-pending_count_kind(struct state *st, int kind, size_t *n, char *err,
-    size_t errlen)
-{
-	sqlite3_stmt	*stmt;
-
-	if (pending_prepare(st, &stmt, "SELECT count(*) FROM pending WHERE "
-	    "kind = ?", err, errlen) == -1)
-		return (-1);
-	sqlite3_bind_int(stmt, 1, kind);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		state_sqlerr(st, "pending", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
-	*n = (size_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return (0);
+	return (pending_count_kind(st, -1, n, err, errlen));
 }
 
 /*
@@ -193,28 +196,32 @@ pending_row(sqlite3_stmt *stmt, struct pending_entry *e)
 		snprintf(e->boot_id, sizeof(e->boot_id), "%s", b);
 }
 
+/* Step a query for one entry: 1 and *e filled, 0 for none, -1 on error. */
+static int
+pending_fetch(struct state *st, sqlite3_stmt *stmt, struct pending_entry *e,
+    char *err, size_t errlen)
+{
+	int	rc;
+
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		pending_row(stmt, e);
+	if (pending_finish(st, stmt, rc, err, errlen) == -1)
+		return (-1);
+	return (rc == SQLITE_ROW);
+}
+
 /* 1 and *e filled when found, 0 when the run has no entry, -1 on error. */
 int
 pending_get(struct state *st, uint64_t run_id, struct pending_entry *e,
     char *err, size_t errlen)
 {
 	sqlite3_stmt	*stmt;
-	int		 rc;
 
 	if (pending_prepare(st, &stmt, "SELECT seq, run_id, kind, state, "
 	    "boot_id FROM pending WHERE run_id = ?", err, errlen) == -1)
 		return (-1);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)run_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		pending_row(stmt, e);
-	else if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "pending", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
-	sqlite3_finalize(stmt);
-	return (rc == SQLITE_ROW);
+	return (pending_fetch(st, stmt, e, err, errlen));
 }
 
 /*
@@ -226,7 +233,6 @@ pending_next_due(struct state *st, const char *boot_id,
     struct pending_entry *e, char *err, size_t errlen)
 {
 	sqlite3_stmt	*stmt;
-	int		 rc;
 
 	if (pending_prepare(st, &stmt, "SELECT seq, run_id, kind, state, "
 	    "boot_id FROM pending WHERE state IN (?, ?) AND boot_id != ? "
@@ -235,16 +241,7 @@ pending_next_due(struct state *st, const char *boot_id,
 	sqlite3_bind_int(stmt, 1, PENDING_QUEUED);
 	sqlite3_bind_int(stmt, 2, PENDING_RUNNING);
 	sqlite3_bind_text(stmt, 3, boot_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		pending_row(stmt, e);
-	else if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "pending", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
-	sqlite3_finalize(stmt);
-	return (rc == SQLITE_ROW);
+	return (pending_fetch(st, stmt, e, err, errlen));
 }
 
 /* 1 while next-boot updates are being applied (S12), else 0. */

@@ -125,21 +125,34 @@ state_prepare(struct state *st, sqlite3_stmt **stmt, const char *sql,
 	return (0);
 }
 
-/* Step a statement that returns no rows, then finalize it. */
+/*
+ * Finalize a statement whose last sqlite3_step() returned rc.  SQLITE_DONE
+ * (every row read) and SQLITE_ROW (the one row wanted read) are success;
+ * anything else is an error, put in err before the statement goes.
+ */
 static int
-state_step_done(struct state *st, sqlite3_stmt *stmt, const char *what,
+state_finish(struct state *st, sqlite3_stmt *stmt, int rc, const char *what,
     char *err, size_t errlen)
 {
-	int	rc;
-
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		state_sqlerr(st, what, err, errlen);
 		sqlite3_finalize(stmt);
 		return (-1);
 	}
 	sqlite3_finalize(stmt);
 	return (0);
+}
+
+/*
+ * Step a statement that returns no rows (INSERT, UPDATE, DELETE never
+ * give SQLITE_ROW), then finalize it.
+ */
+static int
+state_step_done(struct state *st, sqlite3_stmt *stmt, const char *what,
+    char *err, size_t errlen)
+{
+	return (state_finish(st, stmt, sqlite3_step(stmt), what, err,
+	    errlen));
 }
 
 static int
@@ -337,13 +350,7 @@ state_meta_get(struct state *st, const char *key, char **val, char *err,
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*val = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-	else if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "meta", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
-	sqlite3_finalize(stmt);
-	return (0);
+	return (state_finish(st, stmt, rc, "meta", err, errlen));
 }
 
 /* A NULL value deletes the key. */
@@ -443,13 +450,10 @@ state_installed_list(struct state *st, struct installed **out, size_t *nout,
 		in->run_id = (uint64_t)sqlite3_column_int64(stmt, 5);
 		in->installed_at = sqlite3_column_int64(stmt, 6);
 	}
-	if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "installed", err, errlen);
-		sqlite3_finalize(stmt);
+	if (state_finish(st, stmt, rc, "installed", err, errlen) == -1) {
 		state_installed_free(v, n);
 		return (-1);
 	}
-	sqlite3_finalize(stmt);
 	*out = v;
 	*nout = n;
 	return (0);
@@ -477,6 +481,34 @@ nz(const char *s)
 	return (s != NULL ? s : "");
 }
 
+/*
+ * The fields of a run that change while it goes on, bound from parameter
+ * first on: the insert writes them with the rest, the update only them.
+ */
+static void
+state_bind_run_progress(sqlite3_stmt *stmt, int first,
+    const struct run_rec *r)
+{
+	sqlite3_bind_int(stmt, first, r->state);
+	sqlite3_bind_int(stmt, first + 1, r->pkg_index);
+	sqlite3_bind_int(stmt, first + 2, r->outcome);
+	sqlite3_bind_text(stmt, first + 3, nz(r->message), -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, first + 4, r->reported);
+}
+
+/* The same for one package of the run. */
+static void
+state_bind_pkg_progress(sqlite3_stmt *stmt, int first,
+    const struct run_pkg *p)
+{
+	sqlite3_bind_int(stmt, first, p->state);
+	sqlite3_bind_int64(stmt, first + 1, (sqlite3_int64)p->bytes);
+	sqlite3_bind_int(stmt, first + 2, p->has_exit);
+	sqlite3_bind_int(stmt, first + 3, p->exit_status);
+	sqlite3_bind_text(stmt, first + 4, nz(p->message), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, first + 5, nz(p->output), -1, SQLITE_STATIC);
+}
+
 int
 state_run_insert(struct state *st, const struct run_rec *r, char *err,
     size_t errlen)
@@ -499,11 +531,7 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 	sqlite3_bind_int(stmt, 5, r->port);
 	sqlite3_bind_blob(stmt, 6, r->key, sizeof(r->key), SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 7, r->options);
-	sqlite3_bind_int(stmt, 8, r->state);
-	sqlite3_bind_int(stmt, 9, r->pkg_index);
-	sqlite3_bind_int(stmt, 10, r->outcome);
-	sqlite3_bind_text(stmt, 11, nz(r->message), -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 12, r->reported);
+	state_bind_run_progress(stmt, 8, r);
 	sqlite3_bind_int64(stmt, 13, r->created_at);
 	sqlite3_bind_int64(stmt, 14, r->updated_at);
 	if (state_step_done(st, stmt, "insert run", err, errlen) == -1)
@@ -523,12 +551,7 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 		    SQLITE_STATIC);
 		sqlite3_bind_blob(stmt, 6, p->manifest, (int)p->manifest_len,
 		    SQLITE_STATIC);
-		sqlite3_bind_int(stmt, 7, p->state);
-		sqlite3_bind_int64(stmt, 8, (sqlite3_int64)p->bytes);
-		sqlite3_bind_int(stmt, 9, p->has_exit);
-		sqlite3_bind_int(stmt, 10, p->exit_status);
-		sqlite3_bind_text(stmt, 11, nz(p->message), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 12, nz(p->output), -1, SQLITE_STATIC);
+		state_bind_pkg_progress(stmt, 7, p);
 		sqlite3_bind_blob(stmt, 13, p->signature, sizeof(p->signature),
 		    SQLITE_STATIC);
 		if (state_step_done(st, stmt, "insert run package", err,
@@ -556,11 +579,7 @@ state_run_update(struct state *st, const struct run_rec *r, char *err,
 	    "?, outcome = ?, message = ?, reported = ?, updated_at = ?, "
 	    "key = ? WHERE run_id = ?", err, errlen) == -1)
 		goto fail;
-	sqlite3_bind_int(stmt, 1, r->state);
-	sqlite3_bind_int(stmt, 2, r->pkg_index);
-	sqlite3_bind_int(stmt, 3, r->outcome);
-	sqlite3_bind_text(stmt, 4, nz(r->message), -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, r->reported);
+	state_bind_run_progress(stmt, 1, r);
 	sqlite3_bind_int64(stmt, 6, r->updated_at);
 	sqlite3_bind_blob(stmt, 7, r->key, sizeof(r->key), SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)r->run_id);
@@ -578,12 +597,7 @@ state_run_update(struct state *st, const struct run_rec *r, char *err,
 		    "output = ? WHERE run_id = ? AND idx = ?", err,
 		    errlen) == -1)
 			goto fail;
-		sqlite3_bind_int(stmt, 1, p->state);
-		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)p->bytes);
-		sqlite3_bind_int(stmt, 3, p->has_exit);
-		sqlite3_bind_int(stmt, 4, p->exit_status);
-		sqlite3_bind_text(stmt, 5, nz(p->message), -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 6, nz(p->output), -1, SQLITE_STATIC);
+		state_bind_pkg_progress(stmt, 1, p);
 		sqlite3_bind_int64(stmt, 7, (sqlite3_int64)r->run_id);
 		sqlite3_bind_int(stmt, 8, (int)i);
 		if (state_step_done(st, stmt, "update run package", err,
@@ -622,16 +636,9 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 	    errlen) == -1)
 		return (-1);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)run_id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(stmt);
-		return (0);
-	}
-	if (rc != SQLITE_ROW) {
-		state_sqlerr(st, "load run", err, errlen);
-		sqlite3_finalize(stmt);
-		return (-1);
-	}
+	/* No row: no such run (0), unless the step failed (-1). */
+	if ((rc = sqlite3_step(stmt)) != SQLITE_ROW)
+		return (state_finish(st, stmt, rc, "load run", err, errlen));
 	r = xcalloc(1, sizeof(*r));
 	r->run_id = run_id;
 	r->scenario = col_str(stmt, 0);
@@ -685,13 +692,11 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 		    sqlite3_column_bytes(stmt, 10) == sizeof(p->signature))
 			memcpy(p->signature, blob, sizeof(p->signature));
 	}
-	if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "load run packages", err, errlen);
-		sqlite3_finalize(stmt);
+	if (state_finish(st, stmt, rc, "load run packages", err,
+	    errlen) == -1) {
 		state_run_free(r);
 		return (-1);
 	}
-	sqlite3_finalize(stmt);
 	*out = r;
 	return (0);
 }
@@ -719,13 +724,10 @@ state_run_ids(struct state *st, int all, uint64_t **ids, size_t *nids,
 		v = xreallocarray(v, n + 1, sizeof(*v));
 		v[n++] = (uint64_t)sqlite3_column_int64(stmt, 0);
 	}
-	if (rc != SQLITE_DONE) {
-		state_sqlerr(st, "run ids", err, errlen);
-		sqlite3_finalize(stmt);
+	if (state_finish(st, stmt, rc, "run ids", err, errlen) == -1) {
 		free(v);
 		return (-1);
 	}
-	sqlite3_finalize(stmt);
 	*ids = v;
 	*nids = n;
 	return (0);

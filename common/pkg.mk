@@ -33,3 +33,5 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
 TESTS += tests/integration/package_cli.sh
 # Every command answers --help (SPEC.md).
 TESTS += tests/integration/cli_help.sh
+# Scratch-directory and agent-database helpers shared by the unit tests.
+EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h

@@ -24,6 +24,9 @@ int	cmd_package_server(int, char **);
 
 int	cli_usage_error(const char *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+int	cli_fail(const char *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	cli_getopt_error(const char *, int, char **);
 int	cli_wants_help(int, char **);
 
 extern const char *cli_api_url;

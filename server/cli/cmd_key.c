@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,23 +37,6 @@ key_usage(FILE *f)
 	    "\n"
 	    "  --out PATH   where to write (required)\n"
 	    "  --force      replace existing files\n");
-}
-
-static int
-key_fail(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-key_fail(const char *cmd, const char *fmt, ...)
-{
-	va_list	ap;
-
-	fprintf(stderr, "fleetcast %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return (EXIT_FAIL);
 }
 
 /* Parse --out and --force; returns -1 after printing a usage error. */
@@ -88,13 +70,8 @@ key_args(const char *cmd, int argc, char **argv, const char **out, int *force)
 		case 'f':
 			*force = 1;
 			break;
-		case ':':
-			cli_usage_error(cmd, "%s: needs a value",
-			    argv[optind - 1]);
-			return (-1);
 		default:
-			cli_usage_error(cmd, "unknown option '%s'",
-			    argv[optind - 1]);
+			cli_getopt_error(cmd, ch, argv);
 			return (-1);
 		}
 	}
@@ -124,25 +101,25 @@ key_generate(int argc, char **argv)
 	xasprintf(&kpath, "%s.key", prefix);
 	xasprintf(&ppath, "%s.pub", prefix);
 	if (!force && lstat(kpath, &st) == 0) {
-		key_fail(cmd, "%s: exists; use --force to replace it", kpath);
+		cli_fail(cmd, "%s: exists; use --force to replace it", kpath);
 		goto out;
 	}
 	if (!force && lstat(ppath, &st) == 0) {
-		key_fail(cmd, "%s: exists; use --force to replace it", ppath);
+		cli_fail(cmd, "%s: exists; use --force to replace it", ppath);
 		goto out;
 	}
 	if (ed25519_generate(pk, sk) == -1) {
-		key_fail(cmd, "generating the key failed");
+		cli_fail(cmd, "generating the key failed");
 		goto out;
 	}
 	if (ed25519_write_private(kpath, sk, err, sizeof(err)) == -1) {
-		key_fail(cmd, "%s", err);
+		cli_fail(cmd, "%s", err);
 		goto out;
 	}
 	if (ed25519_write_public(ppath, pk, err, sizeof(err)) == -1) {
 		/* Half a key pair is useless: take the private half back. */
 		unlink(kpath);
-		key_fail(cmd, "%s", err);
+		cli_fail(cmd, "%s", err);
 		goto out;
 	}
 	ed25519_keyid(pk, id);
@@ -167,7 +144,7 @@ key_generate_psk(int argc, char **argv)
 	if (key_args(cmd, argc, argv, &path, &force) == -1)
 		return (EXIT_USAGE);
 	if (psk_generate(path, force, err, sizeof(err)) == -1)
-		return (key_fail(cmd, "%s", err));
+		return (cli_fail(cmd, "%s", err));
 	printf("wrote %s (32-byte PSK, mode 0600)\n", path);
 	return (EXIT_OK);
 }

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,23 +87,6 @@ package_server_usage(FILE *f)
 	    "The server: %s ('fleetcast --api URL' or $FLEETCAST_API).\n"
 	    "Exit status: 0 success, 1 the operation failed, 2 bad usage or "
 	    "invalid input.\n", cli_api_url);
-}
-
-static int
-package_fail(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-package_fail(const char *cmd, const char *fmt, ...)
-{
-	va_list	ap;
-
-	fprintf(stderr, "fleetcast %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return (EXIT_FAIL);
 }
 
 enum {
@@ -342,14 +324,8 @@ package_build(int argc, char **argv)
 			rv = EXIT_OK;
 			goto out;
 		}
-		if (ch == ':') {
-			rv = cli_usage_error(cmd, "%s: needs a value",
-			    argv[optind - 1]);
-			goto out;
-		}
-		if (ch == '?') {
-			rv = cli_usage_error(cmd, "unknown option '%s'",
-			    argv[optind - 1]);
+		if (ch == ':' || ch == '?') {
+			rv = cli_getopt_error(cmd, ch, argv);
 			goto out;
 		}
 		/* Single-valued options given twice are almost always typos. */
@@ -406,7 +382,7 @@ package_build(int argc, char **argv)
 		goto out;
 	}
 	if (rv != 0) {
-		rv = package_fail(cmd, "%s", err);
+		rv = cli_fail(cmd, "%s", err);
 		goto out;
 	}
 	hex_encode(m.payload_sha256, SHA256_LEN, hex);
@@ -540,8 +516,7 @@ package_inspect(int argc, char **argv)
 		if (ch == OPT_JSON)
 			json = 1;
 		else
-			return (cli_usage_error(cmd, "unknown option '%s'",
-			    argv[optind - 1]));
+			return (cli_getopt_error(cmd, ch, argv));
 	}
 	if (optind != argc - 1)
 		return (cli_usage_error(cmd, optind == argc ? "needs a package "
@@ -595,14 +570,8 @@ package_verify(int argc, char **argv)
 			rv = EXIT_OK;
 			goto out;
 		}
-		if (ch == ':') {
-			cli_usage_error(cmd, "%s: needs a value",
-			    argv[optind - 1]);
-			goto out;
-		}
 		if (ch != OPT_PUBKEY) {
-			cli_usage_error(cmd, "unknown option '%s'",
-			    argv[optind - 1]);
+			cli_getopt_error(cmd, ch, argv);
 			goto out;
 		}
 		given = 1;

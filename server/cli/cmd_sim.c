@@ -97,36 +97,36 @@ cmd_sim(int argc, char **argv)
 	char			 err[1024], title[256], *end, *c1, *c2;
 	uint64_t		 seed = 1;
 	int			 i, r, json = 0, quiet = 0, rv = EXIT_OK;
+	size_t			 k;
 	static char		 obuf[1 << 16];
+	/* The options that take a value, and what the value is. */
+	const struct {
+		const char	 *name;
+		const char	**val;
+		const char	 *needs;
+	} valopts[] = {
+		{ "--scenario", &scenario, "a file" },
+		{ "--fleet", &fleet, "a file" },
+		{ "--seed", &seedstr, "a number" },
+		{ "--plot", &plot, "a file name" },
+	};
 
 	if (cli_wants_help(argc, argv)) {
 		sim_usage(stdout);
 		return (EXIT_OK);
 	}
 	for (i = 1; i < argc; i++) {
-		if ((r = sim_optarg(argc, argv, &i, "--scenario", &v)) != 0) {
-			if (r == -1)
-				return (cli_usage_error("sim", "--scenario: "
-				    "needs a file"));
-			scenario = v;
-		} else if ((r = sim_optarg(argc, argv, &i, "--fleet", &v)) !=
-		    0) {
-			if (r == -1)
-				return (cli_usage_error("sim", "--fleet: "
-				    "needs a file"));
-			fleet = v;
-		} else if ((r = sim_optarg(argc, argv, &i, "--seed", &v)) !=
-		    0) {
-			if (r == -1)
-				return (cli_usage_error("sim", "--seed: needs "
-				    "a number"));
-			seedstr = v;
-		} else if ((r = sim_optarg(argc, argv, &i, "--plot", &v)) !=
-		    0) {
-			if (r == -1 || *v == '\0')
-				return (cli_usage_error("sim", "--plot: needs "
-				    "a file name"));
-			plot = v;
+		r = 0;
+		for (k = 0; k < sizeof(valopts) / sizeof(valopts[0]); k++)
+			if ((r = sim_optarg(argc, argv, &i, valopts[k].name,
+			    &v)) != 0)
+				break;
+		if (r != 0) {
+			/* An empty plot name could not be written. */
+			if (r == -1 || (valopts[k].val == &plot && *v == '\0'))
+				return (cli_usage_error("sim", "%s: needs %s",
+				    valopts[k].name, valopts[k].needs));
+			*valopts[k].val = v;
 		} else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else if (strcmp(argv[i], "--quiet") == 0)

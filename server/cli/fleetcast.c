@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -39,18 +40,51 @@ usage(FILE *f)
 	fprintf(f, "\n'fleetcast COMMAND --help' describes each command.\n");
 }
 
+/* Print "fleetcast CMD: message" on stderr. */
+static void
+cli_vwarn(const char *cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "fleetcast %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 /* Print "fleetcast CMD: message" and return the usage exit status. */
 int
 cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "fleetcast %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	cli_vwarn(cmd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return (EXIT_USAGE);
+}
+
+/* Print "fleetcast CMD: message" and return the failure exit status. */
+int
+cli_fail(const char *cmd, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cli_vwarn(cmd, fmt, ap);
+	va_end(ap);
+	return (EXIT_FAIL);
+}
+
+/*
+ * After getopt_long() with opterr = 0: ':' (an option's value is missing)
+ * or anything else it returned for an option it does not know, as a usage
+ * error naming the option as it was typed.
+ */
+int
+cli_getopt_error(const char *cmd, int ch, char **argv)
+{
+	if (ch == ':')
+		return (cli_usage_error(cmd, "%s: needs a value",
+		    argv[optind - 1]));
+	return (cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]));
 }
 
 int

@@ -9,36 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "unit.h"
-#include "agent.h"
-
-static char	 tmpl[64];
-
-static struct state *
-fresh_state(void)
-{
-	struct state	*st;
-	char		 err[512], cmd[128];
-
-	if (tmpl[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
-		CU_ASSERT(system(cmd) == 0);
-	}
-	snprintf(tmpl, sizeof(tmpl), "/tmp/test_pending.XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
-	return (st);
-}
-
-static struct state *
-reopen(struct state *st)
-{
-	char	err[512];
-
-	state_close(st);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
-	return (st);
-}
+#include "unit_state.h"
 
 /* Fill the queue to the cap under boot "A", all delivered. */
 static void
@@ -58,7 +29,7 @@ fill(struct state *st, uint64_t first, size_t n, const char *boot)
 static void
 test_cap(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_pending");
 	char		 err[512];
 	size_t		 n;
 
@@ -78,7 +49,7 @@ test_cap(void)
 	CU_ASSERT(pending_count(st, &n, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(n, 100);
 	/* Still refused after a restart of the agent in the same boot. */
-	st = reopen(st);
+	st = unit_state_reopen(st);
 	CU_ASSERT(pending_reserve(st, 101, PENDING_NEXT_BOOT, "A", err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, PENDING_FULL_MSG);
@@ -89,7 +60,7 @@ test_cap(void)
 static void
 test_reservations_count(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_pending");
 	char		 err[512];
 	uint64_t	 i;
 
@@ -110,7 +81,7 @@ test_reservations_count(void)
 static void
 test_due_only_after_boot_change(void)
 {
-	struct state		*st = fresh_state();
+	struct state		*st = unit_state_fresh("test_pending");
 	struct pending_entry	 e;
 	char			 err[512];
 
@@ -132,7 +103,7 @@ test_due_only_after_boot_change(void)
 static void
 test_commit_boot(void)
 {
-	struct state		*st = fresh_state();
+	struct state		*st = unit_state_fresh("test_pending");
 	struct pending_entry	 e;
 	char			 err[512];
 
@@ -154,19 +125,19 @@ test_commit_boot(void)
 static void
 test_drain_order_and_reopen(void)
 {
-	struct state		*st = fresh_state();
+	struct state		*st = unit_state_fresh("test_pending");
 	struct pending_entry	 e;
 	char			 err[512];
 	uint64_t		 want;
 	size_t			 n;
 
 	fill(st, 1, PENDING_MAX, "A");
-	st = reopen(st);
+	st = unit_state_reopen(st);
 	CU_ASSERT(pending_next_due(st, "B", &e, err, sizeof(err)) == 1);
 	CU_ASSERT_EQUAL(e.run_id, 1);
 	CU_ASSERT(pending_set_running(st, 1, err, sizeof(err)) == 0);
 	/* The agent is killed while run 1 is applied, and restarts. */
-	st = reopen(st);
+	st = unit_state_reopen(st);
 	CU_ASSERT(pending_next_due(st, "B", &e, err, sizeof(err)) == 1);
 	CU_ASSERT_EQUAL(e.run_id, 1);
 	CU_ASSERT_EQUAL(e.state, PENDING_RUNNING);
@@ -194,7 +165,7 @@ test_drain_order_and_reopen(void)
 static void
 test_kind(void)
 {
-	struct state		*st = fresh_state();
+	struct state		*st = unit_state_fresh("test_pending");
 	struct pending_entry	 e;
 	char			 err[512];
 
@@ -228,13 +199,9 @@ main(void)
 		{ "exclusive entries, not capped", test_kind },
 		CU_TEST_INFO_NULL,
 	};
-	char	cmd[128];
 	int	rv;
 
 	rv = unit_main("pending", tests);
-	if (tmpl[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
-		(void)system(cmd);
-	}
+	(void)unit_tmpdir_remove();
 	return (rv);
 }

@@ -25,31 +25,20 @@
 #include "pkg.h"
 #include "psk.h"
 #include "unit.h"
+#include "unit_tmp.h"
 #include "wire.h"
 #include "xmalloc.h"
 
-static char	 top[256];
 static char	 err[1024];
 static uint8_t	 pk[ED25519_PUB_LEN], sk[ED25519_PRIV_LEN];
 static uint8_t	 pk2[ED25519_PUB_LEN], sk2[ED25519_PRIV_LEN];
-
-static char *
-tpath(const char *rel)
-{
-	static char	buf[4][4096];
-	static int	n;
-
-	n = (n + 1) % 4;
-	snprintf(buf[n], sizeof(buf[n]), "%s/%s", top, rel);
-	return (buf[n]);
-}
 
 static void
 put_file(const char *rel, const char *content, mode_t mode)
 {
 	int	fd;
 
-	fd = open(tpath(rel), O_WRONLY | O_CREAT | O_TRUNC, mode);
+	fd = open(unit_path(rel), O_WRONLY | O_CREAT | O_TRUNC, mode);
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT_FATAL(write(fd, content, strlen(content)) ==
 	    (ssize_t)strlen(content));
@@ -92,18 +81,18 @@ make_folder(const char *dir)
 {
 	char	sub[512];
 
-	pkg_remove_tree(tpath(dir));
-	CU_ASSERT_FATAL(mkdir(tpath(dir), 0755) == 0);
+	pkg_remove_tree(unit_path(dir));
+	CU_ASSERT_FATAL(mkdir(unit_path(dir), 0755) == 0);
 	snprintf(sub, sizeof(sub), "%s/setup.sh", dir);
 	put_file(sub, "#!/bin/sh\necho installed\n", 0755);
 	snprintf(sub, sizeof(sub), "%s/data", dir);
-	CU_ASSERT_FATAL(mkdir(tpath(sub), 0750) == 0);
+	CU_ASSERT_FATAL(mkdir(unit_path(sub), 0750) == 0);
 	snprintf(sub, sizeof(sub), "%s/data/readme.txt", dir);
 	put_file(sub, "hello\n", 0640);
 	snprintf(sub, sizeof(sub), "%s/data/empty", dir);
 	put_file(sub, "", 0600);
 	snprintf(sub, sizeof(sub), "%s/data/link", dir);
-	CU_ASSERT_FATAL(symlink("../setup.sh", tpath(sub)) == 0);
+	CU_ASSERT_FATAL(symlink("../setup.sh", unit_path(sub)) == 0);
 }
 
 static void
@@ -128,12 +117,13 @@ build(const char *dir, const char *exec, const char *out,
 
 	manifest(&m, exec);
 	m.compression = comp;
-	rv = pkg_build(&m, tpath(dir), tpath(out), sk, err, sizeof(err));
+	rv = pkg_build(&m, unit_path(dir), unit_path(out), sk, err,
+	    sizeof(err));
 	pkg_manifest_free(&m);
 	return (rv);
 }
 
-/* No file in top starts with prefix (no output, no temp file). */
+/* No file in unit_dir starts with prefix (no output, no temp file). */
 static int
 nothing_named(const char *prefix)
 {
@@ -141,7 +131,7 @@ nothing_named(const char *prefix)
 	struct dirent	*de;
 	int		 found = 0;
 
-	CU_ASSERT_FATAL((d = opendir(top)) != NULL);
+	CU_ASSERT_FATAL((d = opendir(unit_dir)) != NULL);
 	while ((de = readdir(d)) != NULL)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
 			fprintf(stderr, "left behind: %s\n", de->d_name);
@@ -156,8 +146,9 @@ verify(const char *file, const uint8_t *key)
 {
 	struct pkg	*p;
 
-	if (pkg_open(&p, tpath(file), (const uint8_t (*)[ED25519_PUB_LEN])key,
-	    1, 0, err, sizeof(err)) == -1)
+	if (pkg_open(&p, unit_path(file),
+	    (const uint8_t (*)[ED25519_PUB_LEN])key, 1, 0, err,
+	    sizeof(err)) == -1)
 		return (-1);
 	pkg_close(p);
 	return (0);
@@ -189,12 +180,12 @@ test_roundtrip(void)
 
 	make_folder("src");
 	for (comp = 0; comp < 2; comp++) {
-		pkg_remove_tree(tpath("out"));
+		pkg_remove_tree(unit_path("out"));
 		CU_ASSERT_FATAL(build("src", "setup.sh", "rt.fcpkg",
 		    comp ? PKG_COMPRESS_ZSTD : PKG_COMPRESS_NONE) == 0);
-		CU_ASSERT(stat(tpath("rt.fcpkg"), &st) == 0 &&
+		CU_ASSERT(stat(unit_path("rt.fcpkg"), &st) == 0 &&
 		    (st.st_mode & 0777) == 0644);
-		CU_ASSERT_FATAL(pkg_open(&p, tpath("rt.fcpkg"),
+		CU_ASSERT_FATAL(pkg_open(&p, unit_path("rt.fcpkg"),
 		    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 		    sizeof(err)) == 0);
 		m = pkg_get_manifest(p);
@@ -208,27 +199,29 @@ test_roundtrip(void)
 		    PKG_COMPRESS_NONE));
 		CU_ASSERT(pkg_get_payload_offset(p) + m->payload_size ==
 		    (uint64_t)st.st_size);
-		CU_ASSERT_FATAL(pkg_extract(p, tpath("out"), err,
+		CU_ASSERT_FATAL(pkg_extract(p, unit_path("out"), err,
 		    sizeof(err)) == 0);
 		pkg_close(p);
-		same_file(tpath("src/setup.sh"), tpath("out/setup.sh"));
-		same_file(tpath("src/data/readme.txt"),
-		    tpath("out/data/readme.txt"));
-		CU_ASSERT(stat(tpath("out/setup.sh"), &st) == 0 &&
+		same_file(unit_path("src/setup.sh"), unit_path("out/setup.sh"));
+		same_file(unit_path("src/data/readme.txt"),
+		    unit_path("out/data/readme.txt"));
+		CU_ASSERT(stat(unit_path("out/setup.sh"), &st) == 0 &&
 		    (st.st_mode & 07777) == 0755);
-		CU_ASSERT(stat(tpath("out/data/readme.txt"), &st) == 0 &&
+		CU_ASSERT(stat(unit_path("out/data/readme.txt"), &st) == 0 &&
 		    (st.st_mode & 07777) == 0640);
-		CU_ASSERT(stat(tpath("out/data/empty"), &st) == 0 &&
+		CU_ASSERT(stat(unit_path("out/data/empty"), &st) == 0 &&
 		    st.st_size == 0);
-		CU_ASSERT(lstat(tpath("out/data/link"), &st) == 0 &&
+		CU_ASSERT(lstat(unit_path("out/data/link"), &st) == 0 &&
 		    S_ISLNK(st.st_mode));
-		n = readlink(tpath("out/data/link"), target, sizeof(target));
+		n = readlink(unit_path("out/data/link"), target,
+		    sizeof(target));
 		CU_ASSERT(n == 11 && memcmp(target, "../setup.sh", 11) == 0);
 		/* Extraction needs a new directory. */
-		CU_ASSERT_FATAL(pkg_open(&p, tpath("rt.fcpkg"),
+		CU_ASSERT_FATAL(pkg_open(&p, unit_path("rt.fcpkg"),
 		    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 		    sizeof(err)) == 0);
-		CU_ASSERT(pkg_extract(p, tpath("out"), err, sizeof(err)) == -1);
+		CU_ASSERT(pkg_extract(p, unit_path("out"), err,
+		    sizeof(err)) == -1);
 		CU_ASSERT(strstr(err, "already exists") != NULL);
 		pkg_close(p);
 	}
@@ -238,21 +231,21 @@ test_roundtrip(void)
 	{
 		struct pkg	*a, *b;
 
-		CU_ASSERT_FATAL(pkg_open(&a, tpath("rt.fcpkg"), NULL, 0,
+		CU_ASSERT_FATAL(pkg_open(&a, unit_path("rt.fcpkg"), NULL, 0,
 		    PKG_OPEN_NOVERIFY, err, sizeof(err)) == 0);
-		CU_ASSERT_FATAL(pkg_open(&b, tpath("rt2.fcpkg"), NULL, 0,
+		CU_ASSERT_FATAL(pkg_open(&b, unit_path("rt2.fcpkg"), NULL, 0,
 		    PKG_OPEN_NOVERIFY, err, sizeof(err)) == 0);
 		CU_ASSERT(memcmp(pkg_get_manifest(a)->payload_sha256,
 		    pkg_get_manifest(b)->payload_sha256, SHA256_LEN) == 0);
 		/* Unverified packages are not extracted. */
-		CU_ASSERT(pkg_extract(a, tpath("never"), err, sizeof(err)) ==
-		    -1);
-		CU_ASSERT(access(tpath("never"), F_OK) == -1);
+		CU_ASSERT(pkg_extract(a, unit_path("never"), err,
+		    sizeof(err)) == -1);
+		CU_ASSERT(access(unit_path("never"), F_OK) == -1);
 		pkg_close(a);
 		pkg_close(b);
 	}
-	pkg_remove_tree(tpath("out"));
-	unlink(tpath("rt2.fcpkg"));
+	pkg_remove_tree(unit_path("out"));
+	unlink(unit_path("rt2.fcpkg"));
 }
 
 /* Long (pax) and non-ASCII names survive the round trip. */
@@ -263,13 +256,13 @@ test_long_names(void)
 	char		 dir[512], file[1024], name[128];
 	size_t		 i;
 
-	pkg_remove_tree(tpath("lp"));
-	CU_ASSERT_FATAL(mkdir(tpath("lp"), 0755) == 0);
+	pkg_remove_tree(unit_path("lp"));
+	CU_ASSERT_FATAL(mkdir(unit_path("lp"), 0755) == 0);
 	put_file("lp/setup.sh", "#!/bin/sh\n", 0755);
 	strcpy(dir, "lp/");
 	for (i = 0; i < 120; i++)
 		strcat(dir, "d");
-	CU_ASSERT_FATAL(mkdir(tpath(dir), 0755) == 0);
+	CU_ASSERT_FATAL(mkdir(unit_path(dir), 0755) == 0);
 	name[0] = '\0';
 	for (i = 0; i < 50; i++)
 		strcat(name, "\xc3\xbc");
@@ -277,23 +270,24 @@ test_long_names(void)
 	put_file(file, "long\n", 0644);
 	CU_ASSERT_FATAL(build("lp", "setup.sh", "lp.fcpkg", PKG_COMPRESS_ZSTD) ==
 	    0);
-	CU_ASSERT_FATAL(pkg_open(&p, tpath("lp.fcpkg"),
+	CU_ASSERT_FATAL(pkg_open(&p, unit_path("lp.fcpkg"),
 	    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 	    sizeof(err)) == 0);
 	CU_ASSERT(pkg_get_manifest(p)->entries == 3);
-	CU_ASSERT_FATAL(pkg_extract(p, tpath("lpx"), err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(pkg_extract(p, unit_path("lpx"), err,
+	    sizeof(err)) == 0);
 	pkg_close(p);
 	snprintf(file, sizeof(file), "lpx/%s/%s", dir + 3, name);
 	{
 		char	a[4096];
 
-		strcpy(a, tpath(file));
+		strcpy(a, unit_path(file));
 		snprintf(file, sizeof(file), "%s/%s", dir, name);
-		same_file(tpath(file), a);
+		same_file(unit_path(file), a);
 	}
-	pkg_remove_tree(tpath("lp"));
-	pkg_remove_tree(tpath("lpx"));
-	unlink(tpath("lp.fcpkg"));
+	pkg_remove_tree(unit_path("lp"));
+	pkg_remove_tree(unit_path("lpx"));
+	unlink(unit_path("lp.fcpkg"));
 }
 
 /* Flip each byte of a package: every flip must be refused. */
@@ -307,7 +301,7 @@ test_tamper(void)
 	make_folder("src");
 	CU_ASSERT_FATAL(build("src", "setup.sh", "t.fcpkg", PKG_COMPRESS_ZSTD) ==
 	    0);
-	orig = get_file(tpath("t.fcpkg"), &len);
+	orig = get_file(unit_path("t.fcpkg"), &len);
 	CU_ASSERT_FATAL(orig != NULL);
 	mlen = wire_load32((uint8_t *)orig + 12);
 	sigoff = PKG_HEADER_LEN + mlen;
@@ -317,7 +311,7 @@ test_tamper(void)
 	for (i = 0; i < len; i++) {
 		memcpy(buf, orig, len);
 		buf[i] ^= 0x01;
-		write_bytes(tpath("f.fcpkg"), buf, len);
+		write_bytes(unit_path("f.fcpkg"), buf, len);
 		if (verify("f.fcpkg", pk) == 0) {
 			fprintf(stderr, "flip at %zu accepted\n", i);
 			CU_FAIL("flipped byte accepted");
@@ -345,7 +339,7 @@ test_tamper(void)
 
 	/* Every truncation, and one byte appended. */
 	for (i = 0; i < len; i++) {
-		write_bytes(tpath("f.fcpkg"), orig, i);
+		write_bytes(unit_path("f.fcpkg"), orig, i);
 		CU_ASSERT(verify("f.fcpkg", pk) == -1);
 		if (i >= payoff)
 			CU_ASSERT(strncmp(err, "truncated: the payload has", 26) ==
@@ -354,10 +348,10 @@ test_tamper(void)
 	memcpy(buf, orig, len);
 	buf = xreallocarray(buf, len + 1, 1);
 	buf[len] = 'x';
-	write_bytes(tpath("f.fcpkg"), buf, len + 1);
+	write_bytes(unit_path("f.fcpkg"), buf, len + 1);
 	CU_ASSERT(verify("f.fcpkg", pk) == -1);
 	CU_ASSERT(strstr(err, "unexpected bytes") != NULL);
-	write_bytes(tpath("f.fcpkg"), orig, len);
+	write_bytes(unit_path("f.fcpkg"), orig, len);
 	CU_ASSERT(verify("f.fcpkg", pk) == 0);
 
 	/* The wrong key. */
@@ -365,8 +359,8 @@ test_tamper(void)
 	CU_ASSERT(strncmp(err, "key: signed by key ", 19) == 0);
 	free(buf);
 	free(orig);
-	unlink(tpath("f.fcpkg"));
-	unlink(tpath("t.fcpkg"));
+	unlink(unit_path("f.fcpkg"));
+	unlink(unit_path("t.fcpkg"));
 }
 
 /* A file changed between verification and extraction is caught. */
@@ -381,22 +375,22 @@ test_changed_after_verify(void)
 	make_folder("src");
 	CU_ASSERT_FATAL(build("src", "setup.sh", "c.fcpkg", PKG_COMPRESS_NONE) ==
 	    0);
-	CU_ASSERT_FATAL(pkg_open(&p, tpath("c.fcpkg"),
+	CU_ASSERT_FATAL(pkg_open(&p, unit_path("c.fcpkg"),
 	    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 	    sizeof(err)) == 0);
 	/* Change the last byte of the payload (tar padding) in place. */
-	CU_ASSERT_FATAL(stat(tpath("c.fcpkg"), &st) == 0);
-	fd = open(tpath("c.fcpkg"), O_RDWR);
+	CU_ASSERT_FATAL(stat(unit_path("c.fcpkg"), &st) == 0);
+	fd = open(unit_path("c.fcpkg"), O_RDWR);
 	CU_ASSERT_FATAL(fd != -1);
 	c = 'Z';
 	CU_ASSERT(pwrite(fd, &c, 1, st.st_size - 1) == 1);
 	close(fd);
-	CU_ASSERT(pkg_extract(p, tpath("cx"), err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_extract(p, unit_path("cx"), err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "SHA-256") != NULL);
-	CU_ASSERT(access(tpath("cx"), F_OK) == -1);
+	CU_ASSERT(access(unit_path("cx"), F_OK) == -1);
 	CU_ASSERT(nothing_named("cx"));
 	pkg_close(p);
-	unlink(tpath("c.fcpkg"));
+	unlink(unit_path("c.fcpkg"));
 }
 
 /* Build must fail with PKG_EINPUT, want in the message, no file left. */
@@ -427,67 +421,67 @@ test_build_unsafe(void)
 	build_refused("u", "data", "--exec: data is a directory");
 	build_refused("u", "data/link", "--exec: data/link is a symlink");
 	build_refused("u", "data/readme.txt", "is not executable (mode 0640)");
-	CU_ASSERT_FATAL(symlink("data", tpath("u/dlink")) == 0);
+	CU_ASSERT_FATAL(symlink("data", unit_path("u/dlink")) == 0);
 	build_refused("u", "dlink/readme.txt", "real directories");
-	unlink(tpath("u/dlink"));
+	unlink(unit_path("u/dlink"));
 	build_refused("missing-dir", "setup.sh", "--dir: ");
 
 	/* Special files. */
-	CU_ASSERT_FATAL(mkfifo(tpath("u/data/fifo"), 0644) == 0);
+	CU_ASSERT_FATAL(mkfifo(unit_path("u/data/fifo"), 0644) == 0);
 	build_refused("u", "setup.sh", "--dir: data/fifo is a FIFO");
-	unlink(tpath("u/data/fifo"));
+	unlink(unit_path("u/data/fifo"));
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
 	CU_ASSERT_FATAL(s != -1);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tpath("u/sock"));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", unit_path("u/sock"));
 	CU_ASSERT_FATAL(bind(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
 	build_refused("u", "setup.sh", "--dir: sock is a socket");
 	close(s);
-	unlink(tpath("u/sock"));
+	unlink(unit_path("u/sock"));
 	/* Device nodes need root; without it the FIFO case stands in. */
-	if (mknod(tpath("u/null"), S_IFCHR | 0666, makedev(1, 3)) == 0) {
+	if (mknod(unit_path("u/null"), S_IFCHR | 0666, makedev(1, 3)) == 0) {
 		build_refused("u", "setup.sh",
 		    "--dir: null is a character device");
-		unlink(tpath("u/null"));
+		unlink(unit_path("u/null"));
 	} else
 		fprintf(stderr, "(no mknod: %s; device case not run)\n",
 		    strerror(errno));
 
 	/* Symlinks out of the folder. */
-	CU_ASSERT_FATAL(symlink("/etc/passwd", tpath("u/abs")) == 0);
+	CU_ASSERT_FATAL(symlink("/etc/passwd", unit_path("u/abs")) == 0);
 	build_refused("u", "setup.sh", "--dir: abs: symlink to the absolute "
 	    "path /etc/passwd");
-	unlink(tpath("u/abs"));
-	CU_ASSERT_FATAL(symlink("../../x", tpath("u/data/up")) == 0);
+	unlink(unit_path("u/abs"));
+	CU_ASSERT_FATAL(symlink("../../x", unit_path("u/data/up")) == 0);
 	build_refused("u", "setup.sh", "points outside the package folder");
-	unlink(tpath("u/data/up"));
-	CU_ASSERT_FATAL(symlink("data/../../x", tpath("u/mid")) == 0);
+	unlink(unit_path("u/data/up"));
+	CU_ASSERT_FATAL(symlink("data/../../x", unit_path("u/mid")) == 0);
 	build_refused("u", "setup.sh", "'..' after a name");
-	unlink(tpath("u/mid"));
+	unlink(unit_path("u/mid"));
 
 	/* setuid, setgid and sticky bits. */
-	CU_ASSERT_FATAL(chmod(tpath("u/setup.sh"), 04755) == 0);
+	CU_ASSERT_FATAL(chmod(unit_path("u/setup.sh"), 04755) == 0);
 	build_refused("u", "setup.sh", "setuid, setgid or sticky");
-	CU_ASSERT_FATAL(chmod(tpath("u/setup.sh"), 0755) == 0);
-	CU_ASSERT_FATAL(chmod(tpath("u/data"), 02755) == 0);
+	CU_ASSERT_FATAL(chmod(unit_path("u/setup.sh"), 0755) == 0);
+	CU_ASSERT_FATAL(chmod(unit_path("u/data"), 02755) == 0);
 	build_refused("u", "setup.sh", "--dir: data has the setuid");
-	CU_ASSERT_FATAL(chmod(tpath("u/data"), 0755) == 0);
+	CU_ASSERT_FATAL(chmod(unit_path("u/data"), 0755) == 0);
 
 	/* Too deep a tree. */
 	strcpy(path, "u");
 	for (i = 0; i <= PKG_DEPTH_MAX; i++) {
 		strcat(path, "/d");
-		CU_ASSERT_FATAL(mkdir(tpath(path), 0755) == 0);
+		CU_ASSERT_FATAL(mkdir(unit_path(path), 0755) == 0);
 	}
 	build_refused("u", "setup.sh", "nested deeper than 64");
-	snprintf(path, sizeof(path), "%s/u/d", top);
+	snprintf(path, sizeof(path), "%s/u/d", unit_dir);
 	CU_ASSERT(pkg_remove_tree(path) == 0);
 
 	/* A control character in a file name. */
 	put_file("u/bad\nname", "x", 0644);
 	build_refused("u", "setup.sh", "control character 0x0a");
-	unlink(tpath("u/bad\nname"));
+	unlink(unit_path("u/bad\nname"));
 
 	/* The output inside the folder. */
 	{
@@ -495,12 +489,12 @@ test_build_unsafe(void)
 		int			rv;
 
 		manifest(&m, "setup.sh");
-		rv = pkg_build(&m, tpath("u"), tpath("u/self.fcpkg"), sk, err,
-		    sizeof(err));
+		rv = pkg_build(&m, unit_path("u"), unit_path("u/self.fcpkg"),
+		    sk, err, sizeof(err));
 		CU_ASSERT(rv == PKG_EINPUT && strstr(err, "-o: the output "
 		    "file is inside --dir") != NULL);
 		pkg_manifest_free(&m);
-		CU_ASSERT(access(tpath("u/self.fcpkg"), F_OK) == -1);
+		CU_ASSERT(access(unit_path("u/self.fcpkg"), F_OK) == -1);
 	}
 
 	/* Bad field values never reach the disk either. */
@@ -509,8 +503,8 @@ test_build_unsafe(void)
 
 		manifest(&m, "setup.sh");
 		strcpy(m.kb, "KB1");
-		CU_ASSERT(pkg_build(&m, tpath("u"), tpath("bad.fcpkg"), sk, err,
-		    sizeof(err)) == PKG_EINPUT);
+		CU_ASSERT(pkg_build(&m, unit_path("u"), unit_path("bad.fcpkg"),
+		    sk, err, sizeof(err)) == PKG_EINPUT);
 		CU_ASSERT(strncmp(err, "--kb: ", 6) == 0);
 		pkg_manifest_free(&m);
 		CU_ASSERT(nothing_named("bad.fcpkg"));
@@ -519,8 +513,8 @@ test_build_unsafe(void)
 	/* And the clean folder still builds. */
 	CU_ASSERT(build("u", "setup.sh", "ok.fcpkg", PKG_COMPRESS_ZSTD) == 0);
 	CU_ASSERT(verify("ok.fcpkg", pk) == 0);
-	unlink(tpath("ok.fcpkg"));
-	pkg_remove_tree(tpath("u"));
+	unlink(unit_path("ok.fcpkg"));
+	pkg_remove_tree(unit_path("u"));
 }
 
 /* An output that cannot be created fails the operation (exit 1). */
@@ -532,11 +526,11 @@ test_build_write_error(void)
 
 	make_folder("src");
 	manifest(&m, "setup.sh");
-	rv = pkg_build(&m, tpath("src"), tpath("nodir/x.fcpkg"), sk, err,
-	    sizeof(err));
+	rv = pkg_build(&m, unit_path("src"), unit_path("nodir/x.fcpkg"), sk,
+	    err, sizeof(err));
 	CU_ASSERT(rv == PKG_EFAIL);
 	CU_ASSERT(strstr(err, "nodir/x.fcpkg") != NULL);
-	CU_ASSERT(access(tpath("nodir"), F_OK) == -1);
+	CU_ASSERT(access(unit_path("nodir"), F_OK) == -1);
 	pkg_manifest_free(&m);
 }
 
@@ -584,7 +578,7 @@ wrap_package(const char *out, const uint8_t *payload, size_t plen,
 	wire_store16(hdr + 8, PKG_FORMAT_VERSION);
 	wire_store16(hdr + 10, 0);
 	wire_store32(hdr + 12, (uint32_t)w.len);
-	fd = open(tpath(out), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	fd = open(unit_path(out), O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT_FATAL(write(fd, hdr, sizeof(hdr)) == sizeof(hdr));
 	CU_ASSERT_FATAL(write(fd, w.buf, w.len) == (ssize_t)w.len);
@@ -640,13 +634,13 @@ hostile(const struct hentry *e, size_t n, int64_t fudge_entries,
 	    unpacked + fudge_size);
 	free(buf);
 
-	pkg_remove_tree(tpath("hx"));
-	CU_ASSERT_FATAL(pkg_open(&p, tpath("h.fcpkg"),
+	pkg_remove_tree(unit_path("hx"));
+	CU_ASSERT_FATAL(pkg_open(&p, unit_path("h.fcpkg"),
 	    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 	    sizeof(err)) == 0);
-	rv = pkg_extract(p, tpath("hx"), err, sizeof(err));
+	rv = pkg_extract(p, unit_path("hx"), err, sizeof(err));
 	pkg_close(p);
-	unlink(tpath("h.fcpkg"));
+	unlink(unit_path("h.fcpkg"));
 	return (rv);
 }
 
@@ -659,7 +653,7 @@ expect_refused(const struct hentry *e, size_t n, const char *want)
 		CU_FAIL("hostile payload accepted or wrong message");
 	}
 	/* Nothing is left: no directory, no partial directory. */
-	CU_ASSERT(access(tpath("hx"), F_OK) == -1);
+	CU_ASSERT(access(unit_path("hx"), F_OK) == -1);
 	CU_ASSERT(nothing_named("hx"));
 	CU_ASSERT(nothing_named("evil"));
 }
@@ -696,13 +690,13 @@ test_extract_hostile(void)
 	struct hentry	dupsym[] = { SYM("a", "b"), REG("a", "x") };
 	struct hentry	late_dir[] = { REG("d/f", "x"), DIRE("d") };
 
-	snprintf(abs, sizeof(abs), "%s/evil", top);
+	snprintf(abs, sizeof(abs), "%s/evil", unit_dir);
 	abs[0] = '/';
 
 	/* The harness itself works: a clean crafted payload extracts. */
 	CU_ASSERT_FATAL(hostile(ok, 4, 0, 0) == 0);
-	CU_ASSERT(access(tpath("hx/d/f"), F_OK) == 0);
-	pkg_remove_tree(tpath("hx"));
+	CU_ASSERT(access(unit_path("hx/d/f"), F_OK) == 0);
+	pkg_remove_tree(unit_path("hx"));
 
 	expect_refused(dotdot, 2, "'..' component");
 	expect_refused(dotdot2, 2, "'..' component");
@@ -725,28 +719,28 @@ test_extract_hostile(void)
 	if (hostile(ok, 4, 0, -1) == 0 || strstr(err, "add up to more") ==
 	    NULL)
 		CU_FAIL("more bytes than declared accepted");
-	CU_ASSERT(access(tpath("hx"), F_OK) == -1);
+	CU_ASSERT(access(unit_path("hx"), F_OK) == -1);
 	if (hostile(ok, 4, -1, 0) == 0 || strstr(err, "more entries") == NULL)
 		CU_FAIL("more entries than declared accepted");
 	if (hostile(ok, 4, 1, 1) == 0 || strstr(err, "the manifest declares") ==
 	    NULL)
 		CU_FAIL("fewer entries than declared accepted");
-	CU_ASSERT(access(tpath("hx"), F_OK) == -1);
+	CU_ASSERT(access(unit_path("hx"), F_OK) == -1);
 }
 
 static void
 test_remove_tree(void)
 {
 	make_folder("rm");
-	CU_ASSERT_FATAL(symlink(top, tpath("rm/data/toplink")) == 0);
-	CU_ASSERT_FATAL(chmod(tpath("rm/data"), 0500) == 0);
+	CU_ASSERT_FATAL(symlink(unit_dir, unit_path("rm/data/toplink")) == 0);
+	CU_ASSERT_FATAL(chmod(unit_path("rm/data"), 0500) == 0);
 	put_file("keep", "k", 0644);
-	CU_ASSERT(pkg_remove_tree(tpath("rm")) == 0);
-	CU_ASSERT(access(tpath("rm"), F_OK) == -1);
+	CU_ASSERT(pkg_remove_tree(unit_path("rm")) == 0);
+	CU_ASSERT(access(unit_path("rm"), F_OK) == -1);
 	/* The symlink was removed, not followed. */
-	CU_ASSERT(access(tpath("keep"), F_OK) == 0);
-	unlink(tpath("keep"));
-	CU_ASSERT(pkg_remove_tree(tpath("does-not-exist")) == 0);
+	CU_ASSERT(access(unit_path("keep"), F_OK) == 0);
+	unlink(unit_path("keep"));
+	CU_ASSERT(pkg_remove_tree(unit_path("does-not-exist")) == 0);
 }
 
 static void
@@ -757,50 +751,52 @@ test_psk(void)
 	char		*text;
 	size_t		 len;
 
-	unlink(tpath("psk"));
-	CU_ASSERT_FATAL(psk_generate(tpath("psk"), 0, err, sizeof(err)) == 0);
-	CU_ASSERT(stat(tpath("psk"), &st) == 0 && (st.st_mode & 0777) == 0600);
-	text = get_file(tpath("psk"), &len);
+	unlink(unit_path("psk"));
+	CU_ASSERT_FATAL(psk_generate(unit_path("psk"), 0, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(stat(unit_path("psk"), &st) == 0 &&
+	    (st.st_mode & 0777) == 0600);
+	text = get_file(unit_path("psk"), &len);
 	CU_ASSERT_FATAL(text != NULL);
 	CU_ASSERT(len == 65 && text[64] == '\n');
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == 0);
 	CU_ASSERT(hex_decode((text[64] = '\0', text), key2, PSK_LEN) == 0);
 	CU_ASSERT(memcmp(key, key2, PSK_LEN) == 0);
 	free(text);
 	/* No silent replacement; --force replaces with a new key. */
-	CU_ASSERT(psk_generate(tpath("psk"), 0, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_generate(unit_path("psk"), 0, err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "--force") != NULL);
-	CU_ASSERT(psk_generate(tpath("psk"), 1, err, sizeof(err)) == 0);
-	CU_ASSERT(psk_read(tpath("psk"), key2, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_generate(unit_path("psk"), 1, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_read(unit_path("psk"), key2, err, sizeof(err)) == 0);
 	CU_ASSERT(memcmp(key, key2, PSK_LEN) != 0);
 
 	/* Exactly 64 hex digits, one optional line end. */
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899AABBCCDDEEFF", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == 0);
 	CU_ASSERT(key[0] == 0x00 && key[31] == 0xff && key[16] == 0x00);
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\r\n", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == 0);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == 0);
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddee\n", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "not a PSK file") != NULL);
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff0\n", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == -1);
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeefg\n", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == -1);
 	put_file("psk", "", 0600);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == -1);
 	/* A key every user can read is refused. */
 	put_file("psk", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff\n", 0644);
-	CU_ASSERT(psk_read(tpath("psk"), key, err, sizeof(err)) == -1);
+	CU_ASSERT(psk_read(unit_path("psk"), key, err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "chmod 600") != NULL);
-	CU_ASSERT(psk_read(tpath("nope"), key, err, sizeof(err)) == -1);
-	unlink(tpath("psk"));
+	CU_ASSERT(psk_read(unit_path("nope"), key, err, sizeof(err)) == -1);
+	unlink(unit_path("psk"));
 }
 
 static CU_TestInfo tests[] = {
@@ -821,15 +817,11 @@ main(void)
 {
 	int	rv;
 
-	snprintf(top, sizeof(top), "%s/fc-test-pkg.XXXXXX", getenv("TMPDIR") != NULL &&
-	    *getenv("TMPDIR") != '\0' ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(top) == NULL) {
-		perror("mkdtemp");
+	if (unit_tmpdir("fc-test-pkg") == -1)
 		return (1);
-	}
 	if (ed25519_generate(pk, sk) == -1 || ed25519_generate(pk2, sk2) == -1)
 		return (1);
 	rv = unit_main("pkg", tests);
-	pkg_remove_tree(top);
+	(void)unit_tmpdir_remove();
 	return (rv);
 }

@@ -21,26 +21,15 @@
 #include "crypto.h"
 #include "pkg.h"
 #include "unit.h"
+#include "unit_tmp.h"
 #include "xmalloc.h"
 
 #define BIG_SIZE	((1ULL << 31) + 12345)	/* past INT32_MAX */
 
-static char	 top[256];
 static char	 err[1024];
 static int	 holes;
 static const uint64_t marks[] = { 0, (1ULL << 31) - 1, 1ULL << 31,
     (1ULL << 32) % BIG_SIZE, BIG_SIZE - 1 };
-
-static char *
-tpath(const char *rel)
-{
-	static char	buf[4][4096];
-	static int	n;
-
-	n = (n + 1) % 4;
-	snprintf(buf[n], sizeof(buf[n]), "%s/%s", top, rel);
-	return (buf[n]);
-}
 
 static double
 now(void)
@@ -84,20 +73,20 @@ test_large(void)
 
 	rss0 = maxrss_kib();
 	t0 = now();
-	CU_ASSERT_FATAL(pkg_build(&m, tpath("src"), tpath("big.fcpkg"), sk,
-	    err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(pkg_build(&m, unit_path("src"), unit_path("big.fcpkg"),
+	    sk, err, sizeof(err)) == 0);
 	t1 = now();
 	CU_ASSERT(m.payload_size > BIG_SIZE);
 	CU_ASSERT(m.unpacked_size == BIG_SIZE + 3);
 	pkg_manifest_free(&m);
 
-	CU_ASSERT_FATAL(stat(tpath("big.fcpkg"), &st) == 0);
+	CU_ASSERT_FATAL(stat(unit_path("big.fcpkg"), &st) == 0);
 	CU_ASSERT((uint64_t)st.st_size > BIG_SIZE);
 	/* Zero blocks of the payload became holes in the package too. */
 	if (holes)
 		CU_ASSERT((uint64_t)st.st_blocks * 512 < BIG_SIZE / 8);
 
-	CU_ASSERT_FATAL(pkg_open(&p, tpath("big.fcpkg"),
+	CU_ASSERT_FATAL(pkg_open(&p, unit_path("big.fcpkg"),
 	    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
 	    sizeof(err)) == 0);
 	t2 = now();
@@ -106,7 +95,7 @@ test_large(void)
 	    (uint64_t)st.st_size);
 	CU_ASSERT(pm->unpacked_size == BIG_SIZE + 3);
 	CU_ASSERT(pm->entries == 2);
-	if (pkg_extract(p, tpath("out"), err, sizeof(err)) != 0) {
+	if (pkg_extract(p, unit_path("out"), err, sizeof(err)) != 0) {
 		fprintf(stderr, "extract: %s\n", err);
 		CU_FAIL_FATAL("extraction of the large package");
 	}
@@ -114,9 +103,9 @@ test_large(void)
 	pkg_close(p);
 	rss1 = maxrss_kib();
 
-	CU_ASSERT_FATAL(stat(tpath("out/big"), &st) == 0);
+	CU_ASSERT_FATAL(stat(unit_path("out/big"), &st) == 0);
 	CU_ASSERT((uint64_t)st.st_size == BIG_SIZE);
-	fd = open(tpath("out/big"), O_RDONLY);
+	fd = open(unit_path("out/big"), O_RDONLY);
 	CU_ASSERT_FATAL(fd != -1);
 	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
 		CU_ASSERT(pread(fd, &c, 1, (off_t)marks[i]) == 1);
@@ -148,25 +137,21 @@ main(void)
 	int		fd, rv;
 	char		c;
 
-	snprintf(top, sizeof(top), "%s/fc-test-pkg-large.XXXXXX", getenv("TMPDIR") != NULL &&
-	    *getenv("TMPDIR") != '\0' ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(top) == NULL) {
-		perror("mkdtemp");
+	if (unit_tmpdir("fc-test-pkg-large") == -1)
 		return (1);
-	}
-	if (mkdir(tpath("src"), 0755) == -1 ||
-	    (fd = open(tpath("src/setup.sh"), O_WRONLY | O_CREAT, 0755)) == -1 ||
-	    write(fd, "#!\n", 3) != 3 || close(fd) == -1 ||
-	    (fd = open(tpath("src/big"), O_WRONLY | O_CREAT, 0644)) == -1) {
-		perror(top);
-		pkg_remove_tree(top);
+	if (mkdir(unit_path("src"), 0755) == -1 ||
+	    (fd = open(unit_path("src/setup.sh"), O_WRONLY | O_CREAT,
+	    0755)) == -1 || write(fd, "#!\n", 3) != 3 || close(fd) == -1 ||
+	    (fd = open(unit_path("src/big"), O_WRONLY | O_CREAT, 0644)) == -1) {
+		perror(unit_dir);
+		(void)unit_tmpdir_remove();
 		return (1);
 	}
 	if (ftruncate(fd, (off_t)BIG_SIZE) == -1) {
-		fprintf(stderr, "SKIP: %s: ftruncate to %llu bytes: %s\n", top,
-		    (unsigned long long)BIG_SIZE, strerror(errno));
+		fprintf(stderr, "SKIP: %s: ftruncate to %llu bytes: %s\n",
+		    unit_dir, (unsigned long long)BIG_SIZE, strerror(errno));
 		close(fd);
-		pkg_remove_tree(top);
+		(void)unit_tmpdir_remove();
 		return (77);
 	}
 	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
@@ -174,7 +159,7 @@ main(void)
 		if (pwrite(fd, &c, 1, (off_t)marks[i]) != 1) {
 			perror("pwrite");
 			close(fd);
-			pkg_remove_tree(top);
+			(void)unit_tmpdir_remove();
 			return (1);
 		}
 	}
@@ -186,20 +171,20 @@ main(void)
 	 * them, each takes the full size.
 	 */
 	need = holes ? 64ULL << 20 : 2 * BIG_SIZE + (64ULL << 20);
-	if (statvfs(top, &sv) == 0) {
+	if (statvfs(unit_dir, &sv) == 0) {
 		freeb = (uint64_t)sv.f_bavail * sv.f_frsize;
 		if (freeb < need) {
 			fprintf(stderr, "SKIP: %s has %llu MiB free, the test "
-			    "needs %llu MiB (%s)\n", top,
+			    "needs %llu MiB (%s)\n", unit_dir,
 			    (unsigned long long)(freeb >> 20),
 			    (unsigned long long)(need >> 20), holes ?
 			    "sparse files" : "no sparse files on this "
 			    "filesystem");
-			pkg_remove_tree(top);
+			(void)unit_tmpdir_remove();
 			return (77);
 		}
 	}
 	rv = unit_main("pkg_large", tests);
-	pkg_remove_tree(top);
+	(void)unit_tmpdir_remove();
 	return (rv);
 }

@@ -13,26 +13,7 @@
 
 #include <sqlite3.h>
 
-#include "unit.h"
-#include "agent.h"
-
-static char	 tmpl[64];
-
-static struct state *
-fresh_state(void)
-{
-	struct state	*st;
-	char		 err[512], cmd[128];
-
-	if (tmpl[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
-		CU_ASSERT(system(cmd) == 0);
-	}
-	snprintf(tmpl, sizeof(tmpl), "/tmp/test_state.XXXXXX");
-	CU_ASSERT_FATAL(mkdtemp(tmpl) != NULL);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
-	return (st);
-}
+#include "unit_state.h"
 
 static struct run_rec *
 make_run(uint64_t id, size_t npkgs, size_t mlen)
@@ -72,7 +53,7 @@ make_run(uint64_t id, size_t npkgs, size_t mlen)
 static void
 test_run_roundtrip(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_state");
 	struct run_rec	*r, *l;
 	char		 err[512];
 	uint64_t	*ids;
@@ -93,8 +74,7 @@ test_run_roundtrip(void)
 	r->pkgs[1].bytes = 5000000000ULL;
 	CU_ASSERT(state_run_update(st, r, err, sizeof(err)) == 0);
 
-	state_close(st);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	st = unit_state_reopen(st);
 	CU_ASSERT_FATAL(state_run_load(st, r->run_id, &l, err,
 	    sizeof(err)) == 0);
 	CU_ASSERT_FATAL(l != NULL);
@@ -141,7 +121,7 @@ test_run_roundtrip(void)
 static void
 test_installed_and_meta(void)
 {
-	struct state		*st = fresh_state();
+	struct state		*st = unit_state_fresh("test_state");
 	struct pkg_manifest	 m;
 	struct installed	*in;
 	char			 err[512], *v, *sup[] = { "SP1", "SP2" };
@@ -186,7 +166,7 @@ test_installed_and_meta(void)
 static void
 test_full_disk(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_state");
 	struct run_rec	*a, *b, *l;
 	char		 err[512];
 
@@ -203,8 +183,7 @@ test_full_disk(void)
 	CU_ASSERT(l == NULL);
 	a->state = RUN_READY;
 	CU_ASSERT(state_run_update(st, a, err, sizeof(err)) == 0);
-	state_close(st);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
+	st = unit_state_reopen(st);
 	CU_ASSERT(state_run_load(st, 1, &l, err, sizeof(err)) == 0);
 	CU_ASSERT_FATAL(l != NULL);
 	CU_ASSERT_EQUAL(l->state, RUN_READY);
@@ -219,13 +198,13 @@ test_full_disk(void)
 static void
 test_newer_schema(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_state");
 	char		 err[512];
 
 	CU_ASSERT(sqlite3_exec(state_db(st), "PRAGMA user_version = 999",
 	    NULL, NULL, NULL) == SQLITE_OK);
 	state_close(st);
-	CU_ASSERT(state_open(&st, tmpl, err, sizeof(err)) == -1);
+	CU_ASSERT(state_open(&st, unit_dir, err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "newer") != NULL);
 }
 
@@ -233,15 +212,16 @@ test_newer_schema(void)
 static void
 test_modes(void)
 {
-	struct state	*st = fresh_state();
+	struct state	*st = unit_state_fresh("test_state");
 	struct stat	 sb;
-	char		 path[128], err[512];
+	const char	*path;
+	char		 err[512];
 
 	state_close(st);
-	CU_ASSERT(chmod(tmpl, 0755) == 0);
-	CU_ASSERT_FATAL(state_open(&st, tmpl, err, sizeof(err)) == 0);
-	CU_ASSERT(stat(tmpl, &sb) == 0 && (sb.st_mode & 077) == 0);
-	snprintf(path, sizeof(path), "%s/staging", tmpl);
+	CU_ASSERT(chmod(unit_dir, 0755) == 0);
+	CU_ASSERT_FATAL(state_open(&st, unit_dir, err, sizeof(err)) == 0);
+	CU_ASSERT(stat(unit_dir, &sb) == 0 && (sb.st_mode & 077) == 0);
+	path = unit_path("staging");
 	CU_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0);
 	CU_ASSERT_STRING_EQUAL(state_staging(st), path);
 	state_close(st);
@@ -258,13 +238,9 @@ main(void)
 		{ "private modes", test_modes },
 		CU_TEST_INFO_NULL,
 	};
-	char	cmd[128];
 	int	rv;
 
 	rv = unit_main("state", tests);
-	if (tmpl[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
-		(void)system(cmd);
-	}
+	(void)unit_tmpdir_remove();
 	return (rv);
 }
