@@ -166,6 +166,7 @@ struct xrecv {
 	struct sha256		*sha;
 	uint64_t		 hash_next;
 	uint8_t			*scratch;
+	uint8_t			 symbuf[PROTO_MAX_SYM];	/* not yet authentic */
 
 	uint64_t		 rx_hw_seq;
 	uint32_t		 overflow_base;
@@ -718,6 +719,15 @@ xr_decode(struct xrecv *r, uint32_t g)
 		xr_block_complete(r, b);
 }
 
+/*
+ * A DATA symbol.  Nothing is touched before the packet is authentic: no
+ * ring slot is loaded or evicted, no block counts as passed, no NAK is
+ * scheduled (review finding 5: forged DATA far ahead made receivers NAK
+ * thousands of blocks and churn their ring).  When the symbol's block is
+ * in the ring already, the symbol is decrypted in place, since the space
+ * of a symbol we do not hold is not state; otherwise (the first symbol of
+ * each new block) it goes through the scratch symbol first.
+ */
 static void
 xr_data(struct xrecv *r, const struct proto_hdr *h)
 {
@@ -725,7 +735,8 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 	uint32_t	 len;
 	struct xr_slot	*sl;
 	uint8_t		*dst;
-	int		 resend;
+	size_t		 off;
+	int		 resend, held;
 
 	if (i >= r->geom.nsym || h->ctlen != (len = proto_sym_len(&r->geom,
 	    i))) {
@@ -733,20 +744,18 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 		return;
 	}
 	b = i / r->geom.bsym;
+	off = (size_t)(i % r->geom.bsym) * r->geom.sym;
 	resend = b < r->passed;
-	if (!resend) {
-		xr_advance_passed(r, b, 1);
-		/* Held already (resumed) counts as arrived: it is not loss. */
-		r->b_rx[b]++;
-	}
-	if (xr_bit(r->have, i)) {
+	held = xr_bit(r->have, i);
+	/* A resent symbol we hold teaches us nothing: not worth a decrypt. */
+	if (held && resend) {
 		r->n_dup++;
 		return;
 	}
-	if ((sl = xr_block(r, b)) == NULL)
-		return;
-	dst = sl->buf + (i % r->geom.bsym) * r->geom.sym;
-	/* A forged packet only scribbles over a symbol we do not hold. */
+	if (!held && r->b_slot[b] >= 0)
+		dst = r->ring[r->b_slot[b]].buf + off;
+	else
+		dst = r->symbuf;
 	if (proto_open(r->kd, h, dst, r->geom.sym) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
@@ -754,6 +763,21 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 	if (h->seq > r->rx_hw_seq)
 		r->rx_hw_seq = h->seq;
 	r->last_heard = xr_now_ms();
+	if (!resend) {
+		xr_advance_passed(r, b, 1);
+		/* Held already (resumed) counts as arrived: it is not loss. */
+		r->b_rx[b]++;
+	}
+	if (held) {
+		r->n_dup++;
+		return;
+	}
+	if ((sl = xr_block(r, b)) == NULL)
+		return;
+	if (dst == r->symbuf) {
+		dst = sl->buf + off;
+		memcpy(dst, r->symbuf, len);
+	}
 	if (len < r->geom.sym)
 		memset(dst + len, 0, r->geom.sym - len);
 	if (r->t_first == 0)
@@ -779,13 +803,14 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 }
 
 /*
- * The parity pool is full: free the parity of the group that is furthest
- * from decoding, unless that is the group this parity is for.  Without
- * this, groups that each hold some parity and wait for more could fill the
- * pool and never complete.
+ * The parity pool is full: the group whose parity should make room, the
+ * one furthest from decoding, unless that is the group this parity is for
+ * (UINT32_MAX: none).  Without this, groups that each hold some parity
+ * and wait for more could fill the pool and never complete.  It only
+ * chooses: the caller frees the victim once the new parity is authentic.
  */
-static int
-xr_pool_evict(struct xrecv *r, uint32_t g, uint32_t k)
+static uint32_t
+xr_pool_victim(struct xrecv *r, uint32_t g, uint32_t k)
 {
 	uint32_t	victim = UINT32_MAX, vg, need, worst = 0;
 	int		i;
@@ -801,16 +826,22 @@ xr_pool_evict(struct xrecv *r, uint32_t g, uint32_t k)
 	}
 	if (victim == UINT32_MAX || victim == g ||
 	    worst < k - r->g_have[g] - r->g_par[g])
-		return (-1);
-	xr_par_free_group(r, victim);
-	return (0);
+		return (UINT32_MAX);
+	return (victim);
 }
 
+/*
+ * A REPAIR symbol.  As for DATA, nothing changes before it is authentic:
+ * it is decrypted into a free pool entry (not linked anywhere until then)
+ * or, with the pool full, into the scratch symbol, and only then does the
+ * victim group lose its parity.
+ */
 static void
 xr_repair(struct xrecv *r, const struct proto_hdr *h)
 {
 	uint64_t	g = h->index;
-	uint32_t	k, row;
+	uint32_t	k, row, victim = UINT32_MAX;
+	uint8_t		*dst;
 	int32_t		p;
 
 	if (g >= r->geom.ngroups || (k = proto_group_k(&r->geom, g)) == 0 ||
@@ -828,15 +859,24 @@ xr_repair(struct xrecv *r, const struct proto_hdr *h)
 			r->n_dup++;
 			return;
 		}
-	if (r->pool_free == -1 && xr_pool_evict(r, (uint32_t)g, k) == -1) {
-		r->n_dup++;	/* it will be asked for again */
-		return;
-	}
-	p = r->pool_free;
-	if (proto_open(r->kd, h, r->pool[p].buf, r->geom.sym) == -1) {
+	if (r->pool_free == -1) {
+		if ((victim = xr_pool_victim(r, (uint32_t)g, k)) ==
+		    UINT32_MAX) {
+			r->n_dup++;	/* it will be asked for again */
+			return;
+		}
+		dst = r->symbuf;
+	} else
+		dst = r->pool[r->pool_free].buf;
+	if (proto_open(r->kd, h, dst, r->geom.sym) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
+	if (victim != UINT32_MAX) {
+		xr_par_free_group(r, victim);
+		memcpy(r->pool[r->pool_free].buf, r->symbuf, r->geom.sym);
+	}
+	p = r->pool_free;
 	if (h->seq > r->rx_hw_seq)
 		r->rx_hw_seq = h->seq;
 	r->last_heard = xr_now_ms();

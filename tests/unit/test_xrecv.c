@@ -203,10 +203,13 @@ fake_raw(struct fake *f, const void *buf, size_t len,
 	    to->len) == (ssize_t)len);
 }
 
-/* Seal a sender packet (DATA, REPAIR, ANNOUNCE, NCF, ACK) and send it. */
+/*
+ * Seal a sender packet (DATA, REPAIR, ANNOUNCE, NCF, ACK) and send it;
+ * forged, one byte of its ciphertext is changed on the way.
+ */
 static void
-fake_send(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
-    size_t len, const struct udp_addr *to)
+fake_send2(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
+    size_t len, const struct udp_addr *to, int forged)
 {
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
 	ssize_t	n;
@@ -215,7 +218,16 @@ fake_send(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
 	n = proto_seal(f->kd, type, f->session, nonce, sub, body, len, dg,
 	    sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
+	if (forged)
+		dg[n - PROTO_TAG_LEN - 1] ^= 0x01;
 	fake_raw(f, dg, (size_t)n, to);
+}
+
+static void
+fake_send(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
+    size_t len, const struct udp_addr *to)
+{
+	fake_send2(f, type, sub, body, len, to, 0);
 }
 
 static void
@@ -243,6 +255,32 @@ fake_ack(struct fake *f, uint64_t challenge, uint8_t verdict)
 	wire_w_fixed(&w, body, sizeof(body));
 	CU_ASSERT_FATAL(proto_put_ack(&w, &a) == 0);
 	fake_send(f, PROTO_ACK, NULL, body, w.len, &f->rcv);
+}
+
+/* Symbol i as DATA, its body a pattern of i; forged or not. */
+static void
+fake_data(struct fake *f, uint64_t i, int forged)
+{
+	uint8_t		sub[PROTO_SUB_LEN], body[PROTO_MAX_SYM];
+	uint64_t	left = f->ann.size - i * f->ann.sym;
+	size_t		len = left < f->ann.sym ? (size_t)left : f->ann.sym, j;
+
+	for (j = 0; j < len; j++)
+		body[j] = (uint8_t)(i * 31 + j);
+	wire_store64(sub, i);
+	fake_send2(f, PROTO_DATA, sub, body, len, &f->to, forged);
+}
+
+/* Parity number rseq of group g (its body is noise: never decoded). */
+static void
+fake_repair(struct fake *f, uint32_t g, uint32_t rseq, int forged)
+{
+	uint8_t		sub[PROTO_SUB_LEN], body[PROTO_MAX_SYM];
+
+	memset(body, 0x77, f->ann.sym);
+	wire_store32(sub, g);
+	wire_store32(sub + 4, rseq);
+	fake_send2(f, PROTO_REPAIR, sub, body, f->ann.sym, &f->to, forged);
 }
 
 /* Read what the receiver sent us: HELLOs and REPORTs. */
@@ -346,6 +384,55 @@ test_oversized_announce(void)
 	fake_free(&f);
 }
 
+/*
+ * Review finding 5: DATA was acted on before it was authenticated.  A
+ * forged DATA for the last symbol made every block before it "passed", so
+ * the receiver NAKed the whole file; forged DATA and REPAIR must change
+ * nothing, and the authentic stream must go on as if they never came.
+ */
+static void
+test_forged_data_ignored(void)
+{
+	struct fake		f;
+	struct rcv		r;
+	struct xrecv_stats	st;
+	uint64_t		nsym;
+	int			k;
+
+	/* 256 blocks of 8 symbols of 1 KiB. */
+	fake_init(&f, 0x5eed5eed5eedULL, 2 << 20, 1024);
+	nsym = (f.ann.size + f.ann.sym - 1) / f.ann.sym;
+	rcv_start(&r, &f, NULL);
+	CU_ASSERT_FATAL(fake_join(&f, &r));
+	fake_data(&f, 0, 0);
+	for (k = 0; k < 7; k++) {
+		fake_data(&f, nsym - 1 - (uint64_t)k * 100, 1);
+		fake_repair(&f, 400 + (uint32_t)k, 0, 1);
+	}
+	for (k = 0; k < 10; k++) {
+		run_ms(&r, 20);
+		fake_poll(&f);
+	}
+	xrecv_stats(r.xr, &st);
+	CU_ASSERT_EQUAL(st.drops[PROTO_DROP_AUTH], 14);
+	CU_ASSERT_EQUAL(st.packets, 1);
+	CU_ASSERT_EQUAL(st.naks, 0);
+	CU_ASSERT_EQUAL(f.naks, 0);
+	CU_ASSERT(f.nreport > 0);
+	CU_ASSERT(!r.finished);
+	/* Block 0 whole (symbol 0 again: a duplicate), then block 1 starts. */
+	for (k = 0; k < 8; k++)
+		fake_data(&f, (uint64_t)k, 0);
+	fake_data(&f, 8, 0);
+	run_ms(&r, 20);
+	xrecv_stats(r.xr, &st);
+	CU_ASSERT_EQUAL(st.packets, 9);
+	CU_ASSERT_EQUAL(st.duplicates, 1);
+	CU_ASSERT_EQUAL(st.have_bytes, 9 * 1024);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static void
 cleanup(void)
 {
@@ -358,6 +445,7 @@ cleanup(void)
 
 static CU_TestInfo tests[] = {
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
+	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
 	CU_TEST_INFO_NULL,
 };
 
