@@ -355,6 +355,7 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
+			free(kv);
 			return (0);
 		}
 		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0') {
@@ -367,6 +368,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "fleetcastd: unexpected argument "
 			    "'%s'\n", argv[i]);
 			usage(stderr);
+			free(kv);
 			return (2);
 		}
 		for (opt = argv[i] + 1; *opt != '\0'; opt++) {
@@ -385,6 +387,7 @@ main(int argc, char **argv)
 				else {
 					fprintf(stderr, "fleetcastd: -c needs "
 					    "a file\n");
+					free(kv);
 					return (2);
 				}
 				break;
@@ -392,6 +395,7 @@ main(int argc, char **argv)
 				fprintf(stderr, "fleetcastd: unknown option "
 				    "'-%c'\n", *opt);
 				usage(stderr);
+				free(kv);
 				return (2);
 			}
 		}
