@@ -6,13 +6,15 @@
  * with the HTTP status that fits (400 malformed request, 401 token, 404 no
  * such thing, 405 method, 409 conflict with the current state, 413 too
  * large, 422 a value that breaks a rule, 500 the server failed, 503 busy,
- * 507 no room in state_dir).  The
- * resources are /v1/packages, /v1/machines, /v1/scenarios and /v1/runs;
- * doc/fleetcastd.8 lists the endpoints.  Packages arrive either as the
- * request body (bounded by API_MAX_UPLOAD) or, when the CLI runs on the
- * server's host, as a path the server copies from; either way the server
- * verifies its own copy before anything is registered, in a child process
- * so that a large package does not stall the event loop.
+ * 507 no room in state_dir).  The resources are /v1/packages,
+ * /v1/machines, /v1/scenarios and /v1/runs; doc/fleetcastd.8 lists the
+ * endpoints.  Packages arrive either as the request body (bounded by
+ * API_MAX_UPLOAD, and only on a connection that has shown the token
+ * before: evhttp reads a body before we see the headers, so others are
+ * held to API_MAX_JSON) or, when the CLI runs on the server's host, as a
+ * path the server copies from; either way the server verifies its own
+ * copy before anything is registered, in a child process so that a large
+ * package does not stall the event loop.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1120,6 +1122,7 @@ api_cb(struct evhttp_request *r, void *arg)
 {
 	struct api		*api = arg;
 	struct req		 q;
+	struct evhttp_connection *evcon;
 	const struct evhttp_uri	*uri;
 	const char		*path;
 	char			*copy, *tok, *save;
@@ -1134,6 +1137,14 @@ api_cb(struct evhttp_request *r, void *arg)
 		    "header is needed (the token is in state_dir/api.token)");
 		return;
 	}
+	/*
+	 * evhttp reads a whole body before this callback sees the token,
+	 * so bodies are held to what the JSON requests need until the
+	 * connection has shown the token: from then on it may carry an
+	 * upload (the CLI's package add sends one request first).
+	 */
+	if ((evcon = evhttp_request_get_connection(r)) != NULL)
+		evhttp_connection_set_max_body_size(evcon, API_MAX_UPLOAD);
 	uri = evhttp_request_get_evhttp_uri(r);
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
 		reply_error(&q, 400, "bad request URI");
@@ -1225,7 +1236,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 		    conf_str(srv->conf, "api_listen"), strerror(errno));
 		goto fail;
 	}
-	evhttp_set_max_body_size(api->http, API_MAX_UPLOAD);
+	/* Until a connection has shown the token; see api_cb. */
+	evhttp_set_max_body_size(api->http, API_MAX_JSON);
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_timeout(api->http, 600);
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |

@@ -217,6 +217,80 @@ parse_response(char *buf, size_t len, struct http_res *res, char *err,
 	return (0);
 }
 
+/* Where the head of a response ends and its Content-Length, if known. */
+static int
+head_complete(const char *buf, size_t len, size_t *hlen, long long *clen)
+{
+	const char	*end, *cl;
+
+	if ((end = memmem(buf, len, "\r\n\r\n", 4)) == NULL)
+		return (0);
+	*hlen = end - buf + 4;
+	*clen = -1;
+	/* buf is NUL-terminated; the match must be within the head. */
+	if ((cl = strcasestr(buf, "\r\nContent-Length:")) != NULL && cl < end)
+		*clen = strtoll(cl + 17, NULL, 10);
+	return (1);
+}
+
+/*
+ * Read a response into *res: to the end of the connection, or (one) to
+ * the end of its Content-Length so that the connection can carry another
+ * request.  wait_ms bounds each wait for data.
+ */
+static int
+http_read(int fd, int wait_ms, int one, struct http_res *res, char *err,
+    size_t errlen)
+{
+	char		*buf = NULL;
+	size_t		 blen = 0, bcap = 0, hlen;
+	long long	 clen;
+	ssize_t		 n;
+	int		 rv = -1;
+
+	memset(res, 0, sizeof(*res));
+	for (;;) {
+		if (bcap - blen < 65536) {
+			bcap = bcap == 0 ? 65536 * 2 : bcap * 2;
+			if (bcap > HTTP_MAX_RESPONSE) {
+				snprintf(err, errlen, "API: response larger "
+				    "than %d bytes", HTTP_MAX_RESPONSE);
+				goto out;
+			}
+			buf = xreallocarray(buf, 1, bcap + 1);
+		}
+		if (io_wait(fd, POLLIN, wait_ms) == -1)
+			goto ioerr;
+		n = recv(fd, buf + blen, bcap - blen, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto ioerr;
+		if (n == 0)
+			break;
+		blen += n;
+		buf[blen] = '\0';
+		if (one && head_complete(buf, blen, &hlen, &clen) &&
+		    clen >= 0 && blen >= hlen + (size_t)clen)
+			break;
+	}
+	if (buf == NULL || blen == 0) {
+		snprintf(err, errlen, "API %s: empty response", cli_api_url);
+		goto out;
+	}
+	buf[blen] = '\0';
+	if (parse_response(buf, blen, res, err, errlen) == -1)
+		goto out;
+	res->json = json_loadb(res->body, res->len, 0, NULL);
+	rv = 0;
+	goto out;
+ioerr:
+	snprintf(err, errlen, "API %s: %s", cli_api_url, strerror(errno));
+out:
+	free(buf);
+	return (rv);
+}
+
 /*
  * One request.  body (len bytes) or the contents of upload_fd (len bytes)
  * is sent as the request body, and the answer is waited for wait_ms
@@ -230,8 +304,7 @@ http_request(const char *method, const char *path, const char *ctype,
 {
 	struct addrinfo	 hints, *ai = NULL, *a;
 	char		*host = NULL, *port = NULL, *prefix = NULL, *hdr = NULL;
-	char		 token[512], *buf = NULL, chunk[65536];
-	size_t		 blen = 0, bcap = 0;
+	char		*auth = NULL, token[512], chunk[65536];
 	ssize_t		 n;
 	int		 fd = -1, rv = -1, gai, fl;
 	uint64_t	 sent;
@@ -272,6 +345,16 @@ http_request(const char *method, const char *path, const char *ctype,
 		    "fleetcastd running?)", cli_api_url, strerror(errno));
 		goto out;
 	}
+	/*
+	 * The server reads at most 1 MiB of a request body before it has
+	 * checked the token; a connection that has shown the token may
+	 * carry an upload.  So an upload goes second, after an
+	 * authenticated request on the same connection.
+	 */
+	if (upload_fd != -1)
+		xasprintf(&auth, "GET %s/v1/status HTTP/1.1\r\nHost: %s\r\n"
+		    "Authorization: Bearer %s\r\nAccept: application/json\r\n"
+		    "Content-Length: 0\r\n\r\n", prefix, host, token);
 	xasprintf(&hdr, "%s %s%s HTTP/1.1\r\nHost: %s\r\n"
 	    "Authorization: Bearer %s\r\nConnection: close\r\n"
 	    "Accept: application/json\r\n%s%s%sContent-Length: %zu\r\n\r\n",
@@ -279,6 +362,20 @@ http_request(const char *method, const char *path, const char *ctype,
 	    "Content-Type: " : "", ctype != NULL ? ctype : "",
 	    ctype != NULL ? "\r\n" : "", len);
 	explicit_bzero(token, sizeof(token));
+	if (auth != NULL) {
+		if (send_all(fd, auth, strlen(auth)) == -1)
+			goto ioerr;
+		if (http_read(fd, HTTP_TIMEOUT_MS, 1, res, err, errlen) == -1)
+			goto out;
+		/* Refused (the token, most likely): that is the answer. */
+		if (res->status != 200) {
+			rv = 0;
+			goto out;
+		}
+		free(res->body);
+		json_decref(res->json);
+		memset(res, 0, sizeof(*res));
+	}
 	if (send_all(fd, hdr, strlen(hdr)) == -1)
 		goto ioerr;
 	if (upload_fd != -1) {
@@ -295,36 +392,8 @@ http_request(const char *method, const char *path, const char *ctype,
 		}
 	} else if (len > 0 && send_all(fd, body, len) == -1)
 		goto ioerr;
-	for (;;) {
-		if (bcap - blen < sizeof(chunk)) {
-			bcap = bcap == 0 ? sizeof(chunk) * 2 : bcap * 2;
-			if (bcap > HTTP_MAX_RESPONSE) {
-				snprintf(err, errlen, "API: response larger "
-				    "than %d bytes", HTTP_MAX_RESPONSE);
-				goto out;
-			}
-			buf = xreallocarray(buf, 1, bcap + 1);
-		}
-		if (io_wait(fd, POLLIN, wait_ms) == -1)
-			goto ioerr;
-		n = recv(fd, buf + blen, bcap - blen, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto ioerr;
-		if (n == 0)
-			break;
-		blen += n;
-	}
-	if (buf == NULL || blen == 0) {
-		snprintf(err, errlen, "API %s: empty response", cli_api_url);
-		goto out;
-	}
-	buf[blen] = '\0';
-	if (parse_response(buf, blen, res, err, errlen) == -1)
-		goto out;
-	res->json = json_loadb(res->body, res->len, 0, NULL);
-	rv = 0;
+	if (http_read(fd, wait_ms, 0, res, err, errlen) == 0)
+		rv = 0;
 	goto out;
 ioerr:
 	snprintf(err, errlen, "API %s: %s", cli_api_url, strerror(errno));
@@ -333,8 +402,10 @@ out:
 		close(fd);
 	if (ai != NULL)
 		freeaddrinfo(ai);
-	free(buf);
-	free(hdr);
+	if (auth != NULL)
+		freezero(auth, strlen(auth));
+	if (hdr != NULL)
+		freezero(hdr, strlen(hdr));
 	free(host);
 	free(port);
 	free(prefix);

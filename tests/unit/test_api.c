@@ -1222,6 +1222,58 @@ test_package_add_async(void)
 	CU_ASSERT(strstr(out, "payload") != NULL);
 }
 
+/*
+ * Review finding 12: the server read up to 64 MiB of a body before it
+ * checked the token.  Now a body beyond 1 MiB is refused (413) before it
+ * is read, unless the connection has shown the token in an earlier
+ * request, which is what package add --upload does.
+ */
+static void
+test_body_limit(void)
+{
+	char	 out[4096], *big;
+	size_t	 len = 600 * 1024;
+	int	 fd;
+
+	/* No token, 60 MiB announced: refused at once, nothing read. */
+	fd = http_send("POST", "/v1/packages", 0, "application/octet-stream",
+	    NULL, 0, 60 * 1024 * 1024);
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_EQUAL(http_answer(fd, 2000, out, sizeof(out)), 413);
+	close(fd);
+	/* With the token but on a fresh connection: the same. */
+	fd = http_send("POST", "/v1/packages", 1, "application/octet-stream",
+	    NULL, 0, 2 * 1024 * 1024);
+	CU_ASSERT_EQUAL(http_answer(fd, 2000, out, sizeof(out)), 413);
+	close(fd);
+	/* Within the JSON limit, no token: read, then 401. */
+	big = calloc(1, len);
+	fd = http_send("POST", "/v1/scenarios", 0, "application/json", big,
+	    len, len);
+	CU_ASSERT_EQUAL(http_answer(fd, 5000, out, sizeof(out)), 401);
+	close(fd);
+	free(big);
+
+	/* package add --upload of a 3 MiB package: token first, then it. */
+	CU_ASSERT_FATAL(sh(NULL, 0, "mkdir -p %s/bigpayload && head -c 3M "
+	    "/dev/urandom > %s/bigpayload/data && printf 'echo hi\\n' > "
+	    "%s/bigpayload/setup.sh && chmod +x %s/bigpayload/setup.sh && "
+	    "%s/server/cli/fleetcast package build --dir %s/bigpayload "
+	    "--exec setup.sh --id UP3 --type hotfix --sign-key %s/k.key -o "
+	    "%s/UP3.fcpkg >/dev/null", dir, dir, dir, dir, bindir, dir, dir,
+	    dir) == 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast package "
+	    "add --upload %s/UP3.fcpkg 2>&1", bindir, dir), 0);
+	CU_ASSERT(strstr(out, "UP3") != NULL);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package show UP3 "
+	    ">/dev/null", bindir), 0);
+	/* A wrong token: the upload is not sent, the CLI says why. */
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "FLEETCAST_TOKEN=wrong "
+	    "%s/server/cli/fleetcast package add --upload %s/UP3.fcpkg 2>&1",
+	    bindir, dir), 1);
+	CU_ASSERT(strstr(out, "Authorization") != NULL);
+}
+
 /* How many machines wait for an admin's approval. */
 static int
 pending_count(void)
@@ -1309,6 +1361,7 @@ static CU_TestInfo tests[] = {
 	{ "a protocol error takes a machine offline",
 	    test_protocol_error_offline },
 	{ "package add runs beside the event loop", test_package_add_async },
+	{ "request bodies before the token", test_body_limit },
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	CU_TEST_INFO_NULL,
 };
