@@ -24,3 +24,9 @@ noinst_PROGRAMS += bench/fakeagents
 bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS)
 bench_fakeagents_SOURCES = bench/fakeagents.c
 bench_fakeagents_LDADD = $(COMMON_LIBS)
+
+# bench/unicast-throughput: the unicast path and fallback (issue #6) in the
+# routed lab, with fleetcastd and agents; it shares its lab setup with the
+# unicast integration tests (unicast_lib.sh, installed beside it).
+dist_bench_SCRIPTS += bench/unicast-throughput
+dist_bench_DATA += tests/integration/unicast_lib.sh

@@ -470,11 +470,18 @@ xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
 static void
 xs_finished(void *arg, int ok)
 {
-	struct xfer	*x = arg;
+	struct xfer		*x = arg;
+	struct xsend_stats	 st;
 
-	log_info("run %s: package %s to %s %s", x->run->idstr,
-	    x->run->pkgs[x->pkg].id, x->dest, ok ? "sent" :
-	    "ended with failures (the agents report theirs)");
+	xsend_stats(x->xs, &st);
+	log_info("run %s: package %s to %s %s: %" PRIu64 " bytes to %d "
+	    "receiver%s in %.3f s (%.1f MiB/s), %.1f%% sent again",
+	    x->run->idstr, x->run->pkgs[x->pkg].id, x->dest, ok ? "sent" :
+	    "ended with failures (the agents report theirs)", st.size,
+	    st.receivers, st.receivers == 1 ? "" : "s", st.elapsed,
+	    st.elapsed > 0 ? (double)st.size / st.elapsed / 1048576 : 0.0,
+	    st.data_packets > 0 ? 100.0 * (double)(st.repair_packets +
+	    st.resend_packets) / (double)st.data_packets : 0.0);
 	/* Freeing the sender from its own callback is not safe: defer. */
 	event_active(x->step, 0, 0);
 }

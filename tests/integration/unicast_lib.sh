@@ -7,7 +7,8 @@
 # server host (the API listens on that host's loopback).  Outside CI a
 # caller that cannot get root skips (77) saying why; with CI=true it fails
 # instead.  Sourced, not run; the caller sets UL_SRCDIR (the source tree)
-# and may set UL_BUILD (the build tree, default the current directory).
+# or UL_LAB (lab.sh), and may set UL_BUILD (the build tree, default the
+# current directory; programs not found there are taken from PATH).
 
 UL_TIMEOUT=${UL_TIMEOUT:-60}
 UL_SERVER_ADDR=10.99.1.1
@@ -61,11 +62,12 @@ ul_init()
 	ip netns add "fcprobe$$" 2>/dev/null ||
 	    ul_skip "ip netns add refused (container without CAP_SYS_ADMIN?)"
 	ip netns del "fcprobe$$"
-	. "$UL_SRCDIR/tests/lab/lab.sh" || ul_fail "cannot source lab.sh"
+	. "${UL_LAB:-$UL_SRCDIR/tests/lab/lab.sh}" ||
+	    ul_fail "cannot source lab.sh"
 	UL_BUILD=${UL_BUILD:-$PWD}
-	FC=${FLEETCAST:-$UL_BUILD/server/cli/fleetcast}
-	FCD=${FLEETCASTD:-$UL_BUILD/server/fleetcastd}
-	AGENT=${FLEETCAST_AGENT:-$UL_BUILD/agent/fleetcast-agent}
+	FC=${FLEETCAST:-$(ul_prog server/cli/fleetcast)}
+	FCD=${FLEETCASTD:-$(ul_prog server/fleetcastd)}
+	AGENT=${FLEETCAST_AGENT:-$(ul_prog agent/fleetcast-agent)}
 	for b in "$FC" "$FCD" "$AGENT"; do
 		[ -x "$b" ] || ul_fail "$b: not built"
 	done
@@ -79,6 +81,16 @@ ul_init()
 	export FLEETCAST_TOKEN_FILE=$UL_T/srv/api.token
 	"$FC" key generate --out "$UL_T/sign" >/dev/null ||
 	    ul_fail "key generate"
+}
+
+# ul_prog PATH: the program in the build tree, else the one on PATH.
+ul_prog()
+{
+	if [ -x "$UL_BUILD/$1" ]; then
+		echo "$UL_BUILD/$1"
+	else
+		command -v "${1##*/}" || echo "$UL_BUILD/$1"
+	fi
 }
 
 ul_cleanup()
