@@ -689,6 +689,11 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	r->xr_out = xstrdup(run_pkgfile(r, r->rec->pkg_index, file,
 	    sizeof(file)));
 	xc.out = r->xr_out;
+	/* Only the assigned file is taken: another sender is not answered. */
+	xc.expect_size = r->rec->pkgs[r->rec->pkg_index].size;
+	xc.expect_digest = 1;
+	memcpy(xc.expect_sha256, r->rec->pkgs[r->rec->pkg_index].sha256,
+	    sizeof(xc.expect_sha256));
 	memcpy(xc.key, r->rec->key, sizeof(xc.key));
 	free(r->recv_err);
 	r->recv_err = NULL;

@@ -51,6 +51,14 @@
 #define XR_STATE_MAGIC		0x46435253U	/* "FCRS" */
 #define XR_STATE_VERSION	1
 #define XR_STATE_HDR		36
+/*
+ * Memory a session may take, all of it sized by the sender's geometry
+ * (bitmaps and per-group arrays grow with the file, the ring with the
+ * block).  A sender asking for more is refused before anything is
+ * allocated.  The defaults need 35 MiB for a 1 GiB file at MTU 1500,
+ * about 270 MiB for 100 GiB on a 9000-byte MTU.
+ */
+#define XR_MEM_MAX		(1ULL << 30)
 
 enum xrecv_state {
 	XR_INIT,
@@ -79,6 +87,7 @@ struct xr_cand {
 	struct udp_addr		 addr;
 	uint64_t		 challenge;
 	uint64_t		 hello_at;
+	int			 refused;	/* not the expected file */
 	struct proto_announce	 ann;
 };
 
@@ -342,7 +351,9 @@ xr_load_state(struct xrecv *r, const struct proto_geom *geom)
 	if ((fd = open(r->statepath, O_RDONLY | O_CLOEXEC)) == -1)
 		return (-1);
 	if (fstat(fd, &st) == -1 || st.st_size < XR_STATE_HDR + SHA256_LEN ||
-	    st.st_size > XR_STATE_HDR + SHA256_LEN + (1 << 30)) {
+	    st.st_size > XR_STATE_HDR + SHA256_LEN + (1 << 30) ||
+	    (geom != NULL && (uint64_t)st.st_size != XR_STATE_HDR +
+	    (geom->nsym + 7) / 8 + SHA256_LEN)) {
 		close(fd);
 		return (-1);
 	}
@@ -919,6 +930,10 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 	if ((a->flags & PROTO_AF_DIGEST) && !r->digest_ok) {
 		memcpy(r->digest, a->digest, SHA256_LEN);
 		r->digest_ok = 1;
+	} else if ((a->flags & PROTO_AF_DIGEST) &&
+	    memcmp(a->digest, r->digest, SHA256_LEN) != 0) {
+		xr_fail(r, "the sender's SHA-256 is not the expected one");
+		return;
 	}
 	if (a->progress <= r->geom.nsym) {
 		if (a->progress == r->geom.nsym)
@@ -1036,6 +1051,22 @@ xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
 		r->drops[PROTO_DROP_RANGE]++;
 		return;
 	}
+	/*
+	 * Not the file we are waiting for (review finding 8: anyone with
+	 * the key could offer 2^48 bytes and have them allocated): never
+	 * answered, so never locked onto.
+	 */
+	if ((r->conf.expect_size != 0 && a.size != r->conf.expect_size) ||
+	    (r->conf.expect_digest && (a.flags & PROTO_AF_DIGEST) &&
+	    memcmp(a.digest, r->conf.expect_sha256, SHA256_LEN) != 0)) {
+		if (!c->refused)
+			log_debug("xrecv: session %016" PRIx64 " offers %"
+			    PRIu64 " bytes, not the expected file: ignored",
+			    c->session, a.size);
+		c->refused = 1;
+		r->drops[PROTO_DROP_RANGE]++;
+		return;
+	}
 	if (a.state == PROTO_S_FINISHED)
 		return;
 	c->ann = a;
@@ -1080,15 +1111,53 @@ xr_free_session(struct xrecv *r)
 }
 
 /*
+ * The memory a session of geometry g takes here, every allocation sized
+ * by the sender's numbers (the state file is written from a copy of the
+ * bitmap, hence three of them).
+ */
+static uint64_t
+xr_geom_mem(const struct xrecv *r, const struct proto_geom *g)
+{
+	uint64_t	per_group, per_block;
+
+	per_group = sizeof(*r->g_have) + sizeof(*r->g_par) +
+	    sizeof(*r->g_seen) + sizeof(*r->g_head) + sizeof(*r->g_due) +
+	    sizeof(*r->g_inq) + sizeof(*r->g_ncf) + sizeof(*r->g_ncf_ms) +
+	    sizeof(*r->gq);
+	per_block = sizeof(*r->b_have) + sizeof(*r->b_rx) +
+	    sizeof(*r->b_slot) + sizeof(*r->b_inq) + sizeof(*r->b_due) +
+	    sizeof(*r->bq);
+	return (3 * ((g->nsym + 7) / 8) + per_group * g->ngroups +
+	    per_block * g->nblocks + (uint64_t)XR_RING * g->bsym * g->sym +
+	    (uint64_t)XR_POOL * g->sym + (1 << 20));
+}
+
+/* calloc that remembers a failure instead of exiting. */
+static void *
+xr_alloc(int *failed, size_t n, size_t size)
+{
+	void	*p;
+
+	if (*failed)
+		return (NULL);
+	if ((p = calloc(n, size)) == NULL)
+		*failed = 1;
+	return (p);
+}
+
+/*
  * Lock onto the candidate's session: geometry, staging file (resumed or
- * pre-allocated), the bookkeeping arrays.
+ * pre-allocated), the bookkeeping arrays.  The sender chose the geometry,
+ * so its size is checked against max_size and what it costs in memory
+ * against XR_MEM_MAX before anything is allocated, and no allocation
+ * failure is fatal: the receiver fails and tells the sender.
  */
 static int
 xr_lock(struct xrecv *r, struct xr_cand *c)
 {
 	struct proto_geom	 *g = &r->geom;
-	uint64_t		  i, b, gr, blen;
-	int			  j, resumed = 0, e;
+	uint64_t		  i, b, gr, blen, mem;
+	int			  j, resumed = 0, e, nomem = 0;
 
 	r->lock_ann = c->ann;
 	r->session = c->session;
@@ -1102,36 +1171,55 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 	for (j = 0; j < r->ncand; j++)
 		xr_cand_free(&r->cand[j]);
 	r->ncand = 0;
+	if (r->conf.max_size != 0 && g->size > r->conf.max_size) {
+		xr_fail(r, "%s: cannot store %" PRIu64 " bytes: %s (at most %"
+		    PRIu64 " here)", r->part, g->size, strerror(ENOSPC),
+		    r->conf.max_size);
+		return (-1);
+	}
+	if ((mem = xr_geom_mem(r, g)) > XR_MEM_MAX) {
+		xr_fail(r, "the sender's geometry (%" PRIu64 " bytes, "
+		    "symbols of %u, k %u, I %u) needs %" PRIu64 " MiB here, "
+		    "limit %llu MiB", g->size, g->sym, g->k, g->il,
+		    mem >> 20, XR_MEM_MAX >> 20);
+		return (-1);
+	}
 	blen = (g->nsym + 7) / 8;
-	r->have = xcalloc(blen, 1);
-	r->disk = xcalloc(blen, 1);
-	r->g_have = xcalloc(g->ngroups, 1);
-	r->g_par = xcalloc(g->ngroups, 1);
-	r->g_seen = xcalloc(g->ngroups, sizeof(uint32_t));
-	r->g_head = xreallocarray(NULL, g->ngroups, sizeof(int32_t));
-	r->g_due = xcalloc(g->ngroups, sizeof(uint32_t));
-	r->g_inq = xcalloc(g->ngroups, 1);
-	r->g_ncf = xcalloc(g->ngroups, sizeof(uint32_t));
-	r->g_ncf_ms = xcalloc(g->ngroups, sizeof(uint32_t));
-	r->b_have = xcalloc(g->nblocks, sizeof(uint32_t));
-	r->b_rx = xcalloc(g->nblocks, sizeof(uint32_t));
-	r->b_slot = xreallocarray(NULL, g->nblocks, 1);
-	r->b_inq = xcalloc(g->nblocks, 1);
-	r->b_due = xcalloc(g->nblocks, sizeof(uint32_t));
-	r->gq = xcalloc(g->ngroups, sizeof(uint32_t));
-	r->bq = xcalloc(g->nblocks, sizeof(uint32_t));
-	memset(r->g_head, 0xff, g->ngroups * sizeof(int32_t));
-	memset(r->b_slot, 0xff, g->nblocks);
+	r->have = xr_alloc(&nomem, blen, 1);
+	r->disk = xr_alloc(&nomem, blen, 1);
+	r->g_have = xr_alloc(&nomem, g->ngroups, 1);
+	r->g_par = xr_alloc(&nomem, g->ngroups, 1);
+	r->g_seen = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
+	r->g_head = xr_alloc(&nomem, g->ngroups, sizeof(int32_t));
+	r->g_due = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
+	r->g_inq = xr_alloc(&nomem, g->ngroups, 1);
+	r->g_ncf = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
+	r->g_ncf_ms = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
+	r->b_have = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
+	r->b_rx = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
+	r->b_slot = xr_alloc(&nomem, g->nblocks, 1);
+	r->b_inq = xr_alloc(&nomem, g->nblocks, 1);
+	r->b_due = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
+	r->gq = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
+	r->bq = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
 	for (j = 0; j < XR_RING; j++) {
 		r->ring[j].block = -1;
-		r->ring[j].buf = xmalloc((size_t)g->bsym * g->sym);
+		r->ring[j].buf = xr_alloc(&nomem, g->bsym, g->sym);
 	}
 	r->pool_free = -1;
 	for (j = XR_POOL - 1; j >= 0; j--) {
-		r->pool[j].buf = xmalloc(g->sym);
+		r->pool[j].buf = xr_alloc(&nomem, 1, g->sym);
 		r->pool[j].next = r->pool_free;
 		r->pool_free = j;
 	}
+	r->scratch = xr_alloc(&nomem, 1, 1 << 20);
+	if (nomem) {
+		xr_fail(r, "cannot allocate %" PRIu64 " MiB for a file of %"
+		    PRIu64 " bytes: %s", mem >> 20, g->size, strerror(ENOMEM));
+		return (-1);
+	}
+	memset(r->g_head, 0xff, g->ngroups * sizeof(int32_t));
+	memset(r->b_slot, 0xff, g->nblocks);
 
 	if (xr_load_state(r, g) == 0 &&
 	    (r->fd = open(r->part, O_RDWR | O_CLOEXEC)) != -1) {
@@ -1188,8 +1276,12 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 		log_debug("xrecv %016" PRIx64 ": resuming, %" PRIu64 " of %"
 		    PRIu64 " bytes already on disk", r->session,
 		    r->resumed_bytes, g->size);
+	/* Known in advance: the file is checked against it, not the sender. */
+	if (r->conf.expect_digest) {
+		memcpy(r->digest, r->conf.expect_sha256, SHA256_LEN);
+		r->digest_ok = 1;
+	}
 	r->sha = sha256_new();
-	r->scratch = xmalloc(1 << 20);
 	r->last_heard = xr_now_ms();
 	r->overflow_base = r->overflow;
 	if (xr_hash(r) == -1)

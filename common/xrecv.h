@@ -17,11 +17,21 @@
 struct event_base;
 struct xrecv;
 
+/*
+ * What the caller knows of the file decides which senders are taken: a
+ * sender announcing another size (or, at the end of its first pass,
+ * another SHA-256) is never answered, so that it cannot capture the
+ * receiver; max_size bounds what an unknown sender may offer.
+ */
 struct xrecv_conf {
 	struct udp_addr	 group;
 	unsigned	 ifindex;
 	const char	*out;		/* final path; OUT.fcpart, OUT.fcstate */
 	int		 sender_timeout_ms;	/* 0: 15000 */
+	uint64_t	 expect_size;	/* 0: not known; else the only size */
+	int		 expect_digest;	/* expect_sha256 is set */
+	uint8_t		 expect_sha256[SHA256_LEN];
+	uint64_t	 max_size;	/* 0: no limit but memory; fails beyond */
 	uint8_t		 key[AEAD_KEY_LEN];
 };
 

@@ -6,6 +6,7 @@
  * as text or as JSON.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <ctype.h>
@@ -28,6 +29,13 @@
 #include "xmalloc.h"
 #include "xrecv.h"
 #include "xsend.h"
+
+/*
+ * The largest file `fleetcast receive` takes from a sender it knows
+ * nothing about, whatever the free space: beyond this a typo in a
+ * sender's file name is likelier than a real transfer.
+ */
+#define RECV_MAX_SIZE	(4ULL << 40)
 
 struct opts {
 	const char	*file;
@@ -506,6 +514,31 @@ cmd_send(int argc, char **argv)
 	return (c.ok ? EXIT_OK : EXIT_FAIL);
 }
 
+/*
+ * What a sender may offer: the free space in the directory of --out plus
+ * what a partial file of an earlier run holds (it is reused), at most
+ * RECV_MAX_SIZE.  The receiver fails cleanly, naming both numbers, on a
+ * larger offer instead of filling the disk or its memory.
+ */
+static uint64_t
+recv_max_size(const char *dir, const char *out)
+{
+	struct statvfs	 vfs;
+	struct stat	 st;
+	char		*part;
+	uint64_t	 room = RECV_MAX_SIZE;
+
+	if (statvfs(dir, &vfs) == 0)
+		room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	xasprintf(&part, "%s.fcpart", out);
+	if (stat(part, &st) == 0 && S_ISREG(st.st_mode))
+		room += (uint64_t)st.st_blocks * 512;
+	free(part);
+	if (room > RECV_MAX_SIZE)
+		room = RECV_MAX_SIZE;
+	return (room > 0 ? room : 1);
+}
+
 /* The receiver side. */
 struct recv_ctx {
 	struct event_base	*base;
@@ -592,6 +625,8 @@ cmd_receive(int argc, char **argv)
 			free(dir);
 			return (rv);
 		}
+		conf.max_size = recv_max_size(slash != NULL ? dir : ".",
+		    o.out);
 		free(dir);
 	}
 	if ((s = getenv("FLEETCAST_SENDER_TIMEOUT_MS")) != NULL)

@@ -433,6 +433,104 @@ test_forged_data_ignored(void)
 	fake_free(&f);
 }
 
+/*
+ * Review finding 8: the receiver trusted the announced size.  With the
+ * expected size (and SHA-256) in its configuration it must not even
+ * answer a sender offering anything else.
+ */
+static void
+test_expected_file(void)
+{
+	struct xrecv_conf	c;
+	struct fake		wrong_size, wrong_sum, right;
+	struct rcv		r;
+	int			k;
+
+	memset(&c, 0, sizeof(c));
+	c.expect_size = 10000;
+	c.expect_digest = 1;
+	memset(c.expect_sha256, 0x11, SHA256_LEN);
+	fake_init(&wrong_size, 0x5151, 20000, 1024);
+	rcv_start(&r, &wrong_size, &c);
+	fake_init(&wrong_sum, 0x5252, 10000, 1024);
+	wrong_sum.to = wrong_size.to;
+	wrong_sum.ann.flags = PROTO_AF_DIGEST;
+	memset(wrong_sum.ann.digest, 0x22, SHA256_LEN);
+	for (k = 0; k < 10; k++) {
+		fake_announce(&wrong_size);
+		fake_announce(&wrong_sum);
+		run_ms(&r, 30);
+	}
+	fake_poll(&wrong_size);
+	fake_poll(&wrong_sum);
+	CU_ASSERT_EQUAL(wrong_size.nhello, 0);
+	CU_ASSERT_EQUAL(wrong_sum.nhello, 0);
+	/* The second session of a pair may wait out the derivation limit. */
+	CU_ASSERT(rcv_drops(&r, PROTO_DROP_RANGE) >= 18);
+	CU_ASSERT(!r.locked && !r.finished);
+	/* The expected file, its digest not announced yet. */
+	fake_init(&right, 0x5353, 10000, 1024);
+	right.to = wrong_size.to;
+	CU_ASSERT(fake_join(&right, &r));
+	CU_ASSERT_EQUAL(r.lsize, 10000);
+	rcv_end(&r);
+	fake_free(&wrong_size);
+	fake_free(&wrong_sum);
+	fake_free(&right);
+}
+
+/*
+ * Review finding 8, the allocations: a sender with the key offering 2^48
+ * bytes in 512-byte symbols asked for 64 GiB of bitmaps, and the failed
+ * allocation was fatal.  The receiver must fail cleanly, tell the sender,
+ * and create nothing.
+ */
+static void
+test_absurd_geometry(void)
+{
+	struct fake	f;
+	struct rcv	r;
+	char		part[PATH_MAX + 16];
+
+	fake_init(&f, 0x6161, (1ULL << 48) - (1ULL << 20), 512);
+	f.ann.k = 128;
+	f.ann.il = 1;
+	rcv_start(&r, &f, NULL);
+	CU_ASSERT(!fake_join(&f, &r));
+	CU_ASSERT(r.finished && !r.ok);
+	CU_ASSERT(strstr(r.err, "MiB here, limit") != NULL);
+	run_ms(&r, 20);
+	fake_poll(&f);
+	CU_ASSERT(f.nreport > 0 && f.rep.state == PROTO_R_FAILED);
+	snprintf(part, sizeof(part), "%s.fcpart", r.out);
+	CU_ASSERT(access(part, F_OK) == -1);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
+/* Larger than max_size (fleetcast receive: the free space): refused. */
+static void
+test_max_size(void)
+{
+	struct xrecv_conf	c;
+	struct fake		f;
+	struct rcv		r;
+	char			part[PATH_MAX + 16];
+
+	memset(&c, 0, sizeof(c));
+	c.max_size = 5000;
+	fake_init(&f, 0x7171, 10000, 1024);
+	rcv_start(&r, &f, &c);
+	CU_ASSERT(!fake_join(&f, &r));
+	CU_ASSERT(r.finished && !r.ok);
+	CU_ASSERT(strstr(r.err, "cannot store 10000 bytes: No space left on "
+	    "device (at most 5000 here)") != NULL);
+	snprintf(part, sizeof(part), "%s.fcpart", r.out);
+	CU_ASSERT(access(part, F_OK) == -1);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static void
 cleanup(void)
 {
@@ -446,6 +544,9 @@ cleanup(void)
 static CU_TestInfo tests[] = {
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
 	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
+	{ "only the expected file is answered", test_expected_file },
+	{ "absurd geometry fails cleanly", test_absurd_geometry },
+	{ "larger than max_size fails cleanly", test_max_size },
 	CU_TEST_INFO_NULL,
 };
 
