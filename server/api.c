@@ -701,6 +701,47 @@ api_packages(struct req *q)
 
 /* ---- machines ---- */
 
+/*
+ * Approve a machine's enrollment request: the one it has now, for its
+ * key, or with {"fingerprint": FP} only if the request still has the key
+ * the admin was shown (a prefix of 16 hex digits or more).
+ */
+static void
+api_machine_approve(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	struct evbuffer	*in = evhttp_request_get_input_buffer(q->r);
+	json_t		*body = NULL, *v, *o;
+	const char	*fp = NULL;
+	char		 err[512], approved[SHA256_LEN * 2 + 1];
+	int		 status;
+
+	if (evbuffer_get_length(in) > 0) {
+		if ((body = body_json(q)) == NULL)
+			return;
+		v = json_object_get(body, "fingerprint");
+		if (v != NULL && !json_is_null(v) &&
+		    (fp = json_string_value(v)) == NULL) {
+			reply_error(q, 422, "fingerprint: not a string");
+			goto out;
+		}
+	}
+	if (db_machine_approve(srv->db, q->parts[2], fp, server_now_ms(),
+	    approved, err, sizeof(err), &status) == -1) {
+		reply_error(q, status, "%s", err);
+		goto out;
+	}
+	log_info("api: machine %s approved for the key with fingerprint "
+	    "%.16s...", q->parts[2], approved);
+	control_approved(srv->control, q->parts[2]);
+	if ((o = db_machines_json(srv->db, q->parts[2])) == NULL)
+		o = json_object();
+	json_object_set_new(o, "approved_fingerprint", json_string(approved));
+	reply_json(q, 200, o);
+out:
+	json_decref(body);
+}
+
 static void
 api_machines(struct req *q)
 {
@@ -721,16 +762,9 @@ api_machines(struct req *q)
 		else
 			reply_json(q, 200, o);
 	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
-	    strcmp(q->parts[3], "approve") == 0) {
-		if (db_machine_approve(srv->db, q->parts[2], server_now_ms(),
-		    err, sizeof(err), &status) == -1) {
-			reply_error(q, status, "%s", err);
-			return;
-		}
-		log_info("api: machine %s approved", q->parts[2]);
-		control_approved(srv->control, q->parts[2]);
-		reply_json(q, 200, db_machines_json(srv->db, q->parts[2]));
-	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
+	    strcmp(q->parts[3], "approve") == 0)
+		api_machine_approve(q);
+	else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
 	    strcmp(q->parts[3], "clear-error") == 0) {
 		if (runs_clear_error(srv->runs, q->parts[2], err, sizeof(err),
 		    &status) == -1) {

@@ -410,6 +410,62 @@ out:
 }
 
 /*
+ * Check an agent's CSR before it is kept: it parses, its signature holds
+ * and its key is of a kind ca_sign_csr accepts.  hex (65 bytes) gets the
+ * SHA-256 of its public key (the DER SubjectPublicKeyInfo): an agent keeps
+ * its key from one request to the next, so an admin's approval is bound
+ * to this fingerprint rather than to whoever asks for the name later.
+ */
+int
+ca_csr_fingerprint(const char *csr, char *hex, char *err, size_t errlen)
+{
+	BIO		*b;
+	X509_REQ	*req = NULL;
+	EVP_PKEY	*pub = NULL;
+	uint8_t		 md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int	 mdlen;
+	int		 rv = -1, bits, len;
+
+	if ((b = BIO_new_mem_buf(csr, -1)) == NULL) {
+		snprintf(err, errlen, "csr: out of memory");
+		return (-1);
+	}
+	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (req == NULL) {
+		ssl_error(err, errlen, "csr: not a PEM certificate request");
+		goto out;
+	}
+	if ((pub = X509_REQ_get_pubkey(req)) == NULL ||
+	    X509_REQ_verify(req, pub) != 1) {
+		ssl_error(err, errlen, "csr: its signature does not verify");
+		goto out;
+	}
+	bits = EVP_PKEY_get_bits(pub);
+	if (!(EVP_PKEY_is_a(pub, "EC") && bits >= 256) &&
+	    !(EVP_PKEY_is_a(pub, "RSA") && bits >= 2048) &&
+	    !EVP_PKEY_is_a(pub, "ED25519")) {
+		snprintf(err, errlen, "csr: key type %s of %d bits; EC of at "
+		    "least 256, RSA of at least 2048 or Ed25519 needed",
+		    EVP_PKEY_get0_type_name(pub), bits);
+		goto out;
+	}
+	if ((len = i2d_PUBKEY(pub, &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != SHA256_LEN) {
+		ssl_error(err, errlen, "csr: encoding its public key");
+		goto out;
+	}
+	hex_encode(md, SHA256_LEN, hex);
+	rv = 0;
+out:
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	EVP_PKEY_free(pub);
+	return (rv);
+}
+
+/*
  * The control channel's TLS context: TLS 1.3 only, our server certificate,
  * and client certificates checked against our CA when they are presented.
  * A client without one may only enroll; control.c enforces that.

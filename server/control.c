@@ -2,13 +2,14 @@
  * The agent channel: a TLS 1.3 listener on control_listen built on
  * libevent's OpenSSL bufferevents.  Each connection runs a small state
  * machine: after the handshake, a peer without a client certificate may
- * only enroll (token, auto_approve or an admin's approval; until then it
- * waits), a peer with one must say HELLO with the name its pinned
- * certificate was issued for, and is then online: heartbeats keep its last
- * seen time and facts, reports go to the runs.  Input is framed and decoded
- * by ctl.c with the agent-side frame limit; anything malformed, oversized
- * or out of order closes that connection and is logged, nothing more.
- * Memory per connection is bounded by the read high-water mark.
+ * only enroll (token, auto_approve or an admin's approval of its request's
+ * key; until then it waits), a peer with one must say HELLO with the name
+ * its pinned certificate was issued for, and is then online: heartbeats
+ * keep its last seen time and facts, reports go to the runs.  Input is
+ * framed and decoded by ctl.c with the agent-side frame limit; anything
+ * malformed, oversized or out of order closes that connection and is
+ * logged, nothing more.  Memory per connection is bounded by the read
+ * high-water mark.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -63,6 +64,7 @@ struct conn {
 	int			 has_cert;
 	char			 cn[CTL_MAX_NAME + 1];
 	char			 fp[SHA256_LEN * 2 + 1];
+	char			 req_fp[SHA256_LEN * 2 + 1];	/* ENROLL's key */
 	char			*facts;		/* last facts stored, JSON */
 	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
@@ -348,8 +350,8 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	struct server		*srv = c->ctl->srv;
 	struct db_machine	 dm;
 	struct ctl_msg		 r;
-	char			 msg[512];
-	int			 rv, ok;
+	char			 msg[512], err[512];
+	int			 rv, ok, same_key;
 	uint64_t		 now = server_now_ms();
 
 	if (c->has_cert) {
@@ -370,13 +372,35 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 		    "match the server's (state_dir/enroll.token)");
 		return;
 	}
+	/*
+	 * The request itself is checked before anything is kept: a CSR that
+	 * is not one, or whose signature fails, is refused at once.  Its
+	 * key's fingerprint is what an admin's approval is bound to.
+	 */
+	if (ca_csr_fingerprint(m->u.enroll.csr, c->req_fp, err,
+	    sizeof(err)) == -1) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
+		return;
+	}
 	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
 		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
 		return;
 	}
+	/* An approval holds for the key it was given to, no other. */
+	same_key = rv == 1 && dm.csr_fp != NULL &&
+	    strcmp(dm.csr_fp, c->req_fp) == 0;
 	ok = m->u.enroll.token[0] != '\0' ||
 	    conf_bool(srv->conf, "auto_approve") ||
-	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED);
+	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED && same_key);
+	if (!ok && rv == 1 && dm.enroll == DB_ENROLL_APPROVED) {
+		log_warnx("control: %s asks to enroll with another key "
+		    "(%.16s...) than the approved one (%.16s...): the approval "
+		    "is withdrawn", conn_who(c), c->req_fp, dm.csr_fp != NULL ?
+		    dm.csr_fp : "none");
+		db_event(srv->db, now, "enroll", 0, c->name, "a request from "
+		    "%s with key fingerprint %s replaced the approved one; "
+		    "the approval is withdrawn", c->addr, c->req_fp);
+	}
 	db_machine_clear(&dm);
 	/* Unauthenticated requests must not grow the inventory without end. */
 	if (!ok && rv == 0 && db_machines_pending(srv->db) >=
@@ -387,8 +411,8 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 		return;
 	}
 	/* Keep the request first, so an approval finds its CSR. */
-	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->addr,
-	    now) == -1) {
+	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->req_fp,
+	    c->addr, now) == -1) {
 		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
 		return;
 	}
@@ -396,12 +420,13 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 		conn_issue(c, m->u.enroll.csr);
 		return;
 	}
-	log_info("control: %s asks to enroll; waiting for 'fleetcast machine "
-	    "approve %s'", conn_who(c), c->name);
+	log_info("control: %s asks to enroll with key fingerprint %.16s...; "
+	    "waiting for 'fleetcast machine approve %s'", conn_who(c),
+	    c->req_fp, c->name);
 	db_event(srv->db, now, "enroll", 0, c->name, "enrollment requested "
-	    "from %s", c->addr);
+	    "from %s, key fingerprint %s", c->addr, c->req_fp);
 	snprintf(msg, sizeof(msg), "waiting for an admin: fleetcast machine "
-	    "approve %s", c->name);
+	    "approve %s (key fingerprint %.16s...)", c->name, c->req_fp);
 	memset(&r, 0, sizeof(r));
 	r.type = CTL_ENROLL_PENDING;
 	r.u.pending.message = msg;
@@ -833,16 +858,26 @@ control_address(struct control *ctl, const char *name)
 	return (c->addr);
 }
 
-/* An admin approved name: if its agent is waiting on a connection, sign. */
+/*
+ * An admin approved name: if the agent whose request (key) was approved
+ * waits on a connection, sign its request now.  A connection waiting with
+ * another key gets nothing; its agent must ask again.
+ */
 void
 control_approved(struct control *ctl, const char *name)
 {
 	struct conn		*c;
 	struct db_machine	 dm;
 
-	if ((c = conn_find(ctl, name, CONN_PENDING)) == NULL)
-		return;
-	if (db_machine_get(ctl->srv->db, name, &dm) == 1 && dm.csr != NULL)
-		conn_issue(c, dm.csr);
+	if (db_machine_get(ctl->srv->db, name, &dm) == 1 && dm.csr != NULL &&
+	    dm.csr_fp != NULL && dm.enroll == DB_ENROLL_APPROVED) {
+		TAILQ_FOREACH(c, &ctl->conns, entry)
+			if (c->state == CONN_PENDING && c->name != NULL &&
+			    strcmp(c->name, name) == 0 &&
+			    strcmp(c->req_fp, dm.csr_fp) == 0) {
+				conn_issue(c, dm.csr);
+				break;
+			}
+	}
 	db_machine_clear(&dm);
 }

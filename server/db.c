@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -137,6 +138,13 @@ static const char *migrations[] = {
 	 * took (the unicast fallback, MISSION.md S8).
 	 */
 	"ALTER TABLE run_machines ADD COLUMN path_reason TEXT;",
+
+	/*
+	 * 4 -> 5: an enrollment request keeps the SHA-256 of its CSR's public
+	 * key, and an approval is for that key only (a later request with
+	 * another key under the name does not inherit it).
+	 */
+	"ALTER TABLE machines ADD COLUMN csr_fp TEXT;",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */
@@ -709,8 +717,8 @@ db_machine_get(struct db *db, const char *name, struct db_machine *m)
 	int		 rv;
 
 	memset(m, 0, sizeof(*m));
-	st = db_prep(db, "SELECT enroll, csr, cert_fp, error, reenroll FROM "
-	    "machines WHERE name = ?", "s", name);
+	st = db_prep(db, "SELECT enroll, csr, cert_fp, error, reenroll, "
+	    "csr_fp FROM machines WHERE name = ?", "s", name);
 	if (st == NULL)
 		return (-1);
 	if ((rv = sqlite3_step(st)) != SQLITE_ROW) {
@@ -722,6 +730,7 @@ db_machine_get(struct db *db, const char *name, struct db_machine *m)
 	m->cert_fp = col_strdup(st, 2);
 	m->error = col_strdup(st, 3);
 	m->reenroll = sqlite3_column_int(st, 4);
+	m->csr_fp = col_strdup(st, 5);
 	sqlite3_finalize(st);
 	return (1);
 }
@@ -730,36 +739,71 @@ void
 db_machine_clear(struct db_machine *m)
 {
 	free(m->csr);
+	free(m->csr_fp);
 	free(m->cert_fp);
 	free(m->error);
 	memset(m, 0, sizeof(*m));
 }
 
 /*
- * Record an enrollment request with its CSR.  A machine already approved
- * stays approved (the admin's decision holds for the new CSR).  For an
- * enrolled one the request is only noted (reenroll): its certificate stays
- * valid until an admin approves the new key or it enrolls with the token.
+ * Record an enrollment request with its CSR and the fingerprint of its
+ * key (fp).  A machine approved for that key stays approved; approved for
+ * another key, it is pending again, since an approval is for the request
+ * the admin saw.  For an enrolled one the request is only noted
+ * (reenroll): its certificate stays valid until an admin approves the new
+ * key or it enrolls with the token.
  */
 int
 db_machine_request(struct db *db, const char *name, const char *csr,
-    const char *address, uint64_t now)
+    const char *fp, const char *address, uint64_t now)
 {
 	return (db_exec(db, "INSERT INTO machines (name, enroll, csr, "
-	    "address, created_at) VALUES (?1, 'pending', ?2, ?3, ?4) "
-	    "ON CONFLICT(name) DO UPDATE SET csr = ?2, "
-	    "address = CASE enroll WHEN 'enrolled' THEN address ELSE ?3 END, "
+	    "csr_fp, address, created_at) VALUES (?1, 'pending', ?2, ?3, ?4, "
+	    "?5) ON CONFLICT(name) DO UPDATE SET "
+	    "enroll = CASE WHEN enroll = 'approved' AND (csr_fp IS NULL OR "
+	    "csr_fp <> ?3) THEN 'pending' ELSE enroll END, "
+	    "csr = ?2, csr_fp = ?3, "
+	    "address = CASE enroll WHEN 'enrolled' THEN address ELSE ?4 END, "
 	    "reenroll = CASE enroll WHEN 'enrolled' THEN 1 ELSE 0 END",
-	    "sssu", name, csr, address, now) == -1 ? -1 : 0);
+	    "ssssu", name, csr, fp, address, now) == -1 ? -1 : 0);
 }
 
+/* fp: 16 to 64 hex digits, either case, a prefix of a key fingerprint. */
+static int
+fp_valid(const char *fp)
+{
+	size_t	i, len = strlen(fp);
+
+	if (len < 16 || len > SHA256_LEN * 2)
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!((fp[i] >= '0' && fp[i] <= '9') ||
+		    (fp[i] >= 'a' && fp[i] <= 'f') ||
+		    (fp[i] >= 'A' && fp[i] <= 'F')))
+			return (0);
+	return (1);
+}
+
+/*
+ * An admin approves the request of name as it stands: for the key whose
+ * fingerprint the request has now.  With fp (what the admin was shown),
+ * only if the request still has that key.  The approved fingerprint goes
+ * to approved (65 bytes).
+ */
 int
-db_machine_approve(struct db *db, const char *name, uint64_t now, char *err,
-    size_t errlen, int *status)
+db_machine_approve(struct db *db, const char *name, const char *fp,
+    uint64_t now, char *approved, char *err, size_t errlen, int *status)
 {
 	struct db_machine	m;
 	int			rv;
 
+	if (fp != NULL && !fp_valid(fp)) {
+		snprintf(err, errlen, "--fingerprint: '%s' must be 16 to 64 "
+		    "hex digits of the key fingerprint 'machine show' gives",
+		    fp);
+		*status = 422;
+		return (-1);
+	}
 	if ((rv = db_machine_get(db, name, &m)) == -1) {
 		snprintf(err, errlen, "database error");
 		*status = 500;
@@ -780,14 +824,34 @@ db_machine_approve(struct db *db, const char *name, uint64_t now, char *err,
 		*status = 409;
 		return (-1);
 	}
+	if (m.csr_fp == NULL) {
+		db_machine_clear(&m);
+		snprintf(err, errlen, "machine %s: its request was made before "
+		    "requests had key fingerprints; approve it when its agent "
+		    "has asked again", name);
+		*status = 409;
+		return (-1);
+	}
+	if (fp != NULL && strncasecmp(m.csr_fp, fp, strlen(fp)) != 0) {
+		snprintf(err, errlen, "machine %s: the request now has key "
+		    "fingerprint %.16s..., not %s: another request replaced "
+		    "the one you saw; check 'fleetcast machine show %s'", name,
+		    m.csr_fp, fp, name);
+		db_machine_clear(&m);
+		*status = 409;
+		return (-1);
+	}
+	snprintf(approved, SHA256_LEN * 2 + 1, "%s", m.csr_fp);
 	db_machine_clear(&m);
 	if (db_exec(db, "UPDATE machines SET enroll = 'approved', "
-	    "reenroll = 0 WHERE name = ?", "s", name) == -1) {
+	    "reenroll = 0 WHERE name = ? AND csr_fp = ?", "ss", name,
+	    approved) != 1) {
 		snprintf(err, errlen, "database error");
 		*status = 500;
 		return (-1);
 	}
-	db_event(db, now, "approve", 0, name, "enrollment approved");
+	db_event(db, now, "approve", 0, name, "enrollment approved for the key "
+	    "with fingerprint %s", approved);
 	return (0);
 }
 
@@ -796,7 +860,8 @@ db_machine_enrolled(struct db *db, const char *name, const char *fp,
     uint64_t now)
 {
 	if (db_exec(db, "UPDATE machines SET enroll = 'enrolled', csr = NULL, "
-	    "reenroll = 0, cert_fp = ? WHERE name = ?", "ss", fp, name) != 1)
+	    "csr_fp = NULL, reenroll = 0, cert_fp = ? WHERE name = ?", "ss",
+	    fp, name) != 1)
 		return (-1);
 	db_event(db, now, "enroll", 0, name, "certificate issued");
 	return (0);
@@ -880,7 +945,9 @@ db_machines_json(struct db *db, const char *name)
 	    "THEN CASE online WHEN 1 THEN 'online' ELSE 'offline' END "
 	    "WHEN 'approved' THEN 'approved' ELSE 'pending_approval' END "
 	    "AS state, online, enroll AS enrollment, CASE reenroll WHEN 1 "
-	    "THEN 'requested' ELSE NULL END AS reenrollment, address, segment, "
+	    "THEN 'requested' ELSE NULL END AS reenrollment, CASE WHEN "
+	    "enroll <> 'enrolled' OR reenroll = 1 THEN csr_fp ELSE NULL END "
+	    "AS request_fingerprint, address, segment, "
 	    "last_seen, error, agent_version, boot_id, created_at, facts "
 	    "FROM machines WHERE ?1 IS NULL OR name = ?1 ORDER BY name", "s",
 	    name);

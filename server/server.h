@@ -56,7 +56,7 @@ int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	4
+#define DB_SCHEMA_VERSION	5
 
 /* A scenario as stored. */
 struct scenario {
@@ -85,6 +85,7 @@ enum db_enroll {
 struct db_machine {
 	enum db_enroll	 enroll;
 	char		*csr;		/* PEM, while pending or approved */
+	char		*csr_fp;	/* hex SHA-256 of the CSR's key */
 	char		*cert_fp;	/* hex SHA-256 of the certificate */
 	char		*error;		/* sticky scenario error, or NULL */
 	int		 reenroll;	/* enrolled, and a new key asks */
@@ -173,9 +174,9 @@ int		 db_auto_attempt(struct db *, const char *, const char *,
 int		 db_machine_get(struct db *, const char *, struct db_machine *);
 void		 db_machine_clear(struct db_machine *);
 int		 db_machine_request(struct db *, const char *, const char *,
-		    const char *, uint64_t);
-int		 db_machine_approve(struct db *, const char *, uint64_t, char *,
-		    size_t, int *);
+		    const char *, const char *, uint64_t);
+int		 db_machine_approve(struct db *, const char *, const char *,
+		    uint64_t, char *, char *, size_t, int *);
 int		 db_machine_enrolled(struct db *, const char *, const char *,
 		    uint64_t);
 int		 db_machine_online(struct db *, const char *, int, const char *,
@@ -229,6 +230,7 @@ int		 ca_sign_csr(struct ca *, const char *, const char *, char **,
 		    char *, char *, size_t);
 const char	*ca_cert_pem(struct ca *);
 int		 ca_cert_fingerprint(struct x509_st *, char *);
+int		 ca_csr_fingerprint(const char *, char *, char *, size_t);
 
 /* ---- control.c: the agent channel ---- */
 

@@ -791,7 +791,7 @@ machine_usage(FILE *f)
 {
 	fprintf(f, "usage: fleetcast machine list [--json]\n"
 	    "       fleetcast machine show NAME [--json]\n"
-	    "       fleetcast machine approve NAME\n"
+	    "       fleetcast machine approve NAME [--fingerprint FP]\n"
 	    "       fleetcast machine clear-error NAME\n");
 }
 
@@ -815,14 +815,76 @@ machine_list(int argc, char **argv)
 	if (json)
 		print_json(res.json);
 	else {
-		printf("%-24s %-16s %-7s %-16s %-24s %s\n", "NAME", "STATE",
-		    "SEGMENT", "ADDRESS", "LAST SEEN", "ERROR");
+		/* REQUEST KEY: what machine approve --fingerprint takes. */
+		printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME",
+		    "STATE", "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN",
+		    "ERROR");
 		json_array_foreach(res.json, i, o)
-			printf("%-24s %-16s %-7s %-16s %-24s %s\n",
+			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
 			    jstr(o, "name"), jstr(o, "state"),
-			    jstr(o, "segment"), jstr(o, "address"),
-			    jstr(o, "last_seen"), jstr(o, "error"));
+			    jstr(o, "request_fingerprint"), jstr(o, "segment"),
+			    jstr(o, "address"), jstr(o, "last_seen"),
+			    jstr(o, "error"));
 	}
+	res_free(&res);
+	return (EXIT_OK);
+}
+
+/*
+ * Approve the enrollment request a machine has now; with --fingerprint,
+ * only if it still has the key the admin saw in machine list or show.
+ */
+static int
+machine_approve(int argc, char **argv)
+{
+	struct http_res	 res;
+	const char	*name = NULL, *fp = NULL;
+	char		*path;
+	json_t		*body = NULL;
+	size_t		 k;
+	int		 i, json = 0, rv;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--fingerprint") == 0) {
+			if (++i == argc)
+				return (cli_usage_error("machine approve",
+				    "--fingerprint needs a value"));
+			fp = argv[i];
+		} else if (argv[i][0] == '-')
+			return (cli_usage_error("machine approve", "unknown "
+			    "option '%s'", argv[i]));
+		else if (name == NULL)
+			name = argv[i];
+		else
+			return (cli_usage_error("machine approve", "unexpected "
+			    "argument '%s'", argv[i]));
+	}
+	if (name == NULL)
+		return (cli_usage_error("machine approve", "a name is needed"));
+	if (fp != NULL) {
+		for (k = 0; fp[k] != '\0' && isxdigit((unsigned char)fp[k]);
+		    k++)
+			;
+		if (fp[k] != '\0' || k < 16 || k > 64)
+			return (cli_usage_error("machine approve",
+			    "--fingerprint: '%s' must be 16 to 64 hex digits "
+			    "of the REQUEST KEY that machine list or show "
+			    "gives", fp));
+		body = json_pack("{s:s}", "fingerprint", fp);
+	}
+	path = path_of("/v1/machines/", name, "/approve");
+	rv = api_call("machine approve", "POST", path, body, &res);
+	free(path);
+	json_decref(body);
+	if (rv != EXIT_OK)
+		return (rv);
+	if (json)
+		print_json(res.json);
+	else
+		printf("%s approved (key fingerprint %s)\n", name,
+		    jstr(res.json, "approved_fingerprint"));
 	res_free(&res);
 	return (EXIT_OK);
 }
@@ -845,8 +907,7 @@ cmd_machine(int argc, char **argv)
 		return (simple_show(argc, argv, "machine show",
 		    "/v1/machines/", "", NULL));
 	if (strcmp(argv[1], "approve") == 0)
-		return (simple_action(argc, argv, "machine approve", "POST",
-		    "/v1/machines/", "/approve", "approved"));
+		return (machine_approve(argc, argv));
 	if (strcmp(argv[1], "clear-error") == 0)
 		return (simple_action(argc, argv, "machine clear-error", "POST",
 		    "/v1/machines/", "/clear-error", "error cleared"));

@@ -1274,6 +1274,123 @@ test_body_limit(void)
 	CU_ASSERT(strstr(out, "Authorization") != NULL);
 }
 
+/* The hex SHA-256 of an agent's public key, as the server shows it. */
+static void
+key_fp(struct agent *a, char hex[65])
+{
+	unsigned char	*der = NULL, md[32];
+	unsigned int	 mdlen;
+	int		 len, i;
+
+	len = i2d_PUBKEY(a->key, &der);
+	EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static const char *
+machine_field(const char *name, const char *key, char *buf, size_t len)
+{
+	json_t	*j;
+
+	buf[0] = '\0';
+	if ((j = cli_json("machine show %s --json", name)) != NULL) {
+		snprintf(buf, len, "%s", json_string_value(json_object_get(j,
+		    key)) != NULL ? json_string_value(json_object_get(j, key)) :
+		    "null");
+		json_decref(j);
+	}
+	return (buf);
+}
+
+/*
+ * Review finding 11: an approval was for a name, so whoever asked for it
+ * next got the certificate.  Now it is for the key of the request the
+ * admin saw (machine list/show give its fingerprint): another key asking
+ * later is a new request, and approve --fingerprint refuses a request that
+ * changed since it was shown.
+ */
+static void
+test_approval_bound_to_key(void)
+{
+	struct agent	 good, evil;
+	struct ctl_msg	 m;
+	char		 gfp[65], efp[65], buf[128], out[4096];
+
+	agent_init(&good, "pre1");
+	agent_init(&evil, "pre1");
+	key_fp(&good, gfp);
+	key_fp(&evil, efp);
+
+	/* The agent asks; the admin sees its key's fingerprint. */
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
+	agent_close(&good);
+	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "request_fingerprint",
+	    buf, sizeof(buf)), gfp);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
+	    "list | grep '^pre1 ' | grep -c %.16s", bindir, gfp), 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
+	    "approve pre1", bindir), 0);
+	CU_ASSERT(strstr(out, gfp) != NULL);
+	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "state", buf,
+	    sizeof(buf)), "approved");
+
+	/* Someone else asks for the approved name first: no certificate. */
+	CU_ASSERT_EQUAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
+	CU_ASSERT_PTR_NULL(evil.cert);
+	agent_close(&evil);
+	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "state", buf,
+	    sizeof(buf)), "pending_approval");
+	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "request_fingerprint",
+	    buf, sizeof(buf)), efp);
+
+	/* The admin approves what they saw: refused, the request changed. */
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
+	    "approve pre1 --fingerprint %.16s 2>&1", bindir, gfp), 2);
+	CU_ASSERT(strstr(out, "replaced") != NULL);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "pre1 --fingerprint xyz 2>/dev/null", bindir), 2);
+
+	/* The real agent asks again and waits; approved by its key: CERT. */
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "pre1 --fingerprint %s >/dev/null", bindir, gfp), 0);
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&good, &m), 0);
+	CU_ASSERT_EQUAL(m.type, CTL_CERT);
+	ctl_msg_free(&m);
+	agent_close(&good);
+	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "request_fingerprint",
+	    buf, sizeof(buf)), "null");
+
+	/* Approved while away, the same key enrolls at once when back. */
+	snprintf(good.name, sizeof(good.name), "pre2");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
+	agent_close(&good);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "pre2 --fingerprint %.20s >/dev/null", bindir, gfp), 0);
+	CU_ASSERT_EQUAL(agent_enroll(&good, ""), CTL_CERT);
+	CU_ASSERT_PTR_NOT_NULL(good.cert);
+
+	/* A CSR that is not one is refused at once and not kept. */
+	CU_ASSERT_FATAL(agent_connect(&evil, 0) == 0);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_ENROLL;
+	m.u.enroll.name = "junk1";
+	m.u.enroll.token = "";
+	m.u.enroll.csr = "x";
+	CU_ASSERT(agent_send(&evil, &m) == 0);
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&evil, &m), 0);
+	CU_ASSERT_EQUAL(m.type, CTL_ERROR);
+	if (m.type == CTL_ERROR)
+		CU_ASSERT(strstr(m.u.error.message, "csr") != NULL);
+	ctl_msg_free(&m);
+	CU_ASSERT_NOT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine show "
+	    "junk1 >/dev/null 2>&1", bindir), 0);
+	agent_free(&good);
+	agent_free(&evil);
+}
+
 /* How many machines wait for an admin's approval. */
 static int
 pending_count(void)
@@ -1362,6 +1479,8 @@ static CU_TestInfo tests[] = {
 	    test_protocol_error_offline },
 	{ "package add runs beside the event loop", test_package_add_async },
 	{ "request bodies before the token", test_body_limit },
+	{ "an approval is for the key the admin saw",
+	    test_approval_bound_to_key },
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	CU_TEST_INFO_NULL,
 };

@@ -16,6 +16,9 @@
 #include "server.h"
 #include "unit.h"
 
+#define FP1	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define FP2	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
 static char	dir[] = "/tmp/test_db.XXXXXX";
 static char	path[128];
 
@@ -81,14 +84,28 @@ test_schema(void)
 	CU_ASSERT(sqlite3_exec(h, "DROP TABLE auto_attempts;"
 	    "ALTER TABLE machines DROP COLUMN reenroll;"
 	    "ALTER TABLE run_machines DROP COLUMN path_reason;"
+	    "ALTER TABLE machines DROP COLUMN csr_fp;"
 	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
-	    "'enrolled', 1); PRAGMA user_version = 1", NULL, NULL,
+	    "'enrolled', 1); INSERT INTO machines (name, enroll, csr, "
+	    "created_at) VALUES ('legacy', 'pending', 'CSR', 1); "
+	    "PRAGMA user_version = 1", NULL, NULL,
 	    NULL) == SQLITE_OK);
 	sqlite3_close(h);
 	db = db_open(path, err, sizeof(err));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	CU_ASSERT_EQUAL(db_schema_version(db), DB_SCHEMA_VERSION);
-	CU_ASSERT(db_machine_request(db, "old", "CSR", "10.0.0.9", 2) == 0);
+	CU_ASSERT(db_machine_request(db, "old", "CSR", FP1, "10.0.0.9", 2) ==
+	    0);
+	/* A request from before key fingerprints cannot be approved. */
+	{
+		char	fp[65];
+		int	status;
+
+		CU_ASSERT(db_machine_approve(db, "legacy", NULL, 2, fp, err,
+		    sizeof(err), &status) == -1);
+		CU_ASSERT_EQUAL(status, 409);
+		CU_ASSERT(strstr(err, "before") != NULL);
+	}
 	CU_ASSERT(db_auto_attempt(db, "old", "P", "b1", 0, 3) == 0);
 	CU_ASSERT_EQUAL(db_auto_attempted(db, "old", "P", "b1"), 1);
 	CU_ASSERT_EQUAL(db_auto_attempted(db, "old", "P", "b2"), 0);
@@ -176,42 +193,84 @@ test_machines(void)
 {
 	struct db		*db;
 	struct db_machine	 m;
-	char			 err[256];
+	char			 err[256], fp[65];
 	int			 status;
 	json_t			*j;
 
 	db = fresh();
-	CU_ASSERT(db_machine_approve(db, "vm1", 1, err, sizeof(err),
+	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 1, fp, err, sizeof(err),
 	    &status) == -1);
 	CU_ASSERT_EQUAL(status, 404);
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", "10.0.0.1", 5) == 0);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1", 5) ==
+	    0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
 	CU_ASSERT_STRING_EQUAL(m.csr, "CSR1");
+	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP1);
 	db_machine_clear(&m);
 	j = db_machines_json(db, "vm1");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
 	    "pending_approval");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "request_fingerprint")), FP1);
 	json_decref(j);
 
-	CU_ASSERT(db_machine_approve(db, "vm1", 6, err, sizeof(err),
-	    &status) == 0);
-	CU_ASSERT(db_machine_approve(db, "vm1", 6, err, sizeof(err),
+	/*
+	 * Another key asks for the name before the admin decides: the
+	 * admin's approval of what was shown (FP1) is refused, naming the
+	 * key the request has now; a malformed fingerprint is bad input.
+	 */
+	CU_ASSERT(db_machine_request(db, "vm1", "CSRX", FP2, "10.6.6.6", 5) ==
+	    0);
+	CU_ASSERT(db_machine_approve(db, "vm1", "aaaaaaaaaaaaaaaa", 6, fp, err,
+	    sizeof(err), &status) == -1);
+	CU_ASSERT_EQUAL(status, 409);
+	CU_ASSERT(strstr(err, "bbbbbbbbbbbbbbbb") != NULL);
+	CU_ASSERT(db_machine_approve(db, "vm1", "aaaa", 6, fp, err,
+	    sizeof(err), &status) == -1);
+	CU_ASSERT_EQUAL(status, 422);
+	CU_ASSERT(db_machine_approve(db, "vm1", "zzzzzzzzzzzzzzzzzz", 6, fp,
+	    err, sizeof(err), &status) == -1);
+	CU_ASSERT_EQUAL(status, 422);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1", 5) ==
+	    0);
+	/* A prefix of 16 digits or more, in either case, will do. */
+	CU_ASSERT(db_machine_approve(db, "vm1", "AAAAAAAAAAAAAAAAaa", 6, fp,
+	    err, sizeof(err), &status) == 0);
+	CU_ASSERT_STRING_EQUAL(fp, FP1);
+	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 6, fp, err, sizeof(err),
 	    &status) == -1);
 	CU_ASSERT_EQUAL(status, 409);
-	/* An approval holds for a CSR sent again. */
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", "10.0.0.1", 7) == 0);
+	/* An approval holds for a CSR sent again with the same key... */
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", FP1, "10.0.0.1", 7) ==
+	    0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
 	CU_ASSERT_STRING_EQUAL(m.csr, "CSR2");
 	db_machine_clear(&m);
+	/* ...but not for another key: that request waits for a decision. */
+	CU_ASSERT(db_machine_request(db, "vm1", "CSRY", FP2, "10.6.6.6", 7) ==
+	    0);
+	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
+	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP2);
+	db_machine_clear(&m);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", FP1, "10.0.0.1", 7) ==
+	    0);
+	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 7, fp, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT_STRING_EQUAL(fp, FP1);
 
 	CU_ASSERT(db_machine_enrolled(db, "vm1", "ab12", 8) == 0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_ENROLLED);
 	CU_ASSERT_PTR_NULL(m.csr);
+	CU_ASSERT_PTR_NULL(m.csr_fp);
 	CU_ASSERT_STRING_EQUAL(m.cert_fp, "ab12");
 	db_machine_clear(&m);
+	j = db_machines_json(db, "vm1");
+	CU_ASSERT(json_is_null(json_object_get(j, "request_fingerprint")));
+	json_decref(j);
 
 	CU_ASSERT(db_machine_online(db, "vm1", 1, "10.0.0.1", "local", "b1",
 	    1700000000123ULL) == 0);
@@ -235,10 +294,11 @@ test_machines(void)
 	 * A new key after enrollment needs a new decision, but the request
 	 * alone changes nothing: the enrolled key stays valid.
 	 */
-	CU_ASSERT(db_machine_approve(db, "vm1", 9, err, sizeof(err),
+	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 9, fp, err, sizeof(err),
 	    &status) == -1);
 	CU_ASSERT_EQUAL(status, 409);
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR3", "10.6.6.6", 9) == 0);
+	CU_ASSERT(db_machine_request(db, "vm1", "CSR3", FP2, "10.6.6.6", 9) ==
+	    0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_ENROLLED);
 	CU_ASSERT_STRING_EQUAL(m.cert_fp, "ab12");
@@ -249,8 +309,10 @@ test_machines(void)
 	    "reenrollment")), "requested");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
 	    "address")), "10.0.0.1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "request_fingerprint")), FP2);
 	json_decref(j);
-	CU_ASSERT(db_machine_approve(db, "vm1", 10, err, sizeof(err),
+	CU_ASSERT(db_machine_approve(db, "vm1", FP2, 10, fp, err, sizeof(err),
 	    &status) == 0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
