@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -38,6 +40,9 @@
 #define XR_RING			8	/* blocks held in memory */
 #define XR_POOL			4096	/* parity symbols held */
 #define XR_CANDIDATES		4
+#define XR_SOURCES		32	/* announcing addresses remembered */
+#define XR_DERIVE_MS		20	/* per address, between derivations */
+#define XR_DERIVE_PER_S		1000	/* all addresses together */
 #define XR_TICK_MS		5
 #define XR_HELLO_MS		200
 #define XR_REPORT_MS		100	/* heartbeat while receiving */
@@ -91,6 +96,12 @@ struct xr_cand {
 	struct proto_announce	 ann;
 };
 
+/* An address that announced sessions we did not know. */
+struct xr_source {
+	struct udp_addr		 addr;	/* port 0: one entry per host */
+	uint64_t		 last;	/* ms of its last key derivation */
+};
+
 struct xr_slot {
 	int64_t		 block;
 	uint64_t	 used;
@@ -127,7 +138,9 @@ struct xrecv {
 
 	struct xr_cand		 cand[XR_CANDIDATES];
 	int			 ncand;
-	uint64_t		 last_derive;
+	struct xr_source	 src[XR_SOURCES];
+	uint64_t		 derive_sec;
+	uint32_t		 derive_n;	/* derivations in derive_sec */
 
 	uint64_t		 session;
 	struct aead		*kd;
@@ -984,6 +997,51 @@ xr_cand_free(struct xr_cand *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * Whether an ANNOUNCE of an unknown session from this address may cost a
+ * key derivation (about 10 us).  Each address gets one every
+ * XR_DERIVE_MS, so that a flood of announces with random sessions from
+ * one address cannot keep the real sender's out (review finding 9: one
+ * limiter shared by everybody let the real sender through about once in
+ * twenty announces under a 1 ms flood, less under a faster one); all
+ * addresses together get XR_DERIVE_PER_S, which bounds the CPU a flood
+ * from many forged addresses can take.  The table is small: the address
+ * that derived least recently makes room for a new one.
+ */
+static int
+xr_may_derive(struct xrecv *r, const struct udp_addr *from, uint64_t now)
+{
+	struct xr_source	*s = NULL, *lru = NULL;
+	struct udp_addr		 a = *from;
+	int			 i;
+
+	if (a.ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a.ss)->sin_port = 0;
+	else if (a.ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a.ss)->sin6_port = 0;
+	if (now / 1000 != r->derive_sec) {
+		r->derive_sec = now / 1000;
+		r->derive_n = 0;
+	}
+	for (i = 0; i < XR_SOURCES && s == NULL; i++) {
+		if (r->src[i].addr.len != 0 && udp_same(&r->src[i].addr, &a))
+			s = &r->src[i];
+		else if (lru == NULL || r->src[i].last < lru->last)
+			lru = &r->src[i];
+	}
+	if (s != NULL && now - s->last < XR_DERIVE_MS)
+		return (0);
+	if (r->derive_n >= XR_DERIVE_PER_S)
+		return (0);
+	if (s == NULL) {
+		s = lru;
+		s->addr = a;
+	}
+	s->last = now;
+	r->derive_n++;
+	return (1);
+}
+
 /* An ANNOUNCE before we are locked: maybe a new candidate session. */
 static void
 xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
@@ -992,6 +1050,7 @@ xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
 	struct proto_announce	 a;
 	struct proto_geom	 geom;
 	struct xr_cand		*c = NULL;
+	struct aead		*akd, *akf;
 	uint8_t			 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 	uint8_t			 plain[PROTO_ANNOUNCE_LEN];
 	uint64_t		 now = xr_now_ms();
@@ -1011,37 +1070,43 @@ xr_announce_listen(struct xrecv *r, const struct proto_hdr *h,
 		if (r->cand[i].session == h->session)
 			c = &r->cand[i];
 	if (c == NULL) {
-		/*
-		 * Deriving keys costs a little; a flood of announces with
-		 * random session ids must not turn into a CPU sink.
-		 */
-		if (now - r->last_derive < 20) {
+		if (!xr_may_derive(r, from, now)) {
 			r->drops[PROTO_DROP_SESSION]++;
 			return;
 		}
-		r->last_derive = now;
+		if (proto_derive_keys(r->conf.key, h->session, kd, kf) == -1)
+			fatalx("xrecv: key derivation failed");
+		akd = aead_new(kd);
+		akf = aead_new(kf);
+		explicit_bzero(kd, sizeof(kd));
+		explicit_bzero(kf, sizeof(kf));
+		if (proto_open(akd, h, plain, sizeof(plain)) == -1) {
+			r->drops[PROTO_DROP_AUTH]++;
+			aead_free(akd);
+			aead_free(akf);
+			return;
+		}
+		/*
+		 * Only an authentic announce makes room, preferably by
+		 * forgetting a session that is not the expected file.
+		 */
 		if (r->ncand == XR_CANDIDATES) {
-			xr_cand_free(&r->cand[0]);
-			memmove(&r->cand[0], &r->cand[1],
-			    sizeof(r->cand[0]) * (XR_CANDIDATES - 1));
+			for (i = 0; i < XR_CANDIDATES; i++)
+				if (r->cand[i].refused)
+					break;
+			if (i == XR_CANDIDATES)
+				i = 0;	/* the oldest */
+			xr_cand_free(&r->cand[i]);
+			memmove(&r->cand[i], &r->cand[i + 1],
+			    sizeof(r->cand[0]) * (XR_CANDIDATES - 1 - i));
 			memset(&r->cand[XR_CANDIDATES - 1], 0,
 			    sizeof(r->cand[0]));
 			r->ncand--;
 		}
-		c = &r->cand[r->ncand];
-		if (proto_derive_keys(r->conf.key, h->session, kd, kf) == -1)
-			fatalx("xrecv: key derivation failed");
-		c->kd = aead_new(kd);
-		c->kf = aead_new(kf);
-		explicit_bzero(kd, sizeof(kd));
-		explicit_bzero(kf, sizeof(kf));
+		c = &r->cand[r->ncand++];
+		c->kd = akd;
+		c->kf = akf;
 		c->session = h->session;
-		if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
-			r->drops[PROTO_DROP_AUTH]++;
-			xr_cand_free(c);
-			return;
-		}
-		r->ncand++;
 	} else if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
 		return;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -185,6 +188,22 @@ fake_init(struct fake *f, uint64_t session, uint64_t size, uint16_t sym)
 	f->ann.report_ms = 100;
 	f->ann.backoff_ms = 10;
 	f->ann.drop_ms = 5000;
+}
+
+/* Send from another loopback address (127.0.0.0/8 is all local). */
+static void
+fake_rebind(struct fake *f, const char *ip)
+{
+	struct sockaddr_in	sin;
+
+	close(f->fd);
+	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CU_ASSERT_FATAL(f->fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	CU_ASSERT_FATAL(inet_pton(AF_INET, ip, &sin.sin_addr) == 1);
+	CU_ASSERT_FATAL(bind(f->fd, (struct sockaddr *)&sin,
+	    sizeof(sin)) == 0);
 }
 
 static void
@@ -531,6 +550,89 @@ test_max_size(void)
 	fake_free(&f);
 }
 
+/*
+ * A child process sending well-formed ANNOUNCEs with random sessions and
+ * no valid tag from 127.0.0.1, about 25,000 a second, until killed (or
+ * for 10 s at most, should the test die).
+ */
+static pid_t
+flood_start(const struct udp_addr *to)
+{
+	uint8_t		dg[PROTO_HDR_LEN + PROTO_ANNOUNCE_LEN + PROTO_TAG_LEN];
+	uint64_t	n;
+	pid_t		pid;
+	int		fd;
+
+	if ((pid = fork()) != 0)
+		return (pid);
+	alarm(10);
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		_exit(1);
+	memset(dg, 0x5a, sizeof(dg));
+	dg[0] = PROTO_MAGIC0;
+	dg[1] = PROTO_MAGIC1;
+	dg[2] = PROTO_VERSION;
+	dg[3] = PROTO_ANNOUNCE;
+	memset(dg + 12, 0, 4);
+	for (n = 1;; n++) {
+		wire_store64(dg + 4, (n * 0x9e3779b97f4a7c15ULL) | 1);
+		(void)sendto(fd, dg, sizeof(dg), 0,
+		    (const struct sockaddr *)&to->ss, to->len);
+		if (n % 4 == 0)
+			usleep(100);
+	}
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/*
+ * Review finding 9: one rate limiter for every announce of an unknown
+ * session, so a flood of them from one address kept the real sender's
+ * first announce out nearly always.  The limit is per address now: the
+ * real sender (another address) is answered at its first announce, and
+ * the flood gets one key derivation every 20 ms.
+ */
+static void
+test_announce_flood(void)
+{
+	struct fake	f;
+	struct rcv	r;
+	uint64_t	t0, ms;
+	pid_t		pid;
+	int		k;
+
+	fake_init(&f, 0x9191, 10000, 1024);
+	rcv_start(&r, &f, NULL);
+	fake_rebind(&f, "127.0.0.2");
+	t0 = now_ms();
+	pid = flood_start(&f.to);
+	CU_ASSERT_FATAL(pid != -1);
+	run_ms(&r, 100);
+	for (k = 0; k < 15 && f.nhello == 0; k++) {
+		fake_announce(&f);
+		run_ms(&r, 100);
+		fake_poll(&f);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ms = now_ms() - t0;
+	CU_ASSERT(f.nhello > 0);
+	CU_ASSERT(k <= 2);
+	/* The flood was there, and cost one derivation per 20 ms. */
+	CU_ASSERT(rcv_drops(&r, PROTO_DROP_SESSION) > 500);
+	CU_ASSERT(rcv_drops(&r, PROTO_DROP_AUTH) <= ms / 20 + 2);
+	CU_ASSERT(fake_join(&f, &r));
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static void
 cleanup(void)
 {
@@ -547,6 +649,7 @@ static CU_TestInfo tests[] = {
 	{ "only the expected file is answered", test_expected_file },
 	{ "absurd geometry fails cleanly", test_absurd_geometry },
 	{ "larger than max_size fails cleanly", test_max_size },
+	{ "an announce flood from one address", test_announce_flood },
 	CU_TEST_INFO_NULL,
 };
 
