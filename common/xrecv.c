@@ -152,6 +152,7 @@ struct xrecv {
 	int			 digest_ok;
 	uint64_t		 last_heard;
 
+	char			*out;		/* conf.out points here */
 	char			*part;
 	char			*statepath;
 	int			 fd;
@@ -1858,6 +1859,9 @@ xrecv_new(struct event_base *base, const struct xrecv_conf *conf,
 	r = xcalloc(1, sizeof(*r));
 	r->base = base;
 	r->conf = *conf;
+	/* Ours: the caller's string need not outlive this call. */
+	r->out = xstrdup(conf->out);
+	r->conf.out = r->out;
 	if (cb != NULL)
 		r->cb = *cb;
 	r->arg = arg;
@@ -1964,6 +1968,7 @@ xrecv_free(struct xrecv *r)
 	aead_free(r->kf);
 	xr_free_session(r);
 	free(r->scratch);
+	free(r->out);
 	free(r->part);
 	free(r->statepath);
 	explicit_bzero(r->conf.key, sizeof(r->conf.key));

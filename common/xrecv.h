@@ -26,7 +26,7 @@ struct xrecv;
 struct xrecv_conf {
 	struct udp_addr	 group;
 	unsigned	 ifindex;
-	const char	*out;		/* final path; OUT.fcpart, OUT.fcstate */
+	const char	*out;		/* final path (copied); OUT.fcpart, .fcstate */
 	int		 sender_timeout_ms;	/* 0: 15000 */
 	uint64_t	 expect_size;	/* 0: not known; else the only size */
 	int		 expect_digest;	/* expect_sha256 is set */

@@ -633,6 +633,64 @@ test_announce_flood(void)
 	fake_free(&f);
 }
 
+/*
+ * The receiver used the caller's --out string until the end instead of a
+ * copy of its own (the agent keeps its copy alive for that reason).  A
+ * whole transfer must land where out said when xrecv_new was called,
+ * whatever the caller's buffer holds afterwards.
+ */
+static void
+test_out_copied(void)
+{
+	struct xrecv_conf	 c;
+	struct fake		 f;
+	struct rcv		 r;
+	struct sha256		*h;
+	char			 outbuf[PATH_MAX], path[PATH_MAX];
+	uint8_t			 want[3000], got[3001];
+	size_t			 j;
+	int			 fd, k;
+	ssize_t			 n;
+
+	fake_init(&f, 0x8181, sizeof(want), 1024);
+	for (j = 0; j < sizeof(want); j++)
+		want[j] = (uint8_t)((j / 1024) * 31 + j % 1024);
+	h = sha256_new();
+	sha256_update(h, want, sizeof(want));
+	sha256_final(h, f.ann.digest);
+	sha256_free(h);
+	snprintf(path, sizeof(path), "%s/copied", tmpdir);
+	(void)unlink(path);
+	snprintf(outbuf, sizeof(outbuf), "%s", path);
+	memset(&c, 0, sizeof(c));
+	c.out = outbuf;
+	rcv_start(&r, &f, &c);
+	snprintf(outbuf, sizeof(outbuf), "%s/elsewhere/x", tmpdir);
+	CU_ASSERT_FATAL(fake_join(&f, &r));
+	for (j = 0; j < 3; j++)
+		fake_data(&f, j, 0);
+	f.ann.state = PROTO_S_DRAINING;
+	f.ann.progress = 3;
+	f.ann.flags = PROTO_AF_DIGEST;
+	for (k = 0; k < 50 && !r.finished; k++) {
+		fake_announce(&f);
+		run_ms(&r, 20);
+		fake_poll(&f);
+		if (f.nreport > 0 && f.rep.state == PROTO_R_DONE)
+			fake_ack(&f, 0, PROTO_ACK_DONE);
+	}
+	CU_ASSERT(r.finished && r.ok);
+	if (!r.ok)
+		fprintf(stderr, "receiver: %s\n", r.err);
+	CU_ASSERT_FATAL((fd = open(path, O_RDONLY)) != -1);
+	n = read(fd, got, sizeof(got));
+	close(fd);
+	CU_ASSERT_EQUAL(n, (ssize_t)sizeof(want));
+	CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static void
 cleanup(void)
 {
@@ -650,6 +708,7 @@ static CU_TestInfo tests[] = {
 	{ "absurd geometry fails cleanly", test_absurd_geometry },
 	{ "larger than max_size fails cleanly", test_max_size },
 	{ "an announce flood from one address", test_announce_flood },
+	{ "the out path is copied", test_out_copied },
 	CU_TEST_INFO_NULL,
 };
 
