@@ -9,7 +9,6 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "proto.h"
+#include "psk.h"
 #include "udp.h"
 #include "xmalloc.h"
 #include "xrecv.h"
@@ -62,7 +62,8 @@ static const char send_usage[] =
     "  --rate RATE           ceiling in bits per second, e.g. 500M, 1G, 2.5G\n"
     "                        (k/M/G/T = 10^3/10^6/10^9/10^12), or 'auto' (default):\n"
     "                        the rate adapts to the receivers below the ceiling\n"
-    "  --psk FILE            32-byte key, 64 hex characters (fleetcast key generate-psk)\n"
+    "  --psk FILE            32-byte key, 64 hex characters, not readable by every\n"
+    "                        user (fleetcast key generate-psk writes one, mode 0600)\n"
     "  --json                print a JSON summary on stdout\n"
     "\nExit 0 only when every receiver that joined confirmed the whole file.\n"
     "FLEETCAST_NO_GSO=1 in the environment disables UDP segmentation offload.\n";
@@ -76,7 +77,7 @@ static const char recv_usage[] =
     "  --out FILE            where the verified file goes; FILE.fcpart and\n"
     "                        FILE.fcstate hold a partial transfer, which a\n"
     "                        restarted receiver resumes\n"
-    "  --psk FILE            the sender's 32-byte key file\n"
+    "  --psk FILE            the sender's 32-byte key file (not readable by every user)\n"
     "  --json                print a JSON summary on stdout\n"
     "\nExit 0 only when FILE is complete and its SHA-256 verified.\n"
     "FLEETCAST_NO_GRO=1 in the environment disables UDP receive offload;\n"
@@ -84,33 +85,20 @@ static const char recv_usage[] =
     "(default 15000).\n";
 
 /*
- * A PSK file holds 64 hex characters, optionally followed by a newline
- * (what `fleetcast key generate-psk` writes).
+ * The key of --psk, read by psk_read (exactly 64 hex digits, and a file
+ * that not every local user can read); errors name the flag.
  */
-static int
-read_psk(const char *path, uint8_t key[AEAD_KEY_LEN], char *err,
-    size_t errlen)
-{
-	FILE	*f;
-	char	 buf[130];
-	size_t	 n;
+_Static_assert(PSK_LEN == AEAD_KEY_LEN, "a PSK is the transport's key");
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "--psk: %s: %s", path, strerror(errno));
+static int
+read_psk(const char *path, uint8_t key[PSK_LEN], char *err, size_t errlen)
+{
+	char	why[384];
+
+	if (psk_read(path, key, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "--psk: %s", why);
 		return (-1);
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		buf[--n] = '\0';
-	if (n != 2 * AEAD_KEY_LEN || hex_decode(buf, key, AEAD_KEY_LEN) == -1) {
-		explicit_bzero(buf, sizeof(buf));
-		snprintf(err, errlen, "--psk: %s: must hold 64 hex characters "
-		    "(32 bytes)", path);
-		return (-1);
-	}
-	explicit_bzero(buf, sizeof(buf));
 	return (0);
 }
 

@@ -52,8 +52,19 @@ tl_same src "$T/c1.out"
 "$FC" receive --group 10.1.2.3:5 --out x --psk "$T/psk" 2> "$T/bad.err"
 [ $? = 2 ] && grep -q -- --group "$T/bad.err" || tl_fail "unicast --group"
 echo x > "$T/badpsk"
+chmod 600 "$T/badpsk"
 "$FC" receive --group "$TL_GROUP" --out x --psk "$T/badpsk" 2> "$T/bad.err"
-[ $? = 2 ] && grep -q -- --psk "$T/bad.err" || tl_fail "bad --psk"
+[ $? = 2 ] && grep -q -- "--psk: .*badpsk: not a PSK file" "$T/bad.err" ||
+    tl_fail "bad --psk"
+# A key every local user can read is refused (common/psk.c), by both.
+cp "$T/psk" "$T/openpsk"
+chmod 644 "$T/openpsk"
+"$FC" receive --group "$TL_GROUP" --out x --psk "$T/openpsk" 2> "$T/bad.err"
+[ $? = 2 ] && grep -q -- "--psk: .*openpsk: mode 0644" "$T/bad.err" ||
+    { cat "$T/bad.err"; tl_fail "world-readable --psk taken by receive"; }
+"$FC" send "$T/src" --group "$TL_GROUP" --psk "$T/openpsk" 2> "$T/bad.err"
+[ $? = 2 ] && grep -q -- "--psk: .*openpsk: mode 0644" "$T/bad.err" ||
+    { cat "$T/bad.err"; tl_fail "world-readable --psk taken by send"; }
 "$FC" receive --group "$TL_GROUP" --out "$T/no/such/dir/x" --psk "$T/psk" \
     2> "$T/bad.err"
 [ $? = 2 ] && grep -q -- --out "$T/bad.err" || tl_fail "bad --out"

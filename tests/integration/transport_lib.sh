@@ -48,6 +48,7 @@ tl_init()
 	trap 'tl_cleanup' EXIT
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/psk"
 	echo >> "$T/psk"
+	chmod 600 "$T/psk"
 	TL_PIDS=""
 }
 
