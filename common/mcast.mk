@@ -24,6 +24,12 @@ TESTS += tests/unit/test_xrecv
 tests_unit_test_xrecv_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_xrecv_SOURCES = tests/unit/test_xrecv.c tests/unit/unit.h
 tests_unit_test_xrecv_LDADD = $(UNIT_LIBS)
+# The sender against scripted receivers over unicast loopback.
+check_PROGRAMS += tests/unit/test_xsend
+TESTS += tests/unit/test_xsend
+tests_unit_test_xsend_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_xsend_SOURCES = tests/unit/test_xsend.c tests/unit/unit.h
+tests_unit_test_xsend_LDADD = $(UNIT_LIBS)
 
 # Fuzz target for the datagram decoder: with --enable-fuzzing a libFuzzer
 # program that make check runs briefly on a copy of its seed corpus,

@@ -34,7 +34,7 @@
 
 #define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
-#define XS_OLD_INC		4	/* earlier incarnations remembered */
+#define XS_OLD_INC		32	/* earlier incarnations remembered */
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_ANNOUNCE_MS		100
@@ -951,24 +951,33 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		xs_peer_info(p, &pi);
 		if (s->cb.joined != NULL)
 			s->cb.joined(s->arg, &pi);
-	} else if (p->incarnation != h->incarnation ||
-	    !udp_same(&p->addr, from)) {
+	} else if (p->incarnation == h->incarnation) {
+		/*
+		 * The live process again: it retries while its ACK is lost,
+		 * so before its first REPORT, from the same address; it is
+		 * answered and nothing changes.  Otherwise it is a replay
+		 * (review finding 10): taking it would reset a receiver that
+		 * may be done, send its ACKs elsewhere, or keep a receiver
+		 * that went away from being dropped.
+		 */
+		if (!udp_same(&p->addr, from) || p->state != XSP_JOINED) {
+			s->drops[PROTO_DROP_STALE]++;
+			return;
+		}
+	} else {
 		/*
 		 * A restarted receiver: same id, new process.  A HELLO of
 		 * one of its earlier processes is a replay: taking it would
 		 * make the live process's REPORTs stale.
 		 */
 		for (i = 0; i < XS_OLD_INC; i++)
-			if (p->old_inc[i] == h->incarnation &&
-			    p->incarnation != h->incarnation) {
+			if (p->old_inc[i] == h->incarnation) {
 				s->drops[PROTO_DROP_STALE]++;
 				return;
 			}
-		if (p->incarnation != h->incarnation) {
-			memmove(p->old_inc + 1, p->old_inc,
-			    sizeof(p->old_inc[0]) * (XS_OLD_INC - 1));
-			p->old_inc[0] = p->incarnation;
-		}
+		memmove(p->old_inc + 1, p->old_inc,
+		    sizeof(p->old_inc[0]) * (XS_OLD_INC - 1));
+		p->old_inc[0] = p->incarnation;
 		log_debug("xsend %016" PRIx64 ": receiver %s rejoined as %s",
 		    s->session, p->name, udp_ntop(from, p->name,
 		    sizeof(p->name)));
