@@ -285,6 +285,9 @@ pkgadd_child(struct pkgadd *a, int src, struct evbuffer *in, int wfd,
 	    sizeof(err)) != 0)
 		status = 422;
 	pkg_close(p);
+	/* A refused copy goes here, where its removal costs nobody. */
+	if (status != 0)
+		(void)unlink(a->af.tmp);
 	wire_w_fixed(&w, res, sizeof(res));
 	wire_put_u16(&w, status);
 	wire_put_u64(&w, size);
@@ -293,6 +296,33 @@ pkgadd_child(struct pkgadd *a, int src, struct evbuffer *in, int wfd,
 	wire_put_bytes(&w, err, strlen(err));
 	(void)write_all(wfd, res, w.len);
 	_exit(0);
+}
+
+/*
+ * Remove a package file without stalling the loop: unlinking a file of
+ * gigabytes keeps the file system busy for most of a second.  A grandchild
+ * does it and init reaps it; the child between exits at once, so waiting
+ * for it costs nothing.
+ */
+static void
+api_unlink(const char *path)
+{
+	pid_t	pid;
+	int	st;
+
+	switch (pid = fork()) {
+	case -1:
+		(void)unlink(path);
+		return;
+	case 0:
+		if (fork() == 0) {
+			close_range(3, ~0U, 0);
+			(void)unlink(path);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
 }
 
 static void
@@ -304,8 +334,13 @@ pkgadd_free(struct pkgadd *a)
 		event_free(a->ev);
 	if (a->fd != -1)
 		close(a->fd);
-	if (a->af.fd != -1 || a->af.tmp != NULL)
-		atomic_abort(&a->af);
+	/* The copy, unless it was registered or the child removed it. */
+	if (a->af.fd != -1)
+		close(a->af.fd);
+	if (a->af.tmp != NULL)
+		api_unlink(a->af.tmp);
+	free(a->af.tmp);
+	free(a->af.path);
 	free(a);
 }
 
@@ -331,7 +366,8 @@ pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
 	const uint8_t		*mraw;
 
 	*status = 500;
-	if (fstat(a->af.fd, &st) == -1 || (uint64_t)st.st_size != size) {
+	if ((a->af.fd = open(a->af.tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(a->af.fd, &st) == -1 || (uint64_t)st.st_size != size) {
 		snprintf(err, errlen, "the package copy changed after it was "
 		    "verified");
 		return (-1);
@@ -400,7 +436,7 @@ pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
 	rec.sha256 = sha;
 	if (db_package_put(srv->db, &rec, server_now_ms()) == -1) {
 		free(mjson);
-		unlink(dst);
+		api_unlink(dst);
 		snprintf(err, errlen, "database error");
 		goto out;
 	}
@@ -412,7 +448,7 @@ pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
 	/* The old version's file goes only after the database moved on. */
 	if (oldfile != NULL && strcmp(oldfile, rel) != 0) {
 		snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, oldfile);
-		unlink(dst);
+		api_unlink(dst);
 	}
 	*out = db_packages_json(srv->db, m->id);
 	/* P5: a highest package goes at once to the machines that are on. */
@@ -460,6 +496,9 @@ pkgadd_done(struct pkgadd *a, int wstatus)
 		goto out;
 	}
 	if (status != 0) {
+		/* The child has removed the copy. */
+		free(a->af.tmp);
+		a->af.tmp = NULL;
 		reply_error(&q, status, "%.*s", (int)mlen, (const char *)msg);
 		goto out;
 	}
@@ -628,6 +667,12 @@ api_package_add(struct req *q)
 	}
 	a->fd = pfd[0];
 	pfd[0] = -1;
+	/*
+	 * Not ours to hold: should the copy be removed, the last close of
+	 * it frees its blocks, which for gigabytes takes most of a second.
+	 */
+	close(a->af.fd);
+	a->af.fd = -1;
 	a->ev = event_new(srv->base, a->fd, EV_READ | EV_PERSIST,
 	    pkgadd_read_cb, a);
 	event_add(a->ev, NULL);
@@ -686,7 +731,7 @@ api_packages(struct req *q)
 			if (file != NULL) {
 				snprintf(path, sizeof(path), "%s/%s",
 				    srv->state_dir, file);
-				unlink(path);
+				api_unlink(path);
 			}
 			db_event(srv->db, server_now_ms(), "package", 0, NULL,
 			    "package %s removed", q->parts[2]);
@@ -932,12 +977,6 @@ scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
 	    err, errlen) == -1 || get_bool(o, "unicast", &sc->unicast, err,
 	    errlen) == -1)
 		return (-1);
-	if (sc->poweroff_after && !sc->at_next_boot) {
-		snprintf(err, errlen, "--poweroff-after: only with "
-		    "--at-next-boot (S11: the machine powers off right after "
-		    "delivery)");
-		return (-1);
-	}
 	if (sc->poweroff_after && sc->reboot_after) {
 		snprintf(err, errlen, "--poweroff-after and --reboot-after: "
 		    "choose one");

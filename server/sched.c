@@ -573,11 +573,6 @@ sched_run_new(struct sched *s, const char *id, const struct sched_opts *opts,
 		snprintf(err, errlen, "run %s: no machines", id);
 		return (NULL);
 	}
-	if (opts->poweroff_after && !opts->at_next_boot) {
-		snprintf(err, errlen, "poweroff_after: only with at_next_boot "
-		    "(S11)");
-		return (NULL);
-	}
 	if (opts->max_wait != SCHED_NEVER &&
 	    opts->max_wait > UINT64_MAX / 4) {
 		snprintf(err, errlen, "max_wait: %" PRIu64 " ms is too long",

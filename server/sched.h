@@ -118,7 +118,7 @@ struct sched_opts {
 	uint64_t		 max_wait;	/* ms; SCHED_NEVER: not set */
 	int			 unicast;	/* S8 */
 	int			 at_next_boot;	/* S10 */
-	int			 poweroff_after; /* S11, only with at_next_boot */
+	int			 poweroff_after; /* at the end; S11: after delivery */
 	int			 reboot_after;	/* S14 */
 	enum sched_on_error	 on_error;
 	uint32_t		 group;		/* 0: auto from group_range */

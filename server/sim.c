@@ -422,9 +422,6 @@ sim_scenario_json(struct sim_jctx *c, json_t *root, struct sim_scenario *sc)
 	    &sc->restart_at_start) == -1 ||
 	    sim_jbool(c, root, "", "clear_errors", &sc->clear_errors) == -1)
 		return (-1);
-	if (sc->opts.poweroff_after && !sc->opts.at_next_boot)
-		return (sim_jerr(c, "poweroff_after", "only with at_next_boot "
-		    "(S11: power off right after a next-boot delivery)"));
 	if (sim_juint(c, root, "", "max_concurrent_machines", 1,
 	    SIM_MAX_MACHINES, &u, &set) == -1)
 		return (-1);
@@ -1688,9 +1685,14 @@ sim_exec_done(struct sim *sim, struct sched_target *t)
 	if (t->state != SCHED_M_RUNNING)
 		return;
 	sched_report(sim->sched, t, SCHED_EV_SUCCEEDED, sim->now, NULL);
-	/* S14; in next-boot runs the package ran during a start anyway. */
-	if (t->run->opts.reboot_after && !t->run->opts.at_next_boot &&
-	    ti->a->on)
+	if (t->run->opts.at_next_boot || !ti->a->on)
+		return;
+	/* Power off at the scenario's end (S11 covers the next-boot case). */
+	if (t->run->opts.poweroff_after) {
+		sim_tl(sim, t->run->udata, "%s powered off at scenario end",
+		    ti->a->cfg->name);
+		sim_agent_down(sim, ti->a, "machine powered off");
+	} else if (t->run->opts.reboot_after)
 		sim_agent_restart(sim, ti->a, "reboot_after, S14");
 }
 

@@ -7,8 +7,10 @@
 # one; a package marked reboot-after-install does the same on its own; an
 # exclusive package makes the machine reboot first and is
 # applied alone right after the restart (P8); a hook asked for in one boot
-# is not repeated after that boot.  (poweroff-after exists only with
-# at-next-boot, where it powers off right after delivery: agent_nextboot.)
+# is not repeated after that boot; poweroff-after on a scenario that runs
+# at once powers the machine off at the scenario's end, after the server
+# has the outcome (with at-next-boot it powers off right after delivery
+# instead, S11: agent_nextboot).
 # Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
 
 . "${0%/*}/agent_lib.sh"
@@ -36,7 +38,8 @@ al_pkg EXCL "echo EXCL >> $T/order" --type hotfix --exclusive
 "$FC" scenario create rb --package OK --reboot-after >/dev/null &&
 "$FC" scenario create rbbad --package BAD --reboot-after >/dev/null &&
 "$FC" scenario create rbi --package RBI >/dev/null &&
-"$FC" scenario create excl --package EXCL >/dev/null ||
+"$FC" scenario create excl --package EXCL >/dev/null &&
+"$FC" scenario create poff --package OK --poweroff-after >/dev/null ||
     al_fail "scenario create"
 
 # Reboot after a successful run, once the server has the outcome.
@@ -79,6 +82,16 @@ sleep 1
 [ "$(al_marks m1 reboot)" = 3 ] && [ "$(al_marks m1 poweroff)" = 0 ] ||
     al_fail "a hook was repeated after the restart: $(cat "$T/marks")"
 al_ok "exclusive: reboot first, applied right after the restart, once"
+
+# Power off at the end of a scenario that runs at once.
+n=$(wc -l < "$T/times")
+r=$(al_run poff m1)
+al_wait_mark poweroff 1
+[ "$(al_mstate "$r" m1)" = succeeded ] ||
+    al_fail "powered off before the server had the outcome ($(al_mstate "$r" m1))"
+[ "$(wc -l < "$T/times")" -gt "$n" ] ||
+    al_fail "powered off before the package ran"
+al_ok "poweroff-after: poweroff_command at the scenario's end"
 
 echo "PASS: agent_hooks"
 exit 0

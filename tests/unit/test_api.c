@@ -744,7 +744,8 @@ test_scenario_rules(void)
 		const char	*args;
 		const char	*says;
 	} bad[] = {
-		{ "x --package sp2 --poweroff-after", "--poweroff-after" },
+		{ "x --package sp2 --poweroff-after --reboot-after",
+		    "--poweroff-after and --reboot-after" },
 		{ "x --package sp2 --group 10.0.0.1", "--group" },
 		{ "x --package sp2 --group 224.0.0.5", "224.0.0.0/24" },
 		{ "x --package sp2 --group 239.1.1.1:0", "--group" },

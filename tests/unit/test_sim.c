@@ -161,9 +161,8 @@ test_input_errors(void)
 	    "scenario.json: max_targets: 2.5 is not an integer");
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"unicast\": \"yes\"}"),
 	    "scenario.json: unicast: \"yes\" is not true or false");
-	CU_ASSERT_STRING_EQUAL(scenario_err("{\"poweroff_after\": true}"),
-	    "scenario.json: poweroff_after: only with at_next_boot (S11: "
-	    "power off right after a next-boot delivery)");
+	CU_ASSERT_STRING_EQUAL(scenario_err("{\"poweroff_after\": 1}"),
+	    "scenario.json: poweroff_after: 1 is not true or false");
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"group\": \"10.1.1.1\"}"),
 	    "scenario.json: group: \"10.1.1.1\" is not an IPv4 multicast "
 	    "address (224.0.0.0/4)");
