@@ -8,6 +8,11 @@
  * and takes part in runs.  The runs check max targets (the surplus machine
  * gets the sticky error and a CANCEL, clear-error lifts it), max wait with
  * a missed machine, and a waiting run that survives kill -9 of the server.
+ * The security review's findings each have a test here too: a protocol
+ * error takes a machine offline (3), package add runs beside the event
+ * loop and refuses FIFOs and oversized files (4), large bodies only after
+ * the token (12), an approval is for the key the admin saw (11), and at
+ * most 1024 requests wait for approval (2).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
