@@ -66,5 +66,6 @@ TESTS += \
 	tests/integration/transport_gate.sh \
 	tests/integration/transport_hostile.sh \
 	tests/integration/transport_fulldisk.sh \
-	tests/integration/transport_drop.sh
+	tests/integration/transport_drop.sh \
+	tests/integration/transport_firewall.sh
 EXTRA_DIST += tests/integration/transport_lib.sh

@@ -220,19 +220,49 @@ udp_nonblock(int fd)
 }
 
 /*
- * The sender's socket: bound to an ephemeral port (receivers answer
- * there), multicasting on the chosen interface with TTL 1 and loopback on,
- * so that receivers on the sender's own host work too.
+ * The sender's socket, multicasting on the chosen interface with TTL 1
+ * and loopback on, so that receivers on the sender's own host work too.
+ * Receivers answer to its port: port (a fixed, documented one: see
+ * doc/protocol.md, Ports) on the wildcard address, or an ephemeral one
+ * when port is 0.  It must not be the data port itself, which receivers
+ * on this host hold.  It is bound without SO_REUSEADDR, so that a port
+ * another process holds is an error (errno EADDRINUSE) rather than a
+ * silent share in which either process could get the other's answers,
+ * and it takes no multicast: datagrams to a group on that port are for
+ * the receivers that joined it.
  */
 int
-udp_sender_socket(const struct udp_addr *group, unsigned ifindex, char *err,
-    size_t errlen)
+udp_sender_socket(const struct udp_addr *group, unsigned ifindex,
+    uint16_t port, char *err, size_t errlen)
 {
-	int	fd, one = 1, ttl = 1;
+	struct sockaddr_storage	any;
+	int			fd, one = 1, zero = 0, ttl = 1, e;
 
 	if ((fd = socket(group->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC,
 	    0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return (-1);
+	}
+	memset(&any, 0, sizeof(any));
+	any.ss_family = group->ss.ss_family;
+	if (any.ss_family == AF_INET) {
+		((struct sockaddr_in *)&any)->sin_port = htons(port);
+		(void)setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero,
+		    sizeof(zero));
+	} else {
+		((struct sockaddr_in6 *)&any)->sin6_port = htons(port);
+		/* [::]:port alone, not 0.0.0.0:port of IPv4 sends too. */
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero,
+		    sizeof(zero));
+	}
+	if (port != 0 && bind(fd, (struct sockaddr *)&any,
+	    group->len) == -1) {
+		e = errno;
+		snprintf(err, errlen, "UDP port %u: %s", port, strerror(e));
+		close(fd);
+		errno = e;
 		return (-1);
 	}
 	udp_bufsize(fd, SO_SNDBUF, SO_SNDBUFFORCE);
@@ -376,6 +406,22 @@ udp_queue_permille(int fd)
 		return (-1);
 	return ((int)((uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 1000 /
 	    mem[SK_MEMINFO_RCVBUF]));
+}
+
+/* The port a socket is bound to, or -1. */
+int
+udp_local_port(int fd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return (-1);
+	if (ss.ss_family == AF_INET)
+		return (ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	if (ss.ss_family == AF_INET6)
+		return (ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	return (-1);
 }
 
 int

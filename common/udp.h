@@ -28,7 +28,9 @@ int	 udp_same(const struct udp_addr *, const struct udp_addr *);
 unsigned udp_ifindex(const char *);
 int	 udp_if_mtu(const char *);
 
-int	 udp_sender_socket(const struct udp_addr *, unsigned, char *, size_t);
+int	 udp_sender_socket(const struct udp_addr *, unsigned, uint16_t,
+	    char *, size_t);
+int	 udp_local_port(int);
 int	 udp_group_socket(const struct udp_addr *, unsigned, int *, char *,
 	    size_t);
 int	 udp_ctl_socket(int, char *, size_t);

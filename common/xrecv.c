@@ -2000,5 +2000,7 @@ xrecv_stats(struct xrecv *r, struct xrecv_stats *st)
 		st->elapsed = (double)(end - r->t_first) / 1e6;
 	st->total = (double)(end - r->t_start) / 1e6;
 	st->gro = r->gro;
+	if (r->session != 0)
+		st->sender = r->sender;
 	memcpy(st->drops, r->drops, sizeof(st->drops));
 }

@@ -52,6 +52,7 @@ struct xrecv_stats {
 	double		elapsed;	/* since the first data */
 	double		total;		/* since xrecv_start */
 	int		gro;
+	struct udp_addr	sender;		/* len 0 before locking */
 	uint64_t	drops[PROTO_DROP_MAX];
 };
 

@@ -8,10 +8,16 @@
  * stream and the rate follows the receivers' socket-queue reports.  A small
  * ring of recently read blocks serves both the first pass and most repairs
  * without re-reading the file; memory does not depend on the file's size
- * except for 17 bytes of repair bookkeeping per 91 KB group.
+ * except for 17 bytes of repair bookkeeping per 91 KB group.  The sender
+ * sends from a fixed port, the group's port plus one, so that firewalls
+ * can let receivers' answers in (doc/protocol.md, Ports); the sends of one
+ * process share that socket: a receiver's answer carries its session.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,6 +109,29 @@ struct xs_fifo {
 	uint64_t	 cap, head, len;
 };
 
+/*
+ * A sender socket, shared by the sends of this process from the same
+ * port, address family and interface (fleetcastd runs several at once on
+ * its data_port, each to its own group).  Its users are the sends started
+ * and not yet finished; the answers go to the one whose session they
+ * carry.  One bound to an ephemeral port (port 0) is not shared.
+ */
+struct xs_sock {
+	struct xs_sock		*next;
+	struct event_base	*base;
+	int			 fd;
+	int			 family;
+	uint16_t		 port;
+	unsigned		 ifindex;
+	int			 refs;
+	int			 busy;		/* in its callback */
+	struct event		*ev;
+	struct xsend		**users;
+	int			 nusers;
+};
+
+static struct xs_sock	*xs_socks;
+
 struct xsend {
 	struct event_base	*base;
 	struct xsend_conf	 conf;
@@ -111,9 +140,8 @@ struct xsend {
 	enum xsend_state	 state;
 
 	int			 fd;		/* the file */
-	int			 sock;
+	struct xs_sock		*xsock;
 	struct udp_tx		*tx;
-	struct event		*ev_sock;
 	struct event		*ev_pace;
 	struct event		*ev_ctl;
 	struct event		*ev_announce;
@@ -774,7 +802,7 @@ xs_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
 	    s->sendbuf, PROTO_MAX_DGRAM);
 	if (n == -1)
 		fatalx("xsend: seal failed");
-	if (udp_sendto(s->sock, s->sendbuf, (size_t)n, to) == -1 &&
+	if (udp_sendto(s->xsock->fd, s->sendbuf, (size_t)n, to) == -1 &&
 	    errno != EAGAIN)
 		log_warn("xsend: sendto");
 	s->n_packets++;
@@ -1137,22 +1165,81 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		xsend_fsm(s, XE_BUSY);
 }
 
+/* An answer of one of our receivers: HELLO or REPORT. */
 static void
-xsend_sock_cb(evutil_socket_t fd, short ev, void *arg)
+xs_feedback(struct xsend *s, const struct proto_hdr *h,
+    const struct udp_addr *from)
 {
-	struct xsend		*s = arg;
+	struct proto_hello	hello;
+	struct proto_report	rep;
+	uint8_t			plain[PROTO_MAX_DGRAM];
+
+	if (proto_open(s->kf, h, plain, sizeof(plain)) == -1) {
+		s->drops[PROTO_DROP_AUTH]++;
+		return;
+	}
+	if (h->type == PROTO_HELLO) {
+		if (proto_get_hello(plain, h->ctlen, &hello) == -1) {
+			s->drops[PROTO_DROP_RANGE]++;
+			return;
+		}
+		xs_hello(s, &hello, from);
+	} else {
+		if (proto_get_report(plain, h->ctlen, &rep) == -1) {
+			s->drops[PROTO_DROP_RANGE]++;
+			return;
+		}
+		xs_report(s, &rep);
+	}
+}
+
+/* What nobody's session claims counts as dropped by every user. */
+static void
+xs_sock_drop(struct xs_sock *k, enum proto_drop why)
+{
+	int	i;
+
+	for (i = 0; i < k->nusers; i++)
+		k->users[i]->drops[why]++;
+}
+
+static void
+xs_sock_free(struct xs_sock *k)
+{
+	struct xs_sock	**kp;
+
+	for (kp = &xs_socks; *kp != NULL; kp = &(*kp)->next)
+		if (*kp == k) {
+			*kp = k->next;
+			break;
+		}
+	event_free(k->ev);
+	close(k->fd);
+	free(k->users);
+	free(k);
+}
+
+/*
+ * Datagrams to a sender socket.  The users are looked up again for each
+ * one: a callback may finish or free a send on the way (a socket without
+ * users is freed only once this returns).
+ */
+static void
+xs_sock_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct xs_sock		*k = arg;
+	struct xsend		*s;
 	struct proto_hdr	 h;
-	struct proto_hello	 hello;
-	struct proto_report	 rep;
 	struct udp_addr		 from;
 	enum proto_drop		 why;
-	uint8_t			 buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
+	uint8_t			 buf[PROTO_MAX_DGRAM];
 	ssize_t			 n;
-	int			 budget;
+	int			 budget, i;
 
-	for (budget = 0; budget < 256; budget++) {
+	k->busy = 1;
+	for (budget = 0; budget < 256 && k->nusers > 0; budget++) {
 		from.len = sizeof(from.ss);
-		n = recvfrom(s->sock, buf, sizeof(buf), MSG_DONTWAIT,
+		n = recvfrom(k->fd, buf, sizeof(buf), MSG_DONTWAIT,
 		    (struct sockaddr *)&from.ss, &from.len);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -1161,35 +1248,129 @@ xsend_sock_cb(evutil_socket_t fd, short ev, void *arg)
 			break;
 		}
 		if (proto_decode(buf, (size_t)n, &h, &why) == -1) {
-			s->drops[why]++;
+			xs_sock_drop(k, why);
 			continue;
 		}
 		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT) {
-			s->drops[PROTO_DROP_TYPE]++;
+			xs_sock_drop(k, PROTO_DROP_TYPE);
 			continue;
 		}
-		if (h.session != s->session) {
-			s->drops[PROTO_DROP_SESSION]++;
+		for (i = 0, s = NULL; i < k->nusers && s == NULL; i++)
+			if (k->users[i]->session == h.session)
+				s = k->users[i];
+		if (s == NULL) {
+			xs_sock_drop(k, PROTO_DROP_SESSION);
 			continue;
 		}
-		if (proto_open(s->kf, &h, plain, sizeof(plain)) == -1) {
-			s->drops[PROTO_DROP_AUTH]++;
-			continue;
-		}
-		if (h.type == PROTO_HELLO) {
-			if (proto_get_hello(plain, h.ctlen, &hello) == -1) {
-				s->drops[PROTO_DROP_RANGE]++;
-				continue;
-			}
-			xs_hello(s, &hello, &from);
-		} else {
-			if (proto_get_report(plain, h.ctlen, &rep) == -1) {
-				s->drops[PROTO_DROP_RANGE]++;
-				continue;
-			}
-			xs_report(s, &rep);
-		}
+		xs_feedback(s, &h, &from);
 	}
+	k->busy = 0;
+	if (k->refs == 0)
+		xs_sock_free(k);
+}
+
+/*
+ * The port receivers answer to: conf->src_port, or by default the group's
+ * port plus one (minus one for 65535): the group's port itself is held by
+ * receivers on this host.  0: an ephemeral port.
+ */
+static uint16_t
+xs_src_port(const struct xsend_conf *conf)
+{
+	uint16_t	gp;
+
+	if (conf->src_port > 0 && conf->src_port <= 65535)
+		return ((uint16_t)conf->src_port);
+	if (conf->src_port < 0)
+		return (0);
+	gp = ntohs(conf->group.ss.ss_family == AF_INET ?
+	    ((const struct sockaddr_in *)&conf->group.ss)->sin_port :
+	    ((const struct sockaddr_in6 *)&conf->group.ss)->sin6_port);
+	if (gp == 0)
+		return (0);
+	return (gp == 65535 ? 65534 : gp + 1);
+}
+
+/*
+ * The socket for a new send: the one of ours on its port, or a new one.
+ * When another program holds the port the send goes on from an ephemeral
+ * port, with a warning: receivers then answer there, which a firewall
+ * opened for the documented port does not let in.
+ */
+static struct xs_sock *
+xs_sock_open(struct event_base *base, const struct xsend_conf *conf,
+    char *err, size_t errlen)
+{
+	struct xs_sock	*k;
+	char		 why[256];
+	uint16_t	 port = xs_src_port(conf);
+	int		 fd;
+
+	for (k = xs_socks; port != 0 && k != NULL; k = k->next)
+		if (k->base == base && k->port == port &&
+		    k->family == conf->group.ss.ss_family &&
+		    k->ifindex == conf->ifindex) {
+			k->refs++;
+			return (k);
+		}
+	fd = udp_sender_socket(&conf->group, conf->ifindex, port, why,
+	    sizeof(why));
+	if (fd == -1 && port != 0) {
+		log_warnx("xsend: %s; sending from an ephemeral port instead: "
+		    "receivers' answers must be let in there", why);
+		port = 0;
+		fd = udp_sender_socket(&conf->group, conf->ifindex, 0, why,
+		    sizeof(why));
+	}
+	if (fd == -1) {
+		snprintf(err, errlen, "%s", why);
+		return (NULL);
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->base = base;
+	k->fd = fd;
+	k->family = conf->group.ss.ss_family;
+	k->port = port;
+	k->ifindex = conf->ifindex;
+	k->refs = 1;
+	if ((k->ev = event_new(base, fd, EV_READ | EV_PERSIST, xs_sock_cb,
+	    k)) == NULL)
+		fatalx("xsend: event_new failed");
+	k->next = xs_socks;
+	xs_socks = k;
+	return (k);
+}
+
+static void
+xs_sock_attach(struct xs_sock *k, struct xsend *s)
+{
+	k->users = xreallocarray(k->users, k->nusers + 1, sizeof(*k->users));
+	k->users[k->nusers++] = s;
+	if (k->nusers == 1)
+		event_add(k->ev, NULL);
+}
+
+static void
+xs_sock_detach(struct xs_sock *k, struct xsend *s)
+{
+	int	i;
+
+	for (i = 0; i < k->nusers; i++)
+		if (k->users[i] == s) {
+			memmove(k->users + i, k->users + i + 1,
+			    sizeof(*k->users) * (k->nusers - i - 1));
+			if (--k->nusers == 0)
+				event_del(k->ev);
+			return;
+		}
+}
+
+static void
+xs_sock_release(struct xs_sock *k, struct xsend *s)
+{
+	xs_sock_detach(k, s);
+	if (--k->refs == 0 && !k->busy)
+		xs_sock_free(k);
 }
 
 static void
@@ -1338,7 +1519,7 @@ xs_finish(struct xsend *s)
 	event_del(s->ev_ctl);
 	event_del(s->ev_announce);
 	event_del(s->ev_linger);
-	event_del(s->ev_sock);
+	xs_sock_detach(s->xsock, s);
 	ok = s->npeers > 0;
 	for (i = 0; i < s->npeers; i++)
 		if (s->peers[i].state != XSP_DONE)
@@ -1419,7 +1600,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	if (cb != NULL)
 		s->cb = *cb;
 	s->arg = arg;
-	s->fd = s->sock = -1;
+	s->fd = -1;
 	if (s->conf.k == 0)
 		s->conf.k = PROTO_DEF_K;
 	if (s->conf.il == 0)
@@ -1460,10 +1641,9 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	explicit_bzero(kf, sizeof(kf));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
 
-	if ((s->sock = udp_sender_socket(&conf->group, conf->ifindex, err,
-	    errlen)) == -1)
+	if ((s->xsock = xs_sock_open(base, conf, err, errlen)) == NULL)
 		goto fail;
-	s->tx = udp_tx_new(s->sock, &conf->group,
+	s->tx = udp_tx_new(s->xsock->fd, &conf->group,
 	    getenv("FLEETCAST_NO_GSO") == NULL);
 	s->fec = fec_new();
 	s->sha = sha256_new();
@@ -1498,14 +1678,12 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 		s->rate = (double)conf->rate_max;
 	s->slow_start = 1;
 
-	s->ev_sock = event_new(base, s->sock, EV_READ | EV_PERSIST,
-	    xsend_sock_cb, s);
 	s->ev_pace = event_new(base, -1, EV_PERSIST, xsend_pace_cb, s);
 	s->ev_ctl = event_new(base, -1, EV_PERSIST, xsend_ctl_cb, s);
 	s->ev_announce = event_new(base, -1, EV_PERSIST, xsend_announce_cb,
 	    s);
 	s->ev_linger = evtimer_new(base, xsend_linger_cb, s);
-	if (s->ev_sock == NULL || s->ev_pace == NULL || s->ev_ctl == NULL ||
+	if (s->ev_pace == NULL || s->ev_ctl == NULL ||
 	    s->ev_announce == NULL || s->ev_linger == NULL)
 		fatalx("xsend: event_new failed");
 	log_debug("xsend %016" PRIx64 ": %s, %" PRIu64 " bytes, %" PRIu64
@@ -1524,7 +1702,7 @@ xsend_start(struct xsend *s)
 	struct timeval	tv;
 
 	s->t_start = xs_now_us();
-	event_add(s->ev_sock, NULL);
+	xs_sock_attach(s->xsock, s);
 	tv.tv_sec = 0;
 	tv.tv_usec = XS_TICK_US;
 	event_add(s->ev_pace, &tv);
@@ -1550,8 +1728,6 @@ xsend_free(struct xsend *s)
 
 	if (s == NULL)
 		return;
-	if (s->ev_sock != NULL)
-		event_free(s->ev_sock);
 	if (s->ev_pace != NULL)
 		event_free(s->ev_pace);
 	if (s->ev_ctl != NULL)
@@ -1562,8 +1738,8 @@ xsend_free(struct xsend *s)
 		event_free(s->ev_linger);
 	if (s->fd != -1)
 		close(s->fd);
-	if (s->sock != -1)
-		close(s->sock);
+	if (s->xsock != NULL)
+		xs_sock_release(s->xsock, s);
 	udp_tx_free(s->tx);
 	fec_free(s->fec);
 	if (s->sha != NULL)
@@ -1647,4 +1823,11 @@ uint64_t
 xsend_session(struct xsend *s)
 {
 	return (s->session);
+}
+
+/* The port the sender sends from and receivers answer to. */
+int
+xsend_port(struct xsend *s)
+{
+	return (udp_local_port(s->xsock->fd));
 }

@@ -2,7 +2,9 @@
  * The transport's sender: streams one file to a multicast group, encrypted
  * per packet, paced, with FEC/NAK repair, on a caller-supplied libevent
  * event_base (fleetcast send, later fleetcastd).  The caller learns about
- * receivers and the end of the transfer through callbacks.
+ * receivers and the end of the transfer through callbacks.  It sends from
+ * the group's port plus one unless src_port says otherwise, so that
+ * receivers answer to a known port (doc/protocol.md, Ports).
  */
 #ifndef FC_XSEND_H
 #define FC_XSEND_H
@@ -37,6 +39,7 @@ struct xsend_conf {
 	int		 max_wait_ms;	/* -1: not set */
 	int		 drop_ms;	/* 0: 5000 */
 	int		 linger_ms;	/* 0: 300 */
+	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
 	uint8_t		 key[AEAD_KEY_LEN];
 };
 
@@ -87,6 +90,7 @@ void		 xsend_stats(struct xsend *, struct xsend_stats *);
 int		 xsend_npeers(struct xsend *);
 void		 xsend_peer(struct xsend *, int, struct xsend_peer_info *);
 uint64_t	 xsend_session(struct xsend *);
+int		 xsend_port(struct xsend *);
 const char	*xsend_strpstate(enum xsend_pstate);
 
 #endif

@@ -65,7 +65,8 @@ static const char send_usage[] =
     "  --psk FILE            32-byte key, 64 hex characters, not readable by every\n"
     "                        user (fleetcast key generate-psk writes one, mode 0600)\n"
     "  --json                print a JSON summary on stdout\n"
-    "\nExit 0 only when every receiver that joined confirmed the whole file.\n"
+    "\nReceivers answer to UDP port PORT+1 of this host: a firewall must let it in.\n"
+    "Exit 0 only when every receiver that joined confirmed the whole file.\n"
     "FLEETCAST_NO_GSO=1 in the environment disables UDP segmentation offload.\n";
 
 static const char recv_usage[] =
@@ -430,6 +431,8 @@ cmd_send(int argc, char **argv)
 		snprintf(err, sizeof(err), "%016" PRIx64,
 		    xsend_session(c.xs));
 		json_object_set_new(j, "session", json_string(err));
+		json_object_set_new(j, "port", json_integer(
+		    xsend_port(c.xs)));
 		json_object_set_new(j, "ok", json_boolean(c.ok));
 		json_object_set_new(j, "bytes", json_integer(
 		    (json_int_t)st.size));
@@ -654,6 +657,9 @@ cmd_receive(int argc, char **argv)
 		json_object_set_new(j, "ok", json_boolean(c.ok));
 		json_object_set_new(j, "result", json_string(c.ok ? "ok" :
 		    "failed"));
+		json_object_set_new(j, "sender", st.sender.len != 0 ?
+		    json_string(udp_ntop(&st.sender, err, sizeof(err))) :
+		    json_null());
 		json_object_set_new(j, "error", c.ok ? json_null() :
 		    json_string(c.err));
 		json_object_set_new(j, "bytes", json_integer(

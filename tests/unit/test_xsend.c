@@ -35,6 +35,7 @@ static char	tmpdir[] = "/tmp/test_xsend.XXXXXX";
 /* The sender under test. */
 struct snd {
 	struct event_base	*base;
+	int			 own_base;
 	struct xsend		*xs;
 	struct udp_addr		 to;	/* where it sends: our data socket */
 	int			 data;	/* bound there */
@@ -105,9 +106,13 @@ local_port(int fd)
 	return (ntohs(sin.sin_port));
 }
 
-/* A sender of a small file to a socket of ours on 127.0.0.1. */
+/*
+ * A sender of a small file to a socket of ours at ip:port (port 0: any),
+ * on base (NULL: its own).
+ */
 static void
-snd_start(struct snd *s, size_t size)
+snd_start(struct snd *s, struct event_base *base, size_t size, const char *ip,
+    uint16_t port)
 {
 	static const struct xsend_cb	cb = { NULL, NULL, NULL, NULL, NULL,
 	    snd_finished };
@@ -126,8 +131,8 @@ snd_start(struct snd *s, size_t size)
 		CU_ASSERT_FATAL(write(fd, buf, size - done < sizeof(buf) ?
 		    size - done : sizeof(buf)) > 0);
 	close(fd);
-	s->data = udp_socket("127.0.0.1", 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", local_port(s->data));
+	s->data = udp_socket(ip, port);
+	snprintf(addr, sizeof(addr), "%s:%u", ip, local_port(s->data));
 	CU_ASSERT_FATAL(udp_parse(addr, &s->to, 0, err, sizeof(err)) == 0);
 	memset(&conf, 0, sizeof(conf));
 	conf.path = path;
@@ -136,7 +141,10 @@ snd_start(struct snd *s, size_t size)
 	conf.max_wait_ms = -1;
 	conf.drop_ms = 2000;
 	memcpy(conf.key, key, sizeof(key));
-	s->base = event_base_new();
+	if ((s->base = base) == NULL) {
+		s->base = event_base_new();
+		s->own_base = 1;
+	}
 	CU_ASSERT_FATAL(s->base != NULL);
 	s->xs = xsend_new(s->base, &conf, &cb, s, err, sizeof(err));
 	if (s->xs == NULL)
@@ -181,7 +189,8 @@ static void
 snd_end(struct snd *s)
 {
 	xsend_free(s->xs);
-	event_base_free(s->base);
+	if (s->own_base)
+		event_base_free(s->base);
 	close(s->data);
 	aead_free(s->kd);
 	aead_free(s->kf);
@@ -330,7 +339,7 @@ test_hello_replay(void)
 	size_t		firstlen;
 	int		k;
 
-	snd_start(&s, 3000);
+	snd_start(&s, NULL, 3000, "127.0.0.2", 0);
 	frcv_init(&f, 0xabcdef, 1);
 	join(&s, &f);
 	memcpy(first, f.hello, f.hellolen);
@@ -369,6 +378,75 @@ test_hello_replay(void)
 	snd_end(&s);
 }
 
+static uint16_t
+addr_port(const struct udp_addr *a)
+{
+	return (ntohs(((const struct sockaddr_in *)&a->ss)->sin_port));
+}
+
+/*
+ * Mission rule M5: the sender sends from a fixed port, the group's plus
+ * one, so that a firewall needs that port open and not the whole
+ * ephemeral range.  Two sends of one process to different groups on the
+ * same port share that socket, and each gets its own receivers' answers.
+ */
+static void
+test_fixed_port(void)
+{
+	struct snd	a, b;
+	struct frcv	fa, fb;
+	uint16_t	port;
+
+	snd_start(&a, NULL, 3000, "127.0.0.2", 0);
+	port = local_port(a.data) + 1;
+	CU_ASSERT_EQUAL(xsend_port(a.xs), port);
+	snd_start(&b, a.base, 5000, "127.0.0.3", port - 1);
+	CU_ASSERT_EQUAL(xsend_port(b.xs), port);
+	frcv_init(&fa, 0x1a, 1);
+	frcv_init(&fb, 0x1b, 1);
+	join(&a, &fa);
+	join(&b, &fb);
+	CU_ASSERT_EQUAL(addr_port(&a.from), port);
+	CU_ASSERT_EQUAL(addr_port(&b.from), port);
+	CU_ASSERT(a.session != b.session);
+	CU_ASSERT_EQUAL(xsend_npeers(a.xs), 1);
+	CU_ASSERT_EQUAL(xsend_npeers(b.xs), 1);
+	CU_ASSERT_EQUAL(snd_drops(&a, PROTO_DROP_SESSION), 0);
+	CU_ASSERT_EQUAL(snd_drops(&a, PROTO_DROP_AUTH), 0);
+	/* One send ends; the other keeps the socket and its receiver. */
+	snd_end(&b);
+	frcv_report(&fa, &a, PROTO_R_READY);
+	run_ms(&a, 20);
+	CU_ASSERT_EQUAL(snd_peer_state(&a, 0), XSP_READY);
+	close(fa.fd);
+	close(fb.fd);
+	snd_end(&a);
+}
+
+/*
+ * The port held by another program: the send goes on from an ephemeral
+ * port (with a warning) rather than failing or sharing it.
+ */
+static void
+test_port_taken(void)
+{
+	struct snd	s;
+	struct frcv	f;
+	int		other;
+	uint16_t	port;
+
+	other = udp_socket("127.0.0.1", 0);
+	port = local_port(other);
+	snd_start(&s, NULL, 3000, "127.0.0.2", port - 1);
+	CU_ASSERT(xsend_port(s.xs) != port && xsend_port(s.xs) > 0);
+	frcv_init(&f, 0x2a, 1);
+	join(&s, &f);
+	CU_ASSERT(addr_port(&s.from) != port);
+	close(f.fd);
+	close(other);
+	snd_end(&s);
+}
+
 static void
 cleanup(void)
 {
@@ -381,6 +459,8 @@ cleanup(void)
 
 static CU_TestInfo tests[] = {
 	{ "replayed HELLOs do not reset a receiver", test_hello_replay },
+	{ "the sender sends from the group's port + 1", test_fixed_port },
+	{ "a port held elsewhere: an ephemeral one", test_port_taken },
 	CU_TEST_INFO_NULL,
 };
 
