@@ -501,6 +501,8 @@ proto_put_report(struct wire_w *w, const struct proto_report *p)
 		wire_put_u16(w, p->nak[i].need);
 		wire_put_u32(w, p->nak[i].seen);
 	}
+	if (p->has_rx)
+		wire_put_u32(w, p->rx_packets);
 	return (w->err ? -1 : 0);
 }
 
@@ -543,5 +545,7 @@ proto_get_report(const uint8_t *buf, size_t len, struct proto_report *p)
 		    p->nak[i].kind != PROTO_NAK_GROUP)
 			return (-1);
 	}
+	/* Optional: receivers before it leave it out. */
+	p->has_rx = wire_get_u32(&r, &p->rx_packets) == 0;
 	return (0);
 }

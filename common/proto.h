@@ -189,6 +189,8 @@ struct proto_report {
 	char		err[PROTO_ERR_MAX + 1];
 	uint16_t	nnak;
 	struct proto_nak nak[PROTO_NAK_MAX];
+	int		has_rx;		/* the optional field below is there */
+	uint32_t	rx_packets;	/* sender packets that arrived, mod 2^32 */
 };
 
 const char	*proto_drop_name(enum proto_drop);

@@ -54,8 +54,9 @@
 #define XR_CONGEST_MS		10
 #define XR_BUDGET		2048	/* datagrams per wake-up, then timers */
 #define XR_STATE_MAGIC		0x46435253U	/* "FCRS" */
-#define XR_STATE_VERSION	1
-#define XR_STATE_HDR		36
+#define XR_STATE_VERSION	2	/* 2 added the content digest */
+#define XR_STATE_HDR1		36	/* header of version 1 */
+#define XR_STATE_HDR		(XR_STATE_HDR1 + SHA256_LEN)
 /*
  * Memory a session may take, all of it sized by the sender's geometry
  * (bitmaps and per-group arrays grow with the file, the ring with the
@@ -192,6 +193,7 @@ struct xrecv {
 	uint8_t			 symbuf[PROTO_MAX_SYM];	/* not yet authentic */
 
 	uint64_t		 rx_hw_seq;
+	uint32_t		 rx_packets;	/* of our session, any kind */
 	uint32_t		 overflow_base;
 	uint32_t		 overflow;
 	uint32_t		 overflow_reported;
@@ -303,7 +305,8 @@ xr_rand(uint32_t n)
 }
 
 /*
- * The persisted state: header, bitmap of the symbols on disk, and a
+ * The persisted state: header (with the SHA-256 the caller expects of the
+ * file, zero when it gave none), bitmap of the symbols on disk, and a
  * SHA-256 over both.  Only symbols written before the fdatasync that
  * precedes this write are in the bitmap.
  */
@@ -331,6 +334,11 @@ xr_persist(struct xrecv *r)
 	wire_put_u16(&w, (uint16_t)r->geom.sym);
 	wire_put_u16(&w, (uint16_t)r->geom.k);
 	wire_put_u16(&w, (uint16_t)r->geom.il);
+	if (r->conf.expect_digest)
+		wire_put_bytes(&w, r->conf.expect_sha256, SHA256_LEN);
+	else
+		wire_put_bytes(&w, (const uint8_t[SHA256_LEN]){ 0 },
+		    SHA256_LEN);
 	wire_put_bytes(&w, r->disk, blen);
 	sha256(w.buf, w.len, md);
 	wire_put_bytes(&w, md, SHA256_LEN);
@@ -347,7 +355,12 @@ xr_persist(struct xrecv *r)
 
 /*
  * Read the state file.  With geom NULL only the receiver id and session
- * are taken (at start); otherwise the bitmap too, if everything matches.
+ * are taken (at start); otherwise the bitmap too, if everything matches:
+ * the session we locked onto, or, when the caller expects a digest and the
+ * file was written for the same one, any session with the same geometry
+ * (the same content from another sender: the unicast fallback after a
+ * multicast transfer, or a sender restarted).  Version 1 files (no
+ * digest) still resume the same session.
  */
 static int
 xr_load_state(struct xrecv *r, const struct proto_geom *geom)
@@ -355,19 +368,21 @@ xr_load_state(struct xrecv *r, const struct proto_geom *geom)
 	struct wire_r	 rd;
 	struct stat	 st;
 	uint8_t		*buf, md[SHA256_LEN];
+	const uint8_t	*digest = NULL;
 	uint32_t	 magic;
 	uint16_t	 ver, sym, k, il;
 	uint64_t	 session, rid, size;
-	size_t		 blen;
+	size_t		 blen, hdr;
 	ssize_t		 n;
-	int		 fd, rv = -1;
+	int		 fd, rv = -1, same;
 
 	if ((fd = open(r->statepath, O_RDONLY | O_CLOEXEC)) == -1)
 		return (-1);
-	if (fstat(fd, &st) == -1 || st.st_size < XR_STATE_HDR + SHA256_LEN ||
+	if (fstat(fd, &st) == -1 || st.st_size < XR_STATE_HDR1 + SHA256_LEN ||
 	    st.st_size > XR_STATE_HDR + SHA256_LEN + (1 << 30) ||
 	    (geom != NULL && (uint64_t)st.st_size != XR_STATE_HDR +
-	    (geom->nsym + 7) / 8 + SHA256_LEN)) {
+	    (geom->nsym + 7) / 8 + SHA256_LEN && (uint64_t)st.st_size !=
+	    XR_STATE_HDR1 + (geom->nsym + 7) / 8 + SHA256_LEN)) {
 		close(fd);
 		return (-1);
 	}
@@ -381,7 +396,8 @@ xr_load_state(struct xrecv *r, const struct proto_geom *geom)
 		goto out;
 	wire_r_init(&rd, buf, (size_t)n - SHA256_LEN);
 	if (wire_get_u32(&rd, &magic) == -1 || magic != XR_STATE_MAGIC ||
-	    wire_get_u16(&rd, &ver) == -1 || ver != XR_STATE_VERSION ||
+	    wire_get_u16(&rd, &ver) == -1 || (ver != 1 &&
+	    ver != XR_STATE_VERSION) ||
 	    wire_get_u64(&rd, &session) == -1 ||
 	    wire_get_u64(&rd, &rid) == -1 ||
 	    wire_get_u64(&rd, &size) == -1 ||
@@ -389,6 +405,12 @@ xr_load_state(struct xrecv *r, const struct proto_geom *geom)
 	    wire_get_u16(&rd, &k) == -1 ||
 	    wire_get_u16(&rd, &il) == -1 || rid == 0)
 		goto out;
+	hdr = XR_STATE_HDR1;
+	if (ver >= 2) {
+		if (wire_get_ptr(&rd, &digest, SHA256_LEN) == -1)
+			goto out;
+		hdr = XR_STATE_HDR;
+	}
 	if (geom == NULL) {
 		r->rid = rid;
 		r->old_session = session;
@@ -396,11 +418,17 @@ xr_load_state(struct xrecv *r, const struct proto_geom *geom)
 		goto out;
 	}
 	blen = (geom->nsym + 7) / 8;
-	if (session != r->session || size != geom->size ||
-	    sym != geom->sym || k != geom->k || il != geom->il ||
-	    wire_r_left(&rd) != blen)
+	same = session == r->session || (r->conf.expect_digest &&
+	    digest != NULL && memcmp(digest, r->conf.expect_sha256,
+	    SHA256_LEN) == 0);
+	if (!same || size != geom->size || sym != geom->sym ||
+	    k != geom->k || il != geom->il || wire_r_left(&rd) != blen)
 		goto out;
-	memcpy(r->disk, buf + XR_STATE_HDR, blen);
+	memcpy(r->disk, buf + hdr, blen);
+	if (session != r->session)
+		log_debug("xrecv %016" PRIx64 ": the state of session %016"
+		    PRIx64 " holds the same file: keeping it", r->session,
+		    session);
 	rv = 0;
 out:
 	free(buf);
@@ -1449,6 +1477,8 @@ xr_dgram(struct xrecv *r, const uint8_t *buf, size_t len,
 	}
 	if (r->state != XR_RECEIVING && r->state != XR_DONE)
 		return;
+	/* Arrived, useful or not: the sender compares with its count. */
+	r->rx_packets++;
 	switch (h.type) {
 	case PROTO_DATA:
 		if (r->state == XR_RECEIVING)
@@ -1624,6 +1654,8 @@ xr_send_report(struct xrecv *r, int naks)
 	if (r->have != NULL)
 		rep.have_bytes = xr_have_bytes(r);
 	rep.rx_hw_seq = r->rx_hw_seq;
+	rep.has_rx = 1;
+	rep.rx_packets = r->rx_packets;
 	rep.repairs = (uint32_t)r->n_repairs;
 	rep.overflow = r->overflow - r->overflow_base;
 	r->overflow_reported = r->overflow;

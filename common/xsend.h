@@ -40,6 +40,7 @@ struct xsend_conf {
 	int		 drop_ms;	/* 0: 5000 */
 	int		 linger_ms;	/* 0: 300 */
 	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
+	int		 eject_ms;	/* 0: never refuse a straggler */
 	uint8_t		 key[AEAD_KEY_LEN];
 };
 
@@ -87,6 +88,7 @@ int		 xsend_start(struct xsend *);
 void		 xsend_stop(struct xsend *);
 void		 xsend_free(struct xsend *);
 void		 xsend_stats(struct xsend *, struct xsend_stats *);
+void		 xsend_expect(struct xsend *, int);
 int		 xsend_npeers(struct xsend *);
 void		 xsend_peer(struct xsend *, int, struct xsend_peer_info *);
 uint64_t	 xsend_session(struct xsend *);

@@ -41,6 +41,7 @@
 
 #define RUN_JOIN_WAIT_MS	5000	/* receivers of a wave to join */
 #define RUN_DELIVERY_GRACE	120	/* s after a transfer for reports */
+#define RUN_EJECT_MS		2000	/* a straggler drags the group */
 
 struct run;
 
@@ -71,6 +72,8 @@ struct run {
 	uint8_t			 key[CTL_KEY_LEN];
 	uint8_t			*assigned;	/* per target: ASSIGN sent */
 	uint8_t			*fallback;	/* per target: moved to unicast */
+	char			**refused;	/* per target: why the group's
+						   sender refused it */
 	struct sched_run	*sr;
 	struct xfer_list	 xfers;
 	int			 finished;
@@ -133,6 +136,10 @@ run_free(struct run *r)
 
 	while ((x = TAILQ_FIRST(&r->xfers)) != NULL)
 		xfer_free(x);
+	for (i = 0; r->refused != NULL && r->sr != NULL &&
+	    i < r->sr->ntargets; i++)
+		free(r->refused[i]);
+	free(r->refused);
 	if (r->sr != NULL)
 		sched_run_free(r->runs->sched, r->sr);
 	for (i = 0; i < r->npkgs; i++)
@@ -467,6 +474,44 @@ xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
 	    p->addr, x->dest, p->error != NULL ? p->error : "no reason");
 }
 
+/*
+ * The group's sender refused a straggler (it fell behind or lost too
+ * much): its agent will ask for unicast, and the server's reason, which
+ * says how far behind it was, becomes its path_reason.
+ */
+static void
+xs_peer_done(void *arg, const struct xsend_peer_info *p)
+{
+	struct xfer	*x = arg;
+	struct run	*r = x->run;
+	const char	*addr;
+	char		 host[64];
+	size_t		 i, idx;
+
+	if (p->state != XSP_FAILED || p->error == NULL ||
+	    x->path != SCHED_PATH_MULTICAST)
+		return;
+	/* The receiver's address without its port: the machine. */
+	snprintf(host, sizeof(host), "%s", p->addr);
+	if (host[0] == '[')
+		memmove(host, host + 1, strlen(host));
+	host[strcspn(host, "]")] = '\0';
+	if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':'))
+		*strrchr(host, ':') = '\0';
+	for (i = 0; i < x->n; i++) {
+		addr = control_address(r->runs->srv->control,
+		    x->members[i]->machine->name);
+		if (addr == NULL || strcmp(addr, host) != 0)
+			continue;
+		idx = (size_t)(x->members[i] - r->sr->targets);
+		free(r->refused[idx]);
+		r->refused[idx] = xstrdup(p->error);
+		log_info("run %s machine %s: the multicast sender refused it: "
+		    "%s", r->idstr, x->members[i]->machine->name, p->error);
+		return;
+	}
+}
+
 static void
 xs_finished(void *arg, int ok)
 {
@@ -493,7 +538,7 @@ xfer_step_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static const struct xsend_cb xs_cb = {
-	NULL, NULL, NULL, NULL, xs_peer_dropped, xs_finished,
+	NULL, NULL, NULL, xs_peer_done, xs_peer_dropped, xs_finished,
 };
 
 /* Start the next package of a transfer, or end it. */
@@ -532,6 +577,8 @@ xfer_next(struct xfer *x)
 	xc.rate_max = r->runs->rate;
 	xc.min_receivers = (int)x->n;
 	xc.max_wait_ms = RUN_JOIN_WAIT_MS;
+	if (x->path == SCHED_PATH_MULTICAST)
+		xc.eject_ms = RUN_EJECT_MS;
 	memcpy(xc.key, r->key, sizeof(xc.key));
 	/* Tell the members first, so their receivers are up in time. */
 	memset(&m, 0, sizeof(m));
@@ -788,6 +835,7 @@ runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
 	}
 	r->assigned = xcalloc(n, 1);
 	r->fallback = xcalloc(n, 1);
+	r->refused = xcalloc(n, sizeof(*r->refused));
 
 	/* Persist the run before any agent or timer acts on it. */
 	dr.id = id;
@@ -906,6 +954,7 @@ runs_restore(struct runs *rs)
 		r->sr->udata = r;
 		r->assigned = xcalloc(d->ntargets, 1);
 		r->fallback = xcalloc(d->ntargets, 1);
+		r->refused = xcalloc(d->ntargets, sizeof(*r->refused));
 		TAILQ_INSERT_TAIL(&rs->list, r, entry);
 		/* Max wait counts from the admin's command, not from now. */
 		rs->restoring = 1;
@@ -1128,9 +1177,15 @@ run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
 		found->members[i] = found->members[--found->n];
 		if (found->n == 0)
 			xfer_free(found);
+		else if (found->xs != NULL)
+			xsend_expect(found->xs, (int)found->n);
 	}
-	snprintf(why, sizeof(why), "unicast fallback: %s", msg != NULL &&
-	    msg[0] != '\0' ? msg : "asked for by the agent");
+	if (r->refused[idx] != NULL)
+		snprintf(why, sizeof(why), "unicast fallback: %s",
+		    r->refused[idx]);
+	else
+		snprintf(why, sizeof(why), "unicast fallback: %s", msg !=
+		    NULL && msg[0] != '\0' ? msg : "asked for by the agent");
 	r->fallback[idx] = 1;
 	if (db_run_path(rs->srv->db, r->id, t->machine->name, "unicast", why,
 	    server_now_ms(), 1) == -1)

@@ -2,19 +2,27 @@
 #
 # unicast_fallback.sh: the automatic unicast fallback on the multicast
 # segment itself (issue #6).  Three agents on segment A of the namespace
-# lab, one of which drops every multicast datagram on input (as a switch
-# without the group, or a host firewall, would): in one multicast scenario
-# that machine finds no multicast within the probe after START, asks for
-# unicast and gets the package by unicast beside the group, the other two
-# by multicast, all three succeed, and each machine's path_reason says
-# why.  Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
+# lab, fleetcastd sending at 200 Mbit/s.
+#
+# 1. One machine drops every multicast datagram on input (as a switch
+#    without the group, or a host firewall, would): in one multicast
+#    scenario it finds no multicast within the probe after START, asks for
+#    unicast and gets the package by unicast beside the group; the group
+#    starts without waiting out its join time for it; all three succeed
+#    and each machine's path_reason says why.
+# 2. One machine loses 20% of the UDP it receives: the group's sender
+#    refuses it as a straggler instead of sizing everyone's repairs by it,
+#    it finishes by unicast, and its receiver keeps what the multicast
+#    transfer had brought (the staging file and bitmap carry over to the
+#    new session).
+# Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
 
 UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
 . "$UL_SRCDIR/tests/integration/unicast_lib.sh"
 ul_init fcuf
 
 ul_lab 3 0
-ul_server
+ul_server --rate 200M
 for h in r1 r2 r3; do
 	ul_agent "$h"
 done
@@ -55,7 +63,40 @@ while IFS='|' read -r name state path bytes reason err; do
 done < <(ul_table "$run")
 grep -q "asking for unicast" "$UL_T/agent-r3.err" ||
     ul_fail "r3's agent did not ask for unicast"
+grep -q "max wait over" "$UL_T/server.err" &&
+    ul_fail "the group's sender waited out its join time for r3"
 ul_ok "run $run: r1, r2 by multicast, r3 fell back to unicast, in $(ul_seconds "$run") s"
+lab_exec r3 nft delete table inet fcnomc || ul_fail "nft on r3"
+
+# 2. 20% loss on r2: refused by the group's sender, finished by unicast.
+lab_loss 20 r2
+ul_pkg LOSSY 96
+fc scenario create lossy --package LOSSY --max-targets 3 --max-wait 30 \
+    >/dev/null || ul_fail "scenario create"
+run=$(ul_run lossy r1 r2 r3)
+ul_wait_finished "$run" 80
+size=$(stat -c %s "$UL_T/LOSSY.fcpkg")
+while IFS='|' read -r name state path bytes reason err; do
+	echo "   $name: $state by $path, $bytes bytes ($reason)"
+	[ "$state" = succeeded ] || ul_fail "$name is $state: $err"
+	[ "$bytes" = "$size" ] || ul_fail "$name received $bytes of $size bytes"
+	case $name in
+	r2)
+		[ "$path" = unicast ] || ul_fail "r2 got it by $path"
+		grep -q "^unicast fallback: fell behind the group: first-pass loss" \
+		    <<<"$reason" || ul_fail "r2: path_reason '$reason'"
+		;;
+	*)
+		[ "$path" = multicast ] || ul_fail "$name got it by $path"
+		;;
+	esac
+done < <(ul_table "$run")
+grep -q "holds the same file: keeping it" "$UL_T/agent-r2.err" ||
+    ul_fail "r2's unicast receiver did not keep what the multicast brought"
+kept=$(sed -n 's/.*resuming, \([0-9]*\) of [0-9]* bytes already on disk.*/\1/p' \
+    "$UL_T/agent-r2.err" | tail -n 1)
+[ "${kept:-0}" -gt 0 ] || ul_fail "r2 resumed with nothing on disk"
+ul_ok "run $run: r2 (20% loss) refused by the group, finished by unicast from $((kept / 1048576)) MiB on disk; r1, r3 by multicast"
 
 echo "PASS: unicast_fallback"
 exit 0

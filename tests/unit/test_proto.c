@@ -276,6 +276,20 @@ test_bodies(void)
 	r.nnak = PROTO_NAK_MAX + 1;
 	wire_w_fixed(&w, buf, sizeof(buf));
 	CU_ASSERT(proto_put_report(&w, &r) == -1);
+	/* The optional packet count: read when it is there, else not. */
+	r.nak[3].kind = PROTO_NAK_GROUP;
+	r.nnak = PROTO_NAK_MAX;
+	r.has_rx = 1;
+	r.rx_packets = 0xfffffff0U;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT_FATAL(proto_put_report(&w, &r) == 0);
+	CU_ASSERT(w.len + PROTO_HDR_LEN + PROTO_TAG_LEN <= 1472);
+	memset(&r2, 0, sizeof(r2));
+	CU_ASSERT(proto_get_report(buf, w.len, &r2) == 0);
+	CU_ASSERT(r2.has_rx && r2.rx_packets == 0xfffffff0U);
+	CU_ASSERT_EQUAL(r2.nnak, PROTO_NAK_MAX);
+	CU_ASSERT(proto_get_report(buf, w.len - 4, &r2) == 0);
+	CU_ASSERT(!r2.has_rx);
 }
 
 static void
