@@ -1714,14 +1714,14 @@ xs_stragglers(struct xsend *s, uint64_t now)
 		if (now - p->straggle_since < (uint64_t)s->conf.eject_ms)
 			continue;
 		if (lossy)
-			snprintf(p->err, sizeof(p->err), "fell behind the "
-			    "group: first-pass loss %.1f%% for %.1f s, the "
-			    "others' median %.1f%%", p->loss_pm / 10.0,
+			snprintf(p->err, sizeof(p->err), "%s: first-pass loss "
+			    "%.1f%% for %.1f s, the others' median %.1f%%",
+			    XSEND_STRAGGLER, p->loss_pm / 10.0,
 			    (now - p->straggle_since) / 1000.0, ml / 10.0);
 		else
-			snprintf(p->err, sizeof(p->err), "fell behind the "
-			    "group: %.0f Mbit/s for %.1f s, the others' "
-			    "median %.0f Mbit/s", p->drain * 8 / 1e6,
+			snprintf(p->err, sizeof(p->err), "%s: %.0f Mbit/s for "
+			    "%.1f s, the others' median %.0f Mbit/s",
+			    XSEND_STRAGGLER, p->drain * 8 / 1e6,
 			    (now - p->straggle_since) / 1000.0, mp * 8 / 1e6);
 		log_info("xsend %016" PRIx64 ": receiver %s refused: %s",
 		    s->session, p->name, p->err);

@@ -44,6 +44,9 @@ struct xsend_conf {
 	uint8_t		 key[AEAD_KEY_LEN];
 };
 
+/* How the error of a receiver refused as a straggler begins. */
+#define XSEND_STRAGGLER	"fell behind the group"
+
 struct xsend_peer_info {
 	uint64_t		 rid;
 	const char		*addr;

@@ -489,7 +489,8 @@ xs_peer_done(void *arg, const struct xsend_peer_info *p)
 	size_t		 i, idx;
 
 	if (p->state != XSP_FAILED || p->error == NULL ||
-	    x->path != SCHED_PATH_MULTICAST)
+	    x->path != SCHED_PATH_MULTICAST ||
+	    strncmp(p->error, XSEND_STRAGGLER, strlen(XSEND_STRAGGLER)) != 0)
 		return;
 	/* The receiver's address without its port: the machine. */
 	snprintf(host, sizeof(host), "%s", p->addr);
