@@ -351,34 +351,32 @@ ca_cert_fingerprint(struct x509_st *x, char *hex)
 }
 
 /*
- * Sign an agent's CSR for machine name.  On success *pem is the new
- * certificate and fp its fingerprint (65 bytes); err says what is wrong
- * with the CSR otherwise.
+ * Parse an agent's PEM CSR, check its self-signature and that its key is
+ * of an accepted kind and size; return the public key (the caller frees it)
+ * or NULL with err set.
  */
-int
-ca_sign_csr(struct ca *ca, const char *name, const char *csr, char **pem,
-    char *fp, char *err, size_t errlen)
+static EVP_PKEY *
+csr_check(const char *csr, char *err, size_t errlen)
 {
 	BIO		*b;
-	X509_REQ	*req = NULL;
+	X509_REQ	*req;
 	EVP_PKEY	*pub = NULL;
-	X509		*x = NULL;
-	int		 rv = -1, bits;
+	int		 bits;
 
 	if ((b = BIO_new_mem_buf(csr, -1)) == NULL) {
 		snprintf(err, errlen, "csr: out of memory");
-		return (-1);
+		return (NULL);
 	}
 	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
 	BIO_free(b);
 	if (req == NULL) {
 		ssl_error(err, errlen, "csr: not a PEM certificate request");
-		goto out;
+		return (NULL);
 	}
 	if ((pub = X509_REQ_get_pubkey(req)) == NULL ||
 	    X509_REQ_verify(req, pub) != 1) {
 		ssl_error(err, errlen, "csr: its signature does not verify");
-		goto out;
+		goto bad;
 	}
 	bits = EVP_PKEY_get_bits(pub);
 	if (!(EVP_PKEY_is_a(pub, "EC") && bits >= 256) &&
@@ -387,8 +385,31 @@ ca_sign_csr(struct ca *ca, const char *name, const char *csr, char **pem,
 		snprintf(err, errlen, "csr: key type %s of %d bits; EC of at "
 		    "least 256, RSA of at least 2048 or Ed25519 needed",
 		    EVP_PKEY_get0_type_name(pub), bits);
-		goto out;
+		goto bad;
 	}
+	X509_REQ_free(req);
+	return (pub);
+bad:
+	EVP_PKEY_free(pub);
+	X509_REQ_free(req);
+	return (NULL);
+}
+
+/*
+ * Sign an agent's CSR for machine name.  On success *pem is the new
+ * certificate and fp its fingerprint (65 bytes); err says what is wrong
+ * with the CSR otherwise.
+ */
+int
+ca_sign_csr(struct ca *ca, const char *name, const char *csr, char **pem,
+    char *fp, char *err, size_t errlen)
+{
+	EVP_PKEY	*pub = NULL;
+	X509		*x = NULL;
+	int		 rv = -1;
+
+	if ((pub = csr_check(csr, err, errlen)) == NULL)
+		goto out;
 	if ((x = make_cert(pub, name, ca->ca_cert, ca->ca_key, 2, CLIENT_DAYS,
 	    NULL)) == NULL) {
 		ssl_error(err, errlen, "signing the certificate");
@@ -403,7 +424,6 @@ ca_sign_csr(struct ca *ca, const char *name, const char *csr, char **pem,
 	}
 	rv = 0;
 out:
-	X509_REQ_free(req);
 	EVP_PKEY_free(pub);
 	X509_free(x);
 	return (rv);
@@ -419,37 +439,13 @@ out:
 int
 ca_csr_fingerprint(const char *csr, char *hex, char *err, size_t errlen)
 {
-	BIO		*b;
-	X509_REQ	*req = NULL;
 	EVP_PKEY	*pub = NULL;
 	uint8_t		 md[EVP_MAX_MD_SIZE], *der = NULL;
 	unsigned int	 mdlen;
-	int		 rv = -1, bits, len;
+	int		 rv = -1, len;
 
-	if ((b = BIO_new_mem_buf(csr, -1)) == NULL) {
-		snprintf(err, errlen, "csr: out of memory");
-		return (-1);
-	}
-	req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
-	BIO_free(b);
-	if (req == NULL) {
-		ssl_error(err, errlen, "csr: not a PEM certificate request");
+	if ((pub = csr_check(csr, err, errlen)) == NULL)
 		goto out;
-	}
-	if ((pub = X509_REQ_get_pubkey(req)) == NULL ||
-	    X509_REQ_verify(req, pub) != 1) {
-		ssl_error(err, errlen, "csr: its signature does not verify");
-		goto out;
-	}
-	bits = EVP_PKEY_get_bits(pub);
-	if (!(EVP_PKEY_is_a(pub, "EC") && bits >= 256) &&
-	    !(EVP_PKEY_is_a(pub, "RSA") && bits >= 2048) &&
-	    !EVP_PKEY_is_a(pub, "ED25519")) {
-		snprintf(err, errlen, "csr: key type %s of %d bits; EC of at "
-		    "least 256, RSA of at least 2048 or Ed25519 needed",
-		    EVP_PKEY_get0_type_name(pub), bits);
-		goto out;
-	}
 	if ((len = i2d_PUBKEY(pub, &der)) <= 0 ||
 	    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != SHA256_LEN) {
@@ -460,7 +456,6 @@ ca_csr_fingerprint(const char *csr, char *hex, char *err, size_t errlen)
 	rv = 0;
 out:
 	OPENSSL_free(der);
-	X509_REQ_free(req);
 	EVP_PKEY_free(pub);
 	return (rv);
 }
