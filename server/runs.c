@@ -99,7 +99,6 @@ struct runs {
 static void	runs_rearm(struct runs *);
 static void	xfer_next(struct xfer *);
 static void	xfer_free(struct xfer *);
-static int	runs_on_segment(struct runs *, const char *, char *, size_t);
 static void	run_fallback(struct run *, struct sched_target *, uint16_t,
 		    const char *);
 
@@ -1355,7 +1354,7 @@ seg_prefixlen(const uint8_t *m, size_t len)
  * on the server's own host (loopback) hears the looped-back stream.  why
  * receives the reason, which is the machine's path_reason in the run.
  */
-static int
+int
 runs_on_segment(struct runs *rs, const char *addr, char *why, size_t len)
 {
 	struct ifaddrs	*ifa, *i;

@@ -275,6 +275,7 @@ int		 runs_clear_error(struct runs *, const char *, char *, size_t,
 		    int *);
 uint64_t	 runs_using_package(struct runs *, const char *);
 int		 runs_machine_busy(struct runs *, const char *, const char *);
+int		 runs_on_segment(struct runs *, const char *, char *, size_t);
 int		 runs_control(struct runs *, uint64_t, int, char *, size_t,
 		    int *);
 
