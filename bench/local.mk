@@ -28,5 +28,5 @@ bench_fakeagents_LDADD = $(COMMON_LIBS)
 # bench/unicast-throughput: the unicast path and fallback (issue #6) in the
 # routed lab, with fleetcastd and agents; it shares its lab setup with the
 # unicast integration tests (unicast_lib.sh, installed beside it).
-dist_bench_SCRIPTS += bench/unicast-throughput
+dist_bench_SCRIPTS += bench/unicast-throughput bench/tls-stream.py
 dist_bench_DATA += tests/integration/unicast_lib.sh
