@@ -17,7 +17,6 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
-#include <ifaddrs.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -255,51 +254,6 @@ valid_name(const char *s)
 			return (0);
 	}
 	return (s[0] != '-' && s[0] != '.');
-}
-
-/* Is addr on the same subnet as one of this host's interfaces? */
-static int
-same_segment(const struct sockaddr *sa)
-{
-	struct ifaddrs	*ifa, *i;
-	int		 local = 0;
-	size_t		 k;
-	const uint8_t	*a, *b, *m;
-
-	if (sa->sa_family == AF_INET &&
-	    (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
-	    127)
-		return (1);
-	if (getifaddrs(&ifa) == -1)
-		return (1);
-	for (i = ifa; i != NULL && !local; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
-		    i->ifa_addr->sa_family != sa->sa_family)
-			continue;
-		if (sa->sa_family == AF_INET) {
-			a = (const uint8_t *)&((const struct sockaddr_in *)
-			    sa)->sin_addr;
-			b = (const uint8_t *)&((struct sockaddr_in *)
-			    i->ifa_addr)->sin_addr;
-			m = (const uint8_t *)&((struct sockaddr_in *)
-			    i->ifa_netmask)->sin_addr;
-			k = 4;
-		} else if (sa->sa_family == AF_INET6) {
-			a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-			b = ((struct sockaddr_in6 *)
-			    i->ifa_addr)->sin6_addr.s6_addr;
-			m = ((struct sockaddr_in6 *)
-			    i->ifa_netmask)->sin6_addr.s6_addr;
-			k = 16;
-		} else
-			continue;
-		local = 1;
-		while (k-- > 0)
-			if ((a[k] & m[k]) != (b[k] & m[k]))
-				local = 0;
-	}
-	freeifaddrs(ifa);
-	return (local);
 }
 
 static int
@@ -705,7 +659,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct server	*srv = ctl->srv;
 	struct conn	*c;
 	SSL		*ssl;
-	char		 host[NI_MAXHOST];
+	char		 host[NI_MAXHOST], why[256];
 
 	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
 	    NI_NUMERICHOST) != 0)
@@ -726,8 +680,15 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof(*c));
 	c->ctl = ctl;
 	snprintf(c->addr, sizeof(c->addr), "%s", host);
+	/*
+	 * The inventory's segment is the runs' rule (runs_on_segment: the
+	 * subnet of the sending interface), so that `machine list` says
+	 * "remote" for exactly the machines a run sends to by unicast.
+	 */
 	snprintf(c->segment, sizeof(c->segment), "%s",
-	    same_segment(sa) ? "local" : "remote");
+	    runs_on_segment(srv->runs, host, why, sizeof(why)) ? "local" :
+	    "remote");
+	log_debug("control: %s: %s", host, why);
 	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {

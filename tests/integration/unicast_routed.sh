@@ -17,12 +17,35 @@ ul_init fcur
 A="r1 r2 r3"
 B="b1 b2 b3"
 ul_lab 3 3
+# A "management" interface on the server host whose subnet covers segment
+# B's addresses, without a route (noprefixroute: B is still reached through
+# the router).  The inventory must not count it: only the sending
+# interface's subnet makes a machine local, as for the runs.
+lab_exec s ip link add mgmt0 type veth peer name mgmt1 &&
+    lab_exec s ip addr add "$LAB_NET_B.250/24" noprefixroute dev mgmt0 &&
+    lab_exec s ip link set mgmt0 up || ul_fail "management interface"
 ul_server
 for h in $A $B; do
 	ul_agent "$h"
 done
 ul_wait_online $A $B
 ul_ok "fleetcastd on A, three agents on A and three on B online"
+
+# The inventory's segment follows the runs' rule: A local, B remote, in
+# `machine list` and in `machine show --json`.
+fc machine list >"$UL_T/machines" || ul_fail "machine list"
+for h in $A $B; do
+	case $h in r*) want=local;; *) want=remote;; esac
+	got=$(awk -v h="$h" '$1 == h { print $4 }' "$UL_T/machines")
+	[ "$got" = "$want" ] ||
+	    ul_fail "machine list: $h on segment '$got', wanted $want: $(cat "$UL_T/machines")"
+	got=$(fc machine show "$h" --json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["segment"])')
+	[ "$got" = "$want" ] ||
+	    ul_fail "machine show $h --json: segment '$got', wanted $want"
+done
+ul_ok "inventory: r1-r3 local, b1-b3 remote (the mgmt0 subnet does not count)"
 
 # check RUN PKG: all six succeeded, A by multicast, B by unicast, each with
 # a reason that names the rule, and the package ran once on each.
@@ -79,6 +102,25 @@ fc scenario create mixed1 --package APP1 --max-targets 6 --max-wait 30 \
 run=$(ul_run mixed1 $A $B)
 ul_wait_finished "$run"
 check "$run" APP1
+# The text view: a PATH column, and the reason on an indented line under
+# each machine.
+fc run show "$run" >"$UL_T/show.$run" || ul_fail "run show $run"
+awk 'NR > 3 && !/^    / { m = $1; p = $3; next }
+    /^    path_reason: / { print m, p, substr($0, 18) }' \
+    "$UL_T/show.$run" >"$UL_T/reasons.$run"
+[ "$(wc -l <"$UL_T/reasons.$run")" = 6 ] ||
+    ul_fail "run show $run: not six path_reason lines: $(cat "$UL_T/show.$run")"
+grep -q '^MACHINE  *STATE  *PATH ' "$UL_T/show.$run" ||
+    ul_fail "run show $run: no PATH column: $(cat "$UL_T/show.$run")"
+for h in $A $B; do
+	case $h in
+	r*) want="$h multicast multicast: $LAB_NET_A.* is on the subnet of the sending interface eth0";;
+	*) want="$h unicast unicast: $LAB_NET_B.* is not on the subnet of the sending interface eth0";;
+	esac
+	grep -q "^$want" "$UL_T/reasons.$run" ||
+	    ul_fail "run show $run: $h: wanted '$want': $(cat "$UL_T/show.$run")"
+done
+ul_ok "run show $run (text): PATH column and each machine's path_reason"
 ul_ok "run $run: six succeeded, A by multicast, B by unicast, in $(ul_seconds "$run") s"
 
 # 2. 5% loss on every host of B (their input UDP, nftables).
