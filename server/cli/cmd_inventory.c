@@ -1275,6 +1275,15 @@ print_run_table(json_t *run, FILE *f)
 		fprintf(f, "%-24s %-13s %-9s %10s %4s  %s\n", jstr(m, "name"),
 		    jstr(m, "state"), jstr(m, "path"), bytes, ex,
 		    jstr(m, "error"));
+		/*
+		 * Why the machine is on its path is a sentence (it names the
+		 * subnet, or the sender's figures for a straggler): too long
+		 * for a column, so it gets an indented line of its own.
+		 */
+		if (json_is_string(json_object_get(m, "path_reason")) &&
+		    *jstr(m, "path_reason") != '\0')
+			fprintf(f, "    path_reason: %s\n",
+			    jstr(m, "path_reason"));
 	}
 }
 
