@@ -13,3 +13,7 @@ tests_unit_test_conf_LDADD = $(UNIT_LIBS)
 tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/unit.h
 tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
+
+# fleetcast bench lab COMMAND --help (tests/lab/lab.sh through the CLI):
+# usage and exit 0, nothing built; no root needed.
+TESTS += tests/integration/lab_help.sh

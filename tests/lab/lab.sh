@@ -533,6 +533,17 @@ lab_main()
 	local cmd=${1:-help} nrecv='' nremote=0 loss=0 rate='' h
 
 	[ $# -gt 0 ] && shift
+	# Every command takes --help (SPEC.md), after its arguments too,
+	# except that the words after exec's HOST belong to its command.
+	if [ "$cmd" = exec ]; then
+		h=${1:-}
+		[ "$h" = --name ] && h=${3:-}
+		case $h in -h|--help) cmd=help;; esac
+	else
+		for h in "$@"; do
+			case $h in -h|--help) cmd=help;; esac
+		done
+	fi
 	case $cmd in
 	help|-h|--help)
 		lab_usage
