@@ -126,6 +126,57 @@ parse_hostport(const char *s, char **host, uint16_t *port)
 	return (0);
 }
 
+/*
+ * A bit rate as every rate flag and key takes it (the server's `rate`,
+ * `fleetcast send --rate`): "auto" (0), or a decimal number of bits per
+ * second, fractions allowed, with an optional k, M, G or T (powers of
+ * 1000; lower case too, as tc and udp-sender write them: there are no
+ * milli-bits) and an optional "bit", "bit/s" or "bps" after it, so that
+ * 2.5G, 500m, 500mbit and 1gbit/s all work.  From 8 kbit/s to 1 Pbit/s.
+ * The result is in bytes per second.
+ */
+int
+parse_rate(const char *s, uint64_t *bytes_per_s, char *err, size_t errlen)
+{
+	static const char	 sfx[] = "kmgt";
+	const char		*p;
+	char			*end;
+	double			 v;
+
+	if (strcmp(s, "auto") == 0) {
+		*bytes_per_s = 0;
+		return (0);
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	/* strtod takes hex, inf and nan too: digits and one dot only. */
+	for (p = s; p < end; p++)
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			goto bad;
+	if (end == s || errno != 0)
+		goto bad;
+	if (*end != '\0' && (p = strchr(sfx, tolower((unsigned char)*end))) !=
+	    NULL) {
+		v *= p == sfx ? 1e3 : p == sfx + 1 ? 1e6 : p == sfx + 2 ? 1e9 :
+		    1e12;
+		end++;
+	}
+	if (*end != '\0' && strcasecmp(end, "bit") != 0 &&
+	    strcasecmp(end, "bit/s") != 0 && strcasecmp(end, "bps") != 0)
+		goto bad;
+	if (!(v >= 8e3 && v <= 1e15)) {
+		snprintf(err, errlen, "'%s' is out of range: from 8k to 1000T "
+		    "bits per second", s);
+		return (-1);
+	}
+	*bytes_per_s = (uint64_t)(v / 8);
+	return (0);
+bad:
+	snprintf(err, errlen, "'%s' is not auto or a rate in bits per second "
+	    "such as 500M, 2.5G or 800mbit (k, M, G, T: powers of 1000)", s);
+	return (-1);
+}
+
 int
 conf_check_value(const struct conf_def *d, const char *val, char *err,
     size_t errlen)

@@ -43,5 +43,6 @@ const char	*conf_where(const struct conf *, const char *);
 int		 conf_check_value(const struct conf_def *, const char *, char *,
 		    size_t);
 int		 parse_hostport(const char *, char **, uint16_t *);
+int		 parse_rate(const char *, uint64_t *, char *, size_t);
 
 #endif

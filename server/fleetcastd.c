@@ -75,50 +75,17 @@ server_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/*
- * Parse rate: "auto" or a positive number of bits per second with an
- * optional k, m or g suffix (powers of 1000), as udp-sender takes it.
- * The result is in bytes per second, 0 for auto.
- */
+/* The `rate` key (common/conf.c parse_rate): bytes per second, 0 for auto. */
 int
 server_parse_rate(const char *s, uint64_t *bytes, char *err, size_t errlen)
 {
-	char		*end;
-	unsigned long long v;
-	uint64_t	 mult = 1;
+	char	msg[256];
 
-	if (strcmp(s, "auto") == 0) {
-		*bytes = 0;
-		return (0);
+	if (parse_rate(s, bytes, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "rate: %s", msg);
+		return (-1);
 	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end == s || errno != 0 || v == 0)
-		goto bad;
-	switch (*end) {
-	case 'k': case 'K':
-		mult = 1000;
-		end++;
-		break;
-	case 'm': case 'M':
-		mult = 1000000;
-		end++;
-		break;
-	case 'g': case 'G':
-		mult = 1000000000;
-		end++;
-		break;
-	}
-	if (*end != '\0' || v > UINT64_MAX / mult)
-		goto bad;
-	*bytes = v * mult / 8;
-	if (*bytes == 0)
-		goto bad;
 	return (0);
-bad:
-	snprintf(err, errlen, "rate: '%s' is not auto or a bit rate such as "
-	    "500m (k, m, g suffixes; at least 8 bits/s)", s);
-	return (-1);
 }
 
 /* Checks that involve more than one key's syntax. */

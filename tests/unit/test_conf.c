@@ -181,6 +181,46 @@ test_hostport(void)
 	CU_ASSERT(parse_hostport("h:1x", NULL, NULL) == -1);
 }
 
+static void
+test_rate(void)
+{
+	static const struct {
+		const char	*s;
+		uint64_t	 bytes;
+	} ok[] = {
+		{ "auto", 0 },
+		{ "8000", 1000 },
+		{ "8k", 1000 },
+		{ "500m", 62500000 },
+		{ "500M", 62500000 },
+		{ "500mbit", 62500000 },
+		{ "2.5G", 312500000 },
+		{ "1gbit/s", 125000000 },
+		{ "10Gbps", 1250000000 },
+		{ "1T", 125000000000ULL },
+		{ "1000T", 125000000000000ULL },
+	};
+	static const char *bad[] = {
+		"", "fast", "-1G", "0", "7999", "1001T", "1x", "1Gbits", "1 G",
+		"0x10G", "inf", "nan", "1e9", ".", "G", "1.2.3M", "AUTO",
+	};
+	char		 err[256];
+	uint64_t	 b;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		b = 12345;
+		CU_ASSERT_EQUAL_FATAL(parse_rate(ok[i].s, &b, err,
+		    sizeof(err)), 0);
+		CU_ASSERT_EQUAL(b, ok[i].bytes);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(parse_rate(bad[i], &b, err, sizeof(err)), -1);
+		CU_ASSERT(strstr(err, "bits per second") != NULL);
+	}
+}
+
 static CU_TestInfo tests[] = {
 	{ "defaults", test_defaults },
 	{ "file", test_file },
@@ -188,6 +228,7 @@ static CU_TestInfo tests[] = {
 	{ "missing file", test_missing_file },
 	{ "--key value overrides", test_args },
 	{ "host:port", test_hostport },
+	{ "bit rates", test_rate },
 	CU_TEST_INFO_NULL,
 };
 
