@@ -169,6 +169,8 @@ int	 state_run_insert(struct state *, const struct run_rec *, char *,
 	    size_t);
 int	 state_run_update(struct state *, const struct run_rec *, char *,
 	    size_t);
+int	 state_run_set_path(struct state *, const struct run_rec *, char *,
+	    size_t);
 int	 state_run_load(struct state *, uint64_t, struct run_rec **, char *,
 	    size_t);
 int	 state_run_ids(struct state *, int, uint64_t **, size_t *, char *,

@@ -20,8 +20,9 @@
  * no multicast session could be joined within RUN_PROBE_MS of START, or
  * the multicast transfer fails, it asks the server (REPORT fallback, with
  * the reason) to serve this package by unicast; the server answers with
- * ASSIGN for the unicast path and START again, and the receiver carries on
- * from what is already in the staging file.
+ * ASSIGN for the unicast path, which the agent stores before it takes it
+ * (a restart resumes on unicast), and START again, and the receiver
+ * carries on from what is already in the staging file.
  *
  * The same module applies the next-boot queue after a restart, one run
  * after the other, and runs the reboot / power-off commands once nothing
@@ -762,24 +763,44 @@ run_fallback(struct run *r, const char *fmt, ...)
 
 /*
  * An ASSIGN for a run we hold that names another path (the server moved
- * us to unicast): take the new path; the receiver restarts on it at the
- * START that follows.  Returns 1 if the path changed.
+ * us to unicast): store the new path, then take it; the receiver restarts
+ * on it at the START that follows.  The server does not send ASSIGN again
+ * to a machine that is transferring, not even after a reconnection, so an
+ * agent restarted in the middle of the unicast transfer knows its path only
+ * from the database: it resumes there (run_resume) and rejoins the unicast
+ * session, instead of probing the group again.  1: the path changed; 0:
+ * it is the same; -1: it could not be stored (err), nothing changed.
  */
 static int
-run_reroute(struct run *r, const struct ctl_msg *m)
+run_reroute(struct run *r, const struct ctl_msg *m, char *err, size_t errlen)
 {
-	if (m == NULL || (m->u.assign.path == r->rec->path &&
-	    m->u.assign.port == r->rec->port &&
-	    strcmp(m->u.assign.addr, r->rec->addr) == 0))
+	struct run_rec	*rec = r->rec;
+	uint8_t		 opath = rec->path;
+	uint16_t	 oport = rec->port;
+	int64_t		 oupdated = rec->updated_at;
+	char		*oaddr = rec->addr;
+
+	if (m == NULL || (m->u.assign.path == rec->path &&
+	    m->u.assign.port == rec->port &&
+	    strcmp(m->u.assign.addr, rec->addr) == 0))
 		return (0);
+	rec->path = m->u.assign.path;
+	rec->addr = xstrdup(m->u.assign.addr);
+	rec->port = m->u.assign.port;
+	rec->updated_at = (int64_t)time(NULL);
+	if (state_run_set_path(agent->state, rec, err, errlen) == -1) {
+		free(rec->addr);
+		rec->path = opath;
+		rec->addr = oaddr;
+		rec->port = oport;
+		rec->updated_at = oupdated;
+		return (-1);
+	}
+	free(oaddr);
 	log_info("run %" PRIu64 ": the server moves the transfer to %s "
-	    "%s:%u", r->rec->run_id, m->u.assign.path == CTL_PATH_UNICAST ?
-	    "unicast" : "multicast", m->u.assign.addr, m->u.assign.port);
+	    "%s:%u", rec->run_id, rec->path == CTL_PATH_UNICAST ?
+	    "unicast" : "multicast", rec->addr, rec->port);
 	run_recv_stop(r);
-	r->rec->path = m->u.assign.path;
-	free(r->rec->addr);
-	r->rec->addr = xstrdup(m->u.assign.addr);
-	r->rec->port = m->u.assign.port;
 	return (1);
 }
 
@@ -1180,8 +1201,11 @@ run_resume(struct run *r)
 			run_finish(r, CTL_RS_FAILED, 0, "%s", err);
 			return;
 		}
-		log_info("run %" PRIu64 ": resuming the transfer of %s",
-		    r->rec->run_id, r->rec->pkgs[r->rec->pkg_index].id);
+		log_info("run %" PRIu64 ": resuming the transfer of %s (%s "
+		    "%s:%u)", r->rec->run_id,
+		    r->rec->pkgs[r->rec->pkg_index].id, r->rec->path ==
+		    CTL_PATH_UNICAST ? "unicast" : "multicast", r->rec->addr,
+		    r->rec->port);
 		run_receive(r);
 		break;
 	case RUN_DELIVERED:
@@ -1373,8 +1397,19 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			    d->msg->u.cancel.message);
 			return;
 		case RUN_EV_ASSIGN:
-			if (d != NULL && run_reroute(r, d->msg))
+			switch (d != NULL ? run_reroute(r, d->msg, err,
+			    sizeof(err)) : 0) {
+			case -1:
+				run_finish(r, CTL_RS_FAILED, 0, "transfer of "
+				    "%s: the server moved it to %s, which could "
+				    "not be stored: state_dir: %s",
+				    r->rec->pkgs[r->rec->pkg_index].id,
+				    d->msg->u.assign.path == CTL_PATH_UNICAST ?
+				    "unicast" : "multicast", err);
 				return;
+			case 1:
+				return;
+			}
 			run_report_current(r);
 			return;
 		case RUN_EV_ONLINE:

@@ -610,6 +610,37 @@ fail:
 	return (-1);
 }
 
+/*
+ * The server moved the run to another path (the unicast fallback): the
+ * one part of the assignment that changes.  Stored before the agent acts
+ * on it, so that an agent restarted in the middle of the unicast transfer
+ * resumes on the unicast path; the server does not send ASSIGN again to a
+ * machine that is transferring.
+ */
+int
+state_run_set_path(struct state *st, const struct run_rec *r, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+
+	if (state_prepare(st, &stmt, "UPDATE runs SET path = ?, addr = ?, "
+	    "port = ?, updated_at = ? WHERE run_id = ?", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_int(stmt, 1, r->path);
+	sqlite3_bind_text(stmt, 2, nz(r->addr), -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, r->port);
+	sqlite3_bind_int64(stmt, 4, r->updated_at);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)r->run_id);
+	if (state_step_done(st, stmt, "update run path", err, errlen) == -1)
+		return (-1);
+	if (sqlite3_changes(st->db) != 1) {
+		snprintf(err, errlen, "%s: run %llu is not stored", st->path,
+		    (unsigned long long)r->run_id);
+		return (-1);
+	}
+	return (0);
+}
+
 static char *
 col_str(sqlite3_stmt *stmt, int i)
 {

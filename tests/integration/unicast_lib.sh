@@ -11,6 +11,7 @@
 # current directory; programs not found there are taken from PATH).
 
 UL_TIMEOUT=${UL_TIMEOUT:-60}
+declare -A UL_AGENT_PG		# lab host -> process group of its agent
 UL_SERVER_ADDR=10.99.1.1
 UL_CONTROL=$UL_SERVER_ADDR:56022
 UL_API=http://127.0.0.1:56080
@@ -152,6 +153,7 @@ ul_agent()
 	    --trusted_keys "$UL_T/sign.pub" --boot_id_file "$UL_T/$h.boot" \
 	    --interface eth0 --reboot_command /bin/true \
 	    --poweroff_command /bin/true "$@"
+	UL_AGENT_PG[$h]=$LAB_LAST_PID
 }
 
 # ul_wait_online HOST...: every machine online.
