@@ -45,6 +45,8 @@ proto_type_name(uint8_t type)
 		return ("HELLO");
 	case PROTO_REPORT:
 		return ("REPORT");
+	case PROTO_HELD:
+		return ("HELD");
 	}
 	return ("?");
 }
@@ -258,6 +260,7 @@ proto_decode(const uint8_t *buf, size_t len, struct proto_hdr *h,
 	case PROTO_ACK:
 	case PROTO_HELLO:
 	case PROTO_REPORT:
+	case PROTO_HELD:
 		break;
 	default:
 		*why = PROTO_DROP_TYPE;
@@ -547,5 +550,69 @@ proto_get_report(const uint8_t *buf, size_t len, struct proto_report *p)
 	}
 	/* Optional: receivers before it leave it out. */
 	p->has_rx = wire_get_u32(&r, &p->rx_packets) == 0;
+	return (0);
+}
+
+/* The number of HELD chunks that cover the blocks of a geometry. */
+uint64_t
+proto_held_chunks(const struct proto_geom *g)
+{
+	return ((g->nblocks + PROTO_HELD_BITS - 1) / PROTO_HELD_BITS);
+}
+
+/* The blocks in HELD chunk c, 0 past the last chunk. */
+uint32_t
+proto_held_nbits(const struct proto_geom *g, uint64_t c)
+{
+	uint64_t	first;
+
+	if (c >= proto_held_chunks(g))
+		return (0);
+	first = c * PROTO_HELD_BITS;
+	if (g->nblocks - first < PROTO_HELD_BITS)
+		return ((uint32_t)(g->nblocks - first));
+	return (PROTO_HELD_BITS);
+}
+
+int
+proto_put_held(struct wire_w *w, const struct proto_held *h)
+{
+	if (h->nbits == 0 || h->nbits > PROTO_HELD_BITS)
+		return (-1);
+	wire_put_u64(w, h->rid);
+	wire_put_u32(w, h->incarnation);
+	wire_put_u32(w, h->chunk);
+	wire_put_u16(w, h->nbits);
+	wire_put_bytes(w, h->bits, ((size_t)h->nbits + 7) / 8);
+	return (w->err ? -1 : 0);
+}
+
+/*
+ * A HELD body: the length must be exactly what the bit count says, and the
+ * bits past the count in the last byte must be zero, so that a bitmap that
+ * claims more blocks than it counts is refused here.  Whether the count
+ * fits the geometry is the sender's check (proto_held_nbits).
+ */
+int
+proto_get_held(const uint8_t *buf, size_t len, struct proto_held *h)
+{
+	struct wire_r	r;
+	size_t		nbytes;
+
+	wire_r_init(&r, buf, len);
+	if (wire_get_u64(&r, &h->rid) == -1 ||
+	    wire_get_u32(&r, &h->incarnation) == -1 ||
+	    wire_get_u32(&r, &h->chunk) == -1 ||
+	    wire_get_u16(&r, &h->nbits) == -1)
+		return (-1);
+	if (h->rid == 0 || h->nbits == 0 || h->nbits > PROTO_HELD_BITS)
+		return (-1);
+	nbytes = ((size_t)h->nbits + 7) / 8;
+	if (wire_r_left(&r) != nbytes ||
+	    wire_get_bytes(&r, h->bits, nbytes) == -1)
+		return (-1);
+	if (h->nbits % 8 != 0 &&
+	    (h->bits[nbytes - 1] >> (h->nbits % 8)) != 0)
+		return (-1);
 	return (0);
 }

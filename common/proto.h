@@ -48,6 +48,14 @@
 #define PROTO_ACK_LEN		21
 #define PROTO_HELLO_LEN		20
 #define PROTO_NCF_LEN(n)	(2 + 8 * (n))
+/*
+ * HELD: the blocks a resumed receiver holds, in chunks of at most
+ * PROTO_HELD_BITS blocks (a 1 KiB bitmap: the datagram fits a 1500-byte
+ * MTU), so that the first pass can skip them.
+ */
+#define PROTO_HELD_BITS		8192
+#define PROTO_HELD_HDR		18
+#define PROTO_HELD_LEN(n)	(PROTO_HELD_HDR + ((n) + 7) / 8)
 
 enum proto_type {
 	PROTO_DATA = 1,
@@ -57,6 +65,7 @@ enum proto_type {
 	PROTO_ACK = 5,
 	PROTO_HELLO = 16,
 	PROTO_REPORT = 17,
+	PROTO_HELD = 18,
 };
 
 /* Why a datagram was not used; see the table in doc/protocol.md. */
@@ -193,6 +202,19 @@ struct proto_report {
 	uint32_t	rx_packets;	/* sender packets that arrived, mod 2^32 */
 };
 
+/*
+ * Chunk `chunk` of a receiver's held-block bitmap: blocks chunk *
+ * PROTO_HELD_BITS + i for bit i (bit i % 8 of byte i / 8), nbits of them
+ * (all the blocks of the chunk in the geometry; the sender checks).
+ */
+struct proto_held {
+	uint64_t	rid;
+	uint32_t	incarnation;
+	uint32_t	chunk;
+	uint16_t	nbits;
+	uint8_t		bits[PROTO_HELD_BITS / 8];
+};
+
 const char	*proto_drop_name(enum proto_drop);
 const char	*proto_type_name(uint8_t);
 
@@ -205,6 +227,8 @@ uint64_t proto_group_sym(const struct proto_geom *, uint64_t, uint32_t);
 uint64_t proto_sym_group(const struct proto_geom *, uint64_t);
 uint32_t proto_parity_row(uint32_t, uint32_t);
 uint32_t proto_sym_size(int, int);
+uint64_t proto_held_chunks(const struct proto_geom *);
+uint32_t proto_held_nbits(const struct proto_geom *, uint64_t);
 
 int	 proto_derive_keys(const uint8_t [AEAD_KEY_LEN], uint64_t,
 	    uint8_t [AEAD_KEY_LEN], uint8_t [AEAD_KEY_LEN]);
@@ -229,5 +253,7 @@ int	 proto_put_hello(struct wire_w *, const struct proto_hello *);
 int	 proto_get_hello(const uint8_t *, size_t, struct proto_hello *);
 int	 proto_put_report(struct wire_w *, const struct proto_report *);
 int	 proto_get_report(const uint8_t *, size_t, struct proto_report *);
+int	 proto_put_held(struct wire_w *, const struct proto_held *);
+int	 proto_get_held(const uint8_t *, size_t, struct proto_held *);
 
 #endif

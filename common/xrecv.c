@@ -9,7 +9,9 @@
  * lacks.  Losses are NAKed after a random back-off unless the sender's NCF
  * shows that enough repairs are already on their way.  The SHA-256 is
  * computed in file order as blocks complete and compared with the one the
- * sender announces before the file is renamed into place.
+ * sender announces before the file is renamed into place.  A receiver
+ * that starts with blocks on disk tells the sender which (HELD), so that
+ * a new session of the same content does not send them again.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -52,6 +54,9 @@
 #define XR_DONE_MS		100
 #define XR_DONE_GIVEUP_MS	3000
 #define XR_CONGEST_MS		10
+#define XR_HELD_WAIT_MS		100	/* HELD again, sender waiting */
+#define XR_HELD_MS		1000	/* HELD again, first pass running */
+#define XR_HELD_BURST		64	/* HELD chunks sent at once */
 #define XR_BUDGET		2048	/* datagrams per wake-up, then timers */
 #define XR_STATE_MAGIC		0x46435253U	/* "FCRS" */
 #define XR_STATE_VERSION	2	/* 2 added the content digest */
@@ -181,6 +186,11 @@ struct xrecv {
 	uint64_t		 passed;		/* blocks passed */
 	uint64_t		 live_blocks;
 	double			 loss;		/* first-pass loss, average */
+	uint8_t			*held_c;	/* HELD chunk worth sending */
+	uint64_t		 held_next;	/* round-robin cursor */
+	uint64_t		 last_held;	/* ms */
+	uint8_t			 ann_state;	/* of the last ANNOUNCE */
+	uint64_t		 ann_progress;
 
 	struct xr_slot		 ring[XR_RING];
 	uint64_t		 stamp;
@@ -494,6 +504,15 @@ xr_advance_passed(struct xrecv *r, uint64_t upto, int live)
 		upto = r->geom.nblocks;
 	while (r->passed < upto) {
 		n = proto_block_nsym(&r->geom, r->passed);
+		/*
+		 * Whole here and not one symbol of it in the first pass: the
+		 * sender skipped it (we said we hold it).  No loss sample.
+		 */
+		if (live && r->b_have[r->passed] == n &&
+		    r->b_rx[r->passed] == 0) {
+			xr_block_passed(r, r->passed++);
+			continue;
+		}
 		if (live && r->live_blocks++ > 0 && n > 0) {
 			miss = r->b_rx[r->passed] >= n ? 0 :
 			    (double)(n - r->b_rx[r->passed]) / n;
@@ -977,6 +996,9 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 		xr_fail(r, "the sender's SHA-256 is not the expected one");
 		return;
 	}
+	r->ann_state = a->state;
+	if (a->progress <= r->geom.nsym && a->progress > r->ann_progress)
+		r->ann_progress = a->progress;
 	if (a->progress <= r->geom.nsym) {
 		if (a->progress == r->geom.nsym)
 			xr_advance_passed(r, r->geom.nblocks, 0);
@@ -1198,6 +1220,7 @@ xr_free_session(struct xrecv *r)
 	free(r->b_due);
 	free(r->gq);
 	free(r->bq);
+	free(r->held_c);
 	for (i = 0; i < XR_RING; i++)
 		free(r->ring[i].buf);
 	for (i = 0; i < XR_POOL; i++)
@@ -1222,7 +1245,8 @@ xr_geom_mem(const struct xrecv *r, const struct proto_geom *g)
 	    sizeof(*r->b_slot) + sizeof(*r->b_inq) + sizeof(*r->b_due) +
 	    sizeof(*r->bq);
 	return (3 * ((g->nsym + 7) / 8) + per_group * g->ngroups +
-	    per_block * g->nblocks + (uint64_t)XR_RING * g->bsym * g->sym +
+	    per_block * g->nblocks + proto_held_chunks(g) +
+	    (uint64_t)XR_RING * g->bsym * g->sym +
 	    (uint64_t)XR_POOL * g->sym + (1 << 20));
 }
 
@@ -1296,6 +1320,7 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 	r->b_due = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
 	r->gq = xr_alloc(&nomem, g->ngroups, sizeof(uint32_t));
 	r->bq = xr_alloc(&nomem, g->nblocks, sizeof(uint32_t));
+	r->held_c = xr_alloc(&nomem, proto_held_chunks(g), 1);
 	for (j = 0; j < XR_RING; j++) {
 		r->ring[j].block = -1;
 		r->ring[j].buf = xr_alloc(&nomem, g->bsym, g->sym);
@@ -1362,8 +1387,10 @@ xr_lock(struct xrecv *r, struct xr_cand *c)
 		r->g_have[gr]++;
 	}
 	for (b = 0; b < g->nblocks; b++)
-		if (r->b_have[b] == proto_block_nsym(g, b))
+		if (r->b_have[b] == proto_block_nsym(g, b)) {
 			r->blocks_done++;
+			r->held_c[b / PROTO_HELD_BITS] = 1;
+		}
 	r->resumed_bytes = r->nhave * g->sym > g->size ? g->size :
 	    r->nhave * g->sym;
 	if (resumed)
@@ -1617,6 +1644,70 @@ xr_have_bytes(struct xrecv *r)
 	return (b > r->geom.size ? r->geom.size : b);
 }
 
+/*
+ * Tell the sender which blocks we hold, complete on disk from before
+ * (a block counts only whole: the disk has data symbols, no parity), in
+ * HELD chunks, at most max of them, round robin: the first pass of a new
+ * session of the same content then skips them when every receiver holds
+ * them.  Only chunks with a block held at the start and not all passed by
+ * the first pass yet; HELD may be lost, so this goes on every
+ * XR_HELD_WAIT_MS while the sender waits and every XR_HELD_MS after, until
+ * the first pass is past them.  A sender that does not know HELD drops it.
+ */
+static void
+xr_send_held(struct xrecv *r, uint64_t max)
+{
+	struct proto_held	 h;
+	struct wire_w		 w;
+	uint8_t			 body[PROTO_HELD_LEN(PROTO_HELD_BITS)];
+	uint8_t			 nonce[PROTO_NONCE_LEN];
+	uint8_t			 dgram[PROTO_HDR_LEN + sizeof(body) +
+				    PROTO_TAG_LEN];
+	uint64_t		 nc = proto_held_chunks(&r->geom), c, scan;
+	uint64_t		 passed, first, sent = 0;
+	uint32_t		 i;
+	ssize_t			 n;
+
+	if (r->held_c == NULL)
+		return;
+	passed = r->ann_progress >= r->geom.nsym ? r->geom.nblocks :
+	    r->ann_progress / r->geom.bsym;
+	for (scan = 0; scan < nc && sent < max; scan++) {
+		c = (r->held_next + scan) % nc;
+		first = c * PROTO_HELD_BITS;
+		h.nbits = (uint16_t)proto_held_nbits(&r->geom, c);
+		if (!r->held_c[c])
+			continue;
+		if (passed >= first + h.nbits) {
+			r->held_c[c] = 0;	/* the first pass is past it */
+			continue;
+		}
+		h.rid = r->rid;
+		h.incarnation = r->incarnation;
+		h.chunk = (uint32_t)c;
+		memset(h.bits, 0, sizeof(h.bits));
+		for (i = 0; i < h.nbits; i++)
+			if (r->b_have[first + i] ==
+			    proto_block_nsym(&r->geom, first + i))
+				h.bits[i / 8] |= (uint8_t)(1U << (i % 8));
+		if (crypto_random(nonce, sizeof(nonce)) == -1)
+			fatalx("xrecv: no randomness");
+		wire_w_fixed(&w, body, sizeof(body));
+		if (proto_put_held(&w, &h) == -1)
+			fatalx("xrecv: held too long");
+		n = proto_seal(r->kf, PROTO_HELD, r->session, nonce, NULL,
+		    body, w.len, dgram, sizeof(dgram));
+		if (n == -1)
+			fatalx("xrecv: seal failed");
+		if (udp_sendto(r->csock, dgram, (size_t)n, &r->sender) == -1 &&
+		    errno != EAGAIN)
+			log_warn("xrecv: sendto");
+		sent++;
+		r->held_next = c + 1;
+	}
+	r->last_held = xr_now_ms();
+}
+
 /* Build and send a REPORT; with naks, due NAKs ride along. */
 static void
 xr_send_report(struct xrecv *r, int naks)
@@ -1772,6 +1863,9 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 			break;
 		if (now - r->last_report >= XR_REPORT_MS)
 			xr_send_report(r, 0);
+		if (now - r->last_held >= (r->ann_state == PROTO_S_WAITING ?
+		    XR_HELD_WAIT_MS : XR_HELD_MS))
+			xr_send_held(r, XR_HELD_BURST / 8);
 		if (now - r->last_persist >= XR_PERSIST_MS)
 			(void)xr_persist(r);
 		if (r->state == XR_RECEIVING && now - r->last_heard >=
@@ -1855,6 +1949,9 @@ xrecv_fsm(struct xrecv *r, enum xrecv_event ev)
 			xrecv_set_state(r, XR_RECEIVING);
 			log_debug("xrecv %016" PRIx64 ": joined, %" PRIu64
 			    " bytes", r->session, r->geom.size);
+			/* Before READY: the sender may start on it. */
+			r->ann_state = r->lock_ann.state;
+			xr_send_held(r, XR_HELD_BURST);
 			xr_send_report(r, 0);
 			xr_announce_locked(r, &r->lock_ann);
 		}

@@ -11,7 +11,9 @@
  * hold everyone back (its owner can serve it alone, by unicast).  A small
  * ring of recently read blocks serves both the first pass and most repairs
  * without re-reading the file; memory does not depend on the file's size
- * except for 17 bytes of repair bookkeeping per 91 KB group.  The sender
+ * except for 17 bytes of repair bookkeeping per 91 KB group.  Blocks that
+ * every receiver already holds (resumed receivers say which in HELD) are
+ * skipped by the first pass.  The sender
  * sends from a fixed port, the group's port plus one, so that firewalls
  * can let receivers' answers in (doc/protocol.md, Ports); the sends of one
  * process share that socket: a receiver's answer carries its session.
@@ -67,6 +69,7 @@
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
 #define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
+#define XS_SKIP_BUDGET		256	/* held blocks skipped per pump */
 
 enum xsend_state {
 	XS_INIT,
@@ -114,6 +117,7 @@ struct xs_peer {
 	uint64_t		 j_hw;
 	uint64_t		 iloss_ms;	/* when iloss was last updated */
 	int			 refused;	/* we refused it (straggler) */
+	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
 };
 
@@ -188,6 +192,8 @@ struct xsend {
 	int			 digest_ok;
 
 	uint64_t		 next_sym;	/* first pass cursor */
+	uint8_t			*held;		/* blocks all who said hold */
+	uint64_t		 nchunks;	/* HELD chunks of the geometry */
 	uint32_t		*g_sched;
 	uint32_t		*g_sent;
 	uint64_t		*g_last;
@@ -244,6 +250,8 @@ struct xsend {
 	uint64_t		 n_loads;
 	uint64_t		 n_proactive;
 	uint64_t		 n_gloads;
+	uint64_t		 n_skipped;	/* bytes */
+	uint64_t		 n_skipblocks;
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
@@ -432,7 +440,7 @@ xs_block(struct xsend *s, uint64_t b)
 	victim->block = (int64_t)b;
 	victim->used = ++s->stamp;
 	s->n_loads++;
-	if (b == s->hashed_blocks) {
+	if (s->sha != NULL && b == s->hashed_blocks) {
 		sha256_update(s->sha, victim->buf, want);
 		s->hashed_blocks++;
 		if (s->hashed_blocks == s->geom.nblocks) {
@@ -752,6 +760,76 @@ xs_proactive(struct xsend *s, uint64_t b)
 }
 
 /*
+ * Whether every receiver that still needs data holds block b, by what
+ * their HELD chunks said.  One that has not said anything about b's chunk
+ * (none held, not resumed, or its HELD is still on the way) holds
+ * nothing: so a receiver that joins with less keeps the blocks coming,
+ * and whatever a receiver lacks of a skipped block it NAKs once the block
+ * has passed, as after a loss.
+ */
+static int
+xs_skippable(const struct xsend *s, uint64_t b)
+{
+	uint64_t	c = b / PROTO_HELD_BITS;
+	int		i, live = 0;
+
+	for (i = 0; i < s->npeers; i++) {
+		const struct xs_peer *p = &s->peers[i];
+
+		if (xs_peer_final(p))
+			continue;
+		if (p->held_got == NULL ||
+		    !(p->held_got[c / 8] & (1U << (c % 8))))
+			return (0);
+		live++;
+	}
+	return (live > 0 && (s->held[b / 8] & (1U << (b % 8))) != 0);
+}
+
+/*
+ * Move the first pass cursor over the blocks every receiver holds.
+ * Without a digest from the caller such a block is still read, so that
+ * the file is hashed in order as the first pass goes (a disk read and
+ * SHA-256, no network); with it, a skipped block costs nothing.  At most
+ * XS_SKIP_BUDGET blocks per call (one read block counts for all of it):
+ * 1 means the budget is spent and the caller should let the loop run,
+ * -1 a read error.
+ */
+static int
+xs_skip(struct xsend *s, int *budget)
+{
+	uint64_t	b, n, off, end;
+
+	while (s->next_sym < s->geom.nsym &&
+	    s->next_sym % s->geom.bsym == 0) {
+		b = s->next_sym / s->geom.bsym;
+		if (!xs_skippable(s, b))
+			return (0);
+		if (*budget <= 0)
+			return (1);
+		if (s->sha != NULL) {
+			if (*budget < XS_SKIP_BUDGET)
+				return (1);
+			if (xs_block(s, b) == NULL) {
+				log_warn("xsend: read %s", s->conf.path);
+				return (-1);
+			}
+			*budget = 0;
+		} else
+			(*budget)--;
+		n = proto_block_nsym(&s->geom, b);
+		off = s->next_sym * s->geom.sym;
+		end = (s->next_sym + n) * s->geom.sym;
+		if (end > s->geom.size)
+			end = s->geom.size;
+		s->next_sym += n;
+		s->n_skipped += end - off;
+		s->n_skipblocks++;
+	}
+	return (0);
+}
+
+/*
  * Fill the transmit batch while tokens last.  Repairs go first but take at
  * most XS_REPAIR_SHARE per first-pass packet while the first pass runs.
  */
@@ -760,7 +838,7 @@ xs_pump(struct xsend *s)
 {
 	uint64_t	now = xs_now_us();
 	double		burst;
-	int		rv, data;
+	int		rv, data, budget = XS_SKIP_BUDGET;
 
 	s->tokens += s->rate * (double)(now - s->last_us) / 1e6;
 	s->last_us = now;
@@ -772,6 +850,14 @@ xs_pump(struct xsend *s)
 	if (udp_tx_pending(s->tx) && udp_tx_flush(s->tx) != 0)
 		return;
 	while (s->tokens > 0) {
+		data = s->state == XS_SENDING && s->next_sym < s->geom.nsym;
+		if (data && (rv = xs_skip(s, &budget)) != 0) {
+			if (rv == -1) {
+				xsend_fsm(s, XE_STOP);
+				return;
+			}
+			break;
+		}
 		data = s->state == XS_SENDING && s->next_sym < s->geom.nsym;
 		if (xs_q_pending(s) > 0 && (!data || s->credit >= 1.0)) {
 			rv = xs_emit_repair(s);
@@ -877,7 +963,8 @@ xsend_send_announce(struct xsend *s)
 	a.report_ms = XS_REPORT_MS;
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
-	if (s->digest_ok && s->next_sym == s->geom.nsym) {
+	if (s->digest_ok && (s->conf.has_digest ||
+	    s->next_sym == s->geom.nsym)) {
 		a.flags |= PROTO_AF_DIGEST;
 		memcpy(a.digest, s->digest, SHA256_LEN);
 	}
@@ -1044,6 +1131,9 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		p->addr = *from;
 		p->last_rseq = 0;
 		p->err[0] = '\0';
+		/* The new process says again what it holds, if anything. */
+		free(p->held_got);
+		p->held_got = NULL;
 		xs_peer_state(s, p, XSP_JOINED);
 	}
 	p->last_heard = xs_now_ms();
@@ -1237,13 +1327,52 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		xsend_fsm(s, XE_BUSY);
 }
 
-/* An answer of one of our receivers: HELLO or REPORT. */
+/*
+ * A chunk of a receiver's held-block bitmap.  Each chunk counts once per
+ * receiver process: it narrows the blocks everybody holds (the AND of
+ * what all receivers said, which never grows back, so that a receiver
+ * that leaves cannot make the others skip what they lack).  A bit count
+ * that is not the chunk's number of blocks, or a chunk past the last
+ * block, is a malformed body.
+ */
+static void
+xs_held(struct xsend *s, const struct proto_held *h)
+{
+	struct xs_peer	*p;
+	uint64_t	 first = (uint64_t)h->chunk * PROTO_HELD_BITS;
+	size_t		 i, nbytes = ((size_t)h->nbits + 7) / 8;
+
+	if (h->chunk >= s->nchunks ||
+	    h->nbits != proto_held_nbits(&s->geom, h->chunk)) {
+		s->drops[PROTO_DROP_RANGE]++;
+		return;
+	}
+	if ((p = xs_find(s, h->rid)) == NULL ||
+	    p->incarnation != h->incarnation) {
+		s->drops[PROTO_DROP_STALE]++;
+		return;
+	}
+	p->last_heard = xs_now_ms();
+	if (p->held_got == NULL)
+		p->held_got = xcalloc((s->nchunks + 7) / 8, 1);
+	if (p->held_got[h->chunk / 8] & (1U << (h->chunk % 8)))
+		return;		/* said again: it only repeats itself */
+	p->held_got[h->chunk / 8] |= 1U << (h->chunk % 8);
+	/* Chunks start on a byte: PROTO_HELD_BITS is a multiple of 8. */
+	for (i = 0; i < nbytes; i++)
+		s->held[first / 8 + i] &= h->bits[i];
+	log_debug("xsend %016" PRIx64 ": receiver %s holds blocks of chunk "
+	    "%u", s->session, p->name, h->chunk);
+}
+
+/* An answer of one of our receivers: HELLO, REPORT or HELD. */
 static void
 xs_feedback(struct xsend *s, const struct proto_hdr *h,
     const struct udp_addr *from)
 {
 	struct proto_hello	hello;
 	struct proto_report	rep;
+	struct proto_held	held;
 	uint8_t			plain[PROTO_MAX_DGRAM];
 
 	if (proto_open(s->kf, h, plain, sizeof(plain)) == -1) {
@@ -1256,6 +1385,12 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 			return;
 		}
 		xs_hello(s, &hello, from);
+	} else if (h->type == PROTO_HELD) {
+		if (proto_get_held(plain, h->ctlen, &held) == -1) {
+			s->drops[PROTO_DROP_RANGE]++;
+			return;
+		}
+		xs_held(s, &held);
 	} else {
 		if (proto_get_report(plain, h->ctlen, &rep) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
@@ -1323,7 +1458,8 @@ xs_sock_cb(evutil_socket_t fd, short ev, void *arg)
 			xs_sock_drop(k, why);
 			continue;
 		}
-		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT) {
+		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT &&
+		    h.type != PROTO_HELD) {
 			xs_sock_drop(k, PROTO_DROP_TYPE);
 			continue;
 		}
@@ -1949,8 +2085,9 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 	case XS_SENDING:
 		if (ev == XE_PASS_DONE) {
 			xsend_set_state(s, XS_DRAINING);
-			log_debug("xsend %016" PRIx64 ": first pass done",
-			    s->session);
+			log_debug("xsend %016" PRIx64 ": first pass done, %"
+			    PRIu64 " block(s) held by every receiver skipped",
+			    s->session, s->n_skipblocks);
 			xsend_send_announce(s);
 		}
 		break;
@@ -2038,7 +2175,15 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	s->tx = udp_tx_new(s->xsock->fd, &conf->group,
 	    getenv("FLEETCAST_NO_GSO") == NULL);
 	s->fec = fec_new();
-	s->sha = sha256_new();
+	if (conf->has_digest) {
+		memcpy(s->digest, conf->digest, SHA256_LEN);
+		s->digest_ok = 1;
+	} else
+		s->sha = sha256_new();
+	s->nchunks = proto_held_chunks(&s->geom);
+	/* All set: what nobody said anything about is never skipped. */
+	s->held = xmalloc(s->nchunks * (PROTO_HELD_BITS / 8));
+	memset(s->held, 0xff, s->nchunks * (PROTO_HELD_BITS / 8));
 	blen = (size_t)s->geom.bsym * s->geom.sym;
 	for (i = 0; i < XS_RING; i++) {
 		s->ring[i].block = -1;
@@ -2160,7 +2305,10 @@ xsend_free(struct xsend *s)
 	free(s->g_dlast);
 	free(s->pq.q);
 	free(s->bq.q);
+	for (i = 0; s->peers != NULL && i < s->npeers; i++)
+		free(s->peers[i].held_got);
 	free(s->peers);
+	free(s->held);
 	free(s);
 }
 
@@ -2172,8 +2320,9 @@ xsend_stats(struct xsend *s, struct xsend_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	st->size = s->geom.size;
-	st->first_pass_bytes = s->next_sym >= s->geom.nsym ? s->geom.size :
-	    s->next_sym * s->geom.sym;
+	st->first_pass_bytes = (s->next_sym >= s->geom.nsym ? s->geom.size :
+	    s->next_sym * s->geom.sym) - s->n_skipped;
+	st->skipped_bytes = s->n_skipped;
 	st->packets = s->n_packets;
 	st->data_packets = s->n_data;
 	st->repair_packets = s->n_repair;

@@ -42,6 +42,14 @@ struct xsend_conf {
 	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
 	int		 eject_ms;	/* 0: never refuse a straggler */
 	uint8_t		 key[AEAD_KEY_LEN];
+	/*
+	 * The file's SHA-256 when the caller knows it (fleetcastd: the
+	 * package's): the sender then does not hash the file, announces it
+	 * from the start and skips held blocks without reading them.  A
+	 * wrong one fails every receiver with a digest mismatch.
+	 */
+	int		 has_digest;
+	uint8_t		 digest[SHA256_LEN];
 };
 
 /* How the error of a receiver refused as a straggler begins. */
@@ -59,6 +67,7 @@ struct xsend_peer_info {
 struct xsend_stats {
 	uint64_t	size;
 	uint64_t	first_pass_bytes;	/* file bytes sent once */
+	uint64_t	skipped_bytes;		/* first pass: held by all */
 	uint64_t	packets;		/* every datagram sent */
 	uint64_t	data_packets;		/* first pass */
 	uint64_t	repair_packets;		/* parity */

@@ -446,6 +446,8 @@ cmd_send(int argc, char **argv)
 		    (json_int_t)st.packets));
 		json_object_set_new(j, "data_packets", json_integer(
 		    (json_int_t)st.data_packets));
+		json_object_set_new(j, "skipped_bytes", json_integer(
+		    (json_int_t)st.skipped_bytes));
 		json_object_set_new(j, "repair_packets", json_integer(
 		    (json_int_t)st.repair_packets));
 		json_object_set_new(j, "resent_packets", json_integer(

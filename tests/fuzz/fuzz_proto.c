@@ -38,9 +38,10 @@ check_bodies(const uint8_t *p, size_t len)
 	struct proto_ack	k;
 	struct proto_hello	h;
 	struct proto_report	r, r2;
+	struct proto_held	hd;
 	struct proto_geom	g;
 	struct wire_w		w;
-	uint8_t			out[2048];
+	uint8_t			out[PROTO_HELD_LEN(PROTO_HELD_BITS) + 1024];
 	uint32_t		kk;
 	uint64_t		gr, i;
 	int			e;
@@ -87,6 +88,15 @@ check_bodies(const uint8_t *p, size_t len)
 		wire_w_fixed(&w, out, sizeof(out));
 		if (proto_put_hello(&w, &h) == -1 || memcmp(out, p, w.len) != 0)
 			fuzz_die("hello does not re-encode");
+	}
+	if (proto_get_held(p, len, &hd) == 0) {
+		if (hd.nbits == 0 || hd.nbits > PROTO_HELD_BITS ||
+		    len != PROTO_HELD_LEN(hd.nbits))
+			fuzz_die("held bounds");
+		wire_w_fixed(&w, out, sizeof(out));
+		if (proto_put_held(&w, &hd) == -1 || w.len != len ||
+		    memcmp(out, p, w.len) != 0)
+			fuzz_die("held does not re-encode");
 	}
 	if (proto_get_report(p, len, &r) == 0) {
 		if (r.errlen > PROTO_ERR_MAX || r.nnak > PROTO_NAK_MAX)

@@ -364,6 +364,82 @@ test_keys(void)
 	CU_ASSERT(strcmp(proto_drop_name(PROTO_DROP_MAX), "unknown") == 0);
 }
 
+/*
+ * HELD: the length must be what the bit count says, the bits past the
+ * count zero, the count 1..PROTO_HELD_BITS; the chunk arithmetic at the
+ * edges of a geometry.
+ */
+static void
+test_held(void)
+{
+	struct proto_held	h, h2;
+	struct proto_geom	g;
+	struct wire_w		w;
+	struct proto_hdr	hd;
+	enum proto_drop		why;
+	uint8_t			buf[PROTO_HELD_LEN(PROTO_HELD_BITS) + 4];
+
+	memset(&h, 0, sizeof(h));
+	h.rid = 0x1122334455667788ULL;
+	h.incarnation = 9;
+	h.chunk = 3;
+	h.nbits = 13;
+	h.bits[0] = 0xa5;
+	h.bits[1] = 0x1f;	/* bits 8..12 */
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT_FATAL(proto_put_held(&w, &h) == 0);
+	CU_ASSERT_EQUAL(w.len, PROTO_HELD_LEN(13));
+	CU_ASSERT_EQUAL(w.len, 20);
+	CU_ASSERT(proto_get_held(buf, w.len, &h2) == 0);
+	CU_ASSERT_EQUAL(h2.rid, h.rid);
+	CU_ASSERT_EQUAL(h2.incarnation, 9);
+	CU_ASSERT_EQUAL(h2.chunk, 3);
+	CU_ASSERT_EQUAL(h2.nbits, 13);
+	CU_ASSERT(memcmp(h2.bits, h.bits, 2) == 0);
+	/* Short, long, a bit past the count. */
+	CU_ASSERT(proto_get_held(buf, w.len - 1, &h2) == -1);
+	CU_ASSERT(proto_get_held(buf, w.len + 1, &h2) == -1);
+	buf[19] |= 0x20;
+	CU_ASSERT(proto_get_held(buf, w.len, &h2) == -1);
+	buf[19] &= 0x1f;
+	/* A count of 0, or more than a chunk. */
+	wire_store16(buf + 16, 0);
+	CU_ASSERT(proto_get_held(buf, 18, &h2) == -1);
+	h.nbits = PROTO_HELD_BITS + 1;
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT(proto_put_held(&w, &h) == -1);
+	wire_store16(buf + 16, PROTO_HELD_BITS + 1);
+	CU_ASSERT(proto_get_held(buf, PROTO_HELD_LEN(PROTO_HELD_BITS + 1),
+	    &h2) == -1);
+	/* A full chunk, receiver id 0. */
+	h.nbits = PROTO_HELD_BITS;
+	memset(h.bits, 0xff, sizeof(h.bits));
+	wire_w_fixed(&w, buf, sizeof(buf));
+	CU_ASSERT_FATAL(proto_put_held(&w, &h) == 0);
+	CU_ASSERT_EQUAL(w.len, PROTO_HELD_LEN(PROTO_HELD_BITS));
+	CU_ASSERT(proto_get_held(buf, w.len, &h2) == 0);
+	memset(buf, 0, 8);
+	CU_ASSERT(proto_get_held(buf, w.len, &h2) == -1);
+	/* Chunks: 64 * 48 symbols of 1424 bytes a block. */
+	CU_ASSERT_FATAL(proto_geom_init(&g, 1, 1424, 64, 48) == 0);
+	CU_ASSERT_EQUAL(proto_held_chunks(&g), 1);
+	CU_ASSERT_EQUAL(proto_held_nbits(&g, 0), 1);
+	CU_ASSERT_EQUAL(proto_held_nbits(&g, 1), 0);
+	CU_ASSERT_FATAL(proto_geom_init(&g, (uint64_t)PROTO_HELD_BITS * 64 *
+	    48 * 1424 + 1, 1424, 64, 48) == 0);
+	CU_ASSERT_EQUAL(g.nblocks, PROTO_HELD_BITS + 1);
+	CU_ASSERT_EQUAL(proto_held_chunks(&g), 2);
+	CU_ASSERT_EQUAL(proto_held_nbits(&g, 0), PROTO_HELD_BITS);
+	CU_ASSERT_EQUAL(proto_held_nbits(&g, 1), 1);
+	CU_ASSERT_EQUAL(proto_held_nbits(&g, 2), 0);
+	/* The decoder takes the new type from receivers. */
+	proto_put_hdr(buf, PROTO_HELD, 5, (const uint8_t *)"abcdefghijkl");
+	CU_ASSERT(proto_decode(buf, PROTO_HDR_LEN + PROTO_TAG_LEN, &hd,
+	    &why) == 0);
+	CU_ASSERT_EQUAL(hd.type, PROTO_HELD);
+	CU_ASSERT_STRING_EQUAL(proto_type_name(PROTO_HELD), "HELD");
+}
+
 static CU_TestInfo tests[] = {
 	{ "header bytes", test_header_bytes },
 	{ "seal and open DATA", test_seal_open_data },
@@ -372,6 +448,7 @@ static CU_TestInfo tests[] = {
 	{ "control bodies", test_bodies },
 	{ "geometry", test_geometry },
 	{ "key derivation", test_keys },
+	{ "HELD bodies and chunks", test_held },
 	CU_TEST_INFO_NULL,
 };
 

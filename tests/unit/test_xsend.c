@@ -3,7 +3,8 @@
  * sender runs on the test's event_base and streams to a unicast loopback
  * address where the test listens; the test answers with HELLOs and
  * REPORTs it builds itself with the proto_* codec, so that it can also
- * replay them from elsewhere, as an attacker on the path would.
+ * replay them from elsewhere, as an attacker on the path would.  The
+ * tests of skipping held blocks count the DATA the sender sends.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -46,6 +47,12 @@ struct snd {
 	struct aead		*kf;
 	struct udp_addr		 from;	/* source of its packets */
 	int			 nann;
+	struct proto_announce	 ann;	/* the last one */
+	int			 nann_digest;	/* with the digest flag */
+	int			 first_ann_digest;	/* the first had it */
+	uint64_t		 ndata;
+	uint8_t			 bdata[64];	/* blocks with DATA, per bit */
+	uint32_t		 bsym;		/* symbols per block */
 };
 
 /* A scripted receiver: one control socket, one identity. */
@@ -110,9 +117,23 @@ local_port(int fd)
  * A sender of a small file to a socket of ours at ip:port (port 0: any),
  * on base (NULL: its own).
  */
+static void	snd_start_conf(struct snd *, struct event_base *, size_t,
+		    const char *, uint16_t, const struct xsend_conf *);
+
 static void
 snd_start(struct snd *s, struct event_base *base, size_t size, const char *ip,
     uint16_t port)
+{
+	snd_start_conf(s, base, size, ip, port, NULL);
+}
+
+/*
+ * The same, with k, I, min_receivers, rate_max, has_digest and digest
+ * taken from extra when it is not NULL.
+ */
+static void
+snd_start_conf(struct snd *s, struct event_base *base, size_t size,
+    const char *ip, uint16_t port, const struct xsend_conf *extra)
 {
 	static const struct xsend_cb	cb = { NULL, NULL, NULL, NULL, NULL,
 	    snd_finished };
@@ -140,6 +161,16 @@ snd_start(struct snd *s, struct event_base *base, size_t size, const char *ip,
 	conf.min_receivers = 1;
 	conf.max_wait_ms = -1;
 	conf.drop_ms = 2000;
+	if (extra != NULL) {
+		conf.k = extra->k;
+		conf.il = extra->il;
+		conf.min_receivers = extra->min_receivers;
+		conf.rate_max = extra->rate_max;
+		conf.has_digest = extra->has_digest;
+		memcpy(conf.digest, extra->digest, SHA256_LEN);
+	}
+	s->bsym = (conf.k ? conf.k : PROTO_DEF_K) *
+	    (conf.il ? conf.il : PROTO_DEF_I);
 	memcpy(conf.key, key, sizeof(key));
 	if ((s->base = base) == NULL) {
 		s->base = event_base_new();
@@ -160,8 +191,9 @@ snd_poll(struct snd *s)
 	struct proto_hdr	h;
 	enum proto_drop		why;
 	struct udp_addr		from;
-	uint8_t			buf[PROTO_MAX_DGRAM];
+	uint8_t			buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
 	uint8_t			kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint64_t		b;
 	ssize_t			n;
 
 	for (;;) {
@@ -179,8 +211,22 @@ snd_poll(struct snd *s)
 			s->kd = aead_new(kd);
 			s->kf = aead_new(kf);
 		}
-		if (h.type == PROTO_ANNOUNCE)
+		if (h.type == PROTO_ANNOUNCE &&
+		    proto_open(s->kd, &h, plain, sizeof(plain)) == 0 &&
+		    proto_get_announce(plain, h.ctlen, &s->ann) == 0) {
+			if (s->nann == 0)
+				s->first_ann_digest = (s->ann.flags &
+				    PROTO_AF_DIGEST) != 0;
+			if (s->ann.flags & PROTO_AF_DIGEST)
+				s->nann_digest++;
 			s->nann++;
+		}
+		if (h.type == PROTO_DATA) {
+			s->ndata++;
+			b = h.index / s->bsym;
+			if (b < 8 * sizeof(s->bdata))
+				s->bdata[b / 8] |= 1U << (b % 8);
+		}
 		s->from = from;
 	}
 }
@@ -447,6 +493,335 @@ test_port_taken(void)
 	snd_end(&s);
 }
 
+/* Blocks of 16 symbols for the skipping tests: the file is 9 blocks. */
+#define SK_K		4
+#define SK_I		4
+#define SK_SYM		1424
+#define SK_BLOCK	(SK_K * SK_I * SK_SYM)
+#define SK_NBLOCKS	9
+#define SK_SIZE		(8 * SK_BLOCK + 3000)	/* last block: 3 symbols */
+
+static void
+sk_conf(struct xsend_conf *c, int min_receivers)
+{
+	memset(c, 0, sizeof(*c));
+	c->k = SK_K;
+	c->il = SK_I;
+	c->min_receivers = min_receivers;
+	/* Slow enough that our socket buffer holds what comes in 10 ms. */
+	c->rate_max = 8 * 1024 * 1024;
+}
+
+/* A HELD body saying that blocks lo..hi-1 of chunk 0 are held. */
+static size_t
+held_body(struct frcv *f, uint8_t *body, size_t size, int lo, int hi)
+{
+	struct proto_held	h;
+	struct wire_w		w;
+	int			b;
+
+	memset(&h, 0, sizeof(h));
+	h.rid = f->rid;
+	h.incarnation = f->incarnation;
+	h.chunk = 0;
+	h.nbits = SK_NBLOCKS;
+	for (b = lo; b < hi; b++)
+		h.bits[b / 8] |= (uint8_t)(1U << (b % 8));
+	wire_w_fixed(&w, body, size);
+	CU_ASSERT_FATAL(proto_put_held(&w, &h) == 0);
+	return (w.len);
+}
+
+static void
+frcv_held(struct frcv *f, struct snd *s, int lo, int hi)
+{
+	uint8_t	body[PROTO_HELD_LEN(PROTO_HELD_BITS)];
+	size_t	len;
+
+	len = held_body(f, body, sizeof(body), lo, hi);
+	frcv_send(f, s, PROTO_HELD, body, len, NULL, NULL);
+}
+
+/* Run until the first pass is over (ANNOUNCE DRAINING or later). */
+static void
+run_first_pass(struct snd *s)
+{
+	int	i;
+
+	for (i = 0; i < 300 && s->ann.state < PROTO_S_DRAINING; i++) {
+		run_ms(s, 10);
+		snd_poll(s);
+	}
+	CU_ASSERT_FATAL(s->ann.state >= PROTO_S_DRAINING);
+}
+
+static int
+sent_block(const struct snd *s, int b)
+{
+	return ((s->bdata[b / 8] >> (b % 8)) & 1);
+}
+
+static uint64_t
+snd_skipped(struct snd *s)
+{
+	struct xsend_stats	st;
+
+	xsend_stats(s->xs, &st);
+	return (st.skipped_bytes);
+}
+
+/*
+ * Two resumed receivers: the first pass skips only the blocks both hold
+ * (3, 4 and 5 of 0..8), and when their halves do not overlap, nothing.
+ */
+static void
+test_skip_intersection(void)
+{
+	struct xsend_conf	c;
+	struct xsend_stats	st;
+	struct snd		s;
+	struct frcv		f1, f2;
+	int			b;
+
+	sk_conf(&c, 2);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f1, 0x51, 1);
+	frcv_init(&f2, 0x52, 1);
+	join(&s, &f1);
+	join(&s, &f2);
+	frcv_held(&f1, &s, 0, 6);
+	frcv_held(&f2, &s, 3, SK_NBLOCKS);
+	run_ms(&s, 20);
+	frcv_report(&f1, &s, PROTO_R_READY);
+	frcv_report(&f2, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	xsend_stats(s.xs, &st);
+	CU_ASSERT_EQUAL(st.skipped_bytes, 3 * SK_BLOCK);
+	CU_ASSERT_EQUAL(st.first_pass_bytes, SK_SIZE - 3 * SK_BLOCK);
+	CU_ASSERT_EQUAL(st.data_packets, 8 * 16 + 3 - 3 * 16);
+	CU_ASSERT_EQUAL(s.ndata, st.data_packets);
+	for (b = 0; b < SK_NBLOCKS; b++)
+		CU_ASSERT_EQUAL(sent_block(&s, b), b < 3 || b > 5);
+	close(f1.fd);
+	close(f2.fd);
+	snd_end(&s);
+
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f1, 0x53, 1);
+	frcv_init(&f2, 0x54, 1);
+	join(&s, &f1);
+	join(&s, &f2);
+	frcv_held(&f1, &s, 0, 4);
+	frcv_held(&f2, &s, 4, SK_NBLOCKS);
+	run_ms(&s, 20);
+	frcv_report(&f1, &s, PROTO_R_READY);
+	frcv_report(&f2, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT_EQUAL(snd_skipped(&s), 0);
+	for (b = 0; b < SK_NBLOCKS; b++)
+		CU_ASSERT(sent_block(&s, b));
+	close(f1.fd);
+	close(f2.fd);
+	snd_end(&s);
+}
+
+/*
+ * A receiver that holds blocks but whose HELD has not been heard counts
+ * as holding nothing: with one resumed receiver and one that said
+ * nothing, the whole file goes out.  And a receiver that joins after the
+ * first pass skipped blocks gets a skipped block resent when it NAKs it.
+ */
+static void
+test_skip_late_joiner(void)
+{
+	struct xsend_conf	c;
+	struct xsend_stats	st;
+	struct proto_report	rep;
+	struct wire_w		w;
+	struct snd		s;
+	struct frcv		f1, f2;
+	uint8_t			body[1500];
+
+	sk_conf(&c, 2);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f1, 0x61, 1);
+	frcv_init(&f2, 0x62, 1);
+	join(&s, &f1);
+	join(&s, &f2);
+	frcv_held(&f1, &s, 0, SK_NBLOCKS);
+	run_ms(&s, 20);
+	frcv_report(&f1, &s, PROTO_R_READY);
+	frcv_report(&f2, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT_EQUAL(snd_skipped(&s), 0);
+	close(f1.fd);
+	close(f2.fd);
+	snd_end(&s);
+
+	/* Alone, it holds 0..5: only 6..8 go out. */
+	sk_conf(&c, 1);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f1, 0x63, 1);
+	join(&s, &f1);
+	frcv_held(&f1, &s, 0, 6);
+	run_ms(&s, 20);
+	frcv_report(&f1, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT_EQUAL(snd_skipped(&s), 6 * SK_BLOCK);
+	CU_ASSERT(!sent_block(&s, 1));
+	/* A late joiner with nothing NAKs block 1 whole. */
+	frcv_init(&f2, 0x64, 1);
+	join(&s, &f2);
+	memset(&rep, 0, sizeof(rep));
+	rep.rid = f2.rid;
+	rep.incarnation = f2.incarnation;
+	rep.rseq = ++f2.rseq;
+	rep.state = PROTO_R_RECEIVING;
+	rep.nnak = 1;
+	rep.nak[0].kind = PROTO_NAK_BLOCK;
+	rep.nak[0].id = 1;
+	wire_w_fixed(&w, body, sizeof(body));
+	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
+	frcv_send(&f2, &s, PROTO_REPORT, body, w.len, NULL, NULL);
+	run_ms(&s, 50);
+	snd_poll(&s);
+	xsend_stats(s.xs, &st);
+	CU_ASSERT_EQUAL(st.resend_packets, 16);
+	CU_ASSERT(sent_block(&s, 1));
+	close(f1.fd);
+	close(f2.fd);
+	snd_end(&s);
+}
+
+static void
+file_digest(size_t size, uint8_t md[SHA256_LEN])
+{
+	char	path[PATH_MAX];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/src", tmpdir);
+	fd = open(path, O_RDONLY);
+	CU_ASSERT_FATAL(fd != -1);
+	CU_ASSERT_FATAL(sha256_fd(fd, 0, size, md) == 0);
+	close(fd);
+}
+
+/*
+ * The digest.  Given by the caller, it is announced from the first
+ * ANNOUNCE on and skipped blocks are not read.  Not given, the sender
+ * hashes the file as the first pass goes, reading the blocks it skips,
+ * and announces the right digest once the pass is over.
+ */
+static void
+test_skip_digest(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	uint8_t			md[SHA256_LEN];
+	int			i;
+
+	sk_conf(&c, 1);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	file_digest(SK_SIZE, md);
+	frcv_init(&f, 0x71, 1);
+	join(&s, &f);
+	CU_ASSERT(!s.first_ann_digest);
+	frcv_held(&f, &s, 2, 8);
+	run_ms(&s, 20);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	for (i = 0; i < 30 && !(s.ann.flags & PROTO_AF_DIGEST); i++) {
+		run_ms(&s, 10);
+		snd_poll(&s);
+	}
+	CU_ASSERT_EQUAL(snd_skipped(&s), 6 * SK_BLOCK);
+	CU_ASSERT_FATAL(s.ann.flags & PROTO_AF_DIGEST);
+	CU_ASSERT(memcmp(s.ann.digest, md, SHA256_LEN) == 0);
+	close(f.fd);
+	snd_end(&s);
+
+	/* Given (here a made-up one, to tell it from a computed one). */
+	sk_conf(&c, 1);
+	c.has_digest = 1;
+	memset(c.digest, 0xd5, SHA256_LEN);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x72, 1);
+	join(&s, &f);
+	CU_ASSERT(s.first_ann_digest);
+	CU_ASSERT(memcmp(s.ann.digest, c.digest, SHA256_LEN) == 0);
+	frcv_held(&f, &s, 0, SK_NBLOCKS);
+	run_ms(&s, 20);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT_EQUAL(snd_skipped(&s), SK_SIZE);
+	CU_ASSERT_EQUAL(s.ndata, 0);
+	CU_ASSERT(s.nann_digest == s.nann);
+	CU_ASSERT(memcmp(s.ann.digest, c.digest, SHA256_LEN) == 0);
+	close(f.fd);
+	snd_end(&s);
+}
+
+/*
+ * Hostile HELD bodies are counted drops and change nothing: a bitmap
+ * longer than the geometry, bits past the last block, a body longer than
+ * its bit count, a chunk past the file, no bits; an unknown receiver or
+ * another incarnation is stale.  Nothing is skipped afterwards.
+ */
+static void
+test_skip_hostile_held(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f, other;
+	uint8_t			body[PROTO_HELD_LEN(PROTO_HELD_BITS) + 8];
+	size_t			len;
+	uint64_t		range, stale;
+
+	sk_conf(&c, 1);
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x81, 1);
+	join(&s, &f);
+	range = snd_drops(&s, PROTO_DROP_RANGE);
+	stale = snd_drops(&s, PROTO_DROP_STALE);
+	/* 16 bits for 9 blocks: longer than the geometry. */
+	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
+	wire_store16(body + 16, 16);
+	body[len - 1] |= 0x80;
+	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
+	/* 9 bits, and bit 12 set past the last block. */
+	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
+	body[len - 1] |= 0x10;
+	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
+	/* A byte more than 9 bits need. */
+	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
+	body[len++] = 0;
+	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
+	/* Chunk 1: past the file. */
+	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
+	wire_store32(body + 12, 1);
+	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
+	/* No bits at all. */
+	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
+	wire_store16(body + 16, 0);
+	frcv_send(&f, &s, PROTO_HELD, body, 18, NULL, NULL);
+	/* Not a receiver of ours; ours, another incarnation. */
+	frcv_init(&other, 0x82, 1);
+	frcv_held(&other, &s, 0, SK_NBLOCKS);
+	f.incarnation = 7;
+	frcv_held(&f, &s, 0, SK_NBLOCKS);
+	f.incarnation = 1;
+	run_ms(&s, 30);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE) - range, 5);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_STALE) - stale, 2);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT_EQUAL(snd_skipped(&s), 0);
+	close(f.fd);
+	close(other.fd);
+	snd_end(&s);
+}
+
 static void
 cleanup(void)
 {
@@ -461,6 +836,12 @@ static CU_TestInfo tests[] = {
 	{ "replayed HELLOs do not reset a receiver", test_hello_replay },
 	{ "the sender sends from the group's port + 1", test_fixed_port },
 	{ "a port held elsewhere: an ephemeral one", test_port_taken },
+	{ "the first pass skips what all receivers hold",
+	    test_skip_intersection },
+	{ "a receiver that said nothing, or came late, gets everything",
+	    test_skip_late_joiner },
+	{ "digest given or hashed with skipped blocks", test_skip_digest },
+	{ "hostile HELD bodies are counted drops", test_skip_hostile_held },
 	CU_TEST_INFO_NULL,
 };
 
