@@ -765,7 +765,10 @@ xs_proactive(struct xsend *s, uint64_t b)
  * (none held, not resumed, or its HELD is still on the way) holds
  * nothing: so a receiver that joins with less keeps the blocks coming,
  * and whatever a receiver lacks of a skipped block it NAKs once the block
- * has passed, as after a loss.
+ * has passed, as after a loss.  Once every receiver that joined is final
+ * (a resumed one can be done before the first pass is), nobody needs the
+ * rest: it is skipped too, and a latecomer NAKs it.  Before anyone joined
+ * the first pass goes out (a send that starts at once).
  */
 static int
 xs_skippable(const struct xsend *s, uint64_t b)
@@ -783,7 +786,9 @@ xs_skippable(const struct xsend *s, uint64_t b)
 			return (0);
 		live++;
 	}
-	return (live > 0 && (s->held[b / 8] & (1U << (b % 8))) != 0);
+	if (live == 0)
+		return (s->npeers > 0);
+	return ((s->held[b / 8] & (1U << (b % 8))) != 0);
 }
 
 /*

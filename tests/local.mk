@@ -17,3 +17,11 @@ tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
 # fleetcast bench lab COMMAND --help (tests/lab/lab.sh through the CLI):
 # usage and exit 0, nothing built; no root needed.
 TESTS += tests/integration/lab_help.sh
+
+# A real sender and receiver on loopback: resuming on a new session skips
+# the blocks the receiver holds (doc/protocol.md, Skipping held blocks).
+check_PROGRAMS += tests/unit/test_xresume
+TESTS += tests/unit/test_xresume
+tests_unit_test_xresume_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_xresume_SOURCES = tests/unit/test_xresume.c tests/unit/unit.h
+tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
