@@ -22,7 +22,10 @@
  * the reason) to serve this package by unicast; the server answers with
  * ASSIGN for the unicast path, which the agent stores before it takes it
  * (a restart resumes on unicast), and START again, and the receiver
- * carries on from what is already in the staging file.
+ * carries on from what is already in the staging file.  An agent that
+ * restarted during a unicast transfer and finds no session within the
+ * same probe time (the server ended it while the agent was down) asks
+ * once for a new one the same way.
  *
  * The same module applies the next-boot queue after a restart, one run
  * after the other, and runs the reboot / power-off commands once nothing
@@ -98,6 +101,7 @@ struct run {
 	struct event		*ev_probe;	/* probe, then reroute wait */
 	int			 locked;	/* the receiver joined a session */
 	int			 fallback;	/* asked for unicast: package + 1 */
+	int			 resumed;	/* restarted in it: package + 1 */
 	char			*fallback_why;
 	int			 start_next;	/* START during a verify */
 	int			 draining;	/* applied from the queue */
@@ -665,6 +669,24 @@ run_recv_finished(void *arg, int ok, const char *error)
 	event_active(r->ev_defer, EV_TIMEOUT, 1);
 }
 
+/*
+ * May the current package still ask the server for a unicast transfer?
+ * On the multicast path once.  On the unicast path only once after the
+ * agent restarted in the middle of it: the server drops a receiver silent
+ * for 5 s (doc/protocol.md, Timers) and ends a unicast session that has no
+ * receiver left, so an agent that was down longer finds none and asks for
+ * a new one, which the server starts from the package it is on.
+ */
+static int
+run_may_fall_back(struct run *r)
+{
+	int	cur = r->rec->pkg_index + 1;
+
+	if (r->fallback == cur)
+		return (0);
+	return (r->rec->path == CTL_PATH_MULTICAST || r->resumed == cur);
+}
+
 static int
 run_recv_start(struct run *r, char *err, size_t errlen)
 {
@@ -712,10 +734,12 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 		r->xr = NULL;
 		return (-1);
 	}
-	/* Does the group reach us?  Only this package may fall back once. */
+	/*
+	 * Does the group (or, after a restart, the unicast session) reach
+	 * us?  Only while this package may still ask for unicast.
+	 */
 	r->locked = 0;
-	if (r->rec->path == CTL_PATH_MULTICAST &&
-	    r->fallback != r->rec->pkg_index + 1) {
+	if (run_may_fall_back(r)) {
 		struct timeval	tv = { RUN_PROBE_MS / 1000,
 		    (RUN_PROBE_MS % 1000) * 1000 };
 
@@ -1206,6 +1230,7 @@ run_resume(struct run *r)
 		    r->rec->pkgs[r->rec->pkg_index].id, r->rec->path ==
 		    CTL_PATH_UNICAST ? "unicast" : "multicast", r->rec->addr,
 		    r->rec->port);
+		r->resumed = r->rec->pkg_index + 1;
 		run_receive(r);
 		break;
 	case RUN_DELIVERED:
@@ -1325,11 +1350,12 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			if (r->xr == NULL)
 				return;		/* stopped meanwhile */
 			run_recv_stop(r);
-			if (!d->ok && !r->recv_fatal &&
-			    r->rec->path == CTL_PATH_MULTICAST &&
-			    r->fallback != r->rec->pkg_index + 1) {
-				run_fallback(r, "the multicast transfer "
-				    "failed: %s", d->error);
+			if (!d->ok && !r->recv_fatal && run_may_fall_back(r)) {
+				run_fallback(r, "the %s transfer failed%s: %s",
+				    r->rec->path == CTL_PATH_MULTICAST ?
+				    "multicast" : "unicast",
+				    r->rec->path == CTL_PATH_MULTICAST ? "" :
+				    " after the agent restarted", d->error);
 				return;
 			}
 			if (!d->ok) {
@@ -1416,10 +1442,15 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			run_report_current(r);
 			return;
 		case RUN_EV_PROBE:
-			if (r->xr != NULL && !r->locked &&
-			    r->rec->path == CTL_PATH_MULTICAST)
+			if (r->xr == NULL || r->locked || !run_may_fall_back(r))
+				return;
+			if (r->rec->path == CTL_PATH_MULTICAST)
 				run_fallback(r, "no multicast arrived within "
 				    "%d s after START", RUN_PROBE_MS / 1000);
+			else
+				run_fallback(r, "no unicast session arrived "
+				    "within %d s after the agent restarted",
+				    RUN_PROBE_MS / 1000);
 			return;
 		case RUN_EV_REROUTE_LATE:
 			if (r->xr == NULL && r->job == NULL &&

@@ -18,10 +18,13 @@
 # 3. r3 again hears no multicast, and its link is slow (40 Mbit/s): it is
 #    moved to unicast, and its agent is killed (-9) in the middle of the
 #    unicast transfer.  The path the server moved it to was stored before
-#    the agent took it, so the restarted agent resumes on unicast (it does
-#    not probe the group and ask again: the server does not repeat ASSIGN
-#    to a machine that is transferring), rejoins the unicast session from
-#    its staging file, and the run succeeds with the package run once.
+#    the agent took it, so the restarted agent resumes on unicast (the
+#    server does not repeat ASSIGN to a machine that is transferring):
+#    a. restarted at once, it rejoins the unicast session from its staging
+#       file without asking for anything;
+#    b. restarted after the server dropped it and ended that session, it
+#       finds no session within the probe time and asks for a new one.
+#    Either way the run succeeds by unicast with the package run once.
 # Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
 
 UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
@@ -119,55 +122,89 @@ NFT
 # r3's switch port: what goes to r3 is shaped, so the transfer lasts.
 tc -n "$(lab_ns sw)" qdisc replace dev p-r3 root tbf rate 40mbit \
     burst 32768 latency 50ms || ul_fail "tc on p-r3"
-ul_pkg CRASH 16
-fc scenario create crash --package CRASH --max-targets 1 --max-wait 30 \
-    >/dev/null || ul_fail "scenario create"
-run=$(ul_run crash r3)
-for ((i = 0; i < UL_TIMEOUT * 10; i++)); do
+
+# crash PKG DOWN: a run of PKG (16 MiB) on r3, which falls back to unicast;
+# its agent is killed (-9) with a quarter of the file on disk and started
+# again at once (DOWN = short) or once the server has ended the unicast
+# session that lost its receiver (DOWN = long).  Sets run.
+crash()
+{
+	local pkg=$1 down=$2 st full i ended
+
+	ul_pkg "$pkg" 16
+	fc scenario create "sc-$pkg" --package "$pkg" --max-targets 1 \
+	    --max-wait 30 >/dev/null || ul_fail "scenario create"
+	run=$(ul_run "sc-$pkg" r3)
+	for ((i = 0; i < UL_TIMEOUT * 10; i++)); do
+		grep -q "run $run: the server moves the transfer to unicast" \
+		    "$UL_T/agent-r3.err" && break
+		sleep 0.1
+	done
 	grep -q "run $run: the server moves the transfer to unicast" \
-	    "$UL_T/agent-r3.err" && break
-	sleep 0.1
-done
-grep -q "run $run: the server moves the transfer to unicast" \
-    "$UL_T/agent-r3.err" || ul_fail "run $run: r3 was not moved to unicast"
-# Kill when the receiver's persisted bitmap (after its 68-byte header)
-# shows a quarter of the file on disk: 16 MiB is about 1500 bitmap bytes.
-st=$UL_T/r3/staging/$run/pkg0.fcpkg.fcstate
-for ((i = 0; i < UL_TIMEOUT * 20; i++)); do
-	full=$(od -An -v -tu1 -j68 "$st" 2>/dev/null | tr -s ' ' '\n' |
-	    grep -c '^255$')
-	[ "${full:-0}" -ge 350 ] && break
-	sleep 0.05
-done
-[ "${full:-0}" -ge 350 ] || ul_fail "run $run: r3's unicast transfer did not progress"
-lab_stop "${UL_AGENT_PG[r3]}" KILL 0 2>/dev/null	# no "Killed" notice
-[ -e "$st" ] || ul_fail "run $run: no receive state left after the kill"
-state=$(ul_table "$run" | awk -F'|' '$1 == "r3" { print $2 }')
-[ "$state" = transferring ] ||
-    ul_fail "run $run: r3 is $state when its agent is killed, not transferring"
-mv "$UL_T/agent-r3.err" "$UL_T/agent-r3.killed"
-ul_agent r3
-ul_wait_finished "$run"
-IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
-size=$(stat -c %s "$UL_T/CRASH.fcpkg")
-echo "   $name: $state by $path, $bytes bytes ($reason)"
-[ "$state" = succeeded ] || ul_fail "r3 is $state: $err"
-[ "$path" = unicast ] || ul_fail "r3 got it by $path"
-[ "$bytes" = "$size" ] || ul_fail "r3 received $bytes of $size bytes"
+	    "$UL_T/agent-r3.err" || ul_fail "run $run: r3 was not moved to unicast"
+	# Kill when the receiver's persisted bitmap (after its 68-byte
+	# header) shows a quarter of the file: 16 MiB is ~1500 bitmap bytes.
+	st=$UL_T/r3/staging/$run/pkg0.fcpkg.fcstate
+	for ((i = 0; i < UL_TIMEOUT * 20; i++)); do
+		full=$(od -An -v -tu1 -j68 "$st" 2>/dev/null |
+		    tr -s ' ' '\n' | grep -c '^255$')
+		[ "${full:-0}" -ge 350 ] && break
+		sleep 0.05
+	done
+	[ "${full:-0}" -ge 350 ] ||
+	    ul_fail "run $run: r3's unicast transfer did not progress"
+	lab_stop "${UL_AGENT_PG[r3]}" KILL 0 2>/dev/null	# no "Killed" notice
+	[ -e "$st" ] || ul_fail "run $run: no receive state left after the kill"
+	state=$(ul_table "$run" | awk -F'|' '$1 == "r3" { print $2 }')
+	[ "$state" = transferring ] ||
+	    ul_fail "run $run: r3 is $state when its agent is killed, not transferring"
+	if [ "$down" = long ]; then
+		# The sender drops a receiver silent for 5 s; with none left
+		# the unicast session ends.
+		ended="run $run: package $pkg to $(lab_addr r3) ended with failures"
+		for ((i = 0; i < 200; i++)); do
+			grep -qF "$ended" "$UL_T/server.err" && break
+			sleep 0.1
+		done
+		grep -qF "$ended" "$UL_T/server.err" ||
+		    ul_fail "run $run: the server did not end the orphaned unicast session"
+	fi
+	mv "$UL_T/agent-r3.err" "$UL_T/agent-r3.$pkg.killed"
+	ul_agent r3
+	ul_wait_finished "$run"
+	IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
+	size=$(stat -c %s "$UL_T/$pkg.fcpkg")
+	echo "   $name: $state by $path, $bytes bytes ($reason)"
+	[ "$state" = succeeded ] || ul_fail "r3 is $state: $err"
+	[ "$path" = unicast ] || ul_fail "r3 got it by $path"
+	[ "$bytes" = "$size" ] || ul_fail "r3 received $bytes of $size bytes"
+	[ "$(ul_ran "$pkg" r3)" = 1 ] ||
+	    ul_fail "$pkg ran $(ul_ran "$pkg" r3) times on r3"
+	grep -q "run $run: resuming the transfer of $pkg (unicast " \
+	    "$UL_T/agent-r3.err" ||
+	    ul_fail "the restarted agent did not resume on unicast"
+	kept=$(sed -n 's/.*resuming, \([0-9]*\) of [0-9]* bytes already on disk.*/\1/p' \
+	    "$UL_T/agent-r3.err" | tail -n 1)
+	[ "${kept:-0}" -gt 0 ] || ul_fail "r3 resumed with nothing on disk"
+}
+
+# 3a. Down for a moment: it rejoins the same unicast session.
+crash CRASH short
 grep -q "^unicast fallback: no multicast arrived within 2 s after START" \
     <<<"$reason" || ul_fail "r3: path_reason '$reason'"
-[ "$(ul_ran CRASH r3)" = 1 ] || ul_fail "CRASH ran $(ul_ran CRASH r3) times on r3"
-grep -q "run $run: resuming the transfer of CRASH (unicast " \
-    "$UL_T/agent-r3.err" ||
-    ul_fail "the restarted agent did not resume on unicast"
 grep -q "asking for unicast" "$UL_T/agent-r3.err" &&
-    ul_fail "the restarted agent probed the group and asked for unicast again"
+    ul_fail "the restarted agent asked for unicast again"
 grep -q "run $run machine r3: asks for unicast again" "$UL_T/server.err" &&
     ul_fail "the server had to restart r3's unicast transfer"
-kept=$(sed -n 's/.*resuming, \([0-9]*\) of [0-9]* bytes already on disk.*/\1/p' \
-    "$UL_T/agent-r3.err" | tail -n 1)
-[ "${kept:-0}" -gt 0 ] || ul_fail "r3 resumed with nothing on disk"
 ul_ok "run $run: r3's agent killed in its unicast transfer, resumed on unicast from $((kept / 1048576)) MiB on disk, succeeded, ran once"
+
+# 3b. Down until the server ended the session: it asks for a new one.
+crash CRASH2 long
+grep -q "^unicast fallback: no unicast session arrived within 2 s after the agent restarted" \
+    <<<"$reason" || ul_fail "r3: path_reason '$reason'"
+grep -q "run $run machine r3: asks for unicast again" "$UL_T/server.err" ||
+    ul_fail "the server did not restart r3's unicast transfer"
+ul_ok "run $run: r3's agent down until its unicast session ended: asked for a new one, resumed from $((kept / 1048576)) MiB on disk, succeeded, ran once"
 
 echo "PASS: unicast_fallback"
 exit 0
