@@ -25,3 +25,12 @@ TESTS += tests/unit/test_xresume
 tests_unit_test_xresume_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_xresume_SOURCES = tests/unit/test_xresume.c tests/unit/unit.h
 tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
+
+# A receiver that expects a digest, as the agent's does: it resumes on a
+# new session of the same content (tests/integration/transport_resume_new.sh).
+check_PROGRAMS += tests/integration/recv_expect
+tests_integration_recv_expect_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(LIBEVENT_CFLAGS)
+tests_integration_recv_expect_SOURCES = tests/integration/recv_expect.c
+tests_integration_recv_expect_LDADD = $(COMMON_LIBS)
+TESTS += tests/integration/transport_resume_new.sh
