@@ -1317,6 +1317,19 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 	case RUN_READY:
 		switch (ev) {
 		case RUN_EV_ASSIGN:
+			/*
+			 * Again after a reconnection: the path may differ
+			 * (the machine connects from another segment now).
+			 */
+			if (d != NULL && run_reroute(r, d->msg, err,
+			    sizeof(err)) == -1) {
+				run_finish(r, CTL_RS_ERROR, 0, "the server "
+				    "moved the run to another path, which could "
+				    "not be stored: state_dir: %s", err);
+				return;
+			}
+			run_report_current(r);
+			return;
 		case RUN_EV_ONLINE:
 			run_report_current(r);
 			return;
