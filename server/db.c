@@ -1345,9 +1345,17 @@ db_run_path(struct db *db, uint64_t id, const char *machine,
 		return (-1);
 	if (!history)
 		return (0);
+	return (db_run_note(db, id, machine, reason, now));
+}
+
+/* A history row in the machine's current state: something it waits for. */
+int
+db_run_note(struct db *db, uint64_t id, const char *machine,
+    const char *detail, uint64_t now)
+{
 	return (db_exec(db, "INSERT INTO run_history (run_id, machine, state, "
 	    "detail, at) SELECT run_id, machine, state, ?, ? FROM run_machines "
-	    "WHERE run_id = ? AND machine = ?", "suis", reason, now,
+	    "WHERE run_id = ? AND machine = ?", "suis", detail, now,
 	    (int64_t)id, machine) == -1 ? -1 : 0);
 }
 

@@ -45,6 +45,7 @@ static const struct conf_def server_keys[] = {
 	{ "group_range", CONF_STRING, "239.192.56.0/24", 0, 0, NULL },
 	{ "max_concurrent_machines", CONF_INT, "256", 1, 1000000, NULL },
 	{ "on_concurrency_limit", CONF_ENUM, "queue", 0, 0, "queue|error" },
+	{ "max_unicast_streams", CONF_INT, "16", 1, 4096, NULL },
 	{ "auto_approve", CONF_BOOL, "no", 0, 0, NULL },
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "rate", CONF_STRING, "auto", 0, 0, NULL },

@@ -42,6 +42,9 @@
 #define RUN_JOIN_WAIT_MS	5000	/* receivers of a wave to join */
 #define RUN_DELIVERY_GRACE	120	/* s after a transfer for reports */
 #define RUN_EJECT_MS		2000	/* a straggler drags the group */
+#define RUN_UNICAST_JOIN_MS	20000	/* a unicast receiver to answer */
+#define RUN_FALLBACK_MAX	3	/* unicast restarts asked per machine */
+#define RUN_REASON_MAX		240	/* of an agent's words in a reason */
 
 struct run;
 
@@ -56,7 +59,13 @@ struct xfer {
 	struct xsend		*xs;
 	struct event		*step;		/* next package, deferred */
 	struct event		*grace;
+	struct event		*join;		/* unicast: answer by then */
+	int			 joined;	/* its receiver answered */
+	int			 slot;		/* holds a unicast stream */
+	int			 queued;	/* waits for one */
+	char			*failed;	/* why it ended early */
 	TAILQ_ENTRY(xfer)	 entry;
+	TAILQ_ENTRY(xfer)	 qentry;	/* runs' uc_queue */
 };
 TAILQ_HEAD(xfer_list, xfer);
 
@@ -71,7 +80,8 @@ struct run {
 	uint16_t		 port;
 	uint8_t			 key[CTL_KEY_LEN];
 	uint8_t			*assigned;	/* per target: ASSIGN sent */
-	uint8_t			*fallback;	/* per target: moved to unicast */
+	uint8_t			*fallback;	/* per target: unicast sessions
+						   asked for by the agent */
 	char			**refused;	/* per target: why the group's
 						   sender refused it */
 	struct sched_run	*sr;
@@ -94,11 +104,16 @@ struct runs {
 	struct sched_target	*report_target;
 	int			 cancelling;	/* an admin's cancel */
 	int			 restoring;
+	int			 uc_max;	/* max_unicast_streams */
+	int			 uc_active;	/* unicast senders running */
+	struct xfer_list	 uc_queue;	/* unicast transfers waiting */
 };
 
 static void	runs_rearm(struct runs *);
 static void	xfer_next(struct xfer *);
 static void	xfer_free(struct xfer *);
+static void	xfer_unicast(struct run *, struct sched_target *, const char *,
+		    size_t);
 static void	run_fallback(struct run *, struct sched_target *, uint16_t,
 		    const char *);
 
@@ -405,26 +420,76 @@ cb_wave_start(void *arg, const struct sched_wave *w)
 	for (i = 0; i < w->n; i++) {
 		addr = control_address(rs->srv->control,
 		    w->members[i]->machine->name);
-		x = xcalloc(1, sizeof(*x));
-		x->run = r;
-		x->path = w->path;
-		x->n = 1;
-		x->members = xcalloc(1, sizeof(*x->members));
-		x->members[0] = w->members[i];
-		snprintf(x->dest, sizeof(x->dest), "%s",
-		    addr != NULL ? addr : "");
-		TAILQ_INSERT_TAIL(&r->xfers, x, entry);
-		x->pkg = (size_t)-1;
-		xfer_next(x);
+		/* Ready, then gone before its stream could start: fails. */
+		xfer_unicast(r, w->members[i], addr != NULL ? addr : "", 0);
 	}
 }
 
 /* ---- transfers ---- */
 
+/*
+ * Unicast streams are limited (max_unicast_streams): each holds a sender
+ * with its block ring for as long as its transfer runs, so that many
+ * remote machines queue instead of exhausting the server's memory, and
+ * each waiting machine's history says what it waits for (MISSION.md S7:
+ * a limit must not fail silently).  A slot is held from a transfer's first
+ * package to its last; a freed slot goes to the longest waiting.
+ */
+static int
+xfer_slot(struct xfer *x)
+{
+	struct runs	*rs = x->run->runs;
+	char		 why[128];
+
+	if (x->slot)
+		return (1);
+	if (rs->uc_active < rs->uc_max) {
+		x->slot = 1;
+		rs->uc_active++;
+		return (1);
+	}
+	if (!x->queued) {
+		x->queued = 1;
+		TAILQ_INSERT_TAIL(&rs->uc_queue, x, qentry);
+		snprintf(why, sizeof(why), "unicast: waiting for a free unicast "
+		    "stream (max_unicast_streams = %d, all in use)", rs->uc_max);
+		db_run_note(rs->srv->db, x->run->id, x->members[0]->machine->name,
+		    why, server_now_ms());
+		log_info("run %s machine %s: %s", x->run->idstr,
+		    x->members[0]->machine->name, why);
+	}
+	return (0);
+}
+
+static void
+xfer_release(struct xfer *x)
+{
+	struct runs	*rs = x->run->runs;
+	struct xfer	*q;
+
+	if (x->queued) {
+		TAILQ_REMOVE(&rs->uc_queue, x, qentry);
+		x->queued = 0;
+	}
+	if (!x->slot)
+		return;
+	x->slot = 0;
+	rs->uc_active--;
+	if ((q = TAILQ_FIRST(&rs->uc_queue)) != NULL) {
+		TAILQ_REMOVE(&rs->uc_queue, q, qentry);
+		q->queued = 0;
+		q->slot = 1;
+		rs->uc_active++;
+		/* Not from inside a sender's callback: its step, deferred. */
+		event_active(q->step, 0, 0);
+	}
+}
+
 static void
 xfer_free(struct xfer *x)
 {
 	TAILQ_REMOVE(&x->run->xfers, x, entry);
+	xfer_release(x);
 	if (x->xs != NULL) {
 		xsend_stop(x->xs);
 		xsend_free(x->xs);
@@ -433,22 +498,76 @@ xfer_free(struct xfer *x)
 		event_free(x->grace);
 	if (x->step != NULL)
 		event_free(x->step);
+	if (x->join != NULL)
+		event_free(x->join);
+	free(x->failed);
 	free(x->members);
 	free(x);
 }
 
-/* Report an event for every member still in the given state. */
+/* A member leaves a multicast transfer, which goes on without it. */
 static void
-xfer_members(struct xfer *x, enum sched_mstate st, enum sched_mevent ev,
-    const char *msg)
+xfer_drop(struct xfer *x, struct sched_target *t)
 {
-	struct runs	*rs = x->run->runs;
-	size_t		 i;
+	size_t	i;
 
 	for (i = 0; i < x->n; i++)
-		if (x->members[i]->state == st)
-			sched_report(rs->sched, x->members[i], ev,
-			    server_now_ms(), msg);
+		if (x->members[i] == t)
+			break;
+	if (i == x->n)
+		return;
+	x->members[i] = x->members[--x->n];
+	if (x->n == 0)
+		xfer_free(x);
+	else if (x->xs != NULL)
+		xsend_expect(x->xs, (int)x->n);
+}
+
+/*
+ * A transfer of its own for one machine, to the address its control
+ * connection comes from (an IPv4-mapped IPv6 address, as a dual-stack
+ * listener sees IPv4 agents, is taken as the IPv4 address it maps), from
+ * package pkg on.
+ */
+static void
+xfer_unicast(struct run *r, struct sched_target *t, const char *addr,
+    size_t pkg)
+{
+	struct xfer	*x;
+
+	x = xcalloc(1, sizeof(*x));
+	x->run = r;
+	x->path = SCHED_PATH_UNICAST;
+	x->n = 1;
+	x->members = xcalloc(1, sizeof(*x->members));
+	x->members[0] = t;
+	if (strncasecmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
+		addr += 7;
+	snprintf(x->dest, sizeof(x->dest), "%s", addr);
+	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
+	x->pkg = pkg - 1;	/* xfer_next moves to pkg */
+	xfer_next(x);
+}
+
+/*
+ * Members still transferring are out (ev: failed or interrupted, with the
+ * reason): recorded first, then their agents are told to stop receiving,
+ * so that none waits for a stream that will not come.
+ */
+static void
+xfer_out(struct xfer *x, enum sched_mevent ev, const char *msg)
+{
+	struct runs		*rs = x->run->runs;
+	struct sched_target	*t;
+	size_t			 i;
+
+	for (i = 0; i < x->n; i++) {
+		t = x->members[i];
+		if (t->state != SCHED_M_TRANSFERRING)
+			continue;
+		sched_report(rs->sched, t, ev, server_now_ms(), msg);
+		run_cancel(x->run, t, CTL_CANCEL_ERROR, msg);
+	}
 }
 
 /* After the last package: members that never reported are interrupted. */
@@ -458,10 +577,49 @@ xfer_grace_cb(evutil_socket_t fd, short what, void *arg)
 	struct xfer	*x = arg;
 	struct runs	*rs = x->run->runs;
 
-	xfer_members(x, SCHED_M_TRANSFERRING, SCHED_EV_INTERRUPT, "no "
-	    "delivery report from the agent after the transfer ended");
+	if (x->failed != NULL)
+		xfer_out(x, SCHED_EV_FAILED, x->failed);
+	else
+		xfer_out(x, SCHED_EV_INTERRUPT, "no delivery report from the "
+		    "agent after the transfer ended");
 	xfer_free(x);
 	runs_rearm(rs);
+}
+
+/*
+ * A unicast receiver that never answers (a firewall dropping the data
+ * port, an agent that lost the run): the sender waits for no one else, so
+ * rather than stream the package into the void, the machine fails with the
+ * reason and its agent is told to stop.
+ */
+static void
+xfer_join_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct xfer	*x = arg;
+	struct run	*r = x->run;
+	struct runs	*rs = r->runs;
+	char		 why[256];
+
+	if (x->joined)
+		return;
+	snprintf(why, sizeof(why), "unicast: no answer from the agent's "
+	    "receiver at %s, UDP port %u, within %d s (a firewall on the way "
+	    "or on the machine?)", x->dest, r->port, RUN_UNICAST_JOIN_MS / 1000);
+	log_warnx("run %s machine %s: %s", r->idstr,
+	    x->members[0]->machine->name, why);
+	xfer_out(x, SCHED_EV_FAILED, why);
+	xfer_free(x);
+	runs_rearm(rs);
+}
+
+static void
+xs_joined(void *arg, const struct xsend_peer_info *p)
+{
+	struct xfer	*x = arg;
+
+	x->joined = 1;
+	if (x->join != NULL)
+		evtimer_del(x->join);
 }
 
 static void
@@ -481,11 +639,12 @@ xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
 static void
 xs_peer_done(void *arg, const struct xsend_peer_info *p)
 {
-	struct xfer	*x = arg;
-	struct run	*r = x->run;
-	const char	*addr;
-	char		 host[64];
-	size_t		 i, idx;
+	struct xfer		*x = arg;
+	struct run		*r = x->run;
+	struct sched_target	*found = NULL;
+	const char		*addr;
+	char			 host[64];
+	size_t			 i, idx;
 
 	if (p->state != XSP_FAILED || p->error == NULL ||
 	    x->path != SCHED_PATH_MULTICAST ||
@@ -498,18 +657,34 @@ xs_peer_done(void *arg, const struct xsend_peer_info *p)
 	host[strcspn(host, "]")] = '\0';
 	if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':'))
 		*strrchr(host, ':') = '\0';
+	/*
+	 * The sender knows the receiver by address and port, the server its
+	 * machines by the address of their control connections: a match
+	 * that is not unique (machines behind one NAT address) names no one.
+	 */
 	for (i = 0; i < x->n; i++) {
 		addr = control_address(r->runs->srv->control,
 		    x->members[i]->machine->name);
+		if (addr != NULL && strncasecmp(addr, "::ffff:", 7) == 0 &&
+		    strchr(addr + 7, '.') != NULL)
+			addr += 7;
 		if (addr == NULL || strcmp(addr, host) != 0)
 			continue;
-		idx = (size_t)(x->members[i] - r->sr->targets);
-		free(r->refused[idx]);
-		r->refused[idx] = xstrdup(p->error);
-		log_info("run %s machine %s: the multicast sender refused it: "
-		    "%s", r->idstr, x->members[i]->machine->name, p->error);
-		return;
+		if (found != NULL) {
+			log_info("run %s: the multicast sender refused %s, "
+			    "which is the address of more than one machine: "
+			    "%s", r->idstr, p->addr, p->error);
+			return;
+		}
+		found = x->members[i];
 	}
+	if (found == NULL)
+		return;
+	idx = (size_t)(found - r->sr->targets);
+	free(r->refused[idx]);
+	r->refused[idx] = xstrdup(p->error);
+	log_info("run %s machine %s: the multicast sender refused it: %s",
+	    r->idstr, found->machine->name, p->error);
 }
 
 static void
@@ -538,7 +713,7 @@ xfer_step_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static const struct xsend_cb xs_cb = {
-	NULL, NULL, NULL, xs_peer_done, xs_peer_dropped, xs_finished,
+	xs_joined, NULL, NULL, xs_peer_done, xs_peer_dropped, xs_finished,
 };
 
 /* Start the next package of a transfer, or end it. */
@@ -551,7 +726,7 @@ xfer_next(struct xfer *x)
 	struct ctl_msg		 m;
 	char			 dest[96], path[4096], err[512];
 	size_t			 i;
-	struct timeval		 tv = { RUN_DELIVERY_GRACE, 0 };
+	struct timeval		 tv = { RUN_DELIVERY_GRACE, 0 }, jtv = { 0, 0 };
 
 	if (x->step == NULL)
 		x->step = event_new(srv->base, -1, 0, xfer_step_cb, x);
@@ -562,23 +737,44 @@ xfer_next(struct xfer *x)
 	}
 	x->pkg++;
 	if (x->pkg >= r->npkgs) {
+		xfer_release(x);
 		x->grace = evtimer_new(srv->base, xfer_grace_cb, x);
 		evtimer_add(x->grace, &tv);
+		return;
+	}
+	if (x->dest[0] == '\0') {
+		snprintf(err, sizeof(err), "the agent was offline when its "
+		    "unicast transfer was to start");
+		goto fail;
+	}
+	if (x->path == SCHED_PATH_UNICAST && !xfer_slot(x)) {
+		x->pkg--;	/* this package again when a slot frees */
 		return;
 	}
 	memset(&xc, 0, sizeof(xc));
 	snprintf(path, sizeof(path), "%s/%s", srv->state_dir,
 	    r->pkgs[x->pkg].file);
 	xc.path = path;
-	snprintf(dest, sizeof(dest), "%s:%u", x->dest, r->port);
+	snprintf(dest, sizeof(dest), strchr(x->dest, ':') != NULL ?
+	    "[%s]:%u" : "%s:%u", x->dest, r->port);
 	if (udp_parse(dest, &xc.group, 0, err, sizeof(err)) == -1)
 		goto fail;
 	xc.ifindex = r->runs->ifindex;
 	xc.rate_max = r->runs->rate;
 	xc.min_receivers = (int)x->n;
-	xc.max_wait_ms = RUN_JOIN_WAIT_MS;
-	if (x->path == SCHED_PATH_MULTICAST)
+	if (x->path == SCHED_PATH_MULTICAST) {
+		/* Whoever is there after the join time; the rest fall back. */
+		xc.max_wait_ms = RUN_JOIN_WAIT_MS;
 		xc.eject_ms = RUN_EJECT_MS;
+	} else {
+		/* The one receiver, or nothing is sent: see xfer_join_cb. */
+		xc.max_wait_ms = -1;
+		x->joined = 0;
+		if (x->join == NULL)
+			x->join = evtimer_new(srv->base, xfer_join_cb, x);
+		jtv.tv_sec = RUN_UNICAST_JOIN_MS / 1000;
+		evtimer_add(x->join, &jtv);
+	}
 	memcpy(xc.key, r->key, sizeof(xc.key));
 	/* Tell the members first, so their receivers are up in time. */
 	memset(&m, 0, sizeof(m));
@@ -597,10 +793,18 @@ xfer_next(struct xfer *x)
 fail:
 	explicit_bzero(xc.key, sizeof(xc.key));
 	log_warnx("run %s: transfer of %s to %s: %s", r->idstr,
-	    r->pkgs[x->pkg].id, dest, err);
-	snprintf(path, sizeof(path), "transfer: %s", err);
-	xfer_members(x, SCHED_M_TRANSFERRING, SCHED_EV_FAILED, path);
+	    r->pkgs[x->pkg].id, x->dest[0] != '\0' ? x->dest : "(offline)",
+	    err);
+	/*
+	 * The members fail from the grace timer, at once but outside this
+	 * call chain, which may be the scheduler's (a wave starting).
+	 */
+	free(x->failed);
+	xasprintf(&x->failed, "transfer of %s: %s", r->pkgs[x->pkg].id, err);
+	if (x->join != NULL)
+		evtimer_del(x->join);
 	x->pkg = r->npkgs;
+	xfer_release(x);
 	x->grace = evtimer_new(srv->base, xfer_grace_cb, x);
 	tv.tv_sec = 0;
 	evtimer_add(x->grace, &tv);
@@ -1137,8 +1341,11 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
  * transfer of its own, from the package it is on, running beside the
  * group's: the agent hears ASSIGN for the unicast path, then START, and
  * its receiver resumes from what its staging file holds.  A machine that
- * asks again while already on unicast (its agent restarted and forgot the
- * new path) gets ASSIGN again and a fresh unicast session.
+ * asks again while already on unicast (its agent lost the new path, or its
+ * unicast stream broke off) gets ASSIGN again and a fresh unicast session,
+ * RUN_FALLBACK_MAX times in all: an agent that keeps asking (a bug, or a
+ * hostile one rebuilding senders in a loop) then fails with the reason.
+ * The agent's words in the reason are cut to RUN_REASON_MAX bytes.
  */
 static void
 run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
@@ -1148,7 +1355,7 @@ run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
 	struct xfer	*x, *found = NULL;
 	size_t		 i, idx = (size_t)(t - r->sr->targets);
 	const char	*addr;
-	char		 why[CTL_MAX_STR + 64];
+	char		 why[RUN_REASON_MAX + 128];
 
 	if (t->state != SCHED_M_TRANSFERRING || pkg >= r->npkgs) {
 		log_info("run %s machine %s: unicast fallback for package %u "
@@ -1163,6 +1370,23 @@ run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
 		for (i = 0; i < x->n && found == NULL; i++)
 			if (x->members[i] == t)
 				found = x;
+	if (r->fallback[idx] >= RUN_FALLBACK_MAX) {
+		snprintf(why, sizeof(why), "unicast fallback asked for %d "
+		    "times; the last: %.*s", RUN_FALLBACK_MAX + 1,
+		    RUN_REASON_MAX, msg != NULL && msg[0] != '\0' ? msg :
+		    "no reason given");
+		log_warnx("run %s machine %s: %s", r->idstr, t->machine->name,
+		    why);
+		if (found != NULL && found->n == 1)
+			xfer_free(found);
+		else if (found != NULL)
+			xfer_drop(found, t);
+		sched_report(rs->sched, t, SCHED_EV_FAILED, server_now_ms(),
+		    why);
+		run_cancel(r, t, CTL_CANCEL_ERROR, why);
+		runs_rearm(rs);
+		return;
+	}
 	if (found != NULL && found->path == SCHED_PATH_UNICAST) {
 		/* Already on unicast: a fresh session from this package. */
 		log_info("run %s machine %s: asks for unicast again (package "
@@ -1171,38 +1395,25 @@ run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
 		xfer_free(found);
 	} else if (found != NULL) {
 		/* Out of the group: the multicast transfer goes on without. */
-		for (i = 0; i < found->n; i++)
-			if (found->members[i] == t)
-				break;
-		found->members[i] = found->members[--found->n];
-		if (found->n == 0)
-			xfer_free(found);
-		else if (found->xs != NULL)
-			xsend_expect(found->xs, (int)found->n);
+		xfer_drop(found, t);
 	}
-	if (r->refused[idx] != NULL)
+	if (r->refused[idx] != NULL) {
 		snprintf(why, sizeof(why), "unicast fallback: %s",
 		    r->refused[idx]);
-	else
-		snprintf(why, sizeof(why), "unicast fallback: %s", msg !=
-		    NULL && msg[0] != '\0' ? msg : "asked for by the agent");
-	r->fallback[idx] = 1;
+		free(r->refused[idx]);
+		r->refused[idx] = NULL;
+	} else
+		snprintf(why, sizeof(why), "unicast fallback: %.*s",
+		    RUN_REASON_MAX, msg != NULL && msg[0] != '\0' ? msg :
+		    "asked for by the agent");
+	r->fallback[idx]++;
 	if (db_run_path(rs->srv->db, r->id, t->machine->name, "unicast", why,
 	    server_now_ms(), 1) == -1)
 		log_warnx("run %s machine %s: could not record the path",
 		    r->idstr, t->machine->name);
 	log_info("run %s machine %s: %s", r->idstr, t->machine->name, why);
 	run_assign(r, t, idx);
-	x = xcalloc(1, sizeof(*x));
-	x->run = r;
-	x->path = SCHED_PATH_UNICAST;
-	x->n = 1;
-	x->members = xcalloc(1, sizeof(*x->members));
-	x->members[0] = t;
-	snprintf(x->dest, sizeof(x->dest), "%s", addr);
-	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
-	x->pkg = (size_t)pkg - 1;	/* xfer_next moves to pkg */
-	xfer_next(x);
+	xfer_unicast(r, t, addr, pkg);
 }
 
 /*
@@ -1513,6 +1724,8 @@ runs_new(struct server *srv, char *err, size_t errlen)
 	rs = xcalloc(1, sizeof(*rs));
 	rs->srv = srv;
 	TAILQ_INIT(&rs->list);
+	TAILQ_INIT(&rs->uc_queue);
+	rs->uc_max = (int)conf_int(srv->conf, "max_unicast_streams");
 	memset(&sc, 0, sizeof(sc));
 	sc.max_concurrent_machines = (uint32_t)conf_int(srv->conf,
 	    "max_concurrent_machines");

@@ -213,6 +213,8 @@ int		 db_run_target(struct db *, uint64_t, const char *,
 		    int64_t, const char *, uint64_t);
 int		 db_run_path(struct db *, uint64_t, const char *, const char *,
 		    const char *, uint64_t, int);
+int		 db_run_note(struct db *, uint64_t, const char *, const char *,
+		    uint64_t);
 int		 db_run_bytes(struct db *, uint64_t, const char *, uint64_t);
 int		 db_runs_active(struct db *, struct db_run **, size_t *);
 void		 db_run_clear(struct db_run *);

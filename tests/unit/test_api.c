@@ -140,7 +140,8 @@ start_server(void)
 		execl(path, "fleetcastd", "-dv", "--state_dir", sd,
 		    "--control_listen", cport, "--api_listen", aport,
 		    "--trusted_keys", tk, "--heartbeat", "30",
-		    "--interface", "lo", (char *)NULL);
+		    "--interface", "lo", "--max_unicast_streams", "1",
+		    (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when the API answers. */
@@ -739,6 +740,121 @@ test_admin_start_cancel(void)
 	    "2>/dev/null", bindir), 2);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run show x "
 	    "2>/dev/null", bindir), 2);
+}
+
+/*
+ * The unicast path's limits: a unicast receiver that never answers fails
+ * its machine with the reason (the package is not streamed to nobody) and
+ * the agent hears CANCEL; an agent that asks for the unicast fallback again
+ * and again fails after three sessions instead of having the server build
+ * sender after sender.
+ */
+static void
+test_unicast_limits(void)
+{
+	char		 out[4096];
+	uint64_t	 id, id2;
+	json_t		*run;
+	struct ctl_msg	 m;
+	const char	*err;
+	char		*text;
+	struct timeval	 tv = { 40, 0 };
+	int		 i;
+
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm2, "vm2"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create uc --package sp2 --unicast", bindir), 0);
+	id = scenario_run("uc", "--machine vm1");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_UNICAST);
+	ctl_msg_free(&m);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	/* No receiver: after the join time (20 s), failed and told. */
+	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
+	tv.tv_sec = 5;
+	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_ERROR);
+	CU_ASSERT(strstr(m.u.cancel.message, "no answer from the agent's "
+	    "receiver at 127.0.0.1") != NULL);
+	ctl_msg_free(&m);
+	usleep(200000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", &err), "failed");
+	CU_ASSERT(err != NULL && strstr(err, "within 20 s") != NULL);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
+	    "state")), "finished");
+	json_decref(run);
+
+	/* Multicast, then fallback asked for four times: the fourth fails. */
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create fb --package sp2", bindir), 0);
+	id = scenario_run("fb", "--machine vm2");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_MULTICAST);
+	ctl_msg_free(&m);
+	agent_report(&vm2, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, NULL) == 0);
+	for (i = 0; i < 3; i++) {
+		agent_report(&vm2, id, CTL_RS_FALLBACK, -1, "test: no "
+		    "multicast here");
+		CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, &m) == 0);
+		CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_UNICAST);
+		CU_ASSERT_STRING_EQUAL(m.u.assign.addr, "127.0.0.1");
+		ctl_msg_free(&m);
+		CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, NULL) == 0);
+	}
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", NULL),
+	    "transferring");
+	json_decref(run);
+	agent_report(&vm2, id, CTL_RS_FALLBACK, -1, "test: no multicast here");
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, &m) == 0);
+	CU_ASSERT(strstr(m.u.cancel.message, "unicast fallback asked for 4 "
+	    "times; the last: test: no multicast here") != NULL);
+	ctl_msg_free(&m);
+	usleep(200000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "failed");
+	CU_ASSERT(err != NULL && strstr(err, "asked for 4 times") != NULL);
+	json_decref(run);
+
+	/*
+	 * max_unicast_streams (1 here): a second unicast transfer waits, with
+	 * the reason in its history, and starts when the first one ends.
+	 */
+	id = scenario_run("uc", "--machine vm1");
+	id2 = scenario_run("uc", "--machine vm2");
+	CU_ASSERT_FATAL(id > 0 && id2 > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	agent_report(&vm2, id2, CTL_RS_READY, -1, NULL);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", NULL),
+	    "transferring");
+	text = json_dumps(run, 0);
+	CU_ASSERT(text != NULL && strstr(text, "waiting for a free unicast "
+	    "stream (max_unicast_streams = 1, all in use)") != NULL);
+	free(text);
+	json_decref(run);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, NULL) == 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.start.run_id, id2);
+	ctl_msg_free(&m);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "cancel %llu", bindir, (unsigned long long)id2), 0);
+	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, NULL) == 0);
 }
 
 /* Every scenario option is checked; errors name the option (exit 2). */
@@ -1488,6 +1604,8 @@ static CU_TestInfo tests[] = {
 	{ "an approval is for the key the admin saw",
 	    test_approval_bound_to_key },
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
+	{ "unicast: silent receiver, fallback loop, stream limit",
+	    test_unicast_limits },
 	CU_TEST_INFO_NULL,
 };
 
