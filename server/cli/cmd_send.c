@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "crypto.h"
 #include "log.h"
 #include "proto.h"
@@ -59,8 +60,9 @@ static const char send_usage[] =
     "  --min-receivers N     start when N receivers are ready...\n"
     "  --max-wait SECONDS    ...or when this long has passed since the start,\n"
     "                        whichever comes first; neither: start at once\n"
-    "  --rate RATE           ceiling in bits per second, e.g. 500M, 1G, 2.5G\n"
-    "                        (k/M/G/T = 10^3/10^6/10^9/10^12), or 'auto' (default):\n"
+    "  --rate RATE           ceiling in bits per second, e.g. 500M, 2.5G, 800mbit\n"
+    "                        (k/M/G/T = 10^3/10^6/10^9/10^12, either case), or\n"
+    "                        'auto' (default):\n"
     "                        the rate adapts to the receivers below the ceiling\n"
     "  --psk FILE            32-byte key, 64 hex characters, not readable by every\n"
     "                        user (fleetcast key generate-psk writes one, mode 0600)\n"
@@ -100,52 +102,6 @@ read_psk(const char *path, uint8_t key[PSK_LEN], char *err, size_t errlen)
 		snprintf(err, errlen, "--psk: %s", why);
 		return (-1);
 	}
-	return (0);
-}
-
-/* RATE in bits per second with a decimal suffix; 0 for auto. */
-static int
-parse_rate(const char *s, uint64_t *bytes_per_s)
-{
-	char	*end;
-	double	 v;
-
-	if (strcmp(s, "auto") == 0) {
-		*bytes_per_s = 0;
-		return (0);
-	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno != 0 || v <= 0)
-		return (-1);
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k':
-	case 'K':
-		v *= 1e3;
-		end++;
-		break;
-	case 'M':
-		v *= 1e6;
-		end++;
-		break;
-	case 'G':
-		v *= 1e9;
-		end++;
-		break;
-	case 'T':
-		v *= 1e12;
-		end++;
-		break;
-	default:
-		return (-1);
-	}
-	if (*end != '\0' && strcmp(end, "bit") != 0 && strcmp(end, "bps") != 0)
-		return (-1);
-	if (v < 8e3 || v > 1e15)
-		return (-1);
-	*bytes_per_s = (uint64_t)(v / 8);
 	return (0);
 }
 
@@ -376,9 +332,9 @@ cmd_send(int argc, char **argv)
 	if ((rv = setup_group("send", &o, &conf.group, &conf.ifindex,
 	    &conf.mtu)) != EXIT_OK)
 		return (rv);
-	if (o.rate != NULL && parse_rate(o.rate, &conf.rate_max) == -1)
-		return (cli_usage_error("send", "--rate: '%s': bits per second "
-		    "from 8k to 1000T, e.g. 500M or 1G, or 'auto'", o.rate));
+	if (o.rate != NULL &&
+	    parse_rate(o.rate, &conf.rate_max, err, sizeof(err)) == -1)
+		return (cli_usage_error("send", "--rate: %s", err));
 	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
 		return (cli_usage_error("send", "%s", err));
 	if (stat(o.file, &sb) == -1 || access(o.file, R_OK) == -1)
