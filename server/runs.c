@@ -761,6 +761,13 @@ xfer_next(struct xfer *x)
 		goto fail;
 	xc.ifindex = r->runs->ifindex;
 	xc.rate_max = r->runs->rate;
+	/*
+	 * The package's SHA-256, checked when it was added (the file is the
+	 * server's own copy): announced from the start, it spares the sender
+	 * a hash of the whole file, and held blocks are skipped unread.
+	 */
+	xc.has_digest = 1;
+	memcpy(xc.digest, r->pkgs[x->pkg].sha256, sizeof(xc.digest));
 	xc.min_receivers = (int)x->n;
 	if (x->path == SCHED_PATH_MULTICAST) {
 		/* Whoever is there after the join time; the rest fall back. */
@@ -1406,11 +1413,20 @@ run_fallback(struct run *r, struct sched_target *t, uint16_t pkg,
 		snprintf(why, sizeof(why), "unicast fallback: %.*s",
 		    RUN_REASON_MAX, msg != NULL && msg[0] != '\0' ? msg :
 		    "asked for by the agent");
-	r->fallback[idx]++;
-	if (db_run_path(rs->srv->db, r->id, t->machine->name, "unicast", why,
-	    server_now_ms(), 1) == -1)
+	/*
+	 * A machine already on unicast keeps the reason it got there (its
+	 * subnet, --unicast, the first fallback); a new session is history.
+	 */
+	if (strcmp(target_path(r, t), "unicast") == 0) {
+		if (db_run_note(rs->srv->db, r->id, t->machine->name, why,
+		    server_now_ms()) == -1)
+			log_warnx("run %s machine %s: could not record the "
+			    "new unicast session", r->idstr, t->machine->name);
+	} else if (db_run_path(rs->srv->db, r->id, t->machine->name,
+	    "unicast", why, server_now_ms(), 1) == -1)
 		log_warnx("run %s machine %s: could not record the path",
 		    r->idstr, t->machine->name);
+	r->fallback[idx]++;
 	log_info("run %s machine %s: %s", r->idstr, t->machine->name, why);
 	run_assign(r, t, idx);
 	xfer_unicast(r, t, addr, pkg);

@@ -198,10 +198,18 @@ grep -q "run $run machine r3: asks for unicast again" "$UL_T/server.err" &&
     ul_fail "the server had to restart r3's unicast transfer"
 ul_ok "run $run: r3's agent killed in its unicast transfer, resumed on unicast from $((kept / 1048576)) MiB on disk, succeeded, ran once"
 
-# 3b. Down until the server ended the session: it asks for a new one.
+# 3b. Down until the server ended the session: it asks for a new one.  The
+# machine keeps the reason it went unicast for; the new session is history.
 crash CRASH2 long
-grep -q "^unicast fallback: no unicast session arrived within 2 s after the agent restarted" \
+grep -q "^unicast fallback: no multicast arrived within 2 s after START" \
     <<<"$reason" || ul_fail "r3: path_reason '$reason'"
+fc run show "$run" --json | python3 -c '
+import json, sys
+m = [m for m in json.load(sys.stdin)["machines"] if m["name"] == "r3"][0]
+sys.exit(0 if any((h["detail"] or "").startswith(
+    "unicast fallback: no unicast session arrived within 2 s after the "
+    "agent restarted") for h in m["history"]) else 1)' ||
+    ul_fail "r3: no history note for its second unicast session"
 grep -q "run $run machine r3: asks for unicast again" "$UL_T/server.err" ||
     ul_fail "the server did not restart r3's unicast transfer"
 ul_ok "run $run: r3's agent down until its unicast session ended: asked for a new one, resumed from $((kept / 1048576)) MiB on disk, succeeded, ran once"
