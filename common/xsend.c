@@ -765,20 +765,22 @@ xs_proactive(struct xsend *s, uint64_t b)
  * (none held, not resumed, or its HELD is still on the way) holds
  * nothing: so a receiver that joins with less keeps the blocks coming,
  * and whatever a receiver lacks of a skipped block it NAKs once the block
- * has passed, as after a loss.  Once every receiver that joined is final
- * (a resumed one can be done before the first pass is), nobody needs the
- * rest: it is skipped too, and a latecomer NAKs it.  Before anyone joined
- * the first pass goes out (a send that starts at once).
+ * has passed, as after a loss.  A receiver that is done holds every
+ * block (a resumed one can be done before the first pass is); one that
+ * failed or went silent does not count, and with none but those left, or
+ * before anyone joined, the first pass goes out as without skipping.
  */
 static int
 xs_skippable(const struct xsend *s, uint64_t b)
 {
 	uint64_t	c = b / PROTO_HELD_BITS;
-	int		i, live = 0;
+	int		i, live = 0, done = 0;
 
 	for (i = 0; i < s->npeers; i++) {
 		const struct xs_peer *p = &s->peers[i];
 
+		if (p->state == XSP_DONE)
+			done++;
 		if (xs_peer_final(p))
 			continue;
 		if (p->held_got == NULL ||
@@ -787,7 +789,7 @@ xs_skippable(const struct xsend *s, uint64_t b)
 		live++;
 	}
 	if (live == 0)
-		return (s->npeers > 0);
+		return (done > 0);
 	return ((s->held[b / 8] & (1U << (b % 8))) != 0);
 }
 

@@ -693,6 +693,45 @@ test_skip_late_joiner(void)
 	snd_end(&s);
 }
 
+/*
+ * A receiver that is done holds everything: the rest of the first pass is
+ * skipped.  One that failed does not count: the first pass goes on, for
+ * whoever joins later.  At 256 KiB/s the 9 blocks take 0.8 s.
+ */
+static void
+test_skip_done(void)
+{
+	struct xsend_conf	c;
+	struct xsend_stats	st;
+	struct snd		s;
+	struct frcv		f;
+	int			k;
+
+	for (k = 0; k < 2; k++) {
+		sk_conf(&c, 1);
+		c.rate_max = 256 * 1024;
+		snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+		frcv_init(&f, 0x91 + k, 1);
+		join(&s, &f);
+		frcv_report(&f, &s, PROTO_R_READY);
+		run_ms(&s, 150);
+		snd_poll(&s);
+		CU_ASSERT(s.ndata > 0 && s.ndata < 8 * 16);
+		frcv_report(&f, &s, k == 0 ? PROTO_R_DONE : PROTO_R_FAILED);
+		run_first_pass(&s);
+		xsend_stats(s.xs, &st);
+		if (k == 0) {
+			CU_ASSERT(st.skipped_bytes >= 4 * SK_BLOCK);
+			CU_ASSERT(st.data_packets < 5 * 16);
+		} else {
+			CU_ASSERT_EQUAL(st.skipped_bytes, 0);
+			CU_ASSERT_EQUAL(st.data_packets, 8 * 16 + 3);
+		}
+		close(f.fd);
+		snd_end(&s);
+	}
+}
+
 static void
 file_digest(size_t size, uint8_t md[SHA256_LEN])
 {
@@ -840,6 +879,7 @@ static CU_TestInfo tests[] = {
 	    test_skip_intersection },
 	{ "a receiver that said nothing, or came late, gets everything",
 	    test_skip_late_joiner },
+	{ "a receiver done holds all, a failed one nothing", test_skip_done },
 	{ "digest given or hashed with skipped blocks", test_skip_digest },
 	{ "hostile HELD bodies are counted drops", test_skip_hostile_held },
 	CU_TEST_INFO_NULL,
