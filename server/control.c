@@ -9,7 +9,9 @@
  * framed and decoded by ctl.c with the agent-side frame limit; anything
  * malformed, oversized or out of order closes that connection and is
  * logged, nothing more.  Memory per connection is bounded by the read
- * high-water mark.
+ * high-water mark and, for what the agent has not read yet, by
+ * CONTROL_MAX_OUTPUT: an agent that asks and asks but never reads is
+ * closed rather than buffered for.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -44,6 +46,16 @@
 #define CONTROL_MAX_UNAUTH	256	/* connections not yet online */
 #define CONTROL_SEEN_FLUSH	60	/* persist last_seen at most this often */
 #define CONTROL_MAX_PENDING	1024	/* new names waiting for approval */
+/*
+ * Unread output a message may still be queued behind.  Above it every
+ * answer is refused and the connection closed; below it any one message
+ * goes, the largest ASSIGN (CTL_MAX_FRAME, ~16 MiB) included, so the
+ * memory per connection stays under CONTROL_MAX_OUTPUT + CTL_MAX_FRAME.
+ */
+#define CONTROL_MAX_OUTPUT	(32u * 1024 * 1024)
+
+_Static_assert(CONTROL_MAX_OUTPUT >= CTL_MAX_FRAME,
+    "CONTROL_MAX_OUTPUT must hold at least one whole ASSIGN");
 
 enum conn_state {
 	CONN_HANDSHAKE,		/* TLS handshake in progress */
@@ -67,6 +79,7 @@ struct conn {
 	char			*facts;		/* last facts stored, JSON */
 	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
+	struct event		*ev_close;	/* deferred close, see conn_send */
 	TAILQ_ENTRY(conn)	 entry;
 };
 TAILQ_HEAD(conn_list, conn);
@@ -179,18 +192,68 @@ conn_free(struct conn *c)
 	} else if (c->state != CONN_CLOSING)
 		ctl->nunauth--;
 	TAILQ_REMOVE(&ctl->conns, c, entry);
+	if (c->ev_close != NULL)
+		event_free(c->ev_close);
 	bufferevent_free(c->bev);
 	free(c->name);
 	free(c->facts);
 	free(c);
 }
 
-/* Send a message; on an encoding failure the connection is closed. */
+static void
+conn_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+/*
+ * The agent does not read what it is sent (a bug, or a hostile agent
+ * asking for ASSIGN after ASSIGN): the connection goes offline at once
+ * and what it did not read is dropped, but it is freed from the event
+ * loop, because the caller (a run, deep in a report's handling) may still
+ * use the connection's address.
+ */
+static void
+conn_overflow(struct conn *c, size_t pending, uint8_t type)
+{
+	struct server	*srv = c->ctl->srv;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	log_warnx("control: %s: %zu bytes of output unread by the agent, "
+	    "limit %u; not sending %s, closing", conn_who(c), pending,
+	    CONTROL_MAX_OUTPUT, ctl_strtype(type));
+	if (c->state == CONN_ONLINE)
+		db_event(srv->db, server_now_ms(), "protocol", 0, c->name,
+		    "closed: %zu bytes of output unread by the agent, limit "
+		    "%u", pending, CONTROL_MAX_OUTPUT);
+	conn_set_state(c, CONN_CLOSING);
+	bufferevent_disable(c->bev, EV_READ);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->ev_close == NULL &&
+	    (c->ev_close = event_new(srv->base, -1, 0, conn_close_cb,
+	    c)) == NULL)
+		fatalx("control: event_new failed");
+	event_active(c->ev_close, EV_TIMEOUT, 1);
+}
+
+/*
+ * Send a message; on an encoding failure the connection is closed.  It is
+ * not queued behind more than CONTROL_MAX_OUTPUT unread bytes: the
+ * connection is closed instead (conn_overflow).
+ */
 static int
 conn_send(struct conn *c, const struct ctl_msg *m)
 {
 	char	err[256];
+	size_t	pending;
 
+	if (c->state == CONN_CLOSING && c->ev_close != NULL)
+		return (-1);	/* overflowed: nothing more */
+	pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (pending > CONTROL_MAX_OUTPUT) {
+		conn_overflow(c, pending, m->type);
+		return (-1);
+	}
 	if (ctl_write(bufferevent_get_output(c->bev), m, err,
 	    sizeof(err)) == -1) {
 		log_warnx("control: %s: sending %s: %s", conn_who(c),
@@ -305,7 +368,7 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	struct db_machine	 dm;
 	struct ctl_msg		 r;
 	char			 msg[512], err[512];
-	int			 rv, ok, same_key;
+	int			 rv, ok, same_key, enrolled;
 	uint64_t		 now = server_now_ms();
 
 	if (c->has_cert) {
@@ -343,9 +406,21 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	/* An approval holds for the key it was given to, no other. */
 	same_key = rv == 1 && dm.csr_fp != NULL &&
 	    strcmp(dm.csr_fp, c->req_fp) == 0;
+	/*
+	 * auto_approve is for names not enrolled yet: otherwise anyone who
+	 * reaches the port could take over an enrolled machine's identity
+	 * (its runs, its reports).  Enrolling such a name again takes the
+	 * token or an admin's approval, as it would without auto_approve.
+	 */
+	enrolled = rv == 1 && dm.enroll == DB_ENROLL_ENROLLED;
 	ok = m->u.enroll.token[0] != '\0' ||
-	    conf_bool(srv->conf, "auto_approve") ||
+	    (conf_bool(srv->conf, "auto_approve") && !enrolled) ||
 	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED && same_key);
+	if (!ok && enrolled && conf_bool(srv->conf, "auto_approve"))
+		log_warnx("control: %s asks to enroll again, but %s is "
+		    "enrolled: auto_approve does not apply; it takes "
+		    "enroll_token or 'fleetcast machine approve %s'",
+		    conn_who(c), c->name, c->name);
 	if (!ok && rv == 1 && dm.enroll == DB_ENROLL_APPROVED) {
 		log_warnx("control: %s asks to enroll with another key "
 		    "(%.16s...) than the approved one (%.16s...): the approval "

@@ -12,7 +12,10 @@
  * error takes a machine offline (3), package add runs beside the event
  * loop and refuses FIFOs and oversized files (4), large bodies only after
  * the token (12), an approval is for the key the admin saw (11), and at
- * most 1024 requests wait for approval (2).
+ * most 1024 requests wait for approval (2).  The hardening review's too:
+ * an agent that never reads what it asked for is closed once its unread
+ * output passes the limit, while a whole 16-package ASSIGN still goes,
+ * and auto_approve does not hand an enrolled name to whoever asks.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,6 +48,7 @@
 static char	 dir[] = "/tmp/test_api.XXXXXX";
 static char	 bindir[1024], ctl_port[16], api_url[64];
 static pid_t	 server_pid = -1;
+static int	 auto_approve;		/* the server's auto_approve */
 
 struct agent {
 	SSL_CTX		*ctx;
@@ -141,6 +145,7 @@ start_server(void)
 		    "--control_listen", cport, "--api_listen", aport,
 		    "--trusted_keys", tk, "--heartbeat", "30",
 		    "--interface", "lo", "--max_unicast_streams", "1",
+		    "--auto_approve", auto_approve ? "yes" : "no",
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -1589,6 +1594,145 @@ test_pending_cap(void)
 	agent_free(&a);
 }
 
+/*
+ * Hardening review 2: the server buffered without limit what an agent did
+ * not read.  A scripted agent gets a whole ASSIGN of 16 packages with
+ * ~1 MB manifests each (as large as a frame gets) and reads it, then
+ * stops reading and asks for unicast again and again, each answered with
+ * another such ASSIGN: the server closes it once the unread output passes
+ * its limit (32 MiB), says so, and carries on.
+ */
+static void
+test_output_cap(void)
+{
+	struct agent	 vm3;
+	struct ctl_msg	 m;
+	char		 token[128], path[300], out[4096], sc[512];
+	FILE		*f;
+	uint64_t	 id;
+	size_t		 i, n;
+	int		 closed = 0;
+
+	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
+	fclose(f);
+	token[strcspn(token, "\n")] = '\0';
+	agent_init(&vm3, "vm3");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm3, token), CTL_CERT);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm3, "vm3"), CTL_WELCOME);
+
+	/* 240 setup parameters of 4000 bytes: a ~960 kB manifest each. */
+	CU_ASSERT_EQUAL_FATAL(sh(NULL, 0, "a=$(head -c 4000 /dev/zero | tr "
+	    "'\\0' x); set --; for i in $(seq 240); do set -- \"$@\" --args "
+	    "\"$a\"; done; for p in $(seq 0 15); do %s/server/cli/fleetcast "
+	    "package build --dir %s/payload --exec setup.sh --id BIG$p "
+	    "--type application --major 1 --minor 0 \"$@\" --sign-key "
+	    "%s/k.key -o %s/big$p.fcpkg >/dev/null && "
+	    "%s/server/cli/fleetcast package add %s/big$p.fcpkg >/dev/null "
+	    "|| exit 1; done", bindir, dir, dir, dir, bindir, dir), 0);
+	n = (size_t)snprintf(sc, sizeof(sc), "scenario create big");
+	for (i = 0; i < 16; i++)
+		n += (size_t)snprintf(sc + n, sizeof(sc) - n, " --package "
+		    "BIG%zu", i);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "%s", bindir, sc), 0);
+	id = scenario_run("big", "--machine vm3");
+	CU_ASSERT_FATAL(id > 0);
+
+	/* A legitimate ASSIGN of ~15 MiB arrives whole. */
+	CU_ASSERT_FATAL(agent_expect(&vm3, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.npkgs, 16);
+	for (i = 0, n = 0; i < m.u.assign.npkgs; i++)
+		n += m.u.assign.pkgs[i].manifest_len;
+	CU_ASSERT(n > 15 * 960000);
+	ctl_msg_free(&m);
+	agent_report(&vm3, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm3, CTL_START, NULL) == 0);
+
+	/* From now on it only asks: each answer is ~15 MiB more unread. */
+	for (i = 0; i < 3; i++) {
+		agent_report(&vm3, id, CTL_RS_FALLBACK, -1, "test: not reading");
+		usleep(500000);
+	}
+	for (i = 0; i < 40 && !closed; i++) {
+		closed = sh(NULL, 0, "grep -q 'vm3 (127.0.0.1): .* bytes of "
+		    "output unread by the agent, limit 33554432; not sending' "
+		    "%s/server.log", dir) == 0;
+		if (!closed)
+			usleep(100000);
+	}
+	CU_ASSERT(closed);
+	CU_ASSERT_EQUAL(wait_online("vm3", 0), 0);
+	/* The server carries on; the agent reconnects and is online. */
+	CU_ASSERT_EQUAL(agent_hello(&vm3, "vm3"), CTL_WELCOME);
+	CU_ASSERT_EQUAL(wait_online("vm3", 1), 0);
+	agent_free(&vm3);
+}
+
+/*
+ * Hardening review 3: with auto_approve anyone could enroll an enrolled
+ * name again and take over the machine's identity.  It is for new names
+ * only; an enrolled one takes the token or an admin's approval.
+ */
+static void
+test_auto_approve_enrolled(void)
+{
+	struct agent	 good, evil;
+	struct ctl_msg	 m;
+	char		 buf[128];
+
+	stop_server(SIGTERM);
+	auto_approve = 1;
+	CU_ASSERT_EQUAL_FATAL(start_server(), 0);
+	agent_init(&good, "auto1");
+	agent_init(&evil, "auto1");
+
+	/* A new name: enrolled at once, without token or admin. */
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_CERT);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(good.cert);
+	CU_ASSERT_EQUAL(agent_hello(&good, "auto1"), CTL_WELCOME);
+	agent_close(&good);
+
+	/* Another key for the enrolled name: it waits for an admin. */
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
+	CU_ASSERT_PTR_NULL(evil.cert);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q 'auto1 (127.0.0.1) asks to "
+	    "enroll again, but auto1 is enrolled: auto_approve does not "
+	    "apply' %s/server.log", dir), 0);
+	/* The same for a name enrolled with the token (vm1). */
+	{
+		struct agent	other;
+
+		agent_init(&other, "vm1");
+		CU_ASSERT_EQUAL(agent_enroll(&other, ""), CTL_ENROLL_PENDING);
+		CU_ASSERT_PTR_NULL(other.cert);
+		agent_free(&other);
+	}
+	/* The machine keeps its identity: its pinned certificate works. */
+	CU_ASSERT_EQUAL(agent_hello(&good, "auto1"), CTL_WELCOME);
+	CU_ASSERT_STRING_EQUAL(machine_field("auto1", "enrollment", buf,
+	    sizeof(buf)), "enrolled");
+	CU_ASSERT_STRING_EQUAL(machine_field("auto1", "reenrollment", buf,
+	    sizeof(buf)), "requested");
+	agent_close(&good);
+
+	/* An admin's approval of the waiting request does enroll it again. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "auto1 >/dev/null", bindir), 0);
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&evil, &m), 0);
+	CU_ASSERT_EQUAL(m.type, CTL_CERT);
+	ctl_msg_free(&m);
+	CU_ASSERT_NOT_EQUAL(agent_hello(&good, "auto1"), CTL_WELCOME);
+	agent_free(&good);
+	agent_free(&evil);
+
+	stop_server(SIGTERM);
+	auto_approve = 0;
+	CU_ASSERT_EQUAL(start_server(), 0);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -1606,6 +1750,10 @@ static CU_TestInfo tests[] = {
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	{ "unicast: silent receiver, fallback loop, stream limit",
 	    test_unicast_limits },
+	{ "an agent that does not read is closed at 32 MiB",
+	    test_output_cap },
+	{ "auto_approve does not re-enroll an enrolled name",
+	    test_auto_approve_enrolled },
 	CU_TEST_INFO_NULL,
 };
 
