@@ -2369,6 +2369,19 @@ xsend_expect(struct xsend *s, int n)
 		xs_gate(s);
 }
 
+/*
+ * A new ceiling (bytes/s, 0: none), e.g. the sender's share of a server's
+ * rate among its other streams: the rate drops to it at once and the rate
+ * control stays under it from then on.
+ */
+void
+xsend_set_rate_max(struct xsend *s, uint64_t max)
+{
+	s->conf.rate_max = max;
+	if (max > 0 && s->rate > (double)max)
+		s->rate = (double)max;
+}
+
 int
 xsend_npeers(struct xsend *s)
 {

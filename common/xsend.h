@@ -101,6 +101,7 @@ void		 xsend_stop(struct xsend *);
 void		 xsend_free(struct xsend *);
 void		 xsend_stats(struct xsend *, struct xsend_stats *);
 void		 xsend_expect(struct xsend *, int);
+void		 xsend_set_rate_max(struct xsend *, uint64_t);
 int		 xsend_npeers(struct xsend *);
 void		 xsend_peer(struct xsend *, int, struct xsend_peer_info *);
 uint64_t	 xsend_session(struct xsend *);

@@ -45,6 +45,8 @@
 #define RUN_UNICAST_JOIN_MS	20000	/* a unicast receiver to answer */
 #define RUN_FALLBACK_MAX	3	/* unicast restarts asked per machine */
 #define RUN_REASON_MAX		240	/* of an agent's words in a reason */
+#define RUN_SHARE_MS		250	/* streams' shares of rate, again */
+#define RUN_SHARE_MIN		(256 * 1024)	/* bytes/s, xsend's floor */
 
 struct run;
 
@@ -96,6 +98,7 @@ struct runs {
 	struct sched		*sched;
 	struct event		*timer;
 	struct event		*gc;
+	struct event		*share;		/* rate among the streams */
 	struct run_list		 list;
 	uint64_t		 rate;		/* bytes/s, 0: auto */
 	unsigned		 ifindex;	/* for multicast, 0: routing */
@@ -712,6 +715,93 @@ xfer_step_cb(evutil_socket_t fd, short what, void *arg)
 	xfer_next(arg);
 }
 
+/* ---- the server's rate, shared by its streams ---- */
+
+struct share {
+	double		 rate;		/* now, then the ceiling */
+	struct xsend	*xs;
+};
+
+static int
+share_cmp(const void *a, const void *b)
+{
+	const struct share	*x = a, *y = b;
+
+	return (x->rate < y->rate ? -1 : x->rate > y->rate);
+}
+
+/*
+ * `rate` caps the server, not each stream: the multicast waves and unicast
+ * transfers it sends at once share it, so that a remote segment's unicast
+ * streams cannot take the uplink from the group.  Every RUN_SHARE_MS the
+ * ceiling is split by water-filling: a stream that its own rate control
+ * keeps under an even share (a slow link to another segment, a slow
+ * receiver) is given what it sends plus a quarter to grow into, and what
+ * it leaves is split evenly among the others.  `extra` counts a stream
+ * about to start; the return is the ceiling an even share gives it.
+ */
+static uint64_t
+runs_share(struct runs *rs, int extra)
+{
+	struct run		*r;
+	struct xfer		*x;
+	struct xsend_stats	 st;
+	struct share		*v;
+	double			 left, share;
+	size_t			 n = 0, i;
+
+	if (rs->rate == 0)
+		return (0);
+	TAILQ_FOREACH(r, &rs->list, entry)
+		TAILQ_FOREACH(x, &r->xfers, entry)
+			if (x->xs != NULL)
+				n++;
+	if (n == 0)
+		return (rs->rate);
+	v = xcalloc(n, sizeof(*v));
+	n = 0;
+	/*
+	 * Only streams that send count: one still waiting for its receivers,
+	 * or lingering after them for late repairs, keeps its ceiling.
+	 */
+	TAILQ_FOREACH(r, &rs->list, entry)
+		TAILQ_FOREACH(x, &r->xfers, entry) {
+			if (x->xs == NULL)
+				continue;
+			xsend_stats(x->xs, &st);
+			if (st.elapsed <= 0 || st.done + st.failed >=
+			    st.receivers)
+				continue;
+			v[n].rate = st.rate;
+			v[n++].xs = x->xs;
+		}
+	qsort(v, n, sizeof(*v), share_cmp);
+	left = (double)rs->rate;
+	if (extra) {
+		/* The newcomer takes an even share from the start. */
+		share = left / (double)(n + 1);
+		left -= share;
+	}
+	for (i = 0; i < n; i++) {
+		share = left / (double)(n - i);
+		if (v[i].rate * 1.25 < share)
+			share = v[i].rate * 1.25;
+		if (share < RUN_SHARE_MIN)
+			share = RUN_SHARE_MIN;
+		xsend_set_rate_max(v[i].xs, (uint64_t)share);
+		left = left > share ? left - share : 0;
+	}
+	free(v);
+	share = (double)rs->rate / (double)(n + 1);
+	return (share < RUN_SHARE_MIN ? RUN_SHARE_MIN : (uint64_t)share);
+}
+
+static void
+runs_share_cb(evutil_socket_t fd, short what, void *arg)
+{
+	runs_share(arg, 0);
+}
+
 static const struct xsend_cb xs_cb = {
 	xs_joined, NULL, NULL, xs_peer_done, xs_peer_dropped, xs_finished,
 };
@@ -760,7 +850,7 @@ xfer_next(struct xfer *x)
 	if (udp_parse(dest, &xc.group, 0, err, sizeof(err)) == -1)
 		goto fail;
 	xc.ifindex = r->runs->ifindex;
-	xc.rate_max = r->runs->rate;
+	xc.rate_max = runs_share(r->runs, 1);
 	/*
 	 * The package's SHA-256, checked when it was added (the file is the
 	 * server's own copy): announced from the start, it spares the sender
@@ -1732,6 +1822,7 @@ runs_new(struct server *srv, char *err, size_t errlen)
 {
 	struct runs		*rs;
 	struct sched_conf	 sc;
+	struct timeval		 tv = { 0, RUN_SHARE_MS * 1000 };
 	static const struct sched_cb cb = {
 		cb_machine_state, cb_machine_error, cb_run_state,
 		cb_wave_start,
@@ -1769,6 +1860,11 @@ runs_new(struct server *srv, char *err, size_t errlen)
 	rs->sched = sched_new(&sc, &cb, rs);
 	rs->timer = evtimer_new(srv->base, runs_timer_cb, rs);
 	rs->gc = event_new(srv->base, -1, 0, runs_gc_cb, rs);
+	if (rs->rate > 0) {
+		rs->share = event_new(srv->base, -1, EV_PERSIST, runs_share_cb,
+		    rs);
+		event_add(rs->share, &tv);
+	}
 	return (rs);
 }
 
@@ -1786,5 +1882,7 @@ runs_free(struct runs *rs)
 	sched_free(rs->sched);
 	event_free(rs->timer);
 	event_free(rs->gc);
+	if (rs->share != NULL)
+		event_free(rs->share);
 	free(rs);
 }

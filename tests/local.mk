@@ -34,3 +34,6 @@ tests_integration_recv_expect_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) \
 tests_integration_recv_expect_SOURCES = tests/integration/recv_expect.c
 tests_integration_recv_expect_LDADD = $(COMMON_LIBS)
 TESTS += tests/integration/transport_resume_new.sh
+
+# The server's rate shared by its streams (unicast and multicast at once).
+TESTS += tests/integration/unicast_share.sh

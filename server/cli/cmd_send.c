@@ -264,14 +264,17 @@ static void
 send_progress(void *arg, const struct xsend_stats *st)
 {
 	struct send_ctx	*c = arg;
+	uint64_t	 past;
 
 	if (!c->tty)
 		return;
+	/* Blocks every receiver held already count as passed. */
+	past = st->first_pass_bytes + st->skipped_bytes;
 	fprintf(stderr, "\r%5.1f%% %8.1f of %.1f MiB  %7.1f MiB/s  "
 	    "rate %.0f Mbit/s  %d receiver(s), %d done   ",
-	    st->size ? 100.0 * (double)st->first_pass_bytes /
-	    (double)st->size : 100.0, mib(st->first_pass_bytes), mib(st->size),
-	    st->elapsed > 0 ? mib(st->first_pass_bytes) / st->elapsed : 0.0,
+	    st->size ? 100.0 * (double)past / (double)st->size : 100.0,
+	    mib(past), mib(st->size), st->elapsed > 0 ?
+	    mib(st->first_pass_bytes) / st->elapsed : 0.0,
 	    st->rate * 8 / 1e6, st->receivers, st->done);
 }
 
