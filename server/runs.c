@@ -615,6 +615,25 @@ xfer_join_cb(evutil_socket_t fd, short what, void *arg)
 	runs_rearm(rs);
 }
 
+/*
+ * The agent verified and extracted a package and now starts its receiver
+ * for the next, which its unicast stream already waits for: the join time
+ * counts from here, not from the stream's start, so that a large package's
+ * verification is not taken for a silent receiver.
+ */
+static void
+xfer_ready_next(struct run *r, struct sched_target *t, size_t pkg)
+{
+	struct xfer	*x;
+	struct timeval	 tv = { RUN_UNICAST_JOIN_MS / 1000, 0 };
+
+	TAILQ_FOREACH(x, &r->xfers, entry)
+		if (x->path == SCHED_PATH_UNICAST && x->members[0] == t &&
+		    x->pkg == pkg && !x->joined && x->join != NULL &&
+		    evtimer_pending(x->join, NULL))
+			evtimer_add(x->join, &tv);
+}
+
 static void
 xs_joined(void *arg, const struct xsend_peer_info *p)
 {
@@ -1413,6 +1432,8 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 	    (m->u.report.state == CTL_RS_DELIVERED &&
 	    m->u.report.pkg_index + 1u < r->npkgs)) {
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
+		if (m->u.report.state == CTL_RS_DELIVERED)
+			xfer_ready_next(r, t, m->u.report.pkg_index + 1u);
 		return;
 	}
 	if (m->u.report.state == CTL_RS_DELIVERED)

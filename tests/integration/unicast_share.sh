@@ -9,7 +9,9 @@
 #    streams, each held to about half of the rate, not each at the whole
 #    rate (which would send 160 Mbit/s from a server told 80);
 # 2. one multicast scenario on a machine of A and one of B: the group's
-#    stream and B's unicast stream share the rate the same way.
+#    stream and B's unicast stream share the rate the same way;
+# 3. a --unicast scenario of two packages: the second one's stream waits
+#    for the agent to verify the first.
 #
 # Each stream's rate is the server's own figure ("... sent: N bytes to 1
 # receiver in S s (R MiB/s)"): the rate cap is a ceiling, so a loaded host
@@ -70,6 +72,21 @@ run=$(ul_run mix2 r1 b1)
 ul_wait_finished "$run"
 check "$run" 2
 ul_ok "run $run: the multicast stream to r1 and the unicast stream to b1 shared the 80M rate"
+
+# 3. Two packages by unicast: the stream for the second waits while the
+# agent verifies the first (its join time counts from the agent's report).
+ul_pkg SHARE3 4
+ul_pkg SHARE4 4
+fc scenario create uc3 --package SHARE3 --package SHARE4 --unicast \
+    >/dev/null || ul_fail "scenario create uc3"
+run=$(ul_run uc3 b1)
+ul_wait_finished "$run"
+IFS='|' read -r name state path _ _ err < <(ul_table "$run")
+[ "$state" = succeeded ] && [ "$path" = unicast ] ||
+    ul_fail "run $run: b1 is $state by $path: $err"
+[ "$(ul_ran SHARE3 b1)$(ul_ran SHARE4 b1)" = 11 ] ||
+    ul_fail "run $run: SHARE3/SHARE4 ran $(ul_ran SHARE3 b1)/$(ul_ran SHARE4 b1) times"
+ul_ok "run $run: two packages by unicast, each ran once"
 
 echo "PASS: unicast_share"
 exit 0
