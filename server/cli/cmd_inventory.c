@@ -421,31 +421,19 @@ res_free(struct http_res *res)
 }
 
 /*
- * Make a request and turn failures into a message and an exit status:
- * 0 with *res filled on a 2xx answer, else EXIT_USAGE or EXIT_FAIL.
+ * Turn what http_request() returned (rv, err) and the answer into a
+ * message and an exit status: 0 with *res kept on a 2xx answer, else
+ * EXIT_USAGE or EXIT_FAIL.
  */
 static int
-api_call_wait(const char *cmd, const char *method, const char *path,
-    json_t *body, int wait_ms, struct http_res *res)
+api_result(const char *cmd, int rv, const char *err, struct http_res *res)
 {
-	char	 err[1024], *s = NULL;
-	int	 rv;
-	const char *msg;
+	const char	*msg;
 
-	if (body != NULL)
-		s = json_dumps(body, JSON_COMPACT);
-	rv = http_request(method, path, body != NULL ? "application/json" :
-	    NULL, s, s != NULL ? strlen(s) : 0, -1, wait_ms, res, err,
-	    sizeof(err));
-	free(s);
-	if (rv == -2) {
-		fprintf(stderr, "fleetcast %s: %s\n", cmd, err);
-		return (EXIT_USAGE);
-	}
-	if (rv == -1) {
-		fprintf(stderr, "fleetcast %s: %s\n", cmd, err);
-		return (EXIT_FAIL);
-	}
+	if (rv == -2)
+		return (cli_usage_error(cmd, "%s", err));
+	if (rv == -1)
+		return (cli_fail(cmd, "%s", err));
 	if (res->status >= 200 && res->status < 300)
 		return (EXIT_OK);
 	msg = json_string_value(json_object_get(res->json, "error"));
@@ -463,6 +451,23 @@ api_call_wait(const char *cmd, const char *method, const char *path,
 	default:
 		return (EXIT_FAIL);
 	}
+}
+
+/* Make a request with a JSON body (or none): api_result() of it. */
+static int
+api_call_wait(const char *cmd, const char *method, const char *path,
+    json_t *body, int wait_ms, struct http_res *res)
+{
+	char	 err[1024], *s = NULL;
+	int	 rv;
+
+	if (body != NULL)
+		s = json_dumps(body, JSON_COMPACT);
+	rv = http_request(method, path, body != NULL ? "application/json" :
+	    NULL, s, s != NULL ? strlen(s) : 0, -1, wait_ms, res, err,
+	    sizeof(err));
+	free(s);
+	return (api_result(cmd, rv, err, res));
 }
 
 static int
@@ -563,15 +568,13 @@ human_bytes(uint64_t n, char *buf, size_t len)
 
 /* Print every key of a flat object as "key: value". */
 static void
-print_object(json_t *o, const char *skip)
+print_object(json_t *o)
 {
 	const char	*k;
 	json_t		*v;
 	char		 buf[2048];
 
 	json_object_foreach(o, k, v) {
-		if (skip != NULL && strstr(skip, k) != NULL)
-			continue;
 		jval(o, k, buf, sizeof(buf));
 		printf("%-20s %s\n", k, buf);
 	}
@@ -604,11 +607,9 @@ package_add(int argc, char **argv)
 	}
 	if (file == NULL)
 		return (cli_usage_error("package add", "FILE.fcpkg is needed"));
-	if (stat(file, &st) == -1 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "fleetcast package add: %s: %s\n", file,
-		    errno != 0 ? strerror(errno) : "not a regular file");
-		return (EXIT_USAGE);
-	}
+	if (stat(file, &st) == -1 || !S_ISREG(st.st_mode))
+		return (cli_usage_error("package add", "%s: %s", file,
+		    errno != 0 ? strerror(errno) : "not a regular file"));
 	if (!upload && api_is_local() && realpath(file, real) != NULL) {
 		/*
 		 * Same host: the server copies the file itself (up to its
@@ -619,29 +620,14 @@ package_add(int argc, char **argv)
 		    add_wait_ms((uint64_t)st.st_size), &res);
 		json_decref(body);
 	} else {
-		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
-			fprintf(stderr, "fleetcast package add: %s: %s\n",
-			    file, strerror(errno));
-			return (EXIT_USAGE);
-		}
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+			return (cli_usage_error("package add", "%s: %s", file,
+			    strerror(errno)));
 		rv = http_request("POST", "/v1/packages",
 		    "application/octet-stream", NULL, (size_t)st.st_size, fd,
 		    add_wait_ms((uint64_t)st.st_size), &res, err, sizeof(err));
 		close(fd);
-		if (rv != 0) {
-			fprintf(stderr, "fleetcast package add: %s\n", err);
-			return (rv == -2 ? EXIT_USAGE : EXIT_FAIL);
-		}
-		rv = EXIT_OK;
-		if (res.status < 200 || res.status >= 300) {
-			fprintf(stderr, "fleetcast package add: %s\n",
-			    jstr(res.json, "error"));
-			rv = res.status == 400 || res.status == 404 ||
-			    res.status == 409 || res.status == 413 ||
-			    res.status == 422 ? EXIT_USAGE : EXIT_FAIL;
-			res_free(&res);
-			return (rv);
-		}
+		rv = api_result("package add", rv, err, &res);
 	}
 	if (rv != EXIT_OK)
 		return (rv);
@@ -679,70 +665,56 @@ wants_json(int argc, char **argv, int from, const char *cmd, const char **arg)
 	return (json);
 }
 
+/*
+ * A list subcommand: GET path, and print the answer as JSON (--json) or
+ * as the table rows() makes of it.
+ */
 static int
-package_list(int argc, char **argv)
+list_call(int argc, char **argv, const char *cmd, const char *path,
+    void (*rows)(json_t *))
 {
 	struct http_res	 res;
 	const char	*arg;
-	json_t		*o;
-	size_t		 i;
-	int		 json, rv;
-	char		 size[32];
-
-	if ((json = wants_json(argc, argv, 2, "package list", &arg)) == -1)
-		return (EXIT_USAGE);
-	if (arg != NULL)
-		return (cli_usage_error("package list", "unexpected argument "
-		    "'%s'", arg));
-	if ((rv = api_call("package list", "GET", "/v1/packages", NULL,
-	    &res)) != EXIT_OK)
-		return (rv);
-	if (json)
-		print_json(res.json);
-	else {
-		printf("%-24s %-12s %-8s %-8s %10s  %s\n", "ID", "TYPE",
-		    "VERSION", "URGENCY", "SIZE", "ADDED");
-		json_array_foreach(res.json, i, o) {
-			human_bytes((uint64_t)json_integer_value(
-			    json_object_get(o, "size")), size, sizeof(size));
-			printf("%-24s %-12s %-8s %-8s %10s  %s\n",
-			    jstr(o, "id"), jstr(o, "type"), jstr(o, "version"),
-			    jstr(o, "urgency"), size, jstr(o, "added_at"));
-		}
-	}
-	res_free(&res);
-	return (EXIT_OK);
-}
-
-static int
-simple_show(int argc, char **argv, const char *cmd, const char *pre,
-    const char *suf, const char *skip)
-{
-	struct http_res	 res;
-	const char	*arg;
-	char		*path;
 	int		 json, rv;
 
 	if ((json = wants_json(argc, argv, 2, cmd, &arg)) == -1)
 		return (EXIT_USAGE);
-	if (arg == NULL)
-		return (cli_usage_error(cmd, "a name is needed"));
-	path = path_of(pre, arg, suf);
-	rv = api_call(cmd, "GET", path, NULL, &res);
-	free(path);
-	if (rv != EXIT_OK)
+	if (arg != NULL)
+		return (cli_usage_error(cmd, "unexpected argument '%s'", arg));
+	if ((rv = api_call(cmd, "GET", path, NULL, &res)) != EXIT_OK)
 		return (rv);
 	if (json)
 		print_json(res.json);
 	else
-		print_object(res.json, skip);
+		rows(res.json);
 	res_free(&res);
 	return (EXIT_OK);
 }
 
-/* DELETE or POST on one named thing, printing what the server says. */
+static void
+package_rows(json_t *a)
+{
+	json_t	*o;
+	size_t	 i;
+	char	 size[32];
+
+	printf("%-24s %-12s %-8s %-8s %10s  %s\n", "ID", "TYPE", "VERSION",
+	    "URGENCY", "SIZE", "ADDED");
+	json_array_foreach(a, i, o) {
+		human_bytes((uint64_t)json_integer_value(json_object_get(o,
+		    "size")), size, sizeof(size));
+		printf("%-24s %-12s %-8s %-8s %10s  %s\n", jstr(o, "id"),
+		    jstr(o, "type"), jstr(o, "version"), jstr(o, "urgency"),
+		    size, jstr(o, "added_at"));
+	}
+}
+
+/*
+ * GET (show), POST or DELETE on one named thing: print the answer as
+ * JSON (--json), else "NAME done", or for done NULL every key of it.
+ */
 static int
-simple_action(int argc, char **argv, const char *cmd, const char *method,
+named_call(int argc, char **argv, const char *cmd, const char *method,
     const char *pre, const char *suf, const char *done)
 {
 	struct http_res	 res;
@@ -761,6 +733,8 @@ simple_action(int argc, char **argv, const char *cmd, const char *method,
 		return (rv);
 	if (json)
 		print_json(res.json);
+	else if (done == NULL)
+		print_object(res.json);
 	else
 		printf("%s %s\n", arg, done);
 	res_free(&res);
@@ -773,15 +747,35 @@ cmd_package_server(int argc, char **argv)
 	if (strcmp(argv[1], "add") == 0)
 		return (package_add(argc, argv));
 	if (strcmp(argv[1], "list") == 0)
-		return (package_list(argc, argv));
+		return (list_call(argc, argv, "package list", "/v1/packages",
+		    package_rows));
 	if (strcmp(argv[1], "show") == 0)
-		return (simple_show(argc, argv, "package show",
+		return (named_call(argc, argv, "package show", "GET",
 		    "/v1/packages/", "", NULL));
 	if (strcmp(argv[1], "remove") == 0)
-		return (simple_action(argc, argv, "package remove", "DELETE",
+		return (named_call(argc, argv, "package remove", "DELETE",
 		    "/v1/packages/", "", "removed"));
 	return (cli_usage_error("package", "unknown subcommand '%s'",
 	    argv[1]));
+}
+
+/*
+ * The start of machine, scenario and run: no subcommand is usage on
+ * stderr and exit 2, --help anywhere usage on stdout and exit 0; -1 to
+ * go on.
+ */
+static int
+sub_usage(int argc, char **argv, void (*usage)(FILE *))
+{
+	if (argc < 2) {
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return (EXIT_OK);
+	}
+	return (-1);
 }
 
 /* ---- machine ---- */
@@ -795,39 +789,20 @@ machine_usage(FILE *f)
 	    "       fleetcast machine clear-error NAME\n");
 }
 
-static int
-machine_list(int argc, char **argv)
+static void
+machine_rows(json_t *a)
 {
-	struct http_res	 res;
-	const char	*arg;
-	json_t		*o;
-	size_t		 i;
-	int		 json, rv;
+	json_t	*o;
+	size_t	 i;
 
-	if ((json = wants_json(argc, argv, 2, "machine list", &arg)) == -1)
-		return (EXIT_USAGE);
-	if (arg != NULL)
-		return (cli_usage_error("machine list", "unexpected argument "
-		    "'%s'", arg));
-	if ((rv = api_call("machine list", "GET", "/v1/machines", NULL,
-	    &res)) != EXIT_OK)
-		return (rv);
-	if (json)
-		print_json(res.json);
-	else {
-		/* REQUEST KEY: what machine approve --fingerprint takes. */
-		printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME",
-		    "STATE", "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN",
-		    "ERROR");
-		json_array_foreach(res.json, i, o)
-			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
-			    jstr(o, "name"), jstr(o, "state"),
-			    jstr(o, "request_fingerprint"), jstr(o, "segment"),
-			    jstr(o, "address"), jstr(o, "last_seen"),
-			    jstr(o, "error"));
-	}
-	res_free(&res);
-	return (EXIT_OK);
+	/* REQUEST KEY: what machine approve --fingerprint takes. */
+	printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME", "STATE",
+	    "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN", "ERROR");
+	json_array_foreach(a, i, o)
+		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
+		    jstr(o, "name"), jstr(o, "state"),
+		    jstr(o, "request_fingerprint"), jstr(o, "segment"),
+		    jstr(o, "address"), jstr(o, "last_seen"), jstr(o, "error"));
 }
 
 /*
@@ -892,24 +867,20 @@ machine_approve(int argc, char **argv)
 int
 cmd_machine(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		machine_usage(argc < 2 ? stderr : stdout);
-		return (argc < 2 ? EXIT_USAGE : EXIT_OK);
-	}
-	if (cli_wants_help(argc, argv)) {
-		machine_usage(stdout);
-		return (EXIT_OK);
-	}
+	int	rv;
+
+	if ((rv = sub_usage(argc, argv, machine_usage)) != -1)
+		return (rv);
 	if (strcmp(argv[1], "list") == 0)
-		return (machine_list(argc, argv));
+		return (list_call(argc, argv, "machine list", "/v1/machines",
+		    machine_rows));
 	if (strcmp(argv[1], "show") == 0)
-		return (simple_show(argc, argv, "machine show",
+		return (named_call(argc, argv, "machine show", "GET",
 		    "/v1/machines/", "", NULL));
 	if (strcmp(argv[1], "approve") == 0)
 		return (machine_approve(argc, argv));
 	if (strcmp(argv[1], "clear-error") == 0)
-		return (simple_action(argc, argv, "machine clear-error", "POST",
+		return (named_call(argc, argv, "machine clear-error", "POST",
 		    "/v1/machines/", "/clear-error", "error cleared"));
 	machine_usage(stderr);
 	return (cli_usage_error("machine", "unknown subcommand '%s'",
@@ -1042,57 +1013,38 @@ usage:
 	return (EXIT_USAGE);
 }
 
-static int
-scenario_list(int argc, char **argv)
+static void
+scenario_rows(json_t *a)
 {
-	struct http_res	 res;
-	const char	*arg;
-	json_t		*o, *p;
-	size_t		 i, j, len;
-	int		 json, rv;
-	char		 pk[256], mt[32], mw[32];
+	json_t	*o, *p;
+	size_t	 i, j, len;
+	char	 pk[256], mt[32], mw[32];
 
-	if ((json = wants_json(argc, argv, 2, "scenario list", &arg)) == -1)
-		return (EXIT_USAGE);
-	if (arg != NULL)
-		return (cli_usage_error("scenario list", "unexpected argument "
-		    "'%s'", arg));
-	if ((rv = api_call("scenario list", "GET", "/v1/scenarios", NULL,
-	    &res)) != EXIT_OK)
-		return (rv);
-	if (json)
-		print_json(res.json);
-	else {
-		printf("%-24s %-11s %-8s %-24s %s\n", "NAME", "MAX TARGETS",
-		    "MAX WAIT", "PACKAGES", "OPTIONS");
-		json_array_foreach(res.json, i, o) {
-			pk[0] = '\0';
-			len = 0;
-			json_array_foreach(json_object_get(o, "packages"), j,
-			    p) {
-				if (len < sizeof(pk))
-					len += snprintf(pk + len,
-					    sizeof(pk) - len, "%s%s",
-					    j > 0 ? "," : "",
-					    json_string_value(p));
-			}
-			jval(o, "max_targets", mt, sizeof(mt));
-			jval(o, "max_wait", mw, sizeof(mw));
-			printf("%-24s %-11s %-8s %-24s %s%s%s%s%s%s\n",
-			    jstr(o, "name"), mt, mw, pk,
-			    json_is_true(json_object_get(o, "unicast")) ?
-			    "unicast " : "",
-			    json_is_true(json_object_get(o, "at_next_boot")) ?
-			    "at-next-boot " : "",
-			    json_is_true(json_object_get(o, "reboot_after")) ?
-			    "reboot-after " : "",
-			    json_is_true(json_object_get(o,
-			    "poweroff_after")) ? "poweroff-after " : "",
-			    "on-error=", jstr(o, "on_error"));
+	printf("%-24s %-11s %-8s %-24s %s\n", "NAME", "MAX TARGETS",
+	    "MAX WAIT", "PACKAGES", "OPTIONS");
+	json_array_foreach(a, i, o) {
+		pk[0] = '\0';
+		len = 0;
+		json_array_foreach(json_object_get(o, "packages"), j, p) {
+			if (len < sizeof(pk))
+				len += snprintf(pk + len, sizeof(pk) - len,
+				    "%s%s", j > 0 ? "," : "",
+				    json_string_value(p));
 		}
+		jval(o, "max_targets", mt, sizeof(mt));
+		jval(o, "max_wait", mw, sizeof(mw));
+		printf("%-24s %-11s %-8s %-24s %s%s%s%s%s%s\n",
+		    jstr(o, "name"), mt, mw, pk,
+		    json_is_true(json_object_get(o, "unicast")) ?
+		    "unicast " : "",
+		    json_is_true(json_object_get(o, "at_next_boot")) ?
+		    "at-next-boot " : "",
+		    json_is_true(json_object_get(o, "reboot_after")) ?
+		    "reboot-after " : "",
+		    json_is_true(json_object_get(o, "poweroff_after")) ?
+		    "poweroff-after " : "",
+		    "on-error=", jstr(o, "on_error"));
 	}
-	res_free(&res);
-	return (EXIT_OK);
 }
 
 static int	run_follow(uint64_t, FILE *);
@@ -1153,24 +1105,20 @@ scenario_run(int argc, char **argv)
 int
 cmd_scenario(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		scenario_usage(argc < 2 ? stderr : stdout);
-		return (argc < 2 ? EXIT_USAGE : EXIT_OK);
-	}
-	if (cli_wants_help(argc, argv)) {
-		scenario_usage(stdout);
-		return (EXIT_OK);
-	}
+	int	rv;
+
+	if ((rv = sub_usage(argc, argv, scenario_usage)) != -1)
+		return (rv);
 	if (strcmp(argv[1], "create") == 0)
 		return (scenario_create(argc, argv));
 	if (strcmp(argv[1], "list") == 0)
-		return (scenario_list(argc, argv));
+		return (list_call(argc, argv, "scenario list", "/v1/scenarios",
+		    scenario_rows));
 	if (strcmp(argv[1], "show") == 0)
-		return (simple_show(argc, argv, "scenario show",
+		return (named_call(argc, argv, "scenario show", "GET",
 		    "/v1/scenarios/", "", NULL));
 	if (strcmp(argv[1], "remove") == 0)
-		return (simple_action(argc, argv, "scenario remove", "DELETE",
+		return (named_call(argc, argv, "scenario remove", "DELETE",
 		    "/v1/scenarios/", "", "removed"));
 	if (strcmp(argv[1], "run") == 0)
 		return (scenario_run(argc, argv));
@@ -1381,39 +1329,37 @@ run_follow(uint64_t id, FILE *f)
 	return (ok ? EXIT_OK : EXIT_FAIL);
 }
 
-static int
-run_list(int argc, char **argv)
+static void
+run_rows(json_t *a)
 {
-	struct http_res	 res;
-	const char	*arg;
-	json_t		*o;
-	size_t		 i;
-	int		 json, rv;
-	char		 nm[16], ns[16];
+	json_t	*o;
+	size_t	 i;
+	char	 nm[16], ns[16];
 
-	if ((json = wants_json(argc, argv, 2, "run list", &arg)) == -1)
-		return (EXIT_USAGE);
-	if (arg != NULL)
-		return (cli_usage_error("run list", "unexpected argument '%s'",
-		    arg));
-	if ((rv = api_call("run list", "GET", "/v1/runs", NULL, &res)) !=
-	    EXIT_OK)
-		return (rv);
-	if (json)
-		print_json(res.json);
-	else {
-		printf("%-6s %-24s %-13s %8s %9s  %s\n", "RUN", "SCENARIO",
-		    "STATE", "MACHINES", "SUCCEEDED", "CREATED");
-		json_array_foreach(res.json, i, o) {
-			jval(o, "machines", nm, sizeof(nm));
-			jval(o, "succeeded", ns, sizeof(ns));
-			printf("%-6" JSON_INTEGER_FORMAT " %-24s %-13s %8s "
-			    "%9s  %s\n", json_integer_value(json_object_get(o,
-			    "id")), jstr(o, "scenario"), jstr(o, "state"), nm,
-			    ns, jstr(o, "created_at"));
-		}
+	printf("%-6s %-24s %-13s %8s %9s  %s\n", "RUN", "SCENARIO", "STATE",
+	    "MACHINES", "SUCCEEDED", "CREATED");
+	json_array_foreach(a, i, o) {
+		jval(o, "machines", nm, sizeof(nm));
+		jval(o, "succeeded", ns, sizeof(ns));
+		printf("%-6" JSON_INTEGER_FORMAT " %-24s %-13s %8s %9s  %s\n",
+		    json_integer_value(json_object_get(o, "id")),
+		    jstr(o, "scenario"), jstr(o, "state"), nm, ns,
+		    jstr(o, "created_at"));
 	}
-	res_free(&res);
+}
+
+/* The RUN of run start, cancel, show and watch, and whether --json. */
+static int
+run_arg(int argc, char **argv, int *json, uint64_t *id)
+{
+	const char	*arg;
+
+	if ((*json = wants_json(argc, argv, 2, argv[1], &arg)) == -1)
+		return (EXIT_USAGE);
+	if (arg == NULL)
+		return (cli_usage_error(argv[1], "RUN is needed"));
+	if (parse_run_id(argv[1], arg, id) == -1)
+		return (EXIT_USAGE);
 	return (EXIT_OK);
 }
 
@@ -1421,30 +1367,19 @@ int
 cmd_run(int argc, char **argv)
 {
 	struct http_res	 res;
-	const char	*arg;
 	uint64_t	 id;
 	int		 json, rv;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		run_usage(argc < 2 ? stderr : stdout);
-		return (argc < 2 ? EXIT_USAGE : EXIT_OK);
-	}
-	if (cli_wants_help(argc, argv)) {
-		run_usage(stdout);
-		return (EXIT_OK);
-	}
+	if ((rv = sub_usage(argc, argv, run_usage)) != -1)
+		return (rv);
 	if (strcmp(argv[1], "list") == 0)
-		return (run_list(argc, argv));
+		return (list_call(argc, argv, "run list", "/v1/runs",
+		    run_rows));
 	if (strcmp(argv[1], "start") == 0 || strcmp(argv[1], "cancel") == 0) {
 		char	path[64];
 
-		if ((json = wants_json(argc, argv, 2, argv[1], &arg)) == -1)
-			return (EXIT_USAGE);
-		if (arg == NULL)
-			return (cli_usage_error(argv[1], "RUN is needed"));
-		if (parse_run_id(argv[1], arg, &id) == -1)
-			return (EXIT_USAGE);
+		if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
+			return (rv);
 		snprintf(path, sizeof(path), "/v1/runs/%" PRIu64 "/%s", id,
 		    argv[1]);
 		if ((rv = api_call(argv[1], "POST", path, NULL, &res)) !=
@@ -1460,12 +1395,8 @@ cmd_run(int argc, char **argv)
 		return (EXIT_OK);
 	}
 	if (strcmp(argv[1], "show") == 0 || strcmp(argv[1], "watch") == 0) {
-		if ((json = wants_json(argc, argv, 2, argv[1], &arg)) == -1)
-			return (EXIT_USAGE);
-		if (arg == NULL)
-			return (cli_usage_error(argv[1], "RUN is needed"));
-		if (parse_run_id(argv[1], arg, &id) == -1)
-			return (EXIT_USAGE);
+		if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
+			return (rv);
 		if (strcmp(argv[1], "watch") == 0)
 			return (run_follow(id, stdout));
 		if ((rv = get_run("run show", id, &res)) != EXIT_OK)
