@@ -366,6 +366,58 @@ db_query_json(struct db *db, const char *sql, const char *fmt, ...)
 	return (a);
 }
 
+/* The row of a query for one name: its first, NULL when there is none. */
+static json_t *
+db_json_first(json_t *a)
+{
+	json_t	*o;
+
+	if ((o = json_array_get(a, 0)) != NULL)
+		json_incref(o);
+	json_decref(a);
+	return (o);
+}
+
+/*
+ * Step a statement (NULL: it could not be prepared) that selects one row:
+ * 1 with the row to read and the statement for the caller to finalize, 0
+ * when there is no row and -1 on an error, the statement finalized.
+ */
+static int
+db_step_row(struct db *db, sqlite3_stmt *st, const char *what)
+{
+	int	rv;
+
+	if (st == NULL)
+		return (-1);
+	if ((rv = sqlite3_step(st)) == SQLITE_ROW)
+		return (1);
+	sqlite3_finalize(st);
+	return (rv == SQLITE_DONE ? 0 : db_fail(db, what));
+}
+
+/*
+ * A query for one number (a count, a version): *out is its first column,
+ * left as it is when there is no row; -1 if it cannot be prepared.
+ */
+static int
+db_query_int64(struct db *db, int64_t *out, const char *sql,
+    const char *fmt, ...)
+{
+	va_list		 ap;
+	sqlite3_stmt	*st;
+
+	va_start(ap, fmt);
+	st = db_vprep(db, sql, fmt, ap);
+	va_end(ap);
+	if (st == NULL)
+		return (-1);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (0);
+}
+
 static int
 db_migrate(struct db *db, char *err, size_t errlen)
 {
@@ -441,15 +493,11 @@ db_close(struct db *db)
 int
 db_schema_version(struct db *db)
 {
-	sqlite3_stmt	*st;
-	int		 v = -1;
+	int64_t	v = -1;
 
-	if ((st = db_prep(db, "PRAGMA user_version", NULL)) == NULL)
+	if (db_query_int64(db, &v, "PRAGMA user_version", NULL) == -1)
 		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return (v);
+	return ((int)v);
 }
 
 int
@@ -590,12 +638,8 @@ db_package_get(struct db *db, const char *id, struct db_package *p)
 	memset(p, 0, sizeof(*p));
 	st = db_prep(db, "SELECT file, size, sha256, signature, manifest "
 	    "FROM packages WHERE id = ?", "s", id);
-	if (st == NULL)
-		return (-1);
-	if ((rv = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return (rv == SQLITE_DONE ? 0 : db_fail(db, "package"));
-	}
+	if ((rv = db_step_row(db, st, "package")) != 1)
+		return (rv);
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	p->file = col_strdup(st, 0);
 	p->size = (uint64_t)sqlite3_column_int64(st, 1);
@@ -648,13 +692,7 @@ db_packages_json(struct db *db, const char *id)
 		}
 		sqlite3_finalize(st);
 	}
-	if (id == NULL)
-		return (a);
-	o = json_array_get(a, 0);
-	if (o != NULL)
-		json_incref(o);
-	json_decref(a);
-	return (o);
+	return (id == NULL ? a : db_json_first(a));
 }
 
 /* Packages of automatic update (urgency highest or high), newest first. */
@@ -719,12 +757,8 @@ db_machine_get(struct db *db, const char *name, struct db_machine *m)
 	memset(m, 0, sizeof(*m));
 	st = db_prep(db, "SELECT enroll, csr, cert_fp, error, reenroll, "
 	    "csr_fp FROM machines WHERE name = ?", "s", name);
-	if (st == NULL)
-		return (-1);
-	if ((rv = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return (rv == SQLITE_DONE ? 0 : db_fail(db, "machine"));
-	}
+	if ((rv = db_step_row(db, st, "machine")) != 1)
+		return (rv);
 	m->enroll = enroll_parse((const char *)sqlite3_column_text(st, 0));
 	m->csr = col_strdup(st, 1);
 	m->cert_fp = col_strdup(st, 2);
@@ -915,16 +949,11 @@ db_machine_set_error(struct db *db, const char *name, const char *msg)
 int64_t
 db_machines_pending(struct db *db)
 {
-	sqlite3_stmt	*st;
-	int64_t		 n = -1;
+	int64_t	n = -1;
 
-	st = db_prep(db, "SELECT COUNT(*) FROM machines WHERE enroll = "
-	    "'pending'", NULL);
-	if (st == NULL)
+	if (db_query_int64(db, &n, "SELECT COUNT(*) FROM machines WHERE "
+	    "enroll = 'pending'", NULL) == -1)
 		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	return (n);
 }
 
@@ -939,7 +968,7 @@ db_machines_offline(struct db *db)
 json_t *
 db_machines_json(struct db *db, const char *name)
 {
-	json_t	*a, *o;
+	json_t	*a;
 
 	a = db_query_json(db, "SELECT name, CASE enroll WHEN 'enrolled' "
 	    "THEN CASE online WHEN 1 THEN 'online' ELSE 'offline' END "
@@ -951,13 +980,7 @@ db_machines_json(struct db *db, const char *name)
 	    "last_seen, error, agent_version, boot_id, created_at, facts "
 	    "FROM machines WHERE ?1 IS NULL OR name = ?1 ORDER BY name", "s",
 	    name);
-	if (a == NULL || name == NULL)
-		return (a);
-	o = json_array_get(a, 0);
-	if (o != NULL)
-		json_incref(o);
-	json_decref(a);
-	return (o);
+	return (name == NULL ? a : db_json_first(a));
 }
 
 /* ---- scenarios ---- */
@@ -1108,12 +1131,8 @@ db_scenario_get(struct db *db, const char *name, struct scenario *sc)
 	memset(sc, 0, sizeof(*sc));
 	st = db_prep(db, "SELECT spec FROM scenarios WHERE name = ?", "s",
 	    name);
-	if (st == NULL)
-		return (-1);
-	if ((rv = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return (rv == SQLITE_DONE ? 0 : db_fail(db, "scenario"));
-	}
+	if ((rv = db_step_row(db, st, "scenario")) != 1)
+		return (rv);
 	o = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
 	sqlite3_finalize(st);
 	rv = db_scenario_from_json(o, sc);
@@ -1165,13 +1184,7 @@ db_scenarios_json(struct db *db, const char *name)
 			json_array_set(a, i, spec);
 		}
 	}
-	if (name == NULL)
-		return (a);
-	o = json_array_get(a, 0);
-	if (o != NULL)
-		json_incref(o);
-	json_decref(a);
-	return (o);
+	return (name == NULL ? a : db_json_first(a));
 }
 
 /* ---- runs ---- */
@@ -1180,17 +1193,12 @@ db_scenarios_json(struct db *db, const char *name)
 int
 db_run_next_id(struct db *db, uint64_t *id)
 {
-	sqlite3_stmt	*st;
-	int64_t		 max = 0;
+	int64_t	max = 0;
 
-	st = db_prep(db, "SELECT MAX(COALESCE((SELECT seq FROM "
+	if (db_query_int64(db, &max, "SELECT MAX(COALESCE((SELECT seq FROM "
 	    "sqlite_sequence WHERE name = 'runs'), 0), COALESCE((SELECT "
-	    "MAX(id) FROM runs), 0))", NULL);
-	if (st == NULL)
+	    "MAX(id) FROM runs), 0))", NULL) == -1)
 		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		max = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	*id = (uint64_t)max + 1;
 	return (0);
 }
@@ -1220,17 +1228,13 @@ db_run_target_state(struct db *db, uint64_t id, const char *machine,
 int
 db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
 {
-	sqlite3_stmt	*st;
-	int64_t		 open = -1;
+	int64_t	open = -1;
 
-	st = db_prep(db, "SELECT COUNT(*) FROM run_machines WHERE run_id = ? "
-	    "AND state NOT IN ('pending_boot', 'succeeded', 'failed', "
-	    "'error', 'missed', 'interrupted')", "i", (int64_t)id);
-	if (st == NULL)
+	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
+	    "WHERE run_id = ? AND state NOT IN ('pending_boot', 'succeeded', "
+	    "'failed', 'error', 'missed', 'interrupted')", "i",
+	    (int64_t)id) == -1)
 		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		open = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
 	if (open != 0)
 		return (0);
 	if (db_run_state(db, id, "finished", now) == -1)
@@ -1466,14 +1470,8 @@ db_runs_json(struct db *db, int64_t id)
 	a = db_query_json(db, "SELECT id, scenario, state, grp AS \"group\", "
 	    "port, created_at, transfer_started_at, finished_at, spec FROM "
 	    "runs WHERE id = ?", "i", id);
-	if (a == NULL)
+	if ((o = db_json_first(a)) == NULL)
 		return (NULL);
-	if ((o = json_array_get(a, 0)) == NULL) {
-		json_decref(a);
-		return (NULL);
-	}
-	json_incref(o);
-	json_decref(a);
 	/* SPEC.md wants null, not a missing key, for unset times. */
 	ms = db_query_json(db, "SELECT machine AS name, state, path, "
 	    "path_reason, error, exit_status, bytes_received, output, "
