@@ -25,7 +25,11 @@
  * carries on from what is already in the staging file.  An agent that
  * restarted during a unicast transfer and finds no session within the
  * same probe time (the server ended it while the agent was down) asks
- * once for a new one the same way.
+ * once for a new one the same way.  A request that could not be sent (the
+ * agent was offline), or whose answer may have been lost with the
+ * connection (the path is still multicast), goes again when the agent is
+ * back online: a short outage of the segment loses the group and the
+ * control connection together.
  *
  * The same module applies the next-boot queue after a restart, one run
  * after the other, and runs the reboot / power-off commands once nothing
@@ -101,6 +105,7 @@ struct run {
 	struct event		*ev_probe;	/* probe, then reroute wait */
 	int			 locked;	/* the receiver joined a session */
 	int			 fallback;	/* asked for unicast: package + 1 */
+	int			 fallback_unsent; /* that REPORT did not go out */
 	int			 resumed;	/* restarted in it: package + 1 */
 	char			*fallback_why;
 	int			 start_next;	/* START during a verify */
@@ -235,7 +240,8 @@ run_set_state(struct run *r, int ns, char *err, size_t errlen)
 
 /* Reports. */
 
-static void
+/* -1: offline, the report was not sent (the caller may keep it). */
+static int
 run_report(struct run *r, int rstate, uint16_t idx, uint64_t bytes,
     int has_exit, int32_t exit_status, const char *msg, const char *output)
 {
@@ -251,9 +257,11 @@ run_report(struct run *r, int rstate, uint16_t idx, uint64_t bytes,
 	m.u.report.exit_status = exit_status;
 	m.u.report.message = (char *)(msg != NULL ? msg : "");
 	m.u.report.output = (char *)(output != NULL ? output : "");
-	if (conn_send(agent->conn, &m) == 0)
-		log_debug("run %" PRIu64 ": reported %s (package %u)",
-		    r->rec->run_id, ctl_strrstate(rstate), idx);
+	if (conn_send(agent->conn, &m) == -1)
+		return (-1);
+	log_debug("run %" PRIu64 ": reported %s (package %u)",
+	    r->rec->run_id, ctl_strrstate(rstate), idx);
+	return (0);
 }
 
 /* Report, then learn when the server has it (RUN_EV_SYNCED). */
@@ -261,7 +269,8 @@ static void
 run_report_sync(struct run *r, int rstate, uint16_t idx, int has_exit,
     int32_t exit_status, const char *msg, const char *output)
 {
-	run_report(r, rstate, idx, 0, has_exit, exit_status, msg, output);
+	(void)run_report(r, rstate, idx, 0, has_exit, exit_status, msg,
+	    output);
 	r->sync_seq = conn_sync(agent->conn);
 }
 
@@ -758,15 +767,57 @@ run_probe_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
+ * Does the run wait for the server to move the current package to
+ * unicast, in a way that asking again is right?  It asked (REPORT
+ * fallback) and no receiver or verify runs for the package; and either
+ * that REPORT never went out, or no ASSIGN for the unicast path has come
+ * yet (the stored path is still multicast), so the server's answer, if
+ * any, was lost with a connection.  Once the agent is on unicast it does
+ * not ask again here: the server counts every request as a new unicast
+ * session and allows only a few per machine and run.
+ */
+static int
+run_awaits_reroute(struct run *r)
+{
+	return (r->rec->state == RUN_RECEIVING &&
+	    r->fallback == r->rec->pkg_index + 1 && r->xr == NULL &&
+	    r->job == NULL && (r->fallback_unsent ||
+	    r->rec->path == CTL_PATH_MULTICAST));
+}
+
+/*
+ * Send the request for unicast (again).  The server has RUN_FALLBACK_WAIT
+ * seconds from the moment it went out; while the agent is offline nothing
+ * counts, and the request goes when the connection is back (run_online).
+ */
+static void
+run_ask_unicast(struct run *r)
+{
+	struct timeval	 tv = { RUN_FALLBACK_WAIT, 0 };
+	uint16_t	 i = r->rec->pkg_index;
+
+	evtimer_del(r->ev_probe);
+	if (run_report(r, CTL_RS_FALLBACK, i, r->rec->pkgs[i].bytes, 0, 0,
+	    r->fallback_why, NULL) == -1) {
+		r->fallback_unsent = 1;
+		log_info("run %" PRIu64 ": package %s: offline; asking for "
+		    "unicast once connected", r->rec->run_id,
+		    r->rec->pkgs[i].id);
+		return;
+	}
+	r->fallback_unsent = 0;
+	evtimer_add(r->ev_probe, &tv);
+}
+
+/*
  * Ask the server to serve the current package by unicast: the receiver
  * stops (its staging file stays, so that the unicast transfer resumes from
- * it), and the server has RUN_FALLBACK_WAIT seconds to send ASSIGN for the
- * unicast path and START; a package falls back once at most.
+ * it), and the server sends ASSIGN for the unicast path and START; a
+ * package falls back once at most.
  */
 static void
 run_fallback(struct run *r, const char *fmt, ...)
 {
-	struct timeval	 tv = { RUN_FALLBACK_WAIT, 0 };
 	uint16_t	 i = r->rec->pkg_index;
 	char		 why[CTL_MAX_STR];
 	va_list		 ap;
@@ -780,9 +831,7 @@ run_fallback(struct run *r, const char *fmt, ...)
 	r->fallback = i + 1;
 	log_info("run %" PRIu64 ": package %s: %s; asking for unicast",
 	    r->rec->run_id, r->rec->pkgs[i].id, r->fallback_why);
-	run_report(r, CTL_RS_FALLBACK, i, r->rec->pkgs[i].bytes, 0, 0,
-	    r->fallback_why, NULL);
-	evtimer_add(r->ev_probe, &tv);
+	run_ask_unicast(r);
 }
 
 /*
@@ -1452,6 +1501,15 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			run_report_current(r);
 			return;
 		case RUN_EV_ONLINE:
+			/* The reroute we asked for may be lost: ask again. */
+			if (run_awaits_reroute(r)) {
+				log_info("run %" PRIu64 ": package %s: online "
+				    "again; asking for unicast again",
+				    r->rec->run_id,
+				    r->rec->pkgs[r->rec->pkg_index].id);
+				run_ask_unicast(r);
+				return;
+			}
 			run_report_current(r);
 			return;
 		case RUN_EV_PROBE:
@@ -1466,6 +1524,15 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 				    RUN_PROBE_MS / 1000);
 			return;
 		case RUN_EV_REROUTE_LATE:
+			/*
+			 * Offline, the server could not answer: the request
+			 * goes again with the connection (RUN_EV_ONLINE).
+			 */
+			if (!conn_is_online(agent->conn) &&
+			    run_awaits_reroute(r)) {
+				r->fallback_unsent = 1;
+				return;
+			}
 			if (r->xr == NULL && r->job == NULL &&
 			    r->fallback == r->rec->pkg_index + 1)
 				run_finish(r, CTL_RS_FAILED, 0, "transfer of "

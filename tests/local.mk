@@ -35,5 +35,9 @@ tests_integration_recv_expect_SOURCES = tests/integration/recv_expect.c
 tests_integration_recv_expect_LDADD = $(COMMON_LIBS)
 TESTS += tests/integration/transport_resume_new.sh
 
+# The unicast fallback through a short outage of the control connection:
+# the agent asks again on reconnection (needs root and the namespace lab).
+TESTS += tests/integration/unicast_reconnect.sh
+
 # The server's rate shared by its streams (unicast and multicast at once).
 TESTS += tests/integration/unicast_share.sh

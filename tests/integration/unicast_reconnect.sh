@@ -1,0 +1,150 @@
+#!/bin/bash
+#
+# unicast_reconnect.sh: the unicast fallback survives a short outage of the
+# control connection (issue #6, hardening review 1).  A short outage of a
+# segment loses the group and the TCP control connection together; the
+# agent's request for unicast, or the server's answer to it, is lost with
+# the connection.  Two agents on segment A; r1 hears no multicast, r2 does.
+#
+# 1. r1's control connection is cut (killed, and the port refused) right
+#    after START: when its probe asks for unicast the agent is offline and
+#    the REPORT cannot be sent.  Once the port is open again the agent
+#    reconnects and asks then; r1 gets the package by unicast.
+# 2. r1's control connection stops delivering to r1 right after START: its
+#    REPORT fallback reaches the server, but the server's ASSIGN for the
+#    unicast path and START are lost.  The connection is then killed and
+#    restored: on reconnection the agent, still on the multicast path,
+#    asks again, the server starts a fresh unicast session, and r1
+#    succeeds by unicast.
+# Either way r2 succeeds by multicast and each package runs once.
+# Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
+
+UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
+. "$UL_SRCDIR/tests/integration/unicast_lib.sh"
+ul_init fcur
+
+ul_lab 2 0
+ul_server --rate 200M
+for h in r1 r2; do
+	ul_agent "$h"
+done
+ul_wait_online r1 r2
+ul_ok "fleetcastd and two agents on segment A online"
+
+CPORT=${UL_CONTROL##*:}
+
+# r1 hears no multicast at all (unicast still passes).
+lab_exec r1 nft -f - <<'NFT' || ul_fail "nft on r1"
+table inet fcnomc {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip daddr 224.0.0.0/4 counter drop
+	}
+}
+NFT
+
+# wait_log FILE TEXT [SECONDS]: until FILE has a line with TEXT (fixed).
+wait_log()
+{
+	local i n=$(( ${3:-20} * 20 ))
+	for ((i = 0; i < n; i++)); do
+		grep -qF "$2" "$1" && return 0
+		sleep 0.05
+	done
+	ul_fail "no '$2' in ${1##*/} after ${3:-20} s"
+}
+
+# kill_ctl: end r1's control connection now (its agent sees it at once).
+kill_ctl()
+{
+	lab_exec r1 ss -K -t dst "$UL_SERVER_ADDR" dport = "$CPORT" >/dev/null ||
+	    ul_fail "ss -K on r1"
+}
+
+# check RUN PKG: r1 by unicast, r2 by multicast, both once, whole.
+check()
+{
+	local run=$1 pkg=$2 size name state path bytes reason err
+
+	size=$(stat -c %s "$UL_T/$pkg.fcpkg")
+	while IFS='|' read -r name state path bytes reason err; do
+		echo "   $name: $state by $path, $bytes bytes ($reason)"
+		[ "$state" = succeeded ] || ul_fail "$name is $state: $err"
+		[ "$bytes" = "$size" ] ||
+		    ul_fail "$name received $bytes of $size bytes"
+		[ "$(ul_ran "$pkg" "$name")" = 1 ] ||
+		    ul_fail "$pkg ran $(ul_ran "$pkg" "$name") times on $name"
+		case $name in
+		r1)
+			[ "$path" = unicast ] || ul_fail "r1 got it by $path"
+			grep -q "^unicast fallback: no multicast arrived within 2 s after START" \
+			    <<<"$reason" || ul_fail "r1: path_reason '$reason'"
+			;;
+		*)
+			[ "$path" = multicast ] || ul_fail "$name got it by $path"
+			;;
+		esac
+	done < <(ul_table "$run")
+}
+
+# 1. Offline when the probe asks for unicast.
+ul_pkg RC1 8
+fc scenario create rc1 --package RC1 --max-targets 2 --max-wait 30 \
+    >/dev/null || ul_fail "scenario create"
+run=$(ul_run rc1 r1 r2)
+wait_log "$UL_T/agent-r1.err" "run $run: START package 0"
+lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
+table inet fcctl {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
+	}
+}
+NFT
+kill_ctl
+wait_log "$UL_T/agent-r1.err" \
+    "run $run: package RC1: no multicast arrived within 2 s after START; asking for unicast" 10
+sleep 1
+lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+ul_wait_finished "$run"
+check "$run" RC1
+grep -qF "package RC1: offline; asking for unicast once connected" \
+    "$UL_T/agent-r1.err" || ul_fail "r1's agent was not offline when it asked"
+grep -qF "run $run: package RC1: online again; asking for unicast again" \
+    "$UL_T/agent-r1.err" || ul_fail "r1's agent did not ask again"
+ul_ok "run $run: r1 offline when it asked for unicast, asked again once connected, succeeded by unicast"
+
+# 2. The request arrives, the answer is lost with the connection.
+ul_pkg RC2 8
+fc scenario create rc2 --package RC2 --max-targets 2 --max-wait 30 \
+    >/dev/null || ul_fail "scenario create"
+run=$(ul_run rc2 r1 r2)
+wait_log "$UL_T/agent-r1.err" "run $run: START package 0"
+# Only what carries data is dropped: the server's ACKs still reach r1, so
+# that r1's REPORT is not held back behind unacknowledged data (Nagle) and
+# does reach the server.  A pure ACK, with every TCP option, is at most
+# 80 bytes; the smallest TLS record is larger.
+lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
+table inet fcctl {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip saddr $UL_SERVER_ADDR tcp sport $CPORT ip length > 80 drop
+	}
+}
+NFT
+wait_log "$UL_T/server.err" "run $run machine r1: unicast fallback: no multicast"
+sleep 1
+kill_ctl
+lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+grep -q "run $run: the server moves the transfer to unicast" \
+    "$UL_T/agent-r1.err" && ul_fail "run $run: the server's ASSIGN got through"
+ul_wait_finished "$run"
+check "$run" RC2
+grep -qF "run $run: package RC2: online again; asking for unicast again" \
+    "$UL_T/agent-r1.err" || ul_fail "r1's agent did not ask again"
+grep -qF "run $run machine r1: asks for unicast again" "$UL_T/server.err" ||
+    ul_fail "the server did not start a fresh unicast session for r1"
+ul_ok "run $run: r1's unicast ASSIGN lost with its connection, asked again on reconnection, succeeded by unicast"
+
+echo "PASS: unicast_reconnect"
+exit 0
