@@ -231,6 +231,22 @@ drops_json(const uint64_t *drops)
 	return (j);
 }
 
+/* A JSON summary's count: a number of bytes, packets or the like. */
+static void
+set_count(json_t *j, const char *key, uint64_t n)
+{
+	json_object_set_new(j, key, json_integer((json_int_t)n));
+}
+
+static void
+print_summary(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+/* With -v, the drops by reason. */
 static void
 drops_log(const uint64_t *drops)
 {
@@ -238,6 +254,8 @@ drops_log(const uint64_t *drops)
 	size_t	off = 0;
 	int	i;
 
+	if (log_getverbose() < 1)
+		return;
 	buf[0] = '\0';
 	for (i = 0; i < PROTO_DROP_MAX; i++)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, " %s=%"
@@ -249,6 +267,38 @@ static double
 mib(uint64_t b)
 {
 	return ((double)b / (1024.0 * 1024.0));
+}
+
+/* The event loop either command runs the engine on. */
+static struct event_base *
+loop_new(void)
+{
+	struct event_base	*base;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	return (base);
+}
+
+/*
+ * Run the loop until the engine is finished, SIGINT and SIGTERM calling
+ * stop(arg) so that it ends cleanly; then end the progress line (tty).
+ */
+static void
+loop_run(struct event_base *base, event_callback_fn stop, void *arg, int tty)
+{
+	struct event	*sigint, *sigterm;
+
+	sigint = evsignal_new(base, SIGINT, stop, arg);
+	sigterm = evsignal_new(base, SIGTERM, stop, arg);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	event_base_dispatch(base);
+	event_free(sigint);
+	event_free(sigterm);
+	if (tty)
+		fprintf(stderr, "\n");
 }
 
 /* The sender side. */
@@ -318,7 +368,6 @@ cmd_send(int argc, char **argv)
 	struct send_ctx		 c;
 	struct xsend_stats	 st;
 	struct xsend_peer_info	 pi;
-	struct event		*sigint, *sigterm;
 	struct stat		 sb;
 	char			 err[512];
 	json_t			*j, *arr;
@@ -353,11 +402,9 @@ cmd_send(int argc, char **argv)
 	conf.min_receivers = o.min_receivers;
 	conf.max_wait_ms = o.max_wait >= 0 ? o.max_wait * 1000 : -1;
 
-	signal(SIGPIPE, SIG_IGN);
 	memset(&c, 0, sizeof(c));
 	c.tty = isatty(STDERR_FILENO) && !o.json;
-	if ((c.base = event_base_new()) == NULL)
-		fatalx("event_base_new");
+	c.base = loop_new();
 	memset(&cb, 0, sizeof(cb));
 	cb.progress = send_progress;
 	cb.peer_done = send_peer_done;
@@ -370,15 +417,9 @@ cmd_send(int argc, char **argv)
 		event_base_free(c.base);
 		return (EXIT_FAIL);
 	}
-	sigint = evsignal_new(c.base, SIGINT, send_signal, &c);
-	sigterm = evsignal_new(c.base, SIGTERM, send_signal, &c);
-	evsignal_add(sigint, NULL);
-	evsignal_add(sigterm, NULL);
 	log_debug("send: session %016" PRIx64, xsend_session(c.xs));
 	xsend_start(c.xs);
-	event_base_dispatch(c.base);
-	if (c.tty)
-		fprintf(stderr, "\n");
+	loop_run(c.base, send_signal, &c, c.tty);
 
 	xsend_stats(c.xs, &st);
 	n = xsend_npeers(c.xs);
@@ -393,31 +434,23 @@ cmd_send(int argc, char **argv)
 		json_object_set_new(j, "port", json_integer(
 		    xsend_port(c.xs)));
 		json_object_set_new(j, "ok", json_boolean(c.ok));
-		json_object_set_new(j, "bytes", json_integer(
-		    (json_int_t)st.size));
+		set_count(j, "bytes", st.size);
 		json_object_set_new(j, "wall_seconds", json_real(st.total));
 		json_object_set_new(j, "wait_seconds", json_real(st.waited));
 		json_object_set_new(j, "transfer_seconds",
 		    json_real(st.elapsed));
 		json_object_set_new(j, "mib_per_s", json_real(secs > 0 ?
 		    mib(st.size) / secs : 0));
-		json_object_set_new(j, "packets", json_integer(
-		    (json_int_t)st.packets));
-		json_object_set_new(j, "data_packets", json_integer(
-		    (json_int_t)st.data_packets));
-		json_object_set_new(j, "skipped_bytes", json_integer(
-		    (json_int_t)st.skipped_bytes));
-		json_object_set_new(j, "repair_packets", json_integer(
-		    (json_int_t)st.repair_packets));
-		json_object_set_new(j, "resent_packets", json_integer(
-		    (json_int_t)st.resend_packets));
+		set_count(j, "packets", st.packets);
+		set_count(j, "data_packets", st.data_packets);
+		set_count(j, "skipped_bytes", st.skipped_bytes);
+		set_count(j, "repair_packets", st.repair_packets);
+		set_count(j, "resent_packets", st.resend_packets);
 		json_object_set_new(j, "retransmission_pct", json_real(
 		    st.data_packets ? 100.0 * (double)(st.repair_packets +
 		    st.resend_packets) / (double)st.data_packets : 0));
-		json_object_set_new(j, "wire_bytes", json_integer(
-		    (json_int_t)st.wire_bytes));
-		json_object_set_new(j, "syscalls", json_integer(
-		    (json_int_t)st.syscalls));
+		set_count(j, "wire_bytes", st.wire_bytes);
+		set_count(j, "syscalls", st.syscalls);
 		json_object_set_new(j, "gso", json_boolean(st.gso));
 		json_object_set_new(j, "final_rate_bps", json_real(st.rate *
 		    8));
@@ -429,18 +462,14 @@ cmd_send(int argc, char **argv)
 			json_object_set_new(p, "address", json_string(pi.addr));
 			json_object_set_new(p, "result", json_string(
 			    xsend_strpstate(pi.state)));
-			json_object_set_new(p, "bytes", json_integer(
-			    (json_int_t)pi.bytes));
-			json_object_set_new(p, "retransmissions", json_integer(
-			    (json_int_t)pi.repairs));
+			set_count(p, "bytes", pi.bytes);
+			set_count(p, "retransmissions", pi.repairs);
 			json_object_set_new(p, "error", pi.error ?
 			    json_string(pi.error) : json_null());
 			json_array_append_new(arr, p);
 		}
 		json_object_set_new(j, "receivers", arr);
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(j);
+		print_summary(j);
 	} else {
 		for (i = 0; i < n; i++) {
 			xsend_peer(c.xs, i, &pi);
@@ -457,10 +486,7 @@ cmd_send(int argc, char **argv)
 		    (double)(st.repair_packets + st.resend_packets) /
 		    (double)st.data_packets : 0);
 	}
-	if (log_getverbose() > 0)
-		drops_log(st.drops);
-	event_free(sigint);
-	event_free(sigterm);
+	drops_log(st.drops);
 	xsend_free(c.xs);
 	event_base_free(c.base);
 	return (c.ok ? EXIT_OK : EXIT_FAIL);
@@ -541,7 +567,6 @@ cmd_receive(int argc, char **argv)
 	struct xrecv_cb		 cb;
 	struct recv_ctx		 c;
 	struct xrecv_stats	 st;
-	struct event		*sigint, *sigterm;
 	char			 err[512];
 	json_t			*j;
 	double			 secs;
@@ -584,11 +609,9 @@ cmd_receive(int argc, char **argv)
 	if ((s = getenv("FLEETCAST_SENDER_TIMEOUT_MS")) != NULL)
 		conf.sender_timeout_ms = atoi(s);
 
-	signal(SIGPIPE, SIG_IGN);
 	memset(&c, 0, sizeof(c));
 	c.tty = isatty(STDERR_FILENO) && !o.json;
-	if ((c.base = event_base_new()) == NULL)
-		fatalx("event_base_new");
+	c.base = loop_new();
 	memset(&cb, 0, sizeof(cb));
 	cb.progress = recv_progress;
 	cb.finished = recv_finished;
@@ -599,14 +622,8 @@ cmd_receive(int argc, char **argv)
 		event_base_free(c.base);
 		return (EXIT_FAIL);
 	}
-	sigint = evsignal_new(c.base, SIGINT, recv_signal, &c);
-	sigterm = evsignal_new(c.base, SIGTERM, recv_signal, &c);
-	evsignal_add(sigint, NULL);
-	evsignal_add(sigterm, NULL);
 	xrecv_start(c.xr);
-	event_base_dispatch(c.base);
-	if (c.tty)
-		fprintf(stderr, "\n");
+	loop_run(c.base, recv_signal, &c, c.tty);
 
 	xrecv_stats(c.xr, &st);
 	secs = st.elapsed > 0 ? st.elapsed : st.total;
@@ -623,51 +640,36 @@ cmd_receive(int argc, char **argv)
 		    json_null());
 		json_object_set_new(j, "error", c.ok ? json_null() :
 		    json_string(c.err));
-		json_object_set_new(j, "bytes", json_integer(
-		    (json_int_t)st.size));
-		json_object_set_new(j, "have_bytes", json_integer(
-		    (json_int_t)st.have_bytes));
-		json_object_set_new(j, "received_bytes", json_integer(
-		    (json_int_t)st.received_bytes));
-		json_object_set_new(j, "resumed_bytes", json_integer(
-		    (json_int_t)st.resumed_bytes));
+		set_count(j, "bytes", st.size);
+		set_count(j, "have_bytes", st.have_bytes);
+		set_count(j, "received_bytes", st.received_bytes);
+		set_count(j, "resumed_bytes", st.resumed_bytes);
 		json_object_set_new(j, "wall_seconds", json_real(st.total));
 		json_object_set_new(j, "transfer_seconds",
 		    json_real(st.elapsed));
 		json_object_set_new(j, "mib_per_s", json_real(secs > 0 ?
 		    mib(st.received_bytes) / secs : 0));
-		json_object_set_new(j, "packets", json_integer(
-		    (json_int_t)st.packets));
-		json_object_set_new(j, "repair_packets", json_integer(
-		    (json_int_t)st.repairs));
-		json_object_set_new(j, "decoded_symbols", json_integer(
-		    (json_int_t)st.decoded));
-		json_object_set_new(j, "duplicates", json_integer(
-		    (json_int_t)st.duplicates));
+		set_count(j, "packets", st.packets);
+		set_count(j, "repair_packets", st.repairs);
+		set_count(j, "decoded_symbols", st.decoded);
+		set_count(j, "duplicates", st.duplicates);
 		json_object_set_new(j, "retransmission_pct", json_real(
 		    st.packets ? 100.0 * (double)st.repairs /
 		    (double)st.packets : 0));
-		json_object_set_new(j, "naks", json_integer(
-		    (json_int_t)st.naks));
-		json_object_set_new(j, "reports", json_integer(
-		    (json_int_t)st.reports));
+		set_count(j, "naks", st.naks);
+		set_count(j, "reports", st.reports);
 		json_object_set_new(j, "gro", json_boolean(st.gro));
 		json_object_set_new(j, "datagrams_per_read", json_real(
 		    st.reads ? (double)st.datagrams / (double)st.reads : 0));
 		json_object_set_new(j, "drops", drops_json(st.drops));
-		json_dumpf(j, stdout, JSON_INDENT(2));
-		fputc('\n', stdout);
-		json_decref(j);
+		print_summary(j);
 	} else if (c.ok)
 		printf("received %.1f MiB in %.2f s (%.1f MiB/s), SHA-256 "
 		    "verified, %s\n", mib(st.size), secs, secs > 0 ?
 		    mib(st.received_bytes) / secs : 0, o.out);
 	if (!c.ok)
 		log_warnx("receive: %s", c.err);
-	if (log_getverbose() > 0)
-		drops_log(st.drops);
-	event_free(sigint);
-	event_free(sigterm);
+	drops_log(st.drops);
 	xrecv_free(c.xr);
 	event_base_free(c.base);
 	return (c.ok ? EXIT_OK : EXIT_FAIL);
