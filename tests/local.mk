@@ -25,6 +25,8 @@ TESTS += tests/unit/test_xresume
 tests_unit_test_xresume_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_xresume_SOURCES = tests/unit/test_xresume.c tests/unit/unit.h
 tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
+# What test_xsend, test_xrecv and test_xresume share (header-only).
+EXTRA_DIST += tests/unit/xpeer.h
 
 # A receiver that expects a digest, as the agent's does: it resumes on a
 # new session of the same content (tests/integration/transport_resume_new.sh).

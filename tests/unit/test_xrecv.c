@@ -35,9 +35,9 @@
 #include "wire.h"
 #include "xrecv.h"
 #include "unit.h"
+#include "xpeer.h"
 
 static uint8_t	key[AEAD_KEY_LEN] = { 0x33, 0x44, 0x55 };
-static char	tmpdir[] = "/tmp/test_xrecv.XXXXXX";
 
 /* The scripted sender. */
 struct fake {
@@ -87,39 +87,6 @@ rcv_finished(void *arg, int ok, const char *err)
 	snprintf(r->err, sizeof(r->err), "%s", err != NULL ? err : "");
 }
 
-/* A UDP port nobody uses on the loopback right now. */
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd;
-	uint16_t		port;
-
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	CU_ASSERT_FATAL(fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
-
-/* Run the event loop for ms milliseconds. */
-static void
-run_ms(struct rcv *r, int ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_base_loopexit(r->base, &tv);
-	event_base_dispatch(r->base);
-}
-
 static void
 rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
 {
@@ -130,7 +97,7 @@ rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
 	char				path[PATH_MAX + 16];
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->out, sizeof(r->out), "%s/out", tmpdir);
+	snprintf(r->out, sizeof(r->out), "%s/out", unit_dir);
 	(void)unlink(r->out);
 	snprintf(path, sizeof(path), "%s.fcstate", r->out);
 	(void)unlink(path);
@@ -140,7 +107,7 @@ rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
 		conf = *extra;
 	else
 		memset(&conf, 0, sizeof(conf));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", xpeer_free_port());
 	CU_ASSERT_FATAL(udp_parse(addr, &conf.group, 0, err,
 	    sizeof(err)) == 0);
 	f->to = conf.group;
@@ -164,17 +131,10 @@ rcv_end(struct rcv *r)
 static void
 fake_init(struct fake *f, uint64_t session, uint64_t size, uint16_t sym)
 {
-	struct sockaddr_in	sin;
-	uint8_t			kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t	kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 
 	memset(f, 0, sizeof(*f));
-	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	CU_ASSERT_FATAL(f->fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CU_ASSERT_FATAL(bind(f->fd, (struct sockaddr *)&sin,
-	    sizeof(sin)) == 0);
+	f->fd = xpeer_socket("127.0.0.1", 0);
 	f->session = session;
 	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf) == 0);
 	f->kd = aead_new(kd);
@@ -194,16 +154,8 @@ fake_init(struct fake *f, uint64_t session, uint64_t size, uint16_t sym)
 static void
 fake_rebind(struct fake *f, const char *ip)
 {
-	struct sockaddr_in	sin;
-
 	close(f->fd);
-	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	CU_ASSERT_FATAL(f->fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	CU_ASSERT_FATAL(inet_pton(AF_INET, ip, &sin.sin_addr) == 1);
-	CU_ASSERT_FATAL(bind(f->fd, (struct sockaddr *)&sin,
-	    sizeof(sin)) == 0);
+	f->fd = xpeer_socket(ip, 0);
 }
 
 static void
@@ -344,11 +296,11 @@ fake_join(struct fake *f, struct rcv *r)
 
 	for (i = 0; i < 100 && !r->locked && !r->finished; i++) {
 		fake_announce(f);
-		run_ms(r, 20);
+		xpeer_run_ms(r->base, 20);
 		fake_poll(f);
 		if (f->nhello > 0) {
 			fake_ack(f, f->hello.challenge, PROTO_ACK_ACCEPTED);
-			run_ms(r, 20);
+			xpeer_run_ms(r->base, 20);
 		}
 	}
 	return (r->locked);
@@ -390,7 +342,7 @@ test_oversized_announce(void)
 	for (k = 0; k < 3; k++) {
 		fake_raw(&f, dg, sizeof(dg), &f.to);
 		/* Announces with fresh sessions pass the rate limiter. */
-		run_ms(&r, 30);
+		xpeer_run_ms(r.base, 30);
 		wire_store64(dg + 4, f.session + k + 1);
 	}
 	CU_ASSERT(!r.finished);
@@ -429,7 +381,7 @@ test_forged_data_ignored(void)
 		fake_repair(&f, 400 + (uint32_t)k, 0, 1);
 	}
 	for (k = 0; k < 10; k++) {
-		run_ms(&r, 20);
+		xpeer_run_ms(r.base, 20);
 		fake_poll(&f);
 	}
 	xrecv_stats(r.xr, &st);
@@ -443,7 +395,7 @@ test_forged_data_ignored(void)
 	for (k = 0; k < 8; k++)
 		fake_data(&f, (uint64_t)k, 0);
 	fake_data(&f, 8, 0);
-	run_ms(&r, 20);
+	xpeer_run_ms(r.base, 20);
 	xrecv_stats(r.xr, &st);
 	CU_ASSERT_EQUAL(st.packets, 9);
 	CU_ASSERT_EQUAL(st.duplicates, 1);
@@ -478,7 +430,7 @@ test_expected_file(void)
 	for (k = 0; k < 10; k++) {
 		fake_announce(&wrong_size);
 		fake_announce(&wrong_sum);
-		run_ms(&r, 30);
+		xpeer_run_ms(r.base, 30);
 	}
 	fake_poll(&wrong_size);
 	fake_poll(&wrong_sum);
@@ -518,7 +470,7 @@ test_absurd_geometry(void)
 	CU_ASSERT(!fake_join(&f, &r));
 	CU_ASSERT(r.finished && !r.ok);
 	CU_ASSERT(strstr(r.err, "MiB here, limit") != NULL);
-	run_ms(&r, 20);
+	xpeer_run_ms(r.base, 20);
 	fake_poll(&f);
 	CU_ASSERT(f.nreport > 0 && f.rep.state == PROTO_R_FAILED);
 	snprintf(part, sizeof(part), "%s.fcpart", r.out);
@@ -614,10 +566,10 @@ test_announce_flood(void)
 	t0 = now_ms();
 	pid = flood_start(&f.to);
 	CU_ASSERT_FATAL(pid != -1);
-	run_ms(&r, 100);
+	xpeer_run_ms(r.base, 100);
 	for (k = 0; k < 15 && f.nhello == 0; k++) {
 		fake_announce(&f);
-		run_ms(&r, 100);
+		xpeer_run_ms(r.base, 100);
 		fake_poll(&f);
 	}
 	kill(pid, SIGKILL);
@@ -659,13 +611,13 @@ test_out_copied(void)
 	sha256_update(h, want, sizeof(want));
 	sha256_final(h, f.ann.digest);
 	sha256_free(h);
-	snprintf(path, sizeof(path), "%s/copied", tmpdir);
+	snprintf(path, sizeof(path), "%s/copied", unit_dir);
 	(void)unlink(path);
 	snprintf(outbuf, sizeof(outbuf), "%s", path);
 	memset(&c, 0, sizeof(c));
 	c.out = outbuf;
 	rcv_start(&r, &f, &c);
-	snprintf(outbuf, sizeof(outbuf), "%s/elsewhere/x", tmpdir);
+	snprintf(outbuf, sizeof(outbuf), "%s/elsewhere/x", unit_dir);
 	CU_ASSERT_FATAL(fake_join(&f, &r));
 	for (j = 0; j < 3; j++)
 		fake_data(&f, j, 0);
@@ -674,7 +626,7 @@ test_out_copied(void)
 	f.ann.flags = PROTO_AF_DIGEST;
 	for (k = 0; k < 50 && !r.finished; k++) {
 		fake_announce(&f);
-		run_ms(&r, 20);
+		xpeer_run_ms(r.base, 20);
 		fake_poll(&f);
 		if (f.nreport > 0 && f.rep.state == PROTO_R_DONE)
 			fake_ack(&f, 0, PROTO_ACK_DONE);
@@ -691,16 +643,6 @@ test_out_copied(void)
 	fake_free(&f);
 }
 
-static void
-cleanup(void)
-{
-	char	cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
-}
-
 static CU_TestInfo tests[] = {
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
 	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
@@ -715,14 +657,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-	int	rv;
-
-	log_init("test_xrecv", 1, getenv("TEST_VERBOSE") != NULL ? 2 : 0);
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return (1);
-	}
-	rv = unit_main("xrecv", tests);
-	cleanup();
-	return (rv);
+	return (xpeer_main("test_xrecv", "xrecv", tests));
 }

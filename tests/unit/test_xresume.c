@@ -32,9 +32,9 @@
 #include "xrecv.h"
 #include "xsend.h"
 #include "unit.h"
+#include "xpeer.h"
 
 static uint8_t	key[AEAD_KEY_LEN] = { 0x91, 0x92, 0x93 };
-static char	tmpdir[] = "/tmp/test_xresume.XXXXXX";
 
 /* 101 blocks of 16 symbols of 1424 bytes, the last one of 4 symbols. */
 #define XR_K		4
@@ -70,26 +70,6 @@ pair_received(void *arg, int ok, const char *err)
 	p->r_done = 1;
 	p->r_ok = ok;
 	snprintf(p->r_err, sizeof(p->r_err), "%s", err != NULL ? err : "");
-}
-
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd;
-	uint16_t		port;
-
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	CU_ASSERT_FATAL(fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
 }
 
 static void
@@ -210,8 +190,8 @@ transfer(int stage, int give_digest, struct xsend_stats *ss,
 	uint8_t				md[SHA256_LEN];
 	int				i;
 
-	snprintf(src, sizeof(src), "%s/src", tmpdir);
-	snprintf(out, sizeof(out), "%s/out", tmpdir);
+	snprintf(src, sizeof(src), "%s/src", unit_dir);
+	snprintf(out, sizeof(out), "%s/out", unit_dir);
 	(void)unlink(out);
 	make_files(src, out, stage, md, held_bytes, held_syms);
 	memset(&p, 0, sizeof(p));
@@ -219,7 +199,7 @@ transfer(int stage, int give_digest, struct xsend_stats *ss,
 	CU_ASSERT_FATAL(p.base != NULL);
 
 	memset(&rc, 0, sizeof(rc));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%u", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", xpeer_free_port());
 	CU_ASSERT_FATAL(udp_parse(addr, &rc.group, 0, err, sizeof(err)) == 0);
 	rc.out = out;
 	rc.expect_size = XR_SIZE;
@@ -323,16 +303,6 @@ test_fresh_sends_all(void)
 	CU_ASSERT_EQUAL(rs.resumed_bytes, 0);
 }
 
-static void
-cleanup(void)
-{
-	char	cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
-}
-
 static CU_TestInfo tests[] = {
 	{ "a resumed receiver: the first pass sends only what it lacks",
 	    test_resume_skips },
@@ -344,14 +314,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-	int	rv;
-
-	log_init("test_xresume", 1, getenv("TEST_VERBOSE") != NULL ? 2 : 0);
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return (1);
-	}
-	rv = unit_main("xresume", tests);
-	cleanup();
-	return (rv);
+	return (xpeer_main("test_xresume", "xresume", tests));
 }

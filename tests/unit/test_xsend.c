@@ -29,9 +29,9 @@
 #include "wire.h"
 #include "xsend.h"
 #include "unit.h"
+#include "xpeer.h"
 
 static uint8_t	key[AEAD_KEY_LEN] = { 0x66, 0x77 };
-static char	tmpdir[] = "/tmp/test_xsend.XXXXXX";
 
 /* The sender under test. */
 struct snd {
@@ -76,43 +76,6 @@ snd_finished(void *arg, int ok)
 	s->ok = ok;
 }
 
-static void
-run_ms(struct snd *s, int ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_base_loopexit(s->base, &tv);
-	event_base_dispatch(s->base);
-}
-
-static int
-udp_socket(const char *ip, uint16_t port)
-{
-	struct sockaddr_in	sin;
-	int			fd;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	CU_ASSERT_FATAL(fd != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(port);
-	CU_ASSERT_FATAL(inet_pton(AF_INET, ip, &sin.sin_addr) == 1);
-	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	return (fd);
-}
-
-static uint16_t
-local_port(int fd)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-
-	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
-	return (ntohs(sin.sin_port));
-}
-
 /*
  * A sender of a small file to a socket of ours at ip:port (port 0: any),
  * on base (NULL: its own).
@@ -144,7 +107,7 @@ snd_start_conf(struct snd *s, struct event_base *base, size_t size,
 	int				fd;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(path, sizeof(path), "%s/src", tmpdir);
+	snprintf(path, sizeof(path), "%s/src", unit_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	CU_ASSERT_FATAL(fd != -1);
 	memset(buf, 0x3c, sizeof(buf));
@@ -152,8 +115,8 @@ snd_start_conf(struct snd *s, struct event_base *base, size_t size,
 		CU_ASSERT_FATAL(write(fd, buf, size - done < sizeof(buf) ?
 		    size - done : sizeof(buf)) > 0);
 	close(fd);
-	s->data = udp_socket(ip, port);
-	snprintf(addr, sizeof(addr), "%s:%u", ip, local_port(s->data));
+	s->data = xpeer_socket(ip, port);
+	snprintf(addr, sizeof(addr), "%s:%u", ip, xpeer_port(s->data));
 	CU_ASSERT_FATAL(udp_parse(addr, &s->to, 0, err, sizeof(err)) == 0);
 	memset(&conf, 0, sizeof(conf));
 	conf.path = path;
@@ -265,7 +228,7 @@ static void
 frcv_init(struct frcv *f, uint64_t rid, uint32_t incarnation)
 {
 	memset(f, 0, sizeof(*f));
-	f->fd = udp_socket("127.0.0.1", 0);
+	f->fd = xpeer_socket("127.0.0.1", 0);
 	f->rid = rid;
 	f->incarnation = incarnation;
 }
@@ -343,7 +306,7 @@ frcv_poll(struct frcv *f, struct snd *s)
 static void
 replay(struct snd *s, const uint8_t *dg, size_t len)
 {
-	int	fd = udp_socket("127.0.0.1", 0);
+	int	fd = xpeer_socket("127.0.0.1", 0);
 
 	CU_ASSERT(sendto(fd, dg, len, 0, (struct sockaddr *)&s->from.ss,
 	    s->from.len) == (ssize_t)len);
@@ -357,13 +320,13 @@ join(struct snd *s, struct frcv *f)
 	int	i;
 
 	for (i = 0; i < 50 && s->nann == 0; i++) {
-		run_ms(s, 20);
+		xpeer_run_ms(s->base, 20);
 		snd_poll(s);
 	}
 	CU_ASSERT_FATAL(s->nann > 0);
 	frcv_hello(f, s);
 	for (i = 0; i < 50 && f->nack == 0; i++) {
-		run_ms(s, 10);
+		xpeer_run_ms(s->base, 10);
 		frcv_poll(f, s);
 	}
 	CU_ASSERT_FATAL(f->nack > 0);
@@ -391,7 +354,7 @@ test_hello_replay(void)
 	memcpy(first, f.hello, f.hellolen);
 	firstlen = f.hellolen;
 	frcv_report(&f, &s, PROTO_R_READY);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	CU_ASSERT_EQUAL(snd_peer_state(&s, 0), XSP_READY);
 	/*
 	 * The current HELLO, replayed from another address, and from its
@@ -401,7 +364,7 @@ test_hello_replay(void)
 	CU_ASSERT(sendto(f.fd, f.hello, f.hellolen, 0,
 	    (struct sockaddr *)&s.from.ss, s.from.len) ==
 	    (ssize_t)f.hellolen);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	CU_ASSERT_EQUAL(snd_peer_state(&s, 0), XSP_READY);
 	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_STALE), 2);
 	/* Six restarts, then the first process's HELLO replayed. */
@@ -409,14 +372,14 @@ test_hello_replay(void)
 		f.incarnation = (uint32_t)k;
 		f.rseq = 0;
 		frcv_hello(&f, &s);
-		run_ms(&s, 10);
+		xpeer_run_ms(s.base, 10);
 	}
 	frcv_report(&f, &s, PROTO_R_DONE);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	CU_ASSERT_EQUAL(snd_peer_state(&s, 0), XSP_DONE);
 	replay(&s, first, firstlen);
 	replay(&s, f.hello, f.hellolen);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	CU_ASSERT_EQUAL(snd_peer_state(&s, 0), XSP_DONE);
 	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_STALE), 4);
 	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 1);
@@ -444,7 +407,7 @@ test_fixed_port(void)
 	uint16_t	port;
 
 	snd_start(&a, NULL, 3000, "127.0.0.2", 0);
-	port = local_port(a.data) + 1;
+	port = xpeer_port(a.data) + 1;
 	CU_ASSERT_EQUAL(xsend_port(a.xs), port);
 	snd_start(&b, a.base, 5000, "127.0.0.3", port - 1);
 	CU_ASSERT_EQUAL(xsend_port(b.xs), port);
@@ -462,7 +425,7 @@ test_fixed_port(void)
 	/* One send ends; the other keeps the socket and its receiver. */
 	snd_end(&b);
 	frcv_report(&fa, &a, PROTO_R_READY);
-	run_ms(&a, 20);
+	xpeer_run_ms(a.base, 20);
 	CU_ASSERT_EQUAL(snd_peer_state(&a, 0), XSP_READY);
 	close(fa.fd);
 	close(fb.fd);
@@ -481,8 +444,8 @@ test_port_taken(void)
 	int		other;
 	uint16_t	port;
 
-	other = udp_socket("127.0.0.1", 0);
-	port = local_port(other);
+	other = xpeer_socket("127.0.0.1", 0);
+	port = xpeer_port(other);
 	snd_start(&s, NULL, 3000, "127.0.0.2", port - 1);
 	CU_ASSERT(xsend_port(s.xs) != port && xsend_port(s.xs) > 0);
 	frcv_init(&f, 0x2a, 1);
@@ -549,7 +512,7 @@ run_first_pass(struct snd *s)
 	int	i;
 
 	for (i = 0; i < 300 && s->ann.state < PROTO_S_DRAINING; i++) {
-		run_ms(s, 10);
+		xpeer_run_ms(s->base, 10);
 		snd_poll(s);
 	}
 	CU_ASSERT_FATAL(s->ann.state >= PROTO_S_DRAINING);
@@ -591,7 +554,7 @@ test_skip_intersection(void)
 	join(&s, &f2);
 	frcv_held(&f1, &s, 0, 6);
 	frcv_held(&f2, &s, 3, SK_NBLOCKS);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f1, &s, PROTO_R_READY);
 	frcv_report(&f2, &s, PROTO_R_READY);
 	run_first_pass(&s);
@@ -613,7 +576,7 @@ test_skip_intersection(void)
 	join(&s, &f2);
 	frcv_held(&f1, &s, 0, 4);
 	frcv_held(&f2, &s, 4, SK_NBLOCKS);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f1, &s, PROTO_R_READY);
 	frcv_report(&f2, &s, PROTO_R_READY);
 	run_first_pass(&s);
@@ -649,7 +612,7 @@ test_skip_late_joiner(void)
 	join(&s, &f1);
 	join(&s, &f2);
 	frcv_held(&f1, &s, 0, SK_NBLOCKS);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f1, &s, PROTO_R_READY);
 	frcv_report(&f2, &s, PROTO_R_READY);
 	run_first_pass(&s);
@@ -664,7 +627,7 @@ test_skip_late_joiner(void)
 	frcv_init(&f1, 0x63, 1);
 	join(&s, &f1);
 	frcv_held(&f1, &s, 0, 6);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f1, &s, PROTO_R_READY);
 	run_first_pass(&s);
 	CU_ASSERT_EQUAL(snd_skipped(&s), 6 * SK_BLOCK);
@@ -683,7 +646,7 @@ test_skip_late_joiner(void)
 	wire_w_fixed(&w, body, sizeof(body));
 	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
 	frcv_send(&f2, &s, PROTO_REPORT, body, w.len, NULL, NULL);
-	run_ms(&s, 50);
+	xpeer_run_ms(s.base, 50);
 	snd_poll(&s);
 	xsend_stats(s.xs, &st);
 	CU_ASSERT_EQUAL(st.resend_packets, 16);
@@ -714,7 +677,7 @@ test_skip_done(void)
 		frcv_init(&f, 0x91 + k, 1);
 		join(&s, &f);
 		frcv_report(&f, &s, PROTO_R_READY);
-		run_ms(&s, 150);
+		xpeer_run_ms(s.base, 150);
 		snd_poll(&s);
 		CU_ASSERT(s.ndata > 0 && s.ndata < 8 * 16);
 		frcv_report(&f, &s, k == 0 ? PROTO_R_DONE : PROTO_R_FAILED);
@@ -738,7 +701,7 @@ file_digest(size_t size, uint8_t md[SHA256_LEN])
 	char	path[PATH_MAX];
 	int	fd;
 
-	snprintf(path, sizeof(path), "%s/src", tmpdir);
+	snprintf(path, sizeof(path), "%s/src", unit_dir);
 	fd = open(path, O_RDONLY);
 	CU_ASSERT_FATAL(fd != -1);
 	CU_ASSERT_FATAL(sha256_fd(fd, 0, size, md) == 0);
@@ -767,11 +730,11 @@ test_skip_digest(void)
 	join(&s, &f);
 	CU_ASSERT(!s.first_ann_digest);
 	frcv_held(&f, &s, 2, 8);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f, &s, PROTO_R_READY);
 	run_first_pass(&s);
 	for (i = 0; i < 30 && !(s.ann.flags & PROTO_AF_DIGEST); i++) {
-		run_ms(&s, 10);
+		xpeer_run_ms(s.base, 10);
 		snd_poll(&s);
 	}
 	CU_ASSERT_EQUAL(snd_skipped(&s), 6 * SK_BLOCK);
@@ -790,7 +753,7 @@ test_skip_digest(void)
 	CU_ASSERT(s.first_ann_digest);
 	CU_ASSERT(memcmp(s.ann.digest, c.digest, SHA256_LEN) == 0);
 	frcv_held(&f, &s, 0, SK_NBLOCKS);
-	run_ms(&s, 20);
+	xpeer_run_ms(s.base, 20);
 	frcv_report(&f, &s, PROTO_R_READY);
 	run_first_pass(&s);
 	CU_ASSERT_EQUAL(snd_skipped(&s), SK_SIZE);
@@ -850,7 +813,7 @@ test_skip_hostile_held(void)
 	f.incarnation = 7;
 	frcv_held(&f, &s, 0, SK_NBLOCKS);
 	f.incarnation = 1;
-	run_ms(&s, 30);
+	xpeer_run_ms(s.base, 30);
 	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE) - range, 5);
 	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_STALE) - stale, 2);
 	frcv_report(&f, &s, PROTO_R_READY);
@@ -859,16 +822,6 @@ test_skip_hostile_held(void)
 	close(f.fd);
 	close(other.fd);
 	snd_end(&s);
-}
-
-static void
-cleanup(void)
-{
-	char	cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
 }
 
 static CU_TestInfo tests[] = {
@@ -888,14 +841,5 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
-	int	rv;
-
-	log_init("test_xsend", 1, getenv("TEST_VERBOSE") != NULL ? 2 : 0);
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return (1);
-	}
-	rv = unit_main("xsend", tests);
-	cleanup();
-	return (rv);
+	return (xpeer_main("test_xsend", "xsend", tests));
 }
