@@ -43,6 +43,7 @@ static uint8_t	key[AEAD_KEY_LEN] = { 0x91, 0x92, 0x93 };
 #define XR_BSYM		(XR_K * XR_I)
 #define XR_BLOCK	(XR_BSYM * XR_SYM)
 #define XR_SIZE		(100 * XR_BLOCK + 5000)
+#define XR_NSYM		((XR_SIZE + XR_SYM - 1) / XR_SYM)
 
 struct pair {
 	struct event_base	*base;
@@ -259,16 +260,15 @@ test_resume_skips(void)
 {
 	struct xsend_stats	ss;
 	struct xrecv_stats	rs;
-	uint64_t		hb, hs, nsym;
+	uint64_t		hb, hs;
 
 	transfer(1, 1, &ss, &rs, &hb, &hs);
-	nsym = (XR_SIZE + XR_SYM - 1) / XR_SYM;
 	CU_ASSERT(hb > XR_SIZE / 4 * 3 - XR_BLOCK);
 	/* The receiver counts whole symbols, the short last one too. */
 	CU_ASSERT(rs.resumed_bytes >= hb && rs.resumed_bytes < hb + XR_SYM);
 	CU_ASSERT_EQUAL(ss.skipped_bytes, hb);
 	CU_ASSERT_EQUAL(ss.first_pass_bytes, XR_SIZE - hb);
-	CU_ASSERT_EQUAL(ss.data_packets, nsym - hs);
+	CU_ASSERT_EQUAL(ss.data_packets, XR_NSYM - hs);
 	CU_ASSERT(rs.received_bytes <= XR_SIZE - hb);
 	CU_ASSERT(rs.received_bytes > 0);
 }
@@ -279,12 +279,11 @@ test_resume_skips_hashing(void)
 {
 	struct xsend_stats	ss;
 	struct xrecv_stats	rs;
-	uint64_t		hb, hs, nsym;
+	uint64_t		hb, hs;
 
 	transfer(1, 0, &ss, &rs, &hb, &hs);
-	nsym = (XR_SIZE + XR_SYM - 1) / XR_SYM;
 	CU_ASSERT_EQUAL(ss.skipped_bytes, hb);
-	CU_ASSERT_EQUAL(ss.data_packets, nsym - hs);
+	CU_ASSERT_EQUAL(ss.data_packets, XR_NSYM - hs);
 	CU_ASSERT(rs.resumed_bytes >= hb && rs.resumed_bytes < hb + XR_SYM);
 }
 
@@ -294,12 +293,11 @@ test_fresh_sends_all(void)
 {
 	struct xsend_stats	ss;
 	struct xrecv_stats	rs;
-	uint64_t		hb, hs, nsym;
+	uint64_t		hb, hs;
 
 	transfer(0, 1, &ss, &rs, &hb, &hs);
-	nsym = (XR_SIZE + XR_SYM - 1) / XR_SYM;
 	CU_ASSERT_EQUAL(ss.skipped_bytes, 0);
-	CU_ASSERT_EQUAL(ss.data_packets, nsym);
+	CU_ASSERT_EQUAL(ss.data_packets, XR_NSYM);
 	CU_ASSERT_EQUAL(rs.resumed_bytes, 0);
 }
 
