@@ -29,7 +29,10 @@
  * agent was offline), or whose answer may have been lost with the
  * connection (the path is still multicast), goes again when the agent is
  * back online: a short outage of the segment loses the group and the
- * control connection together.
+ * control connection together.  An agent moved to unicast whose START did
+ * not come before the connection went (the server queues unicast
+ * transfers beyond max_unicast_streams) joins the unicast session once
+ * back online, as it does after a restart.
  *
  * The same module applies the next-boot queue after a restart, one run
  * after the other, and runs the reboot / power-off commands once nothing
@@ -106,6 +109,7 @@ struct run {
 	int			 locked;	/* the receiver joined a session */
 	int			 fallback;	/* asked for unicast: package + 1 */
 	int			 fallback_unsent; /* that REPORT did not go out */
+	int			 rerouted;	/* moved to unicast: package + 1 */
 	int			 resumed;	/* restarted in it: package + 1 */
 	char			*fallback_why;
 	int			 start_next;	/* START during a verify */
@@ -874,6 +878,8 @@ run_reroute(struct run *r, const struct ctl_msg *m, char *err, size_t errlen)
 	    "%s:%u", rec->run_id, rec->path == CTL_PATH_UNICAST ?
 	    "unicast" : "multicast", rec->addr, rec->port);
 	run_recv_stop(r);
+	if (rec->state == RUN_RECEIVING && rec->path == CTL_PATH_UNICAST)
+		r->rerouted = rec->pkg_index + 1;
 	return (1);
 }
 
@@ -1508,6 +1514,22 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 				    r->rec->run_id,
 				    r->rec->pkgs[r->rec->pkg_index].id);
 				run_ask_unicast(r);
+				return;
+			}
+			/*
+			 * Moved to unicast, but START may have been lost with
+			 * the connection, and the server does not send it
+			 * again: its session waits for this one receiver, so
+			 * join it, as after a restart (run_resume).  A START
+			 * still to come finds the receiver running.
+			 */
+			if (r->rerouted == r->rec->pkg_index + 1 &&
+			    r->xr == NULL && r->job == NULL) {
+				log_info("run %" PRIu64 ": package %s: online "
+				    "again; joining the unicast session",
+				    r->rec->run_id,
+				    r->rec->pkgs[r->rec->pkg_index].id);
+				run_receive(r);
 				return;
 			}
 			run_report_current(r);

@@ -16,7 +16,12 @@
 #    restored: on reconnection the agent, still on the multicast path,
 #    asks again, the server starts a fresh unicast session, and r1
 #    succeeds by unicast.
-# Either way r2 succeeds by multicast and each package runs once.
+# 3. One unicast stream at a time (max_unicast_streams = 1), taken by r2's
+#    slow --unicast run: r1 falls back, takes the ASSIGN for the unicast
+#    path, and its transfer waits for the stream.  r1's control connection
+#    is cut; the stream frees up and the server sends START into the void.
+#    Back online, r1's agent joins its unicast session without START.
+# In 1 and 2 r2 succeeds by multicast; every package runs once.
 # Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
 
 UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
@@ -24,7 +29,7 @@ UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
 ul_init fcur
 
 ul_lab 2 0
-ul_server --rate 200M
+ul_server --rate 200M --max_unicast_streams 1
 for h in r1 r2; do
 	ul_agent "$h"
 done
@@ -145,6 +150,47 @@ grep -qF "run $run: package RC2: online again; asking for unicast again" \
 grep -qF "run $run machine r1: asks for unicast again" "$UL_T/server.err" ||
     ul_fail "the server did not start a fresh unicast session for r1"
 ul_ok "run $run: r1's unicast ASSIGN lost with its connection, asked again on reconnection, succeeded by unicast"
+
+# 3. START lost while r1's unicast transfer waited for the one stream.
+ul_pkg RC3B 24
+ul_pkg RC3 8
+fc scenario create rc3b --package RC3B --unicast >/dev/null ||
+    ul_fail "scenario create"
+fc scenario create rc3 --package RC3 --max-targets 1 --max-wait 30 \
+    >/dev/null || ul_fail "scenario create"
+# r2's switch port: 24 MiB take ~5 s.
+tc -n "$(lab_ns sw)" qdisc replace dev p-r2 root tbf rate 40mbit \
+    burst 32768 latency 50ms || ul_fail "tc on p-r2"
+run2=$(ul_run rc3b r2)
+wait_log "$UL_T/server.err" "run $run2: sending package RC3B to"
+run=$(ul_run rc3 r1)
+wait_log "$UL_T/agent-r1.err" "run $run: the server moves the transfer to unicast"
+grep -qF "run $run: sending package RC3 to $(lab_addr r1)" "$UL_T/server.err" &&
+    ul_fail "run $run: r1's unicast transfer did not wait for the stream"
+lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
+table inet fcctl {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
+	}
+}
+NFT
+kill_ctl
+wait_log "$UL_T/server.err" "run $run: sending package RC3 to $(lab_addr r1)" 40
+lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+ul_wait_finished "$run"
+ul_wait_finished "$run2"
+IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
+echo "   $name: $state by $path, $bytes bytes ($reason)"
+[ "$state" = succeeded ] || ul_fail "r1 is $state: $err"
+[ "$path" = unicast ] || ul_fail "r1 got it by $path"
+[ "$(ul_ran RC3 r1)" = 1 ] || ul_fail "RC3 ran $(ul_ran RC3 r1) times on r1"
+# One START only: the multicast one; the unicast one was lost.
+[ "$(grep -cF "run $run: START package 0" "$UL_T/agent-r1.err")" = 1 ] ||
+    ul_fail "run $run: the unicast START reached r1"
+grep -qF "run $run: package RC3: online again; joining the unicast session" \
+    "$UL_T/agent-r1.err" || ul_fail "r1's agent did not join by itself"
+ul_ok "run $run: r1's START lost while its unicast transfer waited for the stream; joined the session once online, succeeded by unicast"
 
 echo "PASS: unicast_reconnect"
 exit 0
