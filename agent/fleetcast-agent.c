@@ -64,6 +64,7 @@ usage(FILE *f, int status)
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -v       log debug messages\n"
+	    "  --version  print the version and exit\n"
 	    "  keys: server name state_dir interface enroll_token "
 	    "trusted_keys\n"
 	    "        reboot_command poweroff_command boot_id_file "
@@ -357,6 +358,10 @@ main(int argc, char **argv)
 		a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			usage(stdout, 0);
+		if (strcmp(a, "--version") == 0) {
+			printf("fleetcast-agent %s\n", PACKAGE_VERSION);
+			exit(0);
+		}
 		if (strncmp(a, "--", 2) == 0) {
 			kv[nkv++] = argv[i];
 			if (strchr(a, '=') == NULL && i + 1 < argc)

@@ -63,7 +63,8 @@ usage(FILE *f)
 	    "  -v       more verbose logging (repeat for more)\n"
 	    "  -c FILE  config file (default %s)\n"
 	    "  -n       check the configuration and exit\n"
-	    "  --KEY V  set a config key, overriding the file\n",
+	    "  --KEY V  set a config key, overriding the file\n"
+	    "  --version  print the version and exit\n",
 	    DEFAULT_CONFIG);
 }
 
@@ -323,6 +324,11 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
+			free(kv);
+			return (0);
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("fleetcastd %s\n", PACKAGE_VERSION);
 			free(kv);
 			return (0);
 		}

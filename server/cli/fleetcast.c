@@ -34,7 +34,8 @@ usage(FILE *f)
 {
 	size_t	i;
 
-	fprintf(f, "usage: fleetcast [--api URL] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: fleetcast [--api URL] [-v] COMMAND [ARGS]\n"
+	    "       fleetcast --version\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\n'fleetcast COMMAND --help' describes each command.\n");
@@ -123,6 +124,9 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[0], "--help") == 0 ||
 		    strcmp(argv[0], "-h") == 0) {
 			usage(stdout);
+			return (EXIT_OK);
+		} else if (strcmp(argv[0], "--version") == 0) {
+			printf("fleetcast %s\n", PACKAGE_VERSION);
 			return (EXIT_OK);
 		} else if (strcmp(argv[0], "-v") == 0) {
 			log_setverbose(log_getverbose() + 1);

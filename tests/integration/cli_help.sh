@@ -101,6 +101,21 @@ help "$AGENT" -h
 help "$SERVER" --help
 help "$SERVER" -h
 
+# version PROG NAME: PROG --version prints "NAME X.Y.Z" and exits 0.
+version() {
+	n=$((n + 1))
+	try "$1" --version
+	got=$?
+	if [ "$got" != 0 ]; then
+		fail "exit $got, wanted 0: $1 --version"
+	elif ! grep -qx "$2 [0-9][0-9.]*" "$T/out"; then
+		fail "$1 --version printed '$(cat "$T/out")'"
+	fi
+}
+version "$FC" fleetcast
+version "$AGENT" fleetcast-agent
+version "$SERVER" fleetcastd
+
 bad "$FC" --bogus
 bad "$FC" package list --bogus
 bad "$FC" bench list extra
