@@ -271,11 +271,54 @@ trim(char *s)
 	return (s);
 }
 
+/*
+ * One line of a file: 0 for a blank or comment line, 1 with key and val
+ * set (pointers into line, which is changed), -1 with err set (without the
+ * file:line, which the caller puts in front).
+ */
+static int
+conf_line(char *line, char **keyp, char **valp, char *err, size_t errlen)
+{
+	char	*key, *val, *eq, *e;
+
+	key = trim(line);
+	if (*key == '\0' || *key == '#')
+		return (0);
+	if ((eq = strchr(key, '=')) == NULL) {
+		snprintf(err, errlen, "expected 'key = value'");
+		return (-1);
+	}
+	*eq = '\0';
+	key = trim(key);
+	val = trim(eq + 1);
+	if (*val == '"') {
+		/* A quoted value may hold '#' and keeps its spaces. */
+		if ((e = strchr(val + 1, '"')) == NULL) {
+			snprintf(err, errlen, "%s: unterminated quote", key);
+			return (-1);
+		}
+		*e = '\0';
+		if (*trim(e + 1) != '\0' && *trim(e + 1) != '#') {
+			snprintf(err, errlen, "%s: text after the closing "
+			    "quote", key);
+			return (-1);
+		}
+		val++;
+	} else {
+		if ((e = strchr(val, '#')) != NULL)
+			*e = '\0';
+		val = trim(val);
+	}
+	*keyp = key;
+	*valp = val;
+	return (1);
+}
+
 int
 conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
 	FILE	*f;
-	char	 line[CONF_LINE_MAX + 2], where[512], *key, *val, *eq, *e;
+	char	 line[CONF_LINE_MAX + 2], where[512], msg[256], *key, *val;
 	int	 lineno = 0, rv = -1;
 	ssize_t	 i;
 
@@ -291,35 +334,12 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 			    where, CONF_LINE_MAX);
 			goto out;
 		}
-		key = trim(line);
-		if (*key == '\0' || *key == '#')
-			continue;
-		if ((eq = strchr(key, '=')) == NULL) {
-			snprintf(err, errlen, "%s: expected 'key = value'",
-			    where);
+		switch (conf_line(line, &key, &val, msg, sizeof(msg))) {
+		case -1:
+			snprintf(err, errlen, "%s: %s", where, msg);
 			goto out;
-		}
-		*eq = '\0';
-		key = trim(key);
-		val = trim(eq + 1);
-		if (*val == '"') {
-			/* A quoted value may hold '#' and keeps its spaces. */
-			if ((e = strchr(val + 1, '"')) == NULL) {
-				snprintf(err, errlen, "%s: %s: unterminated "
-				    "quote", where, key);
-				goto out;
-			}
-			*e = '\0';
-			if (*trim(e + 1) != '\0' && *trim(e + 1) != '#') {
-				snprintf(err, errlen, "%s: %s: text after the "
-				    "closing quote", where, key);
-				goto out;
-			}
-			val++;
-		} else {
-			if ((e = strchr(val, '#')) != NULL)
-				*e = '\0';
-			val = trim(val);
+		case 0:
+			continue;
 		}
 		if ((i = conf_index(c, key)) != -1 && c->fromfile[i] != 0) {
 			snprintf(err, errlen, "%s: %s: set twice (first on line "
@@ -338,6 +358,30 @@ conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 out:
 	fclose(f);
 	return (rv);
+}
+
+/*
+ * The value of one key in another program's file (the CLI reading the
+ * server's state_dir and api_listen on the server's host), read by the
+ * same line rules; a copy, or NULL when the file cannot be read or does
+ * not set the key.  Nothing is checked: that program checks its file.
+ */
+char *
+conf_peek(const char *path, const char *want)
+{
+	FILE	*f;
+	char	 line[CONF_LINE_MAX + 2], msg[256], *key, *val, *out = NULL;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (NULL);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (conf_line(line, &key, &val, msg, sizeof(msg)) == 1 &&
+		    strcmp(key, want) == 0) {
+			free(out);
+			out = xstrdup(val);
+		}
+	fclose(f);
+	return (out);
 }
 
 /*

@@ -32,6 +32,7 @@ struct conf;
 struct conf	*conf_new(const struct conf_def *);
 void		 conf_free(struct conf *);
 int		 conf_load(struct conf *, const char *, char *, size_t);
+char		*conf_peek(const char *, const char *);
 int		 conf_set(struct conf *, const char *, const char *,
 		    const char *, char *, size_t);
 int		 conf_args(struct conf *, int, char **, char *, size_t);

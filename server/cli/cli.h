@@ -28,6 +28,7 @@ int	cli_fail(const char *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	cli_getopt_error(const char *, int, char **);
 int	cli_wants_help(int, char **);
+const char *cli_server_conf(void);
 
 extern const char *cli_api_url;
 

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "xmalloc.h"
 
 #define HTTP_MAX_RESPONSE	(64 * 1024 * 1024)
@@ -115,14 +116,23 @@ static int
 load_token(char *out, size_t outlen, char *err, size_t errlen)
 {
 	const char	*t, *file;
+	char		*dir, path[512];
 	FILE		*f;
 
 	if ((t = getenv("FLEETCAST_TOKEN")) != NULL && *t != '\0') {
 		snprintf(out, outlen, "%s", t);
 		return (0);
 	}
-	if ((file = getenv("FLEETCAST_TOKEN_FILE")) == NULL || *file == '\0')
+	if ((file = getenv("FLEETCAST_TOKEN_FILE")) == NULL || *file == '\0') {
+		/* The server's state_dir on this host, else the default. */
 		file = DEFAULT_TOKEN_FILE;
+		if ((dir = conf_peek(cli_server_conf(), "state_dir")) != NULL) {
+			if ((size_t)snprintf(path, sizeof(path), "%s/api.token",
+			    dir) < sizeof(path))
+				file = path;
+			free(dir);
+		}
+	}
 	if ((f = fopen(file, "r")) == NULL) {
 		snprintf(err, errlen, "admin token: %s: %s (set "
 		    "FLEETCAST_TOKEN or FLEETCAST_TOKEN_FILE)", file,

@@ -3,13 +3,16 @@
  * hands over; global options (--api) come before the command name.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "conf.h"
 #include "log.h"
+#include "xmalloc.h"
 
 const char *cli_api_url = "http://127.0.0.1:56080";
 
@@ -88,6 +91,49 @@ cli_getopt_error(const char *cmd, int ch, char **argv)
 	return (cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]));
 }
 
+/*
+ * The server's configuration file on this host ($FLEETCAST_SERVER_CONF, else
+ * fleetcastd's default), where the CLI looks for the API's address and the
+ * state directory holding the admin token when nothing else says: an admin
+ * on the server's host who moved them needs no flags.
+ */
+const char *
+cli_server_conf(void)
+{
+	const char	*p;
+
+	if ((p = getenv("FLEETCAST_SERVER_CONF")) != NULL && *p != '\0')
+		return (p);
+	return (FC_SYSCONFDIR "/fleetcast/fleetcastd.conf");
+}
+
+/* The API URL from the server's api_listen; NULL if it does not set it. */
+static char *
+cli_conf_api(void)
+{
+	char	*listen, *host, *url;
+	uint16_t port;
+
+	if ((listen = conf_peek(cli_server_conf(), "api_listen")) == NULL)
+		return (NULL);
+	if (parse_hostport(listen, &host, &port) == -1) {
+		free(listen);
+		return (NULL);
+	}
+	/* A wildcard listener is reached on the loopback. */
+	if (strcmp(host, "0.0.0.0") == 0 || *host == '\0')
+		xasprintf(&url, "http://127.0.0.1:%u", port);
+	else if (strcmp(host, "::") == 0)
+		xasprintf(&url, "http://[::1]:%u", port);
+	else if (strchr(host, ':') != NULL)
+		xasprintf(&url, "http://[%s]:%u", host, port);
+	else
+		xasprintf(&url, "http://%s:%u", host, port);
+	free(host);
+	free(listen);
+	return (url);
+}
+
 int
 cli_wants_help(int argc, char **argv)
 {
@@ -103,11 +149,14 @@ int
 main(int argc, char **argv)
 {
 	const char	*env;
+	char		*conf_url = NULL;
 	size_t		 i;
 
 	log_init("fleetcast", 1, 0);
 	if ((env = getenv("FLEETCAST_API")) != NULL && *env != '\0')
 		cli_api_url = env;
+	else if ((conf_url = cli_conf_api()) != NULL)
+		cli_api_url = conf_url;	/* lives as long as the program */
 	argc--;
 	argv++;
 	while (argc > 0 && argv[0][0] == '-') {

@@ -862,6 +862,31 @@ test_unicast_limits(void)
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, NULL) == 0);
 }
 
+/*
+ * The CLI on the server's host finds the API and the admin token through
+ * the server's configuration file when no flag or variable says
+ * (FLEETCAST_SERVER_CONF here, fleetcastd's default path otherwise).
+ */
+static void
+test_cli_server_conf(void)
+{
+	char	out[4096];
+
+	CU_ASSERT_EQUAL_FATAL(sh(NULL, 0, "printf 'state_dir = %s/state  # "
+	    "moved\\napi_listen = \"0.0.0.0:%s\"\\n' > %s/srv.conf",
+	    dir, strrchr(api_url, ':') + 1, dir), 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "env -u FLEETCAST_API -u "
+	    "FLEETCAST_TOKEN_FILE -u FLEETCAST_TOKEN FLEETCAST_SERVER_CONF=%s/"
+	    "srv.conf %s/server/cli/fleetcast machine show vm1", dir, bindir),
+	    0);
+	CU_ASSERT(strstr(out, "vm1") != NULL);
+	/* Without it, the defaults: no server at 127.0.0.1:56080 here. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "env -u FLEETCAST_API -u "
+	    "FLEETCAST_TOKEN_FILE -u FLEETCAST_TOKEN FLEETCAST_SERVER_CONF=%s/"
+	    "none.conf %s/server/cli/fleetcast machine list 2>/dev/null", dir,
+	    bindir), 1);
+}
+
 /* Every scenario option is checked; errors name the option (exit 2). */
 static void
 test_scenario_rules(void)
@@ -1750,6 +1775,8 @@ static CU_TestInfo tests[] = {
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	{ "unicast: silent receiver, fallback loop, stream limit",
 	    test_unicast_limits },
+	{ "the CLI reads the server's config for API and token",
+	    test_cli_server_conf },
 	{ "an agent that does not read is closed at 32 MiB",
 	    test_output_cap },
 	{ "auto_approve does not re-enroll an enrolled name",
