@@ -1504,6 +1504,19 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			case 1:
 				return;
 			}
+			/*
+			 * Already on unicast and asked for a new session (after
+			 * a restart): the same path again is the answer; the
+			 * START follows when the server has a stream free, so
+			 * the reroute wait is over.
+			 */
+			if (r->rec->path == CTL_PATH_UNICAST && r->xr == NULL &&
+			    r->job == NULL &&
+			    r->fallback == r->rec->pkg_index + 1) {
+				evtimer_del(r->ev_probe);
+				r->rerouted = r->rec->pkg_index + 1;
+				return;
+			}
 			run_report_current(r);
 			return;
 		case RUN_EV_ONLINE:

@@ -1699,7 +1699,7 @@ xs_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
  * again: FEC and repairs deal with it.  Until a cut has shown otherwise,
  * only a little of the first loss seen is taken for the floor: a stream
  * that overruns a bottleneck from its start looks like a lossy link.
- * Returns 1 if the rate was cut.
+ * Returns 1 if the rate was cut (or must hold: no probe at such a loss).
  */
 static int
 xs_bottleneck(struct xsend *s, uint64_t now, uint16_t worst, uint16_t old,
@@ -1763,7 +1763,7 @@ xs_bottleneck(struct xsend *s, uint64_t now, uint16_t worst, uint16_t old,
 	 */
 	if (judged > XS_STEADY_MAX_PM) {
 		if (now - s->last_decrease < 100)
-			return (0);
+			return (1);	/* hold the rate: no probe at this loss */
 		s->loss_floor = s->cut_floor;
 		xs_cut(s, now, (uint16_t)judged, sent);
 		return (1);

@@ -411,8 +411,11 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	 * reaches the port could take over an enrolled machine's identity
 	 * (its runs, its reports).  Enrolling such a name again takes the
 	 * token or an admin's approval, as it would without auto_approve.
+	 * A name with a certificate counts as enrolled while an approved
+	 * re-enrollment waits for its key.
 	 */
-	enrolled = rv == 1 && dm.enroll == DB_ENROLL_ENROLLED;
+	enrolled = rv == 1 && (dm.enroll == DB_ENROLL_ENROLLED ||
+	    dm.cert_fp != NULL);
 	ok = m->u.enroll.token[0] != '\0' ||
 	    (conf_bool(srv->conf, "auto_approve") && !enrolled) ||
 	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED && same_key);

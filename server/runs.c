@@ -58,6 +58,7 @@ struct xfer {
 	enum sched_path		 path;
 	char			 dest[64];	/* group or the agent */
 	size_t			 pkg;		/* package being sent */
+	size_t			 pkg0;		/* the first it sent */
 	struct xsend		*xs;
 	struct event		*step;		/* next package, deferred */
 	struct event		*grace;
@@ -268,17 +269,39 @@ run_assign(struct run *r, struct sched_target *t, size_t idx)
 }
 
 static void
-run_cancel(struct run *r, struct sched_target *t, uint8_t reason,
+cancel_send(struct runs *rs, const char *name, uint64_t id, uint8_t reason,
     const char *msg)
 {
 	struct ctl_msg	m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_CANCEL;
-	m.u.cancel.run_id = r->id;
+	m.u.cancel.run_id = id;
 	m.u.cancel.reason = reason;
 	m.u.cancel.message = (char *)(msg != NULL ? msg : "");
-	control_send(r->runs->srv->control, t->machine->name, &m);
+	control_send(rs->srv->control, name, &m);
+}
+
+static void
+run_cancel(struct run *r, struct sched_target *t, uint8_t reason,
+    const char *msg)
+{
+	cancel_send(r->runs, t->machine->name, r->id, reason, msg);
+}
+
+/* A report from an agent that still works on a run (before delivery). */
+static int
+report_in_progress(const struct ctl_msg *m)
+{
+	switch (m->u.report.state) {
+	case CTL_RS_READY:
+	case CTL_RS_RECEIVING:
+	case CTL_RS_DELIVERED:
+	case CTL_RS_FALLBACK:
+		return (1);
+	default:
+		return (0);
+	}
 }
 
 /* ---- scheduler callbacks: persist first ---- */
@@ -548,6 +571,7 @@ xfer_unicast(struct run *r, struct sched_target *t, const char *addr,
 		addr += 7;
 	snprintf(x->dest, sizeof(x->dest), "%s", addr);
 	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
+	x->pkg0 = pkg;
 	x->pkg = pkg - 1;	/* xfer_next moves to pkg */
 	xfer_next(x);
 }
@@ -629,8 +653,8 @@ xfer_ready_next(struct run *r, struct sched_target *t, size_t pkg)
 
 	TAILQ_FOREACH(x, &r->xfers, entry)
 		if (x->path == SCHED_PATH_UNICAST && x->members[0] == t &&
-		    x->pkg == pkg && !x->joined && x->join != NULL &&
-		    evtimer_pending(x->join, NULL))
+		    x->pkg == pkg && x->xs != NULL && !x->joined &&
+		    x->join != NULL)
 			evtimer_add(x->join, &tv);
 }
 
@@ -766,8 +790,8 @@ runs_share(struct runs *rs, int extra)
 	struct xfer		*x;
 	struct xsend_stats	 st;
 	struct share		*v;
-	double			 left, share;
-	size_t			 n = 0, i;
+	double			 left, share, even;
+	size_t			 n = 0, nwait = 0, nall, i;
 
 	if (rs->rate == 0)
 		return (0);
@@ -775,32 +799,47 @@ runs_share(struct runs *rs, int extra)
 		TAILQ_FOREACH(x, &r->xfers, entry)
 			if (x->xs != NULL)
 				n++;
-	if (n == 0)
-		return (rs->rate);
-	v = xcalloc(n, sizeof(*v));
-	n = 0;
+	v = xcalloc(n + 1, sizeof(*v));
 	/*
-	 * Only streams that send count: one still waiting for its receivers,
-	 * or lingering after them for late repairs, keeps its ceiling.
+	 * Streams that send are water-filled; one still waiting for its
+	 * receivers gets an even share as its ceiling, kept for it, so that
+	 * it starts at that and not at the whole rate (streams of a wave
+	 * start together); one lingering after its receivers for late
+	 * repairs sends next to nothing and keeps its ceiling.  Waiting
+	 * streams go at the end of v.
 	 */
+	n = 0;
 	TAILQ_FOREACH(r, &rs->list, entry)
 		TAILQ_FOREACH(x, &r->xfers, entry) {
 			if (x->xs == NULL)
 				continue;
 			xsend_stats(x->xs, &st);
-			if (st.elapsed <= 0 || st.done + st.failed >=
+			if (st.elapsed > 0 && st.done + st.failed >=
 			    st.receivers)
 				continue;
+			if (st.elapsed <= 0) {
+				nwait++;
+				continue;
+			}
 			v[n].rate = st.rate;
 			v[n++].xs = x->xs;
 		}
+	nall = n + nwait + (extra ? 1 : 0);
+	even = nall > 0 ? (double)rs->rate / (double)nall : (double)rs->rate;
+	if (even < RUN_SHARE_MIN)
+		even = RUN_SHARE_MIN;
+	TAILQ_FOREACH(r, &rs->list, entry)
+		TAILQ_FOREACH(x, &r->xfers, entry) {
+			if (x->xs == NULL)
+				continue;
+			xsend_stats(x->xs, &st);
+			if (st.elapsed <= 0)
+				xsend_set_rate_max(x->xs, (uint64_t)even);
+		}
 	qsort(v, n, sizeof(*v), share_cmp);
-	left = (double)rs->rate;
-	if (extra) {
-		/* The newcomer takes an even share from the start. */
-		share = left / (double)(n + 1);
-		left -= share;
-	}
+	left = (double)rs->rate - even * (double)(nall - n);
+	if (left < 0)
+		left = 0;
 	for (i = 0; i < n; i++) {
 		share = left / (double)(n - i);
 		if (v[i].rate * 1.25 < share)
@@ -811,8 +850,7 @@ runs_share(struct runs *rs, int extra)
 		left = left > share ? left - share : 0;
 	}
 	free(v);
-	share = (double)rs->rate / (double)(n + 1);
-	return (share < RUN_SHARE_MIN ? RUN_SHARE_MIN : (uint64_t)share);
+	return ((uint64_t)even);
 }
 
 static void
@@ -883,12 +921,18 @@ xfer_next(struct xfer *x)
 		xc.max_wait_ms = RUN_JOIN_WAIT_MS;
 		xc.eject_ms = RUN_EJECT_MS;
 	} else {
-		/* The one receiver, or nothing is sent: see xfer_join_cb. */
+		/*
+		 * The one receiver, or nothing is sent: see xfer_join_cb.  For
+		 * a later package the agent first verifies the one before,
+		 * however long that takes: the join time counts from its
+		 * DELIVERED (xfer_ready_next), the grace time until then.
+		 */
 		xc.max_wait_ms = -1;
 		x->joined = 0;
 		if (x->join == NULL)
 			x->join = evtimer_new(srv->base, xfer_join_cb, x);
-		jtv.tv_sec = RUN_UNICAST_JOIN_MS / 1000;
+		jtv.tv_sec = x->pkg == x->pkg0 ? RUN_UNICAST_JOIN_MS / 1000 :
+		    RUN_DELIVERY_GRACE;
 		evtimer_add(x->join, &jtv);
 	}
 	memcpy(xc.key, r->key, sizeof(xc.key));
@@ -1354,7 +1398,7 @@ report_event(uint8_t st)
 static void
 report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 {
-	char		 stored[32];
+	char		 stored[32], why[160];
 	const char	*st;
 	uint64_t	 now = server_now_ms();
 
@@ -1362,6 +1406,21 @@ report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 	    sizeof(stored)) == -1 || stored[0] == '\0') {
 		log_info("machine %s: report on unknown run %" PRIu64 " "
 		    "ignored", name, m->u.report.run_id);
+		return;
+	}
+	/*
+	 * An agent still at work on a run that is over for its machine (it
+	 * was offline when the server failed it, and missed the CANCEL):
+	 * the CANCEL again, so that it stops waiting for a stream.
+	 */
+	if (report_in_progress(m) && (strcmp(stored, "failed") == 0 ||
+	    strcmp(stored, "error") == 0 || strcmp(stored, "missed") == 0 ||
+	    strcmp(stored, "interrupted") == 0)) {
+		snprintf(why, sizeof(why), "the run is over for this machine "
+		    "(%s on the server; fleetcast run show %" PRIu64 ")",
+		    stored, m->u.report.run_id);
+		cancel_send(rs, name, m->u.report.run_id, CTL_CANCEL_ERROR,
+		    why);
 		return;
 	}
 	/* Only a machine that has the package can still move on. */
@@ -1419,6 +1478,18 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 		    r->idstr, name, m->u.report.pkg_index, r->npkgs);
 		return;
 	}
+	/* Over for the machine, not for its agent: the CANCEL again. */
+	if (report_in_progress(m) && (t->state == SCHED_M_FAILED ||
+	    t->state == SCHED_M_ERROR || t->state == SCHED_M_MISSED ||
+	    t->state == SCHED_M_INTERRUPTED)) {
+		log_info("run %s machine %s: %s report, but the machine is %s: "
+		    "cancelling it again", r->idstr, name,
+		    ctl_strrstate(m->u.report.state),
+		    sched_strmstate(t->state));
+		run_cancel(r, t, CTL_CANCEL_ERROR, t->error != NULL ?
+		    t->error : sched_strmstate(t->state));
+		return;
+	}
 	if (m->u.report.state == CTL_RS_FALLBACK) {
 		run_fallback(r, t, m->u.report.pkg_index, m->u.report.message);
 		runs_rearm(rs);
@@ -1436,6 +1507,10 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 			xfer_ready_next(r, t, m->u.report.pkg_index + 1u);
 		return;
 	}
+	/* Ready for a later package: one verified (DELIVERED maybe lost). */
+	if (m->u.report.state == CTL_RS_READY &&
+	    t->state == SCHED_M_TRANSFERRING)
+		xfer_ready_next(r, t, m->u.report.pkg_index);
 	if (m->u.report.state == CTL_RS_DELIVERED)
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
 	ev = report_event(m->u.report.state);

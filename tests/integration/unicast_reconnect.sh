@@ -21,6 +21,8 @@
 #    path, and its transfer waits for the stream.  r1's control connection
 #    is cut; the stream frees up and the server sends START into the void.
 #    Back online, r1's agent joins its unicast session without START.
+# 4. As 3, but offline past the unicast join time: the server fails r1;
+#    back online, the agent's report gets the lost CANCEL again.
 # In 1 and 2 r2 succeeds by multicast; every package runs once.
 # Exit 0 pass, 1 fail, 77 skip (not root, outside CI).
 
@@ -191,6 +193,40 @@ echo "   $name: $state by $path, $bytes bytes ($reason)"
 grep -qF "run $run: package RC3: online again; joining the unicast session" \
     "$UL_T/agent-r1.err" || ul_fail "r1's agent did not join by itself"
 ul_ok "run $run: r1's START lost while its unicast transfer waited for the stream; joined the session once online, succeeded by unicast"
+
+# 4. As 3, but r1 stays offline past its unicast join time (20 s): the
+# server fails r1 and its CANCEL is lost too.  Back online, r1's agent joins
+# a session that is gone and reports receiving; the server answers with
+# the CANCEL again, and the agent ends the run instead of waiting forever.
+ul_pkg RC4B 24
+ul_pkg RC4 8
+fc scenario create rc4b --package RC4B --unicast >/dev/null ||
+    ul_fail "scenario create"
+fc scenario create rc4 --package RC4 --max-targets 1 --max-wait 30 \
+    >/dev/null || ul_fail "scenario create"
+run2=$(ul_run rc4b r2)
+wait_log "$UL_T/server.err" "run $run2: sending package RC4B to"
+run=$(ul_run rc4 r1)
+wait_log "$UL_T/agent-r1.err" "run $run: the server moves the transfer to unicast"
+lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
+table inet fcctl {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
+	}
+}
+NFT
+kill_ctl
+wait_log "$UL_T/server.err" "run $run: sending package RC4 to $(lab_addr r1)" 40
+wait_log "$UL_T/server.err" "run $run machine r1: transferring -> failed: unicast: no answer" 40
+lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+wait_log "$UL_T/agent-r1.err" "run $run: cancelled by the server" 40
+ul_wait_finished "$run2"
+IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
+echo "   $name: $state by $path ($err)"
+[ "$state" = failed ] || ul_fail "r1 is $state: $err"
+[ "$(ul_ran RC4 r1)" = 0 ] || ul_fail "RC4 ran $(ul_ran RC4 r1) times on r1"
+ul_ok "run $run: r1 offline past its unicast join time: failed on the server, and its agent, back online, was told again and ended the run"
 
 echo "PASS: unicast_reconnect"
 exit 0

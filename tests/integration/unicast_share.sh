@@ -74,12 +74,21 @@ check "$run" 2
 ul_ok "run $run: the multicast stream to r1 and the unicast stream to b1 shared the 80M rate"
 
 # 3. Two packages by unicast: the stream for the second waits while the
-# agent verifies the first (its join time counts from the agent's report).
-ul_pkg SHARE3 4
+# agent verifies the first, however long that takes (its join time counts
+# from the agent's DELIVERED).  The agent is stopped for 25 s as soon as
+# the first stream ends, as a verification that outlasts the 20 s join time.
+ul_pkg SHARE3 48
 ul_pkg SHARE4 4
 fc scenario create uc3 --package SHARE3 --package SHARE4 --unicast \
     >/dev/null || ul_fail "scenario create uc3"
 run=$(ul_run uc3 b1)
+for ((i = 0; i < 600; i++)); do
+	grep -q "run $run: package SHARE3 to .* sent:" "$UL_T/server.err" && break
+	sleep 0.05
+done
+kill -STOP -- "-${UL_AGENT_PG[b1]}" || ul_fail "cannot stop b1's agent"
+sleep 25
+kill -CONT -- "-${UL_AGENT_PG[b1]}"
 ul_wait_finished "$run"
 IFS='|' read -r name state path _ _ err < <(ul_table "$run")
 [ "$state" = succeeded ] && [ "$path" = unicast ] ||
