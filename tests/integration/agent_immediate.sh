@@ -9,13 +9,16 @@
 # packages run in order, and on-error stop skips what follows a failure
 # while on-error continue runs it (P13); an agent that does not trust the
 # signing key refuses the package; a lower version than the installed one
-# is refused; a unicast scenario reaches the agent (S8).
+# is refused; a unicast scenario reaches the agent (S8), through a
+# dual-stack control listener.
 # Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
 
 . "${0%/*}/agent_lib.sh"
 al_init "$0" "$@"
 
-al_server_start
+# A dual-stack listener ([::]): the agents, connecting over IPv4, are seen
+# as ::ffff:127.0.0.1, which the unicast path must take as IPv4.
+al_server_start --control_listen "[::]:${AL_CONTROL##*:}"
 printf '#!/bin/sh\necho custom.flag=yes\necho CSDVersion=SP1\n' > "$T/facts.sh"
 chmod 755 "$T/facts.sh"
 al_agent_start m1
