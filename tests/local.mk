@@ -43,3 +43,6 @@ TESTS += tests/integration/unicast_reconnect.sh
 
 # The server's rate shared by its streams (unicast and multicast at once).
 TESTS += tests/integration/unicast_share.sh
+
+# A unicast fallback that waits longer than 30 s for a free unicast stream.
+TESTS += tests/integration/unicast_queue.sh
