@@ -28,13 +28,8 @@ tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
 # What test_xsend, test_xrecv and test_xresume share (header-only).
 EXTRA_DIST += tests/unit/xpeer.h
 
-# A receiver that expects a digest, as the agent's does: it resumes on a
-# new session of the same content (tests/integration/transport_resume_new.sh).
-check_PROGRAMS += tests/integration/recv_expect
-tests_integration_recv_expect_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) \
-	$(LIBEVENT_CFLAGS)
-tests_integration_recv_expect_SOURCES = tests/integration/recv_expect.c
-tests_integration_recv_expect_LDADD = $(COMMON_LIBS)
+# A receiver that expects the digest (receive --sha256) resumes on a new
+# session of the same content.
 TESTS += tests/integration/transport_resume_new.sh
 
 # The unicast fallback through a short outage of the control connection:

@@ -45,6 +45,7 @@ struct opts {
 	const char	*psk;
 	const char	*out;
 	const char	*rate;
+	const char	*sha256;	/* receive: the file's, hex */
 	int		 min_receivers;
 	int		 max_wait;
 	int		 json;
@@ -73,7 +74,7 @@ static const char send_usage[] =
 
 static const char recv_usage[] =
     "usage: fleetcast receive --group ADDR:PORT [--interface IF] --out FILE\n"
-    "           --psk FILE [--json]\n"
+    "           --psk FILE [--sha256 HEX] [--json]\n"
     "\n"
     "  --group ADDR:PORT     multicast group to join\n"
     "  --interface IF        join on this interface\n"
@@ -81,6 +82,10 @@ static const char recv_usage[] =
     "                        FILE.fcstate hold a partial transfer, which a\n"
     "                        restarted receiver resumes\n"
     "  --psk FILE            the sender's 32-byte key file (not readable by every user)\n"
+    "  --sha256 HEX          the file's SHA-256 (64 hex digits, as sha256sum prints\n"
+    "                        it): a sender with another file is refused, and a\n"
+    "                        partial transfer also resumes from a new sender (a\n"
+    "                        restarted one), which then skips what is on disk\n"
     "  --json                print a JSON summary on stdout\n"
     "\nExit 0 only when FILE is complete and its SHA-256 verified.\n"
     "FLEETCAST_NO_GRO=1 in the environment disables UDP receive offload;\n"
@@ -167,6 +172,8 @@ parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int send)
 			o->psk = val;
 		else if (!send && strcmp(name, "--out") == 0)
 			o->out = val;
+		else if (!send && strcmp(name, "--sha256") == 0)
+			o->sha256 = val;
 		else if (send && strcmp(name, "--rate") == 0)
 			o->rate = val;
 		else if (send && strcmp(name, "--min-receivers") == 0) {
@@ -585,6 +592,13 @@ cmd_receive(int argc, char **argv)
 		return (rv);
 	if (read_psk(o.psk, conf.key, err, sizeof(err)) == -1)
 		return (cli_usage_error("receive", "%s", err));
+	if (o.sha256 != NULL) {
+		if (hex_decode(o.sha256, conf.expect_sha256,
+		    sizeof(conf.expect_sha256)) == -1)
+			return (cli_usage_error("receive", "--sha256: '%s': "
+			    "64 hex digits", o.sha256));
+		conf.expect_digest = 1;
+	}
 	conf.out = o.out;
 	{
 		/* Catch an unusable --out before joining anything. */

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Resuming on a new session (issue 6): a receiver that knows the file's
-# SHA-256 (as the agent does) is killed with SIGKILL part way, and the
+# SHA-256 (`fleetcast receive --sha256`, as the agent knows it from ASSIGN)
+# is killed with SIGKILL part way, and the
 # sender is killed too; a new sender (a new session) then streams the same
 # file.  The restarted receiver keeps what it had and says so (HELD), so
 # the new session's first pass skips those blocks: it sends far less than
@@ -8,15 +9,13 @@
 . "${srcdir:-.}/tests/integration/transport_lib.sh"
 tl_init "$0" "$@"
 
-RX=$PWD/tests/integration/recv_expect
-[ -x "$RX" ] || tl_fail "$RX: not built"
 tl_file src 24
 sum=$(sha256sum "$T/src" | cut -d' ' -f1)
 
 rx()
 {
-	"$RX" "$TL_GROUP" "$T/psk" "$T/r.out" "$sum" > "$T/$1.json" \
-	    2> "$T/$1.err" &
+	"$FC" receive --group "$TL_GROUP" --psk "$T/psk" --out "$T/r.out" \
+	    --sha256 "$sum" --json > "$T/$1.json" 2> "$T/$1.err" &
 	tl_pid_rx=$!
 	TL_PIDS="$TL_PIDS $tl_pid_rx"
 }
