@@ -139,6 +139,7 @@ int
 parse_rate(const char *s, uint64_t *bytes_per_s, char *err, size_t errlen)
 {
 	static const char	 sfx[] = "kmgt";
+	static const double	 mult[] = { 1e3, 1e6, 1e9, 1e12 };
 	const char		*p;
 	char			*end;
 	double			 v;
@@ -157,8 +158,7 @@ parse_rate(const char *s, uint64_t *bytes_per_s, char *err, size_t errlen)
 		goto bad;
 	if (*end != '\0' && (p = strchr(sfx, tolower((unsigned char)*end))) !=
 	    NULL) {
-		v *= p == sfx ? 1e3 : p == sfx + 1 ? 1e6 : p == sfx + 2 ? 1e9 :
-		    1e12;
+		v *= mult[p - sfx];
 		end++;
 	}
 	if (*end != '\0' && strcasecmp(end, "bit") != 0 &&

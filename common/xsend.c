@@ -2223,8 +2223,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	s->b_lane = xcalloc(s->geom.nblocks, sizeof(uint16_t));
 	xs_q_init(&s->bq, s->geom.nblocks);
 	s->rate = XS_RATE_START;
-	if (conf->rate_max > 0 && s->rate > (double)conf->rate_max)
-		s->rate = (double)conf->rate_max;
+	xsend_set_rate_max(s, conf->rate_max);
 	s->slow_start = 1;
 	s->loss_floor = XS_LOSS_UNKNOWN;
 

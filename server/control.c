@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -742,6 +743,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(host, sizeof(host), "?");
+	/*
+	 * An IPv4 agent seen through a dual-stack listener is its IPv4
+	 * address everywhere (segment, inventory, the unicast stream).
+	 */
+	if (strncasecmp(host, "::ffff:", 7) == 0 && strchr(host, '.') != NULL)
+		memmove(host, host + 7, strlen(host + 7) + 1);
 	if (ctl->nunauth >= CONTROL_MAX_UNAUTH) {
 		log_warnx("control: %s: %d connections not yet online, "
 		    "refusing more", host, CONTROL_MAX_UNAUTH);

@@ -289,6 +289,19 @@ run_cancel(struct run *r, struct sched_target *t, uint8_t reason,
 	cancel_send(r->runs, t->machine->name, r->id, reason, msg);
 }
 
+/*
+ * A machine state (by name, as stored) in which the run is over for the
+ * machine without success: an agent still at work on it is told again.
+ */
+static int
+state_failed(const char *st)
+{
+	return (strcmp(st, sched_strmstate(SCHED_M_FAILED)) == 0 ||
+	    strcmp(st, sched_strmstate(SCHED_M_ERROR)) == 0 ||
+	    strcmp(st, sched_strmstate(SCHED_M_MISSED)) == 0 ||
+	    strcmp(st, sched_strmstate(SCHED_M_INTERRUPTED)) == 0);
+}
+
 /* A report from an agent that still works on a run (before delivery). */
 static int
 report_in_progress(const struct ctl_msg *m)
@@ -551,9 +564,7 @@ xfer_drop(struct xfer *x, struct sched_target *t)
 
 /*
  * A transfer of its own for one machine, to the address its control
- * connection comes from (an IPv4-mapped IPv6 address, as a dual-stack
- * listener sees IPv4 agents, is taken as the IPv4 address it maps), from
- * package pkg on.
+ * connection comes from, from package pkg on.
  */
 static void
 xfer_unicast(struct run *r, struct sched_target *t, const char *addr,
@@ -567,8 +578,6 @@ xfer_unicast(struct run *r, struct sched_target *t, const char *addr,
 	x->n = 1;
 	x->members = xcalloc(1, sizeof(*x->members));
 	x->members[0] = t;
-	if (strncasecmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
-		addr += 7;
 	snprintf(x->dest, sizeof(x->dest), "%s", addr);
 	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
 	x->pkg0 = pkg;
@@ -711,9 +720,6 @@ xs_peer_done(void *arg, const struct xsend_peer_info *p)
 	for (i = 0; i < x->n; i++) {
 		addr = control_address(r->runs->srv->control,
 		    x->members[i]->machine->name);
-		if (addr != NULL && strncasecmp(addr, "::ffff:", 7) == 0 &&
-		    strchr(addr + 7, '.') != NULL)
-			addr += 7;
 		if (addr == NULL || strcmp(addr, host) != 0)
 			continue;
 		if (found != NULL) {
@@ -791,7 +797,7 @@ runs_share(struct runs *rs, int extra)
 	struct xsend_stats	 st;
 	struct share		*v;
 	double			 left, share, even;
-	size_t			 n = 0, nwait = 0, nall, i;
+	size_t			 n = 0, nact = 0, nwait = 0, i;
 
 	if (rs->rate == 0)
 		return (0);
@@ -799,49 +805,39 @@ runs_share(struct runs *rs, int extra)
 		TAILQ_FOREACH(x, &r->xfers, entry)
 			if (x->xs != NULL)
 				n++;
-	v = xcalloc(n + 1, sizeof(*v));
 	/*
-	 * Streams that send are water-filled; one still waiting for its
-	 * receivers gets an even share as its ceiling, kept for it, so that
-	 * it starts at that and not at the whole rate (streams of a wave
-	 * start together); one lingering after its receivers for late
-	 * repairs sends next to nothing and keeps its ceiling.  Waiting
-	 * streams go at the end of v.
+	 * Streams that send are water-filled, from the front of v; one still
+	 * waiting for its receivers (from the back of v) gets an even share
+	 * as its ceiling, kept for it, so that it starts at that and not at
+	 * the whole rate (streams of a wave start together); one lingering
+	 * after its receivers for late repairs sends next to nothing and
+	 * keeps its ceiling.
 	 */
-	n = 0;
-	TAILQ_FOREACH(r, &rs->list, entry)
-		TAILQ_FOREACH(x, &r->xfers, entry) {
-			if (x->xs == NULL)
-				continue;
-			xsend_stats(x->xs, &st);
-			if (st.elapsed > 0 && st.done + st.failed >=
-			    st.receivers)
-				continue;
-			if (st.elapsed <= 0) {
-				nwait++;
-				continue;
-			}
-			v[n].rate = st.rate;
-			v[n++].xs = x->xs;
-		}
-	nall = n + nwait + (extra ? 1 : 0);
-	even = nall > 0 ? (double)rs->rate / (double)nall : (double)rs->rate;
-	if (even < RUN_SHARE_MIN)
-		even = RUN_SHARE_MIN;
+	v = xcalloc(n + 1, sizeof(*v));
 	TAILQ_FOREACH(r, &rs->list, entry)
 		TAILQ_FOREACH(x, &r->xfers, entry) {
 			if (x->xs == NULL)
 				continue;
 			xsend_stats(x->xs, &st);
 			if (st.elapsed <= 0)
-				xsend_set_rate_max(x->xs, (uint64_t)even);
+				v[n - ++nwait].xs = x->xs;
+			else if (st.done + st.failed < st.receivers) {
+				v[nact].rate = st.rate;
+				v[nact++].xs = x->xs;
+			}
 		}
-	qsort(v, n, sizeof(*v), share_cmp);
-	left = (double)rs->rate - even * (double)(nall - n);
+	i = nact + nwait + (extra ? 1 : 0);
+	even = (double)rs->rate / (double)(i > 0 ? i : 1);
+	if (even < RUN_SHARE_MIN)
+		even = RUN_SHARE_MIN;
+	for (i = 0; i < nwait; i++)
+		xsend_set_rate_max(v[n - 1 - i].xs, (uint64_t)even);
+	qsort(v, nact, sizeof(*v), share_cmp);
+	left = (double)rs->rate - even * (double)(nwait + (extra ? 1 : 0));
 	if (left < 0)
 		left = 0;
-	for (i = 0; i < n; i++) {
-		share = left / (double)(n - i);
+	for (i = 0; i < nact; i++) {
+		share = left / (double)(nact - i);
 		if (v[i].rate * 1.25 < share)
 			share = v[i].rate * 1.25;
 		if (share < RUN_SHARE_MIN)
@@ -1413,9 +1409,7 @@ report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 	 * was offline when the server failed it, and missed the CANCEL):
 	 * the CANCEL again, so that it stops waiting for a stream.
 	 */
-	if (report_in_progress(m) && (strcmp(stored, "failed") == 0 ||
-	    strcmp(stored, "error") == 0 || strcmp(stored, "missed") == 0 ||
-	    strcmp(stored, "interrupted") == 0)) {
+	if (report_in_progress(m) && state_failed(stored)) {
 		snprintf(why, sizeof(why), "the run is over for this machine "
 		    "(%s on the server; fleetcast run show %" PRIu64 ")",
 		    stored, m->u.report.run_id);
@@ -1479,9 +1473,7 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 		return;
 	}
 	/* Over for the machine, not for its agent: the CANCEL again. */
-	if (report_in_progress(m) && (t->state == SCHED_M_FAILED ||
-	    t->state == SCHED_M_ERROR || t->state == SCHED_M_MISSED ||
-	    t->state == SCHED_M_INTERRUPTED)) {
+	if (report_in_progress(m) && state_failed(sched_strmstate(t->state))) {
 		log_info("run %s machine %s: %s report, but the machine is %s: "
 		    "cancelling it again", r->idstr, name,
 		    ctl_strrstate(m->u.report.state),
