@@ -40,14 +40,7 @@ ul_wait_online r1 r2 r3
 ul_ok "fleetcastd and three agents on segment A online"
 
 # r3 hears no multicast at all (unicast still passes).
-lab_exec r3 nft -f - <<'NFT' || ul_fail "nft on r3"
-table inet fcnomc {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip daddr 224.0.0.0/4 counter drop
-	}
-}
-NFT
+ul_no_multicast r3
 
 ul_pkg PROBE1 8
 fc scenario create probe --package PROBE1 --max-targets 3 --max-wait 30 \
@@ -76,7 +69,7 @@ grep -q "asking for unicast" "$UL_T/agent-r3.err" ||
 grep -q "max wait over" "$UL_T/server.err" &&
     ul_fail "the group's sender waited out its join time for r3"
 ul_ok "run $run: r1, r2 by multicast, r3 fell back to unicast, in $(ul_seconds "$run") s"
-lab_exec r3 nft delete table inet fcnomc || ul_fail "nft on r3"
+ul_no_multicast r3 off
 
 # 2. 20% loss on r2: refused by the group's sender, finished by unicast.
 lab_loss 20 r2
@@ -111,14 +104,7 @@ ul_ok "run $run: r2 (20% loss) refused by the group, finished by unicast from $(
 lab_loss 0 r2
 
 # 3. kill -9 of r3's agent in the middle of its unicast transfer.
-lab_exec r3 nft -f - <<'NFT' || ul_fail "nft on r3"
-table inet fcnomc {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip daddr 224.0.0.0/4 counter drop
-	}
-}
-NFT
+ul_no_multicast r3
 # r3's switch port: what goes to r3 is shaped, so the transfer lasts.
 tc -n "$(lab_ns sw)" qdisc replace dev p-r3 root tbf rate 40mbit \
     burst 32768 latency 50ms || ul_fail "tc on p-r3"

@@ -156,6 +156,26 @@ ul_agent()
 	UL_AGENT_PG[$h]=$LAB_LAST_PID
 }
 
+# ul_no_multicast HOST [off]: HOST drops every multicast datagram on input
+# (as a switch without the group or a host firewall would; unicast still
+# passes), or, with off, no longer does.
+ul_no_multicast()
+{
+	if [ "${2:-}" = off ]; then
+		lab_exec "$1" nft delete table inet fcnomc ||
+		    ul_fail "nft on $1"
+		return
+	fi
+	lab_exec "$1" nft -f - <<'NFT' || ul_fail "nft on $1"
+table inet fcnomc {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip daddr 224.0.0.0/4 counter drop
+	}
+}
+NFT
+}
+
 # ul_wait_online HOST...: every machine online.
 ul_wait_online()
 {

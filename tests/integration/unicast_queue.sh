@@ -24,14 +24,7 @@ done
 ul_wait_online r1 r2
 ul_ok "fleetcastd (max_unicast_streams 1) and two agents on segment A online"
 
-lab_exec r1 nft -f - <<'NFT' || ul_fail "nft on r1"
-table inet fcnomc {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip daddr 224.0.0.0/4 counter drop
-	}
-}
-NFT
+ul_no_multicast r1
 tc -n "$(lab_ns sw)" qdisc replace dev p-r2 root tbf rate 5mbit \
     burst 32768 latency 50ms || ul_fail "tc on p-r2"
 

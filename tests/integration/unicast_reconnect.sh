@@ -41,14 +41,7 @@ ul_ok "fleetcastd and two agents on segment A online"
 CPORT=${UL_CONTROL##*:}
 
 # r1 hears no multicast at all (unicast still passes).
-lab_exec r1 nft -f - <<'NFT' || ul_fail "nft on r1"
-table inet fcnomc {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ip daddr 224.0.0.0/4 counter drop
-	}
-}
-NFT
+ul_no_multicast r1
 
 # wait_log FILE TEXT [SECONDS]: until FILE has a line with TEXT (fixed).
 wait_log()
@@ -66,6 +59,24 @@ kill_ctl()
 {
 	lab_exec r1 ss -K -t dst "$UL_SERVER_ADDR" dport = "$CPORT" >/dev/null ||
 	    ul_fail "ss -K on r1"
+}
+
+# block_ctl: r1 cannot reach the control port (refused) until unblock_ctl.
+block_ctl()
+{
+	lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
+table inet fcctl {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
+	}
+}
+NFT
+}
+
+unblock_ctl()
+{
+	lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
 }
 
 # check RUN PKG: r1 by unicast, r2 by multicast, both once, whole.
@@ -100,19 +111,12 @@ fc scenario create rc1 --package RC1 --max-targets 2 --max-wait 30 \
     >/dev/null || ul_fail "scenario create"
 run=$(ul_run rc1 r1 r2)
 wait_log "$UL_T/agent-r1.err" "run $run: START package 0"
-lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
-table inet fcctl {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
-	}
-}
-NFT
+block_ctl
 kill_ctl
 wait_log "$UL_T/agent-r1.err" \
     "run $run: package RC1: no multicast arrived within 2 s after START; asking for unicast" 10
 sleep 1
-lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+unblock_ctl
 ul_wait_finished "$run"
 check "$run" RC1
 grep -qF "package RC1: offline; asking for unicast once connected" \
@@ -142,7 +146,7 @@ NFT
 wait_log "$UL_T/server.err" "run $run machine r1: unicast fallback: no multicast"
 sleep 1
 kill_ctl
-lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+unblock_ctl
 grep -q "run $run: the server moves the transfer to unicast" \
     "$UL_T/agent-r1.err" && ul_fail "run $run: the server's ASSIGN got through"
 ul_wait_finished "$run"
@@ -169,17 +173,10 @@ run=$(ul_run rc3 r1)
 wait_log "$UL_T/agent-r1.err" "run $run: the server moves the transfer to unicast"
 grep -qF "run $run: sending package RC3 to $(lab_addr r1)" "$UL_T/server.err" &&
     ul_fail "run $run: r1's unicast transfer did not wait for the stream"
-lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
-table inet fcctl {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
-	}
-}
-NFT
+block_ctl
 kill_ctl
 wait_log "$UL_T/server.err" "run $run: sending package RC3 to $(lab_addr r1)" 40
-lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+unblock_ctl
 ul_wait_finished "$run"
 ul_wait_finished "$run2"
 IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
@@ -208,18 +205,11 @@ run2=$(ul_run rc4b r2)
 wait_log "$UL_T/server.err" "run $run2: sending package RC4B to"
 run=$(ul_run rc4 r1)
 wait_log "$UL_T/agent-r1.err" "run $run: the server moves the transfer to unicast"
-lab_exec r1 nft -f - <<NFT || ul_fail "nft on r1"
-table inet fcctl {
-	chain output {
-		type filter hook output priority 0; policy accept;
-		ip daddr $UL_SERVER_ADDR tcp dport $CPORT reject with tcp reset
-	}
-}
-NFT
+block_ctl
 kill_ctl
 wait_log "$UL_T/server.err" "run $run: sending package RC4 to $(lab_addr r1)" 40
 wait_log "$UL_T/server.err" "run $run machine r1: transferring -> failed: unicast: no answer" 40
-lab_exec r1 nft delete table inet fcctl || ul_fail "nft on r1"
+unblock_ctl
 wait_log "$UL_T/agent-r1.err" "run $run: cancelled by the server" 40
 ul_wait_finished "$run2"
 IFS='|' read -r name state path bytes reason err < <(ul_table "$run")
