@@ -14,10 +14,6 @@ tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/unit.h
 tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
 
-# fleetcast bench lab COMMAND --help (tests/lab/lab.sh through the CLI):
-# usage and exit 0, nothing built; no root needed.
-TESTS += tests/integration/lab_help.sh
-
 # A real sender and receiver on loopback: resuming on a new session skips
 # the blocks the receiver holds (doc/protocol.md, Skipping held blocks).
 check_PROGRAMS += tests/unit/test_xresume

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPEC.md: every command takes --help, prints its usage on stdout and exits
 # 0.  This asks every command and subcommand of fleetcast, fleetcast-agent
-# and fleetcastd, and the benchmark scripts `fleetcast bench` runs, and
+# and fleetcastd, the benchmark scripts `fleetcast bench` runs and the
+# lab's commands (`fleetcast bench lab`), and
 # fails if any exits non-zero or prints nothing on stdout; a bad flag must
 # still exit 2 with nothing on stdout.  No server is needed: --help must
 # not reach one (FLEETCAST_API points at a closed port to make sure).  make
@@ -124,6 +125,38 @@ bad "$FC" bench sim-scale a b
 bad "$AGENT" -x
 bad "$AGENT" stray
 bad "$SERVER" -x
+
+# The lab (tests/lab/lab.sh) through `fleetcast bench lab`: every command
+# takes --help, also after its arguments, builds nothing and needs no root;
+# after exec's HOST, --help belongs to the command run in the host.  A
+# state root of our own: a --help that went on to build a lab would leave
+# its state there.
+LAB_STATE_ROOT=$T/state
+export LAB_STATE_ROOT
+lab() {
+	help "$FC" bench lab "$@"
+	grep -q "^usage: lab.sh COMMAND" "$T/out" ||
+	    fail "no lab usage on stdout: bench lab $*"
+}
+lab --help
+lab help
+for c in up down exec loss shape hosts addr list; do
+	lab $c --help
+	lab $c -h
+done
+lab up --name fchelp --receivers 2 --remote 1 --help
+lab loss --name fchelp 5 r1 --help
+lab exec --name fchelp --help
+[ -e "$T/state/fchelp" ] && fail "a --help built lab state"
+bad "$FC" bench lab up --bogus
+bad "$FC" bench lab up --name fchelp
+bad "$FC" bench lab exec --name fchelp
+bad "$FC" bench lab loss --name fchelp
+bad "$FC" bench lab nosuchcommand
+n=$((n + 1))
+try "$FC" bench lab exec --name fchelp r1 true --help
+grep -q "^usage: lab.sh COMMAND" "$T/out" &&
+    fail "exec HOST CMD --help printed the lab's usage"
 
 if [ "$fails" -ne 0 ]; then
 	echo "cli_help: $fails of $n checks failed" >&2
