@@ -2,19 +2,16 @@
 # installed into $(pkgdatadir) for `fleetcast bench` (server/cli/cmd_bench.c
 # finds them there, or in the source tree when run uninstalled).  Benchmarks
 # are run by hand, never by make check: performance is not a timed unit
-# test.  Only the lab's quick self-test is a test.
+# test.
 benchdir = $(pkgdatadir)/bench
-dist_bench_SCRIPTS = bench/mcast-throughput bench/sim-scale
-dist_bench_DATA = bench/lib.sh
+dist_bench_SCRIPTS = bench/mcast-throughput bench/sim-scale \
+	bench/unicast-throughput bench/tls-stream.py
+# bench/unicast-throughput shares its lab setup with the unicast
+# integration tests (unicast_lib.sh, installed beside it).
+dist_bench_DATA = bench/lib.sh tests/integration/unicast_lib.sh
 
 labdir = $(pkgdatadir)/lab
 dist_lab_SCRIPTS = tests/lab/lab.sh tests/lab/mcast-probe.py
-
-TESTS += tests/integration/lab_selftest.sh
-EXTRA_DIST += tests/integration/lab_selftest.sh
-
-# The method, the lab and the measured figures.
-dist_doc_DATA += doc/performance.md doc/performance-mcast.svg
 
 # bench/server-scale: fleetcastd's scheduling latency, memory with a
 # thousand TLS agents and API latency during a transfer.  It needs the
@@ -24,9 +21,3 @@ noinst_PROGRAMS += bench/fakeagents
 bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS)
 bench_fakeagents_SOURCES = bench/fakeagents.c
 bench_fakeagents_LDADD = $(COMMON_LIBS)
-
-# bench/unicast-throughput: the unicast path and fallback (issue #6) in the
-# routed lab, with fleetcastd and agents; it shares its lab setup with the
-# unicast integration tests (unicast_lib.sh, installed beside it).
-dist_bench_SCRIPTS += bench/unicast-throughput bench/tls-stream.py
-dist_bench_DATA += tests/integration/unicast_lib.sh

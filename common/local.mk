@@ -1,4 +1,6 @@
-# common/: libcommon.a, linked by every program and test.
+# common/: libcommon.a, linked by every program and test: the wire codec,
+# crypto, config and log, the signed package format, the control-channel
+# codec and the multicast transport engine (sender and receiver).
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
 	$(LIBARCHIVE_CFLAGS) $(JANSSON_CFLAGS) $(ISAL_CFLAGS)
@@ -8,7 +10,27 @@ common_libcommon_a_SOURCES = \
 	common/wire.c common/wire.h \
 	common/conf.c common/conf.h \
 	common/crypto.c common/crypto.h \
-	common/fsutil.c common/fsutil.h
+	common/fsutil.c common/fsutil.h \
+	common/psk.c common/psk.h
+
+# The signed package format (.fcpkg, doc/package-format.md).
+common_libcommon_a_SOURCES += \
+	common/pkg.h \
+	common/pkg_manifest.c \
+	common/pkg_cond.c \
+	common/pkg_build.c \
+	common/pkg_read.c
+
+# The control channel between fleetcastd and its agents.
+common_libcommon_a_SOURCES += common/ctl.c common/ctl.h
+
+# The multicast transport engine (doc/protocol.md).
+common_libcommon_a_SOURCES += \
+	common/proto.c common/proto.h \
+	common/udp.c common/udp.h \
+	common/fec.c common/fec.h \
+	common/xsend.c common/xsend.h \
+	common/xrecv.c common/xrecv.h
 
 # Everything a program needs to link against libcommon.
 COMMON_LIBS = common/libcommon.a $(LIBARCHIVE_LIBS) $(JANSSON_LIBS) \

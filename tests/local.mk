@@ -1,7 +1,21 @@
-# tests/: CUnit unit tests, integration tests, fuzz targets.
+# tests/: every test of the tree is registered here.  CUnit unit tests in
+# tests/unit/ link their module plus libcommon; integration tests in
+# tests/integration/ run the real programs in private network namespaces
+# (root and unshare; outside CI they skip with 77); fuzz targets in
+# tests/fuzz/ replay their seed corpora (or fuzz briefly with
+# --enable-fuzzing).
+
+# AM_TESTS_ENVIRONMENT may be set only once in the whole Makefile.
+AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
+	top_srcdir=$(abs_top_srcdir); export top_builddir top_srcdir;
+
 UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
+# Scratch-directory, agent-database and loopback-peer helpers shared by the
+# unit tests (header-only).
+EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h
 
+## common/: codecs, config, crypto.
 check_PROGRAMS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
 TESTS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
 tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
@@ -14,26 +28,183 @@ tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/unit.h
 tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
 
-# A real sender and receiver on loopback: resuming on a new session skips
-# the blocks the receiver holds (doc/protocol.md, Skipping held blocks).
-check_PROGRAMS += tests/unit/test_xresume
-TESTS += tests/unit/test_xresume
+## common/pkg_*: the package format.  test_pkg_large builds a package past
+## 2 GiB (sparse, fast).
+PKG_TEST_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(LIBARCHIVE_CFLAGS)
+check_PROGRAMS += tests/unit/test_pkg_manifest tests/unit/test_pkg \
+	tests/unit/test_pkg_large
+TESTS += tests/unit/test_pkg_manifest tests/unit/test_pkg \
+	tests/unit/test_pkg_large
+tests_unit_test_pkg_manifest_CFLAGS = $(PKG_TEST_CFLAGS)
+tests_unit_test_pkg_manifest_SOURCES = tests/unit/test_pkg_manifest.c \
+	tests/unit/unit.h
+tests_unit_test_pkg_manifest_LDADD = $(UNIT_LIBS)
+tests_unit_test_pkg_CFLAGS = $(PKG_TEST_CFLAGS)
+tests_unit_test_pkg_SOURCES = tests/unit/test_pkg.c tests/unit/unit.h
+tests_unit_test_pkg_LDADD = $(UNIT_LIBS)
+tests_unit_test_pkg_large_CFLAGS = $(PKG_TEST_CFLAGS)
+tests_unit_test_pkg_large_SOURCES = tests/unit/test_pkg_large.c \
+	tests/unit/unit.h
+tests_unit_test_pkg_large_LDADD = $(UNIT_LIBS)
+
+## common/: the multicast transport.  test_xsend and test_xrecv script the
+## other side over unicast loopback; test_xresume runs a real sender and
+## receiver (doc/protocol.md, Skipping held blocks).
+check_PROGRAMS += tests/unit/test_proto tests/unit/test_fec tests/unit/test_udp \
+	tests/unit/test_xrecv tests/unit/test_xsend tests/unit/test_xresume
+TESTS += tests/unit/test_proto tests/unit/test_fec tests/unit/test_udp \
+	tests/unit/test_xrecv tests/unit/test_xsend tests/unit/test_xresume
+tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_proto_SOURCES = tests/unit/test_proto.c tests/unit/unit.h
+tests_unit_test_proto_LDADD = $(UNIT_LIBS)
+tests_unit_test_fec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fec_SOURCES = tests/unit/test_fec.c tests/unit/unit.h
+tests_unit_test_fec_LDADD = $(UNIT_LIBS)
+tests_unit_test_udp_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_udp_SOURCES = tests/unit/test_udp.c tests/unit/unit.h
+tests_unit_test_udp_LDADD = $(UNIT_LIBS)
+tests_unit_test_xrecv_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_xrecv_SOURCES = tests/unit/test_xrecv.c tests/unit/unit.h
+tests_unit_test_xrecv_LDADD = $(UNIT_LIBS)
+tests_unit_test_xsend_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_xsend_SOURCES = tests/unit/test_xsend.c tests/unit/unit.h
+tests_unit_test_xsend_LDADD = $(UNIT_LIBS)
 tests_unit_test_xresume_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_xresume_SOURCES = tests/unit/test_xresume.c tests/unit/unit.h
 tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
-# What test_xsend, test_xrecv and test_xresume share (header-only).
-EXTRA_DIST += tests/unit/xpeer.h
 
-# A receiver that expects the digest (receive --sha256) resumes on a new
-# session of the same content.
-TESTS += tests/integration/transport_resume_new.sh
+## common/ctl.c: the control-channel codec.
+check_PROGRAMS += tests/unit/test_ctl
+TESTS += tests/unit/test_ctl
+tests_unit_test_ctl_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c tests/unit/unit.h
+tests_unit_test_ctl_LDADD = $(UNIT_LIBS)
 
-# The unicast fallback through a short outage of the control connection:
-# the agent asks again on reconnection (needs root and the namespace lab).
-TESTS += tests/integration/unicast_reconnect.sh
+## server/: the inventory database, the scheduler and the simulator.
+SERVER_TEST_CFLAGS = $(UNIT_CFLAGS) -iquote $(top_srcdir)/server $(SQLITE_CFLAGS) \
+	$(JANSSON_CFLAGS) $(LIBEVENT_CFLAGS)
+check_PROGRAMS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
+TESTS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
+tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
+	server/db.c server/server.h
+tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+tests_unit_test_sched_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/server
+tests_unit_test_sched_SOURCES = tests/unit/test_sched.c tests/unit/unit.h \
+	server/sched.c server/sched.h
+tests_unit_test_sched_LDADD = $(UNIT_LIBS)
+tests_unit_test_sim_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/server
+tests_unit_test_sim_SOURCES = tests/unit/test_sim.c tests/unit/unit.h \
+	$(SIM_SOURCES)
+tests_unit_test_sim_LDADD = $(UNIT_LIBS) -lm
 
-# The server's rate shared by its streams (unicast and multicast at once).
-TESTS += tests/integration/unicast_share.sh
+## agent/: each test links its module (and what it stands on).
+AGENT_TEST_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) $(LIBEVENT_CFLAGS) \
+	-I$(top_srcdir)/agent
+check_PROGRAMS += tests/unit/test_state tests/unit/test_pending \
+	tests/unit/test_applic tests/unit/test_exec
+TESTS += tests/unit/test_state tests/unit/test_pending tests/unit/test_applic \
+	tests/unit/test_exec
+tests_unit_test_state_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_state_SOURCES = tests/unit/test_state.c tests/unit/unit.h \
+	agent/state.c
+tests_unit_test_state_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+tests_unit_test_pending_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_pending_SOURCES = tests/unit/test_pending.c tests/unit/unit.h \
+	agent/pending.c agent/state.c
+tests_unit_test_pending_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+tests_unit_test_applic_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_applic_SOURCES = tests/unit/test_applic.c tests/unit/unit.h \
+	agent/applic.c agent/facts.c
+tests_unit_test_applic_LDADD = $(UNIT_LIBS)
+tests_unit_test_exec_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_exec_SOURCES = tests/unit/test_exec.c tests/unit/unit.h \
+	agent/exec.c
+tests_unit_test_exec_LDADD = $(UNIT_LIBS)
 
-# A unicast fallback that waits longer than 30 s for a free unicast stream.
-TESTS += tests/integration/unicast_queue.sh
+## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check
+## runs briefly on a copy of their seed corpus, otherwise plain programs
+## replaying the corpus.  The decoders are compiled into the targets, so
+## that libFuzzer sees their coverage (libcommon.a is not instrumented).
+if FUZZING
+check_PROGRAMS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
+TESTS += tests/fuzz/run-fuzz-proto.sh tests/fuzz/run-fuzz-ctl.sh
+tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZING \
+	-fsanitize=fuzzer,address
+tests_fuzz_fuzz_proto_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address
+tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c common/proto.c \
+	common/wire.c
+tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) -DFUZZING \
+	-fsanitize=fuzzer
+tests_fuzz_fuzz_ctl_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c common/ctl.c common/wire.c
+else
+check_PROGRAMS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
+TESTS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
+tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c
+tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
+endif
+tests_fuzz_fuzz_proto_LDADD = $(COMMON_LIBS)
+tests_fuzz_fuzz_ctl_LDADD = $(COMMON_LIBS)
+EXTRA_DIST += tests/fuzz/run-fuzz-proto.sh tests/fuzz/run-fuzz-ctl.sh
+
+## The CLI: `fleetcast key` / `fleetcast package`, and every command's
+## --help (SPEC.md); the simulator's golden cases.
+TESTS += tests/integration/package_cli.sh tests/integration/cli_help.sh \
+	tests/sim/golden.sh
+EXTRA_DIST += tests/sim
+
+## End to end: fleetcastd, the CLI and a scripted agent in a network
+## namespace (root only, skipped otherwise).
+check_PROGRAMS += tests/unit/test_api
+TESTS += tests/unit/test_api
+tests_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS)
+tests_unit_test_api_SOURCES = tests/unit/test_api.c tests/unit/unit.h
+tests_unit_test_api_LDADD = $(UNIT_LIBS)
+
+## The transport: real multicast on the loopback of a private network
+## namespace; inject sends crafted datagrams.
+check_PROGRAMS += tests/integration/inject
+tests_integration_inject_SOURCES = tests/integration/inject.c
+TESTS += \
+	tests/integration/transport_clean.sh \
+	tests/integration/transport_loss.sh \
+	tests/integration/transport_resume.sh \
+	tests/integration/transport_resume_new.sh \
+	tests/integration/transport_late.sh \
+	tests/integration/transport_gate.sh \
+	tests/integration/transport_hostile.sh \
+	tests/integration/transport_fulldisk.sh \
+	tests/integration/transport_drop.sh \
+	tests/integration/transport_firewall.sh
+EXTRA_DIST += tests/integration/transport_lib.sh
+
+## The agent with a real fleetcastd (agent_lib.sh), scheduling end to end.
+TESTS += \
+	tests/integration/agent_immediate.sh \
+	tests/integration/agent_nextboot.sh \
+	tests/integration/agent_cap.sh \
+	tests/integration/agent_hooks.sh \
+	tests/integration/agent_crash.sh \
+	tests/integration/agent_fulldisk.sh \
+	tests/integration/agent_enroll.sh \
+	tests/integration/server_sched.sh
+EXTRA_DIST += tests/integration/agent_lib.sh
+
+## The unicast path and the fallback across a router, in the routed
+## namespace lab (tests/lab/lab.sh, unicast_lib.sh): rerouting, outages of
+## the control connection, the server's rate shared by its streams, a
+## fallback waiting for a free unicast stream.
+TESTS += \
+	tests/integration/unicast_routed.sh \
+	tests/integration/unicast_fallback.sh \
+	tests/integration/unicast_reconnect.sh \
+	tests/integration/unicast_share.sh \
+	tests/integration/unicast_queue.sh
+
+## The lab's quick self-test.
+TESTS += tests/integration/lab_selftest.sh

@@ -1,7 +1,8 @@
-# server/cli/: the admin CLI, fleetcast.
+# server/cli/: the admin CLI, fleetcast.  It links the scheduler and the
+# simulator of server/ for `fleetcast sim` (SIM_SOURCES, server/local.mk).
 bin_PROGRAMS += server/cli/fleetcast
 server_cli_fleetcast_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBARCHIVE_CFLAGS) $(LIBEVENT_CFLAGS)
+	$(LIBARCHIVE_CFLAGS) $(LIBEVENT_CFLAGS) -I$(top_srcdir)/server
 server_cli_fleetcast_SOURCES = \
 	server/cli/cli.h \
 	server/cli/fleetcast.c \
@@ -10,5 +11,6 @@ server_cli_fleetcast_SOURCES = \
 	server/cli/cmd_send.c \
 	server/cli/cmd_sim.c \
 	server/cli/cmd_bench.c \
-	server/cli/cmd_inventory.c
-server_cli_fleetcast_LDADD = $(COMMON_LIBS)
+	server/cli/cmd_inventory.c \
+	$(SIM_SOURCES)
+server_cli_fleetcast_LDADD = $(COMMON_LIBS) -lm

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef FC_NO_CUNIT
+#error "the unit tests need CUnit: install the Debian package libcunit1-dev (or run scripts/install-deps), then configure again"
+#endif
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 
