@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "ctl.h"
 #include "pkg.h"
 
 struct event_base;
@@ -186,8 +187,10 @@ void	 state_run_free(struct run_rec *);
  * than the one it was committed under.  While any entry is due, the
  * machine is applying next-boot updates and refuses new scenarios.
  */
-#define PENDING_MAX		100
-#define PENDING_FULL_MSG	"pending next-boot limit reached (100); " \
+#define PENDING_STR(x)		#x
+#define PENDING_XSTR(x)	PENDING_STR(x)
+#define PENDING_FULL_MSG	"pending next-boot limit reached (" \
+				PENDING_XSTR(CTL_PENDING_CAP) "); " \
 				"restart the machine to apply pending updates"
 #define PENDING_BUSY_MSG	"next-boot update in progress"
 

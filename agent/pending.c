@@ -2,14 +2,14 @@
  * The next-boot queue (MISSION.md S10-S13), a table of the agent's
  * database ordered by a sequence number that never goes back.  A run that
  * is to be applied at the next start reserves its place when the agent
- * accepts it, so that the cap of PENDING_MAX holds even while several such
+ * accepts it, so that the cap of CTL_PENDING_CAP holds even while several such
  * runs are still receiving; it is committed once every package is
  * delivered, recording the boot id of the moment.  An entry is due when
  * the agent runs under another boot id than that one: the machine has
  * restarted since.  Due entries are applied in order and removed one by
  * one as their outcome is stored; while any is left the machine is
  * "applying next-boot updates" and refuses new scenarios (S12).  Once the
- * queue is empty again the cap has room for PENDING_MAX more (S13).
+ * queue is empty again the cap has room for CTL_PENDING_CAP more (S13).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +89,7 @@ pending_count(struct state *st, size_t *n, char *err, size_t errlen)
 
 /*
  * Take a place in the queue for a run.  An at-next-boot run is refused
- * with PENDING_FULL_MSG when PENDING_MAX of them wait already (S13); a
+ * with PENDING_FULL_MSG when CTL_PENDING_CAP of them wait already (S13); a
  * run that waits for the reboot its exclusive package asked for is not an
  * at-next-boot scenario and is not counted.  Reserving twice for the same
  * run (a repeated ASSIGN) keeps the first place.
@@ -111,7 +111,7 @@ pending_reserve(struct state *st, uint64_t run_id, int kind,
 		return (state_commit(st, err, errlen));
 	if (pending_count_kind(st, PENDING_NEXT_BOOT, &n, err, errlen) == -1)
 		goto fail;
-	if (kind == PENDING_NEXT_BOOT && n >= PENDING_MAX) {
+	if (kind == PENDING_NEXT_BOOT && n >= CTL_PENDING_CAP) {
 		snprintf(err, errlen, "%s", PENDING_FULL_MSG);
 		goto fail;
 	}

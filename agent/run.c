@@ -61,6 +61,7 @@
 #include "udp.h"
 #include "xmalloc.h"
 #include "xrecv.h"
+#include "mono.h"
 
 #define RUN_PROGRESS_MS		1000	/* at most one receiving report */
 #define RUN_VERIFY_TIMEOUT	3600	/* s for verify + extract */
@@ -146,14 +147,6 @@ run_strstate(int s)
 	return (run_states[s]);
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
 
 static struct run *
 run_find(uint64_t id)
@@ -654,7 +647,7 @@ static void
 run_recv_progress(void *arg, const struct xrecv_stats *st)
 {
 	struct run	*r = arg;
-	uint64_t	 now = now_ms();
+	uint64_t	 now = mono_ms();
 	uint16_t	 i = r->rec->pkg_index;
 
 	r->rec->pkgs[i].bytes = st->have_bytes;

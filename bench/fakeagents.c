@@ -49,6 +49,7 @@
 #include "log.h"
 #include "wire.h"
 #include "xmalloc.h"
+#include "mono.h"
 
 #define FA_MAX_AGENTS		100000
 #define FA_MAX_PARALLEL		200	/* the server allows 256 not online */
@@ -132,14 +133,6 @@ static void	fa_connect(struct fa *);
 static void	fa_down(struct fa *, const char *);
 static void	fa_fail(struct fa *, const char *);
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
-}
 
 static uint64_t
 now_unix_ms(void)
@@ -163,7 +156,7 @@ fa_set_state(struct fa *a, enum fa_state s)
 	if (s == FA_ONLINE) {
 		f->online++;
 		if (f->online == f->started && f->setup_done == 0)
-			f->setup_done = now_ns();
+			f->setup_done = mono_ns();
 	}
 	if (s == FA_FAILED)
 		f->failed++;
@@ -314,7 +307,7 @@ fa_send_heartbeat(struct fa *a, int with_facts)
 		f->heartbeats++;
 		/* One outstanding at a time: the ack answers the oldest. */
 		if (a->hb_sent == 0)
-			a->hb_sent = now_ns();
+			a->hb_sent = mono_ns();
 	}
 }
 
@@ -435,7 +428,7 @@ fa_msg(struct fa *a, struct ctl_msg *m)
 			break;
 		f->acks++;
 		if (a->hb_sent != 0) {
-			t = (now_ns() - a->hb_sent) / 1000;
+			t = (mono_ns() - a->hb_sent) / 1000;
 			if (f->nrtt < FA_MAX_SAMPLES)
 				f->rtt[f->nrtt++] = t > UINT32_MAX ?
 				    UINT32_MAX : (uint32_t)t;
@@ -605,7 +598,7 @@ fleet_step(struct fleet *f)
 	if (f->started > 0)
 		f->step++;
 	upto = f->steps[f->step];
-	f->setup_started = now_ns();
+	f->setup_started = mono_ns();
 	f->setup_done = 0;
 	log_info("step %zu: %zu agents", f->step + 1, upto);
 	for (i = f->started; i < upto; i++) {
@@ -657,7 +650,7 @@ fleet_status(struct fleet *f)
 	    PRIu64 "\nacks=%" PRIu64 "\nassigns=%" PRIu64 "\nstarts=%" PRIu64
 	    "\ncancels=%" PRIu64 "\nerrors=%" PRIu64 "\nrtt_samples=%zu\n"
 	    "rtt_dropped=%" PRIu64 "\nrtt_p50_ms=%.3f\nrtt_p90_ms=%.3f\n"
-	    "rtt_p99_ms=%.3f\nrtt_max_ms=%.3f\n", now_ns() / 1e9, f->n,
+	    "rtt_p99_ms=%.3f\nrtt_max_ms=%.3f\n", mono_ns() / 1e9, f->n,
 	    f->step + 1,
 	    f->started, f->online, f->failed,
 	    f->enrolled, setup, f->disconnects, f->heartbeats, f->acks,

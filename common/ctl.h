@@ -23,6 +23,9 @@
 #define CTL_MAX_FACT_VALUE	1024
 #define CTL_MAX_PEM		16384	/* a CSR, a certificate */
 #define CTL_MAX_PKGS		16	/* packages in one scenario */
+/* S13: next-boot scenarios a machine holds before it restarts (the agent
+ * enforces it, the simulator models it). */
+#define CTL_PENDING_CAP		100
 #define CTL_MAX_MANIFEST	(1024 * 1024)	/* = PKG_MANIFEST_MAX */
 #define CTL_KEY_LEN		32	/* AES-256-GCM data key of a run */
 #define CTL_HASH_LEN		32	/* SHA-256 */

@@ -11,6 +11,7 @@ common_libcommon_a_SOURCES = \
 	common/conf.c common/conf.h \
 	common/crypto.c common/crypto.h \
 	common/fsutil.c common/fsutil.h \
+	common/mono.h \
 	common/psk.c common/psk.h
 
 # The signed package format (.fcpkg, doc/package-format.md).

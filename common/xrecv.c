@@ -38,6 +38,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 #include "xrecv.h"
+#include "mono.h"
 
 #define XR_RING			8	/* blocks held in memory */
 #define XR_POOL			4096	/* parity symbols held */
@@ -238,19 +239,11 @@ static void	xr_fail(struct xrecv *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	xr_send_report(struct xrecv *, int);
 
-static uint64_t
-xr_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
-}
 
 static uint64_t
 xr_now_ms(void)
 {
-	return (xr_now_us() / 1000);
+	return (mono_us() / 1000);
 }
 
 /* Milliseconds since start, for the compact per-group timers. */
@@ -310,7 +303,7 @@ xr_rand(uint32_t n)
 	if (n == 0)
 		return (0);
 	if (crypto_random(&v, sizeof(v)) == -1)
-		v = (uint32_t)xr_now_us();
+		v = (uint32_t)mono_us();
 	return (v % n);
 }
 
@@ -853,7 +846,7 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 	if (len < r->geom.sym)
 		memset(dst + len, 0, r->geom.sym - len);
 	if (r->t_first == 0)
-		r->t_first = xr_now_us();
+		r->t_first = mono_us();
 	r->n_packets++;
 	r->received_bytes += len;
 	if (resend)
@@ -1909,7 +1902,7 @@ xr_end(struct xrecv *r, int ok)
 	event_del(r->ev_g);
 	event_del(r->ev_c);
 	event_del(r->ev_tick);
-	r->t_end = xr_now_us();
+	r->t_end = mono_us();
 	if (r->cb.finished != NULL)
 		r->cb.finished(r->arg, ok, ok ? NULL : r->err);
 }
@@ -1960,7 +1953,7 @@ xrecv_fsm(struct xrecv *r, enum xrecv_event ev)
 		if (ev == XRE_COMPLETE) {
 			xrecv_set_state(r, XR_DONE);
 			r->done_since = xr_now_ms();
-			r->t_end = xr_now_us();
+			r->t_end = mono_us();
 			xr_send_report(r, 0);
 		}
 		break;
@@ -2037,7 +2030,7 @@ xrecv_start(struct xrecv *r)
 {
 	struct timeval	tv;
 
-	r->t_start = xr_now_us();
+	r->t_start = mono_us();
 	r->t0_ms = xr_now_ms();
 	event_add(r->ev_g, NULL);
 	event_add(r->ev_c, NULL);
@@ -2124,7 +2117,7 @@ xrecv_stats(struct xrecv *r, struct xrecv_stats *st)
 	st->duplicates = r->n_dup;
 	st->naks = r->n_naks;
 	st->reports = r->n_reports;
-	end = r->t_end != 0 ? r->t_end : xr_now_us();
+	end = r->t_end != 0 ? r->t_end : mono_us();
 	if (r->t_first != 0)
 		st->elapsed = (double)(end - r->t_first) / 1e6;
 	st->total = (double)(end - r->t_start) / 1e6;

@@ -42,6 +42,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 #include "xsend.h"
+#include "mono.h"
 
 #define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
@@ -259,19 +260,11 @@ static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
 static void	xsend_send_announce(struct xsend *);
 
-static uint64_t
-xs_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
-}
 
 static uint64_t
 xs_now_ms(void)
 {
-	return (xs_now_us() / 1000);
+	return (mono_us() / 1000);
 }
 
 static const char *
@@ -843,7 +836,7 @@ xs_skip(struct xsend *s, int *budget)
 static void
 xs_pump(struct xsend *s)
 {
-	uint64_t	now = xs_now_us();
+	uint64_t	now = mono_us();
 	double		burst;
 	int		rv, data, budget = XS_SKIP_BUDGET;
 
@@ -2052,7 +2045,7 @@ xs_finish(struct xsend *s)
 	int	i, ok;
 
 	xsend_set_state(s, XS_FINISHED);
-	s->t_end = xs_now_us();
+	s->t_end = mono_us();
 	for (i = 0; i < 3; i++)
 		xsend_send_announce(s);
 	event_del(s->ev_pace);
@@ -2089,7 +2082,7 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 	case XS_WAITING:
 		if (ev == XE_GATE) {
 			xsend_set_state(s, XS_SENDING);
-			s->t_send = xs_now_us();
+			s->t_send = mono_us();
 			s->last_us = s->t_send;
 			xsend_send_announce(s);
 		}
@@ -2105,7 +2098,7 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 		break;
 	case XS_DRAINING:
 		if (ev == XE_QUIET) {
-			s->t_quiet = xs_now_us();
+			s->t_quiet = mono_us();
 			xsend_set_state(s, XS_LINGER);
 			tv.tv_sec = s->conf.linger_ms / 1000;
 			tv.tv_usec = (s->conf.linger_ms % 1000) * 1000;
@@ -2250,7 +2243,7 @@ xsend_start(struct xsend *s)
 {
 	struct timeval	tv;
 
-	s->t_start = xs_now_us();
+	s->t_start = mono_us();
 	xs_sock_attach(s->xsock, s);
 	tv.tv_sec = 0;
 	tv.tv_usec = XS_TICK_US;
@@ -2341,7 +2334,7 @@ xsend_stats(struct xsend *s, struct xsend_stats *st)
 	st->wire_bytes = s->n_wire;
 	st->syscalls = udp_tx_syscalls(s->tx);
 	st->rate = s->rate;
-	end = s->t_end != 0 ? s->t_end : xs_now_us();
+	end = s->t_end != 0 ? s->t_end : mono_us();
 	if (s->t_send != 0)
 		st->elapsed = (double)((s->t_quiet > s->t_send ? s->t_quiet :
 		    end) - s->t_send) / 1e6;

@@ -604,7 +604,7 @@ sim_machine_common(struct sim_jctx *c, json_t *obj, const char *prefix,
 	if (sim_jsecs(c, obj, prefix, "reboot_every", 1, &m->reboot_every,
 	    &set) == -1)
 		return (-1);
-	if (sim_juint(c, obj, prefix, "pending", 0, SIM_PENDING_CAP, &u,
+	if (sim_juint(c, obj, prefix, "pending", 0, CTL_PENDING_CAP, &u,
 	    &set) == -1)
 		return (-1);
 	m->pending = set ? (uint32_t)u : 0;
@@ -1797,7 +1797,7 @@ sim_ready(struct sim *sim, struct sched_target *t)
 		return;
 	}
 	if (t->run->opts.at_next_boot) {
-		if (a->pending + a->reserved >= SIM_PENDING_CAP) {
+		if (a->pending + a->reserved >= CTL_PENDING_CAP) {
 			sched_report(sim->sched, t, SCHED_EV_ERROR, sim->now,
 			    "100 next-boot scenarios already pending (S13): "
 			    "refused until the machine restarts");
@@ -2476,7 +2476,7 @@ sim_print_summary(const struct sim *sim, FILE *f)
 		    SIM_SECS(sim_percentile(sim, 90)),
 		    SIM_SECS(sim_percentile(sim, 100)));
 	fprintf(f, "  %-24s %" PRIu32 " per machine (limit %d, S13)\n",
-	    "max pending next-boot", sim->max_pending, SIM_PENDING_CAP);
+	    "max pending next-boot", sim->max_pending, CTL_PENDING_CAP);
 	fprintf(f, "  %-24s %" PRIu64 ".%03" PRIu64 " s from the first "
 	    "run's start\n", "simulation end", SIM_SECS(sim->now));
 }

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ctl.h"
 #include "sched.h"
 
-#define SIM_PENDING_CAP		100	/* S13 */
 #define SIM_MAX_MACHINES	1000000
 #define SIM_MAX_RUNS		100000
 #define SIM_DEFAULT_LINK_RATE	125000000ULL	/* 1 Gbit/s */

@@ -33,7 +33,7 @@ test_cap(void)
 	char		 err[512];
 	size_t		 n;
 
-	fill(st, 1, PENDING_MAX, "A");
+	fill(st, 1, CTL_PENDING_CAP, "A");
 	CU_ASSERT(pending_count(st, &n, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(n, 100);
 	/* The 101st is refused with exactly the documented sentence. */
@@ -64,7 +64,7 @@ test_reservations_count(void)
 	char		 err[512];
 	uint64_t	 i;
 
-	for (i = 1; i <= PENDING_MAX; i++)
+	for (i = 1; i <= CTL_PENDING_CAP; i++)
 		CU_ASSERT_FATAL(pending_reserve(st, i, PENDING_NEXT_BOOT, "A",
 		    err, sizeof(err)) == 0);
 	CU_ASSERT(pending_reserve(st, 1000, PENDING_NEXT_BOOT, "A", err,
@@ -131,7 +131,7 @@ test_drain_order_and_reopen(void)
 	uint64_t		 want;
 	size_t			 n;
 
-	fill(st, 1, PENDING_MAX, "A");
+	fill(st, 1, CTL_PENDING_CAP, "A");
 	st = unit_state_reopen(st);
 	CU_ASSERT(pending_next_due(st, "B", &e, err, sizeof(err)) == 1);
 	CU_ASSERT_EQUAL(e.run_id, 1);
@@ -141,7 +141,7 @@ test_drain_order_and_reopen(void)
 	CU_ASSERT(pending_next_due(st, "B", &e, err, sizeof(err)) == 1);
 	CU_ASSERT_EQUAL(e.run_id, 1);
 	CU_ASSERT_EQUAL(e.state, PENDING_RUNNING);
-	for (want = 1; want <= PENDING_MAX; want++) {
+	for (want = 1; want <= CTL_PENDING_CAP; want++) {
 		CU_ASSERT(pending_busy(st, "B", err, sizeof(err)) == 1);
 		CU_ASSERT_FATAL(pending_next_due(st, "B", &e, err,
 		    sizeof(err)) == 1);
@@ -151,7 +151,7 @@ test_drain_order_and_reopen(void)
 	CU_ASSERT(pending_busy(st, "B", err, sizeof(err)) == 0);
 	CU_ASSERT(pending_count(st, &n, err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(n, 0);
-	fill(st, 201, PENDING_MAX, "B");
+	fill(st, 201, CTL_PENDING_CAP, "B");
 	CU_ASSERT(pending_reserve(st, 301, PENDING_NEXT_BOOT, "B", err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, PENDING_FULL_MSG);
@@ -176,7 +176,7 @@ test_kind(void)
 	CU_ASSERT_EQUAL(e.kind, PENDING_EXCLUSIVE);
 	CU_ASSERT(pending_get(st, 4, &e, err, sizeof(err)) == 0);
 	/* They do not count against the cap of at-next-boot scenarios. */
-	fill(st, 10, PENDING_MAX, "A");
+	fill(st, 10, CTL_PENDING_CAP, "A");
 	CU_ASSERT(pending_reserve(st, 500, PENDING_NEXT_BOOT, "A", err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(pending_reserve(st, 501, PENDING_EXCLUSIVE, "A", err,

@@ -740,10 +740,10 @@ check_invariants(const struct run *r, const char *sc, const char *fl)
 			if (a0 <= t0 && t0 < a1)
 				pend++;
 		}
-		if (pend > SIM_PENDING_CAP)
+		if (pend > CTL_PENDING_CAP)
 			ok = 0;
 	}
-	if (sim_max_pending(r->sim) > SIM_PENDING_CAP)
+	if (sim_max_pending(r->sim) > CTL_PENDING_CAP)
 		ok = 0;
 	/* S7: the limit is never exceeded. */
 	limit = o->max_concurrent_machines;
