@@ -26,7 +26,7 @@
 #include "xmalloc.h"
 
 #define AGENT_CONF_FILE		FC_SYSCONFDIR "/fleetcast/fleetcast-agent.conf"
-#define AGENT_NAME_MAX		255
+#define AGENT_NAME_MAX		CTL_MAX_NAME
 #define AGENT_BOOT_ID_MAX	63
 #define FACTS_TIMEOUT		30	/* seconds for facts_command */
 #define FACTS_INTERVAL		600	/* seconds between collections */
@@ -106,30 +106,6 @@ agent_read_boot_id(const char *path, char **out, char *err, size_t errlen)
 	return (0);
 }
 
-static int
-agent_check_name(const char *name, char *err, size_t errlen)
-{
-	size_t	n = strlen(name), i;
-
-	for (i = 0; i < n; i++) {
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= 'A' && name[i] <= 'Z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
-		    name[i] == '-' || name[i] == '_')) {
-			snprintf(err, errlen, "name: '%s' holds '%c'; a machine "
-			    "name is 1-%d bytes of A-Z a-z 0-9 . - _", name,
-			    name[i], AGENT_NAME_MAX);
-			return (-1);
-		}
-	}
-	if (n == 0 || n > AGENT_NAME_MAX) {
-		snprintf(err, errlen, "name: %zu bytes, limit %d", n,
-		    AGENT_NAME_MAX);
-		return (-1);
-	}
-	return (0);
-}
-
 /*
  * The checks that a key's type cannot express.  They run for -n as well,
  * so that `fleetcast-agent -n' finds every mistake an admin can fix.
@@ -173,7 +149,7 @@ agent_check_conf(struct conf *c, char **name, char *err, size_t errlen)
 		host[sizeof(host) - 1] = '\0';
 		v = host;
 	}
-	if (agent_check_name(v, err, errlen) == -1)
+	if (ctl_check_name("name", v, err, errlen) == -1)
 		return (-1);
 	if (conf_str(c, "state_dir")[0] != '/') {
 		snprintf(err, errlen, "state_dir: '%s' is not an absolute path",

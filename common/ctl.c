@@ -610,6 +610,35 @@ ctl_msg_free(struct ctl_msg *m)
 /* ---- framing on streams ---- */
 
 int
+ctl_check_name(const char *what, const char *s, char *err, size_t errlen)
+{
+	size_t	i, len = strlen(s);
+
+	if (len == 0 || len > CTL_MAX_NAME) {
+		snprintf(err, errlen, "%s: %zu bytes; a name is 1-%d bytes",
+		    what, len, CTL_MAX_NAME);
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		    s[i] == '.' || s[i] == '_')) {
+			snprintf(err, errlen, "%s: '%s' holds byte 0x%02x; a "
+			    "name is letters, digits, '-', '.', '_'", what, s,
+			    (unsigned char)s[i]);
+			return (-1);
+		}
+	}
+	if (s[0] == '-' || s[0] == '.') {
+		snprintf(err, errlen, "%s: '%s' starts with '%c'; a name may "
+		    "not start with '-' or '.'", what, s, s[0]);
+		return (-1);
+	}
+	return (0);
+}
+
+int
 ctl_frame_check(const uint8_t *buf, size_t len, size_t max, size_t *total,
     char *err, size_t errlen)
 {

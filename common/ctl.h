@@ -214,6 +214,14 @@ void	 ctl_msg_free(struct ctl_msg *);
  * are needed, -1 means the announced length is out of bounds (the
  * connection must be closed).
  */
+/*
+ * Machine and scenario names: what a hostname may be, so that they work in
+ * DNS (M1): 1-CTL_MAX_NAME bytes of A-Z a-z 0-9 - . _, not starting with '-'
+ * or '.'.  The server, the agent and the API check the one rule here; on
+ * failure err says why, naming WHAT.
+ */
+int	 ctl_check_name(const char *what, const char *s, char *err,
+	    size_t errlen);
 int	 ctl_frame_check(const uint8_t *, size_t, size_t, size_t *, char *,
 	    size_t);
 

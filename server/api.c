@@ -824,22 +824,6 @@ api_machines(struct req *q)
 
 /* ---- scenarios ---- */
 
-static int
-valid_name(const char *s, size_t max)
-{
-	size_t	i, len = strlen(s);
-
-	if (len == 0 || len > max)
-		return (0);
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		    s[i] == '.' || s[i] == '_'))
-			return (0);
-	return (s[0] != '-' && s[0] != '.');
-}
-
 /* ADDR[:PORT] with ADDR an IPv4 multicast address outside 224.0.0.0/24. */
 static int
 parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
@@ -918,13 +902,10 @@ scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
 	memset(sc, 0, sizeof(*sc));
 	sc->max_wait = -1;
 	sc->on_error_stop = 1;
-	if ((s = json_string_value(json_object_get(o, "name"))) == NULL ||
-	    !valid_name(s, SERVER_MAX_NAME)) {
-		snprintf(err, errlen, "NAME: '%s' must be 1-%d letters, "
-		    "digits, '-', '.', '_', not starting with '-' or '.'",
-		    s != NULL ? s : "", SERVER_MAX_NAME);
+	if ((s = json_string_value(json_object_get(o, "name"))) == NULL)
+		s = "";
+	if (ctl_check_name("NAME", s, err, errlen) == -1)
 		return (-1);
-	}
 	snprintf(sc->name, sizeof(sc->name), "%s", s);
 	p = json_object_get(o, "packages");
 	if (!json_is_array(p) || json_array_size(p) == 0) {

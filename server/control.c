@@ -302,24 +302,6 @@ conn_find(struct control *ctl, const char *name, enum conn_state state)
 	return (NULL);
 }
 
-/* Machine names: what a hostname may be, so they work in DNS (M1). */
-static int
-valid_name(const char *s)
-{
-	size_t	i, len = strlen(s);
-
-	if (len == 0 || len > CTL_MAX_NAME)
-		return (0);
-	for (i = 0; i < len; i++) {
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		    s[i] == '.' || s[i] == '_'))
-			return (0);
-	}
-	return (s[0] != '-' && s[0] != '.');
-}
-
 static int
 token_equal(const char *a, const char *b)
 {
@@ -368,7 +350,7 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	struct server		*srv = c->ctl->srv;
 	struct db_machine	 dm;
 	struct ctl_msg		 r;
-	char			 msg[512], err[512];
+	char			 msg[512], err[512], nerr[512];
 	int			 rv, ok, same_key, enrolled;
 	uint64_t		 now = server_now_ms();
 
@@ -377,10 +359,9 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 		    "certificate; say HELLO instead");
 		return;
 	}
-	if (!valid_name(m->u.enroll.name)) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "name: '%s' must be 1-255 "
-		    "letters, digits, '-', '.', '_', not starting with '-' or "
-		    "'.'", m->u.enroll.name);
+	if (ctl_check_name("name", m->u.enroll.name, nerr,
+	    sizeof(nerr)) == -1) {
+		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", nerr);
 		return;
 	}
 	c->name = xstrdup(m->u.enroll.name);

@@ -509,7 +509,32 @@ test_evbuffer(void)
 	evbuffer_free(b);
 }
 
+/* The one machine/scenario name rule (M1), with the reason for each refusal. */
+static void
+test_check_name(void)
+{
+	char	err[512], big[CTL_MAX_NAME + 2];
+
+	CU_ASSERT_EQUAL(ctl_check_name("name", "vm-1.lab_a", err,
+	    sizeof(err)), 0);
+	memset(big, 'a', CTL_MAX_NAME);
+	big[CTL_MAX_NAME] = '\0';
+	CU_ASSERT_EQUAL(ctl_check_name("name", big, err, sizeof(err)), 0);
+	big[CTL_MAX_NAME] = 'a';
+	big[CTL_MAX_NAME + 1] = '\0';
+	CU_ASSERT_EQUAL(ctl_check_name("name", big, err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "256 bytes"));
+	CU_ASSERT_EQUAL(ctl_check_name("name", "", err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(ctl_check_name("NAME", "a b", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "NAME: 'a b' holds byte 0x20"));
+	/* The agent used to accept these; the server never did. */
+	CU_ASSERT_EQUAL(ctl_check_name("name", "-vm", err, sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "starts with '-'"));
+	CU_ASSERT_EQUAL(ctl_check_name("name", ".vm", err, sizeof(err)), -1);
+}
+
 static CU_TestInfo tests[] = {
+	{ "machine and scenario names", test_check_name },
 	{ "enroll, cert, hello, welcome, error", test_enroll_cert_hello },
 	{ "heartbeat with and without facts", test_heartbeat },
 	{ "assign round trip", test_assign },
