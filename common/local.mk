@@ -31,7 +31,8 @@ common_libcommon_a_SOURCES += \
 	common/udp.c common/udp.h \
 	common/fec.c common/fec.h \
 	common/xsend.c common/xsend.h \
-	common/xrecv.c common/xrecv.h
+	common/xrecv.c common/xrecv.h common/xrecv_int.h \
+	common/xrecv_join.c common/xrecv_store.c
 
 # Everything a program needs to link against libcommon.
 COMMON_LIBS = common/libcommon.a $(LIBARCHIVE_LIBS) $(JANSSON_LIBS) \
