@@ -17,6 +17,7 @@ common_libcommon_a_SOURCES = \
 # The signed package format (.fcpkg, doc/package-format.md).
 common_libcommon_a_SOURCES += \
 	common/pkg.h \
+	common/pkg_field.c \
 	common/pkg_manifest.c \
 	common/pkg_cond.c \
 	common/pkg_build.c \
