@@ -228,9 +228,12 @@ test_date(void)
 static void
 test_enums_numbers(void)
 {
-	enum pkg_type		t;
-	enum pkg_urgency	u;
-	uint16_t		v;
+	const char		*bad[] = { "", "-1", "+1", "1x", " 1", "100000",
+	    "99999999999999999999" };
+	enum pkg_type		 t;
+	enum pkg_urgency	 u;
+	uint16_t		 v;
+	size_t			 i;
 
 	CU_ASSERT(pkg_field_parse_type("--type", "servicepack", &t, err,
 	    sizeof(err)) == 0 && t == PKG_SERVICEPACK);
@@ -266,20 +269,9 @@ test_enums_numbers(void)
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err,
 	    "--major: '65536' is not a number from 0 to 65535");
-	CU_ASSERT(pkg_field_parse_u16("--major", "", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", "-1", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", "+1", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", "1x", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", " 1", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", "100000", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_field_parse_u16("--major", "99999999999999999999", &v,
-	    err, sizeof(err)) == -1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT(pkg_field_parse_u16("--major", bad[i], &v, err,
+		    sizeof(err)) == -1);
 }
 
 static void
