@@ -17,6 +17,7 @@ common_libcommon_a_SOURCES = \
 # The signed package format (.fcpkg, doc/package-format.md).
 common_libcommon_a_SOURCES += \
 	common/pkg.h \
+	common/pkg_field.c \
 	common/pkg_manifest.c \
 	common/pkg_cond.c \
 	common/pkg_build.c \
@@ -31,7 +32,8 @@ common_libcommon_a_SOURCES += \
 	common/udp.c common/udp.h \
 	common/fec.c common/fec.h \
 	common/xsend.c common/xsend.h \
-	common/xrecv.c common/xrecv.h
+	common/xrecv.c common/xrecv.h common/xrecv_int.h \
+	common/xrecv_join.c common/xrecv_store.c
 
 # Everything a program needs to link against libcommon.
 COMMON_LIBS = common/libcommon.a $(LIBARCHIVE_LIBS) $(JANSSON_LIBS) \

@@ -120,34 +120,39 @@ struct pkg_manifest {
 };
 
 /*
- * Field checks.  name is how the caller calls the field in messages
- * ("--id" in the CLI, "id" when decoding); each failure writes one sentence
- * naming the field, what is wrong with the value and the rule.  They return
- * 0 or -1.
+ * One field at a time (pkg_field.c).  name is how the caller calls the
+ * field in messages ("--id" in the CLI, "id" when decoding); each failure
+ * writes one sentence naming the field, what is wrong with the value and
+ * the rule.  They return 0 or -1.
  */
-int	 pkg_check_id(const char *, const char *, char *, size_t);
-int	 pkg_check_text(const char *, const char *, size_t, int, char *,
+int	 pkg_field_check_id(const char *, const char *, char *, size_t);
+int	 pkg_field_check_text(const char *, const char *, size_t, int, char *,
 	    size_t);
-int	 pkg_check_relpath(const char *, const char *, char *, size_t);
-int	 pkg_check_symlink(const char *, const char *, char *, size_t);
-int	 pkg_parse_date(const char *, const char *, struct pkg_manifest *,
+int	 pkg_field_check_relpath(const char *, const char *, char *, size_t);
+int	 pkg_field_check_symlink(const char *, const char *, char *, size_t);
+int	 pkg_field_date_valid(int, int, int);
+int	 pkg_field_parse_date(const char *, const char *, struct pkg_manifest *,
 	    char *, size_t);
-int	 pkg_parse_type(const char *, const char *, enum pkg_type *, char *,
+int	 pkg_field_parse_type(const char *, const char *, enum pkg_type *,
+	    char *, size_t);
+int	 pkg_field_parse_urgency(const char *, const char *, enum pkg_urgency *,
+	    char *, size_t);
+int	 pkg_field_parse_u16(const char *, const char *, uint16_t *, char *,
 	    size_t);
-int	 pkg_parse_urgency(const char *, const char *, enum pkg_urgency *,
-	    char *, size_t);
-int	 pkg_parse_u16(const char *, const char *, uint16_t *, char *, size_t);
-int	 pkg_list_add(const char *, struct pkg_list *, const char *, size_t,
-	    char *, size_t);
-void	 pkg_list_free(struct pkg_list *);
+int	 pkg_field_list_add(const char *, struct pkg_list *, const char *,
+	    size_t, char *, size_t);
+void	 pkg_field_list_free(struct pkg_list *);
+
+const char *pkg_field_type_name(enum pkg_type);
+const char *pkg_field_urgency_name(enum pkg_urgency);
+const char *pkg_field_compression_name(enum pkg_compression);
+void	 pkg_field_format_date(const struct pkg_manifest *, char *, size_t);
+
+/*
+ * The manifest itself (pkg_manifest.c): every rule on a filled manifest,
+ * canonical encoding, strict decoding, JSON.
+ */
 int	 pkg_manifest_check(const struct pkg_manifest *, int, char *, size_t);
-
-const char *pkg_type_name(enum pkg_type);
-const char *pkg_urgency_name(enum pkg_urgency);
-const char *pkg_compression_name(enum pkg_compression);
-void	 pkg_format_date(const struct pkg_manifest *, char *, size_t);
-
-/* The manifest itself: canonical encoding, strict decoding, JSON. */
 void	 pkg_manifest_init(struct pkg_manifest *);
 void	 pkg_manifest_free(struct pkg_manifest *);
 void	 pkg_manifest_encode(const struct pkg_manifest *, struct wire_w *);

@@ -245,7 +245,8 @@ pkg_walk(struct pkg_builder *b, int dirfd, const char *rel, int depth)
 		/* The name itself may be unprintable: show where it is. */
 		snprintf(label, sizeof(label), "--dir: a name in %s",
 		    rel == NULL ? "the top directory" : rel);
-		if (pkg_check_relpath(label, path, sub, sizeof(sub)) == -1) {
+		if (pkg_field_check_relpath(label, path, sub,
+		    sizeof(sub)) == -1) {
 			rv = pkg_build_fail(b, PKG_EINPUT, "%s", sub);
 			goto next;
 		}
@@ -293,7 +294,7 @@ pkg_walk(struct pkg_builder *b, int dirfd, const char *rel, int depth)
 				goto next;
 			}
 			target[tlen] = '\0';
-			if (pkg_check_symlink(path, target, sub,
+			if (pkg_field_check_symlink(path, target, sub,
 			    sizeof(sub)) == -1) {
 				rv = pkg_build_fail(b, PKG_EINPUT, "--dir: %s",
 				    sub);

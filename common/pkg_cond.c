@@ -114,7 +114,7 @@ pkg_cond_parse(const char *name, const char *text, struct pkg_cond *c,
 		return (-1);
 	}
 	c->value = xstrndup(val, vlen);
-	if (pkg_check_text(name, c->value, PKG_VALUE_MAX, 0, err,
+	if (pkg_field_check_text(name, c->value, PKG_VALUE_MAX, 0, err,
 	    errlen) == -1)
 		goto bad;
 	if (op == PKG_COND_GE) {

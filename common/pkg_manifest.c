@@ -1,9 +1,11 @@
 /*
- * The package manifest: field validation, the canonical binary encoding
- * that is signed, its strict decoder, signature checking and the JSON form
- * shown by `package inspect --json` and the API.  The same checks run when
- * a package is built and when one is decoded, so a manifest that a
- * modified builder wrote outside the rules is refused by every reader.
+ * The package manifest: the rules on a whole manifest (the fields one by
+ * one through pkg_field.c, and those that tie fields together), the
+ * canonical binary encoding that is signed, its strict decoder, signature
+ * checking and the JSON form shown by `package inspect --json` and the
+ * API.  The same checks run when a package is built and when one is
+ * decoded, so a manifest that a modified builder wrote outside the rules
+ * is refused by every reader.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,7 @@
 #include "xmalloc.h"
 
 /* Field names: the CLI option when building, the manifest field else. */
-enum pkg_field {
+enum pkg_manifest_field {
 	F_ID,
 	F_TYPE,
 	F_URGENCY,
@@ -38,7 +40,7 @@ enum pkg_field {
 	F_COMPRESSION,
 };
 
-static const char *pkg_field_names[][2] = {
+static const char *pkg_manifest_field_names[][2] = {
 	[F_ID] = { "id", "--id" },
 	[F_TYPE] = { "type", "--type" },
 	[F_URGENCY] = { "urgency", "--urgency" },
@@ -59,424 +61,11 @@ static const char *pkg_field_names[][2] = {
 };
 
 static const char *
-fname(int cli, enum pkg_field f)
+fname(int cli, enum pkg_manifest_field f)
 {
-	return (pkg_field_names[f][cli ? 1 : 0]);
+	return (pkg_manifest_field_names[f][cli ? 1 : 0]);
 }
 
-/* Show one byte of a bad value readably in an error message. */
-static void
-pkg_show_byte(unsigned char c, char *buf, size_t len)
-{
-	if (c > 0x20 && c < 0x7f)
-		snprintf(buf, len, "'%c'", c);
-	else if (c == ' ')
-		snprintf(buf, len, "a space");
-	else
-		snprintf(buf, len, "byte 0x%02x", c);
-}
-
-/*
- * Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is
- * not one: overlong forms, surrogates and code points past U+10FFFF are
- * refused, since JSON and terminals downstream must get clean text.
- */
-static size_t
-pkg_utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t	cp;
-	size_t		len, i;
-
-	if (s[0] < 0x80)
-		return (1);
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return (0);
-	if (len > n)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return (0);
-	return (len);
-}
-
-/*
- * Free text: at most max bytes of valid UTF-8 without control characters
- * (multiline text may hold newlines and tabs).
- */
-int
-pkg_check_text(const char *name, const char *s, size_t max, int multiline,
-    char *err, size_t errlen)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i, n;
-
-	if (len > max) {
-		snprintf(err, errlen, "%s: %zu bytes, limit %zu", name, len,
-		    max);
-		return (-1);
-	}
-	for (i = 0; i < len; i += n) {
-		if ((n = pkg_utf8_len(p + i, len - i)) == 0) {
-			snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu; "
-			    "text must be UTF-8", name, i + 1);
-			return (-1);
-		}
-		if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f) &&
-		    !(multiline && (p[i] == '\n' || p[i] == '\t'))) {
-			snprintf(err, errlen, "%s: control character 0x%02x at "
-			    "byte %zu; text may not hold control characters%s",
-			    name, p[i], i + 1,
-			    multiline ? " other than newline and tab" : "");
-			return (-1);
-		}
-	}
-	return (0);
-}
-
-/* P1: 1-63 bytes of A-Z a-z 0-9 - _. */
-int
-pkg_check_id(const char *name, const char *s, char *err, size_t errlen)
-{
-	size_t	len = strlen(s), i;
-	char	shown[16];
-
-	if (len == 0) {
-		snprintf(err, errlen, "%s: empty; an id is 1-%d bytes of "
-		    "A-Z a-z 0-9 - _", name, PKG_ID_MAX);
-		return (-1);
-	}
-	if (len > PKG_ID_MAX) {
-		snprintf(err, errlen, "%s: %zu bytes, limit %d", name, len,
-		    PKG_ID_MAX);
-		return (-1);
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_')
-			continue;
-		pkg_show_byte(c, shown, sizeof(shown));
-		snprintf(err, errlen, "%s: %s at byte %zu is not allowed; an id "
-		    "is 1-%d bytes of A-Z a-z 0-9 - _", name, shown, i + 1,
-		    PKG_ID_MAX);
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * A path inside the package folder: relative, at most PKG_PATH_MAX bytes,
- * components neither empty nor "." nor "..", no control characters.
- */
-int
-pkg_check_relpath(const char *name, const char *path, char *err,
-    size_t errlen)
-{
-	const char	*p, *end;
-	size_t		 len = strlen(path), clen;
-
-	if (len == 0) {
-		snprintf(err, errlen, "%s: empty path", name);
-		return (-1);
-	}
-	if (len > PKG_PATH_MAX) {
-		snprintf(err, errlen, "%s: %zu bytes, limit %d", name, len,
-		    PKG_PATH_MAX);
-		return (-1);
-	}
-	if (path[0] == '/') {
-		snprintf(err, errlen, "%s: %s is an absolute path; it must be "
-		    "relative to the package folder", name, path);
-		return (-1);
-	}
-	if (pkg_check_text(name, path, PKG_PATH_MAX, 0, err, errlen) == -1)
-		return (-1);
-	for (p = path; ; p = end + 1) {
-		end = strchr(p, '/');
-		clen = end == NULL ? strlen(p) : (size_t)(end - p);
-		if (clen == 0) {
-			snprintf(err, errlen, "%s: %s has an empty component "
-			    "(a doubled or trailing '/')", name, path);
-			return (-1);
-		}
-		if ((clen == 1 && p[0] == '.') ||
-		    (clen == 2 && p[0] == '.' && p[1] == '.')) {
-			snprintf(err, errlen, "%s: %s has a '%.*s' component; "
-			    "paths must stay inside the package folder without "
-			    "'.' or '..'", name, path, (int)clen, p);
-			return (-1);
-		}
-		if (end == NULL)
-			break;
-	}
-	return (0);
-}
-
-/*
- * A symlink at path (a checked relative path) pointing to target stays
- * inside the package folder when the target is relative and its ".."
- * components only come first and do not climb above the folder.  Allowing
- * ".." only as a prefix matters: the link's own directory is a real
- * directory, so climbing from it is exact, while a ".." after a name could
- * climb out of a directory reached through another symlink.
- */
-int
-pkg_check_symlink(const char *path, const char *target, char *err,
-    size_t errlen)
-{
-	const char	*p, *end;
-	size_t		 depth = 0, up = 0, clen;
-	int		 named = 0;
-
-	for (p = path; (p = strchr(p, '/')) != NULL; p++)
-		depth++;
-	if (*target == '\0') {
-		snprintf(err, errlen, "%s: symlink with an empty target", path);
-		return (-1);
-	}
-	if (strlen(target) > PKG_PATH_MAX) {
-		snprintf(err, errlen, "%s: symlink target of %zu bytes, limit "
-		    "%d", path, strlen(target), PKG_PATH_MAX);
-		return (-1);
-	}
-	if (target[0] == '/') {
-		snprintf(err, errlen, "%s: symlink to the absolute path %s; "
-		    "symlinks must point inside the package folder", path,
-		    target);
-		return (-1);
-	}
-	for (p = target; ; p = end + 1) {
-		end = strchr(p, '/');
-		clen = end == NULL ? strlen(p) : (size_t)(end - p);
-		if (clen == 2 && p[0] == '.' && p[1] == '.') {
-			if (named) {
-				snprintf(err, errlen, "%s: symlink target %s "
-				    "has '..' after a name; only leading '..' "
-				    "components are allowed", path, target);
-				return (-1);
-			}
-			if (++up > depth) {
-				snprintf(err, errlen, "%s: symlink to %s points "
-				    "outside the package folder", path, target);
-				return (-1);
-			}
-		} else if (clen > 0 && !(clen == 1 && p[0] == '.'))
-			named = 1;
-		if (end == NULL)
-			break;
-	}
-	return (0);
-}
-
-static int
-pkg_days_in_month(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
-
-	if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
-		return (29);
-	return (days[month - 1]);
-}
-
-static int
-pkg_date_valid(int year, int month, int day)
-{
-	return (year >= 1 && year <= 9999 && month >= 1 && month <= 12 &&
-	    day >= 1 && day <= pkg_days_in_month(year, month));
-}
-
-/* P3: YYYY/MM/DD, a real date; never "corrected". */
-int
-pkg_parse_date(const char *name, const char *s, struct pkg_manifest *m,
-    char *err, size_t errlen)
-{
-	int	i, year, month, day;
-
-	for (i = 0; i < 10; i++) {
-		if (i == 4 || i == 7) {
-			if (s[i] != '/')
-				break;
-		} else if (s[i] < '0' || s[i] > '9')
-			break;
-	}
-	if (i != 10 || s[10] != '\0') {
-		snprintf(err, errlen, "%s: '%s' is not YYYY/MM/DD (4-digit "
-		    "year, 2-digit month and day)", name, s);
-		return (-1);
-	}
-	year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
-	    (s[3] - '0');
-	month = (s[5] - '0') * 10 + (s[6] - '0');
-	day = (s[8] - '0') * 10 + (s[9] - '0');
-	if (!pkg_date_valid(year, month, day)) {
-		snprintf(err, errlen, "%s: %s is not a real date (YYYY/MM/DD)",
-		    name, s);
-		return (-1);
-	}
-	m->year = year;
-	m->month = month;
-	m->day = day;
-	return (0);
-}
-
-void
-pkg_format_date(const struct pkg_manifest *m, char *buf, size_t len)
-{
-	if (m->year == 0)
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%04u/%02u/%02u", m->year, m->month, m->day);
-}
-
-static const char *pkg_type_names[] = {
-	[PKG_SERVICEPACK] = "servicepack",
-	[PKG_HOTFIX] = "hotfix",
-	[PKG_APPLICATION] = "application",
-};
-
-static const char *pkg_urgency_names[] = {
-	[PKG_URGENCY_HIGHEST] = "highest",
-	[PKG_URGENCY_HIGH] = "high",
-	[PKG_URGENCY_NORMAL] = "normal",
-	[PKG_URGENCY_LOW] = "low",
-};
-
-const char *
-pkg_type_name(enum pkg_type t)
-{
-	if (t < PKG_SERVICEPACK || t > PKG_APPLICATION)
-		return ("unknown");
-	return (pkg_type_names[t]);
-}
-
-const char *
-pkg_urgency_name(enum pkg_urgency u)
-{
-	if (u < PKG_URGENCY_HIGHEST || u > PKG_URGENCY_LOW)
-		return ("unknown");
-	return (pkg_urgency_names[u]);
-}
-
-const char *
-pkg_compression_name(enum pkg_compression c)
-{
-	switch (c) {
-	case PKG_COMPRESS_NONE:
-		return ("none");
-	case PKG_COMPRESS_ZSTD:
-		return ("zstd");
-	}
-	return ("unknown");
-}
-
-int
-pkg_parse_type(const char *name, const char *s, enum pkg_type *t, char *err,
-    size_t errlen)
-{
-	int	i;
-
-	for (i = PKG_SERVICEPACK; i <= PKG_APPLICATION; i++) {
-		if (strcmp(s, pkg_type_names[i]) == 0) {
-			*t = i;
-			return (0);
-		}
-	}
-	snprintf(err, errlen, "%s: '%s' is not one of servicepack, hotfix, "
-	    "application", name, s);
-	return (-1);
-}
-
-int
-pkg_parse_urgency(const char *name, const char *s, enum pkg_urgency *u,
-    char *err, size_t errlen)
-{
-	int	i;
-
-	for (i = PKG_URGENCY_HIGHEST; i <= PKG_URGENCY_LOW; i++) {
-		if (strcmp(s, pkg_urgency_names[i]) == 0) {
-			*u = i;
-			return (0);
-		}
-	}
-	snprintf(err, errlen, "%s: '%s' is not one of highest, high, normal, "
-	    "low", name, s);
-	return (-1);
-}
-
-/* A decimal number from 0 to 65535, digits only (no sign, no spaces). */
-int
-pkg_parse_u16(const char *name, const char *s, uint16_t *out, char *err,
-    size_t errlen)
-{
-	unsigned long	v = 0;
-	size_t		i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9' || i >= 5)
-			break;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (i == 0 || s[i] != '\0' || v > UINT16_MAX) {
-		snprintf(err, errlen, "%s: '%s' is not a number from 0 to "
-		    "65535", name, s);
-		return (-1);
-	}
-	*out = (uint16_t)v;
-	return (0);
-}
-
-/* Append to a list of at most max entries; duplicates are refused. */
-int
-pkg_list_add(const char *name, struct pkg_list *l, const char *s, size_t max,
-    char *err, size_t errlen)
-{
-	size_t	i;
-
-	if (l->n >= max) {
-		snprintf(err, errlen, "%s: more than %zu values, limit %zu",
-		    name, max, max);
-		return (-1);
-	}
-	for (i = 0; i < l->n; i++) {
-		if (strcmp(l->v[i], s) == 0) {
-			snprintf(err, errlen, "%s: '%s' given twice; each value "
-			    "may appear once", name, s);
-			return (-1);
-		}
-	}
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = xstrdup(s);
-	return (0);
-}
-
-void
-pkg_list_free(struct pkg_list *l)
-{
-	size_t	i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
 
 void
 pkg_manifest_init(struct pkg_manifest *m)
@@ -492,10 +81,10 @@ pkg_manifest_free(struct pkg_manifest *m)
 	size_t	i;
 
 	free(m->exec);
-	pkg_list_free(&m->args);
-	pkg_list_free(&m->os);
-	pkg_list_free(&m->lang);
-	pkg_list_free(&m->supersedes);
+	pkg_field_list_free(&m->args);
+	pkg_field_list_free(&m->os);
+	pkg_field_list_free(&m->lang);
+	pkg_field_list_free(&m->supersedes);
 	for (i = 0; i < m->nrequires; i++)
 		pkg_cond_free(&m->requires[i]);
 	free(m->requires);
@@ -504,8 +93,8 @@ pkg_manifest_free(struct pkg_manifest *m)
 
 /* Check each entry of a list (names are either os/lang names or ids). */
 static int
-pkg_check_list(const char *name, const struct pkg_list *l, size_t max,
-    int ids, const char *self, char *err, size_t errlen)
+pkg_manifest_check_list(const char *name, const struct pkg_list *l,
+    size_t max, int ids, const char *self, char *err, size_t errlen)
 {
 	char	ename[64];
 	size_t	i, j;
@@ -518,7 +107,8 @@ pkg_check_list(const char *name, const struct pkg_list *l, size_t max,
 	for (i = 0; i < l->n; i++) {
 		snprintf(ename, sizeof(ename), "%s[%zu]", name, i + 1);
 		if (ids) {
-			if (pkg_check_id(ename, l->v[i], err, errlen) == -1)
+			if (pkg_field_check_id(ename, l->v[i], err,
+			    errlen) == -1)
 				return (-1);
 			if (self != NULL && strcmp(l->v[i], self) == 0) {
 				snprintf(err, errlen, "%s: '%s' is the "
@@ -530,8 +120,8 @@ pkg_check_list(const char *name, const struct pkg_list *l, size_t max,
 				snprintf(err, errlen, "%s: empty value", ename);
 				return (-1);
 			}
-			if (pkg_check_text(ename, l->v[i], PKG_NAME_MAX, 0, err,
-			    errlen) == -1)
+			if (pkg_field_check_text(ename, l->v[i], PKG_NAME_MAX,
+			    0, err, errlen) == -1)
 				return (-1);
 		}
 		for (j = 0; j < i; j++) {
@@ -556,7 +146,7 @@ pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
 	char	ename[64];
 	size_t	i;
 
-	if (pkg_check_id(fname(cli, F_ID), m->id, err, errlen) == -1)
+	if (pkg_field_check_id(fname(cli, F_ID), m->id, err, errlen) == -1)
 		return (-1);
 	if (m->type < PKG_SERVICEPACK || m->type > PKG_APPLICATION) {
 		snprintf(err, errlen, "%s: unknown type %d", fname(cli, F_TYPE),
@@ -584,17 +174,17 @@ pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
 		return (-1);
 	}
 	if (m->year == 0 ? (m->month != 0 || m->day != 0) :
-	    !pkg_date_valid(m->year, m->month, m->day)) {
+	    !pkg_field_date_valid(m->year, m->month, m->day)) {
 		snprintf(err, errlen, "%s: %04u/%02u/%02u is not a real date "
 		    "(YYYY/MM/DD)", fname(cli, F_DATE), m->year, m->month,
 		    m->day);
 		return (-1);
 	}
-	if (pkg_check_text(fname(cli, F_COMPANY), m->company, PKG_COMPANY_MAX,
-	    0, err, errlen) == -1 ||
-	    pkg_check_text(fname(cli, F_SUMMARY), m->summary, PKG_SUMMARY_MAX,
-	    1, err, errlen) == -1 ||
-	    pkg_check_text(fname(cli, F_KB), m->kb, PKG_KB_MAX, 0, err,
+	if (pkg_field_check_text(fname(cli, F_COMPANY), m->company,
+	    PKG_COMPANY_MAX, 0, err, errlen) == -1 ||
+	    pkg_field_check_text(fname(cli, F_SUMMARY), m->summary,
+	    PKG_SUMMARY_MAX, 1, err, errlen) == -1 ||
+	    pkg_field_check_text(fname(cli, F_KB), m->kb, PKG_KB_MAX, 0, err,
 	    errlen) == -1)
 		return (-1);
 	if (m->type == PKG_SERVICEPACK && m->kb[0] != '\0') {
@@ -608,7 +198,8 @@ pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
 		    "relative to the package folder)", fname(cli, F_EXEC));
 		return (-1);
 	}
-	if (pkg_check_relpath(fname(cli, F_EXEC), m->exec, err, errlen) == -1)
+	if (pkg_field_check_relpath(fname(cli, F_EXEC), m->exec, err,
+	    errlen) == -1)
 		return (-1);
 	if (m->args.n > PKG_ARGS_MAX) {
 		snprintf(err, errlen, "%s: %zu values, limit %d",
@@ -618,19 +209,19 @@ pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
 	for (i = 0; i < m->args.n; i++) {
 		snprintf(ename, sizeof(ename), "%s[%zu]", fname(cli, F_ARGS),
 		    i + 1);
-		if (pkg_check_text(ename, m->args.v[i], PKG_ARG_MAX, 0, err,
-		    errlen) == -1)
+		if (pkg_field_check_text(ename, m->args.v[i], PKG_ARG_MAX, 0,
+		    err, errlen) == -1)
 			return (-1);
 	}
-	if (pkg_check_list(fname(cli, F_OS), &m->os, PKG_LIST_MAX, 0, NULL,
-	    err, errlen) == -1 ||
-	    pkg_check_list(fname(cli, F_LANG), &m->lang, PKG_LIST_MAX, 0, NULL,
-	    err, errlen) == -1 ||
-	    pkg_check_list(fname(cli, F_SUPERSEDES), &m->supersedes,
+	if (pkg_manifest_check_list(fname(cli, F_OS), &m->os, PKG_LIST_MAX, 0,
+	    NULL, err, errlen) == -1 ||
+	    pkg_manifest_check_list(fname(cli, F_LANG), &m->lang, PKG_LIST_MAX,
+	    0, NULL, err, errlen) == -1 ||
+	    pkg_manifest_check_list(fname(cli, F_SUPERSEDES), &m->supersedes,
 	    PKG_LIST_MAX, 1, m->id, err, errlen) == -1)
 		return (-1);
 	if (m->base_sp[0] != '\0') {
-		if (pkg_check_id(fname(cli, F_BASESP), m->base_sp, err,
+		if (pkg_field_check_id(fname(cli, F_BASESP), m->base_sp, err,
 		    errlen) == -1)
 			return (-1);
 		if (strcmp(m->base_sp, m->id) == 0) {
@@ -1030,12 +621,13 @@ pkg_manifest_to_json(const struct pkg_manifest *m)
 	json_object_set_new(o, "format_version", json_integer(
 	    PKG_MANIFEST_VERSION));
 	json_object_set_new(o, "id", json_string(m->id));
-	json_object_set_new(o, "type", json_string(pkg_type_name(m->type)));
+	json_object_set_new(o, "type",
+	    json_string(pkg_field_type_name(m->type)));
 	json_object_set_new(o, "urgency", json_string(
-	    pkg_urgency_name(m->urgency)));
+	    pkg_field_urgency_name(m->urgency)));
 	json_object_set_new(o, "company", pkg_str_or_null(m->company));
 	if (m->year != 0) {
-		pkg_format_date(m, text, sizeof(text));
+		pkg_field_format_date(m, text, sizeof(text));
 		json_object_set_new(o, "release_date", json_string(text));
 	} else
 		json_object_set_new(o, "release_date", json_null());
@@ -1064,7 +656,7 @@ pkg_manifest_to_json(const struct pkg_manifest *m)
 	}
 	json_object_set_new(o, "requires", req);
 	json_object_set_new(o, "compression", json_string(
-	    pkg_compression_name(m->compression)));
+	    pkg_field_compression_name(m->compression)));
 	json_object_set_new(o, "payload_size", json_integer(
 	    (json_int_t)m->payload_size));
 	hex_encode(m->payload_sha256, SHA256_LEN, buf);

@@ -354,7 +354,7 @@ pkg_check_entry(const struct pkg_manifest *m, struct archive_entry *e,
 	/* tar writers mark directories with one trailing slash. */
 	if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
 		path[len - 1] = '\0';
-	if (pkg_check_relpath("payload: entry path", path, sub,
+	if (pkg_field_check_relpath("payload: entry path", path, sub,
 	    sizeof(sub)) == -1) {
 		snprintf(err, errlen, "%s", sub);
 		return (-1);
@@ -390,7 +390,8 @@ pkg_check_entry(const struct pkg_manifest *m, struct archive_entry *e,
 			    "target", path);
 			return (-1);
 		}
-		if (pkg_check_symlink(path, target, sub, sizeof(sub)) == -1) {
+		if (pkg_field_check_symlink(path, target, sub,
+		    sizeof(sub)) == -1) {
 			snprintf(err, errlen, "payload: %s", sub);
 			return (-1);
 		}

@@ -421,8 +421,8 @@ pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
 	hex_encode(m->key_id, KEYID_LEN, kid);
 	memset(&rec, 0, sizeof(rec));
 	rec.id = m->id;
-	rec.type = pkg_type_name(m->type);
-	rec.urgency = pkg_urgency_name(m->urgency);
+	rec.type = pkg_field_type_name(m->type);
+	rec.urgency = pkg_field_urgency_name(m->urgency);
 	rec.has_version = m->has_version;
 	rec.major = m->major;
 	rec.minor = m->minor;
@@ -919,7 +919,7 @@ scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
 	}
 	json_array_foreach(p, i, v) {
 		if ((s = json_string_value(v)) == NULL ||
-		    pkg_check_id("--package", s, err, errlen) == -1) {
+		    pkg_field_check_id("--package", s, err, errlen) == -1) {
 			if (s == NULL)
 				snprintf(err, errlen, "--package: not a "
 				    "string");

@@ -169,7 +169,8 @@ static int
 build_text(const char *opt, const char *v, char *dst, size_t dstlen,
     int multiline, char *err, size_t errlen)
 {
-	if (pkg_check_text(opt, v, dstlen - 1, multiline, err, errlen) == -1)
+	if (pkg_field_check_text(opt, v, dstlen - 1, multiline, err,
+	    errlen) == -1)
 		return (-1);
 	memcpy(dst, v, strlen(v) + 1);
 	return (0);
@@ -191,24 +192,25 @@ build_option(struct pkg_manifest *m, int ch, const char *v, const char **dir,
 		/* "./setup.sh" means setup.sh: the path is relative anyway. */
 		while (v[0] == '.' && v[1] == '/')
 			v += 2;
-		if (pkg_check_relpath(opt, v, err, errlen) == -1)
+		if (pkg_field_check_relpath(opt, v, err, errlen) == -1)
 			return (-1);
 		m->exec = xstrdup(v);
 		return (0);
 	case OPT_ID:
-		if (pkg_check_id(opt, v, err, errlen) == -1)
+		if (pkg_field_check_id(opt, v, err, errlen) == -1)
 			return (-1);
 		memcpy(m->id, v, strlen(v) + 1);
 		return (0);
 	case OPT_TYPE:
-		return (pkg_parse_type(opt, v, &m->type, err, errlen));
+		return (pkg_field_parse_type(opt, v, &m->type, err, errlen));
 	case OPT_ARGS:
 		if (m->args.n >= PKG_ARGS_MAX) {
 			snprintf(err, errlen, "%s: more than %d values, limit %d",
 			    opt, PKG_ARGS_MAX, PKG_ARGS_MAX);
 			return (-1);
 		}
-		if (pkg_check_text(opt, v, PKG_ARG_MAX, 0, err, errlen) == -1)
+		if (pkg_field_check_text(opt, v, PKG_ARG_MAX, 0, err,
+		    errlen) == -1)
 			return (-1);
 		/* Arguments may repeat: "--args -v --args -v" is legitimate. */
 		m->args.v = xreallocarray(m->args.v, m->args.n + 1,
@@ -219,21 +221,22 @@ build_option(struct pkg_manifest *m, int ch, const char *v, const char **dir,
 		return (build_text(opt, v, m->company, sizeof(m->company), 0,
 		    err, errlen));
 	case OPT_DATE:
-		return (pkg_parse_date(opt, v, m, err, errlen));
+		return (pkg_field_parse_date(opt, v, m, err, errlen));
 	case OPT_SUMMARY:
 		return (build_text(opt, v, m->summary, sizeof(m->summary), 1,
 		    err, errlen));
 	case OPT_URGENCY:
-		return (pkg_parse_urgency(opt, v, &m->urgency, err, errlen));
+		return (pkg_field_parse_urgency(opt, v, &m->urgency, err,
+		    errlen));
 	case OPT_KB:
 		return (build_text(opt, v, m->kb, sizeof(m->kb), 0, err,
 		    errlen));
 	case OPT_MAJOR:
 		*have_major = 1;
-		return (pkg_parse_u16(opt, v, &m->major, err, errlen));
+		return (pkg_field_parse_u16(opt, v, &m->major, err, errlen));
 	case OPT_MINOR:
 		*have_minor = 1;
-		return (pkg_parse_u16(opt, v, &m->minor, err, errlen));
+		return (pkg_field_parse_u16(opt, v, &m->minor, err, errlen));
 	case OPT_REBOOT:
 		m->flags |= PKG_F_REBOOT;
 		return (0);
@@ -249,20 +252,21 @@ build_option(struct pkg_manifest *m, int ch, const char *v, const char **dir,
 			snprintf(err, errlen, "%s: empty value", opt);
 			return (-1);
 		}
-		if (pkg_check_text(opt, v, PKG_NAME_MAX, 0, err, errlen) == -1)
+		if (pkg_field_check_text(opt, v, PKG_NAME_MAX, 0, err,
+		    errlen) == -1)
 			return (-1);
-		return (pkg_list_add(opt, ch == OPT_OS ? &m->os : &m->lang, v,
-		    PKG_LIST_MAX, err, errlen));
+		return (pkg_field_list_add(opt, ch == OPT_OS ? &m->os :
+		    &m->lang, v, PKG_LIST_MAX, err, errlen));
 	case OPT_BASESP:
-		if (pkg_check_id(opt, v, err, errlen) == -1)
+		if (pkg_field_check_id(opt, v, err, errlen) == -1)
 			return (-1);
 		memcpy(m->base_sp, v, strlen(v) + 1);
 		return (0);
 	case OPT_SUPERSEDES:
-		if (pkg_check_id(opt, v, err, errlen) == -1)
+		if (pkg_field_check_id(opt, v, err, errlen) == -1)
 			return (-1);
-		return (pkg_list_add(opt, &m->supersedes, v, PKG_LIST_MAX, err,
-		    errlen));
+		return (pkg_field_list_add(opt, &m->supersedes, v, PKG_LIST_MAX,
+		    err, errlen));
 	case OPT_REQUIRES:
 		if (m->nrequires >= PKG_LIST_MAX) {
 			snprintf(err, errlen, "%s: more than %d conditions, "
@@ -387,9 +391,9 @@ package_build(int argc, char **argv)
 	}
 	hex_encode(m.payload_sha256, SHA256_LEN, hex);
 	printf("built %s: %s %s, payload %llu bytes (%s, %llu entries), "
-	    "sha256 %s\n", out, pkg_type_name(m.type), m.id,
+	    "sha256 %s\n", out, pkg_field_type_name(m.type), m.id,
 	    (unsigned long long)m.payload_size,
-	    pkg_compression_name(m.compression),
+	    pkg_field_compression_name(m.compression),
 	    (unsigned long long)m.entries, hex);
 	rv = EXIT_OK;
 out:
@@ -421,14 +425,14 @@ print_manifest(const char *file, const struct pkg_manifest *m)
 
 	printf("%-22s%s\n", "file:", file);
 	printf("%-22s%s\n", "id:", m->id);
-	printf("%-22s%s\n", "type:", pkg_type_name(m->type));
+	printf("%-22s%s\n", "type:", pkg_field_type_name(m->type));
 	if (m->has_version)
 		printf("%-22s%u.%u\n", "version:", m->major, m->minor);
 	else
 		printf("%-22s-\n", "version:");
-	printf("%-22s%s\n", "urgency:", pkg_urgency_name(m->urgency));
+	printf("%-22s%s\n", "urgency:", pkg_field_urgency_name(m->urgency));
 	printf("%-22s%s\n", "company:", m->company[0] ? m->company : "-");
-	pkg_format_date(m, buf, sizeof(buf));
+	pkg_field_format_date(m, buf, sizeof(buf));
 	printf("%-22s%s\n", "release date:", buf);
 	printf("%-22s", "summary:");
 	if (m->summary[0] == '\0')
@@ -467,7 +471,7 @@ print_manifest(const char *file, const struct pkg_manifest *m)
 	}
 	printf("\n");
 	printf("%-22s%s\n", "compression:",
-	    pkg_compression_name(m->compression));
+	    pkg_field_compression_name(m->compression));
 	hex_encode(m->payload_sha256, SHA256_LEN, buf);
 	printf("%-22s%llu bytes, sha256 %s\n", "payload:",
 	    (unsigned long long)m->payload_size, buf);
@@ -607,7 +611,7 @@ package_verify(int argc, char **argv)
 	hex_encode(m->payload_sha256, SHA256_LEN, hex);
 	hex_encode(m->key_id, KEYID_LEN, kid);
 	printf("%s: OK: %s %s signed by key %s; payload %llu bytes, "
-	    "sha256 %s\n", file, pkg_type_name(m->type), m->id, kid,
+	    "sha256 %s\n", file, pkg_field_type_name(m->type), m->id, kid,
 	    (unsigned long long)m->payload_size, hex);
 	pkg_close(p);
 	rv = EXIT_OK;

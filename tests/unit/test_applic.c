@@ -20,7 +20,7 @@ add(struct pkg_list *l, const char *s)
 {
 	char	err[256];
 
-	CU_ASSERT_FATAL(pkg_list_add("test", l, s, PKG_LIST_MAX, err,
+	CU_ASSERT_FATAL(pkg_field_list_add("test", l, s, PKG_LIST_MAX, err,
 	    sizeof(err)) == 0);
 }
 
@@ -159,7 +159,7 @@ inst_free(struct installed *in, size_t n)
 {
 	CU_ASSERT_EQUAL(n, 1);
 	free(in->id);
-	pkg_list_free(&in->supersedes);
+	pkg_field_list_free(&in->supersedes);
 	free(in);
 }
 

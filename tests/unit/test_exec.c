@@ -200,7 +200,7 @@ test_argv_literal(void)
 
 	install("setup");
 	for (i = 0; i < sizeof(nasty) / sizeof(nasty[0]); i++)
-		CU_ASSERT_FATAL(pkg_list_add("args", &args, nasty[i], 64,
+		CU_ASSERT_FATAL(pkg_field_list_add("args", &args, nasty[i], 64,
 		    path, sizeof(path)) == 0);
 	run("bin/setup", &args, 30, &o);
 	CU_ASSERT_EQUAL(o.res.how, EXEC_EXITED);
@@ -227,7 +227,7 @@ test_argv_literal(void)
 		snprintf(path, sizeof(path), "%s/pwned%zu", stage, i);
 		CU_ASSERT(access(path, F_OK) == -1);
 	}
-	pkg_list_free(&args);
+	pkg_field_list_free(&args);
 }
 
 static void

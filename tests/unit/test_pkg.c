@@ -104,8 +104,8 @@ manifest(struct pkg_manifest *m, const char *exec)
 	m->has_version = 1;
 	m->major = 3;
 	m->exec = xstrdup(exec);
-	CU_ASSERT(pkg_list_add("a", &m->args, "--quiet", PKG_ARGS_MAX, err,
-	    sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("a", &m->args, "--quiet", PKG_ARGS_MAX,
+	    err, sizeof(err)) == 0);
 }
 
 static int

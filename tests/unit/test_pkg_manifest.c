@@ -53,27 +53,27 @@ full_manifest(struct pkg_manifest *m)
 	m->has_version = 1;
 	m->major = 65535;
 	m->minor = 7;
-	CU_ASSERT_FATAL(pkg_parse_date("d", "2024/02/29", m, err,
+	CU_ASSERT_FATAL(pkg_field_parse_date("d", "2024/02/29", m, err,
 	    sizeof(err)) == 0);
 	strcpy(m->company, "Ex\xc3\xa4mple GmbH");
 	strcpy(m->summary, "line one\n\tline two");
 	strcpy(m->kb, "KB5001234");
 	m->exec = xstrdup("bin/install.sh");
-	CU_ASSERT(pkg_list_add("a", &m->args, "--quiet", PKG_ARGS_MAX, err,
+	CU_ASSERT(pkg_field_list_add("a", &m->args, "--quiet", PKG_ARGS_MAX,
+	    err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("a", &m->args, "", PKG_ARGS_MAX, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("a", &m->args, "", PKG_ARGS_MAX, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("a", &m->args, "two words", PKG_ARGS_MAX, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("o", &m->os, "debian-12", PKG_LIST_MAX, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("o", &m->os, "Ubuntu 24.04", PKG_LIST_MAX, err,
-	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("l", &m->lang, "en_US", PKG_LIST_MAX, err,
+	CU_ASSERT(pkg_field_list_add("a", &m->args, "two words", PKG_ARGS_MAX,
+	    err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("o", &m->os, "debian-12", PKG_LIST_MAX,
+	    err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("o", &m->os, "Ubuntu 24.04", PKG_LIST_MAX,
+	    err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("l", &m->lang, "en_US", PKG_LIST_MAX, err,
 	    sizeof(err)) == 0);
 	strcpy(m->base_sp, "SP2");
-	CU_ASSERT(pkg_list_add("s", &m->supersedes, "HF-1", PKG_LIST_MAX, err,
-	    sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_list_add("s", &m->supersedes, "HF-1", PKG_LIST_MAX,
+	    err, sizeof(err)) == 0);
 	m->requires = xcalloc(3, sizeof(*m->requires));
 	CU_ASSERT_FATAL(pkg_cond_parse("r", "os.version >= 12.1~rc1", &c, err,
 	    sizeof(err)) == 0);
@@ -103,16 +103,19 @@ test_id(void)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		CU_ASSERT(pkg_check_id("--id", ok[i], err, sizeof(err)) == 0);
+		CU_ASSERT(pkg_field_check_id("--id", ok[i], err,
+		    sizeof(err)) == 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		CU_ASSERT(pkg_check_id("--id", bad[i], err, sizeof(err)) == -1);
+		CU_ASSERT(pkg_field_check_id("--id", bad[i], err,
+		    sizeof(err)) == -1);
 		CU_ASSERT(strncmp(err, "--id: ", 6) == 0);
 	}
-	CU_ASSERT(pkg_check_id("--id", rep('a', 63), err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_check_id("--id", rep('a', 63), err,
+	    sizeof(err)) == 0);
 	strcpy(name, rep('a', 64));
-	CU_ASSERT(pkg_check_id("--id", name, err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_id("--id", name, err, sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--id: 64 bytes, limit 63");
-	CU_ASSERT(pkg_check_id("--id", "a b", err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_id("--id", "a b", err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "a space at byte 2") != NULL);
 	CU_ASSERT(strstr(err, "A-Z a-z 0-9 - _") != NULL);
 }
@@ -122,19 +125,19 @@ test_text(void)
 {
 	char	buf[300];
 
-	CU_ASSERT(pkg_check_text("--company", rep('c', 127), 127, 0, err,
+	CU_ASSERT(pkg_field_check_text("--company", rep('c', 127), 127, 0, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_check_text("--company", rep('c', 128), 127, 0, err,
+	CU_ASSERT(pkg_field_check_text("--company", rep('c', 128), 127, 0, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--company: 128 bytes, limit 127");
-	CU_ASSERT(pkg_check_text("--summary", rep('s', 511), 511, 1, err,
+	CU_ASSERT(pkg_field_check_text("--summary", rep('s', 511), 511, 1, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_check_text("--summary", rep('s', 512), 511, 1, err,
+	CU_ASSERT(pkg_field_check_text("--summary", rep('s', 512), 511, 1, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--summary: 512 bytes, limit 511");
-	CU_ASSERT(pkg_check_text("--kb", rep('k', 31), 31, 0, err,
+	CU_ASSERT(pkg_field_check_text("--kb", rep('k', 31), 31, 0, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_check_text("--kb", rep('k', 32), 31, 0, err,
+	CU_ASSERT(pkg_field_check_text("--kb", rep('k', 32), 31, 0, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--kb: 32 bytes, limit 31");
 
@@ -144,29 +147,36 @@ test_text(void)
 		strcat(buf, "\xc3\xa4");
 	strcat(buf, "x");
 	CU_ASSERT(strlen(buf) == 127);
-	CU_ASSERT(pkg_check_text("c", buf, 127, 0, err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_check_text("c", buf, 127, 0, err,
+	    sizeof(err)) == 0);
 	strcat(buf, "y");
-	CU_ASSERT(pkg_check_text("c", buf, 127, 0, err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", buf, 127, 0, err,
+	    sizeof(err)) == -1);
 
 	/* UTF-8 and control characters. */
-	CU_ASSERT(pkg_check_text("c", "\xe2\x82\xac \xf0\x9f\x98\x80", 127, 0,
-	    err, sizeof(err)) == 0);
-	CU_ASSERT(pkg_check_text("c", "\xc3", 127, 0, err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", "\xe2\x82\xac \xf0\x9f\x98\x80",
+	    127, 0, err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_check_text("c", "\xc3", 127, 0, err,
+	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "UTF-8") != NULL);
-	CU_ASSERT(pkg_check_text("c", "\xc0\xaf", 127, 0, err,
+	CU_ASSERT(pkg_field_check_text("c", "\xc0\xaf", 127, 0, err,
 	    sizeof(err)) == -1);	/* overlong '/' */
-	CU_ASSERT(pkg_check_text("c", "\xed\xa0\x80", 127, 0, err,
+	CU_ASSERT(pkg_field_check_text("c", "\xed\xa0\x80", 127, 0, err,
 	    sizeof(err)) == -1);	/* surrogate */
-	CU_ASSERT(pkg_check_text("c", "\xf4\x90\x80\x80", 127, 0, err,
+	CU_ASSERT(pkg_field_check_text("c", "\xf4\x90\x80\x80", 127, 0, err,
 	    sizeof(err)) == -1);	/* past U+10FFFF */
-	CU_ASSERT(pkg_check_text("c", "\xff", 127, 0, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_check_text("c", "a\nb", 127, 0, err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", "\xff", 127, 0, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", "a\nb", 127, 0, err,
+	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "control character 0x0a") != NULL);
-	CU_ASSERT(pkg_check_text("c", "a\nb\tc", 511, 1, err,
+	CU_ASSERT(pkg_field_check_text("c", "a\nb\tc", 511, 1, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_check_text("c", "a\rb", 511, 1, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_check_text("c", "a\x7f", 511, 1, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_check_text("c", "\x1b[31m", 511, 1, err,
+	CU_ASSERT(pkg_field_check_text("c", "a\rb", 511, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", "a\x7f", 511, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_text("c", "\x1b[31m", 511, 1, err,
 	    sizeof(err)) == -1);
 }
 
@@ -187,83 +197,81 @@ test_date(void)
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		pkg_manifest_init(&m);
-		CU_ASSERT(pkg_parse_date("--release-date", ok[i], &m, err,
+		CU_ASSERT(pkg_field_parse_date("--release-date", ok[i], &m, err,
 		    sizeof(err)) == 0);
 	}
 	CU_ASSERT(m.year == 2023 && m.month == 2 && m.day == 28);
 	for (i = 0; i < sizeof(unreal) / sizeof(unreal[0]); i++) {
 		pkg_manifest_init(&m);
-		CU_ASSERT(pkg_parse_date("--release-date", unreal[i], &m, err,
-		    sizeof(err)) == -1);
+		CU_ASSERT(pkg_field_parse_date("--release-date", unreal[i], &m,
+		    err, sizeof(err)) == -1);
 		CU_ASSERT(strstr(err, "is not a real date (YYYY/MM/DD)") !=
 		    NULL);
 		CU_ASSERT(m.year == 0);
 	}
-	CU_ASSERT(pkg_parse_date("--release-date", "2023/02/30", &m, err,
+	CU_ASSERT(pkg_field_parse_date("--release-date", "2023/02/30", &m, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err,
 	    "--release-date: 2023/02/30 is not a real date (YYYY/MM/DD)");
 	for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		CU_ASSERT(pkg_parse_date("--release-date", malformed[i], &m,
-		    err, sizeof(err)) == -1);
+		CU_ASSERT(pkg_field_parse_date("--release-date", malformed[i],
+		    &m, err, sizeof(err)) == -1);
 		CU_ASSERT(strstr(err, "is not YYYY/MM/DD") != NULL);
 	}
 	m.year = 2023;
 	m.month = 7;
 	m.day = 4;
-	pkg_format_date(&m, err, sizeof(err));
+	pkg_field_format_date(&m, err, sizeof(err));
 	CU_ASSERT_STRING_EQUAL(err, "2023/07/04");
 }
 
 static void
 test_enums_numbers(void)
 {
-	enum pkg_type		t;
-	enum pkg_urgency	u;
-	uint16_t		v;
+	const char		*bad[] = { "", "-1", "+1", "1x", " 1", "100000",
+	    "99999999999999999999" };
+	enum pkg_type		 t;
+	enum pkg_urgency	 u;
+	uint16_t		 v;
+	size_t			 i;
 
-	CU_ASSERT(pkg_parse_type("--type", "servicepack", &t, err,
+	CU_ASSERT(pkg_field_parse_type("--type", "servicepack", &t, err,
 	    sizeof(err)) == 0 && t == PKG_SERVICEPACK);
-	CU_ASSERT(pkg_parse_type("--type", "hotfix", &t, err,
+	CU_ASSERT(pkg_field_parse_type("--type", "hotfix", &t, err,
 	    sizeof(err)) == 0 && t == PKG_HOTFIX);
-	CU_ASSERT(pkg_parse_type("--type", "application", &t, err,
+	CU_ASSERT(pkg_field_parse_type("--type", "application", &t, err,
 	    sizeof(err)) == 0 && t == PKG_APPLICATION);
-	CU_ASSERT(pkg_parse_type("--type", "ServicePack", &t, err,
+	CU_ASSERT(pkg_field_parse_type("--type", "ServicePack", &t, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--type: 'ServicePack' is not one of "
 	    "servicepack, hotfix, application");
-	CU_ASSERT(pkg_parse_type("--type", "", &t, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_urgency("--urgency", "highest", &u, err,
+	CU_ASSERT(pkg_field_parse_type("--type", "", &t, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_parse_urgency("--urgency", "highest", &u, err,
 	    sizeof(err)) == 0 && u == PKG_URGENCY_HIGHEST);
-	CU_ASSERT(pkg_parse_urgency("--urgency", "high", &u, err,
+	CU_ASSERT(pkg_field_parse_urgency("--urgency", "high", &u, err,
 	    sizeof(err)) == 0 && u == PKG_URGENCY_HIGH);
-	CU_ASSERT(pkg_parse_urgency("--urgency", "normal", &u, err,
+	CU_ASSERT(pkg_field_parse_urgency("--urgency", "normal", &u, err,
 	    sizeof(err)) == 0 && u == PKG_URGENCY_NORMAL);
-	CU_ASSERT(pkg_parse_urgency("--urgency", "low", &u, err,
+	CU_ASSERT(pkg_field_parse_urgency("--urgency", "low", &u, err,
 	    sizeof(err)) == 0 && u == PKG_URGENCY_LOW);
-	CU_ASSERT(pkg_parse_urgency("--urgency", "urgent", &u, err,
+	CU_ASSERT(pkg_field_parse_urgency("--urgency", "urgent", &u, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "highest, high, normal, low") != NULL);
 
-	CU_ASSERT(pkg_parse_u16("--major", "0", &v, err, sizeof(err)) == 0 &&
-	    v == 0);
-	CU_ASSERT(pkg_parse_u16("--major", "65535", &v, err, sizeof(err)) ==
-	    0 && v == 65535);
-	CU_ASSERT(pkg_parse_u16("--major", "00002", &v, err, sizeof(err)) ==
-	    0 && v == 2);
-	CU_ASSERT(pkg_parse_u16("--major", "65536", &v, err,
+	CU_ASSERT(pkg_field_parse_u16("--major", "0", &v, err,
+	    sizeof(err)) == 0 && v == 0);
+	CU_ASSERT(pkg_field_parse_u16("--major", "65535", &v, err,
+	    sizeof(err)) == 0 && v == 65535);
+	CU_ASSERT(pkg_field_parse_u16("--major", "00002", &v, err,
+	    sizeof(err)) == 0 && v == 2);
+	CU_ASSERT(pkg_field_parse_u16("--major", "65536", &v, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err,
 	    "--major: '65536' is not a number from 0 to 65535");
-	CU_ASSERT(pkg_parse_u16("--major", "", &v, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", "-1", &v, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", "+1", &v, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", "1x", &v, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", " 1", &v, err, sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", "100000", &v, err,
-	    sizeof(err)) == -1);
-	CU_ASSERT(pkg_parse_u16("--major", "99999999999999999999", &v, err,
-	    sizeof(err)) == -1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT(pkg_field_parse_u16("--major", bad[i], &v, err,
+		    sizeof(err)) == -1);
 }
 
 static void
@@ -277,22 +285,25 @@ test_relpath(void)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		CU_ASSERT(pkg_check_relpath("--exec", ok[i], err,
+		CU_ASSERT(pkg_field_check_relpath("--exec", ok[i], err,
 		    sizeof(err)) == 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		CU_ASSERT(pkg_check_relpath("--exec", bad[i], err,
+		CU_ASSERT(pkg_field_check_relpath("--exec", bad[i], err,
 		    sizeof(err)) == -1);
 		CU_ASSERT(strncmp(err, "--exec: ", 8) == 0);
 	}
-	CU_ASSERT(pkg_check_relpath("--exec", "../x", err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_relpath("--exec", "../x", err,
+	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "'..'") != NULL);
-	CU_ASSERT(pkg_check_relpath("--exec", "/bin/sh", err,
+	CU_ASSERT(pkg_field_check_relpath("--exec", "/bin/sh", err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "absolute") != NULL);
 	strcpy(path, rep('p', PKG_PATH_MAX));
-	CU_ASSERT(pkg_check_relpath("--exec", path, err, sizeof(err)) == 0);
+	CU_ASSERT(pkg_field_check_relpath("--exec", path, err,
+	    sizeof(err)) == 0);
 	strcat(path, "p");
-	CU_ASSERT(pkg_check_relpath("--exec", path, err, sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_check_relpath("--exec", path, err,
+	    sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--exec: 4096 bytes, limit 4095");
 }
 
@@ -322,7 +333,7 @@ test_symlink_rule(void)
 	size_t	i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		int rv = pkg_check_symlink(t[i].path, t[i].target, err,
+		int rv = pkg_field_check_symlink(t[i].path, t[i].target, err,
 		    sizeof(err));
 
 		if (rv != (t[i].ok ? 0 : -1))
@@ -369,33 +380,33 @@ test_manifest_rules(void)
 	CU_ASSERT(strncmp(err, "--base-sp: ", 11) == 0);
 	strcpy(m.base_sp, "SP1");
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("--supersedes", &m.supersedes, "SP2",
+	CU_ASSERT(pkg_field_list_add("--supersedes", &m.supersedes, "SP2",
 	    PKG_LIST_MAX, err, sizeof(err)) == 0);
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "own id") != NULL);
-	pkg_list_free(&m.supersedes);
+	pkg_field_list_free(&m.supersedes);
 
 	/* Lists: 64 values pass, the 65th and duplicates fail. */
 	for (i = 0; i < PKG_LIST_MAX; i++) {
 		snprintf(v, sizeof(v), "os-%zu", i);
-		CU_ASSERT(pkg_list_add("--os", &m.os, v, PKG_LIST_MAX, err,
-		    sizeof(err)) == 0);
+		CU_ASSERT(pkg_field_list_add("--os", &m.os, v, PKG_LIST_MAX,
+		    err, sizeof(err)) == 0);
 	}
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("--os", &m.os, "one-more", PKG_LIST_MAX, err,
-	    sizeof(err)) == -1);
+	CU_ASSERT(pkg_field_list_add("--os", &m.os, "one-more", PKG_LIST_MAX,
+	    err, sizeof(err)) == -1);
 	CU_ASSERT(strncmp(err, "--os: more than 64 values", 25) == 0);
-	pkg_list_free(&m.os);
-	CU_ASSERT(pkg_list_add("--lang", &m.lang, "de", PKG_LIST_MAX, err,
+	pkg_field_list_free(&m.os);
+	CU_ASSERT(pkg_field_list_add("--lang", &m.lang, "de", PKG_LIST_MAX, err,
 	    sizeof(err)) == 0);
-	CU_ASSERT(pkg_list_add("--lang", &m.lang, "de", PKG_LIST_MAX, err,
+	CU_ASSERT(pkg_field_list_add("--lang", &m.lang, "de", PKG_LIST_MAX, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "given twice") != NULL);
 	/* The checker catches what a list built by hand smuggles in. */
 	m.lang.v = xreallocarray(m.lang.v, 2, sizeof(char *));
 	m.lang.v[m.lang.n++] = xstrdup("de");
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == -1);
-	pkg_list_free(&m.lang);
+	pkg_field_list_free(&m.lang);
 	m.lang.v = xcalloc(1, sizeof(char *));
 	m.lang.v[m.lang.n++] = xstrdup(rep('l', 128));
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == -1);
@@ -403,7 +414,7 @@ test_manifest_rules(void)
 	free(m.lang.v[0]);
 	m.lang.v[0] = xstrdup(rep('l', 127));
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == 0);
-	pkg_list_free(&m.lang);
+	pkg_field_list_free(&m.lang);
 
 	/* Setup parameters: 256 of up to 4095 bytes. */
 	for (i = 0; i < PKG_ARGS_MAX; i++) {
@@ -417,12 +428,12 @@ test_manifest_rules(void)
 	m.args.v[m.args.n++] = xstrdup("-v");
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--args: 257 values, limit 256");
-	pkg_list_free(&m.args);
+	pkg_field_list_free(&m.args);
 	m.args.v = xcalloc(1, sizeof(char *));
 	m.args.v[m.args.n++] = xstrdup(rep('a', PKG_ARG_MAX + 1));
 	CU_ASSERT(pkg_manifest_check(&m, 1, err, sizeof(err)) == -1);
 	CU_ASSERT_STRING_EQUAL(err, "--args[1]: 4096 bytes, limit 4095");
-	pkg_list_free(&m.args);
+	pkg_field_list_free(&m.args);
 
 	/* Executable path. */
 	free(m.exec);
