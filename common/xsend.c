@@ -41,12 +41,9 @@
 #include "udp.h"
 #include "wire.h"
 #include "xmalloc.h"
-#include "xsend.h"
-#include "mono.h"
+#include "xsend_int.h"
 
-#define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
-#define XS_OLD_INC		32	/* earlier incarnations remembered */
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_ANNOUNCE_MS		100
@@ -64,22 +61,12 @@
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 #define XS_FEC_MARGIN		1.25	/* proactive parity per expected loss */
 #define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
-#define XS_HIST			8	/* control steps of loss history */
 #define XS_CONGEST_PM		30	/* loss rise that means congestion */
 #define XS_LOSS_UNKNOWN		UINT16_MAX
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
 #define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
 #define XS_SKIP_BUDGET		256	/* held blocks skipped per pump */
-
-enum xsend_state {
-	XS_INIT,
-	XS_WAITING,
-	XS_SENDING,
-	XS_DRAINING,
-	XS_LINGER,
-	XS_FINISHED,
-};
 
 enum xsend_event {
 	XE_START,
@@ -91,181 +78,9 @@ enum xsend_event {
 	XE_STOP,
 };
 
-struct xs_peer {
-	uint64_t		 rid;
-	uint32_t		 incarnation;
-	uint32_t		 old_inc[XS_OLD_INC];
-	uint32_t		 last_rseq;
-	struct udp_addr		 addr;
-	char			 name[64];
-	enum xsend_pstate	 state;
-	uint64_t		 last_heard;	/* ms */
-	uint64_t		 bytes;
-	uint64_t		 repairs;
-	uint32_t		 overflow;
-	uint64_t		 hw;		/* rx_hw_seq of the last REPORT */
-	uint64_t		 hw_ms;
-	double			 drain;		/* bytes/s it processes */
-	uint64_t		 lag;		/* bytes sent it has not seen */
-	uint16_t		 loss_pm;	/* its first-pass loss */
-	uint64_t		 straggle_since;	/* ms, 0: keeps up */
-	int			 rx_ok;		/* rx_pk and rx_hw are set */
-	uint32_t		 rx_pk;		/* its packet count, last time */
-	uint64_t		 rx_hw;		/* its rx_hw_seq then */
-	double			 iloss;		/* per mille of all we send */
-	int			 j_set;		/* j_pk, j_hw: judging snapshot */
-	uint32_t		 j_pk;
-	uint64_t		 j_hw;
-	uint64_t		 iloss_ms;	/* when iloss was last updated */
-	int			 refused;	/* we refused it (straggler) */
-	uint8_t			*held_got;	/* HELD chunks folded, per bit */
-	char			 err[PROTO_ERR_MAX + 1];
-};
-
-struct xs_slot {
-	int64_t		 block;		/* -1: empty */
-	uint64_t	 used;		/* LRU stamp */
-	uint8_t		*buf;
-};
-
-struct xs_fifo {
-	uint32_t	*q;
-	uint64_t	 cap, head, len;
-};
-
-/*
- * A sender socket, shared by the sends of this process from the same
- * port, address family and interface (fleetcastd runs several at once on
- * its data_port, each to its own group).  Its users are the sends started
- * and not yet finished; the answers go to the one whose session they
- * carry.  One bound to an ephemeral port (port 0) is not shared.
- */
-struct xs_sock {
-	struct xs_sock		*next;
-	struct event_base	*base;
-	int			 fd;
-	int			 family;
-	uint16_t		 port;
-	unsigned		 ifindex;
-	int			 refs;
-	int			 busy;		/* in its callback */
-	struct event		*ev;
-	struct xsend		**users;
-	int			 nusers;
-};
-
-static struct xs_sock	*xs_socks;
-
-struct xsend {
-	struct event_base	*base;
-	struct xsend_conf	 conf;
-	struct xsend_cb		 cb;
-	void			*arg;
-	enum xsend_state	 state;
-
-	int			 fd;		/* the file */
-	struct xs_sock		*xsock;
-	struct udp_tx		*tx;
-	struct event		*ev_pace;
-	struct event		*ev_ctl;
-	struct event		*ev_announce;
-	struct event		*ev_linger;
-
-	uint64_t		 session;
-	struct aead		*kd;
-	struct aead		*kf;
-	uint64_t		 seq;
-	struct proto_geom	 geom;
-	struct fec		*fec;
-
-	struct xs_slot		 ring[XS_RING];
-	uint64_t		 stamp;
-	uint8_t			*pcache;	/* encoded parity, XS_PCACHE */
-	uint32_t		*pc_group;
-	uint32_t		*pc_rseq;
-	uint8_t			*gbuf;		/* one group read alone */
-	uint32_t		 gbuf_group;
-	uint8_t			*sendbuf;	/* one control datagram */
-
-	struct sha256		*sha;
-	uint64_t		 hashed_blocks;
-	uint8_t			 digest[SHA256_LEN];
-	int			 digest_ok;
-
-	uint64_t		 next_sym;	/* first pass cursor */
-	uint8_t			*held;		/* blocks all who said hold */
-	uint64_t		 nchunks;	/* HELD chunks of the geometry */
-	uint32_t		*g_sched;
-	uint32_t		*g_sent;
-	uint64_t		*g_last;
-	uint8_t			*g_dpend;	/* data resend queued */
-	uint8_t			*g_dcur;
-	uint64_t		*g_dlast;
-	uint32_t		*b_cursor;
-	uint64_t		*b_last;
-	uint8_t			*b_pending;
-	struct xs_fifo		 pq;		/* blocks with group work */
-	uint8_t			*b_inpq;
-	uint16_t		*b_lane;	/* round-robin cursor */
-	struct xs_fifo		 bq;		/* whole blocks */
-	int			 turn;
-	double			 credit;
-
-	struct proto_ncf	 ncf;
-	uint8_t			*ncf_in;
-
-	struct xs_peer		*peers;
-	int			 npeers;
-
-	double			 rate;
-	double			 tokens;
-	uint64_t		 last_us;
-	int			 slow_start;
-	double			 ceiling;	/* delivered rate at congestion */
-	uint16_t		 loss_floor;	/* loss that is not congestion */
-	double			 loss_slow;	/* slow average of the loss */
-	uint64_t		 cut_at;	/* ms of the last cut for loss */
-	uint16_t		 cut_loss;	/* the loss a cut was made at */
-	uint16_t		 cut_floor;	/* the floor before the first */
-	uint64_t		 judge_from;	/* ms of the judging snapshot */
-	int			 have_rx;	/* receivers count packets */
-	uint16_t		 h_loss[XS_HIST];	/* worst loss, per step */
-	uint64_t		 h_wire[XS_HIST];	/* bytes sent by then */
-	uint64_t		 h_ms[XS_HIST];
-	unsigned		 h_pos;
-	int			 congested_drop;
-	int			 congested_queue;
-	uint64_t		 last_decrease;
-	uint64_t		 last_progress;
-
-	uint64_t		 t_start;
-	uint64_t		 t_send;
-	uint64_t		 t_quiet;	/* every receiver final */
-	uint64_t		 t_end;
-
-	uint64_t		 n_packets;
-	uint64_t		 n_data;
-	uint64_t		 n_repair;
-	uint64_t		 n_resend;
-	uint64_t		 n_wire;
-	uint64_t		 n_loads;
-	uint64_t		 n_proactive;
-	uint64_t		 n_gloads;
-	uint64_t		 n_skipped;	/* bytes */
-	uint64_t		 n_skipblocks;
-	uint64_t		 drops[PROTO_DROP_MAX];
-};
-
 static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
 static void	xsend_send_announce(struct xsend *);
-
-
-static uint64_t
-xs_now_ms(void)
-{
-	return (mono_us() / 1000);
-}
 
 static const char *
 xsend_strstate(enum xsend_state s)
@@ -476,18 +291,6 @@ xs_q_pending(const struct xsend *s)
 	return (s->pq.len + s->bq.len);
 }
 
-static uint8_t *
-xs_slot(struct xsend *s, size_t len)
-{
-	uint8_t	*p;
-
-	if ((p = udp_tx_slot(s->tx, len)) != NULL)
-		return (p);
-	if (udp_tx_flush(s->tx) != 0)
-		return (NULL);
-	return (udp_tx_slot(s->tx, len));
-}
-
 /* Seal symbol i of the file as DATA into the transmit batch. */
 static int
 xs_emit_data(struct xsend *s, uint64_t i)
@@ -502,7 +305,7 @@ xs_emit_data(struct xsend *s, uint64_t i)
 		log_warn("xsend: read %s", s->conf.path);
 		return (-1);
 	}
-	if ((p = xs_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
+	if ((p = xs_sock_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
 		return (1);
 	if (++s->seq == UINT64_MAX)
 		fatalx("xsend: nonce space exhausted");
@@ -612,7 +415,7 @@ xs_emit_parity(struct xsend *s, uint32_t g)
 	size_t		 dlen = PROTO_SYM_OVERHEAD + s->geom.sym;
 	ssize_t		 n;
 
-	if ((p = xs_slot(s, dlen)) == NULL)
+	if ((p = xs_sock_slot(s, dlen)) == NULL)
 		return (1);
 	if ((par = xs_parity(s, g, s->g_sent[g])) == NULL) {
 		log_warn("xsend: read %s", s->conf.path);
@@ -902,30 +705,6 @@ xsend_pace_cb(evutil_socket_t fd, short ev, void *arg)
 		xs_pump(s);
 }
 
-/* Seal a control body and send it to one address. */
-static void
-xs_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
-    const struct udp_addr *to)
-{
-	uint8_t		nonce[PROTO_NONCE_LEN];
-	ssize_t		n;
-
-	if (w->err)
-		fatalx("xsend: control body too long");
-	if (++s->seq == UINT64_MAX)
-		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	n = proto_seal(s->kd, type, s->session, nonce, NULL, w->buf, w->len,
-	    s->sendbuf, PROTO_MAX_DGRAM);
-	if (n == -1)
-		fatalx("xsend: seal failed");
-	if (udp_sendto(s->xsock->fd, s->sendbuf, (size_t)n, to) == -1 &&
-	    errno != EAGAIN)
-		log_warn("xsend: sendto");
-	s->n_packets++;
-	s->n_wire += (uint64_t)n;
-}
-
 static void
 xsend_send_announce(struct xsend *s)
 {
@@ -970,7 +749,7 @@ xsend_send_announce(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_announce(&w, &a);
-	xs_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
+	xs_sock_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
 }
 
 static void
@@ -996,7 +775,7 @@ xs_flush_ncf(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ncf(&w, &s->ncf);
-	xs_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
+	xs_sock_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
 	s->ncf.n = 0;
 }
 
@@ -1025,7 +804,7 @@ xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
 	a.verdict = verdict;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ack(&w, &a);
-	xs_send_ctl(s, PROTO_ACK, &w, &p->addr);
+	xs_sock_send_ctl(s, PROTO_ACK, &w, &p->addr);
 }
 
 static struct xs_peer *
@@ -1398,187 +1177,6 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 		}
 		xs_report(s, &rep);
 	}
-}
-
-/* What nobody's session claims counts as dropped by every user. */
-static void
-xs_sock_drop(struct xs_sock *k, enum proto_drop why)
-{
-	int	i;
-
-	for (i = 0; i < k->nusers; i++)
-		k->users[i]->drops[why]++;
-}
-
-static void
-xs_sock_free(struct xs_sock *k)
-{
-	struct xs_sock	**kp;
-
-	for (kp = &xs_socks; *kp != NULL; kp = &(*kp)->next)
-		if (*kp == k) {
-			*kp = k->next;
-			break;
-		}
-	event_free(k->ev);
-	close(k->fd);
-	free(k->users);
-	free(k);
-}
-
-/*
- * Datagrams to a sender socket.  The users are looked up again for each
- * one: a callback may finish or free a send on the way (a socket without
- * users is freed only once this returns).
- */
-static void
-xs_sock_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct xs_sock		*k = arg;
-	struct xsend		*s;
-	struct proto_hdr	 h;
-	struct udp_addr		 from;
-	enum proto_drop		 why;
-	uint8_t			 buf[PROTO_MAX_DGRAM];
-	ssize_t			 n;
-	int			 budget, i;
-
-	k->busy = 1;
-	for (budget = 0; budget < 256 && k->nusers > 0; budget++) {
-		from.len = sizeof(from.ss);
-		n = recvfrom(k->fd, buf, sizeof(buf), MSG_DONTWAIT,
-		    (struct sockaddr *)&from.ss, &from.len);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNREFUSED)
-				log_warn("xsend: recvfrom");
-			break;
-		}
-		if (proto_decode(buf, (size_t)n, &h, &why) == -1) {
-			xs_sock_drop(k, why);
-			continue;
-		}
-		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT &&
-		    h.type != PROTO_HELD) {
-			xs_sock_drop(k, PROTO_DROP_TYPE);
-			continue;
-		}
-		for (i = 0, s = NULL; i < k->nusers && s == NULL; i++)
-			if (k->users[i]->session == h.session)
-				s = k->users[i];
-		if (s == NULL) {
-			xs_sock_drop(k, PROTO_DROP_SESSION);
-			continue;
-		}
-		xs_feedback(s, &h, &from);
-	}
-	k->busy = 0;
-	if (k->refs == 0)
-		xs_sock_free(k);
-}
-
-/*
- * The port receivers answer to: conf->src_port, or by default the group's
- * port plus one (minus one for 65535): the group's port itself is held by
- * receivers on this host.  0: an ephemeral port.
- */
-static uint16_t
-xs_src_port(const struct xsend_conf *conf)
-{
-	uint16_t	gp;
-
-	if (conf->src_port > 0 && conf->src_port <= 65535)
-		return ((uint16_t)conf->src_port);
-	if (conf->src_port < 0)
-		return (0);
-	gp = ntohs(conf->group.ss.ss_family == AF_INET ?
-	    ((const struct sockaddr_in *)&conf->group.ss)->sin_port :
-	    ((const struct sockaddr_in6 *)&conf->group.ss)->sin6_port);
-	if (gp == 0)
-		return (0);
-	return (gp == 65535 ? 65534 : gp + 1);
-}
-
-/*
- * The socket for a new send: the one of ours on its port, or a new one.
- * When another program holds the port the send goes on from an ephemeral
- * port, with a warning: receivers then answer there, which a firewall
- * opened for the documented port does not let in.
- */
-static struct xs_sock *
-xs_sock_open(struct event_base *base, const struct xsend_conf *conf,
-    char *err, size_t errlen)
-{
-	struct xs_sock	*k;
-	char		 why[256];
-	uint16_t	 port = xs_src_port(conf);
-	int		 fd;
-
-	for (k = xs_socks; port != 0 && k != NULL; k = k->next)
-		if (k->base == base && k->port == port &&
-		    k->family == conf->group.ss.ss_family &&
-		    k->ifindex == conf->ifindex) {
-			k->refs++;
-			return (k);
-		}
-	fd = udp_sender_socket(&conf->group, conf->ifindex, port, why,
-	    sizeof(why));
-	if (fd == -1 && port != 0) {
-		log_warnx("xsend: %s; sending from an ephemeral port instead: "
-		    "receivers' answers must be let in there", why);
-		port = 0;
-		fd = udp_sender_socket(&conf->group, conf->ifindex, 0, why,
-		    sizeof(why));
-	}
-	if (fd == -1) {
-		snprintf(err, errlen, "%s", why);
-		return (NULL);
-	}
-	k = xcalloc(1, sizeof(*k));
-	k->base = base;
-	k->fd = fd;
-	k->family = conf->group.ss.ss_family;
-	k->port = port;
-	k->ifindex = conf->ifindex;
-	k->refs = 1;
-	if ((k->ev = event_new(base, fd, EV_READ | EV_PERSIST, xs_sock_cb,
-	    k)) == NULL)
-		fatalx("xsend: event_new failed");
-	k->next = xs_socks;
-	xs_socks = k;
-	return (k);
-}
-
-static void
-xs_sock_attach(struct xs_sock *k, struct xsend *s)
-{
-	k->users = xreallocarray(k->users, k->nusers + 1, sizeof(*k->users));
-	k->users[k->nusers++] = s;
-	if (k->nusers == 1)
-		event_add(k->ev, NULL);
-}
-
-static void
-xs_sock_detach(struct xs_sock *k, struct xsend *s)
-{
-	int	i;
-
-	for (i = 0; i < k->nusers; i++)
-		if (k->users[i] == s) {
-			memmove(k->users + i, k->users + i + 1,
-			    sizeof(*k->users) * (k->nusers - i - 1));
-			if (--k->nusers == 0)
-				event_del(k->ev);
-			return;
-		}
-}
-
-static void
-xs_sock_release(struct xs_sock *k, struct xsend *s)
-{
-	xs_sock_detach(k, s);
-	if (--k->refs == 0 && !k->busy)
-		xs_sock_free(k);
 }
 
 static void
@@ -2175,10 +1773,10 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	explicit_bzero(kf, sizeof(kf));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
 
-	if ((s->xsock = xs_sock_open(base, conf, err, errlen)) == NULL)
+	if ((s->xsock = xs_sock_open(base, conf, xs_feedback, err,
+	    errlen)) == NULL)
 		goto fail;
-	s->tx = udp_tx_new(s->xsock->fd, &conf->group,
-	    getenv("FLEETCAST_NO_GSO") == NULL);
+	s->tx = xs_sock_tx(s->xsock, &conf->group);
 	s->fec = fec_new();
 	if (conf->has_digest) {
 		memcpy(s->digest, conf->digest, SHA256_LEN);
@@ -2401,5 +1999,5 @@ xsend_session(struct xsend *s)
 int
 xsend_port(struct xsend *s)
 {
-	return (udp_local_port(s->xsock->fd));
+	return (xs_sock_port(s->xsock));
 }
