@@ -185,80 +185,6 @@ xs_group_busy(const struct xsend *s, uint64_t g)
 	return (s->g_sched[g] > s->g_sent[g] || s->g_dpend[g]);
 }
 
-/* Block b if it is in the ring, without loading it. */
-static uint8_t *
-xs_block_held(struct xsend *s, uint64_t b)
-{
-	int	i;
-
-	for (i = 0; i < XS_RING; i++)
-		if (s->ring[i].block == (int64_t)b) {
-			s->ring[i].used = ++s->stamp;
-			return (s->ring[i].buf);
-		}
-	return (NULL);
-}
-
-/*
- * The block ring.  The block the first pass is in is never evicted; others
- * go least recently used first.  A block comes from one pread, zero-padded
- * past the end of the file so that parity sees whole symbols.
- */
-static uint8_t *
-xs_block(struct xsend *s, uint64_t b)
-{
-	struct xs_slot	*sl, *victim = NULL;
-	uint64_t	 cur = s->next_sym / s->geom.bsym;
-	size_t		 blen, want, got;
-	ssize_t		 n;
-	int		 i;
-
-	for (i = 0; i < XS_RING; i++) {
-		sl = &s->ring[i];
-		if (sl->block == (int64_t)b) {
-			sl->used = ++s->stamp;
-			return (sl->buf);
-		}
-		if (sl->block >= 0 && (uint64_t)sl->block == cur &&
-		    s->state == XS_SENDING)
-			continue;
-		if (victim == NULL || sl->block < 0 ||
-		    (victim->block >= 0 && sl->used < victim->used))
-			victim = sl;
-	}
-	blen = (size_t)s->geom.bsym * s->geom.sym;
-	want = blen;
-	if (b * blen + want > s->geom.size)
-		want = s->geom.size - b * blen;
-	for (got = 0; got < want; got += n) {
-		n = pread(s->fd, victim->buf + got, want - got,
-		    (off_t)(b * blen + got));
-		if (n == -1 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return (NULL);
-		}
-	}
-	if (want < blen)
-		memset(victim->buf + want, 0, blen - want);
-	victim->block = (int64_t)b;
-	victim->used = ++s->stamp;
-	s->n_loads++;
-	if (s->sha != NULL && b == s->hashed_blocks) {
-		sha256_update(s->sha, victim->buf, want);
-		s->hashed_blocks++;
-		if (s->hashed_blocks == s->geom.nblocks) {
-			sha256_final(s->sha, s->digest);
-			s->digest_ok = 1;
-		}
-	}
-	return (victim->buf);
-}
-
 static void
 xs_q_init(struct xs_fifo *f, uint64_t cap)
 {
@@ -291,38 +217,6 @@ xs_q_pending(const struct xsend *s)
 	return (s->pq.len + s->bq.len);
 }
 
-/* Seal symbol i of the file as DATA into the transmit batch. */
-static int
-xs_emit_data(struct xsend *s, uint64_t i)
-{
-	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
-	uint8_t		*buf, *p;
-	uint32_t	 len = proto_sym_len(&s->geom, i);
-	uint64_t	 b = i / s->geom.bsym;
-	ssize_t		 n;
-
-	if ((buf = xs_block(s, b)) == NULL) {
-		log_warn("xsend: read %s", s->conf.path);
-		return (-1);
-	}
-	if ((p = xs_sock_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
-		return (1);
-	if (++s->seq == UINT64_MAX)
-		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	wire_store64(sub, i);
-	n = proto_seal(s->kd, PROTO_DATA, s->session, nonce, sub,
-	    buf + (size_t)(i % s->geom.bsym) * s->geom.sym, len, p,
-	    PROTO_SYM_OVERHEAD + len);
-	if (n == -1)
-		fatalx("xsend: seal failed");
-	udp_tx_commit(s->tx, (size_t)n);
-	s->n_packets++;
-	s->n_wire += (uint64_t)n;
-	s->tokens -= (double)n;
-	return (0);
-}
-
 /*
  * Pointers to the k data symbols of group g.  From the ring when its block
  * is there, or when enough of the block's groups need work to make reading
@@ -338,10 +232,10 @@ xs_group_data(struct xsend *s, uint32_t g, uint8_t **src)
 	size_t		 len;
 	ssize_t		 n;
 
-	if ((buf = xs_block_held(s, b)) == NULL) {
+	if ((buf = xs_ring_held(s, b)) == NULL) {
 		for (lane = 0; lane < s->geom.il; lane++)
 			busy += xs_group_busy(s, b * s->geom.il + lane);
-		if (busy >= XS_LOAD_MIN && (buf = xs_block(s, b)) == NULL)
+		if (busy >= XS_LOAD_MIN && (buf = xs_ring_block(s, b)) == NULL)
 			return (-1);
 	}
 	if (buf != NULL) {
@@ -482,7 +376,7 @@ xs_emit_repair(struct xsend *s)
 	if (s->bq.len > 0 && (s->pq.len == 0 || s->turn)) {
 		b = s->bq.q[s->bq.head];
 		i = (uint64_t)b * s->geom.bsym + s->b_cursor[b];
-		if ((rv = xs_emit_data(s, i)) != 0)
+		if ((rv = xs_ring_emit_data(s, i)) != 0)
 			return (rv);
 		s->n_resend++;
 		s->turn = 0;
@@ -501,7 +395,7 @@ xs_emit_repair(struct xsend *s)
 	g = (uint64_t)b * s->geom.il + lane;
 	if (s->g_dpend[g]) {
 		i = proto_group_sym(&s->geom, g, s->g_dcur[g]);
-		if ((rv = xs_emit_data(s, i)) != 0)
+		if ((rv = xs_ring_emit_data(s, i)) != 0)
 			return (rv);
 		s->n_resend++;
 		s->g_dlast[g] = s->seq;
@@ -613,7 +507,7 @@ xs_skip(struct xsend *s, int *budget)
 		if (s->sha != NULL) {
 			if (*budget < XS_SKIP_BUDGET)
 				return (1);
-			if (xs_block(s, b) == NULL) {
+			if (xs_ring_block(s, b) == NULL) {
 				log_warn("xsend: read %s", s->conf.path);
 				return (-1);
 			}
@@ -667,7 +561,7 @@ xs_pump(struct xsend *s)
 			if (rv == 0 && data)
 				s->credit -= 1.0;
 		} else if (data) {
-			rv = xs_emit_data(s, s->next_sym);
+			rv = xs_ring_emit_data(s, s->next_sym);
 			if (rv == 0) {
 				s->next_sym++;
 				if (s->next_sym % s->geom.bsym == 0 ||
@@ -1723,8 +1617,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	struct stat	 st;
 	uint8_t		 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 	uint32_t	 sym;
-	size_t		 blen;
-	int		 i, mtu;
+	int		 mtu;
 
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
@@ -1787,11 +1680,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	/* All set: what nobody said anything about is never skipped. */
 	s->held = xmalloc(s->nchunks * (PROTO_HELD_BITS / 8));
 	memset(s->held, 0xff, s->nchunks * (PROTO_HELD_BITS / 8));
-	blen = (size_t)s->geom.bsym * s->geom.sym;
-	for (i = 0; i < XS_RING; i++) {
-		s->ring[i].block = -1;
-		s->ring[i].buf = xmalloc(blen);
-	}
+	xs_ring_init(s);
 	s->pcache = xmalloc((size_t)XS_PCACHE * s->geom.sym);
 	s->gbuf = xmalloc((size_t)PROTO_MAX_K * s->geom.sym);
 	s->gbuf_group = UINT32_MAX;
@@ -1886,8 +1775,7 @@ xsend_free(struct xsend *s)
 		sha256_free(s->sha);
 	aead_free(s->kd);
 	aead_free(s->kf);
-	for (i = 0; i < XS_RING; i++)
-		free(s->ring[i].buf);
+	xs_ring_free(s);
 	free(s->pcache);
 	free(s->gbuf);
 	free(s->pc_group);

@@ -187,6 +187,13 @@ xs_now_ms(void)
 	return (mono_us() / 1000);
 }
 
+/* xsend_ring.c: the blocks read lately, DATA sealed from them. */
+void		 xs_ring_init(struct xsend *);
+void		 xs_ring_free(struct xsend *);
+uint8_t		*xs_ring_held(struct xsend *, uint64_t);
+uint8_t		*xs_ring_block(struct xsend *, uint64_t);
+int		 xs_ring_emit_data(struct xsend *, uint64_t);
+
 /* xsend_sock.c: the sockets, the transmit batch, control datagrams. */
 struct xs_sock	*xs_sock_open(struct event_base *, const struct xsend_conf *,
 		     void (*)(struct xsend *, const struct proto_hdr *,
