@@ -187,6 +187,16 @@ xs_now_ms(void)
 	return (mono_us() / 1000);
 }
 
+/* xsend_repair.c: NAKs, parity, resends, proactive FEC. */
+void		 xs_repair_init(struct xsend *);
+void		 xs_repair_free(struct xsend *);
+uint64_t	 xs_repair_pending(const struct xsend *);
+int		 xs_repair_emit(struct xsend *);
+void		 xs_repair_proactive(struct xsend *, uint64_t);
+void		 xs_repair_nak(struct xsend *, const struct proto_nak *,
+		     uint64_t);
+void		 xs_repair_flush_ncf(struct xsend *);
+
 /* xsend_ring.c: the blocks read lately, DATA sealed from them. */
 void		 xs_ring_init(struct xsend *);
 void		 xs_ring_free(struct xsend *);
