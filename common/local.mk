@@ -31,7 +31,8 @@ common_libcommon_a_SOURCES += \
 	common/udp.c common/udp.h \
 	common/fec.c common/fec.h \
 	common/xsend.c common/xsend.h common/xsend_int.h \
-	common/xsend_repair.c common/xsend_ring.c common/xsend_sock.c \
+	common/xsend_rate.c common/xsend_repair.c common/xsend_ring.c \
+	common/xsend_sock.c \
 	common/xrecv.c common/xrecv.h
 
 # Everything a program needs to link against libcommon.

@@ -187,6 +187,13 @@ xs_now_ms(void)
 	return (mono_us() / 1000);
 }
 
+/* xsend_rate.c: the rate control, the bottleneck, stragglers. */
+void		 xs_rate_init(struct xsend *);
+void		 xs_rate_report(struct xsend *, struct xs_peer *,
+		     const struct proto_report *);
+struct xs_peer	*xs_rate_straggler(struct xsend *, uint64_t);
+void		 xs_rate_step(struct xsend *, uint64_t, uint64_t *, double *);
+
 /* xsend_repair.c: NAKs, parity, resends, proactive FEC. */
 void		 xs_repair_init(struct xsend *);
 void		 xs_repair_free(struct xsend *);

@@ -46,7 +46,8 @@ struct xs_sock {
 	struct xsend		**users;
 	int			 nusers;
 	/* Where a user's answers go: xsend.c's, for every user. */
-	void			(*feedback)(struct xsend *, const struct proto_hdr *,
+	void			(*feedback)(struct xsend *,
+				    const struct proto_hdr *,
 				    const struct udp_addr *);
 };
 
