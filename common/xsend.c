@@ -17,11 +17,15 @@
  * sends from a fixed port, the group's port plus one, so that firewalls
  * can let receivers' answers in (doc/protocol.md, Ports); the sends of one
  * process share that socket: a receiver's answer carries its session.
+ * This file is the top of the module: the state machine, the first pass
+ * (the pump), announces, the receivers' answers and the API of xsend.h.
+ * It calls down into the rate control (xsend_rate.c), the repairs
+ * (xsend_repair.c), the block ring (xsend_ring.c) and the sockets
+ * (xsend_sock.c), none of which calls back up (xsend_int.h).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -35,7 +39,6 @@
 
 #include <event2/event.h>
 
-#include "fec.h"
 #include "log.h"
 #include "proto.h"
 #include "udp.h"

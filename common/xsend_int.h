@@ -1,15 +1,16 @@
 /*
- * The sender's module-private header, shared by the files of one module:
- * xsend.c (the state machine, the first pass, announces, what receivers
- * answer, the public API of xsend.h) on top; below it, the pieces that
- * never call back up into it: xsend_rate.c (the rate control, the
- * bottleneck estimate, stragglers), xsend_repair.c (NAKs, parity,
- * proactive FEC), xsend_ring.c (the ring of recently read blocks and the
- * DATA sealed from it) and at the bottom xsend_sock.c (the sockets, the
- * transmit batch, reading answers, which it hands up by a function
- * pointer).  A file's functions carry its name: xs_rate_*(), xs_repair_*(),
- * xs_ring_*(), xs_sock_*(); xsend.c's own are xs_*() and xsend_*().
- * Nothing outside common/xsend*.c includes it.
+ * The sender's module-private header: the structs of a send and the
+ * functions the files of the sender share.  The files are layered, each
+ * calling only those below it: xsend.c on top (the state machine, the
+ * first pass, announces, the receivers' answers, the API of xsend.h);
+ * xsend_rate.c (the rate control, the bottleneck estimate, stragglers),
+ * which asks the repairs only whether any are queued; xsend_repair.c
+ * (NAKs, parity, resends, proactive FEC); xsend_ring.c (the blocks read
+ * lately and the DATA sealed from them); and at the bottom xsend_sock.c
+ * (the sockets, the transmit batch, reading answers, which it hands up
+ * through the function pointer given to xs_sock_open).  A file's shared
+ * functions carry its name (xs_rate_*(), xs_repair_*(), xs_ring_*(),
+ * xs_sock_*()).  Nothing outside common/xsend*.c includes this header.
  */
 #ifndef FC_XSEND_INT_H
 #define FC_XSEND_INT_H
@@ -181,6 +182,7 @@ struct xsend {
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
+/* The sender counts its timeouts in milliseconds. */
 static inline uint64_t
 xs_now_ms(void)
 {
