@@ -152,6 +152,17 @@ xs_rate_settle_ms(const struct xsend *s)
 	return (ms < 400 ? 400 : ms > 10000 ? 10000 : (uint64_t)ms);
 }
 
+/* A receiver's loss l, ranked against the worst and second worst yet. */
+static void
+xs_rate_rank(int l, int *worst, int *worst2)
+{
+	if (l > *worst) {
+		*worst2 = *worst;
+		*worst = l;
+	} else if (l > *worst2)
+		*worst2 = l;
+}
+
 /*
  * The worst loss (second worst, in a group that refuses stragglers) over
  * what was sent since the judging snapshot, per mille, once every
@@ -177,11 +188,7 @@ xs_rate_judged_loss(struct xsend *s, uint64_t now)
 		pk = p->rx_pk - p->j_pk;
 		l = pk >= n ? 0 : (int)(1000 * (n - pk) / n);
 		nl++;
-		if (l > worst) {
-			worst2 = worst;
-			worst = l;
-		} else if (l > worst2)
-			worst2 = l;
+		xs_rate_rank(l, &worst, &worst2);
 	}
 	if (nl == 0 || (short_ && now - s->judge_from < 3000))
 		return (-1);
@@ -409,9 +416,9 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 {
 	uint64_t	 lag = 0;
 	double		 max, slowest = 0, want = 0, sent;
-	uint16_t	 worst = 0, worst2 = 0, old, pl;
+	uint16_t	 old, pl;
 	unsigned	 h;
-	int		 i, nloss = 0;
+	int		 i, nloss = 0, worst = 0, worst2 = 0;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
@@ -443,11 +450,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 			pl = p->loss_pm;
 		if (pl != XS_LOSS_UNKNOWN) {
 			nloss++;
-			if (pl > worst) {
-				worst2 = worst;
-				worst = pl;
-			} else if (pl > worst2)
-				worst2 = pl;
+			xs_rate_rank(pl, &worst, &worst2);
 		}
 		if (p->lag > lag)
 			lag = p->lag;
