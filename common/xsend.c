@@ -17,11 +17,15 @@
  * sends from a fixed port, the group's port plus one, so that firewalls
  * can let receivers' answers in (doc/protocol.md, Ports); the sends of one
  * process share that socket: a receiver's answer carries its session.
+ * This file is the top of the module: the state machine, the first pass
+ * (the pump), announces, the receivers' answers and the API of xsend.h.
+ * It calls down into the rate control (xsend_rate.c), the repairs
+ * (xsend_repair.c), the block ring (xsend_ring.c) and the sockets
+ * (xsend_sock.c), none of which calls back up (xsend_int.h).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <errno.h>
@@ -35,51 +39,21 @@
 
 #include <event2/event.h>
 
-#include "fec.h"
 #include "log.h"
 #include "proto.h"
 #include "udp.h"
 #include "wire.h"
 #include "xmalloc.h"
-#include "xsend.h"
-#include "mono.h"
+#include "xsend_int.h"
 
-#define XS_RING			8	/* blocks kept in memory */
 #define XS_MAX_PEERS		4096
-#define XS_OLD_INC		32	/* earlier incarnations remembered */
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_ANNOUNCE_MS		100
 #define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
-#define XS_RATE_START		(128.0 * 1024 * 1024)
-#define XS_RATE_MIN		(256.0 * 1024)
-#define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
-#define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
-#define XS_PBATCH		8	/* parity rows encoded together */
-#define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
-#define XS_LAG_TAU		0.1			/* s to get there */
-#define XS_PCACHE		1024	/* encoded parity symbols kept */
-#define XS_LOAD_MIN		8	/* busy groups that make a block load */
-#define XS_FEC_MARGIN		1.25	/* proactive parity per expected loss */
-#define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
-#define XS_HIST			8	/* control steps of loss history */
-#define XS_CONGEST_PM		30	/* loss rise that means congestion */
-#define XS_LOSS_UNKNOWN		UINT16_MAX
-#define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
-#define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
-#define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
 #define XS_SKIP_BUDGET		256	/* held blocks skipped per pump */
-
-enum xsend_state {
-	XS_INIT,
-	XS_WAITING,
-	XS_SENDING,
-	XS_DRAINING,
-	XS_LINGER,
-	XS_FINISHED,
-};
 
 enum xsend_event {
 	XE_START,
@@ -91,181 +65,9 @@ enum xsend_event {
 	XE_STOP,
 };
 
-struct xs_peer {
-	uint64_t		 rid;
-	uint32_t		 incarnation;
-	uint32_t		 old_inc[XS_OLD_INC];
-	uint32_t		 last_rseq;
-	struct udp_addr		 addr;
-	char			 name[64];
-	enum xsend_pstate	 state;
-	uint64_t		 last_heard;	/* ms */
-	uint64_t		 bytes;
-	uint64_t		 repairs;
-	uint32_t		 overflow;
-	uint64_t		 hw;		/* rx_hw_seq of the last REPORT */
-	uint64_t		 hw_ms;
-	double			 drain;		/* bytes/s it processes */
-	uint64_t		 lag;		/* bytes sent it has not seen */
-	uint16_t		 loss_pm;	/* its first-pass loss */
-	uint64_t		 straggle_since;	/* ms, 0: keeps up */
-	int			 rx_ok;		/* rx_pk and rx_hw are set */
-	uint32_t		 rx_pk;		/* its packet count, last time */
-	uint64_t		 rx_hw;		/* its rx_hw_seq then */
-	double			 iloss;		/* per mille of all we send */
-	int			 j_set;		/* j_pk, j_hw: judging snapshot */
-	uint32_t		 j_pk;
-	uint64_t		 j_hw;
-	uint64_t		 iloss_ms;	/* when iloss was last updated */
-	int			 refused;	/* we refused it (straggler) */
-	uint8_t			*held_got;	/* HELD chunks folded, per bit */
-	char			 err[PROTO_ERR_MAX + 1];
-};
-
-struct xs_slot {
-	int64_t		 block;		/* -1: empty */
-	uint64_t	 used;		/* LRU stamp */
-	uint8_t		*buf;
-};
-
-struct xs_fifo {
-	uint32_t	*q;
-	uint64_t	 cap, head, len;
-};
-
-/*
- * A sender socket, shared by the sends of this process from the same
- * port, address family and interface (fleetcastd runs several at once on
- * its data_port, each to its own group).  Its users are the sends started
- * and not yet finished; the answers go to the one whose session they
- * carry.  One bound to an ephemeral port (port 0) is not shared.
- */
-struct xs_sock {
-	struct xs_sock		*next;
-	struct event_base	*base;
-	int			 fd;
-	int			 family;
-	uint16_t		 port;
-	unsigned		 ifindex;
-	int			 refs;
-	int			 busy;		/* in its callback */
-	struct event		*ev;
-	struct xsend		**users;
-	int			 nusers;
-};
-
-static struct xs_sock	*xs_socks;
-
-struct xsend {
-	struct event_base	*base;
-	struct xsend_conf	 conf;
-	struct xsend_cb		 cb;
-	void			*arg;
-	enum xsend_state	 state;
-
-	int			 fd;		/* the file */
-	struct xs_sock		*xsock;
-	struct udp_tx		*tx;
-	struct event		*ev_pace;
-	struct event		*ev_ctl;
-	struct event		*ev_announce;
-	struct event		*ev_linger;
-
-	uint64_t		 session;
-	struct aead		*kd;
-	struct aead		*kf;
-	uint64_t		 seq;
-	struct proto_geom	 geom;
-	struct fec		*fec;
-
-	struct xs_slot		 ring[XS_RING];
-	uint64_t		 stamp;
-	uint8_t			*pcache;	/* encoded parity, XS_PCACHE */
-	uint32_t		*pc_group;
-	uint32_t		*pc_rseq;
-	uint8_t			*gbuf;		/* one group read alone */
-	uint32_t		 gbuf_group;
-	uint8_t			*sendbuf;	/* one control datagram */
-
-	struct sha256		*sha;
-	uint64_t		 hashed_blocks;
-	uint8_t			 digest[SHA256_LEN];
-	int			 digest_ok;
-
-	uint64_t		 next_sym;	/* first pass cursor */
-	uint8_t			*held;		/* blocks all who said hold */
-	uint64_t		 nchunks;	/* HELD chunks of the geometry */
-	uint32_t		*g_sched;
-	uint32_t		*g_sent;
-	uint64_t		*g_last;
-	uint8_t			*g_dpend;	/* data resend queued */
-	uint8_t			*g_dcur;
-	uint64_t		*g_dlast;
-	uint32_t		*b_cursor;
-	uint64_t		*b_last;
-	uint8_t			*b_pending;
-	struct xs_fifo		 pq;		/* blocks with group work */
-	uint8_t			*b_inpq;
-	uint16_t		*b_lane;	/* round-robin cursor */
-	struct xs_fifo		 bq;		/* whole blocks */
-	int			 turn;
-	double			 credit;
-
-	struct proto_ncf	 ncf;
-	uint8_t			*ncf_in;
-
-	struct xs_peer		*peers;
-	int			 npeers;
-
-	double			 rate;
-	double			 tokens;
-	uint64_t		 last_us;
-	int			 slow_start;
-	double			 ceiling;	/* delivered rate at congestion */
-	uint16_t		 loss_floor;	/* loss that is not congestion */
-	double			 loss_slow;	/* slow average of the loss */
-	uint64_t		 cut_at;	/* ms of the last cut for loss */
-	uint16_t		 cut_loss;	/* the loss a cut was made at */
-	uint16_t		 cut_floor;	/* the floor before the first */
-	uint64_t		 judge_from;	/* ms of the judging snapshot */
-	int			 have_rx;	/* receivers count packets */
-	uint16_t		 h_loss[XS_HIST];	/* worst loss, per step */
-	uint64_t		 h_wire[XS_HIST];	/* bytes sent by then */
-	uint64_t		 h_ms[XS_HIST];
-	unsigned		 h_pos;
-	int			 congested_drop;
-	int			 congested_queue;
-	uint64_t		 last_decrease;
-	uint64_t		 last_progress;
-
-	uint64_t		 t_start;
-	uint64_t		 t_send;
-	uint64_t		 t_quiet;	/* every receiver final */
-	uint64_t		 t_end;
-
-	uint64_t		 n_packets;
-	uint64_t		 n_data;
-	uint64_t		 n_repair;
-	uint64_t		 n_resend;
-	uint64_t		 n_wire;
-	uint64_t		 n_loads;
-	uint64_t		 n_proactive;
-	uint64_t		 n_gloads;
-	uint64_t		 n_skipped;	/* bytes */
-	uint64_t		 n_skipblocks;
-	uint64_t		 drops[PROTO_DROP_MAX];
-};
-
 static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
 static void	xsend_send_announce(struct xsend *);
-
-
-static uint64_t
-xs_now_ms(void)
-{
-	return (mono_us() / 1000);
-}
 
 static const char *
 xsend_strstate(enum xsend_state s)
@@ -363,395 +165,6 @@ xs_peer_final(const struct xs_peer *p)
 	    p->state == XSP_DROPPED);
 }
 
-/* Whether group g has parity or a data resend waiting. */
-static int
-xs_group_busy(const struct xsend *s, uint64_t g)
-{
-	return (s->g_sched[g] > s->g_sent[g] || s->g_dpend[g]);
-}
-
-/* Block b if it is in the ring, without loading it. */
-static uint8_t *
-xs_block_held(struct xsend *s, uint64_t b)
-{
-	int	i;
-
-	for (i = 0; i < XS_RING; i++)
-		if (s->ring[i].block == (int64_t)b) {
-			s->ring[i].used = ++s->stamp;
-			return (s->ring[i].buf);
-		}
-	return (NULL);
-}
-
-/*
- * The block ring.  The block the first pass is in is never evicted; others
- * go least recently used first.  A block comes from one pread, zero-padded
- * past the end of the file so that parity sees whole symbols.
- */
-static uint8_t *
-xs_block(struct xsend *s, uint64_t b)
-{
-	struct xs_slot	*sl, *victim = NULL;
-	uint64_t	 cur = s->next_sym / s->geom.bsym;
-	size_t		 blen, want, got;
-	ssize_t		 n;
-	int		 i;
-
-	for (i = 0; i < XS_RING; i++) {
-		sl = &s->ring[i];
-		if (sl->block == (int64_t)b) {
-			sl->used = ++s->stamp;
-			return (sl->buf);
-		}
-		if (sl->block >= 0 && (uint64_t)sl->block == cur &&
-		    s->state == XS_SENDING)
-			continue;
-		if (victim == NULL || sl->block < 0 ||
-		    (victim->block >= 0 && sl->used < victim->used))
-			victim = sl;
-	}
-	blen = (size_t)s->geom.bsym * s->geom.sym;
-	want = blen;
-	if (b * blen + want > s->geom.size)
-		want = s->geom.size - b * blen;
-	for (got = 0; got < want; got += n) {
-		n = pread(s->fd, victim->buf + got, want - got,
-		    (off_t)(b * blen + got));
-		if (n == -1 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return (NULL);
-		}
-	}
-	if (want < blen)
-		memset(victim->buf + want, 0, blen - want);
-	victim->block = (int64_t)b;
-	victim->used = ++s->stamp;
-	s->n_loads++;
-	if (s->sha != NULL && b == s->hashed_blocks) {
-		sha256_update(s->sha, victim->buf, want);
-		s->hashed_blocks++;
-		if (s->hashed_blocks == s->geom.nblocks) {
-			sha256_final(s->sha, s->digest);
-			s->digest_ok = 1;
-		}
-	}
-	return (victim->buf);
-}
-
-static void
-xs_q_init(struct xs_fifo *f, uint64_t cap)
-{
-	f->q = xcalloc(cap, sizeof(uint32_t));
-	f->cap = cap;
-}
-
-static void
-xs_q_push(struct xs_fifo *f, uint32_t item)
-{
-	if (f->len == f->cap)
-		fatalx("xsend: repair queue overflow");
-	f->q[(f->head + f->len) % f->cap] = item;
-	f->len++;
-}
-
-static uint32_t
-xs_q_pop(struct xs_fifo *f)
-{
-	uint32_t	item = f->q[f->head];
-
-	f->head = (f->head + 1) % f->cap;
-	f->len--;
-	return (item);
-}
-
-static uint64_t
-xs_q_pending(const struct xsend *s)
-{
-	return (s->pq.len + s->bq.len);
-}
-
-static uint8_t *
-xs_slot(struct xsend *s, size_t len)
-{
-	uint8_t	*p;
-
-	if ((p = udp_tx_slot(s->tx, len)) != NULL)
-		return (p);
-	if (udp_tx_flush(s->tx) != 0)
-		return (NULL);
-	return (udp_tx_slot(s->tx, len));
-}
-
-/* Seal symbol i of the file as DATA into the transmit batch. */
-static int
-xs_emit_data(struct xsend *s, uint64_t i)
-{
-	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
-	uint8_t		*buf, *p;
-	uint32_t	 len = proto_sym_len(&s->geom, i);
-	uint64_t	 b = i / s->geom.bsym;
-	ssize_t		 n;
-
-	if ((buf = xs_block(s, b)) == NULL) {
-		log_warn("xsend: read %s", s->conf.path);
-		return (-1);
-	}
-	if ((p = xs_slot(s, PROTO_SYM_OVERHEAD + len)) == NULL)
-		return (1);
-	if (++s->seq == UINT64_MAX)
-		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	wire_store64(sub, i);
-	n = proto_seal(s->kd, PROTO_DATA, s->session, nonce, sub,
-	    buf + (size_t)(i % s->geom.bsym) * s->geom.sym, len, p,
-	    PROTO_SYM_OVERHEAD + len);
-	if (n == -1)
-		fatalx("xsend: seal failed");
-	udp_tx_commit(s->tx, (size_t)n);
-	s->n_packets++;
-	s->n_wire += (uint64_t)n;
-	s->tokens -= (double)n;
-	return (0);
-}
-
-/*
- * Pointers to the k data symbols of group g.  From the ring when its block
- * is there, or when enough of the block's groups need work to make reading
- * the whole block worth it; otherwise only the group's own symbols are read
- * (a late NAK of one receiver must not cost a 4 MB read).
- */
-static int
-xs_group_data(struct xsend *s, uint32_t g, uint8_t **src)
-{
-	uint64_t	 b = g / s->geom.il, first = b * s->geom.bsym, i;
-	uint32_t	 k = proto_group_k(&s->geom, g), c, lane, busy = 0;
-	uint8_t		*buf;
-	size_t		 len;
-	ssize_t		 n;
-
-	if ((buf = xs_block_held(s, b)) == NULL) {
-		for (lane = 0; lane < s->geom.il; lane++)
-			busy += xs_group_busy(s, b * s->geom.il + lane);
-		if (busy >= XS_LOAD_MIN && (buf = xs_block(s, b)) == NULL)
-			return (-1);
-	}
-	if (buf != NULL) {
-		for (c = 0; c < k; c++)
-			src[c] = buf + (size_t)(proto_group_sym(&s->geom, g,
-			    c) - first) * s->geom.sym;
-		return (0);
-	}
-	for (c = 0; c < k; c++) {
-		src[c] = s->gbuf + (size_t)c * s->geom.sym;
-		if (s->gbuf_group == g)
-			continue;
-		i = proto_group_sym(&s->geom, g, c);
-		len = proto_sym_len(&s->geom, i);
-		n = pread(s->fd, src[c], len, (off_t)(i * s->geom.sym));
-		if (n != (ssize_t)len) {
-			if (n >= 0)
-				errno = EIO;
-			s->gbuf_group = UINT32_MAX;
-			return (-1);
-		}
-		if (len < s->geom.sym)
-			memset(src[c] + len, 0, s->geom.sym - len);
-	}
-	s->gbuf_group = g;
-	s->n_gloads++;
-	return (0);
-}
-
-/*
- * The parity of group g, repair number r.  Rows still to be sent for a
- * group are encoded together (one pass over the group's data for up to
- * XS_PBATCH rows) into a small direct-mapped cache, since the group's turns
- * come back one packet at a time.
- */
-static uint8_t *
-xs_parity(struct xsend *s, uint32_t g, uint32_t r)
-{
-	uint8_t		*src[PROTO_MAX_K], *out[XS_PBATCH];
-	uint32_t	 rows[XS_PBATCH], k = proto_group_k(&s->geom, g), i, m;
-	size_t		 slot;
-
-	slot = ((size_t)g * XS_PBATCH + r) % XS_PCACHE;
-	if (s->pc_group[slot] == g && s->pc_rseq[slot] == r)
-		return (s->pcache + slot * s->geom.sym);
-	m = s->g_sched[g] - r;
-	if (m > XS_PBATCH)
-		m = XS_PBATCH;
-	if (m == 0)
-		m = 1;
-	if (xs_group_data(s, g, src) == -1)
-		return (NULL);
-	for (i = 0; i < m; i++) {
-		slot = ((size_t)g * XS_PBATCH + r + i) % XS_PCACHE;
-		rows[i] = proto_parity_row(k, r + i);
-		out[i] = s->pcache + slot * s->geom.sym;
-		s->pc_group[slot] = g;
-		s->pc_rseq[slot] = r + i;
-	}
-	if (fec_encode(s->fec, k, src, m, rows, out, s->geom.sym) == -1)
-		fatalx("xsend: fec_encode failed");
-	return (out[0]);
-}
-
-/* Seal the next parity of group g. */
-static int
-xs_emit_parity(struct xsend *s, uint32_t g)
-{
-	uint8_t		 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
-	uint8_t		*p, *par;
-	size_t		 dlen = PROTO_SYM_OVERHEAD + s->geom.sym;
-	ssize_t		 n;
-
-	if ((p = xs_slot(s, dlen)) == NULL)
-		return (1);
-	if ((par = xs_parity(s, g, s->g_sent[g])) == NULL) {
-		log_warn("xsend: read %s", s->conf.path);
-		return (-1);
-	}
-	if (++s->seq == UINT64_MAX)
-		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	wire_store32(sub, g);
-	wire_store32(sub + 4, s->g_sent[g]);
-	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, par,
-	    s->geom.sym, p, dlen);
-	if (n == -1)
-		fatalx("xsend: seal failed");
-	udp_tx_commit(s->tx, (size_t)n);
-	s->g_sent[g]++;
-	s->g_last[g] = s->seq;
-	s->n_packets++;
-	s->n_repair++;
-	s->n_wire += (uint64_t)n;
-	s->tokens -= (double)n;
-	return (0);
-}
-
-static void
-xs_group_queue(struct xsend *s, uint32_t g)
-{
-	uint32_t	b = g / s->geom.il;
-
-	if (!s->b_inpq[b]) {
-		s->b_inpq[b] = 1;
-		xs_q_push(&s->pq, b);
-	}
-}
-
-/*
- * One repair packet.  Group work is served a block at a time, oldest block
- * first, so that the sender reads each block once however the NAKs of many
- * receivers interleave; inside the block the groups take turns, one packet
- * each (parity, or one data symbol of a group resent whole), so that a
- * burst of loss hits many groups a little rather than one group a lot.  The
- * block at the head of the block queue is resent from start to end.  Group
- * work and block resends alternate.
- */
-static int
-xs_emit_repair(struct xsend *s)
-{
-	uint32_t	b, lane, n;
-	uint64_t	i, g;
-	int		rv;
-
-	while (s->pq.len > 0) {
-		b = s->pq.q[s->pq.head];
-		for (n = 0; n < s->geom.il; n++) {
-			lane = (s->b_lane[b] + n) % s->geom.il;
-			if (xs_group_busy(s, (uint64_t)b * s->geom.il + lane))
-				break;
-		}
-		if (n < s->geom.il)
-			break;
-		(void)xs_q_pop(&s->pq);
-		s->b_inpq[b] = 0;
-	}
-	if (s->bq.len > 0 && (s->pq.len == 0 || s->turn)) {
-		b = s->bq.q[s->bq.head];
-		i = (uint64_t)b * s->geom.bsym + s->b_cursor[b];
-		if ((rv = xs_emit_data(s, i)) != 0)
-			return (rv);
-		s->n_resend++;
-		s->turn = 0;
-		s->b_last[b] = s->seq;
-		if (++s->b_cursor[b] >= proto_block_nsym(&s->geom, b)) {
-			(void)xs_q_pop(&s->bq);
-			s->b_pending[b] = 0;
-		}
-		return (0);
-	}
-	if (s->pq.len == 0)
-		return (2);
-	s->turn = 1;
-	b = s->pq.q[s->pq.head];
-	lane = (s->b_lane[b] + n) % s->geom.il;
-	g = (uint64_t)b * s->geom.il + lane;
-	if (s->g_dpend[g]) {
-		i = proto_group_sym(&s->geom, g, s->g_dcur[g]);
-		if ((rv = xs_emit_data(s, i)) != 0)
-			return (rv);
-		s->n_resend++;
-		s->g_dlast[g] = s->seq;
-		if (++s->g_dcur[g] >= proto_group_k(&s->geom, g))
-			s->g_dpend[g] = 0;
-	} else if ((rv = xs_emit_parity(s, (uint32_t)g)) != 0)
-		return (rv);
-	s->b_lane[b] = (uint16_t)((lane + 1) % s->geom.il);
-	return (0);
-}
-
-/*
- * Block b has just been sent once.  When receivers report first-pass loss,
- * queue for each of its groups the parity the worst of them will likely
- * need, before anyone asks: a group then completes about one block after
- * its data instead of a NAK round trip later (or several, when repairs
- * are lost too), and blocks leave the receivers' memory in order.  NAKs
- * still cover whatever this does not.
- */
-static void
-xs_proactive(struct xsend *s, uint64_t b)
-{
-	uint64_t	now = xs_now_ms(), g;
-	uint32_t	pm = 0, k, add, lane, room;
-	int		i;
-
-	for (i = 0; i < s->npeers; i++) {
-		struct xs_peer *p = &s->peers[i];
-
-		if (p->state == XSP_RECEIVING && now - p->last_heard < 1000 &&
-		    p->loss_pm > pm)
-			pm = p->loss_pm;
-	}
-	if (pm < XS_FEC_MIN_PM)
-		return;
-	for (lane = 0; lane < s->geom.il; lane++) {
-		g = b * s->geom.il + lane;
-		if ((k = proto_group_k(&s->geom, g)) == 0)
-			continue;
-		add = (uint32_t)((double)k * pm / 1000.0 * XS_FEC_MARGIN + 0.5);
-		if (add > k / 4)
-			add = k / 4;
-		room = (PROTO_GF_ROWS - k) - (s->g_sched[g] - s->g_sent[g]);
-		if (add > room)
-			add = room;
-		if (add == 0)
-			continue;
-		s->g_sched[g] += add;
-		s->n_proactive += add;
-		xs_group_queue(s, (uint32_t)g);
-	}
-}
-
 /*
  * Whether every receiver that still needs data holds block b, by what
  * their HELD chunks said.  One that has not said anything about b's chunk
@@ -810,7 +223,7 @@ xs_skip(struct xsend *s, int *budget)
 		if (s->sha != NULL) {
 			if (*budget < XS_SKIP_BUDGET)
 				return (1);
-			if (xs_block(s, b) == NULL) {
+			if (xs_ring_block(s, b) == NULL) {
 				log_warn("xsend: read %s", s->conf.path);
 				return (-1);
 			}
@@ -859,18 +272,18 @@ xs_pump(struct xsend *s)
 			break;
 		}
 		data = s->state == XS_SENDING && s->next_sym < s->geom.nsym;
-		if (xs_q_pending(s) > 0 && (!data || s->credit >= 1.0)) {
-			rv = xs_emit_repair(s);
+		if (xs_repair_pending(s) > 0 && (!data || s->credit >= 1.0)) {
+			rv = xs_repair_emit(s);
 			if (rv == 0 && data)
 				s->credit -= 1.0;
 		} else if (data) {
-			rv = xs_emit_data(s, s->next_sym);
+			rv = xs_ring_emit_data(s, s->next_sym);
 			if (rv == 0) {
 				s->next_sym++;
 				if (s->next_sym % s->geom.bsym == 0 ||
 				    s->next_sym == s->geom.nsym)
-					xs_proactive(s, (s->next_sym - 1) /
-					    s->geom.bsym);
+					xs_repair_proactive(s,
+					    (s->next_sym - 1) / s->geom.bsym);
 				s->n_data++;
 				s->credit += XS_REPAIR_SHARE;
 				if (s->credit > 64)
@@ -900,30 +313,6 @@ xsend_pace_cb(evutil_socket_t fd, short ev, void *arg)
 	if (s->state == XS_SENDING || s->state == XS_DRAINING ||
 	    s->state == XS_LINGER)
 		xs_pump(s);
-}
-
-/* Seal a control body and send it to one address. */
-static void
-xs_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
-    const struct udp_addr *to)
-{
-	uint8_t		nonce[PROTO_NONCE_LEN];
-	ssize_t		n;
-
-	if (w->err)
-		fatalx("xsend: control body too long");
-	if (++s->seq == UINT64_MAX)
-		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	n = proto_seal(s->kd, type, s->session, nonce, NULL, w->buf, w->len,
-	    s->sendbuf, PROTO_MAX_DGRAM);
-	if (n == -1)
-		fatalx("xsend: seal failed");
-	if (udp_sendto(s->xsock->fd, s->sendbuf, (size_t)n, to) == -1 &&
-	    errno != EAGAIN)
-		log_warn("xsend: sendto");
-	s->n_packets++;
-	s->n_wire += (uint64_t)n;
 }
 
 static void
@@ -970,7 +359,7 @@ xsend_send_announce(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_announce(&w, &a);
-	xs_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
+	xs_sock_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
 }
 
 static void
@@ -979,36 +368,6 @@ xsend_announce_cb(evutil_socket_t fd, short ev, void *arg)
 	struct xsend	*s = arg;
 
 	xsend_send_announce(s);
-}
-
-static void
-xs_flush_ncf(struct xsend *s)
-{
-	struct wire_w	w;
-	uint8_t		body[2 + 8 * PROTO_NCF_MAX];
-	uint16_t	i;
-
-	if (s->ncf.n == 0)
-		return;
-	for (i = 0; i < s->ncf.n; i++) {
-		s->ncf.e[i].sched = s->g_sched[s->ncf.e[i].group];
-		s->ncf_in[s->ncf.e[i].group] = 0;
-	}
-	wire_w_fixed(&w, body, sizeof(body));
-	proto_put_ncf(&w, &s->ncf);
-	xs_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
-	s->ncf.n = 0;
-}
-
-static void
-xs_ncf_add(struct xsend *s, uint32_t g)
-{
-	if (s->ncf_in[g])
-		return;
-	if (s->ncf.n == PROTO_NCF_MAX)
-		xs_flush_ncf(s);
-	s->ncf_in[g] = 1;
-	s->ncf.e[s->ncf.n++].group = g;
 }
 
 static void
@@ -1025,7 +384,7 @@ xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
 	a.verdict = verdict;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ack(&w, &a);
-	xs_send_ctl(s, PROTO_ACK, &w, &p->addr);
+	xs_sock_send_ctl(s, PROTO_ACK, &w, &p->addr);
 }
 
 static struct xs_peer *
@@ -1142,117 +501,6 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		xsend_fsm(s, XE_BUSY);
 }
 
-/* Schedule what a NAK asks for, minus what is already on its way. */
-static void
-xs_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
-{
-	uint64_t	passed = s->next_sym / s->geom.bsym;
-	uint32_t	k, onway, add, room;
-
-	if (s->next_sym == s->geom.nsym)
-		passed = s->geom.nblocks;
-	if (n->kind == PROTO_NAK_BLOCK) {
-		if (n->id >= passed || s->b_pending[n->id] ||
-		    rx_hw < s->b_last[n->id])
-			return;
-		s->b_pending[n->id] = 1;
-		s->b_cursor[n->id] = 0;
-		xs_q_push(&s->bq, n->id);
-		return;
-	}
-	if (n->id >= s->geom.ngroups || n->id / s->geom.il >= passed)
-		return;
-	k = proto_group_k(&s->geom, n->id);
-	if (k == 0 || n->need == 0 || n->need > k)
-		return;
-	/*
-	 * More than half of the group lost: its data again is as good as
-	 * parity for this receiver and costs nobody a decode.
-	 */
-	if (n->need > k / 2) {
-		if (s->g_dpend[n->id] || rx_hw < s->g_dlast[n->id])
-			return;
-		s->g_dpend[n->id] = 1;
-		s->g_dcur[n->id] = 0;
-		xs_group_queue(s, n->id);
-		return;
-	}
-	if (rx_hw >= s->g_last[n->id] || n->seen > s->g_sched[n->id])
-		onway = s->g_sched[n->id] - s->g_sent[n->id];
-	else
-		onway = s->g_sched[n->id] - n->seen;
-	if (n->need <= onway)
-		return;
-	add = n->need - onway;
-	room = (PROTO_GF_ROWS - k) - (s->g_sched[n->id] - s->g_sent[n->id]);
-	if (add > room)
-		add = room;
-	if (add == 0)
-		return;
-	s->g_sched[n->id] += add;
-	xs_group_queue(s, n->id);
-	xs_ncf_add(s, n->id);
-}
-
-/*
- * How fast a receiver works through what we send and how far behind it
- * is, from the progress of its rx_hw_seq: our packets are numbered, so
- * the difference to our own counter is its backlog, in packets, wherever
- * that backlog sits (socket buffer, a descheduled process).
- */
-static void
-xs_peer_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
-{
-	uint64_t	now = xs_now_ms();
-	double		pkt, inst;
-
-	if (s->n_packets == 0 || hw > s->seq)
-		return;
-	pkt = (double)s->n_wire / (double)s->n_packets;
-	p->lag = (uint64_t)((double)(s->seq - hw) * pkt);
-	if (p->hw_ms != 0 && hw >= p->hw && now >= p->hw_ms + 20) {
-		inst = (double)(hw - p->hw) * pkt * 1000.0 /
-		    (double)(now - p->hw_ms);
-		p->drain = p->drain == 0 ? inst : 0.5 * p->drain + 0.5 * inst;
-	}
-	if (p->hw_ms == 0 || now >= p->hw_ms + 20) {
-		p->hw = hw;
-		p->hw_ms = now;
-	}
-}
-
-/*
- * The share of everything we send that reaches a receiver (first pass,
- * repairs, announces alike): the packets it counted against the progress
- * of our packet counter as it saw it, over at least 100 packets, smoothed.
- * It follows a rate change within a report or two, which the first-pass
- * loss of whole blocks cannot do on a slow link, and it covers the
- * repair phase too.
- */
-static void
-xs_peer_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
-{
-	double		inst;
-	uint64_t	dhw;
-	uint32_t	dpk;
-
-	if (!p->rx_ok || hw < p->rx_hw) {
-		p->rx_ok = 1;
-		p->rx_pk = pk;
-		p->rx_hw = hw;
-		return;
-	}
-	dhw = hw - p->rx_hw;
-	if (dhw < 100)
-		return;		/* a few more: fewer make a noisy share */
-	dpk = pk - p->rx_pk;
-	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
-	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
-	p->iloss_ms = xs_now_ms();
-	p->rx_pk = pk;
-	p->rx_hw = hw;
-}
-
 static void
 xs_report(struct xsend *s, const struct proto_report *r)
 {
@@ -1275,19 +523,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	if (r->have_bytes <= s->geom.size)
 		p->bytes = r->have_bytes;
 	p->repairs = r->repairs;
-	if (r->overflow != p->overflow) {
-		if (r->overflow > p->overflow && p->state == XSP_RECEIVING)
-			s->congested_drop = 1;
-		p->overflow = r->overflow;
-	}
-	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
-		s->congested_queue = 1;
-	xs_peer_drain(s, p, r->rx_hw_seq);
-	if (r->has_rx) {
-		s->have_rx = 1;
-		xs_peer_loss(s, p, r->rx_packets, r->rx_hw_seq);
-	}
-	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
+	xs_rate_report(s, p, r);
 	switch (r->state) {
 	case PROTO_R_READY:
 	case PROTO_R_RECEIVING:
@@ -1321,9 +557,9 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	if (s->state == XS_WAITING || s->state == XS_FINISHED)
 		return;
 	for (i = 0; i < r->nnak; i++)
-		xs_nak(s, &r->nak[i], r->rx_hw_seq);
-	xs_flush_ncf(s);
-	if (s->state == XS_LINGER && xs_q_pending(s) > 0)
+		xs_repair_nak(s, &r->nak[i], r->rx_hw_seq);
+	xs_repair_flush_ncf(s);
+	if (s->state == XS_LINGER && xs_repair_pending(s) > 0)
 		xsend_fsm(s, XE_BUSY);
 }
 
@@ -1400,477 +636,18 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 	}
 }
 
-/* What nobody's session claims counts as dropped by every user. */
-static void
-xs_sock_drop(struct xs_sock *k, enum proto_drop why)
-{
-	int	i;
-
-	for (i = 0; i < k->nusers; i++)
-		k->users[i]->drops[why]++;
-}
-
-static void
-xs_sock_free(struct xs_sock *k)
-{
-	struct xs_sock	**kp;
-
-	for (kp = &xs_socks; *kp != NULL; kp = &(*kp)->next)
-		if (*kp == k) {
-			*kp = k->next;
-			break;
-		}
-	event_free(k->ev);
-	close(k->fd);
-	free(k->users);
-	free(k);
-}
-
-/*
- * Datagrams to a sender socket.  The users are looked up again for each
- * one: a callback may finish or free a send on the way (a socket without
- * users is freed only once this returns).
- */
-static void
-xs_sock_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct xs_sock		*k = arg;
-	struct xsend		*s;
-	struct proto_hdr	 h;
-	struct udp_addr		 from;
-	enum proto_drop		 why;
-	uint8_t			 buf[PROTO_MAX_DGRAM];
-	ssize_t			 n;
-	int			 budget, i;
-
-	k->busy = 1;
-	for (budget = 0; budget < 256 && k->nusers > 0; budget++) {
-		from.len = sizeof(from.ss);
-		n = recvfrom(k->fd, buf, sizeof(buf), MSG_DONTWAIT,
-		    (struct sockaddr *)&from.ss, &from.len);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNREFUSED)
-				log_warn("xsend: recvfrom");
-			break;
-		}
-		if (proto_decode(buf, (size_t)n, &h, &why) == -1) {
-			xs_sock_drop(k, why);
-			continue;
-		}
-		if (h.type != PROTO_HELLO && h.type != PROTO_REPORT &&
-		    h.type != PROTO_HELD) {
-			xs_sock_drop(k, PROTO_DROP_TYPE);
-			continue;
-		}
-		for (i = 0, s = NULL; i < k->nusers && s == NULL; i++)
-			if (k->users[i]->session == h.session)
-				s = k->users[i];
-		if (s == NULL) {
-			xs_sock_drop(k, PROTO_DROP_SESSION);
-			continue;
-		}
-		xs_feedback(s, &h, &from);
-	}
-	k->busy = 0;
-	if (k->refs == 0)
-		xs_sock_free(k);
-}
-
-/*
- * The port receivers answer to: conf->src_port, or by default the group's
- * port plus one (minus one for 65535): the group's port itself is held by
- * receivers on this host.  0: an ephemeral port.
- */
-static uint16_t
-xs_src_port(const struct xsend_conf *conf)
-{
-	uint16_t	gp;
-
-	if (conf->src_port > 0 && conf->src_port <= 65535)
-		return ((uint16_t)conf->src_port);
-	if (conf->src_port < 0)
-		return (0);
-	gp = ntohs(conf->group.ss.ss_family == AF_INET ?
-	    ((const struct sockaddr_in *)&conf->group.ss)->sin_port :
-	    ((const struct sockaddr_in6 *)&conf->group.ss)->sin6_port);
-	if (gp == 0)
-		return (0);
-	return (gp == 65535 ? 65534 : gp + 1);
-}
-
-/*
- * The socket for a new send: the one of ours on its port, or a new one.
- * When another program holds the port the send goes on from an ephemeral
- * port, with a warning: receivers then answer there, which a firewall
- * opened for the documented port does not let in.
- */
-static struct xs_sock *
-xs_sock_open(struct event_base *base, const struct xsend_conf *conf,
-    char *err, size_t errlen)
-{
-	struct xs_sock	*k;
-	char		 why[256];
-	uint16_t	 port = xs_src_port(conf);
-	int		 fd;
-
-	for (k = xs_socks; port != 0 && k != NULL; k = k->next)
-		if (k->base == base && k->port == port &&
-		    k->family == conf->group.ss.ss_family &&
-		    k->ifindex == conf->ifindex) {
-			k->refs++;
-			return (k);
-		}
-	fd = udp_sender_socket(&conf->group, conf->ifindex, port, why,
-	    sizeof(why));
-	if (fd == -1 && port != 0) {
-		log_warnx("xsend: %s; sending from an ephemeral port instead: "
-		    "receivers' answers must be let in there", why);
-		port = 0;
-		fd = udp_sender_socket(&conf->group, conf->ifindex, 0, why,
-		    sizeof(why));
-	}
-	if (fd == -1) {
-		snprintf(err, errlen, "%s", why);
-		return (NULL);
-	}
-	k = xcalloc(1, sizeof(*k));
-	k->base = base;
-	k->fd = fd;
-	k->family = conf->group.ss.ss_family;
-	k->port = port;
-	k->ifindex = conf->ifindex;
-	k->refs = 1;
-	if ((k->ev = event_new(base, fd, EV_READ | EV_PERSIST, xs_sock_cb,
-	    k)) == NULL)
-		fatalx("xsend: event_new failed");
-	k->next = xs_socks;
-	xs_socks = k;
-	return (k);
-}
-
-static void
-xs_sock_attach(struct xs_sock *k, struct xsend *s)
-{
-	k->users = xreallocarray(k->users, k->nusers + 1, sizeof(*k->users));
-	k->users[k->nusers++] = s;
-	if (k->nusers == 1)
-		event_add(k->ev, NULL);
-}
-
-static void
-xs_sock_detach(struct xs_sock *k, struct xsend *s)
-{
-	int	i;
-
-	for (i = 0; i < k->nusers; i++)
-		if (k->users[i] == s) {
-			memmove(k->users + i, k->users + i + 1,
-			    sizeof(*k->users) * (k->nusers - i - 1));
-			if (--k->nusers == 0)
-				event_del(k->ev);
-			return;
-		}
-}
-
-static void
-xs_sock_release(struct xs_sock *k, struct xsend *s)
-{
-	xs_sock_detach(k, s);
-	if (--k->refs == 0 && !k->busy)
-		xs_sock_free(k);
-}
-
 static void
 xs_check_quiet(struct xsend *s)
 {
 	int	i;
 
-	if (s->state != XS_DRAINING || xs_q_pending(s) > 0 ||
+	if (s->state != XS_DRAINING || xs_repair_pending(s) > 0 ||
 	    udp_tx_pending(s->tx))
 		return;
 	for (i = 0; i < s->npeers; i++)
 		if (!xs_peer_final(&s->peers[i]))
 			return;
 	xsend_fsm(s, XE_QUIET);
-}
-
-/*
- * The factor of one upward probe: geometric from the start, gentler once
- * the receivers set the pace, and slow near a bottleneck found earlier
- * (the ceiling), which is forgotten once the rate passes it by far
- * without loss: the path got faster.
- */
-static double
-xs_probe(struct xsend *s)
-{
-	if (s->ceiling > 0 && s->rate > s->ceiling * 1.25)
-		s->ceiling = 0;
-	if (s->ceiling > 0 && s->rate >= s->ceiling * 0.97)
-		return (1.005);
-	return (s->slow_start ? 1.25 : 1.1);
-}
-
-/*
- * Long enough for the receivers' loss to follow a rate change: a few
- * reports when they count packets, else four blocks at the current rate
- * (their first-pass loss moves once per block), 400 ms at least.
- */
-static uint64_t
-xs_settle_ms(const struct xsend *s)
-{
-	double	ms;
-
-	if (s->have_rx)
-		return (300);
-	ms = 4000.0 * (double)s->geom.bsym * s->geom.sym / s->rate;
-	return (ms < 400 ? 400 : ms > 10000 ? 10000 : (uint64_t)ms);
-}
-
-/*
- * The worst loss (second worst, in a group that refuses stragglers) over
- * what was sent since the judging snapshot, per mille, once every
- * receiver in it has counted 1000 packets (100 after 3 s); -1 before.
- */
-static int
-xs_judged_loss(struct xsend *s, uint64_t now)
-{
-	struct xs_peer	*p;
-	uint64_t	 n;
-	uint32_t	 pk;
-	int		 i, l, worst = -1, worst2 = -1, nl = 0, short_ = 0;
-
-	for (i = 0; i < s->npeers; i++) {
-		p = &s->peers[i];
-		if (!p->j_set || p->state != XSP_RECEIVING)
-			continue;
-		n = p->rx_hw - p->j_hw;
-		if (n < 1000)
-			short_ = 1;
-		if (n < 100)
-			continue;
-		pk = p->rx_pk - p->j_pk;
-		l = pk >= n ? 0 : (int)(1000 * (n - pk) / n);
-		nl++;
-		if (l > worst) {
-			worst2 = worst;
-			worst = l;
-		} else if (l > worst2)
-			worst2 = l;
-	}
-	if (nl == 0 || (short_ && now - s->judge_from < 3000))
-		return (-1);
-	return (s->conf.eject_ms > 0 && nl >= 2 ? worst2 : worst);
-}
-
-/* Go to what got through, and remember it as the ceiling. */
-static void
-xs_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
-{
-	s->ceiling = (sent < s->rate ? sent : s->rate) * (1.0 -
-	    (double)(worst > s->loss_floor ? worst - s->loss_floor : 0) /
-	    1000.0);
-	s->rate = s->ceiling * 0.95;
-	s->slow_start = 0;
-	s->last_decrease = now;
-	s->cut_loss = worst;
-	s->judge_from = 0;
-	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
-	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
-	    s->ceiling * 8 / 1e6);
-}
-
-/*
- * Loss as a rate signal.  Loss that grows well above the usual (the
- * floor) may be a bottleneck on the way (a shaped or shared link, a
- * router's queue) that the stream overruns: the rate is cut to what got
- * through (xs_cut), remembered as the ceiling that probes approach
- * slowly.  The cut is then judged on what the receivers count over the
- * next 1000 packets, once their averages have followed it: if the loss
- * went away, it was a bottleneck; if it did not, it was steady loss (a
- * lossy link), which becomes the floor, so that it does not cut the rate
- * again: FEC and repairs deal with it.  Until a cut has shown otherwise,
- * only a little of the first loss seen is taken for the floor: a stream
- * that overruns a bottleneck from its start looks like a lossy link.
- * Returns 1 if the rate was cut (or must hold: no probe at such a loss).
- */
-static int
-xs_bottleneck(struct xsend *s, uint64_t now, uint16_t worst, uint16_t old,
-    double sent)
-{
-	int	i, rising, judged;
-
-	if (worst == XS_LOSS_UNKNOWN)
-		return (0);
-	if (s->loss_floor == XS_LOSS_UNKNOWN) {
-		s->loss_floor = worst < XS_FLOOR_START_PM ? worst :
-		    XS_FLOOR_START_PM;
-		s->loss_slow = worst;
-	}
-	/*
-	 * The floor comes down with a slow average: the minimum of a noisy
-	 * loss would sit below what the link really loses.
-	 */
-	s->loss_slow = 0.9 * s->loss_slow + 0.1 * worst;
-	if (s->loss_slow < s->loss_floor)
-		s->loss_floor = (uint16_t)s->loss_slow;
-	if (old == XS_LOSS_UNKNOWN)
-		old = worst;
-	rising = worst >= old + XS_CONGEST_PM / 2;
-	if (s->cut_at == 0) {
-		if (!((rising && worst >= s->loss_floor + XS_CONGEST_PM) ||
-		    worst >= s->loss_floor + 5 * XS_CONGEST_PM) ||
-		    now - s->last_decrease < 100)
-			return (0);
-		s->cut_at = now;
-		s->cut_floor = s->loss_floor;
-		xs_cut(s, now, worst, sent);
-		return (1);
-	}
-	/* Judging: only a loss that runs away cuts again meanwhile. */
-	if (rising && worst >= s->cut_loss + 2 * XS_CONGEST_PM &&
-	    now - s->last_decrease >= 100) {
-		xs_cut(s, now, worst, sent);
-		return (1);
-	}
-	if (s->judge_from == 0) {
-		if (now - s->cut_at < xs_settle_ms(s))
-			return (0);
-		s->judge_from = now;
-		for (i = 0; i < s->npeers; i++) {
-			s->peers[i].j_set = s->peers[i].rx_ok;
-			s->peers[i].j_pk = s->peers[i].rx_pk;
-			s->peers[i].j_hw = s->peers[i].rx_hw;
-		}
-		return (0);
-	}
-	if ((judged = xs_judged_loss(s, now)) < 0)
-		return (0);
-	/*
-	 * Beyond XS_STEADY_MAX_PM it is congestion whatever the cut did
-	 * (streams sharing a bottleneck keep each other's loss up): go to
-	 * what got through and judge again.  Never the floor: right after
-	 * another decrease, wait for the next judgement instead (taking 80%
-	 * loss for a link's own once let three unicast streams into one
-	 * 300 Mbit/s link send one of them 10 times over).
-	 */
-	if (judged > XS_STEADY_MAX_PM) {
-		if (now - s->last_decrease < 100)
-			return (1);	/* hold the rate: no probe at this loss */
-		s->loss_floor = s->cut_floor;
-		xs_cut(s, now, (uint16_t)judged, sent);
-		return (1);
-	}
-	if (judged <= s->cut_floor + (s->cut_loss - s->cut_floor) / 3 + 10) {
-		if (judged < s->loss_floor)
-			s->loss_floor = (uint16_t)judged;
-		log_debug("xsend %016" PRIx64 ": loss down to %.1f%% after the "
-		    "cut: a bottleneck", s->session, judged / 10.0);
-	} else {
-		/*
-		 * No jump back to the old rate: streams that share a
-		 * bottleneck keep each other's loss up whatever one of them
-		 * does, and would all jump at once.  The probes bring it back.
-		 */
-		s->loss_floor = (uint16_t)judged;
-		s->loss_slow = judged;
-		log_debug("xsend %016" PRIx64 ": loss still %.1f%% after the "
-		    "cut: steady loss, not a bottleneck", s->session,
-		    judged / 10.0);
-	}
-	s->cut_at = 0;
-	s->judge_from = 0;
-	return (0);
-}
-
-static double
-xs_median(double *v, int n)
-{
-	int	i, j;
-	double	t;
-
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
-}
-
-/*
- * Stragglers (only with conf.eject_ms, for a multicast group): a
- * receiver that for eject_ms loses XS_EJECT_LOSS_PM or more of the first
- * pass and at least twice what the others lose (median), or works
- * through the stream at under half the others' median pace while its
- * backlog holds the rate down, is refused (ACK REJECTED, the reason in
- * its error) so that it does not drag the group; its agent can then
- * finish by unicast.  Never the last receivers: at least two must be
- * receiving, and a refusal leaves at least one.
- */
-static void
-xs_stragglers(struct xsend *s, uint64_t now)
-{
-	struct xs_peer	*p;
-	double		 loss[64], pace[64], ml, mp;
-	int		 i, j, n, nl, np, lossy, slow;
-
-	if (s->conf.eject_ms <= 0 || s->state != XS_SENDING)
-		return;
-	for (i = 0, n = 0; i < s->npeers; i++)
-		if (s->peers[i].state == XSP_RECEIVING &&
-		    now - s->peers[i].hw_ms <= 500)
-			n++;
-	if (n < 2)
-		return;
-	for (i = 0; i < s->npeers; i++) {
-		p = &s->peers[i];
-		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500) {
-			p->straggle_since = 0;
-			continue;
-		}
-		/* The others' medians, from at most 64 of them. */
-		for (j = 0, nl = np = 0; j < s->npeers && nl < 64; j++) {
-			if (j == i || s->peers[j].state != XSP_RECEIVING ||
-			    now - s->peers[j].hw_ms > 500)
-				continue;
-			loss[nl++] = s->peers[j].loss_pm;
-			if (s->peers[j].drain > 0)
-				pace[np++] = s->peers[j].drain;
-		}
-		ml = nl > 0 ? xs_median(loss, nl) : 0;
-		mp = np > 0 ? xs_median(pace, np) : 0;
-		lossy = p->loss_pm >= XS_EJECT_LOSS_PM &&
-		    p->loss_pm >= 2 * ml;
-		slow = p->drain > 0 && mp > 0 && p->drain < 0.5 * mp &&
-		    p->lag >= XS_LAG_TARGET;
-		if (!lossy && !slow) {
-			p->straggle_since = 0;
-			continue;
-		}
-		if (p->straggle_since == 0) {
-			p->straggle_since = now;
-			continue;
-		}
-		if (now - p->straggle_since < (uint64_t)s->conf.eject_ms)
-			continue;
-		if (lossy)
-			snprintf(p->err, sizeof(p->err), "%s: first-pass loss "
-			    "%.1f%% for %.1f s, the others' median %.1f%%",
-			    XSEND_STRAGGLER, p->loss_pm / 10.0,
-			    (now - p->straggle_since) / 1000.0, ml / 10.0);
-		else
-			snprintf(p->err, sizeof(p->err), "%s: %.0f Mbit/s for "
-			    "%.1f s, the others' median %.0f Mbit/s",
-			    XSEND_STRAGGLER, p->drain * 8 / 1e6,
-			    (now - p->straggle_since) / 1000.0, mp * 8 / 1e6);
-		log_info("xsend %016" PRIx64 ": receiver %s refused: %s",
-		    s->session, p->name, p->err);
-		p->refused = 1;
-		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
-		xs_peer_state(s, p, XSP_FAILED);
-		return;		/* one per step: the medians change */
-	}
 }
 
 /*
@@ -1882,122 +659,23 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct xsend		*s = arg;
 	struct xsend_stats	 st;
-	uint64_t		 now = xs_now_ms(), lag = 0;
-	double			 max, slowest = 0, want = 0, sent;
-	uint16_t		 worst = 0, worst2 = 0, old, pl;
-	unsigned		 h;
-	int			 i, nloss = 0;
+	struct xs_peer		*p;
+	uint64_t		 now = xs_now_ms(), lag;
+	double			 slowest;
+	int			 i;
 
-	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
-	    XS_RATE_AUTO_MAX;
 	/*
-	 * Rate control.  Each receiver that reported lately says how fast it
-	 * works through the stream (drain) and how much of it is still
-	 * ahead of it (lag).  The rate that would bring its lag to
-	 * XS_LAG_TARGET within XS_LAG_TAU is drain + (target - lag) / tau;
-	 * the group gets the smallest of these, smoothed.  Until the first
-	 * estimates arrive the rate grows geometrically from XS_RATE_START.
-	 * Drops in a receiver's socket buffer cut the rate hard.
+	 * The straggler the rate control picks, if any, is refused first, so
+	 * that this step's rate no longer counts it.
 	 */
-	xs_stragglers(s, now);
-	for (i = 0; i < s->npeers; i++) {
-		struct xs_peer *p = &s->peers[i];
-		double d;
-
-		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500)
-			continue;
-		/*
-		 * Its loss: of everything we send, when it counts packets;
-		 * else its first-pass loss average, which means something
-		 * once a few blocks have passed it (it reports 0 before).
-		 */
-		pl = XS_LOSS_UNKNOWN;
-		if (p->iloss_ms != 0 && now - p->iloss_ms <= 500)
-			pl = (uint16_t)p->iloss;
-		else if (p->iloss_ms == 0 && p->bytes >=
-		    3 * (uint64_t)s->geom.bsym * s->geom.sym)
-			pl = p->loss_pm;
-		if (pl != XS_LOSS_UNKNOWN) {
-			nloss++;
-			if (pl > worst) {
-				worst2 = worst;
-				worst = pl;
-			} else if (pl > worst2)
-				worst2 = pl;
-		}
-		if (p->lag > lag)
-			lag = p->lag;
-		if (p->drain <= 0)
-			continue;
-		if (slowest == 0 || p->drain < slowest)
-			slowest = p->drain;
-		d = p->drain + ((double)XS_LAG_TARGET - (double)p->lag) /
-		    XS_LAG_TAU;
-		if (d < p->drain * 0.5)
-			d = p->drain * 0.5;
-		if (want == 0 || d < want)
-			want = d;
+	if ((p = xs_rate_straggler(s, now)) != NULL) {
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
+		xs_peer_state(s, p, XSP_FAILED);
 	}
-	/*
-	 * The loss history for xs_bottleneck: the worst receiver's loss and
-	 * what we sent, per step, XS_HIST steps back.
-	 */
-	h = s->h_pos % XS_HIST;
-	sent = s->h_pos >= XS_HIST ? (double)(s->n_wire - s->h_wire[h]) *
-	    1000.0 / (double)(now - s->h_ms[h] > 0 ? now - s->h_ms[h] : 1) :
-	    s->rate;
-	/*
-	 * A group that refuses stragglers follows its second worst
-	 * receiver: one alone behind a slow or lossy link is refused
-	 * (xs_stragglers) instead of slowing everyone down.
-	 */
-	if (s->conf.eject_ms > 0 && nloss >= 2)
-		worst = worst2;
-	if (nloss == 0)
-		worst = XS_LOSS_UNKNOWN;
-	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
-	s->h_loss[h] = worst;
-	s->h_wire[h] = s->n_wire;
-	s->h_ms[h] = now;
-	s->h_pos++;
-	if (xs_bottleneck(s, now, worst, old, sent)) {
-		/* Cut for loss. */
-	} else if (s->congested_drop && now - s->last_decrease >= 50) {
-		s->rate *= 0.7;
-		if (slowest > 0 && s->rate > slowest * 0.8)
-			s->rate = slowest * 0.8;
-		s->slow_start = 0;
-		s->last_decrease = now;
-	} else if (s->congested_queue && now - s->last_decrease >= 50) {
-		s->rate *= 0.85;
-		s->slow_start = 0;
-		s->last_decrease = now;
-	} else if (want > 0) {
-		/*
-		 * Everyone keeps up: probe upwards (the measured pace is
-		 * only what we managed to send).  Backlog building: steer
-		 * towards the target.
-		 */
-		if (lag < XS_LAG_TARGET / 2) {
-			if ((s->state == XS_SENDING || xs_q_pending(s) > 0) &&
-			    worst <= old)
-				s->rate *= xs_probe(s);
-		} else {
-			s->slow_start = 0;
-			s->rate = 0.5 * s->rate + 0.5 * want;
-		}
-	} else if (s->slow_start && (s->state == XS_SENDING ||
-	    xs_q_pending(s) > 0) && worst <= old)
-		s->rate *= xs_probe(s);
-	if (s->rate > max)
-		s->rate = max;
-	if (s->rate < XS_RATE_MIN)
-		s->rate = XS_RATE_MIN;
-	s->congested_drop = s->congested_queue = 0;
+	xs_rate_step(s, now, &lag, &slowest);
 
 	for (i = 0; i < s->npeers; i++) {
-		struct xs_peer *p = &s->peers[i];
-
+		p = &s->peers[i];
 		if (xs_peer_final(p) ||
 		    now - p->last_heard < (uint64_t)s->conf.drop_ms)
 			continue;
@@ -2125,8 +803,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	struct stat	 st;
 	uint8_t		 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 	uint32_t	 sym;
-	size_t		 blen;
-	int		 i, mtu;
+	int		 mtu;
 
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
@@ -2175,11 +852,10 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	explicit_bzero(kf, sizeof(kf));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
 
-	if ((s->xsock = xs_sock_open(base, conf, err, errlen)) == NULL)
+	if ((s->xsock = xs_sock_open(base, conf, xs_feedback, err,
+	    errlen)) == NULL)
 		goto fail;
-	s->tx = udp_tx_new(s->xsock->fd, &conf->group,
-	    getenv("FLEETCAST_NO_GSO") == NULL);
-	s->fec = fec_new();
+	s->tx = xs_sock_tx(s->xsock, &conf->group);
 	if (conf->has_digest) {
 		memcpy(s->digest, conf->digest, SHA256_LEN);
 		s->digest_ok = 1;
@@ -2189,36 +865,11 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	/* All set: what nobody said anything about is never skipped. */
 	s->held = xmalloc(s->nchunks * (PROTO_HELD_BITS / 8));
 	memset(s->held, 0xff, s->nchunks * (PROTO_HELD_BITS / 8));
-	blen = (size_t)s->geom.bsym * s->geom.sym;
-	for (i = 0; i < XS_RING; i++) {
-		s->ring[i].block = -1;
-		s->ring[i].buf = xmalloc(blen);
-	}
-	s->pcache = xmalloc((size_t)XS_PCACHE * s->geom.sym);
-	s->gbuf = xmalloc((size_t)PROTO_MAX_K * s->geom.sym);
-	s->gbuf_group = UINT32_MAX;
-	s->pc_group = xreallocarray(NULL, XS_PCACHE, sizeof(uint32_t));
-	s->pc_rseq = xcalloc(XS_PCACHE, sizeof(uint32_t));
-	memset(s->pc_group, 0xff, XS_PCACHE * sizeof(uint32_t));
+	xs_ring_init(s);
 	s->sendbuf = xmalloc(PROTO_MAX_DGRAM);
-	s->g_sched = xcalloc(s->geom.ngroups, sizeof(uint32_t));
-	s->g_sent = xcalloc(s->geom.ngroups, sizeof(uint32_t));
-	s->g_last = xcalloc(s->geom.ngroups, sizeof(uint64_t));
-	s->ncf_in = xcalloc(s->geom.ngroups, 1);
-	s->b_cursor = xcalloc(s->geom.nblocks, sizeof(uint32_t));
-	s->b_last = xcalloc(s->geom.nblocks, sizeof(uint64_t));
-	s->b_pending = xcalloc(s->geom.nblocks, 1);
-	s->g_dpend = xcalloc(s->geom.ngroups, 1);
-	s->g_dcur = xcalloc(s->geom.ngroups, 1);
-	s->g_dlast = xcalloc(s->geom.ngroups, sizeof(uint64_t));
-	xs_q_init(&s->pq, s->geom.nblocks);
-	s->b_inpq = xcalloc(s->geom.nblocks, 1);
-	s->b_lane = xcalloc(s->geom.nblocks, sizeof(uint16_t));
-	xs_q_init(&s->bq, s->geom.nblocks);
-	s->rate = XS_RATE_START;
+	xs_repair_init(s);
+	xs_rate_init(s);
 	xsend_set_rate_max(s, conf->rate_max);
-	s->slow_start = 1;
-	s->loss_floor = XS_LOSS_UNKNOWN;
 
 	s->ev_pace = event_new(base, -1, EV_PERSIST, xsend_pace_cb, s);
 	s->ev_ctl = event_new(base, -1, EV_PERSIST, xsend_ctl_cb, s);
@@ -2283,32 +934,13 @@ xsend_free(struct xsend *s)
 	if (s->xsock != NULL)
 		xs_sock_release(s->xsock, s);
 	udp_tx_free(s->tx);
-	fec_free(s->fec);
 	if (s->sha != NULL)
 		sha256_free(s->sha);
 	aead_free(s->kd);
 	aead_free(s->kf);
-	for (i = 0; i < XS_RING; i++)
-		free(s->ring[i].buf);
-	free(s->pcache);
-	free(s->gbuf);
-	free(s->pc_group);
-	free(s->pc_rseq);
+	xs_ring_free(s);
 	free(s->sendbuf);
-	free(s->g_sched);
-	free(s->g_sent);
-	free(s->g_last);
-	free(s->b_inpq);
-	free(s->b_lane);
-	free(s->ncf_in);
-	free(s->b_cursor);
-	free(s->b_last);
-	free(s->b_pending);
-	free(s->g_dpend);
-	free(s->g_dcur);
-	free(s->g_dlast);
-	free(s->pq.q);
-	free(s->bq.q);
+	xs_repair_free(s);
 	for (i = 0; s->peers != NULL && i < s->npeers; i++)
 		free(s->peers[i].held_got);
 	free(s->peers);
@@ -2401,5 +1033,5 @@ xsend_session(struct xsend *s)
 int
 xsend_port(struct xsend *s)
 {
-	return (udp_local_port(s->xsock->fd));
+	return (xs_sock_port(s->xsock));
 }

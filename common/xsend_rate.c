@@ -1,0 +1,526 @@
+/*
+ * The sender's rate control (xsend_int.h): computations over the sender's
+ * state that call nothing else of the sender.  What a REPORT says feeds
+ * it (a receiver's pace and backlog, its loss of everything we send, its
+ * socket-queue drops); every control step it sets the rate from them:
+ * the smallest rate that keeps every receiver's backlog near
+ * XS_LAG_TARGET, probes upwards while everyone keeps up, cuts on drops,
+ * and on loss that grows tells a bottleneck the stream overruns from a
+ * lossy link (xs_rate_bottleneck).  In a group that refuses stragglers it
+ * also picks the receiver to refuse, which xsend.c then tells.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "proto.h"
+#include "xsend_int.h"
+
+#define XS_RATE_START		(128.0 * 1024 * 1024)
+#define XS_RATE_MIN		(256.0 * 1024)
+#define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
+#define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
+#define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
+#define XS_LAG_TAU		0.1			/* s to get there */
+#define XS_CONGEST_PM		30	/* loss rise that means congestion */
+#define XS_LOSS_UNKNOWN		UINT16_MAX
+#define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
+#define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
+#define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
+
+/* Before any report: slow start from XS_RATE_START, no loss known. */
+void
+xs_rate_init(struct xsend *s)
+{
+	s->rate = XS_RATE_START;
+	s->slow_start = 1;
+	s->loss_floor = XS_LOSS_UNKNOWN;
+}
+
+/*
+ * How fast a receiver works through what we send and how far behind it
+ * is, from the progress of its rx_hw_seq: our packets are numbered, so
+ * the difference to our own counter is its backlog, in packets, wherever
+ * that backlog sits (socket buffer, a descheduled process).
+ */
+static void
+xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
+{
+	uint64_t	now = xs_now_ms();
+	double		pkt, inst;
+
+	if (s->n_packets == 0 || hw > s->seq)
+		return;
+	pkt = (double)s->n_wire / (double)s->n_packets;
+	p->lag = (uint64_t)((double)(s->seq - hw) * pkt);
+	if (p->hw_ms != 0 && hw >= p->hw && now >= p->hw_ms + 20) {
+		inst = (double)(hw - p->hw) * pkt * 1000.0 /
+		    (double)(now - p->hw_ms);
+		p->drain = p->drain == 0 ? inst : 0.5 * p->drain + 0.5 * inst;
+	}
+	if (p->hw_ms == 0 || now >= p->hw_ms + 20) {
+		p->hw = hw;
+		p->hw_ms = now;
+	}
+}
+
+/*
+ * The share of everything we send that reaches a receiver (first pass,
+ * repairs, announces alike): the packets it counted against the progress
+ * of our packet counter as it saw it, over at least 100 packets, smoothed.
+ * It follows a rate change within a report or two, which the first-pass
+ * loss of whole blocks cannot do on a slow link, and it covers the
+ * repair phase too.
+ */
+static void
+xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
+{
+	double		inst;
+	uint64_t	dhw;
+	uint32_t	dpk;
+
+	if (!p->rx_ok || hw < p->rx_hw) {
+		p->rx_ok = 1;
+		p->rx_pk = pk;
+		p->rx_hw = hw;
+		return;
+	}
+	dhw = hw - p->rx_hw;
+	if (dhw < 100)
+		return;		/* a few more: fewer make a noisy share */
+	dpk = pk - p->rx_pk;
+	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
+	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
+	p->iloss_ms = xs_now_ms();
+	p->rx_pk = pk;
+	p->rx_hw = hw;
+}
+
+/*
+ * What a receiver's REPORT tells the rate control: drops in its socket
+ * buffer or a full queue (congestion, for the next step), its pace and
+ * backlog, its loss.
+ */
+void
+xs_rate_report(struct xsend *s, struct xs_peer *p,
+    const struct proto_report *r)
+{
+	if (r->overflow != p->overflow) {
+		if (r->overflow > p->overflow && p->state == XSP_RECEIVING)
+			s->congested_drop = 1;
+		p->overflow = r->overflow;
+	}
+	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
+		s->congested_queue = 1;
+	xs_rate_drain(s, p, r->rx_hw_seq);
+	if (r->has_rx) {
+		s->have_rx = 1;
+		xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
+	}
+	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
+}
+
+/*
+ * The factor of one upward probe: geometric from the start, gentler once
+ * the receivers set the pace, and slow near a bottleneck found earlier
+ * (the ceiling), which is forgotten once the rate passes it by far
+ * without loss: the path got faster.
+ */
+static double
+xs_rate_probe(struct xsend *s)
+{
+	if (s->ceiling > 0 && s->rate > s->ceiling * 1.25)
+		s->ceiling = 0;
+	if (s->ceiling > 0 && s->rate >= s->ceiling * 0.97)
+		return (1.005);
+	return (s->slow_start ? 1.25 : 1.1);
+}
+
+/*
+ * Long enough for the receivers' loss to follow a rate change: a few
+ * reports when they count packets, else four blocks at the current rate
+ * (their first-pass loss moves once per block), 400 ms at least.
+ */
+static uint64_t
+xs_rate_settle_ms(const struct xsend *s)
+{
+	double	ms;
+
+	if (s->have_rx)
+		return (300);
+	ms = 4000.0 * (double)s->geom.bsym * s->geom.sym / s->rate;
+	return (ms < 400 ? 400 : ms > 10000 ? 10000 : (uint64_t)ms);
+}
+
+/* A receiver's loss l, ranked against the worst and second worst yet. */
+static void
+xs_rate_rank(int l, int *worst, int *worst2)
+{
+	if (l > *worst) {
+		*worst2 = *worst;
+		*worst = l;
+	} else if (l > *worst2)
+		*worst2 = l;
+}
+
+/*
+ * The worst loss (second worst, in a group that refuses stragglers) over
+ * what was sent since the judging snapshot, per mille, once every
+ * receiver in it has counted 1000 packets (100 after 3 s); -1 before.
+ */
+static int
+xs_rate_judged_loss(struct xsend *s, uint64_t now)
+{
+	struct xs_peer	*p;
+	uint64_t	 n;
+	uint32_t	 pk;
+	int		 i, l, worst = -1, worst2 = -1, nl = 0, short_ = 0;
+
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (!p->j_set || p->state != XSP_RECEIVING)
+			continue;
+		n = p->rx_hw - p->j_hw;
+		if (n < 1000)
+			short_ = 1;
+		if (n < 100)
+			continue;
+		pk = p->rx_pk - p->j_pk;
+		l = pk >= n ? 0 : (int)(1000 * (n - pk) / n);
+		nl++;
+		xs_rate_rank(l, &worst, &worst2);
+	}
+	if (nl == 0 || (short_ && now - s->judge_from < 3000))
+		return (-1);
+	return (s->conf.eject_ms > 0 && nl >= 2 ? worst2 : worst);
+}
+
+/* Go to what got through, and remember it as the ceiling. */
+static void
+xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
+{
+	s->ceiling = (sent < s->rate ? sent : s->rate) * (1.0 -
+	    (double)(worst > s->loss_floor ? worst - s->loss_floor : 0) /
+	    1000.0);
+	s->rate = s->ceiling * 0.95;
+	s->slow_start = 0;
+	s->last_decrease = now;
+	s->cut_loss = worst;
+	s->judge_from = 0;
+	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
+	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
+	    s->ceiling * 8 / 1e6);
+}
+
+/*
+ * Loss as a rate signal.  Loss that grows well above the usual (the
+ * floor) may be a bottleneck on the way (a shaped or shared link, a
+ * router's queue) that the stream overruns: the rate is cut to what got
+ * through (xs_rate_cut), remembered as the ceiling that probes approach
+ * slowly.  The cut is then judged on what the receivers count over the
+ * next 1000 packets, once their averages have followed it: if the loss
+ * went away, it was a bottleneck; if it did not, it was steady loss (a
+ * lossy link), which becomes the floor, so that it does not cut the rate
+ * again: FEC and repairs deal with it.  Until a cut has shown otherwise,
+ * only a little of the first loss seen is taken for the floor: a stream
+ * that overruns a bottleneck from its start looks like a lossy link.
+ * Returns 1 if the rate was cut (or must hold: no probe at such a loss).
+ */
+static int
+xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
+    uint16_t old, double sent)
+{
+	int	i, rising, judged;
+
+	if (worst == XS_LOSS_UNKNOWN)
+		return (0);
+	if (s->loss_floor == XS_LOSS_UNKNOWN) {
+		s->loss_floor = worst < XS_FLOOR_START_PM ? worst :
+		    XS_FLOOR_START_PM;
+		s->loss_slow = worst;
+	}
+	/*
+	 * The floor comes down with a slow average: the minimum of a noisy
+	 * loss would sit below what the link really loses.
+	 */
+	s->loss_slow = 0.9 * s->loss_slow + 0.1 * worst;
+	if (s->loss_slow < s->loss_floor)
+		s->loss_floor = (uint16_t)s->loss_slow;
+	if (old == XS_LOSS_UNKNOWN)
+		old = worst;
+	rising = worst >= old + XS_CONGEST_PM / 2;
+	if (s->cut_at == 0) {
+		if (!((rising && worst >= s->loss_floor + XS_CONGEST_PM) ||
+		    worst >= s->loss_floor + 5 * XS_CONGEST_PM) ||
+		    now - s->last_decrease < 100)
+			return (0);
+		s->cut_at = now;
+		s->cut_floor = s->loss_floor;
+		xs_rate_cut(s, now, worst, sent);
+		return (1);
+	}
+	/* Judging: only a loss that runs away cuts again meanwhile. */
+	if (rising && worst >= s->cut_loss + 2 * XS_CONGEST_PM &&
+	    now - s->last_decrease >= 100) {
+		xs_rate_cut(s, now, worst, sent);
+		return (1);
+	}
+	if (s->judge_from == 0) {
+		if (now - s->cut_at < xs_rate_settle_ms(s))
+			return (0);
+		s->judge_from = now;
+		for (i = 0; i < s->npeers; i++) {
+			s->peers[i].j_set = s->peers[i].rx_ok;
+			s->peers[i].j_pk = s->peers[i].rx_pk;
+			s->peers[i].j_hw = s->peers[i].rx_hw;
+		}
+		return (0);
+	}
+	if ((judged = xs_rate_judged_loss(s, now)) < 0)
+		return (0);
+	/*
+	 * Beyond XS_STEADY_MAX_PM it is congestion whatever the cut did
+	 * (streams sharing a bottleneck keep each other's loss up): go to
+	 * what got through and judge again.  Never the floor: right after
+	 * another decrease, wait for the next judgement instead (taking 80%
+	 * loss for a link's own once let three unicast streams into one
+	 * 300 Mbit/s link send one of them 10 times over).
+	 */
+	if (judged > XS_STEADY_MAX_PM) {
+		if (now - s->last_decrease < 100)
+			return (1);	/* hold the rate: no probe at this loss */
+		s->loss_floor = s->cut_floor;
+		xs_rate_cut(s, now, (uint16_t)judged, sent);
+		return (1);
+	}
+	if (judged <= s->cut_floor + (s->cut_loss - s->cut_floor) / 3 + 10) {
+		if (judged < s->loss_floor)
+			s->loss_floor = (uint16_t)judged;
+		log_debug("xsend %016" PRIx64 ": loss down to %.1f%% after the "
+		    "cut: a bottleneck", s->session, judged / 10.0);
+	} else {
+		/*
+		 * No jump back to the old rate: streams that share a
+		 * bottleneck keep each other's loss up whatever one of them
+		 * does, and would all jump at once.  The probes bring it back.
+		 */
+		s->loss_floor = (uint16_t)judged;
+		s->loss_slow = judged;
+		log_debug("xsend %016" PRIx64 ": loss still %.1f%% after the "
+		    "cut: steady loss, not a bottleneck", s->session,
+		    judged / 10.0);
+	}
+	s->cut_at = 0;
+	s->judge_from = 0;
+	return (0);
+}
+
+static double
+xs_rate_median(double *v, int n)
+{
+	int	i, j;
+	double	t;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+/*
+ * Stragglers (only with conf.eject_ms, for a multicast group): a
+ * receiver that for eject_ms loses XS_EJECT_LOSS_PM or more of the first
+ * pass and at least twice what the others lose (median), or works
+ * through the stream at under half the others' median pace while its
+ * backlog holds the rate down, is refused (ACK REJECTED, the reason in
+ * its error) so that it does not drag the group; its agent can then
+ * finish by unicast.  Never the last receivers: at least two must be
+ * receiving, and a refusal leaves at least one.  This returns the one
+ * to refuse, marked refused and its error set, for the caller to tell
+ * it and fail it (NULL: none this step).
+ */
+struct xs_peer *
+xs_rate_straggler(struct xsend *s, uint64_t now)
+{
+	struct xs_peer	*p;
+	double		 loss[64], pace[64], ml, mp;
+	int		 i, j, n, nl, np, lossy, slow;
+
+	if (s->conf.eject_ms <= 0 || s->state != XS_SENDING)
+		return (NULL);
+	for (i = 0, n = 0; i < s->npeers; i++)
+		if (s->peers[i].state == XSP_RECEIVING &&
+		    now - s->peers[i].hw_ms <= 500)
+			n++;
+	if (n < 2)
+		return (NULL);
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500) {
+			p->straggle_since = 0;
+			continue;
+		}
+		/* The others' medians, from at most 64 of them. */
+		for (j = 0, nl = np = 0; j < s->npeers && nl < 64; j++) {
+			if (j == i || s->peers[j].state != XSP_RECEIVING ||
+			    now - s->peers[j].hw_ms > 500)
+				continue;
+			loss[nl++] = s->peers[j].loss_pm;
+			if (s->peers[j].drain > 0)
+				pace[np++] = s->peers[j].drain;
+		}
+		ml = nl > 0 ? xs_rate_median(loss, nl) : 0;
+		mp = np > 0 ? xs_rate_median(pace, np) : 0;
+		lossy = p->loss_pm >= XS_EJECT_LOSS_PM &&
+		    p->loss_pm >= 2 * ml;
+		slow = p->drain > 0 && mp > 0 && p->drain < 0.5 * mp &&
+		    p->lag >= XS_LAG_TARGET;
+		if (!lossy && !slow) {
+			p->straggle_since = 0;
+			continue;
+		}
+		if (p->straggle_since == 0) {
+			p->straggle_since = now;
+			continue;
+		}
+		if (now - p->straggle_since < (uint64_t)s->conf.eject_ms)
+			continue;
+		if (lossy)
+			snprintf(p->err, sizeof(p->err), "%s: first-pass loss "
+			    "%.1f%% for %.1f s, the others' median %.1f%%",
+			    XSEND_STRAGGLER, p->loss_pm / 10.0,
+			    (now - p->straggle_since) / 1000.0, ml / 10.0);
+		else
+			snprintf(p->err, sizeof(p->err), "%s: %.0f Mbit/s for "
+			    "%.1f s, the others' median %.0f Mbit/s",
+			    XSEND_STRAGGLER, p->drain * 8 / 1e6,
+			    (now - p->straggle_since) / 1000.0, mp * 8 / 1e6);
+		log_info("xsend %016" PRIx64 ": receiver %s refused: %s",
+		    s->session, p->name, p->err);
+		p->refused = 1;
+		return (p);	/* one per step: the medians change */
+	}
+	return (NULL);
+}
+
+/*
+ * One control step (every XS_CTL_MS).  The largest backlog and the
+ * slowest pace it saw come back for the progress line.
+ */
+void
+xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
+    double *slowestp)
+{
+	uint64_t	 lag = 0;
+	double		 max, slowest = 0, want = 0, sent;
+	uint16_t	 old, pl;
+	unsigned	 h;
+	int		 i, nloss = 0, worst = 0, worst2 = 0;
+
+	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
+	    XS_RATE_AUTO_MAX;
+	/*
+	 * Rate control.  Each receiver that reported lately says how fast it
+	 * works through the stream (drain) and how much of it is still
+	 * ahead of it (lag).  The rate that would bring its lag to
+	 * XS_LAG_TARGET within XS_LAG_TAU is drain + (target - lag) / tau;
+	 * the group gets the smallest of these, smoothed.  Until the first
+	 * estimates arrive the rate grows geometrically from XS_RATE_START.
+	 * Drops in a receiver's socket buffer cut the rate hard.
+	 */
+	for (i = 0; i < s->npeers; i++) {
+		struct xs_peer *p = &s->peers[i];
+		double d;
+
+		if (p->state != XSP_RECEIVING || now - p->hw_ms > 500)
+			continue;
+		/*
+		 * Its loss: of everything we send, when it counts packets;
+		 * else its first-pass loss average, which means something
+		 * once a few blocks have passed it (it reports 0 before).
+		 */
+		pl = XS_LOSS_UNKNOWN;
+		if (p->iloss_ms != 0 && now - p->iloss_ms <= 500)
+			pl = (uint16_t)p->iloss;
+		else if (p->iloss_ms == 0 && p->bytes >=
+		    3 * (uint64_t)s->geom.bsym * s->geom.sym)
+			pl = p->loss_pm;
+		if (pl != XS_LOSS_UNKNOWN) {
+			nloss++;
+			xs_rate_rank(pl, &worst, &worst2);
+		}
+		if (p->lag > lag)
+			lag = p->lag;
+		if (p->drain <= 0)
+			continue;
+		if (slowest == 0 || p->drain < slowest)
+			slowest = p->drain;
+		d = p->drain + ((double)XS_LAG_TARGET - (double)p->lag) /
+		    XS_LAG_TAU;
+		if (d < p->drain * 0.5)
+			d = p->drain * 0.5;
+		if (want == 0 || d < want)
+			want = d;
+	}
+	/*
+	 * The loss history for xs_rate_bottleneck: the worst receiver's loss
+	 * and what we sent, per step, XS_HIST steps back.
+	 */
+	h = s->h_pos % XS_HIST;
+	sent = s->h_pos >= XS_HIST ? (double)(s->n_wire - s->h_wire[h]) *
+	    1000.0 / (double)(now - s->h_ms[h] > 0 ? now - s->h_ms[h] : 1) :
+	    s->rate;
+	/*
+	 * A group that refuses stragglers follows its second worst
+	 * receiver: one alone behind a slow or lossy link is refused
+	 * (xs_rate_straggler) instead of slowing everyone down.
+	 */
+	if (s->conf.eject_ms > 0 && nloss >= 2)
+		worst = worst2;
+	if (nloss == 0)
+		worst = XS_LOSS_UNKNOWN;
+	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
+	s->h_loss[h] = worst;
+	s->h_wire[h] = s->n_wire;
+	s->h_ms[h] = now;
+	s->h_pos++;
+	if (xs_rate_bottleneck(s, now, worst, old, sent)) {
+		/* Cut for loss. */
+	} else if (s->congested_drop && now - s->last_decrease >= 50) {
+		s->rate *= 0.7;
+		if (slowest > 0 && s->rate > slowest * 0.8)
+			s->rate = slowest * 0.8;
+		s->slow_start = 0;
+		s->last_decrease = now;
+	} else if (s->congested_queue && now - s->last_decrease >= 50) {
+		s->rate *= 0.85;
+		s->slow_start = 0;
+		s->last_decrease = now;
+	} else if (want > 0) {
+		/*
+		 * Everyone keeps up: probe upwards (the measured pace is
+		 * only what we managed to send).  Backlog building: steer
+		 * towards the target.
+		 */
+		if (lag < XS_LAG_TARGET / 2) {
+			if ((s->state == XS_SENDING ||
+			    xs_repair_pending(s) > 0) && worst <= old)
+				s->rate *= xs_rate_probe(s);
+		} else {
+			s->slow_start = 0;
+			s->rate = 0.5 * s->rate + 0.5 * want;
+		}
+	} else if (s->slow_start && (s->state == XS_SENDING ||
+	    xs_repair_pending(s) > 0) && worst <= old)
+		s->rate *= xs_rate_probe(s);
+	if (s->rate > max)
+		s->rate = max;
+	if (s->rate < XS_RATE_MIN)
+		s->rate = XS_RATE_MIN;
+	s->congested_drop = s->congested_queue = 0;
+	*lagp = lag;
+	*slowestp = slowest;
+}
