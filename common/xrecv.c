@@ -72,7 +72,7 @@ static void	xr_send_report(struct xrecv *, int);
 static uint32_t
 xr_ms(struct xrecv *r)
 {
-	return ((uint32_t)(xr_now_ms() - r->t0_ms));
+	return ((uint32_t)(mono_ms() - r->t0_ms));
 }
 
 static const char *
@@ -328,7 +328,7 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 	}
 	if (h->seq > r->rx_hw_seq)
 		r->rx_hw_seq = h->seq;
-	r->last_heard = xr_now_ms();
+	r->last_heard = mono_ms();
 	if (!resend) {
 		xr_advance_passed(r, b, 1);
 		/* Held already (resumed) counts as arrived: it is not loss. */
@@ -445,7 +445,7 @@ xr_repair(struct xrecv *r, const struct proto_hdr *h)
 	p = r->pool_free;
 	if (h->seq > r->rx_hw_seq)
 		r->rx_hw_seq = h->seq;
-	r->last_heard = xr_now_ms();
+	r->last_heard = mono_ms();
 	r->pool_free = r->pool[p].next;
 	r->pool[p].group = (uint32_t)g;
 	r->pool[p].row = row;
@@ -617,7 +617,7 @@ xr_dgram(struct xrecv *r, const uint8_t *buf, size_t len,
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
-	r->last_heard = xr_now_ms();
+	r->last_heard = mono_ms();
 	if (h.seq > r->rx_hw_seq)
 		r->rx_hw_seq = h.seq;
 	if (h.type == PROTO_ANNOUNCE) {
@@ -676,7 +676,7 @@ xrecv_group_cb(evutil_socket_t fd, short ev, void *arg)
 	if ((q = udp_queue_permille(r->gsock)) > r->queue_pm)
 		r->queue_pm = q;
 	if (r->state == XR_RECEIVING && (r->overflow != r->overflow_reported ||
-	    q > 200) && xr_now_ms() - r->last_report >= XR_CONGEST_MS)
+	    q > 200) && mono_ms() - r->last_report >= XR_CONGEST_MS)
 		xr_send_report(r, 0);
 }
 
@@ -793,7 +793,7 @@ xr_send_held(struct xrecv *r, uint64_t max)
 		sent++;
 		r->held_next = c + 1;
 	}
-	r->last_held = xr_now_ms();
+	r->last_held = mono_ms();
 }
 
 /* Build and send a REPORT; with naks, due NAKs ride along. */
@@ -905,7 +905,7 @@ xr_send_report(struct xrecv *r, int naks)
 	    errno != EAGAIN)
 		log_warn("xrecv: sendto");
 	r->n_reports++;
-	r->last_report = xr_now_ms();
+	r->last_report = mono_ms();
 }
 
 static void
@@ -926,7 +926,7 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct xrecv		*r = arg;
 	struct xrecv_stats	 st;
-	uint64_t		 now = xr_now_ms();
+	uint64_t		 now = mono_ms();
 
 	switch (r->state) {
 	case XR_JOINING:
@@ -1036,7 +1036,7 @@ xrecv_fsm(struct xrecv *r, enum xrecv_event ev)
 	case XR_RECEIVING:
 		if (ev == XRE_COMPLETE) {
 			xrecv_set_state(r, XR_DONE);
-			r->done_since = xr_now_ms();
+			r->done_since = mono_ms();
 			r->t_end = mono_us();
 			xr_send_report(r, 0);
 		}
@@ -1116,7 +1116,7 @@ xrecv_start(struct xrecv *r)
 	struct timeval	tv;
 
 	r->t_start = mono_us();
-	r->t0_ms = xr_now_ms();
+	r->t0_ms = mono_ms();
 	event_add(r->ev_g, NULL);
 	event_add(r->ev_c, NULL);
 	tv.tv_sec = 0;

@@ -189,12 +189,6 @@ struct xrecv {
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
-static inline uint64_t
-xr_now_ms(void)
-{
-	return (mono_us() / 1000);
-}
-
 static inline int
 xr_bit(const uint8_t *m, uint64_t i)
 {

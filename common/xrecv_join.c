@@ -59,7 +59,7 @@ xr_join_hello(struct xrecv *r, struct xr_cand *c)
 		fatalx("xrecv: seal failed");
 	if (udp_sendto(r->csock, dgram, (size_t)n, &c->addr) == -1)
 		log_warn("xrecv: sendto");
-	c->hello_at = xr_now_ms();
+	c->hello_at = mono_ms();
 }
 
 static void
@@ -174,7 +174,7 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 	struct aead		*akd, *akf;
 	uint8_t			 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 	uint8_t			 plain[PROTO_ANNOUNCE_LEN];
-	uint64_t		 now = xr_now_ms();
+	uint64_t		 now = mono_ms();
 	int			 i;
 
 	/*
@@ -413,7 +413,7 @@ xr_join_lock(struct xrecv *r, struct xr_cand *c)
 		r->digest_ok = 1;
 	}
 	r->sha = sha256_new();
-	r->last_heard = xr_now_ms();
+	r->last_heard = mono_ms();
 	r->overflow_base = r->overflow;
 	if (xr_store_hash(r) == -1)
 		return (-1);

@@ -75,7 +75,7 @@ xr_store_persist(struct xrecv *r)
 		r->fail(r, "%s", err);
 		return (-1);
 	}
-	r->last_persist = xr_now_ms();
+	r->last_persist = mono_ms();
 	return (0);
 }
 

@@ -414,7 +414,7 @@ xs_gate(struct xsend *s)
 		    s->session, ready);
 		xsend_fsm(s, XE_GATE);
 	} else if (s->conf.max_wait_ms >= 0 &&
-	    xs_now_ms() - s->t_start / 1000 >= (uint64_t)s->conf.max_wait_ms) {
+	    mono_ms() - s->t_start / 1000 >= (uint64_t)s->conf.max_wait_ms) {
 		log_debug("xsend %016" PRIx64 ": max wait over, starting with "
 		    "%d receiver(s)", s->session, ready);
 		xsend_fsm(s, XE_GATE);
@@ -495,7 +495,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		p->held_got = NULL;
 		xs_peer_state(s, p, XSP_JOINED);
 	}
-	p->last_heard = xs_now_ms();
+	p->last_heard = mono_ms();
 	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED);
 	if (s->state == XS_LINGER)
 		xsend_fsm(s, XE_BUSY);
@@ -514,7 +514,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		return;
 	}
 	p->last_rseq = r->rseq;
-	p->last_heard = xs_now_ms();
+	p->last_heard = mono_ms();
 	/* A straggler we refused hears it again until it stops. */
 	if (p->refused) {
 		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
@@ -588,7 +588,7 @@ xs_held(struct xsend *s, const struct proto_held *h)
 		s->drops[PROTO_DROP_STALE]++;
 		return;
 	}
-	p->last_heard = xs_now_ms();
+	p->last_heard = mono_ms();
 	if (p->held_got == NULL)
 		p->held_got = xcalloc((s->nchunks + 7) / 8, 1);
 	if (p->held_got[h->chunk / 8] & (1U << (h->chunk % 8)))
@@ -660,7 +660,7 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	struct xsend		*s = arg;
 	struct xsend_stats	 st;
 	struct xs_peer		*p;
-	uint64_t		 now = xs_now_ms(), lag;
+	uint64_t		 now = mono_ms(), lag;
 	double			 slowest;
 	int			 i;
 

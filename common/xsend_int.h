@@ -182,13 +182,6 @@ struct xsend {
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
-/* The sender counts its timeouts in milliseconds. */
-static inline uint64_t
-xs_now_ms(void)
-{
-	return (mono_us() / 1000);
-}
-
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);
 void		 xs_rate_report(struct xsend *, struct xs_peer *,

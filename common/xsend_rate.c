@@ -46,7 +46,7 @@ xs_rate_init(struct xsend *s)
 static void
 xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 {
-	uint64_t	now = xs_now_ms();
+	uint64_t	now = mono_ms();
 	double		pkt, inst;
 
 	if (s->n_packets == 0 || hw > s->seq)
@@ -91,7 +91,7 @@ xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 	dpk = pk - p->rx_pk;
 	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
 	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
-	p->iloss_ms = xs_now_ms();
+	p->iloss_ms = mono_ms();
 	p->rx_pk = pk;
 	p->rx_hw = hw;
 }

@@ -321,7 +321,7 @@ xs_repair_emit(struct xsend *s)
 void
 xs_repair_proactive(struct xsend *s, uint64_t b)
 {
-	uint64_t	now = xs_now_ms(), g;
+	uint64_t	now = mono_ms(), g;
 	uint32_t	pm = 0, k, add, lane, room;
 	int		i;
 
