@@ -159,12 +159,13 @@ EXTRA_DIST += tests/sim
 
 ## End to end: fleetcastd, the CLI and a scripted agent in a network
 ## namespace (root only, skipped otherwise).
-check_PROGRAMS += tests/unit/test_api
-TESTS += tests/unit/test_api
-tests_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBEVENT_CFLAGS)
-tests_unit_test_api_SOURCES = tests/unit/test_api.c tests/unit/unit.h
-tests_unit_test_api_LDADD = $(UNIT_LIBS)
+check_PROGRAMS += tests/integration/test_api
+TESTS += tests/integration/test_api
+tests_integration_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) -iquote $(top_srcdir)/tests/unit
+tests_integration_test_api_SOURCES = tests/integration/test_api.c \
+	tests/unit/unit.h
+tests_integration_test_api_LDADD = $(UNIT_LIBS)
 
 ## The transport: real multicast on the loopback of a private network
 ## namespace; inject sends crafted datagrams.
