@@ -42,6 +42,7 @@
 #include <openssl/x509.h>
 
 #include "ctl.h"
+#include "mono.h"
 #include "sagent.h"
 #include "unit.h"
 #include "wire.h"
@@ -393,23 +394,36 @@ run_machine_state(json_t *run, const char *name, const char **error)
 
 static struct agent	vm1, vm2;
 
+/* The first line of a token file in the server's state_dir; "" if none. */
+static const char *
+state_token(const char *name, char *buf, size_t len)
+{
+	char	 path[300];
+	FILE	*f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/state/%s", dir, name);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, (int)len, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return (buf);
+}
+
 /* ---- the tests ---- */
 
 static void
 test_enrollment(void)
 {
-	char		 token[128], out[4096], path[300];
-	FILE		*f;
+	char		 token[128], out[4096];
 	struct agent	 bad;
 	struct ctl_msg	 m;
 	json_t		*j;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 
 	/* With the token: a certificate at once, CN = the name. */
 	agent_init(&vm1, "vm1");
@@ -510,6 +524,16 @@ scenario_run(const char *scenario, const char *machines)
 	    bindir, scenario, machines) != 0)
 		return (0);
 	return (strtoull(out, NULL, 10));
+}
+
+/* fleetcast run VERB ID; its exit status. */
+static int
+run_cmd(const char *verb, uint64_t id)
+{
+	char	out[4096];
+
+	return (sh(out, sizeof(out), "%s/server/cli/fleetcast run %s %llu",
+	    bindir, verb, (unsigned long long)id));
 }
 
 static void
@@ -672,8 +696,7 @@ test_admin_start_cancel(void)
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, NULL) == 0);
 	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
 	usleep(200000);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "start %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("start", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_MISSED);
@@ -686,8 +709,7 @@ test_admin_start_cancel(void)
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run start %llu "
 	    "2>/dev/null", bindir, (unsigned long long)id), 2);
 	/* cancel: the machine in flight is interrupted and told so. */
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_ADMIN);
 	ctl_msg_free(&m);
@@ -703,6 +725,28 @@ test_admin_start_cancel(void)
 	    "2>/dev/null", bindir), 2);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run show x "
 	    "2>/dev/null", bindir), 2);
+}
+
+/*
+ * Run scenario on the agent's machine alone and take it to START: the
+ * ASSIGN (by path), REPORT ready.  The run's id.
+ */
+static uint64_t
+run_to_start(struct agent *a, const char *scenario, uint8_t path)
+{
+	struct ctl_msg	m;
+	char		arg[100];
+	uint64_t	id;
+
+	snprintf(arg, sizeof(arg), "--machine %s", a->sa.name);
+	id = scenario_run(scenario, arg);
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, path);
+	ctl_msg_free(&m);
+	agent_report(a, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_START, NULL) == 0);
+	return (id);
 }
 
 /*
@@ -728,13 +772,7 @@ test_unicast_limits(void)
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm2, "vm2"), CTL_WELCOME);
 	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
 	    "scenario create uc --package sp2 --unicast", bindir), 0);
-	id = scenario_run("uc", "--machine vm1");
-	CU_ASSERT_FATAL(id > 0);
-	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, &m) == 0);
-	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_UNICAST);
-	ctl_msg_free(&m);
-	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
-	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	id = run_to_start(&vm1, "uc", CTL_PATH_UNICAST);
 	/* No receiver: after the join time (20 s), failed and told. */
 	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
@@ -756,13 +794,7 @@ test_unicast_limits(void)
 	/* Multicast, then fallback asked for four times: the fourth fails. */
 	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
 	    "scenario create fb --package sp2", bindir), 0);
-	id = scenario_run("fb", "--machine vm2");
-	CU_ASSERT_FATAL(id > 0);
-	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, &m) == 0);
-	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_MULTICAST);
-	ctl_msg_free(&m);
-	agent_report(&vm2, id, CTL_RS_READY, -1, NULL);
-	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, NULL) == 0);
+	id = run_to_start(&vm2, "fb", CTL_PATH_MULTICAST);
 	for (i = 0; i < 3; i++) {
 		agent_report(&vm2, id, CTL_RS_FALLBACK, -1, "test: no "
 		    "multicast here");
@@ -809,14 +841,12 @@ test_unicast_limits(void)
 	    "stream (max_unicast_streams = 1, all in use)") != NULL);
 	free(text);
 	json_decref(run);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, NULL) == 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.start.run_id, id2);
 	ctl_msg_free(&m);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id2), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id2), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, NULL) == 0);
 }
 
@@ -1070,22 +1100,6 @@ test_protocol_error_offline(void)
 
 /* ---- raw HTTP, for what the CLI would not send ---- */
 
-static void
-api_token(char *buf, size_t len)
-{
-	char	 path[300];
-	FILE	*f;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "%s/state/api.token", dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fgets(buf, (int)len, f) == NULL)
-			buf[0] = '\0';
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
 /*
  * Connect to the API and send a request head with Content-Length clen and
  * the first len bytes of body; the socket, or -1.
@@ -1098,7 +1112,7 @@ http_send(const char *method, const char *path, int with_token,
 	char			head[1024], token[128];
 	int			fd;
 
-	api_token(token, sizeof(token));
+	state_token("api.token", token, sizeof(token));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
@@ -1162,10 +1176,7 @@ http_answer(int fd, int ms, char *out, size_t outlen)
 static double
 now_s(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (ts.tv_sec + ts.tv_nsec / 1e9);
+	return (mono_ns() / 1e9);
 }
 
 /* Seconds from a HEARTBEAT to its ack; -1 when none came. */
@@ -1487,16 +1498,11 @@ test_pending_cap(void)
 {
 	struct agent	 a;
 	struct ctl_msg	 m;
-	char		 token[128], path[300];
+	char		 token[128];
 	int		 i, type, n0, asked = 0;
-	FILE		*f;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 
 	n0 = pending_count();
 	CU_ASSERT_FATAL(n0 >= 0 && n0 < 1024);
@@ -1543,18 +1549,13 @@ test_output_cap(void)
 {
 	struct agent	 vm3;
 	struct ctl_msg	 m;
-	char		 token[128], path[300], out[4096], sc[512];
-	FILE		*f;
+	char		 token[128], out[4096], sc[512];
 	uint64_t	 id;
 	size_t		 i, n;
 	int		 closed = 0;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 	agent_init(&vm3, "vm3");
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm3, token), CTL_CERT);
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm3, "vm3"), CTL_WELCOME);
