@@ -1,12 +1,13 @@
 /*
  * bench/fakeagents: many scripted agents in one process, for
- * bench/server-scale.  Each one speaks the real control protocol
- * (common/ctl.h) over its own TLS 1.3 connection to fleetcastd: it makes a
- * P-256 key and CSR, enrolls with the enrollment token, reconnects with
- * the certificate it got (the server certificate checked against the
- * pinned CA), says HELLO, sends its facts and then heartbeats at the
- * interval the server's WELCOME gives, timing each HEARTBEAT to its
- * HEARTBEAT_ACK.  It answers ASSIGN with REPORT ready at once and START
+ * bench/server-scale.  Each one is the scripted agent of test_api
+ * (tests/integration/sagent.c) and speaks the real control protocol
+ * (common/ctl.h) over its own TLS 1.3 connection to fleetcastd, here a
+ * bufferevent: it makes a P-256 key and CSR, enrolls with the enrollment
+ * token, reconnects with the certificate it got (the server certificate
+ * checked against the pinned CA), says HELLO, sends its facts and then
+ * heartbeats at the interval the server's WELCOME gives, timing each
+ * HEARTBEAT to its HEARTBEAT_ACK.  It answers ASSIGN with REPORT ready at once and START
  * with REPORT interrupted ("no data plane"): the scripted agents take part
  * in the scheduling of a run but receive no data, so what the benchmark
  * times is the server alone.  One libevent loop drives all of them; at
@@ -39,15 +40,13 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "ctl.h"
 #include "fsutil.h"
 #include "log.h"
-#include "wire.h"
+#include "sagent.h"
 #include "xmalloc.h"
 #include "mono.h"
 
@@ -73,9 +72,7 @@ static const char *fa_states[] = {
 
 struct fa {
 	struct fleet		*fleet;
-	char			 name[64];
-	EVP_PKEY		*key;
-	X509			*cert;
+	struct sagent		 sa;		/* name, key, certificate */
 	enum fa_state		 state;
 	int			 slot;		/* holds a setup slot */
 	struct bufferevent	*bev;
@@ -150,7 +147,8 @@ fa_set_state(struct fa *a, enum fa_state s)
 
 	if (a->state == s)
 		return;
-	log_debug("%s: %s -> %s", a->name, fa_states[a->state], fa_states[s]);
+	log_debug("%s: %s -> %s", a->sa.name, fa_states[a->state],
+	    fa_states[s]);
 	if (a->state == FA_ONLINE)
 		f->online--;
 	if (s == FA_ONLINE) {
@@ -197,80 +195,20 @@ fa_queue(struct fa *a)
 		TAILQ_INSERT_TAIL(&f->waiting, a, wait_entry);
 }
 
+/* The scripted agent's transport: the agent's bufferevent. */
 static int
-fa_send(struct fa *a, const struct ctl_msg *m)
+fa_send(struct sagent *sa, const struct ctl_msg *m)
 {
-	char	err[256];
+	struct fa	*a = sa->arg;
+	char		 err[256];
 
 	if (ctl_write(bufferevent_get_output(a->bev), m, err,
 	    sizeof(err)) == -1) {
-		log_warnx("%s: sending %s: %s", a->name, ctl_strtype(m->type),
-		    err);
+		log_warnx("%s: sending %s: %s", a->sa.name,
+		    ctl_strtype(m->type), err);
 		return (-1);
 	}
 	return (0);
-}
-
-static char *
-fa_csr(struct fa *a)
-{
-	X509_REQ	*req;
-	X509_NAME	*n;
-	BIO		*b;
-	char		*p, *s = NULL;
-	long		 len;
-
-	if ((req = X509_REQ_new()) == NULL || (b = BIO_new(BIO_s_mem())) ==
-	    NULL)
-		fatalx("%s: out of memory for the CSR", a->name);
-	n = X509_REQ_get_subject_name(req);
-	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)a->name, -1, -1, 0) == 1 &&
-	    X509_REQ_set_pubkey(req, a->key) == 1 &&
-	    X509_REQ_sign(req, a->key, EVP_sha256()) > 0 &&
-	    PEM_write_bio_X509_REQ(b, req) == 1 &&
-	    (len = BIO_get_mem_data(b, &p)) > 0) {
-		s = xmalloc((size_t)len + 1);
-		memcpy(s, p, (size_t)len);
-		s[len] = '\0';
-	}
-	BIO_free(b);
-	X509_REQ_free(req);
-	if (s == NULL)
-		fatalx("%s: cannot make a CSR", a->name);
-	return (s);
-}
-
-static void
-fa_send_enroll(struct fa *a)
-{
-	struct ctl_msg	 m;
-	char		*csr;
-
-	if (a->key == NULL &&
-	    (a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")) == NULL)
-		fatalx("%s: cannot generate a key", a->name);
-	csr = fa_csr(a);
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_ENROLL;
-	m.u.enroll.name = a->name;
-	m.u.enroll.token = (char *)a->fleet->token;
-	m.u.enroll.csr = csr;
-	fa_send(a, &m);
-	free(csr);
-}
-
-static void
-fa_send_hello(struct fa *a)
-{
-	struct ctl_msg	m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HELLO;
-	m.u.hello.name = a->name;
-	m.u.hello.version = (char *)FA_VERSION;
-	m.u.hello.boot_id = (char *)"fakeagents-boot-1";
-	fa_send(a, &m);
 }
 
 /*
@@ -281,13 +219,9 @@ static void
 fa_send_heartbeat(struct fa *a, int with_facts)
 {
 	struct fleet	*f = a->fleet;
-	struct ctl_msg	 m;
 	struct ctl_fact	 facts[8];
 	char		 idx[16];
 
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HEARTBEAT;
-	m.u.heartbeat.time_ms = now_unix_ms();
 	if (with_facts) {
 		snprintf(idx, sizeof(idx), "%zu", (size_t)(a - f->agents));
 		facts[0] = (struct ctl_fact){ "agent.version", FA_VERSION };
@@ -299,30 +233,14 @@ fa_send_heartbeat(struct fa *a, int with_facts)
 		facts[6] = (struct ctl_fact){ "os.name",
 		    "Debian GNU/Linux 12 (bookworm)" };
 		facts[7] = (struct ctl_fact){ "os.version_id", "12" };
-		m.u.heartbeat.has_facts = 1;
-		m.u.heartbeat.nfacts = 8;
-		m.u.heartbeat.facts = facts;
 	}
-	if (fa_send(a, &m) == 0) {
+	if (sagent_send_heartbeat(&a->sa, now_unix_ms(), with_facts ? facts :
+	    NULL, 8) == 0) {
 		f->heartbeats++;
 		/* One outstanding at a time: the ack answers the oldest. */
 		if (a->hb_sent == 0)
 			a->hb_sent = mono_ns();
 	}
-}
-
-static void
-fa_report(struct fa *a, uint64_t run, uint8_t state, const char *msg)
-{
-	struct ctl_msg	m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_REPORT;
-	m.u.report.run_id = run;
-	m.u.report.state = state;
-	m.u.report.message = (char *)msg;
-	m.u.report.output = (char *)"";
-	fa_send(a, &m);
 }
 
 static void
@@ -350,21 +268,15 @@ static void
 fa_got_cert(struct fa *a, struct ctl_msg *m)
 {
 	struct fleet	*f = a->fleet;
-	BIO		*b;
 	X509		*ca;
 
-	b = BIO_new_mem_buf(m->u.cert.cert, -1);
-	a->cert = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	if (a->cert == NULL) {
+	if (sagent_take_cert(&a->sa, m) == -1) {
 		fa_fail(a, "CERT: unreadable certificate");
 		return;
 	}
 	/* Pin the CA of the first certificate, as a real agent does. */
 	if (!f->pinned) {
-		b = BIO_new_mem_buf(m->u.cert.ca, -1);
-		ca = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-		BIO_free(b);
+		ca = sagent_pem_x509(m->u.cert.ca);
 		if (ca == NULL || X509_STORE_add_cert(SSL_CTX_get_cert_store(
 		    f->ctx_pinned), ca) != 1)
 			fatalx("CERT: unusable CA certificate");
@@ -412,7 +324,7 @@ fa_msg(struct fa *a, struct ctl_msg *m)
 	case CTL_ENROLL_PENDING:
 		if (a->state == FA_ENROLLING) {
 			log_warnx("%s: enrollment pending (%s); give --token",
-			    a->name, m->u.pending.message);
+			    a->sa.name, m->u.pending.message);
 			fa_fail(a, NULL);
 			return;
 		}
@@ -441,14 +353,16 @@ fa_msg(struct fa *a, struct ctl_msg *m)
 		if (a->state != FA_ONLINE)
 			break;
 		f->assigns++;
-		fa_report(a, m->u.assign.run_id, CTL_RS_READY, "");
+		sagent_send_report(&a->sa, m->u.assign.run_id, CTL_RS_READY, -1,
+		    "", 0);
 		return;
 	case CTL_START:
 		if (a->state != FA_ONLINE)
 			break;
 		f->starts++;
-		fa_report(a, m->u.start.run_id, CTL_RS_INTERRUPTED,
-		    "scripted agent (bench/fakeagents): no data plane");
+		sagent_send_report(&a->sa, m->u.start.run_id,
+		    CTL_RS_INTERRUPTED, -1, "scripted agent (bench/fakeagents): "
+		    "no data plane", 0);
 		return;
 	case CTL_CANCEL:
 		if (a->state != FA_ONLINE)
@@ -456,7 +370,7 @@ fa_msg(struct fa *a, struct ctl_msg *m)
 		f->cancels++;
 		return;
 	case CTL_ERROR:
-		log_warnx("%s: server error %u: %s", a->name,
+		log_warnx("%s: server error %u: %s", a->sa.name,
 		    m->u.error.code, m->u.error.message);
 		f->errors++;
 		if (m->u.error.code == CTL_ERR_ENROLL_REFUSED)
@@ -467,7 +381,7 @@ fa_msg(struct fa *a, struct ctl_msg *m)
 	default:
 		break;
 	}
-	log_warnx("%s: unexpected %s in state %s", a->name,
+	log_warnx("%s: unexpected %s in state %s", a->sa.name,
 	    ctl_strtype(m->type), fa_states[a->state]);
 	f->errors++;
 	fa_down(a, NULL);
@@ -489,7 +403,7 @@ fa_read_cb(struct bufferevent *bev, void *arg)
 		if (rv == 0)
 			return;
 		if (rv == -1) {
-			log_warnx("%s: bad message: %s", a->name, err);
+			log_warnx("%s: bad message: %s", a->sa.name, err);
 			a->fleet->errors++;
 			fa_down(a, NULL);
 			return;
@@ -508,9 +422,9 @@ fa_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (a->state == FA_ENROLLING)
-			fa_send_enroll(a);
+			sagent_send_enroll(&a->sa, a->fleet->token);
 		else
-			fa_send_hello(a);
+			sagent_send_hello(&a->sa, a->sa.name);
 		return;
 	}
 	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
@@ -529,14 +443,14 @@ fa_connect(struct fa *a)
 	struct fleet	*f = a->fleet;
 	SSL		*ssl;
 
-	if (a->cert == NULL) {
+	if (a->sa.cert == NULL) {
 		ssl = SSL_new(f->ctx_enroll);
 		fa_set_state(a, FA_ENROLLING);
 	} else {
 		ssl = SSL_new(f->ctx_pinned);
-		if (ssl != NULL && (SSL_use_certificate(ssl, a->cert) != 1 ||
-		    SSL_use_PrivateKey(ssl, a->key) != 1))
-			fatalx("%s: cannot use the certificate", a->name);
+		if (ssl != NULL && (SSL_use_certificate(ssl, a->sa.cert) !=
+		    1 || SSL_use_PrivateKey(ssl, a->sa.key) != 1))
+			fatalx("%s: cannot use the certificate", a->sa.name);
 		fa_set_state(a, FA_HELLO);
 	}
 	if (ssl == NULL)
@@ -562,7 +476,7 @@ fa_down(struct fa *a, const char *why)
 	struct timeval	 tv = { FA_RETRY_SEC, 0 };
 
 	if (why != NULL)
-		log_info("%s: %s: %s", a->name, fa_states[a->state], why);
+		log_info("%s: %s: %s", a->sa.name, fa_states[a->state], why);
 	if (a->state == FA_ONLINE)
 		f->disconnects++;
 	if (a->bev != NULL) {
@@ -688,21 +602,6 @@ fleet_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	event_base_loopexit(f->base, NULL);
-}
-
-static SSL_CTX *
-fleet_ctx(int pinned)
-{
-	SSL_CTX	*ctx;
-
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
-		fatalx("cannot set up TLS 1.3");
-	/* Enrollment trusts the server once; after it, only the pinned CA. */
-	SSL_CTX_set_verify(ctx, pinned ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-	    NULL);
-	return (ctx);
 }
 
 static int
@@ -854,7 +753,7 @@ main(int argc, char **argv)
 	struct fleet	*f = &fleet;
 	struct timeval	 tv = { 1, 0 };
 	const char	*server = NULL, *prefix = "fa-";
-	char		*token = NULL;
+	char		*token = NULL, name[64];
 	size_t		 i, first = 0, count = 0;
 	int		 ch, verbose = 0;
 
@@ -942,8 +841,10 @@ main(int argc, char **argv)
 	TAILQ_INIT(&f->waiting);
 	if ((f->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	f->ctx_enroll = fleet_ctx(0);
-	f->ctx_pinned = fleet_ctx(1);
+	/* Enrollment trusts the server once; after it, only the pinned CA. */
+	if ((f->ctx_enroll = sagent_tls_ctx(0)) == NULL ||
+	    (f->ctx_pinned = sagent_tls_ctx(1)) == NULL)
+		fatalx("cannot set up TLS 1.3");
 	f->tick = event_new(f->base, -1, EV_PERSIST, fleet_tick_cb, f);
 	evtimer_add(f->tick, &tv);
 	f->sig_usr1 = evsignal_new(f->base, SIGUSR1, fleet_signal_cb, f);
@@ -956,8 +857,9 @@ main(int argc, char **argv)
 	evsignal_add(f->sig_term, NULL);
 	for (i = 0; i < count; i++) {
 		f->agents[i].fleet = f;
-		snprintf(f->agents[i].name, sizeof(f->agents[i].name),
-		    "%s%05zu", prefix, first + i);
+		snprintf(name, sizeof(name), "%s%05zu", prefix, first + i);
+		sagent_init(&f->agents[i].sa, name, FA_VERSION,
+		    "fakeagents-boot-1", fa_send, &f->agents[i]);
 		f->agents[i].timer = evtimer_new(f->base, fa_timer_cb,
 		    &f->agents[i]);
 	}
@@ -969,8 +871,7 @@ main(int argc, char **argv)
 		if (f->agents[i].bev != NULL)
 			bufferevent_free(f->agents[i].bev);
 		event_free(f->agents[i].timer);
-		EVP_PKEY_free(f->agents[i].key);
-		X509_free(f->agents[i].cert);
+		sagent_free(&f->agents[i].sa);
 	}
 	event_free(f->tick);
 	event_free(f->sig_usr1);

@@ -16,8 +16,11 @@ dist_lab_SCRIPTS = tests/lab/lab.sh tests/lab/mcast-probe.py
 # bench/server-scale: fleetcastd's scheduling latency, memory with a
 # thousand TLS agents and API latency during a transfer.  It needs the
 # build tree (--build DIR) for its scripted agents, bench/fakeagents, which
-# is built with the programs but not installed.
+# is built with the programs but not installed.  Each of them is the
+# scripted agent of tests/integration/test_api (sagent.c).
 noinst_PROGRAMS += bench/fakeagents
-bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS)
-bench_fakeagents_SOURCES = bench/fakeagents.c
+bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
+	-iquote $(top_srcdir)/tests/integration
+bench_fakeagents_SOURCES = bench/fakeagents.c tests/integration/sagent.c \
+	tests/integration/sagent.h
 bench_fakeagents_LDADD = $(COMMON_LIBS)

@@ -158,13 +158,15 @@ TESTS += tests/integration/package_cli.sh tests/integration/cli_help.sh \
 EXTRA_DIST += tests/sim
 
 ## End to end: fleetcastd, the CLI and a scripted agent in a network
-## namespace (root only, skipped otherwise).
-check_PROGRAMS += tests/unit/test_api
-TESTS += tests/unit/test_api
-tests_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBEVENT_CFLAGS)
-tests_unit_test_api_SOURCES = tests/unit/test_api.c tests/unit/unit.h
-tests_unit_test_api_LDADD = $(UNIT_LIBS)
+## namespace (root only, skipped otherwise).  The scripted agent
+## (tests/integration/sagent.c) is bench/fakeagents' too.
+check_PROGRAMS += tests/integration/test_api
+TESTS += tests/integration/test_api
+tests_integration_test_api_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBEVENT_CFLAGS) -iquote $(top_srcdir)/tests/unit
+tests_integration_test_api_SOURCES = tests/integration/test_api.c \
+	tests/integration/sagent.c tests/integration/sagent.h tests/unit/unit.h
+tests_integration_test_api_LDADD = $(UNIT_LIBS)
 
 ## The transport: real multicast on the loopback of a private network
 ## namespace; inject sends crafted datagrams.

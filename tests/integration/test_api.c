@@ -1,11 +1,12 @@
 /*
  * End-to-end tests of fleetcastd's agent channel, HTTP API and the CLI's
  * inventory commands, with the real programs in a private network
- * namespace (it needs root; without it the test is skipped, exit 77).  A
- * scripted agent written here speaks the control protocol over TLS: it
- * enrolls with the token, waits for an admin's approval, is refused with a
- * wrong token, says HELLO with its pinned certificate, heartbeats facts,
- * and takes part in runs.  The runs check max targets (the surplus machine
+ * namespace (it needs root; without it the test is skipped, exit 77).  The
+ * scripted agent (sagent.c, shared with bench/fakeagents) speaks the
+ * control protocol, here over a blocking TLS socket: it enrolls with the
+ * token, waits for an admin's approval, is refused with a wrong token,
+ * says HELLO with its pinned certificate, heartbeats facts, and takes part
+ * in runs.  The runs check max targets (the surplus machine
  * gets the sticky error and a CANCEL, clear-error lifts it), max wait with
  * a missed machine, and a waiting run that survives kill -9 of the server.
  * The security review's findings each have a test here too: a protocol
@@ -37,11 +38,12 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "ctl.h"
+#include "mono.h"
+#include "sagent.h"
 #include "unit.h"
 #include "wire.h"
 
@@ -50,14 +52,12 @@ static char	 bindir[1024], ctl_port[16], api_url[64];
 static pid_t	 server_pid = -1;
 static int	 auto_approve;		/* the server's auto_approve */
 
+/* The scripted agent and its blocking connection (SO_RCVTIMEO 5 s). */
 struct agent {
+	struct sagent	 sa;
 	SSL_CTX		*ctx;
 	SSL		*ssl;
 	int		 fd;
-	EVP_PKEY	*key;
-	X509		*cert;
-	char		 name[64];
-	char		 boot[32];
 };
 
 /* ---- helpers: processes ---- */
@@ -174,27 +174,6 @@ stop_server(int sig)
 
 /* ---- helpers: the scripted agent ---- */
 
-static char *
-make_csr(EVP_PKEY *key, const char *cn)
-{
-	X509_REQ	*req = X509_REQ_new();
-	X509_NAME	*n = X509_REQ_get_subject_name(req);
-	BIO		*b = BIO_new(BIO_s_mem());
-	char		*p, *s;
-	long		 len;
-
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_REQ_set_pubkey(req, key);
-	X509_REQ_sign(req, key, EVP_sha256());
-	PEM_write_bio_X509_REQ(b, req);
-	len = BIO_get_mem_data(b, &p);
-	s = strndup(p, len);
-	BIO_free(b);
-	X509_REQ_free(req);
-	return (s);
-}
-
 static int
 agent_connect(struct agent *a, int with_cert)
 {
@@ -206,11 +185,10 @@ agent_connect(struct agent *a, int with_cert)
 		close(a->fd);
 		SSL_CTX_free(a->ctx);
 	}
-	a->ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_min_proto_version(a->ctx, TLS1_3_VERSION);
+	a->ctx = sagent_tls_ctx(0);
 	if (with_cert) {
-		SSL_CTX_use_certificate(a->ctx, a->cert);
-		SSL_CTX_use_PrivateKey(a->ctx, a->key);
+		SSL_CTX_use_certificate(a->ctx, a->sa.cert);
+		SSL_CTX_use_PrivateKey(a->ctx, a->sa.key);
 	}
 	a->fd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -241,6 +219,13 @@ agent_send(struct agent *a, const struct ctl_msg *m)
 	return (rv);
 }
 
+/* The scripted agent's transport: the blocking socket. */
+static int
+agent_send_cb(struct sagent *sa, const struct ctl_msg *m)
+{
+	return (agent_send(sa->arg, m));
+}
+
 static int
 read_full(struct agent *a, uint8_t *buf, size_t len)
 {
@@ -255,29 +240,36 @@ read_full(struct agent *a, uint8_t *buf, size_t len)
 	return (0);
 }
 
-/* The next message (skipping heartbeat acks); -1 on close or timeout. */
+/* The next message of any type, heartbeat acks included. */
 static int
-agent_recv(struct agent *a, struct ctl_msg *m)
+agent_recv_any(struct agent *a, struct ctl_msg *m)
 {
 	uint8_t	 hdr[4], *body;
 	uint32_t len;
 	char	 err[256];
 	int	 rv;
 
-	for (;;) {
-		if (read_full(a, hdr, 4) == -1)
-			return (-1);
-		len = wire_load32(hdr);
-		if (len > CTL_MAX_FRAME)
-			return (-1);
-		body = malloc(len);
-		if (read_full(a, body, len) == -1) {
-			free(body);
-			return (-1);
-		}
-		rv = ctl_decode(body, len, m, err, sizeof(err));
+	if (read_full(a, hdr, 4) == -1)
+		return (-1);
+	len = wire_load32(hdr);
+	if (len > CTL_MAX_FRAME)
+		return (-1);
+	body = malloc(len);
+	if (read_full(a, body, len) == -1) {
 		free(body);
-		if (rv == -1)
+		return (-1);
+	}
+	rv = ctl_decode(body, len, m, err, sizeof(err));
+	free(body);
+	return (rv);
+}
+
+/* The next message (skipping heartbeat acks); -1 on close or timeout. */
+static int
+agent_recv(struct agent *a, struct ctl_msg *m)
+{
+	for (;;) {
+		if (agent_recv_any(a, m) == -1)
 			return (-1);
 		if (m->type != CTL_HEARTBEAT_ACK)
 			return (0);
@@ -289,8 +281,8 @@ static void
 agent_init(struct agent *a, const char *name)
 {
 	memset(a, 0, sizeof(*a));
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	a->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	sagent_init(&a->sa, name, "test", "boot-1", agent_send_cb, a);
+	sagent_keygen(&a->sa);
 	a->fd = -1;
 }
 
@@ -310,78 +302,54 @@ static void
 agent_free(struct agent *a)
 {
 	agent_close(a);
-	EVP_PKEY_free(a->key);
-	X509_free(a->cert);
+	sagent_free(&a->sa);
+}
+
+/*
+ * A new connection (with the certificate for HELLO) that says ENROLL with
+ * the token arg or HELLO as the name arg; the type of the answer.  A
+ * CERT's certificate is kept.
+ */
+static int
+agent_ask(struct agent *a, enum ctl_type type, const char *arg)
+{
+	struct ctl_msg	 m;
+	int		 rv;
+
+	if (agent_connect(a, type == CTL_HELLO) == -1)
+		return (-1);
+	if (type == CTL_HELLO)
+		sagent_send_hello(&a->sa, arg);
+	else
+		sagent_send_enroll(&a->sa, arg);
+	if (agent_recv(a, &m) == -1)
+		return (-1);
+	rv = m.type;
+	if (rv == CTL_CERT)
+		sagent_take_cert(&a->sa, &m);
+	ctl_msg_free(&m);
+	return (rv);
 }
 
 /* Send ENROLL; returns the type of the answer (CERT stores the cert). */
 static int
 agent_enroll(struct agent *a, const char *token)
 {
-	struct ctl_msg	 m;
-	char		*csr;
-	BIO		*b;
-	int		 type;
-
-	if (agent_connect(a, 0) == -1)
-		return (-1);
-	csr = make_csr(a->key, a->name);
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_ENROLL;
-	m.u.enroll.name = a->name;
-	m.u.enroll.token = (char *)token;
-	m.u.enroll.csr = csr;
-	agent_send(a, &m);
-	free(csr);
-	if (agent_recv(a, &m) == -1)
-		return (-1);
-	type = m.type;
-	if (type == CTL_CERT) {
-		b = BIO_new_mem_buf(m.u.cert.cert, -1);
-		a->cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-	}
-	ctl_msg_free(&m);
-	return (type);
+	return (agent_ask(a, CTL_ENROLL, token));
 }
 
 static int
 agent_hello(struct agent *a, const char *name)
 {
-	struct ctl_msg	m;
-	int		type;
-
-	if (agent_connect(a, 1) == -1)
-		return (-1);
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HELLO;
-	m.u.hello.name = (char *)name;
-	m.u.hello.version = "test";
-	m.u.hello.boot_id = a->boot[0] != '\0' ? a->boot : "boot-1";
-	agent_send(a, &m);
-	if (agent_recv(a, &m) == -1)
-		return (-1);
-	type = m.type;
-	ctl_msg_free(&m);
-	return (type);
+	return (agent_ask(a, CTL_HELLO, name));
 }
 
 static void
 agent_report(struct agent *a, uint64_t run, uint8_t state, int exit_status,
     const char *msg)
 {
-	struct ctl_msg	m;
-
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_REPORT;
-	m.u.report.run_id = run;
-	m.u.report.state = state;
-	m.u.report.has_exit = exit_status >= 0;
-	m.u.report.exit_status = exit_status >= 0 ? exit_status : 0;
-	m.u.report.message = (char *)(msg != NULL ? msg : "");
-	m.u.report.output = "";
-	m.u.report.bytes = 355;
-	CU_ASSERT(agent_send(a, &m) == 0);
+	CU_ASSERT(sagent_send_report(&a->sa, run, state, exit_status, msg,
+	    355) == 0);
 }
 
 /* Wait for a message of the given type, skipping others. */
@@ -426,29 +394,42 @@ run_machine_state(json_t *run, const char *name, const char **error)
 
 static struct agent	vm1, vm2;
 
+/* The first line of a token file in the server's state_dir; "" if none. */
+static const char *
+state_token(const char *name, char *buf, size_t len)
+{
+	char	 path[300];
+	FILE	*f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/state/%s", dir, name);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(buf, (int)len, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+	return (buf);
+}
+
 /* ---- the tests ---- */
 
 static void
 test_enrollment(void)
 {
-	char		 token[128], out[4096], path[300];
-	FILE		*f;
+	char		 token[128], out[4096];
 	struct agent	 bad;
 	struct ctl_msg	 m;
 	json_t		*j;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 
 	/* With the token: a certificate at once, CN = the name. */
 	agent_init(&vm1, "vm1");
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm1, token), CTL_CERT);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(vm1.cert);
-	X509_NAME_get_text_by_NID(X509_get_subject_name(vm1.cert),
+	CU_ASSERT_PTR_NOT_NULL_FATAL(vm1.sa.cert);
+	X509_NAME_get_text_by_NID(X509_get_subject_name(vm1.sa.cert),
 	    NID_commonName, out, sizeof(out));
 	CU_ASSERT_STRING_EQUAL(out, "vm1");
 	agent_close(&vm1);
@@ -470,11 +451,7 @@ test_enrollment(void)
 	    "approve vm2", bindir), 0);
 	CU_ASSERT_EQUAL_FATAL(agent_recv(&vm2, &m), 0);
 	CU_ASSERT_EQUAL_FATAL(m.type, CTL_CERT);
-	{
-		BIO *b = BIO_new_mem_buf(m.u.cert.cert, -1);
-		vm2.cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-	}
+	sagent_take_cert(&vm2.sa, &m);
 	ctl_msg_free(&m);
 	agent_close(&vm2);
 	/* Approving twice is a conflict: exit 2. */
@@ -506,12 +483,7 @@ test_hello_heartbeat(void)
 		json_decref(j);
 	}
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HEARTBEAT;
-	m.u.heartbeat.has_facts = 1;
-	m.u.heartbeat.nfacts = 2;
-	m.u.heartbeat.facts = facts;
-	CU_ASSERT(agent_send(&vm1, &m) == 0);
+	CU_ASSERT(sagent_send_heartbeat(&vm1.sa, 0, facts, 2) == 0);
 	usleep(300000);
 	j = cli_json("machine show vm1 --json");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
@@ -552,6 +524,16 @@ scenario_run(const char *scenario, const char *machines)
 	    bindir, scenario, machines) != 0)
 		return (0);
 	return (strtoull(out, NULL, 10));
+}
+
+/* fleetcast run VERB ID; its exit status. */
+static int
+run_cmd(const char *verb, uint64_t id)
+{
+	char	out[4096];
+
+	return (sh(out, sizeof(out), "%s/server/cli/fleetcast run %s %llu",
+	    bindir, verb, (unsigned long long)id));
 }
 
 static void
@@ -714,8 +696,7 @@ test_admin_start_cancel(void)
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, NULL) == 0);
 	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
 	usleep(200000);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "start %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("start", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_MISSED);
@@ -728,8 +709,7 @@ test_admin_start_cancel(void)
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run start %llu "
 	    "2>/dev/null", bindir, (unsigned long long)id), 2);
 	/* cancel: the machine in flight is interrupted and told so. */
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.cancel.reason, CTL_CANCEL_ADMIN);
 	ctl_msg_free(&m);
@@ -745,6 +725,28 @@ test_admin_start_cancel(void)
 	    "2>/dev/null", bindir), 2);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run show x "
 	    "2>/dev/null", bindir), 2);
+}
+
+/*
+ * Run scenario on the agent's machine alone and take it to START: the
+ * ASSIGN (by path), REPORT ready.  The run's id.
+ */
+static uint64_t
+run_to_start(struct agent *a, const char *scenario, uint8_t path)
+{
+	struct ctl_msg	m;
+	char		arg[100];
+	uint64_t	id;
+
+	snprintf(arg, sizeof(arg), "--machine %s", a->sa.name);
+	id = scenario_run(scenario, arg);
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, path);
+	ctl_msg_free(&m);
+	agent_report(a, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(a, CTL_START, NULL) == 0);
+	return (id);
 }
 
 /*
@@ -770,13 +772,7 @@ test_unicast_limits(void)
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm2, "vm2"), CTL_WELCOME);
 	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
 	    "scenario create uc --package sp2 --unicast", bindir), 0);
-	id = scenario_run("uc", "--machine vm1");
-	CU_ASSERT_FATAL(id > 0);
-	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, &m) == 0);
-	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_UNICAST);
-	ctl_msg_free(&m);
-	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
-	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	id = run_to_start(&vm1, "uc", CTL_PATH_UNICAST);
 	/* No receiver: after the join time (20 s), failed and told. */
 	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, &m) == 0);
@@ -798,13 +794,7 @@ test_unicast_limits(void)
 	/* Multicast, then fallback asked for four times: the fourth fails. */
 	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
 	    "scenario create fb --package sp2", bindir), 0);
-	id = scenario_run("fb", "--machine vm2");
-	CU_ASSERT_FATAL(id > 0);
-	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_ASSIGN, &m) == 0);
-	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_MULTICAST);
-	ctl_msg_free(&m);
-	agent_report(&vm2, id, CTL_RS_READY, -1, NULL);
-	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, NULL) == 0);
+	id = run_to_start(&vm2, "fb", CTL_PATH_MULTICAST);
 	for (i = 0; i < 3; i++) {
 		agent_report(&vm2, id, CTL_RS_FALLBACK, -1, "test: no "
 		    "multicast here");
@@ -851,14 +841,12 @@ test_unicast_limits(void)
 	    "stream (max_unicast_streams = 1, all in use)") != NULL);
 	free(text);
 	json_decref(run);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, NULL) == 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_START, &m) == 0);
 	CU_ASSERT_EQUAL(m.u.start.run_id, id2);
 	ctl_msg_free(&m);
-	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
-	    "cancel %llu", bindir, (unsigned long long)id2), 0);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id2), 0);
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, NULL) == 0);
 }
 
@@ -951,16 +939,9 @@ static void
 agent_restart(struct agent *a, const char *boot, struct ctl_fact *facts,
     size_t n)
 {
-	struct ctl_msg	m;
-
-	snprintf(a->boot, sizeof(a->boot), "%s", boot);
-	CU_ASSERT_EQUAL_FATAL(agent_hello(a, a->name), CTL_WELCOME);
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HEARTBEAT;
-	m.u.heartbeat.has_facts = 1;
-	m.u.heartbeat.nfacts = n;
-	m.u.heartbeat.facts = facts;
-	CU_ASSERT(agent_send(a, &m) == 0);
+	snprintf(a->sa.boot, sizeof(a->sa.boot), "%s", boot);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(a, a->sa.name), CTL_WELCOME);
+	CU_ASSERT(sagent_send_heartbeat(&a->sa, 0, facts, n) == 0);
 }
 
 /* Expect an ASSIGN of scenario auto-ID; succeed in it. */
@@ -1105,12 +1086,7 @@ test_protocol_error_offline(void)
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
 	CU_ASSERT_EQUAL_FATAL(wait_online("vm1", 1), 0);
 	/* HELLO again on the same connection: ERROR, and the agent stays. */
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HELLO;
-	m.u.hello.name = "vm1";
-	m.u.hello.version = "test";
-	m.u.hello.boot_id = vm1.boot[0] != '\0' ? vm1.boot : "boot-1";
-	CU_ASSERT_FATAL(agent_send(&vm1, &m) == 0);
+	CU_ASSERT_FATAL(sagent_send_hello(&vm1.sa, "vm1") == 0);
 	CU_ASSERT_FATAL(agent_recv(&vm1, &m) == 0);
 	CU_ASSERT_EQUAL(m.type, CTL_ERROR);
 	ctl_msg_free(&m);
@@ -1124,22 +1100,6 @@ test_protocol_error_offline(void)
 
 /* ---- raw HTTP, for what the CLI would not send ---- */
 
-static void
-api_token(char *buf, size_t len)
-{
-	char	 path[300];
-	FILE	*f;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "%s/state/api.token", dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fgets(buf, (int)len, f) == NULL)
-			buf[0] = '\0';
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n")] = '\0';
-}
-
 /*
  * Connect to the API and send a request head with Content-Length clen and
  * the first len bytes of body; the socket, or -1.
@@ -1152,7 +1112,7 @@ http_send(const char *method, const char *path, int with_token,
 	char			head[1024], token[128];
 	int			fd;
 
-	api_token(token, sizeof(token));
+	state_token("api.token", token, sizeof(token));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
@@ -1216,34 +1176,7 @@ http_answer(int fd, int ms, char *out, size_t outlen)
 static double
 now_s(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (ts.tv_sec + ts.tv_nsec / 1e9);
-}
-
-/* The next message of any type, heartbeat acks included. */
-static int
-agent_recv_any(struct agent *a, struct ctl_msg *m)
-{
-	uint8_t	 hdr[4], *body;
-	uint32_t len;
-	char	 err[256];
-	int	 rv;
-
-	if (read_full(a, hdr, 4) == -1)
-		return (-1);
-	len = wire_load32(hdr);
-	if (len > CTL_MAX_FRAME)
-		return (-1);
-	body = malloc(len);
-	if (read_full(a, body, len) == -1) {
-		free(body);
-		return (-1);
-	}
-	rv = ctl_decode(body, len, m, err, sizeof(err));
-	free(body);
-	return (rv);
+	return (mono_ns() / 1e9);
 }
 
 /* Seconds from a HEARTBEAT to its ack; -1 when none came. */
@@ -1253,9 +1186,7 @@ heartbeat_rtt(struct agent *a)
 	struct ctl_msg	m;
 	double		t0 = now_s();
 
-	memset(&m, 0, sizeof(m));
-	m.type = CTL_HEARTBEAT;
-	if (agent_send(a, &m) == -1)
+	if (sagent_send_heartbeat(&a->sa, 0, NULL, 0) == -1)
 		return (-1);
 	for (;;) {
 		if (agent_recv_any(a, &m) == -1)
@@ -1434,7 +1365,7 @@ key_fp(struct agent *a, char hex[65])
 	unsigned int	 mdlen;
 	int		 len, i;
 
-	len = i2d_PUBKEY(a->key, &der);
+	len = i2d_PUBKEY(a->sa.key, &der);
 	EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL);
 	OPENSSL_free(der);
 	for (i = 0; i < 32; i++)
@@ -1490,7 +1421,7 @@ test_approval_bound_to_key(void)
 
 	/* Someone else asks for the approved name first: no certificate. */
 	CU_ASSERT_EQUAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
-	CU_ASSERT_PTR_NULL(evil.cert);
+	CU_ASSERT_PTR_NULL(evil.sa.cert);
 	agent_close(&evil);
 	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "state", buf,
 	    sizeof(buf)), "pending_approval");
@@ -1516,13 +1447,13 @@ test_approval_bound_to_key(void)
 	    buf, sizeof(buf)), "null");
 
 	/* Approved while away, the same key enrolls at once when back. */
-	snprintf(good.name, sizeof(good.name), "pre2");
+	snprintf(good.sa.name, sizeof(good.sa.name), "pre2");
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
 	agent_close(&good);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
 	    "pre2 --fingerprint %.20s >/dev/null", bindir, gfp), 0);
 	CU_ASSERT_EQUAL(agent_enroll(&good, ""), CTL_CERT);
-	CU_ASSERT_PTR_NOT_NULL(good.cert);
+	CU_ASSERT_PTR_NOT_NULL(good.sa.cert);
 
 	/* A CSR that is not one is refused at once and not kept. */
 	CU_ASSERT_FATAL(agent_connect(&evil, 0) == 0);
@@ -1567,22 +1498,17 @@ test_pending_cap(void)
 {
 	struct agent	 a;
 	struct ctl_msg	 m;
-	char		 token[128], path[300];
+	char		 token[128];
 	int		 i, type, n0, asked = 0;
-	FILE		*f;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 
 	n0 = pending_count();
 	CU_ASSERT_FATAL(n0 >= 0 && n0 < 1024);
 	agent_init(&a, "cap");
 	for (i = 0; i < 1100; i++) {
-		snprintf(a.name, sizeof(a.name), "cap-%d", i);
+		snprintf(a.sa.name, sizeof(a.sa.name), "cap-%d", i);
 		if ((type = agent_enroll(&a, "")) != CTL_ENROLL_PENDING)
 			break;
 		asked++;
@@ -1593,17 +1519,8 @@ test_pending_cap(void)
 	CU_ASSERT_EQUAL(pending_count(), 1024);
 	agent_close(&a);
 	CU_ASSERT_FATAL(agent_connect(&a, 0) == 0);
-	{
-		char	*csr = make_csr(a.key, "cap-x");
-
-		memset(&m, 0, sizeof(m));
-		m.type = CTL_ENROLL;
-		m.u.enroll.name = "cap-x";
-		m.u.enroll.token = "";
-		m.u.enroll.csr = csr;
-		CU_ASSERT(agent_send(&a, &m) == 0);
-		free(csr);
-	}
+	snprintf(a.sa.name, sizeof(a.sa.name), "cap-x");
+	CU_ASSERT(sagent_send_enroll(&a.sa, "") == 0);
 	CU_ASSERT_EQUAL_FATAL(agent_recv(&a, &m), 0);
 	CU_ASSERT_EQUAL(m.type, CTL_ERROR);
 	if (m.type == CTL_ERROR)
@@ -1611,9 +1528,9 @@ test_pending_cap(void)
 		    NULL);
 	ctl_msg_free(&m);
 	/* A name that waits may ask again; the token is not capped. */
-	snprintf(a.name, sizeof(a.name), "cap-0");
+	snprintf(a.sa.name, sizeof(a.sa.name), "cap-0");
 	CU_ASSERT_EQUAL(agent_enroll(&a, ""), CTL_ENROLL_PENDING);
-	snprintf(a.name, sizeof(a.name), "cap-token");
+	snprintf(a.sa.name, sizeof(a.sa.name), "cap-token");
 	CU_ASSERT_EQUAL(agent_enroll(&a, token), CTL_CERT);
 	CU_ASSERT_EQUAL(pending_count(), 1024);
 	agent_free(&a);
@@ -1632,18 +1549,13 @@ test_output_cap(void)
 {
 	struct agent	 vm3;
 	struct ctl_msg	 m;
-	char		 token[128], path[300], out[4096], sc[512];
-	FILE		*f;
+	char		 token[128], out[4096], sc[512];
 	uint64_t	 id;
 	size_t		 i, n;
 	int		 closed = 0;
 
-	snprintf(path, sizeof(path), "%s/state/enroll.token", dir);
-	f = fopen(path, "r");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	CU_ASSERT_PTR_NOT_NULL(fgets(token, sizeof(token), f));
-	fclose(f);
-	token[strcspn(token, "\n")] = '\0';
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
 	agent_init(&vm3, "vm3");
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm3, token), CTL_CERT);
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm3, "vm3"), CTL_WELCOME);
@@ -1716,13 +1628,13 @@ test_auto_approve_enrolled(void)
 
 	/* A new name: enrolled at once, without token or admin. */
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_CERT);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(good.cert);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(good.sa.cert);
 	CU_ASSERT_EQUAL(agent_hello(&good, "auto1"), CTL_WELCOME);
 	agent_close(&good);
 
 	/* Another key for the enrolled name: it waits for an admin. */
 	CU_ASSERT_EQUAL_FATAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
-	CU_ASSERT_PTR_NULL(evil.cert);
+	CU_ASSERT_PTR_NULL(evil.sa.cert);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q 'auto1 (127.0.0.1) asks to "
 	    "enroll again, but auto1 is enrolled: auto_approve does not "
 	    "apply' %s/server.log", dir), 0);
@@ -1732,7 +1644,7 @@ test_auto_approve_enrolled(void)
 
 		agent_init(&other, "vm1");
 		CU_ASSERT_EQUAL(agent_enroll(&other, ""), CTL_ENROLL_PENDING);
-		CU_ASSERT_PTR_NULL(other.cert);
+		CU_ASSERT_PTR_NULL(other.sa.cert);
 		agent_free(&other);
 	}
 	/* The machine keeps its identity: its pinned certificate works. */
