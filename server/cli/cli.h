@@ -18,14 +18,25 @@
 #define EXIT_FAIL	1	/* the operation failed */
 #define EXIT_USAGE	2	/* bad usage or invalid input */
 
+/* A subcommand that is one request to the API (http_one(), http.c). */
+struct http_one {
+	const char	*method;
+	const char	*path;	/* a list's, or what comes before NAME */
+	const char	*suffix;	/* after NAME */
+	const char	*done;	/* "NAME done"; NULL: the answer */
+	void		(*rows)(json_t *);	/* a list's table */
+};
+
 /*
  * One entry of the command table, as tmux's cmd_entry.  A command's own
  * entry (sub NULL) has the line `fleetcast --help' shows for it, the
  * function that runs what no subcommand entry takes (NULL: the command is
  * nothing but its subcommands) and what --help adds after the usage lines
- * of its subcommands.  A subcommand's entry has the function and the usage
- * that follows "fleetcast NAME SUB "; the command's usage is made of these
- * lines, so it cannot list a subcommand that does not run.
+ * of its subcommands.  A subcommand's entry has the function, or the
+ * request, that runs it and the usage that follows "fleetcast NAME SUB ";
+ * the command's usage is made of these lines, so it cannot list a
+ * subcommand that does not run.  Each cmd_<name>.c exports its entries as
+ * one array that ends with an entry without a name.
  */
 struct cli_entry {
 	const char	*name;
@@ -33,35 +44,17 @@ struct cli_entry {
 	int		(*fn)(int, char **);
 	const char	*usage;	/* own entry: what the command does */
 	void		(*help)(FILE *);
+	const struct http_one *one;
 };
 
-extern const struct cli_entry cmd_key_entry;
-extern const struct cli_entry cmd_package_entry;
-extern const struct cli_entry cmd_package_add_entry;
-extern const struct cli_entry cmd_package_list_entry;
-extern const struct cli_entry cmd_package_show_entry;
-extern const struct cli_entry cmd_package_remove_entry;
-extern const struct cli_entry cmd_machine_entry;
-extern const struct cli_entry cmd_machine_list_entry;
-extern const struct cli_entry cmd_machine_show_entry;
-extern const struct cli_entry cmd_machine_approve_entry;
-extern const struct cli_entry cmd_machine_clear_error_entry;
-extern const struct cli_entry cmd_scenario_entry;
-extern const struct cli_entry cmd_scenario_create_entry;
-extern const struct cli_entry cmd_scenario_list_entry;
-extern const struct cli_entry cmd_scenario_show_entry;
-extern const struct cli_entry cmd_scenario_remove_entry;
-extern const struct cli_entry cmd_scenario_run_entry;
-extern const struct cli_entry cmd_run_entry;
-extern const struct cli_entry cmd_run_list_entry;
-extern const struct cli_entry cmd_run_show_entry;
-extern const struct cli_entry cmd_run_watch_entry;
-extern const struct cli_entry cmd_run_start_entry;
-extern const struct cli_entry cmd_run_cancel_entry;
-extern const struct cli_entry cmd_send_entry;
-extern const struct cli_entry cmd_receive_entry;
-extern const struct cli_entry cmd_sim_entry;
-extern const struct cli_entry cmd_bench_entry;
+extern const struct cli_entry cmd_key_entries[];
+extern const struct cli_entry cmd_package_entries[];
+extern const struct cli_entry cmd_machine_entries[];
+extern const struct cli_entry cmd_scenario_entries[];
+extern const struct cli_entry cmd_run_entries[];
+extern const struct cli_entry cmd_send_entries[];	/* send, receive */
+extern const struct cli_entry cmd_sim_entries[];
+extern const struct cli_entry cmd_bench_entries[];
 
 /* cmd_run.c: scenario run --wait follows the run it started. */
 int	 cmd_run_follow(uint64_t, FILE *);
@@ -97,11 +90,10 @@ int	 http_call(const char *, const char *, const char *, json_t *,
 	    struct http_res *);
 int	 http_is_local(void);
 char	*http_path(const char *, const char *, const char *);
+int	 http_call_on(const char *, const char *, const char *, const char *,
+	    const char *, json_t *, struct http_res *);
 int	 http_json_arg(int, char **, int, const char *, const char **);
-int	 http_list(int, char **, const char *, const char *,
-	    void (*)(json_t *));
-int	 http_named(int, char **, const char *, const char *, const char *,
-	    const char *, const char *);
+int	 http_one(const struct http_one *, const char *, int, char **);
 
 /* show.c: the API's answers on stdout. */
 void	 show_json(json_t *);

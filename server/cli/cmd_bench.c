@@ -292,7 +292,8 @@ cmd_bench(int argc, char **argv)
 	return (rv);
 }
 
-const struct cli_entry cmd_bench_entry = {
-	"bench", NULL, cmd_bench,
-	"benchmark multicast throughput in a namespace lab", NULL
+const struct cli_entry cmd_bench_entries[] = {
+	{ "bench", NULL, cmd_bench,
+	    "benchmark multicast throughput in a namespace lab", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

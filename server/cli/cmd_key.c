@@ -169,7 +169,8 @@ cmd_key(int argc, char **argv)
 	return (EXIT_USAGE);
 }
 
-const struct cli_entry cmd_key_entry = {
-	"key", NULL, cmd_key,
-	"generate signing keys and transport PSKs", NULL
+const struct cli_entry cmd_key_entries[] = {
+	{ "key", NULL, cmd_key,
+	    "generate signing keys and transport PSKs", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

@@ -39,7 +39,6 @@ machine_approve(int argc, char **argv)
 {
 	struct http_res	 res;
 	const char	*name = NULL, *fp = NULL;
-	char		*path;
 	json_t		*body = NULL;
 	size_t		 k;
 	int		 i, json = 0, rv;
@@ -74,10 +73,8 @@ machine_approve(int argc, char **argv)
 			    "gives", fp));
 		body = json_pack("{s:s}", "fingerprint", fp);
 	}
-	path = http_path("/v1/machines/", name, "/approve");
-	rv = http_call("machine approve", "POST", path, body, &res);
-	free(path);
-	json_decref(body);
+	rv = http_call_on("machine approve", "POST", "/v1/machines/", name,
+	    "/approve", body, &res);
 	if (rv != EXIT_OK)
 		return (rv);
 	if (json)
@@ -90,40 +87,17 @@ machine_approve(int argc, char **argv)
 }
 
 
-static int
-machine_list(int argc, char **argv)
-{
-	return (http_list(argc, argv, "machine list", "/v1/machines",
-	    machine_rows));
-}
-
-static int
-machine_show(int argc, char **argv)
-{
-	return (http_named(argc, argv, "machine show", "GET",
-	    "/v1/machines/", "", NULL));
-}
-
-static int
-machine_clear_error(int argc, char **argv)
-{
-	return (http_named(argc, argv, "machine clear-error", "POST",
-	    "/v1/machines/", "/clear-error", "error cleared"));
-}
-
-const struct cli_entry cmd_machine_entry = {
-	"machine", NULL, NULL,
-	"list, show, approve machines; clear errors", NULL
-};
-const struct cli_entry cmd_machine_list_entry = {
-	"machine", "list", machine_list, "[--json]", NULL
-};
-const struct cli_entry cmd_machine_show_entry = {
-	"machine", "show", machine_show, "NAME [--json]", NULL
-};
-const struct cli_entry cmd_machine_approve_entry = {
-	"machine", "approve", machine_approve, "NAME [--fingerprint FP]", NULL
-};
-const struct cli_entry cmd_machine_clear_error_entry = {
-	"machine", "clear-error", machine_clear_error, "NAME", NULL
+const struct cli_entry cmd_machine_entries[] = {
+	{ "machine", NULL, NULL, "list, show, approve machines; clear errors",
+	    NULL, NULL },
+	{ "machine", "list", NULL, "[--json]", NULL, &(const struct http_one){
+	    "GET", "/v1/machines", NULL, NULL, machine_rows } },
+	{ "machine", "show", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "GET", "/v1/machines/", "", NULL, NULL } },
+	{ "machine", "approve", machine_approve, "NAME [--fingerprint FP]",
+	    NULL, NULL },
+	{ "machine", "clear-error", NULL, "NAME", NULL, &(const struct
+	    http_one){ "POST", "/v1/machines/", "/clear-error",
+	    "error cleared", NULL } },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

@@ -747,41 +747,16 @@ package_rows(json_t *a)
 }
 
 
-static int
-package_list(int argc, char **argv)
-{
-	return (http_list(argc, argv, "package list", "/v1/packages",
-	    package_rows));
-}
-
-static int
-package_show(int argc, char **argv)
-{
-	return (http_named(argc, argv, "package show", "GET",
-	    "/v1/packages/", "", NULL));
-}
-
-static int
-package_remove(int argc, char **argv)
-{
-	return (http_named(argc, argv, "package remove", "DELETE",
-	    "/v1/packages/", "", "removed"));
-}
-
-const struct cli_entry cmd_package_entry = {
-	"package", NULL, cmd_package,
-	"build, inspect, verify packages; add, list, show, remove (server)",
-	package_server_help
-};
-const struct cli_entry cmd_package_add_entry = {
-	"package", "add", package_add, "FILE.fcpkg [--upload] [--json]", NULL
-};
-const struct cli_entry cmd_package_list_entry = {
-	"package", "list", package_list, "[--json]", NULL
-};
-const struct cli_entry cmd_package_show_entry = {
-	"package", "show", package_show, "ID [--json]", NULL
-};
-const struct cli_entry cmd_package_remove_entry = {
-	"package", "remove", package_remove, "ID [--json]", NULL
+const struct cli_entry cmd_package_entries[] = {
+	{ "package", NULL, cmd_package, "build, inspect, verify packages; add, "
+	    "list, show, remove (server)", package_server_help, NULL },
+	{ "package", "add", package_add, "FILE.fcpkg [--upload] [--json]", NULL,
+	    NULL },
+	{ "package", "list", NULL, "[--json]", NULL, &(const struct http_one){
+	    "GET", "/v1/packages", NULL, NULL, package_rows } },
+	{ "package", "show", NULL, "ID [--json]", NULL, &(const struct
+	    http_one){ "GET", "/v1/packages/", "", NULL, NULL } },
+	{ "package", "remove", NULL, "ID [--json]", NULL, &(const struct
+	    http_one){ "DELETE", "/v1/packages/", "", "removed", NULL } },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

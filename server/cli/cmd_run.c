@@ -245,51 +245,36 @@ run_arg(int argc, char **argv, int *json, uint64_t *id)
 	return (EXIT_OK);
 }
 
+/*
+ * run show, start and cancel: one request about RUN (argv[1] names the
+ * action in the path and in messages), and its answer printed.
+ */
 static int
-run_list(int argc, char **argv)
-{
-	return (http_list(argc, argv, "run list", "/v1/runs", run_rows));
-}
-
-/* run start and run cancel: argv[1] is the action, in the path too. */
-static int
-run_post(int argc, char **argv)
+run_request(int argc, char **argv)
 {
 	struct http_res	 res;
 	uint64_t	 id;
-	int		 json, rv;
+	int		 json, rv, show = strcmp(argv[1], "show") == 0;
 	char		 path[64];
 
 	if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
 		return (rv);
-	snprintf(path, sizeof(path), "/v1/runs/%" PRIu64 "/%s", id,
-	    argv[1]);
-	if ((rv = http_call(argv[1], "POST", path, NULL, &res)) != EXIT_OK)
+	if (show)
+		rv = get_run("run show", id, &res);
+	else {
+		snprintf(path, sizeof(path), "/v1/runs/%" PRIu64 "/%s", id,
+		    argv[1]);
+		rv = http_call(argv[1], "POST", path, NULL, &res);
+	}
+	if (rv != EXIT_OK)
 		return (rv);
 	if (json)
 		show_json(res.json);
+	else if (show)
+		print_run_table(res.json, stdout);
 	else
 		printf("run %" PRIu64 " %s\n", id,
 		    strcmp(argv[1], "start") == 0 ? "started" : "cancelled");
-	http_res_free(&res);
-	return (EXIT_OK);
-}
-
-static int
-run_show(int argc, char **argv)
-{
-	struct http_res	 res;
-	uint64_t	 id;
-	int		 json, rv;
-
-	if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
-		return (rv);
-	if ((rv = get_run("run show", id, &res)) != EXIT_OK)
-		return (rv);
-	if (json)
-		show_json(res.json);
-	else
-		print_run_table(res.json, stdout);
 	http_res_free(&res);
 	return (EXIT_OK);
 }
@@ -305,23 +290,16 @@ run_watch(int argc, char **argv)
 	return (cmd_run_follow(id, stdout));
 }
 
-const struct cli_entry cmd_run_entry = {
-	"run", NULL, NULL,
-	"list, show, watch, start and cancel scenario runs", NULL
-};
-const struct cli_entry cmd_run_list_entry = {
-	"run", "list", run_list, "[--json]", NULL
-};
-const struct cli_entry cmd_run_show_entry = {
-	"run", "show", run_show, "RUN [--json]", NULL
-};
-const struct cli_entry cmd_run_watch_entry = {
-	"run", "watch", run_watch, "RUN", NULL
-};
-const struct cli_entry cmd_run_start_entry = {
-	"run", "start", run_post,
-	"RUN     # a waiting run, now, with the ready machines", NULL
-};
-const struct cli_entry cmd_run_cancel_entry = {
-	"run", "cancel", run_post, "RUN", NULL
+const struct cli_entry cmd_run_entries[] = {
+	{ "run", NULL, NULL,
+	    "list, show, watch, start and cancel scenario runs", NULL, NULL },
+	{ "run", "list", NULL, "[--json]", NULL, &(const struct http_one){
+	    "GET", "/v1/runs", NULL, NULL, run_rows } },
+	{ "run", "show", run_request, "RUN [--json]", NULL, NULL },
+	{ "run", "watch", run_watch, "RUN", NULL, NULL },
+	{ "run", "start", run_request,
+	    "RUN     # a waiting run, now, with the ready machines", NULL,
+	    NULL },
+	{ "run", "cancel", run_request, "RUN", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

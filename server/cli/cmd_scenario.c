@@ -166,7 +166,6 @@ scenario_run(int argc, char **argv)
 	const char	*name = NULL;
 	int		 i, rv, wait = 0;
 	uint64_t	 id;
-	char		*path;
 
 	ms = json_array();
 	for (i = 2; i < argc; i++) {
@@ -193,10 +192,8 @@ scenario_run(int argc, char **argv)
 		    name == NULL ? "NAME" : "--machine"));
 	}
 	o = json_pack("{s:o}", "machines", ms);
-	path = http_path("/v1/scenarios/", name, "/run");
-	rv = http_call("scenario run", "POST", path, o, &res);
-	free(path);
-	json_decref(o);
+	rv = http_call_on("scenario run", "POST", "/v1/scenarios/", name,
+	    "/run", o, &res);
 	if (rv != EXIT_OK)
 		return (rv);
 	id = (uint64_t)json_integer_value(json_object_get(res.json, "id"));
@@ -212,49 +209,22 @@ scenario_run(int argc, char **argv)
 }
 
 
-static int
-scenario_list(int argc, char **argv)
-{
-	return (http_list(argc, argv, "scenario list", "/v1/scenarios",
-	    scenario_rows));
-}
-
-static int
-scenario_show(int argc, char **argv)
-{
-	return (http_named(argc, argv, "scenario show", "GET",
-	    "/v1/scenarios/", "", NULL));
-}
-
-static int
-scenario_remove(int argc, char **argv)
-{
-	return (http_named(argc, argv, "scenario remove", "DELETE",
-	    "/v1/scenarios/", "", "removed"));
-}
-
-const struct cli_entry cmd_scenario_entry = {
-	"scenario", NULL, NULL,
-	"create, list, show, remove and run scenarios", NULL
-};
-const struct cli_entry cmd_scenario_create_entry = {
-	"scenario", "create", scenario_create,
-	"NAME --package ID [--package ID]...\n"
-	"           [--max-targets N] [--max-wait SECONDS] [--at-next-boot] "
-	"[--reboot-after]\n"
-	"           [--poweroff-after] [--unicast] [--group ADDR[:PORT]] "
-	"[--on-error stop|continue]", NULL
-};
-const struct cli_entry cmd_scenario_list_entry = {
-	"scenario", "list", scenario_list, "[--json]", NULL
-};
-const struct cli_entry cmd_scenario_show_entry = {
-	"scenario", "show", scenario_show, "NAME [--json]", NULL
-};
-const struct cli_entry cmd_scenario_remove_entry = {
-	"scenario", "remove", scenario_remove, "NAME", NULL
-};
-const struct cli_entry cmd_scenario_run_entry = {
-	"scenario", "run", scenario_run,
-	"NAME --machine NAME [--machine NAME]... [--wait]", NULL
+const struct cli_entry cmd_scenario_entries[] = {
+	{ "scenario", NULL, NULL,
+	    "create, list, show, remove and run scenarios", NULL, NULL },
+	{ "scenario", "create", scenario_create,
+	    "NAME --package ID [--package ID]...\n"
+	    "           [--max-targets N] [--max-wait SECONDS] "
+	    "[--at-next-boot] [--reboot-after]\n"
+	    "           [--poweroff-after] [--unicast] [--group ADDR[:PORT]] "
+	    "[--on-error stop|continue]", NULL, NULL },
+	{ "scenario", "list", NULL, "[--json]", NULL, &(const struct http_one){
+	    "GET", "/v1/scenarios", NULL, NULL, scenario_rows } },
+	{ "scenario", "show", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "GET", "/v1/scenarios/", "", NULL, NULL } },
+	{ "scenario", "remove", NULL, "NAME", NULL, &(const struct http_one){
+	    "DELETE", "/v1/scenarios/", "", "removed", NULL } },
+	{ "scenario", "run", scenario_run,
+	    "NAME --machine NAME [--machine NAME]... [--wait]", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

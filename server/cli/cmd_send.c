@@ -689,12 +689,10 @@ cmd_receive(int argc, char **argv)
 	return (c.ok ? EXIT_OK : EXIT_FAIL);
 }
 
-const struct cli_entry cmd_send_entry = {
-	"send", NULL, cmd_send,
-	"send a file to a multicast group (standalone)", NULL
-};
-
-const struct cli_entry cmd_receive_entry = {
-	"receive", NULL, cmd_receive,
-	"receive a file from a multicast group (standalone)", NULL
+const struct cli_entry cmd_send_entries[] = {
+	{ "send", NULL, cmd_send,
+	    "send a file to a multicast group (standalone)", NULL, NULL },
+	{ "receive", NULL, cmd_receive,
+	    "receive a file from a multicast group (standalone)", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

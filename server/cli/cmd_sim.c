@@ -191,7 +191,9 @@ cmd_sim(int argc, char **argv)
 	return (rv);
 }
 
-const struct cli_entry cmd_sim_entry = {
-	"sim", NULL, cmd_sim,
-	"simulate max-targets / max-wait behaviour of a scenario", NULL
+const struct cli_entry cmd_sim_entries[] = {
+	{ "sim", NULL, cmd_sim,
+	    "simulate max-targets / max-wait behaviour of a scenario", NULL,
+	    NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

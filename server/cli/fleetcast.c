@@ -15,51 +15,34 @@
 #include "xmalloc.h"
 
 /*
- * Every command and every subcommand that goes to the server, in the order
- * of `fleetcast --help' and of each command's usage lines.
+ * The command table: every command and every subcommand that goes to the
+ * server, in the order of `fleetcast --help' and of each command's usage
+ * lines.
  */
 static const struct cli_entry *const cli_table[] = {
-	&cmd_key_entry,
-	&cmd_package_entry,
-	&cmd_package_add_entry,
-	&cmd_package_list_entry,
-	&cmd_package_show_entry,
-	&cmd_package_remove_entry,
-	&cmd_machine_entry,
-	&cmd_machine_list_entry,
-	&cmd_machine_show_entry,
-	&cmd_machine_approve_entry,
-	&cmd_machine_clear_error_entry,
-	&cmd_scenario_entry,
-	&cmd_scenario_create_entry,
-	&cmd_scenario_list_entry,
-	&cmd_scenario_show_entry,
-	&cmd_scenario_remove_entry,
-	&cmd_scenario_run_entry,
-	&cmd_run_entry,
-	&cmd_run_list_entry,
-	&cmd_run_show_entry,
-	&cmd_run_watch_entry,
-	&cmd_run_start_entry,
-	&cmd_run_cancel_entry,
-	&cmd_send_entry,
-	&cmd_receive_entry,
-	&cmd_sim_entry,
-	&cmd_bench_entry,
+	cmd_key_entries,
+	cmd_package_entries,
+	cmd_machine_entries,
+	cmd_scenario_entries,
+	cmd_run_entries,
+	cmd_send_entries,
+	cmd_sim_entries,
+	cmd_bench_entries,
 };
 #define CLI_NTABLE	(sizeof(cli_table) / sizeof(cli_table[0]))
 
 static void
 usage(FILE *f)
 {
-	size_t	i;
+	const struct cli_entry	*e;
+	size_t			 i;
 
 	fprintf(f, "usage: fleetcast [--api URL] [-v] COMMAND [ARGS]\n"
 	    "       fleetcast --version\n\ncommands:\n");
 	for (i = 0; i < CLI_NTABLE; i++)
-		if (cli_table[i]->sub == NULL)
-			fprintf(f, "  %-10s %s\n", cli_table[i]->name,
-			    cli_table[i]->usage);
+		for (e = cli_table[i]; e->name != NULL; e++)
+			if (e->sub == NULL)
+				fprintf(f, "  %-10s %s\n", e->name, e->usage);
 	fprintf(f, "\n'fleetcast COMMAND --help' describes each command.\n");
 }
 
@@ -71,16 +54,28 @@ cli_sub_usage(FILE *f, const struct cli_entry *own)
 	size_t			 i;
 	int			 first = 1;
 
-	for (i = 0; i < CLI_NTABLE; i++) {
-		e = cli_table[i];
-		if (e->sub == NULL || strcmp(e->name, own->name) != 0)
-			continue;
-		fprintf(f, "%sfleetcast %s %s %s\n", first ? "usage: " :
-		    "       ", e->name, e->sub, e->usage);
-		first = 0;
-	}
+	for (i = 0; i < CLI_NTABLE; i++)
+		for (e = cli_table[i]; e->name != NULL; e++) {
+			if (e->sub == NULL || strcmp(e->name, own->name) != 0)
+				continue;
+			fprintf(f, "%sfleetcast %s %s %s\n", first ?
+			    "usage: " : "       ", e->name, e->sub, e->usage);
+			first = 0;
+		}
 	if (own->help != NULL)
 		own->help(f);
+}
+
+/* Run a subcommand's entry: its function, or its one request. */
+static int
+cli_run_sub(const struct cli_entry *e, int argc, char **argv)
+{
+	char	cmd[64];
+
+	if (e->fn != NULL)
+		return (e->fn(argc, argv));
+	snprintf(cmd, sizeof(cmd), "%s %s", e->name, e->sub);
+	return (http_one(e->one, cmd, argc, argv));
 }
 
 /*
@@ -95,15 +90,15 @@ cli_dispatch(int argc, char **argv)
 	const struct cli_entry	*e, *own = NULL, *sub = NULL;
 	size_t			 i;
 
-	for (i = 0; i < CLI_NTABLE; i++) {
-		e = cli_table[i];
-		if (strcmp(e->name, argv[0]) != 0)
-			continue;
-		if (e->sub == NULL)
-			own = e;
-		else if (argc >= 2 && strcmp(e->sub, argv[1]) == 0)
-			sub = e;
-	}
+	for (i = 0; i < CLI_NTABLE; i++)
+		for (e = cli_table[i]; e->name != NULL; e++) {
+			if (strcmp(e->name, argv[0]) != 0)
+				continue;
+			if (e->sub == NULL)
+				own = e;
+			else if (argc >= 2 && strcmp(e->sub, argv[1]) == 0)
+				sub = e;
+		}
 	if (own == NULL) {
 		fprintf(stderr, "fleetcast: unknown command '%s'\n", argv[0]);
 		usage(stderr);
@@ -114,7 +109,7 @@ cli_dispatch(int argc, char **argv)
 			cli_sub_usage(stdout, own);
 			return (EXIT_OK);
 		}
-		return (sub->fn(argc, argv));
+		return (cli_run_sub(sub, argc, argv));
 	}
 	if (own->fn != NULL)
 		return (own->fn(argc, argv));

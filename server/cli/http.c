@@ -487,6 +487,24 @@ http_path(const char *prefix, const char *name, const char *suffix)
 	return (out);
 }
 
+/*
+ * http_call() on the path prefix NAME suffix, with a JSON body (or none)
+ * that it frees.
+ */
+int
+http_call_on(const char *cmd, const char *method, const char *prefix,
+    const char *name, const char *suffix, json_t *body, struct http_res *res)
+{
+	char	*path;
+	int	 rv;
+
+	path = http_path(prefix, name, suffix);
+	rv = http_call(cmd, method, path, body, res);
+	free(path);
+	json_decref(body);
+	return (rv);
+}
+
 /* ---- the subcommands that are one request ---- */
 
 /*
@@ -522,7 +540,7 @@ http_json_arg(int argc, char **argv, int from, const char *cmd,
  * A list subcommand: GET path, and print the answer as JSON (--json) or
  * as the table rows() makes of it.
  */
-int
+static int
 http_list(int argc, char **argv, const char *cmd, const char *path,
     void (*rows)(json_t *))
 {
@@ -548,23 +566,20 @@ http_list(int argc, char **argv, const char *cmd, const char *path,
  * GET (show), POST or DELETE on one named thing: print the answer as
  * JSON (--json), else "NAME done", or for done NULL every key of it.
  */
-int
+static int
 http_named(int argc, char **argv, const char *cmd, const char *method,
     const char *pre, const char *suf, const char *done)
 {
 	struct http_res	 res;
 	const char	*arg;
-	char		*path;
 	int		 json, rv;
 
 	if ((json = http_json_arg(argc, argv, 2, cmd, &arg)) == -1)
 		return (EXIT_USAGE);
 	if (arg == NULL)
 		return (cli_usage_error(cmd, "a name is needed"));
-	path = http_path(pre, arg, suf);
-	rv = http_call(cmd, method, path, NULL, &res);
-	free(path);
-	if (rv != EXIT_OK)
+	if ((rv = http_call_on(cmd, method, pre, arg, suf, NULL, &res)) !=
+	    EXIT_OK)
 		return (rv);
 	if (json)
 		show_json(res.json);
@@ -574,4 +589,14 @@ http_named(int argc, char **argv, const char *cmd, const char *method,
 		printf("%s %s\n", arg, done);
 	http_res_free(&res);
 	return (EXIT_OK);
+}
+
+/* Run a subcommand that is one request; cmd names it in messages. */
+int
+http_one(const struct http_one *o, const char *cmd, int argc, char **argv)
+{
+	if (o->rows != NULL)
+		return (http_list(argc, argv, cmd, o->path, o->rows));
+	return (http_named(argc, argv, cmd, o->method, o->path, o->suffix,
+	    o->done));
 }
