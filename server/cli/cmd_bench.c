@@ -219,7 +219,7 @@ bench_exec(const struct bench_paths *bp, const char *script, int argc,
 	return (EXIT_FAIL);
 }
 
-int
+static int
 cmd_bench(int argc, char **argv)
 {
 	struct bench_paths	 bp;
@@ -291,3 +291,9 @@ cmd_bench(int argc, char **argv)
 	bench_free(&bp);
 	return (rv);
 }
+
+const struct cli_entry cmd_bench_entries[] = {
+	{ "bench", NULL, cmd_bench,
+	    "benchmark multicast throughput in a namespace lab", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};

@@ -149,7 +149,7 @@ key_generate_psk(int argc, char **argv)
 	return (EXIT_OK);
 }
 
-int
+static int
 cmd_key(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -168,3 +168,9 @@ cmd_key(int argc, char **argv)
 	key_usage(stderr);
 	return (EXIT_USAGE);
 }
+
+const struct cli_entry cmd_key_entries[] = {
+	{ "key", NULL, cmd_key,
+	    "generate signing keys and transport PSKs", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};

@@ -1,17 +1,22 @@
 /*
- * `fleetcast package build | inspect | verify`: the offline package tools.
- * Every option is checked as it is read, so the first bad value stops the
- * build with a message naming the option, the problem and the rule (exit
- * 2) before anything is written; the other package subcommands (add, list,
- * show, remove) talk to the server and live in cmd_inventory.c.
+ * `fleetcast package`: the offline package tools build, inspect and
+ * verify, and add, list, show and remove, which talk to the server.  Every
+ * option is checked as it is read, so the first bad value stops the build
+ * with a message naming the option, the problem and the rule (exit 2)
+ * before anything is written.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -59,15 +64,14 @@ package_usage(FILE *f)
 	    "usage or\ninvalid input.  See fleetcast(1).\n");
 }
 
-/* The subcommands that talk to the server (cmd_inventory.c). */
+/*
+ * What --help of the subcommands that talk to the server says after their
+ * usage lines (their entries, at the end of this file).
+ */
 static void
-package_server_usage(FILE *f)
+package_server_help(FILE *f)
 {
 	fprintf(f,
-	    "usage: fleetcast package add FILE.fcpkg [--upload] [--json]\n"
-	    "       fleetcast package list [--json]\n"
-	    "       fleetcast package show ID [--json]\n"
-	    "       fleetcast package remove ID [--json]\n"
 	    "\n"
 	    "add      register a package with the server, which verifies it "
 	    "against its\n"
@@ -620,27 +624,19 @@ out:
 	return (rv);
 }
 
-int
+static int
 cmd_package(int argc, char **argv)
 {
 	if (argc < 2) {
 		package_usage(stderr);
 		return (EXIT_USAGE);
 	}
-	if (strcmp(argv[1], "add") == 0 || strcmp(argv[1], "list") == 0 ||
-	    strcmp(argv[1], "show") == 0 || strcmp(argv[1], "remove") == 0) {
-		/*
-		 * These take no option values, so a --help anywhere on the
-		 * line is a request for help.
-		 */
-		if (cli_wants_help(argc, argv)) {
-			package_server_usage(stdout);
-			return (EXIT_OK);
-		}
-		return (cmd_package_server(argc, argv));
-	}
 	/*
-	 * Each subcommand handles --help itself: scanning the whole line
+	 * add, list, show and remove have entries of their own: they take
+	 * no option values, so a --help anywhere on their line is a request
+	 * for help, which the command table sees to.
+	 *
+	 * The others handle --help themselves: scanning the whole line
 	 * would take "--args --help", a setup parameter, for a request.
 	 */
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -657,3 +653,114 @@ cmd_package(int argc, char **argv)
 	package_usage(stderr);
 	return (EXIT_USAGE);
 }
+
+/*
+ * The subcommands that talk to the server.  It answers package add once
+ * it has copied and verified the file, which takes time in proportion to
+ * its size: the CLI waits for the answer HTTP_TIMEOUT_MS plus a second per
+ * ADD_WAIT_RATE bytes, a rate any disk that holds a state_dir sustains for
+ * a copy and two reads.
+ */
+#define ADD_WAIT_RATE		(16ULL * 1024 * 1024)
+
+/* How long package add waits for the server's answer, milliseconds. */
+static int
+add_wait_ms(uint64_t size)
+{
+	uint64_t	ms = HTTP_TIMEOUT_MS + size / ADD_WAIT_RATE * 1000;
+
+	return (ms > INT_MAX ? INT_MAX : (int)ms);
+}
+
+static int
+package_add(int argc, char **argv)
+{
+	struct http_res	 res;
+	struct stat	 st;
+	char		 err[1024], real[PATH_MAX];
+	const char	*file = NULL;
+	json_t		*body;
+	int		 i, json = 0, upload = 0, fd, rv;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--upload") == 0)
+			upload = 1;
+		else if (argv[i][0] == '-')
+			return (cli_usage_error("package add", "unknown option "
+			    "'%s'", argv[i]));
+		else if (file == NULL)
+			file = argv[i];
+		else
+			return (cli_usage_error("package add", "one FILE only"));
+	}
+	if (file == NULL)
+		return (cli_usage_error("package add", "FILE.fcpkg is needed"));
+	if (stat(file, &st) == -1 || !S_ISREG(st.st_mode))
+		return (cli_usage_error("package add", "%s: %s", file,
+		    errno != 0 ? strerror(errno) : "not a regular file"));
+	if (!upload && http_is_local() && realpath(file, real) != NULL) {
+		/*
+		 * Same host: the server copies the file itself (up to its
+		 * package size limit) and answers once it has verified it.
+		 */
+		body = json_pack("{s:s}", "path", real);
+		rv = http_call_wait("package add", "POST", "/v1/packages", body,
+		    add_wait_ms((uint64_t)st.st_size), &res);
+		json_decref(body);
+	} else {
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+			return (cli_usage_error("package add", "%s: %s", file,
+			    strerror(errno)));
+		rv = http_request("POST", "/v1/packages",
+		    "application/octet-stream", NULL, (size_t)st.st_size, fd,
+		    add_wait_ms((uint64_t)st.st_size), &res, err, sizeof(err));
+		close(fd);
+		rv = http_result("package add", rv, err, &res);
+	}
+	if (rv != EXIT_OK)
+		return (rv);
+	if (json)
+		show_json(res.json);
+	else
+		printf("package %s%s%s added\n", show_str(res.json, "id"),
+		    json_is_string(json_object_get(res.json, "version")) ?
+		    " " : "", json_is_string(json_object_get(res.json,
+		    "version")) ? show_str(res.json, "version") : "");
+	http_res_free(&res);
+	return (EXIT_OK);
+}
+
+static void
+package_rows(json_t *a)
+{
+	json_t	*o;
+	size_t	 i;
+	char	 size[32];
+
+	printf("%-24s %-12s %-8s %-8s %10s  %s\n", "ID", "TYPE", "VERSION",
+	    "URGENCY", "SIZE", "ADDED");
+	json_array_foreach(a, i, o) {
+		show_bytes((uint64_t)json_integer_value(json_object_get(o,
+		    "size")), size, sizeof(size));
+		printf("%-24s %-12s %-8s %-8s %10s  %s\n", show_str(o, "id"),
+		    show_str(o, "type"), show_str(o, "version"),
+		    show_str(o, "urgency"), size, show_str(o, "added_at"));
+	}
+}
+
+
+const struct cli_entry cmd_package_entries[] = {
+	{ "package", NULL, cmd_package, "build, inspect, verify packages; add, "
+	    "list, show, remove (server)", package_server_help, NULL },
+	{ "package", "add", package_add, "FILE.fcpkg [--upload] [--json]", NULL,
+	    NULL },
+	{ "package", "list", NULL, "[--json]", NULL, &(const struct http_one){
+	    "GET", "/v1/packages", NULL, NULL, package_rows } },
+	{ "package", "show", NULL, "ID [--json]", NULL, &(const struct
+	    http_one){ "GET", "/v1/packages/", "", NULL, NULL } },
+	{ "package", "remove", NULL, "ID [--json]", NULL, &(const struct
+	    http_one){ "DELETE", "/v1/packages/", "", "removed", NULL } },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};

@@ -366,7 +366,7 @@ send_signal(evutil_socket_t sig, short ev, void *arg)
 	xsend_stop(c->xs);
 }
 
-int
+static int
 cmd_send(int argc, char **argv)
 {
 	struct opts		 o;
@@ -566,7 +566,7 @@ recv_signal(evutil_socket_t sig, short ev, void *arg)
 	xrecv_stop(c->xr);
 }
 
-int
+static int
 cmd_receive(int argc, char **argv)
 {
 	struct opts		 o;
@@ -688,3 +688,11 @@ cmd_receive(int argc, char **argv)
 	event_base_free(c.base);
 	return (c.ok ? EXIT_OK : EXIT_FAIL);
 }
+
+const struct cli_entry cmd_send_entries[] = {
+	{ "send", NULL, cmd_send,
+	    "send a file to a multicast group (standalone)", NULL, NULL },
+	{ "receive", NULL, cmd_receive,
+	    "receive a file from a multicast group (standalone)", NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};

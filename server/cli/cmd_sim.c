@@ -86,7 +86,7 @@ sim_write_plot(const struct sim *sim, const char *path, const char *title)
 	return (rv);
 }
 
-int
+static int
 cmd_sim(int argc, char **argv)
 {
 	struct sim_scenario	 sc;
@@ -190,3 +190,10 @@ cmd_sim(int argc, char **argv)
 	sim_fleet_free(&fl);
 	return (rv);
 }
+
+const struct cli_entry cmd_sim_entries[] = {
+	{ "sim", NULL, cmd_sim,
+	    "simulate max-targets / max-wait behaviour of a scenario", NULL,
+	    NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL }
+};

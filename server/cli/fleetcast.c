@@ -1,8 +1,8 @@
 /*
- * fleetcast: the admin command line.  This file only finds the command and
- * hands over; global options (--api) come before the command name.
+ * fleetcast: the admin command line.  This file only finds the command in
+ * the one table of commands and subcommands and hands over; global options
+ * (--api) come before the command name.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,97 +14,115 @@
 #include "log.h"
 #include "xmalloc.h"
 
-const char *cli_api_url = "http://127.0.0.1:56080";
-
-static const struct {
-	const char	*name;
-	int		(*fn)(int, char **);
-	const char	*what;
-} commands[] = {
-	{ "key",	cmd_key,	"generate signing keys and transport PSKs" },
-	{ "package",	cmd_package,	"build, inspect, verify packages; add, list, show, remove (server)" },
-	{ "machine",	cmd_machine,	"list, show, approve machines; clear errors" },
-	{ "scenario",	cmd_scenario,	"create, list, show, remove and run scenarios" },
-	{ "run",	cmd_run,	"list, show, watch, start and cancel scenario runs" },
-	{ "send",	cmd_send,	"send a file to a multicast group (standalone)" },
-	{ "receive",	cmd_receive,	"receive a file from a multicast group (standalone)" },
-	{ "sim",	cmd_sim,	"simulate max-targets / max-wait behaviour of a scenario" },
-	{ "bench",	cmd_bench,	"benchmark multicast throughput in a namespace lab" },
+/*
+ * The command table: every command and every subcommand that goes to the
+ * server, in the order of `fleetcast --help' and of each command's usage
+ * lines.
+ */
+static const struct cli_entry *const cli_table[] = {
+	cmd_key_entries,
+	cmd_package_entries,
+	cmd_machine_entries,
+	cmd_scenario_entries,
+	cmd_run_entries,
+	cmd_send_entries,
+	cmd_sim_entries,
+	cmd_bench_entries,
 };
+#define CLI_NTABLE	(sizeof(cli_table) / sizeof(cli_table[0]))
 
 static void
 usage(FILE *f)
 {
-	size_t	i;
+	const struct cli_entry	*e;
+	size_t			 i;
 
 	fprintf(f, "usage: fleetcast [--api URL] [-v] COMMAND [ARGS]\n"
 	    "       fleetcast --version\n\ncommands:\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].what);
+	for (i = 0; i < CLI_NTABLE; i++)
+		for (e = cli_table[i]; e->name != NULL; e++)
+			if (e->sub == NULL)
+				fprintf(f, "  %-10s %s\n", e->name, e->usage);
 	fprintf(f, "\n'fleetcast COMMAND --help' describes each command.\n");
 }
 
-/* Print "fleetcast CMD: message" on stderr. */
+/* A command's usage: one line per subcommand entry, then its own help. */
 static void
-cli_vwarn(const char *cmd, const char *fmt, va_list ap)
+cli_sub_usage(FILE *f, const struct cli_entry *own)
 {
-	fprintf(stderr, "fleetcast %s: ", cmd);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	const struct cli_entry	*e;
+	size_t			 i;
+	int			 first = 1;
+
+	for (i = 0; i < CLI_NTABLE; i++)
+		for (e = cli_table[i]; e->name != NULL; e++) {
+			if (e->sub == NULL || strcmp(e->name, own->name) != 0)
+				continue;
+			fprintf(f, "%sfleetcast %s %s %s\n", first ?
+			    "usage: " : "       ", e->name, e->sub, e->usage);
+			first = 0;
+		}
+	if (own->help != NULL)
+		own->help(f);
 }
 
-/* Print "fleetcast CMD: message" and return the usage exit status. */
-int
-cli_usage_error(const char *cmd, const char *fmt, ...)
+/* Run a subcommand's entry: its function, or its one request. */
+static int
+cli_run_sub(const struct cli_entry *e, int argc, char **argv)
 {
-	va_list	ap;
+	char	cmd[64];
 
-	va_start(ap, fmt);
-	cli_vwarn(cmd, fmt, ap);
-	va_end(ap);
-	return (EXIT_USAGE);
-}
-
-/* Print "fleetcast CMD: message" and return the failure exit status. */
-int
-cli_fail(const char *cmd, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	cli_vwarn(cmd, fmt, ap);
-	va_end(ap);
-	return (EXIT_FAIL);
-}
-
-/*
- * After getopt_long() with opterr = 0: ':' (an option's value is missing)
- * or anything else it returned for an option it does not know, as a usage
- * error naming the option as it was typed.
- */
-int
-cli_getopt_error(const char *cmd, int ch, char **argv)
-{
-	if (ch == ':')
-		return (cli_usage_error(cmd, "%s: needs a value",
-		    argv[optind - 1]));
-	return (cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]));
+	if (e->fn != NULL)
+		return (e->fn(argc, argv));
+	snprintf(cmd, sizeof(cmd), "%s %s", e->name, e->sub);
+	return (http_one(e->one, cmd, argc, argv));
 }
 
 /*
- * The server's configuration file on this host ($FLEETCAST_SERVER_CONF, else
- * fleetcastd's default), where the CLI looks for the API's address and the
- * state directory holding the admin token when nothing else says: an admin
- * on the server's host who moved them needs no flags.
+ * Run the command argv[0].  A subcommand of the table runs unless --help
+ * is anywhere on the line; anything else goes to the command's own
+ * function, or, for a command that is nothing but its subcommands, is
+ * its usage: on stdout for --help, else on stderr with exit 2.
  */
-const char *
-cli_server_conf(void)
+static int
+cli_dispatch(int argc, char **argv)
 {
-	const char	*p;
+	const struct cli_entry	*e, *own = NULL, *sub = NULL;
+	size_t			 i;
 
-	if ((p = getenv("FLEETCAST_SERVER_CONF")) != NULL && *p != '\0')
-		return (p);
-	return (FC_SYSCONFDIR "/fleetcast/fleetcastd.conf");
+	for (i = 0; i < CLI_NTABLE; i++)
+		for (e = cli_table[i]; e->name != NULL; e++) {
+			if (strcmp(e->name, argv[0]) != 0)
+				continue;
+			if (e->sub == NULL)
+				own = e;
+			else if (argc >= 2 && strcmp(e->sub, argv[1]) == 0)
+				sub = e;
+		}
+	if (own == NULL) {
+		fprintf(stderr, "fleetcast: unknown command '%s'\n", argv[0]);
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	if (sub != NULL) {
+		if (cli_wants_help(argc, argv)) {
+			cli_sub_usage(stdout, own);
+			return (EXIT_OK);
+		}
+		return (cli_run_sub(sub, argc, argv));
+	}
+	if (own->fn != NULL)
+		return (own->fn(argc, argv));
+	if (argc < 2) {
+		cli_sub_usage(stderr, own);
+		return (EXIT_USAGE);
+	}
+	if (cli_wants_help(argc, argv)) {
+		cli_sub_usage(stdout, own);
+		return (EXIT_OK);
+	}
+	cli_sub_usage(stderr, own);
+	return (cli_usage_error(argv[0], "unknown subcommand '%s'", argv[1]));
 }
 
 /* The API URL from the server's api_listen; NULL if it does not set it. */
@@ -135,22 +153,10 @@ cli_conf_api(void)
 }
 
 int
-cli_wants_help(int argc, char **argv)
-{
-	int	i;
-
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return (1);
-	return (0);
-}
-
-int
 main(int argc, char **argv)
 {
 	const char	*env;
 	char		*conf_url = NULL;
-	size_t		 i;
 
 	log_init("fleetcast", 1, 0);
 	if ((env = getenv("FLEETCAST_API")) != NULL && *env != '\0')
@@ -192,10 +198,5 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (EXIT_USAGE);
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[0], commands[i].name) == 0)
-			return (commands[i].fn(argc, argv));
-	fprintf(stderr, "fleetcast: unknown command '%s'\n", argv[0]);
-	usage(stderr);
-	return (EXIT_USAGE);
+	return (cli_dispatch(argc, argv));
 }

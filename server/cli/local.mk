@@ -6,11 +6,16 @@ server_cli_fleetcast_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) \
 server_cli_fleetcast_SOURCES = \
 	server/cli/cli.h \
 	server/cli/fleetcast.c \
+	server/cli/cli.c \
+	server/cli/http.c \
+	server/cli/show.c \
 	server/cli/cmd_key.c \
 	server/cli/cmd_package.c \
+	server/cli/cmd_machine.c \
+	server/cli/cmd_scenario.c \
+	server/cli/cmd_run.c \
 	server/cli/cmd_send.c \
 	server/cli/cmd_sim.c \
 	server/cli/cmd_bench.c \
-	server/cli/cmd_inventory.c \
 	$(SIM_SOURCES)
 server_cli_fleetcast_LDADD = $(COMMON_LIBS) -lm
