@@ -8,6 +8,7 @@ server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 server_fleetcastd_SOURCES = \
 	server/server.h \
 	server/fleetcastd.c \
+	server/server.c \
 	server/db.c \
 	server/ca.c \
 	server/control.c \

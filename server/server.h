@@ -48,7 +48,8 @@ struct server {
 	int			 heartbeat;	/* seconds */
 };
 
-/* fleetcastd.c */
+/* ---- server.c: the clock, the rate key, the trusted keys ---- */
+
 uint64_t	 server_now_ms(void);
 int		 server_parse_rate(const char *, uint64_t *, char *, size_t);
 int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
