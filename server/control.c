@@ -5,7 +5,10 @@
  * only enroll (token, auto_approve or an admin's approval of its request's
  * key; until then it waits), a peer with one must say HELLO with the name
  * its pinned certificate was issued for, and is then online: heartbeats
- * keep its last seen time and facts, reports go to the runs.  Input is
+ * keep its last seen time and facts, reports go to the runs.  What the
+ * runs and the automatic update must hear of goes up through the
+ * control_cb that fleetcastd.c gives control_new, never by a call into
+ * them (runs.c calls down into control_send and the like).  Input is
  * framed and decoded by ctl.c with the agent-side frame limit; anything
  * malformed, oversized or out of order closes that connection and is
  * logged, nothing more.  Memory per connection is bounded by the read
@@ -87,6 +90,8 @@ TAILQ_HEAD(conn_list, conn);
 
 struct control {
 	struct server		*srv;
+	struct control_cb	 cb;
+	void			*arg;
 	SSL_CTX			*ssl;
 	struct evconnlistener	*listener;
 	struct conn_list	 conns;
@@ -155,7 +160,7 @@ conn_offline(struct conn *c, const char *why)
 	db_event(srv->db, now, "offline", 0, c->name, "%s", why);
 	if (db_commit(srv->db) == -1)
 		db_rollback(srv->db);
-	runs_machine_offline(srv->runs, c->name);
+	c->ctl->cb.offline(c->ctl->arg, c->name);
 }
 
 static void
@@ -516,7 +521,7 @@ on_hello(struct conn *c, struct ctl_msg *m)
 	r.u.welcome.time_ms = now;
 	if (conn_send(c, &r) == -1)
 		return;
-	runs_machine_online(srv->runs, c->name);
+	c->ctl->cb.online(c->ctl->arg, c->name);
 }
 
 static void
@@ -561,7 +566,7 @@ on_heartbeat(struct conn *c, struct ctl_msg *m)
 	/* After a start, with the facts just reported: automatic update. */
 	if (c->started) {
 		c->started = 0;
-		auto_machine_started(srv->autoupd, c->name);
+		c->ctl->cb.started(c->ctl->arg, c->name);
 	}
 }
 
@@ -590,7 +595,7 @@ conn_fsm(struct conn *c, struct ctl_msg *m)
 			on_heartbeat(c, m);
 			return;
 		case CTL_REPORT:
-			runs_report(c->ctl->srv->runs, c->name, m);
+			c->ctl->cb.report(c->ctl->arg, c->name, m);
 			return;
 		default:
 			break;
@@ -747,12 +752,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->ctl = ctl;
 	snprintf(c->addr, sizeof(c->addr), "%s", host);
 	/*
-	 * The inventory's segment is the runs' rule (runs_on_segment: the
-	 * subnet of the sending interface), so that `machine list` says
-	 * "remote" for exactly the machines a run sends to by unicast.
+	 * The inventory's segment is the runs' rule (cb.on_segment, that is
+	 * runs_on_segment: the subnet of the sending interface), so that
+	 * `machine list` says "remote" for exactly the machines a run sends
+	 * to by unicast.
 	 */
 	snprintf(c->segment, sizeof(c->segment), "%s",
-	    runs_on_segment(srv->runs, host, why, sizeof(why)) ? "local" :
+	    ctl->cb.on_segment(ctl->arg, host, why, sizeof(why)) ? "local" :
 	    "remote");
 	log_debug("control: %s: %s", host, why);
 	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
@@ -778,7 +784,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 struct control *
-control_new(struct server *srv, char *err, size_t errlen)
+control_new(struct server *srv, const struct control_cb *cb, void *arg,
+    char *err, size_t errlen)
 {
 	struct control		*ctl;
 	struct evutil_addrinfo	 hints, *ai = NULL;
@@ -788,6 +795,8 @@ control_new(struct server *srv, char *err, size_t errlen)
 
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->srv = srv;
+	ctl->cb = *cb;
+	ctl->arg = arg;
 	TAILQ_INIT(&ctl->conns);
 	if ((ctl->ssl = ca_server_ctx(srv->ca, err, errlen)) == NULL)
 		goto fail;

@@ -243,6 +243,58 @@ raise_nofile(void)
 		    (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
 }
 
+/*
+ * The agent channel's events, for the parts above it: control.c knows
+ * neither the runs nor the automatic update.
+ */
+static void
+fleetcastd_online(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	runs_machine_online(srv->runs, name);
+}
+
+static void
+fleetcastd_offline(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	runs_machine_offline(srv->runs, name);
+}
+
+static void
+fleetcastd_report(void *arg, const char *name, const struct ctl_msg *m)
+{
+	struct server	*srv = arg;
+
+	runs_report(srv->runs, name, m);
+}
+
+static void
+fleetcastd_started(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	auto_machine_started(srv->autoupd, name);
+}
+
+static int
+fleetcastd_on_segment(void *arg, const char *addr, char *why, size_t len)
+{
+	struct server	*srv = arg;
+
+	return (runs_on_segment(srv->runs, addr, why, len));
+}
+
+static const struct control_cb fleetcastd_control_cb = {
+	fleetcastd_online,
+	fleetcastd_offline,
+	fleetcastd_report,
+	fleetcastd_started,
+	fleetcastd_on_segment,
+};
+
 int
 main(int argc, char **argv)
 {
@@ -362,7 +414,8 @@ main(int argc, char **argv)
 		fatalx("runs: %s", err);
 	if ((srv.autoupd = auto_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((srv.control = control_new(&srv, err, sizeof(err))) == NULL)
+	if ((srv.control = control_new(&srv, &fleetcastd_control_cb, &srv,
+	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

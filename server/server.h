@@ -237,7 +237,24 @@ int		 ca_csr_fingerprint(const char *, char *, char *, size_t);
 
 /* ---- control.c: the agent channel ---- */
 
-struct control	*control_new(struct server *, char *, size_t);
+/*
+ * What the agent channel tells the parts above it (fleetcastd.c wires
+ * them to the runs and the automatic update), by machine name: online
+ * after WELCOME, offline when an online connection ends, each REPORT,
+ * started on the first heartbeat after a new boot id; on_segment says
+ * whether an agent's address is on the sending interface's subnet
+ * (runs_on_segment), with why.
+ */
+struct control_cb {
+	void	(*online)(void *, const char *);
+	void	(*offline)(void *, const char *);
+	void	(*report)(void *, const char *, const struct ctl_msg *);
+	void	(*started)(void *, const char *);
+	int	(*on_segment)(void *, const char *, char *, size_t);
+};
+
+struct control	*control_new(struct server *, const struct control_cb *,
+		    void *, char *, size_t);
 void		 control_free(struct control *);
 int		 control_send(struct control *, const char *,
 		    const struct ctl_msg *);
