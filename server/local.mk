@@ -12,7 +12,8 @@ server_fleetcastd_SOURCES = \
 	server/db.c \
 	server/ca.c \
 	server/control.c \
-	server/api.c \
+	server/api.c server/api_int.h \
+	server/api_package.c \
 	server/runs.c \
 	server/auto.c \
 	server/sched.c server/sched.h
