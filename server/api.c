@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +39,6 @@
 #include "api_int.h"
 #include "conf.h"
 #include "log.h"
-#include "pkg.h"
 #include "server.h"
 #include "xmalloc.h"
 
@@ -383,177 +381,6 @@ api_machines(struct req *q)
 }
 
 /* ---- scenarios ---- */
-
-/* ADDR[:PORT] with ADDR an IPv4 multicast address outside 224.0.0.0/24. */
-static int
-parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
-    char *err, size_t errlen)
-{
-	char		 buf[64], *colon, *end;
-	struct in_addr	 in;
-	long		 p;
-	uint32_t	 a;
-
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	snprintf(buf, sizeof(buf), "%s", s);
-	*port = 0;
-	if ((colon = strchr(buf, ':')) != NULL) {
-		*colon = '\0';
-		errno = 0;
-		p = strtol(colon + 1, &end, 10);
-		if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
-		    p > 65535) {
-			snprintf(err, errlen, "--group: port '%s' is not 1 to "
-			    "65535", colon + 1);
-			return (-1);
-		}
-		*port = (uint16_t)p;
-	}
-	if (inet_pton(AF_INET, buf, &in) != 1)
-		goto bad;
-	a = ntohl(in.s_addr);
-	if ((a & 0xf0000000U) != 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is not a multicast address "
-		    "(224.0.0.0/4)", buf);
-		return (-1);
-	}
-	if ((a & 0xffffff00U) == 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is in 224.0.0.0/24, "
-		    "reserved for local network control", buf);
-		return (-1);
-	}
-	snprintf(addr, alen, "%s", buf);
-	return (0);
-bad:
-	snprintf(err, errlen, "--group: '%s' is not ADDR[:PORT] with an IPv4 "
-	    "address", s);
-	return (-1);
-}
-
-static int
-get_bool(json_t *o, const char *key, int *v, char *err, size_t errlen)
-{
-	json_t	*j = json_object_get(o, key);
-
-	*v = 0;
-	if (j == NULL || json_is_null(j))
-		return (0);
-	if (!json_is_boolean(j)) {
-		snprintf(err, errlen, "%s: must be true or false", key);
-		return (-1);
-	}
-	*v = json_is_true(j);
-	return (0);
-}
-
-/*
- * Check a scenario sent by a client against every rule, naming the CLI
- * option in errors since that is where the value came from.
- */
-static int
-scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
-    size_t errlen)
-{
-	json_t		*p, *v;
-	const char	*s;
-	size_t		 i, j;
-
-	memset(sc, 0, sizeof(*sc));
-	sc->max_wait = -1;
-	sc->on_error_stop = 1;
-	if ((s = json_string_value(json_object_get(o, "name"))) == NULL)
-		s = "";
-	if (ctl_check_name("NAME", s, err, errlen) == -1)
-		return (-1);
-	snprintf(sc->name, sizeof(sc->name), "%s", s);
-	p = json_object_get(o, "packages");
-	if (!json_is_array(p) || json_array_size(p) == 0) {
-		snprintf(err, errlen, "--package: at least one is needed");
-		return (-1);
-	}
-	if (json_array_size(p) > CTL_MAX_PKGS) {
-		snprintf(err, errlen, "--package: %zu given, limit %d",
-		    json_array_size(p), CTL_MAX_PKGS);
-		return (-1);
-	}
-	json_array_foreach(p, i, v) {
-		if ((s = json_string_value(v)) == NULL ||
-		    pkg_check_id("--package", s, err, errlen) == -1) {
-			if (s == NULL)
-				snprintf(err, errlen, "--package: not a "
-				    "string");
-			return (-1);
-		}
-		for (j = 0; j < sc->npackages; j++)
-			if (strcmp(sc->packages[j], s) == 0) {
-				snprintf(err, errlen, "--package: %s given "
-				    "twice", s);
-				return (-1);
-			}
-		sc->packages[sc->npackages++] = xstrdup(s);
-	}
-	if ((v = json_object_get(o, "max_targets")) != NULL &&
-	    !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > API_MAX_TARGETS) {
-			snprintf(err, errlen, "--max-targets: must be a whole "
-			    "number from 1 to %d", API_MAX_TARGETS);
-			return (-1);
-		}
-		sc->max_targets = json_integer_value(v);
-	}
-	if ((v = json_object_get(o, "max_wait")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > API_MAX_WAIT) {
-			snprintf(err, errlen, "--max-wait: must be a whole "
-			    "number of seconds from 1 to %d", API_MAX_WAIT);
-			return (-1);
-		}
-		sc->max_wait = json_integer_value(v);
-	}
-	if (get_bool(o, "at_next_boot", &sc->at_next_boot, err, errlen) ==
-	    -1 || get_bool(o, "reboot_after", &sc->reboot_after, err,
-	    errlen) == -1 || get_bool(o, "poweroff_after", &sc->poweroff_after,
-	    err, errlen) == -1 || get_bool(o, "unicast", &sc->unicast, err,
-	    errlen) == -1)
-		return (-1);
-	if (sc->poweroff_after && sc->reboot_after) {
-		snprintf(err, errlen, "--poweroff-after and --reboot-after: "
-		    "choose one");
-		return (-1);
-	}
-	if ((v = json_object_get(o, "group")) != NULL && !json_is_null(v)) {
-		if ((s = json_string_value(v)) == NULL) {
-			snprintf(err, errlen, "--group: not a string");
-			return (-1);
-		}
-		if (sc->unicast) {
-			snprintf(err, errlen, "--group: not used with "
-			    "--unicast (S8: data goes by unicast)");
-			return (-1);
-		}
-		if (parse_group(s, sc->group, sizeof(sc->group), &sc->port,
-		    err, errlen) == -1)
-			return (-1);
-	}
-	if ((v = json_object_get(o, "on_error")) != NULL && !json_is_null(v)) {
-		s = json_string_value(v);
-		if (s != NULL && strcmp(s, "stop") == 0)
-			sc->on_error_stop = 1;
-		else if (s != NULL && strcmp(s, "continue") == 0)
-			sc->on_error_stop = 0;
-		else {
-			snprintf(err, errlen, "--on-error: must be stop or "
-			    "continue");
-			return (-1);
-		}
-	}
-	if (sc->unicast && (sc->max_targets > 0 || sc->max_wait >= 0))
-		json_array_append_new(warnings, json_string("--max-targets "
-		    "and --max-wait are ignored with --unicast (S8)"));
-	return (0);
-}
 
 static void
 api_scenario_run(struct req *q)

@@ -15,6 +15,7 @@ server_fleetcastd_SOURCES = \
 	server/api.c server/api_int.h \
 	server/api_package.c \
 	server/runs.c \
+	server/scenario.c \
 	server/auto.c \
 	server/sched.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
