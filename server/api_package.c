@@ -67,26 +67,26 @@ struct api_package {
 };
 
 
-/* In a child: close every descriptor but 0-2 and those in keep. */
+/*
+ * In a child: close every descriptor but 0-2 and those in keep, a range
+ * at a time, from each kept one up to the next one above it.
+ */
 static void
-api_package_close_others(int *keep, size_t n)
+api_package_close_others(const int *keep, size_t n)
 {
-	unsigned int	lo = 3;
-	size_t		i, j;
-	int		t;
+	unsigned int	lo = 3, next;
+	size_t		i;
 
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-			t = keep[j];
-			keep[j] = keep[j - 1];
-			keep[j - 1] = t;
-		}
-	for (i = 0; i < n; i++) {
-		if (keep[i] < (int)lo)
-			continue;
-		if ((unsigned int)keep[i] > lo)
-			close_range(lo, (unsigned int)keep[i] - 1, 0);
-		lo = (unsigned int)keep[i] + 1;
+	for (;;) {
+		next = ~0U;
+		for (i = 0; i < n; i++)
+			if (keep[i] >= (int)lo && (unsigned int)keep[i] < next)
+				next = (unsigned int)keep[i];
+		if (next == ~0U)
+			break;
+		if (next > lo)
+			close_range(lo, next - 1, 0);
+		lo = next + 1;
 	}
 	close_range(lo, ~0U, 0);
 }
