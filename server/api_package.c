@@ -1,14 +1,13 @@
 /*
- * Adding a package to the API (POST /v1/packages), once api.c has checked
- * the request.  The copy and its verification read the whole file,
+ * Adding a package (POST /v1/packages), once api.c has checked what it can
+ * at once: the path is a regular file, the size is within the limits and
+ * the disk has room.  The copy and its verification read the whole file,
  * which may be gigabytes, so they run in a child process while the event
  * loop goes on serving agents, senders and other requests; the request
- * stays pending and is answered when the child's result arrives on a
- * pipe.  The parent checks what it can at once (the path is a regular
- * file, the size is within the limits and the disk has room), and only
- * registers the package, on the loop, from the copy the child verified.
- * The answer goes back to api.c through api_package_cb, since api.c is
- * the one that calls in here.
+ * stays pending until the child's result arrives on a pipe, and the
+ * package is registered, on the loop, only from the copy the child
+ * verified.  The answer goes back to api.c through api_package_cb, since
+ * api.c is the one that calls in here.
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -65,7 +64,6 @@ struct api_package {
 	struct api_package_list	 adds;
 	size_t			 nadds;
 };
-
 
 /*
  * In a child: close every descriptor but 0-2 and those in keep, a range
