@@ -14,20 +14,15 @@
  * held to API_MAX_JSON) or, when the CLI runs on the server's host, as a
  * path the server copies from; either way the server verifies its own
  * copy before anything is registered, in a child process so that a large
- * package does not stall the event loop.
+ * package does not stall the event loop (api_package.c).
  */
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <arpa/inet.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,47 +36,25 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "api_int.h"
 #include "conf.h"
-#include "fsutil.h"
 #include "log.h"
-#include "pkg.h"
 #include "server.h"
-#include "wire.h"
 #include "xmalloc.h"
 
 #define API_MAX_UPLOAD		(64ULL * 1024 * 1024)
 #define API_MAX_JSON		(1024 * 1024)
-#define API_MAX_PACKAGE		(128ULL << 30)	/* bytes, from a path */
 #define API_DISK_RESERVE	(256ULL << 20)	/* left free in state_dir */
 #define API_MAX_ADDS		4	/* package checks at once */
-#define API_COPY_CHUNK		(1024 * 1024)
-#define API_ADD_RESULT_MAX	1280	/* the child's result, bytes */
-#define API_ADD_TMP		"upload.fcpkg"	/* + .tmp.PID.N */
 #define API_MAX_PARTS		4
 #define API_MAX_WAIT		(30 * 86400)	/* --max-wait, seconds */
 #define API_MAX_TARGETS		1000000
 #define API_MAX_RUN_MACHINES	100000
 
-/* A package add whose copy is being checked by a child process. */
-struct pkgadd {
-	struct api		*api;
-	struct evhttp_request	*r;		/* answered when done */
-	struct atomic_file	 af;		/* the copy */
-	pid_t			 pid;
-	int			 fd;		/* the result pipe */
-	struct event		*ev;		/* reading it, then reaping */
-	uint8_t			 res[API_ADD_RESULT_MAX];
-	size_t			 reslen;
-	int			 overflow;
-	TAILQ_ENTRY(pkgadd)	 entry;
-};
-TAILQ_HEAD(pkgadd_list, pkgadd);
-
 struct api {
 	struct server		*srv;
 	struct evhttp		*http;
-	struct pkgadd_list	 adds;
-	size_t			 nadds;
+	struct api_package	*pkg;	/* the package adds in flight */
 };
 
 /* A request being answered. */
@@ -167,404 +140,35 @@ body_json(struct req *q)
 
 /* ---- packages ---- */
 
-static int
-version_cmp(uint16_t ama, uint16_t ami, uint16_t bma, uint16_t bmi)
-{
-	if (ama != bma)
-		return (ama < bma ? -1 : 1);
-	if (ami != bmi)
-		return (ami < bmi ? -1 : 1);
-	return (0);
-}
-
-/*
- * Adding a package.  The copy and its verification read the whole file,
- * which may be gigabytes, so they run in a child process while the event
- * loop goes on serving agents, senders and other requests; the request
- * stays pending and is answered when the child's result arrives on a
- * pipe.  The parent checks what it can at once (the path is a regular
- * file, the size is within the limits and the disk has room), and only
- * registers the package, on the loop, from the copy the child verified.
- */
-
-/* In a child: close every descriptor but 0-2 and those in keep. */
+/* A package add is done (api_package_cb): answer its request. */
 static void
-close_others(int *keep, size_t n)
+api_packages_added(void *arg, struct evhttp_request *r, int status, json_t *o,
+    const char *err)
 {
-	unsigned int	lo = 3;
-	size_t		i, j;
-	int		t;
-
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-			t = keep[j];
-			keep[j] = keep[j - 1];
-			keep[j - 1] = t;
-		}
-	for (i = 0; i < n; i++) {
-		if (keep[i] < (int)lo)
-			continue;
-		if ((unsigned int)keep[i] > lo)
-			close_range(lo, (unsigned int)keep[i] - 1, 0);
-		lo = (unsigned int)keep[i] + 1;
-	}
-	close_range(lo, ~0U, 0);
-}
-
-/*
- * The child: copy src (or the request body) into the temp file while
- * hashing it, sync it, verify the copy (signature, size, payload hash)
- * and write the result to wfd: u16 status (0, or the HTTP status of the
- * failure), u64 size, the SHA-256 of the file, u16 length and the error.
- */
-static void __attribute__((noreturn))
-pkgadd_child(struct pkgadd *a, int src, struct evbuffer *in, int wfd,
-    const uint8_t (*keys)[ED25519_PUB_LEN], size_t nkeys)
-{
-	struct sha256	*h;
-	struct pkg	*p = NULL;
-	struct wire_w	 w;
-	uint8_t		 res[API_ADD_RESULT_MAX], sha[SHA256_LEN], *buf;
-	char		 err[1024] = "";
-	int		 keep[3] = { a->af.fd, src, wfd };
-	uint16_t	 status = 0;
-	uint64_t	 size = 0;
-	ssize_t		 n;
-
-	/* The parent's signal events are not ours; SIGTERM just ends us. */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	close_others(keep, 3);
-	/* The loop matters more than how soon a package is in. */
-	(void)setpriority(PRIO_PROCESS, 0, 10);
-	buf = xmalloc(API_COPY_CHUNK);
-	h = sha256_new();
-	for (;;) {
-		if (src != -1)
-			n = read(src, buf, API_COPY_CHUNK);
-		else
-			n = evbuffer_remove(in, buf, API_COPY_CHUNK);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, sizeof(err), "reading the package: %s",
-			    strerror(errno));
-			status = 422;
-			break;
-		}
-		if (n == 0)
-			break;
-		/* A file that grows while it is read is held to the cap. */
-		if (size + (uint64_t)n > API_MAX_PACKAGE) {
-			snprintf(err, sizeof(err), "package: more than %llu "
-			    "bytes, limit %llu", API_MAX_PACKAGE,
-			    API_MAX_PACKAGE);
-			status = 413;
-			break;
-		}
-		sha256_update(h, buf, (size_t)n);
-		if (write_all(a->af.fd, buf, (size_t)n) == -1) {
-			snprintf(err, sizeof(err), "writing the package copy "
-			    "in state_dir: %s", strerror(errno));
-			status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
-			break;
-		}
-		size += (uint64_t)n;
-	}
-	sha256_final(h, sha);
-	sha256_free(h);
-	free(buf);
-	if (status == 0 && fdatasync(a->af.fd) == -1) {
-		snprintf(err, sizeof(err), "writing the package copy in "
-		    "state_dir: %s", strerror(errno));
-		status = errno == ENOSPC || errno == EDQUOT ? 507 : 500;
-	}
-	/* Our own copy is what is verified: no time-of-check gap. */
-	if (status == 0 && pkg_open(&p, a->af.tmp, keys, nkeys, 0, err,
-	    sizeof(err)) != 0)
-		status = 422;
-	pkg_close(p);
-	/* A refused copy goes here, where its removal costs nobody. */
-	if (status != 0)
-		(void)unlink(a->af.tmp);
-	wire_w_fixed(&w, res, sizeof(res));
-	wire_put_u16(&w, status);
-	wire_put_u64(&w, size);
-	wire_put_bytes(&w, sha, SHA256_LEN);
-	wire_put_u16(&w, (uint16_t)strlen(err));
-	wire_put_bytes(&w, err, strlen(err));
-	(void)write_all(wfd, res, w.len);
-	_exit(0);
-}
-
-/*
- * Remove a package file without stalling the loop: unlinking a file of
- * gigabytes keeps the file system busy for most of a second.  A grandchild
- * does it and init reaps it; the child between exits at once, so waiting
- * for it costs nothing.
- */
-static void
-api_unlink(const char *path)
-{
-	pid_t	pid;
-	int	st;
-
-	switch (pid = fork()) {
-	case -1:
-		(void)unlink(path);
-		return;
-	case 0:
-		if (fork() == 0) {
-			close_range(3, ~0U, 0);
-			(void)unlink(path);
-		}
-		_exit(0);
-	}
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-}
-
-static void
-pkgadd_free(struct pkgadd *a)
-{
-	TAILQ_REMOVE(&a->api->adds, a, entry);
-	a->api->nadds--;
-	if (a->ev != NULL)
-		event_free(a->ev);
-	if (a->fd != -1)
-		close(a->fd);
-	/* The copy, unless it was registered or the child removed it. */
-	if (a->af.fd != -1)
-		close(a->af.fd);
-	if (a->af.tmp != NULL)
-		api_unlink(a->af.tmp);
-	free(a->af.tmp);
-	free(a->af.path);
-	free(a);
-}
-
-/*
- * Register the copy the child verified; 0, or -1 with status and err.
- * Everything here is small: the manifest, the database, a rename.
- */
-static int
-pkgadd_register(struct pkgadd *a, uint64_t size, const uint8_t *sha,
-    json_t **out, int *status, char *err, size_t errlen)
-{
-	struct server		*srv = a->api->srv;
-	struct db_package_rec	 rec;
-	struct pkg		*p = NULL;
-	const struct pkg_manifest *m;
-	struct stat		 st;
-	char			 rel[256], dst[4096], hex[65];
-	char			 kid[KEYID_LEN * 2 + 1], *oldfile = NULL, *mjson;
-	json_t			*mj;
-	size_t			 mlen;
-	int			 exists, hv, rv = -1;
-	uint16_t		 ma, mi;
-	const uint8_t		*mraw;
-
-	*status = 500;
-	if ((a->af.fd = open(a->af.tmp, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(a->af.fd, &st) == -1 || (uint64_t)st.st_size != size) {
-		snprintf(err, errlen, "the package copy changed after it was "
-		    "verified");
-		return (-1);
-	}
-	/* Verified by the child: only the manifest is read here. */
-	if (pkg_open(&p, a->af.tmp, NULL, 0, PKG_OPEN_NOVERIFY, err,
-	    errlen) != 0)
-		return (-1);
-	m = pkg_get_manifest(p);
-	if (db_package_version(srv->db, m->id, &exists, &hv, &ma, &mi,
-	    &oldfile) == -1) {
-		snprintf(err, errlen, "database error");
-		goto out;
-	}
-	if (exists) {
-		*status = 409;
-		if (!hv || !m->has_version) {
-			snprintf(err, errlen, "package %s: already "
-			    "registered (a package without major/minor version "
-			    "cannot replace it; remove it first)", m->id);
-			goto out;
-		}
-		if (version_cmp(m->major, m->minor, ma, mi) <= 0) {
-			snprintf(err, errlen, "package %s: version "
-			    "%u.%u is %s the registered %u.%u; versions only "
-			    "go up (anti-rollback)", m->id, m->major, m->minor,
-			    version_cmp(m->major, m->minor, ma, mi) == 0 ?
-			    "the same as" : "lower than", ma, mi);
-			goto out;
-		}
-	}
-	/* Named after the content: a replacement never overwrites in place. */
-	*status = 500;
-	hex_encode(sha, SHA256_LEN, hex);
-	snprintf(rel, sizeof(rel), "packages/%s-%.16s.fcpkg", m->id, hex);
-	snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, rel);
-	free(a->af.path);
-	a->af.path = xstrdup(dst);
-	/* The data is synced already: this is the rename and its fsyncs. */
-	if (atomic_commit(&a->af, err, errlen) == -1) {
-		a->af.fd = -1;
-		a->af.tmp = NULL;
-		goto out;
-	}
-	a->af.fd = -1;
-	a->af.tmp = NULL;
-	mraw = pkg_get_manifest_raw(p, &mlen);
-	mj = pkg_manifest_to_json(m);
-	mjson = json_dumps(mj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(mj);
-	hex_encode(m->key_id, KEYID_LEN, kid);
-	memset(&rec, 0, sizeof(rec));
-	rec.id = m->id;
-	rec.type = pkg_field_type_name(m->type);
-	rec.urgency = pkg_field_urgency_name(m->urgency);
-	rec.has_version = m->has_version;
-	rec.major = m->major;
-	rec.minor = m->minor;
-	rec.key_id = kid;
-	rec.manifest = mraw;
-	rec.manifest_len = mlen;
-	rec.signature = pkg_get_signature(p);
-	rec.manifest_json = mjson != NULL ? mjson : "{}";
-	rec.file = rel;
-	rec.size = size;
-	rec.sha256 = sha;
-	if (db_package_put(srv->db, &rec, server_now_ms()) == -1) {
-		free(mjson);
-		api_unlink(dst);
-		snprintf(err, errlen, "database error");
-		goto out;
-	}
-	free(mjson);
-	db_event(srv->db, server_now_ms(), "package", 0, NULL, "package %s "
-	    "added (%" PRIu64 " bytes)%s", m->id, size,
-	    exists ? ", replacing a lower version" : "");
-	log_info("api: package %s added (%" PRIu64 " bytes)", m->id, size);
-	/* The old version's file goes only after the database moved on. */
-	if (oldfile != NULL && strcmp(oldfile, rel) != 0) {
-		snprintf(dst, sizeof(dst), "%s/%s", srv->state_dir, oldfile);
-		api_unlink(dst);
-	}
-	*out = db_packages_json(srv->db, m->id);
-	/* P5: a highest package goes at once to the machines that are on. */
-	if (m->urgency == PKG_URGENCY_HIGHEST)
-		auto_package_added(srv->autoupd, m->id);
-	rv = 0;
-out:
-	pkg_close(p);
-	free(oldfile);
-	return (rv);
-}
-
-/* The child has exited and its result is in: answer the request. */
-static void
-pkgadd_done(struct pkgadd *a, int wstatus)
-{
-	struct req	 q;
-	struct wire_r	 r;
-	uint8_t		 sha[SHA256_LEN];
-	const uint8_t	*msg;
-	char		 err[1024];
-	uint64_t	 size;
-	uint16_t	 status, mlen;
-	json_t		*o = NULL;
-	int		 code;
+	struct req	q;
 
 	memset(&q, 0, sizeof(q));
-	q.api = a->api;
-	q.r = a->r;
+	q.api = arg;
+	q.r = r;
 	q.method = EVHTTP_REQ_POST;
-	wire_r_init(&r, a->res, a->reslen);
-	if (a->overflow || wire_get_u16(&r, &status) == -1 ||
-	    wire_get_u64(&r, &size) == -1 ||
-	    wire_get_bytes(&r, sha, SHA256_LEN) == -1 ||
-	    wire_get_u16(&r, &mlen) == -1 ||
-	    wire_get_ptr(&r, &msg, mlen) == -1 || wire_r_left(&r) != 0 ||
-	    (wstatus != -1 && (!WIFEXITED(wstatus) ||
-	    WEXITSTATUS(wstatus) != 0))) {
-		if (wstatus != -1 && WIFSIGNALED(wstatus))
-			reply_error(&q, 500, "package check: the process "
-			    "ended by signal %d", WTERMSIG(wstatus));
-		else
-			reply_error(&q, 500, "package check: the process "
-			    "failed without a result");
-		goto out;
-	}
-	if (status != 0) {
-		/* The child has removed the copy. */
-		free(a->af.tmp);
-		a->af.tmp = NULL;
-		reply_error(&q, status, "%.*s", (int)mlen, (const char *)msg);
-		goto out;
-	}
-	if (pkgadd_register(a, size, sha, &o, &code, err, sizeof(err)) == -1) {
-		reply_error(&q, code, "%s", err);
-		goto out;
-	}
-	reply_json(&q, 201, o != NULL ? o : json_object());
-out:
-	pkgadd_free(a);
+	if (status != 0)
+		reply_error(&q, status, "%s", err);
+	else
+		reply_json(&q, 201, o != NULL ? o : json_object());
 }
 
-/* Reap the child once its result pipe is closed (it is exiting). */
+static const struct api_package_cb api_packages_cb = {
+	api_packages_added,
+};
+
+/*
+ * POST /v1/packages: what can be checked at once is checked here, on the
+ * loop; the copy and its verification go to a child (api_package.c).
+ */
 static void
-pkgadd_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct pkgadd	*a = arg;
-	struct timeval	 tv = { 0, 10000 };
-	pid_t		 pid;
-	int		 st;
-
-	while ((pid = waitpid(a->pid, &st, WNOHANG)) == -1 && errno == EINTR)
-		;
-	if (pid == 0) {
-		/* Closed its end but not gone yet: look again shortly. */
-		evtimer_add(a->ev, &tv);
-		return;
-	}
-	pkgadd_done(a, pid == -1 ? -1 : st);
-}
-
-static void
-pkgadd_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct pkgadd	*a = arg;
-	uint8_t		 buf[512];
-	ssize_t		 n;
-
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;
-		if (n <= 0)
-			break;
-		if (a->reslen + (size_t)n > sizeof(a->res))
-			a->overflow = 1;
-		else {
-			memcpy(a->res + a->reslen, buf, (size_t)n);
-			a->reslen += (size_t)n;
-		}
-	}
-	/* End of the result (or a read error): the child is done. */
-	event_free(a->ev);
-	close(a->fd);
-	a->fd = -1;
-	a->ev = evtimer_new(a->api->srv->base, pkgadd_reap_cb, a);
-	pkgadd_reap_cb(-1, 0, a);
-}
-
-static void
-api_package_add(struct req *q)
+api_packages_add(struct req *q)
 {
 	struct server		*srv = q->api->srv;
-	struct pkgadd		*a;
 	struct evbuffer		*in = evhttp_request_get_input_buffer(q->r);
 	struct statvfs		 vfs;
 	struct stat		 st;
@@ -574,9 +178,9 @@ api_package_add(struct req *q)
 	json_t			*body = NULL;
 	size_t			 nkeys;
 	uint64_t		 size, avail;
-	int			 fd = -1, pfd[2] = { -1, -1 };
+	int			 fd = -1;
 
-	if (q->api->nadds >= API_MAX_ADDS) {
+	if (api_package_count(q->api->pkg) >= API_MAX_ADDS) {
 		reply_error(q, 503, "package add: %d packages are being "
 		    "checked already; try again when one is done",
 		    API_MAX_ADDS);
@@ -635,57 +239,11 @@ api_package_add(struct req *q)
 			goto out;
 		}
 	}
-	a = xcalloc(1, sizeof(*a));
-	a->api = q->api;
-	a->r = q->r;
-	a->fd = -1;
-	a->af.fd = -1;
-	TAILQ_INSERT_TAIL(&q->api->adds, a, entry);
-	q->api->nadds++;
-	snprintf(dst, sizeof(dst), "%s/packages/" API_ADD_TMP,
-	    srv->state_dir);
-	if (atomic_open(&a->af, dst, 0600, err, sizeof(err)) == -1) {
-		a->af.fd = -1;
-		pkgadd_free(a);
+	if (api_package_start(q->api->pkg, q->r, fd, in, src, size,
+	    (const uint8_t (*)[ED25519_PUB_LEN])keys, nkeys, err,
+	    sizeof(err)) == -1)
 		reply_error(q, 500, "%s", err);
-		goto out;
-	}
-	if (pipe2(pfd, O_CLOEXEC) == -1 ||
-	    fcntl(pfd[0], F_SETFL, O_NONBLOCK) == -1) {
-		reply_error(q, 500, "package add: pipe: %s", strerror(errno));
-		pkgadd_free(a);
-		goto out;
-	}
-	switch (a->pid = fork()) {
-	case -1:
-		reply_error(q, 500, "package add: fork: %s", strerror(errno));
-		pkgadd_free(a);
-		goto out;
-	case 0:
-		pkgadd_child(a, fd, in, pfd[1],
-		    (const uint8_t (*)[ED25519_PUB_LEN])keys, nkeys);
-	}
-	a->fd = pfd[0];
-	pfd[0] = -1;
-	/*
-	 * Not ours to hold: should the copy be removed, the last close of
-	 * it frees its blocks, which for gigabytes takes most of a second.
-	 */
-	close(a->af.fd);
-	a->af.fd = -1;
-	a->ev = event_new(srv->base, a->fd, EV_READ | EV_PERSIST,
-	    pkgadd_read_cb, a);
-	event_add(a->ev, NULL);
-	/* The child has its own copy of an uploaded body. */
-	evbuffer_drain(in, evbuffer_get_length(in));
-	log_info("api: checking a package (%" PRIu64 " bytes%s%s) in "
-	    "process %ld", size, src != NULL ? " from " : ", uploaded",
-	    src != NULL ? src : "", (long)a->pid);
 out:
-	if (pfd[0] != -1)
-		close(pfd[0]);
-	if (pfd[1] != -1)
-		close(pfd[1]);
 	if (fd != -1)
 		close(fd);
 	free(keys);
@@ -708,7 +266,7 @@ api_packages(struct req *q)
 		else
 			reply_json(q, 200, o);
 	} else if (q->nparts == 2 && q->method == EVHTTP_REQ_POST)
-		api_package_add(q);
+		api_packages_add(q);
 	else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
 		if ((o = db_packages_json(srv->db, q->parts[2])) == NULL)
 			reply_error(q, 404, "package %s: no such package",
@@ -731,7 +289,7 @@ api_packages(struct req *q)
 			if (file != NULL) {
 				snprintf(path, sizeof(path), "%s/%s",
 				    srv->state_dir, file);
-				api_unlink(path);
+				api_package_unlink(path);
 			}
 			db_event(srv->db, server_now_ms(), "package", 0, NULL,
 			    "package %s removed", q->parts[2]);
@@ -823,177 +381,6 @@ api_machines(struct req *q)
 }
 
 /* ---- scenarios ---- */
-
-/* ADDR[:PORT] with ADDR an IPv4 multicast address outside 224.0.0.0/24. */
-static int
-parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
-    char *err, size_t errlen)
-{
-	char		 buf[64], *colon, *end;
-	struct in_addr	 in;
-	long		 p;
-	uint32_t	 a;
-
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	snprintf(buf, sizeof(buf), "%s", s);
-	*port = 0;
-	if ((colon = strchr(buf, ':')) != NULL) {
-		*colon = '\0';
-		errno = 0;
-		p = strtol(colon + 1, &end, 10);
-		if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
-		    p > 65535) {
-			snprintf(err, errlen, "--group: port '%s' is not 1 to "
-			    "65535", colon + 1);
-			return (-1);
-		}
-		*port = (uint16_t)p;
-	}
-	if (inet_pton(AF_INET, buf, &in) != 1)
-		goto bad;
-	a = ntohl(in.s_addr);
-	if ((a & 0xf0000000U) != 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is not a multicast address "
-		    "(224.0.0.0/4)", buf);
-		return (-1);
-	}
-	if ((a & 0xffffff00U) == 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is in 224.0.0.0/24, "
-		    "reserved for local network control", buf);
-		return (-1);
-	}
-	snprintf(addr, alen, "%s", buf);
-	return (0);
-bad:
-	snprintf(err, errlen, "--group: '%s' is not ADDR[:PORT] with an IPv4 "
-	    "address", s);
-	return (-1);
-}
-
-static int
-get_bool(json_t *o, const char *key, int *v, char *err, size_t errlen)
-{
-	json_t	*j = json_object_get(o, key);
-
-	*v = 0;
-	if (j == NULL || json_is_null(j))
-		return (0);
-	if (!json_is_boolean(j)) {
-		snprintf(err, errlen, "%s: must be true or false", key);
-		return (-1);
-	}
-	*v = json_is_true(j);
-	return (0);
-}
-
-/*
- * Check a scenario sent by a client against every rule, naming the CLI
- * option in errors since that is where the value came from.
- */
-static int
-scenario_parse(json_t *o, struct scenario *sc, json_t *warnings, char *err,
-    size_t errlen)
-{
-	json_t		*p, *v;
-	const char	*s;
-	size_t		 i, j;
-
-	memset(sc, 0, sizeof(*sc));
-	sc->max_wait = -1;
-	sc->on_error_stop = 1;
-	if ((s = json_string_value(json_object_get(o, "name"))) == NULL)
-		s = "";
-	if (ctl_check_name("NAME", s, err, errlen) == -1)
-		return (-1);
-	snprintf(sc->name, sizeof(sc->name), "%s", s);
-	p = json_object_get(o, "packages");
-	if (!json_is_array(p) || json_array_size(p) == 0) {
-		snprintf(err, errlen, "--package: at least one is needed");
-		return (-1);
-	}
-	if (json_array_size(p) > CTL_MAX_PKGS) {
-		snprintf(err, errlen, "--package: %zu given, limit %d",
-		    json_array_size(p), CTL_MAX_PKGS);
-		return (-1);
-	}
-	json_array_foreach(p, i, v) {
-		if ((s = json_string_value(v)) == NULL ||
-		    pkg_field_check_id("--package", s, err, errlen) == -1) {
-			if (s == NULL)
-				snprintf(err, errlen, "--package: not a "
-				    "string");
-			return (-1);
-		}
-		for (j = 0; j < sc->npackages; j++)
-			if (strcmp(sc->packages[j], s) == 0) {
-				snprintf(err, errlen, "--package: %s given "
-				    "twice", s);
-				return (-1);
-			}
-		sc->packages[sc->npackages++] = xstrdup(s);
-	}
-	if ((v = json_object_get(o, "max_targets")) != NULL &&
-	    !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > API_MAX_TARGETS) {
-			snprintf(err, errlen, "--max-targets: must be a whole "
-			    "number from 1 to %d", API_MAX_TARGETS);
-			return (-1);
-		}
-		sc->max_targets = json_integer_value(v);
-	}
-	if ((v = json_object_get(o, "max_wait")) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-		    json_integer_value(v) > API_MAX_WAIT) {
-			snprintf(err, errlen, "--max-wait: must be a whole "
-			    "number of seconds from 1 to %d", API_MAX_WAIT);
-			return (-1);
-		}
-		sc->max_wait = json_integer_value(v);
-	}
-	if (get_bool(o, "at_next_boot", &sc->at_next_boot, err, errlen) ==
-	    -1 || get_bool(o, "reboot_after", &sc->reboot_after, err,
-	    errlen) == -1 || get_bool(o, "poweroff_after", &sc->poweroff_after,
-	    err, errlen) == -1 || get_bool(o, "unicast", &sc->unicast, err,
-	    errlen) == -1)
-		return (-1);
-	if (sc->poweroff_after && sc->reboot_after) {
-		snprintf(err, errlen, "--poweroff-after and --reboot-after: "
-		    "choose one");
-		return (-1);
-	}
-	if ((v = json_object_get(o, "group")) != NULL && !json_is_null(v)) {
-		if ((s = json_string_value(v)) == NULL) {
-			snprintf(err, errlen, "--group: not a string");
-			return (-1);
-		}
-		if (sc->unicast) {
-			snprintf(err, errlen, "--group: not used with "
-			    "--unicast (S8: data goes by unicast)");
-			return (-1);
-		}
-		if (parse_group(s, sc->group, sizeof(sc->group), &sc->port,
-		    err, errlen) == -1)
-			return (-1);
-	}
-	if ((v = json_object_get(o, "on_error")) != NULL && !json_is_null(v)) {
-		s = json_string_value(v);
-		if (s != NULL && strcmp(s, "stop") == 0)
-			sc->on_error_stop = 1;
-		else if (s != NULL && strcmp(s, "continue") == 0)
-			sc->on_error_stop = 0;
-		else {
-			snprintf(err, errlen, "--on-error: must be stop or "
-			    "continue");
-			return (-1);
-		}
-	}
-	if (sc->unicast && (sc->max_targets > 0 || sc->max_wait >= 0))
-		json_array_append_new(warnings, json_string("--max-targets "
-		    "and --max-wait are ignored with --unicast (S8)"));
-	return (0);
-}
 
 static void
 api_scenario_run(struct req *q)
@@ -1241,30 +628,6 @@ out:
 		free(q.parts[i]);
 }
 
-/* Copies left behind by a server that was killed while checking them. */
-static void
-api_clean_tmp(const char *state_dir)
-{
-	DIR		*d;
-	struct dirent	*e;
-	char		 path[4096];
-
-	snprintf(path, sizeof(path), "%s/packages", state_dir);
-	if ((d = opendir(path)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, API_ADD_TMP ".tmp.",
-		    strlen(API_ADD_TMP ".tmp.")) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/packages/%s", state_dir,
-		    e->d_name);
-		if (unlink(path) == 0)
-			log_info("api: removed %s, left by an interrupted "
-			    "package add", path);
-	}
-	closedir(d);
-}
-
 struct api *
 api_new(struct server *srv, char *err, size_t errlen)
 {
@@ -1274,8 +637,7 @@ api_new(struct server *srv, char *err, size_t errlen)
 
 	api = xcalloc(1, sizeof(*api));
 	api->srv = srv;
-	TAILQ_INIT(&api->adds);
-	api_clean_tmp(srv->state_dir);
+	api->pkg = api_package_new(srv, &api_packages_cb, api);
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
 		goto fail;
@@ -1311,23 +673,10 @@ fail:
 void
 api_free(struct api *api)
 {
-	struct pkgadd	*a;
-	int		 i;
-
 	if (api == NULL)
 		return;
-	/*
-	 * Package checks in flight are abandoned: their requests go with
-	 * evhttp, their copies are removed.  A child stuck in the kernel
-	 * (a hung file system) is not waited for long.
-	 */
-	while ((a = TAILQ_FIRST(&api->adds)) != NULL) {
-		kill(a->pid, SIGKILL);
-		for (i = 0; i < 100 && waitpid(a->pid, NULL, WNOHANG) == 0;
-		    i++)
-			usleep(10000);
-		pkgadd_free(a);
-	}
+	/* Before evhttp, whose requests the package adds still hold. */
+	api_package_free(api->pkg);
 	if (api->http != NULL)
 		evhttp_free(api->http);
 	free(api);

@@ -5,7 +5,10 @@
  * only enroll (token, auto_approve or an admin's approval of its request's
  * key; until then it waits), a peer with one must say HELLO with the name
  * its pinned certificate was issued for, and is then online: heartbeats
- * keep its last seen time and facts, reports go to the runs.  Input is
+ * keep its last seen time and facts, reports go to the runs.  What the
+ * runs and the automatic update must hear of goes up through the
+ * control_cb that fleetcastd.c gives control_new, never by a call into
+ * them (runs.c calls down into control_send and the like).  Input is
  * framed and decoded by ctl.c with the agent-side frame limit; anything
  * malformed, oversized or out of order closes that connection and is
  * logged, nothing more.  Memory per connection is bounded by the read
@@ -58,18 +61,18 @@
 _Static_assert(CONTROL_MAX_OUTPUT >= CTL_MAX_FRAME,
     "CONTROL_MAX_OUTPUT must hold at least one whole ASSIGN");
 
-enum conn_state {
-	CONN_HANDSHAKE,		/* TLS handshake in progress */
-	CONN_NEW,		/* waiting for ENROLL or HELLO */
-	CONN_PENDING,		/* enrolled, waiting for an admin */
-	CONN_ONLINE,		/* HELLO accepted */
-	CONN_CLOSING,		/* flushing a last message, then closed */
+enum control_conn_state {
+	CONTROL_CONN_HANDSHAKE,	/* TLS handshake in progress */
+	CONTROL_CONN_NEW,	/* waiting for ENROLL or HELLO */
+	CONTROL_CONN_PENDING,	/* enrolled, waiting for an admin */
+	CONTROL_CONN_ONLINE,	/* HELLO accepted */
+	CONTROL_CONN_CLOSING,	/* flushing a last message, then closed */
 };
 
-struct conn {
+struct control_conn {
 	struct control		*ctl;
 	struct bufferevent	*bev;
-	enum conn_state		 state;
+	enum control_conn_state	 state;
 	char			 addr[NI_MAXHOST];
 	char			 segment[8];	/* local | remote */
 	char			*name;		/* after ENROLL or HELLO */
@@ -80,31 +83,34 @@ struct conn {
 	char			*facts;		/* last facts stored, JSON */
 	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
-	struct event		*ev_close;	/* deferred close, see conn_send */
-	TAILQ_ENTRY(conn)	 entry;
+	/* A deferred close, see control_conn_send. */
+	struct event		*ev_close;
+	TAILQ_ENTRY(control_conn) entry;
 };
-TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(control_conn_list, control_conn);
 
 struct control {
 	struct server		*srv;
+	struct control_cb	 cb;
+	void			*arg;
 	SSL_CTX			*ssl;
 	struct evconnlistener	*listener;
-	struct conn_list	 conns;
+	struct control_conn_list conns;
 	size_t			 nunauth;
 };
 
-static const char *conn_states[] = {
+static const char *control_conn_states[] = {
 	"handshake", "new", "pending", "online", "closing",
 };
 
 static const char *
-conn_strstate(enum conn_state s)
+control_conn_strstate(enum control_conn_state s)
 {
-	return (conn_states[s]);
+	return (control_conn_states[s]);
 }
 
 static const char *
-conn_who(struct conn *c)
+control_conn_who(struct control_conn *c)
 {
 	static char	buf[CTL_MAX_NAME + NI_MAXHOST + 8];
 
@@ -117,20 +123,20 @@ conn_who(struct conn *c)
 
 /* Silence for this long, in this state, closes the connection. */
 static void
-conn_arm_timeout(struct conn *c)
+control_conn_arm_timeout(struct control_conn *c)
 {
 	struct timeval	tv = { 0, 0 };
 
 	switch (c->state) {
-	case CONN_PENDING:
+	case CONTROL_CONN_PENDING:
 		tv.tv_sec = CONTROL_PENDING_TIMEOUT;
 		break;
-	case CONN_ONLINE:
+	case CONTROL_CONN_ONLINE:
 		tv.tv_sec = 3 * c->ctl->srv->heartbeat;
 		break;
-	case CONN_HANDSHAKE:
-	case CONN_NEW:
-	case CONN_CLOSING:
+	case CONTROL_CONN_HANDSHAKE:
+	case CONTROL_CONN_NEW:
+	case CONTROL_CONN_CLOSING:
 		tv.tv_sec = CONTROL_HELLO_TIMEOUT;
 		break;
 	}
@@ -140,57 +146,58 @@ conn_arm_timeout(struct conn *c)
 /*
  * The machine of a connection that was online is offline now: in the
  * database, in the event log and for the runs.  The connection has left
- * CONN_ONLINE already, so that nothing is sent on it any more.
+ * CONTROL_CONN_ONLINE already, so that nothing is sent on it any more.
  */
 static void
-conn_offline(struct conn *c, const char *why)
+control_conn_offline(struct control_conn *c, const char *why)
 {
 	struct server	*srv = c->ctl->srv;
 	uint64_t	 now = server_now_ms();
 
-	log_info("control: %s offline (%s)", conn_who(c), why);
+	log_info("control: %s offline (%s)", control_conn_who(c), why);
 	db_begin(srv->db);
 	db_machine_seen(srv->db, c->name, now);
 	db_machine_online(srv->db, c->name, 0, NULL, NULL, NULL, now);
 	db_event(srv->db, now, "offline", 0, c->name, "%s", why);
 	if (db_commit(srv->db) == -1)
 		db_rollback(srv->db);
-	runs_machine_offline(srv->runs, c->name);
+	c->ctl->cb.offline(c->ctl->arg, c->name);
 }
 
 static void
-conn_set_state(struct conn *c, enum conn_state s)
+control_conn_set_state(struct control_conn *c, enum control_conn_state s)
 {
-	enum conn_state	old = c->state;
+	enum control_conn_state	old = c->state;
 
 	if (old == s)
 		return;
-	log_debug("control: %s: %s -> %s", conn_who(c),
-	    conn_strstate(old), conn_strstate(s));
+	log_debug("control: %s: %s -> %s", control_conn_who(c),
+	    control_conn_strstate(old), control_conn_strstate(s));
 	/* nunauth counts connections that are neither online nor closing. */
-	if ((old == CONN_HANDSHAKE || old == CONN_NEW ||
-	    old == CONN_PENDING) && (s == CONN_ONLINE || s == CONN_CLOSING))
+	if ((old == CONTROL_CONN_HANDSHAKE || old == CONTROL_CONN_NEW ||
+	    old == CONTROL_CONN_PENDING) && (s == CONTROL_CONN_ONLINE ||
+	    s == CONTROL_CONN_CLOSING))
 		c->ctl->nunauth--;
 	c->state = s;
-	conn_arm_timeout(c);
+	control_conn_arm_timeout(c);
 	/*
 	 * Leaving online in any way, a protocol error or the agent's ERROR
 	 * included, is going offline: the connection only flushes a last
 	 * message before it is closed.
 	 */
-	if (old == CONN_ONLINE)
-		conn_offline(c, "connection closed by the server");
+	if (old == CONTROL_CONN_ONLINE)
+		control_conn_offline(c, "connection closed by the server");
 }
 
 static void
-conn_free(struct conn *c)
+control_conn_free(struct control_conn *c)
 {
 	struct control	*ctl = c->ctl;
 
-	if (c->state == CONN_ONLINE) {
-		c->state = CONN_CLOSING;
-		conn_offline(c, "connection closed");
-	} else if (c->state != CONN_CLOSING)
+	if (c->state == CONTROL_CONN_ONLINE) {
+		c->state = CONTROL_CONN_CLOSING;
+		control_conn_offline(c, "connection closed");
+	} else if (c->state != CONTROL_CONN_CLOSING)
 		ctl->nunauth--;
 	TAILQ_REMOVE(&ctl->conns, c, entry);
 	if (c->ev_close != NULL)
@@ -202,9 +209,9 @@ conn_free(struct conn *c)
 }
 
 static void
-conn_close_cb(evutil_socket_t fd, short what, void *arg)
+control_conn_close_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_free(arg);
+	control_conn_free(arg);
 }
 
 /*
@@ -215,23 +222,23 @@ conn_close_cb(evutil_socket_t fd, short what, void *arg)
  * use the connection's address.
  */
 static void
-conn_overflow(struct conn *c, size_t pending, uint8_t type)
+control_conn_overflow(struct control_conn *c, size_t pending, uint8_t type)
 {
 	struct server	*srv = c->ctl->srv;
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 
 	log_warnx("control: %s: %zu bytes of output unread by the agent, "
-	    "limit %u; not sending %s, closing", conn_who(c), pending,
+	    "limit %u; not sending %s, closing", control_conn_who(c), pending,
 	    CONTROL_MAX_OUTPUT, ctl_strtype(type));
-	if (c->state == CONN_ONLINE)
+	if (c->state == CONTROL_CONN_ONLINE)
 		db_event(srv->db, server_now_ms(), "protocol", 0, c->name,
 		    "closed: %zu bytes of output unread by the agent, limit "
 		    "%u", pending, CONTROL_MAX_OUTPUT);
-	conn_set_state(c, CONN_CLOSING);
+	control_conn_set_state(c, CONTROL_CONN_CLOSING);
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	if (c->ev_close == NULL &&
-	    (c->ev_close = event_new(srv->base, -1, 0, conn_close_cb,
+	    (c->ev_close = event_new(srv->base, -1, 0, control_conn_close_cb,
 	    c)) == NULL)
 		fatalx("control: event_new failed");
 	event_active(c->ev_close, EV_TIMEOUT, 1);
@@ -240,37 +247,38 @@ conn_overflow(struct conn *c, size_t pending, uint8_t type)
 /*
  * Send a message; on an encoding failure the connection is closed.  It is
  * not queued behind more than CONTROL_MAX_OUTPUT unread bytes: the
- * connection is closed instead (conn_overflow).
+ * connection is closed instead (control_conn_overflow).
  */
 static int
-conn_send(struct conn *c, const struct ctl_msg *m)
+control_conn_send(struct control_conn *c, const struct ctl_msg *m)
 {
 	char	err[256];
 	size_t	pending;
 
-	if (c->state == CONN_CLOSING && c->ev_close != NULL)
+	if (c->state == CONTROL_CONN_CLOSING && c->ev_close != NULL)
 		return (-1);	/* overflowed: nothing more */
 	pending = evbuffer_get_length(bufferevent_get_output(c->bev));
 	if (pending > CONTROL_MAX_OUTPUT) {
-		conn_overflow(c, pending, m->type);
+		control_conn_overflow(c, pending, m->type);
 		return (-1);
 	}
 	if (ctl_write(bufferevent_get_output(c->bev), m, err,
 	    sizeof(err)) == -1) {
-		log_warnx("control: %s: sending %s: %s", conn_who(c),
+		log_warnx("control: %s: sending %s: %s", control_conn_who(c),
 		    ctl_strtype(m->type), err);
 		return (-1);
 	}
 	return (0);
 }
 
-/* Send ERROR and close once it is written (see conn_read_cb). */
+/* Send ERROR and close once it is written (see control_conn_read_cb). */
 static void
-conn_fail(struct conn *c, enum ctl_errcode code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+control_conn_fail(struct control_conn *c, enum ctl_errcode code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-conn_fail(struct conn *c, enum ctl_errcode code, const char *fmt, ...)
+control_conn_fail(struct control_conn *c, enum ctl_errcode code,
+    const char *fmt, ...)
 {
 	struct ctl_msg	m;
 	char		msg[512];
@@ -279,21 +287,22 @@ conn_fail(struct conn *c, enum ctl_errcode code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warnx("control: %s: %s", conn_who(c), msg);
+	log_warnx("control: %s: %s", control_conn_who(c), msg);
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_ERROR;
 	m.u.error.code = code;
 	m.u.error.message = msg;
-	conn_send(c, &m);
+	control_conn_send(c, &m);
 	/* The read callback frees it once the output is written. */
-	conn_set_state(c, CONN_CLOSING);
+	control_conn_set_state(c, CONTROL_CONN_CLOSING);
 	bufferevent_disable(c->bev, EV_READ);
 }
 
-static struct conn *
-conn_find(struct control *ctl, const char *name, enum conn_state state)
+static struct control_conn *
+control_conn_find(struct control *ctl, const char *name,
+    enum control_conn_state state)
 {
-	struct conn	*c;
+	struct control_conn	*c;
 
 	TAILQ_FOREACH(c, &ctl->conns, entry)
 		if (c->state == state && c->name != NULL &&
@@ -303,7 +312,7 @@ conn_find(struct control *ctl, const char *name, enum conn_state state)
 }
 
 static int
-token_equal(const char *a, const char *b)
+control_token_equal(const char *a, const char *b)
 {
 	size_t	la = strlen(a), lb = strlen(b);
 
@@ -314,7 +323,7 @@ token_equal(const char *a, const char *b)
 
 /* Sign the stored CSR of name and send the certificate; then close. */
 static void
-conn_issue(struct conn *c, const char *csr)
+control_conn_issue(struct control_conn *c, const char *csr)
 {
 	struct server	*srv = c->ctl->srv;
 	struct ctl_msg	 m;
@@ -323,29 +332,30 @@ conn_issue(struct conn *c, const char *csr)
 
 	if (ca_sign_csr(srv->ca, c->name, csr, &pem, fp, err,
 	    sizeof(err)) == -1) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
 		return;
 	}
 	/* Pin before telling the agent: a crash must not lose the pin. */
 	if (db_machine_enrolled(srv->db, c->name, fp, now) == -1) {
 		free(pem);
-		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		control_conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database "
+		    "error");
 		return;
 	}
-	log_info("control: %s enrolled, certificate %.16s...", conn_who(c),
-	    fp);
+	log_info("control: %s enrolled, certificate %.16s...",
+	    control_conn_who(c), fp);
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_CERT;
 	m.u.cert.cert = pem;
 	m.u.cert.ca = (char *)ca_cert_pem(srv->ca);
-	conn_send(c, &m);
+	control_conn_send(c, &m);
 	free(pem);
-	conn_set_state(c, CONN_CLOSING);
+	control_conn_set_state(c, CONTROL_CONN_CLOSING);
 	bufferevent_disable(c->bev, EV_READ);
 }
 
 static void
-on_enroll(struct conn *c, struct ctl_msg *m)
+control_conn_enroll(struct control_conn *c, struct ctl_msg *m)
 {
 	struct server		*srv = c->ctl->srv;
 	struct db_machine	 dm;
@@ -355,20 +365,20 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	uint64_t		 now = server_now_ms();
 
 	if (c->has_cert) {
-		conn_fail(c, CTL_ERR_PROTOCOL, "ENROLL with a client "
+		control_conn_fail(c, CTL_ERR_PROTOCOL, "ENROLL with a client "
 		    "certificate; say HELLO instead");
 		return;
 	}
 	if (ctl_check_name("name", m->u.enroll.name, nerr,
 	    sizeof(nerr)) == -1) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", nerr);
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", nerr);
 		return;
 	}
 	c->name = xstrdup(m->u.enroll.name);
 	if (m->u.enroll.token[0] != '\0' &&
-	    !token_equal(m->u.enroll.token, srv->enroll_token)) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token: does not "
-		    "match the server's (state_dir/enroll.token)");
+	    !control_token_equal(m->u.enroll.token, srv->enroll_token)) {
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token: "
+		    "does not match the server's (state_dir/enroll.token)");
 		return;
 	}
 	/*
@@ -378,11 +388,12 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	 */
 	if (ca_csr_fingerprint(m->u.enroll.csr, c->req_fp, err,
 	    sizeof(err)) == -1) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s", err);
 		return;
 	}
 	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
-		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		control_conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database "
+		    "error");
 		return;
 	}
 	/* An approval holds for the key it was given to, no other. */
@@ -405,12 +416,12 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 		log_warnx("control: %s asks to enroll again, but %s is "
 		    "enrolled: auto_approve does not apply; it takes "
 		    "enroll_token or 'fleetcast machine approve %s'",
-		    conn_who(c), c->name, c->name);
+		    control_conn_who(c), c->name, c->name);
 	if (!ok && rv == 1 && dm.enroll == DB_ENROLL_APPROVED) {
 		log_warnx("control: %s asks to enroll with another key "
 		    "(%.16s...) than the approved one (%.16s...): the approval "
-		    "is withdrawn", conn_who(c), c->req_fp, dm.csr_fp != NULL ?
-		    dm.csr_fp : "none");
+		    "is withdrawn", control_conn_who(c), c->req_fp,
+		    dm.csr_fp != NULL ? dm.csr_fp : "none");
 		db_event(srv->db, now, "enroll", 0, c->name, "a request from "
 		    "%s with key fingerprint %s replaced the approved one; "
 		    "the approval is withdrawn", c->addr, c->req_fp);
@@ -419,23 +430,24 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	/* Unauthenticated requests must not grow the inventory without end. */
 	if (!ok && rv == 0 && db_machines_pending(srv->db) >=
 	    CONTROL_MAX_PENDING) {
-		conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enrollment: %d machines "
-		    "already wait for approval; approve them or use "
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enrollment: %d "
+		    "machines already wait for approval; approve them or use "
 		    "enroll_token", CONTROL_MAX_PENDING);
 		return;
 	}
 	/* Keep the request first, so an approval finds its CSR. */
 	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->req_fp,
 	    c->addr, now) == -1) {
-		conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database error");
+		control_conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database "
+		    "error");
 		return;
 	}
 	if (ok) {
-		conn_issue(c, m->u.enroll.csr);
+		control_conn_issue(c, m->u.enroll.csr);
 		return;
 	}
 	log_info("control: %s asks to enroll with key fingerprint %.16s...; "
-	    "waiting for 'fleetcast machine approve %s'", conn_who(c),
+	    "waiting for 'fleetcast machine approve %s'", control_conn_who(c),
 	    c->req_fp, c->name);
 	db_event(srv->db, now, "enroll", 0, c->name, "enrollment requested "
 	    "from %s, key fingerprint %s", c->addr, c->req_fp);
@@ -444,16 +456,16 @@ on_enroll(struct conn *c, struct ctl_msg *m)
 	memset(&r, 0, sizeof(r));
 	r.type = CTL_ENROLL_PENDING;
 	r.u.pending.message = msg;
-	conn_send(c, &r);
-	conn_set_state(c, CONN_PENDING);
+	control_conn_send(c, &r);
+	control_conn_set_state(c, CONTROL_CONN_PENDING);
 }
 
 static void
-on_hello(struct conn *c, struct ctl_msg *m)
+control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 {
 	struct server		*srv = c->ctl->srv;
 	struct db_machine	 dm;
-	struct conn		*old;
+	struct control_conn	*old;
 	struct ctl_msg		 r;
 	json_t			*prev;
 	const char		*boot;
@@ -461,25 +473,25 @@ on_hello(struct conn *c, struct ctl_msg *m)
 	uint64_t		 now = server_now_ms();
 
 	if (!c->has_cert) {
-		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO without a client "
-		    "certificate; enroll first");
+		control_conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO without a "
+		    "client certificate; enroll first");
 		return;
 	}
 	if (strcmp(m->u.hello.name, c->cn) != 0) {
-		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO as '%s' with the "
-		    "certificate of '%s'", m->u.hello.name, c->cn);
+		control_conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "HELLO as '%s' "
+		    "with the certificate of '%s'", m->u.hello.name, c->cn);
 		return;
 	}
 	c->name = xstrdup(m->u.hello.name);
 	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
-		conn_fail(c, CTL_ERR_INTERNAL, "database error");
+		control_conn_fail(c, CTL_ERR_INTERNAL, "database error");
 		return;
 	}
 	if (rv == 0 || dm.enroll != DB_ENROLL_ENROLLED || dm.cert_fp == NULL ||
 	    strcmp(dm.cert_fp, c->fp) != 0) {
 		db_machine_clear(&dm);
-		conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "certificate is not the "
-		    "one pinned for %s; enroll again", c->name);
+		control_conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "certificate is "
+		    "not the one pinned for %s; enroll again", c->name);
 		return;
 	}
 	db_machine_clear(&dm);
@@ -491,12 +503,13 @@ on_hello(struct conn *c, struct ctl_msg *m)
 		json_decref(prev);
 	}
 	/* The newest connection of a machine wins. */
-	if ((old = conn_find(c->ctl, c->name, CONN_ONLINE)) != NULL) {
+	if ((old = control_conn_find(c->ctl, c->name,
+	    CONTROL_CONN_ONLINE)) != NULL) {
 		log_info("control: %s: replaced by a new connection",
-		    conn_who(old));
-		conn_free(old);
+		    control_conn_who(old));
+		control_conn_free(old);
 	}
-	conn_set_state(c, CONN_ONLINE);
+	control_conn_set_state(c, CONTROL_CONN_ONLINE);
 	c->seen_flushed = now;
 	/* One commit (one fsync) for the three rows: reconnection storms. */
 	db_begin(srv->db);
@@ -507,20 +520,20 @@ on_hello(struct conn *c, struct ctl_msg *m)
 	    "agent %s", c->addr, c->segment, m->u.hello.version);
 	if (db_commit(srv->db) == -1)
 		db_rollback(srv->db);
-	log_info("control: %s online (%s segment, agent %s)", conn_who(c),
-	    c->segment, m->u.hello.version);
+	log_info("control: %s online (%s segment, agent %s)",
+	    control_conn_who(c), c->segment, m->u.hello.version);
 	memset(&r, 0, sizeof(r));
 	r.type = CTL_WELCOME;
 	r.u.welcome.version = SERVER_VERSION;
 	r.u.welcome.heartbeat = (uint32_t)srv->heartbeat;
 	r.u.welcome.time_ms = now;
-	if (conn_send(c, &r) == -1)
+	if (control_conn_send(c, &r) == -1)
 		return;
-	runs_machine_online(srv->runs, c->name);
+	c->ctl->cb.online(c->ctl->arg, c->name);
 }
 
 static void
-on_heartbeat(struct conn *c, struct ctl_msg *m)
+control_conn_heartbeat(struct control_conn *c, struct ctl_msg *m)
 {
 	struct server	*srv = c->ctl->srv;
 	struct ctl_msg	 r;
@@ -557,68 +570,68 @@ on_heartbeat(struct conn *c, struct ctl_msg *m)
 	memset(&r, 0, sizeof(r));
 	r.type = CTL_HEARTBEAT_ACK;
 	r.u.heartbeat_ack.time_ms = now;
-	conn_send(c, &r);
+	control_conn_send(c, &r);
 	/* After a start, with the facts just reported: automatic update. */
 	if (c->started) {
 		c->started = 0;
-		auto_machine_started(srv->autoupd, c->name);
+		c->ctl->cb.started(c->ctl->arg, c->name);
 	}
 }
 
 /* The connection's state machine: on state, then on the message type. */
 static void
-conn_fsm(struct conn *c, struct ctl_msg *m)
+control_conn_fsm(struct control_conn *c, struct ctl_msg *m)
 {
 	switch (c->state) {
-	case CONN_NEW:
+	case CONTROL_CONN_NEW:
 		switch (m->type) {
 		case CTL_ENROLL:
-			on_enroll(c, m);
+			control_conn_enroll(c, m);
 			return;
 		case CTL_HELLO:
-			on_hello(c, m);
+			control_conn_hello(c, m);
 			return;
 		default:
 			break;
 		}
 		break;
-	case CONN_PENDING:
+	case CONTROL_CONN_PENDING:
 		break;
-	case CONN_ONLINE:
+	case CONTROL_CONN_ONLINE:
 		switch (m->type) {
 		case CTL_HEARTBEAT:
-			on_heartbeat(c, m);
+			control_conn_heartbeat(c, m);
 			return;
 		case CTL_REPORT:
-			runs_report(c->ctl->srv->runs, c->name, m);
+			c->ctl->cb.report(c->ctl->arg, c->name, m);
 			return;
 		default:
 			break;
 		}
 		break;
-	case CONN_HANDSHAKE:
-	case CONN_CLOSING:
+	case CONTROL_CONN_HANDSHAKE:
+	case CONTROL_CONN_CLOSING:
 		return;
 	}
 	if (m->type == CTL_ERROR) {
-		log_warnx("control: %s: agent error %u: %s", conn_who(c),
-		    m->u.error.code, m->u.error.message);
-		conn_set_state(c, CONN_CLOSING);
+		log_warnx("control: %s: agent error %u: %s",
+		    control_conn_who(c), m->u.error.code, m->u.error.message);
+		control_conn_set_state(c, CONTROL_CONN_CLOSING);
 		return;
 	}
-	conn_fail(c, CTL_ERR_PROTOCOL, "%s is not expected in state %s",
-	    ctl_strtype(m->type), conn_strstate(c->state));
+	control_conn_fail(c, CTL_ERR_PROTOCOL, "%s is not expected in state %s",
+	    ctl_strtype(m->type), control_conn_strstate(c->state));
 }
 
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+control_conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct conn	*c = arg;
-	struct ctl_msg	 m;
-	char		 err[256];
-	int		 rv;
+	struct control_conn	*c = arg;
+	struct ctl_msg		 m;
+	char			 err[256];
+	int			 rv;
 
-	while (c->state != CONN_CLOSING) {
+	while (c->state != CONTROL_CONN_CLOSING) {
 		rv = ctl_read(bufferevent_get_input(bev), CTL_MAX_AGENT_FRAME,
 		    &m, err, sizeof(err));
 		if (rv == 0)
@@ -626,40 +639,40 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (rv == -1) {
 			/* Malformed input: log, close this one, nothing more. */
 			log_warnx("control: %s: bad message, closing: %s",
-			    conn_who(c), err);
-			if (c->state == CONN_ONLINE)
+			    control_conn_who(c), err);
+			if (c->state == CONTROL_CONN_ONLINE)
 				db_event(c->ctl->srv->db, server_now_ms(),
 				    "protocol", 0, c->name, "bad message: %s",
 				    err);
-			conn_free(c);
+			control_conn_free(c);
 			return;
 		}
-		log_debug("control: %s: %s", conn_who(c),
+		log_debug("control: %s: %s", control_conn_who(c),
 		    ctl_strtype(m.type));
 		/* Any message shows the peer is alive. */
-		conn_arm_timeout(c);
-		conn_fsm(c, &m);
+		control_conn_arm_timeout(c);
+		control_conn_fsm(c, &m);
 		ctl_msg_free(&m);
 	}
 	/* Closing: free now if nothing is left to write, else in write_cb. */
 	bufferevent_disable(bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(c);
+		control_conn_free(c);
 }
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+control_conn_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct conn	*c = arg;
+	struct control_conn	*c = arg;
 
-	if (c->state == CONN_CLOSING &&
+	if (c->state == CONTROL_CONN_CLOSING &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(c);
+		control_conn_free(c);
 }
 
 /* After the handshake: note the peer certificate, if any. */
 static int
-conn_connected(struct conn *c)
+control_conn_connected(struct control_conn *c)
 {
 	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
 	X509		*x;
@@ -674,52 +687,55 @@ conn_connected(struct conn *c)
 		    ca_cert_fingerprint(x, c->fp) == -1) {
 			X509_free(x);
 			log_warnx("control: %s: unusable client certificate",
-			    conn_who(c));
+			    control_conn_who(c));
 			return (-1);
 		}
 		X509_free(x);
 		c->has_cert = 1;
 	}
-	conn_set_state(c, CONN_NEW);
+	control_conn_set_state(c, CONTROL_CONN_NEW);
 	return (0);
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+control_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct conn	*c = arg;
-	unsigned long	 e;
-	char		 buf[256];
+	struct control_conn	*c = arg;
+	unsigned long		 e;
+	char			 buf[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
-		if (conn_connected(c) == -1)
-			conn_free(c);
+		if (control_conn_connected(c) == -1)
+			control_conn_free(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
 		log_info("control: %s: silent for too long in state %s, "
-		    "closing", conn_who(c), conn_strstate(c->state));
+		    "closing", control_conn_who(c),
+		    control_conn_strstate(c->state));
 	else if (what & BEV_EVENT_ERROR) {
 		if ((e = bufferevent_get_openssl_error(bev)) != 0) {
 			ERR_error_string_n(e, buf, sizeof(buf));
-			log_info("control: %s: TLS: %s", conn_who(c), buf);
+			log_info("control: %s: TLS: %s", control_conn_who(c),
+			    buf);
 		} else
 			log_debug("control: %s: connection error",
-			    conn_who(c));
+			    control_conn_who(c));
 	} else if (what & BEV_EVENT_EOF)
-		log_debug("control: %s: closed by the peer", conn_who(c));
-	conn_free(c);
+		log_debug("control: %s: closed by the peer",
+		    control_conn_who(c));
+	control_conn_free(c);
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
-	struct control	*ctl = arg;
-	struct server	*srv = ctl->srv;
-	struct conn	*c;
-	SSL		*ssl;
-	char		 host[NI_MAXHOST], why[256];
+	struct control		*ctl = arg;
+	struct server		*srv = ctl->srv;
+	struct control_conn	*c;
+	SSL			*ssl;
+	char			 host[NI_MAXHOST], why[256];
 
 	if (getnameinfo(sa, salen, host, sizeof(host), NULL, 0,
 	    NI_NUMERICHOST) != 0)
@@ -747,12 +763,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->ctl = ctl;
 	snprintf(c->addr, sizeof(c->addr), "%s", host);
 	/*
-	 * The inventory's segment is the runs' rule (runs_on_segment: the
-	 * subnet of the sending interface), so that `machine list` says
-	 * "remote" for exactly the machines a run sends to by unicast.
+	 * The inventory's segment is the runs' rule (cb.on_segment, that is
+	 * runs_on_segment: the subnet of the sending interface), so that
+	 * `machine list` says "remote" for exactly the machines a run sends
+	 * to by unicast.
 	 */
 	snprintf(c->segment, sizeof(c->segment), "%s",
-	    runs_on_segment(srv->runs, host, why, sizeof(why)) ? "local" :
+	    ctl->cb.on_segment(ctl->arg, host, why, sizeof(why)) ? "local" :
 	    "remote");
 	log_debug("control: %s: %s", host, why);
 	c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
@@ -767,18 +784,19 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	TAILQ_INSERT_TAIL(&ctl->conns, c, entry);
 	ctl->nunauth++;
-	c->state = CONN_HANDSHAKE;
-	conn_arm_timeout(c);
+	c->state = CONTROL_CONN_HANDSHAKE;
+	control_conn_arm_timeout(c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    CTL_MAX_AGENT_FRAME + CTL_LEN_SIZE);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
-	    c);
+	bufferevent_setcb(c->bev, control_conn_read_cb, control_conn_write_cb,
+	    control_conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	log_debug("control: %s: connected", host);
 }
 
 struct control *
-control_new(struct server *srv, char *err, size_t errlen)
+control_new(struct server *srv, const struct control_cb *cb, void *arg,
+    char *err, size_t errlen)
 {
 	struct control		*ctl;
 	struct evutil_addrinfo	 hints, *ai = NULL;
@@ -788,6 +806,8 @@ control_new(struct server *srv, char *err, size_t errlen)
 
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->srv = srv;
+	ctl->cb = *cb;
+	ctl->arg = arg;
 	TAILQ_INIT(&ctl->conns);
 	if ((ctl->ssl = ca_server_ctx(srv->ca, err, errlen)) == NULL)
 		goto fail;
@@ -806,9 +826,9 @@ control_new(struct server *srv, char *err, size_t errlen)
 		    evutil_gai_strerror(rv));
 		goto fail;
 	}
-	ctl->listener = evconnlistener_new_bind(srv->base, accept_cb, ctl,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, ai->ai_addr, (int)ai->ai_addrlen);
+	ctl->listener = evconnlistener_new_bind(srv->base, control_accept_cb,
+	    ctl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	    LEV_OPT_CLOSE_ON_EXEC, 128, ai->ai_addr, (int)ai->ai_addrlen);
 	if (ctl->listener == NULL) {
 		snprintf(err, errlen, "control_listen: %s: %s",
 		    conf_str(srv->conf, "control_listen"),
@@ -831,15 +851,15 @@ fail:
 void
 control_free(struct control *ctl)
 {
-	struct conn	*c;
+	struct control_conn	*c;
 
 	if (ctl == NULL)
 		return;
 	while ((c = TAILQ_FIRST(&ctl->conns)) != NULL) {
 		/* At shutdown the machines are not "offline" by choice. */
-		if (c->state == CONN_ONLINE)
-			c->state = CONN_CLOSING;
-		conn_free(c);
+		if (c->state == CONTROL_CONN_ONLINE)
+			c->state = CONTROL_CONN_CLOSING;
+		control_conn_free(c);
 	}
 	if (ctl->listener != NULL)
 		evconnlistener_free(ctl->listener);
@@ -851,25 +871,25 @@ control_free(struct control *ctl)
 int
 control_send(struct control *ctl, const char *name, const struct ctl_msg *m)
 {
-	struct conn	*c;
+	struct control_conn	*c;
 
-	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+	if ((c = control_conn_find(ctl, name, CONTROL_CONN_ONLINE)) == NULL)
 		return (-1);
-	return (conn_send(c, m));
+	return (control_conn_send(c, m));
 }
 
 int
 control_online(struct control *ctl, const char *name)
 {
-	return (conn_find(ctl, name, CONN_ONLINE) != NULL);
+	return (control_conn_find(ctl, name, CONTROL_CONN_ONLINE) != NULL);
 }
 
 const char *
 control_segment(struct control *ctl, const char *name)
 {
-	struct conn	*c;
+	struct control_conn	*c;
 
-	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+	if ((c = control_conn_find(ctl, name, CONTROL_CONN_ONLINE)) == NULL)
 		return (NULL);
 	return (c->segment);
 }
@@ -878,9 +898,9 @@ control_segment(struct control *ctl, const char *name)
 const char *
 control_address(struct control *ctl, const char *name)
 {
-	struct conn	*c;
+	struct control_conn	*c;
 
-	if ((c = conn_find(ctl, name, CONN_ONLINE)) == NULL)
+	if ((c = control_conn_find(ctl, name, CONTROL_CONN_ONLINE)) == NULL)
 		return (NULL);
 	return (c->addr);
 }
@@ -893,16 +913,16 @@ control_address(struct control *ctl, const char *name)
 void
 control_approved(struct control *ctl, const char *name)
 {
-	struct conn		*c;
+	struct control_conn	*c;
 	struct db_machine	 dm;
 
 	if (db_machine_get(ctl->srv->db, name, &dm) == 1 && dm.csr != NULL &&
 	    dm.csr_fp != NULL && dm.enroll == DB_ENROLL_APPROVED) {
 		TAILQ_FOREACH(c, &ctl->conns, entry)
-			if (c->state == CONN_PENDING && c->name != NULL &&
-			    strcmp(c->name, name) == 0 &&
+			if (c->state == CONTROL_CONN_PENDING &&
+			    c->name != NULL && strcmp(c->name, name) == 0 &&
 			    strcmp(c->req_fp, dm.csr_fp) == 0) {
-				conn_issue(c, dm.csr);
+				control_conn_issue(c, dm.csr);
 				break;
 			}
 	}

@@ -67,7 +67,7 @@ static const char *migrations[] = {
 	"  created_at INTEGER NOT NULL);"
 	"CREATE TABLE scenarios ("
 	"  name TEXT PRIMARY KEY,"
-	"  spec TEXT NOT NULL,"			/* JSON, db_scenario_to_json */
+	"  spec TEXT NOT NULL,"			/* JSON, scenario_to_json */
 	"  created_at INTEGER NOT NULL);"
 	"CREATE TABLE scenario_packages ("
 	"  scenario TEXT NOT NULL REFERENCES scenarios(name)"
@@ -985,74 +985,6 @@ db_machines_json(struct db *db, const char *name)
 
 /* ---- scenarios ---- */
 
-json_t *
-db_scenario_to_json(const struct scenario *sc)
-{
-	json_t	*o, *p;
-	size_t	 i;
-
-	p = json_array();
-	for (i = 0; i < sc->npackages; i++)
-		json_array_append_new(p, json_string(sc->packages[i]));
-	o = json_pack("{s:s, s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:o, s:o, "
-	    "s:s}",
-	    "name", sc->name,
-	    "packages", p,
-	    "max_targets", sc->max_targets > 0 ?
-	    json_integer(sc->max_targets) : json_null(),
-	    "max_wait", sc->max_wait >= 0 ? json_integer(sc->max_wait) :
-	    json_null(),
-	    "at_next_boot", sc->at_next_boot,
-	    "reboot_after", sc->reboot_after,
-	    "poweroff_after", sc->poweroff_after,
-	    "unicast", sc->unicast,
-	    "group", sc->group[0] != '\0' ? json_string(sc->group) :
-	    json_null(),
-	    "port", sc->port != 0 ? json_integer(sc->port) : json_null(),
-	    "on_error", sc->on_error_stop ? "stop" : "continue");
-	return (o);
-}
-
-/* The inverse, for snapshots this server wrote; -1 if it is not one. */
-int
-db_scenario_from_json(json_t *o, struct scenario *sc)
-{
-	json_t		*p, *v;
-	size_t		 i;
-	const char	*s;
-
-	memset(sc, 0, sizeof(*sc));
-	sc->max_wait = -1;
-	if (!json_is_object(o) ||
-	    (s = json_string_value(json_object_get(o, "name"))) == NULL)
-		return (-1);
-	snprintf(sc->name, sizeof(sc->name), "%s", s);
-	p = json_object_get(o, "packages");
-	json_array_foreach(p, i, v) {
-		if (i >= CTL_MAX_PKGS || json_string_value(v) == NULL)
-			break;
-		sc->packages[sc->npackages++] = xstrdup(json_string_value(v));
-	}
-	if (sc->npackages == 0)
-		return (-1);
-	if (json_is_integer(v = json_object_get(o, "max_targets")))
-		sc->max_targets = json_integer_value(v);
-	if (json_is_integer(v = json_object_get(o, "max_wait")))
-		sc->max_wait = json_integer_value(v);
-	sc->at_next_boot = json_is_true(json_object_get(o, "at_next_boot"));
-	sc->reboot_after = json_is_true(json_object_get(o, "reboot_after"));
-	sc->poweroff_after = json_is_true(json_object_get(o,
-	    "poweroff_after"));
-	sc->unicast = json_is_true(json_object_get(o, "unicast"));
-	if ((s = json_string_value(json_object_get(o, "group"))) != NULL)
-		snprintf(sc->group, sizeof(sc->group), "%s", s);
-	if (json_is_integer(v = json_object_get(o, "port")))
-		sc->port = (uint16_t)json_integer_value(v);
-	s = json_string_value(json_object_get(o, "on_error"));
-	sc->on_error_stop = s != NULL && strcmp(s, "stop") == 0;
-	return (0);
-}
-
 void
 db_scenario_clear(struct scenario *sc)
 {
@@ -1085,7 +1017,7 @@ db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
 			return (-1);
 		}
 	}
-	o = db_scenario_to_json(sc);
+	o = scenario_to_json(sc);
 	spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (db_begin(db) == -1) {
@@ -1135,7 +1067,7 @@ db_scenario_get(struct db *db, const char *name, struct scenario *sc)
 		return (rv);
 	o = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
 	sqlite3_finalize(st);
-	rv = db_scenario_from_json(o, sc);
+	rv = scenario_from_json(o, sc);
 	json_decref(o);
 	if (rv == -1) {
 		log_warnx("database: scenario %s: unreadable spec", name);
@@ -1250,7 +1182,7 @@ db_run_create(struct db *db, struct db_run *r)
 	char	*spec;
 	size_t	 i;
 
-	o = db_scenario_to_json(&r->sc);
+	o = scenario_to_json(&r->sc);
 	spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (db_begin(db) == -1) {
@@ -1412,7 +1344,7 @@ db_runs_active(struct db *db, struct db_run **out, size_t *nout)
 		r->id = (uint64_t)sqlite3_column_int64(st, 0);
 		o = json_loads((const char *)sqlite3_column_text(st, 1), 0,
 		    NULL);
-		if (db_scenario_from_json(o, &r->sc) == -1)
+		if (scenario_from_json(o, &r->sc) == -1)
 			log_warnx("database: run %" PRIu64 ": unreadable "
 			    "scenario snapshot", r->id);
 		json_decref(o);

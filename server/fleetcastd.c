@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,7 +33,6 @@
 #include "xmalloc.h"
 
 #define DEFAULT_CONFIG	FC_SYSCONFDIR "/fleetcast/fleetcastd.conf"
-#define MAX_TRUSTED	64
 
 static const struct conf_def server_keys[] = {
 	{ "state_dir", CONF_STRING, "/var/lib/fleetcast", 0, 0, NULL },
@@ -66,28 +64,6 @@ usage(FILE *f)
 	    "  --KEY V  set a config key, overriding the file\n"
 	    "  --version  print the version and exit\n",
 	    DEFAULT_CONFIG);
-}
-
-uint64_t
-server_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
-
-/* The `rate` key (common/conf.c parse_rate): bytes per second, 0 for auto. */
-int
-server_parse_rate(const char *s, uint64_t *bytes, char *err, size_t errlen)
-{
-	char	msg[256];
-
-	if (parse_rate(s, bytes, msg, sizeof(msg)) == -1) {
-		snprintf(err, errlen, "rate: %s", msg);
-		return (-1);
-	}
-	return (0);
 }
 
 /* Checks that involve more than one key's syntax. */
@@ -135,39 +111,6 @@ check_conf(struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: trusted_keys: %s: %s",
 		    conf_where(c, "trusted_keys"), conf_str(c, "trusted_keys"),
 		    strerror(errno));
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * The trusted public keys for package signatures, read at each use so that
- * an admin can add a key without restarting the server.
- */
-int
-server_load_trusted(struct server *srv, uint8_t (**keys)[ED25519_PUB_LEN],
-    size_t *n, char *err, size_t errlen)
-{
-	const char	*path = conf_str(srv->conf, "trusted_keys");
-
-	*keys = NULL;
-	*n = 0;
-	if (path == NULL) {
-		snprintf(err, errlen, "trusted_keys: not set in the server "
-		    "configuration; no package can be verified");
-		return (-1);
-	}
-	*keys = xcalloc(MAX_TRUSTED, sizeof(**keys));
-	if (ed25519_read_public(path, *keys, MAX_TRUSTED, n, err,
-	    errlen) == -1) {
-		free(*keys);
-		*keys = NULL;
-		return (-1);
-	}
-	if (*n == 0) {
-		snprintf(err, errlen, "trusted_keys: %s holds no key", path);
-		free(*keys);
-		*keys = NULL;
 		return (-1);
 	}
 	return (0);
@@ -300,6 +243,58 @@ raise_nofile(void)
 		    (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
 }
 
+/*
+ * The agent channel's events, for the parts above it: control.c knows
+ * neither the runs nor the automatic update.
+ */
+static void
+fleetcastd_online(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	runs_machine_online(srv->runs, name);
+}
+
+static void
+fleetcastd_offline(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	runs_machine_offline(srv->runs, name);
+}
+
+static void
+fleetcastd_report(void *arg, const char *name, const struct ctl_msg *m)
+{
+	struct server	*srv = arg;
+
+	runs_report(srv->runs, name, m);
+}
+
+static void
+fleetcastd_started(void *arg, const char *name)
+{
+	struct server	*srv = arg;
+
+	auto_machine_started(srv->autoupd, name);
+}
+
+static int
+fleetcastd_on_segment(void *arg, const char *addr, char *why, size_t len)
+{
+	struct server	*srv = arg;
+
+	return (runs_on_segment(srv->runs, addr, why, len));
+}
+
+static const struct control_cb fleetcastd_control_cb = {
+	fleetcastd_online,
+	fleetcastd_offline,
+	fleetcastd_report,
+	fleetcastd_started,
+	fleetcastd_on_segment,
+};
+
 int
 main(int argc, char **argv)
 {
@@ -419,7 +414,8 @@ main(int argc, char **argv)
 		fatalx("runs: %s", err);
 	if ((srv.autoupd = auto_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
-	if ((srv.control = control_new(&srv, err, sizeof(err))) == NULL)
+	if ((srv.control = control_new(&srv, &fleetcastd_control_cb, &srv,
+	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);

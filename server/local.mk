@@ -8,11 +8,14 @@ server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 server_fleetcastd_SOURCES = \
 	server/server.h \
 	server/fleetcastd.c \
+	server/server.c \
 	server/db.c \
 	server/ca.c \
 	server/control.c \
-	server/api.c \
+	server/api.c server/api_int.h \
+	server/api_package.c \
 	server/runs.c \
+	server/scenario.c \
 	server/auto.c \
 	server/sched.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)

@@ -1015,35 +1015,13 @@ runs_gc_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- creating and restoring runs ---- */
 
-static int
-parse_addr(const char *s, uint32_t *a)
-{
-	struct in_addr	in;
-
-	if (inet_pton(AF_INET, s, &in) != 1)
-		return (-1);
-	*a = ntohl(in.s_addr);
-	return (0);
-}
-
+/* The scheduler's options for a run of sc; the port defaults to data_port. */
 static void
 run_opts(struct runs *rs, const struct scenario *sc, const char *group,
     struct sched_opts *o)
 {
-	memset(o, 0, sizeof(*o));
-	o->max_targets = sc->max_targets > 0 ? (uint32_t)sc->max_targets : 0;
-	o->max_wait = sc->max_wait >= 0 ? (uint64_t)sc->max_wait * 1000 :
-	    SCHED_NEVER;
-	o->unicast = sc->unicast;
-	o->at_next_boot = sc->at_next_boot;
-	o->poweroff_after = sc->poweroff_after;
-	o->reboot_after = sc->reboot_after;
-	o->on_error = sc->on_error_stop ? SCHED_ON_ERROR_STOP :
-	    SCHED_ON_ERROR_CONTINUE;
-	if (group != NULL && group[0] != '\0')
-		parse_addr(group, &o->group);
-	o->port = sc->port != 0 ? sc->port :
-	    (uint16_t)conf_int(rs->srv->conf, "data_port");
+	scenario_sched_opts(sc, group,
+	    (uint16_t)conf_int(rs->srv->conf, "data_port"), o);
 }
 
 /* The scheduler's view of a machine, synced with the inventory. */

@@ -2,8 +2,11 @@
  * fleetcastd's one private header: the server's global state and the
  * interfaces between its parts.  db.c keeps the inventory in SQLite, ca.c
  * the certificate authority, control.c the TLS channel to the agents,
- * api.c the HTTP JSON API, and runs.c the scenario runs, which it drives
- * through the scheduler (sched.h) and the agents' reports.  Everything runs
+ * api.c the HTTP JSON API (api_package.c its package add), scenario.c a
+ * scenario's options, auto.c the automatic update, and runs.c the scenario
+ * runs, which it drives through the scheduler (sched.h) and the agents'
+ * reports; server.c holds the clock and the trusted keys they share, and
+ * fleetcastd.c only starts them and wires them together.  Everything runs
  * on one libevent event_base; no callback blocks except on the local
  * database, whose commits are what makes the server crash-safe.
  */
@@ -48,17 +51,16 @@ struct server {
 	int			 heartbeat;	/* seconds */
 };
 
-/* fleetcastd.c */
+/* ---- server.c: the clock, the rate key, the trusted keys ---- */
+
 uint64_t	 server_now_ms(void);
 int		 server_parse_rate(const char *, uint64_t *, char *, size_t);
 int		 server_load_trusted(struct server *, uint8_t (**)[ED25519_PUB_LEN],
 		    size_t *, char *, size_t);
 
-/* ---- db.c: the inventory ---- */
+/* ---- scenario.c: a scenario's options, checked, as JSON, for a run ---- */
 
-#define DB_SCHEMA_VERSION	5
-
-/* A scenario as stored. */
+/* A scenario as stored (db_scenario_clear frees its packages). */
 struct scenario {
 	char		 name[SERVER_MAX_NAME + 1];
 	char		*packages[CTL_MAX_PKGS];
@@ -73,6 +75,19 @@ struct scenario {
 	uint16_t	 port;		/* 0: data_port */
 	int		 on_error_stop;
 };
+
+struct sched_opts;
+
+int		 scenario_parse(struct json_t *, struct scenario *,
+		    struct json_t *, char *, size_t);
+struct json_t	*scenario_to_json(const struct scenario *);
+int		 scenario_from_json(struct json_t *, struct scenario *);
+void		 scenario_sched_opts(const struct scenario *, const char *,
+		    uint16_t, struct sched_opts *);
+
+/* ---- db.c: the inventory ---- */
+
+#define DB_SCHEMA_VERSION	5
 
 /* What enrollment needs to know about a machine. */
 enum db_enroll {
@@ -198,8 +213,6 @@ void		 db_scenario_clear(struct scenario *);
 int		 db_scenario_remove(struct db *, const char *, char *, size_t,
 		    int *);
 struct json_t	*db_scenarios_json(struct db *, const char *);
-struct json_t	*db_scenario_to_json(const struct scenario *);
-int		 db_scenario_from_json(struct json_t *, struct scenario *);
 
 /* Runs. */
 int		 db_run_next_id(struct db *, uint64_t *);
@@ -236,7 +249,24 @@ int		 ca_csr_fingerprint(const char *, char *, char *, size_t);
 
 /* ---- control.c: the agent channel ---- */
 
-struct control	*control_new(struct server *, char *, size_t);
+/*
+ * What the agent channel tells the parts above it (fleetcastd.c wires
+ * them to the runs and the automatic update), by machine name: online
+ * after WELCOME, offline when an online connection ends, each REPORT,
+ * started on the first heartbeat after a new boot id; on_segment says
+ * whether an agent's address is on the sending interface's subnet
+ * (runs_on_segment), with why.
+ */
+struct control_cb {
+	void	(*online)(void *, const char *);
+	void	(*offline)(void *, const char *);
+	void	(*report)(void *, const char *, const struct ctl_msg *);
+	void	(*started)(void *, const char *);
+	int	(*on_segment)(void *, const char *, char *, size_t);
+};
+
+struct control	*control_new(struct server *, const struct control_cb *,
+		    void *, char *, size_t);
 void		 control_free(struct control *);
 int		 control_send(struct control *, const char *,
 		    const struct ctl_msg *);
