@@ -104,10 +104,6 @@ struct runs {
 	uint64_t		 rate;		/* bytes/s, 0: auto */
 	unsigned		 ifindex;	/* for multicast, 0: routing */
 	unsigned		 seg_ifindex;	/* the segment's, 0: unknown */
-	const struct ctl_msg	*report;	/* being handled, for details */
-	struct sched_target	*report_target;
-	int			 cancelling;	/* an admin's cancel */
-	int			 restoring;
 	int			 uc_max;	/* max_unicast_streams */
 	int			 uc_active;	/* unicast senders running */
 	struct xfer_list	 uc_queue;	/* unicast transfers waiting */
@@ -319,20 +315,27 @@ report_in_progress(const struct ctl_msg *m)
 
 /* ---- scheduler callbacks: persist first ---- */
 
+/*
+ * What the cause tells: an agent's report comes with the report itself
+ * (runs_report), a stored run being restored with its stored record
+ * (runs_restore), and the only runs this file closes are the admin's
+ * cancels (runs_control).
+ */
 static void
 cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
-    enum sched_mstate new, uint64_t now)
+    enum sched_mstate new, uint64_t now, const struct sched_cause *c)
 {
 	struct runs		*rs = arg;
 	struct run		*r = t->run->udata;
-	const struct ctl_msg	*rep = rs->report;
+	const struct ctl_msg	*rep = NULL;
 	const char		*st = sched_strmstate(new), *path = NULL;
 	const char		*error = NULL, *output = NULL;
 	char			 stored[32], why[512];
 	int			 has_exit = 0, told;
+	int			 cancelling = c->via == SCHED_VIA_CLOSE;
 	int64_t			 exit_status = 0;
 
-	if (rs->restoring) {
+	if (c->via == SCHED_VIA_START && c->data != NULL) {
 		/* Rebuilding a waiting run: what is stored stays as it is. */
 		db_run_target_state(rs->srv->db, r->id, t->machine->name,
 		    stored, sizeof(stored));
@@ -351,8 +354,8 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	default:
 		break;
 	}
-	if (t != rs->report_target)
-		rep = NULL;
+	if (c->via == SCHED_VIA_REPORT)
+		rep = c->data;
 	if (rep != NULL) {
 		if (rep->u.report.has_exit) {
 			has_exit = 1;
@@ -382,12 +385,12 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	    (old == SCHED_M_ASSIGNED || old == SCHED_M_READY ||
 	    old == SCHED_M_QUEUED);
 	if ((rep == NULL && told) ||
-	    (rs->cancelling && new == SCHED_M_INTERRUPTED)) {
+	    (cancelling && new == SCHED_M_INTERRUPTED)) {
 		size_t	idx;
 
 		if (run_target(r, t->machine->name, &idx) != NULL &&
 		    r->assigned[idx])
-			run_cancel(r, t, rs->cancelling ? CTL_CANCEL_ADMIN :
+			run_cancel(r, t, cancelling ? CTL_CANCEL_ADMIN :
 			    new == SCHED_M_MISSED ? CTL_CANCEL_MISSED :
 			    CTL_CANCEL_ERROR, t->error);
 	}
@@ -1317,9 +1320,7 @@ runs_restore(struct runs *rs)
 		r->refused = xcalloc(d->ntargets, sizeof(*r->refused));
 		TAILQ_INSERT_TAIL(&rs->list, r, entry);
 		/* Max wait counts from the admin's command, not from now. */
-		rs->restoring = 1;
-		sched_run_start(rs->sched, r->sr, d->created_at);
-		rs->restoring = 0;
+		sched_run_start_data(rs->sched, r->sr, d->created_at, d);
 		log_info("run %s: waiting run restored (%zu machines)",
 		    r->idstr, d->ntargets);
 	}
@@ -1506,15 +1507,11 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 	if (m->u.report.state == CTL_RS_DELIVERED)
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
 	ev = report_event(m->u.report.state);
-	rs->report = m;
-	rs->report_target = t;
-	if (sched_report(rs->sched, t, ev, now, m->u.report.message[0] !=
-	    '\0' ? m->u.report.message : NULL) == -1)
+	if (sched_report_data(rs->sched, t, ev, now, m->u.report.message[0] !=
+	    '\0' ? m->u.report.message : NULL, m) == -1)
 		log_info("run %s machine %s: %s report in state %s ignored",
 		    r->idstr, name, ctl_strrstate(m->u.report.state),
 		    sched_strmstate(t->state));
-	rs->report = NULL;
-	rs->report_target = NULL;
 	runs_rearm(rs);
 }
 
@@ -1629,10 +1626,8 @@ runs_control(struct runs *rs, uint64_t id, int cancel, char *err,
 	}
 	if (cancel) {
 		log_info("run %s: cancelled by the admin", r->idstr);
-		rs->cancelling = 1;
 		sched_run_close(rs->sched, r->sr, server_now_ms(),
 		    "cancelled by the admin");
-		rs->cancelling = 0;
 	} else if (sched_run_start_now(rs->sched, r->sr,
 	    server_now_ms()) == -1) {
 		snprintf(err, errlen, "run %" PRIu64 ": not waiting for its "
