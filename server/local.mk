@@ -13,6 +13,8 @@ server_fleetcastd_SOURCES = \
 	server/control.c \
 	server/api.c \
 	server/runs.c \
+	server/segment.c \
+	server/xfer.c \
 	server/auto.c \
 	server/sched.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
