@@ -174,23 +174,29 @@ xfer_set_state(struct xfer *x, enum xfer_state new)
 	}
 }
 
+/* A transfer's events are made when first needed: some never are. */
+static void
+xfer_event_free(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
 /* DONE: the transfer is forgotten; no callback. */
 static void
 xfer_destroy(struct xfer *x)
 {
 	xfer_set_state(x, XFER_S_DONE);
-	TAILQ_REMOVE(&x->run->xfers, x, entry);
-	TAILQ_REMOVE(&x->ctx->all, x, all);
+	xfer_event_free(x->grace);
+	xfer_event_free(x->step);
+	xfer_event_free(x->join);
+	/* Its end reaches xfer_fsm, in DONE, while x is still whole. */
 	if (x->xs != NULL) {
 		xsend_stop(x->xs);
 		xsend_free(x->xs);
 	}
-	if (x->grace != NULL)
-		event_free(x->grace);
-	if (x->step != NULL)
-		event_free(x->step);
-	if (x->join != NULL)
-		event_free(x->join);
+	TAILQ_REMOVE(&x->run->xfers, x, entry);
+	TAILQ_REMOVE(&x->ctx->all, x, all);
 	free(x->failed);
 	free(x->members);
 	free(x);
@@ -615,9 +621,9 @@ xfer_fsm(struct xfer *x, enum xfer_event ev)
 {
 	struct timeval	tv;
 
-	if (ev == XFER_EV_STOP) {
-		if (x->state != XFER_S_DONE)
-			xfer_destroy(x);
+	/* The caller may drop a transfer in any state. */
+	if (ev == XFER_EV_STOP && x->state != XFER_S_DONE) {
+		xfer_destroy(x);
 		return;
 	}
 	switch (x->state) {
@@ -705,14 +711,14 @@ xfer_new(struct xfer_ctx *ctx, struct xfer_run *r, enum sched_path path,
 	x = xcalloc(1, sizeof(*x));
 	x->ctx = ctx;
 	x->run = r;
-	x->state = XFER_S_NEW;
-	x->path = path;
-	x->n = n;
-	x->members = xcalloc(n, sizeof(*x->members));
-	memcpy(x->members, members, n * sizeof(*x->members));
-	snprintf(x->dest, sizeof(x->dest), "%s", dest);
 	TAILQ_INSERT_TAIL(&r->xfers, x, entry);
 	TAILQ_INSERT_TAIL(&ctx->all, x, all);
+	x->state = XFER_S_NEW;
+	x->path = path;
+	x->members = xcalloc(n, sizeof(*x->members));
+	memcpy(x->members, members, n * sizeof(*x->members));
+	x->n = n;
+	snprintf(x->dest, sizeof(x->dest), "%s", dest);
 	return (x);
 }
 
@@ -804,9 +810,8 @@ xfer_ctx_new(struct event_base *base, const struct xfer_conf *conf,
 void
 xfer_ctx_free(struct xfer_ctx *ctx)
 {
-	if (ctx == NULL)
-		return;
-	if (ctx->share != NULL)
-		event_free(ctx->share);
-	free(ctx);
+	if (ctx != NULL) {
+		xfer_event_free(ctx->share);
+		free(ctx);
+	}
 }

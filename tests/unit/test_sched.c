@@ -920,13 +920,13 @@ last_machine(const char *name)
 static void
 test_cause(void)
 {
-	struct sched		*s = mk(0, SCHED_LIMIT_QUEUE, NULL);
-	struct sched_opts	 o = opts(2, SCHED_NEVER);
+	int			 tag1, tag2;
+	const struct rec	*r;
 	struct sched_machine	*ms[3];
 	struct sched_run	*run;
-	const struct rec	*r;
+	struct sched_opts	 o = opts(2, SCHED_NEVER);
+	struct sched		*s = mk(0, SCHED_LIMIT_QUEUE, NULL);
 	char			 err[256];
-	int			 tag1, tag2;
 
 	ms[0] = sched_machine_get(s, "c0");
 	ms[1] = sched_machine_get(s, "c1");

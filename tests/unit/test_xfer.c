@@ -286,6 +286,16 @@ spin(size_t *n, size_t want, long ms)
 	}
 }
 
+/* The i-th member out: failed (1) or interrupted, and why. */
+static void
+check_out(size_t i, const char *name, int failed, const char *why)
+{
+	CU_ASSERT_FATAL(i < nouts);
+	CU_ASSERT_STRING_EQUAL(outs[i].name, name);
+	CU_ASSERT_EQUAL(outs[i].failed, failed);
+	CU_ASSERT(strstr(outs[i].msg, why) != NULL);
+}
+
 /* The out record of machine name, or NULL. */
 static const struct call *
 out_of(const char *name)
@@ -303,6 +313,21 @@ static void
 step(void)
 {
 	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/*
+ * A fresh run of npkgs packages and m1's unicast transfer in it, from its
+ * first package: its sender waits for the receiver.
+ */
+static struct xfer *
+unicast_m1(size_t npkgs, int join_ms, int grace_ms)
+{
+	struct xfer	*x;
+
+	setup(npkgs, 4, join_ms, grace_ms, 0);
+	x = xfer_unicast(ctx, &xr, &targets[0], "10.0.0.1", 0);
+	CU_ASSERT_EQUAL(xfer_state(x), XFER_S_JOINING);
+	return (x);
 }
 
 /*
@@ -345,9 +370,9 @@ test_multicast(void)
 	CU_ASSERT_EQUAL(nouts, 0);
 	spin(&nended, 1, 2000);
 	CU_ASSERT_EQUAL(nended, 1);
-	CU_ASSERT_EQUAL_FATAL(nouts, 2);
-	CU_ASSERT_EQUAL(outs[0].failed, 0);
-	CU_ASSERT(strstr(outs[0].msg, "no delivery report") != NULL);
+	CU_ASSERT_EQUAL(nouts, 2);
+	check_out(0, "m1", 0, "no delivery report");
+	check_out(1, "m2", 0, "no delivery report");
 	CU_ASSERT_PTR_NULL(xfer_find(&xr, &targets[0]));
 	teardown();
 }
@@ -356,11 +381,8 @@ test_multicast(void)
 static void
 test_unicast_joined(void)
 {
-	struct xfer	*x;
+	struct xfer	*x = unicast_m1(1, 30, 30);
 
-	setup(1, 4, 30, 30, 0);
-	x = xfer_unicast(ctx, &xr, &targets[0], "10.0.0.1", 0);
-	CU_ASSERT_EQUAL(xfer_state(x), XFER_S_JOINING);
 	CU_ASSERT_EQUAL(last_sender()->conf.max_wait_ms, -1);
 	CU_ASSERT_EQUAL(nstarts, 1);
 	joined(last_sender());
@@ -381,20 +403,15 @@ test_unicast_joined(void)
 static void
 test_unicast_join_timeout(void)
 {
-	struct xfer	*x;
-
-	setup(1, 4, 20, 10000, 0);
-	x = xfer_unicast(ctx, &xr, &targets[0], "10.0.0.1", 0);
-	CU_ASSERT_EQUAL(xfer_state(x), XFER_S_JOINING);
+	unicast_m1(1, 20, 10000);
 	spin(&nended, 1, 2000);
 	CU_ASSERT_EQUAL(nended, 1);
-	CU_ASSERT_EQUAL_FATAL(nouts, 1);
-	CU_ASSERT_STRING_EQUAL(outs[0].name, "m1");
-	CU_ASSERT_EQUAL(outs[0].failed, 1);
-	CU_ASSERT(strstr(outs[0].msg, "no answer from the agent's receiver "
-	    "at 10.0.0.1, UDP port 4711") != NULL);
-	CU_ASSERT(last_sender()->freed);
+	/* Over, and its sender with it. */
 	CU_ASSERT_PTR_NULL(xfer_find(&xr, &targets[0]));
+	CU_ASSERT(last_sender()->freed);
+	CU_ASSERT_EQUAL(nouts, 1);
+	check_out(0, "m1", 1, "no answer from the agent's receiver at "
+	    "10.0.0.1, UDP port 4711");
 	teardown();
 }
 
@@ -406,10 +423,8 @@ test_unicast_join_timeout(void)
 static void
 test_unicast_ready(void)
 {
-	struct xfer	*x;
+	struct xfer	*x = unicast_m1(2, 20, 10000);
 
-	setup(2, 4, 20, 10000, 0);
-	x = xfer_unicast(ctx, &xr, &targets[0], "10.0.0.1", 0);
 	joined(last_sender());
 	finished(last_sender());
 	step();
@@ -424,8 +439,7 @@ test_unicast_ready(void)
 	CU_ASSERT_EQUAL(nouts, 0);
 	xfer_ready(&xr, &targets[0], 1);
 	spin(&nended, 1, 2000);
-	CU_ASSERT_EQUAL_FATAL(nouts, 1);
-	CU_ASSERT_EQUAL(outs[0].failed, 1);
+	check_out(0, "m1", 1, "no answer");
 	teardown();
 }
 
