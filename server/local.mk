@@ -16,6 +16,8 @@ server_fleetcastd_SOURCES = \
 	server/api_package.c \
 	server/runs.c \
 	server/scenario.c \
+	server/segment.c \
+	server/xfer.c \
 	server/auto.c \
 	server/sched.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)

@@ -680,7 +680,7 @@ sched_set_reason(struct sched_target *t, const char *msg, int copy)
  */
 static void
 sched_mtrans(struct sched *s, struct sched_target *t, enum sched_mstate new,
-    uint64_t now)
+    uint64_t now, const struct sched_cause *c)
 {
 	struct sched_run	*run = t->run;
 	enum sched_mstate	 old = t->state;
@@ -718,20 +718,21 @@ sched_mtrans(struct sched *s, struct sched_target *t, enum sched_mstate new,
 	}
 	t->state = new;
 	if (s->cb.machine_state != NULL)
-		s->cb.machine_state(s->arg, t, old, new, now);
+		s->cb.machine_state(s->arg, t, old, new, now, c);
 }
 
 /*
- * The machine state machine: switch on the state, then on the event.  It
- * returns -1, changing nothing, for an event that makes no sense in the
- * current state (a late or duplicate agent report): that is logged and
- * dropped, never fatal.
+ * The machine state machine: switch on the state, then on the event (the
+ * cause's, which travels on to the callback).  It returns -1, changing
+ * nothing, for an event that makes no sense in the current state (a late
+ * or duplicate agent report): that is logged and dropped, never fatal.
  */
 static int
 sched_machine_fsm(struct sched *s, struct sched_target *t,
-    enum sched_mevent ev, uint64_t now, const char *msg)
+    const struct sched_cause *c, uint64_t now, const char *msg)
 {
 	struct sched_run	*run = t->run;
+	enum sched_mevent	 ev = c->ev;
 	enum sched_mstate	 new;
 
 	switch (t->state) {
@@ -906,13 +907,23 @@ sched_machine_fsm(struct sched *s, struct sched_target *t,
 	default:
 		break;
 	}
-	sched_mtrans(s, t, new, now);
+	sched_mtrans(s, t, new, now, c);
 	return (0);
 
 bad:
 	log_debug("run %s machine %s: event %s ignored in state %s", run->id,
 	    t->machine->name, sched_strevent(ev), sched_strmstate(t->state));
 	return (-1);
+}
+
+/* An event the scheduler raises itself, from its own decision. */
+static int
+sched_decide(struct sched *s, struct sched_target *t, enum sched_mevent ev,
+    uint64_t now, const char *msg)
+{
+	struct sched_cause	c = { ev, SCHED_VIA_DECISION, NULL };
+
+	return (sched_machine_fsm(s, t, &c, now, msg));
 }
 
 static void
@@ -1010,22 +1021,21 @@ sched_wave_prepare(struct sched *s, struct sched_run *run, uint64_t now)
 	for (i = 0; i < s->nmc; i++) {
 		s->mc[i]->path = SCHED_PATH_MULTICAST;
 		s->mc[i]->wave = wmc;
-		sched_machine_fsm(s, s->mc[i], SCHED_EV_START, now, NULL);
+		sched_decide(s, s->mc[i], SCHED_EV_START, now, NULL);
 	}
 	for (i = 0; i < s->nuc; i++) {
 		s->uc[i]->path = SCHED_PATH_UNICAST;
 		s->uc[i]->wave = wuc;
-		sched_machine_fsm(s, s->uc[i], SCHED_EV_START, now, NULL);
+		sched_decide(s, s->uc[i], SCHED_EV_START, now, NULL);
 	}
 	for (i = nstart; i < s->ncand; i++) {
 		t = s->cand[i];
 		if (t->state != SCHED_M_READY)
 			continue;	/* already queued: stays in line */
 		if (s->conf.on_concurrency_limit == SCHED_LIMIT_QUEUE)
-			sched_machine_fsm(s, t, SCHED_EV_QUEUE, now, NULL);
+			sched_decide(s, t, SCHED_EV_QUEUE, now, NULL);
 		else
-			sched_machine_fsm(s, t, SCHED_EV_LIMIT, now,
-			    s->limit_msg);
+			sched_decide(s, t, SCHED_EV_LIMIT, now, s->limit_msg);
 	}
 }
 
@@ -1127,7 +1137,7 @@ sched_start_s4(struct sched *s, struct sched_run *run, enum sched_why why,
 	for (i = 0; i < run->ntargets; i++) {
 		t = &run->targets[i];
 		if (t->state == SCHED_M_ASSIGNED || t->state == SCHED_M_READY)
-			sched_machine_fsm(s, t, t->state == SCHED_M_READY ?
+			sched_decide(s, t, t->state == SCHED_M_READY ?
 			    SCHED_EV_SURPLUS : rest, now, run->miss_reason);
 	}
 	run->decided = 1;
@@ -1140,11 +1150,14 @@ sched_start_s4(struct sched *s, struct sched_run *run, enum sched_why why,
  * effective target count is fixed, and the max-wait clock starts.  The
  * target count is max_targets, or every machine that can take part when
  * there are fewer (or max_targets is not set): once all of them are ready
- * there is nobody left to wait for.
+ * there is nobody left to wait for.  data reaches machine_state with the
+ * refusals (a caller restoring a stored run tells them apart by it).
  */
 void
-sched_run_start(struct sched *s, struct sched_run *run, uint64_t now)
+sched_run_start_data(struct sched *s, struct sched_run *run, uint64_t now,
+    const void *data)
 {
+	struct sched_cause	 c = { SCHED_EV_REFUSE, SCHED_VIA_START, data };
 	struct sched_target	*t;
 	size_t			 i, eligible;
 
@@ -1157,7 +1170,7 @@ sched_run_start(struct sched *s, struct sched_run *run, uint64_t now)
 	for (i = 0; i < run->ntargets; i++) {
 		t = &run->targets[i];
 		if (t->machine->error != NULL) {
-			sched_machine_fsm(s, t, SCHED_EV_REFUSE, now, NULL);
+			sched_machine_fsm(s, t, &c, now, NULL);
 			eligible--;
 		}
 	}
@@ -1169,6 +1182,12 @@ sched_run_start(struct sched *s, struct sched_run *run, uint64_t now)
 	    run->opts.max_wait != SCHED_NEVER)
 		sched_heap_push(s, run);
 	sched_run_check(s, run, now);
+}
+
+void
+sched_run_start(struct sched *s, struct sched_run *run, uint64_t now)
+{
+	sched_run_start_data(s, run, now, NULL);
 }
 
 /* An explicit admin "start now" (an extra that MISSION.md S4 allows). */
@@ -1200,6 +1219,7 @@ void
 sched_run_close(struct sched *s, struct sched_run *run, uint64_t now,
     const char *reason)
 {
+	struct sched_cause	 c = { SCHED_EV_MISS, SCHED_VIA_CLOSE, NULL };
 	struct sched_target	*t;
 	size_t			 i;
 
@@ -1219,14 +1239,14 @@ sched_run_close(struct sched *s, struct sched_run *run, uint64_t now,
 		case SCHED_M_ASSIGNED:
 		case SCHED_M_READY:
 		case SCHED_M_QUEUED:
-			sched_machine_fsm(s, t, SCHED_EV_MISS, now,
-			    run->close_reason);
+			c.ev = SCHED_EV_MISS;
+			sched_machine_fsm(s, t, &c, now, run->close_reason);
 			break;
 		case SCHED_M_TRANSFERRING:
 		case SCHED_M_DELIVERED:
 		case SCHED_M_RUNNING:
-			sched_machine_fsm(s, t, SCHED_EV_INTERRUPT, now,
-			    run->close_reason);
+			c.ev = SCHED_EV_INTERRUPT;
+			sched_machine_fsm(s, t, &c, now, run->close_reason);
 			break;
 		default:
 			break;
@@ -1275,15 +1295,18 @@ sched_run_free(struct sched *s, struct sched_run *run)
 }
 
 /*
- * What an agent (or the sender) reported.  The scheduler's own events are
- * refused here.  A READY may make a wave due: it is started by the next
- * sched_timeout(), which sched_next_deadline() then asks for at once.
+ * What an agent (or the sender) reported; data (the report itself, say)
+ * reaches machine_state with the change it causes.  The scheduler's own
+ * events are refused here.  A READY may make a wave due: it is started by
+ * the next sched_timeout(), which sched_next_deadline() then asks for at
+ * once.
  */
 int
-sched_report(struct sched *s, struct sched_target *t, enum sched_mevent ev,
-    uint64_t now, const char *msg)
+sched_report_data(struct sched *s, struct sched_target *t,
+    enum sched_mevent ev, uint64_t now, const char *msg, const void *data)
 {
 	struct sched_run	*run = t->run;
+	struct sched_cause	 c = { ev, SCHED_VIA_REPORT, data };
 
 	if (ev > SCHED_EV_INTERRUPT) {
 		log_warnx("run %s machine %s: event %s is the scheduler's own",
@@ -1295,7 +1318,7 @@ sched_report(struct sched *s, struct sched_target *t, enum sched_mevent ev,
 		    run->id, t->machine->name, sched_strevent(ev));
 		return (-1);
 	}
-	if (sched_machine_fsm(s, t, ev, now, msg) == -1)
+	if (sched_machine_fsm(s, t, &c, now, msg) == -1)
 		return (-1);
 	if (ev == SCHED_EV_READY) {
 		if (sched_run_immediate(run))
@@ -1305,6 +1328,13 @@ sched_report(struct sched *s, struct sched_target *t, enum sched_mevent ev,
 	}
 	sched_run_check(s, run, now);
 	return (0);
+}
+
+int
+sched_report(struct sched *s, struct sched_target *t, enum sched_mevent ev,
+    uint64_t now, const char *msg)
+{
+	return (sched_report_data(s, t, ev, now, msg, NULL));
 }
 
 uint64_t

@@ -194,9 +194,35 @@ struct sched_wave {
 	size_t			 n;
 };
 
+/*
+ * Which entry point a machine state change came through, handed to
+ * machine_state with the event: the scheduler's own decisions come from
+ * sched_timeout() and sched_run_start_now().
+ */
+enum sched_via {
+	SCHED_VIA_DECISION,	/* the scheduler decided (waves, S4, S7) */
+	SCHED_VIA_START,	/* sched_run_start: sticky errors refused */
+	SCHED_VIA_REPORT,	/* sched_report: the agent or the sender */
+	SCHED_VIA_CLOSE,	/* sched_run_close */
+};
+
+/*
+ * What caused a machine state change: the event, its entry point, and the
+ * data the caller gave that call (sched_report_data, sched_run_start_data;
+ * NULL otherwise), so that a caller needs no state of its own set around
+ * its calls to tell, in the callback, a report's details from a decision.
+ * Valid during the callback only.
+ */
+struct sched_cause {
+	enum sched_mevent	 ev;
+	enum sched_via		 via;
+	const void		*data;
+};
+
 struct sched_cb {
 	void	(*machine_state)(void *, struct sched_target *,
-		    enum sched_mstate, enum sched_mstate, uint64_t);
+		    enum sched_mstate, enum sched_mstate, uint64_t,
+		    const struct sched_cause *);
 	void	(*machine_error)(void *, struct sched_machine *, uint64_t);
 	void	(*run_state)(void *, struct sched_run *, enum sched_rstate,
 		    enum sched_rstate, uint64_t);
@@ -223,6 +249,8 @@ struct sched_run *sched_run_new(struct sched *, const char *,
 		    const struct sched_opts *, struct sched_machine **, size_t,
 		    char *, size_t);
 void		 sched_run_start(struct sched *, struct sched_run *, uint64_t);
+void		 sched_run_start_data(struct sched *, struct sched_run *,
+		    uint64_t, const void *);
 int		 sched_run_start_now(struct sched *, struct sched_run *,
 		    uint64_t);
 void		 sched_run_close(struct sched *, struct sched_run *, uint64_t,
@@ -231,6 +259,8 @@ void		 sched_run_free(struct sched *, struct sched_run *);
 
 int		 sched_report(struct sched *, struct sched_target *,
 		    enum sched_mevent, uint64_t, const char *);
+int		 sched_report_data(struct sched *, struct sched_target *,
+		    enum sched_mevent, uint64_t, const char *, const void *);
 uint64_t	 sched_next_deadline(const struct sched *);
 void		 sched_timeout(struct sched *, uint64_t);
 

@@ -5,10 +5,12 @@
  * api.c the HTTP JSON API (api_package.c its package add), scenario.c a
  * scenario's options, auto.c the automatic update, and runs.c the scenario
  * runs, which it drives through the scheduler (sched.h) and the agents'
- * reports; server.c holds the clock and the trusted keys they share, and
- * fleetcastd.c only starts them and wires them together.  Everything runs
- * on one libevent event_base; no callback blocks except on the local
- * database, whose commits are what makes the server crash-safe.
+ * reports; xfer.c sends the runs' packages and segment.c tells which
+ * machines can hear the multicast stream; server.c holds the clock and the
+ * trusted keys they share, and fleetcastd.c only starts them and wires them
+ * together.  Everything runs on one libevent event_base; no callback
+ * blocks except on the local database, whose commits are what makes the
+ * server crash-safe.
  */
 #ifndef FC_SERVER_H
 #define FC_SERVER_H
@@ -20,6 +22,7 @@
 
 #include "crypto.h"
 #include "ctl.h"
+#include "sched.h"
 
 #define SERVER_VERSION		PACKAGE_VERSION
 #define SERVER_HEARTBEAT	10	/* default heartbeat interval, seconds */
@@ -287,6 +290,95 @@ void		 auto_free(struct autoupd *);
 void		 auto_package_added(struct autoupd *, const char *);
 void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
+
+/* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
+
+/* A transfer's states (xfer_fsm). */
+enum xfer_state {
+	XFER_S_NEW,		/* made, not started */
+	XFER_S_QUEUED,		/* unicast: waits for a free stream */
+	XFER_S_STARTING,	/* its next package starts, deferred */
+	XFER_S_JOINING,		/* unicast: sender up, receiver silent */
+	XFER_S_SENDING,		/* the sender sends to its receivers */
+	XFER_S_GRACE,		/* all sent: the members' reports awaited */
+	XFER_S_FAILED,		/* ended early: its members fail */
+	XFER_S_DONE,		/* over: freed */
+};
+
+struct xfer;
+struct xfer_ctx;
+TAILQ_HEAD(xfer_list, xfer);
+
+/* A run as its transfers see it; the caller's, set by xfer_run_init. */
+struct xfer_run {
+	const char		*idstr;		/* for the logs */
+	const struct db_package	*pkgs;
+	size_t			 npkgs;
+	const uint8_t		*key;		/* CTL_KEY_LEN bytes */
+	uint16_t		 port;
+	struct xfer_list	 xfers;
+};
+
+struct xfer_conf {
+	const char		*state_dir;	/* package files are under it */
+	unsigned		 ifindex;	/* multicast, 0: routing */
+	uint64_t		 rate;		/* bytes/s, all streams; 0: auto */
+	int			 max_streams;	/* unicast streams at once */
+	int			 join_ms;	/* unicast receiver; 0: 20 s */
+	int			 grace_ms;	/* for reports; 0: 120 s */
+};
+
+/*
+ * What a transfer tells its caller.  start: send member t its START for
+ * package pkg (before the sender starts); out: t is out of the transfer,
+ * failed (1) or interrupted (0), with the reason (tell its agent); note: a
+ * line for t's history (it waits for a stream); refused: the group's
+ * sender refused t, with the reason; ended: a transfer ended by itself
+ * after its members were out (the caller's own timers may be due);
+ * address: where machine name's control connection comes from, or NULL.
+ */
+struct xfer_cb {
+	void		 (*start)(void *, struct xfer_run *,
+			    struct sched_target *, size_t);
+	void		 (*out)(void *, struct xfer_run *, struct sched_target *,
+			    int, const char *);
+	void		 (*note)(void *, struct xfer_run *,
+			    struct sched_target *, const char *);
+	void		 (*refused)(void *, struct xfer_run *,
+			    struct sched_target *, const char *);
+	void		 (*ended)(void *, struct xfer_run *);
+	const char	*(*address)(void *, const char *);
+};
+
+struct xfer_ctx	*xfer_ctx_new(struct event_base *, const struct xfer_conf *,
+		    const struct xfer_cb *, void *);
+void		 xfer_ctx_free(struct xfer_ctx *);
+void		 xfer_run_init(struct xfer_run *, const char *,
+		    const struct db_package *, size_t, const uint8_t *,
+		    uint16_t);
+void		 xfer_run_clear(struct xfer_run *);
+struct xfer	*xfer_multicast(struct xfer_ctx *, struct xfer_run *,
+		    struct sched_target **, size_t, const char *);
+struct xfer	*xfer_unicast(struct xfer_ctx *, struct xfer_run *,
+		    struct sched_target *, const char *, size_t);
+struct xfer	*xfer_find(struct xfer_run *, struct sched_target *);
+void		 xfer_drop(struct xfer *, struct sched_target *);
+void		 xfer_free(struct xfer *);
+void		 xfer_ready(struct xfer_run *, struct sched_target *, size_t);
+enum xfer_state	 xfer_state(const struct xfer *);
+enum sched_path	 xfer_path(const struct xfer *);
+const char	*xfer_strstate(enum xfer_state);
+
+/* ---- segment.c: who hears the multicast stream (MISSION.md S8) ---- */
+
+struct segment {
+	unsigned	 ifindex;	/* the sending interface, 0: routing */
+	unsigned	 seg_ifindex;	/* the segment's, 0: unknown */
+};
+
+void		 segment_init(struct segment *, const struct conf *, uint32_t);
+int		 segment_local(const struct segment *, const char *, char *,
+		    size_t);
 
 /* ---- runs.c: scenario runs ---- */
 

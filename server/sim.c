@@ -318,7 +318,7 @@ sim_check_free(struct sim *sim, struct sim_srun *sr)
 
 static void
 sim_cb_machine(void *arg, struct sched_target *t, enum sched_mstate old,
-    enum sched_mstate new, uint64_t now)
+    enum sched_mstate new, uint64_t now, const struct sched_cause *c)
 {
 	struct sim		*sim = arg;
 	struct sim_tinfo	*ti = t->udata;

@@ -106,6 +106,15 @@ tests_unit_test_sim_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 tests_unit_test_sim_SOURCES = tests/unit/test_sim.c tests/unit/unit.h \
 	$(SIM_SOURCES)
 tests_unit_test_sim_LDADD = $(UNIT_LIBS) -lm
+## test_xfer: the transfers' state machine, with a fake sender (the test
+## defines the xsend_* functions xfer.c calls) and fake callbacks.
+check_PROGRAMS += tests/unit/test_xfer
+TESTS += tests/unit/test_xfer
+tests_unit_test_xfer_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS) \
+	-iquote $(top_srcdir)/server
+tests_unit_test_xfer_SOURCES = tests/unit/test_xfer.c tests/unit/unit.h \
+	server/xfer.c server/server.h
+tests_unit_test_xfer_LDADD = $(UNIT_LIBS)
 
 ## agent/: each test links its module (and what it stands on).
 AGENT_TEST_CFLAGS = $(UNIT_CFLAGS) $(SQLITE_CFLAGS) $(LIBEVENT_CFLAGS) \

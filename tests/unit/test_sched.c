@@ -26,6 +26,9 @@ struct rec {
 	uint64_t		 t;
 	int			 members_ok;	/* all transferring in wave_start */
 	size_t			 active;
+	enum sched_mevent	 ev;		/* machine: the cause */
+	enum sched_via		 via;
+	const void		*data;
 };
 
 static struct rec	 log_[MAXLOG];
@@ -35,7 +38,7 @@ static size_t		 max_active;
 
 static void
 cb_machine(void *arg, struct sched_target *t, enum sched_mstate old,
-    enum sched_mstate new, uint64_t now)
+    enum sched_mstate new, uint64_t now, const struct sched_cause *c)
 {
 	struct rec	*r = &log_[nlog < MAXLOG ? nlog++ : MAXLOG - 1];
 
@@ -44,6 +47,9 @@ cb_machine(void *arg, struct sched_target *t, enum sched_mstate old,
 	r->mold = old;
 	r->mnew = new;
 	r->t = now;
+	r->ev = c->ev;
+	r->via = c->via;
+	r->data = c->data;
 	/* The state is already the new one when the caller hears of it. */
 	CU_ASSERT_EQUAL(t->state, new);
 	if (sched_active(cur) > max_active)
@@ -893,6 +899,71 @@ test_group_range(void)
 	    sizeof(err)) == -1);
 }
 
+/* The last machine record of target name, or NULL. */
+static const struct rec *
+last_machine(const char *name)
+{
+	size_t	i;
+
+	for (i = nlog; i > 0; i--)
+		if (log_[i - 1].kind == REC_MACHINE &&
+		    strcmp(log_[i - 1].name, name) == 0)
+			return (&log_[i - 1]);
+	return (NULL);
+}
+
+/*
+ * Each machine change names its cause: the event, the entry point, and the
+ * data that entry point was given, so that a caller needs no state of its
+ * own around its calls (the server's report details, restore, cancel).
+ */
+static void
+test_cause(void)
+{
+	int			 tag1, tag2;
+	const struct rec	*r;
+	struct sched_machine	*ms[3];
+	struct sched_run	*run;
+	struct sched_opts	 o = opts(2, SCHED_NEVER);
+	struct sched		*s = mk(0, SCHED_LIMIT_QUEUE, NULL);
+	char			 err[256];
+
+	ms[0] = sched_machine_get(s, "c0");
+	ms[1] = sched_machine_get(s, "c1");
+	ms[2] = sched_machine_get(s, "c2");
+	sched_set_error(s, ms[2], "sticky", 0);
+	run = sched_run_new(s, "rc", &o, ms, 3, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	sched_run_start_data(s, run, 0, &tag1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = last_machine("c2"));
+	CU_ASSERT_EQUAL(r->mnew, SCHED_M_ERROR);
+	CU_ASSERT_EQUAL(r->ev, SCHED_EV_REFUSE);
+	CU_ASSERT_EQUAL(r->via, SCHED_VIA_START);
+	CU_ASSERT_PTR_EQUAL(r->data, &tag1);
+
+	CU_ASSERT(sched_report_data(s, &run->targets[0], SCHED_EV_READY, 10,
+	    NULL, &tag2) == 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = last_machine("c0"));
+	CU_ASSERT_EQUAL(r->ev, SCHED_EV_READY);
+	CU_ASSERT_EQUAL(r->via, SCHED_VIA_REPORT);
+	CU_ASSERT_PTR_EQUAL(r->data, &tag2);
+	ready(s, run, 1, 20);
+	CU_ASSERT_PTR_NULL(last_machine("c1")->data);
+	/* Both ready: the scheduler's own decision starts them. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = last_machine("c0"));
+	CU_ASSERT_EQUAL(r->mnew, SCHED_M_TRANSFERRING);
+	CU_ASSERT_EQUAL(r->ev, SCHED_EV_START);
+	CU_ASSERT_EQUAL(r->via, SCHED_VIA_DECISION);
+	CU_ASSERT_PTR_NULL(r->data);
+
+	sched_run_close(s, run, 30, "cancelled by the admin");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = last_machine("c1"));
+	CU_ASSERT_EQUAL(r->mnew, SCHED_M_INTERRUPTED);
+	CU_ASSERT_EQUAL(r->ev, SCHED_EV_INTERRUPT);
+	CU_ASSERT_EQUAL(r->via, SCHED_VIA_CLOSE);
+	sched_free(s);
+}
+
 static CU_TestInfo tests[] = {
 	{ "S2 max targets", test_s2_max_targets },
 	{ "S3 max wait", test_s3_max_wait },
@@ -910,6 +981,7 @@ static CU_TestInfo tests[] = {
 	{ "S12 update in progress", test_s12_update_in_progress },
 	{ "S13 pending cap", test_s13_pending_cap },
 	{ "callback order", test_callback_order },
+	{ "cause of a change", test_cause },
 	{ "fsm refusals", test_fsm_refusals },
 	{ "close and start now", test_close_and_start_now },
 	{ "group range", test_group_range },
