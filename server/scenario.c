@@ -25,51 +25,25 @@
 #define SCENARIO_MAX_WAIT	(30 * 86400)	/* --max-wait, seconds */
 #define SCENARIO_MAX_TARGETS	1000000
 
-/* ADDR[:PORT] with ADDR an IPv4 multicast address outside 224.0.0.0/24. */
+/* ADDR[:PORT] (sched_parse_group's rule); addr gets ADDR, dotted. */
 static int
 scenario_parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
     char *err, size_t errlen)
 {
-	char		 buf[64], *colon, *end;
-	struct in_addr	 in;
-	long		 p;
-	uint32_t	 a;
+	struct in_addr	in;
+	uint32_t	a;
+	char		msg[256];
 
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	snprintf(buf, sizeof(buf), "%s", s);
-	*port = 0;
-	if ((colon = strchr(buf, ':')) != NULL) {
-		*colon = '\0';
-		errno = 0;
-		p = strtol(colon + 1, &end, 10);
-		if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
-		    p > 65535) {
-			snprintf(err, errlen, "--group: port '%s' is not 1 to "
-			    "65535", colon + 1);
-			return (-1);
-		}
-		*port = (uint16_t)p;
-	}
-	if (inet_pton(AF_INET, buf, &in) != 1)
-		goto bad;
-	a = ntohl(in.s_addr);
-	if ((a & 0xf0000000U) != 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is not a multicast address "
-		    "(224.0.0.0/4)", buf);
+	if (sched_parse_group(s, &a, port, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "--group: %s", msg);
 		return (-1);
 	}
-	if ((a & 0xffffff00U) == 0xe0000000U) {
-		snprintf(err, errlen, "--group: %s is in 224.0.0.0/24, "
-		    "reserved for local network control", buf);
+	in.s_addr = htonl(a);
+	if (inet_ntop(AF_INET, &in, addr, alen) == NULL) {
+		snprintf(err, errlen, "--group: '%s' is too long", s);
 		return (-1);
 	}
-	snprintf(addr, alen, "%s", buf);
 	return (0);
-bad:
-	snprintf(err, errlen, "--group: '%s' is not ADDR[:PORT] with an IPv4 "
-	    "address", s);
-	return (-1);
 }
 
 static int

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include <inttypes.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,57 @@ sched_group_str(uint32_t addr, char *buf, size_t len)
 	if (inet_ntop(AF_INET, &in, buf, len) == NULL)
 		snprintf(buf, len, "?");
 	return (buf);
+}
+
+/*
+ * A scenario's multicast group, ADDR[:PORT] (S9): an IPv4 multicast
+ * address outside 224.0.0.0/24, which is reserved for local network
+ * control; *port is 0 when none is given.  The API's scenarios and the
+ * simulator's both read it here; err names no key (the caller does).
+ */
+int
+sched_parse_group(const char *s, uint32_t *addr, uint16_t *port, char *err,
+    size_t errlen)
+{
+	char		 buf[64], *colon, *end;
+	struct in_addr	 in;
+	long		 p;
+	uint32_t	 a;
+
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", s);
+	*port = 0;
+	if ((colon = strchr(buf, ':')) != NULL) {
+		*colon = '\0';
+		errno = 0;
+		p = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 ||
+		    p > 65535) {
+			snprintf(err, errlen, "port '%s' is not 1 to 65535",
+			    colon + 1);
+			return (-1);
+		}
+		*port = (uint16_t)p;
+	}
+	if (inet_pton(AF_INET, buf, &in) != 1)
+		goto bad;
+	a = ntohl(in.s_addr);
+	if ((a & 0xf0000000U) != 0xe0000000U) {
+		snprintf(err, errlen, "%s is not a multicast address "
+		    "(224.0.0.0/4)", buf);
+		return (-1);
+	}
+	if ((a & 0xffffff00U) == 0xe0000000U) {
+		snprintf(err, errlen, "%s is in 224.0.0.0/24, reserved for "
+		    "local network control", buf);
+		return (-1);
+	}
+	*addr = a;
+	return (0);
+bad:
+	snprintf(err, errlen, "'%s' is not ADDR[:PORT] with an IPv4 address", s);
+	return (-1);
 }
 
 /*

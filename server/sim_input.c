@@ -386,9 +386,7 @@ sim_scenario_json(struct sim_jctx *c, json_t *root, struct sim_scenario *sc)
 	uint64_t	 u;
 	int		 set, e;
 	const char	*str;
-	char		 gerr[256], addr[64], *colon, *end;
-	struct in_addr	 in;
-	unsigned long	 port;
+	char		 gerr[256];
 
 	memset(sc, 0, sizeof(*sc));
 	sc->opts.max_wait = SCHED_NEVER;
@@ -453,29 +451,12 @@ sim_scenario_json(struct sim_jctx *c, json_t *root, struct sim_scenario *sc)
 	if (sim_jstr(c, root, "", "group", &str) == -1)
 		return (-1);
 	if (str != NULL) {
-		if (strlen(str) >= sizeof(addr))
-			return (sim_jerr(c, "group", "\"%s\" is too long",
-			    str));
-		snprintf(addr, sizeof(addr), "%s", str);
-		port = 0;
-		if ((colon = strchr(addr, ':')) != NULL) {
-			*colon++ = '\0';
-			errno = 0;
-			port = strtoul(colon, &end, 10);
-			if (*colon == '\0' || *end != '\0' || port < 1 ||
-			    port > 65535)
-				return (sim_jerr(c, "group", "\"%s\": port "
-				    "must be 1-65535", str));
-		}
-		if (inet_pton(AF_INET, addr, &in) != 1 ||
-		    (ntohl(in.s_addr) & 0xf0000000U) != 0xe0000000U)
-			return (sim_jerr(c, "group", "\"%s\" is not an IPv4 "
-			    "multicast address (224.0.0.0/4)", str));
+		if (sched_parse_group(str, &sc->opts.group, &sc->opts.port,
+		    gerr, sizeof(gerr)) == -1)
+			return (sim_jerr(c, "group", "%s", gerr));
 		if (sc->opts.unicast)
 			return (sim_jerr(c, "group", "a unicast scenario uses "
 			    "no multicast group (S8)"));
-		sc->opts.group = ntohl(in.s_addr);
-		sc->opts.port = (uint16_t)port;
 	}
 	if (sim_jstr(c, root, "", "description", &str) == -1)
 		return (-1);

@@ -899,6 +899,35 @@ test_group_range(void)
 	    sizeof(err)) == -1);
 }
 
+/* A scenario's group (S9), as the API and the simulator both read it. */
+static void
+test_group(void)
+{
+	uint32_t	a;
+	uint16_t	port;
+	char		err[256];
+
+	CU_ASSERT(sched_parse_group("239.1.2.3", &a, &port, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(a, 0xef010203U);
+	CU_ASSERT_EQUAL(port, 0);
+	CU_ASSERT(sched_parse_group("239.1.2.3:5000", &a, &port, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(port, 5000);
+	CU_ASSERT(sched_parse_group("239.1.2.3:0", &a, &port, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "port '0'") != NULL);
+	CU_ASSERT(sched_parse_group("10.1.2.3", &a, &port, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "not a multicast") != NULL);
+	/* The simulator accepted these before it shared the rule. */
+	CU_ASSERT(sched_parse_group("224.0.0.251", &a, &port, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "224.0.0.0/24") != NULL);
+	CU_ASSERT(sched_parse_group("host", &a, &port, err,
+	    sizeof(err)) == -1);
+}
+
 /* The last machine record of target name, or NULL. */
 static const struct rec *
 last_machine(const char *name)
@@ -985,6 +1014,7 @@ static CU_TestInfo tests[] = {
 	{ "fsm refusals", test_fsm_refusals },
 	{ "close and start now", test_close_and_start_now },
 	{ "group range", test_group_range },
+	{ "group", test_group },
 	CU_TEST_INFO_NULL,
 };
 

@@ -164,8 +164,12 @@ test_input_errors(void)
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"poweroff_after\": 1}"),
 	    "scenario.json: poweroff_after: 1 is not true or false");
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"group\": \"10.1.1.1\"}"),
-	    "scenario.json: group: \"10.1.1.1\" is not an IPv4 multicast "
-	    "address (224.0.0.0/4)");
+	    "scenario.json: group: 10.1.1.1 is not a multicast address "
+	    "(224.0.0.0/4)");
+	/* The server's rule (S9): 224.0.0.0/24 is not a scenario's group. */
+	CU_ASSERT_STRING_EQUAL(scenario_err("{\"group\": \"224.0.0.9\"}"),
+	    "scenario.json: group: 224.0.0.9 is in 224.0.0.0/24, reserved for "
+	    "local network control");
 	CU_ASSERT_STRING_EQUAL(scenario_err("{\"on_concurrency_limit\": "
 	    "\"drop\"}"), "scenario.json: on_concurrency_limit: \"drop\" is "
 	    "not one of queue|error");
