@@ -322,7 +322,8 @@ agent_conn_load_certs(struct agent_conn *c, char *err, size_t errlen)
 	SSL_CTX_free(c->ctx_pinned);
 	c->ctx_pinned = NULL;
 	c->ca = agent_conn_read_cert(c->capath);
-	if (c->ca == NULL || (c->cert = agent_conn_read_cert(c->certpath)) == NULL)
+	if (c->ca == NULL ||
+	    (c->cert = agent_conn_read_cert(c->certpath)) == NULL)
 		return (0);
 	if (X509_check_private_key(c->cert, c->key) != 1 ||
 	    !agent_conn_chains_to(c->cert, c->ca)) {
@@ -352,7 +353,8 @@ agent_conn_close(struct agent_conn *c)
 
 	if (c->bev != NULL) {
 		/* A close_notify, best effort, so the server sees a clean end. */
-		if (c->state != AGENT_CONN_CONNECTING && c->state != AGENT_CONN_IDLE &&
+		if (c->state != AGENT_CONN_CONNECTING &&
+		    c->state != AGENT_CONN_IDLE &&
 		    (ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL) {
 			bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
 			(void)SSL_shutdown(ssl);
@@ -468,8 +470,8 @@ agent_conn_beat_cb(evutil_socket_t fd, short ev, void *arg)
 	struct timeval	 tv = { c->heartbeat, 0 };
 
 	if (c->beat_sent - c->beat_acked >= AGENT_CONN_MISSED_BEATS) {
-		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "no answer to %d heartbeats",
-		    AGENT_CONN_MISSED_BEATS);
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "no answer to %d "
+		    "heartbeats", AGENT_CONN_MISSED_BEATS);
 		return;
 	}
 	agent_conn_send_heartbeat(c);
@@ -481,8 +483,8 @@ agent_conn_setup_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct agent_conn	*c = arg;
 
-	agent_conn_down(c, 0, "no answer within %d s (%s)", AGENT_CONN_SETUP_TIMEOUT,
-	    agent_conn_strstate(c->state));
+	agent_conn_down(c, 0, "no answer within %d s (%s)",
+	    AGENT_CONN_SETUP_TIMEOUT, agent_conn_strstate(c->state));
 }
 
 static void
@@ -505,8 +507,8 @@ agent_conn_read_cb(struct bufferevent *bev, void *arg)
 		if (rv == 0)
 			return;
 		if (rv == -1) {
-			agent_conn_down(c, 0, "protocol error from the server: %s",
-			    err);
+			agent_conn_down(c, 0, "protocol error from the server: "
+			    "%s", err);
 			return;
 		}
 		agent_conn_fsm(c, AGENT_CONN_EV_MESSAGE, &m);
@@ -533,9 +535,9 @@ agent_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
 	    c->cert != NULL &&
 	    (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		agent_conn_down(c, 0, "the server's certificate does not chain to "
-		    "the pinned CA %s (%s); if the server was reinstalled, "
-		    "remove %s and %s to enroll again", c->capath,
+		agent_conn_down(c, 0, "the server's certificate does not "
+		    "chain to the pinned CA %s (%s); if the server was "
+		    "reinstalled, remove %s and %s to enroll again", c->capath,
 		    X509_verify_cert_error_string(vr), c->capath, c->certpath);
 		return;
 	}
@@ -574,7 +576,8 @@ agent_conn_connect(struct agent_conn *c)
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, agent_conn_read_cb, NULL, agent_conn_event_cb, c);
+	bufferevent_setcb(c->bev, agent_conn_read_cb, NULL, agent_conn_event_cb,
+	    c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CTL_MAX_FRAME +
 	    CTL_LEN_SIZE);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -603,15 +606,15 @@ agent_conn_on_cert(struct agent_conn *c, struct ctl_msg *m)
 	ssl = bufferevent_openssl_get_ssl(c->bev);
 	peer = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 	if (peer == NULL || !agent_conn_chains_to(peer, ca)) {
-		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the server's own "
-		    "certificate does not chain to the CA it sent: not pinning "
-		    "it");
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the "
+		    "server's own certificate does not chain to the CA it "
+		    "sent: not pinning it");
 		goto out;
 	}
 	if (X509_check_private_key(cert, c->key) != 1 ||
 	    !agent_conn_chains_to(cert, ca)) {
-		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the certificate is not "
-		    "for our key or not signed by the CA");
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the "
+		    "certificate is not for our key or not signed by the CA");
 		goto out;
 	}
 	/* The CA first: agent.crt appearing is what marks us enrolled. */
@@ -619,13 +622,14 @@ agent_conn_on_cert(struct agent_conn *c, struct ctl_msg *m)
 	    0644, err, sizeof(err)) == -1 ||
 	    atomic_write_file(c->certpath, m->u.cert.cert,
 	    strlen(m->u.cert.cert), 0644, err, sizeof(err)) == -1) {
-		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "storing the certificate: %s",
-		    err);
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "storing the "
+		    "certificate: %s", err);
 		goto out;
 	}
-	if (agent_conn_load_certs(c, err, sizeof(err)) == -1 || c->cert == NULL) {
-		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "certificate stored but not "
-		    "usable: %s", err);
+	if (agent_conn_load_certs(c, err, sizeof(err)) == -1 ||
+	    c->cert == NULL) {
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "certificate "
+		    "stored but not usable: %s", err);
 		goto out;
 	}
 	log_info("conn: enrolled as %s; server CA pinned in %s",
@@ -647,8 +651,8 @@ agent_conn_on_error(struct agent_conn *c, struct ctl_msg *m)
 
 	switch (m->u.error.code) {
 	case CTL_ERR_ENROLL_REFUSED:
-		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "enrollment refused: %s",
-		    m->u.error.message);
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "enrollment "
+		    "refused: %s", m->u.error.message);
 		break;
 	case CTL_ERR_UNKNOWN_MACHINE:
 		/* The server no longer knows our certificate: enroll again. */
@@ -656,8 +660,9 @@ agent_conn_on_error(struct agent_conn *c, struct ctl_msg *m)
 		(void)rename(c->certpath, old);
 		X509_free(c->cert);
 		c->cert = NULL;
-		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "the server does not know this "
-		    "machine (%s); %s moved to %s, enrolling again",
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "the server does "
+		    "not know this machine (%s); %s moved to %s, enrolling "
+		    "again",
 		    m->u.error.message, c->certpath, old);
 		break;
 	default:
@@ -837,8 +842,10 @@ agent_conn_new(struct agent *a, const struct agent_conn_cb *cb, void *arg,
 		free(c);
 		return (NULL);
 	}
-	xasprintf(&c->keypath, "%s/%s", state_dir(a->state), AGENT_CONN_KEY_FILE);
-	xasprintf(&c->certpath, "%s/%s", state_dir(a->state), AGENT_CONN_CERT_FILE);
+	xasprintf(&c->keypath, "%s/%s", state_dir(a->state),
+	    AGENT_CONN_KEY_FILE);
+	xasprintf(&c->certpath, "%s/%s", state_dir(a->state),
+	    AGENT_CONN_CERT_FILE);
 	xasprintf(&c->capath, "%s/%s", state_dir(a->state), AGENT_CONN_CA_FILE);
 	if (agent_conn_load_key(c, err, errlen) == -1 ||
 	    agent_conn_load_certs(c, err, errlen) == -1 ||

@@ -36,8 +36,8 @@ boot_drain_cb(evutil_socket_t fd, short ev, void *arg)
 	int			 rv;
 
 	while (ctx->drain_run == NULL) {
-		rv = pending_next_due(ctx->agent->state, ctx->agent->boot_id, &e,
-		    err, sizeof(err));
+		rv = pending_next_due(ctx->agent->state, ctx->agent->boot_id,
+		    &e, err, sizeof(err));
 		if (rv == -1) {
 			log_warnx("next-boot queue: %s", err);
 			return;
@@ -247,7 +247,8 @@ boot_hook_check(struct run_ctx *ctx)
 	spec.timeout = BOOT_HOOK_TIMEOUT;
 	spec.search = 1;
 	log_info("%s: running %s_command: %s", val, val, cmd);
-	ctx->hook_job = exec_start(&spec, boot_hook_done, ctx, err, sizeof(err));
+	ctx->hook_job = exec_start(&spec, boot_hook_done, ctx, err,
+	    sizeof(err));
 	exec_free_argv(argv);
 	if (ctx->hook_job != NULL)
 		ctx->hook_kind = val;	/* boot_hook_done frees it */

@@ -97,10 +97,13 @@ run_free(struct run *r)
 /*
  * The one way a run changes state: stored first, then logged.  On a
  * failed write (a full disk) the state in memory goes back as well, and
- * the caller reports the error.
+ * the caller reports the error.  Inside a transaction the caller stores
+ * it with run_store_state and logs it with run_log_state once the
+ * transaction has committed, so that the log never shows a transition
+ * that a rollback undid.
  */
 static int
-run_set_state(struct run *r, int ns, char *err, size_t errlen)
+run_store_state(struct run *r, int ns, char *err, size_t errlen)
 {
 	int	os = r->rec->state;
 
@@ -111,9 +114,25 @@ run_set_state(struct run *r, int ns, char *err, size_t errlen)
 		    r->rec->run_id, run_strstate(os), run_strstate(ns), err);
 		return (-1);
 	}
-	if (os != ns)
+	return (0);
+}
+
+static void
+run_log_state(struct run *r, int os)
+{
+	if (os != r->rec->state)
 		log_info("run %" PRIu64 ": %s -> %s", r->rec->run_id,
-		    run_strstate(os), run_strstate(ns));
+		    run_strstate(os), run_strstate(r->rec->state));
+}
+
+static int
+run_set_state(struct run *r, int ns, char *err, size_t errlen)
+{
+	int	os = r->rec->state;
+
+	if (run_store_state(r, ns, err, errlen) == -1)
+		return (-1);
+	run_log_state(r, os);
 	return (0);
 }
 
@@ -155,7 +174,7 @@ run_finish(struct run *r, int outcome, int quiet, const char *fmt, ...)
 	if (pending_remove(r->agent->state, r->rec->run_id, err,
 	    sizeof(err)) == -1 ||
 	    boot_hook_want(r->ctx, hook, err, sizeof(err)) == -1 ||
-	    run_set_state(r, quiet ? RUN_DONE : RUN_FINISHED, err,
+	    run_store_state(r, quiet ? RUN_DONE : RUN_FINISHED, err,
 	    sizeof(err)) == -1) {
 		state_rollback(r->agent->state);
 		goto unstored;
@@ -183,6 +202,7 @@ unstored:
 		boot_hook_check(ctx);
 		return;
 	}
+	run_log_state(r, os);
 	if (msg[0] != '\0')
 		log_info("run %" PRIu64 ": %s: %s", r->rec->run_id,
 		    ctl_strrstate(outcome), msg);
@@ -395,15 +415,16 @@ run_delivered(struct run *r)
 		goto fail;
 	if ((kind == PENDING_EXCLUSIVE && pending_reserve(r->agent->state,
 	    r->rec->run_id, kind, r->agent->boot_id, err, sizeof(err)) == -1) ||
-	    pending_commit(r->agent->state, r->rec->run_id, r->agent->boot_id, err,
-	    sizeof(err)) == -1 ||
+	    pending_commit(r->agent->state, r->rec->run_id, r->agent->boot_id,
+	    err, sizeof(err)) == -1 ||
 	    boot_hook_want(r->ctx, hook, err, sizeof(err)) == -1 ||
-	    run_set_state(r, RUN_QUEUED, err, sizeof(err)) == -1) {
+	    run_store_state(r, RUN_QUEUED, err, sizeof(err)) == -1) {
 		state_rollback(r->agent->state);
 		goto fail;
 	}
 	if (state_commit(r->agent->state, err, sizeof(err)) == -1)
 		goto fail;
+	run_log_state(r, os);
 	run_report_queued(r);
 	boot_hook_check(r->ctx);
 	return;
@@ -818,8 +839,8 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			run_report_outcome(r);
 		return;
 	}
-	log_warnx("run %" PRIu64 ": event %d ignored in state %s",
-	    r->rec->run_id, (int)ev, run_strstate(r->rec->state));
+	log_warnx("run %" PRIu64 ": event %s ignored in state %s",
+	    r->rec->run_id, run_strevent(ev), run_strstate(r->rec->state));
 }
 
 static struct run *
@@ -1045,8 +1066,8 @@ run_gc(struct run_ctx *ctx)
 				continue;
 			if (rec->state == RUN_DONE &&
 			    now - rec->updated_at > RUN_KEEP_DONE)
-				(void)state_run_delete(ctx->agent->state, ids[i],
-				    err, sizeof(err));
+				(void)state_run_delete(ctx->agent->state,
+				    ids[i], err, sizeof(err));
 			state_run_free(rec);
 		}
 		free(ids);

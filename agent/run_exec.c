@@ -239,8 +239,8 @@ run_exec_next(struct run *r)
 	if (failed && (r->rec->options & CTL_OPT_STOP_ON_ERROR)) {
 		for (; i < r->rec->npkgs; i++)
 			if (r->rec->pkgs[i].state == RUN_P_DELIVERED)
-				(void)run_exec_outcome(r, i, RUN_P_SKIPPED, 0, 0,
-				    "not run: an earlier package failed and "
+				(void)run_exec_outcome(r, i, RUN_P_SKIPPED, 0,
+				    0, "not run: an earlier package failed and "
 				    "the scenario stops on error", NULL);
 		run_exec_conclude(r);
 		return;
@@ -252,7 +252,8 @@ run_exec_next(struct run *r)
 	    sizeof(err));
 	if (argv == NULL) {
 		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id, err);
+			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
+			    err);
 		else
 			run_exec_next(r);
 		return;
@@ -262,8 +263,8 @@ run_exec_next(struct run *r)
 	if (run_save(r, err, sizeof(err)) == -1) {
 		p->state = RUN_P_DELIVERED;
 		exec_free_argv(argv);
-		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: not started: state_dir: %s",
-		    p->id, err);
+		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: not started: "
+		    "state_dir: %s", p->id, err);
 		return;
 	}
 	envp = exec_env(dir, r->rec->run_id, p->id);
@@ -282,7 +283,8 @@ run_exec_next(struct run *r)
 	exec_free_argv(envp);
 	if (r->job == NULL) {
 		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id, err);
+			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
+			    err);
 		else
 			run_exec_next(r);
 	}
@@ -302,8 +304,8 @@ run_exec_ended(struct run *r, const struct exec_result *res)
 	if (run_exec_outcome(r, i, ok ? RUN_P_SUCCEEDED : RUN_P_FAILED,
 	    res->how == EXEC_EXITED, res->how == EXEC_EXITED ?
 	    res->exit_status : 0, ok ? "" : how, out) == -1) {
-		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s, but the outcome could "
-		    "not be stored", r->rec->pkgs[i].id, how);
+		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s, but the outcome "
+		    "could not be stored", r->rec->pkgs[i].id, how);
 		free(out);
 		return;
 	}
