@@ -350,7 +350,7 @@ run_receive(struct run *r)
 	/* Complete before a restart: the receiver renamed it into place. */
 	if (stat(run_pkgfile(r, r->rec->pkg_index, file, sizeof(file)),
 	    &sb) == 0) {
-		if (run_exec_verify_start(r, err, sizeof(err)) == -1)
+		if (run_recv_verify(r, err, sizeof(err)) == -1)
 			run_finish(r, CTL_RS_FAILED, 0, "%s: verify: %s",
 			    r->rec->pkgs[r->rec->pkg_index].id, err);
 		return;
@@ -457,7 +457,7 @@ run_resume(struct run *r)
 		    r->rec->pkgs[r->rec->pkg_index].id, r->rec->path ==
 		    CTL_PATH_UNICAST ? "unicast" : "multicast", r->rec->addr,
 		    r->rec->port);
-		r->resumed = r->rec->pkg_index + 1;
+		run_recv_resume(r);
 		run_receive(r);
 		break;
 	case RUN_DELIVERED:
@@ -510,6 +510,7 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 {
 	char		 err[1024];
 	const char	*what;
+	int		 started;
 
 	/* A restart: each state knows how to carry on (run_resume). */
 	if (ev == RUN_EV_RESUME) {
@@ -585,27 +586,10 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 		}
 		break;
 	case RUN_RECEIVING:
+		/* The transfer's own events go to its state machine. */
 		switch (ev) {
 		case RUN_EV_RECEIVED:
-			if (r->xr == NULL)
-				return;		/* stopped meanwhile */
-			run_recv_stop(r);
-			if (!d->ok && !r->recv_fatal && run_recv_may_fall_back(r)) {
-				run_recv_fallback(r, "the %s transfer failed%s: %s",
-				    r->rec->path == CTL_PATH_MULTICAST ?
-				    "multicast" : "unicast",
-				    r->rec->path == CTL_PATH_MULTICAST ? "" :
-				    " after the agent restarted", d->error);
-				return;
-			}
-			if (!d->ok) {
-				run_finish(r, CTL_RS_FAILED, 0, "%s", d->error);
-				return;
-			}
-			if (run_exec_verify_start(r, err, sizeof(err)) == -1)
-				run_finish(r, CTL_RS_FAILED, 0, "%s: verify: "
-				    "%s", r->rec->pkgs[r->rec->pkg_index].id,
-				    err);
+			run_recv_fsm(r, RUN_RECV_EV_RECEIVED, d);
 			return;
 		case RUN_EV_VERIFIED:
 			what = r->rec->pkgs[r->rec->pkg_index].id;
@@ -625,16 +609,15 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 				    r->rec->pkg_index, r->rec->pkgs[
 				    r->rec->pkg_index].size, 0, 0, NULL, NULL);
 				r->rec->pkg_index++;
+				started = run_recv_advance(r);
 				if (run_set_state(r, RUN_READY, err,
 				    sizeof(err)) == -1) {
 					run_finish(r, CTL_RS_FAILED, 0,
 					    "state_dir: %s", err);
 					return;
 				}
-				if (r->start_next) {
-					r->start_next = 0;
+				if (started)
 					run_receive(r);
-				}
 				return;
 			}
 			if (run_set_state(r, RUN_DELIVERED, err,
@@ -649,104 +632,23 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			run_delivered(r);
 			return;
 		case RUN_EV_START:
-			/* The next package while this one is verified. */
-			if (d->msg->u.start.pkg_index == r->rec->pkg_index + 1u)
-				r->start_next = 1;
-			/* This package again, on the path we were moved to. */
-			else if (d->msg->u.start.pkg_index ==
-			    r->rec->pkg_index && r->xr == NULL &&
-			    r->job == NULL)
-				run_receive(r);
+			run_recv_fsm(r, RUN_RECV_EV_START, d);
 			return;
 		case RUN_EV_CANCEL:
 			run_finish(r, CTL_RS_ERROR, 1, "cancelled: %s",
 			    d->msg->u.cancel.message);
 			return;
 		case RUN_EV_ASSIGN:
-			switch (d != NULL ? run_recv_reroute(r, d->msg, err,
-			    sizeof(err)) : 0) {
-			case -1:
-				run_finish(r, CTL_RS_FAILED, 0, "transfer of "
-				    "%s: the server moved it to %s, which could "
-				    "not be stored: state_dir: %s",
-				    r->rec->pkgs[r->rec->pkg_index].id,
-				    d->msg->u.assign.path == CTL_PATH_UNICAST ?
-				    "unicast" : "multicast", err);
-				return;
-			case 1:
-				return;
-			}
-			/*
-			 * Already on unicast and asked for a new session (after
-			 * a restart): the same path again is the answer; the
-			 * START follows when the server has a stream free, so
-			 * the reroute wait is over.
-			 */
-			if (r->rec->path == CTL_PATH_UNICAST && r->xr == NULL &&
-			    r->job == NULL &&
-			    r->fallback == r->rec->pkg_index + 1) {
-				evtimer_del(r->ev_probe);
-				r->rerouted = r->rec->pkg_index + 1;
-				return;
-			}
-			run_report_current(r);
+			run_recv_fsm(r, RUN_RECV_EV_ASSIGN, d);
 			return;
 		case RUN_EV_ONLINE:
-			/* The reroute we asked for may be lost: ask again. */
-			if (run_recv_awaits_reroute(r)) {
-				log_info("run %" PRIu64 ": package %s: online "
-				    "again; asking for unicast again",
-				    r->rec->run_id,
-				    r->rec->pkgs[r->rec->pkg_index].id);
-				run_recv_ask_unicast(r);
-				return;
-			}
-			/*
-			 * Moved to unicast, but START may have been lost with
-			 * the connection, and the server does not send it
-			 * again: its session waits for this one receiver, so
-			 * join it, as after a restart (run_resume).  A START
-			 * still to come finds the receiver running.
-			 */
-			if (r->rerouted == r->rec->pkg_index + 1 &&
-			    r->xr == NULL && r->job == NULL) {
-				log_info("run %" PRIu64 ": package %s: online "
-				    "again; joining the unicast session",
-				    r->rec->run_id,
-				    r->rec->pkgs[r->rec->pkg_index].id);
-				run_receive(r);
-				return;
-			}
-			run_report_current(r);
+			run_recv_fsm(r, RUN_RECV_EV_ONLINE, d);
 			return;
 		case RUN_EV_PROBE:
-			if (r->xr == NULL || r->locked || !run_recv_may_fall_back(r))
-				return;
-			if (r->rec->path == CTL_PATH_MULTICAST)
-				run_recv_fallback(r, "no multicast arrived within "
-				    "%d s after START", RUN_PROBE_MS / 1000);
-			else
-				run_recv_fallback(r, "no unicast session arrived "
-				    "within %d s after the agent restarted",
-				    RUN_PROBE_MS / 1000);
+			run_recv_fsm(r, RUN_RECV_EV_PROBE, d);
 			return;
 		case RUN_EV_REROUTE_LATE:
-			/*
-			 * Offline, the server could not answer: the request
-			 * goes again with the connection (RUN_EV_ONLINE).
-			 */
-			if (!agent_conn_is_online(r->agent->conn) &&
-			    run_recv_awaits_reroute(r)) {
-				r->fallback_unsent = 1;
-				return;
-			}
-			if (r->xr == NULL && r->job == NULL &&
-			    r->fallback == r->rec->pkg_index + 1)
-				run_finish(r, CTL_RS_FAILED, 0, "transfer of "
-				    "%s: %s, and the server did not move it "
-				    "to unicast within %d s",
-				    r->rec->pkgs[r->rec->pkg_index].id,
-				    r->fallback_why, RUN_FALLBACK_WAIT);
+			run_recv_fsm(r, RUN_RECV_EV_REROUTE_LATE, d);
 			return;
 		case RUN_EV_SYNCED:
 			return;
@@ -1106,6 +1008,7 @@ run_init(struct agent *agent)
 	ctx->fsm = run_fsm;
 	ctx->finish = run_finish;
 	ctx->load = run_load;
+	ctx->receive = run_receive;
 	boot_init(ctx);
 	if (state_run_ids(agent->state, 0, &ids, &n, err, sizeof(err)) == -1)
 		fatalx("runs: %s", err);

@@ -48,6 +48,51 @@ struct run_evdata {
 	const struct exec_result	*res;
 };
 
+/*
+ * Where the transfer of the current package is (run_recv.c's fsm), while
+ * the run is RECEIVING.  A receiver runs in JOINING to FAILED; ENDED and
+ * FAILED wait for RUN_EV_RECEIVED, which is deferred out of the
+ * receiver's own call chain.  ASKING, ASKED and REROUTED are the unicast
+ * fallback: asked (the request still to go, or out and waiting
+ * RUN_FALLBACK_WAIT seconds), then moved to unicast and waiting for
+ * START.  STARTED is only ever the next package's: its START came while
+ * this one was still being verified.
+ */
+enum run_recv_state {
+	RUN_RECV_IDLE = 0,	/* no receiver, no verify child */
+	RUN_RECV_STARTED,	/* (next package) START came early */
+	RUN_RECV_JOINING,	/* receiver on, no session joined yet */
+	RUN_RECV_RECEIVING,	/* receiver in a session */
+	RUN_RECV_ENDED,		/* receiver done, the file is in place */
+	RUN_RECV_FAILED,	/* receiver failed (recv_err) */
+	RUN_RECV_VERIFYING,	/* the verify child runs */
+	RUN_RECV_ASKING,	/* unicast asked for; must go (again) online */
+	RUN_RECV_ASKED,		/* the request is out; waiting for ASSIGN */
+	RUN_RECV_REROUTED,	/* moved to unicast; waiting for START */
+};
+
+/*
+ * May the current package still ask for unicast (run_recv_may_fall_back)?
+ * A fresh one while on multicast; once, on either path, after the agent
+ * restarted in it; never again once it asked.
+ */
+enum run_recv_allow {
+	RUN_RECV_FRESH = 0,
+	RUN_RECV_RESUMED,
+	RUN_RECV_USED,
+};
+
+enum run_recv_event {
+	RUN_RECV_EV_LOCKED,	/* the receiver joined a session (ok: size) */
+	RUN_RECV_EV_ENDED,	/* the receiver ended (ok, error) */
+	RUN_RECV_EV_RECEIVED,	/* ... and that end is handled now */
+	RUN_RECV_EV_START,	/* START for this package or the next */
+	RUN_RECV_EV_ASSIGN,	/* ASSIGN again: the same path or another */
+	RUN_RECV_EV_ONLINE,	/* connected again */
+	RUN_RECV_EV_PROBE,	/* no session joined within RUN_PROBE_MS */
+	RUN_RECV_EV_REROUTE_LATE, /* not moved within RUN_FALLBACK_WAIT */
+};
+
 struct run_ctx;
 
 struct run {
@@ -59,18 +104,14 @@ struct run {
 	struct xrecv		*xr;
 	char			*xr_out;	/* xrecv keeps this pointer */
 	struct exec_job		*job;		/* verify child or package */
-	int			 recv_ok;	/* deferred receiver result */
+	enum run_recv_state	 recv;		/* the current package's */
+	enum run_recv_state	 recv_next;	/* the next package's */
+	enum run_recv_allow	 recv_allow;
 	int			 recv_fatal;	/* no other path would help */
 	char			*recv_err;
 	struct event		*ev_defer;
 	struct event		*ev_probe;	/* probe, then reroute wait */
-	int			 locked;	/* the receiver joined a session */
-	int			 fallback;	/* asked for unicast: package + 1 */
-	int			 fallback_unsent; /* that REPORT did not go out */
-	int			 rerouted;	/* moved to unicast: package + 1 */
-	int			 resumed;	/* restarted in it: package + 1 */
 	char			*fallback_why;
-	int			 start_next;	/* START during a verify */
 	int			 draining;	/* applied from the queue */
 	uint64_t		 sync_seq;	/* awaiting this ack */
 	uint64_t		 last_progress;
@@ -100,6 +141,7 @@ struct run_ctx {
 				    const char *, ...)
 				    __attribute__((format(printf, 4, 5)));
 	struct run		*(*load)(struct run_ctx *, uint64_t);
+	void			(*receive)(struct run *);	/* pkg_index */
 };
 
 /* Where a run's files are: pkgN.fcpkg as received, pkgN/ extracted. */
@@ -146,13 +188,13 @@ void	 boot_drain_later(struct run_ctx *);
 
 /* run_recv.c: receiving package pkg_index, and the unicast fallback. */
 void	 run_recv_init(struct run *);
+void	 run_recv_fsm(struct run *, enum run_recv_event, struct run_evdata *);
+const char *run_recv_strstate(int);
 void	 run_recv_stop(struct run *);
 int	 run_recv_start(struct run *, char *, size_t);
-int	 run_recv_may_fall_back(struct run *);
-int	 run_recv_awaits_reroute(struct run *);
-void	 run_recv_ask_unicast(struct run *);
-void	 run_recv_fallback(struct run *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
+int	 run_recv_verify(struct run *, char *, size_t);
+void	 run_recv_resume(struct run *);
+int	 run_recv_advance(struct run *);
 int	 run_recv_reroute(struct run *, const struct ctl_msg *, char *, size_t);
 
 /* run_exec.c: verifying a package in a child, running the packages. */
