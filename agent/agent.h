@@ -302,6 +302,8 @@ void	 exec_init(struct event_base *);
 void	 exec_shutdown(void);
 struct exec_job *exec_start(const struct exec_spec *, exec_cb, void *, char *,
 	    size_t);
+struct exec_job *exec_command(char **, unsigned, exec_cb, void *, char *,
+	    size_t);
 struct exec_job *exec_fork(int (*)(void *, char *, size_t), void *, unsigned,
 	    exec_cb, void *, char *, size_t);
 void	 exec_cancel(struct exec_job *);

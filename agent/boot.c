@@ -178,11 +178,8 @@ void
 boot_hook_check(struct run_ctx *ctx)
 {
 	struct run		 *r;
-	struct exec_spec	  spec;
 	char			 *val, *sp, err[512], **argv;
 	const char		 *cmd;
-	static char		 *envp[] = { "PATH=/usr/local/sbin:"
-	    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
 	struct timeval		  tv = { 1, 0 };
 	int			  waiting = 0;
 	time_t			  now = time(NULL);
@@ -240,15 +237,9 @@ boot_hook_check(struct run_ctx *ctx)
 		free(val);
 		return;
 	}
-	memset(&spec, 0, sizeof(spec));
-	spec.path = argv[0];
-	spec.argv = argv;
-	spec.envp = envp;
-	spec.timeout = BOOT_HOOK_TIMEOUT;
-	spec.search = 1;
 	log_info("%s: running %s_command: %s", val, val, cmd);
-	ctx->hook_job = exec_start(&spec, boot_hook_done, ctx, err,
-	    sizeof(err));
+	ctx->hook_job = exec_command(argv, BOOT_HOOK_TIMEOUT, boot_hook_done,
+	    ctx, err, sizeof(err));
 	exec_free_argv(argv);
 	if (ctx->hook_job != NULL)
 		ctx->hook_kind = val;	/* boot_hook_done frees it */

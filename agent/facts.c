@@ -434,10 +434,7 @@ void
 facts_refresh(struct facts_collect *fc)
 {
 	struct facts_run	*fr;
-	struct exec_spec	 spec;
 	char			**argv, err[512];
-	static char		*envp[] = { "PATH=/usr/local/sbin:"
-	    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
 
 	if (fc->job != NULL)
 		return;		/* a collection is under way */
@@ -453,13 +450,8 @@ facts_refresh(struct facts_collect *fc)
 	/* Checked at start-up, so splitting cannot fail here. */
 	if ((argv = exec_split(fc->command, err, sizeof(err))) == NULL)
 		fatalx("facts_command: %s", err);
-	memset(&spec, 0, sizeof(spec));
-	spec.path = argv[0];
-	spec.argv = argv;
-	spec.envp = envp;
-	spec.timeout = FACTS_TIMEOUT;
-	spec.search = 1;
-	fc->job = exec_start(&spec, facts_command_done, fr, err, sizeof(err));
+	fc->job = exec_command(argv, FACTS_TIMEOUT, facts_command_done, fr,
+	    err, sizeof(err));
 	exec_free_argv(argv);
 	if (fc->job == NULL) {
 		log_warnx("facts_command: %s; its facts are left out", err);
