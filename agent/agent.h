@@ -3,8 +3,9 @@
  * (what this machine is), state (the SQLite database in state_dir that
  * every change goes through before it is acted on), pending (the next-boot
  * queue and its cap), applic (does a package apply here), exec (child
- * processes: packages, hooks, facts_command), conn (the TLS channel to the
- * server) and run (the per-run state machine tying them together).
+ * processes: packages, hooks, facts_command), agent_conn (the TLS channel
+ * to the server) and run (the per-run state machine tying them together,
+ * with run_recv, run_exec and boot below it).
  */
 #ifndef FC_AGENT_H
 #define FC_AGENT_H
@@ -56,6 +57,30 @@ int	 facts_os_release(struct facts *, const char *);
 int	 facts_locale(struct facts *, const char *);
 void	 facts_system(struct facts *, const char *);
 size_t	 facts_parse(struct facts *, const char *, size_t, const char *);
+
+/*
+ * Collecting them: the built-in facts and the installed packages (pkg.ID)
+ * at once, the facts_command's lines when it has ended (it gets
+ * FACTS_TIMEOUT seconds).  The result replaces *facts when it differs, and
+ * sets *dirty so that it goes out with the next heartbeat; done is called
+ * after every collection, changed or not.
+ */
+#define FACTS_TIMEOUT		30	/* seconds for facts_command */
+
+struct exec_job;
+struct state;
+
+struct facts_collect {
+	struct state	*state;		/* where the installed packages are */
+	const char	*command;	/* facts_command, NULL: none */
+	struct facts	*facts;		/* the current facts */
+	int		*dirty;
+	void		(*done)(void *);
+	void		*arg;
+	struct exec_job	*job;		/* the facts_command, while it runs */
+};
+
+void	 facts_refresh(struct facts_collect *);
 
 /*
  * state.c: the agent's database (state_dir/agent.db, SQLite in WAL mode
@@ -277,6 +302,8 @@ void	 exec_init(struct event_base *);
 void	 exec_shutdown(void);
 struct exec_job *exec_start(const struct exec_spec *, exec_cb, void *, char *,
 	    size_t);
+struct exec_job *exec_command(char **, unsigned, exec_cb, void *, char *,
+	    size_t);
 struct exec_job *exec_fork(int (*)(void *, char *, size_t), void *, unsigned,
 	    exec_cb, void *, char *, size_t);
 void	 exec_cancel(struct exec_job *);
@@ -290,35 +317,51 @@ char	*exec_tail_text(const struct exec_result *);
 void	 exec_describe(const struct exec_result *, unsigned, char *, size_t);
 
 /*
- * conn.c: the TLS channel to the server.  conn_send queues a message when
- * online; conn_sync sends a heartbeat and returns its sequence number,
- * which run_synced() later reports as acknowledged.
+ * agent_conn.c: the TLS channel to the server.  agent_conn_send queues a
+ * message when online; agent_conn_sync sends a heartbeat and returns its
+ * sequence number, which the synced callback later reports as
+ * acknowledged.  What the server says goes up through the callbacks, so
+ * that the channel never calls the runs it carries.
  */
-struct conn;
+struct agent_conn;
 struct agent;
 
-struct conn	*conn_new(struct agent *, char *, size_t);
-void		 conn_start(struct conn *);
-void		 conn_free(struct conn *);
-int		 conn_is_online(const struct conn *);
-int		 conn_send(struct conn *, const struct ctl_msg *);
-uint64_t	 conn_sync(struct conn *);
-void		 conn_facts_changed(struct conn *);
+struct agent_conn_cb {
+	void	(*online)(void *);		/* WELCOME received */
+	void	(*offline)(void *);		/* an online connection went */
+	void	(*synced)(void *, uint64_t);	/* heartbeats acked up to */
+	void	(*message)(void *, const struct ctl_msg *); /* ASSIGN...CANCEL */
+};
+
+struct agent_conn *agent_conn_new(struct agent *, const struct agent_conn_cb *,
+	    void *, char *, size_t);
+void	 agent_conn_start(struct agent_conn *);
+void	 agent_conn_free(struct agent_conn *);
+int	 agent_conn_is_online(const struct agent_conn *);
+int	 agent_conn_send(struct agent_conn *, const struct ctl_msg *);
+uint64_t agent_conn_sync(struct agent_conn *);
+void	 agent_conn_facts_changed(struct agent_conn *);
 
 /*
- * run.c: every run on this machine, one state machine each (run_fsm),
- * plus the next-boot queue's application and the reboot / power-off
- * hooks.  conn.c calls in with what the server says.
+ * run.c: every run on this machine, one state machine each (run_fsm);
+ * run_recv.c receives a package (and falls back to unicast), run_exec.c
+ * verifies and runs it, boot.c applies the next-boot queue and runs the
+ * reboot / power-off hooks (their private header is run_int.h).
+ * fleetcast-agent.c hands in what the server says.
  */
-void	 run_init(void);
-void	 run_shutdown(void);
-void	 run_online(void);
-void	 run_offline(void);
-void	 run_synced(uint64_t);
-void	 run_message(const struct ctl_msg *);
-const char *run_strstate(int);
+struct run_ctx;
 
-/* fleetcast-agent.c: the agent as a whole, shared by conn and run. */
+struct run_ctx *run_init(struct agent *);
+void	 run_shutdown(struct run_ctx *);
+void	 run_online(struct run_ctx *);
+void	 run_offline(struct run_ctx *);
+void	 run_synced(struct run_ctx *, uint64_t);
+void	 run_message(struct run_ctx *, const struct ctl_msg *);
+
+/*
+ * fleetcast-agent.c: the agent as a whole, what its parts share; main
+ * owns it and hands it to each of them.
+ */
 struct agent {
 	struct event_base	*base;
 	struct conf		*conf;
@@ -329,12 +372,10 @@ struct agent {
 	size_t			 nkeys;
 	struct facts		 facts;
 	int			 facts_dirty;	/* send them with the next beat */
+	struct facts_collect	 collect;
 	unsigned		 exec_timeout;
-	struct conn		*conn;
+	struct agent_conn	*conn;
+	struct run_ctx		*runs;
 };
-
-extern struct agent	*agent;
-
-void	 agent_refresh_facts(void);
 
 #endif

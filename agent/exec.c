@@ -412,6 +412,28 @@ exec_start(const struct exec_spec *spec, exec_cb cb, void *arg, char *err,
 }
 
 /*
+ * A command from the configuration (facts_command, reboot_command,
+ * poweroff_command), split by exec_split: looked up in PATH, with an
+ * environment of its own (a fixed PATH and LANG=C), not the agent's.
+ */
+struct exec_job *
+exec_command(char **argv, unsigned timeout, exec_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	struct exec_spec	 spec;
+	static char		*envp[] = { "PATH=/usr/local/sbin:"
+	    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
+
+	memset(&spec, 0, sizeof(spec));
+	spec.path = argv[0];
+	spec.argv = argv;
+	spec.envp = envp;
+	spec.timeout = timeout;
+	spec.search = 1;
+	return (exec_start(&spec, cb, arg, err, errlen));
+}
+
+/*
  * Run a function of ours in a child process, for work that would block
  * the event loop (verifying and extracting a large package).  The child
  * gets the same isolation as an executable; what fn writes into its error

@@ -6,7 +6,10 @@
  * caller); an optional facts_command adds key=value lines of its own but
  * never overrides a built-in fact, so a script cannot pretend the machine
  * runs another OS.  The list is kept sorted so that two collections
- * compare cheaply and the server sees a stable order.
+ * compare cheaply and the server sees a stable order.  facts_refresh
+ * collects them again (at start-up, on SIGHUP, every few minutes and
+ * after a package is installed) and tells its owner through a callback
+ * once the facts_command, if any, has ended.
  */
 #include <sys/utsname.h>
 
@@ -356,4 +359,103 @@ next:
 		free(line);
 	}
 	return (added);
+}
+
+/* Collection: built-in facts now, the facts_command's when it has ended. */
+
+static void
+facts_collected(struct facts_collect *fc, struct facts *f)
+{
+	if (!facts_equal(f, fc->facts)) {
+		facts_free(fc->facts);
+		*fc->facts = *f;
+		*fc->dirty = 1;
+		log_debug("facts: %zu facts, changed", fc->facts->n);
+	} else
+		facts_free(f);
+	fc->done(fc->arg);
+}
+
+static void
+facts_builtin(struct facts_collect *fc, struct facts *f)
+{
+	struct installed	*inst;
+	size_t			 ninst, i;
+	char			 key[FACTS_KEY_MAX + 1], val[16], err[512];
+
+	facts_system(f, "");
+	if (state_installed_list(fc->state, &inst, &ninst, err,
+	    sizeof(err)) == -1) {
+		log_warnx("facts: %s", err);
+		return;
+	}
+	for (i = 0; i < ninst; i++) {
+		snprintf(key, sizeof(key), "pkg.%s", inst[i].id);
+		if (inst[i].has_version)
+			snprintf(val, sizeof(val), "%u.%u", inst[i].major,
+			    inst[i].minor);
+		else
+			snprintf(val, sizeof(val), "0");
+		if (facts_set(f, key, val) == -1)
+			log_warnx("facts: no room for %s", key);
+	}
+	state_installed_free(inst, ninst);
+}
+
+/* What a command's job carries back: the collector and the new facts. */
+struct facts_run {
+	struct facts_collect	*fc;
+	struct facts		 f;
+};
+
+static void
+facts_command_done(const struct exec_result *res, void *arg)
+{
+	struct facts_run	*fr = arg;
+	char			 how[128];
+
+	fr->fc->job = NULL;
+	if (res->how != EXEC_EXITED || res->exit_status != 0) {
+		exec_describe(res, FACTS_TIMEOUT, how, sizeof(how));
+		log_warnx("facts_command: %s; its facts are left out", how);
+	} else if (res->outbytes > res->taillen)
+		log_warnx("facts_command: printed %llu bytes, only the last %d "
+		    "are read", (unsigned long long)res->outbytes,
+		    EXEC_TAIL_MAX);
+	if (res->how == EXEC_EXITED && res->exit_status == 0)
+		(void)facts_parse(&fr->f, res->tail, res->taillen,
+		    "facts_command");
+	facts_collected(fr->fc, &fr->f);
+	free(fr);
+}
+
+/* Collect the facts again; a change is sent with the next heartbeat. */
+void
+facts_refresh(struct facts_collect *fc)
+{
+	struct facts_run	*fr;
+	char			**argv, err[512];
+
+	if (fc->job != NULL)
+		return;		/* a collection is under way */
+	fr = xcalloc(1, sizeof(*fr));
+	fr->fc = fc;
+	facts_init(&fr->f);
+	facts_builtin(fc, &fr->f);
+	if (fc->command == NULL) {
+		facts_collected(fc, &fr->f);
+		free(fr);
+		return;
+	}
+	/* Checked at start-up, so splitting cannot fail here. */
+	if ((argv = exec_split(fc->command, err, sizeof(err))) == NULL)
+		fatalx("facts_command: %s", err);
+	fc->job = exec_command(argv, FACTS_TIMEOUT, facts_command_done, fr,
+	    err, sizeof(err));
+	exec_free_argv(argv);
+	if (fc->job == NULL) {
+		log_warnx("facts_command: %s; its facts are left out", err);
+		facts_collected(fc, &fr->f);
+		free(fr);
+	}
 }

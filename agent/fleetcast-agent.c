@@ -2,10 +2,12 @@
  * fleetcast-agent: the program that runs on every managed machine.  main()
  * reads the configuration (a file of `key = value' lines, each key also
  * given as `--key value'), checks it, opens the state database, collects
- * the machine's facts and then runs everything on one libevent loop: the
- * TLS channel to the server (conn.c), the runs (run.c) and their child
- * processes (exec.c).  Signals are events of that loop too.  -n checks the
- * configuration and exits; -d stays in the foreground and logs to stderr.
+ * the machine's facts (facts.c) and then runs everything on one libevent
+ * loop: the TLS channel to the server (agent_conn.c), the runs (run.c) and
+ * their child processes (exec.c).  It wires them together: the channel
+ * hands what the server says to the runs through the callbacks set here.
+ * Signals are events of that loop too.  -n checks the configuration and
+ * exits; -d stays in the foreground and logs to stderr.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -28,7 +30,6 @@
 #define AGENT_CONF_FILE		FC_SYSCONFDIR "/fleetcast/fleetcast-agent.conf"
 #define AGENT_NAME_MAX		CTL_MAX_NAME
 #define AGENT_BOOT_ID_MAX	63
-#define FACTS_TIMEOUT		30	/* seconds for facts_command */
 #define FACTS_INTERVAL		600	/* seconds between collections */
 
 /* The keys of SPEC.md, with their defaults, plus exec_timeout. */
@@ -48,9 +49,8 @@ static const struct conf_def agent_conf_defs[] = {
 	{ NULL, CONF_STRING, NULL, 0, 0, NULL },
 };
 
-struct agent		*agent;
-
-static struct exec_job	*facts_job;
+/* The agent of this process, for the signal and timer events. */
+static struct agent	*agent;
 static struct event	*facts_timer;
 static int		 facts_started;
 
@@ -179,113 +179,58 @@ agent_check_conf(struct conf *c, char **name, char *err, size_t errlen)
 	return (0);
 }
 
-/* Facts: built-in ones now, the facts_command's when it has ended. */
+/*
+ * The connection's callbacks: what the server says goes to the runs.  The
+ * connection starts only once the runs exist, so a->runs is set.
+ */
+static void
+agent_online(void *arg)
+{
+	struct agent	*a = arg;
+
+	run_online(a->runs);
+}
 
 static void
-agent_facts_done(struct facts *f)
+agent_offline(void *arg)
 {
-	if (!facts_equal(f, &agent->facts)) {
-		facts_free(&agent->facts);
-		agent->facts = *f;
-		agent->facts_dirty = 1;
-		log_debug("facts: %zu facts, changed", agent->facts.n);
-	} else
-		facts_free(f);
+	struct agent	*a = arg;
+
+	run_offline(a->runs);
+}
+
+static void
+agent_synced(void *arg, uint64_t seq)
+{
+	struct agent	*a = arg;
+
+	run_synced(a->runs, seq);
+}
+
+static void
+agent_message(void *arg, const struct ctl_msg *m)
+{
+	struct agent	*a = arg;
+
+	run_message(a->runs, m);
+}
+
+/*
+ * A facts collection ended.  Applicability needs the facts, so the first
+ * one connects; a later one that changed them sends them now.
+ */
+static void
+agent_facts_done(void *arg)
+{
+	struct agent	*a = arg;
+
 	if (!facts_started) {
 		facts_started = 1;
 		log_info("%s: fleetcast-agent %s, boot id %s, %zu facts",
-		    agent->name, AGENT_VERSION, agent->boot_id,
-		    agent->facts.n);
-		/* Applicability needs the facts: connect once they are in. */
-		conn_start(agent->conn);
-	} else if (agent->facts_dirty)
-		conn_facts_changed(agent->conn);
-}
-
-static void
-agent_builtin_facts(struct facts *f)
-{
-	struct installed	*inst;
-	size_t			 ninst, i;
-	char			 key[FACTS_KEY_MAX + 1], val[16], err[512];
-
-	facts_system(f, "");
-	if (state_installed_list(agent->state, &inst, &ninst, err,
-	    sizeof(err)) == -1) {
-		log_warnx("facts: %s", err);
-		return;
-	}
-	for (i = 0; i < ninst; i++) {
-		snprintf(key, sizeof(key), "pkg.%s", inst[i].id);
-		if (inst[i].has_version)
-			snprintf(val, sizeof(val), "%u.%u", inst[i].major,
-			    inst[i].minor);
-		else
-			snprintf(val, sizeof(val), "0");
-		if (facts_set(f, key, val) == -1)
-			log_warnx("facts: no room for %s", key);
-	}
-	state_installed_free(inst, ninst);
-}
-
-static void
-agent_facts_command_done(const struct exec_result *res, void *arg)
-{
-	struct facts	*f = arg;
-	char		 how[128];
-
-	facts_job = NULL;
-	if (res->how != EXEC_EXITED || res->exit_status != 0) {
-		exec_describe(res, FACTS_TIMEOUT, how, sizeof(how));
-		log_warnx("facts_command: %s; its facts are left out", how);
-	} else if (res->outbytes > res->taillen)
-		log_warnx("facts_command: printed %llu bytes, only the last %d "
-		    "are read", (unsigned long long)res->outbytes,
-		    EXEC_TAIL_MAX);
-	if (res->how == EXEC_EXITED && res->exit_status == 0)
-		(void)facts_parse(f, res->tail, res->taillen, "facts_command");
-	agent_facts_done(f);
-	free(f);
-}
-
-/* Collect the facts again; a change is sent with the next heartbeat. */
-void
-agent_refresh_facts(void)
-{
-	struct facts		*f;
-	struct exec_spec	 spec;
-	const char		*cmd;
-	char			**argv, err[512];
-	static char		*envp[] = { "PATH=/usr/local/sbin:"
-	    "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", NULL };
-
-	if (facts_job != NULL)
-		return;		/* a collection is under way */
-	f = xcalloc(1, sizeof(*f));
-	facts_init(f);
-	agent_builtin_facts(f);
-	if ((cmd = conf_str(agent->conf, "facts_command")) == NULL) {
-		agent_facts_done(f);
-		free(f);
-		return;
-	}
-	/* Checked at start-up, so splitting cannot fail here. */
-	if ((argv = exec_split(cmd, err, sizeof(err))) == NULL)
-		fatalx("facts_command: %s", err);
-	memset(&spec, 0, sizeof(spec));
-	spec.path = argv[0];
-	spec.argv = argv;
-	spec.envp = envp;
-	spec.timeout = FACTS_TIMEOUT;
-	spec.search = 1;
-	facts_job = exec_start(&spec, agent_facts_command_done, f, err,
-	    sizeof(err));
-	exec_free_argv(argv);
-	if (facts_job == NULL) {
-		log_warnx("facts_command: %s; its facts are left out", err);
-		agent_facts_done(f);
-		free(f);
-	}
+		    a->name, AGENT_VERSION, a->boot_id, a->facts.n);
+		agent_conn_start(a->conn);
+	} else if (a->facts_dirty)
+		agent_conn_facts_changed(a->conn);
 }
 
 static void
@@ -293,7 +238,7 @@ agent_facts_timer(evutil_socket_t fd, short ev, void *arg)
 {
 	struct timeval	tv = { FACTS_INTERVAL, 0 };
 
-	agent_refresh_facts();
+	facts_refresh(&agent->collect);
 	evtimer_add(facts_timer, &tv);
 }
 
@@ -308,7 +253,7 @@ agent_signal(evutil_socket_t sig, short ev, void *arg)
 		break;
 	case SIGHUP:
 		log_info("%s: SIGHUP: collecting facts again", agent->name);
-		agent_refresh_facts();
+		facts_refresh(&agent->collect);
 		break;
 	}
 }
@@ -324,6 +269,8 @@ main(int argc, char **argv)
 	struct event	*ev_term, *ev_int, *ev_hup;
 	struct timeval	 tv = { FACTS_INTERVAL, 0 };
 	char		*name;
+	static const struct agent_conn_cb conn_cb = { agent_online,
+	    agent_offline, agent_synced, agent_message };
 
 	/*
 	 * Short flags first; every `--key value' pair is handed to
@@ -448,16 +395,23 @@ nextarg:
 	facts_timer = evtimer_new(agent->base, agent_facts_timer, NULL);
 	if (facts_timer == NULL || evtimer_add(facts_timer, &tv) == -1)
 		fatalx("cannot arm the facts timer");
-	if ((agent->conn = conn_new(agent, err, sizeof(err))) == NULL)
+	agent->collect.state = agent->state;
+	agent->collect.command = conf_str(c, "facts_command");
+	agent->collect.facts = &agent->facts;
+	agent->collect.dirty = &agent->facts_dirty;
+	agent->collect.done = agent_facts_done;
+	agent->collect.arg = agent;
+	if ((agent->conn = agent_conn_new(agent, &conn_cb, agent, err,
+	    sizeof(err))) == NULL)
 		fatalx("%s", err);
 	/* Runs carry on (and next-boot updates apply) even offline. */
-	run_init();
-	agent_refresh_facts();
+	agent->runs = run_init(agent);
+	facts_refresh(&agent->collect);
 
 	event_base_dispatch(agent->base);
 
-	run_shutdown();
-	conn_free(agent->conn);
+	run_shutdown(agent->runs);
+	agent_conn_free(agent->conn);
 	exec_shutdown();
 	event_free(ev_term);
 	event_free(ev_int);

@@ -10,6 +10,11 @@ agent_fleetcast_agent_SOURCES = \
 	agent/pending.c \
 	agent/applic.c \
 	agent/exec.c \
-	agent/conn.c \
+	agent/agent_conn.c \
+	agent/run_int.h \
+	agent/run_report.c \
+	agent/boot.c \
+	agent/run_recv.c \
+	agent/run_exec.c \
 	agent/run.c
 agent_fleetcast_agent_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)

@@ -133,8 +133,8 @@ tests_unit_test_pending_SOURCES = tests/unit/test_pending.c tests/unit/unit.h \
 tests_unit_test_pending_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 tests_unit_test_applic_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_applic_SOURCES = tests/unit/test_applic.c tests/unit/unit.h \
-	agent/applic.c agent/facts.c
-tests_unit_test_applic_LDADD = $(UNIT_LIBS)
+	agent/applic.c agent/facts.c agent/state.c agent/exec.c
+tests_unit_test_applic_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 tests_unit_test_exec_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c tests/unit/unit.h \
 	agent/exec.c

@@ -12,10 +12,12 @@
  * storing both (ca.crt, agent.crt): from then on it accepts only a server
  * certificate that chains to that pinned CA, and shows its own.
  *
- * The connection is a small state machine (conn_fsm); everything about
- * runs is handed to run.c.  HEARTBEAT_ACKs come back in order, so a
+ * The connection is a small state machine (agent_conn_fsm); everything
+ * about runs is handed up through the callbacks the agent gave
+ * agent_conn_new (struct agent_conn_cb), so that this file never calls
+ * the runs it serves.  HEARTBEAT_ACKs come back in order, so a
  * heartbeat sent right after a REPORT tells, once acknowledged, that the
- * server has processed the report (conn_sync).
+ * server has processed the report (agent_conn_sync).
  */
 #include <sys/stat.h>
 
@@ -46,35 +48,37 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define CONN_KEY_FILE		"agent.key"
-#define CONN_CERT_FILE		"agent.crt"
-#define CONN_CA_FILE		"ca.crt"
-#define CONN_BACKOFF_MIN	1	/* seconds */
-#define CONN_BACKOFF_MAX	30
-#define CONN_REFUSED_WAIT	60	/* after the server refused us */
-#define CONN_SETUP_TIMEOUT	10	/* connect + TLS + first answer */
-#define CONN_PEM_MAX		CTL_MAX_PEM
-#define CONN_MISSED_BEATS	3	/* unanswered heartbeats: dead */
+#define AGENT_CONN_KEY_FILE		"agent.key"
+#define AGENT_CONN_CERT_FILE		"agent.crt"
+#define AGENT_CONN_CA_FILE		"ca.crt"
+#define AGENT_CONN_BACKOFF_MIN	1	/* seconds */
+#define AGENT_CONN_BACKOFF_MAX	30
+#define AGENT_CONN_REFUSED_WAIT	60	/* after the server refused us */
+#define AGENT_CONN_SETUP_TIMEOUT	10	/* connect + TLS + first answer */
+#define AGENT_CONN_PEM_MAX		CTL_MAX_PEM
+#define AGENT_CONN_MISSED_BEATS	3	/* unanswered heartbeats: dead */
 
-enum conn_state {
-	CONN_IDLE,		/* not connected, retry timer armed */
-	CONN_CONNECTING,	/* TCP + TLS handshake */
-	CONN_ENROLLING,		/* ENROLL sent */
-	CONN_PENDING,		/* waiting for an admin's approval */
-	CONN_HELLO,		/* HELLO sent, waiting for WELCOME */
-	CONN_ONLINE,		/* WELCOME received */
+enum agent_conn_state {
+	AGENT_CONN_IDLE,		/* not connected, retry timer armed */
+	AGENT_CONN_CONNECTING,	/* TCP + TLS handshake */
+	AGENT_CONN_ENROLLING,		/* ENROLL sent */
+	AGENT_CONN_PENDING,		/* waiting for an admin's approval */
+	AGENT_CONN_HELLO,		/* HELLO sent, waiting for WELCOME */
+	AGENT_CONN_ONLINE,		/* WELCOME received */
 };
 
-enum conn_event {
-	CONN_EV_START,		/* time to (re)connect */
-	CONN_EV_CONNECTED,	/* TLS handshake done */
-	CONN_EV_MESSAGE,	/* a decoded message arrived */
-	CONN_EV_CLOSED,		/* error, EOF, timeout or protocol error */
+enum agent_conn_event {
+	AGENT_CONN_EV_START,		/* time to (re)connect */
+	AGENT_CONN_EV_CONNECTED,	/* TLS handshake done */
+	AGENT_CONN_EV_MESSAGE,	/* a decoded message arrived */
+	AGENT_CONN_EV_CLOSED,		/* error, EOF, timeout or protocol error */
 };
 
-struct conn {
+struct agent_conn {
 	struct agent		*agent;
-	enum conn_state		 state;
+	struct agent_conn_cb	 cb;		/* what the agent hears of */
+	void			*arg;
+	enum agent_conn_state	 state;
 	char			*host;
 	uint16_t		 port;
 	struct evdns_base	*dns;
@@ -97,10 +101,11 @@ struct conn {
 	int			 logged_down;
 };
 
-static void	conn_fsm(struct conn *, enum conn_event, struct ctl_msg *);
+static void	agent_conn_fsm(struct agent_conn *, enum agent_conn_event,
+		    struct ctl_msg *);
 
 static const char *
-conn_strstate(enum conn_state s)
+agent_conn_strstate(enum agent_conn_state s)
 {
 	static const char *names[] = { "idle", "connecting", "enrolling",
 	    "pending", "hello", "online" };
@@ -109,18 +114,18 @@ conn_strstate(enum conn_state s)
 }
 
 static void
-conn_set_state(struct conn *c, enum conn_state s)
+agent_conn_set_state(struct agent_conn *c, enum agent_conn_state s)
 {
 	if (c->state == s)
 		return;
-	log_debug("conn: %s -> %s", conn_strstate(c->state),
-	    conn_strstate(s));
+	log_debug("conn: %s -> %s", agent_conn_strstate(c->state),
+	    agent_conn_strstate(s));
 	c->state = s;
 }
 
 /* The OpenSSL error queue, as one line, for the log. */
 static void
-conn_ssl_errors(char *buf, size_t len)
+agent_conn_ssl_errors(char *buf, size_t len)
 {
 	unsigned long	e;
 	size_t		off = 0;
@@ -137,7 +142,7 @@ conn_ssl_errors(char *buf, size_t len)
 /* Keys and certificates. */
 
 static char *
-conn_pem_of(X509 *x, EVP_PKEY *k, X509_REQ *req)
+agent_conn_pem_of(X509 *x, EVP_PKEY *k, X509_REQ *req)
 {
 	BIO	*b;
 	char	*data, *s;
@@ -163,7 +168,7 @@ conn_pem_of(X509 *x, EVP_PKEY *k, X509_REQ *req)
 }
 
 static X509 *
-conn_x509_of(const char *pem)
+agent_conn_x509_of(const char *pem)
 {
 	BIO	*b;
 	X509	*x;
@@ -176,7 +181,7 @@ conn_x509_of(const char *pem)
 }
 
 static X509 *
-conn_read_cert(const char *path)
+agent_conn_read_cert(const char *path)
 {
 	FILE	*fp;
 	X509	*x;
@@ -190,7 +195,7 @@ conn_read_cert(const char *path)
 
 /* The agent's key: made once (ECDSA P-256) and kept 0600. */
 static int
-conn_load_key(struct conn *c, char *err, size_t errlen)
+agent_conn_load_key(struct agent_conn *c, char *err, size_t errlen)
 {
 	FILE	*fp;
 	char	*pem, e2[256];
@@ -199,7 +204,7 @@ conn_load_key(struct conn *c, char *err, size_t errlen)
 		c->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
 		fclose(fp);
 		if (c->key == NULL) {
-			conn_ssl_errors(e2, sizeof(e2));
+			agent_conn_ssl_errors(e2, sizeof(e2));
 			snprintf(err, errlen, "%s: not a PEM private key (%s); "
 			    "remove it to enroll with a new key", c->keypath,
 			    e2);
@@ -215,7 +220,7 @@ conn_load_key(struct conn *c, char *err, size_t errlen)
 		snprintf(err, errlen, "generating the agent key failed");
 		return (-1);
 	}
-	if ((pem = conn_pem_of(NULL, c->key, NULL)) == NULL) {
+	if ((pem = agent_conn_pem_of(NULL, c->key, NULL)) == NULL) {
 		snprintf(err, errlen, "encoding the agent key failed");
 		return (-1);
 	}
@@ -230,7 +235,7 @@ conn_load_key(struct conn *c, char *err, size_t errlen)
 }
 
 static char *
-conn_make_csr(struct conn *c)
+agent_conn_make_csr(struct agent_conn *c)
 {
 	X509_REQ	*req;
 	X509_NAME	*nm;
@@ -244,14 +249,14 @@ conn_make_csr(struct conn *c)
 	    (const unsigned char *)c->agent->name, -1, -1, 0) == 1 &&
 	    X509_REQ_set_pubkey(req, c->key) == 1 &&
 	    X509_REQ_sign(req, c->key, EVP_sha256()) > 0)
-		pem = conn_pem_of(NULL, NULL, req);
+		pem = agent_conn_pem_of(NULL, NULL, req);
 	X509_REQ_free(req);
 	return (pem);
 }
 
 /* 1 when x chains to ca (one level: the server's CA signs directly). */
 static int
-conn_chains_to(X509 *x, X509 *ca)
+agent_conn_chains_to(X509 *x, X509 *ca)
 {
 	X509_STORE	*store;
 	X509_STORE_CTX	*ctx;
@@ -269,7 +274,7 @@ conn_chains_to(X509 *x, X509 *ca)
 }
 
 static SSL_CTX *
-conn_new_ctx(struct conn *c, int pinned)
+agent_conn_new_ctx(struct agent_conn *c, int pinned)
 {
 	SSL_CTX	*ctx;
 
@@ -307,7 +312,7 @@ fail:
  * enrolls again instead of failing forever.
  */
 static int
-conn_load_certs(struct conn *c, char *err, size_t errlen)
+agent_conn_load_certs(struct agent_conn *c, char *err, size_t errlen)
 {
 	char	old[1024];
 
@@ -316,11 +321,12 @@ conn_load_certs(struct conn *c, char *err, size_t errlen)
 	c->cert = c->ca = NULL;
 	SSL_CTX_free(c->ctx_pinned);
 	c->ctx_pinned = NULL;
-	c->ca = conn_read_cert(c->capath);
-	if (c->ca == NULL || (c->cert = conn_read_cert(c->certpath)) == NULL)
+	c->ca = agent_conn_read_cert(c->capath);
+	if (c->ca == NULL ||
+	    (c->cert = agent_conn_read_cert(c->certpath)) == NULL)
 		return (0);
 	if (X509_check_private_key(c->cert, c->key) != 1 ||
-	    !conn_chains_to(c->cert, c->ca)) {
+	    !agent_conn_chains_to(c->cert, c->ca)) {
 		snprintf(old, sizeof(old), "%s.bad", c->certpath);
 		log_warnx("conn: %s does not match %s and %s: moved to %s, "
 		    "enrolling again", c->certpath, c->keypath, c->capath, old);
@@ -330,7 +336,7 @@ conn_load_certs(struct conn *c, char *err, size_t errlen)
 		ERR_clear_error();
 		return (0);
 	}
-	if ((c->ctx_pinned = conn_new_ctx(c, 1)) == NULL) {
+	if ((c->ctx_pinned = agent_conn_new_ctx(c, 1)) == NULL) {
 		snprintf(err, errlen, "TLS context with %s failed",
 		    c->certpath);
 		return (-1);
@@ -341,13 +347,14 @@ conn_load_certs(struct conn *c, char *err, size_t errlen)
 /* Connection life. */
 
 static void
-conn_close(struct conn *c)
+agent_conn_close(struct agent_conn *c)
 {
 	SSL	*ssl;
 
 	if (c->bev != NULL) {
 		/* A close_notify, best effort, so the server sees a clean end. */
-		if (c->state != CONN_CONNECTING && c->state != CONN_IDLE &&
+		if (c->state != AGENT_CONN_CONNECTING &&
+		    c->state != AGENT_CONN_IDLE &&
 		    (ssl = bufferevent_openssl_get_ssl(c->bev)) != NULL) {
 			bufferevent_flush(c->bev, EV_WRITE, BEV_FLUSH);
 			(void)SSL_shutdown(ssl);
@@ -362,17 +369,17 @@ conn_close(struct conn *c)
 
 /* Arm the retry: back-off doubling up to the cap, with 20% jitter. */
 static void
-conn_retry_later(struct conn *c, unsigned wait)
+agent_conn_retry_later(struct agent_conn *c, unsigned wait)
 {
 	struct timeval	tv;
 	uint32_t	r = 0;
 
-	conn_close(c);
-	conn_set_state(c, CONN_IDLE);
+	agent_conn_close(c);
+	agent_conn_set_state(c, AGENT_CONN_IDLE);
 	if (wait == 0) {
 		wait = c->backoff;
-		c->backoff = c->backoff * 2 > CONN_BACKOFF_MAX ?
-		    CONN_BACKOFF_MAX : c->backoff * 2;
+		c->backoff = c->backoff * 2 > AGENT_CONN_BACKOFF_MAX ?
+		    AGENT_CONN_BACKOFF_MAX : c->backoff * 2;
 	}
 	(void)crypto_random(&r, sizeof(r));
 	tv.tv_sec = wait;
@@ -387,13 +394,13 @@ conn_retry_later(struct conn *c, unsigned wait)
 	evtimer_add(c->ev_retry, &tv);
 }
 
-/* The connection went away: tell run.c once, then retry. */
+/* The connection went away: tell the agent once, then retry. */
 static void
-conn_down(struct conn *c, unsigned wait, const char *fmt, ...)
+agent_conn_down(struct agent_conn *c, unsigned wait, const char *fmt, ...)
 {
 	char	buf[1024];
 	va_list	ap;
-	int	was_online = c->state == CONN_ONLINE;
+	int	was_online = c->state == AGENT_CONN_ONLINE;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -404,13 +411,13 @@ conn_down(struct conn *c, unsigned wait, const char *fmt, ...)
 	else
 		log_debug("conn: %s:%u: %s", c->host, c->port, buf);
 	c->logged_down = 1;
-	conn_retry_later(c, wait);
+	agent_conn_retry_later(c, wait);
 	if (was_online)
-		run_offline();
+		c->cb.offline(c->arg);
 }
 
 static int
-conn_write(struct conn *c, const struct ctl_msg *m)
+agent_conn_write(struct agent_conn *c, const struct ctl_msg *m)
 {
 	char	err[256];
 
@@ -426,7 +433,7 @@ conn_write(struct conn *c, const struct ctl_msg *m)
 }
 
 static void
-conn_send_heartbeat(struct conn *c)
+agent_conn_send_heartbeat(struct agent_conn *c)
 {
 	struct ctl_msg	 m;
 	struct ctl_fact	*f = NULL;
@@ -446,7 +453,7 @@ conn_send_heartbeat(struct conn *c)
 		m.u.heartbeat.nfacts = n;
 		m.u.heartbeat.facts = f;
 	}
-	if (conn_write(c, &m) == 0) {
+	if (agent_conn_write(c, &m) == 0) {
 		c->beat_sent++;
 		if (m.u.heartbeat.has_facts) {
 			c->agent->facts_dirty = 0;
@@ -457,39 +464,39 @@ conn_send_heartbeat(struct conn *c)
 }
 
 static void
-conn_beat_cb(evutil_socket_t fd, short ev, void *arg)
+agent_conn_beat_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct conn	*c = arg;
+	struct agent_conn	*c = arg;
 	struct timeval	 tv = { c->heartbeat, 0 };
 
-	if (c->beat_sent - c->beat_acked >= CONN_MISSED_BEATS) {
-		conn_down(c, CONN_BACKOFF_MIN, "no answer to %d heartbeats",
-		    CONN_MISSED_BEATS);
+	if (c->beat_sent - c->beat_acked >= AGENT_CONN_MISSED_BEATS) {
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "no answer to %d "
+		    "heartbeats", AGENT_CONN_MISSED_BEATS);
 		return;
 	}
-	conn_send_heartbeat(c);
+	agent_conn_send_heartbeat(c);
 	evtimer_add(c->ev_beat, &tv);
 }
 
 static void
-conn_setup_cb(evutil_socket_t fd, short ev, void *arg)
+agent_conn_setup_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct conn	*c = arg;
+	struct agent_conn	*c = arg;
 
-	conn_down(c, 0, "no answer within %d s (%s)", CONN_SETUP_TIMEOUT,
-	    conn_strstate(c->state));
+	agent_conn_down(c, 0, "no answer within %d s (%s)",
+	    AGENT_CONN_SETUP_TIMEOUT, agent_conn_strstate(c->state));
 }
 
 static void
-conn_retry_cb(evutil_socket_t fd, short ev, void *arg)
+agent_conn_retry_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	conn_fsm(arg, CONN_EV_START, NULL);
+	agent_conn_fsm(arg, AGENT_CONN_EV_START, NULL);
 }
 
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+agent_conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct conn	*c = arg;
+	struct agent_conn	*c = arg;
 	struct ctl_msg	 m;
 	char		 err[512];
 	int		 rv;
@@ -500,26 +507,26 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (rv == 0)
 			return;
 		if (rv == -1) {
-			conn_down(c, 0, "protocol error from the server: %s",
-			    err);
+			agent_conn_down(c, 0, "protocol error from the server: "
+			    "%s", err);
 			return;
 		}
-		conn_fsm(c, CONN_EV_MESSAGE, &m);
+		agent_conn_fsm(c, AGENT_CONN_EV_MESSAGE, &m);
 		ctl_msg_free(&m);
 	}
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+agent_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct conn	*c = arg;
+	struct agent_conn	*c = arg;
 	char		 buf[512];
 	unsigned long	 e;
 	SSL		*ssl;
 	long		 vr;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		conn_fsm(c, CONN_EV_CONNECTED, NULL);
+		agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
 		return;
 	}
 	buf[0] = '\0';
@@ -528,36 +535,36 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
 	    c->cert != NULL &&
 	    (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		conn_down(c, 0, "the server's certificate does not chain to "
-		    "the pinned CA %s (%s); if the server was reinstalled, "
-		    "remove %s and %s to enroll again", c->capath,
+		agent_conn_down(c, 0, "the server's certificate does not "
+		    "chain to the pinned CA %s (%s); if the server was "
+		    "reinstalled, remove %s and %s to enroll again", c->capath,
 		    X509_verify_cert_error_string(vr), c->capath, c->certpath);
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
-		conn_down(c, 0, "closed by the server");
+		agent_conn_down(c, 0, "closed by the server");
 	else if (what & BEV_EVENT_TIMEOUT)
-		conn_down(c, 0, "timed out");
+		agent_conn_down(c, 0, "timed out");
 	else if (what & BEV_EVENT_ERROR) {
 		if (bufferevent_socket_get_dns_error(bev) != 0)
-			conn_down(c, 0, "cannot resolve %s: %s", c->host,
+			agent_conn_down(c, 0, "cannot resolve %s: %s", c->host,
 			    evutil_gai_strerror(
 			    bufferevent_socket_get_dns_error(bev)));
 		else
-			conn_down(c, 0, "%s", buf[0] != '\0' ? buf :
+			agent_conn_down(c, 0, "%s", buf[0] != '\0' ? buf :
 			    strerror(EVUTIL_SOCKET_ERROR()));
 	}
 }
 
 static void
-conn_connect(struct conn *c)
+agent_conn_connect(struct agent_conn *c)
 {
-	struct timeval	 tv = { CONN_SETUP_TIMEOUT, 0 };
+	struct timeval	 tv = { AGENT_CONN_SETUP_TIMEOUT, 0 };
 	SSL		*ssl;
 
 	ssl = SSL_new(c->cert != NULL ? c->ctx_pinned : c->ctx_enroll);
 	if (ssl == NULL) {
-		conn_down(c, 0, "SSL_new failed");
+		agent_conn_down(c, 0, "SSL_new failed");
 		return;
 	}
 	c->bev = bufferevent_openssl_socket_new(c->agent->base, -1, ssl,
@@ -565,48 +572,49 @@ conn_connect(struct conn *c)
 	    BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL) {
 		SSL_free(ssl);
-		conn_down(c, 0, "bufferevent_openssl_socket_new failed");
+		agent_conn_down(c, 0, "bufferevent_openssl_socket_new failed");
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
+	bufferevent_setcb(c->bev, agent_conn_read_cb, NULL, agent_conn_event_cb,
+	    c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CTL_MAX_FRAME +
 	    CTL_LEN_SIZE);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	conn_set_state(c, CONN_CONNECTING);
+	agent_conn_set_state(c, AGENT_CONN_CONNECTING);
 	evtimer_add(c->ev_setup, &tv);
 	c->beat_base = c->beat_acked = c->beat_sent;
 	if (bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC,
 	    c->host, c->port) == -1 && c->bev != NULL)
-		conn_down(c, 0, "connect failed");
+		agent_conn_down(c, 0, "connect failed");
 }
 
 /* CERT: check what the server gave us, store it, reconnect pinned. */
 static void
-conn_on_cert(struct conn *c, struct ctl_msg *m)
+agent_conn_on_cert(struct agent_conn *c, struct ctl_msg *m)
 {
 	X509	*cert = NULL, *ca = NULL, *peer = NULL;
 	char	 err[512];
 	SSL	*ssl;
 
-	if (strlen(m->u.cert.cert) > CONN_PEM_MAX ||
-	    (cert = conn_x509_of(m->u.cert.cert)) == NULL ||
-	    (ca = conn_x509_of(m->u.cert.ca)) == NULL) {
-		conn_down(c, 0, "CERT: not PEM certificates");
+	if (strlen(m->u.cert.cert) > AGENT_CONN_PEM_MAX ||
+	    (cert = agent_conn_x509_of(m->u.cert.cert)) == NULL ||
+	    (ca = agent_conn_x509_of(m->u.cert.ca)) == NULL) {
+		agent_conn_down(c, 0, "CERT: not PEM certificates");
 		goto out;
 	}
 	ssl = bufferevent_openssl_get_ssl(c->bev);
 	peer = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
-	if (peer == NULL || !conn_chains_to(peer, ca)) {
-		conn_down(c, CONN_REFUSED_WAIT, "CERT: the server's own "
-		    "certificate does not chain to the CA it sent: not pinning "
-		    "it");
+	if (peer == NULL || !agent_conn_chains_to(peer, ca)) {
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the "
+		    "server's own certificate does not chain to the CA it "
+		    "sent: not pinning it");
 		goto out;
 	}
 	if (X509_check_private_key(cert, c->key) != 1 ||
-	    !conn_chains_to(cert, ca)) {
-		conn_down(c, CONN_REFUSED_WAIT, "CERT: the certificate is not "
-		    "for our key or not signed by the CA");
+	    !agent_conn_chains_to(cert, ca)) {
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the "
+		    "certificate is not for our key or not signed by the CA");
 		goto out;
 	}
 	/* The CA first: agent.crt appearing is what marks us enrolled. */
@@ -614,20 +622,21 @@ conn_on_cert(struct conn *c, struct ctl_msg *m)
 	    0644, err, sizeof(err)) == -1 ||
 	    atomic_write_file(c->certpath, m->u.cert.cert,
 	    strlen(m->u.cert.cert), 0644, err, sizeof(err)) == -1) {
-		conn_down(c, CONN_BACKOFF_MAX, "storing the certificate: %s",
-		    err);
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "storing the "
+		    "certificate: %s", err);
 		goto out;
 	}
-	if (conn_load_certs(c, err, sizeof(err)) == -1 || c->cert == NULL) {
-		conn_down(c, CONN_BACKOFF_MAX, "certificate stored but not "
-		    "usable: %s", err);
+	if (agent_conn_load_certs(c, err, sizeof(err)) == -1 ||
+	    c->cert == NULL) {
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "certificate "
+		    "stored but not usable: %s", err);
 		goto out;
 	}
 	log_info("conn: enrolled as %s; server CA pinned in %s",
 	    c->agent->name, c->capath);
-	c->backoff = CONN_BACKOFF_MIN;
+	c->backoff = AGENT_CONN_BACKOFF_MIN;
 	c->logged_down = 0;
-	conn_retry_later(c, 1);
+	agent_conn_retry_later(c, 1);
 out:
 	X509_free(cert);
 	X509_free(ca);
@@ -636,14 +645,14 @@ out:
 }
 
 static void
-conn_on_error(struct conn *c, struct ctl_msg *m)
+agent_conn_on_error(struct agent_conn *c, struct ctl_msg *m)
 {
 	char	old[1024];
 
 	switch (m->u.error.code) {
 	case CTL_ERR_ENROLL_REFUSED:
-		conn_down(c, CONN_REFUSED_WAIT, "enrollment refused: %s",
-		    m->u.error.message);
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "enrollment "
+		    "refused: %s", m->u.error.message);
 		break;
 	case CTL_ERR_UNKNOWN_MACHINE:
 		/* The server no longer knows our certificate: enroll again. */
@@ -651,26 +660,27 @@ conn_on_error(struct conn *c, struct ctl_msg *m)
 		(void)rename(c->certpath, old);
 		X509_free(c->cert);
 		c->cert = NULL;
-		conn_down(c, CONN_BACKOFF_MIN, "the server does not know this "
-		    "machine (%s); %s moved to %s, enrolling again",
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "the server does "
+		    "not know this machine (%s); %s moved to %s, enrolling "
+		    "again",
 		    m->u.error.message, c->certpath, old);
 		break;
 	default:
-		conn_down(c, 0, "server error %u: %s", m->u.error.code,
+		agent_conn_down(c, 0, "server error %u: %s", m->u.error.code,
 		    m->u.error.message);
 		break;
 	}
 }
 
 static void
-conn_send_enroll(struct conn *c)
+agent_conn_send_enroll(struct agent_conn *c)
 {
 	struct ctl_msg	 m;
 	const char	*token;
 	char		*csr;
 
-	if ((csr = conn_make_csr(c)) == NULL) {
-		conn_down(c, CONN_BACKOFF_MAX, "cannot make a CSR");
+	if ((csr = agent_conn_make_csr(c)) == NULL) {
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "cannot make a CSR");
 		return;
 	}
 	token = conf_str(c->agent->conf, "enroll_token");
@@ -679,18 +689,18 @@ conn_send_enroll(struct conn *c)
 	m.u.enroll.name = (char *)c->agent->name;
 	m.u.enroll.token = (char *)(token != NULL ? token : "");
 	m.u.enroll.csr = csr;
-	if (conn_write(c, &m) == 0) {
-		conn_set_state(c, CONN_ENROLLING);
+	if (agent_conn_write(c, &m) == 0) {
+		agent_conn_set_state(c, AGENT_CONN_ENROLLING);
 		log_info("conn: enrolling as %s (%s)", c->agent->name,
 		    token != NULL ? "with enroll_token" : "waiting for an "
 		    "admin's approval");
 	} else
-		conn_down(c, 0, "cannot send ENROLL");
+		agent_conn_down(c, 0, "cannot send ENROLL");
 	free(csr);
 }
 
 static void
-conn_send_hello(struct conn *c)
+agent_conn_send_hello(struct agent_conn *c)
 {
 	struct ctl_msg	m;
 
@@ -699,14 +709,14 @@ conn_send_hello(struct conn *c)
 	m.u.hello.name = (char *)c->agent->name;
 	m.u.hello.version = AGENT_VERSION;
 	m.u.hello.boot_id = c->agent->boot_id;
-	if (conn_write(c, &m) == 0)
-		conn_set_state(c, CONN_HELLO);
+	if (agent_conn_write(c, &m) == 0)
+		agent_conn_set_state(c, AGENT_CONN_HELLO);
 	else
-		conn_down(c, 0, "cannot send HELLO");
+		agent_conn_down(c, 0, "cannot send HELLO");
 }
 
 static void
-conn_on_welcome(struct conn *c, struct ctl_msg *m)
+agent_conn_on_welcome(struct agent_conn *c, struct ctl_msg *m)
 {
 	struct timeval	tv;
 
@@ -716,111 +726,115 @@ conn_on_welcome(struct conn *c, struct ctl_msg *m)
 	if (c->heartbeat > 3600)
 		c->heartbeat = 3600;
 	evtimer_del(c->ev_setup);
-	conn_set_state(c, CONN_ONLINE);
-	c->backoff = CONN_BACKOFF_MIN;
+	agent_conn_set_state(c, AGENT_CONN_ONLINE);
+	c->backoff = AGENT_CONN_BACKOFF_MIN;
 	c->logged_down = 0;
 	log_info("conn: online with %s:%u (server %s, heartbeat %u s)",
 	    c->host, c->port, m->u.welcome.version, c->heartbeat);
 	/* The first heartbeat carries the facts. */
 	c->agent->facts_dirty = 1;
-	conn_send_heartbeat(c);
+	agent_conn_send_heartbeat(c);
 	tv.tv_sec = c->heartbeat;
 	tv.tv_usec = 0;
 	evtimer_add(c->ev_beat, &tv);
-	run_online();
+	c->cb.online(c->arg);
 }
 
 /*
  * The connection's state machine, on the state and then on the event (and
- * the message type for CONN_EV_MESSAGE).  Anything unexpected closes the
- * connection; the retry timer brings it back.
+ * the message type for AGENT_CONN_EV_MESSAGE).  Anything unexpected closes
+ * the connection; the retry timer brings it back.
  */
 static void
-conn_fsm(struct conn *c, enum conn_event ev, struct ctl_msg *m)
+agent_conn_fsm(struct agent_conn *c, enum agent_conn_event ev,
+    struct ctl_msg *m)
 {
-	if (ev == CONN_EV_START) {
-		if (c->state == CONN_IDLE)
-			conn_connect(c);
+	if (ev == AGENT_CONN_EV_START) {
+		if (c->state == AGENT_CONN_IDLE)
+			agent_conn_connect(c);
 		return;
 	}
-	if (ev == CONN_EV_MESSAGE && m->type == CTL_ERROR) {
-		conn_on_error(c, m);
+	if (ev == AGENT_CONN_EV_MESSAGE && m->type == CTL_ERROR) {
+		agent_conn_on_error(c, m);
 		return;
 	}
 	switch (c->state) {
-	case CONN_IDLE:
+	case AGENT_CONN_IDLE:
 		return;
-	case CONN_CONNECTING:
-		if (ev == CONN_EV_CONNECTED) {
+	case AGENT_CONN_CONNECTING:
+		if (ev == AGENT_CONN_EV_CONNECTED) {
 			if (c->cert != NULL)
-				conn_send_hello(c);
+				agent_conn_send_hello(c);
 			else
-				conn_send_enroll(c);
+				agent_conn_send_enroll(c);
 			return;
 		}
 		break;
-	case CONN_ENROLLING:
-	case CONN_PENDING:
-		if (ev != CONN_EV_MESSAGE)
+	case AGENT_CONN_ENROLLING:
+	case AGENT_CONN_PENDING:
+		if (ev != AGENT_CONN_EV_MESSAGE)
 			break;
 		if (m->type == CTL_ENROLL_PENDING) {
 			/* The server keeps us waiting on this connection. */
 			evtimer_del(c->ev_setup);
-			conn_set_state(c, CONN_PENDING);
+			agent_conn_set_state(c, AGENT_CONN_PENDING);
 			log_info("conn: enrollment pending: %s",
 			    m->u.pending.message);
 			return;
 		}
 		if (m->type == CTL_CERT) {
-			conn_on_cert(c, m);
+			agent_conn_on_cert(c, m);
 			return;
 		}
 		break;
-	case CONN_HELLO:
-		if (ev == CONN_EV_MESSAGE && m->type == CTL_WELCOME) {
-			conn_on_welcome(c, m);
+	case AGENT_CONN_HELLO:
+		if (ev == AGENT_CONN_EV_MESSAGE && m->type == CTL_WELCOME) {
+			agent_conn_on_welcome(c, m);
 			return;
 		}
 		break;
-	case CONN_ONLINE:
-		if (ev != CONN_EV_MESSAGE)
+	case AGENT_CONN_ONLINE:
+		if (ev != AGENT_CONN_EV_MESSAGE)
 			break;
 		switch (m->type) {
 		case CTL_HEARTBEAT_ACK:
 			if (c->beat_acked < c->beat_sent) {
 				c->beat_acked++;
-				run_synced(c->beat_acked);
+				c->cb.synced(c->arg, c->beat_acked);
 			}
 			return;
 		case CTL_ASSIGN:
 		case CTL_START:
 		case CTL_CANCEL:
-			run_message(m);
+			c->cb.message(c->arg, m);
 			return;
 		default:
 			break;
 		}
 		break;
 	}
-	if (ev == CONN_EV_MESSAGE) {
-		conn_down(c, 0, "%s is not expected in state %s",
-		    ctl_strtype(m->type), conn_strstate(c->state));
+	if (ev == AGENT_CONN_EV_MESSAGE) {
+		agent_conn_down(c, 0, "%s is not expected in state %s",
+		    ctl_strtype(m->type), agent_conn_strstate(c->state));
 		return;
 	}
-	conn_down(c, 0, "unexpected event in state %s",
-	    conn_strstate(c->state));
+	agent_conn_down(c, 0, "unexpected event in state %s",
+	    agent_conn_strstate(c->state));
 }
 
-/* The interface for run.c and main. */
+/* The interface for the runs and main. */
 
-struct conn *
-conn_new(struct agent *a, char *err, size_t errlen)
+struct agent_conn *
+agent_conn_new(struct agent *a, const struct agent_conn_cb *cb, void *arg,
+    char *err, size_t errlen)
 {
-	struct conn	*c;
+	struct agent_conn	*c;
 
 	c = xcalloc(1, sizeof(*c));
 	c->agent = a;
-	c->backoff = CONN_BACKOFF_MIN;
+	c->cb = *cb;
+	c->arg = arg;
+	c->backoff = AGENT_CONN_BACKOFF_MIN;
 	if (parse_hostport(conf_str(a->conf, "server"), &c->host,
 	    &c->port) == -1) {
 		snprintf(err, errlen, "server: '%s' is not host:port",
@@ -828,23 +842,25 @@ conn_new(struct agent *a, char *err, size_t errlen)
 		free(c);
 		return (NULL);
 	}
-	xasprintf(&c->keypath, "%s/%s", state_dir(a->state), CONN_KEY_FILE);
-	xasprintf(&c->certpath, "%s/%s", state_dir(a->state), CONN_CERT_FILE);
-	xasprintf(&c->capath, "%s/%s", state_dir(a->state), CONN_CA_FILE);
-	if (conn_load_key(c, err, errlen) == -1 ||
-	    conn_load_certs(c, err, errlen) == -1 ||
-	    (c->ctx_enroll = conn_new_ctx(c, 0)) == NULL) {
+	xasprintf(&c->keypath, "%s/%s", state_dir(a->state),
+	    AGENT_CONN_KEY_FILE);
+	xasprintf(&c->certpath, "%s/%s", state_dir(a->state),
+	    AGENT_CONN_CERT_FILE);
+	xasprintf(&c->capath, "%s/%s", state_dir(a->state), AGENT_CONN_CA_FILE);
+	if (agent_conn_load_key(c, err, errlen) == -1 ||
+	    agent_conn_load_certs(c, err, errlen) == -1 ||
+	    (c->ctx_enroll = agent_conn_new_ctx(c, 0)) == NULL) {
 		if (c->ctx_enroll == NULL && err[0] == '\0')
 			snprintf(err, errlen, "TLS context failed");
-		conn_free(c);
+		agent_conn_free(c);
 		return (NULL);
 	}
 	c->dns = evdns_base_new(a->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (c->dns == NULL)
 		c->dns = evdns_base_new(a->base, 0);
-	c->ev_retry = evtimer_new(a->base, conn_retry_cb, c);
-	c->ev_beat = evtimer_new(a->base, conn_beat_cb, c);
-	c->ev_setup = evtimer_new(a->base, conn_setup_cb, c);
+	c->ev_retry = evtimer_new(a->base, agent_conn_retry_cb, c);
+	c->ev_beat = evtimer_new(a->base, agent_conn_beat_cb, c);
+	c->ev_setup = evtimer_new(a->base, agent_conn_setup_cb, c);
 	if (c->dns == NULL || c->ev_retry == NULL || c->ev_beat == NULL ||
 	    c->ev_setup == NULL)
 		fatalx("conn: cannot create events");
@@ -854,17 +870,17 @@ conn_new(struct agent *a, char *err, size_t errlen)
 }
 
 void
-conn_start(struct conn *c)
+agent_conn_start(struct agent_conn *c)
 {
-	conn_fsm(c, CONN_EV_START, NULL);
+	agent_conn_fsm(c, AGENT_CONN_EV_START, NULL);
 }
 
 void
-conn_free(struct conn *c)
+agent_conn_free(struct agent_conn *c)
 {
 	if (c == NULL)
 		return;
-	conn_close(c);
+	agent_conn_close(c);
 	if (c->ev_retry != NULL)
 		event_free(c->ev_retry);
 	if (c->ev_beat != NULL)
@@ -886,38 +902,38 @@ conn_free(struct conn *c)
 }
 
 int
-conn_is_online(const struct conn *c)
+agent_conn_is_online(const struct agent_conn *c)
 {
-	return (c != NULL && c->state == CONN_ONLINE);
+	return (c != NULL && c->state == AGENT_CONN_ONLINE);
 }
 
 /* Send a message when online; -1 otherwise (the caller keeps it). */
 int
-conn_send(struct conn *c, const struct ctl_msg *m)
+agent_conn_send(struct agent_conn *c, const struct ctl_msg *m)
 {
-	if (!conn_is_online(c))
+	if (!agent_conn_is_online(c))
 		return (-1);
-	return (conn_write(c, m));
+	return (agent_conn_write(c, m));
 }
 
 /*
- * Send a heartbeat now and return its sequence number: once run_synced()
- * is called with a number at least this one, the server has processed
- * everything sent before.  0 when offline.
+ * Send a heartbeat now and return its sequence number: once the synced
+ * callback is called with a number at least this one, the server has
+ * processed everything sent before.  0 when offline.
  */
 uint64_t
-conn_sync(struct conn *c)
+agent_conn_sync(struct agent_conn *c)
 {
-	if (!conn_is_online(c))
+	if (!agent_conn_is_online(c))
 		return (0);
-	conn_send_heartbeat(c);
+	agent_conn_send_heartbeat(c);
 	return (c->beat_sent);
 }
 
 /* Ask for the facts to go out with the next heartbeat, or now. */
 void
-conn_facts_changed(struct conn *c)
+agent_conn_facts_changed(struct agent_conn *c)
 {
-	if (conn_is_online(c))
-		conn_send_heartbeat(c);
+	if (agent_conn_is_online(c))
+		agent_conn_send_heartbeat(c);
 }
