@@ -504,6 +504,29 @@ run_resume(struct run *r)
 	}
 }
 
+/*
+ * The events that a run delivered, queued for the next boot or running
+ * answers alike: the server asking again (ASSIGN, a reconnection) gets the
+ * current state; a START, CANCEL or sync is too late to change anything.
+ * Returns 1 when ev was one of them.
+ */
+static int
+run_fsm_settled(struct run *r, enum run_event ev)
+{
+	switch (ev) {
+	case RUN_EV_ASSIGN:
+	case RUN_EV_ONLINE:
+		run_report_current(r);
+		return (1);
+	case RUN_EV_SYNCED:
+	case RUN_EV_CANCEL:
+	case RUN_EV_START:
+		return (1);
+	default:
+		return (0);
+	}
+}
+
 /* The state machine: on the state, then on the event. */
 static void
 run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
@@ -657,18 +680,8 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 		}
 		break;
 	case RUN_DELIVERED:
-		switch (ev) {
-		case RUN_EV_ASSIGN:
-		case RUN_EV_ONLINE:
-			run_report_current(r);
+		if (run_fsm_settled(r, ev))
 			return;
-		case RUN_EV_SYNCED:
-		case RUN_EV_CANCEL:
-		case RUN_EV_START:
-			return;
-		default:
-			break;
-		}
 		break;
 	case RUN_QUEUED:
 		switch (ev) {
@@ -687,34 +700,19 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			    "restart", r->rec->run_id);
 			run_execute(r);
 			return;
-		case RUN_EV_ASSIGN:
-		case RUN_EV_ONLINE:
-			run_report_current(r);
-			return;
-		case RUN_EV_SYNCED:
-		case RUN_EV_CANCEL:
-		case RUN_EV_START:
-			return;
 		default:
 			break;
 		}
+		if (run_fsm_settled(r, ev))
+			return;
 		break;
 	case RUN_RUNNING:
-		switch (ev) {
-		case RUN_EV_EXECUTED:
+		if (ev == RUN_EV_EXECUTED) {
 			run_exec_ended(r, d->res);
 			return;
-		case RUN_EV_ASSIGN:
-		case RUN_EV_ONLINE:
-			run_report_current(r);
-			return;
-		case RUN_EV_SYNCED:
-		case RUN_EV_CANCEL:
-		case RUN_EV_START:
-			return;
-		default:
-			break;
 		}
+		if (run_fsm_settled(r, ev))
+			return;
 		break;
 	case RUN_FINISHED:
 		switch (ev) {
