@@ -394,11 +394,12 @@ package_build(int argc, char **argv)
 		goto out;
 	}
 	hex_encode(m.payload_sha256, SHA256_LEN, hex);
-	printf("built %s: %s %s, payload %llu bytes (%s, %llu entries), "
+	printf("built %s: %s %s, payload %llu bytes (%s, %llu %s), "
 	    "sha256 %s\n", out, pkg_field_type_name(m.type), m.id,
 	    (unsigned long long)m.payload_size,
 	    pkg_field_compression_name(m.compression),
-	    (unsigned long long)m.entries, hex);
+	    (unsigned long long)m.entries, m.entries == 1 ? "entry" :
+	    "entries", hex);
 	rv = EXIT_OK;
 out:
 	pkg_manifest_free(&m);
@@ -479,9 +480,10 @@ print_manifest(const char *file, const struct pkg_manifest *m)
 	hex_encode(m->payload_sha256, SHA256_LEN, buf);
 	printf("%-22s%llu bytes, sha256 %s\n", "payload:",
 	    (unsigned long long)m->payload_size, buf);
-	printf("%-22s%llu bytes in %llu entries\n", "unpacked:",
+	printf("%-22s%llu bytes in %llu %s\n", "unpacked:",
 	    (unsigned long long)m->unpacked_size,
-	    (unsigned long long)m->entries);
+	    (unsigned long long)m->entries, m->entries == 1 ? "entry" :
+	    "entries");
 	t = (time_t)m->built_at;
 	if (gmtime_r(&t, &tm) != NULL &&
 	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)

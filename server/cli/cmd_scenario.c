@@ -129,7 +129,7 @@ scenario_rows(json_t *a)
 {
 	json_t	*o, *p;
 	size_t	 i, j, len;
-	char	 pk[256], mt[32], mw[32];
+	char	 pk[256], mt[32], mw[32], grp[64];
 
 	printf("%-24s %-11s %-8s %-24s %s\n", "NAME", "MAX TARGETS",
 	    "MAX WAIT", "PACKAGES", "OPTIONS");
@@ -144,8 +144,19 @@ scenario_rows(json_t *a)
 		}
 		show_val(o, "max_targets", mt, sizeof(mt));
 		show_val(o, "max_wait", mw, sizeof(mw));
-		printf("%-24s %-11s %-8s %-24s %s%s%s%s%s%s\n",
-		    show_str(o, "name"), mt, mw, pk,
+		grp[0] = '\0';
+		if (json_string_value(json_object_get(o, "group")) != NULL) {
+			if (json_integer_value(json_object_get(o, "port")) > 0)
+				snprintf(grp, sizeof(grp), "group=%s:%lld ",
+				    show_str(o, "group"), (long long)
+				    json_integer_value(json_object_get(o,
+				    "port")));
+			else
+				snprintf(grp, sizeof(grp), "group=%s ",
+				    show_str(o, "group"));
+		}
+		printf("%-24s %-11s %-8s %-24s %s%s%s%s%s%s%s\n",
+		    show_str(o, "name"), mt, mw, pk, grp,
 		    json_is_true(json_object_get(o, "unicast")) ?
 		    "unicast " : "",
 		    json_is_true(json_object_get(o, "at_next_boot")) ?
