@@ -62,10 +62,13 @@ cli_getopt_error(const char *cmd, int ch, char **argv)
 }
 
 /*
- * The server's configuration file on this host ($FLEETCAST_SERVER_CONF, else
- * fleetcastd's default), where the CLI looks for the API's address and the
- * state directory holding the admin token when nothing else says: an admin
- * on the server's host who moved them needs no flags.
+ * The server's configuration file on this host, where the CLI looks for the
+ * API's address and the state directory holding the admin token when
+ * nothing else says: an admin on the server's host who moved them needs no
+ * flags.  $FLEETCAST_SERVER_CONF if set; else fleetcastd's default for this
+ * build (sysconfdir), else /etc/fleetcast's, whichever exists (a build
+ * installed under /usr/local still finds a server configured as the guide
+ * does).  With neither, the build's default, which does not exist.
  */
 const char *
 cli_server_conf(void)
@@ -74,7 +77,10 @@ cli_server_conf(void)
 
 	if ((p = getenv("FLEETCAST_SERVER_CONF")) != NULL && *p != '\0')
 		return (p);
-	return (FC_SYSCONFDIR "/fleetcast/fleetcastd.conf");
+	if (access(CLI_SERVER_CONF, F_OK) == -1 &&
+	    access(CLI_SERVER_CONF_ETC, F_OK) == 0)
+		return (CLI_SERVER_CONF_ETC);
+	return (CLI_SERVER_CONF);
 }
 
 /* Is there a --help (or -h) anywhere on the command's line? */

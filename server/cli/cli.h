@@ -66,6 +66,9 @@ int	 cli_fail(const char *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 cli_getopt_error(const char *, int, char **);
 int	 cli_wants_help(int, char **);
+/* Where cli_server_conf() looks after $FLEETCAST_SERVER_CONF. */
+#define CLI_SERVER_CONF		FC_SYSCONFDIR "/fleetcast/fleetcastd.conf"
+#define CLI_SERVER_CONF_ETC	"/etc/fleetcast/fleetcastd.conf"
 const char *cli_server_conf(void);
 
 extern const char *cli_api_url;

@@ -89,31 +89,49 @@ http_is_local(void)
 	return (local);
 }
 
+/*
+ * The admin token: $FLEETCAST_TOKEN, else the file $FLEETCAST_TOKEN_FILE,
+ * else api.token in the state_dir of the server's configuration on this
+ * host (cli_server_conf), else in the default state directory.  A failure
+ * names every place looked at and how to point the CLI elsewhere.
+ */
 static int
 load_token(char *out, size_t outlen, char *err, size_t errlen)
 {
-	const char	*t, *file;
-	char		*dir, path[512];
+	const char	*t, *file, *conf, *how;
+	char		*dir, path[512], why[768];
 	FILE		*f;
 
 	if ((t = getenv("FLEETCAST_TOKEN")) != NULL && *t != '\0') {
 		snprintf(out, outlen, "%s", t);
 		return (0);
 	}
-	if ((file = getenv("FLEETCAST_TOKEN_FILE")) == NULL || *file == '\0') {
+	if ((file = getenv("FLEETCAST_TOKEN_FILE")) != NULL && *file != '\0')
+		how = "from FLEETCAST_TOKEN_FILE";
+	else {
 		/* The server's state_dir on this host, else the default. */
 		file = DEFAULT_TOKEN_FILE;
-		if ((dir = conf_peek(cli_server_conf(), "state_dir")) != NULL) {
+		conf = cli_server_conf();
+		how = "the default state_dir";
+		if ((dir = conf_peek(conf, "state_dir")) != NULL) {
 			if ((size_t)snprintf(path, sizeof(path), "%s/api.token",
-			    dir) < sizeof(path))
+			    dir) < sizeof(path)) {
 				file = path;
+				how = "the state_dir of the server's config";
+			}
 			free(dir);
 		}
+		snprintf(why, sizeof(why), "%s (server config looked for: "
+		    "FLEETCAST_SERVER_CONF, %s, %s: %s %s)", how,
+		    CLI_SERVER_CONF, CLI_SERVER_CONF_ETC, conf,
+		    access(conf, R_OK) == 0 ? "read" : "not readable");
+		how = why;
 	}
 	if ((f = fopen(file, "r")) == NULL) {
-		snprintf(err, errlen, "admin token: %s: %s (set "
-		    "FLEETCAST_TOKEN or FLEETCAST_TOKEN_FILE)", file,
-		    strerror(errno));
+		snprintf(err, errlen, "admin token: %s: %s; it was %s; set "
+		    "FLEETCAST_TOKEN, FLEETCAST_TOKEN_FILE=STATE_DIR/api.token "
+		    "or FLEETCAST_SERVER_CONF=FILE", file, strerror(errno),
+		    how);
 		return (-1);
 	}
 	if (fgets(out, (int)outlen, f) == NULL)
