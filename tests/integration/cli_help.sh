@@ -158,6 +158,20 @@ try "$FC" bench lab exec --name fchelp r1 true --help
 grep -q "^usage: lab.sh COMMAND" "$T/out" &&
     fail "exec HOST CMD --help printed the lab's usage"
 
+# No admin token to be found: the error says where the CLI looked and how
+# to point it elsewhere (exit 1, nothing on stdout).
+n=$((n + 1))
+env -u FLEETCAST_TOKEN -u FLEETCAST_TOKEN_FILE FLEETCAST_SERVER_CONF="$T/none.conf" \
+    FLEETCAST_API=http://127.0.0.1:9 timeout 30 "$FC" machine list \
+    >"$T/out" 2>"$T/err" </dev/null
+got=$?
+[ "$got" = 1 ] || fail "machine list without a token: exit $got, wanted 1"
+for w in "admin token:" "$T/none.conf not readable" FLEETCAST_TOKEN_FILE= \
+    FLEETCAST_SERVER_CONF= /etc/fleetcast/fleetcastd.conf; do
+	grep -qF -- "$w" "$T/err" ||
+	    fail "machine list without a token: no '$w' in: $(cat "$T/err")"
+done
+
 if [ "$fails" -ne 0 ]; then
 	echo "cli_help: $fails of $n checks failed" >&2
 	exit 1
