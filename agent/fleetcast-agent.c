@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "conf.h"
+#include "fsutil.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -265,7 +266,7 @@ main(int argc, char **argv)
 	const char	*conffile = NULL, *a;
 	char		 err[1024], **kv;
 	int		 foreground = 0, checkonly = 0, verbose = 0, nkv = 0;
-	int		 i, j;
+	int		 i, j, lockfd;
 	struct event	*ev_term, *ev_int, *ev_hup;
 	struct timeval	 tv = { FACTS_INTERVAL, 0 };
 	char		*name;
@@ -361,6 +362,12 @@ nextarg:
 	if (agent_read_boot_id(conf_str(c, "boot_id_file"), &agent->boot_id,
 	    err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* Before anything is touched: one agent per state directory. */
+	if ((lockfd = dir_lock(conf_str(c, "state_dir"), "fleetcast-agent",
+	    err, sizeof(err))) == -1) {
+		fprintf(stderr, "fleetcast-agent: %s\n", err);
+		return (1);
+	}
 	if (state_open(&agent->state, conf_str(c, "state_dir"), err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "fleetcast-agent: state_dir: %s\n", err);
@@ -376,6 +383,8 @@ nextarg:
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 		log_init("fleetcast-agent", 0, verbose);
+		if (dir_lock_pid(lockfd) == -1)
+			log_warn("state_dir: the lock file's pid");
 		if (state_open(&agent->state, conf_str(c, "state_dir"), err,
 		    sizeof(err)) == -1)
 			fatalx("state_dir: %s", err);

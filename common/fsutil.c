@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "fsutil.h"
@@ -128,4 +129,62 @@ atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		return (-1);
 	}
 	return (atomic_commit(&af, err, errlen));
+}
+
+int
+dir_lock_pid(int fd)
+{
+	char	buf[32];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		return (-1);
+	return (0);
+}
+
+int
+dir_lock(const char *dir, const char *prog, char *err, size_t errlen)
+{
+	char	path[4096], buf[32];
+	ssize_t	n;
+	int	fd;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir: %s: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >=
+	    sizeof(path)) {
+		snprintf(err, errlen, "state_dir: %s: path too long", dir);
+		return (-1);
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "state_dir: %s: %s", path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			n = pread(fd, buf, sizeof(buf) - 1, 0);
+			buf[n > 0 ? n : 0] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			snprintf(err, errlen, "another %s (pid %s) is using "
+			    "%s; stop it first, or give this one a state_dir "
+			    "of its own", prog, buf[0] != '\0' ? buf : "?",
+			    dir);
+		} else
+			snprintf(err, errlen, "state_dir: %s: flock: %s", path,
+			    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (dir_lock_pid(fd) == -1) {
+		snprintf(err, errlen, "state_dir: %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
 }

@@ -24,4 +24,14 @@ int	atomic_write_file(const char *, const void *, size_t, mode_t, char *,
 int	write_all(int, const void *, size_t);
 int	fsync_dir(const char *);
 
+/*
+ * One daemon per state directory: dir_lock takes an exclusive flock on
+ * DIR/lock (made if missing, the directory too) and writes the caller's pid
+ * in it; the lock lives as long as the returned descriptor (also across
+ * fork and daemon(), whose child must call dir_lock_pid to write its own
+ * pid).  When another process holds it, err says which pid and PROG.
+ */
+int	dir_lock(const char *, const char *, char *, size_t);
+int	dir_lock_pid(int);
+
 #endif

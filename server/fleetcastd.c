@@ -302,6 +302,7 @@ main(int argc, char **argv)
 	const char	*cfile = NULL;
 	char		 err[8192], path[4096];
 	int		 foreground = 0, check = 0, verbose = 0, i, nkv = 0;
+	int		 lockfd;
 	char		**kv;
 	const char	*opt;
 	struct event	*sigs[3];
@@ -393,6 +394,12 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
+	/* Before anything is touched: one server per state directory. */
+	if ((lockfd = dir_lock(srv.state_dir, "fleetcastd", err,
+	    sizeof(err))) == -1) {
+		fprintf(stderr, "fleetcastd: %s\n", err);
+		return (1);
+	}
 	if (prepare_state_dir(srv.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	snprintf(path, sizeof(path), "%s/fleetcast.db", srv.state_dir);
@@ -430,6 +437,8 @@ main(int argc, char **argv)
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 		log_init("fleetcastd", 0, verbose);
+		if (dir_lock_pid(lockfd) == -1)
+			log_warn("state_dir: the lock file's pid");
 		/* libevent's epoll does not survive fork: start afresh. */
 		if (event_reinit(srv.base) == -1)
 			fatalx("event_reinit failed");

@@ -211,7 +211,8 @@ TESTS += \
 	tests/integration/agent_crash.sh \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh \
-	tests/integration/server_sched.sh
+	tests/integration/server_sched.sh \
+	tests/integration/state_lock.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
 
 ## The unicast path and the fallback across a router, in the routed
