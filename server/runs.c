@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "conf.h"
 #include "log.h"
@@ -1106,11 +1107,22 @@ runs_control(struct runs *rs, uint64_t id, int cancel, char *err,
     size_t errlen, int *status)
 {
 	struct run	*r = run_find(rs, id);
+	json_t		*j;
 
 	if (r == NULL || r->finished || r->sr == NULL) {
-		snprintf(err, errlen, "run %" PRIu64 ": not in flight "
-		    "(finished, or closed by a restart)", id);
-		*status = 409;
+		/* Say which: no such run, finished, or closed by a restart. */
+		j = db_runs_json(rs->srv->db, (int64_t)id);
+		*status = j == NULL ? 404 : 409;
+		if (j == NULL)
+			snprintf(err, errlen, "run %" PRIu64 ": no such run", id);
+		else if (json_is_string(json_object_get(j, "state")) &&
+		    strcmp(json_string_value(json_object_get(j, "state")),
+		    "finished") == 0)
+			snprintf(err, errlen, "run %" PRIu64 " is finished", id);
+		else
+			snprintf(err, errlen, "run %" PRIu64 ": not in flight "
+			    "(closed by a restart)", id);
+		json_decref(j);
 		return (-1);
 	}
 	if (cancel) {

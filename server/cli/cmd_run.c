@@ -230,17 +230,22 @@ run_rows(json_t *a)
 	}
 }
 
-/* The RUN of run start, cancel, show and watch, and whether --json. */
+/*
+ * The RUN of run start, cancel, show and watch, and whether --json; cmd
+ * gets "run SUB" for the messages.
+ */
 static int
-run_arg(int argc, char **argv, int *json, uint64_t *id)
+run_arg(int argc, char **argv, int *json, uint64_t *id, char *cmd,
+    size_t cmdlen)
 {
 	const char	*arg;
 
-	if ((*json = http_json_arg(argc, argv, 2, argv[1], &arg)) == -1)
+	snprintf(cmd, cmdlen, "run %s", argv[1]);
+	if ((*json = http_json_arg(argc, argv, 2, cmd, &arg)) == -1)
 		return (EXIT_USAGE);
 	if (arg == NULL)
-		return (cli_usage_error(argv[1], "RUN is needed"));
-	if (parse_run_id(argv[1], arg, id) == -1)
+		return (cli_usage_error(cmd, "RUN is needed"));
+	if (parse_run_id(cmd, arg, id) == -1)
 		return (EXIT_USAGE);
 	return (EXIT_OK);
 }
@@ -255,16 +260,17 @@ run_request(int argc, char **argv)
 	struct http_res	 res;
 	uint64_t	 id;
 	int		 json, rv, show = strcmp(argv[1], "show") == 0;
-	char		 path[64];
+	char		 path[64], cmd[32];
 
-	if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
+	if ((rv = run_arg(argc, argv, &json, &id, cmd, sizeof(cmd))) !=
+	    EXIT_OK)
 		return (rv);
 	if (show)
-		rv = get_run("run show", id, &res);
+		rv = get_run(cmd, id, &res);
 	else {
 		snprintf(path, sizeof(path), "/v1/runs/%" PRIu64 "/%s", id,
 		    argv[1]);
-		rv = http_call(argv[1], "POST", path, NULL, &res);
+		rv = http_call(cmd, "POST", path, NULL, &res);
 	}
 	if (rv != EXIT_OK)
 		return (rv);
@@ -284,8 +290,10 @@ run_watch(int argc, char **argv)
 {
 	uint64_t	 id;
 	int		 json, rv;
+	char		 cmd[32];
 
-	if ((rv = run_arg(argc, argv, &json, &id)) != EXIT_OK)
+	if ((rv = run_arg(argc, argv, &json, &id, cmd, sizeof(cmd))) !=
+	    EXIT_OK)
 		return (rv);
 	return (cmd_run_follow(id, stdout));
 }

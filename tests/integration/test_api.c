@@ -678,7 +678,7 @@ test_max_wait_and_restart(void)
 static void
 test_admin_start_cancel(void)
 {
-	char		 out[4096];
+	char		 out[4096], want[128];
 	uint64_t	 id;
 	json_t		*run;
 	struct ctl_msg	 m;
@@ -720,9 +720,17 @@ test_admin_start_cancel(void)
 	    "interrupted");
 	CU_ASSERT(err != NULL && strstr(err, "cancelled") != NULL);
 	json_decref(run);
+	/* A finished run says so, naming the command. */
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "start %llu 2>&1", bindir, (unsigned long long)id), 2);
+	snprintf(want, sizeof(want), "fleetcast run start: run %llu is "
+	    "finished", (unsigned long long)id);
+	CU_ASSERT(strstr(out, want) != NULL);
 	/* Unknown runs: exit 2; a bad id: exit 2 before any request. */
-	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run cancel 999 "
-	    "2>/dev/null", bindir), 2);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast run "
+	    "cancel 999 2>&1", bindir), 2);
+	CU_ASSERT(strstr(out, "fleetcast run cancel: run 999: no such run") !=
+	    NULL);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run show x "
 	    "2>/dev/null", bindir), 2);
 }
