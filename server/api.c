@@ -350,7 +350,7 @@ api_machines(struct req *q)
 {
 	struct server	*srv = q->api->srv;
 	char		 err[512];
-	int		 status;
+	int		 status, had;
 	json_t		*o;
 
 	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
@@ -369,12 +369,16 @@ api_machines(struct req *q)
 		api_machine_approve(q);
 	else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
 	    strcmp(q->parts[3], "clear-error") == 0) {
-		if (runs_clear_error(srv->runs, q->parts[2], err, sizeof(err),
-		    &status) == -1) {
+		if (runs_clear_error(srv->runs, q->parts[2], &had, err,
+		    sizeof(err), &status) == -1) {
 			reply_error(q, status, "%s", err);
 			return;
 		}
-		reply_json(q, 200, db_machines_json(srv->db, q->parts[2]));
+		/* The machine, and whether there was an error to clear. */
+		o = db_machines_json(srv->db, q->parts[2]);
+		if (o != NULL)
+			json_object_set_new(o, "cleared", json_boolean(had));
+		reply_json(q, 200, o);
 	} else
 		reply_error(q, 405, "%s: method not allowed",
 		    evhttp_request_get_uri(q->r));

@@ -1154,6 +1154,25 @@ db_run_target_state(struct db *db, uint64_t id, const char *machine,
 }
 
 /*
+ * The run in which machine got its sticky error msg (S6): the latest run
+ * that recorded exactly that error for it; 0 when none is recorded.
+ */
+int
+db_machine_error_run(struct db *db, const char *machine, const char *msg,
+    uint64_t *run)
+{
+	int64_t	id = 0;
+
+	*run = 0;
+	if (db_query_int64(db, &id, "SELECT COALESCE(MAX(run_id), 0) FROM "
+	    "run_machines WHERE machine = ? AND state = 'error' AND error = ?",
+	    "ss", machine, msg) == -1)
+		return (-1);
+	*run = (uint64_t)id;
+	return (0);
+}
+
+/*
  * Mark a run not held in memory finished once none of its machines is in
  * a state that can still change by itself; 1 if it is (now) finished.
  */

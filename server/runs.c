@@ -271,6 +271,26 @@ report_in_progress(const struct ctl_msg *m)
 /* ---- scheduler callbacks: persist first ---- */
 
 /*
+ * The reason a machine with a sticky error (S6) is refused in a new run:
+ * the error, the run that caused it and the command that clears it.
+ */
+static void
+refused_reason(struct runs *rs, const struct sched_machine *m, char *buf,
+    size_t len)
+{
+	uint64_t	run = 0;
+
+	if (db_machine_error_run(rs->srv->db, m->name, m->error, &run) == 0 &&
+	    run != 0)
+		snprintf(buf, len, "in error since run %" PRIu64 " (%s); clear "
+		    "it with fleetcast machine clear-error %s", run, m->error,
+		    m->name);
+	else
+		snprintf(buf, len, "in error (%s); clear it with fleetcast "
+		    "machine clear-error %s", m->error, m->name);
+}
+
+/*
  * What the cause tells: an agent's report comes with the report itself
  * (runs_report), a stored run being restored with its stored record
  * (runs_restore), and the only runs this file closes are the admin's
@@ -285,7 +305,7 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 	const struct ctl_msg	*rep = NULL;
 	const char		*st = sched_strmstate(new), *path = NULL;
 	const char		*error = NULL, *output = NULL;
-	char			 stored[32], why[512];
+	char			 stored[32], why[512], refused[512];
 	int			 has_exit = 0, told;
 	int			 cancelling = c->via == SCHED_VIA_CLOSE;
 	int64_t			 exit_status = 0;
@@ -308,6 +328,11 @@ cb_machine_state(void *arg, struct sched_target *t, enum sched_mstate old,
 		break;
 	default:
 		break;
+	}
+	if (c->ev == SCHED_EV_REFUSE && t->machine->error != NULL) {
+		/* S6: say since when, and what clears it. */
+		refused_reason(rs, t->machine, refused, sizeof(refused));
+		error = refused;
 	}
 	if (c->via == SCHED_VIA_REPORT)
 		rep = c->data;
@@ -1179,7 +1204,7 @@ runs_using_package(struct runs *rs, const char *id)
 }
 
 int
-runs_clear_error(struct runs *rs, const char *name, char *err,
+runs_clear_error(struct runs *rs, const char *name, int *had, char *err,
     size_t errlen, int *status)
 {
 	struct sched_machine	*m;
@@ -1192,7 +1217,10 @@ runs_clear_error(struct runs *rs, const char *name, char *err,
 		*status = rv == 0 ? 404 : 500;
 		return (-1);
 	}
+	*had = dm.error != NULL;
 	db_machine_clear(&dm);
+	if (!*had)
+		return (0);
 	if (db_machine_set_error(rs->srv->db, name, NULL) == -1) {
 		snprintf(err, errlen, "database error");
 		*status = 500;

@@ -223,6 +223,8 @@ int		 db_run_create(struct db *, struct db_run *);
 int		 db_run_target_state(struct db *, uint64_t, const char *,
 		    char *, size_t);
 int		 db_run_check_finished(struct db *, uint64_t, uint64_t);
+int		 db_machine_error_run(struct db *, const char *, const char *,
+		    uint64_t *);
 int		 db_run_state(struct db *, uint64_t, const char *, uint64_t);
 int		 db_run_target(struct db *, uint64_t, const char *,
 		    const char *, const char *, const char *, int, int64_t,
@@ -395,8 +397,8 @@ void		 runs_machine_online(struct runs *, const char *);
 void		 runs_machine_offline(struct runs *, const char *);
 void		 runs_report(struct runs *, const char *,
 		    const struct ctl_msg *);
-int		 runs_clear_error(struct runs *, const char *, char *, size_t,
-		    int *);
+int		 runs_clear_error(struct runs *, const char *, int *, char *,
+		    size_t, int *);
 uint64_t	 runs_using_package(struct runs *, const char *);
 int		 runs_machine_busy(struct runs *, const char *, const char *);
 int		 runs_on_segment(struct runs *, const char *, char *, size_t);

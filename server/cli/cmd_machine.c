@@ -86,6 +86,33 @@ machine_approve(int argc, char **argv)
 	return (EXIT_OK);
 }
 
+/* Clear a machine's sticky error (S6), saying whether it had one. */
+static int
+machine_clear_error(int argc, char **argv)
+{
+	struct http_res	 res;
+	const char	*name;
+	int		 json, rv;
+
+	if ((json = http_json_arg(argc, argv, 2, "machine clear-error",
+	    &name)) == -1)
+		return (EXIT_USAGE);
+	if (name == NULL)
+		return (cli_usage_error("machine clear-error", "NAME is "
+		    "needed"));
+	rv = http_call_on("machine clear-error", "POST", "/v1/machines/",
+	    name, "/clear-error", NULL, &res);
+	if (rv != EXIT_OK)
+		return (rv);
+	if (json)
+		show_json(res.json);
+	else if (json_is_false(json_object_get(res.json, "cleared")))
+		printf("%s has no error to clear\n", name);
+	else
+		printf("%s error cleared\n", name);
+	http_res_free(&res);
+	return (EXIT_OK);
+}
 
 const struct cli_entry cmd_machine_entries[] = {
 	{ "machine", NULL, NULL, "list, show, approve machines; clear errors",
@@ -96,8 +123,7 @@ const struct cli_entry cmd_machine_entries[] = {
 	    http_one){ "GET", "/v1/machines/", "", NULL, NULL } },
 	{ "machine", "approve", machine_approve, "NAME [--fingerprint FP]",
 	    NULL, NULL },
-	{ "machine", "clear-error", NULL, "NAME", NULL, &(const struct
-	    http_one){ "POST", "/v1/machines/", "/clear-error",
-	    "error cleared", NULL } },
+	{ "machine", "clear-error", machine_clear_error, "NAME [--json]",
+	    NULL, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

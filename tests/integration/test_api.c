@@ -539,9 +539,9 @@ run_cmd(const char *verb, uint64_t id)
 static void
 test_max_targets(void)
 {
-	char		 out[4096];
+	char		 out[4096], want[256];
 	struct ctl_msg	 m;
-	uint64_t	 id;
+	uint64_t	 id, first;
 	json_t		*run;
 	const char	*err;
 
@@ -600,19 +600,31 @@ test_max_targets(void)
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast run watch %llu",
 	    bindir, (unsigned long long)id), 1);
 
-	/* The error sticks: a new run refuses vm2 with that message. */
+	/*
+	 * The error sticks: a new run refuses vm2, saying since which run
+	 * and what clears it.
+	 */
+	first = id;
 	id = scenario_run("mt", "--machine vm2");
 	CU_ASSERT_FATAL(id > 0);
 	run = cli_json("run show %llu --json", (unsigned long long)id);
 	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm2", &err), "error");
-	CU_ASSERT(err != NULL && strcmp(err, "max targets exceeded") == 0);
+	snprintf(want, sizeof(want), "in error since run %llu (max targets "
+	    "exceeded); clear it with fleetcast machine clear-error vm2",
+	    (unsigned long long)first);
+	CU_ASSERT(err != NULL && strcmp(err, want) == 0);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(run,
 	    "state")), "finished");
 	json_decref(run);
-	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine "
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
 	    "clear-error vm2", bindir), 0);
+	CU_ASSERT_STRING_EQUAL(out, "vm2 error cleared\n");
 	run = cli_json("machine show vm2 --json");
 	CU_ASSERT(json_is_null(json_object_get(run, "error")));
+	/* Again: nothing to clear, and it says so. */
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
+	    "clear-error vm2", bindir), 0);
+	CU_ASSERT_STRING_EQUAL(out, "vm2 has no error to clear\n");
 	json_decref(run);
 }
 
