@@ -599,19 +599,32 @@ db_package_remove(struct db *db, const char *id, char *err, size_t errlen,
 	sqlite3_stmt	*st;
 	int		 rv;
 
-	st = db_prep(db, "SELECT scenario FROM scenario_packages WHERE "
-	    "package = ? LIMIT 1", "s", id);
+	char		 names[1024];
+	size_t		 len = 0, n = 0;
+
+	/* Every scenario that names it, so that one answer lists them all. */
+	st = db_prep(db, "SELECT DISTINCT scenario FROM scenario_packages "
+	    "WHERE package = ? ORDER BY scenario", "s", id);
 	if (st == NULL)
 		goto internal;
-	rv = sqlite3_step(st);
-	if (rv == SQLITE_ROW) {
-		snprintf(err, errlen, "package %s: used by scenario %s; remove "
-		    "the scenario first", id, sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
+	names[0] = '\0';
+	while ((rv = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (len < sizeof(names))
+			len += snprintf(names + len, sizeof(names) - len,
+			    "%s%s", n > 1 ? ", " : "",
+			    sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	if (rv != SQLITE_DONE)
+		goto internal;
+	if (n > 0) {
+		snprintf(err, errlen, "package %s: used by %zu scenario%s (%s); "
+		    "remove %s first", id, n, n == 1 ? "" : "s", names,
+		    n == 1 ? "it" : "them");
 		*status = 409;
 		return (-1);
 	}
-	sqlite3_finalize(st);
 	if ((rv = db_exec(db, "DELETE FROM packages WHERE id = ?", "s",
 	    id)) == -1)
 		goto internal;

@@ -177,7 +177,18 @@ test_packages(void)
 	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
 	    &status) == -1);
 	CU_ASSERT_EQUAL(status, 409);
-	CU_ASSERT(strstr(err, "s1") != NULL);
+	CU_ASSERT_STRING_EQUAL(err, "package sp2: used by 1 scenario (s1); "
+	    "remove it first");
+	/* Every scenario in the way is named at once. */
+	strcpy(sc.name, "s0");
+	CU_ASSERT(db_scenario_put(db, &sc, 1, err, sizeof(err),
+	    &status) == 0);
+	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
+	    &status) == -1);
+	CU_ASSERT_STRING_EQUAL(err, "package sp2: used by 2 scenarios (s0, "
+	    "s1); remove them first");
+	CU_ASSERT(db_scenario_remove(db, "s0", err, sizeof(err),
+	    &status) == 0);
 	CU_ASSERT(db_scenario_remove(db, "s1", err, sizeof(err),
 	    &status) == 0);
 	CU_ASSERT(db_package_remove(db, "sp2", err, sizeof(err),
