@@ -465,6 +465,31 @@ api_scenarios(struct req *q)
 			    q->parts[2]);
 		else
 			reply_json(q, 200, o);
+	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_PUT) {
+		/* scenario edit: the whole scenario again, checked as new. */
+		if ((body = body_json(q)) == NULL)
+			return;
+		warn = json_array();
+		if (scenario_parse(body, &sc, warn, err, sizeof(err)) == -1)
+			reply_error(q, 422, "%s", err);
+		else if (strcmp(sc.name, q->parts[2]) != 0)
+			reply_error(q, 422, "NAME: '%s' in the body, '%s' in the "
+			    "path; a scenario cannot be renamed", sc.name,
+			    q->parts[2]);
+		else if (db_scenario_replace(srv->db, &sc, err, sizeof(err),
+		    &status) == -1)
+			reply_error(q, status, "%s", err);
+		else {
+			log_info("scenario %s: changed through the API",
+			    sc.name);
+			o = db_scenarios_json(srv->db, sc.name);
+			if (o != NULL && json_array_size(warn) > 0)
+				json_object_set(o, "warnings", warn);
+			reply_json(q, 200, o != NULL ? o : json_object());
+		}
+		json_decref(warn);
+		db_scenario_clear(&sc);
+		json_decref(body);
 	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_DELETE) {
 		if (db_scenario_remove(srv->db, q->parts[2], err, sizeof(err),
 		    &status) == -1)
@@ -661,7 +686,7 @@ api_new(struct server *srv, char *err, size_t errlen)
 	evhttp_set_max_headers_size(api->http, 16384);
 	evhttp_set_timeout(api->http, 600);
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(api->http, "application/json");
 	evhttp_set_gencb(api->http, api_cb, api);
 	log_info("api: listening on http://%s", conf_str(srv->conf,

@@ -1008,14 +1008,22 @@ db_scenario_clear(struct scenario *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-int
-db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
-    char *err, size_t errlen, int *status)
+/*
+ * Store a scenario: a new one (replace 0: 409 if the name is taken, checked
+ * first so that no constraint error reaches the log) or a new version of
+ * an existing one (replace 1: scenario edit; 404 if there is none).  Runs
+ * keep the snapshot they were created with, so an edit changes only the
+ * runs to come.
+ */
+static int
+db_scenario_store(struct db *db, const struct scenario *sc, uint64_t now,
+    int replace, char *err, size_t errlen, int *status)
 {
 	json_t	*o;
 	char	*spec;
 	size_t	 i;
 	int	 rv;
+	int64_t	 exists = 0;
 
 	*status = 500;
 	snprintf(err, errlen, "database error");
@@ -1030,6 +1038,22 @@ db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
 			return (-1);
 		}
 	}
+	if (db_query_int64(db, &exists, "SELECT COUNT(*) FROM scenarios "
+	    "WHERE name = ?", "s", sc->name) == -1)
+		return (-1);
+	if (!replace && exists) {
+		snprintf(err, errlen, "scenario %s: already exists; change it "
+		    "with fleetcast scenario edit, or remove it first",
+		    sc->name);
+		*status = 409;
+		return (-1);
+	}
+	if (replace && !exists) {
+		snprintf(err, errlen, "scenario %s: no such scenario",
+		    sc->name);
+		*status = 404;
+		return (-1);
+	}
 	o = scenario_to_json(sc);
 	spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -1037,18 +1061,17 @@ db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
 		free(spec);
 		return (-1);
 	}
-	rv = db_exec(db, "INSERT INTO scenarios (name, spec, created_at) "
-	    "VALUES (?, ?, ?)", "ssu", sc->name, spec, now);
+	if (replace)
+		rv = db_exec(db, "UPDATE scenarios SET spec = ? WHERE name = ?",
+		    "ss", spec, sc->name) == -1 || db_exec(db, "DELETE FROM "
+		    "scenario_packages WHERE scenario = ?", "s", sc->name) == -1 ?
+		    -1 : 0;
+	else
+		rv = db_exec(db, "INSERT INTO scenarios (name, spec, "
+		    "created_at) VALUES (?, ?, ?)", "ssu", sc->name, spec, now);
 	free(spec);
 	if (rv == -1) {
-		rv = sqlite3_extended_errcode(db->h);
 		db_rollback(db);
-		if (rv == SQLITE_CONSTRAINT_PRIMARYKEY ||
-		    rv == SQLITE_CONSTRAINT_UNIQUE) {
-			snprintf(err, errlen, "scenario %s: already exists; "
-			    "remove it first", sc->name);
-			*status = 409;
-		}
 		return (-1);
 	}
 	for (i = 0; i < sc->npackages; i++) {
@@ -1064,6 +1087,20 @@ db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
 		return (-1);
 	}
 	return (0);
+}
+
+int
+db_scenario_put(struct db *db, const struct scenario *sc, uint64_t now,
+    char *err, size_t errlen, int *status)
+{
+	return (db_scenario_store(db, sc, now, 0, err, errlen, status));
+}
+
+int
+db_scenario_replace(struct db *db, const struct scenario *sc, char *err,
+    size_t errlen, int *status)
+{
+	return (db_scenario_store(db, sc, 0, 1, err, errlen, status));
 }
 
 int

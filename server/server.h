@@ -211,6 +211,8 @@ struct json_t	*db_machines_json(struct db *, const char *);
 /* Scenarios. */
 int		 db_scenario_put(struct db *, const struct scenario *, uint64_t,
 		    char *, size_t, int *);
+int		 db_scenario_replace(struct db *, const struct scenario *, char *,
+		    size_t, int *);
 int		 db_scenario_get(struct db *, const char *, struct scenario *);
 void		 db_scenario_clear(struct scenario *);
 int		 db_scenario_remove(struct db *, const char *, char *, size_t,

@@ -916,10 +916,12 @@ test_scenario_rules(void)
 		{ "x --package sp2 --package sp2", "twice" },
 		{ "'bad name' --package sp2", "NAME" },
 		{ "x", "--package" },
-		{ "mt --package sp2", "already exists" },
+		{ "mt --package sp2", "already exists; change it with "
+		    "fleetcast scenario edit" },
 	};
-	char	err[4096];
-	size_t	i;
+	char	 err[4096];
+	size_t	 i;
+	json_t	*o;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast "
@@ -937,6 +939,32 @@ test_scenario_rules(void)
 	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
 	    "show full --json | grep -c '\"group\": \"239.7.7.7\"'", bindir),
 	    0);
+	/* scenario edit: what it names changes, the rest stays. */
+	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
+	    "edit full --max-targets 2 --no-max-wait --no-poweroff-after "
+	    "--reboot-after 2>&1", bindir), 0);
+	CU_ASSERT_STRING_EQUAL(err, "scenario full changed\n");
+	o = cli_json("scenario show full --json");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "max_targets")),
+	    2);
+	CU_ASSERT(json_is_null(json_object_get(o, "max_wait")));
+	CU_ASSERT(json_is_true(json_object_get(o, "reboot_after")));
+	CU_ASSERT(json_is_false(json_object_get(o, "poweroff_after")));
+	CU_ASSERT(json_is_true(json_object_get(o, "at_next_boot")));
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "group")),
+	    "239.7.7.7");
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "port")), 5000);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o,
+	    "on_error")), "continue");
+	json_decref(o);
+	/* The same rules as create; an unknown scenario is exit 2. */
+	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
+	    "edit full --poweroff-after 2>&1", bindir), 2);
+	CU_ASSERT(strstr(err, "--poweroff-after and --reboot-after") != NULL);
+	CU_ASSERT_EQUAL(sh(err, sizeof(err), "%s/server/cli/fleetcast scenario "
+	    "edit nosuch --max-targets 2 2>&1", bindir), 2);
+	CU_ASSERT(strstr(err, "nosuch") != NULL);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast scenario remove "
 	    "full", bindir), 0);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast scenario remove "
