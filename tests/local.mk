@@ -139,6 +139,19 @@ tests_unit_test_exec_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c tests/unit/unit.h \
 	agent/exec.c
 tests_unit_test_exec_LDADD = $(UNIT_LIBS)
+## test_run: the run and transfer state machines (run.c, run_recv.c) with
+## a fake channel and a fake receiver (the test defines the agent_conn_*
+## and xrecv_* functions the runs call, so the linker takes those), real
+## packages and real child processes.
+AGENT_RUN_SOURCES = agent/run.c agent/run_recv.c agent/run_exec.c \
+	agent/run_report.c agent/boot.c agent/run_int.h agent/state.c \
+	agent/pending.c agent/applic.c agent/facts.c agent/exec.c
+check_PROGRAMS += tests/unit/test_run
+TESTS += tests/unit/test_run
+tests_unit_test_run_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_run_SOURCES = tests/unit/test_run.c tests/unit/unit.h \
+	$(AGENT_RUN_SOURCES)
+tests_unit_test_run_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
 ## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check
 ## runs briefly on a copy of their seed corpus, otherwise plain programs
