@@ -11,9 +11,10 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
 
 UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
-# Scratch-directory, agent-database and loopback-peer helpers shared by the
-# unit tests (header-only).
-EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h
+# Scratch-directory, agent-database, loopback-peer and log-capture helpers
+# shared by the unit tests (header-only).
+EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h \
+	tests/unit/unit_log.h
 
 ## common/: codecs, config, crypto.
 check_PROGRAMS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
@@ -150,6 +151,7 @@ check_PROGRAMS += tests/unit/test_run
 TESTS += tests/unit/test_run
 tests_unit_test_run_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_run_SOURCES = tests/unit/test_run.c tests/unit/unit.h \
+	tests/unit/unit_log.h \
 	$(AGENT_RUN_SOURCES)
 tests_unit_test_run_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 

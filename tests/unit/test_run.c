@@ -32,6 +32,7 @@
 #include "mono.h"
 #include "pkg.h"
 #include "run_int.h"
+#include "unit_log.h"
 #include "unit_state.h"
 #include "xmalloc.h"
 #include "xrecv.h"
@@ -163,38 +164,6 @@ xr_last(void)
 	return (receivers[nreceivers - 1]);
 }
 
-/* ---- the log, captured ---- */
-
-static int	logfd = -1;
-
-static void
-log_reset(void)
-{
-	fflush(stderr);
-	CU_ASSERT_FATAL(ftruncate(logfd, 0) == 0);
-	CU_ASSERT_FATAL(lseek(logfd, 0, SEEK_SET) == 0);
-}
-
-/* What was logged since log_reset (a static buffer). */
-static const char *
-log_text(void)
-{
-	static char	buf[1 << 16];
-	ssize_t		n;
-
-	fflush(stderr);
-	n = pread(logfd, buf, sizeof(buf) - 1, 0);
-	CU_ASSERT_FATAL(n >= 0);
-	buf[n] = '\0';
-	return (buf);
-}
-
-static int
-log_has(const char *s)
-{
-	return (strstr(log_text(), s) != NULL);
-}
-
 /* ---- packages built for the tests ---- */
 
 struct built {
@@ -304,7 +273,7 @@ setup(void)
 	fconn.online = 1;
 	nsent = 0;
 	nreceivers = 0;
-	log_reset();
+	unit_log_reset();
 	agent.state = unit_state_fresh("test_run");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(base = event_base_new());
 	exec_init(base);
@@ -350,8 +319,7 @@ teardown(void)
 		free(receivers[i]->out);
 		free(receivers[i]);
 	}
-	/* What the agent said, for the test's log. */
-	printf("\n---- agent log ----\n%s----\n", log_text());
+	unit_log_dump();	/* what the agent said, for the test's .log */
 }
 
 static struct run *
@@ -566,7 +534,7 @@ test_assign_ready(void)
 	CU_ASSERT_EQUAL(nsent, 1);
 	CU_ASSERT_EQUAL(sent[0].run_id, 1);
 	CU_ASSERT_EQUAL(sent[0].state, CTL_RS_READY);
-	CU_ASSERT(log_has("run 1: assigned -> ready\n"));
+	CU_ASSERT(unit_log_has("run 1: assigned -> ready\n"));
 	CU_ASSERT(stat(r->dir, &sb) == 0 && S_ISDIR(sb.st_mode));
 	/* The server asks again (a reconnection): the same answer. */
 	run_message(ctx, assign_mc(1, 0, &p_quick));
@@ -592,7 +560,7 @@ test_assign_refused(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_ERROR));
 	CU_ASSERT(strncmp(sent_last(CTL_RS_ERROR)->message, "P1: ", 4) == 0);
 	CU_ASSERT_PTR_NULL(sent_last(CTL_RS_READY));
-	CU_ASSERT(log_has("run 2: assigned -> finished\n"));
+	CU_ASSERT(unit_log_has("run 2: assigned -> finished\n"));
 	teardown();
 }
 
@@ -607,7 +575,7 @@ test_start_receiving(void)
 	setup();
 	r = receiving(3, 0, &p_quick);
 	CU_ASSERT_EQUAL(stored_state(3), RUN_RECEIVING);
-	CU_ASSERT(log_has("run 3: ready -> receiving\n"));
+	CU_ASSERT(unit_log_has("run 3: ready -> receiving\n"));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_RECEIVING));
 	CU_ASSERT_EQUAL_FATAL(nreceivers, 1);
 	x = xr_last();
@@ -675,9 +643,9 @@ test_finished_done_on_sync(void)
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_DELIVERED));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_RUNNING));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_SUCCEEDED));
-	CU_ASSERT(log_has("run 5: receiving -> delivered\n"));
-	CU_ASSERT(log_has("run 5: delivered -> running\n"));
-	CU_ASSERT(log_has("run 5: running -> finished\n"));
+	CU_ASSERT(unit_log_has("run 5: receiving -> delivered\n"));
+	CU_ASSERT(unit_log_has("run 5: delivered -> running\n"));
+	CU_ASSERT(unit_log_has("run 5: running -> finished\n"));
 	CU_ASSERT(state_installed_list(agent.state, &inst, &ninst, err,
 	    sizeof(err)) == 0);
 	CU_ASSERT(ninst == 1 && strcmp(inst[0].id, "P1") == 0);
@@ -692,7 +660,7 @@ test_finished_done_on_sync(void)
 	run_synced(ctx, seq);
 	CU_ASSERT(gone(&w.id));
 	CU_ASSERT_EQUAL(stored_state(5), RUN_DONE);
-	CU_ASSERT(log_has("run 5: finished -> done\n"));
+	CU_ASSERT(unit_log_has("run 5: finished -> done\n"));
 	/* The server missed the report: ASSIGN again gets the outcome. */
 	nsent = 0;
 	run_message(ctx, assign_mc(5, 0, &p_quick));
@@ -749,28 +717,28 @@ test_cancel_early(void)
 	cancel(10);
 	CU_ASSERT_PTR_NULL(run_of(10));
 	CU_ASSERT_EQUAL(stored_state(10), RUN_DONE);
-	CU_ASSERT(log_has("run 10: assigned -> done\n"));
+	CU_ASSERT(unit_log_has("run 10: assigned -> done\n"));
 
 	ready(11, 0, &p_quick);
 	n = nsent;
 	cancel(11);
 	CU_ASSERT_PTR_NULL(run_of(11));
 	CU_ASSERT_EQUAL(stored_state(11), RUN_DONE);
-	CU_ASSERT(log_has("run 11: ready -> done\n"));
+	CU_ASSERT(unit_log_has("run 11: ready -> done\n"));
 
 	receiving(12, 0, &p_quick);
 	x = xr_last();
 	cancel(12);
 	CU_ASSERT_PTR_NULL(run_of(12));
 	CU_ASSERT_EQUAL(stored_state(12), RUN_DONE);
-	CU_ASSERT(log_has("run 12: receiving -> done\n"));
+	CU_ASSERT(unit_log_has("run 12: receiving -> done\n"));
 	CU_ASSERT(x->stopped && x->freed);
 	/* Quiet: the server cancelled, so nothing was reported. */
 	CU_ASSERT_EQUAL(nsent, n + 2);	/* run 12's READY and RECEIVING */
 	CU_ASSERT_PTR_NULL(sent_last(CTL_RS_ERROR));
 	/* Gone: a CANCEL now is for an unknown run. */
 	cancel(12);
-	CU_ASSERT(log_has("CANCEL for unknown run 12 ignored"));
+	CU_ASSERT(unit_log_has("CANCEL for unknown run 12 ignored"));
 	teardown();
 }
 
@@ -809,8 +777,8 @@ test_cancel_late(void)
 	received(r, &p_quick);
 	CU_ASSERT_FATAL(loop_until(in_state, &w, 10000));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_PENDING_BOOT));
-	CU_ASSERT(log_has("run 21: receiving -> delivered\n"));
-	CU_ASSERT(log_has("run 21: delivered -> queued\n"));
+	CU_ASSERT(unit_log_has("run 21: receiving -> delivered\n"));
+	CU_ASSERT(unit_log_has("run 21: delivered -> queued\n"));
 	n = nsent;
 	cancel(21);
 	CU_ASSERT_EQUAL(r->rec->state, RUN_QUEUED);
@@ -848,17 +816,17 @@ test_ignored_logged(void)
 	setup();
 	r = ready(30, 0, &p_quick);
 	ctx->fsm(r, RUN_EV_BOOT, NULL);
-	CU_ASSERT(log_has("run 30: event boot ignored in state ready\n"));
+	CU_ASSERT(unit_log_has("run 30: event boot ignored in state ready\n"));
 	memset(&d, 0, sizeof(d));
 	d.ok = 1;
 	ctx->fsm(r, RUN_EV_VERIFIED, &d);
-	CU_ASSERT(log_has("run 30: event verified ignored in state ready\n"));
+	CU_ASSERT(unit_log_has("run 30: event verified ignored in state ready\n"));
 	CU_ASSERT_EQUAL(r->rec->state, RUN_READY);
 	/* The transfer's own fsm names its events too (a debug line). */
 	start(30, 0);
 	xr_last()->cb->locked(xr_last()->arg, 42, p_quick.size);
 	ctx->fsm(r, RUN_EV_PROBE, NULL);
-	CU_ASSERT(log_has("run 30: package P1: transfer event probe ignored "
+	CU_ASSERT(unit_log_has("run 30: package P1: transfer event probe ignored "
 	    "in state receiving\n"));
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_RECEIVING);
 	CU_ASSERT_PTR_NULL(sent_last(CTL_RS_FALLBACK));
@@ -886,14 +854,14 @@ test_state_logged_after_commit(void)
 	setup();
 	sqlite3_commit_hook(state_db(agent.state), commit_hook, NULL);
 	ready(40, 0, &p_quick);
-	log_reset();
+	unit_log_reset();
 	commit_fails = 1;
 	/* run_set_state, one statement: READY -> RECEIVING refused. */
 	start(40, 0);
 	commit_fails = 0;
-	CU_ASSERT(log_has("run 40: ready -> receiving not stored"));
-	CU_ASSERT(!log_has("run 40: ready -> receiving\n"));
-	CU_ASSERT(!log_has("-> finished\n"));
+	CU_ASSERT(unit_log_has("run 40: ready -> receiving not stored"));
+	CU_ASSERT(!unit_log_has("run 40: ready -> receiving\n"));
+	CU_ASSERT(!unit_log_has("-> finished\n"));
 	CU_ASSERT_EQUAL(stored_state(40), RUN_READY);
 	CU_ASSERT_EQUAL(nreceivers, 0);
 	/* Nothing stored: the run is forgotten, its outcome still said. */
@@ -904,11 +872,11 @@ test_state_logged_after_commit(void)
 
 	/* run_finish's transaction: every statement ran, COMMIT refused. */
 	r = ready(41, 0, &p_quick);
-	log_reset();
+	unit_log_reset();
 	commit_fails = 1;
 	cancel(41);
 	commit_fails = 0;
-	CU_ASSERT(!log_has("run 41: ready -> done\n"));
+	CU_ASSERT(!unit_log_has("run 41: ready -> done\n"));
 	CU_ASSERT_EQUAL(stored_state(41), RUN_READY);
 	CU_ASSERT_PTR_NULL(run_of(41));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_ERROR));
@@ -917,7 +885,7 @@ test_state_logged_after_commit(void)
 	/* The same with the commit allowed: logged. */
 	r = ready(42, 0, &p_quick);
 	cancel(42);
-	CU_ASSERT(log_has("run 42: ready -> done\n"));
+	CU_ASSERT(unit_log_has("run 42: ready -> done\n"));
 	(void)r;
 	sqlite3_commit_hook(state_db(agent.state), NULL, NULL);
 	teardown();
@@ -949,7 +917,7 @@ test_fallback_probe(void)
 	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_USED);
 	/* The same timer now waits for the server's answer. */
 	CU_ASSERT(evtimer_pending(r->ev_probe, NULL));
-	CU_ASSERT(log_has("transfer joining/fresh -> asked/used"));
+	CU_ASSERT(unit_log_has("transfer joining/fresh -> asked/used"));
 	CU_ASSERT_EQUAL(r->rec->state, RUN_RECEIVING);
 	teardown();
 }
@@ -991,7 +959,7 @@ test_fallback_offline(void)
 	ctx->fsm(r, RUN_EV_PROBE, NULL);
 	CU_ASSERT_PTR_NULL(sent_last(CTL_RS_FALLBACK));
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_ASKING);
-	CU_ASSERT(log_has("offline; asking for unicast once connected"));
+	CU_ASSERT(unit_log_has("offline; asking for unicast once connected"));
 	fconn.online = 1;
 	run_online(ctx);
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_FALLBACK));
@@ -1042,7 +1010,7 @@ test_reroute(void)
 	    &p_quick));
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_REROUTED);
 	CU_ASSERT_EQUAL(r->rec->path, CTL_PATH_UNICAST);
-	CU_ASSERT(log_has("run 54: the server moves the transfer to unicast "
+	CU_ASSERT(unit_log_has("run 54: the server moves the transfer to unicast "
 	    "192.0.2.10:6000"));
 	CU_ASSERT_FATAL(state_run_load(agent.state, 54, &rec, err,
 	    sizeof(err)) == 0 && rec != NULL);
@@ -1067,7 +1035,7 @@ test_reroute(void)
 	n = nreceivers;
 	run_offline(ctx);
 	run_online(ctx);
-	CU_ASSERT(log_has("run 55: package P1: online again; joining the "
+	CU_ASSERT(unit_log_has("run 55: package P1: online again; joining the "
 	    "unicast session"));
 	CU_ASSERT_EQUAL(nreceivers, n + 1);
 	CU_ASSERT_EQUAL(xr_last()->port, 6001);
@@ -1092,7 +1060,7 @@ test_resumed(void)
 	nsent = 0;
 	ctx = agent.runs = run_init(&agent);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r = run_of(60));
-	CU_ASSERT(log_has("run 60: resuming the transfer of P1 (unicast "
+	CU_ASSERT(unit_log_has("run 60: resuming the transfer of P1 (unicast "
 	    "192.0.2.10:6002)"));
 	CU_ASSERT_EQUAL(r->rec->state, RUN_RECEIVING);
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_JOINING);
@@ -1165,23 +1133,17 @@ main(void)
 		CU_TEST_INFO_NULL,
 	};
 	const char	*tmp = getenv("TMPDIR");
-	char		 logpath[300];
 	int		 rv;
 
 	snprintf(pkgdir, sizeof(pkgdir), "%s/test_run.pkg.XXXXXX",
 	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	snprintf(logpath, sizeof(logpath), "%s/test_run.log.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	if (mkdtemp(pkgdir) == NULL || (logfd = mkstemp(logpath)) == -1) {
-		perror("test_run: scratch");
+	if (mkdtemp(pkgdir) == NULL) {
+		perror(pkgdir);
 		return (1);
 	}
-	(void)unlink(logpath);
-	/* The agent's log (stderr) goes to the file the tests read. */
-	fflush(stderr);
-	if (dup2(logfd, STDERR_FILENO) == -1)
+	/* The agent's log goes to the file the tests read. */
+	if (unit_log_capture("test_run") == -1)
 		return (1);
-	log_setverbose(1);
 	rv = unit_main("run", tests);
 	(void)unit_tmpdir_remove();
 	(void)pkg_remove_tree(pkgdir);
