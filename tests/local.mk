@@ -154,6 +154,17 @@ tests_unit_test_run_SOURCES = tests/unit/test_run.c tests/unit/unit.h \
 	tests/unit/unit_log.h \
 	$(AGENT_RUN_SOURCES)
 tests_unit_test_run_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+## test_agent_conn: the connection's life (agent_conn_fsm) against a
+## scripted TLS server on loopback, with certificates from the server's
+## own CA code; it includes agent/agent_conn.c to reach the static fsm.
+check_PROGRAMS += tests/unit/test_agent_conn
+TESTS += tests/unit/test_agent_conn
+tests_unit_test_agent_conn_CFLAGS = $(AGENT_TEST_CFLAGS) \
+	-iquote $(top_srcdir)/server
+tests_unit_test_agent_conn_SOURCES = tests/unit/test_agent_conn.c \
+	tests/unit/unit.h tests/unit/unit_log.h agent/state.c agent/facts.c \
+	agent/exec.c server/ca.c
+tests_unit_test_agent_conn_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
 ## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check
 ## runs briefly on a copy of their seed corpus, otherwise plain programs
