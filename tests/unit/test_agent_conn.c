@@ -318,7 +318,10 @@ retry_in(struct agent_conn *c)
 {
 	struct timeval	at, now;
 
-	/* libevent gives the time on the wall clock. */
+	/*
+	 * libevent gives the time on the wall clock, converted with the
+	 * offset of its last loop: a few milliseconds off at worst.
+	 */
 	if (!evtimer_pending(c->ev_retry, &at))
 		return (-1);
 	gettimeofday(&now, NULL);
@@ -397,7 +400,7 @@ test_online_lifecycle(void)
 	CU_ASSERT(agent_conn_send(c, &m) == -1);
 	CU_ASSERT_EQUAL(agent_conn_sync(c), 0);
 	CU_ASSERT(!evtimer_pending(c->ev_beat, NULL));
-	CU_ASSERT(retry_in(c) > 0 && retry_in(c) <= 1.0);
+	CU_ASSERT(retry_in(c) > 0 && retry_in(c) <= 1.05);
 	CU_ASSERT(unit_log_has("closed by the server; retrying"));
 	/* ... and it comes back by itself. */
 	CU_ASSERT_FATAL(loop_until(&nonline, 2, 5000));
@@ -442,6 +445,8 @@ test_handshake_refused(void)
 	struct agent_conn	*c;
 
 	c = agent_setup(peer_listen(&peer, ca_other));
+	/* The impostor takes any client: only the agent's check stops it. */
+	SSL_CTX_set_verify(peer.ctx, SSL_VERIFY_NONE, NULL);
 	agent_conn_start(c);
 	CU_ASSERT_FATAL(loop_until_down(c, 5000));
 	CU_ASSERT(peer.naccepted >= 1);
@@ -677,7 +682,7 @@ test_fsm_timers(void)
 	CU_ASSERT(unit_log_has("no answer to 3 heartbeats"));
 	CU_ASSERT_EQUAL(noffline, 1);
 	/* Back online resets the back-off: the retry comes soon. */
-	CU_ASSERT(retry_in(c) > 0 && retry_in(c) <= 1.0);
+	CU_ASSERT(retry_in(c) > 0 && retry_in(c) <= 1.05);
 	agent_teardown(c);
 }
 
