@@ -11,10 +11,10 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
 
 UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
-# Scratch-directory, agent-database, loopback-peer and log-capture helpers
-# shared by the unit tests (header-only).
+# Scratch-directory, agent-database, loopback-peer, log-capture and loop
+# helpers shared by the unit tests (header-only).
 EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h \
-	tests/unit/unit_log.h
+	tests/unit/unit_log.h tests/unit/unit_loop.h
 
 ## common/: codecs, config, crypto.
 check_PROGRAMS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
@@ -151,7 +151,7 @@ check_PROGRAMS += tests/unit/test_run
 TESTS += tests/unit/test_run
 tests_unit_test_run_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_run_SOURCES = tests/unit/test_run.c tests/unit/unit.h \
-	tests/unit/unit_log.h \
+	tests/unit/unit_log.h tests/unit/unit_loop.h \
 	$(AGENT_RUN_SOURCES)
 tests_unit_test_run_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 ## test_agent_conn: the connection's life (agent_conn_fsm) against a
@@ -162,8 +162,8 @@ TESTS += tests/unit/test_agent_conn
 tests_unit_test_agent_conn_CFLAGS = $(AGENT_TEST_CFLAGS) \
 	-iquote $(top_srcdir)/server
 tests_unit_test_agent_conn_SOURCES = tests/unit/test_agent_conn.c \
-	tests/unit/unit.h tests/unit/unit_log.h agent/state.c agent/facts.c \
-	agent/exec.c server/ca.c
+	tests/unit/unit.h tests/unit/unit_log.h tests/unit/unit_loop.h \
+	agent/state.c agent/facts.c agent/exec.c server/ca.c
 tests_unit_test_agent_conn_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
 ## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check

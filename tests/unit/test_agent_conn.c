@@ -21,9 +21,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "mono.h"
 #include "server.h"
 #include "unit_log.h"
+#include "unit_loop.h"
 #include "unit_state.h"
 
 /* ---- what the agent hears of, through its callbacks ---- */
@@ -296,20 +296,26 @@ agent_teardown(struct agent_conn *c)
 	unit_log_dump();
 }
 
-/* Run the loop until *flag reaches want (1) or ms have passed (0). */
-static int
-loop_until(const int *flag, int want, int ms)
-{
-	uint64_t	end = mono_ms() + (uint64_t)ms;
-	struct timeval	tv = { 0, 10000 };
+struct count_want {
+	const int	*n;
+	int		 want;
+};
 
-	while (*flag < want) {
-		if (mono_ms() >= end)
-			return (0);
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return (1);
+static int
+count_reached(void *arg)
+{
+	struct count_want	*cw = arg;
+
+	return (*cw->n >= cw->want);
+}
+
+/* Run the loop until *n reaches want (1) or ms have passed (0). */
+static int
+loop_until(const int *n, int want, int ms)
+{
+	struct count_want	cw = { n, want };
+
+	return (unit_loop_until(base, count_reached, &cw, ms));
 }
 
 /* Seconds until the retry timer fires, -1 when it is not armed. */
@@ -412,26 +418,19 @@ test_online_lifecycle(void)
 	peer_close(&peer);
 }
 
+/* The connection attempt under way has failed. */
 static int
-is_idle_again(struct agent_conn *c)
+is_idle_again(void *arg)
 {
+	struct agent_conn	*c = arg;
+
 	return (c->state == AGENT_CONN_IDLE && c->bev == NULL);
 }
 
-/* Loop until the connection attempt under way has failed. */
 static int
 loop_until_down(struct agent_conn *c, int ms)
 {
-	uint64_t	end = mono_ms() + (uint64_t)ms;
-	struct timeval	tv = { 0, 10000 };
-
-	while (!is_idle_again(c)) {
-		if (mono_ms() >= end)
-			return (0);
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return (1);
+	return (unit_loop_until(base, is_idle_again, c, ms));
 }
 
 /*
@@ -523,20 +522,43 @@ fake_connecting(struct agent_conn *c)
 	agent_conn_set_state(c, AGENT_CONN_CONNECTING);
 }
 
-/* The next message the agent wrote, its type; 0 when none. */
-static int
-sent_type(struct agent_conn *c)
+/* What the agent wrote since the last look: "HELLO HEARTBEAT". */
+static const char *
+sent_types(struct agent_conn *c)
 {
+	static char	buf[256];
 	struct ctl_msg	m;
 	char		err[256];
-	int		t;
+	size_t		len;
 
-	if (ctl_read(bufferevent_get_output(c->bev), CTL_MAX_FRAME, &m, err,
-	    sizeof(err)) != 1)
-		return (0);
-	t = m.type;
-	ctl_msg_free(&m);
-	return (t);
+	buf[0] = '\0';
+	while (ctl_read(bufferevent_get_output(c->bev), CTL_MAX_FRAME, &m,
+	    err, sizeof(err)) == 1) {
+		len = strlen(buf);
+		snprintf(buf + len, sizeof(buf) - len, "%s%s", len > 0 ? " " :
+		    "", ctl_strtype(m.type));
+		ctl_msg_free(&m);
+	}
+	return (buf);
+}
+
+static void	feed(struct agent_conn *, enum ctl_type);
+
+/* ... past the handshake, HELLO sent; and past WELCOME. */
+static void
+fake_hello(struct agent_conn *c)
+{
+	fake_connecting(c);
+	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
+	CU_ASSERT_EQUAL_FATAL(c->state, AGENT_CONN_HELLO);
+}
+
+static void
+fake_online(struct agent_conn *c)
+{
+	fake_hello(c);
+	feed(c, CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(c->state, AGENT_CONN_ONLINE);
 }
 
 static void
@@ -570,7 +592,7 @@ test_fsm_hello_online(void)
 	fake_connecting(c);
 	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_HELLO);
-	CU_ASSERT_EQUAL(sent_type(c), CTL_HELLO);
+	CU_ASSERT_STRING_EQUAL(sent_types(c), "HELLO");
 	/* A second START while connected does not connect again. */
 	agent_conn_fsm(c, AGENT_CONN_EV_START, NULL);
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_HELLO);
@@ -578,7 +600,7 @@ test_fsm_hello_online(void)
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_ONLINE);
 	CU_ASSERT_EQUAL(nonline, 1);
 	CU_ASSERT_EQUAL(c->heartbeat, 10);
-	CU_ASSERT_EQUAL(sent_type(c), CTL_HEARTBEAT);
+	CU_ASSERT_STRING_EQUAL(sent_types(c), "HEARTBEAT");
 	CU_ASSERT_EQUAL(agent.facts_dirty, 0);
 	feed(c, CTL_HEARTBEAT_ACK);
 	CU_ASSERT_EQUAL(nsynced, 1);
@@ -612,32 +634,26 @@ test_fsm_unexpected(void)
 	CU_ASSERT(unit_log_has("WELCOME is not expected in state "
 	    "connecting"));
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
+	fake_hello(c);
 	feed(c, CTL_ASSIGN);		/* before WELCOME */
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_IDLE);
 	CU_ASSERT(unit_log_has("ASSIGN is not expected in state hello"));
 	CU_ASSERT_EQUAL(nmessages, 0);
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
+	fake_hello(c);
 	feed(c, CTL_ERROR);
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_IDLE);
 	CU_ASSERT(unit_log_has("server error 1: you are wrong"));
 	CU_ASSERT_EQUAL(noffline, 0);
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
-	feed(c, CTL_WELCOME);
+	fake_online(c);
 	CU_ASSERT_EQUAL(nonline, 1);
-	feed(c, CTL_WELCOME);		/* twice */
+	feed(c, CTL_WELCOME);		/* again */
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_IDLE);
 	CU_ASSERT(unit_log_has("WELCOME is not expected in state online"));
 	CU_ASSERT_EQUAL(noffline, 1);
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
-	feed(c, CTL_WELCOME);
+	fake_online(c);
 	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_IDLE);
 	CU_ASSERT(unit_log_has("unexpected event in state online"));
@@ -659,17 +675,14 @@ test_fsm_timers(void)
 	struct agent_conn	*c = agent_setup(1);
 	int			 i;
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
+	fake_hello(c);
 	agent_conn_setup_cb(-1, EV_TIMEOUT, c);
 	CU_ASSERT_EQUAL(c->state, AGENT_CONN_IDLE);
 	CU_ASSERT(unit_log_has("no answer within 10 s (hello)"));
 	CU_ASSERT(retry_in(c) > 0);
 	CU_ASSERT_EQUAL(noffline, 0);
 
-	fake_connecting(c);
-	agent_conn_fsm(c, AGENT_CONN_EV_CONNECTED, NULL);
-	feed(c, CTL_WELCOME);
+	fake_online(c);
 	CU_ASSERT_EQUAL(c->beat_sent - c->beat_acked, 1);
 	/* Two more beats unanswered are still alive, the third is not. */
 	for (i = 0; i < AGENT_CONN_MISSED_BEATS - 1; i++) {

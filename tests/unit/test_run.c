@@ -29,10 +29,10 @@
 #include "conf.h"
 #include "crypto.h"
 #include "log.h"
-#include "mono.h"
 #include "pkg.h"
 #include "run_int.h"
 #include "unit_log.h"
+#include "unit_loop.h"
 #include "unit_state.h"
 #include "xmalloc.h"
 #include "xrecv.h"
@@ -122,19 +122,15 @@ struct xrecv *
 xrecv_new(struct event_base *b, const struct xrecv_conf *xc,
     const struct xrecv_cb *cb, void *arg, char *err, size_t errlen)
 {
-	struct xrecv	*x;
+	const struct sockaddr_in	*sin = (const void *)&xc->group.ss;
+	struct xrecv			*x;
 
-	CU_ASSERT_FATAL(nreceivers < MAXRECV);
-	x = xcalloc(1, sizeof(*x));
-	x->cb = cb;
-	x->arg = arg;
-	x->out = xstrdup(xc->out);
-	x->port = ntohs(xc->group.ss.ss_family == AF_INET6 ?
-	    ((const struct sockaddr_in6 *)&xc->group.ss)->sin6_port :
-	    ((const struct sockaddr_in *)&xc->group.ss)->sin_port);
-	x->expect_size = xc->expect_size;
-	receivers[nreceivers++] = x;
-	return (x);
+	/* The tests' addresses are IPv4. */
+	CU_ASSERT_FATAL(nreceivers < MAXRECV && sin->sin_family == AF_INET);
+	x = xmalloc(sizeof(*x));
+	*x = (struct xrecv){ .cb = cb, .arg = arg, .out = xstrdup(xc->out),
+	    .port = ntohs(sin->sin_port), .expect_size = xc->expect_size };
+	return (receivers[nreceivers++] = x);
 }
 
 int
@@ -325,12 +321,11 @@ teardown(void)
 static struct run *
 run_of(uint64_t id)
 {
-	struct run	*r;
+	struct run	*r = TAILQ_FIRST(&ctx->list);
 
-	TAILQ_FOREACH(r, &ctx->list, entry)
-		if (r->rec->run_id == id)
-			return (r);
-	return (NULL);
+	while (r != NULL && r->rec->run_id != id)
+		r = TAILQ_NEXT(r, entry);
+	return (r);
 }
 
 /* The state stored for run id, -1 when none is. */
@@ -348,22 +343,6 @@ stored_state(uint64_t id)
 	s = rec->state;
 	state_run_free(rec);
 	return (s);
-}
-
-/* Run the loop until cond holds (1) or ms have passed (0). */
-static int
-loop_until(int (*cond)(void *), void *arg, int ms)
-{
-	uint64_t	end = mono_ms() + (uint64_t)ms;
-	struct timeval	tv = { 0, 10000 };
-
-	while (!cond(arg)) {
-		if (mono_ms() >= end)
-			return (0);
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
-	return (1);
 }
 
 struct want_state {
@@ -638,7 +617,7 @@ test_finished_done_on_sync(void)
 	loop_once();
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_VERIFYING);
 	CU_ASSERT(xr_last()->freed);
-	CU_ASSERT_FATAL(loop_until(in_state, &w, 10000));
+	CU_ASSERT_FATAL(unit_loop_until(base, in_state, &w, 10000));
 	CU_ASSERT_EQUAL(stored_state(5), RUN_FINISHED);
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_DELIVERED));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_RUNNING));
@@ -775,7 +754,7 @@ test_cancel_late(void)
 
 	r = receiving(21, CTL_OPT_AT_NEXT_BOOT, &p_quick);
 	received(r, &p_quick);
-	CU_ASSERT_FATAL(loop_until(in_state, &w, 10000));
+	CU_ASSERT_FATAL(unit_loop_until(base, in_state, &w, 10000));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_PENDING_BOOT));
 	CU_ASSERT(unit_log_has("run 21: receiving -> delivered\n"));
 	CU_ASSERT(unit_log_has("run 21: delivered -> queued\n"));
@@ -788,7 +767,7 @@ test_cancel_late(void)
 	r = receiving(22, 0, &p_slow);
 	received(r, &p_slow);
 	id = 22;
-	CU_ASSERT_FATAL(loop_until(job_running, &id, 10000));
+	CU_ASSERT_FATAL(unit_loop_until(base, job_running, &id, 10000));
 	n = nsent;
 	cancel(22);
 	CU_ASSERT_EQUAL(r->rec->state, RUN_RUNNING);
@@ -796,7 +775,7 @@ test_cancel_late(void)
 	CU_ASSERT_EQUAL(nsent, n);
 	w.id = 22;
 	w.state = RUN_FINISHED;
-	CU_ASSERT_FATAL(loop_until(in_state, &w, 10000));
+	CU_ASSERT_FATAL(unit_loop_until(base, in_state, &w, 10000));
 	CU_ASSERT_PTR_NOT_NULL(sent_last(CTL_RS_SUCCEEDED));
 	n = nsent;
 	cancel(22);
@@ -893,6 +872,20 @@ test_state_logged_after_commit(void)
 
 /* ---- the transfer's state machine ---- */
 
+/* The run asked for unicast, saying why, and waits for the answer. */
+static void
+asked_unicast(struct run *r, const char *why)
+{
+	const struct sent	*s = sent_last(CTL_RS_FALLBACK);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_STRING_EQUAL(s->message, why);
+	CU_ASSERT_EQUAL(r->recv, RUN_RECV_ASKED);
+	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_USED);
+	CU_ASSERT_EQUAL(r->rec->state, RUN_RECEIVING);
+	CU_ASSERT_PTR_NULL(r->xr);
+}
+
 /*
  * No multicast session within the probe time: the receiver stops and
  * the agent asks for unicast (REPORT fallback, with why), once.
@@ -909,16 +902,10 @@ test_fallback_probe(void)
 	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_FRESH);
 	ctx->fsm(r, RUN_EV_PROBE, NULL);
 	CU_ASSERT(x->stopped && x->freed);
-	CU_ASSERT_PTR_NULL(r->xr);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_FALLBACK));
-	CU_ASSERT_STRING_EQUAL(sent_last(CTL_RS_FALLBACK)->message,
-	    "no multicast arrived within 2 s after START");
-	CU_ASSERT_EQUAL(r->recv, RUN_RECV_ASKED);
-	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_USED);
+	asked_unicast(r, "no multicast arrived within 2 s after START");
 	/* The same timer now waits for the server's answer. */
 	CU_ASSERT(evtimer_pending(r->ev_probe, NULL));
 	CU_ASSERT(unit_log_has("transfer joining/fresh -> asked/used"));
-	CU_ASSERT_EQUAL(r->rec->state, RUN_RECEIVING);
 	teardown();
 }
 
@@ -936,11 +923,8 @@ test_fallback_failed_transfer(void)
 	x->cb->finished(x->arg, 0, "sender gone");
 	CU_ASSERT_EQUAL(r->recv, RUN_RECV_FAILED);
 	loop_once();
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_FALLBACK));
-	CU_ASSERT_STRING_EQUAL(sent_last(CTL_RS_FALLBACK)->message,
-	    "the multicast transfer failed: transfer of P1: sender gone");
-	CU_ASSERT_EQUAL(r->recv, RUN_RECV_ASKED);
-	CU_ASSERT_EQUAL(r->rec->state, RUN_RECEIVING);
+	asked_unicast(r, "the multicast transfer failed: transfer of P1: "
+	    "sender gone");
 	teardown();
 }
 
@@ -1068,11 +1052,8 @@ test_resumed(void)
 	CU_ASSERT_EQUAL(xr_last()->port, 6002);
 	CU_ASSERT(evtimer_pending(r->ev_probe, NULL));
 	ctx->fsm(r, RUN_EV_PROBE, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_FALLBACK));
-	CU_ASSERT_STRING_EQUAL(sent_last(CTL_RS_FALLBACK)->message,
-	    "no unicast session arrived within 2 s after the agent restarted");
-	CU_ASSERT_EQUAL(r->recv, RUN_RECV_ASKED);
-	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_USED);
+	asked_unicast(r, "no unicast session arrived within 2 s after the "
+	    "agent restarted");
 	/* The same path again is the answer: the reroute wait is over. */
 	run_message(ctx, assign(60, CTL_PATH_UNICAST, "192.0.2.10", 6002, 0,
 	    &p_quick));
@@ -1101,9 +1082,7 @@ test_resumed_multicast(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r = run_of(61));
 	CU_ASSERT_EQUAL(r->recv_allow, RUN_RECV_RESUMED);
 	ctx->fsm(r, RUN_EV_PROBE, NULL);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sent_last(CTL_RS_FALLBACK));
-	CU_ASSERT_STRING_EQUAL(sent_last(CTL_RS_FALLBACK)->message,
-	    "no multicast arrived within 2 s after START");
+	asked_unicast(r, "no multicast arrived within 2 s after START");
 	teardown();
 }
 
