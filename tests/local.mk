@@ -11,9 +11,10 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) \
 
 UNIT_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
-# Scratch-directory, agent-database and loopback-peer helpers shared by the
-# unit tests (header-only).
-EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h
+# Scratch-directory, agent-database, loopback-peer, log-capture and loop
+# helpers shared by the unit tests (header-only).
+EXTRA_DIST += tests/unit/unit_tmp.h tests/unit/unit_state.h tests/unit/xpeer.h \
+	tests/unit/unit_log.h tests/unit/unit_loop.h
 
 ## common/: codecs, config, crypto.
 check_PROGRAMS += tests/unit/test_wire tests/unit/test_conf tests/unit/test_crypto
@@ -139,6 +140,31 @@ tests_unit_test_exec_CFLAGS = $(AGENT_TEST_CFLAGS)
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c tests/unit/unit.h \
 	agent/exec.c
 tests_unit_test_exec_LDADD = $(UNIT_LIBS)
+## test_run: the run and transfer state machines (run.c, run_recv.c) with
+## a fake channel and a fake receiver (the test defines the agent_conn_*
+## and xrecv_* functions the runs call, so the linker takes those), real
+## packages and real child processes.
+AGENT_RUN_SOURCES = agent/run.c agent/run_recv.c agent/run_exec.c \
+	agent/run_report.c agent/boot.c agent/run_int.h agent/state.c \
+	agent/pending.c agent/applic.c agent/facts.c agent/exec.c
+check_PROGRAMS += tests/unit/test_run
+TESTS += tests/unit/test_run
+tests_unit_test_run_CFLAGS = $(AGENT_TEST_CFLAGS)
+tests_unit_test_run_SOURCES = tests/unit/test_run.c tests/unit/unit.h \
+	tests/unit/unit_log.h tests/unit/unit_loop.h \
+	$(AGENT_RUN_SOURCES)
+tests_unit_test_run_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+## test_agent_conn: the connection's life (agent_conn_fsm) against a
+## scripted TLS server on loopback, with certificates from the server's
+## own CA code; it includes agent/agent_conn.c to reach the static fsm.
+check_PROGRAMS += tests/unit/test_agent_conn
+TESTS += tests/unit/test_agent_conn
+tests_unit_test_agent_conn_CFLAGS = $(AGENT_TEST_CFLAGS) \
+	-iquote $(top_srcdir)/server
+tests_unit_test_agent_conn_SOURCES = tests/unit/test_agent_conn.c \
+	tests/unit/unit.h tests/unit/unit_log.h tests/unit/unit_loop.h \
+	agent/state.c agent/facts.c agent/exec.c server/ca.c
+tests_unit_test_agent_conn_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
 ## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check
 ## runs briefly on a copy of their seed corpus, otherwise plain programs
