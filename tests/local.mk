@@ -227,3 +227,8 @@ TESTS += \
 
 ## The lab's quick self-test.
 TESTS += tests/integration/lab_selftest.sh
+
+## The benchmark's own quick self-test: the blast tool of its limit rows in
+## a lab, the tbf bucket choice, mcast-report.py's medians and fractions,
+## mcast-throughput's new options (bench/blast must be built for it).
+TESTS += tests/integration/bench_selftest.sh
