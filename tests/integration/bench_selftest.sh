@@ -19,43 +19,12 @@ blast=$(cd "$top_builddir" && pwd)/bench/blast
 mt=$top_srcdir/bench/mcast-throughput
 report=$top_srcdir/bench/mcast-report.py
 
-if [ "$(id -u)" != 0 ]; then
-	if [ -n "${CI:-}" ]; then
-		echo "FAIL: bench_selftest needs root (network namespaces) and CI is set"
-		exit 1
-	fi
-	echo "SKIP: bench_selftest needs root to create network namespaces"
-	exit 77
-fi
-for c in ip nft tc python3 setsid pgrep; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "FAIL: $c not found (run scripts/install-deps)"
-		exit 1
-	fi
-done
+. "$here/selftest_lib.sh" || exit 1
+selftest_begin bench_selftest fcbt ip nft tc python3 setsid pgrep
 if [ ! -x "$blast" ]; then
 	echo "FAIL: $blast not built (make in the build tree)"
 	exit 1
 fi
-
-. "$top_srcdir/tests/lab/lab.sh" || exit 1
-LAB_NAME=fcbt$$
-tmp=$(mktemp -d) || exit 1
-trap 'rc=$?; trap - EXIT; [ -n "$LAB_NAME" ] && lab_down >/dev/null 2>&1; rm -rf "$tmp"; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fails=0
-
-ok()
-{
-	echo "ok: $*"
-}
-
-fail()
-{
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
 
 # field FILE KEY: a value of blast's JSON line.
 field()
@@ -243,10 +212,4 @@ else
 	fail "mcast-throughput --tools limit: $(tail -n 5 "$tmp/run.log")"
 fi
 
-rm -rf "$tmp"
-if [ $fails -gt 0 ]; then
-	echo "bench_selftest: $fails failure(s)"
-	exit 1
-fi
-echo "bench_selftest: pass"
-exit 0
+selftest_end bench_selftest
