@@ -263,7 +263,12 @@ def write_plot(rows, out, name, terms, title, ylabel, value, tools, shaped):
     if not series:
         return False
     plots, ns, dts = [], set(), {}
-    for i, ((tool, label), pts) in enumerate(series.items()):
+    # The key lists the tools in the run's order, each tool's losses in
+    # turn, whatever row failed.
+    rank = {t: i for i, t in enumerate(tools)}
+    keys = sorted(series, key=lambda k: (rank.get(k[0], len(rank)), k[1]))
+    for i, (tool, label) in enumerate(keys):
+        pts = series[(tool, label)]
         dat = "%s/%s-%d.dat" % (out, name, i)
         with open(dat, "w") as f:
             for n, v in sorted(pts):
