@@ -204,6 +204,11 @@ if "$mt" --tools limit --size 4M --receivers 1 --loss 0 --repeat 2 \
 	n=$(grep -c '^limit-.*,ok,.*,2,2,' "$tmp/run/results.csv")
 	[ "$n" = 2 ] && ok "mcast-throughput --tools limit --repeat 2: both limit rows, 2 of 2 runs" ||
 	    fail "mcast-throughput limit rows: $(cat "$tmp/run/results.csv")"
+	# env.txt records the command line as given (it was empty once: the
+	# option loop had shifted it away).
+	grep -q -- '^command: .*--tools limit --size 4M .*--repeat 2' "$tmp/run/env.txt" &&
+	    ok "env.txt records the command line" ||
+	    fail "env.txt: $(grep '^command:' "$tmp/run/env.txt")"
 	if command -v gnuplot >/dev/null; then
 		[ -s "$tmp/run/plot.svg" ] && ok "plot.svg written" ||
 		    fail "no plot.svg"
