@@ -5,7 +5,7 @@
 # test.
 benchdir = $(pkgdatadir)/bench
 dist_bench_SCRIPTS = bench/mcast-throughput bench/sim-scale \
-	bench/unicast-throughput bench/tls-stream.py
+	bench/unicast-throughput bench/tls-stream.py bench/mcast-report.py
 # bench/unicast-throughput shares its lab setup with the unicast
 # integration tests (unicast_lib.sh, installed beside it).
 dist_bench_DATA = bench/lib.sh tests/integration/unicast_lib.sh
@@ -24,3 +24,10 @@ bench_fakeagents_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
 bench_fakeagents_SOURCES = bench/fakeagents.c tests/integration/sagent.c \
 	tests/integration/sagent.h
 bench_fakeagents_LDADD = $(COMMON_LIBS)
+
+# bench/blast: the lab's ceiling for mcast-throughput's `limit' rows, a bare
+# multicast blast (UDP GSO on send, UDP_GRO + recvmmsg on receive, no
+# protocol).  Built with the programs, not installed: mcast-throughput finds
+# it in the build tree (--blast PATH) and runs its limit rows only then.
+noinst_PROGRAMS += bench/blast
+bench_blast_SOURCES = bench/blast.c

@@ -252,5 +252,11 @@ TESTS += \
 	tests/integration/unicast_share.sh \
 	tests/integration/unicast_queue.sh
 
-## The lab's quick self-test.
+## The lab's quick self-test, and the frame it shares with the benchmark's.
 TESTS += tests/integration/lab_selftest.sh
+EXTRA_DIST += tests/integration/selftest_lib.sh
+
+## The benchmark's own quick self-test: the blast tool of its limit rows in
+## a lab, the tbf bucket choice, mcast-report.py's medians and fractions,
+## mcast-throughput's new options (bench/blast must be built for it).
+TESTS += tests/integration/bench_selftest.sh

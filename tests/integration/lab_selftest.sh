@@ -14,40 +14,8 @@ here=$(cd "${0%/*}" && pwd)
 lab_sh=$here/../lab/lab.sh
 probe=$here/../lab/mcast-probe.py
 
-if [ "$(id -u)" != 0 ]; then
-	if [ -n "${CI:-}" ]; then
-		echo "FAIL: lab_selftest needs root (network namespaces) and CI is set"
-		exit 1
-	fi
-	echo "SKIP: lab_selftest needs root to create network namespaces"
-	exit 77
-fi
-for c in ip nft tc python3 ping setsid pgrep; do
-	if ! command -v "$c" >/dev/null 2>&1; then
-		echo "FAIL: $c not found (run scripts/install-deps)"
-		exit 1
-	fi
-done
-
-. "$lab_sh" || exit 1
-LAB_NAME=fcst$$
-tmp=$(mktemp -d) || exit 1
-# Whatever happens, the lab's namespaces go away with the test.
-trap 'rc=$?; trap - EXIT; [ -n "$LAB_NAME" ] && lab_down >/dev/null 2>&1; rm -rf "$tmp"; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fails=0
-
-ok()
-{
-	echo "ok: $*"
-}
-
-fail()
-{
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
+. "$here/selftest_lib.sh" || exit 1
+selftest_begin lab_selftest fcst ip nft tc python3 ping setsid pgrep
 
 links_before=$(ip -o link show | wc -l)
 
@@ -186,10 +154,4 @@ wait "$stray" 2>/dev/null
 [ "$(ip -o link show | wc -l)" = "$links_before" ] &&
     ok "host links as before" || fail "host links changed"
 
-rm -rf "$tmp"
-if [ $fails -gt 0 ]; then
-	echo "lab_selftest: $fails failure(s)"
-	exit 1
-fi
-echo "lab_selftest: pass"
-exit 0
+selftest_end lab_selftest

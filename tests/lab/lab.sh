@@ -60,7 +60,10 @@ usage: lab.sh COMMAND [OPTIONS]
   exec NAMESPACE CMD...    Run CMD inside a host (HOST: s, r1, b2, rt, sw).
   loss --name PFX PCT [HOST...]   Set input UDP loss (0 = none) on HOSTs
                            (default: all receivers).
-  shape --name PFX HOST RATE|off  tbf egress shaping on HOST's eth0.
+  shape --name PFX HOST RATE|off [BURST [LATENCY]]
+                           tbf egress shaping on HOST's eth0; BURST in
+                           bytes (512k) or at the rate (10ms, the default),
+                           LATENCY 20ms by default.
   hosts --name PFX         List hosts: name, namespace, address, segment.
   addr --name PFX HOST     Print HOST's address.
   list                     List labs that exist (state and namespaces).
@@ -368,18 +371,37 @@ lab_rate_bits()
 	echo $((n * m))
 }
 
-# lab_tbf_args RATE: tbf parameters; the bucket holds 10 ms at the rate
-# (at least 32 KiB) so that GSO super-packets pass.
+# lab_tbf_args RATE [BURST [LATENCY]]: tbf parameters.  BURST is the
+# bucket, bytes (N, Nk, Nm: binary units) or time at the rate (Nms); the
+# default, 10ms, holds 10 ms at the rate (at least 32 KiB, so that GSO
+# super-packets pass).  LATENCY (Nms, default 20ms) bounds the queue.
 lab_tbf_args()
 {
-	local bits burst
+	local bits burst=${2:-10ms} lat=${3:-20ms} n
 	bits=$(lab_rate_bits "$1") && [ "$bits" -gt 0 ] ||
 	    lab_usage_die "--rate: '$1': use N, Nkbit, Nmbit or Ngbit"
-	burst=$((bits / 8 / 100))
+	case $burst in
+	*[0-9]ms) n=${burst%ms}; burst=$((bits / 8 * n / 1000));;
+	*[0-9][kK]) n=${burst%?}; burst=$((n * 1024));;
+	*[0-9][mM]) n=${burst%?}; burst=$((n * 1048576));;
+	*) n=$burst;;
+	esac
+	case $n in
+	''|*[!0-9]*) lab_usage_die "--burst: '${2:-}': use N, Nk, Nm (bytes) or Nms (at the rate)";;
+	esac
 	[ $burst -ge 32768 ] || burst=32768
-	echo "rate ${bits}bit burst $burst latency 20ms"
+	case $lat in
+	*[0-9]ms) n=${lat%ms};;
+	*) n=;;
+	esac
+	case $n in
+	''|*[!0-9]*|0) lab_usage_die "--latency: '$lat': use Nms (N at least 1)";;
+	esac
+	echo "rate ${bits}bit burst $burst latency ${n}ms"
 }
 
+# lab_shape HOST RATE|off [BURST [LATENCY]]: tbf on HOST's eth0 egress
+# (lab_tbf_args), or none.
 lab_shape()
 {
 	local h=$1 rate=$2 ns
@@ -390,7 +412,8 @@ lab_shape()
 		return 0
 	fi
 	# shellcheck disable=SC2046
-	lab_run tc -n "$ns" qdisc replace dev eth0 root tbf $(lab_tbf_args "$rate")
+	lab_run tc -n "$ns" qdisc replace dev eth0 root tbf \
+	    $(lab_tbf_args "$rate" "${3:-}" "${4:-}")
 }
 
 # --- running things inside hosts -----------------------------------------
@@ -623,8 +646,10 @@ lab_main()
 		lab_loss "$@"
 		;;
 	shape)
-		[ $# -eq 2 ] || lab_usage_die "shape: HOST RATE|off"
-		lab_shape "$1" "$2"
+		[ $# -ge 2 ] && [ $# -le 4 ] ||
+		    lab_usage_die "shape: HOST RATE|off [BURST [LATENCY]]"
+		[ "$2" = off ] || lab_tbf_args "$2" "${3:-}" "${4:-}" >/dev/null
+		lab_shape "$@"
 		;;
 	hosts)
 		lab_hosts
