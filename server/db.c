@@ -1243,6 +1243,26 @@ db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
 	return (1);
 }
 
+/*
+ * A machine of a run that is already finished completed after its restart
+ * (pending_boot -> succeeded or failed): the run's finished_at follows its
+ * machines, so it becomes now once none is still open or pending.
+ */
+int
+db_run_finish_late(struct db *db, uint64_t id, uint64_t now)
+{
+	int64_t	open = -1;
+
+	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
+	    "WHERE run_id = ? AND state NOT IN ('succeeded', 'failed', "
+	    "'error', 'missed', 'interrupted')", "i", (int64_t)id) == -1)
+		return (-1);
+	if (open != 0)
+		return (db_run_check_finished(db, id, now));
+	return (db_exec(db, "UPDATE runs SET state = 'finished', finished_at "
+	    "= ? WHERE id = ?", "ui", now, (int64_t)id) == 1 ? 1 : -1);
+}
+
 /* Persist a new run (with r->id from db_run_next_id) and its machines. */
 int
 db_run_create(struct db *db, struct db_run *r)

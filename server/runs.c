@@ -966,7 +966,7 @@ report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 	    m->u.report.output[0] != '\0' ? m->u.report.output : NULL, now);
 	log_info("run %" PRIu64 " machine %s: %s -> %s", m->u.report.run_id,
 	    name, stored, st);
-	db_run_check_finished(rs->srv->db, m->u.report.run_id, now);
+	db_run_finish_late(rs->srv->db, m->u.report.run_id, now);
 }
 
 void

@@ -225,6 +225,7 @@ int		 db_run_create(struct db *, struct db_run *);
 int		 db_run_target_state(struct db *, uint64_t, const char *,
 		    char *, size_t);
 int		 db_run_check_finished(struct db *, uint64_t, uint64_t);
+int		 db_run_finish_late(struct db *, uint64_t, uint64_t);
 int		 db_machine_error_run(struct db *, const char *, const char *,
 		    uint64_t *);
 int		 db_run_state(struct db *, uint64_t, const char *, uint64_t);

@@ -528,6 +528,31 @@ test_runs(void)
 	CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(j,
 	    0), "machines")), 2);
 	json_decref(j);
+
+	/*
+	 * At next boot: a run finished with a machine pending_boot; when that
+	 * machine completes after its restart, finished_at follows it.
+	 */
+	t[0].state = "pending_boot";
+	t[1].state = "succeeded";
+	t[1].error = NULL;
+	r.created_at = 10000;
+	CU_ASSERT_FATAL(db_run_next_id(db, &r.id) == 0);
+	CU_ASSERT_FATAL(db_run_create(db, &r) == 0);
+	CU_ASSERT_EQUAL(db_run_check_finished(db, r.id, 11000), 1);
+	CU_ASSERT(db_run_target(db, r.id, "vm1", "running", NULL, NULL, 0, 0,
+	    -1, NULL, 20000) == 0);
+	CU_ASSERT_EQUAL(db_run_finish_late(db, r.id, 20000), 0);
+	CU_ASSERT(db_run_target(db, r.id, "vm1", "succeeded", NULL, NULL, 1,
+	    0, -1, NULL, 21000) == 0);
+	CU_ASSERT_EQUAL(db_run_finish_late(db, r.id, 21000), 1);
+	j = db_runs_json(db, (int64_t)r.id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
+	    "finished");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "finished_at")), "1970-01-01T00:00:21.000Z");
+	json_decref(j);
 	db_close(db);
 }
 
