@@ -385,6 +385,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "fleetcastd: %s\n", err);
 		return (2);
 	}
+	/* Legal, but the admin should hear it before the first upload. */
+	if (conf_str(srv.conf, "trusted_keys") == NULL)
+		fprintf(stderr, "fleetcastd: warning: trusted_keys is not set: "
+		    "no package can be verified, so package add and automatic "
+		    "update refuse everything (set it to the file of the "
+		    "admin's public keys, fleetcast key generate's PREFIX.pub)"
+		    "\n");
 	if (check) {
 		fprintf(stderr, "fleetcastd: configuration OK\n");
 		return (0);

@@ -172,6 +172,20 @@ for w in "admin token:" "$T/none.conf not readable" FLEETCAST_TOKEN_FILE= \
 	    fail "machine list without a token: no '$w' in: $(cat "$T/err")"
 done
 
+# fleetcastd -n warns when no package could ever be verified, and not
+# when trusted_keys is set.
+n=$((n + 1))
+"$SERVER" -n -c /dev/null --state_dir "$T/srvstate" >"$T/out" 2>"$T/err"
+got=$?
+[ "$got" = 0 ] || fail "fleetcastd -n without trusted_keys: exit $got"
+grep -q "warning: trusted_keys is not set" "$T/err" ||
+    fail "fleetcastd -n without trusted_keys: no warning: $(cat "$T/err")"
+: > "$T/keys.pub"
+"$SERVER" -n -c /dev/null --state_dir "$T/srvstate" \
+    --trusted_keys "$T/keys.pub" >"$T/out" 2>"$T/err"
+grep -q "warning: trusted_keys" "$T/err" &&
+    fail "fleetcastd -n with trusted_keys still warns: $(cat "$T/err")"
+
 if [ "$fails" -ne 0 ]; then
 	echo "cli_help: $fails of $n checks failed" >&2
 	exit 1
