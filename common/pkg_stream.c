@@ -116,9 +116,8 @@ pkg_stream_final(struct pkg_stream *s, char *err, size_t errlen)
 		    s->prefix_len + s->payload_size);
 		return (-1);
 	}
+	/* Once: the context is freed with the stream. */
 	sha256_final(s->sha, md);
-	sha256_free(s->sha);
-	s->sha = NULL;
 	if (memcmp(md, s->payload_sha256, SHA256_LEN) != 0) {
 		hex_encode(md, SHA256_LEN, hex);
 		snprintf(err, errlen, "payload: SHA-256 %s does not match the "

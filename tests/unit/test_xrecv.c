@@ -347,6 +347,27 @@ fake_join(struct fake *f, struct rcv *r)
 	return (r->locked);
 }
 
+/*
+ * The first pass is over (progress symbols sent) and the digest known:
+ * announce it until the receiver finishes, confirming its DONE.
+ */
+static void
+fake_drain(struct fake *f, struct rcv *r, uint64_t progress)
+{
+	int	k;
+
+	f->ann.state = PROTO_S_DRAINING;
+	f->ann.progress = progress;
+	f->ann.flags = PROTO_AF_DIGEST;
+	for (k = 0; k < 50 && !r->finished; k++) {
+		fake_announce(f);
+		xpeer_run_ms(r->base, 20);
+		fake_poll(f);
+		if (f->nreport > 0 && f->rep.state == PROTO_R_DONE)
+			fake_ack(f, 0, PROTO_ACK_DONE);
+	}
+}
+
 static uint64_t
 rcv_drops(struct rcv *r, enum proto_drop d)
 {
@@ -642,7 +663,7 @@ test_out_copied(void)
 	char			 outbuf[PATH_MAX], path[PATH_MAX];
 	uint8_t			 want[3000], got[3001];
 	size_t			 j;
-	int			 fd, k;
+	int			 fd;
 	ssize_t			 n;
 
 	fake_init(&f, 0x8181, sizeof(want), 1024);
@@ -662,16 +683,7 @@ test_out_copied(void)
 	CU_ASSERT_FATAL(fake_join(&f, &r));
 	for (j = 0; j < 3; j++)
 		fake_data(&f, j, 0);
-	f.ann.state = PROTO_S_DRAINING;
-	f.ann.progress = 3;
-	f.ann.flags = PROTO_AF_DIGEST;
-	for (k = 0; k < 50 && !r.finished; k++) {
-		fake_announce(&f);
-		xpeer_run_ms(r.base, 20);
-		fake_poll(&f);
-		if (f.nreport > 0 && f.rep.state == PROTO_R_DONE)
-			fake_ack(&f, 0, PROTO_ACK_DONE);
-	}
+	fake_drain(&f, &r, 3);
 	CU_ASSERT(r.finished && r.ok);
 	if (!r.ok)
 		fprintf(stderr, "receiver: %s\n", r.err);
@@ -704,7 +716,7 @@ test_caller_verifies(void)
 	uint8_t				 want[5000];
 	size_t				 j;
 	uint64_t			 i;
-	int				 k, refuse;
+	int				 refuse;
 
 	for (j = 0; j < sizeof(want); j++)
 		want[j] = (uint8_t)((j / 512) * 31 + j % 512);
@@ -716,16 +728,7 @@ test_caller_verifies(void)
 		/* Out of order: the callback still sees file order. */
 		for (i = 10; i-- > 0;)
 			fake_data(&f, i, 0);
-		f.ann.state = PROTO_S_DRAINING;
-		f.ann.progress = 10;
-		f.ann.flags = PROTO_AF_DIGEST;
-		for (k = 0; k < 50 && !r.finished; k++) {
-			fake_announce(&f);
-			xpeer_run_ms(r.base, 20);
-			fake_poll(&f);
-			if (f.nreport > 0 && f.rep.state == PROTO_R_DONE)
-				fake_ack(&f, 0, PROTO_ACK_DONE);
-		}
+		fake_drain(&f, &r, 10);
 		CU_ASSERT(r.finished);
 		CU_ASSERT_EQUAL(r.nchecks, 1);
 		CU_ASSERT(!r.disorder);
