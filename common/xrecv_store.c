@@ -41,7 +41,10 @@
  * The persisted state: header (with the SHA-256 the caller expects of the
  * file, zero when it gave none), bitmap of the symbols on disk, and a
  * SHA-256 over both.  Only symbols written before the fdatasync that
- * precedes this write are in the bitmap.
+ * precedes this write are in the bitmap.  Called from the timer every
+ * XR_PERSIST_MS, never from the packet path; when nothing reached the
+ * disk since the last one (a sender that waits, a stalled transfer) there
+ * is nothing to sync or rewrite.
  */
 int
 xr_store_persist(struct xrecv *r)
@@ -54,6 +57,10 @@ xr_store_persist(struct xrecv *r)
 
 	if (r->fd == -1)
 		return (0);
+	if (r->persisted && !r->disk_new) {
+		r->last_persist = mono_ms();
+		return (0);
+	}
 	if (fdatasync(r->fd) == -1) {
 		r->fail(r, "%s: fdatasync: %s", r->part, strerror(errno));
 		return (-1);
@@ -83,6 +90,8 @@ xr_store_persist(struct xrecv *r)
 		return (-1);
 	}
 	r->last_persist = mono_ms();
+	r->persisted = 1;
+	r->disk_new = 0;
 	return (0);
 }
 
@@ -284,6 +293,7 @@ xr_store_writeback(struct xrecv *r, struct xr_slot *sl)
 		    SYNC_FILE_RANGE_WRITE);
 		for (; i < j; i++)
 			xr_setbit(r->disk, first + i);
+		r->disk_new = 1;
 	}
 	return (0);
 }

@@ -752,6 +752,53 @@ test_caller_verifies(void)
 	}
 }
 
+/* When the state file was last written (rewritten by rename: new inode). */
+static int
+state_stamp(struct rcv *r, struct stat *st)
+{
+	char	path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s.fcstate", r->out);
+	return (stat(path, st));
+}
+
+/*
+ * Issue 17, the bitmap persisted in batches: it went to disk every second
+ * (fdatasync, temp file, fsync, rename, directory fsync) even when nothing
+ * new was on disk, a receiver waiting for its sender included.  Now only
+ * what changed is persisted, still within a second of reaching the disk.
+ */
+static void
+test_persist_when_changed(void)
+{
+	struct fake	f;
+	struct rcv	r;
+	struct stat	a, b;
+	uint64_t	i;
+
+	fake_init(&f, 0xa1a1, 3000, 1024);
+	rcv_start(&r, &f, NULL);
+	CU_ASSERT_FATAL(fake_join(&f, &r));
+	xpeer_run_ms(r.base, 50);
+	CU_ASSERT_FATAL(state_stamp(&r, &a) == 0);
+	xpeer_run_ms(r.base, 2500);
+	CU_ASSERT_FATAL(state_stamp(&r, &b) == 0);
+	CU_ASSERT(a.st_ino == b.st_ino &&
+	    a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+	    a.st_mtim.tv_nsec == b.st_mtim.tv_nsec);
+	/* The block completes, is written: its bits follow within 1 s. */
+	for (i = 0; i < 3; i++)
+		fake_data(&f, i, 0);
+	xpeer_run_ms(r.base, 1500);
+	CU_ASSERT(!r.finished);
+	CU_ASSERT_FATAL(state_stamp(&r, &b) == 0);
+	CU_ASSERT(a.st_ino != b.st_ino ||
+	    a.st_mtim.tv_sec != b.st_mtim.tv_sec ||
+	    a.st_mtim.tv_nsec != b.st_mtim.tv_nsec);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static CU_TestInfo tests[] = {
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
 	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
@@ -761,6 +808,7 @@ static CU_TestInfo tests[] = {
 	{ "an announce flood from one address", test_announce_flood },
 	{ "the out path is copied", test_out_copied },
 	{ "a caller that verifies gets each byte once", test_caller_verifies },
+	{ "the bitmap is persisted when it changed", test_persist_when_changed },
 	CU_TEST_INFO_NULL,
 };
 
