@@ -10,7 +10,7 @@
  *
  * Why pwrite and not a mapping of the staging file: decrypting straight
  * into an mmap of the fallocated file was measured slower on ext4 and on
- * tmpfs (doc/protocol.md, "Receiver storage"): the kernel zeroes every page
+ * tmpfs (doc/protocol.md, "The receive path"): the kernel zeroes every page
  * it maps for writing (ext4) or pays a fault per page (tmpfs), while a
  * pwrite of whole pages copies each byte once into the page cache.
  */
