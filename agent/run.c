@@ -74,6 +74,7 @@ run_free(struct run *r)
 		xrecv_free(r->xr);
 	}
 	free(r->xr_out);
+	run_exec_stream_free(r);
 	if (r->job != NULL)
 		exec_cancel(r->job);
 	if (r->ev_defer != NULL)

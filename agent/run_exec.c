@@ -1,8 +1,13 @@
 /*
- * Verifying and running a run's packages.  A received package file is
- * checked (size, signature, the manifest the server assigned) and
- * extracted in a child process, so that the loop keeps beating while a
- * large archive unpacks.  Once every package is delivered, the
+ * Verifying and running a run's packages.  A package is verified while it
+ * is received: the receiver hands its bytes over in file order, the
+ * header, manifest and signature must be those the server assigned and
+ * the payload must hash to the signed manifest's payload_sha256 (the
+ * transport does not hash the file as well: one pass).  The received file
+ * is then checked again (size, signature, the assigned manifest; its
+ * payload hashed again only when it was not verified while received: an
+ * agent restarted after the transfer) and extracted in a child process,
+ * so that the loop keeps beating while a large archive unpacks.  Once every package is delivered, the
  * executables run in order, each in its package directory with the
  * parameters of its manifest; a package is stored as running before it
  * starts, so that a restart knows it may have run, and what became of it
@@ -21,10 +26,81 @@
 #include "agent.h"
 #include "ctl.h"
 #include "log.h"
+#include "pkg_stream.h"
 #include "run_int.h"
 #include "xmalloc.h"
 
 #define RUN_VERIFY_TIMEOUT	3600	/* s for verify + extract */
+
+/* Verifying the current package while it is received (pkg_stream.c). */
+struct run_exec_stream {
+	uint16_t		 pkg;		/* rec->pkgs index */
+	struct pkg_stream	*ps;
+	int			 verified;	/* no second pass needed */
+};
+
+void
+run_exec_stream_free(struct run *r)
+{
+	if (r->stream == NULL)
+		return;
+	pkg_stream_free(r->stream->ps);
+	free(r->stream);
+	r->stream = NULL;
+}
+
+/*
+ * Verify package pkg_index as it comes.  Only with the run's manifests
+ * verified (run.c's run_decode): the bytes are compared with a signed
+ * manifest and its payload digest.
+ */
+int
+run_exec_stream_begin(struct run *r)
+{
+	struct run_pkg		*p = &r->rec->pkgs[r->rec->pkg_index];
+	struct pkg_stream	*ps;
+
+	run_exec_stream_free(r);
+	if (r->m == NULL || (ps = pkg_stream_new(p->manifest, p->manifest_len,
+	    p->signature, r->m[r->rec->pkg_index].payload_sha256,
+	    r->m[r->rec->pkg_index].payload_size)) == NULL)
+		return (-1);
+	r->stream = xcalloc(1, sizeof(*r->stream));
+	r->stream->pkg = r->rec->pkg_index;
+	r->stream->ps = ps;
+	return (0);
+}
+
+/* xrecv_cb.data: bytes of the file, in order, each once. */
+void
+run_exec_stream_data(void *arg, uint64_t off, const uint8_t *buf, size_t len)
+{
+	struct run	*r = arg;
+
+	if (r->stream != NULL)
+		pkg_stream_update(r->stream->ps, off, buf, len);
+}
+
+/* xrecv_cb.check, before the rename. */
+int
+run_exec_stream_check(void *arg, char *err, size_t errlen)
+{
+	struct run	*r = arg;
+	char		 why[256];
+
+	if (r->stream == NULL || r->stream->pkg != r->rec->pkg_index) {
+		snprintf(err, errlen, "package %u: not verified while it was "
+		    "received", r->rec->pkg_index);
+		return (-1);
+	}
+	if (pkg_stream_final(r->stream->ps, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", r->rec->pkgs[r->stream->pkg].id,
+		    why);
+		return (-1);
+	}
+	r->stream->verified = 1;
+	return (0);
+}
 
 /* Verify and extract, in a child: the arguments it needs. */
 struct run_exec_verify {
@@ -35,6 +111,7 @@ struct run_exec_verify {
 	uint64_t	 size;
 	const uint8_t	(*keys)[ED25519_PUB_LEN];	/* trusted_keys */
 	size_t		 nkeys;
+	int		 hashed;	/* payload verified while received */
 };
 
 static int
@@ -56,7 +133,8 @@ run_exec_verify_fn(void *arg, char *err, size_t errlen)
 		    PRIu64, v->file, (long long)sb.st_size, v->size);
 		return (2);
 	}
-	rv = pkg_open(&p, v->file, v->keys, v->nkeys, 0, err, errlen);
+	rv = pkg_open(&p, v->file, v->keys, v->nkeys, v->hashed ?
+	    PKG_OPEN_PAYLOAD_VERIFIED : 0, err, errlen);
 	if (rv != 0)
 		return (rv == PKG_EINPUT ? 2 : 1);
 	raw = pkg_get_manifest_raw(p, &len);
@@ -105,6 +183,18 @@ run_exec_verify_start(struct run *r, char *err, size_t errlen)
 	v.size = p->size;
 	v.keys = (const uint8_t (*)[ED25519_PUB_LEN])r->agent->keys;
 	v.nkeys = r->agent->nkeys;
+	/*
+	 * Hashed while received, by this process, into the run's root-only
+	 * staging directory: the child checks everything but the payload's
+	 * hash.  After a restart the file is hashed here.
+	 */
+	v.hashed = r->stream != NULL && r->stream->verified &&
+	    r->stream->pkg == r->rec->pkg_index;
+	if (v.hashed)
+		log_debug("run %" PRIu64 ": package %s: verified while "
+		    "received, the payload is not hashed again", r->rec->run_id,
+		    p->id);
+	run_exec_stream_free(r);
 	/* The child gets a copy of v with the fork: nothing is shared. */
 	r->job = exec_fork(run_exec_verify_fn, &v, RUN_VERIFY_TIMEOUT,
 	    run_exec_verify_done, r, err, errlen);

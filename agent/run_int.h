@@ -94,6 +94,7 @@ enum run_recv_event {
 };
 
 struct run_ctx;
+struct run_exec_stream;
 
 struct run {
 	struct run_ctx		*ctx;		/* all the runs, and callbacks */
@@ -103,6 +104,7 @@ struct run {
 	char			*dir;		/* staging/<run id> */
 	struct xrecv		*xr;
 	char			*xr_out;	/* xrecv keeps this pointer */
+	struct run_exec_stream	*stream;	/* verified while received */
 	struct exec_job		*job;		/* verify child or package */
 	enum run_recv_state	 recv;		/* the current package's */
 	enum run_recv_state	 recv_next;	/* the next package's */
@@ -198,6 +200,10 @@ int	 run_recv_advance(struct run *);
 int	 run_recv_reroute(struct run *, const struct ctl_msg *, char *, size_t);
 
 /* run_exec.c: verifying a package in a child, running the packages. */
+int	 run_exec_stream_begin(struct run *);
+void	 run_exec_stream_data(void *, uint64_t, const uint8_t *, size_t);
+int	 run_exec_stream_check(void *, char *, size_t);
+void	 run_exec_stream_free(struct run *);
 int	 run_exec_verify_start(struct run *, char *, size_t);
 int	 run_exec_outcome(struct run *, size_t, int, int, int32_t,
 	    const char *, const char *);

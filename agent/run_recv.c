@@ -201,7 +201,11 @@ int
 run_recv_start(struct run *r, char *err, size_t errlen)
 {
 	static const struct xrecv_cb	 cb = { run_recv_locked,
-	    run_recv_progress, run_recv_finished };
+	    run_recv_progress, run_recv_finished, NULL, NULL };
+	/* Verified while received: the file is hashed once (run_exec.c). */
+	static const struct xrecv_cb	 cb_hash = { run_recv_locked,
+	    run_recv_progress, run_recv_finished, run_exec_stream_data,
+	    run_exec_stream_check };
 	struct xrecv_conf		 xc;
 	const char			*ifname;
 	char				 dest[300], file[1024];
@@ -233,7 +237,8 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	r->recv_fatal = 0;
 	r->last_progress = 0;
 	evtimer_del(r->ev_probe);
-	r->xr = xrecv_new(r->agent->base, &xc, &cb, r, err, errlen);
+	r->xr = xrecv_new(r->agent->base, &xc, run_exec_stream_begin(r) == 0 ?
+	    &cb_hash : &cb, r, err, errlen);
 	explicit_bzero(xc.key, sizeof(xc.key));
 	if (r->xr == NULL)
 		return (-1);

@@ -21,7 +21,8 @@ common_libcommon_a_SOURCES += \
 	common/pkg_manifest.c \
 	common/pkg_cond.c \
 	common/pkg_build.c \
-	common/pkg_read.c
+	common/pkg_read.c \
+	common/pkg_stream.c common/pkg_stream.h
 
 # The control channel between fleetcastd and its agents.
 common_libcommon_a_SOURCES += common/ctl.c common/ctl.h

@@ -199,8 +199,13 @@ int	 pkg_build(struct pkg_manifest *, const char *, const char *,
  * payload into a new directory (which must not exist), hashing it again
  * on the way; on any failure the directory is removed.  It changes the
  * working directory for its duration, so it is not thread-safe.
+ * PKG_OPEN_PAYLOAD_VERIFIED: the caller hashed the payload against the
+ * signed payload_sha256 itself as it wrote the file (the agent, while
+ * receiving); everything else is checked, the payload is not hashed again,
+ * neither here nor by pkg_extract.
  */
 #define PKG_OPEN_NOVERIFY	0x01
+#define PKG_OPEN_PAYLOAD_VERIFIED 0x02
 
 struct pkg;
 

@@ -9,7 +9,8 @@
  * lacks.  Losses are NAKed after a random back-off unless the sender's NCF
  * shows that enough repairs are already on their way.  The SHA-256 is
  * computed in file order as blocks complete and compared with the one the
- * sender announces before the file is renamed into place.  A receiver
+ * sender announces before the file is renamed into place (or the caller
+ * is handed the bytes and verifies them: xrecv_cb.check).  A receiver
  * that starts with blocks on disk tells the sender which (HELD), so that
  * a new session of the same content does not send them again.
  *

@@ -2,8 +2,10 @@
  * The transport's receiver: joins a multicast group, locks onto one
  * session, writes the file into a staging file with a persisted bitmap (so
  * a killed receiver resumes), repairs losses with FEC and NAKs, verifies
- * the announced SHA-256 and renames the file into place.  It runs on a
- * caller-supplied libevent event_base (fleetcast receive, later the agent).
+ * the announced SHA-256 (or lets the caller verify the bytes it was handed
+ * in file order: the file is hashed once) and renames the file into place.
+ * It runs on a caller-supplied libevent event_base (fleetcast receive, the
+ * agent).
  */
 #ifndef FC_XRECV_H
 #define FC_XRECV_H
@@ -60,6 +62,19 @@ struct xrecv_cb {
 	void	(*locked)(void *, uint64_t, uint64_t);	/* session, size */
 	void	(*progress)(void *, const struct xrecv_stats *);
 	void	(*finished)(void *, int, const char *);	/* ok, error */
+	/*
+	 * Optional.  data gets the file's bytes in file order, each byte
+	 * once, as blocks complete (from memory while they are hot; blocks
+	 * held on disk from before are read back once): offset, bytes,
+	 * length.  With check set the receiver does not hash the file itself:
+	 * once every byte went to data it asks check (which fills the buffer
+	 * with the reason and returns -1 to refuse) before the rename, so
+	 * that a caller that must hash the file anyway (the agent: the
+	 * package's signed payload digest) hashes it once for both.  The
+	 * sender's announced SHA-256 is still compared with expect_sha256.
+	 */
+	void	(*data)(void *, uint64_t, const uint8_t *, size_t);
+	int	(*check)(void *, char *, size_t);
 };
 
 struct xrecv	*xrecv_new(struct event_base *, const struct xrecv_conf *,

@@ -167,6 +167,8 @@ struct xrecv {
 	uint64_t		 t0_ms;
 	uint64_t		 last_report;
 	uint64_t		 last_persist;
+	int			 disk_new;	/* on disk since the last persist */
+	int			 persisted;	/* this session's state written */
 	uint64_t		 last_hello;
 	uint64_t		 done_since;
 	uint64_t		 last_progress;

@@ -33,9 +33,9 @@ tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
 ## 2 GiB (sparse, fast).
 PKG_TEST_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) $(LIBARCHIVE_CFLAGS)
 check_PROGRAMS += tests/unit/test_pkg_manifest tests/unit/test_pkg \
-	tests/unit/test_pkg_large
+	tests/unit/test_pkg_large tests/unit/test_pkg_stream
 TESTS += tests/unit/test_pkg_manifest tests/unit/test_pkg \
-	tests/unit/test_pkg_large
+	tests/unit/test_pkg_large tests/unit/test_pkg_stream
 tests_unit_test_pkg_manifest_CFLAGS = $(PKG_TEST_CFLAGS)
 tests_unit_test_pkg_manifest_SOURCES = tests/unit/test_pkg_manifest.c \
 	tests/unit/unit.h
@@ -47,6 +47,10 @@ tests_unit_test_pkg_large_CFLAGS = $(PKG_TEST_CFLAGS)
 tests_unit_test_pkg_large_SOURCES = tests/unit/test_pkg_large.c \
 	tests/unit/unit.h
 tests_unit_test_pkg_large_LDADD = $(UNIT_LIBS)
+tests_unit_test_pkg_stream_CFLAGS = $(PKG_TEST_CFLAGS)
+tests_unit_test_pkg_stream_SOURCES = tests/unit/test_pkg_stream.c \
+	tests/unit/unit.h
+tests_unit_test_pkg_stream_LDADD = $(UNIT_LIBS)
 
 ## common/: the multicast transport.  test_xsend and test_xrecv script the
 ## other side over unicast loopback; test_xresume runs a real sender and

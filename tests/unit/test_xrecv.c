@@ -66,6 +66,12 @@ struct rcv {
 	int			 ok;
 	char			 err[PROTO_ERR_MAX + 1];
 	char			 out[PATH_MAX];
+	/* With data and check (test_caller_verifies). */
+	uint8_t			 got[8192];
+	uint64_t		 ngot;		/* bytes handed to data */
+	int			 disorder;	/* not in file order */
+	int			 nchecks;
+	int			 refuse;	/* check says no */
 };
 
 static void
@@ -88,15 +94,44 @@ rcv_finished(void *arg, int ok, const char *err)
 }
 
 static void
-rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
+rcv_data(void *arg, uint64_t off, const uint8_t *buf, size_t len)
 {
-	static const struct xrecv_cb	cb = { rcv_locked, NULL,
-	    rcv_finished };
+	struct rcv	*r = arg;
+
+	if (off != r->ngot || off + len > sizeof(r->got)) {
+		r->disorder = 1;
+		return;
+	}
+	memcpy(r->got + off, buf, len);
+	r->ngot += len;
+}
+
+static int
+rcv_check(void *arg, char *err, size_t errlen)
+{
+	struct rcv	*r = arg;
+
+	r->nchecks++;
+	if (r->refuse) {
+		snprintf(err, errlen, "refused by the test");
+		return (-1);
+	}
+	return (0);
+}
+
+static const struct xrecv_cb	rcv_cb = { rcv_locked, NULL, rcv_finished,
+    NULL, NULL };
+
+static void
+rcv_start_cb(struct rcv *r, struct fake *f, const struct xrecv_conf *extra,
+    const struct xrecv_cb *cb, int refuse)
+{
 	struct xrecv_conf		conf;
 	char				addr[64], err[256];
 	char				path[PATH_MAX + 16];
 
 	memset(r, 0, sizeof(*r));
+	r->refuse = refuse;
 	snprintf(r->out, sizeof(r->out), "%s/out", unit_dir);
 	(void)unlink(r->out);
 	snprintf(path, sizeof(path), "%s.fcstate", r->out);
@@ -116,9 +151,15 @@ rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
 	memcpy(conf.key, key, sizeof(key));
 	r->base = event_base_new();
 	CU_ASSERT_FATAL(r->base != NULL);
-	r->xr = xrecv_new(r->base, &conf, &cb, r, err, sizeof(err));
+	r->xr = xrecv_new(r->base, &conf, cb, r, err, sizeof(err));
 	CU_ASSERT_FATAL(r->xr != NULL);
 	CU_ASSERT_FATAL(xrecv_start(r->xr) == 0);
+}
+
+static void
+rcv_start(struct rcv *r, struct fake *f, const struct xrecv_conf *extra)
+{
+	rcv_start_cb(r, f, extra, &rcv_cb, 0);
 }
 
 static void
@@ -304,6 +345,27 @@ fake_join(struct fake *f, struct rcv *r)
 		}
 	}
 	return (r->locked);
+}
+
+/*
+ * The first pass is over (progress symbols sent) and the digest known:
+ * announce it until the receiver finishes, confirming its DONE.
+ */
+static void
+fake_drain(struct fake *f, struct rcv *r, uint64_t progress)
+{
+	int	k;
+
+	f->ann.state = PROTO_S_DRAINING;
+	f->ann.progress = progress;
+	f->ann.flags = PROTO_AF_DIGEST;
+	for (k = 0; k < 50 && !r->finished; k++) {
+		fake_announce(f);
+		xpeer_run_ms(r->base, 20);
+		fake_poll(f);
+		if (f->nreport > 0 && f->rep.state == PROTO_R_DONE)
+			fake_ack(f, 0, PROTO_ACK_DONE);
+	}
 }
 
 static uint64_t
@@ -601,7 +663,7 @@ test_out_copied(void)
 	char			 outbuf[PATH_MAX], path[PATH_MAX];
 	uint8_t			 want[3000], got[3001];
 	size_t			 j;
-	int			 fd, k;
+	int			 fd;
 	ssize_t			 n;
 
 	fake_init(&f, 0x8181, sizeof(want), 1024);
@@ -621,16 +683,7 @@ test_out_copied(void)
 	CU_ASSERT_FATAL(fake_join(&f, &r));
 	for (j = 0; j < 3; j++)
 		fake_data(&f, j, 0);
-	f.ann.state = PROTO_S_DRAINING;
-	f.ann.progress = 3;
-	f.ann.flags = PROTO_AF_DIGEST;
-	for (k = 0; k < 50 && !r.finished; k++) {
-		fake_announce(&f);
-		xpeer_run_ms(r.base, 20);
-		fake_poll(&f);
-		if (f.nreport > 0 && f.rep.state == PROTO_R_DONE)
-			fake_ack(&f, 0, PROTO_ACK_DONE);
-	}
+	fake_drain(&f, &r, 3);
 	CU_ASSERT(r.finished && r.ok);
 	if (!r.ok)
 		fprintf(stderr, "receiver: %s\n", r.err);
@@ -643,6 +696,109 @@ test_out_copied(void)
 	fake_free(&f);
 }
 
+/*
+ * Issue 17, hash once: a caller that verifies the file itself (the agent,
+ * against the package's signed payload digest) gets every byte once, in
+ * file order, and decides before the rename; the receiver does not hash
+ * the file as well.  The sender announces a digest that is not the
+ * file's: only the caller's check stands between the file and its place,
+ * and its refusal fails the transfer with its reason and leaves nothing.
+ */
+static void
+test_caller_verifies(void)
+{
+	static const struct xrecv_cb	 cb = { rcv_locked, NULL, rcv_finished,
+	    rcv_data, rcv_check };
+	struct fake			 f;
+	struct rcv			 r;
+	struct stat			 st;
+	char				 path[PATH_MAX + 16];
+	uint8_t				 want[5000];
+	size_t				 j;
+	uint64_t			 i;
+	int				 refuse;
+
+	for (j = 0; j < sizeof(want); j++)
+		want[j] = (uint8_t)((j / 512) * 31 + j % 512);
+	for (refuse = 0; refuse < 2; refuse++) {
+		fake_init(&f, 0x9191 + refuse, sizeof(want), 512);
+		memset(f.ann.digest, 0xee, sizeof(f.ann.digest));
+		rcv_start_cb(&r, &f, NULL, &cb, refuse);
+		CU_ASSERT_FATAL(fake_join(&f, &r));
+		/* Out of order: the callback still sees file order. */
+		for (i = 10; i-- > 0;)
+			fake_data(&f, i, 0);
+		fake_drain(&f, &r, 10);
+		CU_ASSERT(r.finished);
+		CU_ASSERT_EQUAL(r.nchecks, 1);
+		CU_ASSERT(!r.disorder);
+		CU_ASSERT_EQUAL(r.ngot, sizeof(want));
+		CU_ASSERT(memcmp(r.got, want, sizeof(want)) == 0);
+		snprintf(path, sizeof(path), "%s.fcpart", r.out);
+		if (!refuse) {
+			CU_ASSERT(r.ok);
+			if (!r.ok)
+				fprintf(stderr, "receiver: %s\n", r.err);
+			CU_ASSERT(stat(r.out, &st) == 0 &&
+			    st.st_size == (off_t)sizeof(want));
+		} else {
+			CU_ASSERT(!r.ok);
+			CU_ASSERT(strstr(r.err, "refused by the test") != NULL);
+			CU_ASSERT(stat(r.out, &st) == -1);
+			CU_ASSERT(stat(path, &st) == -1);
+		}
+		rcv_end(&r);
+		fake_free(&f);
+	}
+}
+
+/* When the state file was last written (rewritten by rename: new inode). */
+static int
+state_stamp(struct rcv *r, struct stat *st)
+{
+	char	path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s.fcstate", r->out);
+	return (stat(path, st));
+}
+
+/*
+ * Issue 17, the bitmap persisted in batches: it went to disk every second
+ * (fdatasync, temp file, fsync, rename, directory fsync) even when nothing
+ * new was on disk, a receiver waiting for its sender included.  Now only
+ * what changed is persisted, still within a second of reaching the disk.
+ */
+static void
+test_persist_when_changed(void)
+{
+	struct fake	f;
+	struct rcv	r;
+	struct stat	a, b;
+	uint64_t	i;
+
+	fake_init(&f, 0xa1a1, 3000, 1024);
+	rcv_start(&r, &f, NULL);
+	CU_ASSERT_FATAL(fake_join(&f, &r));
+	xpeer_run_ms(r.base, 50);
+	CU_ASSERT_FATAL(state_stamp(&r, &a) == 0);
+	xpeer_run_ms(r.base, 2500);
+	CU_ASSERT_FATAL(state_stamp(&r, &b) == 0);
+	CU_ASSERT(a.st_ino == b.st_ino &&
+	    a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+	    a.st_mtim.tv_nsec == b.st_mtim.tv_nsec);
+	/* The block completes, is written: its bits follow within 1 s. */
+	for (i = 0; i < 3; i++)
+		fake_data(&f, i, 0);
+	xpeer_run_ms(r.base, 1500);
+	CU_ASSERT(!r.finished);
+	CU_ASSERT_FATAL(state_stamp(&r, &b) == 0);
+	CU_ASSERT(a.st_ino != b.st_ino ||
+	    a.st_mtim.tv_sec != b.st_mtim.tv_sec ||
+	    a.st_mtim.tv_nsec != b.st_mtim.tv_nsec);
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static CU_TestInfo tests[] = {
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
 	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
@@ -651,6 +807,8 @@ static CU_TestInfo tests[] = {
 	{ "larger than max_size fails cleanly", test_max_size },
 	{ "an announce flood from one address", test_announce_flood },
 	{ "the out path is copied", test_out_copied },
+	{ "a caller that verifies gets each byte once", test_caller_verifies },
+	{ "the bitmap is persisted when it changed", test_persist_when_changed },
 	CU_TEST_INFO_NULL,
 };
 

@@ -181,7 +181,8 @@ transfer(int stage, int give_digest, struct xsend_stats *ss,
 {
 	static const struct xsend_cb	scb = { NULL, NULL, NULL, NULL, NULL,
 	    pair_sent };
-	static const struct xrecv_cb	rcb = { NULL, NULL, pair_received };
+	static const struct xrecv_cb	rcb = { NULL, NULL, pair_received,
+	    NULL, NULL };
 	struct xsend_conf		sc;
 	struct xrecv_conf		rc;
 	struct pair			p;
