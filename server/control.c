@@ -65,7 +65,7 @@
  * not held to that last one, so enrolling strangers cannot crowd out
  * enrolled agents.
  */
-#define CONTROL_MAX_PER_ADDR	16
+#define CONTROL_MAX_PER_ADDR	64
 #define CONTROL_MAX_HANDSHAKE	256
 #define CONTROL_MAX_UNAUTH	256
 #define CONTROL_DROP_LOG_EVERY	10	/* seconds between drop summaries */
