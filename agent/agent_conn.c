@@ -796,12 +796,31 @@ agent_conn_on_error(struct agent_conn *c, struct ctl_msg *m)
 	}
 }
 
+/*
+ * The hex SHA-256 of our public key (DER SubjectPublicKeyInfo), what the
+ * server shows as the request's REQUEST KEY: the admin compares the two
+ * before approving.
+ */
+static void
+agent_conn_key_fp(struct agent_conn *c, char *hex)
+{
+	uint8_t	*der = NULL, md[SHA256_LEN];
+	int	 len;
+
+	hex[0] = '\0';
+	if ((len = i2d_PUBKEY(c->key, &der)) > 0) {
+		sha256(der, (size_t)len, md);
+		hex_encode(md, SHA256_LEN, hex);
+	}
+	OPENSSL_free(der);
+}
+
 static void
 agent_conn_send_enroll(struct agent_conn *c)
 {
 	struct ctl_msg	 m;
 	const char	*token;
-	char		*csr;
+	char		*csr, kfp[SHA256_LEN * 2 + 1];
 
 	if ((csr = agent_conn_make_csr(c)) == NULL) {
 		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "cannot make a CSR");
@@ -815,11 +834,12 @@ agent_conn_send_enroll(struct agent_conn *c)
 	m.u.enroll.csr = csr;
 	if (agent_conn_write(c, &m) == 0) {
 		agent_conn_set_state(c, AGENT_CONN_ENROLLING);
-		log_info("conn: enrolling as %s (%s; %s)", c->agent->name,
-		    token != NULL ? "with enroll_token" : "waiting for an "
-		    "admin's approval", c->pin[0] != '\0' ? "server "
-		    "fingerprint checked" : "no server_fingerprint: trusting "
-		    "the first server that answers");
+		agent_conn_key_fp(c, kfp);
+		log_info("conn: enrolling as %s, key fingerprint %s (%s; %s)",
+		    c->agent->name, kfp, token != NULL ? "with enroll_token" :
+		    "waiting for an admin's approval", c->pin[0] != '\0' ?
+		    "server fingerprint checked" : "no server_fingerprint: "
+		    "trusting the first server that answers");
 	} else
 		agent_conn_down(c, 0, "cannot send ENROLL");
 	free(csr);

@@ -63,21 +63,14 @@ fp=$("$FC" server fingerprint | sed 's/^server_fingerprint = //')
 # 1. The man in the middle: nothing reaches it.
 al_agent_start mitm --server $FAKE --enroll_token "$token"
 al_agent_start mitm2 --server $FAKE --server_fingerprint "$fp"
-for ((i = 0; i < 100; i++)); do
-	grep -q "not enrolling with this server, nothing sent" \
-	    "$T/mitm.log" && grep -q "not enrolling with this server" \
-	    "$T/mitm2.log" && break
-	sleep 0.1
-done
+al_wait_log "$T/mitm.log" "not enrolling with this server, nothing sent: \
+.*pinned fingerprint"
+al_wait_log "$T/mitm2.log" "not enrolling with this server, nothing sent"
 sleep 1
 grep -q "handshake done" "$T/fake.log" || al_fail "no handshake with the fake"
 grep -qF "$secret" "$T/fake.bytes" && al_fail "the fake server got the token"
 [ -s "$T/fake.bytes" ] && al_fail "the fake server got $(wc -c < \
     "$T/fake.bytes") bytes"
-grep -q "not enrolling with this server, nothing sent: .*pinned fingerprint" \
-    "$T/mitm.log" || al_fail "mitm: no reason logged"
-grep -q "not enrolling with this server" "$T/mitm2.log" ||
-    al_fail "mitm2: no refusal logged"
 [ -e "$T/mitm/ca.crt" ] && al_fail "mitm pinned the fake server"
 al_agent_stop mitm
 al_agent_stop mitm2
@@ -88,12 +81,7 @@ al_agent_start m1 --enroll_token "$token"
 al_wait_online m1
 cert1=$(openssl x509 -in "$T/m1/agent.crt" -noout -fingerprint -sha256)
 al_agent_start m1b --name m1 --enroll_token "$token"
-for ((i = 0; i < 100; i++)); do
-	grep -q "enrollment pending" "$T/m1b.log" && break
-	sleep 0.1
-done
-grep -q "enrollment pending" "$T/m1b.log" ||
-    al_fail "m1b: not pending"
+al_wait_log "$T/m1b.log" "enrollment pending"
 [ -e "$T/m1b/agent.crt" ] && al_fail "the token enrolled m1 again"
 [ "$(al_machine_field m1 enrollment)" = enrolled ] ||
     al_fail "m1: '$(al_machine_field m1 enrollment)'"
@@ -124,14 +112,8 @@ al_agent_start u2 --enroll_token "$one"
 sleep 1.5
 al_agent_start e1 --enroll_token "$short"
 al_agent_start n2 --enroll_token "$named"
-for w in "u2:used up (1 uses)" "e1:expired at" "n2:for machine n1, not n2"; do
-	for ((i = 0; i < 100; i++)); do
-		grep -q "enrollment refused: enroll_token .*${w#*:}" \
-		    "$T/${w%%:*}.log" && break
-		sleep 0.1
-	done
-	grep -q "enrollment refused: enroll_token .*${w#*:}" \
-	    "$T/${w%%:*}.log" || al_fail "${w%%:*}: no '${w#*:}' refusal"
+for w in "u2:used up \(1 uses\)" "e1:expired at" "n2:for machine n1, not n2"; do
+	al_wait_log "$T/${w%%:*}.log" "enrollment refused: enroll_token .*${w#*:}"
 	[ -e "$T/${w%%:*}/agent.crt" ] && al_fail "${w%%:*} enrolled"
 done
 al_agent_start n1 --enroll_token "$named"
@@ -140,18 +122,13 @@ al_ok "used-up, expired and other names' tokens are refused"
 
 # 4. A second key for a waiting name is another request.
 al_agent_start p1
-for ((i = 0; i < 100; i++)); do
-	[ "$(al_machine_field p1 enrollment 2>/dev/null)" = pending ] && break
-	sleep 0.1
-done
+al_wait_field p1 enrollment pending
 fp1=$(al_machine_field p1 request_fingerprint)
 [ ${#fp1} = 64 ] || al_fail "p1: request fingerprint '$fp1'"
+grep -q "enrolling as p1, key fingerprint $fp1" "$T/p1.log" ||
+    al_fail "p1 does not log the key fingerprint the admin sees"
 al_agent_start p1b --name p1
-for ((i = 0; i < 100; i++)); do
-	grep -q "enrollment pending" "$T/p1b.log" && break
-	sleep 0.1
-done
-grep -q "enrollment pending" "$T/p1b.log" || al_fail "p1b: not pending"
+al_wait_log "$T/p1b.log" "enrollment pending"
 [ "$(al_machine_field p1 request_fingerprint)" = "$fp1" ] ||
     al_fail "the second key replaced the first request"
 "$FC" machine show p1 --json | python3 -c '

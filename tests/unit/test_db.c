@@ -189,6 +189,21 @@ test_packages(void)
 	db_close(db);
 }
 
+/* The request of name: its state, CSR and key fingerprint. */
+static void
+check_request(struct db *db, const char *name, enum db_enroll enroll,
+    const char *csr, const char *fp)
+{
+	struct db_machine	m;
+
+	CU_ASSERT_EQUAL_FATAL(db_machine_get(db, name, &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, enroll);
+	if (csr != NULL)
+		CU_ASSERT_STRING_EQUAL(m.csr, csr);
+	CU_ASSERT_STRING_EQUAL(m.csr_fp, fp);
+	db_machine_clear(&m);
+}
+
 static void
 test_machines(void)
 {
@@ -204,11 +219,7 @@ test_machines(void)
 	CU_ASSERT_EQUAL(status, 404);
 	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1", 5) ==
 	    0);
-	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
-	CU_ASSERT_STRING_EQUAL(m.csr, "CSR1");
-	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP1);
-	db_machine_clear(&m);
+	check_request(db, "vm1", DB_ENROLL_PENDING, "CSR1", FP1);
 	j = db_machines_json(db, "vm1");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
 	    "pending_approval");
@@ -225,11 +236,7 @@ test_machines(void)
 	 */
 	CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRX", FP2, "10.6.6.6",
 	    5), DB_REQUEST_OTHER);
-	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
-	CU_ASSERT_STRING_EQUAL(m.csr, "CSR1");
-	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP1);
-	db_machine_clear(&m);
+	check_request(db, "vm1", DB_ENROLL_PENDING, "CSR1", FP1);
 	j = db_machines_json(db, "vm1");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
 	    "request_fingerprint")), FP1);
@@ -271,10 +278,7 @@ test_machines(void)
 	/* ...and another key does not withdraw it: it waits beside. */
 	CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRY", FP2, "10.6.6.6",
 	    7), DB_REQUEST_OTHER);
-	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
-	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP1);
-	db_machine_clear(&m);
+	check_request(db, "vm1", DB_ENROLL_APPROVED, "CSR2", FP1);
 	/* At most DB_MAX_OTHER_REQUESTS others a name. */
 	{
 		char	ofp[65];
