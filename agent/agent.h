@@ -335,6 +335,7 @@ struct agent_conn_cb {
 
 struct agent_conn *agent_conn_new(struct agent *, const struct agent_conn_cb *,
 	    void *, char *, size_t);
+int	 agent_conn_pin(struct conf *, char *, char *, size_t);
 void	 agent_conn_start(struct agent_conn *);
 void	 agent_conn_free(struct agent_conn *);
 int	 agent_conn_is_online(const struct agent_conn *);

@@ -6,11 +6,19 @@
  * firewall that opens late after boot (MISSION.md M3) only delays it.
  *
  * Without a certificate the agent enrolls: it generates its key once
- * (state_dir/agent.key, 0600), sends a CSR with its enroll_token (or none,
- * then waits on the connection for an admin's approval), and on CERT
- * checks that the server it talked to chains to the CA it was given before
- * storing both (ca.crt, agent.crt): from then on it accepts only a server
- * certificate that chains to that pinned CA, and shows its own.
+ * (state_dir/agent.key, 0600), and before it sends anything it checks the
+ * server against the fingerprint it was given (server_fingerprint, or the
+ * last part of its enroll_token: the SHA-256 of the server's CA, which the
+ * server sends with its own certificate); a server that does not match
+ * gets nothing, the token least of all.  Then it sends a CSR with the
+ * token (or none, then waits on the connection for an admin's approval),
+ * and on CERT checks that the server it talked to chains to the CA it was
+ * given, and that CA to the fingerprint, before storing both (ca.crt,
+ * agent.crt): from then on it accepts only a server certificate that
+ * chains to that pinned CA, and shows its own.  Without a fingerprint and
+ * without a token it trusts the first server that answers (trust on first
+ * use, logged): it has no secret to lose then, and the admin approves its
+ * key on the real server.
  *
  * The connection is a small state machine (agent_conn_fsm); everything
  * about runs is handed up through the callbacks the agent gave
@@ -44,6 +52,7 @@
 #include "agent.h"
 #include "conf.h"
 #include "ctl.h"
+#include "etoken.h"
 #include "fsutil.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -88,6 +97,8 @@ struct agent_conn {
 	X509			*cert;		/* NULL: not enrolled */
 	X509			*ca;
 	char			*keypath, *certpath, *capath;
+	char			 pin[ETOKEN_FP_HEX + 1];	/* "": none */
+	char			 token[ETOKEN_MAX];	/* ID.SECRET; "": none */
 	struct bufferevent	*bev;
 	struct event		*ev_retry;
 	struct event		*ev_beat;
@@ -252,6 +263,68 @@ agent_conn_make_csr(struct agent_conn *c)
 		pem = agent_conn_pem_of(NULL, NULL, req);
 	X509_REQ_free(req);
 	return (pem);
+}
+
+/*
+ * The fingerprint an enrolling agent pins (pin, 65 bytes, "" for none)
+ * from server_fingerprint and enroll_token, which must agree; a token
+ * without either is refused, since it would go to whichever server
+ * answers.  For -n as well as at start.
+ */
+int
+agent_conn_pin(struct conf *conf, char *pin, char *err, size_t errlen)
+{
+	struct etoken	 t;
+	const char	*fp = conf_str(conf, "server_fingerprint");
+	const char	*tok = conf_str(conf, "enroll_token");
+	char		 e2[512];
+
+	pin[0] = '\0';
+	if (fp != NULL && etoken_parse_fp(fp, pin, e2, sizeof(e2)) == -1) {
+		snprintf(err, errlen, "server_fingerprint (%s): %s",
+		    conf_where(conf, "server_fingerprint"), e2);
+		return (-1);
+	}
+	if (tok == NULL)
+		return (0);
+	if (etoken_parse(tok, &t, e2, sizeof(e2)) == -1) {
+		snprintf(err, errlen, "enroll_token (%s): %s",
+		    conf_where(conf, "enroll_token"), e2);
+		return (-1);
+	}
+	if (t.fp[0] != '\0' && pin[0] != '\0' && strcmp(t.fp, pin) != 0) {
+		etoken_clear(&t);
+		snprintf(err, errlen, "enroll_token (%s): its server "
+		    "fingerprint %.16s... is not server_fingerprint %.16s...: "
+		    "one of them is for another server",
+		    conf_where(conf, "enroll_token"), t.fp, pin);
+		return (-1);
+	}
+	if (pin[0] == '\0')
+		snprintf(pin, ETOKEN_FP_HEX + 1, "%s", t.fp);
+	etoken_clear(&t);
+	if (pin[0] == '\0') {
+		snprintf(err, errlen, "enroll_token (%s): it carries no server "
+		    "fingerprint and server_fingerprint is not set, so it "
+		    "would be sent to whichever server answers; use a token "
+		    "of 'fleetcast machine token' (ID.SECRET.FP) or set "
+		    "server_fingerprint ('fleetcast server fingerprint')",
+		    conf_where(conf, "enroll_token"));
+		return (-1);
+	}
+	return (0);
+}
+
+/* The hex SHA-256 of a certificate (65 bytes); "" if it fails. */
+static void
+agent_conn_fp_of(X509 *x, char *hex)
+{
+	uint8_t		md[EVP_MAX_MD_SIZE];
+	unsigned int	len;
+
+	hex[0] = '\0';
+	if (X509_digest(x, EVP_sha256(), md, &len) == 1 && len == SHA256_LEN)
+		hex_encode(md, SHA256_LEN, hex);
 }
 
 /* 1 when x chains to ca (one level: the server's CA signs directly). */
@@ -589,12 +662,56 @@ agent_conn_connect(struct agent_conn *c)
 		agent_conn_down(c, 0, "connect failed");
 }
 
+/*
+ * Enrolling with a pin: is this the server?  Its handshake must carry a
+ * CA certificate whose SHA-256 is the pin, and its own certificate (whose
+ * key the handshake proved it holds) must chain to that CA.  1 if so;
+ * else 0, and why (for the log) in why.
+ */
+static int
+agent_conn_check_pin(struct agent_conn *c, char *why, size_t len)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
+	STACK_OF(X509)	*chain;
+	X509		*peer, *x, *ca = NULL;
+	char		 fp[SHA256_LEN * 2 + 1], seen[SHA256_LEN * 2 + 1] = "";
+	int		 i;
+
+	if (ssl == NULL || (peer = SSL_get0_peer_certificate(ssl)) == NULL ||
+	    (chain = SSL_get_peer_cert_chain(ssl)) == NULL) {
+		snprintf(why, len, "it showed no certificate");
+		return (0);
+	}
+	for (i = 0; i < sk_X509_num(chain) && ca == NULL; i++) {
+		x = sk_X509_value(chain, i);
+		agent_conn_fp_of(x, fp);
+		if (strcmp(fp, c->pin) == 0)
+			ca = x;
+		else
+			snprintf(seen, sizeof(seen), "%s", fp);
+	}
+	if (ca == NULL) {
+		snprintf(why, len, "its certificates have fingerprint %.16s... "
+		    "and no CA with the pinned fingerprint %.16s... (from "
+		    "server_fingerprint or enroll_token): not the server it "
+		    "was meant to be, or a man in the middle", seen, c->pin);
+		return (0);
+	}
+	if (!agent_conn_chains_to(peer, ca)) {
+		snprintf(why, len, "its certificate does not chain to the CA "
+		    "with the pinned fingerprint %.16s...", c->pin);
+		ERR_clear_error();
+		return (0);
+	}
+	return (1);
+}
+
 /* CERT: check what the server gave us, store it, reconnect pinned. */
 static void
 agent_conn_on_cert(struct agent_conn *c, struct ctl_msg *m)
 {
 	X509	*cert = NULL, *ca = NULL, *peer = NULL;
-	char	 err[512];
+	char	 err[512], fp[SHA256_LEN * 2 + 1];
 	SSL	*ssl;
 
 	if (strlen(m->u.cert.cert) > AGENT_CONN_PEM_MAX ||
@@ -609,6 +726,13 @@ agent_conn_on_cert(struct agent_conn *c, struct ctl_msg *m)
 		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the "
 		    "server's own certificate does not chain to the CA it "
 		    "sent: not pinning it");
+		goto out;
+	}
+	agent_conn_fp_of(ca, fp);
+	if (c->pin[0] != '\0' && strcmp(fp, c->pin) != 0) {
+		agent_conn_down(c, AGENT_CONN_REFUSED_WAIT, "CERT: the CA it "
+		    "sent has fingerprint %.16s..., not the pinned %.16s...: "
+		    "not pinning it", fp, c->pin);
 		goto out;
 	}
 	if (X509_check_private_key(cert, c->key) != 1 ||
@@ -672,18 +796,37 @@ agent_conn_on_error(struct agent_conn *c, struct ctl_msg *m)
 	}
 }
 
+/*
+ * The hex SHA-256 of our public key (DER SubjectPublicKeyInfo), what the
+ * server shows as the request's REQUEST KEY: the admin compares the two
+ * before approving.
+ */
+static void
+agent_conn_key_fp(struct agent_conn *c, char *hex)
+{
+	uint8_t	*der = NULL, md[SHA256_LEN];
+	int	 len;
+
+	hex[0] = '\0';
+	if ((len = i2d_PUBKEY(c->key, &der)) > 0) {
+		sha256(der, (size_t)len, md);
+		hex_encode(md, SHA256_LEN, hex);
+	}
+	OPENSSL_free(der);
+}
+
 static void
 agent_conn_send_enroll(struct agent_conn *c)
 {
 	struct ctl_msg	 m;
 	const char	*token;
-	char		*csr;
+	char		*csr, kfp[SHA256_LEN * 2 + 1];
 
 	if ((csr = agent_conn_make_csr(c)) == NULL) {
 		agent_conn_down(c, AGENT_CONN_BACKOFF_MAX, "cannot make a CSR");
 		return;
 	}
-	token = conf_str(c->agent->conf, "enroll_token");
+	token = c->token[0] != '\0' ? c->token : NULL;
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_ENROLL;
 	m.u.enroll.name = (char *)c->agent->name;
@@ -691,9 +834,12 @@ agent_conn_send_enroll(struct agent_conn *c)
 	m.u.enroll.csr = csr;
 	if (agent_conn_write(c, &m) == 0) {
 		agent_conn_set_state(c, AGENT_CONN_ENROLLING);
-		log_info("conn: enrolling as %s (%s)", c->agent->name,
-		    token != NULL ? "with enroll_token" : "waiting for an "
-		    "admin's approval");
+		agent_conn_key_fp(c, kfp);
+		log_info("conn: enrolling as %s, key fingerprint %s (%s; %s)",
+		    c->agent->name, kfp, token != NULL ? "with enroll_token" :
+		    "waiting for an admin's approval", c->pin[0] != '\0' ?
+		    "server fingerprint checked" : "no server_fingerprint: "
+		    "trusting the first server that answers");
 	} else
 		agent_conn_down(c, 0, "cannot send ENROLL");
 	free(csr);
@@ -749,6 +895,8 @@ static void
 agent_conn_fsm(struct agent_conn *c, enum agent_conn_event ev,
     struct ctl_msg *m)
 {
+	char	why[512];
+
 	if (ev == AGENT_CONN_EV_START) {
 		if (c->state == AGENT_CONN_IDLE)
 			agent_conn_connect(c);
@@ -765,6 +913,11 @@ agent_conn_fsm(struct agent_conn *c, enum agent_conn_event ev,
 		if (ev == AGENT_CONN_EV_CONNECTED) {
 			if (c->cert != NULL)
 				agent_conn_send_hello(c);
+			else if (c->pin[0] != '\0' &&
+			    !agent_conn_check_pin(c, why, sizeof(why)))
+				agent_conn_down(c, AGENT_CONN_REFUSED_WAIT,
+				    "not enrolling with this server, nothing "
+				    "sent: %s", why);
 			else
 				agent_conn_send_enroll(c);
 			return;
@@ -847,6 +1000,22 @@ agent_conn_new(struct agent *a, const struct agent_conn_cb *cb, void *arg,
 	xasprintf(&c->certpath, "%s/%s", state_dir(a->state),
 	    AGENT_CONN_CERT_FILE);
 	xasprintf(&c->capath, "%s/%s", state_dir(a->state), AGENT_CONN_CA_FILE);
+	if (agent_conn_pin(a->conf, c->pin, err, errlen) == -1) {
+		agent_conn_free(c);
+		return (NULL);
+	}
+	if (conf_str(a->conf, "enroll_token") != NULL) {
+		/* On the wire, ID.SECRET: the fingerprint is ours to check. */
+		struct etoken	t;
+
+		if (etoken_parse(conf_str(a->conf, "enroll_token"), &t, err,
+		    errlen) == -1) {
+			agent_conn_free(c);
+			return (NULL);
+		}
+		etoken_format(&t, 0, c->token, sizeof(c->token));
+		etoken_clear(&t);
+	}
 	if (agent_conn_load_key(c, err, errlen) == -1 ||
 	    agent_conn_load_certs(c, err, errlen) == -1 ||
 	    (c->ctx_enroll = agent_conn_new_ctx(c, 0)) == NULL) {
@@ -898,6 +1067,7 @@ agent_conn_free(struct agent_conn *c)
 	free(c->keypath);
 	free(c->certpath);
 	free(c->capath);
+	OPENSSL_cleanse(c->token, sizeof(c->token));
 	free(c);
 }
 

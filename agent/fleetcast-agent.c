@@ -40,6 +40,7 @@ static const struct conf_def agent_conf_defs[] = {
 	{ "state_dir", CONF_STRING, "/var/lib/fleetcast-agent", 0, 0, NULL },
 	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
 	{ "enroll_token", CONF_STRING, NULL, 0, 0, NULL },
+	{ "server_fingerprint", CONF_STRING, NULL, 0, 0, NULL },
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "reboot_command", CONF_STRING, "systemctl reboot", 0, 0, NULL },
 	{ "poweroff_command", CONF_STRING, "systemctl poweroff", 0, 0, NULL },
@@ -67,8 +68,8 @@ usage(FILE *f, int status)
 	    "  -v       log debug messages\n"
 	    "  --version  print the version and exit\n"
 	    "  keys: server name state_dir interface enroll_token "
-	    "trusted_keys\n"
-	    "        reboot_command poweroff_command boot_id_file "
+	    "server_fingerprint\n        trusted_keys reboot_command "
+	    "poweroff_command boot_id_file "
 	    "facts_command exec_timeout\n", AGENT_CONF_FILE);
 	exit(status);
 }
@@ -117,6 +118,7 @@ agent_check_conf(struct conf *c, char **name, char *err, size_t errlen)
 	static const char	*cmds[] = { "reboot_command",
 	    "poweroff_command", "facts_command" };
 	char			 host[AGENT_NAME_MAX + 2], e2[512];
+	char			 pin[SHA256_LEN * 2 + 1];
 	char			**argv, *boot_id;
 	uint8_t			 keys[64][ED25519_PUB_LEN];
 	size_t			 nkeys, i;
@@ -127,6 +129,8 @@ agent_check_conf(struct conf *c, char **name, char *err, size_t errlen)
 		    "server's control_listen (port 56022 by default)");
 		return (-1);
 	}
+	if (agent_conn_pin(c, pin, err, errlen) == -1)
+		return (-1);
 	if ((v = conf_str(c, "trusted_keys")) == NULL) {
 		snprintf(err, errlen, "trusted_keys: required: the file of the "
 		    "Ed25519 public keys that packages must be signed with");

@@ -38,6 +38,7 @@
 
 #include "api_int.h"
 #include "conf.h"
+#include "etoken.h"
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -384,6 +385,104 @@ api_machines(struct req *q)
 		    evhttp_request_get_uri(q->r));
 }
 
+/* ---- enrollment tokens and the server's fingerprint ---- */
+
+/*
+ * POST /v1/tokens {"name": NAME|null, "uses": N, "expires": SECONDS}: a
+ * new enrollment token, shown once (the server keeps only its hash);
+ * GET /v1/tokens lists them without secrets; DELETE /v1/tokens/ID
+ * revokes one.
+ */
+static void
+api_tokens(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	json_t		*body = NULL, *v;
+	const char	*name = NULL;
+	json_int_t	 uses = 1, expires = 3600;
+	char		 tok[ETOKEN_MAX], err[512];
+	int		 rv;
+
+	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
+		if ((v = db_tokens_json(srv->db)) == NULL)
+			reply_error(q, 500, "database error");
+		else
+			reply_json(q, 200, v);
+		return;
+	}
+	if (q->nparts == 3 && q->method == EVHTTP_REQ_DELETE) {
+		if ((rv = db_token_remove(srv->db, q->parts[2])) == -1)
+			reply_error(q, 500, "database error");
+		else if (rv == 0)
+			reply_error(q, 404, "token %s: no such token",
+			    q->parts[2]);
+		else {
+			log_info("api: enrollment token %s revoked",
+			    q->parts[2]);
+			reply_json(q, 200, json_pack("{s:s}", "revoked",
+			    q->parts[2]));
+		}
+		return;
+	}
+	if (q->nparts != 2 || q->method != EVHTTP_REQ_POST) {
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(q->r)) > 0 &&
+	    (body = body_json(q)) == NULL)
+		return;
+	if ((v = json_object_get(body, "name")) != NULL && !json_is_null(v) &&
+	    (name = json_string_value(v)) == NULL) {
+		reply_error(q, 422, "name: not a string");
+		goto out;
+	}
+	if ((v = json_object_get(body, "uses")) != NULL) {
+		if (!json_is_integer(v)) {
+			reply_error(q, 422, "uses: not an integer");
+			goto out;
+		}
+		uses = json_integer_value(v);
+	}
+	if ((v = json_object_get(body, "expires")) != NULL) {
+		if (!json_is_integer(v)) {
+			reply_error(q, 422, "expires: not an integer (seconds)");
+			goto out;
+		}
+		expires = json_integer_value(v);
+	}
+	if (control_token_new(srv, name, uses, expires, "admin", tok,
+	    sizeof(tok), err, sizeof(err)) == -1) {
+		reply_error(q, 422, "%s", err);
+		goto out;
+	}
+	log_info("api: enrollment token made for %s, %lld uses, %lld s",
+	    name != NULL ? name : "any new name", (long long)uses,
+	    (long long)expires);
+	reply_json(q, 200, json_pack("{s:s, s:s?, s:I, s:I, s:s}", "token",
+	    tok, "name", name, "uses", uses, "expires_in", expires,
+	    "fingerprint", ca_fingerprint(srv->ca)));
+	explicit_bzero(tok, sizeof(tok));
+out:
+	json_decref(body);
+}
+
+/* GET /v1/server: what agents pin, and the control channel's counts. */
+static void
+api_server(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+
+	if (q->method != EVHTTP_REQ_GET) {
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	reply_json(q, 200, json_pack("{s:s, s:o}", "fingerprint",
+	    ca_fingerprint(srv->ca), "control",
+	    control_stats_json(srv->control)));
+}
+
 /* ---- scenarios ---- */
 
 static void
@@ -650,6 +749,10 @@ api_cb(struct evhttp_request *r, void *arg)
 		api_runs(&q);
 	else if (strcmp(q.parts[1], "status") == 0 && q.nparts == 2)
 		api_status(&q);
+	else if (strcmp(q.parts[1], "tokens") == 0)
+		api_tokens(&q);
+	else if (strcmp(q.parts[1], "server") == 0 && q.nparts == 2)
+		api_server(&q);
 	else
 		reply_error(&q, 404, "%s: no such resource", path);
 out:

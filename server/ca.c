@@ -8,7 +8,9 @@
  * the key), putting the machine name in the subject whatever the CSR asked
  * for, and restricting the certificate to TLS client use.  It also builds
  * the TLS 1.3-only server context that checks client certificates against
- * the CA.
+ * the CA and sends the CA certificate along with its own, so that an agent
+ * that has not enrolled yet can compare it with the fingerprint it was
+ * given (ca_fingerprint) before it sends anything secret.
  */
 #include <sys/stat.h>
 
@@ -42,6 +44,7 @@ struct ca {
 	EVP_PKEY	*srv_key;
 	X509		*srv_cert;
 	char		*ca_pem;
+	char		 ca_fp[SHA256_LEN * 2 + 1];	/* what agents pin */
 };
 
 static void
@@ -308,7 +311,8 @@ ca_open(const char *dir, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if ((ca->ca_pem = cert_to_pem(ca->ca_cert)) == NULL) {
+	if ((ca->ca_pem = cert_to_pem(ca->ca_cert)) == NULL ||
+	    ca_cert_fingerprint(ca->ca_cert, ca->ca_fp) == -1) {
 		ssl_error(err, errlen, "CA certificate");
 		goto fail;
 	}
@@ -335,6 +339,17 @@ const char *
 ca_cert_pem(struct ca *ca)
 {
 	return (ca->ca_pem);
+}
+
+/*
+ * The server's fingerprint: the hex SHA-256 of the CA certificate (DER),
+ * what an agent pins before it enrolls (server_fingerprint, or the last
+ * part of a token).
+ */
+const char *
+ca_fingerprint(struct ca *ca)
+{
+	return (ca->ca_fp);
 }
 
 /* Hex SHA-256 of the certificate's DER form: what the server pins. */
@@ -481,7 +496,8 @@ ca_server_ctx(struct ca *ca, char *err, size_t errlen)
 	    SSL_CTX_use_PrivateKey(ctx, ca->srv_key) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1 ||
 	    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx),
-	    ca->ca_cert) != 1) {
+	    ca->ca_cert) != 1 ||
+	    SSL_CTX_add1_chain_cert(ctx, ca->ca_cert) != 1) {
 		ssl_error(err, errlen, "TLS context");
 		SSL_CTX_free(ctx);
 		return (NULL);

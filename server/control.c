@@ -2,8 +2,10 @@
  * The agent channel: a TLS 1.3 listener on control_listen built on
  * libevent's OpenSSL bufferevents.  Each connection runs a small state
  * machine: after the handshake, a peer without a client certificate may
- * only enroll (token, auto_approve or an admin's approval of its request's
- * key; until then it waits), a peer with one must say HELLO with the name
+ * only enroll (a token of the server's, auto_approve or an admin's
+ * approval of its request's key; until then it waits; a name that is
+ * enrolled takes an admin's approval, never just a token), a peer with
+ * one must say HELLO with the name
  * its pinned certificate was issued for, and is then online: heartbeats
  * keep its last seen time and facts, reports go to the runs.  What the
  * runs and the automatic update must hear of goes up through the
@@ -14,7 +16,11 @@
  * logged, nothing more.  Memory per connection is bounded by the read
  * high-water mark and, for what the agent has not read yet, by
  * CONTROL_MAX_OUTPUT: an agent that asks and asks but never reads is
- * closed rather than buffered for.
+ * closed rather than buffered for.  Connections that are not online yet
+ * are bounded per source address and in all, get a few seconds for the
+ * TLS handshake, and when the handshakes in progress fill their pool the
+ * oldest gives way, so that silent sockets cannot keep an enrolled agent,
+ * which completes its handshake at once, from coming online.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -28,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -41,13 +48,29 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "etoken.h"
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
 
-#define CONTROL_HELLO_TIMEOUT	30	/* seconds to say ENROLL or HELLO */
+#define CONTROL_HANDSHAKE_TIMEOUT 5	/* seconds for the TLS handshake */
+#define CONTROL_HELLO_TIMEOUT	10	/* seconds to say ENROLL or HELLO */
+#define CONTROL_CLOSING_TIMEOUT	30	/* to flush a last message */
 #define CONTROL_PENDING_TIMEOUT	600	/* an unapproved agent, then retries */
-#define CONTROL_MAX_UNAUTH	256	/* connections not yet online */
+/*
+ * Connections not online yet: at most CONTROL_MAX_PER_ADDR from one source
+ * address, CONTROL_MAX_HANDSHAKE in the TLS handshake (the oldest gives
+ * way to a new one), and CONTROL_MAX_UNAUTH past it without a client
+ * certificate (enrolling); a client that shows a certificate of our CA is
+ * not held to that last one, so enrolling strangers cannot crowd out
+ * enrolled agents.
+ */
+#define CONTROL_MAX_PER_ADDR	64
+#define CONTROL_MAX_HANDSHAKE	256
+#define CONTROL_MAX_UNAUTH	256
+#define CONTROL_DROP_LOG_EVERY	10	/* seconds between drop summaries */
+#define CONTROL_TOKEN_MAX_USES	1000000
+#define CONTROL_TOKEN_MAX_LIFE	(366 * 86400)	/* seconds */
 #define CONTROL_SEEN_FLUSH	60	/* persist last_seen at most this often */
 #define CONTROL_MAX_PENDING	1024	/* new names waiting for approval */
 /*
@@ -60,6 +83,19 @@
 
 _Static_assert(CONTROL_MAX_OUTPUT >= CTL_MAX_FRAME,
     "CONTROL_MAX_OUTPUT must hold at least one whole ASSIGN");
+
+/* Why a connection was refused before it was online (counted, logged). */
+enum control_drop {
+	CONTROL_DROP_PER_ADDR,		/* too many from its address */
+	CONTROL_DROP_HANDSHAKE,		/* the oldest handshake, for a new one */
+	CONTROL_DROP_UNAUTH,		/* too many enrolling connections */
+	CONTROL_DROP_MAX,
+};
+
+static const char *control_drop_names[CONTROL_DROP_MAX] = {
+	"too many from one address", "oldest handshake given way",
+	"too many enrolling",
+};
 
 enum control_conn_state {
 	CONTROL_CONN_HANDSHAKE,	/* TLS handshake in progress */
@@ -80,6 +116,7 @@ struct control_conn {
 	char			 cn[CTL_MAX_NAME + 1];
 	char			 fp[SHA256_LEN * 2 + 1];
 	char			 req_fp[SHA256_LEN * 2 + 1];	/* ENROLL's key */
+	int			 was_online;	/* reached CONTROL_CONN_ONLINE */
 	char			*facts;		/* last facts stored, JSON */
 	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
@@ -95,8 +132,11 @@ struct control {
 	void			*arg;
 	SSL_CTX			*ssl;
 	struct evconnlistener	*listener;
-	struct control_conn_list conns;
-	size_t			 nunauth;
+	struct control_conn_list conns;	/* oldest first */
+	/* Connections refused or cut short before they were online. */
+	uint64_t		 drops[CONTROL_DROP_MAX];
+	uint64_t		 drops_logged[CONTROL_DROP_MAX];
+	time_t			 drop_log_at;
 };
 
 static const char *control_conn_states[] = {
@@ -135,9 +175,14 @@ control_conn_arm_timeout(struct control_conn *c)
 		tv.tv_sec = 3 * c->ctl->srv->heartbeat;
 		break;
 	case CONTROL_CONN_HANDSHAKE:
+		tv.tv_sec = CONTROL_HANDSHAKE_TIMEOUT;
+		break;
 	case CONTROL_CONN_NEW:
-	case CONTROL_CONN_CLOSING:
 		tv.tv_sec = CONTROL_HELLO_TIMEOUT;
+		break;
+	case CONTROL_CONN_CLOSING:
+		tv.tv_sec = c->was_online ? CONTROL_CLOSING_TIMEOUT :
+		    CONTROL_HELLO_TIMEOUT;
 		break;
 	}
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
@@ -173,12 +218,9 @@ control_conn_set_state(struct control_conn *c, enum control_conn_state s)
 		return;
 	log_debug("control: %s: %s -> %s", control_conn_who(c),
 	    control_conn_strstate(old), control_conn_strstate(s));
-	/* nunauth counts connections that are neither online nor closing. */
-	if ((old == CONTROL_CONN_HANDSHAKE || old == CONTROL_CONN_NEW ||
-	    old == CONTROL_CONN_PENDING) && (s == CONTROL_CONN_ONLINE ||
-	    s == CONTROL_CONN_CLOSING))
-		c->ctl->nunauth--;
 	c->state = s;
+	if (s == CONTROL_CONN_ONLINE)
+		c->was_online = 1;
 	control_conn_arm_timeout(c);
 	/*
 	 * Leaving online in any way, a protocol error or the agent's ERROR
@@ -197,8 +239,7 @@ control_conn_free(struct control_conn *c)
 	if (c->state == CONTROL_CONN_ONLINE) {
 		c->state = CONTROL_CONN_CLOSING;
 		control_conn_offline(c, "connection closed");
-	} else if (c->state != CONTROL_CONN_CLOSING)
-		ctl->nunauth--;
+	}
 	TAILQ_REMOVE(&ctl->conns, c, entry);
 	if (c->ev_close != NULL)
 		event_free(c->ev_close);
@@ -311,14 +352,92 @@ control_conn_find(struct control *ctl, const char *name,
 	return (NULL);
 }
 
-static int
-control_token_equal(const char *a, const char *b)
+/*
+ * Mint an enrollment token (etoken.h) for machine (NULL: any name not
+ * enrolled yet), good for uses enrollments within lifetime seconds; out
+ * (ETOKEN_MAX) gets ID.SECRET.FP with the server's fingerprint.  Only the
+ * SHA-256 of its secret is kept: the string is shown once.
+ */
+int
+control_token_new(struct server *srv, const char *machine, int64_t uses,
+    int64_t lifetime, const char *origin, char *out, size_t outlen,
+    char *err, size_t errlen)
 {
-	size_t	la = strlen(a), lb = strlen(b);
+	struct etoken	t;
+	uint8_t		hash[SHA256_LEN];
+	uint64_t	now = server_now_ms();
+	int		rv = -1;
 
-	if (la != lb || la == 0)
+	if (machine != NULL && ctl_check_name("--name", machine, err,
+	    errlen) == -1)
+		return (-1);
+	if (uses < 1 || uses > CONTROL_TOKEN_MAX_USES) {
+		snprintf(err, errlen, "--uses: %" PRId64 ", must be 1 to %d",
+		    uses, CONTROL_TOKEN_MAX_USES);
+		return (-1);
+	}
+	if (lifetime < 1 || lifetime > CONTROL_TOKEN_MAX_LIFE) {
+		snprintf(err, errlen, "--expires: %" PRId64 " s, must be 1 s "
+		    "to %d days", lifetime, CONTROL_TOKEN_MAX_LIFE / 86400);
+		return (-1);
+	}
+	if (etoken_new(&t, ca_fingerprint(srv->ca)) == -1) {
+		snprintf(err, errlen, "no randomness for a token");
+		return (-1);
+	}
+	etoken_hash(&t, hash);
+	if (db_token_add(srv->db, t.id, hash, machine, uses, now +
+	    (uint64_t)lifetime * 1000, now, origin) == -1)
+		snprintf(err, errlen, "token: database error");
+	else {
+		etoken_format(&t, 1, out, outlen);
+		db_event(srv->db, now, "token", 0, machine, "enrollment token "
+		    "%s made (%s) for %s, %" PRId64 " uses, %" PRId64 " s",
+		    t.id, origin, machine != NULL ? machine : "any new name",
+		    uses, lifetime);
+		rv = 0;
+	}
+	etoken_clear(&t);
+	return (rv);
+}
+
+/*
+ * The ENROLL's token: 1 when it is good for the name (id in id, 17
+ * bytes), 0 when there is none, -1 when the connection was refused.
+ */
+static int
+control_conn_token(struct control_conn *c, const char *token, char *id)
+{
+	struct etoken	t;
+	uint8_t		hash[SHA256_LEN];
+	char		err[512];
+	int		rv;
+
+	if (token[0] == '\0')
 		return (0);
-	return (CRYPTO_memcmp(a, b, la) == 0);
+	if (etoken_parse(token, &t, err, sizeof(err)) == -1) {
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token: "
+		    "%s", err);
+		return (-1);
+	}
+	etoken_hash(&t, hash);
+	snprintf(id, 2 * ETOKEN_ID_LEN + 1, "%s", t.id);
+	etoken_clear(&t);
+	rv = db_token_check(c->ctl->srv->db, id, hash, c->name,
+	    server_now_ms(), err, sizeof(err));
+	if (rv == -1) {
+		control_conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database "
+		    "error");
+		return (-1);
+	}
+	if (rv == 0) {
+		db_event(c->ctl->srv->db, server_now_ms(), "enroll", 0, c->name,
+		    "refused from %s: enroll_token %s: %s", c->addr, id, err);
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token "
+		    "%s: %s", id, err);
+		return (-1);
+	}
+	return (1);
 }
 
 /* Sign the stored CSR of name and send the certificate; then close. */
@@ -361,7 +480,8 @@ control_conn_enroll(struct control_conn *c, struct ctl_msg *m)
 	struct db_machine	 dm;
 	struct ctl_msg		 r;
 	char			 msg[512], err[512], nerr[512];
-	int			 rv, ok, same_key, enrolled;
+	char			 tid[2 * ETOKEN_ID_LEN + 1];
+	int			 rv, ok, same_key, enrolled, token, other;
 	uint64_t		 now = server_now_ms();
 
 	if (c->has_cert) {
@@ -375,12 +495,8 @@ control_conn_enroll(struct control_conn *c, struct ctl_msg *m)
 		return;
 	}
 	c->name = xstrdup(m->u.enroll.name);
-	if (m->u.enroll.token[0] != '\0' &&
-	    !control_token_equal(m->u.enroll.token, srv->enroll_token)) {
-		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enroll_token: "
-		    "does not match the server's (state_dir/enroll.token)");
+	if ((token = control_conn_token(c, m->u.enroll.token, tid)) == -1)
 		return;
-	}
 	/*
 	 * The request itself is checked before anything is kept: a CSR that
 	 * is not one, or whose signature fails, is refused at once.  Its
@@ -399,60 +515,87 @@ control_conn_enroll(struct control_conn *c, struct ctl_msg *m)
 	/* An approval holds for the key it was given to, no other. */
 	same_key = rv == 1 && dm.csr_fp != NULL &&
 	    strcmp(dm.csr_fp, c->req_fp) == 0;
+	/* Another key asks while the name's request waits for a decision. */
+	other = rv == 1 && dm.csr_fp != NULL && !same_key &&
+	    (dm.enroll != DB_ENROLL_ENROLLED || dm.reenroll);
 	/*
-	 * auto_approve is for names not enrolled yet: otherwise anyone who
-	 * reaches the port could take over an enrolled machine's identity
-	 * (its runs, its reports).  Enrolling such a name again takes the
-	 * token or an admin's approval, as it would without auto_approve.
-	 * A name with a certificate counts as enrolled while an approved
-	 * re-enrollment waits for its key.
+	 * A name that is enrolled is enrolled again only by an admin's
+	 * approval: neither auto_approve nor a token hands it to whoever
+	 * asks (the machine's runs and reports would be theirs).  A name with
+	 * a certificate counts as enrolled while an approved re-enrollment
+	 * waits for its key.
 	 */
 	enrolled = rv == 1 && (dm.enroll == DB_ENROLL_ENROLLED ||
 	    dm.cert_fp != NULL);
-	ok = m->u.enroll.token[0] != '\0' ||
-	    (conf_bool(srv->conf, "auto_approve") && !enrolled) ||
-	    (rv == 1 && dm.enroll == DB_ENROLL_APPROVED && same_key);
+	if (token && enrolled) {
+		log_warnx("control: %s: enroll_token %s does not enroll %s "
+		    "again, it is enrolled: that takes 'fleetcast machine "
+		    "approve %s'", control_conn_who(c), tid, c->name, c->name);
+		db_event(srv->db, now, "enroll", 0, c->name, "enroll_token %s "
+		    "from %s refused: %s is enrolled; the request waits for an "
+		    "admin", tid, c->addr, c->name);
+		token = 0;
+	}
+	ok = token || (conf_bool(srv->conf, "auto_approve") && !enrolled &&
+	    !other) || (rv == 1 && dm.enroll == DB_ENROLL_APPROVED && same_key);
 	if (!ok && enrolled && conf_bool(srv->conf, "auto_approve"))
 		log_warnx("control: %s asks to enroll again, but %s is "
 		    "enrolled: auto_approve does not apply; it takes "
-		    "enroll_token or 'fleetcast machine approve %s'",
-		    control_conn_who(c), c->name, c->name);
-	if (!ok && rv == 1 && dm.enroll == DB_ENROLL_APPROVED) {
-		log_warnx("control: %s asks to enroll with another key "
-		    "(%.16s...) than the approved one (%.16s...): the approval "
-		    "is withdrawn", control_conn_who(c), c->req_fp,
-		    dm.csr_fp != NULL ? dm.csr_fp : "none");
-		db_event(srv->db, now, "enroll", 0, c->name, "a request from "
-		    "%s with key fingerprint %s replaced the approved one; "
-		    "the approval is withdrawn", c->addr, c->req_fp);
-	}
+		    "'fleetcast machine approve %s'", control_conn_who(c),
+		    c->name, c->name);
 	db_machine_clear(&dm);
 	/* Unauthenticated requests must not grow the inventory without end. */
-	if (!ok && rv == 0 && db_machines_pending(srv->db) >=
+	if (!ok && (rv == 0 || other) && db_machines_pending(srv->db) >=
 	    CONTROL_MAX_PENDING) {
 		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enrollment: %d "
-		    "machines already wait for approval; approve them or use "
-		    "enroll_token", CONTROL_MAX_PENDING);
+		    "requests already wait for approval; approve them or use "
+		    "a token ('fleetcast machine token')", CONTROL_MAX_PENDING);
 		return;
 	}
 	/* Keep the request first, so an approval finds its CSR. */
-	if (db_machine_request(srv->db, c->name, m->u.enroll.csr, c->req_fp,
-	    c->addr, now) == -1) {
+	if ((rv = db_machine_request(srv->db, c->name, m->u.enroll.csr,
+	    c->req_fp, c->addr, now)) == -1) {
 		control_conn_fail(c, CTL_ERR_INTERNAL, "enrollment: database "
 		    "error");
 		return;
 	}
 	if (ok) {
+		/* The use is spent before the certificate goes out. */
+		if (token && db_token_consume(srv->db, tid) == -1) {
+			control_conn_fail(c, CTL_ERR_ENROLL_REFUSED,
+			    "enroll_token %s: used up", tid);
+			return;
+		}
 		control_conn_issue(c, m->u.enroll.csr);
 		return;
 	}
-	log_info("control: %s asks to enroll with key fingerprint %.16s...; "
-	    "waiting for 'fleetcast machine approve %s'", control_conn_who(c),
-	    c->req_fp, c->name);
-	db_event(srv->db, now, "enroll", 0, c->name, "enrollment requested "
-	    "from %s, key fingerprint %s", c->addr, c->req_fp);
+	if (rv == DB_REQUEST_FULL) {
+		control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "enrollment: %s "
+		    "has %d other requests waiting already; the admin decides "
+		    "with 'fleetcast machine approve %s --fingerprint FP'",
+		    c->name, DB_MAX_OTHER_REQUESTS, c->name);
+		return;
+	}
+	if (rv == DB_REQUEST_OTHER) {
+		log_warnx("control: %s asks to enroll with key fingerprint "
+		    "%.16s..., but a request of %s with another key waits: "
+		    "kept as another request, the first keeps its key",
+		    control_conn_who(c), c->req_fp, c->name);
+		db_event(srv->db, now, "enroll", 0, c->name, "another request "
+		    "from %s, key fingerprint %s, beside the waiting one",
+		    c->addr, c->req_fp);
+	} else {
+		log_info("control: %s asks to enroll with key fingerprint "
+		    "%.16s...; waiting for 'fleetcast machine approve %s'",
+		    control_conn_who(c), c->req_fp, c->name);
+		db_event(srv->db, now, "enroll", 0, c->name, "enrollment "
+		    "requested from %s, key fingerprint %s", c->addr,
+		    c->req_fp);
+	}
 	snprintf(msg, sizeof(msg), "waiting for an admin: fleetcast machine "
-	    "approve %s (key fingerprint %.16s...)", c->name, c->req_fp);
+	    "approve %s%s%.16s (key fingerprint %.16s...)", c->name,
+	    rv == DB_REQUEST_OTHER ? " --fingerprint " : "",
+	    rv == DB_REQUEST_OTHER ? c->req_fp : "", c->req_fp);
 	memset(&r, 0, sizeof(r));
 	r.type = CTL_ENROLL_PENDING;
 	r.u.pending.message = msg;
@@ -670,19 +813,60 @@ control_conn_write_cb(struct bufferevent *bev, void *arg)
 		control_conn_free(c);
 }
 
+/* Not online and never was: what the limits before HELLO count. */
+static int
+control_conn_unauth(const struct control_conn *c)
+{
+	return (c->state != CONTROL_CONN_ONLINE && !c->was_online);
+}
+
+/*
+ * Count a connection refused before it was online.  Under a flood that is
+ * thousands a second, so the log gets one summary line at most every
+ * CONTROL_DROP_LOG_EVERY seconds; the counts are in GET /v1/server.
+ */
+static void
+control_drop(struct control *ctl, enum control_drop why, const char *host)
+{
+	time_t	now = time(NULL);
+	char	line[512];
+	size_t	off = 0;
+	int	i;
+
+	ctl->drops[why]++;
+	log_debug("control: %s: refused: %s", host, control_drop_names[why]);
+	if (now - ctl->drop_log_at < CONTROL_DROP_LOG_EVERY)
+		return;
+	ctl->drop_log_at = now;
+	line[0] = '\0';
+	for (i = 0; i < CONTROL_DROP_MAX && off < sizeof(line); i++) {
+		if (ctl->drops[i] == ctl->drops_logged[i])
+			continue;
+		off += (size_t)snprintf(line + off, sizeof(line) - off,
+		    "%s%" PRIu64 " %s", off > 0 ? ", " : "",
+		    ctl->drops[i] - ctl->drops_logged[i],
+		    control_drop_names[i]);
+		ctl->drops_logged[i] = ctl->drops[i];
+	}
+	log_warnx("control: connections refused before they were online: "
+	    "%s (the last from %s)", line, host);
+}
+
 /* After the handshake: note the peer certificate, if any. */
 static int
 control_conn_connected(struct control_conn *c)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(c->bev);
-	X509		*x;
-	X509_NAME	*n;
+	SSL			*ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509			*x;
+	X509_NAME		*nm;
+	struct control_conn	*o;
+	size_t			 n = 0;
 
 	if ((x = SSL_get1_peer_certificate(ssl)) != NULL) {
 		/* OpenSSL has verified it against our CA already. */
 		if (SSL_get_verify_result(ssl) != X509_V_OK ||
-		    (n = X509_get_subject_name(x)) == NULL ||
-		    X509_NAME_get_text_by_NID(n, NID_commonName, c->cn,
+		    (nm = X509_get_subject_name(x)) == NULL ||
+		    X509_NAME_get_text_by_NID(nm, NID_commonName, c->cn,
 		    sizeof(c->cn)) <= 0 ||
 		    ca_cert_fingerprint(x, c->fp) == -1) {
 			X509_free(x);
@@ -692,6 +876,16 @@ control_conn_connected(struct control_conn *c)
 		}
 		X509_free(x);
 		c->has_cert = 1;
+	} else {
+		/* Enrolling strangers: a pool of their own. */
+		TAILQ_FOREACH(o, &c->ctl->conns, entry)
+			if (o != c && !o->has_cert && control_conn_unauth(o) &&
+			    o->state != CONTROL_CONN_HANDSHAKE)
+				n++;
+		if (n >= CONTROL_MAX_UNAUTH) {
+			control_drop(c->ctl, CONTROL_DROP_UNAUTH, c->addr);
+			return (-1);
+		}
 	}
 	control_conn_set_state(c, CONTROL_CONN_NEW);
 	return (0);
@@ -727,6 +921,65 @@ control_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	control_conn_free(c);
 }
 
+/*
+ * At accept: the source address's connections that are not online yet
+ * are capped, and a full handshake pool makes room by closing its oldest
+ * (a real agent's handshake takes milliseconds, a silent socket's never
+ * ends).  0 to go on, -1 to refuse this one.
+ */
+static int
+control_admit(struct control *ctl, const char *host)
+{
+	struct control_conn	*o, *oldest = NULL;
+	size_t			 naddr = 0, nhs = 0;
+
+	TAILQ_FOREACH(o, &ctl->conns, entry) {
+		if (!control_conn_unauth(o))
+			continue;
+		if (strcmp(o->addr, host) == 0)
+			naddr++;
+		if (o->state == CONTROL_CONN_HANDSHAKE) {
+			nhs++;
+			if (oldest == NULL)
+				oldest = o;
+		}
+	}
+	if (naddr >= CONTROL_MAX_PER_ADDR) {
+		control_drop(ctl, CONTROL_DROP_PER_ADDR, host);
+		return (-1);
+	}
+	if (nhs >= CONTROL_MAX_HANDSHAKE && oldest != NULL) {
+		control_drop(ctl, CONTROL_DROP_HANDSHAKE, oldest->addr);
+		control_conn_free(oldest);
+	}
+	return (0);
+}
+
+/* The counts of control_drop, for the API. */
+json_t *
+control_stats_json(struct control *ctl)
+{
+	json_t			*o = json_object();
+	struct control_conn	*c;
+	json_int_t		 online = 0, unauth = 0;
+
+	TAILQ_FOREACH(c, &ctl->conns, entry) {
+		if (c->state == CONTROL_CONN_ONLINE)
+			online++;
+		else if (control_conn_unauth(c))
+			unauth++;
+	}
+	json_object_set_new(o, "online", json_integer(online));
+	json_object_set_new(o, "not_online", json_integer(unauth));
+	json_object_set_new(o, "refused_per_address", json_integer(
+	    (json_int_t)ctl->drops[CONTROL_DROP_PER_ADDR]));
+	json_object_set_new(o, "handshakes_given_way", json_integer(
+	    (json_int_t)ctl->drops[CONTROL_DROP_HANDSHAKE]));
+	json_object_set_new(o, "refused_enrolling", json_integer(
+	    (json_int_t)ctl->drops[CONTROL_DROP_UNAUTH]));
+	return (o);
+}
+
 static void
 control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -746,9 +999,7 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	 */
 	if (strncasecmp(host, "::ffff:", 7) == 0 && strchr(host, '.') != NULL)
 		memmove(host, host + 7, strlen(host + 7) + 1);
-	if (ctl->nunauth >= CONTROL_MAX_UNAUTH) {
-		log_warnx("control: %s: %d connections not yet online, "
-		    "refusing more", host, CONTROL_MAX_UNAUTH);
+	if (control_admit(ctl, host) == -1) {
 		evutil_closesocket(fd);
 		return;
 	}
@@ -783,7 +1034,6 @@ control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	TAILQ_INSERT_TAIL(&ctl->conns, c, entry);
-	ctl->nunauth++;
 	c->state = CONTROL_CONN_HANDSHAKE;
 	control_conn_arm_timeout(c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0,

@@ -2,8 +2,9 @@
  * fleetcastd: the server's start-up and main loop.  It reads the config
  * (file, then --KEY value overrides), checks every value and the ones that
  * depend on each other, and with -n stops there.  Otherwise it prepares
- * state_dir (0700) with the database, the CA, and the admin and enrollment
- * tokens (written 0600 on the first start), opens the agent channel and the
+ * state_dir (0700) with the database, the CA, the admin token (written
+ * 0600 on the first start) and a fresh enrollment token of bounded uses and
+ * lifetime (every start), prints the fingerprint agents pin, opens the agent channel and the
  * HTTP API on one libevent event_base, restores the runs that were in
  * flight, and runs the loop until SIGTERM or SIGINT.  Errors at start-up go
  * to stderr before it detaches, so an admin sees why it did not start.
@@ -15,6 +16,7 @@
 #include <net/if.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #include "conf.h"
 #include "crypto.h"
+#include "etoken.h"
 #include "fsutil.h"
 #include "log.h"
 #include "sched.h"
@@ -45,6 +48,8 @@ static const struct conf_def server_keys[] = {
 	{ "on_concurrency_limit", CONF_ENUM, "queue", 0, 0, "queue|error" },
 	{ "max_unicast_streams", CONF_INT, "16", 1, 4096, NULL },
 	{ "auto_approve", CONF_BOOL, "no", 0, 0, NULL },
+	{ "enroll_token_uses", CONF_INT, "100", 0, 1000000, NULL },
+	{ "enroll_token_lifetime", CONF_INT, "86400", 1, 366 * 86400, NULL },
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "rate", CONF_STRING, "auto", 0, 0, NULL },
 	{ "heartbeat", CONF_INT, "10", 1, 3600, NULL },
@@ -165,6 +170,48 @@ load_token(const char *dir, const char *file, char *out, size_t outlen,
 		return (-1);
 	log_info("wrote %s", path);
 	return (0);
+}
+
+/*
+ * state_dir/enroll.token: at every start a fresh token (ID.SECRET.FP, with
+ * the server's fingerprint) good for enroll_token_uses enrollments within
+ * enroll_token_lifetime seconds, replacing the one of the last start, for
+ * the admin on this host and the tests; 0 uses: no such file.  Tokens of
+ * their own limits come from 'fleetcast machine token'.
+ */
+static int
+write_enroll_token(struct server *srv, char *err, size_t errlen)
+{
+	char	path[4096], tok[ETOKEN_MAX + 1], msg[512];
+	int64_t	uses = conf_int(srv->conf, "enroll_token_uses");
+	int	rv;
+
+	snprintf(path, sizeof(path), "%s/enroll.token", srv->state_dir);
+	if (db_token_drop_origin(srv->db, "file") == -1) {
+		snprintf(err, errlen, "enroll.token: database error");
+		return (-1);
+	}
+	if (uses == 0) {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return (-1);
+		}
+		return (0);
+	}
+	if (control_token_new(srv, NULL, uses, conf_int(srv->conf,
+	    "enroll_token_lifetime"), "file", tok, sizeof(tok) - 1, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(err, errlen, "enroll.token: %s", msg);
+		return (-1);
+	}
+	strcat(tok, "\n");
+	rv = atomic_write_file(path, tok, strlen(tok), 0600, err, errlen);
+	explicit_bzero(tok, sizeof(tok));
+	if (rv == 0)
+		log_info("wrote %s: a token for %" PRId64 " enrollments "
+		    "within %" PRId64 " s", path, uses,
+		    conf_int(srv->conf, "enroll_token_lifetime"));
+	return (rv);
 }
 
 static int
@@ -414,12 +461,22 @@ main(int argc, char **argv)
 		fatalx("database: %s", err);
 	db_machines_offline(srv.db);
 	if (load_token(srv.state_dir, "api.token", srv.api_token,
-	    sizeof(srv.api_token), err, sizeof(err)) == -1 ||
-	    load_token(srv.state_dir, "enroll.token", srv.enroll_token,
-	    sizeof(srv.enroll_token), err, sizeof(err)) == -1)
+	    sizeof(srv.api_token), err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if ((srv.ca = ca_open(srv.state_dir, err, sizeof(err))) == NULL)
 		fatalx("CA: %s", err);
+	if (write_enroll_token(&srv, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	/*
+	 * What an agent pins before it enrolls: in the log, and as a config
+	 * line on stdout in the foreground, to paste into the agent's.
+	 */
+	log_info("server fingerprint (SHA-256 of %s/ca.crt): %s",
+	    srv.state_dir, ca_fingerprint(srv.ca));
+	if (foreground) {
+		printf("server_fingerprint = %s\n", ca_fingerprint(srv.ca));
+		fflush(stdout);
+	}
 
 	raise_nofile();
 	if ((srv.base = event_base_new()) == NULL)
@@ -469,7 +526,6 @@ main(int argc, char **argv)
 	conf_free(srv.conf);
 	free(kv);
 	explicit_bzero(srv.api_token, sizeof(srv.api_token));
-	explicit_bzero(srv.enroll_token, sizeof(srv.enroll_token));
 	log_info("stopped");
 	return (0);
 }

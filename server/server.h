@@ -26,7 +26,7 @@
 
 #define SERVER_VERSION		PACKAGE_VERSION
 #define SERVER_HEARTBEAT	10	/* default heartbeat interval, seconds */
-#define SERVER_TOKEN_LEN	32	/* random bytes in api.token, enroll.token */
+#define SERVER_TOKEN_LEN	32	/* random bytes in api.token */
 #define SERVER_MAX_NAME		CTL_MAX_NAME
 
 struct event_base;
@@ -50,7 +50,6 @@ struct server {
 	struct runs		*runs;
 	struct autoupd		*autoupd;
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
-	char			 enroll_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
 };
 
@@ -90,7 +89,7 @@ void		 scenario_sched_opts(const struct scenario *, const char *,
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	5
+#define DB_SCHEMA_VERSION	6
 
 /* What enrollment needs to know about a machine. */
 enum db_enroll {
@@ -191,6 +190,11 @@ int		 db_auto_attempt(struct db *, const char *, const char *,
 /* Machines. */
 int		 db_machine_get(struct db *, const char *, struct db_machine *);
 void		 db_machine_clear(struct db_machine *);
+/* What db_machine_request did with a request. */
+#define DB_REQUEST_MAIN		0	/* the name's request */
+#define DB_REQUEST_OTHER	1	/* another key: kept beside it */
+#define DB_REQUEST_FULL		2	/* too many others: not kept */
+#define DB_MAX_OTHER_REQUESTS	8	/* other requests kept per name */
 int		 db_machine_request(struct db *, const char *, const char *,
 		    const char *, const char *, uint64_t);
 int		 db_machine_approve(struct db *, const char *, const char *,
@@ -207,6 +211,16 @@ int		 db_machine_set_error(struct db *, const char *, const char *);
 int		 db_machines_offline(struct db *);
 int64_t		 db_machines_pending(struct db *);
 struct json_t	*db_machines_json(struct db *, const char *);
+int		 db_token_add(struct db *, const char *,
+		    const uint8_t [SHA256_LEN], const char *, int64_t, uint64_t,
+		    uint64_t, const char *);
+int		 db_token_drop_origin(struct db *, const char *);
+int		 db_token_remove(struct db *, const char *);
+int		 db_token_check(struct db *, const char *,
+		    const uint8_t [SHA256_LEN], const char *, uint64_t, char *,
+		    size_t);
+int		 db_token_consume(struct db *, const char *);
+struct json_t	*db_tokens_json(struct db *);
 
 /* Scenarios. */
 int		 db_scenario_put(struct db *, const struct scenario *, uint64_t,
@@ -252,6 +266,7 @@ struct ssl_ctx_st *ca_server_ctx(struct ca *, char *, size_t);
 int		 ca_sign_csr(struct ca *, const char *, const char *, char **,
 		    char *, char *, size_t);
 const char	*ca_cert_pem(struct ca *);
+const char	*ca_fingerprint(struct ca *);
 int		 ca_cert_fingerprint(struct x509_st *, char *);
 int		 ca_csr_fingerprint(const char *, char *, char *, size_t);
 
@@ -282,6 +297,9 @@ int		 control_online(struct control *, const char *);
 const char	*control_address(struct control *, const char *);
 const char	*control_segment(struct control *, const char *);
 void		 control_approved(struct control *, const char *);
+int		 control_token_new(struct server *, const char *, int64_t,
+		    int64_t, const char *, char *, size_t, char *, size_t);
+struct json_t	*control_stats_json(struct control *);
 
 /* ---- api.c: the HTTP API ---- */
 

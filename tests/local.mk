@@ -245,6 +245,12 @@ TESTS += \
 	tests/integration/state_lock.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
 
+## Issue #12: a fake server and a stranger at enrollment, idle sockets that
+## would keep enrolled agents out (agent_lib.sh).
+TESTS += \
+	tests/integration/sec_enroll.sh \
+	tests/integration/sec_idle.sh
+
 ## The unicast path and the fallback across a router, in the routed
 ## namespace lab (tests/lab/lab.sh, unicast_lib.sh): rerouting, outages of
 ## the control connection, the server's rate shared by its streams, a

@@ -1,6 +1,7 @@
 /*
- * `fleetcast machine list|show|approve|clear-error`: the machines the
- * server knows, over its API.  Options are checked here as far as they
+ * `fleetcast machine list|show|approve|clear-error|token|tokens|
+ * revoke-token`: the machines the server knows and the tokens they enroll
+ * with, over its API.  Options are checked here as far as they
  * can be without the server, so that a typo is exit status 2 with the
  * option named; the server checks everything again.
  */
@@ -16,18 +17,134 @@
 static void
 machine_rows(json_t *a)
 {
-	json_t	*o;
-	size_t	 i;
+	json_t	*o, *r;
+	size_t	 i, j;
 
 	/* REQUEST KEY: what machine approve --fingerprint takes. */
 	printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME", "STATE",
 	    "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN", "ERROR");
-	json_array_foreach(a, i, o)
+	json_array_foreach(a, i, o) {
 		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
 		    show_str(o, "name"), show_str(o, "state"),
 		    show_str(o, "request_fingerprint"), show_str(o, "segment"),
 		    show_str(o, "address"), show_str(o, "last_seen"),
 		    show_str(o, "error"));
+		/* Other keys that asked for the name: requests of their own. */
+		json_array_foreach(json_object_get(o, "other_requests"), j, r)
+			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
+			    show_str(o, "name"), "other_request",
+			    show_str(r, "fingerprint"), "-",
+			    show_str(r, "address"), show_str(r,
+			    "requested_at"), "approve with --fingerprint");
+	}
+}
+
+static void
+token_rows(json_t *a)
+{
+	json_t	*o;
+	size_t	 i;
+	char	 uses[64];
+
+	printf("%-16s %-24s %-9s %-24s %s\n", "ID", "MACHINE", "USES LEFT",
+	    "EXPIRES", "ORIGIN");
+	json_array_foreach(a, i, o) {
+		show_val(o, "uses_left", uses, sizeof(uses));
+		printf("%-16s %-24s %-9s %-24s %s\n", show_str(o, "id"),
+		    json_is_null(json_object_get(o, "machine")) ?
+		    "(any new name)" : show_str(o, "machine"), uses,
+		    show_str(o, "expires_at"), show_str(o, "origin"));
+	}
+}
+
+/* "90", "90s", "15m", "24h", "7d": seconds, or -1. */
+static long long
+machine_duration(const char *s)
+{
+	char		*end;
+	long long	 v, mul = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return (-1);
+	v = strtoll(s, &end, 10);
+	if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "m") == 0)
+		mul = 60;
+	else if (strcmp(end, "s") != 0 && *end != '\0')
+		return (-1);
+	if (v <= 0 || v > 400LL * 86400 / mul)
+		return (-1);
+	return (v * mul);
+}
+
+/*
+ * A new enrollment token: one use within 24 hours unless told otherwise,
+ * for one name with --name.  The token (ID.SECRET.FP) is printed alone on
+ * stdout, to go into the agent's enroll_token; it is shown only now.
+ */
+static int
+machine_token(int argc, char **argv)
+{
+	struct http_res	 res;
+	const char	*name = NULL;
+	long long	 expires = 86400, uses = 1;
+	char		*end;
+	json_t		*body;
+	int		 i, json = 0, rv;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--name") != 0 &&
+		    strcmp(argv[i], "--expires") != 0 &&
+		    strcmp(argv[i], "--uses") != 0)
+			return (cli_usage_error("machine token", "%s '%s'",
+			    argv[i][0] == '-' ? "unknown option" :
+			    "unexpected argument", argv[i]));
+		if (i + 1 == argc)
+			return (cli_usage_error("machine token", "%s needs a "
+			    "value", argv[i]));
+		if (strcmp(argv[i], "--name") == 0)
+			name = argv[++i];
+		else if (strcmp(argv[i], "--expires") == 0) {
+			if ((expires = machine_duration(argv[++i])) == -1)
+				return (cli_usage_error("machine token",
+				    "--expires: '%s' is not a duration (N, Ns, "
+				    "Nm, Nh or Nd, at most 366 days)",
+				    argv[i]));
+		} else {
+			uses = strtoll(argv[++i], &end, 10);
+			if (*end != '\0' || end == argv[i] || uses < 1 ||
+			    uses > 1000000)
+				return (cli_usage_error("machine token",
+				    "--uses: '%s' must be 1 to 1000000",
+				    argv[i]));
+		}
+	}
+	body = json_pack("{s:s?, s:I, s:I}", "name", name, "uses",
+	    (json_int_t)uses, "expires", (json_int_t)expires);
+	rv = http_call("machine token", "POST", "/v1/tokens", body, &res);
+	json_decref(body);
+	if (rv != EXIT_OK)
+		return (rv);
+	if (json)
+		show_json(res.json);
+	else {
+		fprintf(stderr, "enrollment token for %s, %lld use%s, expires "
+		    "in %lld s; put it in the agent's enroll_token (it "
+		    "carries the server fingerprint %.16s...):\n",
+		    name != NULL ? name : "any new name", uses,
+		    uses == 1 ? "" : "s", expires,
+		    show_str(res.json, "fingerprint"));
+		printf("%s\n", show_str(res.json, "token"));
+	}
+	http_res_free(&res);
+	return (EXIT_OK);
 }
 
 /*
@@ -115,7 +232,8 @@ machine_clear_error(int argc, char **argv)
 }
 
 const struct cli_entry cmd_machine_entries[] = {
-	{ "machine", NULL, NULL, "list, show, approve machines; clear errors",
+	{ "machine", NULL, NULL, "list, show, approve machines; clear errors; "
+	    "enrollment tokens",
 	    NULL, NULL },
 	{ "machine", "list", NULL, "[--json]", NULL, &(const struct http_one){
 	    "GET", "/v1/machines", NULL, NULL, machine_rows } },
@@ -125,5 +243,11 @@ const struct cli_entry cmd_machine_entries[] = {
 	    NULL, NULL },
 	{ "machine", "clear-error", machine_clear_error, "NAME [--json]",
 	    NULL, NULL },
+	{ "machine", "token", machine_token, "[--name NAME] [--expires "
+	    "DURATION] [--uses N] [--json]", NULL, NULL },
+	{ "machine", "tokens", NULL, "[--json]", NULL, &(const struct
+	    http_one){ "GET", "/v1/tokens", NULL, NULL, token_rows } },
+	{ "machine", "revoke-token", NULL, "ID", NULL, &(const struct
+	    http_one){ "DELETE", "/v1/tokens/", "", "revoked", NULL } },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };

@@ -23,6 +23,7 @@ static const struct cli_entry *const cli_table[] = {
 	cmd_key_entries,
 	cmd_package_entries,
 	cmd_machine_entries,
+	cmd_server_entries,
 	cmd_scenario_entries,
 	cmd_run_entries,
 	cmd_send_entries,

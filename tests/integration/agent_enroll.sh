@@ -20,7 +20,17 @@ al_agent_start early
 sleep 2
 al_server_start --auto_approve no
 al_agent_start a
-al_agent_start b --enroll_token 0123456789abcdef
+# A token of the right form that this server never made; one of the old
+# form (no id, no fingerprint) stops the agent at its config check.
+fp=$("$FC" server fingerprint | sed 's/^server_fingerprint = //')
+[ ${#fp} = 64 ] || al_fail "server fingerprint: '$fp'"
+al_agent_start b --enroll_token \
+    "0123456789abcdef.0123456789abcdef0123456789abcdef.$fp"
+out=$("$AGENT" -n --server $AL_CONTROL --name old --state_dir "$T/old" \
+    --trusted_keys "$T/sign.pub" --enroll_token 0123456789abcdef 2>&1) &&
+    al_fail "an old-form token passed the config check"
+grep -q "enroll_token.*ID.SECRET.FP" <<< "$out" ||
+    al_fail "old-form token: '$out'"
 al_agent_start c --enroll_token "$(cat "$T/srv/enroll.token")"
 al_wait_online c
 al_ok "the right enroll_token enrolls at once"
@@ -36,10 +46,11 @@ al_wait_online a
 al_ok "without a token: pending, then online after approval"
 
 for ((i = 0; i < 50; i++)); do
-	grep -q "enrollment refused: enroll_token" "$T/b.log" && break
+	grep -q "enrollment refused: enroll_token .*not a token of this" \
+	    "$T/b.log" && break
 	sleep 0.1
 done
-grep -q "enrollment refused: enroll_token" "$T/b.log" ||
+grep -q "enrollment refused: enroll_token .*not a token of this" "$T/b.log" ||
     al_fail "b: no refusal logged"
 [ "$(al_machine_field b online 2>/dev/null)" != True ] || al_fail "b online"
 al_ok "a wrong token is refused"

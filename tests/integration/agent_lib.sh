@@ -182,6 +182,30 @@ al_machine_field()
 	"$FC" machine show "$1" --json 2>/dev/null | al_json "$2"
 }
 
+# al_wait_log FILE PATTERN: until FILE has a line matching PATTERN
+# (grep -E), AL_TIMEOUT seconds at most.
+al_wait_log()
+{
+	local i
+	for ((i = 0; i < AL_TIMEOUT * 10; i++)); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	al_fail "${1##*/}: no line matching '$2'"
+}
+
+# al_wait_field NAME FIELD VALUE: until machine NAME's FIELD is VALUE.
+al_wait_field()
+{
+	local i
+	for ((i = 0; i < AL_TIMEOUT * 10; i++)); do
+		[ "$(al_machine_field "$1" "$2" 2>/dev/null)" = "$3" ] &&
+		    return 0
+		sleep 0.1
+	done
+	al_fail "$1: $2 '$(al_machine_field "$1" "$2" 2>/dev/null)', want '$3'"
+}
+
 al_wait_online()
 {
 	local i

@@ -73,7 +73,8 @@ for c in key "key generate" "key generate-psk" \
     package "package build" "package inspect" "package verify" \
     "package add" "package list" "package show" "package remove" \
     machine "machine list" "machine show" "machine approve" \
-    "machine clear-error" \
+    "machine clear-error" "machine token" "machine tokens" \
+    "machine revoke-token" server "server fingerprint" \
     scenario "scenario create" "scenario list" "scenario show" \
     "scenario remove" "scenario run" \
     run "run list" "run show" "run watch" "run start" "run cancel" \

@@ -474,8 +474,18 @@ test_hello_heartbeat(void)
 	{
 		struct agent	x;
 
+		char		tok[256];
+
 		agent_init(&x, "vm1");
 		CU_ASSERT_EQUAL(agent_enroll(&x, ""), CTL_ENROLL_PENDING);
+		/*
+		 * Nor with the token (issue #12 finding 1): an enrolled name
+		 * takes an admin's approval.
+		 */
+		CU_ASSERT_FATAL(*state_token("enroll.token", tok,
+		    sizeof(tok)) != '\0');
+		CU_ASSERT_EQUAL(agent_enroll(&x, tok), CTL_ENROLL_PENDING);
+		CU_ASSERT_PTR_NULL(x.sa.cert);
 		agent_free(&x);
 		j = cli_json("machine show vm1 --json");
 		CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
@@ -1439,8 +1449,9 @@ machine_field(const char *name, const char *key, char *buf, size_t len)
  * Review finding 11: an approval was for a name, so whoever asked for it
  * next got the certificate.  Now it is for the key of the request the
  * admin saw (machine list/show give its fingerprint): another key asking
- * later is a new request, and approve --fingerprint refuses a request that
- * changed since it was shown.
+ * later is another request beside it (issue #12 finding 9: it neither
+ * replaces the waiting request nor withdraws an approval), which the
+ * admin may approve by its fingerprint.
  */
 static void
 test_approval_bound_to_key(void)
@@ -1467,32 +1478,52 @@ test_approval_bound_to_key(void)
 	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "state", buf,
 	    sizeof(buf)), "approved");
 
-	/* Someone else asks for the approved name first: no certificate. */
+	/*
+	 * Someone else asks for the approved name first: no certificate, and
+	 * (issue #12 finding 9) the approval stays with the key the admin
+	 * saw; the stranger's key is another request, listed as such.
+	 */
 	CU_ASSERT_EQUAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
 	CU_ASSERT_PTR_NULL(evil.sa.cert);
 	agent_close(&evil);
 	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "state", buf,
-	    sizeof(buf)), "pending_approval");
+	    sizeof(buf)), "approved");
 	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "request_fingerprint",
-	    buf, sizeof(buf)), efp);
-
-	/* The admin approves what they saw: refused, the request changed. */
+	    buf, sizeof(buf)), gfp);
 	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast machine "
-	    "approve pre1 --fingerprint %.16s 2>&1", bindir, gfp), 2);
-	CU_ASSERT(strstr(out, "replaced") != NULL);
+	    "list | grep '^pre1 .*other_request' | grep -c %.16s", bindir,
+	    efp), 0);
 	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
 	    "pre1 --fingerprint xyz 2>/dev/null", bindir), 2);
 
-	/* The real agent asks again and waits; approved by its key: CERT. */
-	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
-	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
-	    "pre1 --fingerprint %s >/dev/null", bindir, gfp), 0);
-	CU_ASSERT_EQUAL_FATAL(agent_recv(&good, &m), 0);
-	CU_ASSERT_EQUAL(m.type, CTL_CERT);
-	ctl_msg_free(&m);
+	/* The real agent asks again: approved for its key, CERT at once. */
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_CERT);
 	agent_close(&good);
 	CU_ASSERT_STRING_EQUAL(machine_field("pre1", "request_fingerprint",
 	    buf, sizeof(buf)), "null");
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine list | "
+	    "grep -q '^pre1 .*other_request'", bindir), 1);
+
+	/*
+	 * Waiting for a decision, the first key keeps the request; the admin
+	 * may approve the other one by its fingerprint, and that is the
+	 * decision: the waiting first agent gets nothing.
+	 */
+	snprintf(good.sa.name, sizeof(good.sa.name), "pre3");
+	snprintf(evil.sa.name, sizeof(evil.sa.name), "pre3");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&good, ""), CTL_ENROLL_PENDING);
+	agent_close(&good);
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&evil, ""), CTL_ENROLL_PENDING);
+	CU_ASSERT_STRING_EQUAL(machine_field("pre3", "request_fingerprint",
+	    buf, sizeof(buf)), gfp);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast machine approve "
+	    "pre3 --fingerprint %.16s >/dev/null", bindir, efp), 0);
+	CU_ASSERT_EQUAL_FATAL(agent_recv(&evil, &m), 0);
+	CU_ASSERT_EQUAL(m.type, CTL_CERT);
+	ctl_msg_free(&m);
+	agent_close(&evil);
+	snprintf(good.sa.name, sizeof(good.sa.name), "pre1");
+	snprintf(evil.sa.name, sizeof(evil.sa.name), "pre1");
 
 	/* Approved while away, the same key enrolls at once when back. */
 	snprintf(good.sa.name, sizeof(good.sa.name), "pre2");
@@ -1690,8 +1721,9 @@ test_auto_approve_enrolled(void)
 	{
 		struct agent	other;
 
+		/* Pending or refused (the requests' cap), never a CERT. */
 		agent_init(&other, "vm1");
-		CU_ASSERT_EQUAL(agent_enroll(&other, ""), CTL_ENROLL_PENDING);
+		CU_ASSERT_NOT_EQUAL(agent_enroll(&other, ""), CTL_CERT);
 		CU_ASSERT_PTR_NULL(other.sa.cert);
 		agent_free(&other);
 	}

@@ -117,7 +117,6 @@ teardown(void)
 
 	while ((c = TAILQ_FIRST(&ctl.conns)) != NULL)
 		control_conn_free(c);
-	CU_ASSERT_EQUAL(ctl.nunauth, 0);
 	db_close(srv.db);
 	event_base_free(base);
 	CU_ASSERT(unit_tmpdir_remove() == 0);
@@ -144,7 +143,6 @@ fake_conn(const char *cn)
 	snprintf(c->addr, sizeof(c->addr), "192.0.2.1");
 	snprintf(c->segment, sizeof(c->segment), "local");
 	TAILQ_INSERT_TAIL(&ctl.conns, c, entry);
-	ctl.nunauth++;
 	c->state = CONTROL_CONN_HANDSHAKE;
 	if (cn != NULL) {
 		c->has_cert = 1;
@@ -223,7 +221,7 @@ test_hello_online(void)
 	c = fake_conn("vm1");
 	say(c, CTL_HELLO, "vm1", "boot-1");
 	CU_ASSERT_EQUAL(c->state, CONTROL_CONN_ONLINE);
-	CU_ASSERT_EQUAL(ctl.nunauth, 0);
+	CU_ASSERT(!control_conn_unauth(c));
 	CU_ASSERT_EQUAL(sent(c), CTL_WELCOME);
 	CU_ASSERT_EQUAL(nheard, 1);
 	CU_ASSERT_STRING_EQUAL(heard[0], "online vm1");
@@ -275,12 +273,15 @@ test_enroll_refused(void)
 	struct control_conn	*c;
 
 	setup();
-	snprintf(srv.enroll_token, sizeof(srv.enroll_token), "%s", FP_CSR);
 	/* With a certificate, a peer says HELLO. */
 	c = fake_conn("vm1");
 	say(c, CTL_ENROLL, "vm1", "");
 	refused(c, CTL_ERR_PROTOCOL);
-	/* A name against the rule, a wrong token, a CSR that is none. */
+	/*
+	 * A name against the rule, a token of the old format (no id, no
+	 * fingerprint) and one of this format the server never made, a CSR
+	 * that is none.
+	 */
 	c = fake_conn(NULL);
 	say(c, CTL_ENROLL, "-vm1", "");
 	refused(c, CTL_ERR_ENROLL_REFUSED);
@@ -288,9 +289,59 @@ test_enroll_refused(void)
 	say(c, CTL_ENROLL, "vm3", FP_CERT);
 	refused(c, CTL_ERR_ENROLL_REFUSED);
 	c = fake_conn(NULL);
+	say(c, CTL_ENROLL, "vm3", "0123456789abcdef."
+	    "0123456789abcdef0123456789abcdef");
+	refused(c, CTL_ERR_ENROLL_REFUSED);
+	c = fake_conn(NULL);
 	say(c, CTL_ENROLL, "vm3", "");
 	refused(c, CTL_ERR_ENROLL_REFUSED);
 	CU_ASSERT_EQUAL(nheard, 0);
+	teardown();
+}
+
+/*
+ * Issue #12 finding 5: silent connections from one address are capped
+ * there, and a full pool of handshakes makes room for a new one by closing
+ * its oldest, so an enrolled agent's connection is always let in.
+ */
+static void
+test_admit(void)
+{
+	struct control_conn	*c, *first = NULL;
+	int			 i;
+	char			 addr[32];
+
+	setup();
+	for (i = 0; i < CONTROL_MAX_PER_ADDR; i++) {
+		CU_ASSERT_EQUAL(control_admit(&ctl, "192.0.2.66"), 0);
+		c = fake_conn(NULL);
+		snprintf(c->addr, sizeof(c->addr), "192.0.2.66");
+		c->state = CONTROL_CONN_HANDSHAKE;
+		if (first == NULL)
+			first = c;
+	}
+	CU_ASSERT_EQUAL(control_admit(&ctl, "192.0.2.66"), -1);
+	CU_ASSERT_EQUAL(ctl.drops[CONTROL_DROP_PER_ADDR], 1);
+	/* Another address is let in; an online machine does not count. */
+	CU_ASSERT_EQUAL(control_admit(&ctl, "192.0.2.1"), 0);
+	first->state = CONTROL_CONN_ONLINE;
+	first->was_online = 1;
+	CU_ASSERT_EQUAL(control_admit(&ctl, "192.0.2.66"), 0);
+	first->state = CONTROL_CONN_CLOSING;
+	control_conn_free(first);
+	/* A full handshake pool: its oldest gives way. */
+	for (i = CONTROL_MAX_PER_ADDR - 1; i < CONTROL_MAX_HANDSHAKE; i++) {
+		snprintf(addr, sizeof(addr), "198.51.%d.%d", i / 250, i % 250);
+		CU_ASSERT_EQUAL(control_admit(&ctl, addr), 0);
+		c = fake_conn(NULL);
+		snprintf(c->addr, sizeof(c->addr), "%s", addr);
+		c->state = CONTROL_CONN_HANDSHAKE;
+	}
+	first = TAILQ_FIRST(&ctl.conns);
+	CU_ASSERT_EQUAL(ctl.drops[CONTROL_DROP_HANDSHAKE], 0);
+	CU_ASSERT_EQUAL(control_admit(&ctl, "192.0.2.1"), 0);
+	CU_ASSERT_EQUAL(ctl.drops[CONTROL_DROP_HANDSHAKE], 1);
+	CU_ASSERT(TAILQ_FIRST(&ctl.conns) != first);
 	teardown();
 }
 
@@ -390,6 +441,7 @@ static CU_TestInfo tests[] = {
 	{ "HELLO online, heartbeat start, offline", test_hello_online },
 	{ "HELLO refused", test_hello_refused },
 	{ "ENROLL refused", test_enroll_refused },
+	{ "admission: per address, oldest handshake", test_admit },
 	{ "REPORT, out of order, agent ERROR", test_report_and_errors },
 	{ "the newest connection wins", test_newest_wins },
 	{ "bad input closes", test_bad_input_closes },

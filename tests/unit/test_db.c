@@ -85,6 +85,7 @@ test_schema(void)
 	    "ALTER TABLE machines DROP COLUMN reenroll;"
 	    "ALTER TABLE run_machines DROP COLUMN path_reason;"
 	    "ALTER TABLE machines DROP COLUMN csr_fp;"
+	    "DROP TABLE enroll_tokens; DROP TABLE enroll_requests;"
 	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
 	    "'enrolled', 1); INSERT INTO machines (name, enroll, csr, "
 	    "created_at) VALUES ('legacy', 'pending', 'CSR', 1); "
@@ -199,6 +200,21 @@ test_packages(void)
 	db_close(db);
 }
 
+/* The request of name: its state, CSR and key fingerprint. */
+static void
+check_request(struct db *db, const char *name, enum db_enroll enroll,
+    const char *csr, const char *fp)
+{
+	struct db_machine	m;
+
+	CU_ASSERT_EQUAL_FATAL(db_machine_get(db, name, &m), 1);
+	CU_ASSERT_EQUAL(m.enroll, enroll);
+	if (csr != NULL)
+		CU_ASSERT_STRING_EQUAL(m.csr, csr);
+	CU_ASSERT_STRING_EQUAL(m.csr_fp, fp);
+	db_machine_clear(&m);
+}
+
 static void
 test_machines(void)
 {
@@ -214,11 +230,7 @@ test_machines(void)
 	CU_ASSERT_EQUAL(status, 404);
 	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1", 5) ==
 	    0);
-	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
-	CU_ASSERT_STRING_EQUAL(m.csr, "CSR1");
-	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP1);
-	db_machine_clear(&m);
+	check_request(db, "vm1", DB_ENROLL_PENDING, "CSR1", FP1);
 	j = db_machines_json(db, "vm1");
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j, "state")),
 	    "pending_approval");
@@ -227,50 +239,71 @@ test_machines(void)
 	json_decref(j);
 
 	/*
-	 * Another key asks for the name before the admin decides: the
-	 * admin's approval of what was shown (FP1) is refused, naming the
-	 * key the request has now; a malformed fingerprint is bad input.
+	 * Another key asks for the name before the admin decides (issue #12
+	 * finding 9): the request keeps its first key, the other is a
+	 * request of its own beside it; approving FP1 still works, and is
+	 * the decision that drops the other.  A malformed fingerprint is bad
+	 * input, one that no request has a conflict.
 	 */
-	CU_ASSERT(db_machine_request(db, "vm1", "CSRX", FP2, "10.6.6.6", 5) ==
-	    0);
-	CU_ASSERT(db_machine_approve(db, "vm1", "aaaaaaaaaaaaaaaa", 6, fp, err,
+	CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRX", FP2, "10.6.6.6",
+	    5), DB_REQUEST_OTHER);
+	check_request(db, "vm1", DB_ENROLL_PENDING, "CSR1", FP1);
+	j = db_machines_json(db, "vm1");
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(j,
+	    "request_fingerprint")), FP1);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "other_requests")),
+	    1);
+	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+	    json_array_get(json_object_get(j, "other_requests"), 0),
+	    "fingerprint")), FP2);
+	json_decref(j);
+	CU_ASSERT_EQUAL(db_machines_pending(db), 2);
+	CU_ASSERT(db_machine_approve(db, "vm1", "cccccccccccccccc", 6, fp, err,
 	    sizeof(err), &status) == -1);
 	CU_ASSERT_EQUAL(status, 409);
-	CU_ASSERT(strstr(err, "bbbbbbbbbbbbbbbb") != NULL);
+	CU_ASSERT(strstr(err, "no request has key") != NULL);
 	CU_ASSERT(db_machine_approve(db, "vm1", "aaaa", 6, fp, err,
 	    sizeof(err), &status) == -1);
 	CU_ASSERT_EQUAL(status, 422);
 	CU_ASSERT(db_machine_approve(db, "vm1", "zzzzzzzzzzzzzzzzzz", 6, fp,
 	    err, sizeof(err), &status) == -1);
 	CU_ASSERT_EQUAL(status, 422);
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1", 5) ==
-	    0);
+	/* The first key asking again refreshes its request. */
+	CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSR1", FP1, "10.0.0.1",
+	    5), DB_REQUEST_MAIN);
 	/* A prefix of 16 digits or more, in either case, will do. */
 	CU_ASSERT(db_machine_approve(db, "vm1", "AAAAAAAAAAAAAAAAaa", 6, fp,
 	    err, sizeof(err), &status) == 0);
 	CU_ASSERT_STRING_EQUAL(fp, FP1);
+	CU_ASSERT_EQUAL(db_machines_pending(db), 0);
 	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 6, fp, err, sizeof(err),
 	    &status) == -1);
 	CU_ASSERT_EQUAL(status, 409);
 	/* An approval holds for a CSR sent again with the same key... */
 	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", FP1, "10.0.0.1", 7) ==
-	    0);
+	    DB_REQUEST_MAIN);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
 	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_APPROVED);
 	CU_ASSERT_STRING_EQUAL(m.csr, "CSR2");
 	db_machine_clear(&m);
-	/* ...but not for another key: that request waits for a decision. */
-	CU_ASSERT(db_machine_request(db, "vm1", "CSRY", FP2, "10.6.6.6", 7) ==
-	    0);
-	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
-	CU_ASSERT_EQUAL(m.enroll, DB_ENROLL_PENDING);
-	CU_ASSERT_STRING_EQUAL(m.csr_fp, FP2);
-	db_machine_clear(&m);
-	CU_ASSERT(db_machine_request(db, "vm1", "CSR2", FP1, "10.0.0.1", 7) ==
-	    0);
-	CU_ASSERT(db_machine_approve(db, "vm1", NULL, 7, fp, err, sizeof(err),
-	    &status) == 0);
-	CU_ASSERT_STRING_EQUAL(fp, FP1);
+	/* ...and another key does not withdraw it: it waits beside. */
+	CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRY", FP2, "10.6.6.6",
+	    7), DB_REQUEST_OTHER);
+	check_request(db, "vm1", DB_ENROLL_APPROVED, "CSR2", FP1);
+	/* At most DB_MAX_OTHER_REQUESTS others a name. */
+	{
+		char	ofp[65];
+		int	i;
+
+		for (i = 0; i < DB_MAX_OTHER_REQUESTS - 1; i++) {
+			snprintf(ofp, sizeof(ofp), "%064d", i);
+			CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRZ",
+			    ofp, "10.6.6.7", 7), DB_REQUEST_OTHER);
+		}
+		CU_ASSERT_EQUAL(db_machine_request(db, "vm1", "CSRZ",
+		    "9999999999999999999999999999999999999999999999999999999999999999",
+		    "10.6.6.7", 7), DB_REQUEST_FULL);
+	}
 
 	CU_ASSERT(db_machine_enrolled(db, "vm1", "ab12", 8) == 0);
 	CU_ASSERT_EQUAL(db_machine_get(db, "vm1", &m), 1);
@@ -334,6 +367,55 @@ test_machines(void)
 	j = db_machines_json(db, NULL);
 	CU_ASSERT_EQUAL(json_array_size(j), 1);
 	json_decref(j);
+	db_close(db);
+}
+
+/*
+ * Enrollment tokens (issue #12 finding 1): kept as a hash, refused when
+ * unknown, wrong, expired, used up or for another name; each use counts.
+ */
+static void
+test_tokens(void)
+{
+	struct db	*db;
+	uint8_t		 h[SHA256_LEN], bad[SHA256_LEN];
+	char		 err[256];
+	json_t		*j;
+
+	db = fresh();
+	memset(h, 7, sizeof(h));
+	memset(bad, 8, sizeof(bad));
+	CU_ASSERT(db_token_add(db, "t1", h, NULL, 2, 1000, 1, "admin") == 0);
+	CU_ASSERT(db_token_add(db, "t2", h, "vm1", 1, 1000, 1, "file") == 0);
+	CU_ASSERT_EQUAL(db_token_check(db, "t1", h, "x", 10, err,
+	    sizeof(err)), 1);
+	CU_ASSERT_EQUAL(db_token_check(db, "t1", bad, "x", 10, err,
+	    sizeof(err)), 0);
+	CU_ASSERT(strstr(err, "not a token of this server") != NULL);
+	CU_ASSERT_EQUAL(db_token_check(db, "nope", h, "x", 10, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(db_token_check(db, "t1", h, "x", 1000, err,
+	    sizeof(err)), 0);
+	CU_ASSERT(strstr(err, "expired") != NULL);
+	CU_ASSERT_EQUAL(db_token_check(db, "t2", h, "vm2", 10, err,
+	    sizeof(err)), 0);
+	CU_ASSERT(strstr(err, "for machine vm1") != NULL);
+	CU_ASSERT_EQUAL(db_token_check(db, "t2", h, "vm1", 10, err,
+	    sizeof(err)), 1);
+	CU_ASSERT(db_token_consume(db, "t1") == 0);
+	CU_ASSERT(db_token_consume(db, "t1") == 0);
+	CU_ASSERT(db_token_consume(db, "t1") == -1);
+	CU_ASSERT_EQUAL(db_token_check(db, "t1", h, "x", 10, err,
+	    sizeof(err)), 0);
+	CU_ASSERT(strstr(err, "used up (2 uses)") != NULL);
+	/* Listed without their hash; the file's go at the next start. */
+	j = db_tokens_json(db);
+	CU_ASSERT_EQUAL(json_array_size(j), 2);
+	CU_ASSERT_PTR_NULL(json_object_get(json_array_get(j, 0), "hash"));
+	json_decref(j);
+	CU_ASSERT(db_token_drop_origin(db, "file") == 0);
+	CU_ASSERT_EQUAL(db_token_remove(db, "t2"), 0);
+	CU_ASSERT_EQUAL(db_token_remove(db, "t1"), 1);
 	db_close(db);
 }
 
@@ -571,6 +653,7 @@ static CU_TestInfo tests[] = {
 	{ "schema version and migrations", test_schema },
 	{ "packages", test_packages },
 	{ "machines and enrollment states", test_machines },
+	{ "enrollment tokens", test_tokens },
 	{ "scenarios", test_scenarios },
 	{ "runs, history, persistence", test_runs },
 	{ "RFC 3339 times", test_time },
