@@ -228,6 +228,7 @@ peer_close(struct peer *p)
 static const struct conf_def defs[] = {
 	{ "server", CONF_HOSTPORT, NULL, 0, 0, NULL },
 	{ "enroll_token", CONF_STRING, NULL, 0, 0, NULL },
+	{ "server_fingerprint", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, CONF_STRING, NULL, 0, 0, NULL },
 };
 
