@@ -41,6 +41,8 @@ static const struct conf_def agent_conf_defs[] = {
 	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
 	{ "enroll_token", CONF_STRING, NULL, 0, 0, NULL },
 	{ "server_fingerprint", CONF_STRING, NULL, 0, 0, NULL },
+	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
+	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "reboot_command", CONF_STRING, "systemctl reboot", 0, 0, NULL },
 	{ "poweroff_command", CONF_STRING, "systemctl poweroff", 0, 0, NULL },
@@ -271,6 +273,8 @@ main(int argc, char **argv)
 	char		 err[1024], **kv;
 	int		 foreground = 0, checkonly = 0, verbose = 0, nkv = 0;
 	int		 i, j, lockfd;
+	char		 pidbuf[4096];
+	const char	*pidf;
 	struct event	*ev_term, *ev_int, *ev_hup;
 	struct timeval	 tv = { FACTS_INTERVAL, 0 };
 	char		*name;
@@ -366,6 +370,14 @@ nextarg:
 	if (agent_read_boot_id(conf_str(c, "boot_id_file"), &agent->boot_id,
 	    err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* A daemon's log_file has everything from here on. */
+	if (!foreground && conf_str(c, "log_file") != NULL) {
+		if (log_file(conf_str(c, "log_file"), err, sizeof(err)) == -1) {
+			fprintf(stderr, "fleetcast-agent: %s\n", err);
+			return (1);
+		}
+		log_init("fleetcast-agent", 0, verbose);
+	}
 	/* Before anything is touched: one agent per state directory. */
 	if ((lockfd = dir_lock(conf_str(c, "state_dir"), "fleetcast-agent",
 	    err, sizeof(err))) == -1) {
@@ -384,7 +396,7 @@ nextarg:
 		 * a fork, so the daemon opens it again.
 		 */
 		state_close(agent->state);
-		if (daemon(0, 0) == -1)
+		if (daemon(0, log_needs_stderr()) == -1)
 			fatal("daemon");
 		log_init("fleetcast-agent", 0, verbose);
 		if (dir_lock_pid(lockfd) == -1)
@@ -393,6 +405,10 @@ nextarg:
 		    sizeof(err)) == -1)
 			fatalx("state_dir: %s", err);
 	}
+	pidf = pidfile_path(conf_str(c, "pid_file"), conf_str(c, "state_dir"),
+	    "fleetcast-agent", pidbuf, sizeof(pidbuf));
+	if (pidfile_write(pidf, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
 	(void)signal(SIGPIPE, SIG_IGN);
 	if ((agent->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -436,6 +452,7 @@ nextarg:
 	free(agent->keys);
 	free(agent->boot_id);
 	free(name);
+	unlink(pidf);
 	conf_free(c);
 	free(agent);
 	return (0);

@@ -188,3 +188,27 @@ dir_lock(const char *dir, const char *prog, char *err, size_t errlen)
 	}
 	return (fd);
 }
+
+const char *
+pidfile_path(const char *path, const char *dir, const char *prog, char *buf,
+    size_t len)
+{
+	if (path != NULL && path[0] != '\0')
+		return (path);
+	snprintf(buf, len, "%s/%s.pid", dir, prog);
+	return (buf);
+}
+
+int
+pidfile_write(const char *path, char *err, size_t errlen)
+{
+	char	buf[32], e[256];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (atomic_write_file(path, buf, (size_t)n, 0644, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "pid_file: %s", e);
+		return (-1);
+	}
+	return (0);
+}

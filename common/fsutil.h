@@ -34,4 +34,12 @@ int	fsync_dir(const char *);
 int	dir_lock(const char *, const char *, char *, size_t);
 int	dir_lock_pid(int);
 
+/*
+ * The pid file: PATH (NULL: DIR/PROG.pid) gets the caller's pid, written
+ * whole (temp + rename); pidfile_path says which path that is.
+ */
+const char *pidfile_path(const char *, const char *, const char *, char *,
+	    size_t);
+int	pidfile_write(const char *, char *, size_t);
+
 #endif

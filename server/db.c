@@ -446,7 +446,7 @@ db_query_int64(struct db *db, int64_t *out, const char *sql,
 static int
 db_migrate(struct db *db, char *err, size_t errlen)
 {
-	int	v, n = sizeof(migrations) / sizeof(migrations[0]);
+	int	v, from, n = sizeof(migrations) / sizeof(migrations[0]);
 	char	sql[64];
 
 	if ((v = db_schema_version(db)) == -1) {
@@ -459,6 +459,7 @@ db_migrate(struct db *db, char *err, size_t errlen)
 		    "fleetcastd knows (%d)", v, n);
 		return (-1);
 	}
+	from = v;
 	for (; v < n; v++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
 		if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL,
@@ -473,8 +474,12 @@ db_migrate(struct db *db, char *err, size_t errlen)
 			sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 			return (-1);
 		}
-		log_info("database: schema version %d", v + 1);
 	}
+	/* One line for the whole way, not one per step. */
+	if (from == 0)
+		log_info("database: created (schema version %d)", n);
+	else if (from < n)
+		log_info("database: schema version %d -> %d", from, n);
 	return (0);
 }
 

@@ -54,6 +54,8 @@ static const struct conf_def server_keys[] = {
 	{ "rate", CONF_STRING, "auto", 0, 0, NULL },
 	{ "heartbeat", CONF_INT, "10", 1, 3600, NULL },
 	{ "auto_update_time", CONF_STRING, "03:00", 0, 0, NULL },
+	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
+	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -350,6 +352,8 @@ main(int argc, char **argv)
 	char		 err[8192], path[4096];
 	int		 foreground = 0, check = 0, verbose = 0, i, nkv = 0;
 	int		 lockfd;
+	char		 pidbuf[4096];
+	const char	*pidf;
 	char		**kv;
 	const char	*opt;
 	struct event	*sigs[3];
@@ -448,6 +452,15 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
+	/* A daemon's log_file has everything from here on. */
+	if (!foreground && conf_str(srv.conf, "log_file") != NULL) {
+		if (log_file(conf_str(srv.conf, "log_file"), err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "fleetcastd: %s\n", err);
+			return (1);
+		}
+		log_init("fleetcastd", 0, verbose);
+	}
 	/* Before anything is touched: one server per state directory. */
 	if ((lockfd = dir_lock(srv.state_dir, "fleetcastd", err,
 	    sizeof(err))) == -1) {
@@ -498,7 +511,7 @@ main(int argc, char **argv)
 
 	/* Sockets are bound: from here on errors go to the log. */
 	if (!foreground) {
-		if (daemon(0, 0) == -1)
+		if (daemon(0, log_needs_stderr()) == -1)
 			fatal("daemon");
 		log_init("fleetcastd", 0, verbose);
 		if (dir_lock_pid(lockfd) == -1)
@@ -507,12 +520,17 @@ main(int argc, char **argv)
 		if (event_reinit(srv.base) == -1)
 			fatalx("event_reinit failed");
 	}
+	pidf = pidfile_path(conf_str(srv.conf, "pid_file"), srv.state_dir,
+	    "fleetcastd", pidbuf, sizeof(pidbuf));
+	if (pidfile_write(pidf, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
 	if (runs_restore(srv.runs) == -1)
 		fatalx("runs: restoring the runs in flight failed");
 	log_info("fleetcastd %s started, state in %s", SERVER_VERSION,
 	    srv.state_dir);
 
 	event_base_dispatch(srv.base);
+	unlink(pidf);
 
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);

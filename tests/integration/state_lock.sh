@@ -46,6 +46,38 @@ grep -q "unexpected eof" "$T/a.log" &&
     al_fail "a: '$(al_machine_field a state)' after the second agent, want online"
 al_ok "a second fleetcast-agent exits at once and the first stays online"
 
+# As a daemon (no -d): the log goes to log_file, the pid file holds the
+# daemon's pid and is removed when it stops on SIGTERM.
+"$FCD" --state_dir "$T/srv2" --control_listen 127.0.0.1:56222 \
+    --api_listen 127.0.0.1:56280 --trusted_keys "$T/sign.pub" \
+    --interface lo --log_file "$T/srv2.log" 2>"$T/srv2.err"
+rc=$?
+[ "$rc" = 0 ] || al_fail "fleetcastd as a daemon: exit $rc: $(cat "$T/srv2.err")"
+for ((i = 0; i < 100; i++)); do
+	[ -s "$T/srv2/fleetcastd.pid" ] && grep -q "started" "$T/srv2.log" 2>/dev/null &&
+	    break
+	sleep 0.1
+done
+dpid=$(cat "$T/srv2/fleetcastd.pid" 2>/dev/null)
+[ -n "$dpid" ] && kill -0 "$dpid" 2>/dev/null ||
+    al_fail "no live pid in $T/srv2/fleetcastd.pid ('$dpid')"
+AL_PIDS="$AL_PIDS $dpid"
+[ "$(cat "$T/srv2/lock")" = "$dpid" ] ||
+    al_fail "the lock file holds '$(cat "$T/srv2/lock")', the daemon is $dpid"
+grep -Eq "^[0-9T:.-]+Z fleetcastd\[$dpid\]: fleetcastd .* started" "$T/srv2.log" ||
+    al_fail "log_file: no start line: $(head -3 "$T/srv2.log")"
+[ "$(grep -c "schema version\|database: created" "$T/srv2.log")" = 1 ] ||
+    al_fail "more than one schema line on a first start: $(grep schema "$T/srv2.log")"
+kill -TERM "$dpid"
+for ((i = 0; i < 100; i++)); do
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$dpid" 2>/dev/null && al_fail "the daemon did not stop on SIGTERM"
+[ -e "$T/srv2/fleetcastd.pid" ] && al_fail "the pid file stayed after SIGTERM"
+grep -q "stopped" "$T/srv2.log" || al_fail "log_file: no 'stopped' line"
+al_ok "a daemon logs to log_file, keeps its pid in state_dir/fleetcastd.pid, removes it on SIGTERM"
+
 # Once the first has stopped, the directory is free again.
 al_agent_stop a
 al_agent_start a
