@@ -12,7 +12,8 @@ common_libcommon_a_SOURCES = \
 	common/crypto.c common/crypto.h \
 	common/fsutil.c common/fsutil.h \
 	common/mono.h \
-	common/psk.c common/psk.h
+	common/psk.c common/psk.h \
+	common/vis.c common/vis.h
 
 # The signed package format (.fcpkg, doc/package-format.md).
 common_libcommon_a_SOURCES += \

@@ -1670,6 +1670,69 @@ test_auto_approve_enrolled(void)
 	CU_ASSERT_EQUAL(start_server(), 0);
 }
 
+/*
+ * Issue #12 finding 11: what an agent says went into the run history and
+ * the server's log as it was sent.  An agent's failure message with a
+ * newline (a forged log line) and ESC (terminal control), and an output
+ * tail with ESC and a byte that is not UTF-8, are stored escaped: the
+ * output keeps its newlines, the message does not.
+ */
+static void
+test_agent_words_escaped(void)
+{
+	struct agent	 vm5;
+	struct ctl_msg	 m;
+	char		 token[128], out[4096];
+	uint64_t	 id;
+	json_t		*run, *o;
+	const char	*err, *output = NULL;
+	size_t		 i;
+
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
+	agent_init(&vm5, "vm5");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm5, token), CTL_CERT);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm5, "vm5"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create words --package sp2", bindir), 0);
+	id = scenario_run("words", "--machine vm5");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm5, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm5, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm5, CTL_START, NULL) == 0);
+	agent_report(&vm5, id, CTL_RS_DELIVERED, -1, NULL);
+	agent_report(&vm5, id, CTL_RS_RUNNING, -1, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_REPORT;
+	m.u.report.run_id = id;
+	m.u.report.state = CTL_RS_FAILED;
+	m.u.report.has_exit = 1;
+	m.u.report.exit_status = 3;
+	m.u.report.message = (char *)"exit 3\nrun 1 machine vm9: succeeded"
+	    "\x1b[2J";
+	m.u.report.output = (char *)"line 1\n\x1b]0;owned\x07line \xff\n";
+	CU_ASSERT_FATAL(agent_send(&vm5, &m) == 0);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm5", &err), "failed");
+	CU_ASSERT(err != NULL && strcmp(err, "exit 3\\nrun 1 machine vm9: "
+	    "succeeded\\x1b[2J") == 0);
+	json_array_foreach(json_object_get(run, "machines"), i, o)
+		if (strcmp(json_string_value(json_object_get(o, "name")),
+		    "vm5") == 0)
+			output = json_string_value(json_object_get(o, "output"));
+	CU_ASSERT(output != NULL && strcmp(output, "line 1\n\\x1b]0;owned"
+	    "\\x07line \\xff\n") == 0);
+	json_decref(run);
+	/* No raw ESC and no forged line in the server's log either. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q \"$(printf '\\033')\" "
+	    "%s/server.log", dir), 1);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q '^run 1 machine vm9' "
+	    "%s/server.log", dir), 1);
+	agent_free(&vm5);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -1693,6 +1756,8 @@ static CU_TestInfo tests[] = {
 	    test_output_cap },
 	{ "auto_approve does not re-enroll an enrolled name",
 	    test_auto_approve_enrolled },
+	{ "an agent's words are escaped in the history and log (#12)",
+	    test_agent_words_escaped },
 	CU_TEST_INFO_NULL,
 };
 
