@@ -189,6 +189,7 @@ struct run_rec {
 	int64_t		 updated_at;
 	size_t		 npkgs;
 	struct run_pkg	*pkgs;
+	char		*invalid;	/* loaded: the rule a row broke */
 };
 
 int	 state_run_insert(struct state *, const struct run_rec *, char *,

@@ -215,6 +215,7 @@ TESTS += \
 	tests/integration/agent_cap.sh \
 	tests/integration/agent_hooks.sh \
 	tests/integration/agent_crash.sh \
+	tests/integration/agent_corrupt_state.sh \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh \
 	tests/integration/server_sched.sh
