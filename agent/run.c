@@ -314,6 +314,13 @@ run_accept(struct run *r, char *err, size_t errlen)
 	for (i = 0, ok = 1; ok && i < r->rec->npkgs; i++) {
 		ok = applic_check(&r->m[i], &r->agent->facts, inst, ninst, why,
 		    sizeof(why));
+		if (ok)
+			ok = run_exec_mark_ok(r, i, why, sizeof(why));
+		if (ok == -1) {
+			state_installed_free(inst, ninst);
+			snprintf(err, errlen, "%s", why);
+			return (-1);
+		}
 		if (!ok)
 			snprintf(err, errlen, "%s: not applicable: %s",
 			    r->m[i].id, why);

@@ -87,6 +87,22 @@ static const char *state_migrations[] = {
 	"  supersedes TEXT NOT NULL,"
 	"  run_id INTEGER NOT NULL,"
 	"  installed_at INTEGER NOT NULL);",
+	/*
+	 * 2: the per-package high-water mark (issue #12 finding 8): the
+	 * highest version of each package id that ever started to run here,
+	 * kept when the package is superseded or its installed row replaced.
+	 * What is installed already ran: it seeds the marks.
+	 */
+	"CREATE TABLE marks ("
+	"  pkg_id TEXT PRIMARY KEY,"
+	"  has_version INTEGER NOT NULL,"
+	"  major INTEGER NOT NULL,"
+	"  minor INTEGER NOT NULL,"
+	"  run_id INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"INSERT INTO marks (pkg_id, has_version, major, minor, run_id, "
+	"  updated_at) SELECT pkg_id, has_version, major, minor, run_id, "
+	"  installed_at FROM installed;",
 };
 #define STATE_NMIGRATIONS \
 	(sizeof(state_migrations) / sizeof(state_migrations[0]))
@@ -377,6 +393,68 @@ state_meta_set(struct state *st, const char *key, const char *val, char *err,
 	return (state_step_done(st, stmt, "meta", err, errlen));
 }
 
+/*
+ * Checking a stored run as it is loaded (issue #12 finding 6).  The
+ * database is ours, but a disk error, a bad restore or a hand edit can
+ * leave rows that the run code would index with or divide by: a RECEIVING
+ * run without packages, a pkg_index past the last package, a key blob of
+ * the wrong length.  Each column is checked against its rule; the first
+ * that fails is named in rec->invalid, and the record is made harmless
+ * (no packages to index past, no options that would reboot the machine,
+ * every value in its range) so that run.c can finish the run as
+ * interrupted with that reason and the agent goes on.
+ */
+static int
+state_col_range(sqlite3_stmt *stmt, int i, int64_t lo, int64_t hi,
+    int64_t *out, const char *what, char *why, size_t whylen)
+{
+	int64_t	v;
+
+	*out = lo;
+	if (sqlite3_column_type(stmt, i) != SQLITE_INTEGER) {
+		snprintf(why, whylen, "%s: not an integer", what);
+		return (-1);
+	}
+	v = sqlite3_column_int64(stmt, i);
+	if (v < lo || v > hi) {
+		snprintf(why, whylen, "%s: %lld, must be %lld to %lld", what,
+		    (long long)v, (long long)lo, (long long)hi);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+static int
+state_col_blob(sqlite3_stmt *stmt, int i, size_t min, size_t max,
+    const char *what, char *why, size_t whylen)
+{
+	size_t	n;
+
+	if (sqlite3_column_type(stmt, i) != SQLITE_BLOB) {
+		snprintf(why, whylen, "%s: not a blob", what);
+		return (-1);
+	}
+	n = (size_t)sqlite3_column_bytes(stmt, i);
+	if (n < min || n > max) {
+		snprintf(why, whylen, "%s: %zu bytes, must be %zu to %zu", what,
+		    n, min, max);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+state_col_text(sqlite3_stmt *stmt, int i, const char *what, char *why,
+    size_t whylen)
+{
+	if (sqlite3_column_type(stmt, i) != SQLITE_TEXT) {
+		snprintf(why, whylen, "%s: not text", what);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Installed packages. */
 
 int
@@ -473,6 +551,75 @@ state_installed_free(struct installed *v, size_t n)
 		free(v[i].supersedes.v);
 	}
 	free(v);
+}
+
+/*
+ * High-water marks.  A mark is read, compared (applic_mark_check) and
+ * raised in the transaction that stores the package as running, so that
+ * nothing lower can start after it, whatever was installed or superseded
+ * since.  *found is 0 when the package never ran here.
+ */
+int
+state_mark_get(struct state *st, const char *id, struct pkg_mark *mark,
+    int *found, char *err, size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	int64_t		 v;
+	char		 why[128];
+
+	*found = 0;
+	memset(mark, 0, sizeof(*mark));
+	if (state_prepare(st, &stmt, "SELECT has_version, major, minor, "
+	    "run_id FROM marks WHERE pkg_id = ?", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		/* A broken mark holds at its highest: nothing passes it. */
+		mark->has_version = 1;
+		mark->major = mark->minor = UINT16_MAX;
+		if (state_col_range(stmt, 0, 0, 1, &v, "has_version", why,
+		    sizeof(why)) == 0)
+			mark->has_version = (int)v;
+		if (state_col_range(stmt, 1, 0, UINT16_MAX, &v, "major", why,
+		    sizeof(why)) == 0)
+			mark->major = (uint16_t)v;
+		if (state_col_range(stmt, 2, 0, UINT16_MAX, &v, "minor", why,
+		    sizeof(why)) == 0)
+			mark->minor = (uint16_t)v;
+		mark->run_id = (uint64_t)sqlite3_column_int64(stmt, 3);
+	}
+	return (state_finish(st, stmt, rc, "marks", err, errlen));
+}
+
+/* Raise the mark of m->id to m's version; a lower one is left alone. */
+int
+state_mark_raise(struct state *st, const struct pkg_manifest *m,
+    uint64_t run_id, char *err, size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+	struct pkg_mark	 cur;
+	int		 found;
+
+	if (state_mark_get(st, m->id, &cur, &found, err, errlen) == -1)
+		return (-1);
+	if (found && cur.has_version && (!m->has_version ||
+	    m->major < cur.major || (m->major == cur.major &&
+	    m->minor <= cur.minor)))
+		return (0);
+	if (state_prepare(st, &stmt, "INSERT OR REPLACE INTO marks (pkg_id, "
+	    "has_version, major, minor, run_id, updated_at) VALUES (?, ?, ?, "
+	    "?, ?, ?)", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_text(stmt, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, m->has_version);
+	sqlite3_bind_int(stmt, 3, m->major);
+	sqlite3_bind_int(stmt, 4, m->minor);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)run_id);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
+	return (state_step_done(st, stmt, "marks", err, errlen));
 }
 
 /* Runs. */
@@ -649,68 +796,6 @@ col_str(sqlite3_stmt *stmt, int i)
 	const unsigned char	*s = sqlite3_column_text(stmt, i);
 
 	return (xstrdup(s != NULL ? (const char *)s : ""));
-}
-
-/*
- * Checking a stored run as it is loaded (issue #12 finding 6).  The
- * database is ours, but a disk error, a bad restore or a hand edit can
- * leave rows that the run code would index with or divide by: a RECEIVING
- * run without packages, a pkg_index past the last package, a key blob of
- * the wrong length.  Each column is checked against its rule; the first
- * that fails is named in rec->invalid, and the record is made harmless
- * (no packages to index past, no options that would reboot the machine,
- * every value in its range) so that run.c can finish the run as
- * interrupted with that reason and the agent goes on.
- */
-static int
-state_col_range(sqlite3_stmt *stmt, int i, int64_t lo, int64_t hi,
-    int64_t *out, const char *what, char *why, size_t whylen)
-{
-	int64_t	v;
-
-	*out = lo;
-	if (sqlite3_column_type(stmt, i) != SQLITE_INTEGER) {
-		snprintf(why, whylen, "%s: not an integer", what);
-		return (-1);
-	}
-	v = sqlite3_column_int64(stmt, i);
-	if (v < lo || v > hi) {
-		snprintf(why, whylen, "%s: %lld, must be %lld to %lld", what,
-		    (long long)v, (long long)lo, (long long)hi);
-		return (-1);
-	}
-	*out = v;
-	return (0);
-}
-
-static int
-state_col_blob(sqlite3_stmt *stmt, int i, size_t min, size_t max,
-    const char *what, char *why, size_t whylen)
-{
-	size_t	n;
-
-	if (sqlite3_column_type(stmt, i) != SQLITE_BLOB) {
-		snprintf(why, whylen, "%s: not a blob", what);
-		return (-1);
-	}
-	n = (size_t)sqlite3_column_bytes(stmt, i);
-	if (n < min || n > max) {
-		snprintf(why, whylen, "%s: %zu bytes, must be %zu to %zu", what,
-		    n, min, max);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-state_col_text(sqlite3_stmt *stmt, int i, const char *what, char *why,
-    size_t whylen)
-{
-	if (sqlite3_column_type(stmt, i) != SQLITE_TEXT) {
-		snprintf(why, whylen, "%s: not text", what);
-		return (-1);
-	}
-	return (0);
 }
 
 /* The first broken rule of a runs row, in why; 0 when it holds. */

@@ -232,6 +232,57 @@ test_no_downgrade(void)
 	facts_free(&f);
 }
 
+/*
+ * Issue #12 finding 8: the high-water mark.  Below it is refused, so is a
+ * manifest without a version once a versioned one ran, and the same
+ * version again unless the package is idempotent; applic_check alone let
+ * all three through (the installed row may be gone, superseded, or never
+ * written for a package that failed).
+ */
+static void
+test_high_water_mark(void)
+{
+	struct pkg_manifest	 m;
+	struct pkg_mark		 mark = { 1, 2, 5, 9 };
+	struct pkg_mark		 unversioned = { 0, 0, 0, 9 };
+	char			 why[512];
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "APP");
+	/* Never ran here, or only without a version: anything goes. */
+	CU_ASSERT(applic_mark_check(&m, NULL, why, sizeof(why)) == 1);
+	CU_ASSERT(applic_mark_check(&m, &unversioned, why, sizeof(why)) == 1);
+	/* No version where 2.5 ran. */
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "'APP' carries no version, but version 2.5 of "
+	    "it has run here") != NULL);
+	m.has_version = 1;
+	m.major = 2;
+	m.minor = 1;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "'APP' 2.1 is lower than 2.5, which has run "
+	    "here") != NULL);
+	m.major = 1;
+	m.minor = 9;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
+	/* The same version: only an idempotent package. */
+	m.major = 2;
+	m.minor = 5;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "has run here already; only a package built "
+	    "with --idempotent") != NULL);
+	m.flags = PKG_F_IDEMPOTENT;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
+	m.flags = 0;
+	/* Higher: yes. */
+	m.minor = 6;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
+	m.major = 3;
+	m.minor = 0;
+	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
+	pkg_manifest_free(&m);
+}
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -339,6 +390,7 @@ main(void)
 		{ "requires conditions", test_requires },
 		{ "base sp and supersedes", test_base_sp_and_supersedes },
 		{ "no downgrade", test_no_downgrade },
+		{ "high-water mark (#12)", test_high_water_mark },
 		{ "facts from files", test_facts_files },
 		{ "facts_command output", test_facts_parse },
 		CU_TEST_INFO_NULL,

@@ -279,6 +279,70 @@ test_corrupt_rows(void)
 	corrupt_case("UPDATE run_pkgs SET has_exit = 3", "has_exit: 3");
 }
 
+/*
+ * Issue #12 finding 8: the per-package high-water mark only goes up,
+ * survives a restart, and the migration to schema 2 seeds it from what
+ * is installed.
+ */
+static void
+test_marks(void)
+{
+	struct state		*st = unit_state_fresh("test_state");
+	struct pkg_manifest	 m;
+	struct pkg_mark		 mark;
+	char			 err[512];
+	int			 found;
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "APP");
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(found, 0);
+	m.has_version = 1;
+	m.major = 2;
+	m.minor = 5;
+	CU_ASSERT(state_mark_raise(st, &m, 11, err, sizeof(err)) == 0);
+	/* Lower, or without a version: the mark stays. */
+	m.minor = 1;
+	CU_ASSERT(state_mark_raise(st, &m, 12, err, sizeof(err)) == 0);
+	m.has_version = 0;
+	CU_ASSERT(state_mark_raise(st, &m, 13, err, sizeof(err)) == 0);
+	st = unit_state_reopen(st);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == 2 &&
+	    mark.minor == 5 && mark.run_id == 11);
+	/* Higher: raised. */
+	m.has_version = 1;
+	m.major = 3;
+	m.minor = 0;
+	CU_ASSERT(state_mark_raise(st, &m, 14, err, sizeof(err)) == 0);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.major == 3 && mark.minor == 0 &&
+	    mark.run_id == 14);
+	/* A broken mark holds at its highest. */
+	CU_ASSERT(sqlite3_exec(state_db(st), "UPDATE marks SET major = 'x'",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == UINT16_MAX);
+
+	/* Schema 1 with installed packages: schema 2 starts from them. */
+	CU_ASSERT(sqlite3_exec(state_db(st), "DROP TABLE marks; "
+	    "PRAGMA user_version = 1; INSERT INTO installed (pkg_id, "
+	    "has_version, major, minor, supersedes, run_id, installed_at) "
+	    "VALUES ('SP', 1, 4, 2, '', 77, 1700000000)", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	st = unit_state_reopen(st);
+	CU_ASSERT(state_mark_get(st, "SP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == 4 &&
+	    mark.minor == 2 && mark.run_id == 77);
+	pkg_manifest_free(&m);
+	state_close(st);
+}
+
 /* A database from a newer agent is refused, not "migrated" backwards. */
 static void
 test_newer_schema(void)
@@ -322,6 +386,7 @@ main(void)
 		{ "newer schema refused", test_newer_schema },
 		{ "private modes", test_modes },
 		{ "rows that break a rule (#12)", test_corrupt_rows },
+		{ "high-water marks (#12)", test_marks },
 		CU_TEST_INFO_NULL,
 	};
 	int	rv;
