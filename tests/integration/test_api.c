@@ -51,6 +51,7 @@ static char	 dir[] = "/tmp/test_api.XXXXXX";
 static char	 bindir[1024], ctl_port[16], api_url[64];
 static pid_t	 server_pid = -1;
 static int	 auto_approve;		/* the server's auto_approve */
+static int	 no_package_dirs;	/* start without package_dirs */
 
 /* The scripted agent and its blocking connection (SO_RCVTIMEO 5 s). */
 struct agent {
@@ -146,7 +147,8 @@ start_server(void)
 		    "--trusted_keys", tk, "--heartbeat", "30",
 		    "--interface", "lo", "--max_unicast_streams", "1",
 		    "--auto_approve", auto_approve ? "yes" : "no",
-		    (char *)NULL);
+		    no_package_dirs ? (char *)NULL : "--package_dirs",
+		    dir, (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when the API answers. */
@@ -1733,6 +1735,164 @@ test_agent_words_escaped(void)
 	agent_free(&vm5);
 }
 
+/* A connection to the API that sends nothing; -1 if none. */
+static int
+api_connect_idle(void)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+static int
+post_path(const char *path, char *out, size_t outlen)
+{
+	char	body[1024];
+	int	fd, st;
+
+	snprintf(body, sizeof(body), "{\"path\": \"%s\"}", path);
+	if ((fd = http_send("POST", "/v1/packages", 1, "application/json",
+	    body, strlen(body), strlen(body))) == -1)
+		return (-1);
+	st = http_answer(fd, 5000, out, outlen);
+	close(fd);
+	return (st);
+}
+
+/*
+ * Issue #12 finding 10: package add by path opened any file the server
+ * could read, and its error told whether a file existed.  Now only
+ * below package_dirs (this server's is the test directory), judged by
+ * the path's text before anything is opened: a file elsewhere, one that
+ * does not exist, and a way out with ".." get the same refusal; a
+ * symbolic link that leads out is refused once opened.  The CLI then
+ * sends a package from elsewhere in the request.
+ */
+static void
+test_package_dirs(void)
+{
+	char	out[4096], out2[4096], path[512], other[300];
+
+	CU_ASSERT_EQUAL(post_path("/etc/passwd", out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "is not a file below package_dirs") != NULL);
+	CU_ASSERT_EQUAL(post_path("/etc/no-such-file", out2, sizeof(out2)),
+	    403);
+	CU_ASSERT(strstr(out2, "is not a file below package_dirs") != NULL);
+	CU_ASSERT(strstr(out2, "No such file") == NULL);
+	snprintf(path, sizeof(path), "%s/../../etc/passwd", dir);
+	CU_ASSERT_EQUAL(post_path(path, out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "'..'") != NULL);
+	snprintf(path, sizeof(path), "%s/passwd-link.fcpkg", dir);
+	CU_ASSERT_FATAL(symlink("/etc/passwd", path) == 0);
+	CU_ASSERT_EQUAL(post_path(path, out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "leads out of package_dirs") != NULL);
+	unlink(path);
+	/* Below package_dirs, by path, as before. */
+	CU_ASSERT_EQUAL(add_pkg("DIRS1", "--type hotfix"), 0);
+	/* From elsewhere: the CLI uploads it. */
+	snprintf(other, sizeof(other), "/tmp/test_api_other.%d",
+	    (int)getpid());
+	CU_ASSERT_FATAL(sh(NULL, 0, "mkdir -p %s && %s/server/cli/fleetcast "
+	    "package build --dir %s/payload --exec setup.sh --id DIRS2 --type "
+	    "hotfix --sign-key %s/k.key -o %s/DIRS2.fcpkg >/dev/null", other,
+	    bindir, dir, dir, other) == 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast package "
+	    "add %s/DIRS2.fcpkg 2>&1", bindir, other), 0);
+	CU_ASSERT(strstr(out, "DIRS2") != NULL);
+	sh(NULL, 0, "rm -rf %s", other);
+}
+
+/*
+ * Issue #12 finding 10: connections that never showed the token were
+ * kept for 600 s and without limit.  Now an idle one is closed within
+ * seconds, and beyond 32 from one address the server answers 503 and
+ * closes at once; once they are gone, requests go through again.
+ */
+static void
+test_api_connections(void)
+{
+	struct pollfd	 pfd;
+	char		 buf[1024];
+	int		 fds[40], fd, i, n503 = 0;
+	ssize_t		 n;
+	double		 t0;
+
+	/* An idle connection: closed by the server within ~10 s. */
+	fd = api_connect_idle();
+	CU_ASSERT_FATAL(fd != -1);
+	t0 = now_s();
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	CU_ASSERT(poll(&pfd, 1, 20000) == 1);
+	n = read(fd, buf, sizeof(buf));
+	CU_ASSERT(n <= 0 || strncmp(buf, "HTTP/1.1 408", 12) == 0);
+	CU_ASSERT(now_s() - t0 < 15);
+	close(fd);
+
+	/* 40 at once from 127.0.0.1: 8 of them are refused. */
+	for (i = 0; i < 40; i++)
+		fds[i] = api_connect_idle();
+	usleep(1000000);
+	for (i = 0; i < 40; i++) {
+		if (fds[i] == -1)
+			continue;
+		pfd.fd = fds[i];
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 100) == 1 &&
+		    (n = read(fds[i], buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			if (strncmp(buf, "HTTP/1.1 503", 12) == 0 &&
+			    strstr(buf, "too many connections") != NULL)
+				n503++;
+		}
+	}
+	if (n503 != 8)
+		fprintf(stderr, "test_api: %d of 40 refused, want 8\n", n503);
+	CU_ASSERT_EQUAL(n503, 8);
+	for (i = 0; i < 40; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	usleep(300000);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package list "
+	    ">/dev/null", bindir), 0);
+}
+
+/*
+ * Without package_dirs (the default) a package is never read from the
+ * server's disk; `fleetcast package add FILE` on the server's host sends
+ * it instead and works as before.
+ */
+static void
+test_package_dirs_default(void)
+{
+	char	out[4096];
+
+	stop_server(SIGTERM);
+	no_package_dirs = 1;
+	CU_ASSERT_FATAL(start_server() == 0);
+	CU_ASSERT_EQUAL(post_path("/etc/passwd", out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "package_dirs is not set") != NULL);
+	CU_ASSERT_EQUAL(add_pkg("DIRS3", "--type hotfix"), 0);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package show "
+	    "DIRS3 >/dev/null", bindir), 0);
+	stop_server(SIGTERM);
+	no_package_dirs = 0;
+	CU_ASSERT_FATAL(start_server() == 0);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -1758,6 +1918,12 @@ static CU_TestInfo tests[] = {
 	    test_auto_approve_enrolled },
 	{ "an agent's words are escaped in the history and log (#12)",
 	    test_agent_words_escaped },
+	{ "package add by path only below package_dirs (#12)",
+	    test_package_dirs },
+	{ "idle and surplus API connections are closed (#12)",
+	    test_api_connections },
+	{ "without package_dirs the CLI uploads (#12)",
+	    test_package_dirs_default },
 	CU_TEST_INFO_NULL,
 };
 
