@@ -234,6 +234,17 @@ run_exec_mark_ok(struct run *r, size_t i, char *why, size_t whylen)
 	    whylen));
 }
 
+/* Package i could not start: it failed, the run goes on with the next. */
+static void
+run_exec_refuse(struct run *r, size_t i, const char *err)
+{
+	if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
+		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s",
+		    r->rec->pkgs[i].id, err);
+	else
+		run_exec_next(r);
+}
+
 /* Package i as running and its high-water mark, in one transaction. */
 static int
 run_exec_store_running(struct run *r, size_t i, char *err, size_t errlen)
@@ -288,11 +299,7 @@ run_exec_next(struct run *r)
 	argv = exec_pkg_argv(dir, r->m[i].exec, &r->m[i].args, err,
 	    sizeof(err));
 	if (argv == NULL) {
-		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
-			    err);
-		else
-			run_exec_next(r);
+		run_exec_refuse(r, i, err);
 		return;
 	}
 	/*
@@ -301,11 +308,7 @@ run_exec_next(struct run *r)
 	 */
 	if ((ok = run_exec_mark_ok(r, i, err, sizeof(err))) != 1) {
 		exec_free_argv(argv);
-		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
-			    err);
-		else
-			run_exec_next(r);
+		run_exec_refuse(r, i, err);
 		return;
 	}
 	/*
@@ -336,11 +339,7 @@ run_exec_next(struct run *r)
 	exec_free_argv(argv);
 	exec_free_argv(envp);
 	if (r->job == NULL) {
-		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
-			    err);
-		else
-			run_exec_next(r);
+		run_exec_refuse(r, i, err);
 	}
 }
 

@@ -1102,19 +1102,13 @@ test_protocol_error_offline(void)
 
 /* ---- raw HTTP, for what the CLI would not send ---- */
 
-/*
- * Connect to the API and send a request head with Content-Length clen and
- * the first len bytes of body; the socket, or -1.
- */
+/* A connection to the API (it sends nothing yet); -1 if none. */
 static int
-http_send(const char *method, const char *path, int with_token,
-    const char *ctype, const char *body, size_t len, size_t clen)
+api_connect(void)
 {
 	struct sockaddr_in	sin;
-	char			head[1024], token[128];
 	int			fd;
 
-	state_token("api.token", token, sizeof(token));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
@@ -1125,6 +1119,23 @@ http_send(const char *method, const char *path, int with_token,
 		close(fd);
 		return (-1);
 	}
+	return (fd);
+}
+
+/*
+ * Connect to the API and send a request head with Content-Length clen and
+ * the first len bytes of body; the socket, or -1.
+ */
+static int
+http_send(const char *method, const char *path, int with_token,
+    const char *ctype, const char *body, size_t len, size_t clen)
+{
+	char	head[1024], token[128];
+	int	fd;
+
+	state_token("api.token", token, sizeof(token));
+	if ((fd = api_connect()) == -1)
+		return (-1);
 	snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n"
 	    "%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", method, path,
 	    with_token ? "Authorization: Bearer " : "",
@@ -1735,26 +1746,6 @@ test_agent_words_escaped(void)
 	agent_free(&vm5);
 }
 
-/* A connection to the API that sends nothing; -1 if none. */
-static int
-api_connect_idle(void)
-{
-	struct sockaddr_in	sin;
-	int			fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return (-1);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return (-1);
-	}
-	return (fd);
-}
-
 static int
 post_path(const char *path, char *out, size_t outlen)
 {
@@ -1829,7 +1820,7 @@ test_api_connections(void)
 	double		 t0;
 
 	/* An idle connection: closed by the server within ~10 s. */
-	fd = api_connect_idle();
+	fd = api_connect();
 	CU_ASSERT_FATAL(fd != -1);
 	t0 = now_s();
 	pfd.fd = fd;
@@ -1843,7 +1834,7 @@ test_api_connections(void)
 
 	/* 40 at once from 127.0.0.1: 8 of them are refused. */
 	for (i = 0; i < 40; i++)
-		fds[i] = api_connect_idle();
+		fds[i] = api_connect();
 	usleep(1000000);
 	for (i = 0; i < 40; i++) {
 		if (fds[i] == -1)

@@ -242,44 +242,44 @@ test_no_downgrade(void)
 static void
 test_high_water_mark(void)
 {
+	static const struct {
+		int		 has_version, major, minor, flags;
+		int		 ok;
+		const char	*why;
+	} cases[] = {
+		{ 0, 0, 0, 0, 0, "'APP' carries no version, but version 2.5 "
+		    "of it has run here" },
+		{ 1, 2, 1, 0, 0, "'APP' 2.1 is lower than 2.5, which has run "
+		    "here" },
+		{ 1, 1, 9, 0, 0, "lower than 2.5" },
+		{ 1, 2, 5, 0, 0, "has run here already; only a package built "
+		    "with --idempotent" },
+		{ 1, 2, 5, PKG_F_IDEMPOTENT, 1, NULL },
+		{ 1, 2, 6, 0, 1, NULL },
+		{ 1, 3, 0, 0, 1, NULL },
+	};
 	struct pkg_manifest	 m;
 	struct pkg_mark		 mark = { 1, 2, 5, 9 };
 	struct pkg_mark		 unversioned = { 0, 0, 0, 9 };
 	char			 why[512];
+	size_t			 i;
 
 	pkg_manifest_init(&m);
 	strcpy(m.id, "APP");
 	/* Never ran here, or only without a version: anything goes. */
 	CU_ASSERT(applic_mark_check(&m, NULL, why, sizeof(why)) == 1);
 	CU_ASSERT(applic_mark_check(&m, &unversioned, why, sizeof(why)) == 1);
-	/* No version where 2.5 ran. */
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
-	CU_ASSERT(strstr(why, "'APP' carries no version, but version 2.5 of "
-	    "it has run here") != NULL);
-	m.has_version = 1;
-	m.major = 2;
-	m.minor = 1;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
-	CU_ASSERT(strstr(why, "'APP' 2.1 is lower than 2.5, which has run "
-	    "here") != NULL);
-	m.major = 1;
-	m.minor = 9;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
-	/* The same version: only an idempotent package. */
-	m.major = 2;
-	m.minor = 5;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 0);
-	CU_ASSERT(strstr(why, "has run here already; only a package built "
-	    "with --idempotent") != NULL);
-	m.flags = PKG_F_IDEMPOTENT;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
-	m.flags = 0;
-	/* Higher: yes. */
-	m.minor = 6;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
-	m.major = 3;
-	m.minor = 0;
-	CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) == 1);
+	/* Where 2.5 ran. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m.has_version = cases[i].has_version;
+		m.major = (uint16_t)cases[i].major;
+		m.minor = (uint16_t)cases[i].minor;
+		m.flags = (uint8_t)cases[i].flags;
+		CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) ==
+		    cases[i].ok);
+		if (cases[i].why != NULL)
+			CU_ASSERT(strstr(why, cases[i].why) != NULL);
+	}
 	pkg_manifest_free(&m);
 }
 
