@@ -119,6 +119,23 @@ struct installed {
 	int64_t		 installed_at;
 };
 
+/*
+ * The high-water mark of a package id: the highest version that started
+ * to run here (issue #12 finding 8).  applic_mark_check refuses what is
+ * below it; the same version again only for an idempotent package.
+ */
+struct pkg_mark {
+	int		 has_version;
+	uint16_t	 major;
+	uint16_t	 minor;
+	uint64_t	 run_id;	/* the run that raised it */
+};
+
+int	 state_mark_get(struct state *, const char *, struct pkg_mark *, int *,
+	    char *, size_t);
+int	 state_mark_raise(struct state *, const struct pkg_manifest *,
+	    uint64_t, char *, size_t);
+
 int	 state_installed_add(struct state *, const struct pkg_manifest *,
 	    uint64_t, char *, size_t);
 int	 state_installed_list(struct state *, struct installed **, size_t *,
@@ -189,6 +206,7 @@ struct run_rec {
 	int64_t		 updated_at;
 	size_t		 npkgs;
 	struct run_pkg	*pkgs;
+	char		*invalid;	/* loaded: the rule a row broke */
 };
 
 int	 state_run_insert(struct state *, const struct run_rec *, char *,
@@ -261,6 +279,8 @@ int	 applic_os_match(const char *, const char *, const char *);
 int	 applic_lang_match(const char *, const char *);
 int	 applic_check(const struct pkg_manifest *, const struct facts *,
 	    const struct installed *, size_t, char *, size_t);
+int	 applic_mark_check(const struct pkg_manifest *,
+	    const struct pkg_mark *, char *, size_t);
 
 /*
  * exec.c: child processes, never through a shell.  A job runs a program

@@ -173,3 +173,42 @@ applic_check(const struct pkg_manifest *m, const struct facts *f,
 	}
 	return (1);
 }
+
+/*
+ * Anti-rollback against the package's high-water mark (mark NULL: it never
+ * ran here).  1 when m may run; 0 with the reason in why.  Below the mark
+ * is refused, and so is a manifest without a version once a versioned
+ * one ran: either would put an older package back, even one that was
+ * superseded or never installed.  The same version again only when the
+ * package says it is idempotent (package build --idempotent); packages
+ * that never carried a version have no order, and may run again.
+ */
+int
+applic_mark_check(const struct pkg_manifest *m, const struct pkg_mark *mark,
+    char *why, size_t whylen)
+{
+	if (mark == NULL || !mark->has_version)
+		return (1);
+	if (!m->has_version) {
+		snprintf(why, whylen, "version: '%s' carries no version, but "
+		    "version %u.%u of it has run here; versions only go up "
+		    "(anti-rollback)", m->id, mark->major, mark->minor);
+		return (0);
+	}
+	if (m->major < mark->major ||
+	    (m->major == mark->major && m->minor < mark->minor)) {
+		snprintf(why, whylen, "version: '%s' %u.%u is lower than "
+		    "%u.%u, which has run here; versions only go up "
+		    "(anti-rollback)", m->id, m->major, m->minor, mark->major,
+		    mark->minor);
+		return (0);
+	}
+	if (m->major == mark->major && m->minor == mark->minor &&
+	    !(m->flags & PKG_F_IDEMPOTENT)) {
+		snprintf(why, whylen, "version: '%s' %u.%u has run here "
+		    "already; only a package built with --idempotent runs "
+		    "again at the same version", m->id, m->major, m->minor);
+		return (0);
+	}
+	return (1);
+}

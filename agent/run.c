@@ -234,6 +234,10 @@ run_decode(struct run *r, char *err, size_t errlen)
 
 	if (r->m != NULL)
 		return (0);
+	if (r->rec->npkgs == 0) {
+		snprintf(err, errlen, "the run has no packages");
+		return (-1);
+	}
 	r->m = xcalloc(r->rec->npkgs, sizeof(*r->m));
 	for (i = 0; i < r->rec->npkgs; i++) {
 		p = &r->rec->pkgs[i];
@@ -311,6 +315,13 @@ run_accept(struct run *r, char *err, size_t errlen)
 	for (i = 0, ok = 1; ok && i < r->rec->npkgs; i++) {
 		ok = applic_check(&r->m[i], &r->agent->facts, inst, ninst, why,
 		    sizeof(why));
+		if (ok)
+			ok = run_exec_mark_ok(r, i, why, sizeof(why));
+		if (ok == -1) {
+			state_installed_free(inst, ninst);
+			snprintf(err, errlen, "%s", why);
+			return (-1);
+		}
 		if (!ok)
 			snprintf(err, errlen, "%s: not applicable: %s",
 			    r->m[i].id, why);
@@ -760,6 +771,25 @@ run_wrap(struct run_ctx *ctx, struct run_rec *rec)
 	return (r);
 }
 
+/*
+ * A stored run whose rows broke a rule (state_run_load says which): it
+ * is not resumed but finished as interrupted with that reason, reported
+ * to the server like any outcome, and the agent goes on with the others.
+ * 1 when r was such a run (it may be freed then).
+ */
+static int
+run_invalid(struct run *r)
+{
+	if (r->rec->invalid == NULL)
+		return (0);
+	log_warnx("run %" PRIu64 ": %s", r->rec->run_id, r->rec->invalid);
+	if (r->rec->state == RUN_DONE || r->rec->state == RUN_FINISHED)
+		return (0);	/* its outcome is decided: history */
+	run_finish(r, CTL_RS_INTERRUPTED, 0, "%s; not resumed",
+	    r->rec->invalid);
+	return (1);
+}
+
 /* A run from memory, or from the database (the next-boot queue's). */
 static struct run *
 run_load(struct run_ctx *ctx, uint64_t id)
@@ -773,7 +803,10 @@ run_load(struct run_ctx *ctx, uint64_t id)
 	if (state_run_load(ctx->agent->state, id, &rec, err,
 	    sizeof(err)) == -1 || rec == NULL)
 		return (NULL);
-	return (run_wrap(ctx, rec));
+	r = run_wrap(ctx, rec);
+	if (run_invalid(r))
+		return (NULL);
+	return (r);
 }
 
 static struct run_rec *
@@ -834,6 +867,8 @@ run_on_assign(struct run_ctx *ctx, const struct ctl_msg *m)
 	if (state_run_load(ctx->agent->state, m->u.assign.run_id, &rec, err,
 	    sizeof(err)) == 0 && rec != NULL) {
 		r = run_wrap(ctx, rec);
+		if (run_invalid(r))
+			return;
 		(void)run_decode(r, err, sizeof(err));
 		run_fsm(r, RUN_EV_ASSIGN, NULL);
 		if (r->rec->state == RUN_DONE) {
@@ -1019,7 +1054,7 @@ run_init(struct agent *agent)
 			continue;
 		r = run_wrap(ctx, rec);
 		/* A run being applied from the queue when we stopped. */
-		if (pending_get(ctx->agent->state, rec->run_id, &e, err,
+		if (rec->invalid == NULL && pending_get(ctx->agent->state, rec->run_id, &e, err,
 		    sizeof(err)) == 1 && e.state == PENDING_RUNNING &&
 		    rec->state == RUN_RUNNING) {
 			ctx->drain_run = r;
@@ -1033,6 +1068,8 @@ run_init(struct agent *agent)
 	run_gc(ctx);
 	for (r = TAILQ_FIRST(&ctx->list); r != NULL; r = next) {
 		next = TAILQ_NEXT(r, entry);
+		if (run_invalid(r))
+			continue;
 		/* Runs that never got going and that the server forgot. */
 		if ((r->rec->state == RUN_ASSIGNED ||
 		    r->rec->state == RUN_READY) &&

@@ -302,6 +302,54 @@ run_exec_conclude(struct run *r)
 }
 
 /*
+ * May package i of the run start, as its high-water mark stands now?  1
+ * yes, 0 no (the reason in why), -1 the mark could not be read (why says
+ * so).  Asked when the run is accepted, so that a machine does not join a
+ * transfer it would refuse, and again right before the package runs
+ * (run_exec_next), since another run may have raised the mark meanwhile.
+ */
+int
+run_exec_mark_ok(struct run *r, size_t i, char *why, size_t whylen)
+{
+	struct pkg_mark	mark;
+	int		found;
+	char		err[512];
+
+	if (state_mark_get(r->agent->state, r->m[i].id, &mark, &found, err,
+	    sizeof(err)) == -1) {
+		snprintf(why, whylen, "state_dir: %s", err);
+		return (-1);
+	}
+	return (applic_mark_check(&r->m[i], found ? &mark : NULL, why,
+	    whylen));
+}
+
+/* Package i could not start: it failed, the run goes on with the next. */
+static void
+run_exec_refuse(struct run *r, size_t i, const char *err)
+{
+	if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
+		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s",
+		    r->rec->pkgs[i].id, err);
+	else
+		run_exec_next(r);
+}
+
+/* Package i as running and its high-water mark, in one transaction. */
+static int
+run_exec_store_running(struct run *r, size_t i, char *err, size_t errlen)
+{
+	if (state_begin(r->agent->state, err, errlen) == -1)
+		return (-1);
+	if (state_mark_raise(r->agent->state, &r->m[i], r->rec->run_id, err,
+	    errlen) == -1 || run_save(r, err, errlen) == -1) {
+		state_rollback(r->agent->state);
+		return (-1);
+	}
+	return (state_commit(r->agent->state, err, errlen));
+}
+
+/*
  * Run package pkg_index, or go on to the next one that is still to run;
  * when none is left, conclude.  on-error stop turns the packages after a
  * failure into skipped ones (P13).
@@ -313,7 +361,7 @@ run_exec_next(struct run *r)
 	struct run_pkg		 *p;
 	char			**argv, **envp, dir[1024], err[512];
 	size_t			  i;
-	int			  failed = 0;
+	int			  failed = 0, ok;
 
 	for (i = 0; i < r->rec->npkgs; i++)
 		if (r->rec->pkgs[i].state == RUN_P_FAILED ||
@@ -341,16 +389,25 @@ run_exec_next(struct run *r)
 	argv = exec_pkg_argv(dir, r->m[i].exec, &r->m[i].args, err,
 	    sizeof(err));
 	if (argv == NULL) {
-		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
-			    err);
-		else
-			run_exec_next(r);
+		run_exec_refuse(r, i, err);
 		return;
 	}
-	/* Stored before it starts: a restart must know it may have run. */
+	/*
+	 * Anti-rollback: another run may have raised the package's mark
+	 * since this one was accepted.  A refusal fails this package only.
+	 */
+	if ((ok = run_exec_mark_ok(r, i, err, sizeof(err))) != 1) {
+		exec_free_argv(argv);
+		run_exec_refuse(r, i, err);
+		return;
+	}
+	/*
+	 * Stored before it starts, with its mark raised in the same
+	 * transaction: a restart must know it may have run, and nothing
+	 * older may run after it.
+	 */
 	p->state = RUN_P_RUNNING;
-	if (run_save(r, err, sizeof(err)) == -1) {
+	if (run_exec_store_running(r, i, err, sizeof(err)) == -1) {
 		p->state = RUN_P_DELIVERED;
 		exec_free_argv(argv);
 		r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: not started: "
@@ -372,11 +429,7 @@ run_exec_next(struct run *r)
 	exec_free_argv(argv);
 	exec_free_argv(envp);
 	if (r->job == NULL) {
-		if (run_exec_outcome(r, i, RUN_P_FAILED, 0, 0, err, NULL) == -1)
-			r->ctx->finish(r, CTL_RS_FAILED, 0, "%s: %s", p->id,
-			    err);
-		else
-			run_exec_next(r);
+		run_exec_refuse(r, i, err);
 	}
 }
 

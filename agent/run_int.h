@@ -208,6 +208,7 @@ int	 run_exec_verify_start(struct run *, char *, size_t);
 int	 run_exec_outcome(struct run *, size_t, int, int, int32_t,
 	    const char *, const char *);
 void	 run_exec_next(struct run *);
+int	 run_exec_mark_ok(struct run *, size_t, char *, size_t);
 void	 run_exec_ended(struct run *, const struct exec_result *);
 
 #endif

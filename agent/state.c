@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "agent.h"
+#include "ctl.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -85,6 +87,22 @@ static const char *state_migrations[] = {
 	"  supersedes TEXT NOT NULL,"
 	"  run_id INTEGER NOT NULL,"
 	"  installed_at INTEGER NOT NULL);",
+	/*
+	 * 2: the per-package high-water mark (issue #12 finding 8): the
+	 * highest version of each package id that ever started to run here,
+	 * kept when the package is superseded or its installed row replaced.
+	 * What is installed already ran: it seeds the marks.
+	 */
+	"CREATE TABLE marks ("
+	"  pkg_id TEXT PRIMARY KEY,"
+	"  has_version INTEGER NOT NULL,"
+	"  major INTEGER NOT NULL,"
+	"  minor INTEGER NOT NULL,"
+	"  run_id INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"INSERT INTO marks (pkg_id, has_version, major, minor, run_id, "
+	"  updated_at) SELECT pkg_id, has_version, major, minor, run_id, "
+	"  installed_at FROM installed;",
 };
 #define STATE_NMIGRATIONS \
 	(sizeof(state_migrations) / sizeof(state_migrations[0]))
@@ -375,6 +393,68 @@ state_meta_set(struct state *st, const char *key, const char *val, char *err,
 	return (state_step_done(st, stmt, "meta", err, errlen));
 }
 
+/*
+ * Checking a stored run as it is loaded (issue #12 finding 6).  The
+ * database is ours, but a disk error, a bad restore or a hand edit can
+ * leave rows that the run code would index with or divide by: a RECEIVING
+ * run without packages, a pkg_index past the last package, a key blob of
+ * the wrong length.  Each column is checked against its rule; the first
+ * that fails is named in rec->invalid, and the record is made harmless
+ * (no packages to index past, no options that would reboot the machine,
+ * every value in its range) so that run.c can finish the run as
+ * interrupted with that reason and the agent goes on.
+ */
+static int
+state_col_range(sqlite3_stmt *stmt, int i, int64_t lo, int64_t hi,
+    int64_t *out, const char *what, char *why, size_t whylen)
+{
+	int64_t	v;
+
+	*out = lo;
+	if (sqlite3_column_type(stmt, i) != SQLITE_INTEGER) {
+		snprintf(why, whylen, "%s: not an integer", what);
+		return (-1);
+	}
+	v = sqlite3_column_int64(stmt, i);
+	if (v < lo || v > hi) {
+		snprintf(why, whylen, "%s: %lld, must be %lld to %lld", what,
+		    (long long)v, (long long)lo, (long long)hi);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+static int
+state_col_blob(sqlite3_stmt *stmt, int i, size_t min, size_t max,
+    const char *what, char *why, size_t whylen)
+{
+	size_t	n;
+
+	if (sqlite3_column_type(stmt, i) != SQLITE_BLOB) {
+		snprintf(why, whylen, "%s: not a blob", what);
+		return (-1);
+	}
+	n = (size_t)sqlite3_column_bytes(stmt, i);
+	if (n < min || n > max) {
+		snprintf(why, whylen, "%s: %zu bytes, must be %zu to %zu", what,
+		    n, min, max);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+state_col_text(sqlite3_stmt *stmt, int i, const char *what, char *why,
+    size_t whylen)
+{
+	if (sqlite3_column_type(stmt, i) != SQLITE_TEXT) {
+		snprintf(why, whylen, "%s: not text", what);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Installed packages. */
 
 int
@@ -471,6 +551,75 @@ state_installed_free(struct installed *v, size_t n)
 		free(v[i].supersedes.v);
 	}
 	free(v);
+}
+
+/*
+ * High-water marks.  A mark is read, compared (applic_mark_check) and
+ * raised in the transaction that stores the package as running, so that
+ * nothing lower can start after it, whatever was installed or superseded
+ * since.  *found is 0 when the package never ran here.
+ */
+int
+state_mark_get(struct state *st, const char *id, struct pkg_mark *mark,
+    int *found, char *err, size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	int64_t		 v;
+	char		 why[128];
+
+	*found = 0;
+	memset(mark, 0, sizeof(*mark));
+	if (state_prepare(st, &stmt, "SELECT has_version, major, minor, "
+	    "run_id FROM marks WHERE pkg_id = ?", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*found = 1;
+		/* A broken mark holds at its highest: nothing passes it. */
+		mark->has_version = 1;
+		mark->major = mark->minor = UINT16_MAX;
+		if (state_col_range(stmt, 0, 0, 1, &v, "has_version", why,
+		    sizeof(why)) == 0)
+			mark->has_version = (int)v;
+		if (state_col_range(stmt, 1, 0, UINT16_MAX, &v, "major", why,
+		    sizeof(why)) == 0)
+			mark->major = (uint16_t)v;
+		if (state_col_range(stmt, 2, 0, UINT16_MAX, &v, "minor", why,
+		    sizeof(why)) == 0)
+			mark->minor = (uint16_t)v;
+		mark->run_id = (uint64_t)sqlite3_column_int64(stmt, 3);
+	}
+	return (state_finish(st, stmt, rc, "marks", err, errlen));
+}
+
+/* Raise the mark of m->id to m's version; a lower one is left alone. */
+int
+state_mark_raise(struct state *st, const struct pkg_manifest *m,
+    uint64_t run_id, char *err, size_t errlen)
+{
+	sqlite3_stmt	*stmt;
+	struct pkg_mark	 cur;
+	int		 found;
+
+	if (state_mark_get(st, m->id, &cur, &found, err, errlen) == -1)
+		return (-1);
+	if (found && cur.has_version && (!m->has_version ||
+	    m->major < cur.major || (m->major == cur.major &&
+	    m->minor <= cur.minor)))
+		return (0);
+	if (state_prepare(st, &stmt, "INSERT OR REPLACE INTO marks (pkg_id, "
+	    "has_version, major, minor, run_id, updated_at) VALUES (?, ?, ?, "
+	    "?, ?, ?)", err, errlen) == -1)
+		return (-1);
+	sqlite3_bind_text(stmt, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, m->has_version);
+	sqlite3_bind_int(stmt, 3, m->major);
+	sqlite3_bind_int(stmt, 4, m->minor);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)run_id);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
+	return (state_step_done(st, stmt, "marks", err, errlen));
 }
 
 /* Runs. */
@@ -649,7 +798,123 @@ col_str(sqlite3_stmt *stmt, int i)
 	return (xstrdup(s != NULL ? (const char *)s : ""));
 }
 
-/* 0 and *out set, or 0 and *out NULL when there is no such run, or -1. */
+/* The first broken rule of a runs row, in why; 0 when it holds. */
+static int
+state_run_check(sqlite3_stmt *stmt, struct run_rec *r, char *why,
+    size_t whylen)
+{
+	int64_t	v;
+
+	if (state_col_text(stmt, 0, "scenario", why, whylen) == -1 ||
+	    state_col_range(stmt, 1, CTL_PATH_MULTICAST, CTL_PATH_UNICAST, &v,
+	    "path", why, whylen) == -1)
+		return (-1);
+	r->path = (uint8_t)v;
+	if (state_col_text(stmt, 2, "addr", why, whylen) == -1 ||
+	    state_col_range(stmt, 3, 0, UINT16_MAX, &v, "port", why,
+	    whylen) == -1)
+		return (-1);
+	r->port = (uint16_t)v;
+	if (state_col_blob(stmt, 4, AEAD_KEY_LEN, AEAD_KEY_LEN, "key", why,
+	    whylen) == -1 ||
+	    state_col_range(stmt, 5, 0, CTL_OPT_MASK, &v, "options", why,
+	    whylen) == -1)
+		return (-1);
+	r->options = (uint8_t)v;
+	if (state_col_range(stmt, 6, RUN_ASSIGNED, RUN_DONE, &v, "state", why,
+	    whylen) == -1)
+		return (-1);
+	r->state = (int)v;
+	if (state_col_range(stmt, 7, 0, CTL_MAX_PKGS - 1, &v, "pkg_index",
+	    why, whylen) == -1)
+		return (-1);
+	r->pkg_index = (uint16_t)v;
+	if (state_col_range(stmt, 8, 0, CTL_RS_MAX, &v, "outcome", why,
+	    whylen) == -1)
+		return (-1);
+	r->outcome = (int)v;
+	if (state_col_text(stmt, 9, "message", why, whylen) == -1 ||
+	    state_col_range(stmt, 10, 0, 1, &v, "reported", why, whylen) == -1)
+		return (-1);
+	r->reported = (int)v;
+	return (0);
+}
+
+/* The same for the package row idx of a run. */
+static int
+state_pkg_check(sqlite3_stmt *stmt, size_t idx, struct run_pkg *p, char *why,
+    size_t whylen)
+{
+	const unsigned char	*id;
+	int64_t			 v;
+	char			 sub[256];
+
+	if (state_col_range(stmt, 11, (int64_t)idx, (int64_t)idx, &v, "idx",
+	    why, whylen) == -1)
+		return (-1);
+	id = sqlite3_column_text(stmt, 0);
+	if (state_col_text(stmt, 0, "pkg_id", why, whylen) == -1)
+		return (-1);
+	if (pkg_field_check_id("pkg_id", (const char *)id, sub,
+	    sizeof(sub)) == -1) {
+		snprintf(why, whylen, "%s", sub);
+		return (-1);
+	}
+	if (state_col_range(stmt, 1, 1, INT64_MAX, &v, "size", why,
+	    whylen) == -1 ||
+	    state_col_blob(stmt, 2, SHA256_LEN, SHA256_LEN, "sha256", why,
+	    whylen) == -1 ||
+	    state_col_blob(stmt, 3, 1, PKG_MANIFEST_MAX, "manifest", why,
+	    whylen) == -1 ||
+	    state_col_range(stmt, 4, RUN_P_WAITING, RUN_P_SKIPPED, &v,
+	    "state", why, whylen) == -1)
+		return (-1);
+	p->state = (int)v;
+	if (state_col_range(stmt, 5, 0, INT64_MAX, &v, "bytes", why,
+	    whylen) == -1 ||
+	    state_col_range(stmt, 6, 0, 1, &v, "has_exit", why, whylen) == -1 ||
+	    state_col_range(stmt, 7, INT32_MIN, INT32_MAX, &v, "exit_status",
+	    why, whylen) == -1 ||
+	    state_col_text(stmt, 8, "message", why, whylen) == -1 ||
+	    state_col_text(stmt, 9, "output", why, whylen) == -1 ||
+	    state_col_blob(stmt, 10, ED25519_SIG_LEN, ED25519_SIG_LEN,
+	    "signature", why, whylen) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * A run that broke a rule: say which (run_id, the table, the rule) and
+ * leave nothing that run.c could trip on.  Its packages are kept only if
+ * they were all read and pkg_index is among them; no option survives
+ * (a corrupt run must not power the machine off).
+ */
+static void
+state_run_invalid(struct run_rec *r, const char *table, const char *why)
+{
+	size_t	i;
+
+	if (r->invalid == NULL)
+		xasprintf(&r->invalid, "state_dir: run %" PRIu64 ": %s row "
+		    "broken: %s", r->run_id, table, why);
+	r->options = 0;
+	if (r->state < RUN_ASSIGNED || r->state > RUN_DONE)
+		r->state = RUN_ASSIGNED;
+	if (r->outcome < 0 || r->outcome > CTL_RS_MAX)
+		r->outcome = 0;
+	if (r->pkg_index >= r->npkgs)
+		r->pkg_index = 0;
+	for (i = 0; i < r->npkgs; i++)
+		if (r->pkgs[i].state < RUN_P_WAITING ||
+		    r->pkgs[i].state > RUN_P_SKIPPED)
+			r->pkgs[i].state = RUN_P_INTERRUPTED;
+}
+
+/*
+ * 0 and *out set, or 0 and *out NULL when there is no such run, or -1.
+ * A run whose rows break a rule is loaded all the same, with the reason
+ * in (*out)->invalid (see state_run_check).
+ */
 int
 state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
     char *err, size_t errlen)
@@ -658,7 +923,8 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 	struct run_rec	*r;
 	struct run_pkg	*p;
 	const void	*blob;
-	int		 rc;
+	int		 rc, bad;
+	char		 why[256];
 
 	*out = NULL;
 	if (state_prepare(st, &stmt, "SELECT scenario, path, addr, port, key, "
@@ -672,61 +938,74 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 		return (state_finish(st, stmt, rc, "load run", err, errlen));
 	r = xcalloc(1, sizeof(*r));
 	r->run_id = run_id;
+	bad = state_run_check(stmt, r, why, sizeof(why)) == -1;
 	r->scenario = col_str(stmt, 0);
-	r->path = (uint8_t)sqlite3_column_int(stmt, 1);
 	r->addr = col_str(stmt, 2);
-	r->port = (uint16_t)sqlite3_column_int(stmt, 3);
 	blob = sqlite3_column_blob(stmt, 4);
 	if (blob != NULL && sqlite3_column_bytes(stmt, 4) == sizeof(r->key))
 		memcpy(r->key, blob, sizeof(r->key));
-	r->options = (uint8_t)sqlite3_column_int(stmt, 5);
-	r->state = sqlite3_column_int(stmt, 6);
-	r->pkg_index = (uint16_t)sqlite3_column_int(stmt, 7);
-	r->outcome = sqlite3_column_int(stmt, 8);
 	r->message = col_str(stmt, 9);
-	r->reported = sqlite3_column_int(stmt, 10);
 	r->created_at = sqlite3_column_int64(stmt, 11);
 	r->updated_at = sqlite3_column_int64(stmt, 12);
 	sqlite3_finalize(stmt);
+	if (bad)
+		state_run_invalid(r, "runs", why);
 
 	if (state_prepare(st, &stmt, "SELECT pkg_id, size, sha256, manifest, "
-	    "state, bytes, has_exit, exit_status, message, output, signature "
-	    "FROM run_pkgs WHERE run_id = ? ORDER BY idx", err, errlen) == -1) {
+	    "state, bytes, has_exit, exit_status, message, output, signature, "
+	    "idx FROM run_pkgs WHERE run_id = ? ORDER BY idx", err,
+	    errlen) == -1) {
 		state_run_free(r);
 		return (-1);
 	}
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)run_id);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (r->npkgs == CTL_MAX_PKGS) {
+			snprintf(why, sizeof(why), "more than %d packages",
+			    CTL_MAX_PKGS);
+			state_run_invalid(r, "run_pkgs", why);
+			rc = SQLITE_DONE;
+			break;
+		}
 		r->pkgs = xreallocarray(r->pkgs, r->npkgs + 1,
 		    sizeof(*r->pkgs));
-		p = &r->pkgs[r->npkgs++];
+		p = &r->pkgs[r->npkgs];
 		memset(p, 0, sizeof(*p));
+		if (state_pkg_check(stmt, r->npkgs, p, why, sizeof(why)) == -1) {
+			/* What follows a broken row is not trusted either. */
+			state_run_invalid(r, "run_pkgs", why);
+			rc = SQLITE_DONE;
+			break;
+		}
+		r->npkgs++;
 		p->id = col_str(stmt, 0);
 		p->size = (uint64_t)sqlite3_column_int64(stmt, 1);
-		blob = sqlite3_column_blob(stmt, 2);
-		if (blob != NULL &&
-		    sqlite3_column_bytes(stmt, 2) == sizeof(p->sha256))
-			memcpy(p->sha256, blob, sizeof(p->sha256));
+		memcpy(p->sha256, sqlite3_column_blob(stmt, 2),
+		    sizeof(p->sha256));
 		p->manifest_len = (size_t)sqlite3_column_bytes(stmt, 3);
 		p->manifest = xmalloc(p->manifest_len + 1);
-		blob = sqlite3_column_blob(stmt, 3);
-		if (blob != NULL)
-			memcpy(p->manifest, blob, p->manifest_len);
-		p->state = sqlite3_column_int(stmt, 4);
+		memcpy(p->manifest, sqlite3_column_blob(stmt, 3),
+		    p->manifest_len);
 		p->bytes = (uint64_t)sqlite3_column_int64(stmt, 5);
 		p->has_exit = sqlite3_column_int(stmt, 6);
 		p->exit_status = sqlite3_column_int(stmt, 7);
 		p->message = col_str(stmt, 8);
 		p->output = col_str(stmt, 9);
-		blob = sqlite3_column_blob(stmt, 10);
-		if (blob != NULL &&
-		    sqlite3_column_bytes(stmt, 10) == sizeof(p->signature))
-			memcpy(p->signature, blob, sizeof(p->signature));
+		memcpy(p->signature, sqlite3_column_blob(stmt, 10),
+		    sizeof(p->signature));
 	}
 	if (state_finish(st, stmt, rc, "load run packages", err,
 	    errlen) == -1) {
 		state_run_free(r);
 		return (-1);
+	}
+	if (r->npkgs == 0)
+		state_run_invalid(r, "run_pkgs", "the run has no package rows");
+	else if (r->pkg_index >= r->npkgs) {
+		snprintf(why, sizeof(why), "pkg_index %u is past the last of "
+		    "its %zu package%s", r->pkg_index, r->npkgs,
+		    r->npkgs == 1 ? "" : "s");
+		state_run_invalid(r, "runs", why);
 	}
 	*out = r;
 	return (0);
@@ -793,6 +1072,7 @@ state_run_free(struct run_rec *r)
 	free(r->scenario);
 	free(r->addr);
 	free(r->message);
+	free(r->invalid);
 	explicit_bzero(r->key, sizeof(r->key));
 	free(r);
 }

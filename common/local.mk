@@ -13,7 +13,8 @@ common_libcommon_a_SOURCES = \
 	common/fsutil.c common/fsutil.h \
 	common/mono.h \
 	common/psk.c common/psk.h \
-	common/etoken.c common/etoken.h
+	common/etoken.c common/etoken.h \
+	common/vis.c common/vis.h
 
 # The signed package format (.fcpkg, doc/package-format.md).
 common_libcommon_a_SOURCES += \

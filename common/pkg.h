@@ -191,10 +191,11 @@ int	 pkg_build(struct pkg_manifest *, const char *, const char *,
 	    const uint8_t [ED25519_PRIV_LEN], char *, size_t);
 
 /*
- * Reading.  pkg_open checks the header, decodes the manifest and, unless
- * PKG_OPEN_NOVERIFY is given, checks the signature against the trusted
- * keys, the file size and the payload's SHA-256 (streamed, bounded
- * memory).  Errors begin with the check that failed ("signature: ...",
+ * Reading.  pkg_open checks the header and, unless PKG_OPEN_NOVERIFY is
+ * given, the manifest's signature against the trusted keys over its raw
+ * bytes before it decodes them (pkg_manifest_verify), then the file size
+ * and the payload's SHA-256 (streamed, bounded memory); with
+ * PKG_OPEN_NOVERIFY it only decodes (inspect, or a copy verified before).  Errors begin with the check that failed ("signature: ...",
  * "payload: ...", "key: ...", "truncated: ...").  pkg_extract unpacks the
  * payload into a new directory (which must not exist), hashing it again
  * on the way; on any failure the directory is removed.  It changes the

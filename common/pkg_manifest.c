@@ -542,9 +542,14 @@ bad:
 }
 
 /*
- * Decode a manifest and check its signature: the key named by the
- * manifest's key id must be among the trusted keys, and the signature must
- * cover the domain string (with its NUL) followed by the manifest bytes.
+ * Check a manifest's signature, then decode it.  The signature covers the
+ * domain string (with its NUL) followed by the manifest bytes, and is
+ * checked over those raw bytes before any of them is decoded: a forged
+ * manifest (from an agent's ASSIGN or an upload) never reaches the
+ * decoder, only the Ed25519 check.  The key id the signer wrote is the
+ * manifest's last field (KEYID_LEN bytes at the end, see
+ * pkg_manifest_encode), so it picks the trusted key without decoding; the
+ * decoder then reads the same bytes as the manifest's key_id.
  */
 int
 pkg_manifest_verify(struct pkg_manifest *m, const void *buf, size_t len,
@@ -553,24 +558,29 @@ pkg_manifest_verify(struct pkg_manifest *m, const void *buf, size_t len,
 {
 	static const char	 domain[] = PKG_SIG_DOMAIN;
 	uint8_t			 id[KEYID_LEN];
+	const uint8_t		*kid;
 	uint8_t			*msg;
 	char			 hex[2 * KEYID_LEN + 1];
 	size_t			 i;
 	int			 rv;
 
-	if (pkg_manifest_decode(m, buf, len, err, errlen) == -1)
+	pkg_manifest_init(m);
+	if (len < KEYID_LEN) {
+		snprintf(err, errlen, "signature: the manifest is %zu bytes, "
+		    "too short to name its signing key", len);
 		return (-1);
+	}
+	kid = (const uint8_t *)buf + len - KEYID_LEN;
+	hex_encode(kid, KEYID_LEN, hex);
 	for (i = 0; i < nkeys; i++) {
 		ed25519_keyid(keys[i], id);
-		if (memcmp(id, m->key_id, KEYID_LEN) == 0)
+		if (memcmp(id, kid, KEYID_LEN) == 0)
 			break;
 	}
 	if (i == nkeys) {
-		hex_encode(m->key_id, KEYID_LEN, hex);
 		snprintf(err, errlen, "key: signed by key %s, which is not "
 		    "among the %zu trusted key%s", hex, nkeys,
 		    nkeys == 1 ? "" : "s");
-		pkg_manifest_free(m);
 		return (-1);
 	}
 	msg = xmalloc(sizeof(domain) + len);
@@ -580,11 +590,12 @@ pkg_manifest_verify(struct pkg_manifest *m, const void *buf, size_t len,
 	free(msg);
 	if (rv == -1) {
 		snprintf(err, errlen, "signature: does not verify with key %s "
-		    "(the manifest or the signature was altered)",
-		    (hex_encode(m->key_id, KEYID_LEN, hex), hex));
-		pkg_manifest_free(m);
+		    "(the manifest or the signature was altered)", hex);
 		return (-1);
 	}
+	/* Signed by a trusted key: only now are the bytes decoded. */
+	if (pkg_manifest_decode(m, buf, len, err, errlen) == -1)
+		return (-1);
 	return (0);
 }
 

@@ -42,6 +42,7 @@
 #include "log.h"
 #include "proto.h"
 #include "udp.h"
+#include "vis.h"
 #include "wire.h"
 #include "xmalloc.h"
 #include "xsend_int.h"
@@ -544,7 +545,8 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		return;
 	case PROTO_R_FAILED:
 		if (p->state != XSP_FAILED) {
-			snprintf(p->err, sizeof(p->err), "%s", r->err);
+			/* The receiver's words, for our log and the caller. */
+			(void)vis_str(p->err, sizeof(p->err), r->err, 0);
 			log_warnx("xsend %016" PRIx64 ": receiver %s failed: "
 			    "%s", s->session, p->name, p->err);
 			xs_peer_state(s, p, XSP_FAILED);

@@ -16,12 +16,15 @@
  * copy before anything is registered, in a child process so that a large
  * package does not stall the event loop (api_package.c).
  */
+#include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -52,10 +56,42 @@
 #define API_MAX_TARGETS		1000000
 #define API_MAX_RUN_MACHINES	100000
 
+/*
+ * Connections (issue #12 finding 10): at most API_MAX_CONNS open, at most
+ * API_MAX_CONNS_SOURCE from one address; one that has not shown the token
+ * is closed after API_IDLE_TIMEOUT seconds of silence, one that has after
+ * API_AUTH_TIMEOUT.  evhttp 2.1 has no connection limit of its own, and
+ * tells nobody of a connection that never sends a request: each one's
+ * bufferevent is made here (evhttp_set_bevcb) and held by a reference of
+ * ours, so that it stays valid after evhttp let it go (bufferevent_free
+ * clears its callbacks); a sweep drops our reference then, which closes
+ * the socket.
+ */
+#define API_MAX_CONNS		128
+#define API_MAX_CONNS_SOURCE	32
+#define API_IDLE_TIMEOUT	10	/* s, before the token */
+#define API_AUTH_TIMEOUT	600	/* s, once it was shown */
+
+struct api_conn {
+	struct api		*api;
+	struct bufferevent	*bev;		/* our reference */
+	struct event		*check;		/* api_conn_check, once */
+	struct sockaddr_storage	 peer;
+	int			 checked;	/* limits applied */
+	TAILQ_ENTRY(api_conn)	 entry;
+};
+TAILQ_HEAD(api_conns, api_conn);
+
 struct api {
 	struct server		*srv;
 	struct evhttp		*http;
 	struct api_package	*pkg;	/* the package adds in flight */
+	struct api_conns	 conns;
+	size_t			 nconns;
+	struct event		*sweep;		/* each second */
+	uint64_t		 refused;	/* connections over a limit */
+	char			**pkg_dirs;	/* package_dirs, resolved */
+	size_t			 npkg_dirs;
 };
 
 /* A request being answered. */
@@ -163,6 +199,101 @@ static const struct api_package_cb api_packages_cb = {
 };
 
 /*
+ * package_dirs (issue #12 finding 10): a package is added by its path on
+ * the server's host only from below one of these directories; without
+ * any, only by upload.  The path is judged by its text before anything
+ * is opened, so that the answer says nothing about files elsewhere: it
+ * must be absolute, without "." or ".." components, and below a
+ * directory of the list.  Once opened, the file's real path must still
+ * be below that directory's real path (a symbolic link inside may lead
+ * anywhere).
+ */
+static void
+api_pkg_dirs_load(struct api *api)
+{
+	const char	*v = conf_str(api->srv->conf, "package_dirs");
+	char		*copy, *p, *word, real[PATH_MAX];
+
+	if (v == NULL || v[0] == '\0')
+		return;
+	copy = xstrdup(v);
+	for (p = copy; (word = strsep(&p, ":")) != NULL; ) {
+		if (word[0] == '\0')
+			continue;
+		if (realpath(word, real) == NULL) {
+			log_warn("package_dirs: %s", word);
+			continue;
+		}
+		api->pkg_dirs = xreallocarray(api->pkg_dirs,
+		    api->npkg_dirs + 1, sizeof(char *));
+		api->pkg_dirs[api->npkg_dirs++] = xstrdup(real);
+	}
+	free(copy);
+}
+
+/* path below dir (both without a trailing slash, dir may be "/")? */
+static int
+api_path_under(const char *path, const char *dir)
+{
+	size_t	n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return (path[0] == '/' && path[1] != '\0');
+	return (strncmp(path, dir, n) == 0 && path[n] == '/' &&
+	    path[n + 1] != '\0');
+}
+
+static int
+api_path_allowed(struct api *api, const char *src, char *err, size_t errlen)
+{
+	const char	*c;
+	size_t		 i, n;
+
+	if (api->npkg_dirs == 0) {
+		snprintf(err, errlen, "path: adding a package by its path on "
+		    "the server is off (package_dirs is not set in the "
+		    "server's configuration); send the file instead "
+		    "('fleetcast package add FILE' uploads it)");
+		return (-1);
+	}
+	for (c = src; *c != '\0'; c += n) {
+		c += strspn(c, "/");
+		n = strcspn(c, "/");
+		if ((n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			goto refuse;
+	}
+	for (i = 0; i < api->npkg_dirs; i++)
+		if (api_path_under(src, api->pkg_dirs[i]))
+			return (0);
+refuse:
+	snprintf(err, errlen, "path: %s is not a file below package_dirs "
+	    "(paths with '.' or '..' do not count); put the package there or "
+	    "send the file instead", src);
+	return (-1);
+}
+
+static int
+api_fd_allowed(struct api *api, int fd, const char *src, char *err,
+    size_t errlen)
+{
+	char	link[64], real[PATH_MAX];
+	ssize_t	n;
+	size_t	i;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, real, sizeof(real) - 1)) > 0) {
+		real[n] = '\0';
+		for (i = 0; i < api->npkg_dirs; i++)
+			if (api_path_under(real, api->pkg_dirs[i]))
+				return (0);
+	}
+	snprintf(err, errlen, "path: %s leads out of package_dirs (a "
+	    "symbolic link?); put the package itself there", src);
+	return (-1);
+}
+
+/*
  * POST /v1/packages: what can be checked at once is checked here, on the
  * loop; the copy and its verification go to a child (api_package.c).
  */
@@ -202,6 +333,10 @@ api_packages_add(struct req *q)
 			    ".fcpkg file on the server's host is needed");
 			goto out;
 		}
+		if (api_path_allowed(q->api, src, err, sizeof(err)) == -1) {
+			reply_error(q, 403, "%s", err);
+			goto out;
+		}
 		/*
 		 * Non-blocking, so that a FIFO or a device cannot hang the
 		 * daemon in open(); only a regular file is read at all.
@@ -210,6 +345,11 @@ api_packages_add(struct req *q)
 		    O_NOCTTY)) == -1 || fstat(fd, &st) == -1) {
 			reply_error(q, 422, "path: %s: %s", src,
 			    strerror(errno));
+			goto out;
+		}
+		/* A symbolic link inside a package dir may lead out of it. */
+		if (api_fd_allowed(q->api, fd, src, err, sizeof(err)) == -1) {
+			reply_error(q, 403, "%s", err);
 			goto out;
 		}
 		if (!S_ISREG(st.st_mode)) {
@@ -712,8 +852,10 @@ api_cb(struct evhttp_request *r, void *arg)
 	 * connection has shown the token: from then on it may carry an
 	 * upload (the CLI's package add sends one request first).
 	 */
-	if ((evcon = evhttp_request_get_connection(r)) != NULL)
+	if ((evcon = evhttp_request_get_connection(r)) != NULL) {
 		evhttp_connection_set_max_body_size(evcon, API_MAX_UPLOAD);
+		evhttp_connection_set_timeout(evcon, API_AUTH_TIMEOUT);
+	}
 	uri = evhttp_request_get_evhttp_uri(r);
 	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
 		reply_error(&q, 400, "bad request URI");
@@ -760,6 +902,140 @@ out:
 		free(q.parts[i]);
 }
 
+/* Has evhttp let the connection go?  bufferevent_free cleared it. */
+static int
+api_conn_released(struct api_conn *c)
+{
+	bufferevent_data_cb	 rcb, wcb;
+	bufferevent_event_cb	 ecb;
+	void			*arg;
+
+	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &arg);
+	return (rcb == NULL && ecb == NULL);
+}
+
+static void
+api_conn_free(struct api_conn *c)
+{
+	TAILQ_REMOVE(&c->api->conns, c, entry);
+	c->api->nconns--;
+	event_free(c->check);
+	bufferevent_decref(c->bev);	/* the last reference: closed */
+	free(c);
+}
+
+/* Drop the connections evhttp is done with (all of them: at the end). */
+static void
+api_conn_sweep(struct api *api, int all)
+{
+	struct api_conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&api->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (all || (c->checked && api_conn_released(c)))
+			api_conn_free(c);
+	}
+}
+
+static void
+api_conn_sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	api_conn_sweep(arg, 0);
+}
+
+static int
+api_same_addr(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in	*a4 = (const void *)a;
+	const struct sockaddr_in	*b4 = (const void *)b;
+	const struct sockaddr_in6	*a6 = (const void *)a;
+	const struct sockaddr_in6	*b6 = (const void *)b;
+
+	if (a->ss_family != b->ss_family)
+		return (0);
+	if (a->ss_family == AF_INET)
+		return (a4->sin_addr.s_addr == b4->sin_addr.s_addr);
+	if (a->ss_family == AF_INET6)
+		return (memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0);
+	return (0);
+}
+
+/*
+ * Right after evhttp took a new connection (its socket is set by then):
+ * over a limit, it gets a 503 and is shut down, which evhttp sees as the
+ * client closing; nothing of it is read.
+ */
+static void
+api_conn_check(evutil_socket_t fd0, short ev, void *arg)
+{
+	static const char	 head[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nConnection: close\r\n"
+	    "Content-Length: %zu\r\n\r\n%s";
+	struct api_conn		*c = arg, *o;
+	struct api		*api = c->api;
+	socklen_t		 len = sizeof(c->peer);
+	size_t			 same = 0, open = 0;
+	char			 body[256], msg[512];
+	int			 fd, n, per;
+
+	(void)fd0;
+	(void)ev;
+	api_conn_sweep(api, 0);
+	c->checked = 1;
+	if (api_conn_released(c) || (fd = bufferevent_getfd(c->bev)) == -1 ||
+	    getpeername(fd, (struct sockaddr *)&c->peer, &len) == -1)
+		return;
+	TAILQ_FOREACH(o, &api->conns, entry) {
+		if (o == c || !o->checked || api_conn_released(o))
+			continue;
+		open++;
+		if (api_same_addr(&o->peer, &c->peer))
+			same++;
+	}
+	per = same >= API_MAX_CONNS_SOURCE;
+	if (!per && open < API_MAX_CONNS)
+		return;
+	api->refused++;
+	snprintf(body, sizeof(body), "{\"error\": \"api: too many "
+	    "connections%s (%zu open, limit %d); try again later\"}",
+	    per ? " from this address" : "", per ? same : open,
+	    per ? API_MAX_CONNS_SOURCE : API_MAX_CONNS);
+	n = snprintf(msg, sizeof(msg), head, strlen(body), body);
+	(void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(fd, SHUT_RDWR);
+	if (api->refused == 1 || api->refused % 100 == 0)
+		log_warnx("api: connection refused, over the limit (%" PRIu64
+		    " so far)", api->refused);
+}
+
+static struct bufferevent *
+api_bevcb(struct event_base *base, void *arg)
+{
+	struct api		*api = arg;
+	struct api_conn		*c;
+	struct bufferevent	*bev;
+	const struct timeval	 now = { 0, 0 };
+
+	/* What evhttp would make itself, plus our reference. */
+	if ((bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		return (NULL);
+	c = xcalloc(1, sizeof(*c));
+	c->api = api;
+	c->bev = bev;
+	bufferevent_incref(bev);
+	if ((c->check = evtimer_new(base, api_conn_check, c)) == NULL)
+		fatalx("api: evtimer_new");
+	TAILQ_INSERT_TAIL(&api->conns, c, entry);
+	api->nconns++;
+	evtimer_add(c->check, &now);
+	return (bev);
+}
+
 struct api *
 api_new(struct server *srv, char *err, size_t errlen)
 {
@@ -769,6 +1045,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 
 	api = xcalloc(1, sizeof(*api));
 	api->srv = srv;
+	TAILQ_INIT(&api->conns);
+	api_pkg_dirs_load(api);
 	api->pkg = api_package_new(srv, &api_packages_cb, api);
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
@@ -787,7 +1065,12 @@ api_new(struct server *srv, char *err, size_t errlen)
 	/* Until a connection has shown the token; see api_cb. */
 	evhttp_set_max_body_size(api->http, API_MAX_JSON);
 	evhttp_set_max_headers_size(api->http, 16384);
-	evhttp_set_timeout(api->http, 600);
+	evhttp_set_timeout(api->http, API_IDLE_TIMEOUT);
+	evhttp_set_bevcb(api->http, api_bevcb, api);
+	if ((api->sweep = event_new(srv->base, -1, EV_PERSIST,
+	    api_conn_sweep_cb, api)) == NULL)
+		fatalx("api: event_new");
+	event_add(api->sweep, &(const struct timeval){ 1, 0 });
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(api->http, "application/json");
@@ -811,5 +1094,11 @@ api_free(struct api *api)
 	api_package_free(api->pkg);
 	if (api->http != NULL)
 		evhttp_free(api->http);
+	api_conn_sweep(api, 1);
+	if (api->sweep != NULL)
+		event_free(api->sweep);
+	while (api->npkg_dirs > 0)
+		free(api->pkg_dirs[--api->npkg_dirs]);
+	free(api->pkg_dirs);
 	free(api);
 }

@@ -56,6 +56,7 @@ static const struct conf_def server_keys[] = {
 	{ "auto_update_time", CONF_STRING, "03:00", 0, 0, NULL },
 	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
+	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -71,6 +72,42 @@ usage(FILE *f)
 	    "  --KEY V  set a config key, overriding the file\n"
 	    "  --version  print the version and exit\n",
 	    DEFAULT_CONFIG);
+}
+
+/*
+ * package_dirs: directories, separated by ':', each absolute and an
+ * existing directory, below which `package add` by path may read.
+ */
+static int
+check_package_dirs(struct conf *c, char *err, size_t errlen)
+{
+	const char	*v = conf_str(c, "package_dirs");
+	char		*copy, *p, *word;
+	struct stat	 sb;
+	int		 rv = 0;
+
+	if (v == NULL)
+		return (0);
+	copy = xstrdup(v);
+	for (p = copy; rv == 0 && (word = strsep(&p, ":")) != NULL; ) {
+		if (word[0] != '/') {
+			snprintf(err, errlen, "%s: package_dirs: '%s' must be "
+			    "an absolute path (directories are separated by "
+			    "':')", conf_where(c, "package_dirs"), word);
+			rv = -1;
+		} else if (stat(word, &sb) == -1) {
+			snprintf(err, errlen, "%s: package_dirs: %s: %s",
+			    conf_where(c, "package_dirs"), word,
+			    strerror(errno));
+			rv = -1;
+		} else if (!S_ISDIR(sb.st_mode)) {
+			snprintf(err, errlen, "%s: package_dirs: %s: not a "
+			    "directory", conf_where(c, "package_dirs"), word);
+			rv = -1;
+		}
+	}
+	free(copy);
+	return (rv);
 }
 
 /* Checks that involve more than one key's syntax. */
@@ -120,6 +157,8 @@ check_conf(struct conf *c, char *err, size_t errlen)
 		    strerror(errno));
 		return (-1);
 	}
+	if (check_package_dirs(c, err, errlen) == -1)
+		return (-1);
 	return (0);
 }
 

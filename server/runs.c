@@ -33,6 +33,7 @@
 #include "log.h"
 #include "sched.h"
 #include "server.h"
+#include "vis.h"
 #include "xmalloc.h"
 
 #define RUN_FALLBACK_MAX	3	/* unicast restarts asked per machine */
@@ -969,8 +970,8 @@ report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 	db_run_finish_late(rs->srv->db, m->u.report.run_id, now);
 }
 
-void
-runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
+static void
+runs_report_clean(struct runs *rs, const char *name, const struct ctl_msg *m)
 {
 	struct run		*r;
 	struct sched_target	*t;
@@ -1033,6 +1034,24 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 		    r->idstr, name, ctl_strrstate(m->u.report.state),
 		    sched_strmstate(t->state));
 	runs_rearm(rs);
+}
+
+/*
+ * A report from an agent.  Its message and output are the agent's words:
+ * escaped here, once, before anything logs or stores them (vis.h), so
+ * that an agent cannot forge log lines or send escape sequences to the
+ * terminal of an admin reading `fleetcast run show`.
+ */
+void
+runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
+{
+	struct ctl_msg	 clean = *m;
+
+	clean.u.report.message = vis_strdup(m->u.report.message, 0);
+	clean.u.report.output = vis_strdup(m->u.report.output, VIS_KEEP_NL);
+	runs_report_clean(rs, name, &clean);
+	free(clean.u.report.message);
+	free(clean.u.report.output);
 }
 
 /*

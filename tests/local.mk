@@ -28,6 +28,12 @@ tests_unit_test_conf_LDADD = $(UNIT_LIBS)
 tests_unit_test_crypto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/unit.h
 tests_unit_test_crypto_LDADD = $(UNIT_LIBS)
+# Escaping a peer's words (issue #12).
+check_PROGRAMS += tests/unit/test_vis
+TESTS += tests/unit/test_vis
+tests_unit_test_vis_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_vis_SOURCES = tests/unit/test_vis.c tests/unit/unit.h
+tests_unit_test_vis_LDADD = $(UNIT_LIBS)
 
 ## common/pkg_*: the package format.  test_pkg_large builds a package past
 ## 2 GiB (sparse, fast).
@@ -239,6 +245,7 @@ TESTS += \
 	tests/integration/agent_cap.sh \
 	tests/integration/agent_hooks.sh \
 	tests/integration/agent_crash.sh \
+	tests/integration/agent_corrupt_state.sh \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh \
 	tests/integration/server_sched.sh \

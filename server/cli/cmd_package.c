@@ -77,10 +77,11 @@ package_server_help(FILE *f)
 	    "against its\n"
 	    "         trusted_keys and refuses a duplicate id or a version "
 	    "that is not\n"
-	    "         higher (anti-rollback); on the server's own host the "
-	    "server copies\n"
-	    "         the file, else (or with --upload) it goes in the request "
-	    "(<= 64 MiB)\n"
+	    "         higher (anti-rollback); on the server's own host and "
+	    "below its\n"
+	    "         package_dirs the server copies the file, else (or with "
+	    "--upload)\n"
+	    "         it goes in the request (<= 64 MiB)\n"
 	    "list     the registered packages: id, type, version, urgency, "
 	    "size, added\n"
 	    "show     one package with its manifest and SHA-256\n"
@@ -674,6 +675,9 @@ add_wait_ms(uint64_t size)
 	return (ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
+/* The server's limit on a package sent in the request (API_MAX_UPLOAD). */
+#define PACKAGE_UPLOAD_MAX	(64ULL * 1024 * 1024)
+
 static int
 package_add(int argc, char **argv)
 {
@@ -682,7 +686,8 @@ package_add(int argc, char **argv)
 	char		 err[1024], real[PATH_MAX];
 	const char	*file = NULL;
 	json_t		*body;
-	int		 i, json = 0, upload = 0, fd, rv;
+	char		*text;
+	int		 i, json = 0, upload = 0, sent = 0, fd, rv = EXIT_OK;
 
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
@@ -705,13 +710,26 @@ package_add(int argc, char **argv)
 	if (!upload && http_is_local() && realpath(file, real) != NULL) {
 		/*
 		 * Same host: the server copies the file itself (up to its
-		 * package size limit) and answers once it has verified it.
+		 * package size limit) if it is below its package_dirs, and
+		 * answers once it has verified it.  Otherwise (403) the file
+		 * goes in the request, as far as an upload may be large.
 		 */
 		body = json_pack("{s:s}", "path", real);
-		rv = http_call_wait("package add", "POST", "/v1/packages", body,
-		    add_wait_ms((uint64_t)st.st_size), &res);
+		text = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
-	} else {
+		rv = http_request("POST", "/v1/packages", "application/json",
+		    text, strlen(text), -1, add_wait_ms((uint64_t)st.st_size),
+		    &res, err, sizeof(err));
+		free(text);
+		if (rv == 0 && res.status == 403 &&
+		    (uint64_t)st.st_size <= PACKAGE_UPLOAD_MAX) {
+			http_res_free(&res);
+		} else {
+			rv = http_result("package add", rv, err, &res);
+			sent = 1;
+		}
+	}
+	if (!sent) {
 		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1)
 			return (cli_usage_error("package add", "%s: %s", file,
 			    strerror(errno)));

@@ -51,6 +51,7 @@ static char	 dir[] = "/tmp/test_api.XXXXXX";
 static char	 bindir[1024], ctl_port[16], api_url[64];
 static pid_t	 server_pid = -1;
 static int	 auto_approve;		/* the server's auto_approve */
+static int	 no_package_dirs;	/* start without package_dirs */
 
 /* The scripted agent and its blocking connection (SO_RCVTIMEO 5 s). */
 struct agent {
@@ -146,7 +147,8 @@ start_server(void)
 		    "--trusted_keys", tk, "--heartbeat", "30",
 		    "--interface", "lo", "--max_unicast_streams", "1",
 		    "--auto_approve", auto_approve ? "yes" : "no",
-		    (char *)NULL);
+		    no_package_dirs ? (char *)NULL : "--package_dirs",
+		    dir, (char *)NULL);
 		_exit(127);
 	}
 	/* Ready when the API answers. */
@@ -1158,19 +1160,13 @@ test_protocol_error_offline(void)
 
 /* ---- raw HTTP, for what the CLI would not send ---- */
 
-/*
- * Connect to the API and send a request head with Content-Length clen and
- * the first len bytes of body; the socket, or -1.
- */
+/* A connection to the API (it sends nothing yet); -1 if none. */
 static int
-http_send(const char *method, const char *path, int with_token,
-    const char *ctype, const char *body, size_t len, size_t clen)
+api_connect(void)
 {
 	struct sockaddr_in	sin;
-	char			head[1024], token[128];
 	int			fd;
 
-	state_token("api.token", token, sizeof(token));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(atoi(strrchr(api_url, ':') + 1));
@@ -1181,6 +1177,23 @@ http_send(const char *method, const char *path, int with_token,
 		close(fd);
 		return (-1);
 	}
+	return (fd);
+}
+
+/*
+ * Connect to the API and send a request head with Content-Length clen and
+ * the first len bytes of body; the socket, or -1.
+ */
+static int
+http_send(const char *method, const char *path, int with_token,
+    const char *ctype, const char *body, size_t len, size_t clen)
+{
+	char	head[1024], token[128];
+	int	fd;
+
+	state_token("api.token", token, sizeof(token));
+	if ((fd = api_connect()) == -1)
+		return (-1);
 	snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n"
 	    "%s%s%s%s%s%sContent-Length: %zu\r\n\r\n", method, path,
 	    with_token ? "Authorization: Bearer " : "",
@@ -1750,6 +1763,207 @@ test_auto_approve_enrolled(void)
 	CU_ASSERT_EQUAL(start_server(), 0);
 }
 
+/*
+ * Issue #12 finding 11: what an agent says went into the run history and
+ * the server's log as it was sent.  An agent's failure message with a
+ * newline (a forged log line) and ESC (terminal control), and an output
+ * tail with ESC and a byte that is not UTF-8, are stored escaped: the
+ * output keeps its newlines, the message does not.
+ */
+static void
+test_agent_words_escaped(void)
+{
+	struct agent	 vm5;
+	struct ctl_msg	 m;
+	char		 token[128], out[4096];
+	uint64_t	 id;
+	json_t		*run, *o;
+	const char	*err, *output = NULL;
+	size_t		 i;
+
+	CU_ASSERT_FATAL(*state_token("enroll.token", token, sizeof(token)) !=
+	    '\0');
+	agent_init(&vm5, "vm5");
+	CU_ASSERT_EQUAL_FATAL(agent_enroll(&vm5, token), CTL_CERT);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm5, "vm5"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create words --package sp2", bindir), 0);
+	id = scenario_run("words", "--machine vm5");
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm5, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm5, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm5, CTL_START, NULL) == 0);
+	agent_report(&vm5, id, CTL_RS_DELIVERED, -1, NULL);
+	agent_report(&vm5, id, CTL_RS_RUNNING, -1, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_REPORT;
+	m.u.report.run_id = id;
+	m.u.report.state = CTL_RS_FAILED;
+	m.u.report.has_exit = 1;
+	m.u.report.exit_status = 3;
+	m.u.report.message = (char *)"exit 3\nrun 1 machine vm9: succeeded"
+	    "\x1b[2J";
+	m.u.report.output = (char *)"line 1\n\x1b]0;owned\x07line \xff\n";
+	CU_ASSERT_FATAL(agent_send(&vm5, &m) == 0);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm5", &err), "failed");
+	CU_ASSERT(err != NULL && strcmp(err, "exit 3\\nrun 1 machine vm9: "
+	    "succeeded\\x1b[2J") == 0);
+	json_array_foreach(json_object_get(run, "machines"), i, o)
+		if (strcmp(json_string_value(json_object_get(o, "name")),
+		    "vm5") == 0)
+			output = json_string_value(json_object_get(o, "output"));
+	CU_ASSERT(output != NULL && strcmp(output, "line 1\n\\x1b]0;owned"
+	    "\\x07line \\xff\n") == 0);
+	json_decref(run);
+	/* No raw ESC and no forged line in the server's log either. */
+	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q \"$(printf '\\033')\" "
+	    "%s/server.log", dir), 1);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "grep -q '^run 1 machine vm9' "
+	    "%s/server.log", dir), 1);
+	agent_free(&vm5);
+}
+
+static int
+post_path(const char *path, char *out, size_t outlen)
+{
+	char	body[1024];
+	int	fd, st;
+
+	snprintf(body, sizeof(body), "{\"path\": \"%s\"}", path);
+	if ((fd = http_send("POST", "/v1/packages", 1, "application/json",
+	    body, strlen(body), strlen(body))) == -1)
+		return (-1);
+	st = http_answer(fd, 5000, out, outlen);
+	close(fd);
+	return (st);
+}
+
+/*
+ * Issue #12 finding 10: package add by path opened any file the server
+ * could read, and its error told whether a file existed.  Now only
+ * below package_dirs (this server's is the test directory), judged by
+ * the path's text before anything is opened: a file elsewhere, one that
+ * does not exist, and a way out with ".." get the same refusal; a
+ * symbolic link that leads out is refused once opened.  The CLI then
+ * sends a package from elsewhere in the request.
+ */
+static void
+test_package_dirs(void)
+{
+	char	out[4096], out2[4096], path[512], other[300];
+
+	CU_ASSERT_EQUAL(post_path("/etc/passwd", out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "is not a file below package_dirs") != NULL);
+	CU_ASSERT_EQUAL(post_path("/etc/no-such-file", out2, sizeof(out2)),
+	    403);
+	CU_ASSERT(strstr(out2, "is not a file below package_dirs") != NULL);
+	CU_ASSERT(strstr(out2, "No such file") == NULL);
+	snprintf(path, sizeof(path), "%s/../../etc/passwd", dir);
+	CU_ASSERT_EQUAL(post_path(path, out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "'..'") != NULL);
+	snprintf(path, sizeof(path), "%s/passwd-link.fcpkg", dir);
+	CU_ASSERT_FATAL(symlink("/etc/passwd", path) == 0);
+	CU_ASSERT_EQUAL(post_path(path, out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "leads out of package_dirs") != NULL);
+	unlink(path);
+	/* Below package_dirs, by path, as before. */
+	CU_ASSERT_EQUAL(add_pkg("DIRS1", "--type hotfix"), 0);
+	/* From elsewhere: the CLI uploads it. */
+	snprintf(other, sizeof(other), "/tmp/test_api_other.%d",
+	    (int)getpid());
+	CU_ASSERT_FATAL(sh(NULL, 0, "mkdir -p %s && %s/server/cli/fleetcast "
+	    "package build --dir %s/payload --exec setup.sh --id DIRS2 --type "
+	    "hotfix --sign-key %s/k.key -o %s/DIRS2.fcpkg >/dev/null", other,
+	    bindir, dir, dir, other) == 0);
+	CU_ASSERT_EQUAL(sh(out, sizeof(out), "%s/server/cli/fleetcast package "
+	    "add %s/DIRS2.fcpkg 2>&1", bindir, other), 0);
+	CU_ASSERT(strstr(out, "DIRS2") != NULL);
+	sh(NULL, 0, "rm -rf %s", other);
+}
+
+/*
+ * Issue #12 finding 10: connections that never showed the token were
+ * kept for 600 s and without limit.  Now an idle one is closed within
+ * seconds, and beyond 32 from one address the server answers 503 and
+ * closes at once; once they are gone, requests go through again.
+ */
+static void
+test_api_connections(void)
+{
+	struct pollfd	 pfd;
+	char		 buf[1024];
+	int		 fds[40], fd, i, n503 = 0;
+	ssize_t		 n;
+	double		 t0;
+
+	/* An idle connection: closed by the server within ~10 s. */
+	fd = api_connect();
+	CU_ASSERT_FATAL(fd != -1);
+	t0 = now_s();
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	CU_ASSERT(poll(&pfd, 1, 20000) == 1);
+	n = read(fd, buf, sizeof(buf));
+	CU_ASSERT(n <= 0 || strncmp(buf, "HTTP/1.1 408", 12) == 0);
+	CU_ASSERT(now_s() - t0 < 15);
+	close(fd);
+
+	/* 40 at once from 127.0.0.1: 8 of them are refused. */
+	for (i = 0; i < 40; i++)
+		fds[i] = api_connect();
+	usleep(1000000);
+	for (i = 0; i < 40; i++) {
+		if (fds[i] == -1)
+			continue;
+		pfd.fd = fds[i];
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 100) == 1 &&
+		    (n = read(fds[i], buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			if (strncmp(buf, "HTTP/1.1 503", 12) == 0 &&
+			    strstr(buf, "too many connections") != NULL)
+				n503++;
+		}
+	}
+	if (n503 != 8)
+		fprintf(stderr, "test_api: %d of 40 refused, want 8\n", n503);
+	CU_ASSERT_EQUAL(n503, 8);
+	for (i = 0; i < 40; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	usleep(300000);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package list "
+	    ">/dev/null", bindir), 0);
+}
+
+/*
+ * Without package_dirs (the default) a package is never read from the
+ * server's disk; `fleetcast package add FILE` on the server's host sends
+ * it instead and works as before.
+ */
+static void
+test_package_dirs_default(void)
+{
+	char	out[4096];
+
+	stop_server(SIGTERM);
+	no_package_dirs = 1;
+	CU_ASSERT_FATAL(start_server() == 0);
+	CU_ASSERT_EQUAL(post_path("/etc/passwd", out, sizeof(out)), 403);
+	CU_ASSERT(strstr(out, "package_dirs is not set") != NULL);
+	CU_ASSERT_EQUAL(add_pkg("DIRS3", "--type hotfix"), 0);
+	CU_ASSERT_EQUAL(sh(NULL, 0, "%s/server/cli/fleetcast package show "
+	    "DIRS3 >/dev/null", bindir), 0);
+	stop_server(SIGTERM);
+	no_package_dirs = 0;
+	CU_ASSERT_FATAL(start_server() == 0);
+}
+
 static CU_TestInfo tests[] = {
 	{ "enrollment: token, approval, refusal", test_enrollment },
 	{ "hello, pinning, heartbeat, bad frame", test_hello_heartbeat },
@@ -1773,6 +1987,14 @@ static CU_TestInfo tests[] = {
 	    test_output_cap },
 	{ "auto_approve does not re-enroll an enrolled name",
 	    test_auto_approve_enrolled },
+	{ "an agent's words are escaped in the history and log (#12)",
+	    test_agent_words_escaped },
+	{ "package add by path only below package_dirs (#12)",
+	    test_package_dirs },
+	{ "idle and surplus API connections are closed (#12)",
+	    test_api_connections },
+	{ "without package_dirs the CLI uploads (#12)",
+	    test_package_dirs_default },
 	CU_TEST_INFO_NULL,
 };
 

@@ -132,7 +132,7 @@ ul_server()
 	lab_spawn "$UL_T" server s "$FCD" -d -v --state_dir "$UL_T/srv" \
 	    --control_listen "$UL_CONTROL" --api_listen "${UL_API#http://}" \
 	    --auto_approve yes --trusted_keys "$UL_T/sign.pub" \
-	    --interface eth0 "$@"
+	    --package_dirs "$UL_T" --interface eth0 "$@"
 	UL_SERVER_PG=$LAB_LAST_PID
 	for ((i = 0; i < 100; i++)); do
 		[ -s "$UL_T/srv/api.token" ] && fc machine list >/dev/null 2>&1 &&

@@ -232,6 +232,57 @@ test_no_downgrade(void)
 	facts_free(&f);
 }
 
+/*
+ * Issue #12 finding 8: the high-water mark.  Below it is refused, so is a
+ * manifest without a version once a versioned one ran, and the same
+ * version again unless the package is idempotent; applic_check alone let
+ * all three through (the installed row may be gone, superseded, or never
+ * written for a package that failed).
+ */
+static void
+test_high_water_mark(void)
+{
+	static const struct {
+		int		 has_version, major, minor, flags;
+		int		 ok;
+		const char	*why;
+	} cases[] = {
+		{ 0, 0, 0, 0, 0, "'APP' carries no version, but version 2.5 "
+		    "of it has run here" },
+		{ 1, 2, 1, 0, 0, "'APP' 2.1 is lower than 2.5, which has run "
+		    "here" },
+		{ 1, 1, 9, 0, 0, "lower than 2.5" },
+		{ 1, 2, 5, 0, 0, "has run here already; only a package built "
+		    "with --idempotent" },
+		{ 1, 2, 5, PKG_F_IDEMPOTENT, 1, NULL },
+		{ 1, 2, 6, 0, 1, NULL },
+		{ 1, 3, 0, 0, 1, NULL },
+	};
+	struct pkg_manifest	 m;
+	struct pkg_mark		 mark = { 1, 2, 5, 9 };
+	struct pkg_mark		 unversioned = { 0, 0, 0, 9 };
+	char			 why[512];
+	size_t			 i;
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "APP");
+	/* Never ran here, or only without a version: anything goes. */
+	CU_ASSERT(applic_mark_check(&m, NULL, why, sizeof(why)) == 1);
+	CU_ASSERT(applic_mark_check(&m, &unversioned, why, sizeof(why)) == 1);
+	/* Where 2.5 ran. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m.has_version = cases[i].has_version;
+		m.major = (uint16_t)cases[i].major;
+		m.minor = (uint16_t)cases[i].minor;
+		m.flags = (uint8_t)cases[i].flags;
+		CU_ASSERT(applic_mark_check(&m, &mark, why, sizeof(why)) ==
+		    cases[i].ok);
+		if (cases[i].why != NULL)
+			CU_ASSERT(strstr(why, cases[i].why) != NULL);
+	}
+	pkg_manifest_free(&m);
+}
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -339,6 +390,7 @@ main(void)
 		{ "requires conditions", test_requires },
 		{ "base sp and supersedes", test_base_sp_and_supersedes },
 		{ "no downgrade", test_no_downgrade },
+		{ "high-water mark (#12)", test_high_water_mark },
 		{ "facts from files", test_facts_files },
 		{ "facts_command output", test_facts_parse },
 		CU_TEST_INFO_NULL,

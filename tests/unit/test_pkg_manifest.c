@@ -747,6 +747,52 @@ test_verify(void)
 	wire_w_free(&w);
 }
 
+/*
+ * Issue #12 finding 7: the signature is checked over the raw bytes before
+ * anything is decoded.  The body below would trip the decoder at once (a
+ * manifest version it does not read, then garbage), and ends with a
+ * trusted key's id, as a forger would write it: with a bad signature the
+ * error names the signature, not the decoder's complaint; with a good
+ * signature over the same bytes, the decoder runs and names the version.
+ */
+static void
+test_verify_before_decode(void)
+{
+	struct pkg_manifest	d;
+	uint8_t			pk[ED25519_PUB_LEN], sk[ED25519_PRIV_LEN];
+	uint8_t			body[64], sig[ED25519_SIG_LEN];
+
+	CU_ASSERT_FATAL(ed25519_generate(pk, sk) == 0);
+	memset(body, 0xa5, sizeof(body));
+	body[0] = 0xff;		/* manifest version 65535 */
+	body[1] = 0xff;
+	ed25519_keyid(pk, body + sizeof(body) - KEYID_LEN);
+	memset(sig, 0x5a, sizeof(sig));
+	CU_ASSERT(pkg_manifest_verify(&d, body, sizeof(body), sig,
+	    (const uint8_t (*)[ED25519_PUB_LEN])&pk, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strncmp(err, "signature: ", 11) == 0);
+	CU_ASSERT(strstr(err, "version") == NULL);
+	/* An unknown key id: refused for the key, still undecoded. */
+	body[sizeof(body) - 1] ^= 0xff;
+	CU_ASSERT(pkg_manifest_verify(&d, body, sizeof(body), sig,
+	    (const uint8_t (*)[ED25519_PUB_LEN])&pk, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strncmp(err, "key: signed by key ", 19) == 0);
+	body[sizeof(body) - 1] ^= 0xff;
+	/* Too short to carry a key id at all. */
+	CU_ASSERT(pkg_manifest_verify(&d, body, 3, sig,
+	    (const uint8_t (*)[ED25519_PUB_LEN])&pk, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strncmp(err, "signature: ", 11) == 0);
+	/* Signed: now the decoder runs, and refuses the version. */
+	sign_manifest(sk, body, sizeof(body), sig);
+	CU_ASSERT(pkg_manifest_verify(&d, body, sizeof(body), sig,
+	    (const uint8_t (*)[ED25519_PUB_LEN])&pk, 1, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "manifest: version 65535") != NULL);
+}
+
 static void
 test_json(void)
 {
@@ -1013,6 +1059,8 @@ static CU_TestInfo tests[] = {
 	{ "codec round trip", test_codec_roundtrip },
 	{ "codec strictness", test_codec_strict },
 	{ "signature and trusted keys", test_verify },
+	{ "signature checked before decoding (#12)",
+	    test_verify_before_decode },
 	{ "JSON form", test_json },
 	{ "condition parsing (P10)", test_cond_parse },
 	{ "dpkg version comparison", test_vercmp },

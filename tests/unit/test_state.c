@@ -194,6 +194,155 @@ test_full_disk(void)
 	state_close(st);
 }
 
+/*
+ * Issue #12 finding 6: rows that break a rule (written here with sqlite3,
+ * as a disk error or a hand edit would leave them) load as a run marked
+ * invalid with the rule named, made harmless: no package index past the
+ * packages, no options, every state in range.  A RECEIVING run without
+ * package rows crash-looped the agent (xcalloc: zero size).
+ */
+static void
+corrupt_case(const char *sql, const char *want)
+{
+	struct state	*st = unit_state_fresh("test_state");
+	struct run_rec	*r, *l;
+	char		 err[512];
+
+	r = make_run(42, 2, 100);
+	r->state = RUN_RECEIVING;
+	r->pkg_index = 1;
+	r->options = 0x0f;
+	CU_ASSERT_FATAL(state_run_insert(st, r, err, sizeof(err)) == 0);
+	state_run_free(r);
+	CU_ASSERT_FATAL(sqlite3_exec(state_db(st), sql, NULL, NULL, NULL) ==
+	    SQLITE_OK);
+	st = unit_state_reopen(st);
+	CU_ASSERT_FATAL(state_run_load(st, 42, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l->invalid);
+	if (strstr(l->invalid, want) == NULL)
+		fprintf(stderr, "\n%s: got '%s'\n", sql, l->invalid);
+	CU_ASSERT(strstr(l->invalid, want) != NULL);
+	CU_ASSERT(strncmp(l->invalid, "state_dir: run 42: ", 19) == 0);
+	CU_ASSERT(l->npkgs == 0 || l->pkg_index < l->npkgs);
+	CU_ASSERT(l->npkgs <= 2);
+	CU_ASSERT_EQUAL(l->options, 0);
+	CU_ASSERT(l->state >= RUN_ASSIGNED && l->state <= RUN_DONE);
+	CU_ASSERT(l->outcome >= 0 && l->outcome <= CTL_RS_MAX);
+	/* What is marked invalid can still be written back (finished). */
+	l->state = RUN_FINISHED;
+	CU_ASSERT(state_run_update(st, l, err, sizeof(err)) == 0);
+	state_run_free(l);
+	state_close(st);
+}
+
+static void
+test_corrupt_rows(void)
+{
+	struct state	*st = unit_state_fresh("test_state");
+	struct run_rec	*r, *l;
+	char		 err[512];
+
+	/* A sound run loads with nothing to say. */
+	r = make_run(7, 2, 100);
+	r->state = RUN_RECEIVING;
+	CU_ASSERT_FATAL(state_run_insert(st, r, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(state_run_load(st, 7, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT_PTR_NULL(l->invalid);
+	CU_ASSERT_EQUAL(l->npkgs, 2);
+	state_run_free(l);
+	state_run_free(r);
+	state_close(st);
+
+	corrupt_case("DELETE FROM run_pkgs", "no package rows");
+	corrupt_case("UPDATE runs SET pkg_index = 7", "pkg_index 7 is past");
+	corrupt_case("UPDATE runs SET pkg_index = 70000", "pkg_index: 70000");
+	corrupt_case("UPDATE runs SET pkg_index = -1", "pkg_index: -1");
+	corrupt_case("UPDATE runs SET state = 99", "state: 99");
+	corrupt_case("UPDATE runs SET path = 'x'", "path: not an integer");
+	corrupt_case("UPDATE runs SET port = 70000", "port: 70000");
+	corrupt_case("UPDATE runs SET key = x'0102'", "key: 2 bytes");
+	corrupt_case("UPDATE runs SET options = 255", "options: 255");
+	corrupt_case("UPDATE runs SET outcome = 50", "outcome: 50");
+	corrupt_case("UPDATE runs SET reported = 2", "reported: 2");
+	corrupt_case("UPDATE run_pkgs SET state = 42 WHERE idx = 1",
+	    "run_pkgs row broken: state: 42");
+	corrupt_case("UPDATE run_pkgs SET idx = 5 WHERE idx = 1", "idx: 5");
+	corrupt_case("UPDATE run_pkgs SET pkg_id = 'a b' WHERE idx = 0",
+	    "pkg_id");
+	corrupt_case("UPDATE run_pkgs SET size = 0", "size: 0");
+	corrupt_case("UPDATE run_pkgs SET sha256 = x'00'", "sha256: 1 bytes");
+	corrupt_case("UPDATE run_pkgs SET signature = 'sig'",
+	    "signature: not a blob");
+	corrupt_case("UPDATE run_pkgs SET manifest = x''", "manifest: 0 bytes");
+	corrupt_case("UPDATE run_pkgs SET has_exit = 3", "has_exit: 3");
+}
+
+/*
+ * Issue #12 finding 8: the per-package high-water mark only goes up,
+ * survives a restart, and the migration to schema 2 seeds it from what
+ * is installed.
+ */
+static void
+test_marks(void)
+{
+	struct state		*st = unit_state_fresh("test_state");
+	struct pkg_manifest	 m;
+	struct pkg_mark		 mark;
+	char			 err[512];
+	int			 found;
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "APP");
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(found, 0);
+	m.has_version = 1;
+	m.major = 2;
+	m.minor = 5;
+	CU_ASSERT(state_mark_raise(st, &m, 11, err, sizeof(err)) == 0);
+	/* Lower, or without a version: the mark stays. */
+	m.minor = 1;
+	CU_ASSERT(state_mark_raise(st, &m, 12, err, sizeof(err)) == 0);
+	m.has_version = 0;
+	CU_ASSERT(state_mark_raise(st, &m, 13, err, sizeof(err)) == 0);
+	st = unit_state_reopen(st);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == 2 &&
+	    mark.minor == 5 && mark.run_id == 11);
+	/* Higher: raised. */
+	m.has_version = 1;
+	m.major = 3;
+	m.minor = 0;
+	CU_ASSERT(state_mark_raise(st, &m, 14, err, sizeof(err)) == 0);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.major == 3 && mark.minor == 0 &&
+	    mark.run_id == 14);
+	/* A broken mark holds at its highest. */
+	CU_ASSERT(sqlite3_exec(state_db(st), "UPDATE marks SET major = 'x'",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT(state_mark_get(st, "APP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == UINT16_MAX);
+
+	/* Schema 1 with installed packages: schema 2 starts from them. */
+	CU_ASSERT(sqlite3_exec(state_db(st), "DROP TABLE marks; "
+	    "PRAGMA user_version = 1; INSERT INTO installed (pkg_id, "
+	    "has_version, major, minor, supersedes, run_id, installed_at) "
+	    "VALUES ('SP', 1, 4, 2, '', 77, 1700000000)", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	st = unit_state_reopen(st);
+	CU_ASSERT(state_mark_get(st, "SP", &mark, &found, err,
+	    sizeof(err)) == 0);
+	CU_ASSERT(found && mark.has_version && mark.major == 4 &&
+	    mark.minor == 2 && mark.run_id == 77);
+	pkg_manifest_free(&m);
+	state_close(st);
+}
+
 /* A database from a newer agent is refused, not "migrated" backwards. */
 static void
 test_newer_schema(void)
@@ -236,6 +385,8 @@ main(void)
 		{ "full disk", test_full_disk },
 		{ "newer schema refused", test_newer_schema },
 		{ "private modes", test_modes },
+		{ "rows that break a rule (#12)", test_corrupt_rows },
+		{ "high-water marks (#12)", test_marks },
 		CU_TEST_INFO_NULL,
 	};
 	int	rv;
