@@ -1,5 +1,5 @@
 /*
- * Making a peer's words safe to log and to store (issue #12): an agent's
+ * Making a peer's words safe to log and to store: an agent's
  * report message and output, a receiver's error text.  Control characters
  * and bytes that are not well-formed UTF-8 become visible escapes, so that
  * a hostile peer can neither forge log lines (a newline), nor drive the

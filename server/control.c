@@ -51,6 +51,7 @@
 #include "etoken.h"
 #include "log.h"
 #include "server.h"
+#include "vis.h"
 #include "xmalloc.h"
 
 #define CONTROL_HANDSHAKE_TIMEOUT 5	/* seconds for the TLS handshake */
@@ -603,6 +604,23 @@ control_conn_enroll(struct control_conn *c, struct ctl_msg *m)
 	control_conn_set_state(c, CONTROL_CONN_PENDING);
 }
 
+
+/*
+ * A peer's words are escaped before anything logs or stores them (a
+ * newline would forge a log line, an ESC drive the admin's terminal).
+ */
+static void
+control_vis(char **s)
+{
+	char	*t;
+
+	if (*s == NULL)
+		return;
+	t = vis_strdup(*s, 0);
+	free(*s);
+	*s = t;
+}
+
 static void
 control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 {
@@ -626,6 +644,8 @@ control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 		return;
 	}
 	c->name = xstrdup(m->u.hello.name);
+	control_vis(&m->u.hello.version);
+	control_vis(&m->u.hello.boot_id);
 	if ((rv = db_machine_get(srv->db, c->name, &dm)) == -1) {
 		control_conn_fail(c, CTL_ERR_INTERNAL, "database error");
 		return;
@@ -687,6 +707,10 @@ control_conn_heartbeat(struct control_conn *c, struct ctl_msg *m)
 
 	if (m->u.heartbeat.has_facts) {
 		o = json_object();
+		for (i = 0; i < m->u.heartbeat.nfacts; i++) {
+			control_vis(&m->u.heartbeat.facts[i].key);
+			control_vis(&m->u.heartbeat.facts[i].value);
+		}
 		for (i = 0; i < m->u.heartbeat.nfacts; i++)
 			json_object_set_new(o, m->u.heartbeat.facts[i].key,
 			    json_string(m->u.heartbeat.facts[i].value));

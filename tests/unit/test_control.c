@@ -188,28 +188,37 @@ refused(struct control_conn *c, int code)
  * a CSR that is none) or one without fields, such as HEARTBEAT.
  */
 static void
-say(struct control_conn *c, enum ctl_type type, const char *name,
-    const char *arg)
+say_version(struct control_conn *c, enum ctl_type type, const char *name,
+    const char *arg, const char *version)
 {
 	struct ctl_msg	m;
 
+	/* On the heap, as ctl_decode leaves them: the server may swap them. */
 	memset(&m, 0, sizeof(m));
 	m.type = type;
 	switch (type) {
 	case CTL_HELLO:
-		m.u.hello.name = (char *)name;
-		m.u.hello.version = "test";
-		m.u.hello.boot_id = (char *)arg;
+		m.u.hello.name = xstrdup(name);
+		m.u.hello.version = xstrdup(version);
+		m.u.hello.boot_id = xstrdup(arg);
 		break;
 	case CTL_ENROLL:
-		m.u.enroll.name = (char *)name;
-		m.u.enroll.token = (char *)arg;
-		m.u.enroll.csr = "not a CSR";
+		m.u.enroll.name = xstrdup(name);
+		m.u.enroll.token = xstrdup(arg);
+		m.u.enroll.csr = xstrdup("not a CSR");
 		break;
 	default:
 		break;
 	}
 	control_conn_fsm(c, &m);
+	ctl_msg_free(&m);
+}
+
+static void
+say(struct control_conn *c, enum ctl_type type, const char *name,
+    const char *arg)
+{
+	say_version(c, type, name, arg, "test");
 }
 
 static void
@@ -241,6 +250,29 @@ test_hello_online(void)
 	CU_ASSERT_EQUAL(nheard, 3);
 	CU_ASSERT_STRING_EQUAL(heard[2], "offline vm1");
 	CU_ASSERT(!control_online(&ctl, "vm1"));
+	teardown();
+}
+
+/* An agent's words reach the database and the log escaped. */
+static void
+test_hello_escaped(void)
+{
+	struct control_conn	*c;
+	json_t			*o;
+	const char		*v;
+
+	setup();
+	c = fake_conn("vm1");
+	say_version(c, CTL_HELLO, "vm1", "boot\n1", "1.0\n\x1b[2J");
+	CU_ASSERT_EQUAL_FATAL(c->state, CONTROL_CONN_ONLINE);
+	o = db_machines_json(srv.db, "vm1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	v = json_string_value(json_object_get(o, "agent_version"));
+	CU_ASSERT(v != NULL && strcmp(v, "1.0\\n\\x1b[2J") == 0);
+	v = json_string_value(json_object_get(o, "boot_id"));
+	CU_ASSERT(v != NULL && strcmp(v, "boot\\n1") == 0);
+	json_decref(o);
+	control_conn_free(c);
 	teardown();
 }
 
@@ -440,6 +472,7 @@ test_bad_input_closes(void)
 static CU_TestInfo tests[] = {
 	{ "HELLO online, heartbeat start, offline", test_hello_online },
 	{ "HELLO refused", test_hello_refused },
+	{ "HELLO fields escaped", test_hello_escaped },
 	{ "ENROLL refused", test_enroll_refused },
 	{ "admission: per address, oldest handshake", test_admit },
 	{ "REPORT, out of order, agent ERROR", test_report_and_errors },
