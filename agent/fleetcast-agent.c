@@ -41,6 +41,7 @@ static const struct conf_def agent_conf_defs[] = {
 	{ "interface", CONF_STRING, NULL, 0, 0, NULL },
 	{ "enroll_token", CONF_STRING, NULL, 0, 0, NULL },
 	{ "server_fingerprint", CONF_STRING, NULL, 0, 0, NULL },
+	{ "enroll_token_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "trusted_keys", CONF_STRING, NULL, 0, 0, NULL },
@@ -265,6 +266,71 @@ agent_signal(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
+/*
+ * The enrollment token is a secret: from enroll_token_file (which others
+ * must not be able to read), or from enroll_token, which is refused in a
+ * configuration file that others can read.  A token given on the command
+ * line (tests) is the caller's business.
+ */
+static int
+agent_token_conf(struct conf *c, const char *conffile, char *err,
+    size_t errlen)
+{
+	const char	*path = conf_str(c, "enroll_token_file"), *where;
+	char		 line[512], e2[256];
+	struct stat	 st;
+	FILE		*f;
+
+	if (path != NULL) {
+		if (conf_str(c, "enroll_token") != NULL) {
+			snprintf(err, errlen, "enroll_token (%s) and "
+			    "enroll_token_file (%s): set one of them",
+			    conf_where(c, "enroll_token"),
+			    conf_where(c, "enroll_token_file"));
+			return (-1);
+		}
+		if ((f = fopen(path, "r")) == NULL ||
+		    fstat(fileno(f), &st) == -1) {
+			snprintf(err, errlen, "enroll_token_file: %s: %s", path,
+			    strerror(errno));
+			if (f != NULL)
+				fclose(f);
+			return (-1);
+		}
+		if ((st.st_mode & 077) != 0) {
+			fclose(f);
+			snprintf(err, errlen, "enroll_token_file: %s is mode "
+			    "%04o: others can read the token; chmod 600 %s",
+			    path, (unsigned)(st.st_mode & 07777), path);
+			return (-1);
+		}
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0') {
+			snprintf(err, errlen, "enroll_token_file: %s is empty",
+			    path);
+			return (-1);
+		}
+		snprintf(e2, sizeof(e2), "enroll_token_file %s", path);
+		return (conf_set(c, "enroll_token", line, e2, err, errlen));
+	}
+	if (conf_str(c, "enroll_token") == NULL || conffile == NULL)
+		return (0);
+	where = conf_where(c, "enroll_token");
+	if (strncmp(where, "--", 2) == 0)
+		return (0);
+	if (stat(conffile, &st) == 0 && (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "enroll_token (%s): %s is mode %04o, so "
+		    "any local user can read the token; chmod 600 %s, or put "
+		    "the token in a file of its own named by enroll_token_file",
+		    where, conffile, (unsigned)(st.st_mode & 07777), conffile);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -347,6 +413,9 @@ nextarg:
 		}
 	}
 	if (conf_args(c, nkv, kv, err, sizeof(err)) == -1 ||
+	    agent_token_conf(c, conffile != NULL ? conffile :
+	    (access(AGENT_CONF_FILE, F_OK) == 0 ? AGENT_CONF_FILE : NULL), err,
+	    sizeof(err)) == -1 ||
 	    agent_check_conf(c, &name, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fleetcast-agent: %s\n", err);
 		return (2);

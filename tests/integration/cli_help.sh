@@ -187,6 +187,34 @@ grep -q "warning: trusted_keys is not set" "$T/err" ||
 grep -q "warning: trusted_keys" "$T/err" &&
     fail "fleetcastd -n with trusted_keys still warns: $(cat "$T/err")"
 
+# A token is a secret: refused in a config file others can read, and in
+# an enroll_token_file others can read; accepted once chmod 600.
+n=$((n + 1))
+"$FC" key generate --out "$T/tk" >/dev/null 2>&1 || fail "key generate"
+tok=0123456789abcdef.0123456789abcdef0123456789abcdef.$(printf '%064d' 0)
+printf 'server = 127.0.0.1:56022\ntrusted_keys = %s\nstate_dir = %s\nname = vm1\n' \
+    "$T/tk.pub" "$T/agst" > "$T/base.conf"
+{ cat "$T/base.conf"; echo "enroll_token = $tok"; } > "$T/tok.conf"
+chmod 644 "$T/tok.conf"
+"$AGENT" -n -c "$T/tok.conf" >"$T/out" 2>"$T/err"
+got=$?
+[ "$got" = 2 ] || fail "enroll_token in a 0644 config: exit $got, wanted 2"
+grep -q "is mode 0644, so any local user can read the token; chmod 600" "$T/err" ||
+    fail "enroll_token in a 0644 config: $(cat "$T/err")"
+chmod 600 "$T/tok.conf"
+"$AGENT" -n -c "$T/tok.conf" >"$T/out" 2>"$T/err" ||
+    fail "enroll_token in a 0600 config: $(cat "$T/err")"
+{ cat "$T/base.conf"; echo "enroll_token_file = $T/tok"; } > "$T/tokf.conf"
+echo "$tok" > "$T/tok"
+chmod 644 "$T/tok"
+"$AGENT" -n -c "$T/tokf.conf" >"$T/out" 2>"$T/err" &&
+    fail "a 0644 enroll_token_file was accepted"
+grep -q "enroll_token_file: $T/tok is mode 0644" "$T/err" ||
+    fail "0644 enroll_token_file: $(cat "$T/err")"
+chmod 600 "$T/tok"
+"$AGENT" -n -c "$T/tokf.conf" >"$T/out" 2>"$T/err" ||
+    fail "a 0600 enroll_token_file: $(cat "$T/err")"
+
 if [ "$fails" -ne 0 ]; then
 	echo "cli_help: $fails of $n checks failed" >&2
 	exit 1
