@@ -932,7 +932,23 @@ control_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "closing", control_conn_who(c),
 		    control_conn_strstate(c->state));
 	else if (what & BEV_EVENT_ERROR) {
-		if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if ((e = bufferevent_get_openssl_error(bev)) != 0 &&
+		    ERR_GET_REASON(e) == SSL_R_TLSV1_ALERT_UNKNOWN_CA)
+			/* What a reinstalled server hears from its fleet. */
+			log_info("control: %s: the agent refused this server's "
+			    "certificate: it pins another CA, so it was "
+			    "enrolled with a previous server; to enroll it "
+			    "here, stop it and remove agent.crt and ca.crt "
+			    "from its state_dir (guide, section 12)",
+			    control_conn_who(c));
+		else if (e != 0 &&
+		    ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED)
+			log_info("control: %s: the machine presents a "
+			    "certificate from another CA: it was enrolled with "
+			    "a previous server; to enroll it here, remove "
+			    "agent.crt and ca.crt from its state_dir (guide, "
+			    "section 12)", control_conn_who(c));
+		else if (e != 0) {
 			ERR_error_string_n(e, buf, sizeof(buf));
 			log_info("control: %s: TLS: %s", control_conn_who(c),
 			    buf);
