@@ -121,6 +121,7 @@ struct control_conn {
 	char			*facts;		/* last facts stored, JSON */
 	int			 started;	/* new boot: automatic update */
 	uint64_t		 seen_flushed;
+	uint64_t		 heard;		/* last message, ms */
 	/* A deferred close, see control_conn_send. */
 	struct event		*ev_close;
 	TAILQ_ENTRY(control_conn) entry;
@@ -665,9 +666,32 @@ control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 		    strcmp(boot, m->u.hello.boot_id) != 0;
 		json_decref(prev);
 	}
-	/* The newest connection of a machine wins. */
+	/*
+	 * The newest connection of a machine wins (a restarted agent whose
+	 * old connection the server has not seen die yet), unless the old
+	 * one is alive and elsewhere: then two machines hold one identity
+	 * (a cloned VM) and would knock each other off every few seconds.
+	 */
 	if ((old = control_conn_find(c->ctl, c->name,
 	    CONTROL_CONN_ONLINE)) != NULL) {
+		if (strcmp(old->addr, c->addr) != 0 && now - old->heard <
+		    2000ULL * (uint64_t)srv->heartbeat) {
+			log_warnx("control: %s: refused: %s is online from %s "
+			    "with the same identity: two machines share one "
+			    "name and key (a cloned VM?); give the clone its "
+			    "own name and remove agent.key, agent.crt and "
+			    "ca.crt from its state_dir (guide, section 5)",
+			    control_conn_who(c), c->name, old->addr);
+			db_event(srv->db, now, "clone", 0, c->name, "a second "
+			    "machine with this identity from %s refused while "
+			    "online from %s", c->addr, old->addr);
+			control_conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "%s is "
+			    "online from %s already: this machine holds the "
+			    "same identity (a cloned VM?); give it its own "
+			    "name and remove agent.key, agent.crt and ca.crt "
+			    "from its state_dir", c->name, old->addr);
+			return;
+		}
 		log_info("control: %s: replaced by a new connection",
 		    control_conn_who(old));
 		control_conn_free(old);
@@ -818,6 +842,7 @@ control_conn_read_cb(struct bufferevent *bev, void *arg)
 		    ctl_strtype(m.type));
 		/* Any message shows the peer is alive. */
 		control_conn_arm_timeout(c);
+		c->heard = server_now_ms();
 		control_conn_fsm(c, &m);
 		ctl_msg_free(&m);
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "unit_log.h"
 #include "unit_tmp.h"
 
 #define FP_CSR	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -469,6 +470,35 @@ test_bad_input_closes(void)
 	teardown();
 }
 
+/*
+ * Two machines with one identity (a cloned VM): while the first is online
+ * and heard from, the second is refused from its other address, saying
+ * why; the first stays online.
+ */
+static void
+test_clone_refused(void)
+{
+	struct control_conn	*c, *d;
+
+	setup();
+	srv.heartbeat = 10;
+	c = fake_conn("vm1");
+	say(c, CTL_HELLO, "vm1", "boot-1");
+	CU_ASSERT_EQUAL_FATAL(c->state, CONTROL_CONN_ONLINE);
+	c->heard = server_now_ms();
+	d = fake_conn("vm1");
+	snprintf(d->addr, sizeof(d->addr), "192.0.2.99");
+	unit_log_reset();
+	say(d, CTL_HELLO, "vm1", "boot-7");
+	CU_ASSERT_NOT_EQUAL(d->state, CONTROL_CONN_ONLINE);
+	CU_ASSERT_EQUAL(c->state, CONTROL_CONN_ONLINE);
+	CU_ASSERT_EQUAL(nheard, 1);
+	CU_ASSERT(unit_log_has("vm1 is online from 192.0.2.1 with the same "
+	    "identity"));
+	CU_ASSERT(unit_log_has("cloned VM"));
+	teardown();
+}
+
 static CU_TestInfo tests[] = {
 	{ "HELLO online, heartbeat start, offline", test_hello_online },
 	{ "HELLO refused", test_hello_refused },
@@ -477,6 +507,7 @@ static CU_TestInfo tests[] = {
 	{ "admission: per address, oldest handshake", test_admit },
 	{ "REPORT, out of order, agent ERROR", test_report_and_errors },
 	{ "the newest connection wins", test_newest_wins },
+	{ "a clone elsewhere is refused", test_clone_refused },
 	{ "bad input closes", test_bad_input_closes },
 	CU_TEST_INFO_NULL,
 };
@@ -484,5 +515,7 @@ static CU_TestInfo tests[] = {
 int
 main(void)
 {
+	if (unit_log_capture("test_control") == -1)
+		return (1);
 	return (unit_main("control", tests));
 }
