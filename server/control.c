@@ -685,7 +685,8 @@ control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 			db_event(srv->db, now, "clone", 0, c->name, "a second "
 			    "machine with this identity from %s refused while "
 			    "online from %s", c->addr, old->addr);
-			control_conn_fail(c, CTL_ERR_UNKNOWN_MACHINE, "%s is "
+			/* Not UNKNOWN_MACHINE: that makes an agent enroll anew. */
+			control_conn_fail(c, CTL_ERR_ENROLL_REFUSED, "%s is "
 			    "online from %s already: this machine holds the "
 			    "same identity (a cloned VM?); give it its own "
 			    "name and remove agent.key, agent.crt and ca.crt "
