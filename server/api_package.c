@@ -248,9 +248,10 @@ api_package_register(struct api_package_add *a, uint64_t size,
 	char			 rel[256], dst[4096], hex[65];
 	char			 kid[KEYID_LEN * 2 + 1], *oldfile = NULL, *mjson;
 	json_t			*mj;
-	size_t			 mlen;
+	size_t			 mlen, nauto;
 	int			 exists, hv, rv = -1;
 	uint16_t		 ma, mi;
+	uint64_t		 run;
 	const uint8_t		*mraw;
 
 	*status = 500;
@@ -340,9 +341,17 @@ api_package_register(struct api_package_add *a, uint64_t size,
 		api_package_unlink(dst);
 	}
 	*out = db_packages_json(srv->db, m->id);
-	/* P5: a highest package goes at once to the machines that are on. */
-	if (m->urgency == PKG_URGENCY_HIGHEST)
-		auto_package_added(srv->autoupd, m->id);
+	/*
+	 * P5: a highest package goes at once to the machines that are on; the
+	 * answer says which run that is, so the admin can follow it.
+	 */
+	if (m->urgency == PKG_URGENCY_HIGHEST) {
+		run = auto_package_added(srv->autoupd, m->id, &nauto);
+		if (*out != NULL)
+			json_object_set_new(*out, "automatic_run", run != 0 ?
+			    json_pack("{s:I, s:I}", "id", (json_int_t)run,
+			    "machines", (json_int_t)nauto) : json_null());
+	}
 	rv = 0;
 out:
 	pkg_close(p);

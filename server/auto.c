@@ -38,6 +38,9 @@ struct autoupd {
 	char		**started;	/* machines that started, for the pass */
 	size_t		 nstarted;
 	int		 hour, minute;
+	/* What the last pass started for its one package (only). */
+	uint64_t	 only_run;
+	size_t		 only_n;
 };
 
 /* One package, and the machines it goes to in this pass. */
@@ -167,10 +170,13 @@ launch(struct autoupd *au, json_t *machines, struct auto_pkg *pkgs,
 		if (runs_create_sc(srv->runs, &sc, pkgs[i].machines,
 		    pkgs[i].n, &run, err, sizeof(err), &status) == -1)
 			log_warnx("automatic update of %s: %s", id, err);
-		else
+		else {
 			log_info("automatic update: run %" PRIu64 " of %s on "
 			    "%zu machine%s", run, id, pkgs[i].n,
 			    pkgs[i].n == 1 ? "" : "s");
+			au->only_run = run;
+			au->only_n = pkgs[i].n;
+		}
 		/* Tried, whatever came of it: not again in this boot. */
 		for (j = 0; j < pkgs[i].n; j++) {
 			boot = NULL;
@@ -234,10 +240,14 @@ auto_pass(struct autoupd *au, char **names, size_t nnames, const char *only,
 }
 
 /* A highest package was added: every online machine that needs it. */
-void
-auto_package_added(struct autoupd *au, const char *id)
+uint64_t
+auto_package_added(struct autoupd *au, const char *id, size_t *n)
 {
+	au->only_run = 0;
+	au->only_n = 0;
 	auto_pass(au, NULL, 0, id, 1, 0);
+	*n = au->only_n;
+	return (au->only_run);
 }
 
 /*

@@ -310,7 +310,8 @@ void		 api_free(struct api *);
 
 struct autoupd	*auto_new(struct server *, char *, size_t);
 void		 auto_free(struct autoupd *);
-void		 auto_package_added(struct autoupd *, const char *);
+/* P5: a highest package at once; the run it started (0: none), on *n. */
+uint64_t	 auto_package_added(struct autoupd *, const char *, size_t *);
 void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
 

@@ -678,6 +678,35 @@ add_wait_ms(uint64_t size)
 /* The server's limit on a package sent in the request (API_MAX_UPLOAD). */
 #define PACKAGE_UPLOAD_MAX	(64ULL * 1024 * 1024)
 
+
+/*
+ * What automatic update (P5) does with a package just added: highest goes
+ * at once (the run, to follow), high at auto_update_time and at each
+ * machine's start.
+ */
+static void
+package_auto_note(json_t *o)
+{
+	json_t		*ar = json_object_get(o, "automatic_run");
+	const char	*urg = show_str(o, "urgency");
+	json_int_t	 n;
+
+	if (json_is_object(ar)) {
+		n = json_integer_value(json_object_get(ar, "machines"));
+		printf("automatic update: run %" JSON_INTEGER_FORMAT " on %"
+		    JSON_INTEGER_FORMAT " machine%s (fleetcast run watch %"
+		    JSON_INTEGER_FORMAT ")\n", json_integer_value(
+		    json_object_get(ar, "id")), n, n == 1 ? "" : "s",
+		    json_integer_value(json_object_get(ar, "id")));
+	} else if (strcmp(urg, "highest") == 0)
+		printf("automatic update: no machine online needs it now; each "
+		    "gets it at its next start\n");
+	else if (strcmp(urg, "high") == 0)
+		printf("automatic update: to the machines that are on at the "
+		    "server's auto_update_time, and to each machine at its "
+		    "next start\n");
+}
+
 static int
 package_add(int argc, char **argv)
 {
@@ -743,11 +772,13 @@ package_add(int argc, char **argv)
 		return (rv);
 	if (json)
 		show_json(res.json);
-	else
+	else {
 		printf("package %s%s%s added\n", show_str(res.json, "id"),
 		    json_is_string(json_object_get(res.json, "version")) ?
 		    " " : "", json_is_string(json_object_get(res.json,
 		    "version")) ? show_str(res.json, "version") : "");
+		package_auto_note(res.json);
+	}
 	http_res_free(&res);
 	return (EXIT_OK);
 }

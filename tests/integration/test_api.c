@@ -1082,16 +1082,30 @@ test_auto_update(void)
 	    { "pkg.AUTO2", "0" } };
 	struct ctl_fact	 f3[] = { { "pkg.AUTO1", "1.0" },
 	    { "pkg.AUTO2", "0" }, { "pkg.SPA", "2.0" } };
+	char		 out[4096];
 
-	CU_ASSERT_EQUAL_FATAL(add_pkg("AUTO1", "--type hotfix --urgency "
-	    "highest --major 1 --minor 0"), 0);
+	/* Highest: at once, and package add says which run that is. */
+	CU_ASSERT_EQUAL_FATAL(sh(NULL, 0, "%s/server/cli/fleetcast package "
+	    "build --dir %s/payload --exec setup.sh --id AUTO1 --type hotfix "
+	    "--urgency highest --major 1 --minor 0 --sign-key %s/k.key -o "
+	    "%s/AUTO1.fcpkg >/dev/null", bindir, dir, dir, dir), 0);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "package add %s/AUTO1.fcpkg", bindir, dir), 0);
+	CU_ASSERT(strstr(out, "package AUTO1 1.0 added\nautomatic update: "
+	    "run ") != NULL);
+	CU_ASSERT(strstr(out, " on 2 machines (fleetcast run watch ") != NULL);
 	auto_run(&vm1, "AUTO1");
 	auto_run(&vm2, "AUTO1");
 	CU_ASSERT_EQUAL(auto_runs("AUTO1"), 1);	/* one run for both */
 
-	/* High: nothing at once. */
-	CU_ASSERT_EQUAL_FATAL(add_pkg("AUTO2", "--type hotfix --urgency high"),
-	    0);
+	/* High: nothing at once, and package add says when. */
+	CU_ASSERT_EQUAL_FATAL(sh(NULL, 0, "%s/server/cli/fleetcast package "
+	    "build --dir %s/payload --exec setup.sh --id AUTO2 --type hotfix "
+	    "--urgency high --sign-key %s/k.key -o %s/AUTO2.fcpkg >/dev/null",
+	    bindir, dir, dir, dir), 0);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "package add %s/AUTO2.fcpkg", bindir, dir), 0);
+	CU_ASSERT(strstr(out, "auto_update_time") != NULL);
 	CU_ASSERT_EQUAL_FATAL(add_pkg("SPA", "--type servicepack --urgency "
 	    "high --major 2 --minor 0"), 0);
 	CU_ASSERT_EQUAL_FATAL(add_pkg("SPB", "--type servicepack --urgency "
