@@ -49,6 +49,7 @@
 #define XS_MAX_PEERS		4096
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
+#define XS_PROGRESS_MS		250	/* progress callback, debug line */
 #define XS_ANNOUNCE_MS		100
 #define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
@@ -688,22 +689,26 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	if (s->state == XS_WAITING)
 		xs_gate(s);
 	xs_check_quiet(s);
-	if (now - s->last_progress >= 250) {
-		s->last_progress = now;
-		if (log_getverbose() > 1)
-			log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
-			    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
-			    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
-			    " rate %.0f Mbit/s loads %" PRIu64 "+%" PRIu64
-			    " lag %.1f MB slowest %.0f MB/s", s->session,
-			    xsend_strstate(s->state), s->next_sym,
-			    s->geom.nsym, s->n_repair, s->n_proactive,
-			    s->n_resend, s->pq.len, s->bq.len,
-			    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
-			    (double)lag / 1e6, slowest / 1e6);
-	}
-	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
-		s->last_progress = now;
+	/*
+	 * The debug line and the callback share one clock: each used its own
+	 * test of last_progress once, and the first to run reset it for the
+	 * other, so the callback never ran (issue #17).
+	 */
+	if (now - s->last_progress < XS_PROGRESS_MS)
+		return;
+	s->last_progress = now;
+	if (log_getverbose() > 1)
+		log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
+		    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
+		    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
+		    " rate %.0f Mbit/s loads %" PRIu64 "+%" PRIu64
+		    " lag %.1f MB slowest %.0f MB/s", s->session,
+		    xsend_strstate(s->state), s->next_sym,
+		    s->geom.nsym, s->n_repair, s->n_proactive,
+		    s->n_resend, s->pq.len, s->bq.len,
+		    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
+		    (double)lag / 1e6, slowest / 1e6);
+	if (s->cb.progress != NULL) {
 		xsend_stats(s, &st);
 		s->cb.progress(s->arg, &st);
 	}
