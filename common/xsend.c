@@ -68,6 +68,7 @@ enum xsend_event {
 
 static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
+static void	xs_log_rate(struct xsend *);
 static void	xsend_send_announce(struct xsend *);
 
 static const char *
@@ -708,10 +709,27 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		    s->n_resend, s->pq.len, s->bq.len,
 		    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
 		    (double)lag / 1e6, slowest / 1e6);
+	if (log_getverbose() > 1)
+		xs_log_rate(s);
 	if (s->cb.progress != NULL) {
 		xsend_stats(s, &st);
 		s->cb.progress(s->arg, &st);
 	}
+}
+
+/*
+ * What the rate control did (debug): its cuts by cause, the steps that
+ * found the uplink full and its capacity, where the loss penalty of a
+ * transfer shows (issue #17).
+ */
+static void
+xs_log_rate(struct xsend *s)
+{
+	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " drops %"
+	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", "
+	    "uplink full %" PRIu64 " steps, %.0f Mbit/s", s->session,
+	    s->n_cut_loss, s->n_cut_drop, s->n_cut_queue, s->n_cut_local,
+	    s->local.nfull, xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
 }
 
 static void
@@ -729,6 +747,7 @@ xs_finish(struct xsend *s)
 
 	xsend_set_state(s, XS_FINISHED);
 	s->t_end = mono_us();
+	xs_log_rate(s);
 	for (i = 0; i < 3; i++)
 		xsend_send_announce(s);
 	event_del(s->ev_pace);

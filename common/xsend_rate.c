@@ -13,7 +13,9 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "mono.h"
 #include "proto.h"
+#include "udp.h"
 #include "xsend_int.h"
 
 #define XS_RATE_START		(128.0 * 1024 * 1024)
@@ -27,6 +29,10 @@
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
 #define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
+#define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
+#define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
+#define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
+#define XS_LOCAL_RECENT_US	1000000	/* the uplink is the bottleneck */
 
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
@@ -118,6 +124,85 @@ xs_rate_report(struct xsend *s, struct xs_peer *p,
 		xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
 	}
 	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
+}
+
+/*
+ * The sender's own uplink (xsend_int.h: struct xs_local), one control
+ * step at now_us, given the transmit batch's counters: sends refused with
+ * ENOBUFS (full) and bytes the kernel took (accepted).  A step that saw
+ * a refusal found the local queue (a tbf, the device's) full; over a run
+ * of such steps the queue was full at both ends, so what the kernel took
+ * is what the link carried: one capacity sample per XS_LOCAL_SPAN_US of
+ * run.  The link being the bottleneck, nothing is lost by it (the batch
+ * keeps a refused datagram), which no receiver's report can tell as fast
+ * or as exactly.
+ */
+void
+xs_rate_local(struct xs_local *l, uint64_t now_us, uint64_t full,
+    uint64_t accepted)
+{
+	int	isfull;
+
+	if (l->us != 0 && now_us > l->us) {
+		isfull = full > l->full;
+		if (!isfull)
+			l->run_us = 0;
+		else {
+			l->last_full = now_us;
+			l->nfull++;
+			if (l->run_us == 0) {
+				l->run_us = now_us;
+				l->run_acc = accepted;
+			} else if (now_us - l->run_us >= XS_LOCAL_SPAN_US) {
+				l->s_bw[l->s_pos % XS_LOCAL_HIST] =
+				    (double)(accepted - l->run_acc) * 1e6 /
+				    (double)(now_us - l->run_us);
+				l->s_us[l->s_pos % XS_LOCAL_HIST] = now_us;
+				l->s_pos++;
+				l->run_us = now_us;
+				l->run_acc = accepted;
+			}
+		}
+	}
+	l->us = now_us;
+	l->full = full;
+	l->acc = accepted;
+}
+
+/*
+ * The local capacity: the largest sample of the last XS_LOCAL_WIN_US
+ * (an overestimate costs refused sends, nothing else; an underestimate
+ * an idle link), while the link was found full in that time; 0 when not
+ * known, so that probing finds a link that got faster.
+ */
+double
+xs_rate_local_bw(const struct xs_local *l, uint64_t now_us)
+{
+	double		bw = 0;
+	unsigned	i;
+
+	if (l->last_full == 0 || now_us - l->last_full > XS_LOCAL_WIN_US)
+		return (0);
+	for (i = 0; i < XS_LOCAL_HIST && i < l->s_pos; i++)
+		if (now_us - l->s_us[i] <= XS_LOCAL_WIN_US && l->s_bw[i] > bw)
+			bw = l->s_bw[i];
+	return (bw);
+}
+
+/*
+ * The rate the local capacity allows: a little over it (XS_LOCAL_GAIN)
+ * keeps the uplink's queue full, so the link never idles and what it
+ * refuses waits in the batch; and it bounds a rate that probes would
+ * push up without end behind a bottleneck that loses nothing.  The rate
+ * itself when the capacity is not known.
+ */
+double
+xs_rate_local_cap(const struct xs_local *l, uint64_t now_us, double rate)
+{
+	double	bw = xs_rate_local_bw(l, now_us);
+
+	return (bw > 0 && rate > bw * XS_LOCAL_GAIN ? bw * XS_LOCAL_GAIN :
+	    rate);
 }
 
 /*
@@ -414,14 +499,20 @@ void
 xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
     double *slowestp)
 {
-	uint64_t	 lag = 0;
-	double		 max, slowest = 0, want = 0, sent;
+	uint64_t	 lag = 0, now_us = mono_us();
+	double		 max, slowest = 0, want = 0, sent, lbw;
 	uint16_t	 old, pl;
 	unsigned	 h;
-	int		 i, nloss = 0, worst = 0, worst2 = 0;
+	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
+	lfull = s->local.nfull;
+	xs_rate_local(&s->local, now_us, udp_tx_full(s->tx),
+	    udp_tx_accepted(s->tx));
+	lfull = s->local.nfull != (uint64_t)lfull;
+	local = s->local.last_full != 0 &&
+	    now_us - s->local.last_full <= XS_LOCAL_RECENT_US;
 	/*
 	 * Rate control.  Each receiver that reported lately says how fast it
 	 * works through the stream (drain) and how much of it is still
@@ -487,18 +578,34 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	s->h_wire[h] = s->n_wire;
 	s->h_ms[h] = now;
 	s->h_pos++;
-	if (xs_rate_bottleneck(s, now, worst, old, sent)) {
+	/*
+	 * While our own uplink is the bottleneck (xs_rate_local) it loses
+	 * nothing, and the loss receivers see is their links' own, for FEC
+	 * and repairs: only a loss no lossy link has (over
+	 * XS_STEADY_MAX_PM, a slower link further on) is judged then.
+	 */
+	if ((!local || worst == XS_LOSS_UNKNOWN ||
+	    worst > XS_STEADY_MAX_PM) &&
+	    xs_rate_bottleneck(s, now, worst, old, sent)) {
 		/* Cut for loss. */
+		s->n_cut_loss++;
 	} else if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
 		if (slowest > 0 && s->rate > slowest * 0.8)
 			s->rate = slowest * 0.8;
 		s->slow_start = 0;
 		s->last_decrease = now;
+		s->n_cut_drop++;
 	} else if (s->congested_queue && now - s->last_decrease >= 50) {
 		s->rate *= 0.85;
 		s->slow_start = 0;
 		s->last_decrease = now;
+		s->n_cut_queue++;
+	} else if (lfull) {
+		/*
+		 * The uplink refused sends this step: no probe, the rate is
+		 * as high as it can go; the local capacity below sets it.
+		 */
 	} else if (want > 0) {
 		/*
 		 * Everyone keeps up: probe upwards (the measured pace is
@@ -516,6 +623,11 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
 		s->rate *= xs_rate_probe(s);
+	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {
+		s->rate = lbw;
+		s->slow_start = 0;
+		s->n_cut_local++;
+	}
 	if (s->rate > max)
 		s->rate = max;
 	if (s->rate < XS_RATE_MIN)
