@@ -575,16 +575,15 @@ udp_tx_syscalls(const struct udp_tx *tx)
 	return (tx->syscalls);
 }
 
-uint64_t
-udp_tx_accepted(const struct udp_tx *tx)
+/*
+ * What the batch handed over: bytes the kernel took, and sends it refused
+ * with ENOBUFS (a full local link), since udp_tx_new.
+ */
+void
+udp_tx_counts(const struct udp_tx *tx, uint64_t *accepted, uint64_t *full)
 {
-	return (tx->accepted);
-}
-
-uint64_t
-udp_tx_full(const struct udp_tx *tx)
-{
-	return (tx->full);
+	*accepted = tx->accepted;
+	*full = tx->full;
 }
 
 int

@@ -50,8 +50,7 @@ int		 udp_tx_pending(const struct udp_tx *);
 int		 udp_tx_flush(struct udp_tx *);
 int		 udp_tx_gso(const struct udp_tx *);
 uint64_t	 udp_tx_syscalls(const struct udp_tx *);
-uint64_t	 udp_tx_accepted(const struct udp_tx *);
-uint64_t	 udp_tx_full(const struct udp_tx *);
+void		 udp_tx_counts(const struct udp_tx *, uint64_t *, uint64_t *);
 
 /* Incoming batch: messages, each one or several (GRO) datagrams. */
 struct udp_rx;

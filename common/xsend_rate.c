@@ -499,7 +499,7 @@ void
 xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
     double *slowestp)
 {
-	uint64_t	 lag = 0, now_us = mono_us();
+	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
 	double		 max, slowest = 0, want = 0, sent, lbw;
 	uint16_t	 old, pl;
 	unsigned	 h;
@@ -508,8 +508,8 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
 	lfull = s->local.nfull;
-	xs_rate_local(&s->local, now_us, udp_tx_full(s->tx),
-	    udp_tx_accepted(s->tx));
+	udp_tx_counts(s->tx, &acc, &refused);
+	xs_rate_local(&s->local, now_us, refused, acc);
 	lfull = s->local.nfull != (uint64_t)lfull;
 	local = s->local.last_full != 0 &&
 	    now_us - s->local.last_full <= XS_LOCAL_RECENT_US;
