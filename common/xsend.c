@@ -726,10 +726,11 @@ static void
 xs_log_rate(struct xsend *s)
 {
 	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " drops %"
-	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", "
-	    "uplink full %" PRIu64 " steps, %.0f Mbit/s", s->session,
-	    s->n_cut_loss, s->n_cut_drop, s->n_cut_queue, s->n_cut_local,
-	    s->local.nfull, xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
+	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", at "
+	    "twice the delivered %" PRIu64 ", uplink full %" PRIu64 " steps, "
+	    "%.0f Mbit/s", s->session, s->n_cut_loss, s->n_cut_drop,
+	    s->n_cut_queue, s->n_cut_local, s->n_cut_dlv, s->local.nfull,
+	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
 }
 
 static void

@@ -88,6 +88,9 @@ struct xs_peer {
 	uint32_t		 j_pk;
 	uint64_t		 j_hw;
 	uint64_t		 iloss_ms;	/* when iloss was last updated */
+	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
+	double			 dlv;		/* delivered bytes/s, 1 s max */
+	uint64_t		 dlv_ms;	/* when that max was sampled */
 	int			 refused;	/* we refused it (straggler) */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
@@ -190,6 +193,7 @@ struct xsend {
 	uint64_t		 n_cut_drop;
 	uint64_t		 n_cut_queue;
 	uint64_t		 n_cut_local;
+	uint64_t		 n_cut_dlv;
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;

@@ -29,6 +29,8 @@
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
 #define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
+#define XS_DLV_WIN_MS		1000	/* a delivered rate's window */
+#define XS_DLV_GAIN		2.0	/* rate over the slowest delivered */
 #define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
 #define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
 #define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
@@ -81,14 +83,15 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 static void
 xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 {
-	double		inst;
-	uint64_t	dhw;
+	double		inst, d;
+	uint64_t	dhw, now = mono_ms();
 	uint32_t	dpk;
 
 	if (!p->rx_ok || hw < p->rx_hw) {
 		p->rx_ok = 1;
 		p->rx_pk = pk;
 		p->rx_hw = hw;
+		p->rx_ms = now;
 		return;
 	}
 	dhw = hw - p->rx_hw;
@@ -97,9 +100,25 @@ xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 	dpk = pk - p->rx_pk;
 	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
 	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
-	p->iloss_ms = mono_ms();
+	p->iloss_ms = now;
+	/*
+	 * What reached it per second of our clock, while the first pass
+	 * runs (repairs alone are too few to say what the path carries):
+	 * the largest over XS_DLV_WIN_MS, a path's capacity being what it
+	 * carried at best, not at a moment of cross traffic.
+	 */
+	if (s->state == XS_SENDING && s->n_packets > 0 &&
+	    now >= p->rx_ms + 20) {
+		d = (double)dpk * (double)s->n_wire / (double)s->n_packets *
+		    1000.0 / (double)(now - p->rx_ms);
+		if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
+			p->dlv = d;
+			p->dlv_ms = now;
+		}
+	}
 	p->rx_pk = pk;
 	p->rx_hw = hw;
+	p->rx_ms = now;
 }
 
 /*
@@ -278,6 +297,17 @@ xs_rate_judged_loss(struct xsend *s, uint64_t now)
 	if (nl == 0 || (short_ && now - s->judge_from < 3000))
 		return (-1);
 	return (s->conf.eject_ms > 0 && nl >= 2 ? worst2 : worst);
+}
+
+/* A delivered rate d, ranked against the lowest and second lowest. */
+static void
+xs_rate_rank_low(double d, double *low, double *low2)
+{
+	if (*low == 0 || d < *low) {
+		*low2 = *low;
+		*low = d;
+	} else if (*low2 == 0 || d < *low2)
+		*low2 = d;
 }
 
 /* Go to what got through, and remember it as the ceiling. */
@@ -501,6 +531,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 {
 	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
 	double		 max, slowest = 0, want = 0, sent, lbw;
+	double		 dlv = 0, dlv2 = 0;
 	uint16_t	 old, pl;
 	unsigned	 h;
 	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
@@ -543,6 +574,8 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 			nloss++;
 			xs_rate_rank(pl, &worst, &worst2);
 		}
+		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS)
+			xs_rate_rank_low(p->dlv, &dlv, &dlv2);
 		if (p->lag > lag)
 			lag = p->lag;
 		if (p->drain <= 0)
@@ -623,6 +656,20 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
 		s->rate *= xs_rate_probe(s);
+	/*
+	 * At most twice what the slowest receiver (the second slowest in
+	 * a group that refuses stragglers) was delivered at best lately:
+	 * behind a bottleneck that drops silently the rate overshoots it at
+	 * most twice over before its loss cuts it, where probes would push
+	 * it on to the ceiling (TFMCC's bound on slow start).
+	 */
+	if (s->conf.eject_ms > 0 && dlv2 > 0)
+		dlv = dlv2;
+	if (s->state == XS_SENDING && dlv > 0 &&
+	    s->rate > XS_DLV_GAIN * dlv) {
+		s->rate = XS_DLV_GAIN * dlv;
+		s->n_cut_dlv++;
+	}
 	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {
 		s->rate = lbw;
 		s->slow_start = 0;
