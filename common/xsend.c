@@ -257,9 +257,7 @@ xs_pump(struct xsend *s)
 
 	s->tokens += s->rate * (double)(now - s->last_us) / 1e6;
 	s->last_us = now;
-	burst = s->rate * 0.008;
-	if (burst < 4 * 65536)
-		burst = 4 * 65536;
+	burst = xs_rate_burst(s, now);
 	if (s->tokens > burst)
 		s->tokens = burst;
 	if (udp_tx_pending(s->tx) && udp_tx_flush(s->tx) != 0)

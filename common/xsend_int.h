@@ -222,6 +222,7 @@ void		 xs_rate_step(struct xsend *, uint64_t, uint64_t *, double *);
 void		 xs_rate_local(struct xs_local *, uint64_t, uint64_t, uint64_t);
 double		 xs_rate_local_bw(const struct xs_local *, uint64_t);
 double		 xs_rate_local_cap(const struct xs_local *, uint64_t, double);
+double		 xs_rate_burst(const struct xsend *, uint64_t);
 
 /* xsend_repair.c: NAKs, parity, resends, proactive FEC. */
 void		 xs_repair_init(struct xsend *);

@@ -35,6 +35,7 @@
 #define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
 #define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
 #define XS_LOCAL_RECENT_US	1000000	/* the uplink is the bottleneck */
+#define XS_BURST_LOCAL_MS	30	/* pacing burst then */
 
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
@@ -222,6 +223,26 @@ xs_rate_local_cap(const struct xs_local *l, uint64_t now_us, double rate)
 
 	return (bw > 0 && rate > bw * XS_LOCAL_GAIN ? bw * XS_LOCAL_GAIN :
 	    rate);
+}
+
+/*
+ * The most the pacing may send at once, bytes: 8 ms at the rate (at
+ * least four GSO super-packets), so that a switch's queue further on
+ * takes the burst after a late tick.  While the uplink is known to be
+ * the bottleneck nothing further on sees more than its capacity and its
+ * own queue takes the burst or refuses it (ENOBUFS, kept): the burst is
+ * then the local queue's XS_BURST_LOCAL_MS, so that a sender descheduled
+ * for longer than 8 ms (its receivers on the same cores, a loaded host)
+ * still keeps that queue from running dry.
+ */
+double
+xs_rate_burst(const struct xsend *s, uint64_t now_us)
+{
+	double	b;
+
+	b = s->rate * (xs_rate_local_bw(&s->local, now_us) > 0 ?
+	    XS_BURST_LOCAL_MS : 8) / 1000.0;
+	return (b < 4 * 65536 ? 4 * 65536 : b);
 }
 
 /*

@@ -26,7 +26,7 @@
 #define XS_PBATCH		8	/* parity rows encoded together */
 #define XS_PCACHE		1024	/* encoded parity symbols kept */
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
-#define XS_FEC_EPS		0.03	/* a group still short after parity */
+#define XS_FEC_EPS		0.05	/* a group still short after parity */
 #define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
 
 static void
@@ -316,8 +316,10 @@ xs_repair_emit(struct xsend *s)
  * still short after its data and r parity, P[Bin(k + r, p) > r], is at
  * most XS_FEC_EPS; at most k / 4.  Parity sized to the mean loss
  * (k * p, and the 1.25 of it once used) leaves a quarter of the groups
- * short at 5% loss, each a NAK round trip; this leaves 3% (7 parity for
- * 64 at 5%, 13 at 10%).
+ * short at 5% loss, each a NAK round trip; this leaves at most 5% (7
+ * parity for 64 from 4.6% to 5.6%, 12 at 10%): 1 more parity per group
+ * costs 1.6% of the link for all, a group short after it a NAK and one
+ * or two repairs, so the last few percent are left to NAKs.
  */
 uint32_t
 xs_repair_fec_r(uint32_t k, double p)
