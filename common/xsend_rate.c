@@ -74,6 +74,30 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 }
 
 /*
+ * What reached a receiver per second of our clock (dpk packets since
+ * p->rx_ms), while the first pass runs (repairs alone are too few to say
+ * what the path carries): the largest over XS_DLV_WIN_MS, a path's
+ * capacity being what it carried at best, not at a moment of cross
+ * traffic.
+ */
+static void
+xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
+    uint64_t now)
+{
+	double	d;
+
+	if (s->state != XS_SENDING || s->n_packets == 0 ||
+	    now < p->rx_ms + 20)
+		return;
+	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
+	    (double)(now - p->rx_ms);
+	if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
+		p->dlv = d;
+		p->dlv_ms = now;
+	}
+}
+
+/*
  * The share of everything we send that reaches a receiver (first pass,
  * repairs, announces alike): the packets it counted against the progress
  * of our packet counter as it saw it, over at least 100 packets, smoothed.
@@ -84,39 +108,23 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 static void
 xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 {
-	double		inst, d;
+	double		inst;
 	uint64_t	dhw, now = mono_ms();
 	uint32_t	dpk;
 
-	if (!p->rx_ok || hw < p->rx_hw) {
-		p->rx_ok = 1;
-		p->rx_pk = pk;
-		p->rx_hw = hw;
-		p->rx_ms = now;
-		return;
+	if (p->rx_ok && hw >= p->rx_hw) {
+		dhw = hw - p->rx_hw;
+		if (dhw < 100)
+			return;	/* a few more: fewer make a noisy share */
+		dpk = pk - p->rx_pk;
+		inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) /
+		    (double)dhw;
+		p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss +
+		    0.3 * inst;
+		p->iloss_ms = now;
+		xs_rate_delivered(s, p, dpk, now);
 	}
-	dhw = hw - p->rx_hw;
-	if (dhw < 100)
-		return;		/* a few more: fewer make a noisy share */
-	dpk = pk - p->rx_pk;
-	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
-	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
-	p->iloss_ms = now;
-	/*
-	 * What reached it per second of our clock, while the first pass
-	 * runs (repairs alone are too few to say what the path carries):
-	 * the largest over XS_DLV_WIN_MS, a path's capacity being what it
-	 * carried at best, not at a moment of cross traffic.
-	 */
-	if (s->state == XS_SENDING && s->n_packets > 0 &&
-	    now >= p->rx_ms + 20) {
-		d = (double)dpk * (double)s->n_wire / (double)s->n_packets *
-		    1000.0 / (double)(now - p->rx_ms);
-		if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
-			p->dlv = d;
-			p->dlv_ms = now;
-		}
-	}
+	p->rx_ok = 1;
 	p->rx_pk = pk;
 	p->rx_hw = hw;
 	p->rx_ms = now;
@@ -161,27 +169,23 @@ void
 xs_rate_local(struct xs_local *l, uint64_t now_us, uint64_t full,
     uint64_t accepted)
 {
-	int	isfull;
+	unsigned	i = l->s_pos % XS_LOCAL_HIST;
 
-	if (l->us != 0 && now_us > l->us) {
-		isfull = full > l->full;
-		if (!isfull)
-			l->run_us = 0;
-		else {
-			l->last_full = now_us;
-			l->nfull++;
-			if (l->run_us == 0) {
-				l->run_us = now_us;
-				l->run_acc = accepted;
-			} else if (now_us - l->run_us >= XS_LOCAL_SPAN_US) {
-				l->s_bw[l->s_pos % XS_LOCAL_HIST] =
-				    (double)(accepted - l->run_acc) * 1e6 /
-				    (double)(now_us - l->run_us);
-				l->s_us[l->s_pos % XS_LOCAL_HIST] = now_us;
-				l->s_pos++;
-				l->run_us = now_us;
-				l->run_acc = accepted;
-			}
+	if (l->us != 0 && now_us > l->us && full <= l->full)
+		l->run_us = 0;		/* not full: a run ends */
+	else if (l->us != 0 && now_us > l->us) {
+		l->last_full = now_us;
+		l->nfull++;
+		if (l->run_us != 0 && now_us - l->run_us >= XS_LOCAL_SPAN_US) {
+			l->s_bw[i] = (double)(accepted - l->run_acc) * 1e6 /
+			    (double)(now_us - l->run_us);
+			l->s_us[i] = now_us;
+			l->s_pos++;
+			l->run_us = 0;	/* the next span starts here */
+		}
+		if (l->run_us == 0) {
+			l->run_us = now_us;
+			l->run_acc = accepted;
 		}
 	}
 	l->us = now_us;
