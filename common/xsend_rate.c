@@ -31,6 +31,7 @@
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
 #define XS_DLV_WIN_MS		1000	/* a delivered rate's window */
 #define XS_DLV_GAIN		2.0	/* rate over the slowest delivered */
+#define XS_DLV_LOSS_PM		10	/* loss from which that bound holds */
 #define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
 #define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
 #define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
@@ -682,16 +683,18 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	    xs_repair_pending(s) > 0) && worst <= old)
 		s->rate *= xs_rate_probe(s);
 	/*
-	 * At most twice what the slowest receiver (the second slowest in
-	 * a group that refuses stragglers) was delivered at best lately:
-	 * behind a bottleneck that drops silently the rate overshoots it at
-	 * most twice over before its loss cuts it, where probes would push
-	 * it on to the ceiling (TFMCC's bound on slow start).
+	 * While receivers lose something, at most twice what the slowest
+	 * (the second slowest in a group that refuses stragglers) was
+	 * delivered at best lately: behind a bottleneck that drops silently
+	 * the rate overshoots it at most twice over before its loss cuts
+	 * it, where probes would push it on to the ceiling (TFMCC's bound on
+	 * slow start).  Without loss there is no overshoot to bound, and the
+	 * bound would only slow the start.
 	 */
 	if (s->conf.eject_ms > 0 && dlv2 > 0)
 		dlv = dlv2;
-	if (s->state == XS_SENDING && dlv > 0 &&
-	    s->rate > XS_DLV_GAIN * dlv) {
+	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
+	    worst >= XS_DLV_LOSS_PM && s->rate > XS_DLV_GAIN * dlv) {
 		s->rate = XS_DLV_GAIN * dlv;
 		s->n_cut_dlv++;
 	}
