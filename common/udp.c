@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 
 #include "log.h"
 #include "udp.h"
@@ -267,6 +268,18 @@ udp_sender_socket(const struct udp_addr *group, unsigned ifindex,
 	}
 	udp_bufsize(fd, SO_SNDBUF, SO_SNDBUFFORCE);
 	udp_bufsize(fd, SO_RCVBUF, SO_RCVBUFFORCE);
+	/*
+	 * A datagram the local qdisc drops (a tbf or a full device queue on
+	 * the sender's own uplink) then fails the send with ENOBUFS instead
+	 * of vanishing: udp_tx_flush keeps it and says the link is full,
+	 * which is the rate control's most exact signal (xsend_rate.c).
+	 * ICMP errors now queue on the socket's error queue, which the
+	 * reader drains (udp_drain_errors).
+	 */
+	if (setsockopt(fd, group->ss.ss_family == AF_INET ? IPPROTO_IP :
+	    IPPROTO_IPV6, group->ss.ss_family == AF_INET ? IP_RECVERR :
+	    IPV6_RECVERR, &one, sizeof(one)) == -1)
+		goto fail;
 	if (group->ss.ss_family == AF_INET) {
 		struct ip_mreqn	mr;
 
@@ -424,13 +437,77 @@ udp_local_port(int fd)
 	return (-1);
 }
 
+/*
+ * Empty a socket's error queue (IP_RECVERR: ICMP errors of what it sent
+ * unicast, a receiver gone); returns how many there were.  They say
+ * nothing a receiver's silence does not, but while they sit there poll
+ * reports the socket ready for ever.
+ */
+int
+udp_drain_errors(int fd)
+{
+	struct msghdr	msg;
+	struct iovec	iov;
+	uint8_t		buf[512];
+	union {
+		char		buf[512];
+		struct cmsghdr	align;
+	}		ctl;
+	int		n = 0;
+
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = buf;
+		iov.iov_len = sizeof(buf);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (n);
+		}
+		n++;
+	}
+}
+
+/* Bytes of this socket's datagrams not yet sent by the device; -1. */
+int64_t
+udp_outq(int fd)
+{
+	int	n;
+
+	if (ioctl(fd, SIOCOUTQ, &n) == -1)
+		return (-1);
+	return (n);
+}
+
+/*
+ * An error the kernel reports for an earlier datagram (an ICMP error
+ * noted on the socket with IP_RECVERR), not for the one being sent: the
+ * send may simply be tried again.
+ */
+static int
+udp_stale_error(int e)
+{
+	return (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	    e == EHOSTDOWN);
+}
+
 int
 udp_sendto(int fd, const void *buf, size_t len, const struct udp_addr *to)
 {
-	if (sendto(fd, buf, len, 0, (const struct sockaddr *)&to->ss,
-	    to->len) == -1)
-		return (-1);
-	return (0);
+	int	tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		if (sendto(fd, buf, len, 0, (const struct sockaddr *)&to->ss,
+		    to->len) != -1)
+			return (0);
+		if (errno != EINTR && !udp_stale_error(errno))
+			return (-1);
+	}
+	return (-1);
 }
 
 /*
@@ -452,6 +529,8 @@ struct udp_tx {
 	size_t		 slotlen;
 	int		 maxmsg;
 	uint64_t	 syscalls;
+	uint64_t	 accepted;	/* bytes the kernel took */
+	uint64_t	 full;		/* sends refused with ENOBUFS */
 };
 
 struct udp_tx *
@@ -494,6 +573,17 @@ uint64_t
 udp_tx_syscalls(const struct udp_tx *tx)
 {
 	return (tx->syscalls);
+}
+
+/*
+ * What the batch handed over: bytes the kernel took, and sends it refused
+ * with ENOBUFS (a full local link), since udp_tx_new.
+ */
+void
+udp_tx_counts(const struct udp_tx *tx, uint64_t *accepted, uint64_t *full)
+{
+	*accepted = tx->accepted;
+	*full = tx->full;
 }
 
 int
@@ -618,7 +708,10 @@ udp_tx_ungso(struct udp_tx *tx)
 
 /*
  * Hand the batch to the kernel.  Returns 0 when everything went, 1 when
- * the socket is full (call again when writable), -1 on a real error.
+ * the socket buffer is full (call again when writable), 2 when the local
+ * link is (ENOBUFS: the qdisc or the device queue dropped the datagram,
+ * which IP_RECVERR reports; it stays in the batch and goes on the next
+ * call, so nothing is lost here), -1 on a real error.
  */
 int
 udp_tx_flush(struct udp_tx *tx)
@@ -630,7 +723,7 @@ udp_tx_flush(struct udp_tx *tx)
 		struct cmsghdr	align;
 	} ctl[UDP_TX_MSGS];
 	struct cmsghdr	*cm;
-	int		 i, n, count;
+	int		 i, n, count, stale = 0;
 
 	while (tx->sent < tx->nmsg) {
 		count = tx->nmsg - tx->sent;
@@ -660,9 +753,14 @@ udp_tx_flush(struct udp_tx *tx)
 		tx->syscalls++;
 		n = sendmmsg(tx->fd, msgs, (unsigned)count, 0);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == ENOBUFS)
+			if (errno == ENOBUFS) {
+				tx->full++;
+				return (2);
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return (1);
+			if (udp_stale_error(errno) && stale++ < 4)
+				continue;
 			if (tx->gso && (errno == EIO || errno == EINVAL ||
 			    errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
 				log_info("udp: GSO refused (%s), sending "
@@ -675,6 +773,8 @@ udp_tx_flush(struct udp_tx *tx)
 				continue;
 			return (-1);
 		}
+		for (i = 0; i < n; i++)
+			tx->accepted += tx->len[tx->sent + i];
 		tx->sent += n;
 	}
 	tx->nmsg = 0;

@@ -36,6 +36,8 @@ int	 udp_group_socket(const struct udp_addr *, unsigned, int *, char *,
 int	 udp_ctl_socket(int, char *, size_t);
 int	 udp_queue_permille(int);
 int	 udp_sendto(int, const void *, size_t, const struct udp_addr *);
+int	 udp_drain_errors(int);
+int64_t	 udp_outq(int);
 
 /* Outgoing batch of datagrams to one destination. */
 struct udp_tx;
@@ -48,6 +50,7 @@ int		 udp_tx_pending(const struct udp_tx *);
 int		 udp_tx_flush(struct udp_tx *);
 int		 udp_tx_gso(const struct udp_tx *);
 uint64_t	 udp_tx_syscalls(const struct udp_tx *);
+void		 udp_tx_counts(const struct udp_tx *, uint64_t *, uint64_t *);
 
 /* Incoming batch: messages, each one or several (GRO) datagrams. */
 struct udp_rx;

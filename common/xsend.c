@@ -50,6 +50,7 @@
 #define XS_MAX_PEERS		4096
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
+#define XS_PROGRESS_MS		250	/* progress callback, debug line */
 #define XS_ANNOUNCE_MS		100
 #define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
@@ -68,6 +69,7 @@ enum xsend_event {
 
 static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
+static void	xs_log_rate(struct xsend *);
 static void	xsend_send_announce(struct xsend *);
 
 static const char *
@@ -256,9 +258,7 @@ xs_pump(struct xsend *s)
 
 	s->tokens += s->rate * (double)(now - s->last_us) / 1e6;
 	s->last_us = now;
-	burst = s->rate * 0.008;
-	if (burst < 4 * 65536)
-		burst = 4 * 65536;
+	burst = xs_rate_burst(s, now);
 	if (s->tokens > burst)
 		s->tokens = burst;
 	if (udp_tx_pending(s->tx) && udp_tx_flush(s->tx) != 0)
@@ -690,25 +690,47 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	if (s->state == XS_WAITING)
 		xs_gate(s);
 	xs_check_quiet(s);
-	if (now - s->last_progress >= 250) {
-		s->last_progress = now;
-		if (log_getverbose() > 1)
-			log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
-			    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
-			    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
-			    " rate %.0f Mbit/s loads %" PRIu64 "+%" PRIu64
-			    " lag %.1f MB slowest %.0f MB/s", s->session,
-			    xsend_strstate(s->state), s->next_sym,
-			    s->geom.nsym, s->n_repair, s->n_proactive,
-			    s->n_resend, s->pq.len, s->bq.len,
-			    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
-			    (double)lag / 1e6, slowest / 1e6);
-	}
-	if (s->cb.progress != NULL && now - s->last_progress >= 250) {
-		s->last_progress = now;
+	/*
+	 * The debug line and the callback share one clock: each used its own
+	 * test of last_progress once, and the first to run reset it for the
+	 * other, so the callback never ran (issue #17).
+	 */
+	if (now - s->last_progress < XS_PROGRESS_MS)
+		return;
+	s->last_progress = now;
+	if (log_getverbose() > 1)
+		log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
+		    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
+		    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
+		    " rate %.0f Mbit/s loads %" PRIu64 "+%" PRIu64
+		    " lag %.1f MB slowest %.0f MB/s", s->session,
+		    xsend_strstate(s->state), s->next_sym,
+		    s->geom.nsym, s->n_repair, s->n_proactive,
+		    s->n_resend, s->pq.len, s->bq.len,
+		    s->rate * 8 / 1e6, s->n_loads, s->n_gloads,
+		    (double)lag / 1e6, slowest / 1e6);
+	if (log_getverbose() > 1)
+		xs_log_rate(s);
+	if (s->cb.progress != NULL) {
 		xsend_stats(s, &st);
 		s->cb.progress(s->arg, &st);
 	}
+}
+
+/*
+ * What the rate control did (debug): its cuts by cause, the steps that
+ * found the uplink full and its capacity, where the loss penalty of a
+ * transfer shows (issue #17).
+ */
+static void
+xs_log_rate(struct xsend *s)
+{
+	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " drops %"
+	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", at "
+	    "twice the delivered %" PRIu64 ", uplink full %" PRIu64 " steps, "
+	    "%.0f Mbit/s", s->session, s->n_cut_loss, s->n_cut_drop,
+	    s->n_cut_queue, s->n_cut_local, s->n_cut_dlv, s->local.nfull,
+	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
 }
 
 static void
@@ -726,6 +748,7 @@ xs_finish(struct xsend *s)
 
 	xsend_set_state(s, XS_FINISHED);
 	s->t_end = mono_us();
+	xs_log_rate(s);
 	for (i = 0; i < 3; i++)
 		xsend_send_announce(s);
 	event_del(s->ev_pace);

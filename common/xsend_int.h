@@ -31,6 +31,28 @@ struct xs_sock;
 #define XS_OLD_INC		32	/* earlier incarnations remembered */
 #define XS_HIST			8	/* control steps of loss history */
 
+#define XS_LOCAL_HIST		64	/* local capacity samples kept */
+
+/*
+ * The sender's own uplink as the rate control sees it (xsend_rate.c:
+ * xs_rate_local): the transmit batch's counters of bytes the kernel took
+ * and of sends refused with ENOBUFS, read every control step, give a
+ * capacity sample over each run of at least XS_LOCAL_SPAN of steps that
+ * all found the link full.
+ */
+struct xs_local {
+	uint64_t	 full;		/* udp_tx_full at the last step */
+	uint64_t	 acc;		/* udp_tx_accepted then */
+	uint64_t	 us;		/* when, 0: never */
+	uint64_t	 last_full;	/* us of the last step that found it full */
+	uint64_t	 run_us;	/* full since then (every step), 0: not */
+	uint64_t	 run_acc;	/* accepted bytes then */
+	double		 s_bw[XS_LOCAL_HIST];	/* samples, bytes/s */
+	uint64_t	 s_us[XS_LOCAL_HIST];
+	unsigned	 s_pos;
+	uint64_t	 nfull;		/* steps that found it full */
+};
+
 enum xsend_state {
 	XS_INIT,
 	XS_WAITING,
@@ -66,6 +88,9 @@ struct xs_peer {
 	uint32_t		 j_pk;
 	uint64_t		 j_hw;
 	uint64_t		 iloss_ms;	/* when iloss was last updated */
+	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
+	double			 dlv;		/* delivered bytes/s, 1 s max */
+	uint64_t		 dlv_ms;	/* when that max was sampled */
 	int			 refused;	/* we refused it (straggler) */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
@@ -163,6 +188,12 @@ struct xsend {
 	int			 congested_queue;
 	uint64_t		 last_decrease;
 	uint64_t		 last_progress;
+	struct xs_local		 local;
+	uint64_t		 n_cut_loss;	/* rate cuts, by cause */
+	uint64_t		 n_cut_drop;
+	uint64_t		 n_cut_queue;
+	uint64_t		 n_cut_local;
+	uint64_t		 n_cut_dlv;
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;
@@ -188,6 +219,10 @@ void		 xs_rate_report(struct xsend *, struct xs_peer *,
 		     const struct proto_report *);
 struct xs_peer	*xs_rate_straggler(struct xsend *, uint64_t);
 void		 xs_rate_step(struct xsend *, uint64_t, uint64_t *, double *);
+void		 xs_rate_local(struct xs_local *, uint64_t, uint64_t, uint64_t);
+double		 xs_rate_local_bw(const struct xs_local *, uint64_t);
+double		 xs_rate_local_cap(const struct xs_local *, uint64_t, double);
+double		 xs_rate_burst(const struct xsend *, uint64_t);
 
 /* xsend_repair.c: NAKs, parity, resends, proactive FEC. */
 void		 xs_repair_init(struct xsend *);
@@ -195,6 +230,7 @@ void		 xs_repair_free(struct xsend *);
 uint64_t	 xs_repair_pending(const struct xsend *);
 int		 xs_repair_emit(struct xsend *);
 void		 xs_repair_proactive(struct xsend *, uint64_t);
+uint32_t	 xs_repair_fec_r(uint32_t, double);
 void		 xs_repair_nak(struct xsend *, const struct proto_nak *,
 		     uint64_t);
 void		 xs_repair_flush_ncf(struct xsend *);

@@ -13,7 +13,9 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "mono.h"
 #include "proto.h"
+#include "udp.h"
 #include "xsend_int.h"
 
 #define XS_RATE_START		(128.0 * 1024 * 1024)
@@ -27,6 +29,14 @@
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
 #define XS_STEADY_MAX_PM	300	/* more is never a link's own loss */
 #define XS_EJECT_LOSS_PM	150	/* a straggler's first-pass loss */
+#define XS_DLV_WIN_MS		1000	/* a delivered rate's window */
+#define XS_DLV_GAIN		2.0	/* rate over the slowest delivered */
+#define XS_DLV_LOSS_PM		10	/* loss from which that bound holds */
+#define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
+#define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
+#define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
+#define XS_LOCAL_RECENT_US	1000000	/* the uplink is the bottleneck */
+#define XS_BURST_LOCAL_MS	30	/* pacing burst then */
 
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
@@ -65,6 +75,30 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 }
 
 /*
+ * What reached a receiver per second of our clock (dpk packets since
+ * p->rx_ms), while the first pass runs (repairs alone are too few to say
+ * what the path carries): the largest over XS_DLV_WIN_MS, a path's
+ * capacity being what it carried at best, not at a moment of cross
+ * traffic.
+ */
+static void
+xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
+    uint64_t now)
+{
+	double	d;
+
+	if (s->state != XS_SENDING || s->n_packets == 0 ||
+	    now < p->rx_ms + 20)
+		return;
+	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
+	    (double)(now - p->rx_ms);
+	if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
+		p->dlv = d;
+		p->dlv_ms = now;
+	}
+}
+
+/*
  * The share of everything we send that reaches a receiver (first pass,
  * repairs, announces alike): the packets it counted against the progress
  * of our packet counter as it saw it, over at least 100 packets, smoothed.
@@ -76,24 +110,25 @@ static void
 xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 {
 	double		inst;
-	uint64_t	dhw;
+	uint64_t	dhw, now = mono_ms();
 	uint32_t	dpk;
 
-	if (!p->rx_ok || hw < p->rx_hw) {
-		p->rx_ok = 1;
-		p->rx_pk = pk;
-		p->rx_hw = hw;
-		return;
+	if (p->rx_ok && hw >= p->rx_hw) {
+		dhw = hw - p->rx_hw;
+		if (dhw < 100)
+			return;	/* a few more: fewer make a noisy share */
+		dpk = pk - p->rx_pk;
+		inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) /
+		    (double)dhw;
+		p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss +
+		    0.3 * inst;
+		p->iloss_ms = now;
+		xs_rate_delivered(s, p, dpk, now);
 	}
-	dhw = hw - p->rx_hw;
-	if (dhw < 100)
-		return;		/* a few more: fewer make a noisy share */
-	dpk = pk - p->rx_pk;
-	inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) / (double)dhw;
-	p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss + 0.3 * inst;
-	p->iloss_ms = mono_ms();
+	p->rx_ok = 1;
 	p->rx_pk = pk;
 	p->rx_hw = hw;
+	p->rx_ms = now;
 }
 
 /*
@@ -118,6 +153,101 @@ xs_rate_report(struct xsend *s, struct xs_peer *p,
 		xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
 	}
 	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
+}
+
+/*
+ * The sender's own uplink (xsend_int.h: struct xs_local), one control
+ * step at now_us, given the transmit batch's counters: sends refused with
+ * ENOBUFS (full) and bytes the kernel took (accepted).  A step that saw
+ * a refusal found the local queue (a tbf, the device's) full; over a run
+ * of such steps the queue was full at both ends, so what the kernel took
+ * is what the link carried: one capacity sample per XS_LOCAL_SPAN_US of
+ * run.  The link being the bottleneck, nothing is lost by it (the batch
+ * keeps a refused datagram), which no receiver's report can tell as fast
+ * or as exactly.
+ */
+void
+xs_rate_local(struct xs_local *l, uint64_t now_us, uint64_t full,
+    uint64_t accepted)
+{
+	unsigned	i = l->s_pos % XS_LOCAL_HIST;
+
+	if (l->us != 0 && now_us > l->us && full <= l->full)
+		l->run_us = 0;		/* not full: a run ends */
+	else if (l->us != 0 && now_us > l->us) {
+		l->last_full = now_us;
+		l->nfull++;
+		if (l->run_us != 0 && now_us - l->run_us >= XS_LOCAL_SPAN_US) {
+			l->s_bw[i] = (double)(accepted - l->run_acc) * 1e6 /
+			    (double)(now_us - l->run_us);
+			l->s_us[i] = now_us;
+			l->s_pos++;
+			l->run_us = 0;	/* the next span starts here */
+		}
+		if (l->run_us == 0) {
+			l->run_us = now_us;
+			l->run_acc = accepted;
+		}
+	}
+	l->us = now_us;
+	l->full = full;
+	l->acc = accepted;
+}
+
+/*
+ * The local capacity: the largest sample of the last XS_LOCAL_WIN_US
+ * (an overestimate costs refused sends, nothing else; an underestimate
+ * an idle link), while the link was found full in that time; 0 when not
+ * known, so that probing finds a link that got faster.
+ */
+double
+xs_rate_local_bw(const struct xs_local *l, uint64_t now_us)
+{
+	double		bw = 0;
+	unsigned	i;
+
+	if (l->last_full == 0 || now_us - l->last_full > XS_LOCAL_WIN_US)
+		return (0);
+	for (i = 0; i < XS_LOCAL_HIST && i < l->s_pos; i++)
+		if (now_us - l->s_us[i] <= XS_LOCAL_WIN_US && l->s_bw[i] > bw)
+			bw = l->s_bw[i];
+	return (bw);
+}
+
+/*
+ * The rate the local capacity allows: a little over it (XS_LOCAL_GAIN)
+ * keeps the uplink's queue full, so the link never idles and what it
+ * refuses waits in the batch; and it bounds a rate that probes would
+ * push up without end behind a bottleneck that loses nothing.  The rate
+ * itself when the capacity is not known.
+ */
+double
+xs_rate_local_cap(const struct xs_local *l, uint64_t now_us, double rate)
+{
+	double	bw = xs_rate_local_bw(l, now_us);
+
+	return (bw > 0 && rate > bw * XS_LOCAL_GAIN ? bw * XS_LOCAL_GAIN :
+	    rate);
+}
+
+/*
+ * The most the pacing may send at once, bytes: 8 ms at the rate (at
+ * least four GSO super-packets), so that a switch's queue further on
+ * takes the burst after a late tick.  While the uplink is known to be
+ * the bottleneck nothing further on sees more than its capacity and its
+ * own queue takes the burst or refuses it (ENOBUFS, kept): the burst is
+ * then the local queue's XS_BURST_LOCAL_MS, so that a sender descheduled
+ * for longer than 8 ms (its receivers on the same cores, a loaded host)
+ * still keeps that queue from running dry.
+ */
+double
+xs_rate_burst(const struct xsend *s, uint64_t now_us)
+{
+	double	b;
+
+	b = s->rate * (xs_rate_local_bw(&s->local, now_us) > 0 ?
+	    XS_BURST_LOCAL_MS : 8) / 1000.0;
+	return (b < 4 * 65536 ? 4 * 65536 : b);
 }
 
 /*
@@ -193,6 +323,17 @@ xs_rate_judged_loss(struct xsend *s, uint64_t now)
 	if (nl == 0 || (short_ && now - s->judge_from < 3000))
 		return (-1);
 	return (s->conf.eject_ms > 0 && nl >= 2 ? worst2 : worst);
+}
+
+/* A delivered rate d, ranked against the lowest and second lowest. */
+static void
+xs_rate_rank_low(double d, double *low, double *low2)
+{
+	if (*low == 0 || d < *low) {
+		*low2 = *low;
+		*low = d;
+	} else if (*low2 == 0 || d < *low2)
+		*low2 = d;
 }
 
 /* Go to what got through, and remember it as the ceiling. */
@@ -414,14 +555,21 @@ void
 xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
     double *slowestp)
 {
-	uint64_t	 lag = 0;
-	double		 max, slowest = 0, want = 0, sent;
+	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
+	double		 max, slowest = 0, want = 0, sent, lbw;
+	double		 dlv = 0, dlv2 = 0;
 	uint16_t	 old, pl;
 	unsigned	 h;
-	int		 i, nloss = 0, worst = 0, worst2 = 0;
+	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
+	lfull = s->local.nfull;
+	udp_tx_counts(s->tx, &acc, &refused);
+	xs_rate_local(&s->local, now_us, refused, acc);
+	lfull = s->local.nfull != (uint64_t)lfull;
+	local = s->local.last_full != 0 &&
+	    now_us - s->local.last_full <= XS_LOCAL_RECENT_US;
 	/*
 	 * Rate control.  Each receiver that reported lately says how fast it
 	 * works through the stream (drain) and how much of it is still
@@ -452,6 +600,8 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 			nloss++;
 			xs_rate_rank(pl, &worst, &worst2);
 		}
+		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS)
+			xs_rate_rank_low(p->dlv, &dlv, &dlv2);
 		if (p->lag > lag)
 			lag = p->lag;
 		if (p->drain <= 0)
@@ -487,18 +637,34 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	s->h_wire[h] = s->n_wire;
 	s->h_ms[h] = now;
 	s->h_pos++;
-	if (xs_rate_bottleneck(s, now, worst, old, sent)) {
+	/*
+	 * While our own uplink is the bottleneck (xs_rate_local) it loses
+	 * nothing, and the loss receivers see is their links' own, for FEC
+	 * and repairs: only a loss no lossy link has (over
+	 * XS_STEADY_MAX_PM, a slower link further on) is judged then.
+	 */
+	if ((!local || worst == XS_LOSS_UNKNOWN ||
+	    worst > XS_STEADY_MAX_PM) &&
+	    xs_rate_bottleneck(s, now, worst, old, sent)) {
 		/* Cut for loss. */
+		s->n_cut_loss++;
 	} else if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
 		if (slowest > 0 && s->rate > slowest * 0.8)
 			s->rate = slowest * 0.8;
 		s->slow_start = 0;
 		s->last_decrease = now;
+		s->n_cut_drop++;
 	} else if (s->congested_queue && now - s->last_decrease >= 50) {
 		s->rate *= 0.85;
 		s->slow_start = 0;
 		s->last_decrease = now;
+		s->n_cut_queue++;
+	} else if (lfull) {
+		/*
+		 * The uplink refused sends this step: no probe, the rate is
+		 * as high as it can go; the local capacity below sets it.
+		 */
 	} else if (want > 0) {
 		/*
 		 * Everyone keeps up: probe upwards (the measured pace is
@@ -516,6 +682,27 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
 		s->rate *= xs_rate_probe(s);
+	/*
+	 * While receivers lose something, at most twice what the slowest
+	 * (the second slowest in a group that refuses stragglers) was
+	 * delivered at best lately: behind a bottleneck that drops silently
+	 * the rate overshoots it at most twice over before its loss cuts
+	 * it, where probes would push it on to the ceiling (TFMCC's bound on
+	 * slow start).  Without loss there is no overshoot to bound, and the
+	 * bound would only slow the start.
+	 */
+	if (s->conf.eject_ms > 0 && dlv2 > 0)
+		dlv = dlv2;
+	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
+	    worst >= XS_DLV_LOSS_PM && s->rate > XS_DLV_GAIN * dlv) {
+		s->rate = XS_DLV_GAIN * dlv;
+		s->n_cut_dlv++;
+	}
+	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {
+		s->rate = lbw;
+		s->slow_start = 0;
+		s->n_cut_local++;
+	}
 	if (s->rate > max)
 		s->rate = max;
 	if (s->rate < XS_RATE_MIN)

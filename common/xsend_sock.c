@@ -97,6 +97,12 @@ xs_sock_cb(evutil_socket_t fd, short ev, void *arg)
 	int			 budget, i;
 
 	k->busy = 1;
+	/*
+	 * ICMP errors (IP_RECVERR, set for ENOBUFS: udp_sender_socket) of
+	 * ACKs or a unicast session's DATA to a receiver gone: its silence
+	 * drops it in time; left queued they would keep the socket ready.
+	 */
+	(void)udp_drain_errors(k->fd);
 	for (budget = 0; budget < 256 && k->nusers > 0; budget++) {
 		from.len = sizeof(from.ss);
 		n = recvfrom(k->fd, buf, sizeof(buf), MSG_DONTWAIT,
@@ -285,8 +291,13 @@ xs_sock_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
 	    s->sendbuf, PROTO_MAX_DGRAM);
 	if (n == -1)
 		fatalx("xsend: seal failed");
+	/*
+	 * ENOBUFS: the local link is full (udp_tx_flush); a control datagram
+	 * lost there is repeated (ANNOUNCE, NCF) or asked for again (ACK),
+	 * as when a switch drops it.
+	 */
 	if (udp_sendto(s->xsock->fd, s->sendbuf, (size_t)n, to) == -1 &&
-	    errno != EAGAIN)
+	    errno != EAGAIN && errno != ENOBUFS)
 		log_warn("xsend: sendto");
 	s->n_packets++;
 	s->n_wire += (uint64_t)n;

@@ -83,6 +83,13 @@ tests_unit_test_xsend_LDADD = $(UNIT_LIBS)
 tests_unit_test_xresume_CFLAGS = $(UNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_xresume_SOURCES = tests/unit/test_xresume.c tests/unit/unit.h
 tests_unit_test_xresume_LDADD = $(UNIT_LIBS)
+## The sender's rate control and proactive parity on virtual time.
+check_PROGRAMS += tests/unit/test_xsend_rate
+TESTS += tests/unit/test_xsend_rate
+tests_unit_test_xsend_rate_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_xsend_rate_SOURCES = tests/unit/test_xsend_rate.c \
+	tests/unit/unit.h
+tests_unit_test_xsend_rate_LDADD = $(UNIT_LIBS)
 
 ## common/ctl.c: the control-channel codec.
 check_PROGRAMS += tests/unit/test_ctl

@@ -46,32 +46,43 @@ test_parse(void)
 	CU_ASSERT(udp_parse("", &a, 0, err, sizeof(err)) == -1);
 }
 
+/* A socket bound to an ephemeral port of 127.0.0.1, its address in *a. */
+static int
+loopback_socket(struct udp_addr *a)
+{
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	int			fd;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	CU_ASSERT_FATAL(fd != -1);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sin, &slen) == 0);
+	memcpy(&a->ss, &sin, sizeof(sin));
+	a->len = sizeof(sin);
+	return (fd);
+}
+
 static void
 roundtrip(int gso)
 {
-	struct sockaddr_in	 sin;
 	struct udp_addr		 to, from;
-	socklen_t		 slen = sizeof(sin);
 	struct udp_tx		*tx;
 	struct udp_rx		*rx;
 	struct pollfd		 pfd;
 	uint8_t			*p, *buf;
 	size_t			 len, seg, off, dl;
+	uint64_t		 bytes = 0, acc, full;
 	int			 in, out, n, i, got = 0, one = 1, bad = 0;
 	const int		 count = 300;
 
-	in = socket(AF_INET, SOCK_DGRAM, 0);
-	CU_ASSERT_FATAL(in != -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CU_ASSERT_FATAL(bind(in, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-	CU_ASSERT_FATAL(getsockname(in, (struct sockaddr *)&sin, &slen) == 0);
+	in = loopback_socket(&to);
 	(void)setsockopt(in, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	n = 8 * 1024 * 1024;
 	(void)setsockopt(in, SOL_SOCKET, SO_RCVBUFFORCE, &n, sizeof(n));
-	memcpy(&to.ss, &sin, sizeof(sin));
-	to.len = sizeof(sin);
 	out = socket(AF_INET, SOCK_DGRAM, 0);
 	CU_ASSERT_FATAL(out != -1);
 
@@ -90,8 +101,12 @@ roundtrip(int gso)
 		p[0] = (uint8_t)(i >> 8);
 		p[1] = (uint8_t)i;
 		udp_tx_commit(tx, dlen);
+		bytes += dlen;
 	}
 	CU_ASSERT(udp_tx_flush(tx) == 0);
+	udp_tx_counts(tx, &acc, &full);
+	CU_ASSERT_EQUAL(acc, bytes);
+	CU_ASSERT_EQUAL(full, 0);
 	CU_ASSERT(udp_tx_pending(tx) == 0);
 	CU_ASSERT(udp_tx_syscalls(tx) < (uint64_t)count);
 
@@ -139,7 +154,71 @@ test_batch_plain(void)
 	roundtrip(0);
 }
 
+/* Wait for the ICMP error of a datagram to a closed port. */
+static int
+wait_error(int fd)
+{
+	struct pollfd	pfd;
+
+	pfd.fd = fd;
+	pfd.events = 0;
+	return (poll(&pfd, 1, 2000) == 1 && (pfd.revents & POLLERR));
+}
+
+/*
+ * The sender's socket asks for errors (IP_RECVERR: a local qdisc drop is
+ * then ENOBUFS, which udp_tx_flush reports as a full link instead of
+ * losing the datagram); the ICMP errors that come with it queue on the
+ * socket, where they must neither keep it ready for ever (drained) nor
+ * fail the next send (an earlier datagram's error: sent again).
+ */
+static void
+test_sender_errors(void)
+{
+	struct udp_addr		 to;
+	struct udp_tx		*tx;
+	socklen_t		 slen;
+	char			 err[128];
+	uint8_t			*p;
+	uint64_t		 acc, full;
+	int			 fd, gone, v = 0;
+
+	gone = loopback_socket(&to);
+	close(gone);			/* a closed port: ICMP unreachable */
+	fd = udp_sender_socket(&to, 0, 0, err, sizeof(err));
+	CU_ASSERT_FATAL(fd != -1);
+	slen = sizeof(v);
+	CU_ASSERT(getsockopt(fd, IPPROTO_IP, IP_RECVERR, &v, &slen) == 0);
+	CU_ASSERT_EQUAL(v, 1);
+
+	CU_ASSERT(udp_sendto(fd, "x", 1, &to) == 0);
+	CU_ASSERT_FATAL(wait_error(fd));
+	CU_ASSERT(udp_drain_errors(fd) >= 1);
+	CU_ASSERT_EQUAL(udp_drain_errors(fd), 0);
+	CU_ASSERT(!wait_error(fd) || udp_drain_errors(fd) == 0);
+
+	/* An error pending from before fails neither path's next send. */
+	CU_ASSERT(udp_sendto(fd, "x", 1, &to) == 0);
+	CU_ASSERT_FATAL(wait_error(fd));
+	CU_ASSERT(udp_sendto(fd, "y", 1, &to) == 0);
+	CU_ASSERT_FATAL(wait_error(fd));
+	tx = udp_tx_new(fd, &to, 0);
+	p = udp_tx_slot(tx, 10);
+	CU_ASSERT_FATAL(p != NULL);
+	memset(p, 0, 10);
+	udp_tx_commit(tx, 10);
+	CU_ASSERT_EQUAL(udp_tx_flush(tx), 0);
+	udp_tx_counts(tx, &acc, &full);
+	CU_ASSERT_EQUAL(acc, 10);
+	udp_tx_free(tx);
+	(void)udp_drain_errors(fd);
+	CU_ASSERT(udp_outq(fd) >= 0);
+	close(fd);
+}
+
 static CU_TestInfo tests[] = {
+	{ "the sender's socket: errors asked for, drained, not fatal",
+	    test_sender_errors },
 	{ "ADDR:PORT parsing", test_parse },
 	{ "batched datagrams, GSO", test_batch_gso },
 	{ "batched datagrams, plain", test_batch_plain },

@@ -42,6 +42,7 @@ struct snd {
 	int			 data;	/* bound there */
 	int			 finished;
 	int			 ok;
+	int			 nprogress;	/* progress callbacks */
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
@@ -76,6 +77,14 @@ snd_finished(void *arg, int ok)
 	s->ok = ok;
 }
 
+static void
+snd_progress(void *arg, const struct xsend_stats *st)
+{
+	struct snd	*s = arg;
+
+	s->nprogress++;
+}
+
 /*
  * A sender of a small file to a socket of ours at ip:port (port 0: any),
  * on base (NULL: its own).
@@ -98,8 +107,8 @@ static void
 snd_start_conf(struct snd *s, struct event_base *base, size_t size,
     const char *ip, uint16_t port, const struct xsend_conf *extra)
 {
-	static const struct xsend_cb	cb = { NULL, NULL, NULL, NULL, NULL,
-	    snd_finished };
+	static const struct xsend_cb	cb = { NULL, NULL, snd_progress, NULL,
+	    NULL, snd_finished };
 	struct xsend_conf		conf;
 	char				path[PATH_MAX], addr[64], err[256];
 	uint8_t				buf[4096];
@@ -824,7 +833,25 @@ test_skip_hostile_held(void)
 	snd_end(&s);
 }
 
+/*
+ * The progress callback runs every 250 ms, waiting for receivers as
+ * while sending (fleetcast send's progress line on a terminal): once it
+ * shared its clock with the debug line, which reset it first.
+ */
+static void
+test_progress(void)
+{
+	struct snd	s;
+
+	snd_start(&s, NULL, 4096, "127.0.0.1", 0);
+	xpeer_run_ms(s.base, 800);
+	CU_ASSERT(s.nprogress >= 2);
+	CU_ASSERT(s.nprogress <= 4);
+	snd_end(&s);
+}
+
 static CU_TestInfo tests[] = {
+	{ "progress is reported every 250 ms", test_progress },
 	{ "replayed HELLOs do not reset a receiver", test_hello_replay },
 	{ "the sender sends from the group's port + 1", test_fixed_port },
 	{ "a port held elsewhere: an ephemeral one", test_port_taken },
