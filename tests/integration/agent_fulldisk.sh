@@ -27,12 +27,16 @@ al_wait_online m2
 al_agent_stop m2
 
 al_pkg OK1 "exit 0" --type hotfix --major 1 --minor 0
+# A second one for after the disk full: OK1 again would be refused by the
+# agent's anti-rollback mark (same version, not idempotent).
+al_pkg OK2 "exit 0" --type hotfix --major 1 --minor 0
 mkdir -p "$T/p-HUGE" "$T/p-MID"
 head -c 4000000 /dev/urandom > "$T/p-HUGE/blob"
 head -c 1000000 /dev/urandom > "$T/p-MID/blob"
 al_pkg HUGE "exit 0" --type application
 al_pkg MID "exit 0" --type application
 "$FC" scenario create ok1 --package OK1 >/dev/null &&
+"$FC" scenario create ok2 --package OK2 >/dev/null &&
 "$FC" scenario create huge --package HUGE >/dev/null &&
 "$FC" scenario create mid --package MID --max-targets 2 --max-wait 3 \
     >/dev/null || al_fail "scenario create"
@@ -60,12 +64,13 @@ al_ok "disk full during the run: '$(al_mstate "$r" m1 error | cut -c1-100)'"
 
 rm -f "$T/m1/filler"
 "$FC" machine clear-error m1 >/dev/null 2>&1
-r=$(al_run ok1 m1)
+r=$(al_run ok2 m1)
 al_wait_state "$r" m1 succeeded
 al_agent_stop m1
 al_agent_start m1
 al_wait_online m1
-[ "$("$FC" machine show m1 --json | al_json facts pkg.OK1)" = 1.0 ] ||
+[ "$("$FC" machine show m1 --json | al_json facts pkg.OK1)" = 1.0 ] &&
+[ "$("$FC" machine show m1 --json | al_json facts pkg.OK2)" = 1.0 ] ||
     al_fail "installed packages lost"
 al_ok "space back: runs succeed, a restarted agent has its state"
 
