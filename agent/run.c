@@ -81,6 +81,8 @@ run_free(struct run *r)
 		event_free(r->ev_defer);
 	if (r->ev_probe != NULL)
 		event_free(r->ev_probe);
+	if (r->ev_hint != NULL)
+		event_free(r->ev_hint);
 	free(r->fallback_why);
 	if (r->m != NULL) {
 		for (i = 0; i < r->rec->npkgs; i++)

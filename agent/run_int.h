@@ -23,6 +23,7 @@ struct event;
 struct xrecv;
 
 #define RUN_PROBE_MS		2000	/* START to a joined multicast session */
+#define RUN_HINT_MS		8000	/* START to telling what a unicast join saw */
 #define RUN_FALLBACK_WAIT	30	/* s for the server to reroute us */
 
 enum run_event {
@@ -113,6 +114,7 @@ struct run {
 	char			*recv_err;
 	struct event		*ev_defer;
 	struct event		*ev_probe;	/* probe, then reroute wait */
+	struct event		*ev_hint;	/* a unicast join, not answered */
 	char			*fallback_why;
 	int			 draining;	/* applied from the queue */
 	uint64_t		 sync_seq;	/* awaiting this ack */

@@ -253,6 +253,12 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	 * us?  Only while this package may still ask for unicast.
 	 */
 	run_recv_set(r, RUN_RECV_JOINING, r->recv_allow);
+	if (r->rec->path == CTL_PATH_UNICAST) {
+		struct timeval	tv = { RUN_HINT_MS / 1000,
+		    (RUN_HINT_MS % 1000) * 1000 };
+
+		evtimer_add(r->ev_hint, &tv);
+	}
 	if (run_recv_may_fall_back(r)) {
 		struct timeval	tv = { RUN_PROBE_MS / 1000,
 		    (RUN_PROBE_MS % 1000) * 1000 };
@@ -260,6 +266,37 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 		evtimer_add(r->ev_probe, &tv);
 	}
 	return (0);
+}
+
+/*
+ * A unicast session that has not taken us on RUN_HINT_MS after START: the
+ * server only knows that no answer reached it, so tell it what we saw
+ * (its announcements heard and our HELLOs sent, or nothing), and its
+ * message then names the port and the host that block the way.
+ */
+static void
+run_recv_hint_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct run		*r = arg;
+	struct xrecv_stats	 st;
+	char			 msg[160];
+
+	if (r->xr == NULL || r->recv != RUN_RECV_JOINING)
+		return;
+	xrecv_stats(r->xr, &st);
+	if (st.session != 0)
+		return;
+	if (st.hellos > 0)
+		snprintf(msg, sizeof(msg), "join: heard %" PRIu64 " "
+		    "announcements, sent %" PRIu64 " HELLOs, no answer",
+		    st.announces, st.hellos);
+	else
+		snprintf(msg, sizeof(msg), "join: heard nothing from the "
+		    "sender");
+	log_info("run %" PRIu64 ": unicast session not joined yet: %s",
+	    r->rec->run_id, msg);
+	run_report(r, CTL_RS_RECEIVING, r->rec->pkg_index,
+	    r->rec->pkgs[r->rec->pkg_index].bytes, 0, 0, msg, NULL);
 }
 
 static void
@@ -606,6 +643,7 @@ run_recv_init(struct run *r)
 {
 	r->ev_defer = event_new(r->agent->base, -1, 0, run_recv_defer_cb, r);
 	r->ev_probe = evtimer_new(r->agent->base, run_recv_probe_cb, r);
-	if (r->ev_defer == NULL || r->ev_probe == NULL)
+	r->ev_hint = evtimer_new(r->agent->base, run_recv_hint_cb, r);
+	if (r->ev_defer == NULL || r->ev_probe == NULL || r->ev_hint == NULL)
 		fatalx("run: event_new failed");
 }

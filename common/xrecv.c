@@ -1195,6 +1195,8 @@ xrecv_stats(struct xrecv *r, struct xrecv_stats *st)
 	st->duplicates = r->n_dup;
 	st->naks = r->n_naks;
 	st->reports = r->n_reports;
+	st->announces = r->n_announces;
+	st->hellos = r->n_hellos;
 	end = r->t_end != 0 ? r->t_end : mono_us();
 	if (r->t_first != 0)
 		st->elapsed = (double)(end - r->t_first) / 1e6;

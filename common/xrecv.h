@@ -51,6 +51,10 @@ struct xrecv_stats {
 	uint64_t	duplicates;
 	uint64_t	naks;
 	uint64_t	reports;
+	/* Before locking: the sender's ANNOUNCEs of the expected file
+	 * heard, and the HELLOs sent to it (why a join does not happen). */
+	uint64_t	announces;
+	uint64_t	hellos;
 	double		elapsed;	/* since the first data */
 	double		total;		/* since xrecv_start */
 	int		gro;

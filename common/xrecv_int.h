@@ -188,6 +188,8 @@ struct xrecv {
 	uint64_t		 n_dup;
 	uint64_t		 n_naks;
 	uint64_t		 n_reports;
+	uint64_t		 n_announces;	/* for our file, before locking */
+	uint64_t		 n_hellos;
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 

@@ -60,6 +60,7 @@ xr_join_hello(struct xrecv *r, struct xr_cand *c)
 	if (udp_sendto(r->csock, dgram, (size_t)n, &c->addr) == -1)
 		log_warn("xrecv: sendto");
 	c->hello_at = mono_ms();
+	r->n_hellos++;
 }
 
 static void
@@ -252,6 +253,7 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 	}
 	if (a.state == PROTO_S_FINISHED)
 		return (0);
+	r->n_announces++;
 	c->ann = a;
 	c->addr = *from;
 	/* Prefer the session we were receiving before a restart. */

@@ -1016,6 +1016,10 @@ runs_report_clean(struct runs *rs, const char *name, const struct ctl_msg *m)
 	if (m->u.report.state == CTL_RS_RECEIVING ||
 	    (m->u.report.state == CTL_RS_DELIVERED &&
 	    m->u.report.pkg_index + 1u < r->npkgs)) {
+		/* A unicast join the agent waits for: what it saw. */
+		if (m->u.report.state == CTL_RS_RECEIVING &&
+		    strncmp(m->u.report.message, "join: ", 6) == 0)
+			xfer_hint(&r->xr, t, m->u.report.message);
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
 		if (m->u.report.state == CTL_RS_DELIVERED)
 			xfer_ready(&r->xr, t, m->u.report.pkg_index + 1u);

@@ -64,6 +64,10 @@ struct xfer {
 	struct event		*grace;		/* GRACE and FAILED */
 	struct event		*join;		/* JOINING: answer by then */
 	char			*failed;	/* FAILED: why it ended early */
+	/* What the agent saw of a unicast join (xfer_hint): 0 not told, 1
+	 * heard the announcements and its HELLOs went unanswered, 2 heard
+	 * nothing. */
+	int			 hint;
 	TAILQ_ENTRY(xfer)	 entry;		/* its run's */
 	TAILQ_ENTRY(xfer)	 all;		/* the context's, for the rate */
 	TAILQ_ENTRY(xfer)	 qentry;	/* QUEUED: the context's queue */
@@ -292,6 +296,27 @@ xfer_ready(struct xfer_run *r, struct sched_target *t, size_t pkg)
 		if (x->path == SCHED_PATH_UNICAST && x->members[0] == t &&
 		    x->pkg == pkg && x->state == XFER_S_JOINING)
 			xfer_fsm(x, XFER_EV_READY);
+}
+
+/*
+ * The agent of a unicast transfer that has not joined says what it saw
+ * ("join: heard N announcements, sent M HELLOs, no answer" or "join:
+ * heard nothing from the sender"): kept for the join timeout's reason,
+ * which can then name the blocked port and the host it is on.
+ */
+void
+xfer_hint(struct xfer_run *r, struct sched_target *t, const char *msg)
+{
+	struct xfer	*x;
+
+	TAILQ_FOREACH(x, &r->xfers, entry)
+		if (x->path == SCHED_PATH_UNICAST && x->members[0] == t &&
+		    x->state == XFER_S_JOINING) {
+			x->hint = strstr(msg, "HELLOs") != NULL ? 1 :
+			    strstr(msg, "heard nothing") != NULL ? 2 : 0;
+			log_info("run %s machine %s: %s", r->idstr,
+			    t->machine->name, msg);
+		}
 }
 
 static void
@@ -596,12 +621,26 @@ fail:
 static void
 xfer_join_timeout(struct xfer *x)
 {
-	char	why[256];
+	char	why[384];
 
-	snprintf(why, sizeof(why), "unicast: no answer from the agent's "
-	    "receiver at %s, UDP port %u, within %d s (a firewall on the way "
-	    "or on the machine?)", x->dest, x->run->port,
-	    x->ctx->conf.join_ms / 1000);
+	if (x->hint == 1)
+		snprintf(why, sizeof(why), "unicast: the agent at %s hears "
+		    "this server's announcements, but none of its answers "
+		    "reached the server within %d s: UDP port %u on this "
+		    "server (data_port + 1), or the way back from the agent, "
+		    "is blocked", x->dest, x->ctx->conf.join_ms / 1000,
+		    x->run->port + 1u);
+	else if (x->hint == 2)
+		snprintf(why, sizeof(why), "unicast: the agent at %s heard "
+		    "nothing from this server on its UDP port %u within %d s: "
+		    "a firewall on the agent's machine, or on the way to it, "
+		    "blocks that port", x->dest, x->run->port,
+		    x->ctx->conf.join_ms / 1000);
+	else
+		snprintf(why, sizeof(why), "unicast: no answer from the "
+		    "agent's receiver at %s, UDP port %u, within %d s (a "
+		    "firewall on the way or on the machine?)", x->dest,
+		    x->run->port, x->ctx->conf.join_ms / 1000);
 	log_warnx("run %s machine %s: %s", x->run->idstr,
 	    x->members[0]->machine->name, why);
 	xfer_end(x, 1, why);

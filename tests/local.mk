@@ -274,7 +274,8 @@ TESTS += \
 	tests/integration/unicast_fallback.sh \
 	tests/integration/unicast_reconnect.sh \
 	tests/integration/unicast_share.sh \
-	tests/integration/unicast_queue.sh
+	tests/integration/unicast_queue.sh \
+	tests/integration/unicast_ports.sh
 
 ## The lab's quick self-test, and the frame it shares with the benchmark's.
 TESTS += tests/integration/lab_selftest.sh

@@ -153,6 +153,13 @@ xrecv_free(struct xrecv *x)
 	x->freed = 1;
 }
 
+/* What the unicast join hint asks: the fake heard nothing yet. */
+void
+xrecv_stats(struct xrecv *x, struct xrecv_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
 static struct xrecv *
 xr_last(void)
 {

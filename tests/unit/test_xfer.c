@@ -416,6 +416,31 @@ test_unicast_join_timeout(void)
 }
 
 /*
+ * The agent said what it saw of the join: its HELLOs unanswered (the
+ * server's feedback port is blocked) or nothing heard (the agent's data
+ * port is): the reason names that port and its host.
+ */
+static void
+test_unicast_join_hint(void)
+{
+	unicast_m1(1, 20, 10000);
+	xfer_hint(&xr, &targets[0], "join: heard 40 announcements, sent 8 "
+	    "HELLOs, no answer");
+	spin(&nended, 1, 2000);
+	check_out(0, "m1", 1, "the agent at 10.0.0.1 hears this server's "
+	    "announcements, but none of its answers reached the server");
+	check_out(0, "m1", 1, "UDP port 4712 on this server (data_port + 1)");
+	teardown();
+
+	unicast_m1(1, 20, 10000);
+	xfer_hint(&xr, &targets[0], "join: heard nothing from the sender");
+	spin(&nended, 1, 2000);
+	check_out(0, "m1", 1, "the agent at 10.0.0.1 heard nothing from this "
+	    "server on its UDP port 4711");
+	teardown();
+}
+
+/*
  * A later package waits the grace time for its receiver (the agent
  * verifies the one before), the join time once the agent says it is
  * ready for it.
@@ -626,6 +651,7 @@ static CU_TestInfo tests[] = {
 	{ "multicast: packages, then grace", test_multicast },
 	{ "unicast: receiver answers", test_unicast_joined },
 	{ "unicast: join timeout", test_unicast_join_timeout },
+	{ "a unicast join, what the agent saw", test_unicast_join_hint },
 	{ "unicast: ready for the next", test_unicast_ready },
 	{ "unicast: waiting for a stream", test_unicast_queue },
 	{ "unicast: stream of a freed transfer", test_unicast_queue_free },
