@@ -256,7 +256,8 @@ TESTS += \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh \
 	tests/integration/server_sched.sh \
-	tests/integration/state_lock.sh
+	tests/integration/state_lock.sh \
+	tests/integration/guide_walk.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
 
 ## Issue #12: a fake server and a stranger at enrollment, idle sockets that
