@@ -155,11 +155,11 @@ FUZZ_LIBS = $(COMMON_LIBS)
 FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pkg tests/fuzz/fuzz_xrstore \
 	tests/fuzz/fuzz_conf tests/fuzz/fuzz_cond tests/fuzz/fuzz_pubkey \
-	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario
+	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario tests/fuzz/fuzz_xrecv
 FUZZ_DICTS = tests/fuzz/proto.dict tests/fuzz/ctl.dict \
 	tests/fuzz/manifest.dict tests/fuzz/pkg.dict tests/fuzz/xrstore.dict \
 	tests/fuzz/conf.dict tests/fuzz/cond.dict tests/fuzz/pubkey.dict \
-	tests/fuzz/csr.dict tests/fuzz/scenario.dict
+	tests/fuzz/csr.dict tests/fuzz/scenario.dict tests/fuzz/xrecv.dict
 check_PROGRAMS += $(FUZZ_PROGS) tests/fuzz/mkseeds
 TEST_EXTENSIONS = .dict
 DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
@@ -180,6 +180,7 @@ tests_fuzz_fuzz_xrstore_SOURCES = tests/fuzz/fuzz_xrstore.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_cond_SOURCES = tests/fuzz/fuzz_cond.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_pubkey_SOURCES = tests/fuzz/fuzz_pubkey.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_xrecv_SOURCES = tests/fuzz/fuzz_xrecv.c tests/fuzz/fuzz.h
 # server/ code is in no library: these two always compile it in.
 tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
 	server/ca.c
@@ -196,6 +197,8 @@ tests_fuzz_fuzz_xrstore_SOURCES += common/xrecv_store.c
 tests_fuzz_fuzz_conf_SOURCES += common/conf.c
 tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c
 tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
+tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
+	common/xrecv_store.c common/proto.c
 endif
 tests_fuzz_fuzz_proto_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_ctl_CFLAGS = $(FUZZ_CFLAGS)
@@ -207,6 +210,7 @@ tests_fuzz_fuzz_cond_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_pubkey_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_csr_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_scenario_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_xrecv_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_proto_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_ctl_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_manifest_LDFLAGS = $(FUZZ_LDFLAGS)
@@ -217,6 +221,7 @@ tests_fuzz_fuzz_cond_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_pubkey_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_csr_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_scenario_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_xrecv_LDFLAGS = $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_proto_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_ctl_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_manifest_LDADD = $(FUZZ_LIBS)
@@ -227,6 +232,7 @@ tests_fuzz_fuzz_cond_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_pubkey_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_csr_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_scenario_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_xrecv_LDADD = $(FUZZ_LIBS)
 # The seed writer: a plain program, never a libFuzzer one.
 tests_fuzz_mkseeds_SOURCES = tests/fuzz/mkseeds.c tests/fuzz/fuzz.h
 tests_fuzz_mkseeds_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) \

@@ -1,6 +1,6 @@
 /*
  * Writes the seed corpora of the fuzz targets whose inputs are binary or
- * signed (manifest, pkg, xrstore, pubkey, csr), with the project's own
+ * signed (manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
  * encoders and the fixed signing key of fuzz.h, so that every seed is
  * something the real code writes; the text seeds (conf, cond, scenario)
  * are written by hand.  Run from the build directory to refresh them:
@@ -16,6 +16,7 @@
 
 #include "crypto.h"
 #include "pkg.h"
+#include "proto.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -232,6 +233,89 @@ state(int version)
 	wire_w_free(&w);
 }
 
+/* One record of a fuzz_xrecv input: kind, length, bytes. */
+static void
+xrecv_record(struct wire_w *w, uint8_t kind, const void *p, size_t len)
+{
+	wire_put_u8(w, kind);
+	wire_put_u16(w, (uint16_t)len);
+	wire_put_bytes(w, p, len);
+}
+
+/*
+ * fuzz_xrecv inputs: a 4996-byte file in 512-byte symbols (k 4, I 2),
+ * sent whole in order and out of order with duplicates, and one record
+ * of every other kind.
+ */
+static void
+xrecv(void)
+{
+	static const uint8_t	 hdr[6] = { 0, 135, 0, 3, 1, 3 };
+	struct proto_announce	 a;
+	struct proto_ncf	 n;
+	struct wire_w		 w, b;
+	uint8_t			 idx[4], body[PROTO_ANNOUNCE_LEN + 64];
+	uint32_t		 i;
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	for (i = 0; i < 10; i++) {
+		wire_store32(idx, i);
+		xrecv_record(&w, 0, idx, sizeof(idx));
+	}
+	seed("xrecv", "complete", w.buf, w.len);
+	wire_w_free(&w);
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	for (i = 0; i < 12; i++) {
+		wire_store32(idx, (i * 7) % 10);
+		xrecv_record(&w, 0, idx, sizeof(idx));
+	}
+	seed("xrecv", "shuffled", w.buf, w.len);
+	wire_w_free(&w);
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	wire_store32(idx, 3);
+	xrecv_record(&w, 0, idx, sizeof(idx));
+	memset(body, 0x41, sizeof(body));
+	wire_store64(body, 9);
+	xrecv_record(&w, 1, body, 8 + 100);
+	wire_store32(body, 1);
+	wire_store32(body + 4, 4);
+	xrecv_record(&w, 2, body, 8 + 512);
+	memset(&a, 0, sizeof(a));
+	a.size = 4996;
+	a.sym = 512;
+	a.k = 4;
+	a.il = 2;
+	a.state = PROTO_S_DRAINING;
+	a.progress = 10;
+	a.rate = 1000000;
+	a.report_ms = 100;
+	a.backoff_ms = 10;
+	a.drop_ms = 5000;
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_announce(&b, &a) == -1, "announce", "");
+	xrecv_record(&w, 3, body, b.len);
+	memset(&n, 0, sizeof(n));
+	n.n = 2;
+	n.e[0].group = 1;
+	n.e[0].sched = 3;
+	n.e[1].group = 99;
+	n.e[1].sched = 1;
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_ncf(&b, &n) == -1, "ncf", "");
+	xrecv_record(&w, 4, body, b.len);
+	memset(body, 0, PROTO_ACK_LEN);
+	body[PROTO_ACK_LEN - 1] = PROTO_ACK_DONE;
+	xrecv_record(&w, 5, body, PROTO_ACK_LEN);
+	xrecv_record(&w, 6, "FC\x02\x01garbage", 11);
+	seed("xrecv", "every_kind", w.buf, w.len);
+	wire_w_free(&w);
+}
+
 static void
 pubkeys(void)
 {
@@ -310,6 +394,7 @@ main(int argc, char **argv)
 	package(1);
 	state(2);
 	state(1);
+	xrecv();
 	pubkeys();
 	csr("ed25519", EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), NULL);
 	csr("ec256", EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
