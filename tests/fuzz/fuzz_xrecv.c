@@ -93,35 +93,48 @@ fx_socket(struct udp_addr *a)
 	return (fd);
 }
 
+/*
+ * One datagram from the receiver: everything it sends must open with the
+ * feedback key; a HELLO tells us its id, incarnation, challenge and the
+ * address of its control socket.
+ */
+static void
+fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
+    size_t len)
+{
+	uint8_t			plain[PROTO_MAX_DGRAM];
+	struct proto_hello	hello;
+	struct proto_hdr	h;
+	enum proto_drop		why;
+	int			ok;
+
+	ok = proto_decode(dg, len, &h, &why) == 0 && h.session == f->session &&
+	    proto_open(f->kf, &h, plain, sizeof(plain)) == 0;
+	if (!ok)
+		fuzz_die("the receiver sent an unreadable datagram");
+	if (h.type != PROTO_HELLO ||
+	    proto_get_hello(plain, h.ctlen, &hello) == -1)
+		return;
+	f->hello = hello;
+	f->ctl = *from;
+	f->nhello++;
+}
+
 /* Let the receiver read what was sent, then read what it answered. */
 static void
 fx_run(struct fx *f)
 {
-	struct proto_hdr	h;
-	struct proto_hello	hello;
-	struct udp_addr		from;
-	enum proto_drop		why;
-	uint8_t			buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
-	ssize_t			n;
+	struct udp_addr	from;
+	uint8_t		dg[PROTO_MAX_DGRAM];
+	ssize_t		n;
 
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	for (;;) {
+	do {
 		from.len = sizeof(from.ss);
-		n = recvfrom(f->fd, buf, sizeof(buf), 0,
-		    (struct sockaddr *)&from.ss, &from.len);
-		if (n == -1)
-			return;
-		if (proto_decode(buf, (size_t)n, &h, &why) == -1 ||
-		    h.session != f->session ||
-		    proto_open(f->kf, &h, plain, sizeof(plain)) == -1)
-			fuzz_die("the receiver sent an unreadable datagram");
-		if (h.type == PROTO_HELLO &&
-		    proto_get_hello(plain, h.ctlen, &hello) == 0) {
-			f->hello = hello;
-			f->ctl = from;
-			f->nhello++;
-		}
-	}
+		if ((n = recvfrom(f->fd, dg, sizeof(dg), 0,
+		    (struct sockaddr *)&from.ss, &from.len)) >= 0)
+			fx_heard(f, &from, dg, (size_t)n);
+	} while (n >= 0);
 }
 
 static void
@@ -215,25 +228,20 @@ fx_geom(struct fx *f, const uint8_t *p, struct proto_geom *g)
 {
 	uint64_t	size = ((uint64_t)wire_load16(p) * 37) % FX_MAX_SIZE + 1;
 
-	memset(&f->ann, 0, sizeof(f->ann));
-	f->ann.size = size;
-	f->ann.sym = (uint16_t)(512u << (p[2] % 5));
-	f->ann.k = 1 + p[3] % PROTO_MAX_K;
-	f->ann.il = 1 + p[4] % 8;
+	/* A sender in its first pass, with the input's geometry. */
+	f->ann = (struct proto_announce){ .size = size,
+	    .sym = (uint16_t)(512u << (p[2] % 5)), .k = 1 + p[3] % PROTO_MAX_K,
+	    .il = 1 + p[4] % 8, .state = PROTO_S_SENDING, .rate = 1000000,
+	    .report_ms = 100, .backoff_ms = 10, .drop_ms = 5000 };
 	if (proto_geom_init(g, f->ann.size, f->ann.sym, f->ann.k,
-	    f->ann.il) == -1) {
-		f->ann.size = 5000;
-		f->ann.sym = 512;
-		f->ann.k = 4;
-		f->ann.il = 2;
-		if (proto_geom_init(g, 5000, 512, 4, 2) == -1)
-			fuzz_die("the default geometry is refused");
-	}
-	f->ann.state = PROTO_S_SENDING;
-	f->ann.rate = 1000000;
-	f->ann.report_ms = 100;
-	f->ann.backoff_ms = 10;
-	f->ann.drop_ms = 5000;
+	    f->ann.il) == 0)
+		return;
+	f->ann.size = 5000;
+	f->ann.sym = 512;
+	f->ann.k = 4;
+	f->ann.il = 2;
+	if (proto_geom_init(g, 5000, 512, 4, 2) == -1)
+		fuzz_die("the default geometry is refused");
 }
 
 static void

@@ -285,17 +285,11 @@ xrecv(void)
 	wire_store32(body, 1);
 	wire_store32(body + 4, 4);
 	xrecv_record(&w, 2, body, 8 + 512);
-	memset(&a, 0, sizeof(a));
-	a.size = 4996;
-	a.sym = 512;
-	a.k = 4;
-	a.il = 2;
-	a.state = PROTO_S_DRAINING;
-	a.progress = 10;
-	a.rate = 1000000;
-	a.report_ms = 100;
-	a.backoff_ms = 10;
-	a.drop_ms = 5000;
+	/* The sender draining: all 10 symbols sent. */
+	a = (struct proto_announce){ .size = 4996, .sym = 512, .k = 4,
+	    .il = 2, .state = PROTO_S_DRAINING, .progress = 10,
+	    .rate = 1000000, .report_ms = 100, .backoff_ms = 10,
+	    .drop_ms = 5000 };
 	wire_w_fixed(&b, body, sizeof(body));
 	die_if(proto_put_announce(&b, &a) == -1, "announce", "");
 	xrecv_record(&w, 3, body, b.len);
