@@ -139,6 +139,22 @@ fuzz_str(const uint8_t *data, size_t size)
 }
 
 /*
+ * An error message of the code under test: it must say something, and
+ * "(null)" in it, unless the input holds those letters, is a NULL printed
+ * for %s (undefined, and no help to whoever reads it).
+ */
+static __attribute__((unused)) void
+fuzz_check_err(const char *what, const char *err, const uint8_t *data,
+    size_t size)
+{
+	if (err[0] == '\0')
+		fuzz_die("%s failed without a message", what);
+	if (strstr(err, "(null)") != NULL &&
+	    memmem(data, size, "(null)", 6) == NULL)
+		fuzz_die("%s: a NULL in the message: %s", what, err);
+}
+
+/*
  * The input as PEM text: as it is when it starts like PEM, else taken as
  * DER and wrapped under label, so that the fuzzer mutates the DER itself
  * (OpenSSL, which parses it, is not instrumented).  free() it.

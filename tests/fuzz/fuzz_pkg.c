@@ -10,8 +10,9 @@
  * which the target wraps in a manifest declaring those, signed with the
  * fixed key, so that every input reaches the tar reader and the entry
  * checks behind the signature.  Such a file must open; extraction may
- * fail but must leave nothing behind, and what it extracts must stay
- * inside its directory.  Seeds: mkseeds.c.
+ * fail but must leave nothing behind and say why (fuzz_check_err), and
+ * what it extracts must stay inside its directory.  Seeds: mkseeds.c,
+ * and null_reason, a failure libarchive gave no reason for.
  */
 #include <limits.h>
 
@@ -47,9 +48,13 @@ check_scratch(void)
 	closedir(d);
 }
 
-/* Open, and extract when it verifies; the scratch tree is removed after. */
+/*
+ * Open, and extract when it verifies; the scratch tree is removed after.
+ * data and size are the input, for fuzz_check_err.
+ */
 static int
-open_extract(const char *path, int must_open)
+open_extract(const char *path, int must_open, const uint8_t *data,
+    size_t size)
 {
 	struct pkg	*p;
 	char		 err[1024], out[sizeof(fuzz_scratch) + 16],
@@ -57,19 +62,27 @@ open_extract(const char *path, int must_open)
 	struct stat	 st;
 	int		 rv;
 
+	err[0] = '\0';
 	if (pkg_open(&p, path, NULL, 0, PKG_OPEN_NOVERIFY, err,
 	    sizeof(err)) == 0)
 		pkg_close(p);
+	else
+		fuzz_check_err("pkg_open", err, data, size);
+	err[0] = '\0';
 	if (pkg_open(&p, path, pub, 1, 0, err, sizeof(err)) == -1) {
 		if (must_open)
 			fuzz_die("a package signed by the trusted key does not "
 			    "open: %s", err);
+		fuzz_check_err("pkg_open", err, data, size);
 		return (-1);
 	}
 	snprintf(out, sizeof(out), "%s/out", fuzz_dir());
 	snprintf(part, sizeof(part), "%s.part.%ld", out, (long)getpid());
+	err[0] = '\0';
 	rv = pkg_extract(p, out, err, sizeof(err));
 	pkg_close(p);
+	if (rv == -1)
+		fuzz_check_err("pkg_extract", err, data, size);
 	if (rv == -1 && (lstat(out, &st) == 0 || lstat(part, &st) == 0))
 		fuzz_die("a failed extraction left files behind: %s", err);
 	check_scratch();
@@ -117,7 +130,8 @@ crafted(const uint8_t *data, size_t size)
 	wire_put_bytes(&file, man.buf, man.len);
 	wire_put_bytes(&file, sig, sizeof(sig));
 	wire_put_bytes(&file, payload, size - 7);
-	(void)open_extract(fuzz_file("in.fcpkg", file.buf, file.len), 1);
+	(void)open_extract(fuzz_file("in.fcpkg", file.buf, file.len), 1, data,
+	    size);
 	wire_w_free(&man);
 	wire_w_free(&file);
 }
@@ -137,6 +151,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		crafted(data + 1, size - 1);
 	else
 		(void)open_extract(fuzz_file("in.fcpkg", data + 1, size - 1),
-		    0);
+		    0, data, size);
 	return (0);
 }
