@@ -288,6 +288,19 @@ struct pkg_reader {
 	uint8_t		*buf;
 };
 
+/*
+ * libarchive's reason for a failure.  It can fail without one (a damaged
+ * tar header after a zstd frame, found by fuzz_pkg), and a NULL for %s
+ * is undefined and printed "(null)".
+ */
+static const char *
+pkg_archive_error(struct archive *a)
+{
+	const char	*s = archive_error_string(a);
+
+	return (s != NULL ? s : "damaged archive (libarchive gives no reason)");
+}
+
 static la_ssize_t
 pkg_extract_read(struct archive *a, void *arg, const void **out)
 {
@@ -435,7 +448,7 @@ pkg_copy_data(struct archive *in, struct archive *out, const char *path,
 			return (0);
 		if (r != ARCHIVE_OK) {
 			snprintf(err, errlen, "payload: %s: %s", path,
-			    archive_error_string(in));
+			    pkg_archive_error(in));
 			return (-1);
 		}
 		if (off < 0 || (uint64_t)off > (uint64_t)size ||
@@ -446,7 +459,7 @@ pkg_copy_data(struct archive *in, struct archive *out, const char *path,
 		}
 		if (archive_write_data_block(out, buf, len, off) < ARCHIVE_OK) {
 			snprintf(err, errlen, "%s: %s", path,
-			    archive_error_string(out));
+			    pkg_archive_error(out));
 			return (-1);
 		}
 	}
@@ -474,7 +487,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 		r = archive_read_support_filter_none(in);
 	if (r != ARCHIVE_OK || archive_read_support_format_tar(in) !=
 	    ARCHIVE_OK) {
-		snprintf(err, errlen, "payload: %s", archive_error_string(in));
+		snprintf(err, errlen, "payload: %s", pkg_archive_error(in));
 		goto out;
 	}
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
@@ -484,7 +497,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 	    ARCHIVE_EXTRACT_SPARSE);
 	if (archive_read_open(in, rd, NULL, pkg_extract_read, NULL) !=
 	    ARCHIVE_OK) {
-		snprintf(err, errlen, "payload: %s", archive_error_string(in));
+		snprintf(err, errlen, "payload: %s", pkg_archive_error(in));
 		goto out;
 	}
 	for (;;) {
@@ -493,7 +506,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 			break;
 		if (r != ARCHIVE_OK) {
 			snprintf(err, errlen, "payload: %s",
-			    archive_error_string(in));
+			    pkg_archive_error(in));
 			goto out;
 		}
 		nentry++;
@@ -519,7 +532,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 			archive_entry_set_perm(e, archive_entry_perm(e) | 0700);
 		if (archive_write_header(out, e) != ARCHIVE_OK) {
 			snprintf(err, errlen, "payload: %s: %s", path,
-			    archive_error_string(out));
+			    pkg_archive_error(out));
 			goto out;
 		}
 		if (archive_entry_filetype(e) == AE_IFREG &&
@@ -528,7 +541,7 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 			goto out;
 		if (archive_write_finish_entry(out) != ARCHIVE_OK) {
 			snprintf(err, errlen, "payload: %s: %s", path,
-			    archive_error_string(out));
+			    pkg_archive_error(out));
 			goto out;
 		}
 	}
@@ -546,12 +559,12 @@ pkg_extract_here(struct pkg *p, struct pkg_reader *rd, char *err,
 
 		if (pkg_extract_read(in, rd, &dummy) <= 0) {
 			snprintf(err, errlen, "payload: %s",
-			    archive_error_string(in));
+			    pkg_archive_error(in));
 			goto out;
 		}
 	}
 	if (archive_write_close(out) != ARCHIVE_OK) {
-		snprintf(err, errlen, "payload: %s", archive_error_string(out));
+		snprintf(err, errlen, "payload: %s", pkg_archive_error(out));
 		goto out;
 	}
 	if (rd->hash != NULL)

@@ -211,8 +211,14 @@ scenario_from_json(json_t *o, struct scenario *sc)
 
 	memset(sc, 0, sizeof(*sc));
 	sc->max_wait = -1;
+	/*
+	 * A name or group too long for its buffer was not written by this
+	 * server: cut, it could end inside a UTF-8 character, and then
+	 * scenario_to_json gives NULL (found by fuzz_scenario).
+	 */
 	if (!json_is_object(o) ||
-	    (s = json_string_value(json_object_get(o, "name"))) == NULL)
+	    (s = json_string_value(json_object_get(o, "name"))) == NULL ||
+	    strlen(s) >= sizeof(sc->name))
 		return (-1);
 	snprintf(sc->name, sizeof(sc->name), "%s", s);
 	p = json_object_get(o, "packages");
@@ -232,8 +238,11 @@ scenario_from_json(json_t *o, struct scenario *sc)
 	sc->poweroff_after = json_is_true(json_object_get(o,
 	    "poweroff_after"));
 	sc->unicast = json_is_true(json_object_get(o, "unicast"));
-	if ((s = json_string_value(json_object_get(o, "group"))) != NULL)
+	if ((s = json_string_value(json_object_get(o, "group"))) != NULL) {
+		if (strlen(s) >= sizeof(sc->group))
+			return (-1);
 		snprintf(sc->group, sizeof(sc->group), "%s", s);
+	}
 	if (json_is_integer(v = json_object_get(o, "port")))
 		sc->port = (uint16_t)json_integer_value(v);
 	s = json_string_value(json_object_get(o, "on_error"));

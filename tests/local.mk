@@ -183,33 +183,104 @@ tests_unit_test_agent_conn_SOURCES = tests/unit/test_agent_conn.c \
 	agent/state.c agent/facts.c agent/exec.c server/ca.c
 tests_unit_test_agent_conn_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 
-## Fuzz targets: with --enable-fuzzing libFuzzer programs that make check
-## runs briefly on a copy of their seed corpus, otherwise plain programs
-## replaying the corpus.  The decoders are compiled into the targets, so
-## that libFuzzer sees their coverage (libcommon.a is not instrumented).
+## Fuzz targets (tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME,
+## dictionary tests/fuzz/NAME.dict, shared harness tests/fuzz/fuzz.h).  With
+## --enable-fuzzing they are libFuzzer programs that make check runs for a
+## few seconds each on a copy of their corpus (the test is the dictionary,
+## run by run-fuzz.sh), and scripts/fuzz runs for longer; otherwise plain
+## programs replaying the corpus.  For libFuzzer the code under test is
+## compiled into the target, so that it sees its coverage (libcommon.a is
+## not instrumented).  mkseeds writes the binary seeds (see its top).
+FUZZ_CFLAGS = $(AM_CFLAGS) -iquote $(top_srcdir)/server $(OPENSSL_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBARCHIVE_CFLAGS)
+FUZZ_LDFLAGS = $(AM_LDFLAGS)
+FUZZ_LIBS = $(COMMON_LIBS)
+FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
+	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pkg tests/fuzz/fuzz_xrstore \
+	tests/fuzz/fuzz_conf tests/fuzz/fuzz_cond tests/fuzz/fuzz_pubkey \
+	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario tests/fuzz/fuzz_xrecv
+FUZZ_DICTS = tests/fuzz/proto.dict tests/fuzz/ctl.dict \
+	tests/fuzz/manifest.dict tests/fuzz/pkg.dict tests/fuzz/xrstore.dict \
+	tests/fuzz/conf.dict tests/fuzz/cond.dict tests/fuzz/pubkey.dict \
+	tests/fuzz/csr.dict tests/fuzz/scenario.dict tests/fuzz/xrecv.dict
+check_PROGRAMS += $(FUZZ_PROGS) tests/fuzz/mkseeds
+TEST_EXTENSIONS = .dict
+DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
 if FUZZING
-check_PROGRAMS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
-TESTS += tests/fuzz/run-fuzz-proto.sh tests/fuzz/run-fuzz-ctl.sh
-tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZING \
-	-fsanitize=fuzzer,address
-tests_fuzz_fuzz_proto_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address
-tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c common/proto.c \
-	common/wire.c
-tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) -DFUZZING \
-	-fsanitize=fuzzer
-tests_fuzz_fuzz_ctl_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
-tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c common/ctl.c common/wire.c
+FUZZ_CFLAGS += -DFUZZING -fsanitize=fuzzer,address
+FUZZ_LDFLAGS += -fsanitize=fuzzer,address
+TESTS += $(FUZZ_DICTS)
 else
-check_PROGRAMS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
-TESTS += tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl
-tests_fuzz_fuzz_proto_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c
-tests_fuzz_fuzz_ctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
-tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c
+TESTS += $(FUZZ_PROGS)
 endif
-tests_fuzz_fuzz_proto_LDADD = $(COMMON_LIBS)
-tests_fuzz_fuzz_ctl_LDADD = $(COMMON_LIBS)
-EXTRA_DIST += tests/fuzz/run-fuzz-proto.sh tests/fuzz/run-fuzz-ctl.sh
+EXTRA_DIST += tests/fuzz/run-fuzz.sh $(FUZZ_DICTS)
+
+tests_fuzz_fuzz_proto_SOURCES = tests/fuzz/fuzz_proto.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_ctl_SOURCES = tests/fuzz/fuzz_ctl.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_manifest_SOURCES = tests/fuzz/fuzz_manifest.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_pkg_SOURCES = tests/fuzz/fuzz_pkg.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_xrstore_SOURCES = tests/fuzz/fuzz_xrstore.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_cond_SOURCES = tests/fuzz/fuzz_cond.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_pubkey_SOURCES = tests/fuzz/fuzz_pubkey.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_xrecv_SOURCES = tests/fuzz/fuzz_xrecv.c tests/fuzz/fuzz.h
+# server/ code is in no library: these two always compile it in.
+tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
+	server/ca.c
+tests_fuzz_fuzz_scenario_SOURCES = tests/fuzz/fuzz_scenario.c \
+	tests/fuzz/fuzz.h server/scenario.c server/sched.c
+if FUZZING
+tests_fuzz_fuzz_proto_SOURCES += common/proto.c common/wire.c
+tests_fuzz_fuzz_ctl_SOURCES += common/ctl.c common/wire.c
+tests_fuzz_fuzz_manifest_SOURCES += common/pkg_manifest.c common/pkg_field.c \
+	common/pkg_cond.c common/wire.c
+tests_fuzz_fuzz_pkg_SOURCES += common/pkg_read.c common/pkg_manifest.c \
+	common/pkg_field.c common/pkg_cond.c
+tests_fuzz_fuzz_xrstore_SOURCES += common/xrecv_store.c
+tests_fuzz_fuzz_conf_SOURCES += common/conf.c
+tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c
+tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
+tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
+	common/xrecv_store.c common/proto.c
+endif
+tests_fuzz_fuzz_proto_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_ctl_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_manifest_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_pkg_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_xrstore_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_conf_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_cond_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_pubkey_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_csr_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_scenario_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_xrecv_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_proto_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_ctl_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_manifest_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_pkg_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_xrstore_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_cond_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_pubkey_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_csr_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_scenario_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_xrecv_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_proto_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_ctl_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_manifest_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_pkg_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_xrstore_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_conf_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_cond_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_pubkey_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_csr_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_scenario_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_xrecv_LDADD = $(FUZZ_LIBS)
+# The seed writer: a plain program, never a libFuzzer one.
+tests_fuzz_mkseeds_SOURCES = tests/fuzz/mkseeds.c tests/fuzz/fuzz.h
+tests_fuzz_mkseeds_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) \
+	$(JANSSON_CFLAGS) $(LIBARCHIVE_CFLAGS)
+tests_fuzz_mkseeds_LDADD = $(COMMON_LIBS)
 
 ## The CLI: `fleetcast key` / `fleetcast package`, and every command's
 ## --help (SPEC.md); the simulator's golden cases.

@@ -4,31 +4,15 @@
  * been decrypted, through every body decoder; whatever decodes must encode
  * back to the same bytes, and geometry built from its fields must keep its
  * invariants.  Built with --enable-fuzzing it is a libFuzzer target;
- * otherwise main() replays the seed corpus (tests/fuzz/corpus/proto),
- * every truncation and a set of byte flips of each seed, so that make
+ * otherwise fuzz.h's main() replays the seed corpus
+ * (tests/fuzz/corpus/proto) with truncations and byte flips, so that make
  * check always exercises it.
  */
-#include <sys/stat.h>
-#include <sys/types.h>
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "proto.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void
-fuzz_die(const char *what)
-{
-	fprintf(stderr, "fuzz_proto: %s\n", what);
-	abort();
-}
+#define FUZZ_NAME	"proto"
+#define FUZZ_MAX_LEN	PROTO_MAX_DGRAM
+#include "fuzz.h"
 
 static void
 check_bodies(const uint8_t *p, size_t len)
@@ -135,96 +119,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_die("a forged datagram authenticated");
 	return (0);
 }
-
-#ifndef FUZZING
-static int
-replay(const char *path)
-{
-	uint8_t		*buf, *mut;
-	struct stat	 st;
-	size_t		 len, i;
-	int		 fd;
-
-	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &st) == -1) {
-		fprintf(stderr, "fuzz_proto: %s: %s\n", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return (-1);
-	}
-	if (st.st_size > PROTO_MAX_DGRAM) {
-		fprintf(stderr, "fuzz_proto: %s: larger than a datagram\n",
-		    path);
-		close(fd);
-		return (-1);
-	}
-	len = (size_t)st.st_size;
-	buf = malloc(len + 1);
-	if (buf == NULL || read(fd, buf, len) != (ssize_t)len) {
-		fprintf(stderr, "fuzz_proto: %s: short read\n", path);
-		close(fd);
-		free(buf);
-		return (-1);
-	}
-	close(fd);
-	LLVMFuzzerTestOneInput(buf, len);
-	/* Every truncation, each in an exactly sized copy for ASan. */
-	for (i = 0; i < len; i++) {
-		mut = malloc(i + 1);
-		memcpy(mut, buf, i);
-		LLVMFuzzerTestOneInput(mut, i);
-		free(mut);
-	}
-	mut = malloc(len + 1);
-	for (i = 0; i < len; i++) {
-		memcpy(mut, buf, len);
-		mut[i] = 0x00;
-		LLVMFuzzerTestOneInput(mut, len);
-		mut[i] = 0xff;
-		LLVMFuzzerTestOneInput(mut, len);
-		mut[i] = buf[i] ^ 0x80;
-		LLVMFuzzerTestOneInput(mut, len);
-	}
-	free(mut);
-	free(buf);
-	return (0);
-}
-
-int
-main(int argc, char **argv)
-{
-	const char	*srcdir;
-	char		 dir[4096], file[4096 + 256];
-	DIR		*d;
-	struct dirent	*de;
-	int		 nfiles = 0, failed = 0;
-
-	if (argc > 1)
-		snprintf(dir, sizeof(dir), "%s", argv[1]);
-	else {
-		if ((srcdir = getenv("srcdir")) == NULL)
-			srcdir = ".";
-		snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/proto",
-		    srcdir);
-	}
-	if ((d = opendir(dir)) == NULL) {
-		fprintf(stderr, "fuzz_proto: %s: %s\n", dir, strerror(errno));
-		return (1);
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
-		if (replay(file) == -1)
-			failed++;
-		nfiles++;
-	}
-	closedir(d);
-	if (nfiles == 0) {
-		fprintf(stderr, "fuzz_proto: %s: no seeds\n", dir);
-		return (1);
-	}
-	printf("fuzz_proto: %d seeds replayed with truncations and flips\n",
-	    nfiles);
-	return (failed ? 1 : 0);
-}
-#endif

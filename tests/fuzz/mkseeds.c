@@ -1,0 +1,397 @@
+/*
+ * Writes the seed corpora of the fuzz targets whose inputs are binary or
+ * signed (manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
+ * encoders and the fixed signing key of fuzz.h, so that every seed is
+ * something the real code writes; the text seeds (conf, cond, scenario)
+ * are written by hand.  Run from the build directory to refresh them:
+ *
+ *	make tests/fuzz/mkseeds && tests/fuzz/mkseeds ../tests/fuzz/corpus
+ *
+ * The CSRs are made with fresh keys, so those two files change on every
+ * run; the rest is deterministic apart from build times.
+ */
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "crypto.h"
+#include "pkg.h"
+#include "proto.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define FUZZ_NAME	"mkseeds"
+#define FUZZ_MAX_LEN	0
+#define FUZZ_NO_MAIN
+#include "fuzz.h"
+
+static const char	*corpus;
+static uint8_t		 priv[ED25519_PRIV_LEN], pub[ED25519_PUB_LEN];
+
+static void
+seed(const char *target, const char *name, const void *data, size_t len)
+{
+	char	path[4096];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/%s", corpus, target);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s/%s", corpus, target, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1 ||
+	    write(fd, data, len) != (ssize_t)len)
+		fuzz_die("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void
+die_if(int failed, const char *what, const char *err)
+{
+	if (failed)
+		fuzz_die("%s: %s", what, err);
+}
+
+/* The smallest valid manifest, and one using every field. */
+static void
+manifests(void)
+{
+	struct pkg_manifest	m;
+	struct pkg_cond		c;
+	struct wire_w		w;
+	char			err[512];
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "SP2");
+	m.type = PKG_SERVICEPACK;
+	m.has_version = 1;
+	m.major = 2;
+	m.exec = xstrdup("setup.sh");
+	ed25519_keyid(pub, m.key_id);
+	wire_w_grow(&w, 256);
+	pkg_manifest_encode(&m, &w);
+	seed("manifest", "min", w.buf, w.len);
+	wire_w_free(&w);
+	pkg_manifest_free(&m);
+
+	pkg_manifest_init(&m);
+	strcpy(m.id, "HF-1234_b");
+	m.type = PKG_HOTFIX;
+	m.urgency = PKG_URGENCY_HIGH;
+	m.flags = PKG_F_ALL;
+	m.has_version = 1;
+	m.major = 65535;
+	m.minor = 7;
+	die_if(pkg_field_parse_date("date", "2024/02/29", &m, err,
+	    sizeof(err)) == -1, "date", err);
+	strcpy(m.company, "Ex\xc3\xa4mple GmbH");
+	strcpy(m.summary, "line one\n\tline two");
+	strcpy(m.kb, "KB5001234");
+	m.exec = xstrdup("bin/install.sh");
+	die_if(pkg_field_list_add("args", &m.args, "--quiet", PKG_ARGS_MAX,
+	    err, sizeof(err)) == -1 || pkg_field_list_add("args", &m.args, "",
+	    PKG_ARGS_MAX, err, sizeof(err)) == -1 ||
+	    pkg_field_list_add("os", &m.os, "debian-12", PKG_LIST_MAX, err,
+	    sizeof(err)) == -1 || pkg_field_list_add("lang", &m.lang, "en_US",
+	    PKG_LIST_MAX, err, sizeof(err)) == -1 ||
+	    pkg_field_list_add("supersedes", &m.supersedes, "HF-1000",
+	    PKG_LIST_MAX, err, sizeof(err)) == -1, "list", err);
+	strcpy(m.base_sp, "SP2");
+	m.requires = xcalloc(2, sizeof(*m.requires));
+	die_if(pkg_cond_parse("requires", "os.version >= 12.1", &c, err,
+	    sizeof(err)) == -1, "requires", err);
+	m.requires[m.nrequires++] = c;
+	die_if(pkg_cond_parse("requires", "ssh exists", &c, err,
+	    sizeof(err)) == -1, "requires", err);
+	m.requires[m.nrequires++] = c;
+	m.compression = PKG_COMPRESS_ZSTD;
+	m.payload_size = 4096;
+	memset(m.payload_sha256, 0xab, SHA256_LEN);
+	m.unpacked_size = 1000;
+	m.entries = 3;
+	m.built_at = 1700000000;
+	ed25519_keyid(pub, m.key_id);
+	die_if(pkg_manifest_check(&m, 0, err, sizeof(err)) == -1, "full",
+	    err);
+	wire_w_grow(&w, 256);
+	pkg_manifest_encode(&m, &w);
+	seed("manifest", "full", w.buf, w.len);
+	wire_w_free(&w);
+	pkg_manifest_free(&m);
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	struct stat	 st;
+	uint8_t		*buf;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &st) == -1)
+		fuzz_die("%s: %s", path, strerror(errno));
+	*len = (size_t)st.st_size;
+	buf = xmalloc(*len + 1);
+	if (read(fd, buf, *len) != (ssize_t)*len)
+		fuzz_die("%s: short read", path);
+	close(fd);
+	return (buf);
+}
+
+/*
+ * A folder with a file, a directory and a symlink, built by pkg_build;
+ * the whole file is a seed (mode byte 0), and its payload with the
+ * manifest's counts another (mode byte 1, fuzz_pkg.c).
+ */
+static void
+package(int zstd)
+{
+	struct pkg_manifest	 m;
+	struct pkg		*p;
+	const struct pkg_manifest *pm;
+	struct wire_w		 w;
+	char			 dir[sizeof(fuzz_scratch) + 8],
+				 out[sizeof(fuzz_scratch) + 16], err[1024];
+	uint8_t			*file;
+	size_t			 len;
+	uint64_t		 off;
+
+	snprintf(dir, sizeof(dir), "%s/tree", fuzz_dir());
+	fuzz_rm(dir);
+	if (mkdir(dir, 0755) == -1)
+		fuzz_die("%s: %s", dir, strerror(errno));
+	fuzz_file("tree/setup.sh", "#!/bin/sh\necho ok\n", 18);
+	if (chmod(fuzz_path("tree/setup.sh"), 0755) == -1 || mkdir(fuzz_path("tree/lib"), 0755) == -1 ||
+	    symlink("../setup.sh", fuzz_path("tree/lib/link")) == -1)
+		fuzz_die("tree: %s", strerror(errno));
+	pkg_manifest_init(&m);
+	strcpy(m.id, "fuzz");
+	m.type = PKG_APPLICATION;
+	m.urgency = PKG_URGENCY_NORMAL;
+	m.exec = xstrdup("setup.sh");
+	m.compression = zstd ? PKG_COMPRESS_ZSTD : PKG_COMPRESS_NONE;
+	snprintf(out, sizeof(out), "%s/seed.fcpkg", fuzz_dir());
+	(void)unlink(out);
+	die_if(pkg_build(&m, dir, out, priv, err, sizeof(err)) != 0,
+	    "pkg_build", err);
+	pkg_manifest_free(&m);
+	file = slurp(out, &len);
+	wire_w_grow(&w, len + 8);
+	wire_put_u8(&w, 0);
+	wire_put_bytes(&w, file, len);
+	seed("pkg", zstd ? "built_zstd" : "built", w.buf, w.len);
+	wire_w_free(&w);
+
+	die_if(pkg_open(&p, out, (const uint8_t (*)[ED25519_PUB_LEN])&pub, 1,
+	    0, err, sizeof(err)) == -1, "pkg_open", err);
+	pm = pkg_get_manifest(p);
+	off = pkg_get_payload_offset(p);
+	wire_w_grow(&w, len + 8);
+	wire_put_u8(&w, 1);
+	wire_put_u8(&w, zstd);
+	wire_put_u16(&w, (uint16_t)pm->entries);
+	wire_put_u32(&w, (uint32_t)pm->unpacked_size);
+	wire_put_bytes(&w, file + off, len - off);
+	seed("pkg", zstd ? "payload_zstd" : "payload", w.buf, w.len);
+	wire_w_free(&w);
+	pkg_close(p);
+	free(file);
+}
+
+/*
+ * Receiver state files as xr_store_persist writes them (version 2, and
+ * version 1 without the digest), whole and without their checksum.
+ */
+static void
+state(int version)
+{
+	struct wire_w	w;
+	uint8_t		md[SHA256_LEN], bits[13];
+	char		name[32];
+
+	/* 100000 bytes in 1024-byte symbols: 98 symbols, 13 bitmap bytes. */
+	memset(bits, 0, sizeof(bits));
+	bits[0] = 0xff;
+	bits[5] = 0x0f;
+	wire_w_grow(&w, 128);
+	wire_put_u32(&w, 0x46435253U);
+	wire_put_u16(&w, (uint16_t)version);
+	wire_put_u64(&w, 0x1122334455667788ULL);
+	wire_put_u64(&w, 0x0102030405060708ULL);
+	wire_put_u64(&w, 100000);
+	wire_put_u16(&w, 1024);
+	wire_put_u16(&w, 32);
+	wire_put_u16(&w, 2);
+	if (version >= 2) {
+		memset(md, 0xcd, sizeof(md));
+		wire_put_bytes(&w, md, sizeof(md));
+	}
+	wire_put_bytes(&w, bits, sizeof(bits));
+	snprintf(name, sizeof(name), "v%d_body", version);
+	seed("xrstore", name, w.buf, w.len);
+	sha256(w.buf, w.len, md);
+	wire_put_bytes(&w, md, sizeof(md));
+	snprintf(name, sizeof(name), "v%d", version);
+	seed("xrstore", name, w.buf, w.len);
+	wire_w_free(&w);
+}
+
+/* One record of a fuzz_xrecv input: kind, length, bytes. */
+static void
+xrecv_record(struct wire_w *w, uint8_t kind, const void *p, size_t len)
+{
+	wire_put_u8(w, kind);
+	wire_put_u16(w, (uint16_t)len);
+	wire_put_bytes(w, p, len);
+}
+
+/*
+ * fuzz_xrecv inputs: a 4996-byte file in 512-byte symbols (k 4, I 2),
+ * sent whole in order and out of order with duplicates, and one record
+ * of every other kind.
+ */
+static void
+xrecv(void)
+{
+	static const uint8_t	 hdr[6] = { 0, 135, 0, 3, 1, 3 };
+	struct proto_announce	 a;
+	struct proto_ncf	 n;
+	struct wire_w		 w, b;
+	uint8_t			 idx[4], body[PROTO_ANNOUNCE_LEN + 64];
+	uint32_t		 i;
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	for (i = 0; i < 10; i++) {
+		wire_store32(idx, i);
+		xrecv_record(&w, 0, idx, sizeof(idx));
+	}
+	seed("xrecv", "complete", w.buf, w.len);
+	wire_w_free(&w);
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	for (i = 0; i < 12; i++) {
+		wire_store32(idx, (i * 7) % 10);
+		xrecv_record(&w, 0, idx, sizeof(idx));
+	}
+	seed("xrecv", "shuffled", w.buf, w.len);
+	wire_w_free(&w);
+
+	wire_w_grow(&w, 256);
+	wire_put_bytes(&w, hdr, sizeof(hdr));
+	wire_store32(idx, 3);
+	xrecv_record(&w, 0, idx, sizeof(idx));
+	memset(body, 0x41, sizeof(body));
+	wire_store64(body, 9);
+	xrecv_record(&w, 1, body, 8 + 100);
+	wire_store32(body, 1);
+	wire_store32(body + 4, 4);
+	xrecv_record(&w, 2, body, 8 + 512);
+	/* The sender draining: all 10 symbols sent. */
+	a = (struct proto_announce){ .size = 4996, .sym = 512, .k = 4,
+	    .il = 2, .state = PROTO_S_DRAINING, .progress = 10,
+	    .rate = 1000000, .report_ms = 100, .backoff_ms = 10,
+	    .drop_ms = 5000 };
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_announce(&b, &a) == -1, "announce", "");
+	xrecv_record(&w, 3, body, b.len);
+	memset(&n, 0, sizeof(n));
+	n.n = 2;
+	n.e[0].group = 1;
+	n.e[0].sched = 3;
+	n.e[1].group = 99;
+	n.e[1].sched = 1;
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_ncf(&b, &n) == -1, "ncf", "");
+	xrecv_record(&w, 4, body, b.len);
+	memset(body, 0, PROTO_ACK_LEN);
+	body[PROTO_ACK_LEN - 1] = PROTO_ACK_DONE;
+	xrecv_record(&w, 5, body, PROTO_ACK_LEN);
+	xrecv_record(&w, 6, "FC\x02\x01garbage", 11);
+	seed("xrecv", "every_kind", w.buf, w.len);
+	wire_w_free(&w);
+}
+
+static void
+pubkeys(void)
+{
+	uint8_t	other[ED25519_PUB_LEN], opriv[ED25519_PRIV_LEN];
+	uint8_t	*one, *two, *both, der[12 + ED25519_PUB_LEN];
+	char	err[512];
+	size_t	l1, l2;
+
+	memset(opriv, 0x11, sizeof(opriv));
+	die_if(ed25519_public(opriv, other) == -1, "ed25519_public", "");
+	die_if(ed25519_write_public(fuzz_path("one.pem"), pub, err,
+	    sizeof(err)) == -1, "write", err);
+	die_if(ed25519_write_public(fuzz_path("two.pem"), other, err,
+	    sizeof(err)) == -1, "write", err);
+	one = slurp(fuzz_path("one.pem"), &l1);
+	/* SubjectPublicKeyInfo of an Ed25519 key: fixed prefix, the key. */
+	memcpy(der, "\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12);
+	memcpy(der + 12, pub, ED25519_PUB_LEN);
+	two = slurp(fuzz_path("two.pem"), &l2);
+	seed("pubkey", "one", one, l1);
+	both = xmalloc(l1 + l2 + 1);
+	memcpy(both, one, l1);
+	both[l1] = '\n';
+	memcpy(both + l1 + 1, two, l2);
+	seed("pubkey", "two", both, l1 + l2 + 1);
+	seed("pubkey", "der", der, sizeof(der));
+	free(one);
+	free(two);
+	free(both);
+}
+
+/* A CSR as an agent sends it, with a fresh key of the given kind. */
+static void
+csr(const char *name, EVP_PKEY *k, const EVP_MD *md)
+{
+	X509_REQ	*req;
+	X509_NAME	*n;
+	BIO		*b;
+	char		*pem, dername[64];
+	unsigned char	*der = NULL;
+	long		 len;
+	int		 dlen;
+
+	if (k == NULL || (req = X509_REQ_new()) == NULL ||
+	    (b = BIO_new(BIO_s_mem())) == NULL)
+		fuzz_die("csr: out of memory");
+	n = X509_REQ_get_subject_name(req);
+	if (X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"web-01", -1, -1, 0) != 1 ||
+	    X509_REQ_set_pubkey(req, k) != 1 || X509_REQ_sign(req, k, md) <= 0 ||
+	    PEM_write_bio_X509_REQ(b, req) != 1)
+		fuzz_die("csr: cannot make one");
+	len = BIO_get_mem_data(b, &pem);
+	seed("csr", name, pem, (size_t)len);
+	snprintf(dername, sizeof(dername), "%s.der", name);
+	if ((dlen = i2d_X509_REQ(req, &der)) <= 0)
+		fuzz_die("csr: cannot encode it");
+	seed("csr", dername, der, (size_t)dlen);
+	OPENSSL_free(der);
+	BIO_free(b);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: mkseeds CORPUS-DIR\n");
+		return (2);
+	}
+	corpus = argv[1];
+	fuzz_signing_key(priv, pub);
+	manifests();
+	package(0);
+	package(1);
+	state(2);
+	state(1);
+	xrecv();
+	pubkeys();
+	csr("ed25519", EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), NULL);
+	csr("ec256", EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
+	    EVP_sha256());
+	return (0);
+}
