@@ -316,7 +316,7 @@ fx_record(struct fx *f, const struct proto_geom *g, uint8_t kind,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct xrecv_cb	 cb = { NULL, NULL, fx_finished };
+	static const struct xrecv_cb	 cb = { .finished = fx_finished };
 	static int			 init;
 	struct xrecv_conf		 conf;
 	struct proto_geom		 g;
