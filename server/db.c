@@ -22,13 +22,11 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "db_int.h"
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
 
-struct db {
-	sqlite3		*h;
-};
 
 /*
  * Schema migrations, in order.  migrations[i] brings version i to i + 1.
@@ -175,7 +173,7 @@ static const char *migrations[] = {
 /* Columns shown as booleans, and those holding times, in JSON output. */
 static const char *bool_columns[] = { "online", NULL };
 
-static int
+int
 db_fail(struct db *db, const char *what)
 {
 	log_warnx("database: %s: %s", what, sqlite3_errmsg(db->h));
@@ -187,7 +185,7 @@ db_fail(struct db *db, const char *what)
  * i int64_t, u uint64_t time (0 binds NULL), d int, b blob (pointer and
  * size_t), n NULL.
  */
-static sqlite3_stmt *
+sqlite3_stmt *
 db_vprep(struct db *db, const char *sql, const char *fmt, va_list ap)
 {
 	sqlite3_stmt	*st;
@@ -240,7 +238,7 @@ db_vprep(struct db *db, const char *sql, const char *fmt, va_list ap)
 	return (st);
 }
 
-static sqlite3_stmt *
+sqlite3_stmt *
 db_prep(struct db *db, const char *sql, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -253,7 +251,7 @@ db_prep(struct db *db, const char *sql, const char *fmt, ...)
 }
 
 /* Run a statement that returns no rows; the number of changed rows or -1. */
-static int
+int
 db_exec(struct db *db, const char *sql, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -272,8 +270,8 @@ db_exec(struct db *db, const char *sql, const char *fmt, ...)
 	return (sqlite3_changes(db->h));
 }
 
-static char *
-col_strdup(sqlite3_stmt *st, int i)
+char *
+db_col_strdup(sqlite3_stmt *st, int i)
 {
 	const unsigned char	*s;
 
@@ -366,7 +364,7 @@ db_row_json(sqlite3_stmt *st)
 }
 
 /* All rows of a query as a JSON array; NULL on a database error. */
-static json_t *
+json_t *
 db_query_json(struct db *db, const char *sql, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -392,7 +390,7 @@ db_query_json(struct db *db, const char *sql, const char *fmt, ...)
 }
 
 /* The row of a query for one name: its first, NULL when there is none. */
-static json_t *
+json_t *
 db_json_first(json_t *a)
 {
 	json_t	*o;
@@ -408,7 +406,7 @@ db_json_first(json_t *a)
  * 1 with the row to read and the statement for the caller to finalize, 0
  * when there is no row and -1 on an error, the statement finalized.
  */
-static int
+int
 db_step_row(struct db *db, sqlite3_stmt *st, const char *what)
 {
 	int	rv;
@@ -425,7 +423,7 @@ db_step_row(struct db *db, sqlite3_stmt *st, const char *what)
  * A query for one number (a count, a version): *out is its first column,
  * left as it is when there is no row; -1 if it cannot be prepared.
  */
-static int
+int
 db_query_int64(struct db *db, int64_t *out, const char *sql,
     const char *fmt, ...)
 {
@@ -586,7 +584,7 @@ db_package_version(struct db *db, const char *id, int *exists,
 		*major = (uint16_t)sqlite3_column_int(st, 1);
 		*minor = (uint16_t)sqlite3_column_int(st, 2);
 		if (file != NULL)
-			*file = col_strdup(st, 3);
+			*file = db_col_strdup(st, 3);
 	}
 	sqlite3_finalize(st);
 	if (rv != SQLITE_ROW && rv != SQLITE_DONE)
@@ -684,7 +682,7 @@ db_package_get(struct db *db, const char *id, struct db_package *p)
 	if ((rv = db_step_row(db, st, "package")) != 1)
 		return (rv);
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	p->file = col_strdup(st, 0);
+	p->file = db_col_strdup(st, 0);
 	p->size = (uint64_t)sqlite3_column_int64(st, 1);
 	if (sqlite3_column_bytes(st, 2) == SHA256_LEN)
 		memcpy(p->sha256, sqlite3_column_blob(st, 2), SHA256_LEN);
@@ -772,454 +770,6 @@ db_auto_attempt(struct db *db, const char *machine, const char *package,
 	return (db_exec(db, "INSERT OR REPLACE INTO auto_attempts (machine, "
 	    "package, boot_id, run_id, at) VALUES (?, ?, ?, ?, ?)", "sssuu",
 	    machine, package, boot_id, run, now) == -1 ? -1 : 0);
-}
-
-/* ---- machines ---- */
-
-static enum db_enroll
-enroll_parse(const char *s)
-{
-	if (s == NULL)
-		return (DB_ENROLL_NONE);
-	if (strcmp(s, "pending") == 0)
-		return (DB_ENROLL_PENDING);
-	if (strcmp(s, "approved") == 0)
-		return (DB_ENROLL_APPROVED);
-	if (strcmp(s, "enrolled") == 0)
-		return (DB_ENROLL_ENROLLED);
-	return (DB_ENROLL_NONE);
-}
-
-/* 1 when the machine exists, 0 when not, -1 on error. */
-int
-db_machine_get(struct db *db, const char *name, struct db_machine *m)
-{
-	sqlite3_stmt	*st;
-	int		 rv;
-
-	memset(m, 0, sizeof(*m));
-	st = db_prep(db, "SELECT enroll, csr, cert_fp, error, reenroll, "
-	    "csr_fp FROM machines WHERE name = ?", "s", name);
-	if ((rv = db_step_row(db, st, "machine")) != 1)
-		return (rv);
-	m->enroll = enroll_parse((const char *)sqlite3_column_text(st, 0));
-	m->csr = col_strdup(st, 1);
-	m->cert_fp = col_strdup(st, 2);
-	m->error = col_strdup(st, 3);
-	m->reenroll = sqlite3_column_int(st, 4);
-	m->csr_fp = col_strdup(st, 5);
-	sqlite3_finalize(st);
-	return (1);
-}
-
-void
-db_machine_clear(struct db_machine *m)
-{
-	free(m->csr);
-	free(m->csr_fp);
-	free(m->cert_fp);
-	free(m->error);
-	memset(m, 0, sizeof(*m));
-}
-
-/*
- * Record an enrollment request with its CSR and the fingerprint of its
- * key (fp).  A request keeps its key until an admin decides (finding 9 of
- * issue #12): the same key asking again refreshes it (an approval for it
- * holds), another key asking for the name while a request waits is
- * another request, kept beside it (enroll_requests) and listed as such,
- * never a replacement.  For an enrolled name the request is only noted
- * (reenroll): its certificate stays valid until an admin approves the new
- * key.  DB_REQUEST_MAIN: it is the name's request; DB_REQUEST_OTHER: kept
- * as another one; DB_REQUEST_FULL: the name has DB_MAX_OTHER_REQUESTS
- * others already, nothing kept; -1 on a database error.
- */
-int
-db_machine_request(struct db *db, const char *name, const char *csr,
-    const char *fp, const char *address, uint64_t now)
-{
-	struct db_machine	m;
-	int			rv, has_request;
-	int64_t			n = 0;
-
-	if ((rv = db_machine_get(db, name, &m)) == -1)
-		return (-1);
-	if (rv == 0)
-		return (db_exec(db, "INSERT INTO machines (name, enroll, csr, "
-		    "csr_fp, address, created_at) VALUES (?, 'pending', ?, ?, "
-		    "?, ?)", "ssssu", name, csr, fp, address, now) == -1 ? -1 :
-		    DB_REQUEST_MAIN);
-	has_request = m.csr_fp != NULL && (m.enroll != DB_ENROLL_ENROLLED ||
-	    m.reenroll);
-	rv = has_request && strcmp(m.csr_fp, fp) != 0;
-	db_machine_clear(&m);
-	if (!rv)
-		return (db_exec(db, "UPDATE machines SET csr = ?2, csr_fp = ?3, "
-		    "address = CASE enroll WHEN 'enrolled' THEN address ELSE "
-		    "?4 END, reenroll = CASE enroll WHEN 'enrolled' THEN 1 "
-		    "ELSE 0 END WHERE name = ?1", "ssss", name, csr, fp,
-		    address) == -1 ? -1 : DB_REQUEST_MAIN);
-	if (db_query_int64(db, &n, "SELECT COUNT(*) FROM enroll_requests "
-	    "WHERE name = ? AND csr_fp <> ?", "ss", name, fp) == -1)
-		return (-1);
-	if (n >= DB_MAX_OTHER_REQUESTS)
-		return (DB_REQUEST_FULL);
-	return (db_exec(db, "INSERT INTO enroll_requests (name, csr_fp, csr, "
-	    "address, requested_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-	    "ON CONFLICT(name, csr_fp) DO UPDATE SET csr = ?3, address = ?4, "
-	    "requested_at = ?5", "ssssu", name, fp, csr, address, now) == -1 ?
-	    -1 : DB_REQUEST_OTHER);
-}
-
-/* fp: 16 to 64 hex digits, either case, a prefix of a key fingerprint. */
-static int
-fp_valid(const char *fp)
-{
-	size_t	i, len = strlen(fp);
-
-	if (len < 16 || len > SHA256_LEN * 2)
-		return (0);
-	for (i = 0; i < len; i++)
-		if (!((fp[i] >= '0' && fp[i] <= '9') ||
-		    (fp[i] >= 'a' && fp[i] <= 'f') ||
-		    (fp[i] >= 'A' && fp[i] <= 'F')))
-			return (0);
-	return (1);
-}
-
-/*
- * The other request of name whose key fingerprint starts with fp, made
- * the name's request (the one an approval is for); 1 when there was one.
- */
-static int
-db_machine_take_other(struct db *db, const char *name, const char *fp)
-{
-	int	rv;
-
-	rv = db_exec(db, "UPDATE machines SET (csr, csr_fp, address) = "
-	    "(SELECT r.csr, r.csr_fp, CASE machines.enroll WHEN 'enrolled' "
-	    "THEN machines.address ELSE r.address END FROM enroll_requests r "
-	    "WHERE r.name = ?1 AND lower(substr(r.csr_fp, 1, length(?2))) = "
-	    "lower(?2) ORDER BY r.requested_at LIMIT 1), "
-	    "reenroll = CASE enroll WHEN 'enrolled' THEN 1 ELSE 0 END, "
-	    "enroll = CASE enroll WHEN 'approved' THEN 'pending' ELSE enroll "
-	    "END WHERE name = ?1 AND EXISTS (SELECT 1 FROM enroll_requests r "
-	    "WHERE r.name = ?1 AND lower(substr(r.csr_fp, 1, length(?2))) = "
-	    "lower(?2))", "ss", name, fp);
-	return (rv);
-}
-
-/*
- * An admin approves a request of name: the name's request (its first key
- * that still waits), or with fp (what the admin was shown, a prefix)
- * whichever of its requests has that key, another request included.  That
- * is the decision: the name's other requests are dropped.  The approved
- * fingerprint goes to approved (65 bytes).
- */
-int
-db_machine_approve(struct db *db, const char *name, const char *fp,
-    uint64_t now, char *approved, char *err, size_t errlen, int *status)
-{
-	struct db_machine	m;
-	int			rv;
-
-	if (fp != NULL && !fp_valid(fp)) {
-		snprintf(err, errlen, "--fingerprint: '%s' must be 16 to 64 "
-		    "hex digits of the key fingerprint 'machine show' gives",
-		    fp);
-		*status = 422;
-		return (-1);
-	}
-	if ((rv = db_machine_get(db, name, &m)) == -1) {
-		snprintf(err, errlen, "database error");
-		*status = 500;
-		return (-1);
-	}
-	if (rv == 0) {
-		snprintf(err, errlen, "machine %s: no such machine (its agent "
-		    "must ask to enroll first)", name);
-		*status = 404;
-		return (-1);
-	}
-	/* The key the admin names may be one of the other requests. */
-	if (fp != NULL && (m.csr_fp == NULL ||
-	    strncasecmp(m.csr_fp, fp, strlen(fp)) != 0)) {
-		if ((rv = db_machine_take_other(db, name, fp)) == -1) {
-			db_machine_clear(&m);
-			snprintf(err, errlen, "database error");
-			*status = 500;
-			return (-1);
-		}
-		if (rv == 0) {
-			snprintf(err, errlen, "machine %s: no request has key "
-			    "fingerprint %s (its request has %.16s...); check "
-			    "'fleetcast machine show %s'", name, fp,
-			    m.csr_fp != NULL ? m.csr_fp : "none", name);
-			db_machine_clear(&m);
-			*status = 409;
-			return (-1);
-		}
-		db_machine_clear(&m);
-		if (db_machine_get(db, name, &m) != 1) {
-			snprintf(err, errlen, "database error");
-			*status = 500;
-			return (-1);
-		}
-	}
-	rv = m.enroll;
-	if ((rv == DB_ENROLL_ENROLLED && !m.reenroll) ||
-	    rv == DB_ENROLL_APPROVED) {
-		db_machine_clear(&m);
-		snprintf(err, errlen, "machine %s: already %s", name,
-		    rv == DB_ENROLL_ENROLLED ? "enrolled" : "approved");
-		*status = 409;
-		return (-1);
-	}
-	if (m.csr_fp == NULL) {
-		db_machine_clear(&m);
-		snprintf(err, errlen, "machine %s: its request was made before "
-		    "requests had key fingerprints; approve it when its agent "
-		    "has asked again", name);
-		*status = 409;
-		return (-1);
-	}
-	snprintf(approved, SHA256_LEN * 2 + 1, "%s", m.csr_fp);
-	db_machine_clear(&m);
-	if (db_exec(db, "UPDATE machines SET enroll = 'approved', "
-	    "reenroll = 0 WHERE name = ? AND csr_fp = ?", "ss", name,
-	    approved) != 1 ||
-	    db_exec(db, "DELETE FROM enroll_requests WHERE name = ?", "s",
-	    name) == -1) {
-		snprintf(err, errlen, "database error");
-		*status = 500;
-		return (-1);
-	}
-	db_event(db, now, "approve", 0, name, "enrollment approved for the key "
-	    "with fingerprint %s", approved);
-	return (0);
-}
-
-int
-db_machine_enrolled(struct db *db, const char *name, const char *fp,
-    uint64_t now)
-{
-	if (db_exec(db, "UPDATE machines SET enroll = 'enrolled', csr = NULL, "
-	    "csr_fp = NULL, reenroll = 0, cert_fp = ? WHERE name = ?", "ss",
-	    fp, name) != 1 ||
-	    db_exec(db, "DELETE FROM enroll_requests WHERE name = ?", "s",
-	    name) == -1)
-		return (-1);
-	db_event(db, now, "enroll", 0, name, "certificate issued");
-	return (0);
-}
-
-int
-db_machine_online(struct db *db, const char *name, int online,
-    const char *address, const char *segment, const char *boot_id,
-    uint64_t now)
-{
-	if (online)
-		return (db_exec(db, "UPDATE machines SET online = 1, "
-		    "address = ?, segment = ?, boot_id = ?, last_seen = ? "
-		    "WHERE name = ?", "sssus", address, segment, boot_id, now,
-		    name) == -1 ? -1 : 0);
-	return (db_exec(db, "UPDATE machines SET online = 0 WHERE name = ?",
-	    "s", name) == -1 ? -1 : 0);
-}
-
-int
-db_machine_seen(struct db *db, const char *name, uint64_t now)
-{
-	return (db_exec(db, "UPDATE machines SET last_seen = ? WHERE "
-	    "name = ?", "us", now, name) == -1 ? -1 : 0);
-}
-
-int
-db_machine_facts(struct db *db, const char *name, const char *facts)
-{
-	return (db_exec(db, "UPDATE machines SET facts = ? WHERE name = ?",
-	    "ss", facts, name) == -1 ? -1 : 0);
-}
-
-int
-db_machine_agent_version(struct db *db, const char *name,
-    const char *version)
-{
-	return (db_exec(db, "UPDATE machines SET agent_version = ? WHERE "
-	    "name = ?", "ss", version, name) == -1 ? -1 : 0);
-}
-
-/* Set (msg) or clear (NULL) the sticky scenario error; 0 if no machine. */
-int
-db_machine_set_error(struct db *db, const char *name, const char *msg)
-{
-	return (db_exec(db, "UPDATE machines SET error = ? WHERE name = ?",
-	    "ss", msg, name));
-}
-
-/* How many requests (a name's, and other ones) wait for an admin. */
-int64_t
-db_machines_pending(struct db *db)
-{
-	int64_t	n = -1;
-
-	if (db_query_int64(db, &n, "SELECT (SELECT COUNT(*) FROM machines "
-	    "WHERE enroll = 'pending') + (SELECT COUNT(*) FROM "
-	    "enroll_requests)", NULL) == -1)
-		return (-1);
-	return (n);
-}
-
-/* At start-up nobody is connected yet. */
-int
-db_machines_offline(struct db *db)
-{
-	return (db_exec(db, "UPDATE machines SET online = 0", NULL) == -1 ?
-	    -1 : 0);
-}
-
-/*
- * Each machine's other requests (keys that asked for its name while its
- * request waited) as "other_requests": fingerprint, address, time.  They
- * are few (DB_MAX_OTHER_REQUESTS a name, CONTROL_MAX_PENDING in all).
- */
-static void
-db_machines_other_requests(struct db *db, json_t *machines, const char *name)
-{
-	json_t		*r, *o, *m;
-	size_t		 i, j;
-	const char	*rn;
-
-	json_array_foreach(machines, i, m)
-		json_object_set_new(m, "other_requests", json_array());
-	r = db_query_json(db, "SELECT name, csr_fp AS fingerprint, address, "
-	    "requested_at FROM enroll_requests WHERE ?1 IS NULL OR name = ?1 "
-	    "ORDER BY name, requested_at", "s", name);
-	json_array_foreach(r, i, o) {
-		rn = json_string_value(json_object_get(o, "name"));
-		json_array_foreach(machines, j, m)
-			if (rn != NULL && strcmp(rn, json_string_value(
-			    json_object_get(m, "name"))) == 0) {
-				json_object_del(o, "name");
-				json_array_append(json_object_get(m,
-				    "other_requests"), o);
-				break;
-			}
-	}
-	json_decref(r);
-}
-
-json_t *
-db_machines_json(struct db *db, const char *name)
-{
-	json_t	*a;
-
-	a = db_query_json(db, "SELECT name, CASE enroll WHEN 'enrolled' "
-	    "THEN CASE online WHEN 1 THEN 'online' ELSE 'offline' END "
-	    "WHEN 'approved' THEN 'approved' ELSE 'pending_approval' END "
-	    "AS state, online, enroll AS enrollment, CASE reenroll WHEN 1 "
-	    "THEN 'requested' ELSE NULL END AS reenrollment, CASE WHEN "
-	    "enroll <> 'enrolled' OR reenroll = 1 THEN csr_fp ELSE NULL END "
-	    "AS request_fingerprint, address, segment, "
-	    "last_seen, error, agent_version, boot_id, created_at, facts "
-	    "FROM machines WHERE ?1 IS NULL OR name = ?1 ORDER BY name", "s",
-	    name);
-	if (a != NULL)
-		db_machines_other_requests(db, a, name);
-	return (name == NULL ? a : db_json_first(a));
-}
-
-/* ---- enrollment tokens ---- */
-
-/* Keep a new token: its id, the SHA-256 of its secret, its limits. */
-int
-db_token_add(struct db *db, const char *id, const uint8_t hash[SHA256_LEN],
-    const char *machine, int64_t uses, uint64_t expires_at, uint64_t now,
-    const char *origin)
-{
-	return (db_exec(db, "INSERT INTO enroll_tokens (id, hash, machine, "
-	    "uses_left, expires_at, created_at, origin) VALUES (?, ?, ?, ?, "
-	    "?, ?, ?)", "sbsiuus", id, hash, (size_t)SHA256_LEN, machine, uses,
-	    expires_at, now, origin) == 1 ? 0 : -1);
-}
-
-/* Drop the tokens of an origin (the file token of the last start). */
-int
-db_token_drop_origin(struct db *db, const char *origin)
-{
-	return (db_exec(db, "DELETE FROM enroll_tokens WHERE origin = ?", "s",
-	    origin) == -1 ? -1 : 0);
-}
-
-/* Revoke a token by its id: 1 if there was one, 0 if not, -1 on error. */
-int
-db_token_remove(struct db *db, const char *id)
-{
-	return (db_exec(db, "DELETE FROM enroll_tokens WHERE id = ?", "s", id));
-}
-
-/*
- * Is the token (id, hash of its secret) good for enrolling name now?  1
- * when it is, 0 when not, with the reason in err, -1 on a database error.
- * Only a caller who holds the secret learns more than "not a token of
- * this server": whether it expired, is used up or is for another name.
- */
-int
-db_token_check(struct db *db, const char *id, const uint8_t hash[SHA256_LEN],
-    const char *name, uint64_t now, char *err, size_t errlen)
-{
-	sqlite3_stmt	*st;
-	const void	*h;
-	const char	*machine;
-	char		 tbuf[40];
-	int		 rv;
-
-	st = db_prep(db, "SELECT hash, machine, uses_left, uses, expires_at "
-	    "FROM enroll_tokens WHERE id = ?", "s", id);
-	if ((rv = db_step_row(db, st, "enroll token")) == -1)
-		return (-1);
-	if (rv == 0 || (h = sqlite3_column_blob(st, 0)) == NULL ||
-	    sqlite3_column_bytes(st, 0) != SHA256_LEN ||
-	    CRYPTO_memcmp(h, hash, SHA256_LEN) != 0) {
-		if (rv == 1)
-			sqlite3_finalize(st);
-		snprintf(err, errlen, "not a token of this server (unknown, "
-		    "revoked or replaced at a restart); make one with "
-		    "'fleetcast machine token'");
-		return (0);
-	}
-	rv = 0;
-	machine = (const char *)sqlite3_column_text(st, 1);
-	if ((uint64_t)sqlite3_column_int64(st, 4) <= now)
-		snprintf(err, errlen, "expired at %s", db_format_time(
-		    (uint64_t)sqlite3_column_int64(st, 4), tbuf,
-		    sizeof(tbuf)));
-	else if (sqlite3_column_int64(st, 2) <= 0)
-		snprintf(err, errlen, "used up (%lld uses)",
-		    (long long)sqlite3_column_int64(st, 3));
-	else if (machine != NULL && strcmp(machine, name) != 0)
-		snprintf(err, errlen, "for machine %s, not %s", machine, name);
-	else
-		rv = 1;
-	sqlite3_finalize(st);
-	return (rv);
-}
-
-/* One use of a token; 0 when it was used, -1 when it has none left. */
-int
-db_token_consume(struct db *db, const char *id)
-{
-	return (db_exec(db, "UPDATE enroll_tokens SET uses_left = uses_left "
-	    "- 1, uses = uses + 1 WHERE id = ? AND uses_left > 0", "s",
-	    id) == 1 ? 0 : -1);
-}
-
-json_t *
-db_tokens_json(struct db *db)
-{
-	return (db_query_json(db, "SELECT id, machine, uses_left, uses, "
-	    "expires_at, created_at, origin FROM enroll_tokens ORDER BY "
-	    "created_at, id", NULL));
 }
 
 /* ---- scenarios ---- */
@@ -1393,347 +943,4 @@ db_scenarios_json(struct db *db, const char *name)
 		}
 	}
 	return (name == NULL ? a : db_json_first(a));
-}
-
-/* ---- runs ---- */
-
-/* The id the next run will get (ids are never reused). */
-int
-db_run_next_id(struct db *db, uint64_t *id)
-{
-	int64_t	max = 0;
-
-	if (db_query_int64(db, &max, "SELECT MAX(COALESCE((SELECT seq FROM "
-	    "sqlite_sequence WHERE name = 'runs'), 0), COALESCE((SELECT "
-	    "MAX(id) FROM runs), 0))", NULL) == -1)
-		return (-1);
-	*id = (uint64_t)max + 1;
-	return (0);
-}
-
-/* The stored state of one machine in a run, "" when there is none. */
-int
-db_run_target_state(struct db *db, uint64_t id, const char *machine,
-    char *state, size_t len)
-{
-	sqlite3_stmt	*st;
-
-	state[0] = '\0';
-	st = db_prep(db, "SELECT state FROM run_machines WHERE run_id = ? AND "
-	    "machine = ?", "is", (int64_t)id, machine);
-	if (st == NULL)
-		return (-1);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(state, len, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return (0);
-}
-
-/*
- * The run in which machine got its sticky error msg (S6): the latest run
- * that recorded exactly that error for it; 0 when none is recorded.
- */
-int
-db_machine_error_run(struct db *db, const char *machine, const char *msg,
-    uint64_t *run)
-{
-	int64_t	id = 0;
-
-	*run = 0;
-	if (db_query_int64(db, &id, "SELECT COALESCE(MAX(run_id), 0) FROM "
-	    "run_machines WHERE machine = ? AND state = 'error' AND error = ?",
-	    "ss", machine, msg) == -1)
-		return (-1);
-	*run = (uint64_t)id;
-	return (0);
-}
-
-/*
- * Mark a run not held in memory finished once none of its machines is in
- * a state that can still change by itself; 1 if it is (now) finished.
- */
-int
-db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
-{
-	int64_t	open = -1;
-
-	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
-	    "WHERE run_id = ? AND state NOT IN ('pending_boot', 'succeeded', "
-	    "'failed', 'error', 'missed', 'interrupted')", "i",
-	    (int64_t)id) == -1)
-		return (-1);
-	if (open != 0)
-		return (0);
-	if (db_run_state(db, id, "finished", now) == -1)
-		return (-1);
-	return (1);
-}
-
-/*
- * A machine of a run that is already finished completed after its restart
- * (pending_boot -> succeeded or failed): the run's finished_at follows its
- * machines, so it becomes now once none is still open or pending.
- */
-int
-db_run_finish_late(struct db *db, uint64_t id, uint64_t now)
-{
-	int64_t	open = -1;
-
-	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
-	    "WHERE run_id = ? AND state NOT IN ('succeeded', 'failed', "
-	    "'error', 'missed', 'interrupted')", "i", (int64_t)id) == -1)
-		return (-1);
-	if (open != 0)
-		return (db_run_check_finished(db, id, now));
-	return (db_exec(db, "UPDATE runs SET state = 'finished', finished_at "
-	    "= ? WHERE id = ?", "ui", now, (int64_t)id) == 1 ? 1 : -1);
-}
-
-/* Persist a new run (with r->id from db_run_next_id) and its machines. */
-int
-db_run_create(struct db *db, struct db_run *r)
-{
-	json_t	*o;
-	char	*spec;
-	size_t	 i;
-
-	o = scenario_to_json(&r->sc);
-	spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	if (db_begin(db) == -1) {
-		free(spec);
-		return (-1);
-	}
-	if (db_exec(db, "INSERT INTO runs (id, scenario, spec, state, grp, "
-	    "port, data_key, created_at) VALUES (?, ?, ?, 'waiting', ?, ?, ?, "
-	    "?)", "isssdbu", (int64_t)r->id, r->sc.name, spec, r->group,
-	    (int)r->port, r->key, (size_t)CTL_KEY_LEN, r->created_at) == -1)
-		goto fail;
-	for (i = 0; i < r->ntargets; i++) {
-		if (db_exec(db, "INSERT INTO run_machines (run_id, machine, "
-		    "pos, state, path, error, updated_at) VALUES "
-		    "(?, ?, ?, ?, ?, ?, ?)", "isdsssu", (int64_t)r->id,
-		    r->targets[i].machine, (int)i, r->targets[i].state,
-		    r->targets[i].path, r->targets[i].error,
-		    r->created_at) == -1 ||
-		    db_exec(db, "INSERT INTO run_history (run_id, machine, "
-		    "state, detail, at) VALUES (?, ?, ?, ?, ?)", "isssu",
-		    (int64_t)r->id, r->targets[i].machine,
-		    r->targets[i].state, r->targets[i].error,
-		    r->created_at) == -1)
-			goto fail;
-	}
-	db_event(db, r->created_at, "run", r->id, NULL, "run of scenario %s "
-	    "created for %zu machine%s", r->sc.name, r->ntargets,
-	    r->ntargets == 1 ? "" : "s");
-	free(spec);
-	if (db_commit(db) == -1)
-		goto fail;
-	return (0);
-fail:
-	free(spec);
-	db_rollback(db);
-	return (-1);
-}
-
-int
-db_run_state(struct db *db, uint64_t id, const char *state, uint64_t now)
-{
-	const char	*col = NULL;
-	char		 sql[160];
-
-	if (strcmp(state, "transferring") == 0)
-		col = "transfer_started_at";
-	else if (strcmp(state, "finished") == 0)
-		col = "finished_at";
-	if (col != NULL) {
-		/* The first time it entered the state is the one kept. */
-		snprintf(sql, sizeof(sql), "UPDATE runs SET state = ?, %s = "
-		    "COALESCE(%s, ?) WHERE id = ?", col, col);
-		return (db_exec(db, sql, "sui", state, now, (int64_t)id) == 1 ?
-		    0 : -1);
-	}
-	return (db_exec(db, "UPDATE runs SET state = ? WHERE id = ?", "si",
-	    state, (int64_t)id) == 1 ? 0 : -1);
-}
-
-/*
- * One state change of one machine in a run, with its history row.  path,
- * error and output: NULL keeps the stored value; has_exit says whether
- * exit_status is meant; bytes < 0 keeps the stored count.
- */
-int
-db_run_target(struct db *db, uint64_t id, const char *machine,
-    const char *state, const char *path, const char *error, int has_exit,
-    int64_t exit_status, int64_t bytes, const char *output, uint64_t now)
-{
-	if (db_exec(db, "UPDATE run_machines SET state = ?, "
-	    "path = COALESCE(?, path), error = COALESCE(?, error), "
-	    "exit_status = CASE ? WHEN 1 THEN ? ELSE exit_status END, "
-	    "bytes_received = CASE WHEN ? < 0 THEN bytes_received ELSE ? END, "
-	    "output = COALESCE(?, output), updated_at = ? "
-	    "WHERE run_id = ? AND machine = ?", "sssdiiisuis", state, path,
-	    error, has_exit, exit_status, bytes, bytes, output, now,
-	    (int64_t)id, machine) != 1)
-		return (-1);
-	return (db_exec(db, "INSERT INTO run_history (run_id, machine, state, "
-	    "detail, at) VALUES (?, ?, ?, ?, ?)", "isssu", (int64_t)id,
-	    machine, state, error, now) == -1 ? -1 : 0);
-}
-
-/*
- * The path a machine's data takes and why: set when its transfer starts,
- * and again when it falls back to unicast, which (history) also adds a
- * history row in the machine's current state with the reason.
- */
-int
-db_run_path(struct db *db, uint64_t id, const char *machine,
-    const char *path, const char *reason, uint64_t now, int history)
-{
-	if (db_exec(db, "UPDATE run_machines SET path = ?, path_reason = ?, "
-	    "updated_at = ? WHERE run_id = ? AND machine = ?", "ssuis", path,
-	    reason, now, (int64_t)id, machine) != 1)
-		return (-1);
-	if (!history)
-		return (0);
-	return (db_run_note(db, id, machine, reason, now));
-}
-
-/* A history row in the machine's current state: something it waits for. */
-int
-db_run_note(struct db *db, uint64_t id, const char *machine,
-    const char *detail, uint64_t now)
-{
-	return (db_exec(db, "INSERT INTO run_history (run_id, machine, state, "
-	    "detail, at) SELECT run_id, machine, state, ?, ? FROM run_machines "
-	    "WHERE run_id = ? AND machine = ?", "suis", detail, now,
-	    (int64_t)id, machine) == -1 ? -1 : 0);
-}
-
-/* Progress only: no history row for every block. */
-int
-db_run_bytes(struct db *db, uint64_t id, const char *machine, uint64_t bytes)
-{
-	return (db_exec(db, "UPDATE run_machines SET bytes_received = ? "
-	    "WHERE run_id = ? AND machine = ?", "iis", (int64_t)bytes,
-	    (int64_t)id, machine) == -1 ? -1 : 0);
-}
-
-void
-db_run_clear(struct db_run *r)
-{
-	size_t	i;
-
-	for (i = 0; i < r->ntargets; i++) {
-		free(r->targets[i].machine);
-		free(r->targets[i].state);
-		free(r->targets[i].path);
-		free(r->targets[i].error);
-	}
-	free(r->targets);
-	free(r->state);
-	db_scenario_clear(&r->sc);
-	explicit_bzero(r->key, sizeof(r->key));
-	memset(r, 0, sizeof(*r));
-}
-
-/* Every run not finished, with its machines, for the restart. */
-int
-db_runs_active(struct db *db, struct db_run **out, size_t *nout)
-{
-	sqlite3_stmt	*st, *mt;
-	struct db_run	*runs = NULL, *r;
-	size_t		 n = 0;
-	json_t		*o;
-	int		 rv;
-
-	st = db_prep(db, "SELECT id, spec, state, grp, port, data_key, "
-	    "created_at, COALESCE(transfer_started_at, 0) FROM runs WHERE "
-	    "state != 'finished' ORDER BY id", NULL);
-	if (st == NULL)
-		return (-1);
-	while ((rv = sqlite3_step(st)) == SQLITE_ROW) {
-		runs = xreallocarray(runs, n + 1, sizeof(*runs));
-		r = &runs[n++];
-		memset(r, 0, sizeof(*r));
-		r->id = (uint64_t)sqlite3_column_int64(st, 0);
-		o = json_loads((const char *)sqlite3_column_text(st, 1), 0,
-		    NULL);
-		if (scenario_from_json(o, &r->sc) == -1)
-			log_warnx("database: run %" PRIu64 ": unreadable "
-			    "scenario snapshot", r->id);
-		json_decref(o);
-		snprintf(r->scenario, sizeof(r->scenario), "%s", r->sc.name);
-		r->state = col_strdup(st, 2);
-		snprintf(r->group, sizeof(r->group), "%s",
-		    sqlite3_column_text(st, 3));
-		r->port = (uint16_t)sqlite3_column_int(st, 4);
-		if (sqlite3_column_bytes(st, 5) == CTL_KEY_LEN)
-			memcpy(r->key, sqlite3_column_blob(st, 5),
-			    CTL_KEY_LEN);
-		r->created_at = (uint64_t)sqlite3_column_int64(st, 6);
-		r->transfer_started_at = (uint64_t)sqlite3_column_int64(st,
-		    7);
-		mt = db_prep(db, "SELECT machine, state, path, error FROM "
-		    "run_machines WHERE run_id = ? ORDER BY pos", "i",
-		    (int64_t)r->id);
-		if (mt == NULL)
-			break;
-		while (sqlite3_step(mt) == SQLITE_ROW) {
-			r->targets = xreallocarray(r->targets, r->ntargets + 1,
-			    sizeof(*r->targets));
-			r->targets[r->ntargets].machine = col_strdup(mt, 0);
-			r->targets[r->ntargets].state = col_strdup(mt, 1);
-			r->targets[r->ntargets].path = col_strdup(mt, 2);
-			r->targets[r->ntargets].error = col_strdup(mt, 3);
-			r->ntargets++;
-		}
-		sqlite3_finalize(mt);
-	}
-	sqlite3_finalize(st);
-	*out = runs;
-	*nout = n;
-	return (0);
-}
-
-/*
- * Runs as JSON: all of them (id < 0) in summary, or one with its machines
- * and each machine's history of state changes; NULL if it does not exist.
- */
-json_t *
-db_runs_json(struct db *db, int64_t id)
-{
-	json_t	*a, *o, *ms, *m, *h;
-	size_t	 i;
-
-	if (id < 0)
-		return (db_query_json(db, "SELECT r.id, r.scenario, r.state, "
-		    "r.grp AS \"group\", r.created_at, r.transfer_started_at, "
-		    "r.finished_at, (SELECT COUNT(*) FROM run_machines m "
-		    "WHERE m.run_id = r.id) AS machines, (SELECT COUNT(*) FROM "
-		    "run_machines m WHERE m.run_id = r.id AND m.state IN "
-		    "('succeeded', 'pending_boot')) AS succeeded FROM runs r "
-		    "ORDER BY r.id", NULL));
-	a = db_query_json(db, "SELECT id, scenario, state, grp AS \"group\", "
-	    "port, created_at, transfer_started_at, finished_at, spec FROM "
-	    "runs WHERE id = ?", "i", id);
-	if ((o = db_json_first(a)) == NULL)
-		return (NULL);
-	/* SPEC.md wants null, not a missing key, for unset times. */
-	ms = db_query_json(db, "SELECT machine AS name, state, path, "
-	    "path_reason, error, exit_status, bytes_received, output, "
-	    "updated_at FROM run_machines WHERE run_id = ? ORDER BY pos", "i",
-	    id);
-	if (ms == NULL) {
-		json_decref(o);
-		return (NULL);
-	}
-	json_array_foreach(ms, i, m) {
-		h = db_query_json(db, "SELECT state, detail, at FROM "
-		    "run_history WHERE run_id = ? AND machine = ? ORDER BY id",
-		    "is", id, json_string_value(json_object_get(m, "name")));
-		json_object_set_new(m, "history", h != NULL ? h : json_array());
-	}
-	json_object_set_new(o, "machines", ms);
-	return (o);
 }

@@ -1,6 +1,10 @@
 # server/: fleetcastd, a system daemon (sbin).  The scheduler and the
 # simulator of this directory are also linked into the CLI (see
 # server/cli/local.mk).
+
+# The inventory, also linked by the server's unit tests.
+DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c
+
 sbin_PROGRAMS += server/fleetcastd
 server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
@@ -9,7 +13,7 @@ server_fleetcastd_SOURCES = \
 	server/server.h \
 	server/fleetcastd.c \
 	server/server.c \
-	server/db.c \
+	$(DB_SOURCES) \
 	server/ca.c \
 	server/control.c \
 	server/api.c server/api_int.h \

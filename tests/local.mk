@@ -106,14 +106,15 @@ check_PROGRAMS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
 TESTS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
 tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
-	server/db.c server/scenario.c server/sched.c server/server.h
+	$(DB_SOURCES) server/scenario.c server/sched.c server/server.h
 tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 # test_control includes server/control.c to reach its static fsm.
 check_PROGRAMS += tests/unit/test_control
 TESTS += tests/unit/test_control
 tests_unit_test_control_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_control_SOURCES = tests/unit/test_control.c tests/unit/unit.h \
-	server/db.c server/ca.c server/scenario.c server/sched.c server/server.c server/server.h
+	$(DB_SOURCES) server/ca.c server/scenario.c server/sched.c \
+	server/server.c server/server.h
 tests_unit_test_control_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 tests_unit_test_sched_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/server
 tests_unit_test_sched_SOURCES = tests/unit/test_sched.c tests/unit/unit.h \
