@@ -74,21 +74,34 @@ db_machine_error_run(struct db *db, const char *machine, const char *msg,
 }
 
 /*
+ * The machines of run id that can still change by themselves: every state
+ * but the final ones and, unless pending counts, pending_boot; -1 if the
+ * query fails.
+ */
+static int64_t
+db_run_open(struct db *db, uint64_t id, int pending)
+{
+	int64_t	open = -1;
+
+	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
+	    "WHERE run_id = ? AND state NOT IN ('succeeded', 'failed', "
+	    "'error', 'missed', 'interrupted') AND (? OR state != "
+	    "'pending_boot')", "id", (int64_t)id, pending) == -1)
+		return (-1);
+	return (open);
+}
+
+/*
  * Mark a run not held in memory finished once none of its machines is in
  * a state that can still change by itself; 1 if it is (now) finished.
  */
 int
 db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
 {
-	int64_t	open = -1;
+	int64_t	open;
 
-	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
-	    "WHERE run_id = ? AND state NOT IN ('pending_boot', 'succeeded', "
-	    "'failed', 'error', 'missed', 'interrupted')", "i",
-	    (int64_t)id) == -1)
-		return (-1);
-	if (open != 0)
-		return (0);
+	if ((open = db_run_open(db, id, 0)) != 0)
+		return (open == -1 ? -1 : 0);
 	if (db_run_state(db, id, "finished", now) == -1)
 		return (-1);
 	return (1);
@@ -102,11 +115,9 @@ db_run_check_finished(struct db *db, uint64_t id, uint64_t now)
 int
 db_run_finish_late(struct db *db, uint64_t id, uint64_t now)
 {
-	int64_t	open = -1;
+	int64_t	open;
 
-	if (db_query_int64(db, &open, "SELECT COUNT(*) FROM run_machines "
-	    "WHERE run_id = ? AND state NOT IN ('succeeded', 'failed', "
-	    "'error', 'missed', 'interrupted')", "i", (int64_t)id) == -1)
+	if ((open = db_run_open(db, id, 1)) == -1)
 		return (-1);
 	if (open != 0)
 		return (db_run_check_finished(db, id, now));

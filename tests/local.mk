@@ -194,7 +194,7 @@ tests_unit_test_agent_conn_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 ## not instrumented).  mkseeds writes the binary seeds (see its top).
 FUZZ_CFLAGS = $(AM_CFLAGS) -iquote $(top_srcdir)/server $(OPENSSL_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBARCHIVE_CFLAGS)
-FUZZ_LDFLAGS = $(AM_LDFLAGS)
+FUZZ_LINKFLAGS = $(AM_LDFLAGS)
 FUZZ_LIBS = $(COMMON_LIBS)
 FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pkg tests/fuzz/fuzz_xrstore \
@@ -209,7 +209,7 @@ TEST_EXTENSIONS = .dict
 DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
 if FUZZING
 FUZZ_CFLAGS += -DFUZZING -fsanitize=fuzzer,address
-FUZZ_LDFLAGS += -fsanitize=fuzzer,address
+FUZZ_LINKFLAGS += -fsanitize=fuzzer,address
 TESTS += $(FUZZ_DICTS)
 else
 TESTS += $(FUZZ_PROGS)
@@ -255,17 +255,17 @@ tests_fuzz_fuzz_pubkey_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_csr_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_scenario_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_xrecv_CFLAGS = $(FUZZ_CFLAGS)
-tests_fuzz_fuzz_proto_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_ctl_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_manifest_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_pkg_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_xrstore_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_conf_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_cond_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_pubkey_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_csr_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_scenario_LDFLAGS = $(FUZZ_LDFLAGS)
-tests_fuzz_fuzz_xrecv_LDFLAGS = $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_proto_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_ctl_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_manifest_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_pkg_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_xrstore_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_cond_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_pubkey_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_csr_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_scenario_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_xrecv_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_proto_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_ctl_LDADD = $(FUZZ_LIBS)
 tests_fuzz_fuzz_manifest_LDADD = $(FUZZ_LIBS)
