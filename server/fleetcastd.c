@@ -126,7 +126,7 @@ check_conf(struct conf *c, char *err, size_t errlen)
 		    "path", conf_where(c, "state_dir"), sd);
 		return (-1);
 	}
-	if (sched_parse_group_range(conf_str(c, "group_range"), &base, &prefix,
+	if (sched_group_parse_range(conf_str(c, "group_range"), &base, &prefix,
 	    msg, sizeof(msg)) == -1) {
 		snprintf(err, errlen, "%s: %s", conf_where(c, "group_range"),
 		    msg);

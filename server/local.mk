@@ -23,11 +23,11 @@ server_fleetcastd_SOURCES = \
 	server/segment.c \
 	server/xfer.c \
 	server/auto.c \
-	server/sched.c server/sched.h
+	server/sched.c server/sched_group.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
 
 # What `fleetcast sim` runs: the server's own scheduler against a virtual
 # clock.
-SIM_SOURCES = server/sched.c server/sched.h server/sim.c server/sim.h \
+SIM_SOURCES = server/sched.c server/sched_group.c server/sched.h server/sim.c server/sim.h \
 	server/sim_int.h server/sim_input.c server/sim_input.h server/sim_report.c \
 	server/sim_svg.c

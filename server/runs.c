@@ -1296,7 +1296,7 @@ runs_new(struct server *srv, char *err, size_t errlen)
 	sc.on_concurrency_limit = strcmp(conf_str(srv->conf,
 	    "on_concurrency_limit"), "error") == 0 ? SCHED_LIMIT_ERROR :
 	    SCHED_LIMIT_QUEUE;
-	if (sched_parse_group_range(conf_str(srv->conf, "group_range"),
+	if (sched_group_parse_range(conf_str(srv->conf, "group_range"),
 	    &sc.group_base, &sc.group_prefix, err, errlen) == -1 ||
 	    server_parse_rate(conf_str(srv->conf, "rate"), &xc.rate, err,
 	    errlen) == -1) {

@@ -25,7 +25,7 @@
 #define SCENARIO_MAX_WAIT	(30 * 86400)	/* --max-wait, seconds */
 #define SCENARIO_MAX_TARGETS	1000000
 
-/* ADDR[:PORT] (sched_parse_group's rule); addr gets ADDR, dotted. */
+/* ADDR[:PORT] (sched_group_parse's rule); addr gets ADDR, dotted. */
 static int
 scenario_parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
     char *err, size_t errlen)
@@ -34,7 +34,7 @@ scenario_parse_group(const char *s, char *addr, size_t alen, uint16_t *port,
 	uint32_t	a;
 	char		msg[256];
 
-	if (sched_parse_group(s, &a, port, msg, sizeof(msg)) == -1) {
+	if (sched_group_parse(s, &a, port, msg, sizeof(msg)) == -1) {
 		snprintf(err, errlen, "--group: %s", msg);
 		return (-1);
 	}

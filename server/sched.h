@@ -234,9 +234,9 @@ struct sched;
 struct sched	*sched_new(const struct sched_conf *, const struct sched_cb *,
 		    void *);
 void		 sched_free(struct sched *);
-int		 sched_parse_group(const char *, uint32_t *, uint16_t *, char *,
+int		 sched_group_parse(const char *, uint32_t *, uint16_t *, char *,
 		    size_t);
-int		 sched_parse_group_range(const char *, uint32_t *, unsigned *,
+int		 sched_group_parse_range(const char *, uint32_t *, unsigned *,
 		    char *, size_t);
 const char	*sched_group_str(uint32_t, char *, size_t);
 

@@ -445,13 +445,13 @@ sim_scenario_json(struct sim_jctx *c, json_t *root, struct sim_scenario *sc)
 
 	if (sim_jstr(c, root, "", "group_range", &str) == -1)
 		return (-1);
-	if (sched_parse_group_range(str != NULL ? str : SIM_DEFAULT_RANGE,
+	if (sched_group_parse_range(str != NULL ? str : SIM_DEFAULT_RANGE,
 	    &sc->group_base, &sc->group_prefix, gerr, sizeof(gerr)) == -1)
 		return (sim_jerr(c, NULL, "%s", gerr));
 	if (sim_jstr(c, root, "", "group", &str) == -1)
 		return (-1);
 	if (str != NULL) {
-		if (sched_parse_group(str, &sc->opts.group, &sc->opts.port,
+		if (sched_group_parse(str, &sc->opts.group, &sc->opts.port,
 		    gerr, sizeof(gerr)) == -1)
 			return (sim_jerr(c, "group", "%s", gerr));
 		if (sc->opts.unicast)

@@ -106,19 +106,19 @@ check_PROGRAMS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
 TESTS += tests/unit/test_db tests/unit/test_sched tests/unit/test_sim
 tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
-	$(DB_SOURCES) server/scenario.c server/sched.c server/server.h
+	$(DB_SOURCES) server/scenario.c server/sched.c server/sched_group.c server/server.h
 tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 # test_control includes server/control.c to reach its static fsm.
 check_PROGRAMS += tests/unit/test_control
 TESTS += tests/unit/test_control
 tests_unit_test_control_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_control_SOURCES = tests/unit/test_control.c tests/unit/unit.h \
-	$(DB_SOURCES) server/ca.c server/scenario.c server/sched.c \
+	$(DB_SOURCES) server/ca.c server/scenario.c server/sched.c server/sched_group.c \
 	server/server.c server/server.h
 tests_unit_test_control_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 tests_unit_test_sched_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/server
 tests_unit_test_sched_SOURCES = tests/unit/test_sched.c tests/unit/unit.h \
-	server/sched.c server/sched.h
+	server/sched.c server/sched_group.c server/sched.h
 tests_unit_test_sched_LDADD = $(UNIT_LIBS)
 tests_unit_test_sim_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 	-I$(top_srcdir)/server
@@ -229,7 +229,7 @@ tests_fuzz_fuzz_xrecv_SOURCES = tests/fuzz/fuzz_xrecv.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
 	server/ca.c
 tests_fuzz_fuzz_scenario_SOURCES = tests/fuzz/fuzz_scenario.c \
-	tests/fuzz/fuzz.h server/scenario.c server/sched.c
+	tests/fuzz/fuzz.h server/scenario.c server/sched.c server/sched_group.c
 if FUZZING
 tests_fuzz_fuzz_proto_SOURCES += common/proto.c common/wire.c
 tests_fuzz_fuzz_ctl_SOURCES += common/ctl.c common/wire.c

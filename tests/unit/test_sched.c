@@ -111,7 +111,7 @@ mk(uint32_t limit, enum sched_limit mode, const char *range)
 	memset(&conf, 0, sizeof(conf));
 	conf.max_concurrent_machines = limit;
 	conf.on_concurrency_limit = mode;
-	CU_ASSERT_FATAL(sched_parse_group_range(range != NULL ? range :
+	CU_ASSERT_FATAL(sched_group_parse_range(range != NULL ? range :
 	    "239.192.56.0/24", &conf.group_base, &conf.group_prefix, err,
 	    sizeof(err)) == 0);
 	nlog = 0;
@@ -883,19 +883,19 @@ test_group_range(void)
 	unsigned	prefix;
 	char		err[256], buf[32];
 
-	CU_ASSERT(sched_parse_group_range("239.192.56.0/24", &base, &prefix,
+	CU_ASSERT(sched_group_parse_range("239.192.56.0/24", &base, &prefix,
 	    err, sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(prefix, 24);
 	CU_ASSERT_STRING_EQUAL(sched_group_str(base, buf, sizeof(buf)),
 	    "239.192.56.0");
-	CU_ASSERT(sched_parse_group_range("10.0.0.0/24", &base, &prefix, err,
+	CU_ASSERT(sched_group_parse_range("10.0.0.0/24", &base, &prefix, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "not a multicast") != NULL);
-	CU_ASSERT(sched_parse_group_range("239.192.56.1/24", &base, &prefix,
+	CU_ASSERT(sched_group_parse_range("239.192.56.1/24", &base, &prefix,
 	    err, sizeof(err)) == -1);
-	CU_ASSERT(sched_parse_group_range("239.0.0.0/8", &base, &prefix, err,
+	CU_ASSERT(sched_group_parse_range("239.0.0.0/8", &base, &prefix, err,
 	    sizeof(err)) == -1);
-	CU_ASSERT(sched_parse_group_range("239.1.2.3", &base, &prefix, err,
+	CU_ASSERT(sched_group_parse_range("239.1.2.3", &base, &prefix, err,
 	    sizeof(err)) == -1);
 }
 
@@ -907,24 +907,24 @@ test_group(void)
 	uint16_t	port;
 	char		err[256];
 
-	CU_ASSERT(sched_parse_group("239.1.2.3", &a, &port, err,
+	CU_ASSERT(sched_group_parse("239.1.2.3", &a, &port, err,
 	    sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(a, 0xef010203U);
 	CU_ASSERT_EQUAL(port, 0);
-	CU_ASSERT(sched_parse_group("239.1.2.3:5000", &a, &port, err,
+	CU_ASSERT(sched_group_parse("239.1.2.3:5000", &a, &port, err,
 	    sizeof(err)) == 0);
 	CU_ASSERT_EQUAL(port, 5000);
-	CU_ASSERT(sched_parse_group("239.1.2.3:0", &a, &port, err,
+	CU_ASSERT(sched_group_parse("239.1.2.3:0", &a, &port, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "port '0'") != NULL);
-	CU_ASSERT(sched_parse_group("10.1.2.3", &a, &port, err,
+	CU_ASSERT(sched_group_parse("10.1.2.3", &a, &port, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "not a multicast") != NULL);
 	/* The simulator accepted these before it shared the rule. */
-	CU_ASSERT(sched_parse_group("224.0.0.251", &a, &port, err,
+	CU_ASSERT(sched_group_parse("224.0.0.251", &a, &port, err,
 	    sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "224.0.0.0/24") != NULL);
-	CU_ASSERT(sched_parse_group("host", &a, &port, err,
+	CU_ASSERT(sched_group_parse("host", &a, &port, err,
 	    sizeof(err)) == -1);
 }
 
