@@ -405,17 +405,17 @@ nextarg:
 	log_init("fleetcast-agent", 1, verbose);
 
 	c = conf_new(agent_conf_defs);
-	if (conffile != NULL || access(AGENT_CONF_FILE, F_OK) == 0) {
-		if (conf_load(c, conffile != NULL ? conffile : AGENT_CONF_FILE,
-		    err, sizeof(err)) == -1) {
+	/* The file read, if any: the token's check needs it too. */
+	if (conffile == NULL && access(AGENT_CONF_FILE, F_OK) == 0)
+		conffile = AGENT_CONF_FILE;
+	if (conffile != NULL) {
+		if (conf_load(c, conffile, err, sizeof(err)) == -1) {
 			fprintf(stderr, "fleetcast-agent: %s\n", err);
 			return (2);
 		}
 	}
 	if (conf_args(c, nkv, kv, err, sizeof(err)) == -1 ||
-	    agent_token_conf(c, conffile != NULL ? conffile :
-	    (access(AGENT_CONF_FILE, F_OK) == 0 ? AGENT_CONF_FILE : NULL), err,
-	    sizeof(err)) == -1 ||
+	    agent_token_conf(c, conffile, err, sizeof(err)) == -1 ||
 	    agent_check_conf(c, &name, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fleetcast-agent: %s\n", err);
 		return (2);

@@ -108,6 +108,7 @@ run_recv_stop(struct run *r)
 	struct xrecv	*xr = r->xr;
 
 	evtimer_del(r->ev_probe);
+	evtimer_del(r->ev_hint);
 	if (xr == NULL)
 		return;
 	r->xr = NULL;
