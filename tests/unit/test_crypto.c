@@ -239,6 +239,52 @@ test_aes_gcm_inplace(void)
 	aead_free(a);
 }
 
+/*
+ * One context seals and opens many packets, as the transport does: each
+ * result equals that of a fresh context (nothing of the previous nonce,
+ * AAD or tag carries over), the tag of the previous packet never opens
+ * the next one, and a failed open leaves the context usable.
+ */
+static void
+test_aes_gcm_reuse(void)
+{
+	static const size_t	 lens[] = { 0, 1, 15, 16, 17, 96, 288, 1424,
+				    1423, 4000 };
+	uint8_t			 key[32], iv[12], aad[40], pt[4000];
+	uint8_t			 ct[4000], ct2[4000], out[4000];
+	uint8_t			 tag[16], tag2[16], prev[16] = { 0 };
+	struct aead		*a, *fresh;
+	size_t			 i, len, alen;
+
+	CU_ASSERT(crypto_random(key, sizeof(key)) == 0);
+	a = aead_new(key);
+	for (i = 0; i < 3 * sizeof(lens) / sizeof(lens[0]); i++) {
+		len = lens[i % (sizeof(lens) / sizeof(lens[0]))];
+		alen = i % 3 == 0 ? 0 : 8 + i % 33;
+		CU_ASSERT(crypto_random(iv, sizeof(iv)) == 0);
+		CU_ASSERT(crypto_random(aad, sizeof(aad)) == 0);
+		CU_ASSERT(crypto_random(pt, sizeof(pt)) == 0);
+		CU_ASSERT(aead_seal(a, iv, aad, alen, pt, len, ct, tag) == 0);
+		fresh = aead_new(key);
+		CU_ASSERT(aead_seal(fresh, iv, aad, alen, pt, len, ct2,
+		    tag2) == 0);
+		CU_ASSERT(memcmp(ct, ct2, len) == 0);
+		CU_ASSERT(memcmp(tag, tag2, 16) == 0);
+		CU_ASSERT(aead_open(fresh, iv, aad, alen, ct, len, out,
+		    tag) == 0);
+		aead_free(fresh);
+		/* The previous packet's tag, then a corrupt one, then right. */
+		CU_ASSERT(aead_open(a, iv, aad, alen, ct, len, out, prev) == -1);
+		tag2[i % 16] ^= (uint8_t)(1 << (i % 8));
+		CU_ASSERT(aead_open(a, iv, aad, alen, ct, len, out, tag2) == -1);
+		memset(out, 0, sizeof(out));
+		CU_ASSERT(aead_open(a, iv, aad, alen, ct, len, out, tag) == 0);
+		CU_ASSERT(memcmp(out, pt, len) == 0);
+		memcpy(prev, tag, 16);
+	}
+	aead_free(a);
+}
+
 static void
 test_sha256(void)
 {
@@ -325,6 +371,7 @@ static CU_TestInfo tests[] = {
 	{ "Ed25519 key files", test_ed25519_files },
 	{ "AES-256-GCM NIST vectors", test_aes_gcm_vectors },
 	{ "AES-256-GCM in place", test_aes_gcm_inplace },
+	{ "AES-256-GCM context reuse", test_aes_gcm_reuse },
 	{ "SHA-256 FIPS 180-2", test_sha256 },
 	{ "hex", test_hex },
 	{ "key id", test_keyid },
