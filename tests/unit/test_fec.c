@@ -110,6 +110,116 @@ test_wrapped_rows(void)
 	roundtrip(64, 4, 190);
 }
 
+/*
+ * Every number of losses up to the parity count, on one fec object (so
+ * that its table cache is hit, missed and evicted, across group sizes and
+ * symbol lengths): e data symbols lost at random, rebuilt from e of the
+ * parity rows chosen at random and handed over in random order, give the
+ * original bytes; and parity encoded through the cache equals parity
+ * encoded by a fresh object.  Past 16 losses the decoder takes its other
+ * way (one decoding row per symbol), which this crosses too.
+ */
+static void
+test_every_pattern(void)
+{
+	static const uint32_t	 ks[] = { 64, 17, 128, 2, 64 };
+	static const size_t	 lens[] = { 1424, 100, 16, 1424, 4096 };
+	struct fec		*f = fec_new(), *fresh;
+	uint8_t			*data[PROTO_MAX_K], *par[24], *src[PROTO_MAX_K];
+	uint8_t			*out[PROTO_MAX_K], *chk[24];
+	uint32_t		 prow[24], rows[PROTO_MAX_K], miss[PROTO_MAX_K];
+	uint32_t		 t, i, j, e, k, np, n, nmiss, pick[24], tmp;
+	uint8_t			 lost[PROTO_MAX_K];
+	size_t			 len, x;
+	int			 ok;
+
+	for (t = 0; t < sizeof(ks) / sizeof(ks[0]); t++) {
+		k = ks[t];
+		len = lens[t];
+		np = k < 20 ? k : 20;
+		for (i = 0; i < k; i++) {
+			data[i] = malloc(len);
+			out[i] = malloc(len);
+			for (x = 0; x < len; x++)
+				data[i][x] = (uint8_t)rnd();
+		}
+		for (i = 0; i < np; i++) {
+			par[i] = malloc(len);
+			chk[i] = malloc(len);
+			prow[i] = proto_parity_row(k, t * 3 + i);
+		}
+		CU_ASSERT_FATAL(fec_encode(f, k, data, np, prow, par, len) == 0);
+		/* The proactive rows again, then fewer: from the cache. */
+		for (n = np; n >= 1; n = n > 7 ? n - 7 : n - 1) {
+			CU_ASSERT_FATAL(fec_encode(f, k, data, n, prow, chk,
+			    len) == 0);
+			fresh = fec_new();
+			CU_ASSERT_FATAL(fec_encode(fresh, k, data, n, prow, par,
+			    len) == 0);
+			fec_free(fresh);
+			for (i = 0, ok = 1; i < n; i++)
+				ok &= memcmp(chk[i], par[i], len) == 0;
+			CU_ASSERT(ok);
+		}
+		CU_ASSERT_FATAL(fec_encode(f, k, data, np, prow, par, len) == 0);
+		for (e = 1; e <= np; e++) {
+			memset(lost, 0, sizeof(lost));
+			for (nmiss = 0; nmiss < e;) {
+				i = rnd() % k;
+				if (!lost[i]) {
+					lost[i] = 1;
+					nmiss++;
+				}
+			}
+			/* e of the np parity rows, in random order. */
+			for (i = 0; i < np; i++)
+				pick[i] = i;
+			for (i = np - 1; i > 0; i--) {
+				j = rnd() % (i + 1);
+				tmp = pick[i];
+				pick[i] = pick[j];
+				pick[j] = tmp;
+			}
+			/* Received data and parity interleaved at random. */
+			n = 0;
+			nmiss = 0;
+			for (i = 0, j = 0; i < k; i++) {
+				if (lost[i]) {
+					miss[nmiss] = i;
+					memset(out[nmiss], 0xa5, len);
+					nmiss++;
+				}
+			}
+			for (i = 0; i < k; i++) {
+				if (!lost[i]) {
+					rows[n] = i;
+					src[n++] = data[i];
+				}
+				if (j < e && (rnd() % 4 == 0 || k - i <= e - j)) {
+					rows[n] = prow[pick[j]];
+					src[n++] = par[pick[j]];
+					j++;
+				}
+			}
+			CU_ASSERT_FATAL(n == k);
+			CU_ASSERT_FATAL(fec_decode(f, k, rows, src, nmiss, miss,
+			    out, len) == 0);
+			for (i = 0, ok = 1; i < nmiss; i++)
+				ok &= memcmp(out[i], data[miss[i]], len) == 0;
+			CU_ASSERT(ok);
+		}
+		for (i = 0; i < k; i++) {
+			free(data[i]);
+			free(out[i]);
+		}
+		for (i = 0; i < np; i++) {
+			free(par[i]);
+			free(chk[i]);
+		}
+	}
+	fec_free(f);
+}
+
 static void
 test_bad_rows(void)
 {
@@ -132,6 +242,8 @@ static CU_TestInfo tests[] = {
 	{ "a few losses", test_small_losses },
 	{ "whole group from parity", test_whole_group },
 	{ "wrapped repair numbers", test_wrapped_rows },
+	{ "every loss count up to the parity, cached tables",
+	    test_every_pattern },
 	{ "bad rows refused", test_bad_rows },
 	CU_TEST_INFO_NULL,
 };
