@@ -86,6 +86,31 @@ fec_matrix(struct fec *f, uint32_t k)
 }
 
 /*
+ * Ask for the n sources of a multiplication before it starts.  ISA-L walks
+ * all k sources in lockstep, 64 bytes of each at a time: k streams at once
+ * are more than the hardware prefetcher follows, so with the data out of
+ * the cache (a block's symbols arrived over 4 MB before its parity did)
+ * every load waited for memory (decoding 3 losses of 64: 9.5 us a group
+ * cold, 4.5 with this).
+ */
+static void
+fec_prefetch(uint8_t *const *src, uint32_t n, size_t len)
+{
+#ifdef __GNUC__
+	uint32_t	i;
+	size_t		off;
+
+	for (i = 0; i < n; i++)
+		for (off = 0; off < len; off += 64)
+			__builtin_prefetch(src[i] + off, 0, 3);
+#else
+	(void)src;
+	(void)n;
+	(void)len;
+#endif
+}
+
+/*
  * The expanded tables of n rows (n <= FEC_TC_ROWS) for kind (struct
  * fec_tc): from the cache, or built into its least recently used entry.
  */
@@ -140,6 +165,7 @@ fec_encode(struct fec *f, uint32_t k, uint8_t *const *src, uint32_t n,
 	for (i = 0; i < n; i++)
 		if (rows[i] < k || rows[i] >= PROTO_GF_ROWS)
 			return (-1);
+	fec_prefetch(src, k, len);
 	if (n <= FEC_TC_ROWS) {
 		ec_encode_data((int)len, (int)k, (int)n,
 		    (uint8_t *)fec_tables(f, 0, k, n, rows), (uint8_t **)src,
@@ -188,6 +214,7 @@ fec_decode_few(struct fec *f, uint32_t k, uint8_t **col, uint32_t *par,
 	for (i = 0; i < nmiss; i++)
 		memset(out[i], 0, len);
 	tbls = fec_tables(f, 1, k, nmiss, par);
+	fec_prefetch(col, k + nmiss, len);
 	ec_encode_data((int)len, (int)(k + nmiss), (int)nmiss, (uint8_t *)tbls,
 	    col, synd);
 	ec_init_tables((int)nmiss, (int)nmiss, f->inv, f->tbls);
@@ -233,6 +260,7 @@ fec_decode_many(struct fec *f, uint32_t k, const uint32_t *rows,
 		}
 	}
 	ec_init_tables((int)k, (int)nmiss, f->sel, f->tbls);
+	fec_prefetch(src, k, len);
 	ec_encode_data((int)len, (int)k, (int)nmiss, f->tbls, (uint8_t **)src,
 	    (uint8_t **)out);
 	return (0);
