@@ -181,6 +181,36 @@ int	 pkg_requires_eval(const struct pkg_manifest *, pkg_fact_fn, void *,
 int	 pkg_vercmp(const char *, const char *);
 
 /*
+ * What a lookup answers for pkg.ID when the machine lacks ID but holds a
+ * package that supersedes it (pkg_applic.c): every condition on the fact
+ * holds then, as the superseding package replaced ID.  Compared by
+ * address; the text is what a reason shows.
+ */
+extern const char pkg_fact_superseded[];
+
+/*
+ * Applicability (pkg_applic.c), shared by the agent's check and the
+ * server's automatic update so that both give the same reason.  A
+ * machine is its facts (a lookup) and its installed packages; supersedes
+ * may be NULL when not known.  pkg_applic_check returns 1 when the
+ * package applies, else 0 with one sentence in why.
+ */
+struct pkg_installed {
+	const char		*id;
+	int			 has_version;
+	uint16_t		 major;
+	uint16_t		 minor;
+	const struct pkg_list	*supersedes;
+};
+
+int	 pkg_applic_os_match(const char *, const char *, const char *);
+int	 pkg_applic_lang_match(const char *, const char *);
+const struct pkg_installed *pkg_applic_superseder(
+	    const struct pkg_installed *, size_t, const char *);
+int	 pkg_applic_check(const struct pkg_manifest *, pkg_fact_fn, void *,
+	    const struct pkg_installed *, size_t, char *, size_t);
+
+/*
  * Building: the manifest's descriptive fields are filled and checked by
  * the caller; pkg_build walks the folder, streams the payload into a temp
  * file next to the output while hashing it, fills in the payload fields

@@ -281,6 +281,8 @@ pkg_vercmp(const char *a, const char *b)
 	return (pkg_ver_part_cmp(ar, arl, br, brl));
 }
 
+const char pkg_fact_superseded[] = "superseded";
+
 /* 1 if the condition holds, 0 if not (why says what the fact was). */
 int
 pkg_cond_eval(const struct pkg_cond *c, pkg_fact_fn lookup, void *arg,
@@ -291,6 +293,9 @@ pkg_cond_eval(const struct pkg_cond *c, pkg_fact_fn lookup, void *arg,
 	int		 ok = 0;
 
 	v = lookup(arg, c->fact);
+	/* A superseded package counts as there, in any version. */
+	if (v == pkg_fact_superseded)
+		return (1);
 	switch (c->op) {
 	case PKG_COND_EXISTS:
 		ok = v != NULL;

@@ -49,36 +49,36 @@ debian_facts(struct facts *f)
 static void
 test_os_match(void)
 {
-	CU_ASSERT(applic_os_match("debian", "debian", "12"));
-	CU_ASSERT(applic_os_match("Debian", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian-12", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian 12", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian:12", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-11", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-1", "debian", "12"));
-	CU_ASSERT(applic_os_match("ubuntu-22", "ubuntu", "22.04"));
-	CU_ASSERT(applic_os_match("ubuntu-22.04", "ubuntu", "22.04"));
-	CU_ASSERT(!applic_os_match("ubuntu-22.0", "ubuntu", "22.04"));
-	CU_ASSERT(!applic_os_match("debianx", "debian", "12"));
-	CU_ASSERT(!applic_os_match("deb", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-12", "debian", NULL));
-	CU_ASSERT(!applic_os_match("debian", NULL, NULL));
+	CU_ASSERT(pkg_applic_os_match("debian", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("Debian", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian-12", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian 12", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian:12", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-11", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-1", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("ubuntu-22", "ubuntu", "22.04"));
+	CU_ASSERT(pkg_applic_os_match("ubuntu-22.04", "ubuntu", "22.04"));
+	CU_ASSERT(!pkg_applic_os_match("ubuntu-22.0", "ubuntu", "22.04"));
+	CU_ASSERT(!pkg_applic_os_match("debianx", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("deb", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-12", "debian", NULL));
+	CU_ASSERT(!pkg_applic_os_match("debian", NULL, NULL));
 }
 
 static void
 test_lang_match(void)
 {
-	CU_ASSERT(applic_lang_match("ja", "ja_JP.UTF-8"));
-	CU_ASSERT(applic_lang_match("ja_JP", "ja_JP.UTF-8"));
-	CU_ASSERT(applic_lang_match("JA_jp", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("en", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("en_US", "en_GB.UTF-8"));
-	CU_ASSERT(applic_lang_match("en", "en_GB.UTF-8"));
-	CU_ASSERT(applic_lang_match("de_DE", "de_DE@euro"));
-	CU_ASSERT(applic_lang_match("C", "C.UTF-8"));
-	CU_ASSERT(applic_lang_match("C", "POSIX"));
-	CU_ASSERT(!applic_lang_match("j", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("ja", NULL));
+	CU_ASSERT(pkg_applic_lang_match("ja", "ja_JP.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("ja_JP", "ja_JP.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("JA_jp", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("en", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("en_US", "en_GB.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("en", "en_GB.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("de_DE", "de_DE@euro"));
+	CU_ASSERT(pkg_applic_lang_match("C", "C.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("C", "POSIX"));
+	CU_ASSERT(!pkg_applic_lang_match("j", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("ja", NULL));
 }
 
 static void
