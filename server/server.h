@@ -314,6 +314,8 @@ void		 auto_free(struct autoupd *);
 uint64_t	 auto_package_added(struct autoupd *, const char *, size_t *);
 void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
+time_t		 auto_next_daily(time_t, int, int);
+void		 auto_set_clock(struct autoupd *, uint64_t (*)(void));
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 
