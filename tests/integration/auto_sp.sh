@@ -1,0 +1,121 @@
+#!/bin/bash
+#
+# auto_sp.sh: automatic update picks the right service pack (MISSION.md
+# P5, P11; issue #15), with a real fleetcastd and two real agents.  With
+# SP9 (--os plan9, not applicable) and SP5 (applicable), both urgency high,
+# a starting machine gets SP5 within moments of connecting and SP9 is never
+# sent, at its first start nor at a restart; the server's log gives the
+# same reason for SP9 as the agent gives when a scenario sends it anyway.
+# A machine holding SPB (which supersedes SPA) gets SPC (--base-sp SPA) at
+# its next start.  A bare machine gets a predecessor first (SP3 needs SP1
+# or SP2: it gets SP2, then SP3 at the start after).
+# Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
+
+. "${0%/*}/agent_lib.sh"
+al_init "$0" "$@"
+
+# auto_run ID MACHINE: the id of the newest automatic run of package ID,
+# waiting for it AL_TIMEOUT seconds at most ("" if none).
+auto_run()
+{
+	local i id
+	for ((i = 0; i < ${3:-$AL_TIMEOUT} * 10; i++)); do
+		id=$(sed -n "s/.*automatic update: run \([0-9]*\) of $1 on.*/\1/p" \
+		    "$T/server.log" | tail -n 1)
+		[ -n "$id" ] && { echo "$id"; return 0; }
+		sleep 0.1
+	done
+	echo ""
+}
+
+# The agents tell their role through facts_command (role=a, role=b).
+for r in a b c; do
+	printf '#!/bin/sh\necho role=%s\n' $r > "$T/facts-$r.sh"
+	chmod 755 "$T/facts-$r.sh"
+done
+
+al_server_start
+al_pkg SP9 'exit 0' --type servicepack --major 9 --minor 0 --urgency high \
+    --os plan9 --requires 'role == a'
+al_pkg SP5 'exit 0' --type servicepack --major 5 --minor 0 --urgency high \
+    --requires 'role == a'
+
+# 1. SP9 does not apply, SP5 does: m1 gets SP5 as soon as it connects.
+al_agent_start m1 --facts_command "$T/facts-a.sh"
+al_wait_online m1
+t0=$SECONDS
+run=$(auto_run SP5 m1 5)
+[ -n "$run" ] || al_fail "no automatic run of SP5 within 5 s of connecting"
+al_wait_state "$run" m1 succeeded
+[ "$(al_ran SP5)" = 1 ] || al_fail "SP5 ran $(al_ran SP5) times"
+[ "$(al_ran SP9)" = 0 ] || al_fail "SP9 ran"
+! grep -q "automatic update: run [0-9]* of SP9" "$T/server.log" ||
+    al_fail "an automatic run of SP9 was started"
+al_wait_log "$T/server.log" "automatic update: m1: SP9: not applicable: os: "
+al_ok "m1 got SP5 ($(( SECONDS - t0 )) s after connecting), SP9 never sent"
+
+# The same reason on both sides.
+srv_why=$(sed -n 's/.*automatic update: m1: SP9: not applicable: //p' \
+    "$T/server.log" | head -n 1)
+"$FC" scenario create s-sp9 --package SP9 >/dev/null || al_fail "scenario"
+run9=$(al_run s-sp9 m1)
+al_wait_state "$run9" m1 error
+agent_why=$(al_mstate "$run9" m1 error)
+[ "$agent_why" = "SP9: not applicable: $srv_why" ] ||
+    al_fail "reasons differ: server '$srv_why', agent '$agent_why'"
+"$FC" machine clear-error m1 >/dev/null || al_fail "clear-error"
+al_ok "server and agent give the same reason: $srv_why"
+
+# A restart of the machine: SP5 is there, SP9 still does not apply.
+al_agent_stop m1
+al_reboot m1
+al_agent_start m1 --facts_command "$T/facts-a.sh"
+al_wait_online m1
+al_wait_log "$T/m1.log" "fleetcast-agent .*boot id boot-2"
+sleep 2
+[ "$(al_ran SP5)" = 1 ] || al_fail "SP5 ran again: $(al_ran SP5)"
+[ "$(al_ran SP9)" = 0 ] || al_fail "SP9 ran at the restart"
+al_ok "restart: nothing more"
+
+# 2. SPB supersedes SPA; SPC builds on SPA: m2 holding SPB gets SPC.
+al_agent_start m2 --facts_command "$T/facts-b.sh"
+al_wait_online m2
+al_pkg SPB 'exit 0' --type servicepack --major 2 --minor 0 --supersedes SPA
+"$FC" scenario create s-spb --package SPB >/dev/null || al_fail "scenario"
+runb=$(al_run s-spb m2)
+al_wait_state "$runb" m2 succeeded
+al_pkg SPC 'exit 0' --type servicepack --major 3 --minor 0 --urgency high \
+    --base-sp SPA --requires 'role == b'
+al_agent_stop m2
+al_reboot m2
+al_agent_start m2 --facts_command "$T/facts-b.sh"
+al_wait_online m2
+run=$(auto_run SPC m2 5)
+[ -n "$run" ] || al_fail "m2 (holding SPB, which supersedes SPA) did not get SPC"
+al_wait_state "$run" m2 succeeded
+[ "$(al_ran SPC)" = 1 ] || al_fail "SPC ran $(al_ran SPC) times"
+al_ok "SPB stands for SPA: m2 got SPC (--base-sp SPA) automatically"
+
+# 3. Predecessor first (P11): SP3 needs SP1 or SP2; a bare m3 gets SP2
+# (the newest that applies) at its start and SP3 at the next one.
+al_pkg SP2 'exit 0' --type servicepack --major 2 --minor 5 --urgency high \
+    --requires 'role == c' --supersedes SP1
+al_pkg SP3 'exit 0' --type servicepack --major 3 --minor 5 --urgency high \
+    --requires 'role == c' --base-sp SP1 --supersedes SP2
+al_agent_start m3 --facts_command "$T/facts-c.sh"
+al_wait_online m3
+run=$(auto_run SP2 m3 5)
+[ -n "$run" ] || al_fail "bare m3 did not get SP2 first"
+al_wait_state "$run" m3 succeeded
+al_wait_log "$T/server.log" "automatic update: m3: SP3: not applicable: base_sp: "
+al_agent_stop m3
+al_reboot m3
+al_agent_start m3 --facts_command "$T/facts-c.sh"
+al_wait_online m3
+run=$(auto_run SP3 m3 5)
+[ -n "$run" ] || al_fail "m3 with SP2 did not get SP3 at its next start"
+al_wait_state "$run" m3 succeeded
+al_ok "predecessor first: SP2, then SP3 at the next start"
+
+echo "PASS: auto_sp"
+exit 0
