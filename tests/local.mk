@@ -125,6 +125,16 @@ tests_unit_test_sim_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 tests_unit_test_sim_SOURCES = tests/unit/test_sim.c tests/unit/unit.h \
 	$(SIM_SOURCES)
 tests_unit_test_sim_LDADD = $(UNIT_LIBS) -lm
+## test_auto: automatic update (server/auto.c) on a real inventory, with
+## the runs recorded (the test defines runs_create_sc and runs_machine_busy)
+## and a fake wall clock.
+check_PROGRAMS += tests/unit/test_auto
+TESTS += tests/unit/test_auto
+tests_unit_test_auto_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_auto_SOURCES = tests/unit/test_auto.c tests/unit/unit.h \
+	tests/unit/unit_tmp.h server/auto.c $(DB_SOURCES) server/scenario.c \
+	server/sched.c server/sched_group.c server/server.c server/server.h
+tests_unit_test_auto_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 ## test_xfer: the transfers' state machine, with a fake sender (the test
 ## defines the xsend_* functions xfer.c calls) and fake callbacks.
 check_PROGRAMS += tests/unit/test_xfer
