@@ -219,6 +219,9 @@ int	 pkg_applic_check(const struct pkg_manifest *, pkg_fact_fn, void *,
  */
 int	 pkg_build(struct pkg_manifest *, const char *, const char *,
 	    const uint8_t [ED25519_PRIV_LEN], char *, size_t);
+/* Several folders, each under its own name (doc/package-format.md). */
+int	 pkg_build_dirs(struct pkg_manifest *, const char *const *, size_t,
+	    const char *, const uint8_t [ED25519_PRIV_LEN], char *, size_t);
 
 /*
  * Reading.  pkg_open checks the header and, unless PKG_OPEN_NOVERIFY is
