@@ -249,7 +249,8 @@ tests_fuzz_fuzz_pkg_SOURCES += common/pkg_read.c common/pkg_manifest.c \
 	common/pkg_field.c common/pkg_cond.c
 tests_fuzz_fuzz_xrstore_SOURCES += common/xrecv_store.c
 tests_fuzz_fuzz_conf_SOURCES += common/conf.c
-tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c
+tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c common/pkg_field.c \
+	common/wire.c
 tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
 tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
 	common/xrecv_store.c common/proto.c

@@ -433,7 +433,7 @@ print_list(const char *label, const struct pkg_list *l)
 static void
 print_manifest(const char *file, const struct pkg_manifest *m)
 {
-	char		 buf[2 * 256 + 16];
+	char		 buf[PKG_COND_TEXT_MAX + 1];
 	const char	*p;
 	struct tm	 tm;
 	time_t		 t;

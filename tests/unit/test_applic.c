@@ -1,8 +1,10 @@
 /*
  * Tests for applicability (MISSION.md P9-P11) and the facts it reads: OS
  * and language list matching, conditions on facts, base service pack and
- * supersession (SP3 on a machine with SP1, SP2 or nothing), no downgrade,
- * and the reason given for each refusal.  Facts come from files written
+ * supersession (SP3 on a machine with SP1, SP2 or nothing; a superseded
+ * package standing for the one it replaced in conditions too), any() and
+ * not with the failing term named, no downgrade, and the reason given for
+ * each refusal.  Facts come from files written
  * here (os-release, locale) and from facts_command-style text.
  */
 #include <sys/stat.h>
@@ -138,6 +140,90 @@ test_requires(void)
 	facts_free(&f);
 }
 
+/*
+ * any() and not (issue #15): SP3's "SP1 or SP2 installed" as one
+ * condition, and the reason naming the term that failed.
+ */
+static void
+test_any_not(void)
+{
+	struct pkg_manifest	m;
+	struct facts		f;
+	char			why[1024];
+
+	debian_facts(&f);
+	pkg_manifest_init(&m);
+	strcpy(m.id, "SP3");
+	require(&m, "any(pkg.SP1, pkg.SP2 >= 2.1)");
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	CU_ASSERT_STRING_EQUAL(why, "requires 'any(pkg.SP1 exists, pkg.SP2 "
+	    ">= 2.1)': none of its terms holds: 'pkg.SP1 exists': the machine "
+	    "has no fact pkg.SP1; 'pkg.SP2 >= 2.1': the machine has no fact "
+	    "pkg.SP2");
+	CU_ASSERT(facts_set(&f, "pkg.SP2", "2.0") == 0);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "'pkg.SP2 >= 2.1': pkg.SP2 is '2.0'") != NULL);
+	CU_ASSERT(facts_set(&f, "pkg.SP2", "2.1") == 0);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 1);
+	/* not: refused while the term holds, saying so. */
+	require(&m, "not kernel >= 6.1");
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	CU_ASSERT_STRING_EQUAL(why, "requires 'not kernel >= 6.1': 'kernel >= "
+	    "6.1' holds: kernel is '6.1.0-18-amd64'");
+	CU_ASSERT(facts_set(&f, "kernel", "5.10.0-28-amd64") == 0);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 1);
+	pkg_manifest_free(&m);
+	/* Nested, and a bare fact only as a term. */
+	pkg_manifest_init(&m);
+	strcpy(m.id, "HF");
+	require(&m, "any(not (os.id == debian), all.ok)");
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "'not os.id == debian': 'os.id == debian' "
+	    "holds: os.id is 'debian'") != NULL);
+	CU_ASSERT(strstr(why, "'all.ok exists': the machine has no fact "
+	    "all.ok") != NULL);
+	CU_ASSERT(facts_set(&f, "os.id", "ubuntu") == 0);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 1);
+	pkg_manifest_free(&m);
+	facts_free(&f);
+}
+
+/* What the parser refuses, with the reason. */
+static void
+test_cond_refused(void)
+{
+	static const struct {
+		const char	*text, *why;
+	} bad[] = {
+		{ "any(a, b", "any( is not closed with ')'" },
+		{ "any()", "does not start with a fact name" },
+		{ "any(a) b", "text after the condition" },
+		{ "pkg.SP1", "'exists', '==' or '>=' is needed" },
+		{ "not (a", "'(' is not closed with ')'" },
+		{ "not not not not not not not not not a", "nested deeper "
+		    "than 8" },
+		{ "any(k >= 1 2)", "is not a version" },
+	};
+	struct pkg_cond	c;
+	char		err[1024];
+	size_t		i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT(pkg_cond_parse("--requires", bad[i].text, &c, err,
+		    sizeof(err)) == -1);
+		if (strstr(err, bad[i].why) == NULL)
+			fprintf(stderr, "'%s': %s\n", bad[i].text, err);
+		CU_ASSERT(strstr(err, bad[i].why) != NULL);
+	}
+	/* A fact may still be called not or any. */
+	CU_ASSERT(pkg_cond_parse("r", "not exists", &c, err, sizeof(err)) == 0);
+	CU_ASSERT(c.op == PKG_COND_EXISTS && strcmp(c.fact, "not") == 0);
+	pkg_cond_free(&c);
+	CU_ASSERT(pkg_cond_parse("r", "any == 1", &c, err, sizeof(err)) == 0);
+	CU_ASSERT(c.op == PKG_COND_EQ && strcmp(c.fact, "any") == 0);
+	pkg_cond_free(&c);
+}
+
 static struct installed *
 inst_one(const char *id, uint16_t major, const char *sup1, const char *sup2)
 {
@@ -196,6 +282,17 @@ test_base_sp_and_supersedes(void)
 	CU_ASSERT(applic_check(&m, &f, sp3, 1, why, sizeof(why)) == 0);
 	CU_ASSERT(strncmp(why, "supersedes: ", 12) == 0);
 	CU_ASSERT(strstr(why, "'SP4'") != NULL);
+	/* SP2 stands for SP1 in a condition too. */
+	pkg_manifest_free(&m);
+	pkg_manifest_init(&m);
+	strcpy(m.id, "HF9");
+	require(&m, "pkg.SP1 >= 1.5");
+	CU_ASSERT(applic_check(&m, &f, sp2, 1, why, sizeof(why)) == 1);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	require(&m, "not pkg.SP1 exists");
+	CU_ASSERT(applic_check(&m, &f, sp2, 1, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "pkg.SP1 is superseded by an installed "
+	    "package") != NULL);
 	inst_free(sp1, 1);
 	inst_free(sp2, 1);
 	inst_free(sp3, 1);
@@ -389,6 +486,8 @@ main(void)
 		{ "os and language lists", test_os_and_lang_lists },
 		{ "requires conditions", test_requires },
 		{ "base sp and supersedes", test_base_sp_and_supersedes },
+		{ "any and not", test_any_not },
+		{ "conditions refused", test_cond_refused },
 		{ "no downgrade", test_no_downgrade },
 		{ "high-water mark (#12)", test_high_water_mark },
 		{ "facts from files", test_facts_files },
