@@ -340,6 +340,7 @@ TESTS += \
 	tests/integration/agent_enroll.sh \
 	tests/integration/server_sched.sh \
 	tests/integration/auto_sp.sh \
+	tests/integration/auto_pkg.sh \
 	tests/integration/state_lock.sh \
 	tests/integration/guide_walk.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
