@@ -28,6 +28,27 @@ auto_run()
 	echo ""
 }
 
+# boot NAME ROLE: the machine starts (again: a new boot id) and connects.
+boot()
+{
+	if [ -n "$(al_agent_pid "$1")" ]; then
+		al_agent_stop "$1"
+		al_reboot "$1"
+	fi
+	al_agent_start "$1" --facts_command "$T/facts-$2.sh"
+	al_wait_online "$1"
+}
+
+# gets ID NAME WHY: an automatic run of ID reaches NAME within 5 s of its
+# connecting and succeeds there.
+gets()
+{
+	local run
+	run=$(auto_run "$1" "$2" 5)
+	[ -n "$run" ] || al_fail "$3"
+	al_wait_state "$run" "$2" succeeded
+}
+
 # The agents tell their role through facts_command (role=a, role=b).
 for r in a b c; do
 	printf '#!/bin/sh\necho role=%s\n' $r > "$T/facts-$r.sh"
@@ -41,12 +62,9 @@ al_pkg SP5 'exit 0' --type servicepack --major 5 --minor 0 --urgency high \
     --requires 'role == a'
 
 # 1. SP9 does not apply, SP5 does: m1 gets SP5 as soon as it connects.
-al_agent_start m1 --facts_command "$T/facts-a.sh"
-al_wait_online m1
+boot m1 a
 t0=$SECONDS
-run=$(auto_run SP5 m1 5)
-[ -n "$run" ] || al_fail "no automatic run of SP5 within 5 s of connecting"
-al_wait_state "$run" m1 succeeded
+gets SP5 m1 "no automatic run of SP5 within 5 s of connecting"
 [ "$(al_ran SP5)" = 1 ] || al_fail "SP5 ran $(al_ran SP5) times"
 [ "$(al_ran SP9)" = 0 ] || al_fail "SP9 ran"
 ! grep -q "automatic update: run [0-9]* of SP9" "$T/server.log" ||
@@ -67,10 +85,7 @@ agent_why=$(al_mstate "$run9" m1 error)
 al_ok "server and agent give the same reason: $srv_why"
 
 # A restart of the machine: SP5 is there, SP9 still does not apply.
-al_agent_stop m1
-al_reboot m1
-al_agent_start m1 --facts_command "$T/facts-a.sh"
-al_wait_online m1
+boot m1 a
 al_wait_log "$T/m1.log" "fleetcast-agent .*boot id boot-2"
 sleep 2
 [ "$(al_ran SP5)" = 1 ] || al_fail "SP5 ran again: $(al_ran SP5)"
@@ -78,21 +93,15 @@ sleep 2
 al_ok "restart: nothing more"
 
 # 2. SPB supersedes SPA; SPC builds on SPA: m2 holding SPB gets SPC.
-al_agent_start m2 --facts_command "$T/facts-b.sh"
-al_wait_online m2
+boot m2 b
 al_pkg SPB 'exit 0' --type servicepack --major 2 --minor 0 --supersedes SPA
 "$FC" scenario create s-spb --package SPB >/dev/null || al_fail "scenario"
 runb=$(al_run s-spb m2)
 al_wait_state "$runb" m2 succeeded
 al_pkg SPC 'exit 0' --type servicepack --major 3 --minor 0 --urgency high \
     --base-sp SPA --requires 'role == b'
-al_agent_stop m2
-al_reboot m2
-al_agent_start m2 --facts_command "$T/facts-b.sh"
-al_wait_online m2
-run=$(auto_run SPC m2 5)
-[ -n "$run" ] || al_fail "m2 (holding SPB, which supersedes SPA) did not get SPC"
-al_wait_state "$run" m2 succeeded
+boot m2 b
+gets SPC m2 "m2 (holding SPB, which supersedes SPA) did not get SPC"
 [ "$(al_ran SPC)" = 1 ] || al_fail "SPC ran $(al_ran SPC) times"
 al_ok "SPB stands for SPA: m2 got SPC (--base-sp SPA) automatically"
 
@@ -102,19 +111,11 @@ al_pkg SP2 'exit 0' --type servicepack --major 2 --minor 5 --urgency high \
     --requires 'role == c' --supersedes SP1
 al_pkg SP3 'exit 0' --type servicepack --major 3 --minor 5 --urgency high \
     --requires 'role == c' --base-sp SP1 --supersedes SP2
-al_agent_start m3 --facts_command "$T/facts-c.sh"
-al_wait_online m3
-run=$(auto_run SP2 m3 5)
-[ -n "$run" ] || al_fail "bare m3 did not get SP2 first"
-al_wait_state "$run" m3 succeeded
+boot m3 c
+gets SP2 m3 "bare m3 did not get SP2 first"
 al_wait_log "$T/server.log" "automatic update: m3: SP3: not applicable: base_sp: "
-al_agent_stop m3
-al_reboot m3
-al_agent_start m3 --facts_command "$T/facts-c.sh"
-al_wait_online m3
-run=$(auto_run SP3 m3 5)
-[ -n "$run" ] || al_fail "m3 with SP2 did not get SP3 at its next start"
-al_wait_state "$run" m3 succeeded
+boot m3 c
+gets SP3 m3 "m3 with SP2 did not get SP3 at its next start"
 al_ok "predecessor first: SP2, then SP3 at the next start"
 
 echo "PASS: auto_sp"

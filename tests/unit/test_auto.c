@@ -113,15 +113,6 @@ teardown(void)
 	CU_ASSERT(unit_tmpdir_remove() == 0);
 }
 
-static void
-add_list(struct pkg_list *l, const char *s)
-{
-	char	err[256];
-
-	CU_ASSERT_FATAL(pkg_field_list_add("test", l, s, PKG_LIST_MAX, err,
-	    sizeof(err)) == 0);
-}
-
 /*
  * Register a package as package add would: its signed manifest's bytes
  * (the signature does not matter here) and JSON.  os, base, sup and req
@@ -147,12 +138,12 @@ put(const char *id, enum pkg_type type, const char *urgency, uint16_t major,
 	m.major = major;
 	snprintf(m.company, sizeof(m.company), "test");
 	m.exec = xstrdup("setup.sh");
-	if (os != NULL)
-		add_list(&m.os, os);
+	CU_ASSERT_FATAL(os == NULL || pkg_field_list_add("os", &m.os, os,
+	    PKG_LIST_MAX, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(sup == NULL || pkg_field_list_add("supersedes",
+	    &m.supersedes, sup, PKG_LIST_MAX, err, sizeof(err)) == 0);
 	if (base != NULL)
 		snprintf(m.base_sp, sizeof(m.base_sp), "%s", base);
-	if (sup != NULL)
-		add_list(&m.supersedes, sup);
 	if (req != NULL) {
 		m.requires = xcalloc(1, sizeof(*m.requires));
 		CU_ASSERT_FATAL(pkg_cond_parse("r", req, &m.requires[0], err,
