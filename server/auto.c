@@ -14,9 +14,10 @@
  * newest applicable one (P11: SP3 needing SP1 or SP2 waits until the
  * predecessor is there, which the same rule delivers first).  Each package
  * is tried on a machine at most once per boot, recorded in the database,
- * so a machine that refuses one (the agent knew better, or it failed) is
- * not asked again and again: the next pass falls back to the next service
- * pack.  The runs are ordinary runs with a scenario snapshot named auto-ID
+ * so a machine where one failed is not asked again and again; one that
+ * its agent refused as not applicable (it knew better than the facts) is
+ * not asked again in any boot (db_auto_refused): the next pass falls back
+ * to the next service pack.  The runs are ordinary runs with a scenario snapshot named auto-ID
  * that starts at once, so they show up in `fleetcast run list`.
  */
 #include <inttypes.h>
@@ -257,6 +258,16 @@ choose(struct autoupd *au, const struct auto_catalog *cat, json_t *m,
 		/* Refused or failed in this boot: the next one, if any. */
 		if (db_auto_attempted(srv->db, name, id, boot) != 0)
 			continue;
+		/*
+		 * Refused by the agent, in any boot: it knows what the facts
+		 * do not show (a version that ran here); asking at every start
+		 * would keep the next one away for good.
+		 */
+		if (db_auto_refused(srv->db, name, id, why, sizeof(why)) == 1) {
+			log_info("automatic update: %s: %s: %s; the next one",
+			    name, id, why);
+			continue;
+		}
 		if (!pkg_applic_check(&pkgs[i].k->m, facts_json_lookup, facts,
 		    inst, ninst, why, sizeof(why))) {
 			log_info("automatic update: %s: %s: not applicable: %s",

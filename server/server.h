@@ -186,6 +186,9 @@ int		 db_auto_attempted(struct db *, const char *, const char *,
 		    const char *);
 int		 db_auto_attempt(struct db *, const char *, const char *,
 		    const char *, uint64_t, uint64_t);
+/* db_auto.c: what the agents refused in automatic runs, in any boot. */
+int		 db_auto_refused(struct db *, const char *, const char *, char *,
+		    size_t);
 
 /* Machines. */
 int		 db_machine_get(struct db *, const char *, struct db_machine *);

@@ -8,7 +8,9 @@
 # same reason for SP9 as the agent gives when a scenario sends it anyway.
 # A machine holding SPB (which supersedes SPA) gets SPC (--base-sp SPA) at
 # its next start.  A bare machine gets a predecessor first (SP3 needs SP1
-# or SP2: it gets SP2, then SP3 at the start after).
+# or SP2: it gets SP2, then SP3 at the start after).  A service pack its
+# agent refused (a version that ran there, which the facts do not show) is
+# not sent again at the next start: the machine gets the next one.
 # Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
 
 . "${0%/*}/agent_lib.sh"
@@ -50,7 +52,7 @@ gets()
 }
 
 # The agents tell their role through facts_command (role=a, role=b).
-for r in a b c; do
+for r in a b c d; do
 	printf '#!/bin/sh\necho role=%s\n' $r > "$T/facts-$r.sh"
 	chmod 755 "$T/facts-$r.sh"
 done
@@ -117,6 +119,36 @@ al_wait_log "$T/server.log" "automatic update: m3: SP3: not applicable: base_sp:
 boot m3 c
 gets SP3 m3 "m3 with SP2 did not get SP3 at its next start"
 al_ok "predecessor first: SP2, then SP3 at the next start"
+
+# 4. The agent refuses what the facts do not show: SP7 failed on m4 once
+# (its version ran there: the agent's high-water mark), so at the next
+# start the agent refuses it; cleared, m4 gets SP6 at the start after
+# rather than SP7 refused again and again.
+al_pkg SP7 'exit 1' --type servicepack --major 7 --minor 0 --urgency high \
+    --requires 'role == d'
+al_pkg SP6 'exit 0' --type servicepack --major 6 --minor 0 --urgency high \
+    --requires 'role == d'
+boot m4 d
+run=$(auto_run SP7 m4 5)
+[ -n "$run" ] || al_fail "m4 did not get SP7"
+al_wait_state "$run" m4 failed
+boot m4 d
+for ((i = 0; i < 50; i++)); do
+	run2=$(auto_run SP7 m4 5)
+	[ "$run2" != "$run" ] && break
+	sleep 0.1
+done
+[ "$run2" != "$run" ] || al_fail "SP7 not tried again at m4's next start"
+al_wait_state "$run2" m4 error
+al_has "$run2" m4 error "SP7: not applicable: version: 'SP7' 7.0 has run here already" ||
+    al_fail "refusal: $(al_mstate "$run2" m4 error)"
+"$FC" machine clear-error m4 >/dev/null || al_fail "clear-error"
+boot m4 d
+gets SP6 m4 "m4 did not fall back to SP6 after its agent refused SP7"
+grep -q "automatic update: m4: SP7: refused by its agent in run $run2: " \
+    "$T/server.log" || al_fail "the fallback is not logged"
+[ "$(al_ran SP7)" = 1 ] || al_fail "SP7 ran $(al_ran SP7) times"
+al_ok "refused by the agent: the next start falls back to SP6"
 
 echo "PASS: auto_sp"
 exit 0

@@ -4,8 +4,8 @@
  * replaced by a recorder (the test defines runs_create_sc and
  * runs_machine_busy, so the linker takes those) and the wall clock by a
  * fake one.  Checks: the newest applicable service pack is chosen, not
- * the newest one (SP9 --os plan9 beside SP5); one refused in this boot
- * gives way to the next; a registered SPB that supersedes SPA stands for
+ * the newest one (SP9 --os plan9 beside SP5); one refused in this boot,
+ * or refused by the agent in any boot, gives way to the next; a registered SPB that supersedes SPA stands for
  * SPA as a base service pack; a bare machine gets the predecessor first;
  * the start pass runs at once and gathers the machines that follow into
  * one run; the daily pass fires at auto_update_time on the fake clock,
@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "db_int.h"
 #include "pkg.h"
 #include "server.h"
 #include "unit.h"
@@ -254,6 +255,59 @@ test_refused_falls_back(void)
 	teardown();
 }
 
+/*
+ * An automatic run of package on machine that its agent refused (state
+ * error, the agent's "ID: not applicable: ..."), in boot.
+ */
+static void
+refused_run(uint64_t run, const char *machine, const char *package,
+    const char *boot, const char *error)
+{
+	CU_ASSERT(db_exec(srv.db, "INSERT INTO runs (id, scenario, spec, "
+	    "state, grp, port, data_key, created_at) VALUES (?, 'auto', '{}', "
+	    "'finished', '239.1.1.1', 56001, x'00', 1)", "u", run) != -1);
+	CU_ASSERT(db_exec(srv.db, "INSERT INTO run_machines (run_id, machine, "
+	    "pos, state, error, updated_at) VALUES (?, ?, 0, 'error', ?, 1)",
+	    "uss", run, machine, error) != -1);
+	CU_ASSERT(db_auto_attempt(srv.db, machine, package, boot, run, 1) ==
+	    0);
+}
+
+/*
+ * Refused by the agent in an earlier boot (what the facts do not show: a
+ * version that ran here): not again at the next start, SP5 instead.  A
+ * failure (not a refusal) is tried again in a new boot.
+ */
+static void
+test_refused_any_boot(void)
+{
+	char	why[256];
+
+	setup();
+	put("SP7", PKG_SERVICEPACK, "high", 7, NULL, NULL, NULL, NULL);
+	put("SP5", PKG_SERVICEPACK, "high", 5, NULL, NULL, NULL, NULL);
+	machine("vm1", "b2", "{" DEBIAN "}");
+	machine("vm2", "b2", "{" DEBIAN "}");
+	refused_run(3, "vm1", "SP7", "b1", "SP7: not applicable: version: "
+	    "'SP7' 7.0 has run here already");
+	refused_run(4, "vm2", "SP7", "b1", "SP7: exit status 1");
+	CU_ASSERT(db_auto_refused(srv.db, "vm1", "SP7", why,
+	    sizeof(why)) == 1);
+	CU_ASSERT_STRING_EQUAL(why, "refused by its agent in run 3: version: "
+	    "'SP7' 7.0 has run here already");
+	CU_ASSERT(db_auto_refused(srv.db, "vm2", "SP7", why,
+	    sizeof(why)) == 0);
+	CU_ASSERT(db_auto_refused(srv.db, "vm1", "SP5", why,
+	    sizeof(why)) == 0);
+	auto_machine_started(srv.autoupd, "vm1");
+	auto_machine_started(srv.autoupd, "vm2");
+	event_base_loop(srv.base, EVLOOP_ONCE);
+	CU_ASSERT_EQUAL(nruns, 2);
+	CU_ASSERT(made("SP5", "vm1"));
+	CU_ASSERT(made("SP7", "vm2"));
+	teardown();
+}
+
 /* Issue #15: a machine holding SPB (supersedes SPA) gets SPC (base SPA). */
 static void
 test_base_superseded(void)
@@ -425,6 +479,7 @@ main(void)
 	CU_TestInfo	tests[] = {
 		{ "newest applicable service pack", test_newest_applicable },
 		{ "refused: the next one", test_refused_falls_back },
+		{ "refused in an earlier boot", test_refused_any_boot },
 		{ "superseding base service pack", test_base_superseded },
 		{ "predecessor first (P11)", test_predecessor_first },
 		{ "start pass at once, then gathered", test_start_gathered },
