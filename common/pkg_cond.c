@@ -55,7 +55,7 @@ struct pkg_cond_in {
 static int
 pkg_cond_fail(struct pkg_cond_in *in, const char *msg)
 {
-	snprintf(in->err, in->errlen, "%s: '%s': %s; %s", in->name, in->text,
+	snprintf(in->err, in->errlen, "%s: '%s' %s; %s", in->name, in->text,
 	    msg, PKG_COND_RULE);
 	return (-1);
 }
@@ -89,22 +89,20 @@ pkg_cond_leaf(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 	const char	*fact, *val, *end;
 	size_t		 flen, vlen, i;
 	enum pkg_cond_op op;
-	char		 sub[512];
 
 	fact = in->p;
 	while (pkg_is_fact_char(*in->p))
 		in->p++;
 	flen = in->p - fact;
 	if (flen == 0)
-		return (pkg_cond_fail(in, *in->p == '\0' ? "no fact name "
-		    "where one is needed" : "a term does not start with a fact "
-		    "name"));
+		return (pkg_cond_fail(in, *in->p == '\0' ? "has no fact name "
+		    "where one is needed" : "does not start with a fact name"));
 	if (!pkg_cond_at_end(in->p, nested) && !pkg_is_blank(*in->p) &&
 	    *in->p != '=' && *in->p != '>' && *in->p != '<' && *in->p != '!') {
-		snprintf(sub, sizeof(sub), "a fact name holds '%c'; a fact "
-		    "name is 1-%d bytes of A-Z a-z 0-9 _ . -", *in->p,
-		    PKG_FACT_MAX);
-		return (pkg_cond_fail(in, sub));
+		snprintf(in->err, in->errlen, "%s: fact name in '%s' holds "
+		    "'%c'; a fact name is 1-%d bytes of A-Z a-z 0-9 _ . -",
+		    in->name, in->text, *in->p, PKG_FACT_MAX);
+		return (-1);
 	}
 	if (flen > PKG_FACT_MAX) {
 		snprintf(in->err, in->errlen, "%s: fact name of %zu bytes, "
@@ -121,7 +119,7 @@ pkg_cond_leaf(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 		for (end = in->p + 6; pkg_is_blank(*end); end++)
 			;
 		if (!pkg_cond_at_end(end, nested))
-			return (pkg_cond_fail(in, "text after 'exists'"));
+			return (pkg_cond_fail(in, "has text after 'exists'"));
 		in->p = end;
 		c->op = PKG_COND_EXISTS;
 		c->fact = xstrndup(fact, flen);
@@ -132,8 +130,8 @@ pkg_cond_leaf(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 	else if (strncmp(in->p, ">=", 2) == 0)
 		op = PKG_COND_GE;
 	else
-		return (pkg_cond_fail(in, "'exists', '==' or '>=' is "
-		    "needed after the fact name"));
+		return (pkg_cond_fail(in, "needs 'exists', '==' or '>=' "
+		    "after the fact name"));
 	for (in->p += 2; pkg_is_blank(*in->p); in->p++)
 		;
 	val = in->p;
@@ -144,7 +142,7 @@ pkg_cond_leaf(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 		vlen--;
 	if (vlen == 0)
 		return (pkg_cond_fail(in, op == PKG_COND_EQ ?
-		    "no value after '=='" : "no value after '>='"));
+		    "has no value after '=='" : "has no value after '>='"));
 	if (vlen > PKG_VALUE_MAX) {
 		snprintf(in->err, in->errlen, "%s: value of %zu bytes, limit %d",
 		    in->name, vlen, PKG_VALUE_MAX);
@@ -202,7 +200,7 @@ pkg_cond_any(struct pkg_cond_in *in, struct pkg_cond *c, int depth)
 {
 	pkg_cond_blanks(in);
 	if (*in->p != '(')
-		return (pkg_cond_fail(in, "'any' needs '(' and its terms"));
+		return (pkg_cond_fail(in, "needs '(' and the terms after 'any'"));
 	in->p++;
 	c->op = PKG_COND_ANY;
 	for (;;) {
@@ -225,7 +223,7 @@ pkg_cond_any(struct pkg_cond_in *in, struct pkg_cond *c, int depth)
 			in->p++;
 			return (0);
 		}
-		return (pkg_cond_fail(in, "any( is not closed with ')'"));
+		return (pkg_cond_fail(in, "does not close any( with ')'"));
 	}
 }
 
@@ -258,7 +256,7 @@ pkg_cond_term(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 			return (-1);
 		pkg_cond_blanks(in);
 		if (*in->p != ')')
-			return (pkg_cond_fail(in, "'(' is not closed "
+			return (pkg_cond_fail(in, "does not close '(' "
 			    "with ')'"));
 		in->p++;
 		return (0);
@@ -282,7 +280,7 @@ pkg_cond_parse(const char *name, const char *text, struct pkg_cond *c,
 		goto bad;
 	pkg_cond_blanks(&in);
 	if (*in.p != '\0') {
-		pkg_cond_fail(&in, "text after the condition");
+		pkg_cond_fail(&in, "has text after the condition");
 		goto bad;
 	}
 	buf = xmalloc(PKG_COND_TEXT_MAX + 2);

@@ -205,11 +205,11 @@ test_cond_refused(void)
 	static const struct {
 		const char	*text, *why;
 	} bad[] = {
-		{ "any(a, b", "any( is not closed with ')'" },
+		{ "any(a, b", "does not close any( with ')'" },
 		{ "any()", "does not start with a fact name" },
 		{ "any(a) b", "text after the condition" },
-		{ "pkg.SP1", "'exists', '==' or '>=' is needed" },
-		{ "not (a", "'(' is not closed with ')'" },
+		{ "pkg.SP1", "needs 'exists', '==' or '>=' after" },
+		{ "not (a", "does not close '(' with ')'" },
 		{ "not not not not not not not not not a", "nested deeper "
 		    "than 8" },
 		{ "any(k >= 1 2)", "is not a version" },
