@@ -17,8 +17,9 @@
  * so a machine where one failed is not asked again and again; one that
  * its agent refused as not applicable (it knew better than the facts) is
  * not asked again in any boot (db_auto_refused): the next pass falls back
- * to the next service pack.  The runs are ordinary runs with a scenario snapshot named auto-ID
- * that starts at once, so they show up in `fleetcast run list`.
+ * to the next service pack.  The runs are ordinary runs with a scenario
+ * snapshot named auto-ID that starts at once, so they show up in
+ * `fleetcast run list`.
  */
 #include <inttypes.h>
 #include <stdio.h>

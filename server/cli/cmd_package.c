@@ -183,8 +183,9 @@ build_text(const char *opt, const char *v, char *dst, size_t dstlen,
 
 static int
 build_option(struct pkg_manifest *m, int ch, const char *v,
-    const char ***dirs, size_t *ndirs, const char **out, const char **signkey, int *have_major, int *have_minor,
-    char *err, size_t errlen)
+    const char ***dirs, size_t *ndirs, const char **out,
+    const char **signkey, int *have_major, int *have_minor, char *err,
+    size_t errlen)
 {
 	const char	*opt = build_optname(ch);
 	struct pkg_cond	 c;

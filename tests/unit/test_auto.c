@@ -5,12 +5,13 @@
  * runs_machine_busy, so the linker takes those) and the wall clock by a
  * fake one.  Checks: the newest applicable service pack is chosen, not
  * the newest one (SP9 --os plan9 beside SP5); one refused in this boot,
- * or refused by the agent in any boot, gives way to the next; a registered SPB that supersedes SPA stands for
- * SPA as a base service pack; a bare machine gets the predecessor first;
- * the start pass runs at once and gathers the machines that follow into
- * one run; the daily pass fires at auto_update_time on the fake clock,
- * sends only urgency high, and is armed again for the next day, across a
- * DST change too.
+ * or refused by the agent in any boot, gives way to the next; a
+ * registered SPB that supersedes SPA stands for SPA as a base service
+ * pack and in conditions; a bare machine gets the predecessor first; the
+ * start pass runs at once and gathers the machines that follow into one
+ * run; the daily pass fires at auto_update_time on the fake clock, sends
+ * only urgency high, and is armed again for the next day, across a DST
+ * change too.
  */
 #include <stdlib.h>
 #include <string.h>
