@@ -22,6 +22,7 @@
  * `fleetcast run list`.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ struct autoupd {
 	size_t		 nstarted;
 	uint64_t	 batch_end;	/* ms: starts before it share a pass */
 	int		 hour, minute;
+	int		 pass_named;	/* this pass: given machines only */
 	uint64_t	(*clock)(void);	/* wall clock in ms (tests fake it) */
 	/* What the last pass started for its one package (only). */
 	uint64_t	 only_run;
@@ -216,6 +218,28 @@ machine_installed(const struct auto_catalog *cat, json_t *facts, size_t *n)
 }
 
 /*
+ * Why a package is left out: in the log for the machines that just
+ * started (a few), at debug level for a whole fleet's daily pass.
+ */
+static void auto_say(struct autoupd *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+auto_say(struct autoupd *au, const char *fmt, ...)
+{
+	char	msg[2048];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (au->pass_named)
+		log_info("%s", msg);
+	else
+		log_debug("%s", msg);
+}
+
+/*
  * Pick the packages machine m needs among pkgs whose urgency is allowed
  * and that apply to it, adding m to each chosen one's list.
  */
@@ -265,13 +289,13 @@ choose(struct autoupd *au, const struct auto_catalog *cat, json_t *m,
 		 * would keep the next one away for good.
 		 */
 		if (db_auto_refused(srv->db, name, id, why, sizeof(why)) == 1) {
-			log_info("automatic update: %s: %s: %s; the next one",
+			auto_say(au, "automatic update: %s: %s: %s; the next one",
 			    name, id, why);
 			continue;
 		}
 		if (!pkg_applic_check(&pkgs[i].k->m, facts_json_lookup, facts,
 		    inst, ninst, why, sizeof(why))) {
-			log_info("automatic update: %s: %s: not applicable: %s",
+			auto_say(au, "automatic update: %s: %s: not applicable: %s",
 			    name, id, why);
 			continue;
 		}
@@ -373,6 +397,7 @@ auto_pass(struct autoupd *au, char **names, size_t nnames, const char *only,
 		pkgs[i].k = k != NULL && k->ok ? k : NULL;
 	}
 	json_array_foreach(ms, i, m) {
+		au->pass_named = nnames > 0;
 		choose(au, &cat, m, pkgs, npkgs, highest, high);
 	}
 	if (only != NULL)
