@@ -211,6 +211,15 @@ made(const char *pkg, const char *machines)
 	return (0);
 }
 
+/* vm1 and vm2 start together; both passes (at once, gathered) run. */
+static void
+start_both(void)
+{
+	auto_machine_started(srv.autoupd, "vm1");
+	auto_machine_started(srv.autoupd, "vm2");
+	event_base_loop(srv.base, EVLOOP_ONCE);
+}
+
 /* Issue #15: SP9 does not apply (plan9), SP5 does: SP5 it is. */
 static void
 test_newest_applicable(void)
@@ -300,9 +309,7 @@ test_refused_any_boot(void)
 	    sizeof(why)) == 0);
 	CU_ASSERT(db_auto_refused(srv.db, "vm1", "SP5", why,
 	    sizeof(why)) == 0);
-	auto_machine_started(srv.autoupd, "vm1");
-	auto_machine_started(srv.autoupd, "vm2");
-	event_base_loop(srv.base, EVLOOP_ONCE);
+	start_both();
 	CU_ASSERT_EQUAL(nruns, 2);
 	CU_ASSERT(made("SP5", "vm1"));
 	CU_ASSERT(made("SP7", "vm2"));
@@ -318,9 +325,7 @@ test_base_superseded(void)
 	put("SPC", PKG_SERVICEPACK, "high", 3, NULL, "SPA", NULL, NULL);
 	machine("vm1", "b1", "{" DEBIAN ",\"pkg.SPB\":\"2.0\"}");
 	machine("vm2", "b1", "{" DEBIAN "}");
-	auto_machine_started(srv.autoupd, "vm1");
-	auto_machine_started(srv.autoupd, "vm2");
-	event_base_loop(srv.base, EVLOOP_ONCE);
+	start_both();
 	CU_ASSERT_EQUAL(nruns, 1);
 	CU_ASSERT(made("SPC", "vm1"));
 	teardown();
