@@ -273,10 +273,9 @@ int	 pending_get(struct state *, uint64_t, struct pending_entry *, char *,
  * applic.c: does a package apply to this machine (MISSION.md P9-P11)?
  * Each refusal is one sentence naming the rule: the OS or language list,
  * a failed condition, a missing base service pack, an installed package
- * that supersedes it, or a lower version than the one installed.
+ * that supersedes it, or a lower version than the one installed (the
+ * rules are common/pkg_applic.c's, which the server shares).
  */
-int	 applic_os_match(const char *, const char *, const char *);
-int	 applic_lang_match(const char *, const char *);
 int	 applic_check(const struct pkg_manifest *, const struct facts *,
 	    const struct installed *, size_t, char *, size_t);
 int	 applic_mark_check(const struct pkg_manifest *,

@@ -22,6 +22,7 @@ common_libcommon_a_SOURCES += \
 	common/pkg_field.c \
 	common/pkg_manifest.c \
 	common/pkg_cond.c \
+	common/pkg_applic.c \
 	common/pkg_build.c \
 	common/pkg_read.c \
 	common/pkg_stream.c common/pkg_stream.h

@@ -18,6 +18,7 @@
 #include "crypto.h"
 
 struct json_t;
+struct wire_r;
 struct wire_w;
 
 /* File layout.  Bump PKG_FORMAT_VERSION when the layout changes. */
@@ -70,7 +71,12 @@ enum pkg_cond_op {
 	PKG_COND_EXISTS = 1,
 	PKG_COND_EQ = 2,
 	PKG_COND_GE = 3,
+	PKG_COND_ANY = 4,	/* one of sub[0..nsub) holds */
+	PKG_COND_NOT = 5,	/* sub[0] does not hold */
 };
+
+#define PKG_COND_DEPTH_MAX	8	/* any/not nesting */
+#define PKG_COND_TEXT_MAX	2048	/* a condition's canonical text */
 
 #define PKG_F_REBOOT		0x01	/* reboot after install */
 #define PKG_F_EXCLUSIVE		0x02	/* applied alone, after a reboot */
@@ -79,8 +85,10 @@ enum pkg_cond_op {
 
 struct pkg_cond {
 	enum pkg_cond_op	 op;
-	char			*fact;
-	char			*value;		/* NULL for exists */
+	char			*fact;		/* NULL for any, not */
+	char			*value;		/* NULL for exists, any, not */
+	struct pkg_cond		*sub;		/* any: nsub terms; not: one */
+	size_t			 nsub;
 };
 
 struct pkg_list {
@@ -164,7 +172,8 @@ int	 pkg_manifest_verify(struct pkg_manifest *, const void *, size_t,
 struct json_t *pkg_manifest_to_json(const struct pkg_manifest *);
 
 /*
- * Conditions ("FACT exists", "FACT == V", "FACT >= V") and their evaluation
+ * Conditions ("FACT exists", "FACT == V", "FACT >= V", "any(A, B)", "not
+ * A") and their evaluation
  * against a facts lookup that returns a fact's value or NULL when the
  * machine does not have it.  >= compares versions the way dpkg does.
  */
@@ -173,12 +182,46 @@ typedef const char *(*pkg_fact_fn)(void *, const char *);
 int	 pkg_cond_parse(const char *, const char *, struct pkg_cond *, char *,
 	    size_t);
 void	 pkg_cond_free(struct pkg_cond *);
-void	 pkg_cond_format(const struct pkg_cond *, char *, size_t);
+size_t	 pkg_cond_format(const struct pkg_cond *, char *, size_t);
+int	 pkg_cond_equal(const struct pkg_cond *, const struct pkg_cond *);
+int	 pkg_cond_check(const char *, const struct pkg_cond *, char *, size_t);
+void	 pkg_cond_encode(const struct pkg_cond *, struct wire_w *);
+int	 pkg_cond_decode(struct wire_r *, struct pkg_cond *, char *, size_t);
 int	 pkg_cond_eval(const struct pkg_cond *, pkg_fact_fn, void *, char *,
 	    size_t);
 int	 pkg_requires_eval(const struct pkg_manifest *, pkg_fact_fn, void *,
 	    char *, size_t);
 int	 pkg_vercmp(const char *, const char *);
+
+/*
+ * What a lookup answers for pkg.ID when the machine lacks ID but holds a
+ * package that supersedes it (pkg_applic.c): every condition on the fact
+ * holds then, as the superseding package replaced ID.  Compared by
+ * address; the text is what a reason shows.
+ */
+extern const char pkg_fact_superseded[];
+
+/*
+ * Applicability (pkg_applic.c), shared by the agent's check and the
+ * server's automatic update so that both give the same reason.  A
+ * machine is its facts (a lookup) and its installed packages; supersedes
+ * may be NULL when not known.  pkg_applic_check returns 1 when the
+ * package applies, else 0 with one sentence in why.
+ */
+struct pkg_installed {
+	const char		*id;
+	int			 has_version;
+	uint16_t		 major;
+	uint16_t		 minor;
+	const struct pkg_list	*supersedes;
+};
+
+int	 pkg_applic_os_match(const char *, const char *, const char *);
+int	 pkg_applic_lang_match(const char *, const char *);
+const struct pkg_installed *pkg_applic_superseder(
+	    const struct pkg_installed *, size_t, const char *);
+int	 pkg_applic_check(const struct pkg_manifest *, pkg_fact_fn, void *,
+	    const struct pkg_installed *, size_t, char *, size_t);
 
 /*
  * Building: the manifest's descriptive fields are filled and checked by
@@ -189,6 +232,9 @@ int	 pkg_vercmp(const char *, const char *);
  */
 int	 pkg_build(struct pkg_manifest *, const char *, const char *,
 	    const uint8_t [ED25519_PRIV_LEN], char *, size_t);
+/* Several folders, each under its own name (doc/package-format.md). */
+int	 pkg_build_dirs(struct pkg_manifest *, const char *const *, size_t,
+	    const char *, const uint8_t [ED25519_PRIV_LEN], char *, size_t);
 
 /*
  * Reading.  pkg_open checks the header and, unless PKG_OPEN_NOVERIFY is

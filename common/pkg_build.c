@@ -7,6 +7,9 @@
  * manifest, whose length does not depend on the payload, filled in,
  * signed and written in front.  Memory use does not depend on the size of
  * the files; all-zero blocks become holes, so sparse payloads stay sparse.
+ * Several folders (package build --dir given more than once) each land
+ * under their own name (the folder's last path component) at the top of
+ * the payload, in sorted order too; two with the same name are refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -418,18 +421,156 @@ pkg_sign(const uint8_t sk[ED25519_PRIV_LEN], const uint8_t *manifest,
 	return (rv);
 }
 
+/* One --dir: its path, its name in the payload and its open descriptor. */
+struct pkg_src {
+	const char	*path;
+	char		*name;		/* NULL: one folder, at the top */
+	int		 fd;
+};
+
+static int
+pkg_src_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct pkg_src *)a)->name,
+	    ((const struct pkg_src *)b)->name));
+}
+
+/*
+ * The name a folder has in a payload of several: its last path component
+ * ("a/app/" is app), which must be a valid payload name of its own.
+ */
+static int
+pkg_src_name(struct pkg_src *s, char *err, size_t errlen)
+{
+	const char	*p = s->path, *end, *start;
+	char		 sub[512];
+
+	end = p + strlen(p);
+	while (end > p + 1 && end[-1] == '/')
+		end--;
+	for (start = end; start > p && start[-1] != '/'; start--)
+		;
+	s->name = xstrndup(start, end - start);
+	if (s->name[0] == '\0' || strcmp(s->name, ".") == 0 ||
+	    strcmp(s->name, "..") == 0 || strchr(s->name, '/') != NULL) {
+		snprintf(err, errlen, "--dir: %s has no name of its own to "
+		    "stand under in the payload (with several --dir, each "
+		    "folder's content lands under its last path component); "
+		    "name the folder itself, not . or ..", s->path);
+		return (-1);
+	}
+	if (pkg_field_check_relpath("--dir", s->name, sub, sizeof(sub)) == -1) {
+		snprintf(err, errlen, "%s (the name %s would have in the "
+		    "payload)", sub, s->path);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The top directory entry of one of several folders. */
+static int
+pkg_src_entry(struct pkg_builder *b, const struct pkg_src *s)
+{
+	struct archive_entry	*e;
+	struct stat		 st;
+	int			 rv = 0;
+
+	if (fstat(s->fd, &st) == -1)
+		return (pkg_build_fail(b, PKG_EFAIL, "--dir: %s: %s", s->path,
+		    strerror(errno)));
+	if ((st.st_mode & 07000) != 0)
+		return (pkg_build_fail(b, PKG_EINPUT, "--dir: %s has the "
+		    "setuid, setgid or sticky bit (mode %04o); packages may "
+		    "not carry them", s->path, (unsigned)(st.st_mode & 07777)));
+	e = archive_entry_new();
+	archive_entry_set_pathname(e, s->name);
+	archive_entry_set_mtime(e, st.st_mtim.tv_sec, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, st.st_mode & 0777);
+	if (archive_write_header(b->a, e) != ARCHIVE_OK)
+		rv = pkg_build_fail(b, PKG_EFAIL, "%s: %s", s->name,
+		    archive_error_string(b->a));
+	else
+		b->entries++;
+	archive_entry_free(e);
+	return (rv);
+}
+
+/*
+ * Open the folders, name them (several) and find the one that holds the
+ * executable: with several, its first path component names the folder.
+ */
+static int
+pkg_src_open(struct pkg_src *src, size_t n, const char *exec, char *err,
+    size_t errlen)
+{
+	size_t	 i, len;
+
+	for (i = 0; i < n; i++) {
+		src[i].fd = open(src[i].path, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (src[i].fd == -1) {
+			snprintf(err, errlen, "--dir: %s: %s", src[i].path,
+			    strerror(errno));
+			return (PKG_EINPUT);
+		}
+		if (n > 1 && pkg_src_name(&src[i], err, errlen) == -1)
+			return (PKG_EINPUT);
+	}
+	if (n == 1)
+		return (pkg_check_exec(src[0].fd, exec, err, errlen));
+	qsort(src, n, sizeof(*src), pkg_src_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(src[i - 1].name, src[i].name) == 0) {
+			snprintf(err, errlen, "--dir: %s and %s have the same "
+			    "name '%s'; with several --dir each folder's "
+			    "content lands under its own name, so the names "
+			    "must differ (rename or copy one)", src[i - 1].path,
+			    src[i].path, src[i].name);
+			return (PKG_EINPUT);
+		}
+	for (i = 0; i < n; i++) {
+		len = strlen(src[i].name);
+		if (strncmp(exec, src[i].name, len) == 0 && exec[len] == '/')
+			return (pkg_check_exec(src[i].fd, exec + len + 1, err,
+			    errlen));
+	}
+	snprintf(err, errlen, "--exec: %s is in none of the folders; with "
+	    "several --dir it starts with the name of the folder that holds "
+	    "it (", exec);
+	for (i = 0; i < n; i++) {
+		len = strlen(err);
+		snprintf(err + len, errlen - len, "%s%s/...", i ? ", " : "",
+		    src[i].name);
+	}
+	len = strlen(err);
+	snprintf(err + len, errlen - len, ")");
+	return (PKG_EINPUT);
+}
+
 int
 pkg_build(struct pkg_manifest *m, const char *dir, const char *out,
     const uint8_t sk[ED25519_PRIV_LEN], char *err, size_t errlen)
+{
+	return (pkg_build_dirs(m, &dir, 1, out, sk, err, errlen));
+}
+
+int
+pkg_build_dirs(struct pkg_manifest *m, const char *const *dirs, size_t ndirs,
+    const char *out, const uint8_t sk[ED25519_PRIV_LEN], char *err,
+    size_t errlen)
 {
 	struct pkg_builder	 b;
 	struct atomic_file	 af;
 	struct wire_w		 w;
 	struct stat		 st;
+	struct pkg_src		*src;
 	uint8_t			 pk[ED25519_PUB_LEN], sig[ED25519_SIG_LEN];
 	uint8_t			 hdr[PKG_HEADER_LEN];
-	size_t			 mlen;
-	int			 rootfd = -1, rv;
+	size_t			 mlen, i;
+	int			 rv;
 
 	memset(&b, 0, sizeof(b));
 	b.fd = -1;
@@ -437,18 +578,22 @@ pkg_build(struct pkg_manifest *m, const char *dir, const char *out,
 	b.errlen = errlen;
 	af.fd = -1;
 	wire_w_grow(&w, 1024);
+	src = xcalloc(ndirs + 1, sizeof(*src));
+	for (i = 0; i < ndirs; i++) {
+		src[i].path = dirs[i];
+		src[i].fd = -1;
+	}
 
 	if (pkg_manifest_check(m, 1, err, errlen) == -1) {
 		rv = PKG_EINPUT;
 		goto out;
 	}
-	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd == -1) {
-		snprintf(err, errlen, "--dir: %s: %s", dir, strerror(errno));
+	if (ndirs == 0) {
+		snprintf(err, errlen, "--dir: required");
 		rv = PKG_EINPUT;
 		goto out;
 	}
-	if ((rv = pkg_check_exec(rootfd, m->exec, err, errlen)) != 0)
+	if ((rv = pkg_src_open(src, ndirs, m->exec, err, errlen)) != 0)
 		goto out;
 	if (ed25519_public(sk, pk) == -1) {
 		snprintf(err, errlen, "--sign-key: not a usable Ed25519 key");
@@ -509,8 +654,14 @@ pkg_build(struct pkg_manifest *m, const char *dir, const char *out,
 		rv = PKG_EFAIL;
 		goto out;
 	}
-	if ((rv = pkg_walk(&b, rootfd, NULL, 0)) != 0)
-		goto out;
+	for (i = 0; i < ndirs; i++) {
+		if (src[i].name != NULL &&
+		    (rv = pkg_src_entry(&b, &src[i])) != 0)
+			goto out;
+		if ((rv = pkg_walk(&b, src[i].fd, src[i].name,
+		    src[i].name != NULL ? 1 : 0)) != 0)
+			goto out;
+	}
 	if (archive_write_close(b.a) != ARCHIVE_OK) {
 		snprintf(err, errlen, "payload: %s", archive_error_string(b.a));
 		rv = PKG_EFAIL;
@@ -557,7 +708,11 @@ out:
 	sha256_free(b.hash);
 	free(b.buf);
 	wire_w_free(&w);
-	if (rootfd != -1)
-		close(rootfd);
+	for (i = 0; i < ndirs; i++) {
+		if (src[i].fd != -1)
+			close(src[i].fd);
+		free(src[i].name);
+	}
+	free(src);
 	return (rv);
 }

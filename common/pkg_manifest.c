@@ -236,31 +236,11 @@ pkg_manifest_check(const struct pkg_manifest *m, int cli, char *err,
 		return (-1);
 	}
 	for (i = 0; i < m->nrequires; i++) {
-		struct pkg_cond	c;
-		char		text[2 * 256 + 16];
-
 		snprintf(ename, sizeof(ename), "%s[%zu]", fname(cli, F_REQUIRES),
 		    i + 1);
-		if (m->requires[i].op < PKG_COND_EXISTS ||
-		    m->requires[i].op > PKG_COND_GE ||
-		    (m->requires[i].op == PKG_COND_EXISTS) !=
-		    (m->requires[i].value == NULL)) {
-			snprintf(err, errlen, "%s: malformed condition", ename);
-			return (-1);
-		}
 		/* Re-parsing the canonical text applies the parser's rules. */
-		pkg_cond_format(&m->requires[i], text, sizeof(text));
-		if (pkg_cond_parse(ename, text, &c, err, errlen) == -1)
+		if (pkg_cond_check(ename, &m->requires[i], err, errlen) == -1)
 			return (-1);
-		if (c.op != m->requires[i].op ||
-		    strcmp(c.fact, m->requires[i].fact) != 0 ||
-		    (c.value != NULL && strcmp(c.value,
-		    m->requires[i].value) != 0)) {
-			pkg_cond_free(&c);
-			snprintf(err, errlen, "%s: not in canonical form", ename);
-			return (-1);
-		}
-		pkg_cond_free(&c);
 	}
 	if (m->compression != PKG_COMPRESS_NONE &&
 	    m->compression != PKG_COMPRESS_ZSTD) {
@@ -334,12 +314,8 @@ pkg_manifest_encode(const struct pkg_manifest *m, struct wire_w *w)
 	for (i = 0; i < m->supersedes.n; i++)
 		put_str8(w, m->supersedes.v[i]);
 	wire_put_u8(w, (uint8_t)m->nrequires);
-	for (i = 0; i < m->nrequires; i++) {
-		wire_put_u8(w, (uint8_t)m->requires[i].op);
-		put_str8(w, m->requires[i].fact);
-		put_str8(w, m->requires[i].value == NULL ? "" :
-		    m->requires[i].value);
-	}
+	for (i = 0; i < m->nrequires; i++)
+		pkg_cond_encode(&m->requires[i], w);
 	wire_put_u8(w, (uint8_t)m->compression);
 	wire_put_u64(w, m->payload_size);
 	wire_put_bytes(w, m->payload_sha256, SHA256_LEN);
@@ -440,10 +416,9 @@ pkg_manifest_decode(struct pkg_manifest *m, const void *buf, size_t len,
 {
 	struct wire_r	 r;
 	uint16_t	 version;
-	uint8_t		 type, urgency, hasver, comp, n, op;
+	uint8_t		 type, urgency, hasver, comp, n;
 	size_t		 i;
 	char		 sub[512];
-	struct pkg_cond	*c;
 
 	pkg_manifest_init(m);
 	wire_r_init(&r, buf, len);
@@ -497,20 +472,9 @@ pkg_manifest_decode(struct pkg_manifest *m, const void *buf, size_t len,
 	}
 	m->requires = xcalloc(n == 0 ? 1 : n, sizeof(*m->requires));
 	for (i = 0; i < n; i++) {
-		c = &m->requires[i];
-		if (wire_get_u8(&r, &op) == -1)
-			goto short_input;
-		c->op = op;
-		m->nrequires++;
-		if (get_str(&r, 0, "requires", NULL, 0, &c->fact, err,
-		    errlen) == -1 ||
-		    get_str(&r, 0, "requires", NULL, 0, &c->value, err,
-		    errlen) == -1)
+		if (pkg_cond_decode(&r, &m->requires[i], err, errlen) == -1)
 			goto bad;
-		if (op == PKG_COND_EXISTS && c->value[0] == '\0') {
-			free(c->value);
-			c->value = NULL;
-		}
+		m->nrequires++;
 	}
 	if (wire_get_u8(&r, &comp) == -1)
 		goto short_input;
@@ -622,8 +586,7 @@ struct json_t *
 pkg_manifest_to_json(const struct pkg_manifest *m)
 {
 	json_t		*o, *req;
-	char		 buf[2 * SHA256_LEN + 1], text[PKG_FACT_MAX +
-			    PKG_VALUE_MAX + 16];
+	char		 buf[2 * SHA256_LEN + 1], text[PKG_COND_TEXT_MAX + 1];
 	struct tm	 tm;
 	time_t		 t;
 	size_t		 i;

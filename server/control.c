@@ -763,8 +763,11 @@ control_conn_heartbeat(struct control_conn *c, struct ctl_msg *m)
 	r.type = CTL_HEARTBEAT_ACK;
 	r.u.heartbeat_ack.time_ms = now;
 	control_conn_send(c, &r);
-	/* After a start, with the facts just reported: automatic update. */
-	if (c->started) {
+	/*
+	 * After a start, once the facts are in (the agent's first heartbeat
+	 * after WELCOME carries them): automatic update judges on them.
+	 */
+	if (c->started && m->u.heartbeat.has_facts) {
 		c->started = 0;
 		c->ctl->cb.started(c->ctl->arg, c->name);
 	}

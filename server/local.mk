@@ -3,7 +3,8 @@
 # server/cli/local.mk).
 
 # The inventory, also linked by the server's unit tests.
-DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c
+DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c \
+	server/db_auto.c
 
 sbin_PROGRAMS += server/fleetcastd
 server_fleetcastd_CFLAGS = $(AM_CFLAGS) \

@@ -186,6 +186,9 @@ int		 db_auto_attempted(struct db *, const char *, const char *,
 		    const char *);
 int		 db_auto_attempt(struct db *, const char *, const char *,
 		    const char *, uint64_t, uint64_t);
+/* db_auto.c: what the agents refused in automatic runs, in any boot. */
+int		 db_auto_refused(struct db *, const char *, const char *, char *,
+		    size_t);
 
 /* Machines. */
 int		 db_machine_get(struct db *, const char *, struct db_machine *);
@@ -314,6 +317,8 @@ void		 auto_free(struct autoupd *);
 uint64_t	 auto_package_added(struct autoupd *, const char *, size_t *);
 void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
+time_t		 auto_next_daily(time_t, int, int);
+void		 auto_set_clock(struct autoupd *, uint64_t (*)(void));
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 

@@ -125,6 +125,16 @@ tests_unit_test_sim_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS) \
 tests_unit_test_sim_SOURCES = tests/unit/test_sim.c tests/unit/unit.h \
 	$(SIM_SOURCES)
 tests_unit_test_sim_LDADD = $(UNIT_LIBS) -lm
+## test_auto: automatic update (server/auto.c) on a real inventory, with
+## the runs recorded (the test defines runs_create_sc and runs_machine_busy)
+## and a fake wall clock.
+check_PROGRAMS += tests/unit/test_auto
+TESTS += tests/unit/test_auto
+tests_unit_test_auto_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_auto_SOURCES = tests/unit/test_auto.c tests/unit/unit.h \
+	tests/unit/unit_tmp.h server/auto.c $(DB_SOURCES) server/scenario.c \
+	server/sched.c server/sched_group.c server/server.c server/server.h
+tests_unit_test_auto_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 ## test_xfer: the transfers' state machine, with a fake sender (the test
 ## defines the xsend_* functions xfer.c calls) and fake callbacks.
 check_PROGRAMS += tests/unit/test_xfer
@@ -239,7 +249,8 @@ tests_fuzz_fuzz_pkg_SOURCES += common/pkg_read.c common/pkg_manifest.c \
 	common/pkg_field.c common/pkg_cond.c
 tests_fuzz_fuzz_xrstore_SOURCES += common/xrecv_store.c
 tests_fuzz_fuzz_conf_SOURCES += common/conf.c
-tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c
+tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c common/pkg_field.c \
+	common/wire.c
 tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
 tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
 	common/xrecv_store.c common/proto.c
@@ -328,6 +339,8 @@ TESTS += \
 	tests/integration/agent_fulldisk.sh \
 	tests/integration/agent_enroll.sh \
 	tests/integration/server_sched.sh \
+	tests/integration/auto_sp.sh \
+	tests/integration/auto_pkg.sh \
 	tests/integration/state_lock.sh \
 	tests/integration/guide_walk.sh
 EXTRA_DIST += tests/integration/agent_lib.sh

@@ -31,7 +31,7 @@ static void
 package_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: fleetcast package build --dir DIR --exec REL_PATH --id ID\n"
+	    "usage: fleetcast package build --dir DIR... --exec REL_PATH --id ID\n"
 	    "           --type servicepack|hotfix|application [--args ARG]...\n"
 	    "           [--company S] [--release-date YYYY/MM/DD] "
 	    "[--summary S]\n"
@@ -182,16 +182,24 @@ build_text(const char *opt, const char *v, char *dst, size_t dstlen,
 }
 
 static int
-build_option(struct pkg_manifest *m, int ch, const char *v, const char **dir,
-    const char **out, const char **signkey, int *have_major, int *have_minor,
-    char *err, size_t errlen)
+build_option(struct pkg_manifest *m, int ch, const char *v,
+    const char ***dirs, size_t *ndirs, const char **out,
+    const char **signkey, int *have_major, int *have_minor, char *err,
+    size_t errlen)
 {
 	const char	*opt = build_optname(ch);
 	struct pkg_cond	 c;
 
 	switch (ch) {
 	case OPT_DIR:
-		*dir = v;
+		/* Several: each folder under its own name in the payload. */
+		if (*ndirs >= PKG_LIST_MAX) {
+			snprintf(err, errlen, "%s: more than %d folders", opt,
+			    PKG_LIST_MAX);
+			return (-1);
+		}
+		*dirs = xreallocarray(*dirs, *ndirs + 1, sizeof(**dirs));
+		(*dirs)[(*ndirs)++] = v;
 		return (0);
 	case OPT_EXEC:
 		/* "./setup.sh" means setup.sh: the path is relative anyway. */
@@ -314,7 +322,8 @@ static int
 package_build(int argc, char **argv)
 {
 	const char		*cmd = "package build";
-	const char		*dir = NULL, *out = NULL, *signkey = NULL;
+	const char		**dirs = NULL, *out = NULL, *signkey = NULL;
+	size_t			 ndirs = 0;
 	struct pkg_manifest	 m;
 	uint8_t			 sk[ED25519_PRIV_LEN];
 	char			 err[1024], hex[2 * SHA256_LEN + 1];
@@ -339,6 +348,7 @@ package_build(int argc, char **argv)
 		}
 		/* Single-valued options given twice are almost always typos. */
 		if (ch != OPT_ARGS && ch != OPT_OS && ch != OPT_LANG &&
+		    ch != OPT_DIR &&
 		    ch != OPT_SUPERSEDES && ch != OPT_REQUIRES &&
 		    ch < OPT_LAST && seen[ch]++) {
 			rv = cli_usage_error(cmd, "%s: given twice",
@@ -347,7 +357,7 @@ package_build(int argc, char **argv)
 		}
 		if (ch == OPT_URGENCY)
 			urgency_given = 1;
-		if (build_option(&m, ch, optarg, &dir, &out, &signkey,
+		if (build_option(&m, ch, optarg, &dirs, &ndirs, &out, &signkey,
 		    &have_major, &have_minor, err, sizeof(err)) == -1) {
 			rv = cli_usage_error(cmd, "%s", err);
 			goto out;
@@ -358,10 +368,10 @@ package_build(int argc, char **argv)
 		    argv[optind]);
 		goto out;
 	}
-	if (dir == NULL || m.exec == NULL || m.id[0] == '\0' || m.type == 0 ||
+	if (ndirs == 0 || m.exec == NULL || m.id[0] == '\0' || m.type == 0 ||
 	    signkey == NULL || out == NULL) {
 		rv = cli_usage_error(cmd, "%s: required",
-		    dir == NULL ? "--dir" : m.exec == NULL ? "--exec" :
+		    ndirs == 0 ? "--dir" : m.exec == NULL ? "--exec" :
 		    m.id[0] == '\0' ? "--id" : m.type == 0 ? "--type" :
 		    signkey == NULL ? "--sign-key" : "-o");
 		goto out;
@@ -384,7 +394,7 @@ package_build(int argc, char **argv)
 		rv = cli_usage_error(cmd, "--sign-key: %s", err);
 		goto out;
 	}
-	rv = pkg_build(&m, dir, out, sk, err, sizeof(err));
+	rv = pkg_build_dirs(&m, dirs, ndirs, out, sk, err, sizeof(err));
 	explicit_bzero(sk, sizeof(sk));
 	if (rv == PKG_EINPUT) {
 		rv = cli_usage_error(cmd, "%s", err);
@@ -404,6 +414,7 @@ package_build(int argc, char **argv)
 	rv = EXIT_OK;
 out:
 	pkg_manifest_free(&m);
+	free(dirs);
 	return (rv);
 }
 
@@ -423,7 +434,7 @@ print_list(const char *label, const struct pkg_list *l)
 static void
 print_manifest(const char *file, const struct pkg_manifest *m)
 {
-	char		 buf[2 * 256 + 16];
+	char		 buf[PKG_COND_TEXT_MAX + 1];
 	const char	*p;
 	struct tm	 tm;
 	time_t		 t;

@@ -1,8 +1,10 @@
 /*
  * Tests for applicability (MISSION.md P9-P11) and the facts it reads: OS
  * and language list matching, conditions on facts, base service pack and
- * supersession (SP3 on a machine with SP1, SP2 or nothing), no downgrade,
- * and the reason given for each refusal.  Facts come from files written
+ * supersession (SP3 on a machine with SP1, SP2 or nothing; a superseded
+ * package standing for the one it replaced in conditions too), any() and
+ * not with the failing term named, no downgrade, and the reason given for
+ * each refusal.  Facts come from files written
  * here (os-release, locale) and from facts_command-style text.
  */
 #include <sys/stat.h>
@@ -49,36 +51,36 @@ debian_facts(struct facts *f)
 static void
 test_os_match(void)
 {
-	CU_ASSERT(applic_os_match("debian", "debian", "12"));
-	CU_ASSERT(applic_os_match("Debian", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian-12", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian 12", "debian", "12"));
-	CU_ASSERT(applic_os_match("debian:12", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-11", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-1", "debian", "12"));
-	CU_ASSERT(applic_os_match("ubuntu-22", "ubuntu", "22.04"));
-	CU_ASSERT(applic_os_match("ubuntu-22.04", "ubuntu", "22.04"));
-	CU_ASSERT(!applic_os_match("ubuntu-22.0", "ubuntu", "22.04"));
-	CU_ASSERT(!applic_os_match("debianx", "debian", "12"));
-	CU_ASSERT(!applic_os_match("deb", "debian", "12"));
-	CU_ASSERT(!applic_os_match("debian-12", "debian", NULL));
-	CU_ASSERT(!applic_os_match("debian", NULL, NULL));
+	CU_ASSERT(pkg_applic_os_match("debian", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("Debian", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian-12", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian 12", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("debian:12", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-11", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-1", "debian", "12"));
+	CU_ASSERT(pkg_applic_os_match("ubuntu-22", "ubuntu", "22.04"));
+	CU_ASSERT(pkg_applic_os_match("ubuntu-22.04", "ubuntu", "22.04"));
+	CU_ASSERT(!pkg_applic_os_match("ubuntu-22.0", "ubuntu", "22.04"));
+	CU_ASSERT(!pkg_applic_os_match("debianx", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("deb", "debian", "12"));
+	CU_ASSERT(!pkg_applic_os_match("debian-12", "debian", NULL));
+	CU_ASSERT(!pkg_applic_os_match("debian", NULL, NULL));
 }
 
 static void
 test_lang_match(void)
 {
-	CU_ASSERT(applic_lang_match("ja", "ja_JP.UTF-8"));
-	CU_ASSERT(applic_lang_match("ja_JP", "ja_JP.UTF-8"));
-	CU_ASSERT(applic_lang_match("JA_jp", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("en", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("en_US", "en_GB.UTF-8"));
-	CU_ASSERT(applic_lang_match("en", "en_GB.UTF-8"));
-	CU_ASSERT(applic_lang_match("de_DE", "de_DE@euro"));
-	CU_ASSERT(applic_lang_match("C", "C.UTF-8"));
-	CU_ASSERT(applic_lang_match("C", "POSIX"));
-	CU_ASSERT(!applic_lang_match("j", "ja_JP.UTF-8"));
-	CU_ASSERT(!applic_lang_match("ja", NULL));
+	CU_ASSERT(pkg_applic_lang_match("ja", "ja_JP.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("ja_JP", "ja_JP.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("JA_jp", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("en", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("en_US", "en_GB.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("en", "en_GB.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("de_DE", "de_DE@euro"));
+	CU_ASSERT(pkg_applic_lang_match("C", "C.UTF-8"));
+	CU_ASSERT(pkg_applic_lang_match("C", "POSIX"));
+	CU_ASSERT(!pkg_applic_lang_match("j", "ja_JP.UTF-8"));
+	CU_ASSERT(!pkg_applic_lang_match("ja", NULL));
 }
 
 static void
@@ -136,6 +138,100 @@ test_requires(void)
 	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 1);
 	pkg_manifest_free(&m);
 	facts_free(&f);
+}
+
+/*
+ * any() and not (issue #15): SP3's "SP1 or SP2 installed" as one
+ * condition, and the reason naming the term that failed.  Each row sets
+ * one fact (NULL: none) on the Debian machine of the row before and
+ * checks the package that requires cond.
+ */
+static void
+test_any_not(void)
+{
+	static const struct {
+		const char	*cond, *key, *value;
+		int		 ok;
+		const char	*why;
+	} rows[] = {
+		{ "any(pkg.SP1, pkg.SP2 >= 2.1)", NULL, NULL, 0,
+		    "requires 'any(pkg.SP1 exists, pkg.SP2 >= 2.1)': none of "
+		    "its terms holds: 'pkg.SP1 exists': the machine has no fact "
+		    "pkg.SP1; 'pkg.SP2 >= 2.1': the machine has no fact "
+		    "pkg.SP2" },
+		{ "any(pkg.SP1, pkg.SP2 >= 2.1)", "pkg.SP2", "2.0", 0,
+		    "'pkg.SP2 >= 2.1': pkg.SP2 is '2.0'" },
+		{ "any(pkg.SP1, pkg.SP2 >= 2.1)", "pkg.SP2", "2.1", 1, NULL },
+		/* not: refused while the term holds, saying so. */
+		{ "not kernel >= 6.1", NULL, NULL, 0, "requires 'not kernel >= "
+		    "6.1': 'kernel >= 6.1' holds: kernel is '6.1.0-18-amd64'" },
+		{ "not kernel >= 6.1", "kernel", "5.10.0-28-amd64", 1, NULL },
+		/* Nested, and a bare fact only as a term. */
+		{ "any(not (os.id == debian), all.ok)", NULL, NULL, 0,
+		    "'not os.id == debian': 'os.id == debian' holds: os.id is "
+		    "'debian'; 'all.ok exists': the machine has no fact "
+		    "all.ok" },
+		{ "any(not (os.id == debian), all.ok)", "os.id", "ubuntu", 1,
+		    NULL },
+	};
+	struct pkg_manifest	m;
+	struct facts		f;
+	char			why[1024];
+	size_t			i;
+
+	debian_facts(&f);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].key != NULL)
+			CU_ASSERT(facts_set(&f, rows[i].key, rows[i].value) ==
+			    0);
+		pkg_manifest_init(&m);
+		strcpy(m.id, "SP3");
+		require(&m, rows[i].cond);
+		CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) ==
+		    rows[i].ok);
+		if (rows[i].why != NULL && strstr(why, rows[i].why) == NULL) {
+			fprintf(stderr, "row %zu: %s\n", i, why);
+			CU_FAIL("reason");
+		}
+		pkg_manifest_free(&m);
+	}
+	facts_free(&f);
+}
+
+/* What the parser refuses, with the reason. */
+static void
+test_cond_refused(void)
+{
+	static const struct {
+		const char	*text, *why;
+	} bad[] = {
+		{ "any(a, b", "does not close any( with ')'" },
+		{ "any()", "does not start with a fact name" },
+		{ "any(a) b", "text after the condition" },
+		{ "pkg.SP1", "needs 'exists', '==' or '>=' after" },
+		{ "not (a", "does not close '(' with ')'" },
+		{ "not not not not not not not not not a", "nested deeper "
+		    "than 8" },
+		{ "any(k >= 1 2)", "is not a version" },
+	};
+	struct pkg_cond	c;
+	char		err[1024];
+	size_t		i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CU_ASSERT(pkg_cond_parse("--requires", bad[i].text, &c, err,
+		    sizeof(err)) == -1);
+		if (strstr(err, bad[i].why) == NULL)
+			fprintf(stderr, "'%s': %s\n", bad[i].text, err);
+		CU_ASSERT(strstr(err, bad[i].why) != NULL);
+	}
+	/* A fact may still be called not or any. */
+	CU_ASSERT(pkg_cond_parse("r", "not exists", &c, err, sizeof(err)) == 0);
+	CU_ASSERT(c.op == PKG_COND_EXISTS && strcmp(c.fact, "not") == 0);
+	pkg_cond_free(&c);
+	CU_ASSERT(pkg_cond_parse("r", "any == 1", &c, err, sizeof(err)) == 0);
+	CU_ASSERT(c.op == PKG_COND_EQ && strcmp(c.fact, "any") == 0);
+	pkg_cond_free(&c);
 }
 
 static struct installed *
@@ -196,6 +292,17 @@ test_base_sp_and_supersedes(void)
 	CU_ASSERT(applic_check(&m, &f, sp3, 1, why, sizeof(why)) == 0);
 	CU_ASSERT(strncmp(why, "supersedes: ", 12) == 0);
 	CU_ASSERT(strstr(why, "'SP4'") != NULL);
+	/* SP2 stands for SP1 in a condition too. */
+	pkg_manifest_free(&m);
+	pkg_manifest_init(&m);
+	strcpy(m.id, "HF9");
+	require(&m, "pkg.SP1 >= 1.5");
+	CU_ASSERT(applic_check(&m, &f, sp2, 1, why, sizeof(why)) == 1);
+	CU_ASSERT(applic_check(&m, &f, NULL, 0, why, sizeof(why)) == 0);
+	require(&m, "not pkg.SP1 exists");
+	CU_ASSERT(applic_check(&m, &f, sp2, 1, why, sizeof(why)) == 0);
+	CU_ASSERT(strstr(why, "pkg.SP1 is superseded by an installed "
+	    "package") != NULL);
 	inst_free(sp1, 1);
 	inst_free(sp2, 1);
 	inst_free(sp3, 1);
@@ -389,6 +496,8 @@ main(void)
 		{ "os and language lists", test_os_and_lang_lists },
 		{ "requires conditions", test_requires },
 		{ "base sp and supersedes", test_base_sp_and_supersedes },
+		{ "any and not", test_any_not },
+		{ "conditions refused", test_cond_refused },
 		{ "no downgrade", test_no_downgrade },
 		{ "high-water mark (#12)", test_high_water_mark },
 		{ "facts from files", test_facts_files },

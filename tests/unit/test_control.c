@@ -208,6 +208,16 @@ say_version(struct control_conn *c, enum ctl_type type, const char *name,
 		m.u.enroll.token = xstrdup(arg);
 		m.u.enroll.csr = xstrdup("not a CSR");
 		break;
+	case CTL_HEARTBEAT:
+		/* arg: one fact, os.id=arg, as an agent's first beat has. */
+		if (arg == NULL)
+			break;
+		m.u.heartbeat.has_facts = 1;
+		m.u.heartbeat.nfacts = 1;
+		m.u.heartbeat.facts = xcalloc(1, sizeof(*m.u.heartbeat.facts));
+		m.u.heartbeat.facts[0].key = xstrdup("os.id");
+		m.u.heartbeat.facts[0].value = xstrdup(arg);
+		break;
 	default:
 		break;
 	}
@@ -239,10 +249,16 @@ test_hello_online(void)
 	CU_ASSERT_STRING_EQUAL(control_address(&ctl, "vm1"), "192.0.2.1");
 	CU_ASSERT_STRING_EQUAL(control_segment(&ctl, "vm1"), "local");
 	CU_ASSERT_PTR_NULL(control_address(&ctl, "vm2"));
-	/* The first heartbeat of a new boot is a start; the next is not. */
+	/*
+	 * The first heartbeat of a new boot that carries the facts is a
+	 * start (automatic update judges on them); none before, none after.
+	 */
 	say(c, CTL_HEARTBEAT, NULL, NULL);
 	CU_ASSERT_EQUAL(sent(c), CTL_HEARTBEAT_ACK);
-	say(c, CTL_HEARTBEAT, NULL, NULL);
+	CU_ASSERT_EQUAL(nheard, 1);
+	say(c, CTL_HEARTBEAT, NULL, "debian");
+	CU_ASSERT_EQUAL(sent(c), CTL_HEARTBEAT_ACK);
+	say(c, CTL_HEARTBEAT, NULL, "debian");
 	CU_ASSERT_EQUAL(sent(c), CTL_HEARTBEAT_ACK);
 	CU_ASSERT_EQUAL(nheard, 2);
 	CU_ASSERT_STRING_EQUAL(heard[1], "started vm1");
