@@ -181,6 +181,7 @@ static const char *migrations[] = {
 	"  url TEXT,"
 	"  serial INTEGER,"
 	"  index_sha256 BLOB,"
+	"  expires INTEGER,"		/* s: the accepted index's expiry */
 	"  etag TEXT,"
 	"  last_modified TEXT,"
 	"  last_fetch INTEGER,"

@@ -36,7 +36,7 @@ db_feed_get(struct db *db, struct db_feed_state *fs)
 
 	memset(fs, 0, sizeof(*fs));
 	st = db_prep(db, "SELECT url, serial, index_sha256, etag, "
-	    "last_modified, last_fetch, last_ok, last_error, failures "
+	    "last_modified, last_fetch, last_ok, last_error, failures, expires "
 	    "FROM feed_state WHERE id = 1", NULL);
 	if ((rv = db_step_row(db, st, "feed state")) != 1)
 		return (rv);
@@ -56,6 +56,7 @@ db_feed_get(struct db *db, struct db_feed_state *fs)
 	fs->last_ok = (uint64_t)sqlite3_column_int64(st, 6);
 	fs->last_error = db_col_strdup(st, 7);
 	fs->failures = sqlite3_column_int(st, 8);
+	fs->expires = sqlite3_column_int64(st, 9);
 	sqlite3_finalize(st);
 	return (0);
 }
@@ -77,18 +78,20 @@ db_feed_reset(struct db *db, const char *url)
 	if (db_feed_row(db) == -1)
 		return (-1);
 	return (db_exec(db, "UPDATE feed_state SET url = ?, serial = NULL, "
-	    "index_sha256 = NULL, etag = NULL, last_modified = NULL, "
+	    "index_sha256 = NULL, expires = NULL, etag = NULL, last_modified = NULL, "
 	    "failures = 0 WHERE id = 1", "s", url));
 }
 
 /* An index passed its checks: this serial is the floor from now on. */
 int
-db_feed_accept(struct db *db, uint64_t serial, const uint8_t *sha)
+db_feed_accept(struct db *db, uint64_t serial, const uint8_t *sha,
+    int64_t expires)
 {
 	if (db_feed_row(db) == -1)
 		return (-1);
 	return (db_exec(db, "UPDATE feed_state SET serial = ?, index_sha256 = "
-	    "? WHERE id = 1", "ib", (int64_t)serial, sha, (size_t)SHA256_LEN));
+	    "?, expires = ? WHERE id = 1", "ibi", (int64_t)serial, sha,
+	    (size_t)SHA256_LEN, expires));
 }
 
 /*

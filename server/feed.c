@@ -115,6 +115,7 @@ struct feed {
 	uint64_t		 hashed;
 	char			 err[FEED_ERR_LEN];	/* the step's */
 	char			 pass_err[FEED_ERR_LEN];	/* the pass's first */
+	char			 pass_old[FEED_ERR_LEN];	/* refused before */
 	size_t			 pass_registered;
 
 	/* For status. */
@@ -521,7 +522,8 @@ static void
 feed_pass_end(struct feed *f)
 {
 	uint64_t	now = server_now_ms(), delay;
-	const char	*e = f->pass_err[0] != '\0' ? f->pass_err : NULL;
+	const char	*e = f->pass_err[0] != '\0' ? f->pass_err :
+			    f->pass_old[0] != '\0' ? f->pass_old : NULL;
 	int		 shift;
 
 	f->last_fetch_ms = now;
@@ -593,8 +595,8 @@ feed_wanted(struct feed *f, const struct feed_entry *e)
 	if (feed_refused_before(f, e->sha256)) {
 		snprintf(msg, sizeof(msg), "package %s: refused before "
 		    "(see the log); publish a new one", e->id);
-		if (f->pass_err[0] == '\0')
-			snprintf(f->pass_err, sizeof(f->pass_err), "%s", msg);
+		if (f->pass_old[0] == '\0')
+			snprintf(f->pass_old, sizeof(f->pass_old), "%s", msg);
 		return (0);
 	}
 	if (db_package_version(f->srv->db, e->id, &exists, &hv, &ma, &mi,
@@ -743,7 +745,8 @@ feed_take_index(struct feed *f)
 		goto bad;
 	}
 	/* Stored before anything acts on it: the floor for rollbacks. */
-	if (db_feed_accept(f->srv->db, f->idx.serial, sha) == -1) {
+	if (db_feed_accept(f->srv->db, f->idx.serial, sha,
+	    f->idx.expires) == -1) {
 		snprintf(msg, sizeof(msg), "index refused: database error "
 		    "storing its serial");
 		goto bad;
@@ -947,6 +950,29 @@ feed_package_failed(struct feed *f, int refuse)
 	feed_next_package(f);
 }
 
+/*
+ * The index is the one accepted before (304): it may have expired since,
+ * which is what a frozen feed looks like from here.
+ */
+static void
+feed_unchanged(struct feed *f)
+{
+	struct db_feed_state	fs;
+	char			when[32], msg[256];
+
+	if (db_feed_get(f->srv->db, &fs) == -1)
+		return;
+	if (fs.expires != 0 && (int64_t)time(NULL) >= fs.expires) {
+		feed_time_format(fs.expires, when, sizeof(when));
+		snprintf(msg, sizeof(msg), "index refused: index serial %"
+		    PRIu64 " expired at %s and the feed has no newer one (a "
+		    "frozen or stale feed; the publisher must publish again)",
+		    fs.serial, when);
+		feed_note(f, msg);
+	}
+	db_feed_clear(&fs);
+}
+
 /* A pass begins with a conditional GET of the index. */
 static void
 feed_pass_start(struct feed *f)
@@ -955,7 +981,7 @@ feed_pass_start(struct feed *f)
 	char			msg[FEED_ERR_LEN + 64];
 	int			rv;
 
-	f->pass_err[0] = '\0';
+	f->pass_err[0] = f->pass_old[0] = '\0';
 	f->pass_registered = 0;
 	log_debug("feed: fetching %s", f->index_url);
 	if (db_feed_get(f->srv->db, &fs) == -1)
@@ -965,6 +991,10 @@ feed_pass_start(struct feed *f)
 		db_feed_clear(&fs);
 	rv = feed_get(f, f->index_url, -1, 0, FEED_INDEX_MAX, 1, fs.etag,
 	    fs.last_modified);
+	/* Kept as they are should the index be unchanged (304). */
+	f->etag = fs.etag;
+	f->last_modified = fs.last_modified;
+	fs.etag = fs.last_modified = NULL;
 	db_feed_clear(&fs);
 	feed_set_state(f, FEED_S_INDEX);
 	if (rv == -1) {
@@ -988,12 +1018,15 @@ feed_fsm(struct feed *f, enum feed_event ev)
 	case FEED_S_INDEX:
 		if (ev == FEED_E_NOTMOD) {
 			log_debug("feed: the index is unchanged");
+			feed_unchanged(f);
 			feed_pass_end(f);
 		} else if (ev == FEED_E_DONE) {
 			f->idx_buf = f->x.mem;
 			f->idx_len = f->x.len;
 			f->x.mem = NULL;
 			/* The index's validators, for the next pass. */
+			free(f->etag);
+			free(f->last_modified);
 			f->etag = f->x.etag;
 			f->last_modified = f->x.last_modified;
 			f->x.etag = f->x.last_modified = NULL;

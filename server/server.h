@@ -270,11 +270,13 @@ struct db_feed_state {
 	uint64_t	 last_ok;	/* ms */
 	char		*last_error;
 	int		 failures;
+	int64_t		 expires;	/* s; 0: none accepted */
 };
 int		 db_feed_get(struct db *, struct db_feed_state *);
 void		 db_feed_clear(struct db_feed_state *);
 int		 db_feed_reset(struct db *, const char *);
-int		 db_feed_accept(struct db *, uint64_t, const uint8_t *);
+int		 db_feed_accept(struct db *, uint64_t, const uint8_t *,
+		    int64_t);
 int		 db_feed_outcome(struct db *, uint64_t, const char *, int,
 		    const char *, const char *);
 

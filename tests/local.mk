@@ -350,6 +350,9 @@ TESTS += \
 	tests/integration/unicast_queue.sh \
 	tests/integration/unicast_ports.sh
 
+## The package feed (issue #16): nginx over HTTPS, two servers pulling it.
+TESTS += tests/integration/feed.sh
+
 ## The lab's quick self-test, and the frame it shares with the benchmark's.
 TESTS += tests/integration/lab_selftest.sh
 EXTRA_DIST += tests/integration/selftest_lib.sh

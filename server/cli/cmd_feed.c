@@ -56,7 +56,10 @@ feed_help(FILE *f)
 	    "         ADMIN.key into FEED/feed.json.sig; --expires DURATION "
 	    "(N days, or\n"
 	    "         Ns, Nm, Nh, Nd; default 7d) after which servers refuse "
-	    "the index\n"
+	    "the index;\n"
+	    "         without packages it only re-signs (publish again before "
+	    "it expires);\n"
+	    "         --pubkey checks each package's signature first\n"
 	    "show     print a feed's index, from its URL (http or https; "
 	    "--ca FILE for a\n"
 	    "         private CA) or its directory; --pubkey FILE checks "
@@ -311,6 +314,9 @@ feed_publish(int argc, char **argv)
 	long long		 expires = FEED_CLI_EXPIRES;
 	int			 ch, rv = EXIT_USAGE, had;
 
+	/* argv[0] is "feed": getopt skips the subcommand's name instead. */
+	argc--;
+	argv++;
 	keys = xcalloc(FEED_CLI_MAXKEYS, sizeof(*keys));
 	feed_index_init(&idx);
 	optind = 0;
@@ -321,7 +327,7 @@ feed_publish(int argc, char **argv)
 			printf("usage: fleetcast feed publish --dir FEED "
 			    "--sign-key ADMIN.key [--expires DURATION]\n"
 			    "           [--pubkey SIGNER.pub]... "
-			    "PKG.fcpkg...\n");
+			    "[PKG.fcpkg...]\n");
 			feed_help(stdout);
 			rv = EXIT_OK;
 			goto out;
@@ -353,10 +359,7 @@ feed_publish(int argc, char **argv)
 		    "--sign-key");
 		goto out;
 	}
-	if (optind == argc) {
-		cli_usage_error(cmd, "needs at least one package file");
-		goto out;
-	}
+	/* No package: the same entries re-signed, a new serial and expiry. */
 	if (ed25519_read_private(key, priv, err, sizeof(err)) == -1) {
 		cli_usage_error(cmd, "--sign-key: %s", err);
 		goto out;
@@ -374,7 +377,7 @@ feed_publish(int argc, char **argv)
 	}
 	/* Every package is read and judged before anything is written. */
 	n = (size_t)(argc - optind);
-	es = xcalloc(n, sizeof(*es));
+	es = xcalloc(n + 1, sizeof(*es));
 	for (i = 0; i < n; i++) {
 		if (feed_entry_from_package(argv[optind + i],
 		    (const uint8_t (*)[ED25519_PUB_LEN])keys, nkeys, &es[i],
@@ -573,6 +576,9 @@ feed_show(int argc, char **argv)
 	size_t			 nkeys = 0, len, slen;
 	int			 ch, json = 0, rv = EXIT_USAGE;
 
+	/* argv[0] is "feed": getopt skips the subcommand's name instead. */
+	argc--;
+	argv++;
 	keys = xcalloc(FEED_CLI_MAXKEYS, sizeof(*keys));
 	feed_index_init(&idx);
 	optind = 0;
@@ -657,7 +663,7 @@ const struct cli_entry cmd_feed_entries[] = {
 	{ "feed", NULL, NULL, "publish a package feed; show one; the "
 	    "server's feed status", feed_help, NULL },
 	{ "feed", "publish", feed_publish, "--dir FEED --sign-key ADMIN.key "
-	    "[--expires DURATION] [--pubkey FILE]... PKG.fcpkg...", NULL,
+	    "[--expires DURATION] [--pubkey FILE]... [PKG.fcpkg...]", NULL,
 	    NULL },
 	{ "feed", "show", feed_show, "URL|DIR [--pubkey FILE]... [--ca FILE] "
 	    "[--json]", NULL, NULL },
