@@ -58,6 +58,13 @@ tests_unit_test_pkg_stream_SOURCES = tests/unit/test_pkg_stream.c \
 	tests/unit/unit.h
 tests_unit_test_pkg_stream_LDADD = $(UNIT_LIBS)
 
+## common/feed_index.c: the package feed's index, its signature and checks.
+check_PROGRAMS += tests/unit/test_feed
+TESTS += tests/unit/test_feed
+tests_unit_test_feed_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_feed_SOURCES = tests/unit/test_feed.c tests/unit/unit.h
+tests_unit_test_feed_LDADD = $(UNIT_LIBS)
+
 ## common/: the multicast transport.  test_xsend and test_xrecv script the
 ## other side over unicast loopback; test_xresume runs a real sender and
 ## receiver (doc/protocol.md, Skipping held blocks).
@@ -200,10 +207,13 @@ FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pkg tests/fuzz/fuzz_xrstore \
 	tests/fuzz/fuzz_conf tests/fuzz/fuzz_cond tests/fuzz/fuzz_pubkey \
 	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario tests/fuzz/fuzz_xrecv
+# The package feed's index (issue #16).
+FUZZ_PROGS += tests/fuzz/fuzz_feed
 FUZZ_DICTS = tests/fuzz/proto.dict tests/fuzz/ctl.dict \
 	tests/fuzz/manifest.dict tests/fuzz/pkg.dict tests/fuzz/xrstore.dict \
 	tests/fuzz/conf.dict tests/fuzz/cond.dict tests/fuzz/pubkey.dict \
 	tests/fuzz/csr.dict tests/fuzz/scenario.dict tests/fuzz/xrecv.dict
+FUZZ_DICTS += tests/fuzz/feed.dict
 check_PROGRAMS += $(FUZZ_PROGS) tests/fuzz/mkseeds
 TEST_EXTENSIONS = .dict
 DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
@@ -225,6 +235,10 @@ tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_cond_SOURCES = tests/fuzz/fuzz_cond.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_pubkey_SOURCES = tests/fuzz/fuzz_pubkey.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_xrecv_SOURCES = tests/fuzz/fuzz_xrecv.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_feed_SOURCES = tests/fuzz/fuzz_feed.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_feed_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_feed_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_feed_LDADD = $(FUZZ_LIBS)
 # server/ code is in no library: these two always compile it in.
 tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
 	server/ca.c
@@ -241,6 +255,7 @@ tests_fuzz_fuzz_xrstore_SOURCES += common/xrecv_store.c
 tests_fuzz_fuzz_conf_SOURCES += common/conf.c
 tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c
 tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
+tests_fuzz_fuzz_feed_SOURCES += common/feed_index.c
 tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
 	common/xrecv_store.c common/proto.c
 endif
