@@ -45,6 +45,23 @@ enum {
 	OPT_JSON,
 };
 
+/* The options of publish and of show. */
+static const struct option feed_publish_opts[] = {
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+	{ "expires", required_argument, NULL, OPT_EXPIRES },
+	{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+static const struct option feed_show_opts[] = {
+	{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static void
 feed_help(FILE *f)
 {
@@ -292,17 +309,22 @@ feed_entry_allowed(const struct feed_index *idx, const struct feed_entry *e,
 	return (0);
 }
 
+/*
+ * argv[0] is "feed": getopt is to skip the subcommand's name instead, and
+ * start afresh.
+ */
+static void
+feed_args(int *argc, char ***argv)
+{
+	(*argc)--;
+	(*argv)++;
+	optind = 0;
+	opterr = 0;
+}
+
 static int
 feed_publish(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, OPT_DIR },
-		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
-		{ "expires", required_argument, NULL, OPT_EXPIRES },
-		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char		*cmd = "feed publish", *dir = NULL, *key = NULL;
 	uint8_t			 priv[ED25519_PRIV_LEN];
 	uint8_t			 (*keys)[ED25519_PUB_LEN];
@@ -314,14 +336,11 @@ feed_publish(int argc, char **argv)
 	long long		 expires = FEED_CLI_EXPIRES;
 	int			 ch, rv = EXIT_USAGE, had;
 
-	/* argv[0] is "feed": getopt skips the subcommand's name instead. */
-	argc--;
-	argv++;
+	feed_args(&argc, &argv);
 	keys = xcalloc(FEED_CLI_MAXKEYS, sizeof(*keys));
 	feed_index_init(&idx);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h",
+	    feed_publish_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			printf("usage: fleetcast feed publish --dir FEED "
@@ -560,13 +579,6 @@ feed_print(const struct feed_index *idx, const char *sigsay)
 static int
 feed_show(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
-		{ "ca", required_argument, NULL, OPT_CA },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char		*cmd = "feed show", *ca = NULL, *where;
 	uint8_t			 (*keys)[ED25519_PUB_LEN];
 	struct feed_index	 idx;
@@ -576,14 +588,11 @@ feed_show(int argc, char **argv)
 	size_t			 nkeys = 0, len, slen;
 	int			 ch, json = 0, rv = EXIT_USAGE;
 
-	/* argv[0] is "feed": getopt skips the subcommand's name instead. */
-	argc--;
-	argv++;
+	feed_args(&argc, &argv);
 	keys = xcalloc(FEED_CLI_MAXKEYS, sizeof(*keys));
 	feed_index_init(&idx);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h",
+	    feed_show_opts, NULL)) != -1) {
 		if (ch == 'h') {
 			printf("usage: fleetcast feed show URL|DIR [--pubkey "
 			    "FILE]... [--ca FILE] [--json]\n");
