@@ -254,6 +254,8 @@ feed_curl_check(struct feed *f)
 		f->x.easy = NULL;
 		curl_slist_free_all(f->x.hdrs);
 		f->x.hdrs = NULL;
+		if (rc == CURLE_FILESIZE_EXCEEDED)
+			f->x.oversized = 1;
 		if (f->x.oversized)
 			snprintf(f->err, sizeof(f->err), "more than the %" PRIu64
 			    " bytes allowed (oversized)", f->x.limit);
@@ -469,6 +471,10 @@ feed_get(struct feed *f, const char *url, int fd, uint64_t offset,
 	if (offset > 0)
 		curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE,
 		    (curl_off_t)offset);
+	/* A Content-Length over the limit fails before a byte is taken. */
+	if (fd != -1)
+		curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+		    (curl_off_t)(limit - offset));
 	if (conditional && etag != NULL) {
 		snprintf(h, sizeof(h), "If-None-Match: %s", etag);
 		x->hdrs = curl_slist_append(x->hdrs, h);
@@ -781,6 +787,8 @@ feed_hash_cb(evutil_socket_t fd0, short what, void *arg)
 	ssize_t			 n;
 	size_t			 want;
 
+	/* The timer is the schedule's again, unless another slice follows. */
+	event_assign(f->timer, f->srv->base, -1, 0, feed_timer_cb, f);
 	buf = xmalloc(FEED_HASH_SLICE);
 	want = e->size - f->hashed < FEED_HASH_SLICE ?
 	    (size_t)(e->size - f->hashed) : FEED_HASH_SLICE;
@@ -802,7 +810,6 @@ feed_hash_cb(evutil_socket_t fd0, short what, void *arg)
 		evtimer_add(f->timer, &tv);
 		return;
 	}
-	event_assign(f->timer, f->srv->base, -1, 0, feed_timer_cb, f);
 	sha256_final(f->h, sha);
 	sha256_free(f->h);
 	f->h = NULL;
@@ -823,6 +830,7 @@ feed_hash_start(struct feed *f)
 {
 	struct timeval	tv = { 0, 0 };
 
+	feed_set_state(f, FEED_S_HASH);
 	if ((f->hfd = open(f->part, O_RDONLY | O_CLOEXEC)) == -1) {
 		snprintf(f->err, sizeof(f->err), "%s: %s", f->part,
 		    strerror(errno));
@@ -831,7 +839,6 @@ feed_hash_start(struct feed *f)
 	}
 	f->h = sha256_new();
 	f->hashed = 0;
-	feed_set_state(f, FEED_S_HASH);
 	event_assign(f->timer, f->srv->base, -1, 0, feed_hash_cb, f);
 	evtimer_add(f->timer, &tv);
 }
@@ -1021,7 +1028,7 @@ feed_fsm(struct feed *f, enum feed_event ev)
 			feed_unchanged(f);
 			feed_pass_end(f);
 		} else if (ev == FEED_E_DONE) {
-			f->idx_buf = f->x.mem;
+			f->idx_buf = f->x.mem != NULL ? f->x.mem : xstrdup("");
 			f->idx_len = f->x.len;
 			f->x.mem = NULL;
 			/* The index's validators, for the next pass. */
@@ -1056,7 +1063,16 @@ feed_fsm(struct feed *f, enum feed_event ev)
 		}
 		break;
 	case FEED_S_PACKAGE:
-		if (ev == FEED_E_DONE) {
+		if (ev == FEED_E_DONE && f->x.easy == NULL && f->x.fd != -1 &&
+		    f->x.offset + f->x.got < f->idx.pkgs[f->cur].size) {
+			/* Complete for the web server, short for the index. */
+			snprintf(f->err, sizeof(f->err), "truncated: the web "
+			    "server sent %" PRIu64 " of the index's %" PRIu64
+			    " bytes", f->x.offset + f->x.got,
+			    f->idx.pkgs[f->cur].size);
+			feed_xfer_reset(&f->x);
+			feed_package_failed(f, 0);
+		} else if (ev == FEED_E_DONE) {
 			feed_xfer_reset(&f->x);
 			feed_hash_start(f);
 		} else if (ev == FEED_E_FAIL) {

@@ -8,9 +8,10 @@
 # feed's packages within a few intervals, and the highest-urgency one
 # reaches the agent of each server without an admin (automatic update);
 # a package altered on the web server (hash), one signed by an untrusted
-# key (signature), a rolled-back index and an expired index are each
-# refused on both servers with the reason, and leave their packages as
-# they were; nginx stopped in the middle of a large (rate-limited)
+# key (signature), one larger than the index says (oversized), a
+# rolled-back index and an expired index are each refused on both
+# servers with the reason, and leave their packages as they were; a
+# truncated one is retried and completes once the web server has it all; nginx stopped in the middle of a large (rate-limited)
 # download: both servers resume it with Range and register the package.
 # Exit 0 pass, 1 fail, 77 skip (no root/unshare/nginx, outside CI).
 
@@ -311,31 +312,51 @@ stage
 publish "$T/stage" "$T/HF3.fcpkg"
 swap_in
 both "package HF3 refused: key: signed by key [0-9a-f]+, which is not among"
-mkdir -p "$T/serial3"
-cp "$FEED/feed.json" "$FEED/feed.json.sig" "$T/serial3/"
+# A package larger on the web server than the index says (oversized):
+# refused; one shorter (truncated): retried, and registered once the web
+# server has the whole file, the download resumed from what it had.
+pkg HF4 sign --type hotfix --major 1 --minor 0
+stage
+publish "$T/stage" "$T/HF4.fcpkg"
+printf 'trailing bytes' >> "$(ls "$T"/stage/packages/HF4-*.fcpkg)"
+swap_in
+both "package HF4 refused: more than the [0-9]+ bytes allowed \(oversized\)"
+pkg HF5 sign --type hotfix --major 1 --minor 0
+stage
+publish "$T/stage" "$T/HF5.fcpkg"
+f=$(ls "$T"/stage/packages/HF5-*.fcpkg)
+cp "$f" "$T/HF5.whole"
+truncate -s -10 "$f"
+swap_in
+both "package HF5: download failed: truncated: the web server sent [0-9]+ of"
+cp "$T/HF5.whole" "$FEED/packages/${f##*/}"
+both "package HF5 1.0 registered from index serial 5"
+mkdir -p "$T/serial5"
+cp "$FEED/feed.json" "$FEED/feed.json.sig" "$T/serial5/"
 for n in 1 2; do
 	registered $n HF2 && fd_fail "server $n registered the altered HF2"
 	registered $n HF3 && fd_fail "server $n registered the untrusted HF3"
+	registered $n HF4 && fd_fail "server $n registered the oversized HF4"
 	registered $n HF1 || fd_fail "server $n lost HF1"
 done
 fc 1 feed status > "$T/status1.txt"
 grep -q "refused" "$T/status1.txt" ||
     fd_fail "feed status does not show the refusal: $(cat "$T/status1.txt")"
-fd_ok "an altered package and an untrusted one refused on both servers"
+fd_ok "altered, untrusted, oversized packages refused on both servers; a truncated one retried"
 
 # ---- 3. The serial-1 index put back (a rollback), then an index that
 # has expired: both refused, with the reason.
 stage
 cp "$T/serial1/feed.json" "$T/serial1/feed.json.sig" "$T/stage/"
 swap_in
-both "index refused: index serial 1 is below 3"
+both "index refused: index serial 1 is below 5"
 stage
-cp "$T/serial3/feed.json" "$T/serial3/feed.json.sig" "$T/stage/"
+cp "$T/serial5/feed.json" "$T/serial5/feed.json.sig" "$T/stage/"
 publish "$T/stage" --expires 1s
-grep -q "serial 4" "$T/publish.log" || fd_fail "publish: $(tail -n 1 "$T/publish.log")"
+grep -q "serial 6" "$T/publish.log" || fd_fail "publish: $(tail -n 1 "$T/publish.log")"
 sleep 1.2
 swap_in
-both "index refused: index serial 4 expired at"
+both "index refused: index serial 6 expired at"
 fd_ok "a rolled-back index and an expired index refused on both servers"
 
 # ---- 4. A large package; nginx stops in the middle of its download and
@@ -353,7 +374,7 @@ both "package BIG: download failed"
 sleep 1
 nginx_start
 both "package BIG: resuming the download at [1-9]"
-both "package BIG 1.0 registered from index serial 5"
+both "package BIG 1.0 registered from index serial 7"
 for n in 1 2; do
 	grep -q "^10.56.$n.2 .*GET /feed/packages/BIG-.* 206 " \
 	    "$T/nginx-access.log" ||
@@ -375,7 +396,8 @@ db = sqlite3.connect(sys.argv[1])
 ev = [r[0] for r in db.execute("SELECT message FROM events WHERE kind = 'feed'")]
 for want in ("index serial 1 accepted", "package URG (version 1.0, highest) registered",
              "package HF2 refused: its SHA-256", "package HF3 refused: key: signed by key",
-             "index serial 1 is below 3", "index serial 4 expired",
+             "index serial 1 is below 5", "index serial 6 expired",
+             "package HF4 refused: more than", "package HF5: download failed: truncated",
              "package BIG: download failed", "package BIG (version 1.0"):
     if not any(want in m for m in ev):
         sys.exit("no feed event with '%s' in %s" % (want, ev))
