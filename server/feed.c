@@ -920,13 +920,17 @@ feed_registered(void *arg, struct evhttp_request *r, int status, json_t *o,
 		feed_fsm(f, FEED_E_FAIL);
 		return;
 	}
-	feed_entry_version(e, v, sizeof(v));
+	/* "SP2 2.0", or "KB100" for a package without a version. */
+	if (e->has_version)
+		snprintf(v, sizeof(v), " %u.%u", e->major, e->minor);
+	else
+		v[0] = '\0';
 	ar = json_object_get(o, "automatic_run");
-	log_info("feed: package %s %s registered from index serial %" PRIu64
+	log_info("feed: package %s%s registered from index serial %" PRIu64
 	    "%s", e->id, v, f->idx.serial, json_is_object(ar) ?
 	    ", automatic update started" : "");
-	db_event(f->srv->db, server_now_ms(), "feed", 0, NULL, "package %s "
-	    "(version %s, %s) registered from the feed, index serial %" PRIu64
+	db_event(f->srv->db, server_now_ms(), "feed", 0, NULL, "package %s%s "
+	    "(%s) registered from the feed, index serial %" PRIu64
 	    "%s", e->id, v, pkg_field_urgency_name(e->urgency), f->idx.serial,
 	    json_is_object(ar) ? "; automatic update started" : "");
 	json_decref(o);

@@ -394,11 +394,11 @@ for n in 1 2; do
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 ev = [r[0] for r in db.execute("SELECT message FROM events WHERE kind = 'feed'")]
-for want in ("index serial 1 accepted", "package URG (version 1.0, highest) registered",
+for want in ("index serial 1 accepted", "package URG 1.0 (highest) registered",
              "package HF2 refused: its SHA-256", "package HF3 refused: key: signed by key",
              "index serial 1 is below 5", "index serial 6 expired",
              "package HF4 refused: more than", "package HF5: download failed: truncated",
-             "package BIG: download failed", "package BIG (version 1.0"):
+             "package BIG: download failed", "package BIG 1.0 (normal) registered"):
     if not any(want in m for m in ev):
         sys.exit("no feed event with '%s' in %s" % (want, ev))
 EOF
