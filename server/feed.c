@@ -20,6 +20,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -117,6 +118,8 @@ struct feed {
 	char			 pass_err[FEED_ERR_LEN];	/* the pass's first */
 	char			 pass_old[FEED_ERR_LEN];	/* refused before */
 	size_t			 pass_registered;
+	int			 pass_notmod;	/* 304: nothing new */
+	int			 pass_accepted;	/* idx is the accepted index */
 
 	/* For status. */
 	uint64_t		 next_ms;
@@ -523,6 +526,43 @@ feed_pass_free(struct feed *f)
 	f->hfd = -1;
 }
 
+/*
+ * Downloads that the accepted index no longer names (a package replaced
+ * by a newer one before its download completed) are of no more use.
+ */
+static void
+feed_clean_parts(struct feed *f)
+{
+	struct dirent	*d;
+	DIR		*dir;
+	uint8_t		 sha[SHA256_LEN];
+	char		 path[FEED_PART_LEN], hex[SHA256_LEN * 2 + 1];
+	size_t		 i;
+
+	snprintf(path, sizeof(path), "%s/feed", f->srv->state_dir);
+	if ((dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (strlen(d->d_name) != SHA256_LEN * 2 + 5 ||
+		    strcmp(d->d_name + SHA256_LEN * 2, ".part") != 0)
+			continue;
+		snprintf(hex, sizeof(hex), "%.*s", SHA256_LEN * 2, d->d_name);
+		if (hex_decode(hex, sha, SHA256_LEN) == -1)
+			continue;
+		for (i = 0; i < f->idx.npkgs; i++)
+			if (memcmp(f->idx.pkgs[i].sha256, sha, SHA256_LEN) == 0)
+				break;
+		if (i < f->idx.npkgs)
+			continue;
+		snprintf(path, sizeof(path), "%s/feed/%s", f->srv->state_dir,
+		    d->d_name);
+		log_info("feed: removing %s, a download the index no longer "
+		    "names", path);
+		api_package_unlink(path);
+	}
+	closedir(dir);
+}
+
 /* The pass is over: record how, and when the next one comes. */
 static void
 feed_pass_end(struct feed *f)
@@ -530,6 +570,7 @@ feed_pass_end(struct feed *f)
 	uint64_t	now = server_now_ms(), delay;
 	const char	*e = f->pass_err[0] != '\0' ? f->pass_err :
 			    f->pass_old[0] != '\0' ? f->pass_old : NULL;
+	char		 msg[128];
 	int		 shift;
 
 	f->last_fetch_ms = now;
@@ -547,9 +588,19 @@ feed_pass_end(struct feed *f)
 		delay = (uint64_t)f->interval * 1000;
 		db_feed_outcome(f->srv->db, now, NULL, 0, f->etag,
 		    f->last_modified);
-		log_info("feed: fetch done, %zu package%s registered", 
-		    f->pass_registered, f->pass_registered == 1 ? "" : "s");
+		if (f->pass_notmod)
+			snprintf(msg, sizeof(msg), "fetch done: the index is "
+			    "unchanged");
+		else
+			snprintf(msg, sizeof(msg), "fetch done: index serial %"
+			    PRIu64 ", %zu package%s registered", f->idx.serial,
+			    f->pass_registered, f->pass_registered == 1 ? "" :
+			    "s");
+		log_info("feed: %s", msg);
+		db_event(f->srv->db, now, "feed", 0, NULL, "%s", msg);
 	}
+	if (f->pass_accepted)
+		feed_clean_parts(f);
 	feed_pass_free(f);
 	feed_set_state(f, FEED_S_IDLE);
 	feed_arm(f, feed_jitter_ms(delay));
@@ -579,7 +630,7 @@ feed_refuse(struct feed *f, const struct feed_entry *e, const char *why)
 	char	msg[FEED_ERR_LEN + 128];
 
 	if (f->part[0] != '\0')
-		(void)unlink(f->part);
+		api_package_unlink(f->part);
 	if (f->nrefused < FEED_MAX_REFUSED)
 		memcpy(f->refused[f->nrefused++], e->sha256, SHA256_LEN);
 	snprintf(msg, sizeof(msg), "package %s refused: %s", e->id, why);
@@ -757,6 +808,7 @@ feed_take_index(struct feed *f)
 		    "storing its serial");
 		goto bad;
 	}
+	f->pass_accepted = 1;
 	if (!fs.have_serial || fs.serial != f->idx.serial) {
 		log_info("feed: index serial %" PRIu64 " accepted (%zu "
 		    "packages)", f->idx.serial, f->idx.npkgs);
@@ -994,6 +1046,7 @@ feed_pass_start(struct feed *f)
 
 	f->pass_err[0] = f->pass_old[0] = '\0';
 	f->pass_registered = 0;
+	f->pass_notmod = f->pass_accepted = 0;
 	log_debug("feed: fetching %s", f->index_url);
 	if (db_feed_get(f->srv->db, &fs) == -1)
 		memset(&fs, 0, sizeof(fs));
@@ -1028,7 +1081,7 @@ feed_fsm(struct feed *f, enum feed_event ev)
 		break;
 	case FEED_S_INDEX:
 		if (ev == FEED_E_NOTMOD) {
-			log_debug("feed: the index is unchanged");
+			f->pass_notmod = 1;
 			feed_unchanged(f);
 			feed_pass_end(f);
 		} else if (ev == FEED_E_DONE) {
@@ -1098,7 +1151,8 @@ feed_fsm(struct feed *f, enum feed_event ev)
 		break;
 	case FEED_S_REGISTER:
 		if (ev == FEED_E_DONE) {
-			(void)unlink(f->part);
+			/* Not on the loop: gigabytes take a while to free. */
+			api_package_unlink(f->part);
 			f->cur++;
 			feed_next_package(f);
 		} else if (ev == FEED_E_FAIL)

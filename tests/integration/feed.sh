@@ -383,6 +383,11 @@ done
 for n in 1 2; do
 	registered $n BIG || fd_fail "server $n: BIG not registered"
 	registered $n HF2 && fd_fail "server $n registered HF2"
+	# Removed off the loop, by a process of their own: soon, not at once.
+	for ((i = 0; i < 50; i++)); do
+		[ -z "$(ls "$T/s$n/feed/")" ] && break
+		sleep 0.1
+	done
 	[ -z "$(ls "$T/s$n/feed/")" ] ||
 	    fd_fail "server $n left downloads: $(ls "$T/s$n/feed/")"
 done
@@ -394,7 +399,7 @@ for n in 1 2; do
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 ev = [r[0] for r in db.execute("SELECT message FROM events WHERE kind = 'feed'")]
-for want in ("index serial 1 accepted", "package URG 1.0 (highest) registered",
+for want in ("index serial 1 accepted", "fetch done: index serial 1, 2 packages registered", "package URG 1.0 (highest) registered",
              "package HF2 refused: its SHA-256", "package HF3 refused: key: signed by key",
              "index serial 1 is below 5", "index serial 6 expired",
              "package HF4 refused: more than", "package HF5: download failed: truncated",
