@@ -349,7 +349,8 @@ feed_index_encode(const struct feed_index *idx)
 {
 	const struct feed_entry	*e;
 	json_t			*top, *o;
-	char			 created[32], expires[32], hex[SHA256_LEN * 2 + 1];
+	char			 created[32], expires[32];
+	char			 hex[SHA256_LEN * 2 + 1];
 	char			 ver[16], *s, *line, *out;
 	size_t			 i, len, cap;
 

@@ -42,7 +42,7 @@ struct feed_entry {
 	enum pkg_urgency urgency;
 	uint64_t	 size;
 	uint8_t		 sha256[SHA256_LEN];
-	char		 path[FEED_PATH_MAX + 1];	/* relative to the index */
+	char		 path[FEED_PATH_MAX + 1];	/* below the index's */
 };
 
 struct feed_index {

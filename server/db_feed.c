@@ -61,11 +61,18 @@ db_feed_get(struct db *db, struct db_feed_state *fs)
 	return (0);
 }
 
+/* db_exec says how many rows changed; these say only 0 or -1. */
+static int
+db_feed_done(int rv)
+{
+	return (rv == -1 ? -1 : 0);
+}
+
 static int
 db_feed_row(struct db *db)
 {
-	return (db_exec(db, "INSERT OR IGNORE INTO feed_state (id) VALUES (1)",
-	    NULL));
+	return (db_feed_done(db_exec(db, "INSERT OR IGNORE INTO feed_state "
+	    "(id) VALUES (1)", NULL)));
 }
 
 /*
@@ -77,9 +84,9 @@ db_feed_reset(struct db *db, const char *url)
 {
 	if (db_feed_row(db) == -1)
 		return (-1);
-	return (db_exec(db, "UPDATE feed_state SET url = ?, serial = NULL, "
-	    "index_sha256 = NULL, expires = NULL, etag = NULL, last_modified = NULL, "
-	    "failures = 0 WHERE id = 1", "s", url));
+	return (db_feed_done(db_exec(db, "UPDATE feed_state SET url = ?, "
+	    "serial = NULL, index_sha256 = NULL, expires = NULL, etag = NULL, "
+	    "last_modified = NULL, failures = 0 WHERE id = 1", "s", url)));
 }
 
 /* An index passed its checks: this serial is the floor from now on. */
@@ -89,9 +96,9 @@ db_feed_accept(struct db *db, uint64_t serial, const uint8_t *sha,
 {
 	if (db_feed_row(db) == -1)
 		return (-1);
-	return (db_exec(db, "UPDATE feed_state SET serial = ?, index_sha256 = "
-	    "?, expires = ? WHERE id = 1", "ibi", (int64_t)serial, sha,
-	    (size_t)SHA256_LEN, expires));
+	return (db_feed_done(db_exec(db, "UPDATE feed_state SET serial = ?, "
+	    "index_sha256 = ?, expires = ? WHERE id = 1", "ibi",
+	    (int64_t)serial, sha, (size_t)SHA256_LEN, expires)));
 }
 
 /*
@@ -106,10 +113,11 @@ db_feed_outcome(struct db *db, uint64_t now, const char *error, int failures,
 	if (db_feed_row(db) == -1)
 		return (-1);
 	if (error != NULL)
-		return (db_exec(db, "UPDATE feed_state SET last_fetch = ?, "
-		    "last_error = ?, failures = ? WHERE id = 1", "usd", now,
-		    error, failures));
-	return (db_exec(db, "UPDATE feed_state SET last_fetch = ?, last_ok = ?, "
-	    "failures = 0, etag = ?, last_modified = ? "
-	    "WHERE id = 1", "uuss", now, now, etag, last_modified));
+		return (db_feed_done(db_exec(db, "UPDATE feed_state SET "
+		    "last_fetch = ?, last_error = ?, failures = ? WHERE id = 1",
+		    "usd", now, error, failures)));
+	return (db_feed_done(db_exec(db, "UPDATE feed_state SET "
+	    "last_fetch = ?, last_ok = ?, failures = 0, etag = ?, "
+	    "last_modified = ? WHERE id = 1", "uuss", now, now, etag,
+	    last_modified)));
 }

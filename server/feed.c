@@ -47,11 +47,11 @@
 #include "xmalloc.h"
 
 #define FEED_RETRY_MIN		5	/* s, first retry after a failure */
-#define FEED_HASH_SLICE		(4 * 1024 * 1024)	/* bytes per loop turn */
+#define FEED_HASH_SLICE		(4 * 1024 * 1024)	/* bytes a loop turn */
 #define FEED_CONNECT_TIMEOUT	15L	/* s */
-#define FEED_STALL_TIME		60L	/* s without a byte: the transfer fails */
+#define FEED_STALL_TIME		60L	/* s without a byte: a failure */
 #define FEED_DISK_RESERVE	(256ULL << 20)
-#define FEED_MAX_REFUSED	64	/* package hashes remembered as refused */
+#define FEED_MAX_REFUSED	64	/* refused package hashes kept */
 #define FEED_ERR_LEN		1024
 #define FEED_DIR_MAX		512	/* bytes of state_dir */
 #define FEED_PART_LEN		(FEED_DIR_MAX + 6 + SHA256_LEN * 2 + 6)
@@ -115,8 +115,8 @@ struct feed {
 	int			 hfd;
 	uint64_t		 hashed;
 	char			 err[FEED_ERR_LEN];	/* the step's */
-	char			 pass_err[FEED_ERR_LEN];	/* the pass's first */
-	char			 pass_old[FEED_ERR_LEN];	/* refused before */
+	char			 pass_err[FEED_ERR_LEN];	/* its first */
+	char			 pass_old[FEED_ERR_LEN];	/* earlier */
 	size_t			 pass_registered;
 	int			 pass_notmod;	/* 304: nothing new */
 	int			 pass_accepted;	/* idx is the accepted index */
@@ -173,9 +173,10 @@ feed_check_conf(struct conf *c, char *err, size_t errlen)
 
 	if (url == NULL)
 		return (0);
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		snprintf(err, errlen, "%s: feed_url: '%s' must be an http:// or "
-		    "https:// URL", conf_where(c, "feed_url"), url);
+	if (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		snprintf(err, errlen, "%s: feed_url: '%s' must be an http:// "
+		    "or https:// URL", conf_where(c, "feed_url"), url);
 		return (-1);
 	}
 	if (strlen(url) > 2048) {
@@ -184,7 +185,8 @@ feed_check_conf(struct conf *c, char *err, size_t errlen)
 		return (-1);
 	}
 	for (i = 0; files[i] != NULL; i++) {
-		if ((k = conf_str(c, files[i])) != NULL && access(k, R_OK) == -1) {
+		if ((k = conf_str(c, files[i])) != NULL &&
+		    access(k, R_OK) == -1) {
 			snprintf(err, errlen, "%s: %s: %s: %s",
 			    conf_where(c, files[i]), files[i], k,
 			    strerror(errno));
@@ -260,8 +262,8 @@ feed_curl_check(struct feed *f)
 		if (rc == CURLE_FILESIZE_EXCEEDED)
 			f->x.oversized = 1;
 		if (f->x.oversized)
-			snprintf(f->err, sizeof(f->err), "more than the %" PRIu64
-			    " bytes allowed (oversized)", f->x.limit);
+			snprintf(f->err, sizeof(f->err), "more than the %"
+			    PRIu64 " bytes allowed (oversized)", f->x.limit);
 		else if (rc != CURLE_OK)
 			snprintf(f->err, sizeof(f->err), "%s%s%s",
 			    f->x.cerr[0] != '\0' ? f->x.cerr :
@@ -271,7 +273,8 @@ feed_curl_check(struct feed *f)
 			feed_fsm(f, FEED_E_NOTMOD);
 			continue;
 		} else if (code != 200 && code != 206)
-			snprintf(f->err, sizeof(f->err), "HTTP status %ld", code);
+			snprintf(f->err, sizeof(f->err), "HTTP status %ld",
+			    code);
 		else {
 			feed_fsm(f, FEED_E_DONE);
 			continue;
@@ -754,7 +757,8 @@ static void
 feed_take_index(struct feed *f)
 {
 	struct db_feed_state	 fs;
-	uint8_t			 (*keys)[ED25519_PUB_LEN] = NULL, sha[SHA256_LEN];
+	uint8_t			 (*keys)[ED25519_PUB_LEN] = NULL;
+	uint8_t			 sha[SHA256_LEN];
 	struct conf		*c = f->srv->conf;
 	char			 err[FEED_ERR_LEN], msg[FEED_ERR_LEN + 64];
 	const char		*kpath;
@@ -1094,7 +1098,8 @@ feed_fsm(struct feed *f, enum feed_event ev)
 			f->etag = f->x.etag;
 			f->last_modified = f->x.last_modified;
 			f->x.etag = f->x.last_modified = NULL;
-			snprintf(msg, sizeof(msg), "%s/" FEED_SIG_NAME, f->base);
+			snprintf(msg, sizeof(msg), "%s/" FEED_SIG_NAME,
+			    f->base);
 			if (feed_get(f, msg, -1, 0, FEED_SIG_MAX, 0, NULL,
 			    NULL) == -1) {
 				feed_note(f, f->err);

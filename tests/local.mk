@@ -115,6 +115,13 @@ tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
 	$(DB_SOURCES) server/scenario.c server/sched.c server/sched_group.c server/server.h
 tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+# The feed's state in the inventory (server/db_feed.c, issue #16).
+check_PROGRAMS += tests/unit/test_db_feed
+TESTS += tests/unit/test_db_feed
+tests_unit_test_db_feed_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_db_feed_SOURCES = tests/unit/test_db_feed.c tests/unit/unit.h \
+	$(DB_SOURCES) server/scenario.c server/sched.c server/sched_group.c server/server.h
+tests_unit_test_db_feed_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 # test_control includes server/control.c to reach its static fsm.
 check_PROGRAMS += tests/unit/test_control
 TESTS += tests/unit/test_control

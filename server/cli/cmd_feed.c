@@ -164,7 +164,8 @@ feed_copy_package(const char *dir, const char *src, struct feed_entry *e,
 {
 	struct atomic_file	 af;
 	struct sha256		*h;
-	char			 path[4096], tmpname[4096], hex[SHA256_LEN * 2 + 1];
+	char			 path[4096], tmpname[4096];
+	char			 hex[SHA256_LEN * 2 + 1];
 	char			 ver[16], *buf;
 	uint64_t		 size = 0;
 	ssize_t			 n;
@@ -226,8 +227,9 @@ out:
  * feed that holds a package nobody trusts is better refused here).
  */
 static int
-feed_entry_from_package(const char *file, const uint8_t (*keys)[ED25519_PUB_LEN],
-    size_t nkeys, struct feed_entry *e, char *err, size_t errlen)
+feed_entry_from_package(const char *file,
+    const uint8_t (*keys)[ED25519_PUB_LEN], size_t nkeys,
+    struct feed_entry *e, char *err, size_t errlen)
 {
 	const struct pkg_manifest	*m;
 	struct pkg			*p;
@@ -248,8 +250,8 @@ feed_entry_from_package(const char *file, const uint8_t (*keys)[ED25519_PUB_LEN]
 }
 
 static int
-feed_read_keys(const char *cmd, const char *file, uint8_t (*keys)[ED25519_PUB_LEN],
-    size_t *nkeys)
+feed_read_keys(const char *cmd, const char *file,
+    uint8_t (*keys)[ED25519_PUB_LEN], size_t *nkeys)
 {
 	char	err[1024];
 	size_t	n;
@@ -330,7 +332,8 @@ feed_publish(int argc, char **argv)
 	uint8_t			 (*keys)[ED25519_PUB_LEN];
 	struct feed_index	 idx;
 	struct feed_entry	*es = NULL;
-	char			 err[1024], path[4096], sig[FEED_SIG_TEXT_LEN + 1];
+	char			 err[1024], path[4096];
+	char			 sig[FEED_SIG_TEXT_LEN + 1];
 	char			 when[32], *text = NULL;
 	size_t			 nkeys = 0, i, n;
 	long long		 expires = FEED_CLI_EXPIRES;
@@ -365,7 +368,8 @@ feed_publish(int argc, char **argv)
 			}
 			break;
 		case OPT_PUBKEY:
-			if (feed_read_keys(cmd, optarg, keys, &nkeys) != EXIT_OK)
+			if (feed_read_keys(cmd, optarg, keys, &nkeys) !=
+			    EXIT_OK)
 				goto out;
 			break;
 		default:
@@ -508,11 +512,11 @@ feed_fetch_url(const char *url, const char *ca, size_t max, char **out,
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK || code != 200) {
 		if (rc == CURLE_WRITE_ERROR)
-			snprintf(err, errlen, "%.900s: more than %zu bytes", url,
-			    max);
+			snprintf(err, errlen, "%.900s: more than %zu bytes",
+			    url, max);
 		else if (rc != CURLE_OK)
-			snprintf(err, errlen, "%.700s: %s", url, cerr[0] != '\0' ?
-			    cerr : curl_easy_strerror(rc));
+			snprintf(err, errlen, "%.700s: %s", url,
+			    cerr[0] != '\0' ? cerr : curl_easy_strerror(rc));
 		else
 			snprintf(err, errlen, "%.900s: HTTP status %ld", url,
 			    code);
@@ -584,7 +588,8 @@ feed_show(int argc, char **argv)
 	struct feed_index	 idx;
 	json_error_t		 je;
 	json_t			*o;
-	char			 err[1024], sigsay[1100], *buf = NULL, *sig = NULL;
+	char			 err[1024], sigsay[1100];
+	char			*buf = NULL, *sig = NULL;
 	size_t			 nkeys = 0, len, slen;
 	int			 ch, json = 0, rv = EXIT_USAGE;
 
@@ -600,7 +605,8 @@ feed_show(int argc, char **argv)
 			rv = EXIT_OK;
 			goto out;
 		} else if (ch == OPT_PUBKEY) {
-			if (feed_read_keys(cmd, optarg, keys, &nkeys) != EXIT_OK)
+			if (feed_read_keys(cmd, optarg, keys, &nkeys) !=
+			    EXIT_OK)
 				goto out;
 		} else if (ch == OPT_CA)
 			ca = optarg;

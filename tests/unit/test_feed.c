@@ -219,7 +219,7 @@ test_signature(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not one line"));
 	CU_ASSERT_EQUAL(feed_sig_verify(msg, strlen(msg), sig, 20,
 	    (const uint8_t (*)[ED25519_PUB_LEN])pub, 1, err, sizeof(err)), -1);
-	/* The signature covers a domain: a bare signature of the bytes fails. */
+	/* It covers a domain: a bare signature of the bytes fails. */
 	{
 		uint8_t	raw[ED25519_SIG_LEN];
 		char	hex[ED25519_SIG_LEN * 2 + 1];
