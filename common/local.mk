@@ -44,3 +44,6 @@ common_libcommon_a_SOURCES += \
 # Everything a program needs to link against libcommon.
 COMMON_LIBS = common/libcommon.a $(LIBARCHIVE_LIBS) $(JANSSON_LIBS) \
 	$(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(ISAL_LIBS)
+
+# The package feed's signed index (MISSION.md P12), for the CLI and the server.
+common_libcommon_a_SOURCES += common/feed_index.c common/feed_index.h

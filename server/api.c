@@ -895,6 +895,8 @@ api_cb(struct evhttp_request *r, void *arg)
 		api_tokens(&q);
 	else if (strcmp(q.parts[1], "server") == 0 && q.nparts == 2)
 		api_server(&q);
+	else if (strcmp(q.parts[1], "feed") == 0 && q.nparts == 2)
+		reply_json(&q, 200, feed_status_json(api->srv->feed));
 	else
 		reply_error(&q, 404, "%s: no such resource", path);
 out:

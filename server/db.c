@@ -168,6 +168,29 @@ static const char *migrations[] = {
 	"  address TEXT,"
 	"  requested_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (name, csr_fp));",
+
+	/* ---- feed (issue #16): one step, renumber on merge ---- */
+	/*
+	 * 6 -> 7: the package feed's state (server/feed.c, db_feed.c): one
+	 * row, the last index accepted (its serial is what a rollback is
+	 * judged against, so it is stored before anything acts on the index),
+	 * the validators for a conditional GET, and the last outcome.  IF
+	 * NOT EXISTS: test_db's "version 1" database is made by dropping the
+	 * later tables from a new one, which does not know of this one.
+	 */
+	"CREATE TABLE IF NOT EXISTS feed_state ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  url TEXT,"
+	"  serial INTEGER,"
+	"  index_sha256 BLOB,"
+	"  expires INTEGER,"		/* s: the accepted index's expiry */
+	"  etag TEXT,"
+	"  last_modified TEXT,"
+	"  last_fetch INTEGER,"
+	"  last_ok INTEGER,"
+	"  last_error TEXT,"
+	"  failures INTEGER NOT NULL DEFAULT 0);",
+	/* ---- end feed ---- */
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */

@@ -57,6 +57,11 @@ static const struct conf_def server_keys[] = {
 	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
+	/* The package feed (server/feed.c, issue #16). */
+	{ "feed_url", CONF_STRING, NULL, 0, 0, NULL },
+	{ "feed_interval", CONF_INT, "3600", 1, 7 * 86400, NULL },
+	{ "feed_keys", CONF_STRING, NULL, 0, 0, NULL },
+	{ "feed_ca", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -158,6 +163,8 @@ check_conf(struct conf *c, char *err, size_t errlen)
 		return (-1);
 	}
 	if (check_package_dirs(c, err, errlen) == -1)
+		return (-1);
+	if (feed_check_conf(c, err, errlen) == -1)
 		return (-1);
 	return (0);
 }
@@ -542,6 +549,10 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	err[0] = '\0';
+	if ((srv.feed = feed_new(&srv, err, sizeof(err))) == NULL &&
+	    err[0] != '\0')
+		fatalx("%s", err);
 	for (i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(srv.base, signums[i], signal_cb, &srv);
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
@@ -573,6 +584,7 @@ main(int argc, char **argv)
 
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	feed_free(srv.feed);
 	api_free(srv.api);
 	control_free(srv.control);
 	auto_free(srv.autoupd);

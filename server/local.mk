@@ -4,7 +4,7 @@
 
 # The inventory, also linked by the server's unit tests.
 DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c \
-	server/db_auto.c
+	server/db_auto.c server/db_feed.c
 
 sbin_PROGRAMS += server/fleetcastd
 server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
@@ -24,8 +24,12 @@ server_fleetcastd_SOURCES = \
 	server/segment.c \
 	server/xfer.c \
 	server/auto.c \
+	server/feed.c \
 	server/sched.c server/sched_group.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
+# The package feed (server/feed.c).
+server_fleetcastd_CFLAGS += $(LIBCURL_CFLAGS)
+server_fleetcastd_LDADD += $(LIBCURL_LIBS)
 
 # What `fleetcast sim` runs: the server's own scheduler against a virtual
 # clock.

@@ -36,6 +36,7 @@ struct ca;
 struct control;
 struct api;
 struct autoupd;
+struct feed;
 struct sched;
 struct json_t;
 
@@ -49,6 +50,7 @@ struct server {
 	struct api		*api;
 	struct runs		*runs;
 	struct autoupd		*autoupd;
+	struct feed		*feed;		/* NULL: no feed_url */
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
 };
@@ -89,7 +91,7 @@ void		 scenario_sched_opts(const struct scenario *, const char *,
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	6
+#define DB_SCHEMA_VERSION	7	/* 7: feed_state (issue #16) */
 
 /* What enrollment needs to know about a machine. */
 enum db_enroll {
@@ -258,6 +260,29 @@ int		 db_runs_active(struct db *, struct db_run **, size_t *);
 void		 db_run_clear(struct db_run *);
 struct json_t	*db_runs_json(struct db *, int64_t);
 
+/* Package feed state (db_feed.c). */
+struct db_feed_state {
+	char		*url;
+	int		 have_serial;
+	uint64_t	 serial;
+	int		 have_sha;
+	uint8_t		 index_sha256[SHA256_LEN];
+	char		*etag;
+	char		*last_modified;
+	uint64_t	 last_fetch;	/* ms */
+	uint64_t	 last_ok;	/* ms */
+	char		*last_error;
+	int		 failures;
+	int64_t		 expires;	/* s; 0: none accepted */
+};
+int		 db_feed_get(struct db *, struct db_feed_state *);
+void		 db_feed_clear(struct db_feed_state *);
+int		 db_feed_reset(struct db *, const char *);
+int		 db_feed_accept(struct db *, uint64_t, const uint8_t *,
+		    int64_t);
+int		 db_feed_outcome(struct db *, uint64_t, const char *, int,
+		    const char *, const char *);
+
 /* ---- ca.c: the certificate authority ---- */
 
 struct ssl_ctx_st;
@@ -319,6 +344,14 @@ void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
 time_t		 auto_next_daily(time_t, int, int);
 void		 auto_set_clock(struct autoupd *, uint64_t (*)(void));
+
+/* ---- feed.c: the package feed (MISSION.md P12) ---- */
+
+struct conf;
+int		 feed_check_conf(struct conf *, char *, size_t);
+struct feed	*feed_new(struct server *, char *, size_t);
+void		 feed_free(struct feed *);
+struct json_t	*feed_status_json(struct feed *);
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 

@@ -58,6 +58,13 @@ tests_unit_test_pkg_stream_SOURCES = tests/unit/test_pkg_stream.c \
 	tests/unit/unit.h
 tests_unit_test_pkg_stream_LDADD = $(UNIT_LIBS)
 
+## common/feed_index.c: the package feed's index, its signature and checks.
+check_PROGRAMS += tests/unit/test_feed
+TESTS += tests/unit/test_feed
+tests_unit_test_feed_CFLAGS = $(UNIT_CFLAGS) $(JANSSON_CFLAGS)
+tests_unit_test_feed_SOURCES = tests/unit/test_feed.c tests/unit/unit.h
+tests_unit_test_feed_LDADD = $(UNIT_LIBS)
+
 ## common/: the multicast transport.  test_xsend and test_xrecv script the
 ## other side over unicast loopback; test_xresume runs a real sender and
 ## receiver (doc/protocol.md, Skipping held blocks).
@@ -108,6 +115,13 @@ tests_unit_test_db_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_db_SOURCES = tests/unit/test_db.c tests/unit/unit.h \
 	$(DB_SOURCES) server/scenario.c server/sched.c server/sched_group.c server/server.h
 tests_unit_test_db_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
+# The feed's state in the inventory (server/db_feed.c, issue #16).
+check_PROGRAMS += tests/unit/test_db_feed
+TESTS += tests/unit/test_db_feed
+tests_unit_test_db_feed_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_db_feed_SOURCES = tests/unit/test_db_feed.c tests/unit/unit.h \
+	$(DB_SOURCES) server/scenario.c server/sched.c server/sched_group.c server/server.h
+tests_unit_test_db_feed_LDADD = $(UNIT_LIBS) $(SQLITE_LIBS)
 # test_control includes server/control.c to reach its static fsm.
 check_PROGRAMS += tests/unit/test_control
 TESTS += tests/unit/test_control
@@ -210,10 +224,13 @@ FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_manifest tests/fuzz/fuzz_pkg tests/fuzz/fuzz_xrstore \
 	tests/fuzz/fuzz_conf tests/fuzz/fuzz_cond tests/fuzz/fuzz_pubkey \
 	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario tests/fuzz/fuzz_xrecv
+# The package feed's index (issue #16).
+FUZZ_PROGS += tests/fuzz/fuzz_feed
 FUZZ_DICTS = tests/fuzz/proto.dict tests/fuzz/ctl.dict \
 	tests/fuzz/manifest.dict tests/fuzz/pkg.dict tests/fuzz/xrstore.dict \
 	tests/fuzz/conf.dict tests/fuzz/cond.dict tests/fuzz/pubkey.dict \
 	tests/fuzz/csr.dict tests/fuzz/scenario.dict tests/fuzz/xrecv.dict
+FUZZ_DICTS += tests/fuzz/feed.dict
 check_PROGRAMS += $(FUZZ_PROGS) tests/fuzz/mkseeds
 TEST_EXTENSIONS = .dict
 DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
@@ -235,6 +252,10 @@ tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_cond_SOURCES = tests/fuzz/fuzz_cond.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_pubkey_SOURCES = tests/fuzz/fuzz_pubkey.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_xrecv_SOURCES = tests/fuzz/fuzz_xrecv.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_feed_SOURCES = tests/fuzz/fuzz_feed.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_feed_CFLAGS = $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_feed_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_feed_LDADD = $(FUZZ_LIBS)
 # server/ code is in no library: these two always compile it in.
 tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
 	server/ca.c
@@ -252,6 +273,7 @@ tests_fuzz_fuzz_conf_SOURCES += common/conf.c
 tests_fuzz_fuzz_cond_SOURCES += common/pkg_cond.c common/pkg_field.c \
 	common/wire.c
 tests_fuzz_fuzz_pubkey_SOURCES += common/crypto.c
+tests_fuzz_fuzz_feed_SOURCES += common/feed_index.c
 tests_fuzz_fuzz_xrecv_SOURCES += common/xrecv.c common/xrecv_join.c \
 	common/xrecv_store.c common/proto.c
 endif
@@ -362,6 +384,9 @@ TESTS += \
 	tests/integration/unicast_share.sh \
 	tests/integration/unicast_queue.sh \
 	tests/integration/unicast_ports.sh
+
+## The package feed (issue #16): nginx over HTTPS, two servers pulling it.
+TESTS += tests/integration/feed.sh
 
 ## The lab's quick self-test, and the frame it shares with the benchmark's.
 TESTS += tests/integration/lab_selftest.sh

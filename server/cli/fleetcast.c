@@ -22,6 +22,7 @@
 static const struct cli_entry *const cli_table[] = {
 	cmd_key_entries,
 	cmd_package_entries,
+	cmd_feed_entries,
 	cmd_machine_entries,
 	cmd_server_entries,
 	cmd_scenario_entries,

@@ -11,6 +11,7 @@ server_cli_fleetcast_SOURCES = \
 	server/cli/show.c \
 	server/cli/cmd_key.c \
 	server/cli/cmd_package.c \
+	server/cli/cmd_feed.c \
 	server/cli/cmd_machine.c \
 	server/cli/cmd_server.c \
 	server/cli/cmd_scenario.c \
@@ -20,3 +21,6 @@ server_cli_fleetcast_SOURCES = \
 	server/cli/cmd_bench.c \
 	$(SIM_SOURCES)
 server_cli_fleetcast_LDADD = $(COMMON_LIBS) -lm
+# feed show URL
+server_cli_fleetcast_CFLAGS += $(LIBCURL_CFLAGS)
+server_cli_fleetcast_LDADD += $(LIBCURL_LIBS)
