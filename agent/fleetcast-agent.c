@@ -51,6 +51,7 @@ static const struct conf_def agent_conf_defs[] = {
 	    0, NULL },
 	{ "facts_command", CONF_STRING, NULL, 0, 0, NULL },
 	{ "exec_timeout", CONF_INT, "3600", 1, 7 * 24 * 3600, NULL },
+	{ "upgrade_timeout", CONF_INT, "120", 5, 3600, NULL },
 	{ NULL, CONF_STRING, NULL, 0, 0, NULL },
 };
 
@@ -58,6 +59,7 @@ static const struct conf_def agent_conf_defs[] = {
 static struct agent	*agent;
 static struct event	*facts_timer;
 static int		 facts_started;
+static int		 reexec;	/* stop, then execute the new binary */
 
 /* Asked for (--help): stdout, exit 0; bad usage: stderr, exit 2. */
 static _Noreturn void
@@ -73,7 +75,8 @@ usage(FILE *f, int status)
 	    "  keys: server name state_dir interface enroll_token "
 	    "server_fingerprint\n        trusted_keys reboot_command "
 	    "poweroff_command boot_id_file "
-	    "facts_command exec_timeout\n", AGENT_CONF_FILE);
+	    "facts_command exec_timeout\n        upgrade_timeout\n",
+	    AGENT_CONF_FILE);
 	exit(status);
 }
 
@@ -196,6 +199,8 @@ agent_online(void *arg)
 {
 	struct agent	*a = arg;
 
+	/* First: the watchdog of an upgrade hears it before any report. */
+	upgrade_online(a->upgrade);
 	run_online(a->runs);
 }
 
@@ -264,6 +269,19 @@ agent_signal(evutil_socket_t sig, short ev, void *arg)
 		facts_refresh(&agent->collect);
 		break;
 	}
+}
+
+/*
+ * upgrade.c swapped in a new binary: stop like on SIGTERM (runs stored,
+ * children stopped, the database closed), then main() executes it.
+ */
+static void
+agent_reexec(void *arg)
+{
+	struct agent	*a = arg;
+
+	reexec = 1;
+	event_base_loopexit(a->base, NULL);
 }
 
 /*
@@ -357,7 +375,7 @@ main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			usage(stdout, 0);
 		if (strcmp(a, "--version") == 0) {
-			printf("fleetcast-agent %s\n", PACKAGE_VERSION);
+			printf("fleetcast-agent %s\n", FC_VERSION);
 			exit(0);
 		}
 		if (strncmp(a, "--", 2) == 0) {
@@ -502,6 +520,10 @@ nextarg:
 	if ((agent->conn = agent_conn_new(agent, &conn_cb, agent, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	/* An upgrade left half done ends first: its run learns how. */
+	agent->upgrade = upgrade_new(agent, argv, (unsigned)conf_int(c,
+	    "upgrade_timeout"), agent_reexec, agent);
+	upgrade_startup(agent->upgrade);
 	/* Runs carry on (and next-boot updates apply) even offline. */
 	agent->runs = run_init(agent);
 	facts_refresh(&agent->collect);
@@ -521,6 +543,9 @@ nextarg:
 	free(agent->keys);
 	free(agent->boot_id);
 	free(name);
+	if (reexec)
+		upgrade_exec(agent->upgrade, lockfd);
+	upgrade_free(agent->upgrade);
 	unlink(pidf);
 	conf_free(c);
 	free(agent);

@@ -1,0 +1,71 @@
+/*
+ * Agent packages: an agent version and the package id that carries it,
+ * both ways, and which of two agent versions is newer.  A version is 1 to
+ * AGENTPKG_VERSION_MAX bytes of letters, digits, '.' and '-' starting with
+ * a digit (what configure's --with-version-suffix allows after the
+ * release); the order is dpkg's (pkg_vercmp), so 0.1.0 < 0.1.0-new <
+ * 0.2.0.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "agentpkg.h"
+#include "pkg.h"
+
+static int
+agentpkg_valid(const char *v)
+{
+	size_t	i, n = strlen(v);
+
+	if (n == 0 || n > AGENTPKG_VERSION_MAX || v[0] < '0' || v[0] > '9')
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' &&
+		    v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		    v[i] == '.' || v[i] == '-'))
+			return (0);
+	return (1);
+}
+
+/* The package id for agent version v; -1 with err naming the rule. */
+int
+agentpkg_id(const char *v, char *id, size_t idlen, char *err, size_t errlen)
+{
+	size_t	i, n = strlen(AGENTPKG_PREFIX);
+
+	if (!agentpkg_valid(v) || idlen < n + strlen(v) + 1) {
+		snprintf(err, errlen, "agent version '%.64s': 1-%d bytes of "
+		    "letters, digits, '.' and '-', starting with a digit",
+		    v, AGENTPKG_VERSION_MAX);
+		return (-1);
+	}
+	memcpy(id, AGENTPKG_PREFIX, n);
+	for (i = 0; v[i] != '\0'; i++)
+		id[n + i] = v[i] == '.' ? '_' : v[i];
+	id[n + i] = '\0';
+	return (0);
+}
+
+/*
+ * The agent version an id carries: 0, or -1 when id is not an agent
+ * package's (another package, or a malformed version).
+ */
+int
+agentpkg_version(const char *id, char *v, size_t vlen)
+{
+	size_t	i, n = strlen(AGENTPKG_PREFIX);
+
+	if (strncmp(id, AGENTPKG_PREFIX, n) != 0 || strlen(id + n) >= vlen)
+		return (-1);
+	for (i = 0; id[n + i] != '\0'; i++)
+		v[i] = id[n + i] == '_' ? '.' : id[n + i];
+	v[i] = '\0';
+	return (agentpkg_valid(v) ? 0 : -1);
+}
+
+/* Is agent version a newer than b? */
+int
+agentpkg_newer(const char *a, const char *b)
+{
+	return (pkg_vercmp(a, b) > 0);
+}
