@@ -60,6 +60,10 @@ static struct agent	*agent;
 static struct event	*facts_timer;
 static int		 facts_started;
 static int		 reexec;	/* stop, then execute the new binary */
+static uint64_t		 reexec_seq;	/* ... once this beat is acked */
+static struct event	*reexec_timer;
+
+#define REEXEC_FLUSH_WAIT	5	/* s for the server to hear our reports */
 
 /* Asked for (--help): stdout, exit 0; bad usage: stderr, exit 2. */
 static _Noreturn void
@@ -218,6 +222,8 @@ agent_synced(void *arg, uint64_t seq)
 	struct agent	*a = arg;
 
 	run_synced(a->runs, seq);
+	if (reexec && seq >= reexec_seq)
+		event_base_loopexit(a->base, NULL);
 }
 
 static void
@@ -276,12 +282,31 @@ agent_signal(evutil_socket_t sig, short ev, void *arg)
  * children stopped, the database closed), then main() executes it.
  */
 static void
-agent_reexec(void *arg)
+agent_reexec_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	struct agent	*a = arg;
 
-	reexec = 1;
+	log_warnx("upgrade: the server did not acknowledge our reports "
+	    "within %d s; executing the new agent anyway", REEXEC_FLUSH_WAIT);
 	event_base_loopexit(a->base, NULL);
+}
+
+/*
+ * The reports queued so far (delivered, running) must reach the server
+ * before the connection goes: a heartbeat the server acknowledges comes
+ * after them, so its ack is the moment to stop.
+ */
+static void
+agent_reexec(void *arg)
+{
+	struct agent	*a = arg;
+	struct timeval	 tv = { REEXEC_FLUSH_WAIT, 0 };
+
+	reexec = 1;
+	if ((reexec_seq = agent_conn_sync(a->conn)) == 0 ||
+	    (reexec_timer = evtimer_new(a->base, agent_reexec_timeout,
+	    a)) == NULL || evtimer_add(reexec_timer, &tv) == -1)
+		event_base_loopexit(a->base, NULL);
 }
 
 /*
@@ -537,6 +562,8 @@ nextarg:
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(facts_timer);
+	if (reexec_timer != NULL)
+		event_free(reexec_timer);
 	event_base_free(agent->base);
 	state_close(agent->state);
 	facts_free(&agent->facts);

@@ -238,7 +238,7 @@ upgrade_check(struct upgrade *u, const struct pkg_manifest *m, char *why,
 		    v, AGENT_VERSION);
 		return (0);
 	}
-	if (u->binary == NULL) {
+	if (u == NULL || u->binary == NULL) {
 		snprintf(why, whylen, "agent upgrade: the agent's own binary "
 		    "could not be found (/proc/self/exe)");
 		return (0);

@@ -486,6 +486,13 @@ out:
 	json_decref(body);
 }
 
+/* What the inventory does not hold: is the agent current (M4). */
+static void
+api_machines_annotate(struct server *srv, json_t *o)
+{
+	agentup_annotate(srv->agentup, o);
+}
+
 static void
 api_machines(struct req *q)
 {
@@ -497,14 +504,18 @@ api_machines(struct req *q)
 	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
 		if ((o = db_machines_json(srv->db, NULL)) == NULL)
 			reply_error(q, 500, "database error");
-		else
+		else {
+			api_machines_annotate(srv, o);
 			reply_json(q, 200, o);
+		}
 	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
 		if ((o = db_machines_json(srv->db, q->parts[2])) == NULL)
 			reply_error(q, 404, "machine %s: no such machine",
 			    q->parts[2]);
-		else
+		else {
+			api_machines_annotate(srv, o);
 			reply_json(q, 200, o);
+		}
 	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
 	    strcmp(q->parts[3], "approve") == 0)
 		api_machine_approve(q);

@@ -57,6 +57,7 @@ static const struct conf_def server_keys[] = {
 	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
+	{ "agent_upgrade_window", CONF_INT, "10", 0, 3600, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -341,6 +342,7 @@ fleetcastd_online(void *arg, const char *name)
 	struct server	*srv = arg;
 
 	runs_machine_online(srv->runs, name);
+	agentup_machine_online(srv->agentup, name);
 }
 
 static void
@@ -414,7 +416,7 @@ main(int argc, char **argv)
 			return (0);
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("fleetcastd %s\n", PACKAGE_VERSION);
+			printf("fleetcastd %s\n", FC_VERSION);
 			free(kv);
 			return (0);
 		}
@@ -537,6 +539,9 @@ main(int argc, char **argv)
 		fatalx("runs: %s", err);
 	if ((srv.autoupd = auto_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if ((srv.agentup = agentup_new(&srv, (int)conf_int(srv.conf,
+	    "agent_upgrade_window"), err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((srv.control = control_new(&srv, &fleetcastd_control_cb, &srv,
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -576,6 +581,7 @@ main(int argc, char **argv)
 	api_free(srv.api);
 	control_free(srv.control);
 	auto_free(srv.autoupd);
+	agentup_free(srv.agentup);
 	runs_free(srv.runs);
 	event_base_free(srv.base);
 	ca_free(srv.ca);

@@ -24,7 +24,7 @@
 #include "ctl.h"
 #include "sched.h"
 
-#define SERVER_VERSION		PACKAGE_VERSION
+#define SERVER_VERSION		FC_VERSION
 #define SERVER_HEARTBEAT	10	/* default heartbeat interval, seconds */
 #define SERVER_TOKEN_LEN	32	/* random bytes in api.token */
 #define SERVER_MAX_NAME		CTL_MAX_NAME
@@ -36,6 +36,7 @@ struct ca;
 struct control;
 struct api;
 struct autoupd;
+struct agentup;
 struct sched;
 struct json_t;
 
@@ -49,6 +50,7 @@ struct server {
 	struct api		*api;
 	struct runs		*runs;
 	struct autoupd		*autoupd;
+	struct agentup		*agentup;
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
 };
@@ -314,6 +316,16 @@ void		 auto_free(struct autoupd *);
 uint64_t	 auto_package_added(struct autoupd *, const char *, size_t *);
 void		 auto_machine_started(struct autoupd *, const char *);
 int		 auto_parse_time(const char *, int *, int *);
+
+/* ---- agentup.c: agent upgrade by multicast (MISSION.md M4) ---- */
+
+struct agentup	*agentup_new(struct server *, int, char *, size_t);
+void		 agentup_free(struct agentup *);
+void		 agentup_refresh(struct agentup *);
+void		 agentup_machine_online(struct agentup *, const char *);
+void		 agentup_package_added(struct agentup *, const char *);
+void		 agentup_annotate(struct agentup *, struct json_t *);
+const char	*agentup_version(struct agentup *);
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 

@@ -14,28 +14,44 @@
 
 #include "cli.h"
 
+/* The agent_current field: yes, no, or - (no agent package, or unknown). */
+static const char *
+machine_current(json_t *o)
+{
+	json_t	*v = json_object_get(o, "agent_current");
+
+	return (json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "-");
+}
+
 static void
 machine_rows(json_t *a)
 {
 	json_t	*o, *r;
 	size_t	 i, j;
 
-	/* REQUEST KEY: what machine approve --fingerprint takes. */
-	printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME", "STATE",
-	    "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN", "ERROR");
+	/*
+	 * REQUEST KEY: what machine approve --fingerprint takes; AGENT and
+	 * CURRENT: its agent version, and whether it is the one the server
+	 * ships (M4); POWER: online, agent_down or off (M2).
+	 */
+	printf("%-24s %-16s %-16s %-7s %-16s %-24s %-16s %-7s %-10s %s\n",
+	    "NAME", "STATE", "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN",
+	    "AGENT", "CURRENT", "POWER", "ERROR");
 	json_array_foreach(a, i, o) {
-		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
-		    show_str(o, "name"), show_str(o, "state"),
+		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %-16s %-7s %-10s "
+		    "%s\n", show_str(o, "name"), show_str(o, "state"),
 		    show_str(o, "request_fingerprint"), show_str(o, "segment"),
 		    show_str(o, "address"), show_str(o, "last_seen"),
-		    show_str(o, "error"));
+		    show_str(o, "agent_version"), machine_current(o),
+		    show_str(o, "power"), show_str(o, "error"));
 		/* Other keys that asked for the name: requests of their own. */
 		json_array_foreach(json_object_get(o, "other_requests"), j, r)
-			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
-			    show_str(o, "name"), "other_request",
-			    show_str(r, "fingerprint"), "-",
+			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %-16s "
+			    "%-7s %-10s %s\n", show_str(o, "name"),
+			    "other_request", show_str(r, "fingerprint"), "-",
 			    show_str(r, "address"), show_str(r,
-			    "requested_at"), "approve with --fingerprint");
+			    "requested_at"), "-", "-", "-",
+			    "approve with --fingerprint");
 	}
 }
 
