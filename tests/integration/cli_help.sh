@@ -72,6 +72,7 @@ help "$FC" -h
 for c in key "key generate" "key generate-psk" \
     package "package build" "package inspect" "package verify" \
     "package add" "package list" "package show" "package remove" \
+    "package build-agent" \
     machine "machine list" "machine show" "machine approve" \
     "machine clear-error" "machine token" "machine tokens" \
     "machine revoke-token" server "server fingerprint" \
