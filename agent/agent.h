@@ -402,6 +402,17 @@ int	 upgrade_begin(struct upgrade *, uint64_t, size_t, const char *,
 _Noreturn void upgrade_exec(struct upgrade *, int);
 
 /*
+ * power.c: an admin's reboot or power-off outside any scenario (M2): the
+ * server's POWER runs reboot_command or poweroff_command, POWER_DONE says
+ * what it did.
+ */
+struct power;
+
+struct power *power_new(struct agent *);
+void	 power_free(struct power *);
+void	 power_request(struct power *, const struct ctl_msg *);
+
+/*
  * fleetcast-agent.c: the agent as a whole, what its parts share; main
  * owns it and hands it to each of them.
  */
@@ -420,6 +431,7 @@ struct agent {
 	struct agent_conn	*conn;
 	struct run_ctx		*runs;
 	struct upgrade		*upgrade;
+	struct power		*power;
 };
 
 #endif

@@ -231,7 +231,10 @@ agent_message(void *arg, const struct ctl_msg *m)
 {
 	struct agent	*a = arg;
 
-	run_message(a->runs, m);
+	if (m->type == CTL_POWER)
+		power_request(a->power, m);
+	else
+		run_message(a->runs, m);
 }
 
 /*
@@ -545,6 +548,7 @@ nextarg:
 	if ((agent->conn = agent_conn_new(agent, &conn_cb, agent, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	agent->power = power_new(agent);
 	/* An upgrade left half done ends first: its run learns how. */
 	agent->upgrade = upgrade_new(agent, argv, (unsigned)conf_int(c,
 	    "upgrade_timeout"), agent_reexec, agent);
@@ -573,6 +577,7 @@ nextarg:
 	if (reexec)
 		upgrade_exec(agent->upgrade, lockfd);
 	upgrade_free(agent->upgrade);
+	power_free(agent->power);
 	unlink(pidf);
 	conf_free(c);
 	free(agent);

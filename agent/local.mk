@@ -17,5 +17,6 @@ agent_fleetcast_agent_SOURCES = \
 	agent/run_recv.c \
 	agent/run_exec.c \
 	agent/run.c \
-	agent/upgrade.c
+	agent/upgrade.c \
+	agent/power.c
 agent_fleetcast_agent_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)

@@ -58,6 +58,8 @@ static const struct conf_def server_keys[] = {
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
 	{ "agent_upgrade_window", CONF_INT, "10", 0, 3600, NULL },
+	{ "liveness_interval", CONF_INT, "60", 1, 86400, NULL },
+	{ "liveness_port", CONF_INT, "22", 0, 65535, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -342,6 +344,7 @@ fleetcastd_online(void *arg, const char *name)
 	struct server	*srv = arg;
 
 	runs_machine_online(srv->runs, name);
+	liveness_agent(srv->liveness, name, 1);
 	agentup_machine_online(srv->agentup, name);
 }
 
@@ -351,6 +354,7 @@ fleetcastd_offline(void *arg, const char *name)
 	struct server	*srv = arg;
 
 	runs_machine_offline(srv->runs, name);
+	liveness_agent(srv->liveness, name, 0);
 }
 
 static void
@@ -545,6 +549,10 @@ main(int argc, char **argv)
 	if ((srv.control = control_new(&srv, &fleetcastd_control_cb, &srv,
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if ((srv.liveness = liveness_new(&srv, (int)conf_int(srv.conf,
+	    "liveness_interval"), (int)conf_int(srv.conf, "liveness_port"),
+	    err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	for (i = 0; i < 3; i++) {
@@ -579,6 +587,7 @@ main(int argc, char **argv)
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	api_free(srv.api);
+	liveness_free(srv.liveness);
 	control_free(srv.control);
 	auto_free(srv.autoupd);
 	agentup_free(srv.agentup);

@@ -37,6 +37,7 @@ struct control;
 struct api;
 struct autoupd;
 struct agentup;
+struct liveness;
 struct sched;
 struct json_t;
 
@@ -51,6 +52,7 @@ struct server {
 	struct runs		*runs;
 	struct autoupd		*autoupd;
 	struct agentup		*agentup;
+	struct liveness		*liveness;
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
 };
@@ -213,6 +215,7 @@ int		 db_machine_set_error(struct db *, const char *, const char *);
 int		 db_machines_offline(struct db *);
 int64_t		 db_machines_pending(struct db *);
 struct json_t	*db_machines_json(struct db *, const char *);
+struct json_t	*db_machine_events_json(struct db *, const char *, int64_t);
 int		 db_token_add(struct db *, const char *,
 		    const uint8_t [SHA256_LEN], const char *, int64_t, uint64_t,
 		    uint64_t, const char *);
@@ -326,6 +329,16 @@ void		 agentup_machine_online(struct agentup *, const char *);
 void		 agentup_package_added(struct agentup *, const char *);
 void		 agentup_annotate(struct agentup *, struct json_t *);
 const char	*agentup_version(struct agentup *);
+
+/* ---- liveness.c: alive and power state, reboot / power-off (M2) ---- */
+
+struct liveness	*liveness_new(struct server *, int, int, char *, size_t);
+void		 liveness_free(struct liveness *);
+void		 liveness_needed(struct liveness *, const char *);
+void		 liveness_agent(struct liveness *, const char *, int);
+void		 liveness_annotate(struct liveness *, struct json_t *);
+int		 liveness_power(struct liveness *, const char *, int, char *,
+		    size_t, int *);
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 

@@ -331,6 +331,7 @@ TESTS += \
 	tests/integration/server_sched.sh \
 	tests/integration/state_lock.sh \
 	tests/integration/agent_upgrade.sh \
+	tests/integration/machine_power.sh \
 	tests/integration/guide_walk.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
 

@@ -1,7 +1,8 @@
 /*
- * `fleetcast machine list|show|approve|clear-error|token|tokens|
- * revoke-token`: the machines the server knows and the tokens they enroll
- * with, over its API.  Options are checked here as far as they
+ * `fleetcast machine list|show|approve|clear-error|reboot|poweroff|token|
+ * tokens|revoke-token`: the machines the server knows (their agent
+ * version and power state too) and the tokens they enroll with, over its
+ * API.  Options are checked here as far as they
  * can be without the server, so that a typo is exit status 2 with the
  * option named; the server checks everything again.
  */
@@ -249,7 +250,7 @@ machine_clear_error(int argc, char **argv)
 
 const struct cli_entry cmd_machine_entries[] = {
 	{ "machine", NULL, NULL, "list, show, approve machines; clear errors; "
-	    "enrollment tokens",
+	    "reboot, power off; enrollment tokens",
 	    NULL, NULL },
 	{ "machine", "list", NULL, "[--json]", NULL, &(const struct http_one){
 	    "GET", "/v1/machines", NULL, NULL, machine_rows } },
@@ -259,6 +260,14 @@ const struct cli_entry cmd_machine_entries[] = {
 	    NULL, NULL },
 	{ "machine", "clear-error", machine_clear_error, "NAME [--json]",
 	    NULL, NULL },
+	{ "machine", "reboot", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "POST", "/v1/machines/", "/reboot", "reboot requested "
+	    "(its agent runs reboot_command; machine show has the outcome)",
+	    NULL } },
+	{ "machine", "poweroff", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "POST", "/v1/machines/", "/poweroff", "power-off "
+	    "requested (its agent runs poweroff_command; machine show has the "
+	    "outcome)", NULL } },
 	{ "machine", "token", machine_token, "[--name NAME] [--expires "
 	    "DURATION] [--uses N] [--json]", NULL, NULL },
 	{ "machine", "tokens", NULL, "[--json]", NULL, &(const struct
