@@ -43,7 +43,6 @@
 #define UPGRADE_ENV_FD		"FLEETCAST_UPGRADE_FD"
 #define UPGRADE_KILL_GRACE	5	/* s from SIGTERM to SIGKILL */
 #define UPGRADE_LOCK_WAIT	15	/* s for the state_dir lock */
-#define UPGRADE_BIN_MAX		(512LL * 1024 * 1024)
 
 /* Stored as numbers in upgrade.state: append, never renumber. */
 enum upgrade_state {
@@ -252,47 +251,16 @@ upgrade_check(struct upgrade *u, const struct pkg_manifest *m, char *why,
 	return (1);
 }
 
-/* Copy the package's binary to the staged path, executable and synced. */
+/* The package's binary beside ours (staged), the old one kept (backup). */
 static int
 upgrade_stage(struct upgrade *u, const char *pkgdir, char *err, size_t errlen)
 {
-	char		 src[4096], buf[65536];
-	struct stat	 st;
-	ssize_t		 r = 0;
-	int		 in, out;
+	char	src[4096];
 
 	snprintf(src, sizeof(src), "%s/%s", pkgdir, AGENTPKG_EXEC);
-	if ((in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
-	    fstat(in, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size == 0 || st.st_size > UPGRADE_BIN_MAX) {
-		snprintf(err, errlen, "the package's %s: %s", AGENTPKG_EXEC,
-		    in == -1 ? strerror(errno) : "not a regular file of 1 "
-		    "byte to 512 MiB");
-		if (in != -1)
-			close(in);
-		return (-1);
-	}
 	(void)unlink(u->staged);
-	if ((out = open(u->staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0755)) == -1) {
-		snprintf(err, errlen, "%s: %s", u->staged, strerror(errno));
-		close(in);
+	if (agentpkg_copy(src, u->staged, 1, err, errlen) == -1)
 		return (-1);
-	}
-	while ((r = read(in, buf, sizeof(buf))) > 0)
-		if (write_all(out, buf, (size_t)r) == -1) {
-			r = -1;
-			break;
-		}
-	if (r == -1 || fchmod(out, 0755) == -1 || fsync(out) == -1) {
-		snprintf(err, errlen, "%s: %s", u->staged, strerror(errno));
-		close(out);
-		close(in);
-		(void)unlink(u->staged);
-		return (-1);
-	}
-	close(out);
-	close(in);
 	/* The old binary stays reachable under a second name. */
 	(void)unlink(u->backup);
 	if (link(u->binary, u->backup) == -1) {

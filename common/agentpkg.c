@@ -4,12 +4,20 @@
  * AGENTPKG_VERSION_MAX bytes of letters, digits, '.' and '-' starting with
  * a digit (what configure's --with-version-suffix allows after the
  * release); the order is dpkg's (pkg_vercmp), so 0.1.0 < 0.1.0-new <
- * 0.2.0.
+ * 0.2.0.  Copying an agent binary (into a package folder, or beside the
+ * running one) is here too, with its bounds.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agentpkg.h"
+#include "fsutil.h"
 #include "pkg.h"
 
 static int
@@ -68,4 +76,61 @@ int
 agentpkg_newer(const char *a, const char *b)
 {
 	return (pkg_vercmp(a, b) > 0);
+}
+
+/*
+ * Copy agent binary src to a new file dst (it must not exist), mode 0755,
+ * synced.  src must be a regular file of 1 byte to AGENTPKG_BIN_MAX (not
+ * a symbolic link either with nofollow).  On failure dst is gone and err
+ * names the file and the reason.
+ */
+int
+agentpkg_copy(const char *src, const char *dst, int nofollow, char *err,
+    size_t errlen)
+{
+	char		 buf[65536];
+	struct stat	 st;
+	ssize_t		 r = 0;
+	int		 in, out;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW :
+	    0))) == -1 || fstat(in, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", src, strerror(errno));
+		if (in != -1)
+			close(in);
+		return (-1);
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    (uint64_t)st.st_size > AGENTPKG_BIN_MAX) {
+		snprintf(err, errlen, "%s: not a regular file of 1 byte to "
+		    "%llu MiB", src, (unsigned long long)AGENTPKG_BIN_MAX >> 20);
+		close(in);
+		return (-1);
+	}
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0755)) == -1) {
+		snprintf(err, errlen, "%s: %s", dst, strerror(errno));
+		close(in);
+		return (-1);
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		if (write_all(out, buf, (size_t)r) == -1) {
+			r = -1;
+			break;
+		}
+	if (r == -1 || fchmod(out, 0755) == -1 || fsync(out) == -1) {
+		snprintf(err, errlen, "copying %s to %s: %s", src, dst,
+		    strerror(errno));
+		close(out);
+		close(in);
+		(void)unlink(dst);
+		return (-1);
+	}
+	close(in);
+	if (close(out) == -1) {
+		snprintf(err, errlen, "%s: %s", dst, strerror(errno));
+		(void)unlink(dst);
+		return (-1);
+	}
+	return (0);
 }

@@ -15,9 +15,11 @@
 #define AGENTPKG_PREFIX		"fleetcast-agent-"
 #define AGENTPKG_EXEC		"fleetcast-agent"
 #define AGENTPKG_VERSION_MAX	46	/* 63 - strlen(AGENTPKG_PREFIX) */
+#define AGENTPKG_BIN_MAX	(512ULL * 1024 * 1024)	/* one binary */
 
 int	 agentpkg_id(const char *, char *, size_t, char *, size_t);
 int	 agentpkg_version(const char *, char *, size_t);
 int	 agentpkg_newer(const char *, const char *);
+int	 agentpkg_copy(const char *, const char *, int, char *, size_t);
 
 #endif

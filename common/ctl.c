@@ -44,6 +44,18 @@ ctl_strrstate(int s)
 	return (ctl_rstates[s]);
 }
 
+/* POWER's and POWER_DONE's enumerations (ok: -1 when there is none). */
+static int
+ctl_check_power(uint8_t action, int ok, char *err, size_t errlen)
+{
+	if (action < CTL_POWER_REBOOT || action > CTL_POWER_POWEROFF ||
+	    ok > 1) {
+		snprintf(err, errlen, "action %u, ok %d: unknown", action, ok);
+		return (-1);
+	}
+	return (0);
+}
+
 /* ---- encoding ---- */
 
 static int
@@ -231,22 +243,14 @@ encode_body(const struct ctl_msg *m, struct wire_w *w, char *err,
 		return (put_str(w, m->u.error.message, 0, CTL_MAX_STR,
 		    "message", err, errlen));
 	case CTL_POWER:
-		if (m->u.power.action < CTL_POWER_REBOOT ||
-		    m->u.power.action > CTL_POWER_POWEROFF) {
-			snprintf(err, errlen, "action: %u is unknown",
-			    m->u.power.action);
+		if (ctl_check_power(m->u.power.action, -1, err, errlen) == -1)
 			return (-1);
-		}
 		wire_put_u8(w, m->u.power.action);
 		return (0);
 	case CTL_POWER_DONE:
-		if (m->u.power_done.action < CTL_POWER_REBOOT ||
-		    m->u.power_done.action > CTL_POWER_POWEROFF ||
-		    m->u.power_done.ok > 1) {
-			snprintf(err, errlen, "action %u, ok %u: unknown",
-			    m->u.power_done.action, m->u.power_done.ok);
+		if (ctl_check_power(m->u.power_done.action, m->u.power_done.ok,
+		    err, errlen) == -1)
 			return (-1);
-		}
 		wire_put_u8(w, m->u.power_done.action);
 		wire_put_u8(w, m->u.power_done.ok);
 		return (put_str(w, m->u.power_done.message, 0, CTL_MAX_STR,
@@ -523,23 +527,13 @@ decode_body(struct wire_r *r, struct ctl_msg *m, char *err, size_t errlen)
 		    "message", err, errlen));
 	case CTL_POWER:
 		GET(wire_get_u8, r, &m->u.power.action, "action");
-		if (m->u.power.action < CTL_POWER_REBOOT ||
-		    m->u.power.action > CTL_POWER_POWEROFF) {
-			snprintf(err, errlen, "action: %u is unknown",
-			    m->u.power.action);
-			return (-1);
-		}
-		return (0);
+		return (ctl_check_power(m->u.power.action, -1, err, errlen));
 	case CTL_POWER_DONE:
 		GET(wire_get_u8, r, &m->u.power_done.action, "action");
 		GET(wire_get_u8, r, &m->u.power_done.ok, "ok");
-		if (m->u.power_done.action < CTL_POWER_REBOOT ||
-		    m->u.power_done.action > CTL_POWER_POWEROFF ||
-		    m->u.power_done.ok > 1) {
-			snprintf(err, errlen, "action %u, ok %u: unknown",
-			    m->u.power_done.action, m->u.power_done.ok);
+		if (ctl_check_power(m->u.power_done.action, m->u.power_done.ok,
+		    err, errlen) == -1)
 			return (-1);
-		}
 		return (get_str(r, 0, CTL_MAX_STR, &m->u.power_done.message,
 		    "message", err, errlen));
 	}

@@ -383,16 +383,17 @@ liveness_new(struct server *srv, int interval, int port, char *err,
 void
 liveness_free(struct liveness *lv)
 {
-	size_t	i;
+	struct liveness_machine	*m;
 
 	if (lv == NULL)
 		return;
-	for (i = 0; i < lv->n; i++) {
-		liveness_probe_end(lv->m[i]);
-		free(lv->m[i]->name);
-		free(lv->m[i]);
+	event_free(lv->timer);
+	while (lv->n > 0) {
+		m = lv->m[--lv->n];
+		liveness_probe_end(m);
+		free(m->name);
+		free(m);
 	}
 	free(lv->m);
-	event_free(lv->timer);
 	free(lv);
 }

@@ -31,7 +31,6 @@
 
 #define AGENTPKG_CMD		"package build-agent"
 #define AGENTPKG_DEFAULT_BIN	FC_SBINDIR "/fleetcast-agent"
-#define AGENTPKG_BIN_MAX	(512ULL * 1024 * 1024)	/* one binary */
 #define AGENTPKG_ASK_TIMEOUT	10	/* s for BINARY --version */
 
 enum {
@@ -105,49 +104,6 @@ agentpkg_ask(const char *bin, char *v, size_t vlen, char *err, size_t errlen)
 		return (-1);
 	}
 	snprintf(v, vlen, "%s", buf + strlen(AGENTPKG_EXEC) + 1);
-	return (0);
-}
-
-/* Copy the binary into the package folder, executable, checking its size. */
-static int
-agentpkg_copy(const char *src, const char *dst, char *err, size_t errlen)
-{
-	char		 buf[65536];
-	struct stat	 st;
-	ssize_t		 r;
-	int		 in, out;
-
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fstat(in, &st) == -1) {
-		snprintf(err, errlen, "--binary: %s: %s", src, strerror(errno));
-		if (in != -1)
-			close(in);
-		return (-1);
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
-	    (uint64_t)st.st_size > AGENTPKG_BIN_MAX) {
-		snprintf(err, errlen, "--binary: %s: not a regular file of "
-		    "1 byte to %llu MiB", src, AGENTPKG_BIN_MAX >> 20);
-		close(in);
-		return (-1);
-	}
-	if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0755)) == -1) {
-		snprintf(err, errlen, "%s: %s", dst, strerror(errno));
-		close(in);
-		return (-1);
-	}
-	while ((r = read(in, buf, sizeof(buf))) > 0)
-		if (write_all(out, buf, (size_t)r) == -1) {
-			r = -1;
-			break;
-		}
-	if (r == -1 || close(out) == -1) {
-		snprintf(err, errlen, "copying %s: %s", src, strerror(errno));
-		close(in);
-		return (-1);
-	}
-	close(in);
 	return (0);
 }
 
@@ -371,7 +327,7 @@ agentpkg_build(int argc, char **argv)
 	}
 	snprintf(file, sizeof(file), "%s/%s", dir, AGENTPKG_EXEC);
 	if ((deb != NULL ? agentpkg_from_deb(deb, file, err, sizeof(err)) :
-	    agentpkg_copy(bin, file, err, sizeof(err))) == -1) {
+	    agentpkg_copy(bin, file, 0, err, sizeof(err))) == -1) {
 		explicit_bzero(sk, sizeof(sk));
 		agentpkg_cleanup(dir, file);
 		rv = cli_usage_error(AGENTPKG_CMD, "%s", err);

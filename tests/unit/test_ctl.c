@@ -277,7 +277,7 @@ test_power(void)
 	m.u.power.action = 3;
 	wire_w_grow(&w, 16);
 	CU_ASSERT(ctl_encode(&m, &w, err, sizeof(err)) == -1);
-	CU_ASSERT(strstr(err, "action") != NULL);
+	CU_ASSERT(strstr(err, "action 3") != NULL);
 	wire_w_free(&w);
 
 	memset(&m, 0, sizeof(m));
