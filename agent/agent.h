@@ -23,7 +23,7 @@ struct event_base;
 struct conf;
 struct ctl_msg;
 
-#define AGENT_VERSION		PACKAGE_VERSION
+#define AGENT_VERSION		FC_VERSION
 
 /*
  * facts.c: what the agent tells the server about its machine, and what
@@ -379,6 +379,39 @@ void	 run_synced(struct run_ctx *, uint64_t);
 void	 run_message(struct run_ctx *, const struct ctl_msg *);
 
 /*
+ * upgrade.c: the agent replacing itself with a newer agent package's
+ * binary (MISSION.md M4): checked before the transfer (never a
+ * downgrade), staged, swapped in and executed by main() through the
+ * reexec callback, watched until it is online, else rolled back.
+ * upgrade_startup runs before run_init, so that the upgrade's run finds
+ * its outcome; upgrade_online when the server welcomed us.
+ */
+struct upgrade;
+
+struct upgrade *upgrade_new(struct agent *, char **, unsigned,
+	    void (*)(void *), void *);
+void	 upgrade_free(struct upgrade *);
+void	 upgrade_startup(struct upgrade *);
+void	 upgrade_online(struct upgrade *);
+int	 upgrade_is_agent(const struct pkg_manifest *);
+int	 upgrade_check(struct upgrade *, const struct pkg_manifest *, char *,
+	    size_t);
+int	 upgrade_begin(struct upgrade *, uint64_t, size_t, const char *,
+	    const struct pkg_manifest *, char *, size_t);
+_Noreturn void upgrade_exec(struct upgrade *, int);
+
+/*
+ * power.c: an admin's reboot or power-off outside any scenario (M2): the
+ * server's POWER runs reboot_command or poweroff_command, POWER_DONE says
+ * what it did.
+ */
+struct power;
+
+struct power *power_new(struct agent *);
+void	 power_free(struct power *);
+void	 power_request(struct power *, const struct ctl_msg *);
+
+/*
  * fleetcast-agent.c: the agent as a whole, what its parts share; main
  * owns it and hands it to each of them.
  */
@@ -396,6 +429,8 @@ struct agent {
 	unsigned		 exec_timeout;
 	struct agent_conn	*conn;
 	struct run_ctx		*runs;
+	struct upgrade		*upgrade;
+	struct power		*power;
 };
 
 #endif

@@ -959,6 +959,7 @@ agent_conn_fsm(struct agent_conn *c, enum agent_conn_event ev,
 		case CTL_ASSIGN:
 		case CTL_START:
 		case CTL_CANCEL:
+		case CTL_POWER:
 			c->cb.message(c->arg, m);
 			return;
 		default:

@@ -51,6 +51,7 @@ static const struct conf_def agent_conf_defs[] = {
 	    0, NULL },
 	{ "facts_command", CONF_STRING, NULL, 0, 0, NULL },
 	{ "exec_timeout", CONF_INT, "3600", 1, 7 * 24 * 3600, NULL },
+	{ "upgrade_timeout", CONF_INT, "120", 5, 3600, NULL },
 	{ NULL, CONF_STRING, NULL, 0, 0, NULL },
 };
 
@@ -58,6 +59,11 @@ static const struct conf_def agent_conf_defs[] = {
 static struct agent	*agent;
 static struct event	*facts_timer;
 static int		 facts_started;
+static int		 reexec;	/* stop, then execute the new binary */
+static uint64_t		 reexec_seq;	/* ... once this beat is acked */
+static struct event	*reexec_timer;
+
+#define REEXEC_FLUSH_WAIT	5	/* s for the server to hear our reports */
 
 /* Asked for (--help): stdout, exit 0; bad usage: stderr, exit 2. */
 static _Noreturn void
@@ -73,7 +79,8 @@ usage(FILE *f, int status)
 	    "  keys: server name state_dir interface enroll_token "
 	    "server_fingerprint\n        trusted_keys reboot_command "
 	    "poweroff_command boot_id_file "
-	    "facts_command exec_timeout\n", AGENT_CONF_FILE);
+	    "facts_command exec_timeout\n        upgrade_timeout\n",
+	    AGENT_CONF_FILE);
 	exit(status);
 }
 
@@ -196,6 +203,8 @@ agent_online(void *arg)
 {
 	struct agent	*a = arg;
 
+	/* First: the watchdog of an upgrade hears it before any report. */
+	upgrade_online(a->upgrade);
 	run_online(a->runs);
 }
 
@@ -213,6 +222,8 @@ agent_synced(void *arg, uint64_t seq)
 	struct agent	*a = arg;
 
 	run_synced(a->runs, seq);
+	if (reexec && seq >= reexec_seq)
+		event_base_loopexit(a->base, NULL);
 }
 
 static void
@@ -220,7 +231,10 @@ agent_message(void *arg, const struct ctl_msg *m)
 {
 	struct agent	*a = arg;
 
-	run_message(a->runs, m);
+	if (m->type == CTL_POWER)
+		power_request(a->power, m);
+	else
+		run_message(a->runs, m);
 }
 
 /*
@@ -264,6 +278,38 @@ agent_signal(evutil_socket_t sig, short ev, void *arg)
 		facts_refresh(&agent->collect);
 		break;
 	}
+}
+
+/*
+ * upgrade.c swapped in a new binary: stop like on SIGTERM (runs stored,
+ * children stopped, the database closed), then main() executes it.
+ */
+static void
+agent_reexec_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	struct agent	*a = arg;
+
+	log_warnx("upgrade: the server did not acknowledge our reports "
+	    "within %d s; executing the new agent anyway", REEXEC_FLUSH_WAIT);
+	event_base_loopexit(a->base, NULL);
+}
+
+/*
+ * The reports queued so far (delivered, running) must reach the server
+ * before the connection goes: a heartbeat the server acknowledges comes
+ * after them, so its ack is the moment to stop.
+ */
+static void
+agent_reexec(void *arg)
+{
+	struct agent	*a = arg;
+	struct timeval	 tv = { REEXEC_FLUSH_WAIT, 0 };
+
+	reexec = 1;
+	if ((reexec_seq = agent_conn_sync(a->conn)) == 0 ||
+	    (reexec_timer = evtimer_new(a->base, agent_reexec_timeout,
+	    a)) == NULL || evtimer_add(reexec_timer, &tv) == -1)
+		event_base_loopexit(a->base, NULL);
 }
 
 /*
@@ -357,7 +403,7 @@ main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			usage(stdout, 0);
 		if (strcmp(a, "--version") == 0) {
-			printf("fleetcast-agent %s\n", PACKAGE_VERSION);
+			printf("fleetcast-agent %s\n", FC_VERSION);
 			exit(0);
 		}
 		if (strncmp(a, "--", 2) == 0) {
@@ -502,6 +548,11 @@ nextarg:
 	if ((agent->conn = agent_conn_new(agent, &conn_cb, agent, err,
 	    sizeof(err))) == NULL)
 		fatalx("%s", err);
+	agent->power = power_new(agent);
+	/* An upgrade left half done ends first: its run learns how. */
+	agent->upgrade = upgrade_new(agent, argv, (unsigned)conf_int(c,
+	    "upgrade_timeout"), agent_reexec, agent);
+	upgrade_startup(agent->upgrade);
 	/* Runs carry on (and next-boot updates apply) even offline. */
 	agent->runs = run_init(agent);
 	facts_refresh(&agent->collect);
@@ -515,12 +566,18 @@ nextarg:
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(facts_timer);
+	if (reexec_timer != NULL)
+		event_free(reexec_timer);
 	event_base_free(agent->base);
 	state_close(agent->state);
 	facts_free(&agent->facts);
 	free(agent->keys);
 	free(agent->boot_id);
 	free(name);
+	if (reexec)
+		upgrade_exec(agent->upgrade, lockfd);
+	upgrade_free(agent->upgrade);
+	power_free(agent->power);
 	unlink(pidf);
 	conf_free(c);
 	free(agent);

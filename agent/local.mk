@@ -16,5 +16,7 @@ agent_fleetcast_agent_SOURCES = \
 	agent/boot.c \
 	agent/run_recv.c \
 	agent/run_exec.c \
-	agent/run.c
+	agent/run.c \
+	agent/upgrade.c \
+	agent/power.c
 agent_fleetcast_agent_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)

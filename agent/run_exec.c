@@ -320,8 +320,14 @@ run_exec_mark_ok(struct run *r, size_t i, char *why, size_t whylen)
 		snprintf(why, whylen, "state_dir: %s", err);
 		return (-1);
 	}
-	return (applic_mark_check(&r->m[i], found ? &mark : NULL, why,
-	    whylen));
+	if (applic_mark_check(&r->m[i], found ? &mark : NULL, why,
+	    whylen) != 1)
+		return (0);
+	/* M4: an agent package must be newer than this agent. */
+	if (upgrade_is_agent(&r->m[i]))
+		return (upgrade_check(r->agent->upgrade, &r->m[i], why,
+		    whylen));
+	return (1);
 }
 
 /* Package i could not start: it failed, the run goes on with the next. */
@@ -425,6 +431,19 @@ run_exec_next(struct run *r)
 	    "parameter%s", r->rec->run_id, p->id, r->m[i].exec,
 	    r->m[i].args.n, r->m[i].args.n == 1 ? "" : "s");
 	run_report(r, CTL_RS_RUNNING, (uint16_t)i, 0, 0, 0, NULL, NULL);
+	/*
+	 * M4: an agent package is installed, not run: upgrade.c swaps the
+	 * binary and has the agent execute it; the new agent's start
+	 * records the outcome on this run.
+	 */
+	if (upgrade_is_agent(&r->m[i])) {
+		exec_free_argv(argv);
+		exec_free_argv(envp);
+		if (upgrade_begin(r->agent->upgrade, r->rec->run_id, i, dir,
+		    &r->m[i], err, sizeof(err)) == -1)
+			run_exec_refuse(r, i, err);
+		return;
+	}
 	r->job = exec_start(&spec, run_exec_done, r, err, sizeof(err));
 	exec_free_argv(argv);
 	exec_free_argv(envp);

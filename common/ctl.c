@@ -20,7 +20,7 @@
 static const char *ctl_types[] = {
 	"?", "ENROLL", "ENROLL_PENDING", "CERT", "HELLO", "WELCOME",
 	"HEARTBEAT", "HEARTBEAT_ACK", "ASSIGN", "START", "CANCEL", "REPORT",
-	"ERROR",
+	"ERROR", "POWER", "POWER_DONE",
 };
 
 static const char *ctl_rstates[] = {
@@ -42,6 +42,18 @@ ctl_strrstate(int s)
 	if (s < 1 || s > CTL_RS_MAX)
 		return ("unknown");
 	return (ctl_rstates[s]);
+}
+
+/* POWER's and POWER_DONE's enumerations (ok: -1 when there is none). */
+static int
+ctl_check_power(uint8_t action, int ok, char *err, size_t errlen)
+{
+	if (action < CTL_POWER_REBOOT || action > CTL_POWER_POWEROFF ||
+	    ok > 1) {
+		snprintf(err, errlen, "action %u, ok %d: unknown", action, ok);
+		return (-1);
+	}
+	return (0);
 }
 
 /* ---- encoding ---- */
@@ -229,6 +241,19 @@ encode_body(const struct ctl_msg *m, struct wire_w *w, char *err,
 	case CTL_ERROR:
 		wire_put_u16(w, m->u.error.code);
 		return (put_str(w, m->u.error.message, 0, CTL_MAX_STR,
+		    "message", err, errlen));
+	case CTL_POWER:
+		if (ctl_check_power(m->u.power.action, -1, err, errlen) == -1)
+			return (-1);
+		wire_put_u8(w, m->u.power.action);
+		return (0);
+	case CTL_POWER_DONE:
+		if (ctl_check_power(m->u.power_done.action, m->u.power_done.ok,
+		    err, errlen) == -1)
+			return (-1);
+		wire_put_u8(w, m->u.power_done.action);
+		wire_put_u8(w, m->u.power_done.ok);
+		return (put_str(w, m->u.power_done.message, 0, CTL_MAX_STR,
 		    "message", err, errlen));
 	}
 	snprintf(err, errlen, "type: %d is unknown", (int)m->type);
@@ -500,6 +525,17 @@ decode_body(struct wire_r *r, struct ctl_msg *m, char *err, size_t errlen)
 		GET(wire_get_u16, r, &m->u.error.code, "code");
 		return (get_str(r, 0, CTL_MAX_STR, &m->u.error.message,
 		    "message", err, errlen));
+	case CTL_POWER:
+		GET(wire_get_u8, r, &m->u.power.action, "action");
+		return (ctl_check_power(m->u.power.action, -1, err, errlen));
+	case CTL_POWER_DONE:
+		GET(wire_get_u8, r, &m->u.power_done.action, "action");
+		GET(wire_get_u8, r, &m->u.power_done.ok, "ok");
+		if (ctl_check_power(m->u.power_done.action, m->u.power_done.ok,
+		    err, errlen) == -1)
+			return (-1);
+		return (get_str(r, 0, CTL_MAX_STR, &m->u.power_done.message,
+		    "message", err, errlen));
 	}
 	snprintf(err, errlen, "type: %d is unknown", (int)m->type);
 	return (-1);
@@ -600,8 +636,12 @@ ctl_msg_free(struct ctl_msg *m)
 	case CTL_ERROR:
 		free(m->u.error.message);
 		break;
+	case CTL_POWER_DONE:
+		free(m->u.power_done.message);
+		break;
 	case CTL_HEARTBEAT_ACK:
 	case CTL_START:
+	case CTL_POWER:
 		break;
 	}
 	memset(m, 0, sizeof(*m));

@@ -54,8 +54,16 @@ enum ctl_type {
 	CTL_CANCEL,		/* server: leave the run (missed, error) */
 	CTL_REPORT,		/* agent: state of a run on this machine */
 	CTL_ERROR,		/* either: fatal protocol error, then close */
+	CTL_POWER,		/* server: reboot or power off, now (M2) */
+	CTL_POWER_DONE,		/* agent: what the command did */
 };
-#define CTL_TYPE_MAX		CTL_ERROR
+#define CTL_TYPE_MAX		CTL_POWER_DONE
+
+/* What POWER asks (an admin's machine reboot / poweroff, M2). */
+enum ctl_power {
+	CTL_POWER_REBOOT = 1,
+	CTL_POWER_POWEROFF = 2,
+};
 
 /* How the data of a run reaches a machine. */
 enum ctl_path {
@@ -188,6 +196,14 @@ struct ctl_msg {
 			uint16_t	 code;		/* enum ctl_errcode */
 			char		*message;
 		} error;
+		struct {
+			uint8_t		 action;	/* enum ctl_power */
+		} power;
+		struct {
+			uint8_t		 action;	/* enum ctl_power */
+			uint8_t		 ok;		/* the command exited 0 */
+			char		*message;	/* what it did */
+		} power_done;
 	} u;
 };
 

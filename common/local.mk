@@ -14,7 +14,8 @@ common_libcommon_a_SOURCES = \
 	common/mono.h \
 	common/psk.c common/psk.h \
 	common/etoken.c common/etoken.h \
-	common/vis.c common/vis.h
+	common/vis.c common/vis.h \
+	common/agentpkg.c common/agentpkg.h
 
 # The signed package format (.fcpkg, doc/package-format.md).
 common_libcommon_a_SOURCES += \

@@ -486,6 +486,39 @@ out:
 	json_decref(body);
 }
 
+/* What the inventory does not hold: is the agent current (M4). */
+static void
+api_machines_annotate(struct server *srv, json_t *o)
+{
+	json_t	*ev;
+
+	agentup_annotate(srv->agentup, o);
+	liveness_annotate(srv->liveness, o);
+	/* One machine: its event log's last lines too. */
+	if (json_is_object(o) && (ev = db_machine_events_json(srv->db,
+	    json_string_value(json_object_get(o, "name")), 20)) != NULL)
+		json_object_set_new(o, "events", ev);
+}
+
+/* POST /v1/machines/NAME/reboot or /poweroff (M2). */
+static void
+api_machine_power(struct req *q)
+{
+	struct server	*srv = q->api->srv;
+	char		 err[1024];
+	int		 status, action;
+
+	action = strcmp(q->parts[3], "reboot") == 0 ? CTL_POWER_REBOOT :
+	    CTL_POWER_POWEROFF;
+	if (liveness_power(srv->liveness, q->parts[2], action, err,
+	    sizeof(err), &status) == -1) {
+		reply_error(q, status, "%s", err);
+		return;
+	}
+	reply_json(q, 202, json_pack("{s:s, s:s}", "name", q->parts[2],
+	    "requested", q->parts[3]));
+}
+
 static void
 api_machines(struct req *q)
 {
@@ -497,17 +530,25 @@ api_machines(struct req *q)
 	if (q->nparts == 2 && q->method == EVHTTP_REQ_GET) {
 		if ((o = db_machines_json(srv->db, NULL)) == NULL)
 			reply_error(q, 500, "database error");
-		else
+		else {
+			api_machines_annotate(srv, o);
 			reply_json(q, 200, o);
+		}
 	} else if (q->nparts == 3 && q->method == EVHTTP_REQ_GET) {
 		if ((o = db_machines_json(srv->db, q->parts[2])) == NULL)
 			reply_error(q, 404, "machine %s: no such machine",
 			    q->parts[2]);
-		else
+		else {
+			api_machines_annotate(srv, o);
 			reply_json(q, 200, o);
+		}
 	} else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
 	    strcmp(q->parts[3], "approve") == 0)
 		api_machine_approve(q);
+	else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
+	    (strcmp(q->parts[3], "reboot") == 0 ||
+	    strcmp(q->parts[3], "poweroff") == 0))
+		api_machine_power(q);
 	else if (q->nparts == 4 && q->method == EVHTTP_REQ_POST &&
 	    strcmp(q->parts[3], "clear-error") == 0) {
 		if (runs_clear_error(srv->runs, q->parts[2], &had, err,
@@ -660,6 +701,10 @@ api_scenario_run(struct req *q)
 		reply_error(q, status, "%s", err);
 		goto out;
 	}
+	/* M2: the machines it needs that are not online, checked now. */
+	for (i = 0; i < n; i++)
+		if (!control_online(srv->control, list[i]))
+			liveness_needed(srv->liveness, list[i]);
 	reply_json(q, 201, json_pack("{s:I}", "id", (json_int_t)id));
 out:
 	free(list);

@@ -341,6 +341,8 @@ api_package_register(struct api_package_add *a, uint64_t size,
 		api_package_unlink(dst);
 	}
 	*out = db_packages_json(srv->db, m->id);
+	/* M4: a newer agent package goes to the older agents that are on. */
+	agentup_package_added(srv->agentup, m->id);
 	/*
 	 * P5: a highest package goes at once to the machines that are on; the
 	 * answer says which run that is, so the admin can follow it.

@@ -720,6 +720,27 @@ control_conn_hello(struct control_conn *c, struct ctl_msg *m)
 	c->ctl->cb.online(c->ctl->arg, c->name);
 }
 
+/*
+ * What the agent's reboot_command or poweroff_command did (M2), for the
+ * machine's event log; the agent's words are escaped first.
+ */
+static void
+control_conn_power_done(struct control_conn *c, struct ctl_msg *m)
+{
+	struct server	*srv = c->ctl->srv;
+	char		*msg;
+
+	msg = vis_strdup(m->u.power_done.message, 0);
+	if (m->u.power_done.ok)
+		log_info("control: %s: %s", control_conn_who(c), msg);
+	else
+		log_warnx("control: %s: %s", control_conn_who(c), msg);
+	db_event(srv->db, server_now_ms(), "power", 0, c->name, "%s: %s%s",
+	    m->u.power_done.action == CTL_POWER_REBOOT ? "reboot" :
+	    "poweroff", m->u.power_done.ok ? "" : "failed: ", msg);
+	free(msg);
+}
+
 static void
 control_conn_heartbeat(struct control_conn *c, struct ctl_msg *m)
 {
@@ -799,6 +820,9 @@ control_conn_fsm(struct control_conn *c, struct ctl_msg *m)
 			return;
 		case CTL_REPORT:
 			c->ctl->cb.report(c->ctl->arg, c->name, m);
+			return;
+		case CTL_POWER_DONE:
+			control_conn_power_done(c, m);
 			return;
 		default:
 			break;

@@ -468,3 +468,13 @@ db_tokens_json(struct db *db)
 	    "expires_at, created_at, origin FROM enroll_tokens ORDER BY "
 	    "created_at, id", NULL));
 }
+
+/* A machine's event log, oldest first: its last n events (M2, M4). */
+json_t *
+db_machine_events_json(struct db *db, const char *name, int64_t n)
+{
+	return (db_query_json(db, "SELECT at, kind, run_id, message FROM "
+	    "(SELECT id, at, kind, run_id, message FROM events WHERE "
+	    "machine = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id", "si", name,
+	    n));
+}

@@ -62,6 +62,9 @@ static const struct conf_def server_keys[] = {
 	{ "feed_interval", CONF_INT, "3600", 1, 7 * 86400, NULL },
 	{ "feed_keys", CONF_STRING, NULL, 0, 0, NULL },
 	{ "feed_ca", CONF_STRING, NULL, 0, 0, NULL },
+	{ "agent_upgrade_window", CONF_INT, "10", 0, 3600, NULL },
+	{ "liveness_interval", CONF_INT, "60", 1, 86400, NULL },
+	{ "liveness_port", CONF_INT, "22", 0, 65535, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -348,6 +351,8 @@ fleetcastd_online(void *arg, const char *name)
 	struct server	*srv = arg;
 
 	runs_machine_online(srv->runs, name);
+	liveness_agent(srv->liveness, name, 1);
+	agentup_machine_online(srv->agentup, name);
 }
 
 static void
@@ -356,6 +361,7 @@ fleetcastd_offline(void *arg, const char *name)
 	struct server	*srv = arg;
 
 	runs_machine_offline(srv->runs, name);
+	liveness_agent(srv->liveness, name, 0);
 }
 
 static void
@@ -421,7 +427,7 @@ main(int argc, char **argv)
 			return (0);
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("fleetcastd %s\n", PACKAGE_VERSION);
+			printf("fleetcastd %s\n", FC_VERSION);
 			free(kv);
 			return (0);
 		}
@@ -544,7 +550,14 @@ main(int argc, char **argv)
 		fatalx("runs: %s", err);
 	if ((srv.autoupd = auto_new(&srv, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if ((srv.agentup = agentup_new(&srv, (int)conf_int(srv.conf,
+	    "agent_upgrade_window"), err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((srv.control = control_new(&srv, &fleetcastd_control_cb, &srv,
+	    err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((srv.liveness = liveness_new(&srv, (int)conf_int(srv.conf,
+	    "liveness_interval"), (int)conf_int(srv.conf, "liveness_port"),
 	    err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((srv.api = api_new(&srv, err, sizeof(err))) == NULL)
@@ -586,8 +599,10 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	feed_free(srv.feed);
 	api_free(srv.api);
+	liveness_free(srv.liveness);
 	control_free(srv.control);
 	auto_free(srv.autoupd);
+	agentup_free(srv.agentup);
 	runs_free(srv.runs);
 	event_base_free(srv.base);
 	ca_free(srv.ca);

@@ -25,6 +25,8 @@ server_fleetcastd_SOURCES = \
 	server/xfer.c \
 	server/auto.c \
 	server/feed.c \
+	server/agentup.c \
+	server/liveness.c \
 	server/sched.c server/sched_group.c server/sched.h
 server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
 # The package feed (server/feed.c).

@@ -24,7 +24,7 @@
 #include "ctl.h"
 #include "sched.h"
 
-#define SERVER_VERSION		PACKAGE_VERSION
+#define SERVER_VERSION		FC_VERSION
 #define SERVER_HEARTBEAT	10	/* default heartbeat interval, seconds */
 #define SERVER_TOKEN_LEN	32	/* random bytes in api.token */
 #define SERVER_MAX_NAME		CTL_MAX_NAME
@@ -37,6 +37,8 @@ struct control;
 struct api;
 struct autoupd;
 struct feed;
+struct agentup;
+struct liveness;
 struct sched;
 struct json_t;
 
@@ -51,6 +53,8 @@ struct server {
 	struct runs		*runs;
 	struct autoupd		*autoupd;
 	struct feed		*feed;		/* NULL: no feed_url */
+	struct agentup		*agentup;
+	struct liveness		*liveness;
 	char			 api_token[SERVER_TOKEN_LEN * 2 + 1];
 	int			 heartbeat;	/* seconds */
 };
@@ -216,6 +220,7 @@ int		 db_machine_set_error(struct db *, const char *, const char *);
 int		 db_machines_offline(struct db *);
 int64_t		 db_machines_pending(struct db *);
 struct json_t	*db_machines_json(struct db *, const char *);
+struct json_t	*db_machine_events_json(struct db *, const char *, int64_t);
 int		 db_token_add(struct db *, const char *,
 		    const uint8_t [SHA256_LEN], const char *, int64_t, uint64_t,
 		    uint64_t, const char *);
@@ -352,6 +357,26 @@ int		 feed_check_conf(struct conf *, char *, size_t);
 struct feed	*feed_new(struct server *, char *, size_t);
 void		 feed_free(struct feed *);
 struct json_t	*feed_status_json(struct feed *);
+
+/* ---- agentup.c: agent upgrade by multicast (MISSION.md M4) ---- */
+
+struct agentup	*agentup_new(struct server *, int, char *, size_t);
+void		 agentup_free(struct agentup *);
+void		 agentup_refresh(struct agentup *);
+void		 agentup_machine_online(struct agentup *, const char *);
+void		 agentup_package_added(struct agentup *, const char *);
+void		 agentup_annotate(struct agentup *, struct json_t *);
+const char	*agentup_version(struct agentup *);
+
+/* ---- liveness.c: alive and power state, reboot / power-off (M2) ---- */
+
+struct liveness	*liveness_new(struct server *, int, int, char *, size_t);
+void		 liveness_free(struct liveness *);
+void		 liveness_needed(struct liveness *, const char *);
+void		 liveness_agent(struct liveness *, const char *, int);
+void		 liveness_annotate(struct liveness *, struct json_t *);
+int		 liveness_power(struct liveness *, const char *, int, char *,
+		    size_t, int *);
 
 /* ---- xfer.c: the transfers, multicast waves and unicast streams ---- */
 

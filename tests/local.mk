@@ -188,7 +188,8 @@ tests_unit_test_exec_LDADD = $(UNIT_LIBS)
 ## packages and real child processes.
 AGENT_RUN_SOURCES = agent/run.c agent/run_recv.c agent/run_exec.c \
 	agent/run_report.c agent/boot.c agent/run_int.h agent/state.c \
-	agent/pending.c agent/applic.c agent/facts.c agent/exec.c
+	agent/pending.c agent/applic.c agent/facts.c agent/exec.c \
+	agent/upgrade.c
 check_PROGRAMS += tests/unit/test_run
 TESTS += tests/unit/test_run
 tests_unit_test_run_CFLAGS = $(AGENT_TEST_CFLAGS)
@@ -364,6 +365,8 @@ TESTS += \
 	tests/integration/auto_sp.sh \
 	tests/integration/auto_pkg.sh \
 	tests/integration/state_lock.sh \
+	tests/integration/agent_upgrade.sh \
+	tests/integration/machine_power.sh \
 	tests/integration/guide_walk.sh
 EXTRA_DIST += tests/integration/agent_lib.sh
 

@@ -50,6 +50,7 @@ struct cli_entry {
 extern const struct cli_entry cmd_key_entries[];
 extern const struct cli_entry cmd_package_entries[];
 extern const struct cli_entry cmd_feed_entries[];
+extern const struct cli_entry cmd_agentpkg_entries[];
 extern const struct cli_entry cmd_machine_entries[];
 extern const struct cli_entry cmd_server_entries[];
 extern const struct cli_entry cmd_scenario_entries[];

@@ -1,7 +1,8 @@
 /*
- * `fleetcast machine list|show|approve|clear-error|token|tokens|
- * revoke-token`: the machines the server knows and the tokens they enroll
- * with, over its API.  Options are checked here as far as they
+ * `fleetcast machine list|show|approve|clear-error|reboot|poweroff|token|
+ * tokens|revoke-token`: the machines the server knows (their agent
+ * version and power state too) and the tokens they enroll with, over its
+ * API.  Options are checked here as far as they
  * can be without the server, so that a typo is exit status 2 with the
  * option named; the server checks everything again.
  */
@@ -14,28 +15,44 @@
 
 #include "cli.h"
 
+/* The agent_current field: yes, no, or - (no agent package, or unknown). */
+static const char *
+machine_current(json_t *o)
+{
+	json_t	*v = json_object_get(o, "agent_current");
+
+	return (json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "-");
+}
+
 static void
 machine_rows(json_t *a)
 {
 	json_t	*o, *r;
 	size_t	 i, j;
 
-	/* REQUEST KEY: what machine approve --fingerprint takes. */
-	printf("%-24s %-16s %-16s %-7s %-16s %-24s %s\n", "NAME", "STATE",
-	    "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN", "ERROR");
+	/*
+	 * REQUEST KEY: what machine approve --fingerprint takes; AGENT and
+	 * CURRENT: its agent version, and whether it is the one the server
+	 * ships (M4); POWER: online, agent_down or off (M2).
+	 */
+	printf("%-24s %-16s %-16s %-7s %-16s %-24s %-16s %-7s %-10s %s\n",
+	    "NAME", "STATE", "REQUEST KEY", "SEGMENT", "ADDRESS", "LAST SEEN",
+	    "AGENT", "CURRENT", "POWER", "ERROR");
 	json_array_foreach(a, i, o) {
-		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
-		    show_str(o, "name"), show_str(o, "state"),
+		printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %-16s %-7s %-10s "
+		    "%s\n", show_str(o, "name"), show_str(o, "state"),
 		    show_str(o, "request_fingerprint"), show_str(o, "segment"),
 		    show_str(o, "address"), show_str(o, "last_seen"),
-		    show_str(o, "error"));
+		    show_str(o, "agent_version"), machine_current(o),
+		    show_str(o, "power"), show_str(o, "error"));
 		/* Other keys that asked for the name: requests of their own. */
 		json_array_foreach(json_object_get(o, "other_requests"), j, r)
-			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %s\n",
-			    show_str(o, "name"), "other_request",
-			    show_str(r, "fingerprint"), "-",
+			printf("%-24s %-16s %-16.16s %-7s %-16s %-24s %-16s "
+			    "%-7s %-10s %s\n", show_str(o, "name"),
+			    "other_request", show_str(r, "fingerprint"), "-",
 			    show_str(r, "address"), show_str(r,
-			    "requested_at"), "approve with --fingerprint");
+			    "requested_at"), "-", "-", "-",
+			    "approve with --fingerprint");
 	}
 }
 
@@ -233,7 +250,7 @@ machine_clear_error(int argc, char **argv)
 
 const struct cli_entry cmd_machine_entries[] = {
 	{ "machine", NULL, NULL, "list, show, approve machines; clear errors; "
-	    "enrollment tokens",
+	    "reboot, power off; enrollment tokens",
 	    NULL, NULL },
 	{ "machine", "list", NULL, "[--json]", NULL, &(const struct http_one){
 	    "GET", "/v1/machines", NULL, NULL, machine_rows } },
@@ -243,6 +260,14 @@ const struct cli_entry cmd_machine_entries[] = {
 	    NULL, NULL },
 	{ "machine", "clear-error", machine_clear_error, "NAME [--json]",
 	    NULL, NULL },
+	{ "machine", "reboot", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "POST", "/v1/machines/", "/reboot", "reboot requested "
+	    "(its agent runs reboot_command; machine show has the outcome)",
+	    NULL } },
+	{ "machine", "poweroff", NULL, "NAME [--json]", NULL, &(const struct
+	    http_one){ "POST", "/v1/machines/", "/poweroff", "power-off "
+	    "requested (its agent runs poweroff_command; machine show has the "
+	    "outcome)", NULL } },
 	{ "machine", "token", machine_token, "[--name NAME] [--expires "
 	    "DURATION] [--uses N] [--json]", NULL, NULL },
 	{ "machine", "tokens", NULL, "[--json]", NULL, &(const struct

@@ -23,6 +23,7 @@ static const struct cli_entry *const cli_table[] = {
 	cmd_key_entries,
 	cmd_package_entries,
 	cmd_feed_entries,
+	cmd_agentpkg_entries,
 	cmd_machine_entries,
 	cmd_server_entries,
 	cmd_scenario_entries,
@@ -183,7 +184,7 @@ main(int argc, char **argv)
 			usage(stdout);
 			return (EXIT_OK);
 		} else if (strcmp(argv[0], "--version") == 0) {
-			printf("fleetcast %s\n", PACKAGE_VERSION);
+			printf("fleetcast %s\n", FC_VERSION);
 			return (EXIT_OK);
 		} else if (strcmp(argv[0], "-v") == 0) {
 			log_setverbose(log_getverbose() + 1);

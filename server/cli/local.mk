@@ -12,6 +12,7 @@ server_cli_fleetcast_SOURCES = \
 	server/cli/cmd_key.c \
 	server/cli/cmd_package.c \
 	server/cli/cmd_feed.c \
+	server/cli/cmd_agentpkg.c \
 	server/cli/cmd_machine.c \
 	server/cli/cmd_server.c \
 	server/cli/cmd_scenario.c \

@@ -72,8 +72,10 @@ help "$FC" -h
 for c in key "key generate" "key generate-psk" \
     package "package build" "package inspect" "package verify" \
     "package add" "package list" "package show" "package remove" \
+    "package build-agent" \
     machine "machine list" "machine show" "machine approve" \
-    "machine clear-error" "machine token" "machine tokens" \
+    "machine clear-error" "machine reboot" "machine poweroff" \
+    "machine token" "machine tokens" \
     "machine revoke-token" server "server fingerprint" \
     scenario "scenario create" "scenario list" "scenario show" \
     "scenario remove" "scenario run" \

@@ -260,6 +260,46 @@ test_start_cancel_report(void)
 	ctl_msg_free(&d);
 }
 
+/* M2: POWER and POWER_DONE, and their enumerations. */
+static void
+test_power(void)
+{
+	struct ctl_msg	 m, d;
+	struct wire_w	 w;
+	char		 err[256];
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_POWER;
+	m.u.power.action = CTL_POWER_POWEROFF;
+	roundtrip(&m, &d);
+	CU_ASSERT_EQUAL(d.u.power.action, CTL_POWER_POWEROFF);
+	ctl_msg_free(&d);
+	m.u.power.action = 3;
+	wire_w_grow(&w, 16);
+	CU_ASSERT(ctl_encode(&m, &w, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "action 3") != NULL);
+	wire_w_free(&w);
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_POWER_DONE;
+	m.u.power_done.action = CTL_POWER_REBOOT;
+	m.u.power_done.ok = 0;
+	m.u.power_done.message = "reboot_command exit status 1";
+	roundtrip(&m, &d);
+	CU_ASSERT_EQUAL(d.u.power_done.action, CTL_POWER_REBOOT);
+	CU_ASSERT_EQUAL(d.u.power_done.ok, 0);
+	CU_ASSERT_STRING_EQUAL(d.u.power_done.message, m.u.power_done.message);
+	ctl_msg_free(&d);
+	/* A body with ok = 2 is refused by the decoder. */
+	m.u.power_done.ok = 1;
+	encode(&m, &w);
+	w.buf[CTL_LEN_SIZE + 3] = 2;	/* version, type, action, ok */
+	CU_ASSERT(ctl_decode(w.buf + CTL_LEN_SIZE, w.len - CTL_LEN_SIZE, &d,
+	    err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "ok 2") != NULL);
+	wire_w_free(&w);
+}
+
 /* Every proper prefix of a valid body and the body plus one byte fail. */
 static void
 test_truncation_and_trailing(void)
@@ -544,6 +584,7 @@ static CU_TestInfo tests[] = {
 	{ "string length and NUL rules", test_string_rules },
 	{ "assign limits", test_assign_limits },
 	{ "frame check", test_frame_check },
+	{ "power messages", test_power },
 	{ "evbuffer framing", test_evbuffer },
 	CU_TEST_INFO_NULL,
 };
