@@ -42,6 +42,7 @@
 
 #include "api_int.h"
 #include "conf.h"
+#include "console.h"
 #include "etoken.h"
 #include "log.h"
 #include "server.h"
@@ -92,6 +93,7 @@ struct api {
 	uint64_t		 refused;	/* connections over a limit */
 	char			**pkg_dirs;	/* package_dirs, resolved */
 	size_t			 npkg_dirs;
+	struct console		*console;	/* GET / and /console/ */
 };
 
 /* A request being answered. */
@@ -117,6 +119,7 @@ reply_json(struct req *q, int status, json_t *o)
 		evbuffer_add(b, "\n", 1);
 	}
 	free(s);
+	console_secure(q->r);
 	evhttp_add_header(evhttp_request_get_output_headers(q->r),
 	    "Content-Type", "application/json");
 	evhttp_send_reply(q->r, status, NULL, b);
@@ -799,6 +802,28 @@ api_runs(struct req *q)
 	reply_json(q, 200, o != NULL ? o : json_object());
 }
 
+/* POST /v1/sim: `fleetcast sim` on the JSON the body carries. */
+static void
+api_sim(struct req *q)
+{
+	json_t	*body, *o;
+	char	 err[1024];
+	int	 status;
+
+	if (q->method != EVHTTP_REQ_POST) {
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	if ((body = body_json(q)) == NULL)
+		return;
+	if ((o = api_sim_run(body, &status, err, sizeof(err))) == NULL)
+		reply_error(q, status, "%s", err);
+	else
+		reply_json(q, 200, o);
+	json_decref(body);
+}
+
 static void
 api_status(struct req *q)
 {
@@ -841,6 +866,14 @@ api_cb(struct evhttp_request *r, void *arg)
 	q.api = api;
 	q.r = r;
 	q.method = evhttp_request_get_command(r);
+	uri = evhttp_request_get_evhttp_uri(r);
+	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
+		reply_error(&q, 400, "bad request URI");
+		return;
+	}
+	/* The console's files hold no secret: its login page needs them. */
+	if (console_serve(api->console, r, path))
+		return;
 	if (!authorized(api, r)) {
 		reply_error(&q, 401, "Authorization: a valid 'Bearer TOKEN' "
 		    "header is needed (the token is in state_dir/api.token)");
@@ -855,11 +888,6 @@ api_cb(struct evhttp_request *r, void *arg)
 	if ((evcon = evhttp_request_get_connection(r)) != NULL) {
 		evhttp_connection_set_max_body_size(evcon, API_MAX_UPLOAD);
 		evhttp_connection_set_timeout(evcon, API_AUTH_TIMEOUT);
-	}
-	uri = evhttp_request_get_evhttp_uri(r);
-	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
-		reply_error(&q, 400, "bad request URI");
-		return;
 	}
 	copy = xstrdup(path);
 	for (tok = strtok_r(copy, "/", &save); tok != NULL;
@@ -895,6 +923,8 @@ api_cb(struct evhttp_request *r, void *arg)
 		api_tokens(&q);
 	else if (strcmp(q.parts[1], "server") == 0 && q.nparts == 2)
 		api_server(&q);
+	else if (strcmp(q.parts[1], "sim") == 0 && q.nparts == 2)
+		api_sim(&q);
 	else
 		reply_error(&q, 404, "%s: no such resource", path);
 out:
@@ -1048,6 +1078,7 @@ api_new(struct server *srv, char *err, size_t errlen)
 	TAILQ_INIT(&api->conns);
 	api_pkg_dirs_load(api);
 	api->pkg = api_package_new(srv, &api_packages_cb, api);
+	api->console = console_new(FC_PKGDATADIR "/console");
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
 		goto fail;
@@ -1072,7 +1103,7 @@ api_new(struct server *srv, char *err, size_t errlen)
 		fatalx("api: event_new");
 	event_add(api->sweep, &(const struct timeval){ 1, 0 });
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(api->http, "application/json");
 	evhttp_set_gencb(api->http, api_cb, api);
 	log_info("api: listening on http://%s", conf_str(srv->conf,
@@ -1097,6 +1128,7 @@ api_free(struct api *api)
 	api_conn_sweep(api, 1);
 	if (api->sweep != NULL)
 		event_free(api->sweep);
+	console_free(api->console);
 	while (api->npkg_dirs > 0)
 		free(api->pkg_dirs[--api->npkg_dirs]);
 	free(api->pkg_dirs);
