@@ -37,7 +37,7 @@ console_DATA = server/console/index.html server/console/console.css \
 	server/console/app.js server/console/api.js server/console/dom.js \
 	server/console/overview.js server/console/machines.js \
 	server/console/packages.js server/console/scenarios.js \
-	server/console/runs.js server/console/simulate.js
+	server/console/runs.js server/console/simulate.js server/console/icon.svg
 EXTRA_DIST += $(console_DATA) server/console_embed.sh
 nodist_server_fleetcastd_SOURCES = server/console_files.c
 CLEANFILES += server/console_files.c
