@@ -43,6 +43,7 @@
 #include "api_int.h"
 #include "conf.h"
 #include "console.h"
+#include "metrics.h"
 #include "etoken.h"
 #include "log.h"
 #include "server.h"
@@ -56,6 +57,7 @@
 #define API_MAX_WAIT		(30 * 86400)	/* --max-wait, seconds */
 #define API_MAX_TARGETS		1000000
 #define API_MAX_RUN_MACHINES	100000
+#define API_MAX_COUNTS		96	/* (route, status) pairs counted */
 
 /*
  * Connections (issue #12 finding 10): at most API_MAX_CONNS open, at most
@@ -94,6 +96,9 @@ struct api {
 	char			**pkg_dirs;	/* package_dirs, resolved */
 	size_t			 npkg_dirs;
 	struct console		*console;	/* GET / and /console/ */
+	struct metrics		*metrics;	/* GET /metrics */
+	struct metrics_route	 counts[API_MAX_COUNTS];
+	size_t			 ncounts;
 };
 
 /* A request being answered. */
@@ -101,8 +106,79 @@ struct req {
 	struct api		*api;
 	struct evhttp_request	*r;
 	enum evhttp_cmd_type	 method;
+	const char		*route;		/* for the counts */
 	char			*parts[API_MAX_PARTS];
 	int			 nparts;
+};
+
+/*
+ * The requests by route (the first parts of the path, from a fixed list,
+ * so that a client cannot grow the table) and status, for GET /metrics.
+ */
+static const char *api_routes[] = {
+	"packages", "machines", "scenarios", "runs", "status", "tokens",
+	"server", "sim",
+};
+
+static const char *
+api_route(const char *path)
+{
+	size_t	i, n;
+
+	if (strcmp(path, "/") == 0 || strncmp(path, "/console", 8) == 0)
+		return ("console");
+	if (strcmp(path, "/metrics") == 0)
+		return ("metrics");
+	if (strncmp(path, "/v1/", 4) == 0)
+		for (i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]);
+		    i++) {
+			n = strlen(api_routes[i]);
+			if (strncmp(path + 4, api_routes[i], n) == 0 &&
+			    (path[4 + n] == '\0' || path[4 + n] == '/'))
+				return (api_routes[i]);
+		}
+	return ("other");
+}
+
+static void
+api_count(struct api *api, const char *route, int status)
+{
+	size_t	i;
+
+	if (route == NULL)
+		route = "other";
+	for (i = 0; i < api->ncounts; i++)
+		if (api->counts[i].status == status &&
+		    strcmp(api->counts[i].route, route) == 0) {
+			api->counts[i].n++;
+			return;
+		}
+	/* Full (not with the fixed routes and real statuses): the last. */
+	if (api->ncounts == API_MAX_COUNTS) {
+		api->counts[API_MAX_COUNTS - 1].route = "other";
+		api->counts[API_MAX_COUNTS - 1].status = 0;
+		api->counts[API_MAX_COUNTS - 1].n++;
+		return;
+	}
+	api->counts[api->ncounts].route = route;
+	api->counts[api->ncounts].status = status;
+	api->counts[api->ncounts++].n = 1;
+}
+
+/* metrics_cb: what the API counted. */
+static void
+api_metrics_cb(void *arg, struct metrics_api *out)
+{
+	struct api	*api = arg;
+
+	out->routes = api->counts;
+	out->nroutes = api->ncounts;
+	out->conns = api->nconns;
+	out->refused = api->refused;
+}
+
+static const struct metrics_cb api_metrics_cbs = {
+	api_metrics_cb,
 };
 
 static void
@@ -119,6 +195,7 @@ reply_json(struct req *q, int status, json_t *o)
 		evbuffer_add(b, "\n", 1);
 	}
 	free(s);
+	api_count(q->api, q->route, status);
 	console_secure(q->r);
 	evhttp_add_header(evhttp_request_get_output_headers(q->r),
 	    "Content-Type", "application/json");
@@ -191,6 +268,7 @@ api_packages_added(void *arg, struct evhttp_request *r, int status, json_t *o,
 	q.api = arg;
 	q.r = r;
 	q.method = EVHTTP_REQ_POST;
+	q.route = "packages";
 	if (status != 0)
 		reply_error(&q, status, "%s", err);
 	else
@@ -802,6 +880,26 @@ api_runs(struct req *q)
 	reply_json(q, 200, o != NULL ? o : json_object());
 }
 
+/* GET /metrics with the token (metrics_listen needs none). */
+static void
+api_metrics(struct req *q)
+{
+	struct evbuffer	*b;
+
+	if (q->method != EVHTTP_REQ_GET) {
+		reply_error(q, 405, "/metrics: method not allowed");
+		return;
+	}
+	b = evbuffer_new();
+	metrics_write(q->api->metrics, b);
+	api_count(q->api, q->route, 200);
+	console_secure(q->r);
+	evhttp_add_header(evhttp_request_get_output_headers(q->r),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(q->r, 200, NULL, b);
+	evbuffer_free(b);
+}
+
 /* POST /v1/sim: `fleetcast sim` on the JSON the body carries. */
 static void
 api_sim(struct req *q)
@@ -871,9 +969,12 @@ api_cb(struct evhttp_request *r, void *arg)
 		reply_error(&q, 400, "bad request URI");
 		return;
 	}
+	q.route = api_route(path);
 	/* The console's files hold no secret: its login page needs them. */
-	if (console_serve(api->console, r, path))
+	if ((i = console_serve(api->console, r, path)) != 0) {
+		api_count(api, q.route, i);
 		return;
+	}
 	if (!authorized(api, r)) {
 		reply_error(&q, 401, "Authorization: a valid 'Bearer TOKEN' "
 		    "header is needed (the token is in state_dir/api.token)");
@@ -888,6 +989,10 @@ api_cb(struct evhttp_request *r, void *arg)
 	if ((evcon = evhttp_request_get_connection(r)) != NULL) {
 		evhttp_connection_set_max_body_size(evcon, API_MAX_UPLOAD);
 		evhttp_connection_set_timeout(evcon, API_AUTH_TIMEOUT);
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		api_metrics(&q);
+		return;
 	}
 	copy = xstrdup(path);
 	for (tok = strtok_r(copy, "/", &save); tok != NULL;
@@ -1079,6 +1184,9 @@ api_new(struct server *srv, char *err, size_t errlen)
 	api_pkg_dirs_load(api);
 	api->pkg = api_package_new(srv, &api_packages_cb, api);
 	api->console = console_new(FC_PKGDATADIR "/console");
+	if ((api->metrics = metrics_new(srv, &api_metrics_cbs, api, err,
+	    errlen)) == NULL)
+		goto fail;
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
 		goto fail;
@@ -1129,6 +1237,7 @@ api_free(struct api *api)
 	if (api->sweep != NULL)
 		event_free(api->sweep);
 	console_free(api->console);
+	metrics_free(api->metrics);
 	while (api->npkg_dirs > 0)
 		free(api->pkg_dirs[--api->npkg_dirs]);
 	free(api->pkg_dirs);

@@ -137,7 +137,7 @@ console_read(struct console *c, const char *name, struct evbuffer *b)
 	return (0);
 }
 
-static void
+static int
 console_reply(struct evhttp_request *r, int status, const char *type,
     const char *text)
 {
@@ -149,10 +149,12 @@ console_reply(struct evhttp_request *r, int status, const char *type,
 	evbuffer_add(b, text, strlen(text));
 	evhttp_send_reply(r, status, NULL, b);
 	evbuffer_free(b);
+	return (status);
 }
 
 /*
- * Answer r if path is the console's (1), or leave it to the API (0).
+ * Answer r if path is the console's (the HTTP status), or leave it to the
+ * API (0).
  */
 int
 console_serve(struct console *c, struct evhttp_request *r, const char *path)
@@ -165,16 +167,14 @@ console_serve(struct console *c, struct evhttp_request *r, const char *path)
 	if (strcmp(path, "/") == 0 || strcmp(path, "/console") == 0) {
 		evhttp_add_header(evhttp_request_get_output_headers(r),
 		    "Location", CONSOLE_PREFIX);
-		console_reply(r, 302, "text/plain; charset=utf-8",
-		    "the console is at " CONSOLE_PREFIX "\n");
-		return (1);
+		return (console_reply(r, 302, "text/plain; charset=utf-8",
+		    "the console is at " CONSOLE_PREFIX "\n"));
 	}
 	if (strncmp(path, CONSOLE_PREFIX, strlen(CONSOLE_PREFIX)) != 0)
 		return (0);
 	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-		console_reply(r, 405, "text/plain; charset=utf-8",
-		    "the console's files are read with GET\n");
-		return (1);
+		return (console_reply(r, 405, "text/plain; charset=utf-8",
+		    "the console's files are read with GET\n"));
 	}
 	name = path + strlen(CONSOLE_PREFIX);
 	if (name[0] == '\0')
@@ -183,9 +183,8 @@ console_serve(struct console *c, struct evhttp_request *r, const char *path)
 		if (strcmp(f->name, name) == 0)
 			break;
 	if (f->name == NULL) {
-		console_reply(r, 404, "text/plain; charset=utf-8",
-		    "no such file in the console\n");
-		return (1);
+		return (console_reply(r, 404, "text/plain; charset=utf-8",
+		    "no such file in the console\n"));
 	}
 	b = evbuffer_new();
 	if (console_read(c, f->name, b) == -1) {
@@ -197,5 +196,5 @@ console_serve(struct console *c, struct evhttp_request *r, const char *path)
 	    "Content-Type", console_type(f->name));
 	evhttp_send_reply(r, 200, NULL, b);
 	evbuffer_free(b);
-	return (1);
+	return (200);
 }

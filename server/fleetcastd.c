@@ -57,6 +57,7 @@ static const struct conf_def server_keys[] = {
 	{ "log_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
+	{ "metrics_listen", CONF_HOSTPORT, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 

@@ -6,7 +6,7 @@
 DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c
 
 sbin_PROGRAMS += server/fleetcastd
-server_fleetcastd_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/server \
+server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
 	$(LIBARCHIVE_CFLAGS)
 server_fleetcastd_SOURCES = \
@@ -19,6 +19,7 @@ server_fleetcastd_SOURCES = \
 	server/api.c server/api_int.h \
 	server/api_package.c server/api_sim.c \
 	server/console.c server/console.h \
+	server/metrics.c server/metrics.h \
 	server/runs.c \
 	server/scenario.c \
 	server/segment.c \

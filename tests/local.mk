@@ -363,5 +363,8 @@ TESTS += tests/integration/bench_selftest.sh
 ## protocol (console.py, cdp.py), with a real server and three agents;
 ## its screenshots go to tests/browser/shots/ in the build tree.
 TESTS += tests/browser/console.sh
+
+## GET /metrics read by prometheus_client's parser as a run goes.
+TESTS += tests/integration/metrics.sh
 EXTRA_DIST += tests/browser
 CLEANFILES += tests/browser/shots/*.png
