@@ -34,11 +34,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "api_int.h"
 #include "conf.h"
@@ -97,6 +99,7 @@ struct api {
 	size_t			 npkg_dirs;
 	struct console		*console;	/* GET / and /console/ */
 	struct metrics		*metrics;	/* GET /metrics */
+	SSL_CTX			*tls;		/* NULL: plain, on loopback */
 	struct metrics_route	 counts[API_MAX_COUNTS];
 	size_t			 ncounts;
 };
@@ -1140,7 +1143,9 @@ api_conn_check(evutil_socket_t fd0, short ev, void *arg)
 	    per ? " from this address" : "", per ? same : open,
 	    per ? API_MAX_CONNS_SOURCE : API_MAX_CONNS);
 	n = snprintf(msg, sizeof(msg), head, strlen(body), body);
-	(void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* Under TLS a plain answer would be noise: only the close. */
+	if (api->tls == NULL)
+		(void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_RDWR);
 	if (api->refused == 1 || api->refused % 100 == 0)
 		log_warnx("api: connection refused, over the limit (%" PRIu64
@@ -1153,10 +1158,21 @@ api_bevcb(struct event_base *base, void *arg)
 	struct api		*api = arg;
 	struct api_conn		*c;
 	struct bufferevent	*bev;
+	SSL			*ssl;
 	const struct timeval	 now = { 0, 0 };
 
-	/* What evhttp would make itself, plus our reference. */
-	if ((bev = bufferevent_socket_new(base, -1,
+	/* What evhttp would make itself (in TLS), plus our reference. */
+	if (api->tls != NULL) {
+		if ((ssl = SSL_new(api->tls)) == NULL)
+			return (NULL);
+		if ((bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) ==
+		    NULL) {
+			SSL_free(ssl);
+			return (NULL);
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else if ((bev = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return (NULL);
 	c = xcalloc(1, sizeof(*c));
@@ -1196,6 +1212,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "api_listen: not host:port");
 		goto fail;
 	}
+	if (api_tls_setup(srv, host, &api->tls, err, errlen) == -1)
+		goto fail;
 	if (evhttp_bind_socket(api->http, host, port) == -1) {
 		snprintf(err, errlen, "api_listen: %s: cannot listen: %s",
 		    conf_str(srv->conf, "api_listen"), strerror(errno));
@@ -1214,8 +1232,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(api->http, "application/json");
 	evhttp_set_gencb(api->http, api_cb, api);
-	log_info("api: listening on http://%s", conf_str(srv->conf,
-	    "api_listen"));
+	log_info("api: listening on %s://%s", api->tls != NULL ? "https" :
+	    "http", conf_str(srv->conf, "api_listen"));
 	free(host);
 	return (api);
 fail:
@@ -1238,6 +1256,7 @@ api_free(struct api *api)
 		event_free(api->sweep);
 	console_free(api->console);
 	metrics_free(api->metrics);
+	SSL_CTX_free(api->tls);
 	while (api->npkg_dirs > 0)
 		free(api->pkg_dirs[--api->npkg_dirs]);
 	free(api->pkg_dirs);

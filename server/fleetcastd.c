@@ -58,6 +58,9 @@ static const struct conf_def server_keys[] = {
 	{ "pid_file", CONF_STRING, NULL, 0, 0, NULL },
 	{ "package_dirs", CONF_STRING, NULL, 0, 0, NULL },
 	{ "metrics_listen", CONF_HOSTPORT, NULL, 0, 0, NULL },
+	{ "api_tls", CONF_ENUM, "auto", 0, 0, "auto|ca" },
+	{ "api_tls_cert", CONF_STRING, NULL, 0, 0, NULL },
+	{ "api_tls_key", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 

@@ -17,7 +17,7 @@ server_fleetcastd_SOURCES = \
 	server/ca.c \
 	server/control.c \
 	server/api.c server/api_int.h \
-	server/api_package.c server/api_sim.c \
+	server/api_package.c server/api_sim.c server/api_tls.c \
 	server/console.c server/console.h \
 	server/metrics.c server/metrics.h \
 	server/runs.c \

@@ -366,5 +366,8 @@ TESTS += tests/browser/console.sh
 
 ## GET /metrics read by prometheus_client's parser as a run goes.
 TESTS += tests/integration/metrics.sh
+
+## The API off loopback: refused without TLS, served with it.
+TESTS += tests/integration/api_tls.sh
 EXTRA_DIST += tests/browser
 CLEANFILES += tests/browser/shots/*.png
