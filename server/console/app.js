@@ -48,9 +48,15 @@ async function refresh() {
   if (busy || current === null || document.hidden) return;
   busy = true;
   const shown = current;
+  const t0 = performance.now();
   try {
     await shown.page.refresh();
-    if (shown === current) status("updated " + new Date().toLocaleTimeString());
+    // How long a poll took (requests and drawing), shown and kept for
+    // the load measurement in doc/console.md.
+    const ms = Math.round(performance.now() - t0);
+    document.body.dataset.refreshMs = ms;
+    if (shown === current)
+      status("updated " + new Date().toLocaleTimeString() + " (" + ms + " ms)");
   } catch (e) {
     if (shown === current && e.status !== 401) status(e.message, true);
   } finally {
