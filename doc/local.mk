@@ -9,4 +9,5 @@ dist_examples_DATA += doc/fleetcastd.conf.example \
 	doc/fleetcast-agent.conf.example \
 	doc/examples/first-wave.scenario.json \
 	doc/examples/office50.fleet.json doc/examples/rollout.scenario.json \
-	doc/examples/site500.fleet.json
+	doc/examples/site500.fleet.json doc/examples/prometheus.yml \
+	doc/examples/grafana-dashboard.json

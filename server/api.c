@@ -34,14 +34,18 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "api_int.h"
 #include "conf.h"
+#include "console.h"
+#include "metrics.h"
 #include "etoken.h"
 #include "log.h"
 #include "server.h"
@@ -55,6 +59,7 @@
 #define API_MAX_WAIT		(30 * 86400)	/* --max-wait, seconds */
 #define API_MAX_TARGETS		1000000
 #define API_MAX_RUN_MACHINES	100000
+#define API_MAX_COUNTS		96	/* (route, status) pairs counted */
 
 /*
  * Connections (issue #12 finding 10): at most API_MAX_CONNS open, at most
@@ -92,6 +97,11 @@ struct api {
 	uint64_t		 refused;	/* connections over a limit */
 	char			**pkg_dirs;	/* package_dirs, resolved */
 	size_t			 npkg_dirs;
+	struct console		*console;	/* GET / and /console/ */
+	struct metrics		*metrics;	/* GET /metrics */
+	SSL_CTX			*tls;		/* NULL: plain, on loopback */
+	struct metrics_route	 counts[API_MAX_COUNTS];
+	size_t			 ncounts;
 };
 
 /* A request being answered. */
@@ -99,8 +109,79 @@ struct req {
 	struct api		*api;
 	struct evhttp_request	*r;
 	enum evhttp_cmd_type	 method;
+	const char		*route;		/* for the counts */
 	char			*parts[API_MAX_PARTS];
 	int			 nparts;
+};
+
+/*
+ * The requests by route (the first parts of the path, from a fixed list,
+ * so that a client cannot grow the table) and status, for GET /metrics.
+ */
+static const char *api_routes[] = {
+	"packages", "machines", "scenarios", "runs", "status", "tokens",
+	"server", "sim",
+};
+
+static const char *
+api_route(const char *path)
+{
+	size_t	i, n;
+
+	if (strcmp(path, "/") == 0 || strncmp(path, "/console", 8) == 0)
+		return ("console");
+	if (strcmp(path, "/metrics") == 0)
+		return ("metrics");
+	if (strncmp(path, "/v1/", 4) == 0)
+		for (i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]);
+		    i++) {
+			n = strlen(api_routes[i]);
+			if (strncmp(path + 4, api_routes[i], n) == 0 &&
+			    (path[4 + n] == '\0' || path[4 + n] == '/'))
+				return (api_routes[i]);
+		}
+	return ("other");
+}
+
+static void
+api_count(struct api *api, const char *route, int status)
+{
+	size_t	i;
+
+	if (route == NULL)
+		route = "other";
+	for (i = 0; i < api->ncounts; i++)
+		if (api->counts[i].status == status &&
+		    strcmp(api->counts[i].route, route) == 0) {
+			api->counts[i].n++;
+			return;
+		}
+	/* Full (not with the fixed routes and real statuses): the last. */
+	if (api->ncounts == API_MAX_COUNTS) {
+		api->counts[API_MAX_COUNTS - 1].route = "other";
+		api->counts[API_MAX_COUNTS - 1].status = 0;
+		api->counts[API_MAX_COUNTS - 1].n++;
+		return;
+	}
+	api->counts[api->ncounts].route = route;
+	api->counts[api->ncounts].status = status;
+	api->counts[api->ncounts++].n = 1;
+}
+
+/* metrics_cb: what the API counted. */
+static void
+api_metrics_cb(void *arg, struct metrics_api *out)
+{
+	struct api	*api = arg;
+
+	out->routes = api->counts;
+	out->nroutes = api->ncounts;
+	out->conns = api->nconns;
+	out->refused = api->refused;
+}
+
+static const struct metrics_cb api_metrics_cbs = {
+	api_metrics_cb,
 };
 
 static void
@@ -117,6 +198,8 @@ reply_json(struct req *q, int status, json_t *o)
 		evbuffer_add(b, "\n", 1);
 	}
 	free(s);
+	api_count(q->api, q->route, status);
+	console_secure(q->r);
 	evhttp_add_header(evhttp_request_get_output_headers(q->r),
 	    "Content-Type", "application/json");
 	evhttp_send_reply(q->r, status, NULL, b);
@@ -188,6 +271,7 @@ api_packages_added(void *arg, struct evhttp_request *r, int status, json_t *o,
 	q.api = arg;
 	q.r = r;
 	q.method = EVHTTP_REQ_POST;
+	q.route = "packages";
 	if (status != 0)
 		reply_error(&q, status, "%s", err);
 	else
@@ -844,6 +928,48 @@ api_runs(struct req *q)
 	reply_json(q, 200, o != NULL ? o : json_object());
 }
 
+/* GET /metrics with the token (metrics_listen needs none). */
+static void
+api_metrics(struct req *q)
+{
+	struct evbuffer	*b;
+
+	if (q->method != EVHTTP_REQ_GET) {
+		reply_error(q, 405, "/metrics: method not allowed");
+		return;
+	}
+	b = evbuffer_new();
+	metrics_write(q->api->metrics, b);
+	api_count(q->api, q->route, 200);
+	console_secure(q->r);
+	evhttp_add_header(evhttp_request_get_output_headers(q->r),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(q->r, 200, NULL, b);
+	evbuffer_free(b);
+}
+
+/* POST /v1/sim: `fleetcast sim` on the JSON the body carries. */
+static void
+api_sim(struct req *q)
+{
+	json_t	*body, *o;
+	char	 err[1024];
+	int	 status;
+
+	if (q->method != EVHTTP_REQ_POST) {
+		reply_error(q, 405, "%s: method not allowed",
+		    evhttp_request_get_uri(q->r));
+		return;
+	}
+	if ((body = body_json(q)) == NULL)
+		return;
+	if ((o = api_sim_run(body, &status, err, sizeof(err))) == NULL)
+		reply_error(q, status, "%s", err);
+	else
+		reply_json(q, 200, o);
+	json_decref(body);
+}
+
 static void
 api_status(struct req *q)
 {
@@ -886,6 +1012,17 @@ api_cb(struct evhttp_request *r, void *arg)
 	q.api = api;
 	q.r = r;
 	q.method = evhttp_request_get_command(r);
+	uri = evhttp_request_get_evhttp_uri(r);
+	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
+		reply_error(&q, 400, "bad request URI");
+		return;
+	}
+	q.route = api_route(path);
+	/* The console's files hold no secret: its login page needs them. */
+	if ((i = console_serve(api->console, r, path)) != 0) {
+		api_count(api, q.route, i);
+		return;
+	}
 	if (!authorized(api, r)) {
 		reply_error(&q, 401, "Authorization: a valid 'Bearer TOKEN' "
 		    "header is needed (the token is in state_dir/api.token)");
@@ -901,9 +1038,8 @@ api_cb(struct evhttp_request *r, void *arg)
 		evhttp_connection_set_max_body_size(evcon, API_MAX_UPLOAD);
 		evhttp_connection_set_timeout(evcon, API_AUTH_TIMEOUT);
 	}
-	uri = evhttp_request_get_evhttp_uri(r);
-	if (uri == NULL || (path = evhttp_uri_get_path(uri)) == NULL) {
-		reply_error(&q, 400, "bad request URI");
+	if (strcmp(path, "/metrics") == 0) {
+		api_metrics(&q);
 		return;
 	}
 	copy = xstrdup(path);
@@ -942,6 +1078,8 @@ api_cb(struct evhttp_request *r, void *arg)
 		api_server(&q);
 	else if (strcmp(q.parts[1], "feed") == 0 && q.nparts == 2)
 		reply_json(&q, 200, feed_status_json(api->srv->feed));
+	else if (strcmp(q.parts[1], "sim") == 0 && q.nparts == 2)
+		api_sim(&q);
 	else
 		reply_error(&q, 404, "%s: no such resource", path);
 out:
@@ -1052,7 +1190,9 @@ api_conn_check(evutil_socket_t fd0, short ev, void *arg)
 	    per ? " from this address" : "", per ? same : open,
 	    per ? API_MAX_CONNS_SOURCE : API_MAX_CONNS);
 	n = snprintf(msg, sizeof(msg), head, strlen(body), body);
-	(void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* Under TLS a plain answer would be noise: only the close. */
+	if (api->tls == NULL)
+		(void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_RDWR);
 	if (api->refused == 1 || api->refused % 100 == 0)
 		log_warnx("api: connection refused, over the limit (%" PRIu64
@@ -1065,10 +1205,21 @@ api_bevcb(struct event_base *base, void *arg)
 	struct api		*api = arg;
 	struct api_conn		*c;
 	struct bufferevent	*bev;
+	SSL			*ssl;
 	const struct timeval	 now = { 0, 0 };
 
-	/* What evhttp would make itself, plus our reference. */
-	if ((bev = bufferevent_socket_new(base, -1,
+	/* What evhttp would make itself (in TLS), plus our reference. */
+	if (api->tls != NULL) {
+		if ((ssl = SSL_new(api->tls)) == NULL)
+			return (NULL);
+		if ((bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)) ==
+		    NULL) {
+			SSL_free(ssl);
+			return (NULL);
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else if ((bev = bufferevent_socket_new(base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		return (NULL);
 	c = xcalloc(1, sizeof(*c));
@@ -1095,6 +1246,10 @@ api_new(struct server *srv, char *err, size_t errlen)
 	TAILQ_INIT(&api->conns);
 	api_pkg_dirs_load(api);
 	api->pkg = api_package_new(srv, &api_packages_cb, api);
+	api->console = console_new(FC_PKGDATADIR "/console");
+	if ((api->metrics = metrics_new(srv, &api_metrics_cbs, api, err,
+	    errlen)) == NULL)
+		goto fail;
 	if ((api->http = evhttp_new(srv->base)) == NULL) {
 		snprintf(err, errlen, "api: evhttp_new failed");
 		goto fail;
@@ -1104,6 +1259,8 @@ api_new(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "api_listen: not host:port");
 		goto fail;
 	}
+	if (api_tls_setup(srv, host, &api->tls, err, errlen) == -1)
+		goto fail;
 	if (evhttp_bind_socket(api->http, host, port) == -1) {
 		snprintf(err, errlen, "api_listen: %s: cannot listen: %s",
 		    conf_str(srv->conf, "api_listen"), strerror(errno));
@@ -1119,11 +1276,11 @@ api_new(struct server *srv, char *err, size_t errlen)
 		fatalx("api: event_new");
 	event_add(api->sweep, &(const struct timeval){ 1, 0 });
 	evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_default_content_type(api->http, "application/json");
 	evhttp_set_gencb(api->http, api_cb, api);
-	log_info("api: listening on http://%s", conf_str(srv->conf,
-	    "api_listen"));
+	log_info("api: listening on %s://%s", api->tls != NULL ? "https" :
+	    "http", conf_str(srv->conf, "api_listen"));
 	free(host);
 	return (api);
 fail:
@@ -1144,6 +1301,9 @@ api_free(struct api *api)
 	api_conn_sweep(api, 1);
 	if (api->sweep != NULL)
 		event_free(api->sweep);
+	console_free(api->console);
+	metrics_free(api->metrics);
+	SSL_CTX_free(api->tls);
 	while (api->npkg_dirs > 0)
 		free(api->pkg_dirs[--api->npkg_dirs]);
 	free(api->pkg_dirs);

@@ -1055,14 +1055,19 @@ control_stats_json(struct control *ctl)
 	json_t			*o = json_object();
 	struct control_conn	*c;
 	json_int_t		 online = 0, unauth = 0;
+	uint64_t		 now = server_now_ms(), lag = 0;
 
 	TAILQ_FOREACH(c, &ctl->conns, entry) {
-		if (c->state == CONTROL_CONN_ONLINE)
+		if (c->state == CONTROL_CONN_ONLINE) {
 			online++;
-		else if (control_conn_unauth(c))
+			if (now > c->heard && now - c->heard > lag)
+				lag = now - c->heard;
+		} else if (control_conn_unauth(c))
 			unauth++;
 	}
 	json_object_set_new(o, "online", json_integer(online));
+	/* The longest silence of an online agent (GET /metrics). */
+	json_object_set_new(o, "heard_max_ms", json_integer((json_int_t)lag));
 	json_object_set_new(o, "not_online", json_integer(unauth));
 	json_object_set_new(o, "refused_per_address", json_integer(
 	    (json_int_t)ctl->drops[CONTROL_DROP_PER_ADDR]));

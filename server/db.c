@@ -279,15 +279,29 @@ db_exec(struct db *db, const char *sql, const char *fmt, ...)
 {
 	va_list		 ap;
 	sqlite3_stmt	*st;
-	int		 rv;
+	struct timespec	 t0, t1;
+	int		 rv, commits;
 
 	va_start(ap, fmt);
 	st = db_vprep(db, sql, fmt, ap);
 	va_end(ap);
 	if (st == NULL)
 		return (-1);
+	/*
+	 * A write outside a transaction commits by itself, as COMMIT does:
+	 * their time is the commit latency of GET /metrics.
+	 */
+	commits = strcmp(sql, "COMMIT") == 0 || (!sqlite3_stmt_readonly(st) &&
+	    sqlite3_get_autocommit(db->h));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rv = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (commits) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		db->commits++;
+		db->commit_seconds += (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
 	if (rv != SQLITE_DONE && rv != SQLITE_ROW)
 		return (db_fail(db, sql));
 	return (sqlite3_changes(db->h));
@@ -561,6 +575,14 @@ int
 db_commit(struct db *db)
 {
 	return (db_exec(db, "COMMIT", NULL) == -1 ? -1 : 0);
+}
+
+/* The commits so far and their time in seconds, for GET /metrics. */
+void
+db_commit_stats(struct db *db, uint64_t *n, double *seconds)
+{
+	*n = db->commits;
+	*seconds = db->commit_seconds;
 }
 
 void

@@ -16,6 +16,8 @@
 
 struct db {
 	sqlite3		*h;
+	uint64_t	 commits;	/* statements that ended in a commit */
+	double		 commit_seconds;	/* their time, summed */
 };
 
 int		 db_fail(struct db *, const char *);

@@ -478,3 +478,32 @@ db_machine_events_json(struct db *db, const char *name, int64_t n)
 	    "machine = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id", "si", name,
 	    n));
 }
+
+/*
+ * The machines by state (as db_machines_json names them) and those with
+ * a sticky error, for GET /metrics: {"online": N, ..., "error": N}.
+ */
+json_t *
+db_machine_counts(struct db *db)
+{
+	json_t	*a, *o, *r;
+	size_t	 i;
+	int64_t	 err = 0;
+
+	a = db_query_json(db, "SELECT CASE enroll WHEN 'enrolled' THEN CASE "
+	    "online WHEN 1 THEN 'online' ELSE 'offline' END WHEN 'approved' "
+	    "THEN 'approved' ELSE 'pending_approval' END AS state, COUNT(*) "
+	    "AS n FROM machines GROUP BY 1", NULL);
+	if (a == NULL || db_query_int64(db, &err, "SELECT COUNT(*) FROM "
+	    "machines WHERE error IS NOT NULL", NULL) == -1) {
+		json_decref(a);
+		return (NULL);
+	}
+	o = json_object();
+	json_array_foreach(a, i, r)
+		json_object_set(o, json_string_value(json_object_get(r,
+		    "state")), json_object_get(r, "n"));
+	json_object_set_new(o, "error", json_integer(err));
+	json_decref(a);
+	return (o);
+}

@@ -373,3 +373,26 @@ db_runs_json(struct db *db, int64_t id)
 	json_object_set_new(o, "machines", ms);
 	return (o);
 }
+
+/*
+ * For GET /metrics: the runs by state, and the machines of the runs not
+ * finished by their state in the run: {"runs": [{"state", "n"}...],
+ * "targets": [...]}.
+ */
+json_t *
+db_run_counts(struct db *db)
+{
+	json_t	*r, *t;
+
+	r = db_query_json(db, "SELECT state, COUNT(*) AS n FROM runs GROUP BY "
+	    "state", NULL);
+	t = db_query_json(db, "SELECT m.state, COUNT(*) AS n FROM run_machines "
+	    "m JOIN runs r ON r.id = m.run_id WHERE r.state != 'finished' "
+	    "GROUP BY m.state", NULL);
+	if (r == NULL || t == NULL) {
+		json_decref(r);
+		json_decref(t);
+		return (NULL);
+	}
+	return (json_pack("{s:o, s:o}", "runs", r, "targets", t));
+}

@@ -65,6 +65,10 @@ static const struct conf_def server_keys[] = {
 	{ "agent_upgrade_window", CONF_INT, "10", 0, 3600, NULL },
 	{ "liveness_interval", CONF_INT, "60", 1, 86400, NULL },
 	{ "liveness_port", CONF_INT, "22", 0, 65535, NULL },
+	{ "metrics_listen", CONF_HOSTPORT, NULL, 0, 0, NULL },
+	{ "api_tls", CONF_ENUM, "auto", 0, 0, "auto|ca" },
+	{ "api_tls_cert", CONF_STRING, NULL, 0, 0, NULL },
+	{ "api_tls_key", CONF_STRING, NULL, 0, 0, NULL },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 

@@ -1329,3 +1329,10 @@ runs_free(struct runs *rs)
 	xfer_ctx_free(rs->xfers);
 	free(rs);
 }
+
+/* The transfers' counts, for GET /metrics. */
+void
+runs_xfer_totals(struct runs *rs, struct xfer_totals *t)
+{
+	xfer_totals(rs->xfers, t);
+}

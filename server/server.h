@@ -171,6 +171,7 @@ int		 db_schema_version(struct db *);
 char		*db_format_time(uint64_t, char *, size_t);
 int		 db_begin(struct db *);
 int		 db_commit(struct db *);
+void		 db_commit_stats(struct db *, uint64_t *, double *);
 void		 db_rollback(struct db *);
 void		 db_event(struct db *, uint64_t, const char *, uint64_t,
 		    const char *, const char *, ...)
@@ -221,6 +222,7 @@ int		 db_machines_offline(struct db *);
 int64_t		 db_machines_pending(struct db *);
 struct json_t	*db_machines_json(struct db *, const char *);
 struct json_t	*db_machine_events_json(struct db *, const char *, int64_t);
+struct json_t	*db_machine_counts(struct db *);
 int		 db_token_add(struct db *, const char *,
 		    const uint8_t [SHA256_LEN], const char *, int64_t, uint64_t,
 		    uint64_t, const char *);
@@ -264,6 +266,7 @@ int		 db_run_bytes(struct db *, uint64_t, const char *, uint64_t);
 int		 db_runs_active(struct db *, struct db_run **, size_t *);
 void		 db_run_clear(struct db_run *);
 struct json_t	*db_runs_json(struct db *, int64_t);
+struct json_t	*db_run_counts(struct db *);
 
 /* Package feed state (db_feed.c). */
 struct db_feed_state {
@@ -437,6 +440,27 @@ struct xfer_cb {
 	const char	*(*address)(void *, const char *);
 };
 
+/*
+ * What the transfers did since start-up, for GET /metrics: a transfer
+ * here is one package's stream (a multicast wave's or one machine's);
+ * bytes are what went on the wire, by path; drops are the datagrams the
+ * senders refused, by enum proto_drop (XFER_NDROPS of them).
+ */
+#define XFER_NDROPS	16
+struct xfer_totals {
+	uint64_t	 started;
+	uint64_t	 finished;	/* every receiver confirmed */
+	uint64_t	 failed;	/* could not start, or with failures */
+	uint64_t	 bytes_multicast;
+	uint64_t	 bytes_unicast;
+	uint64_t	 repair_packets;
+	uint64_t	 resend_packets;
+	uint64_t	 drops[XFER_NDROPS];
+	double		 rate;		/* bytes/s now, all streams */
+	int		 streams_active;	/* unicast streams held */
+	int		 streams_queued;	/* unicast transfers waiting */
+};
+
 struct xfer_ctx	*xfer_ctx_new(struct event_base *, const struct xfer_conf *,
 		    const struct xfer_cb *, void *);
 void		 xfer_ctx_free(struct xfer_ctx *);
@@ -456,6 +480,7 @@ void		 xfer_hint(struct xfer_run *, struct sched_target *, const char *);
 enum xfer_state	 xfer_state(const struct xfer *);
 enum sched_path	 xfer_path(const struct xfer *);
 const char	*xfer_strstate(enum xfer_state);
+void		 xfer_totals(struct xfer_ctx *, struct xfer_totals *);
 
 /* ---- segment.c: who hears the multicast stream (MISSION.md S8) ---- */
 
@@ -490,5 +515,6 @@ int		 runs_machine_busy(struct runs *, const char *, const char *);
 int		 runs_on_segment(struct runs *, const char *, char *, size_t);
 int		 runs_control(struct runs *, uint64_t, int, char *, size_t,
 		    int *);
+void		 runs_xfer_totals(struct runs *, struct xfer_totals *);
 
 #endif

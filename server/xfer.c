@@ -82,6 +82,7 @@ struct xfer_ctx {
 	int			 active;	/* unicast streams held */
 	struct xfer_list	 all;
 	struct xfer_list	 queue;		/* unicast transfers waiting */
+	struct xfer_totals	 totals;	/* of the streams freed */
 };
 
 static void	xfer_fsm(struct xfer *, enum xfer_event);
@@ -186,6 +187,44 @@ xfer_event_free(struct event *ev)
 		event_free(ev);
 }
 
+_Static_assert(PROTO_DROP_MAX <= XFER_NDROPS, "XFER_NDROPS too small");
+
+/* A stream's counts into t (GET /metrics), by its transfer's path. */
+static void
+xfer_count(struct xfer *x, struct xfer_totals *t)
+{
+	struct xsend_stats	st;
+	size_t			i;
+
+	xsend_stats(x->xs, &st);
+	if (x->path == SCHED_PATH_UNICAST)
+		t->bytes_unicast += st.wire_bytes;
+	else
+		t->bytes_multicast += st.wire_bytes;
+	t->repair_packets += st.repair_packets;
+	t->resend_packets += st.resend_packets;
+	for (i = 0; i < PROTO_DROP_MAX && i < XFER_NDROPS; i++)
+		t->drops[i] += st.drops[i];
+	if (st.done + st.failed < st.receivers)
+		t->rate += st.rate;
+}
+
+/* What the streams did: those freed, and those sending now. */
+void
+xfer_totals(struct xfer_ctx *ctx, struct xfer_totals *t)
+{
+	struct xfer	*x;
+
+	*t = ctx->totals;
+	t->rate = 0;
+	TAILQ_FOREACH(x, &ctx->all, all)
+		if (x->xs != NULL)
+			xfer_count(x, t);
+	TAILQ_FOREACH(x, &ctx->queue, qentry)
+		t->streams_queued++;
+	t->streams_active = ctx->active;
+}
+
 /* DONE: the transfer is forgotten; no callback. */
 static void
 xfer_destroy(struct xfer *x)
@@ -197,6 +236,7 @@ xfer_destroy(struct xfer *x)
 	/* Its end reaches xfer_fsm, in DONE, while x is still whole. */
 	if (x->xs != NULL) {
 		xsend_stop(x->xs);
+		xfer_count(x, &x->ctx->totals);
 		xsend_free(x->xs);
 	}
 	TAILQ_REMOVE(&x->run->xfers, x, entry);
@@ -400,6 +440,10 @@ xs_finished(void *arg, int ok)
 	    st.elapsed > 0 ? (double)st.size / st.elapsed / 1048576 : 0.0,
 	    st.data_packets > 0 ? 100.0 * (double)(st.repair_packets +
 	    st.resend_packets) / (double)st.data_packets : 0.0);
+	if (ok)
+		x->ctx->totals.finished++;
+	else
+		x->ctx->totals.failed++;
 	xfer_fsm(x, XFER_EV_SENT);
 }
 
@@ -516,6 +560,7 @@ xfer_next(struct xfer *x)
 		x->step = event_new(ctx->base, -1, 0, xfer_step_cb, x);
 	if (x->xs != NULL) {
 		xsend_stop(x->xs);
+		xfer_count(x, &ctx->totals);
 		xsend_free(x->xs);
 		x->xs = NULL;
 	}
@@ -588,6 +633,7 @@ xfer_next(struct xfer *x)
 	explicit_bzero(xc.key, sizeof(xc.key));
 	if (x->xs == NULL || xsend_start(x->xs) == -1)
 		goto fail;
+	ctx->totals.started++;
 	log_info("run %s: sending package %s to %s (%zu machine%s)", r->idstr,
 	    r->pkgs[x->pkg].id, dest, x->n, x->n == 1 ? "" : "s");
 	xfer_set_state(x, x->path == SCHED_PATH_UNICAST ? XFER_S_JOINING :
@@ -595,6 +641,7 @@ xfer_next(struct xfer *x)
 	return;
 fail:
 	explicit_bzero(xc.key, sizeof(xc.key));
+	ctx->totals.failed++;
 	log_warnx("run %s: transfer of %s to %s: %s", r->idstr,
 	    r->pkgs[x->pkg].id, x->dest[0] != '\0' ? x->dest : "(offline)",
 	    err);

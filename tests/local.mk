@@ -399,3 +399,16 @@ EXTRA_DIST += tests/integration/selftest_lib.sh
 ## a lab, the tbf bucket choice, mcast-report.py's medians and fractions,
 ## mcast-throughput's new options (bench/blast must be built for it).
 TESTS += tests/integration/bench_selftest.sh
+
+## The web console in Debian's chromium, headless, over the DevTools
+## protocol (console.py, cdp.py), with a real server and three agents;
+## its screenshots go to tests/browser/shots/ in the build tree.
+TESTS += tests/browser/console.sh
+
+## GET /metrics read by prometheus_client's parser as a run goes.
+TESTS += tests/integration/metrics.sh
+
+## The API off loopback: refused without TLS, served with it.
+TESTS += tests/integration/api_tls.sh
+EXTRA_DIST += tests/browser
+CLEANFILES += tests/browser/shots/*.png
