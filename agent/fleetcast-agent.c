@@ -493,9 +493,17 @@ nextarg:
 		}
 		log_init("fleetcast-agent", 0, verbose);
 	}
-	/* Before anything is touched: one agent per state directory. */
-	if ((lockfd = dir_lock(conf_str(c, "state_dir"), "fleetcast-agent",
-	    err, sizeof(err))) == -1) {
+	/*
+	 * Before anything is touched: one agent per state directory.  Right
+	 * after an upgrade's exec the lock may still be held for a moment
+	 * by a child the old image forked (it goes when that child exits or
+	 * execs), so the new image waits for it a bounded time.
+	 */
+	for (i = 0; (lockfd = dir_lock(conf_str(c, "state_dir"),
+	    "fleetcast-agent", err, sizeof(err))) == -1 &&
+	    getenv("FLEETCAST_UPGRADE_FD") != NULL && i < 150; i++)
+		usleep(100000);
+	if (lockfd == -1) {
 		fprintf(stderr, "fleetcast-agent: %s\n", err);
 		return (1);
 	}
