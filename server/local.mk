@@ -8,7 +8,7 @@ DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c
 sbin_PROGRAMS += server/fleetcastd
 server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBARCHIVE_CFLAGS)
+	$(LIBARCHIVE_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 server_fleetcastd_SOURCES = \
 	server/server.h \
 	server/fleetcastd.c \
@@ -24,7 +24,7 @@ server_fleetcastd_SOURCES = \
 	server/xfer.c \
 	server/auto.c \
 	server/sched.c server/sched_group.c server/sched.h
-server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS)
+server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS) $(LIBSYSTEMD_LIBS)
 
 # What `fleetcast sim` runs: the server's own scheduler against a virtual
 # clock.
