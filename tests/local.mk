@@ -358,3 +358,7 @@ EXTRA_DIST += tests/integration/selftest_lib.sh
 ## a lab, the tbf bucket choice, mcast-report.py's medians and fractions,
 ## mcast-throughput's new options (bench/blast must be built for it).
 TESTS += tests/integration/bench_selftest.sh
+
+## Real virtual machines (issue 13): the short form of `fleetcast bench
+## vmlab`, 3 QEMU machines with the agent .deb of this tree, cases 1-3, 5.
+TESTS += tests/integration/vmlab_short.sh
