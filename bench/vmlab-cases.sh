@@ -26,11 +26,15 @@ vc_json()
 {
 	python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    d = None     # no answer (a machine not known yet): no value
 for k in sys.argv[1:]:
-    d = d[int(k)] if isinstance(d, list) else d.get(k)
-    if d is None:
+    if not isinstance(d, (dict, list)):
+        d = None
         break
+    d = d[int(k)] if isinstance(d, list) else d.get(k)
 print("null" if d is None else d)
 ' "$@"
 }
@@ -114,21 +118,23 @@ EOF
 # vc_run SCENARIO I...: start a run on vmI..., print its id.
 vc_run()
 {
-	local sc=$1 args=() i out
+	local sc=$1
 	shift
-	for i in "$@"; do
-		args+=(--machine "vm$i")
-	done
-	out=$(vl_fc scenario run "$sc" "${args[@]}" 2>>"$VL_OUT/cli.log") ||
-	    return 1
-	echo "$out" | tail -n 1
+	# The machine names are vm1..vm32: no quoting needed when split.
+	# shellcheck disable=SC2046
+	vl_fc scenario run "$sc" $(printf -- '--machine vm%s ' "$@") \
+	    2>>"$VL_OUT/cli.log" > "$VL_OUT/work/run.out" || return 1
+	tail -n 1 "$VL_OUT/work/run.out"
 }
 
 vc_mstate()
 {
 	vl_fc run show "$1" --json 2>/dev/null | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
 for m in d["machines"]:
     if m["name"] == sys.argv[1]:
         v = m[sys.argv[2]]

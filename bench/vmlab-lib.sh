@@ -202,7 +202,10 @@ vl_image()
 		chroot "$dir.tmp/root" dpkg-query -W > "$dir.tmp/versions"
 		cp "$dir.tmp/root"/boot/vmlinuz-* "$dir.tmp/vmlinuz"
 		cp "$dir.tmp/root"/boot/initrd.img-* "$dir.tmp/initrd"
-		mkfs.ext4 -q -L fcroot -d "$dir.tmp/root" "$dir.tmp/root.raw" 2G ||
+		# Its "Creating regular file" goes to the log, not to stdout
+		# (which is --json's).
+		mkfs.ext4 -q -L fcroot -d "$dir.tmp/root" "$dir.tmp/root.raw" 2G \
+		    > "$dir.tmp/mkfs.log" 2>&1 ||
 		    vl_die "mkfs.ext4 of the image"
 		rm -rf "$dir.tmp/root"
 		rm -rf "$dir"
