@@ -283,13 +283,16 @@ vl_fc()
 	    FLEETCAST_TOKEN_FILE="$VL_OUT/srv/api.token" "$VL_FC" "$@"
 }
 
+# The server shares the host's file system: a large package (case 8) is
+# added by its path in work/ (package_dirs) rather than uploaded.
 vl_server_start()
 {
 	local i
 	ip netns exec "$VL_NS" "$VL_FCD" -d -v --state_dir "$VL_OUT/srv" \
 	    --control_listen "$VL_SERVER_IP:$VL_CONTROL_PORT" \
 	    --api_listen "${VL_API#http://}" --interface fcbr0 \
-	    --trusted_keys "$VL_OUT/sign.pub" "$@" \
+	    --trusted_keys "$VL_OUT/sign.pub" --package_dirs "$VL_OUT/work" \
+	    "$@" \
 	    >> "$VL_OUT/fleetcastd.log" 2>&1 &
 	VL_SERVER_PID=$!
 	for ((i = 0; i < 100; i++)); do
