@@ -25,6 +25,9 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "conf.h"
 #include "crypto.h"
@@ -595,6 +598,16 @@ main(int argc, char **argv)
 		fatalx("runs: restoring the runs in flight failed");
 	log_info("fleetcastd %s started, state in %s", SERVER_VERSION,
 	    srv.state_dir);
+#ifdef HAVE_LIBSYSTEMD
+	/*
+	 * Under systemd (Type=notify) the unit counts as started only now,
+	 * with the sockets bound and the runs in flight restored, so that a
+	 * unit ordered after fleetcastd.service finds the API answering.
+	 * Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+	 */
+	if ((i = sd_notify(0, "READY=1")) < 0)
+		log_warnx("sd_notify READY=1: %s", strerror(-i));
+#endif
 
 	event_base_dispatch(srv.base);
 	unlink(pidf);

@@ -9,7 +9,7 @@ DB_SOURCES = server/db.c server/db_int.h server/db_machine.c server/db_run.c \
 sbin_PROGRAMS += server/fleetcastd
 server_fleetcastd_CFLAGS = $(AM_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBARCHIVE_CFLAGS)
+	$(LIBARCHIVE_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 server_fleetcastd_SOURCES = \
 	server/server.h \
 	server/fleetcastd.c \
@@ -32,7 +32,7 @@ server_fleetcastd_SOURCES = \
 	server/sched.c server/sched_group.c server/sched.h \
 	server/sim.c server/sim.h server/sim_int.h server/sim_input.c \
 	server/sim_input.h server/sim_report.c server/sim_svg.c
-server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS) -lm
+server_fleetcastd_LDADD = $(COMMON_LIBS) $(SQLITE_LIBS) $(LIBSYSTEMD_LIBS) -lm
 # The package feed (server/feed.c).
 server_fleetcastd_CFLAGS += $(LIBCURL_CFLAGS)
 server_fleetcastd_LDADD += $(LIBCURL_LIBS)

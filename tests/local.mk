@@ -412,3 +412,6 @@ TESTS += tests/integration/metrics.sh
 TESTS += tests/integration/api_tls.sh
 EXTRA_DIST += tests/browser
 CLEANFILES += tests/browser/shots/*.png
+## Real virtual machines (issue 13): the short form of `fleetcast bench
+## vmlab`, 3 QEMU machines with the agent .deb of this tree, cases 1-3, 5.
+TESTS += tests/integration/vmlab_short.sh

@@ -59,6 +59,15 @@ bench_usage(FILE *f, const struct bench_paths *bp)
 	    "      peak RSS; every copy compared byte for byte; CSV, JSON and a\n"
 	    "      gnuplot chart in DIR.  'fleetcast bench mcast-throughput\n"
 	    "      --help' lists every option.\n"
+	    "  vmlab [--vms N] [--memory MiB] [--out DIR] [--json] [--keep]\n"
+	    "      [--short] [--cases LIST] [--deb FILE] [--cache DIR]\n"
+	    "      real Debian 12 virtual machines (QEMU, KVM or TCG) with\n"
+	    "      the fleetcast-agent .deb, started by systemd, on a bridge\n"
+	    "      in a network namespace with a real fleetcastd: enrollment,\n"
+	    "      service packs, next-boot updates across real reboots,\n"
+	    "      power-off, the next-boot limit, automatic updates, agent\n"
+	    "      crashes; a table or --json, exit 0 only if every case\n"
+	    "      passed ('fleetcast bench vmlab --help').\n"
 	    "  lab up|down|exec|loss|shape|hosts|list ...\n"
 	    "      build and use the lab by hand ('fleetcast bench lab help').\n"
 	    "  list\n"
@@ -294,6 +303,7 @@ cmd_bench(int argc, char **argv)
 
 const struct cli_entry cmd_bench_entries[] = {
 	{ "bench", NULL, cmd_bench,
-	    "benchmark multicast throughput in a namespace lab", NULL, NULL },
+	    "benchmark multicast throughput in a namespace lab; run the VM lab",
+	    NULL, NULL },
 	{ NULL, NULL, NULL, NULL, NULL, NULL }
 };
