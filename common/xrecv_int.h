@@ -50,6 +50,7 @@ struct xr_cand {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;		/* ACKs */
 	struct udp_addr		 addr;
 	uint64_t		 challenge;
 	uint64_t		 hello_at;
@@ -107,6 +108,7 @@ struct xrecv {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;
 	struct udp_addr		 sender;
 	struct proto_geom	 geom;
 	struct proto_announce	 lock_ann;
@@ -159,7 +161,10 @@ struct xrecv {
 	uint8_t			 symbuf[PROTO_MAX_SYM];	/* not yet authentic */
 
 	uint64_t		 rx_hw_seq;
+	uint32_t		 rx_hw_tx_us;	/* its tx_us, echoed in REPORT */
+	uint64_t		 rx_hw_at;	/* us when it arrived */
 	uint32_t		 rx_packets;	/* of our session, any kind */
+	uint64_t		 rx_bytes;	/* their bytes */
 	uint32_t		 overflow_base;
 	uint32_t		 overflow;
 	uint32_t		 overflow_reported;
@@ -203,6 +208,17 @@ static inline void
 xr_setbit(uint8_t *m, uint64_t i)
 {
 	m[i >> 3] |= (uint8_t)(1 << (i & 7));
+}
+
+/* An authentic sender packet: the highest seq seen, for the REPORT. */
+static inline void
+xr_saw_seq(struct xrecv *r, const struct proto_hdr *h)
+{
+	if (h->seq > r->rx_hw_seq) {
+		r->rx_hw_seq = h->seq;
+		r->rx_hw_tx_us = h->tx_us;
+		r->rx_hw_at = mono_us();
+	}
 }
 
 /* xrecv_join.c: from the first ANNOUNCE to a locked session. */

@@ -42,7 +42,9 @@ xr_join_hello(struct xrecv *r, struct xr_cand *c)
 	struct proto_hello	h;
 	struct wire_w		w;
 	uint8_t			body[32], nonce[PROTO_NONCE_LEN];
-	uint8_t			dgram[PROTO_HDR_LEN + 32 + PROTO_TAG_LEN];
+	uint8_t			sub[PROTO_SUB_LEN];
+	uint8_t			dgram[PROTO_HDR_LEN + PROTO_SUB_LEN + 32 +
+				    PROTO_TAG_LEN];
 	ssize_t			n;
 
 	if (crypto_random(&c->challenge, sizeof(c->challenge)) == -1 ||
@@ -53,7 +55,8 @@ xr_join_hello(struct xrecv *r, struct xr_cand *c)
 	h.challenge = c->challenge;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_hello(&w, &h);
-	n = proto_seal(c->kf, PROTO_HELLO, c->session, nonce, NULL, body,
+	proto_feedback_sub(r->rid, sub);
+	n = proto_seal(c->kf, PROTO_HELLO, c->session, nonce, sub, body,
 	    w.len, dgram, sizeof(dgram));
 	if (n == -1)
 		fatalx("xrecv: seal failed");
@@ -68,6 +71,7 @@ xr_join_cand_free(struct xr_cand *c)
 {
 	aead_free(c->kd);
 	aead_free(c->kf);
+	aead_free(c->ka);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -172,8 +176,9 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 	struct proto_announce	 a;
 	struct proto_geom	 geom;
 	struct xr_cand		*c;
-	struct aead		*akd, *akf;
+	struct aead		*akd, *akf, *aka;
 	uint8_t			 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t			 ka[AEAD_KEY_LEN];
 	uint8_t			 plain[PROTO_ANNOUNCE_LEN];
 	uint64_t		 now = mono_ms();
 	int			 i;
@@ -193,16 +198,20 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 			r->drops[PROTO_DROP_SESSION]++;
 			return (0);
 		}
-		if (proto_derive_keys(r->conf.key, h->session, kd, kf) == -1)
+		if (proto_derive_keys(r->conf.key, h->session, kd, kf,
+		    ka) == -1)
 			fatalx("xrecv: key derivation failed");
 		akd = aead_new(kd);
 		akf = aead_new(kf);
+		aka = aead_new(ka);
 		explicit_bzero(kd, sizeof(kd));
 		explicit_bzero(kf, sizeof(kf));
+		explicit_bzero(ka, sizeof(ka));
 		if (proto_open(akd, h, plain, sizeof(plain)) == -1) {
 			r->drops[PROTO_DROP_AUTH]++;
 			aead_free(akd);
 			aead_free(akf);
+			aead_free(aka);
 			return (0);
 		}
 		/*
@@ -225,6 +234,7 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		c = &r->cand[r->ncand++];
 		c->kd = akd;
 		c->kf = akf;
+		c->ka = aka;
 		c->session = h->session;
 	} else if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
@@ -350,7 +360,8 @@ xr_join_lock(struct xrecv *r, struct xr_cand *c)
 	r->session = c->session;
 	r->kd = c->kd;
 	r->kf = c->kf;
-	c->kd = c->kf = NULL;
+	r->ka = c->ka;
+	c->kd = c->kf = c->ka = NULL;
 	r->sender = c->addr;
 	if (proto_geom_init(g, c->ann.size, c->ann.sym, c->ann.k,
 	    c->ann.il) == -1)

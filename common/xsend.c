@@ -353,6 +353,7 @@ xsend_send_announce(struct xsend *s)
 	a.report_ms = XS_REPORT_MS;
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
+	a.deadline_ms = UINT32_MAX;	/* no deadline set */
 	if (s->digest_ok && (s->conf.has_digest ||
 	    s->next_sym == s->geom.nsym)) {
 		a.flags |= PROTO_AF_DIGEST;
@@ -360,7 +361,7 @@ xsend_send_announce(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_announce(&w, &a);
-	xs_sock_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
+	xs_sock_send_ctl(s, s->kd, PROTO_ANNOUNCE, &w, &s->conf.group);
 }
 
 static void
@@ -373,7 +374,7 @@ xsend_announce_cb(evutil_socket_t fd, short ev, void *arg)
 
 static void
 xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
-    uint8_t verdict)
+    uint8_t verdict, uint8_t reason)
 {
 	struct proto_ack	a;
 	struct wire_w		w;
@@ -383,9 +384,10 @@ xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
 	a.incarnation = p->incarnation;
 	a.challenge = challenge;
 	a.verdict = verdict;
+	a.reason = verdict == PROTO_ACK_REJECTED ? reason : PROTO_RJ_NONE;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ack(&w, &a);
-	xs_sock_send_ctl(s, PROTO_ACK, &w, &p->addr);
+	xs_sock_send_ctl(s, s->ka, PROTO_ACK, &w, &p->addr);
 }
 
 static struct xs_peer *
@@ -440,7 +442,9 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 			tmp.rid = h->rid;
 			tmp.incarnation = h->incarnation;
 			tmp.addr = *from;
-			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED);
+			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED,
+			    s->state == XS_FINISHED ? PROTO_RJ_FINISHED :
+			    PROTO_RJ_FULL);
 			return;
 		}
 		s->peers = xreallocarray(s->peers, s->npeers + 1,
@@ -497,7 +501,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		xs_peer_state(s, p, XSP_JOINED);
 	}
 	p->last_heard = mono_ms();
-	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED);
+	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED, 0);
 	if (s->state == XS_LINGER)
 		xsend_fsm(s, XE_BUSY);
 }
@@ -518,7 +522,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	p->last_heard = mono_ms();
 	/* A straggler we refused hears it again until it stops. */
 	if (p->refused) {
-		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
 		return;
 	}
 	if (r->have_bytes <= s->geom.size)
@@ -541,7 +545,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 			    "the whole file", s->session, p->name);
 			xs_peer_state(s, p, XSP_DONE);
 		}
-		xs_send_ack(s, p, 0, PROTO_ACK_DONE);
+		xs_send_ack(s, p, 0, PROTO_ACK_DONE, 0);
 		return;
 	case PROTO_R_FAILED:
 		if (p->state != XSP_FAILED) {
@@ -551,7 +555,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 			    "%s", s->session, p->name, p->err);
 			xs_peer_state(s, p, XSP_FAILED);
 		}
-		xs_send_ack(s, p, 0, PROTO_ACK_FAILED);
+		xs_send_ack(s, p, 0, PROTO_ACK_FAILED, 0);
 		return;
 	}
 	if (s->state == XS_WAITING)
@@ -622,18 +626,21 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
+		hello.rid = h->rid;
 		xs_hello(s, &hello, from);
 	} else if (h->type == PROTO_HELD) {
 		if (proto_get_held(plain, h->ctlen, &held) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
+		held.rid = h->rid;
 		xs_held(s, &held);
 	} else {
 		if (proto_get_report(plain, h->ctlen, &rep) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
+		rep.rid = h->rid;
 		xs_report(s, &rep);
 	}
 }
@@ -671,7 +678,7 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	 * that this step's rate no longer counts it.
 	 */
 	if ((p = xs_rate_straggler(s, now)) != NULL) {
-		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
 		xs_peer_state(s, p, XSP_FAILED);
 	}
 	xs_rate_step(s, now, &lag, &slowest);
@@ -827,6 +834,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	struct xsend	*s;
 	struct stat	 st;
 	uint8_t		 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t		 ka[AEAD_KEY_LEN];
 	uint32_t	 sym;
 	int		 mtu;
 
@@ -867,14 +875,16 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 		if (crypto_random(&s->session, sizeof(s->session)) == -1)
 			fatalx("xsend: no randomness");
 	} while (s->session == 0);
-	if (proto_derive_keys(conf->key, s->session, kd, kf) == -1) {
+	if (proto_derive_keys(conf->key, s->session, kd, kf, ka) == -1) {
 		snprintf(err, errlen, "key derivation failed");
 		goto fail;
 	}
 	s->kd = aead_new(kd);
 	s->kf = aead_new(kf);
+	s->ka = aead_new(ka);
 	explicit_bzero(kd, sizeof(kd));
 	explicit_bzero(kf, sizeof(kf));
+	explicit_bzero(ka, sizeof(ka));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
 
 	if ((s->xsock = xs_sock_open(base, conf, xs_feedback, err,
@@ -963,6 +973,7 @@ xsend_free(struct xsend *s)
 		sha256_free(s->sha);
 	aead_free(s->kd);
 	aead_free(s->kf);
+	aead_free(s->ka);
 	xs_ring_free(s);
 	free(s->sendbuf);
 	xs_repair_free(s);

@@ -92,6 +92,7 @@ struct xs_peer {
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
 	int			 refused;	/* we refused it (straggler) */
+	uint8_t			 reason;	/* why: enum proto_reason */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
 };
@@ -125,6 +126,7 @@ struct xsend {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;		/* ACKs (PSK mode) */
 	uint64_t		 seq;
 	struct proto_geom	 geom;
 	struct fec		*fec;
@@ -213,6 +215,16 @@ struct xsend {
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
 
+/*
+ * The send time every sender nonce carries (doc/protocol.md, Header): us
+ * since xsend_start, mod 2^32, for the receivers' echo.
+ */
+static inline uint32_t
+xs_tx_us(const struct xsend *s)
+{
+	return ((uint32_t)(mono_us() - s->t_start));
+}
+
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);
 void		 xs_rate_report(struct xsend *, struct xs_peer *,
@@ -252,7 +264,7 @@ void		 xs_sock_release(struct xs_sock *, struct xsend *);
 struct udp_tx	*xs_sock_tx(struct xs_sock *, const struct udp_addr *);
 int		 xs_sock_port(struct xs_sock *);
 uint8_t		*xs_sock_slot(struct xsend *, size_t);
-void		 xs_sock_send_ctl(struct xsend *, uint8_t, struct wire_w *,
-		     const struct udp_addr *);
+void		 xs_sock_send_ctl(struct xsend *, struct aead *, uint8_t,
+		     struct wire_w *, const struct udp_addr *);
 
 #endif

@@ -148,10 +148,8 @@ xs_rate_report(struct xsend *s, struct xs_peer *p,
 	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
 	xs_rate_drain(s, p, r->rx_hw_seq);
-	if (r->has_rx) {
-		s->have_rx = 1;
-		xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
-	}
+	s->have_rx = 1;
+	xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
 	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
 }
 
@@ -542,6 +540,7 @@ xs_rate_straggler(struct xsend *s, uint64_t now)
 		log_info("xsend %016" PRIx64 ": receiver %s refused: %s",
 		    s->session, p->name, p->err);
 		p->refused = 1;
+		p->reason = PROTO_RJ_STRAGGLER;
 		return (p);	/* one per step: the medians change */
 	}
 	return (NULL);

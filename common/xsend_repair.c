@@ -220,7 +220,7 @@ xs_repair_emit_parity(struct xsend *s, uint32_t g)
 	}
 	if (++s->seq == UINT64_MAX)
 		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
+	proto_sender_nonce(s->seq, xs_tx_us(s), nonce);
 	wire_store32(sub, g);
 	wire_store32(sub + 4, s->g_sent[g]);
 	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, par,
@@ -405,7 +405,7 @@ xs_repair_flush_ncf(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ncf(&w, &s->ncf);
-	xs_sock_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
+	xs_sock_send_ctl(s, s->kd, PROTO_NCF, &w, &s->conf.group);
 	s->ncf.n = 0;
 }
 

@@ -231,14 +231,14 @@ main(int argc, char **argv)
 			return (2);
 		}
 		/*
-		 * Header of an ANNOUNCE (version 2), a fresh session each
-		 * time, a sender nonce (4 zero bytes), then noise.
+		 * Header of an ANNOUNCE (version 3), a fresh session each
+		 * time, a sender nonce, then noise.
 		 */
 		for (i = 0; i < count; i++)
 			buf[i] = (uint8_t)random();
 		buf[0] = 'F';
 		buf[1] = 'C';
-		buf[2] = 2;
+		buf[2] = 3;
 		buf[3] = 3;
 		for (done = 0; done < 3; done++) {
 			buf[4] = (uint8_t)(done + 1);

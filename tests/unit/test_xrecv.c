@@ -45,6 +45,7 @@ struct fake {
 	struct udp_addr		to;	/* the receiver's data address */
 	uint64_t		session;
 	struct aead		*kd;
+	struct aead		*ka;
 	struct aead		*kf;
 	uint64_t		seq;
 	struct proto_announce	ann;
@@ -172,14 +173,16 @@ rcv_end(struct rcv *r)
 static void
 fake_init(struct fake *f, uint64_t session, uint64_t size, uint16_t sym)
 {
-	uint8_t	kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t	kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN], ka[AEAD_KEY_LEN];
 
 	memset(f, 0, sizeof(*f));
 	f->fd = xpeer_socket("127.0.0.1", 0);
 	f->session = session;
-	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf) == 0);
+	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf, ka) == 0);
 	f->kd = aead_new(kd);
 	f->kf = aead_new(kf);
+	f->ka = aead_new(ka);
+	f->ann.deadline_ms = UINT32_MAX;
 	f->ann.size = size;
 	f->ann.sym = sym;
 	f->ann.k = 4;
@@ -205,6 +208,7 @@ fake_free(struct fake *f)
 	close(f->fd);
 	aead_free(f->kd);
 	aead_free(f->kf);
+	aead_free(f->ka);
 }
 
 static void
@@ -226,9 +230,10 @@ fake_send2(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
 	ssize_t	n;
 
-	proto_sender_nonce(++f->seq, nonce);
-	n = proto_seal(f->kd, type, f->session, nonce, sub, body, len, dg,
-	    sizeof(dg));
+	f->seq++;
+	proto_sender_nonce(f->seq, (uint32_t)f->seq * 1000, nonce);
+	n = proto_seal(type == PROTO_ACK ? f->ka : f->kd, type, f->session,
+	    nonce, sub, body, len, dg, sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
 	if (forged)
 		dg[n - PROTO_TAG_LEN - 1] ^= 0x01;
@@ -264,6 +269,7 @@ fake_ack(struct fake *f, uint64_t challenge, uint8_t verdict)
 	a.incarnation = f->hello.incarnation;
 	a.challenge = challenge;
 	a.verdict = verdict;
+	a.reason = verdict == PROTO_ACK_REJECTED ? PROTO_RJ_STRAGGLER : 0;
 	wire_w_fixed(&w, body, sizeof(body));
 	CU_ASSERT_FATAL(proto_put_ack(&w, &a) == 0);
 	fake_send(f, PROTO_ACK, NULL, body, w.len, &f->rcv);
@@ -318,11 +324,13 @@ fake_poll(struct fake *f)
 			continue;
 		if (h.type == PROTO_HELLO &&
 		    proto_get_hello(plain, h.ctlen, &hello) == 0) {
+			hello.rid = h.rid;
 			f->hello = hello;
 			f->rcv = from;
 			f->nhello++;
 		} else if (h.type == PROTO_REPORT &&
 		    proto_get_report(plain, h.ctlen, &f->rep) == 0) {
+			f->rep.rid = h.rid;
 			f->nreport++;
 			f->naks += f->rep.nnak;
 		}

@@ -46,6 +46,7 @@ struct snd {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;
 	struct udp_addr		 from;	/* source of its packets */
 	int			 nann;
 	struct proto_announce	 ann;	/* the last one */
@@ -165,6 +166,7 @@ snd_poll(struct snd *s)
 	struct udp_addr		from;
 	uint8_t			buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
 	uint8_t			kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t			ka[AEAD_KEY_LEN];
 	uint64_t		b;
 	ssize_t			n;
 
@@ -179,9 +181,10 @@ snd_poll(struct snd *s)
 		if (s->kd == NULL) {
 			s->session = h.session;
 			CU_ASSERT_FATAL(proto_derive_keys(key, h.session, kd,
-			    kf) == 0);
+			    kf, ka) == 0);
 			s->kd = aead_new(kd);
 			s->kf = aead_new(kf);
+			s->ka = aead_new(ka);
 		}
 		if (h.type == PROTO_ANNOUNCE &&
 		    proto_open(s->kd, &h, plain, sizeof(plain)) == 0 &&
@@ -212,6 +215,7 @@ snd_end(struct snd *s)
 	close(s->data);
 	aead_free(s->kd);
 	aead_free(s->kf);
+	aead_free(s->ka);
 }
 
 static enum xsend_pstate
@@ -247,10 +251,12 @@ frcv_send(struct frcv *f, struct snd *s, uint8_t type, const void *body,
     size_t len, uint8_t *keep, size_t *keeplen)
 {
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
+	uint8_t	sub[PROTO_SUB_LEN];
 	ssize_t	n;
 
 	CU_ASSERT_FATAL(crypto_random(nonce, sizeof(nonce)) == 0);
-	n = proto_seal(s->kf, type, s->session, nonce, NULL, body, len, dg,
+	proto_feedback_sub(f->rid, sub);
+	n = proto_seal(s->kf, type, s->session, nonce, sub, body, len, dg,
 	    sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
 	CU_ASSERT(sendto(f->fd, dg, (size_t)n, 0,
@@ -305,7 +311,7 @@ frcv_poll(struct frcv *f, struct snd *s)
 	while ((n = recv(f->fd, buf, sizeof(buf), 0)) > 0) {
 		if (proto_decode(buf, (size_t)n, &h, &why) == 0 &&
 		    h.type == PROTO_ACK &&
-		    proto_open(s->kd, &h, plain, sizeof(plain)) == 0 &&
+		    proto_open(s->ka, &h, plain, sizeof(plain)) == 0 &&
 		    proto_get_ack(plain, h.ctlen, &f->ack) == 0)
 			f->nack++;
 	}
@@ -797,7 +803,7 @@ test_skip_hostile_held(void)
 	stale = snd_drops(&s, PROTO_DROP_STALE);
 	/* 16 bits for 9 blocks: longer than the geometry. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store16(body + 16, 16);
+	wire_store16(body + 8, 16);
 	body[len - 1] |= 0x80;
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* 9 bits, and bit 12 set past the last block. */
@@ -810,12 +816,12 @@ test_skip_hostile_held(void)
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* Chunk 1: past the file. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store32(body + 12, 1);
+	wire_store32(body + 4, 1);
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* No bits at all. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store16(body + 16, 0);
-	frcv_send(&f, &s, PROTO_HELD, body, 18, NULL, NULL);
+	wire_store16(body + 8, 0);
+	frcv_send(&f, &s, PROTO_HELD, body, PROTO_HELD_HDR, NULL, NULL);
 	/* Not a receiver of ours; ours, another incarnation. */
 	frcv_init(&other, 0x82, 1);
 	frcv_held(&other, &s, 0, SK_NBLOCKS);
