@@ -1105,6 +1105,9 @@ xrecv_new(struct event_base *base, const struct xrecv_conf *conf,
 				fatalx("xrecv: no randomness");
 		} while (r->rid == 0);
 	}
+	/* A member is who the server says, whatever the state file says. */
+	if (conf->rid != 0)
+		r->rid = conf->rid;
 	do {
 		if (crypto_random(&r->incarnation,
 		    sizeof(r->incarnation)) == -1)
@@ -1193,6 +1196,7 @@ xrecv_free(struct xrecv *r)
 	free(r->part);
 	free(r->statepath);
 	explicit_bzero(r->conf.key, sizeof(r->conf.key));
+	explicit_bzero(r->conf.member_key, sizeof(r->conf.member_key));
 	free(r);
 }
 

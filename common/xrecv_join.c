@@ -193,6 +193,14 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		r->drops[PROTO_DROP_RANGE]++;
 		return (0);
 	}
+	/*
+	 * Told which session to take (the agent, from START): no other
+	 * costs a derivation (issue #12 finding 4).
+	 */
+	if (r->conf.session != 0 && h->session != r->conf.session) {
+		r->drops[PROTO_DROP_SESSION]++;
+		return (0);
+	}
 	if ((c = xr_join_cand(r, h->session)) == NULL) {
 		if (!xr_join_may_derive(r, from, now)) {
 			r->drops[PROTO_DROP_SESSION]++;
@@ -200,6 +208,13 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		}
 		if (proto_derive_keys(r->conf.key, h->session, kd, kf,
 		    ka) == -1)
+			fatalx("xrecv: key derivation failed");
+		/* Member mode: our own feedback and ACK keys. */
+		if (r->conf.rid != 0 &&
+		    (proto_derive(r->conf.member_key, PROTO_K_FEEDBACK,
+		    h->session, kf) == -1 ||
+		    proto_derive(r->conf.member_key, PROTO_K_ACK, h->session,
+		    ka) == -1))
 			fatalx("xrecv: key derivation failed");
 		akd = aead_new(kd);
 		akf = aead_new(kf);
@@ -257,6 +272,20 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 			log_debug("xrecv: session %016" PRIx64 " offers %"
 			    PRIu64 " bytes, not the expected file: ignored",
 			    c->session, a.size);
+		c->refused = 1;
+		r->drops[PROTO_DROP_RANGE]++;
+		return (0);
+	}
+	/*
+	 * A sender keyed per member answers only its members, a PSK sender
+	 * no member key: the other kind is never answered.
+	 */
+	if (((a.flags & PROTO_AF_MEMBERS) != 0) != (r->conf.rid != 0)) {
+		if (!c->refused)
+			log_warnx("xrecv: session %016" PRIx64 " %s", c->session,
+			    r->conf.rid != 0 ? "is not keyed per member: "
+			    "ignored" : "takes only the members of a server "
+			    "run (member keys), not a PSK receiver");
 		c->refused = 1;
 		r->drops[PROTO_DROP_RANGE]++;
 		return (0);

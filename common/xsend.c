@@ -47,7 +47,6 @@
 #include "xmalloc.h"
 #include "xsend_int.h"
 
-#define XS_MAX_PEERS		4096
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_PROGRESS_MS		250	/* progress callback, debug line */
@@ -354,6 +353,8 @@ xsend_send_announce(struct xsend *s)
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
 	a.deadline_ms = UINT32_MAX;	/* no deadline set */
+	if (s->nmem > 0)
+		a.flags |= PROTO_AF_MEMBERS;
 	if (s->digest_ok && (s->conf.has_digest ||
 	    s->next_sym == s->geom.nsym)) {
 		a.flags |= PROTO_AF_DIGEST;
@@ -387,14 +388,19 @@ xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
 	a.reason = verdict == PROTO_ACK_REJECTED ? reason : PROTO_RJ_NONE;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ack(&w, &a);
-	xs_sock_send_ctl(s, s->ka, PROTO_ACK, &w, &p->addr);
+	xs_sock_send_ctl(s, p->ka, PROTO_ACK, &w, &p->addr);
 }
 
 static struct xs_peer *
 xs_find(struct xsend *s, uint64_t rid)
 {
-	int	i;
+	struct xs_member	*m;
+	int			 i;
 
+	if (s->nmem > 0) {
+		m = xs_admit_member(s, rid);
+		return (m != NULL && m->peer >= 0 ? &s->peers[m->peer] : NULL);
+	}
 	for (i = 0; i < s->npeers; i++)
 		if (s->peers[i].rid == rid)
 			return (&s->peers[i]);
@@ -425,33 +431,33 @@ xs_gate(struct xsend *s)
 		xsend_fsm(s, XE_GATE);
 }
 
+/*
+ * A HELLO: a new receiver gets a slot (xsend_admit.c decides whether
+ * there is one), a known one is answered again or has restarted.  ka is
+ * the key of our ACKs to it.
+ */
 static void
 xs_hello(struct xsend *s, const struct proto_hello *h,
-    const struct udp_addr *from)
+    const struct udp_addr *from, struct aead *ka)
 {
-	struct xs_peer		*p;
+	struct xs_peer		*p, tmp;
 	struct xsend_peer_info	 pi;
+	uint8_t			 reason = PROTO_RJ_FINISHED;
 	int			 i;
 
 	p = xs_find(s, h->rid);
 	if (p == NULL) {
-		if (s->npeers == XS_MAX_PEERS || s->state == XS_FINISHED) {
-			struct xs_peer tmp;
-
+		if (s->state == XS_FINISHED ||
+		    (p = xs_admit_slot(s, h->rid, &reason)) == NULL) {
 			memset(&tmp, 0, sizeof(tmp));
 			tmp.rid = h->rid;
 			tmp.incarnation = h->incarnation;
 			tmp.addr = *from;
+			tmp.ka = ka;
 			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED,
-			    s->state == XS_FINISHED ? PROTO_RJ_FINISHED :
-			    PROTO_RJ_FULL);
+			    reason);
 			return;
 		}
-		s->peers = xreallocarray(s->peers, s->npeers + 1,
-		    sizeof(*s->peers));
-		p = &s->peers[s->npeers++];
-		memset(p, 0, sizeof(*p));
-		p->rid = h->rid;
 		p->state = XSP_JOINED;
 		p->incarnation = h->incarnation;
 		p->addr = *from;
@@ -607,7 +613,12 @@ xs_held(struct xsend *s, const struct proto_held *h)
 	    "%u", s->session, p->name, h->chunk);
 }
 
-/* An answer of one of our receivers: HELLO, REPORT or HELD. */
+/*
+ * An answer of one of our receivers: HELLO, REPORT or HELD.  Its id
+ * picks its key before anything is decrypted (member mode: an id we do
+ * not expect is dropped here), and each receiver's answers are bounded
+ * in rate.
+ */
 static void
 xs_feedback(struct xsend *s, const struct proto_hdr *h,
     const struct udp_addr *from)
@@ -615,9 +626,13 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 	struct proto_hello	hello;
 	struct proto_report	rep;
 	struct proto_held	held;
+	struct aead		*kf, *ka;
 	uint8_t			plain[PROTO_MAX_DGRAM];
 
-	if (proto_open(s->kf, h, plain, sizeof(plain)) == -1) {
+	if ((kf = xs_admit_key(s, h->rid, &ka)) == NULL ||
+	    !xs_admit_rate(s, xs_find(s, h->rid), h->rid, mono_us()))
+		return;
+	if (proto_open(kf, h, plain, sizeof(plain)) == -1) {
 		s->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -627,7 +642,7 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 			return;
 		}
 		hello.rid = h->rid;
-		xs_hello(s, &hello, from);
+		xs_hello(s, &hello, from, ka);
 	} else if (h->type == PROTO_HELD) {
 		if (proto_get_held(plain, h->ctlen, &held) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
@@ -886,6 +901,9 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	explicit_bzero(kf, sizeof(kf));
 	explicit_bzero(ka, sizeof(ka));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
+	if (xs_admit_init(s, conf, err, errlen) == -1)
+		goto fail;
+	s->conf.members = NULL;		/* the caller's: not kept */
 
 	if ((s->xsock = xs_sock_open(base, conf, xs_feedback, err,
 	    errlen)) == NULL)
@@ -974,6 +992,7 @@ xsend_free(struct xsend *s)
 	aead_free(s->kd);
 	aead_free(s->kf);
 	aead_free(s->ka);
+	xs_admit_free(s);
 	xs_ring_free(s);
 	free(s->sendbuf);
 	xs_repair_free(s);

@@ -27,6 +27,15 @@ enum xsend_pstate {
 	XSP_DROPPED,
 };
 
+/* A receiver a server run expects: its id and its own key M_m. */
+struct xsend_member {
+	uint64_t	 rid;
+	uint8_t		 key[AEAD_KEY_LEN];
+};
+
+/* PSK mode: receivers taken, first come, when max_receivers is 0. */
+#define XSEND_MAX_RECEIVERS	1024
+
 struct xsend_conf {
 	const char	*path;		/* file to send */
 	struct udp_addr	 group;
@@ -42,6 +51,15 @@ struct xsend_conf {
 	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
 	int		 eject_ms;	/* 0: never refuse a straggler */
 	uint8_t		 key[AEAD_KEY_LEN];
+	/*
+	 * Member mode (fleetcastd): the only receivers taken, each with its
+	 * own feedback and ACK keys derived from its key (doc/protocol.md,
+	 * Keys); copied by xsend_new.  NULL: PSK mode, every receiver's
+	 * feedback keyed by key, the first max_receivers (0: 1024) taken.
+	 */
+	const struct xsend_member *members;
+	int		 nmembers;
+	int		 max_receivers;
 	/*
 	 * The file's SHA-256 when the caller knows it (fleetcastd: the
 	 * package's): the sender then does not hash the file, announces it

@@ -91,10 +91,24 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
+	int			 member;	/* s->mem index, -1: PSK mode */
+	struct aead		*ka;		/* our ACKs to it */
+	double			 fb_tokens;	/* feedback rate bucket */
+	uint64_t		 fb_us;
 	int			 refused;	/* we refused it (straggler) */
 	uint8_t			 reason;	/* why: enum proto_reason */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
+};
+
+/* An expected receiver (member mode): its keys of this session. */
+struct xs_member {
+	uint64_t		 rid;
+	struct aead		*kf;
+	struct aead		*ka;
+	int			 peer;		/* its slot, -1: none yet */
+	double			 fb_tokens;	/* HELLOs before a slot */
+	uint64_t		 fb_us;
 };
 
 struct xs_slot {
@@ -169,6 +183,9 @@ struct xsend {
 
 	struct xs_peer		*peers;
 	int			 npeers;
+	struct xs_member	*mem;		/* sorted by rid */
+	int			 nmem;		/* 0: PSK mode */
+	int			 max_receivers;	/* PSK mode */
 
 	double			 rate;
 	double			 tokens;
@@ -224,6 +241,16 @@ xs_tx_us(const struct xsend *s)
 {
 	return ((uint32_t)(mono_us() - s->t_start));
 }
+
+/* xsend_admit.c: whom the sender listens to, with which key. */
+int		 xs_admit_init(struct xsend *, const struct xsend_conf *,
+		     char *, size_t);
+void		 xs_admit_free(struct xsend *);
+struct xs_member *xs_admit_member(struct xsend *, uint64_t);
+struct aead	*xs_admit_key(struct xsend *, uint64_t, struct aead **);
+int		 xs_admit_rate(struct xsend *, struct xs_peer *, uint64_t,
+		     uint64_t);
+struct xs_peer	*xs_admit_slot(struct xsend *, uint64_t, uint8_t *);
 
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);

@@ -168,6 +168,13 @@ static const char *migrations[] = {
 	"  address TEXT,"
 	"  requested_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (name, csr_fp));",
+
+	/*
+	 * 6 -> 7: each run's feedback key F_run (issue #12 finding 2), from
+	 * which every member's own transport key is derived; runs stored
+	 * before it get one when they are restored.
+	 */
+	"ALTER TABLE runs ADD COLUMN feedback_key BLOB;",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */

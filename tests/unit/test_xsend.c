@@ -67,6 +67,8 @@ struct frcv {
 	size_t			hellolen;
 	int			nack;
 	struct proto_ack	ack;
+	struct aead		*kf;	/* member mode: its own keys */
+	struct aead		*ka;
 };
 
 static void
@@ -141,6 +143,12 @@ snd_start_conf(struct snd *s, struct event_base *base, size_t size,
 		conf.rate_max = extra->rate_max;
 		conf.has_digest = extra->has_digest;
 		memcpy(conf.digest, extra->digest, SHA256_LEN);
+		conf.members = extra->members;
+		conf.nmembers = extra->nmembers;
+		conf.max_receivers = extra->max_receivers;
+		if (extra->drop_ms > 0)
+			conf.drop_ms = extra->drop_ms;
+		conf.eject_ms = extra->eject_ms;
 	}
 	s->bsym = (conf.k ? conf.k : PROTO_DEF_K) *
 	    (conf.il ? conf.il : PROTO_DEF_I);
@@ -256,8 +264,8 @@ frcv_send(struct frcv *f, struct snd *s, uint8_t type, const void *body,
 
 	CU_ASSERT_FATAL(crypto_random(nonce, sizeof(nonce)) == 0);
 	proto_feedback_sub(f->rid, sub);
-	n = proto_seal(s->kf, type, s->session, nonce, sub, body, len, dg,
-	    sizeof(dg));
+	n = proto_seal(f->kf != NULL ? f->kf : s->kf, type, s->session, nonce,
+	    sub, body, len, dg, sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
 	CU_ASSERT(sendto(f->fd, dg, (size_t)n, 0,
 	    (struct sockaddr *)&s->from.ss, s->from.len) == n);
@@ -311,7 +319,8 @@ frcv_poll(struct frcv *f, struct snd *s)
 	while ((n = recv(f->fd, buf, sizeof(buf), 0)) > 0) {
 		if (proto_decode(buf, (size_t)n, &h, &why) == 0 &&
 		    h.type == PROTO_ACK &&
-		    proto_open(s->ka, &h, plain, sizeof(plain)) == 0 &&
+		    proto_open(f->ka != NULL ? f->ka : s->ka, &h, plain,
+		    sizeof(plain)) == 0 &&
 		    proto_get_ack(plain, h.ctlen, &f->ack) == 0)
 			f->nack++;
 	}
@@ -326,6 +335,33 @@ replay(struct snd *s, const uint8_t *dg, size_t len)
 	CU_ASSERT(sendto(fd, dg, len, 0, (struct sockaddr *)&s->from.ss,
 	    s->from.len) == (ssize_t)len);
 	close(fd);
+}
+
+/* Member mode: f speaks with its own key m (once s knows the session). */
+static void
+frcv_member(struct frcv *f, struct snd *s, const uint8_t *m)
+{
+	uint8_t	k[AEAD_KEY_LEN];
+	int	i;
+
+	for (i = 0; i < 50 && s->kd == NULL; i++) {
+		xpeer_run_ms(s->base, 20);
+		snd_poll(s);
+	}
+	CU_ASSERT_FATAL(s->kd != NULL);
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_FEEDBACK, s->session, k) == 0);
+	f->kf = aead_new(k);
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_ACK, s->session, k) == 0);
+	f->ka = aead_new(k);
+}
+
+static void
+frcv_end(struct frcv *f)
+{
+	close(f->fd);
+	aead_free(f->kf);
+	aead_free(f->ka);
+	f->kf = f->ka = NULL;
 }
 
 /* Wait for the first ANNOUNCE, say HELLO, get ACCEPTED. */
@@ -856,7 +892,149 @@ test_progress(void)
 	snd_end(&s);
 }
 
+/*
+ * Issue #12 finding 2c: 4,096 HELLOs with random receiver ids filled the
+ * sender's table and the real receiver was refused.  In member mode an id
+ * that is not a member's is dropped unread (`member`) and takes no slot,
+ * a member cannot say HELLO for another (its key does not open), and the
+ * real member joins.  (On main the same flood, sealed with the shared
+ * feedback key, leaves the real receiver "refused".)
+ */
+static void
+test_member_flood(void)
+{
+	struct xsend_member	 mem[2];
+	struct xsend_conf	 c;
+	struct snd		 s;
+	struct frcv		 f, att;
+	int			 i;
+
+	memset(mem, 0, sizeof(mem));
+	mem[0].rid = 0x1111;
+	memset(mem[0].key, 0xa1, AEAD_KEY_LEN);
+	mem[1].rid = 0x2222;
+	memset(mem[1].key, 0xa2, AEAD_KEY_LEN);
+	memset(&c, 0, sizeof(c));
+	c.min_receivers = 1;
+	c.members = mem;
+	c.nmembers = 2;
+	snd_start_conf(&s, NULL, 3000, "127.0.0.2", 0, &c);
+	/* The member 0x2222 floods with random ids, sealed with its key. */
+	frcv_init(&att, 1, 1);
+	frcv_member(&att, &s, mem[1].key);
+	CU_ASSERT(s.ann.flags & PROTO_AF_MEMBERS);
+	for (i = 0; i < 4096; i++) {
+		CU_ASSERT_FATAL(crypto_random(&att.rid, sizeof(att.rid)) == 0);
+		if (att.rid == 0 || att.rid == 0x1111 || att.rid == 0x2222)
+			continue;
+		frcv_hello(&att, &s);
+		if (i % 256 == 0)
+			xpeer_run_ms(s.base, 1);
+	}
+	xpeer_run_ms(s.base, 50);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_MEMBER) >= 4000);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 0);
+	/* ...and says HELLO as 0x1111: its key is not 0x1111's. */
+	att.rid = 0x1111;
+	frcv_hello(&att, &s);
+	xpeer_run_ms(s.base, 30);
+	frcv_poll(&att, &s);
+	CU_ASSERT_EQUAL(att.nack, 0);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_AUTH), 1);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 0);
+	/* The real member joins; its ACK opens with its own key only. */
+	frcv_init(&f, 0x1111, 7);
+	frcv_member(&f, &s, mem[0].key);
+	join(&s, &f);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 1);
+	frcv_end(&f);
+	frcv_end(&att);
+	snd_end(&s);
+}
+
+/*
+ * PSK mode: the first max_receivers get a slot, the next is refused
+ * (FULL, in the ACK) until one of them goes silent; then it takes that
+ * receiver's slot.
+ */
+static void
+test_psk_max_receivers(void)
+{
+	struct xsend_conf	 c;
+	struct snd		 s;
+	struct frcv		 f[3], late;
+	int			 i;
+
+	memset(&c, 0, sizeof(c));
+	c.min_receivers = 5;	/* waits: nobody reports */
+	c.max_receivers = 3;
+	c.drop_ms = 300;
+	snd_start_conf(&s, NULL, 3000, "127.0.0.2", 0, &c);
+	for (i = 0; i < 3; i++) {
+		frcv_init(&f[i], 0x100 + (uint64_t)i, 1);
+		join(&s, &f[i]);
+	}
+	frcv_init(&late, 0x200, 1);
+	frcv_hello(&late, &s);
+	for (i = 0; i < 20 && late.nack == 0; i++) {
+		xpeer_run_ms(s.base, 10);
+		frcv_poll(&late, &s);
+	}
+	CU_ASSERT_FATAL(late.nack > 0);
+	CU_ASSERT_EQUAL(late.ack.verdict, PROTO_ACK_REJECTED);
+	CU_ASSERT_EQUAL(late.ack.reason, PROTO_RJ_FULL);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 3);
+	/* One keeps talking, two go silent and are dropped. */
+	for (i = 0; i < 8; i++) {
+		frcv_report(&f[0], &s, PROTO_R_READY);
+		xpeer_run_ms(s.base, 60);
+	}
+	CU_ASSERT_EQUAL(snd_peer_state(&s, 1), XSP_DROPPED);
+	late.nack = 0;
+	frcv_hello(&late, &s);
+	for (i = 0; i < 20 && late.nack == 0; i++) {
+		xpeer_run_ms(s.base, 10);
+		frcv_poll(&late, &s);
+	}
+	CU_ASSERT_FATAL(late.nack > 0);
+	CU_ASSERT_EQUAL(late.ack.verdict, PROTO_ACK_ACCEPTED);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 3);
+	CU_ASSERT_NOT_EQUAL(snd_peer_state(&s, 0), XSP_DROPPED);
+	for (i = 0; i < 3; i++)
+		frcv_end(&f[i]);
+	frcv_end(&late);
+	snd_end(&s);
+}
+
+/*
+ * A receiver's feedback is bounded in rate: a burst of 200 REPORTs is
+ * mostly dropped as `budget` before decryption.
+ */
+static void
+test_feedback_rate(void)
+{
+	struct snd	s;
+	struct frcv	f;
+	int		i;
+
+	snd_start(&s, NULL, 3000, "127.0.0.2", 0);
+	frcv_init(&f, 0x77, 1);
+	join(&s, &f);
+	for (i = 0; i < 200; i++)
+		frcv_report(&f, &s, PROTO_R_READY);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) >= 150);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) <= 185);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
 static CU_TestInfo tests[] = {
+	{ "member mode: a HELLO flood with random ids (#12 2c)",
+	    test_member_flood },
+	{ "PSK mode: max_receivers, then a silent one's slot",
+	    test_psk_max_receivers },
+	{ "feedback rate per receiver", test_feedback_rate },
 	{ "progress is reported every 250 ms", test_progress },
 	{ "replayed HELLOs do not reset a receiver", test_hello_replay },
 	{ "the sender sends from the group's port + 1", test_fixed_port },
