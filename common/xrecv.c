@@ -507,7 +507,8 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 }
 
 static void
-xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
+xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain,
+    const struct udp_addr *from)
 {
 	struct proto_ack	 a;
 	struct xr_cand		*c;
@@ -519,7 +520,7 @@ xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
 	}
 	if (r->state == XR_JOINING) {
 		c = xr_join_cand(r, h->session);
-		if (c == NULL || a.challenge != c->challenge) {
+		if (c == NULL || !xr_join_challenge(c, a.challenge)) {
 			r->drops[PROTO_DROP_STALE]++;
 			return;
 		}
@@ -530,7 +531,7 @@ xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
 		}
 		if (a.verdict != PROTO_ACK_ACCEPTED)
 			return;
-		if (xr_join_lock(r, c) == -1) {
+		if (xr_join_lock(r, c, from) == -1) {
 			if (r->state != XR_FAILED)
 				xr_fail(r, "cannot lock onto the session");
 			return;
@@ -728,7 +729,7 @@ xrecv_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 			r->drops[PROTO_DROP_AUTH]++;
 			continue;
 		}
-		xr_ack(r, &h, plain);
+		xr_ack(r, &h, plain, &from);
 		if (r->state == XR_FAILED || r->state == XR_FINISHED)
 			return;
 	}

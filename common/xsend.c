@@ -55,6 +55,12 @@
 #define XS_BACKOFF_MS		10
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
 #define XS_SKIP_BUDGET		256	/* held blocks skipped per pump */
+/*
+ * A receiver reports right after its ACK; one that said HELLO and
+ * nothing else for this long is not waited for (a flood of HELLOs, in PSK
+ * mode, must not hold the end of the transfer).  It may still report.
+ */
+#define XS_JOIN_MS		1000
 
 enum xsend_event {
 	XE_START,
@@ -449,6 +455,9 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 	if (p == NULL) {
 		if (s->state == XS_FINISHED ||
 		    (p = xs_admit_slot(s, h->rid, &reason)) == NULL) {
+			/* A flood of them is not answered one by one. */
+			if (!xs_admit_rate(s, NULL, 0, mono_us()))
+				return;
 			memset(&tmp, 0, sizeof(tmp));
 			tmp.rid = h->rid;
 			tmp.incarnation = h->incarnation;
@@ -526,6 +535,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	}
 	p->last_rseq = r->rseq;
 	p->last_heard = mono_ms();
+	p->reported = 1;
 	/* A straggler we refused hears it again until it stops. */
 	if (p->refused) {
 		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
@@ -663,14 +673,20 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 static void
 xs_check_quiet(struct xsend *s)
 {
-	int	i;
+	struct xs_peer	*p;
+	int		 i;
 
 	if (s->state != XS_DRAINING || xs_repair_pending(s) > 0 ||
 	    udp_tx_pending(s->tx))
 		return;
-	for (i = 0; i < s->npeers; i++)
-		if (!xs_peer_final(&s->peers[i]))
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (p->state == XSP_JOINED && !p->reported &&
+		    mono_ms() - p->last_heard >= XS_JOIN_MS)
+			continue;
+		if (!xs_peer_final(p))
 			return;
+	}
 	xsend_fsm(s, XE_QUIET);
 }
 
@@ -766,7 +782,7 @@ xsend_linger_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 xs_finish(struct xsend *s)
 {
-	int	i, ok;
+	int	i, n, ok;
 
 	xsend_set_state(s, XS_FINISHED);
 	s->t_end = mono_us();
@@ -778,10 +794,15 @@ xs_finish(struct xsend *s)
 	event_del(s->ev_announce);
 	event_del(s->ev_linger);
 	xs_sock_detach(s->xsock, s);
-	ok = s->npeers > 0;
-	for (i = 0; i < s->npeers; i++)
+	/* Every receiver that reported, at least one: not a mere HELLO. */
+	for (i = 0, n = 0, ok = 1; i < s->npeers; i++) {
+		if (!s->peers[i].reported)
+			continue;
+		n++;
 		if (s->peers[i].state != XSP_DONE)
 			ok = 0;
+	}
+	ok = ok && n > 0;
 	if (s->cb.finished != NULL)
 		s->cb.finished(s->arg, ok);
 }

@@ -137,7 +137,8 @@ xs_admit_key(struct xsend *s, uint64_t rid, struct aead **ka)
  * before it has a slot.  A PSK-mode HELLO without a slot is not limited
  * here: one bucket shared by strangers would let a flood of them keep the
  * real receivers' HELLOs out; they cost one decryption each and can take
- * at most max_receivers slots.
+ * at most max_receivers slots.  rid 0 is the bucket of our refusals
+ * (ACK REJECTED to HELLOs without a slot), shared by all of them.
  */
 int
 xs_admit_rate(struct xsend *s, struct xs_peer *p, uint64_t rid,
@@ -150,6 +151,9 @@ xs_admit_rate(struct xsend *s, struct xs_peer *p, uint64_t rid,
 	if (p != NULL) {
 		tok = &p->fb_tokens;
 		at = &p->fb_us;
+	} else if (rid == 0) {
+		tok = &s->rj_tokens;
+		at = &s->rj_us;
 	} else if ((m = xs_admit_member(s, rid)) != NULL) {
 		tok = &m->fb_tokens;
 		at = &m->fb_us;

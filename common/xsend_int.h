@@ -95,6 +95,7 @@ struct xs_peer {
 	struct aead		*ka;		/* our ACKs to it */
 	double			 fb_tokens;	/* feedback rate bucket */
 	uint64_t		 fb_us;
+	int			 reported;	/* sent a REPORT: counts at the end */
 	int			 refused;	/* we refused it (straggler) */
 	uint8_t			 reason;	/* why: enum proto_reason */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
@@ -186,6 +187,8 @@ struct xsend {
 	struct xs_member	*mem;		/* sorted by rid */
 	int			 nmem;		/* 0: PSK mode */
 	int			 max_receivers;	/* PSK mode */
+	double			 rj_tokens;	/* refusals' rate bucket */
+	uint64_t		 rj_us;
 
 	double			 rate;
 	double			 tokens;
