@@ -61,6 +61,7 @@
  * mode, must not hold the end of the transfer).  It may still report.
  */
 #define XS_JOIN_MS		1000
+#define XS_DEADLINE_MIN_MS	30000
 
 enum xsend_event {
 	XE_START,
@@ -76,6 +77,8 @@ static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
 static void	xs_log_rate(struct xsend *);
 static void	xsend_send_announce(struct xsend *);
+static void	xs_set_deadline(struct xsend *);
+static int	xs_deadline(struct xsend *, uint64_t);
 
 static const char *
 xsend_strstate(enum xsend_state s)
@@ -358,7 +361,11 @@ xsend_send_announce(struct xsend *s)
 	a.report_ms = XS_REPORT_MS;
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
-	a.deadline_ms = UINT32_MAX;	/* no deadline set */
+	if (s->t_deadline == 0)
+		a.deadline_ms = UINT32_MAX;	/* none set (yet) */
+	else
+		a.deadline_ms = mono_ms() >= s->t_deadline ? 0 :
+		    (uint32_t)(s->t_deadline - mono_ms());
 	if (s->nmem > 0)
 		a.flags |= PROTO_AF_MEMBERS;
 	if (s->digest_ok && (s->conf.has_digest ||
@@ -470,6 +477,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		p->state = XSP_JOINED;
 		p->incarnation = h->incarnation;
 		p->addr = *from;
+		p->join_sym = s->next_sym;
 		udp_ntop(from, p->name, sizeof(p->name));
 		log_debug("xsend %016" PRIx64 ": receiver %s joined (id %016"
 		    PRIx64 ")", s->session, p->name, p->rid);
@@ -508,7 +516,12 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		    sizeof(p->name)));
 		p->incarnation = h->incarnation;
 		p->addr = *from;
+		p->join_sym = s->next_sym;
 		p->last_rseq = 0;
+		/* Its counters start again (xs_report: never going back). */
+		p->hw = 0;
+		p->rx_ok = 0;
+		p->j_set = 0;
 		p->err[0] = '\0';
 		/* The new process says again what it holds, if anything. */
 		free(p->held_got);
@@ -533,6 +546,16 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		s->drops[PROTO_DROP_STALE]++;
 		return;
 	}
+	/*
+	 * What only a liar reports (issue #12 finding 2a: rx_hw_seq
+	 * UINT64_MAX - 1 passed and made every block look missed): a
+	 * packet we never sent, going back, more bytes than the file.
+	 */
+	if (r->rx_hw_seq > s->seq || r->rx_hw_seq < p->hw ||
+	    r->have_bytes > s->geom.size) {
+		s->drops[PROTO_DROP_RANGE]++;
+		return;
+	}
 	p->last_rseq = r->rseq;
 	p->last_heard = mono_ms();
 	p->reported = 1;
@@ -541,8 +564,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
 		return;
 	}
-	if (r->have_bytes <= s->geom.size)
-		p->bytes = r->have_bytes;
+	p->bytes = r->have_bytes;
 	p->repairs = r->repairs;
 	xs_rate_report(s, p, r);
 	switch (r->state) {
@@ -579,7 +601,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	if (s->state == XS_WAITING || s->state == XS_FINISHED)
 		return;
 	for (i = 0; i < r->nnak; i++)
-		xs_repair_nak(s, &r->nak[i], r->rx_hw_seq);
+		xs_repair_nak(s, p, &r->nak[i], r->rx_hw_seq);
 	xs_repair_flush_ncf(s);
 	if (s->state == XS_LINGER && xs_repair_pending(s) > 0)
 		xsend_fsm(s, XE_BUSY);
@@ -713,6 +735,8 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		xs_peer_state(s, p, XSP_FAILED);
 	}
 	xs_rate_step(s, now, &lag, &slowest);
+	if (xs_deadline(s, now))
+		return;
 
 	for (i = 0; i < s->npeers; i++) {
 		p = &s->peers[i];
@@ -807,6 +831,60 @@ xs_finish(struct xsend *s)
 		s->cb.finished(s->arg, ok);
 }
 
+/*
+ * The deadline, set when the first pass ends (doc/protocol.md, Budgets
+ * and deadline): repairs have that long.  By default the pass's own
+ * duration, at least XS_DEADLINE_MIN_MS, so that no receiver (and no
+ * member whose NAKs never end) keeps the session going for ever.
+ */
+static void
+xs_set_deadline(struct xsend *s)
+{
+	uint64_t	now = mono_ms(), pass;
+
+	if (s->conf.deadline_ms < 0)
+		return;
+	s->t_pass = now;
+	pass = s->t_send != 0 ? now - s->t_send / 1000 : 0;
+	s->t_deadline = now + (s->conf.deadline_ms > 0 ?
+	    (uint64_t)s->conf.deadline_ms : pass > XS_DEADLINE_MIN_MS ? pass :
+	    XS_DEADLINE_MIN_MS);
+}
+
+/*
+ * Past the deadline: every receiver not final fails with its figures
+ * (ACK REJECTED DEADLINE; fleetcastd moves it to unicast) and the
+ * session ends.  1 when it did.
+ */
+static int
+xs_deadline(struct xsend *s, uint64_t now)
+{
+	struct xs_peer	*p;
+	int		 i;
+
+	if (s->t_deadline == 0 || now < s->t_deadline ||
+	    (s->state != XS_DRAINING && s->state != XS_LINGER))
+		return (0);
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (xs_peer_final(p) || (p->state == XSP_JOINED &&
+		    !p->reported))
+			continue;
+		snprintf(p->err, sizeof(p->err), "%s: %" PRIu64 " of %" PRIu64
+		    " bytes %.1f s after the first pass, when the session's "
+		    "time was up", XSEND_DEADLINE, p->bytes, s->geom.size,
+		    (double)(now - s->t_pass) / 1000.0);
+		log_warnx("xsend %016" PRIx64 ": receiver %s failed: %s",
+		    s->session, p->name, p->err);
+		p->refused = 1;
+		p->reason = PROTO_RJ_DEADLINE;
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, PROTO_RJ_DEADLINE);
+		xs_peer_state(s, p, XSP_FAILED);
+	}
+	xsend_fsm(s, XE_STOP);
+	return (1);
+}
+
 /* The sender's state machine: every transition goes through here. */
 static void
 xsend_fsm(struct xsend *s, enum xsend_event ev)
@@ -836,6 +914,7 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 	case XS_SENDING:
 		if (ev == XE_PASS_DONE) {
 			xsend_set_state(s, XS_DRAINING);
+			xs_set_deadline(s);
 			log_debug("xsend %016" PRIx64 ": first pass done, %"
 			    PRIu64 " block(s) held by every receiver skipped",
 			    s->session, s->n_skipblocks);

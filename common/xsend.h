@@ -50,6 +50,12 @@ struct xsend_conf {
 	int		 linger_ms;	/* 0: 300 */
 	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
 	int		 eject_ms;	/* 0: never refuse a straggler */
+	/*
+	 * After the first pass, how long unfinished receivers have before
+	 * they are failed ("deadline"): 0: the pass's own duration, at least
+	 * 30 s; -1: never.
+	 */
+	int		 deadline_ms;
 	uint8_t		 key[AEAD_KEY_LEN];
 	/*
 	 * Member mode (fleetcastd): the only receivers taken, each with its
@@ -72,6 +78,8 @@ struct xsend_conf {
 
 /* How the error of a receiver refused as a straggler begins. */
 #define XSEND_STRAGGLER	"fell behind the group"
+/* ...and of one still unfinished at the deadline. */
+#define XSEND_DEADLINE	"deadline"
 
 struct xsend_peer_info {
 	uint64_t		 rid;

@@ -96,6 +96,12 @@ struct xs_peer {
 	double			 fb_tokens;	/* feedback rate bucket */
 	uint64_t		 fb_us;
 	int			 reported;	/* sent a REPORT: counts at the end */
+	uint64_t		 join_sym;	/* first pass cursor at its HELLO */
+	uint64_t		 nak_cost;	/* packets its NAKs scheduled */
+	int			 nak_over;	/* its repair budget is spent */
+	uint64_t		 ovf_at;	/* ms its overflow last rose */
+	uint64_t		 ovf_alone;	/* ms since it rises alone, 0 */
+	uint32_t		 ovf_base;	/* its counter then */
 	int			 refused;	/* we refused it (straggler) */
 	uint8_t			 reason;	/* why: enum proto_reason */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
@@ -176,6 +182,8 @@ struct xsend {
 	uint8_t			*b_inpq;
 	uint16_t		*b_lane;	/* round-robin cursor */
 	struct xs_fifo		 bq;		/* whole blocks */
+	uint8_t			*b_resends;	/* whole resends of a block */
+	uint64_t		 nak_total;	/* packets all NAKs scheduled */
 	int			 turn;
 	double			 credit;
 
@@ -220,6 +228,8 @@ struct xsend {
 	uint64_t		 t_start;
 	uint64_t		 t_send;
 	uint64_t		 t_quiet;	/* every receiver final */
+	uint64_t		 t_deadline;	/* ms; 0: none (yet) */
+	uint64_t		 t_pass;	/* ms the first pass ended */
 	uint64_t		 t_end;
 
 	uint64_t		 n_packets;
@@ -273,8 +283,9 @@ uint64_t	 xs_repair_pending(const struct xsend *);
 int		 xs_repair_emit(struct xsend *);
 void		 xs_repair_proactive(struct xsend *, uint64_t);
 uint32_t	 xs_repair_fec_r(uint32_t, double);
-void		 xs_repair_nak(struct xsend *, const struct proto_nak *,
-		     uint64_t);
+void		 xs_repair_nak(struct xsend *, struct xs_peer *,
+		     const struct proto_nak *, uint64_t);
+uint64_t	 xs_repair_budget(const struct xsend *);
 void		 xs_repair_flush_ncf(struct xsend *);
 
 /* xsend_ring.c: the blocks read lately, DATA sealed from them. */

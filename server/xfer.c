@@ -337,8 +337,9 @@ xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
 }
 
 /*
- * The group's sender refused a straggler (it fell behind or lost too
- * much): its agent will ask for unicast, and the server's reason, which
+ * The group's sender refused a straggler (it fell behind, lost too much,
+ * spent its repair budget) or failed it at the deadline: its agent will
+ * ask for unicast, and the server's reason, which
  * says how far behind it was, becomes its path_reason.
  */
 static void
@@ -354,7 +355,8 @@ xs_peer_done(void *arg, const struct xsend_peer_info *p)
 
 	if (p->state != XSP_FAILED || p->error == NULL ||
 	    x->path != SCHED_PATH_MULTICAST ||
-	    strncmp(p->error, XSEND_STRAGGLER, strlen(XSEND_STRAGGLER)) != 0)
+	    (strncmp(p->error, XSEND_STRAGGLER, strlen(XSEND_STRAGGLER)) != 0 &&
+	    strncmp(p->error, XSEND_DEADLINE, strlen(XSEND_DEADLINE)) != 0))
 		return;
 	/*
 	 * The receiver id is the member id the server gave the machine
@@ -564,6 +566,12 @@ xfer_next(struct xfer *x)
 		 * until then.
 		 */
 		xc.max_wait_ms = -1;
+		/*
+		 * One machine's own stream, the last resort: no deadline or
+		 * repair budget to protect others (a restarted agent may
+		 * need much of it again); the join and grace timers bound it.
+		 */
+		xc.deadline_ms = -1;
 		if (x->join == NULL)
 			x->join = evtimer_new(ctx->base, xfer_join_cb, x);
 		xfer_ms(&tv, x->pkg == x->pkg0 ? ctx->conf.join_ms :

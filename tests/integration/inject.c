@@ -159,6 +159,8 @@ struct member {
 	size_t			 annlen;
 	struct proto_announce	 a;
 	uint64_t		 hw;		/* highest seq seen */
+	uint32_t		 pk;		/* its packets, as received */
+	uint64_t		 bytes;
 	uint64_t		 rid;
 	uint32_t		 inc, rseq;
 };
@@ -256,9 +258,12 @@ member_drain(struct member *m)
 
 	while ((n = recv(m->gfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
 		if (proto_decode(buf, (size_t)n, &h, &why) == 0 &&
-		    h.session == m->session && h.seq > m->hw &&
-		    h.type <= PROTO_NCF)
-			m->hw = h.seq;
+		    h.session == m->session && h.type <= PROTO_NCF) {
+			m->pk++;
+			m->bytes += (uint64_t)n;
+			if (h.seq > m->hw)
+				m->hw = h.seq;
+		}
 	while (recv(m->cfd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
@@ -296,6 +301,9 @@ member_report_loop(struct member *m, int nakall, double until)
 		r.rseq = ++m->rseq;
 		r.state = PROTO_R_RECEIVING;
 		r.rx_hw_seq = m->hw;
+		/* Healthy: every packet up to hw arrived, whatever did. */
+		r.rx_packets = (uint32_t)m->hw;
+		r.rx_bytes = m->bytes;
 		r.qdelay_us = UINT32_MAX;
 		r.need97 = r.need_max = 255;
 		if (nakall) {

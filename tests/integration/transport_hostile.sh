@@ -58,7 +58,8 @@ echo "ok: $(cat "$T/attack.out"), $(cat "$T/replay.out");" \
 
 # tl_transfer NAME ATTACKS...: a 16 MiB transfer to two receivers, the
 # attackers (inject modes) started once the sender announces; prints the
-# sender's transfer time.
+# honest receivers' transfer time (the later of the two: the sender's own
+# also waits for an attacker to be dropped).
 tl_transfer()
 {
 	n=$1
@@ -85,7 +86,9 @@ tl_transfer()
 	# honest receivers are what counts.
 	[ $# -gt 0 ] || [ $rc = 0 ] || { tl_show; tl_fail "$n: sender exit $rc"; }
 	wait
-	tl_jq send.json .transfer_seconds
+	python3 -c "import sys; print(max(float(a) for a in sys.argv[1:]))" \
+	    "$(tl_jq ${n}a.json .transfer_seconds)" \
+	    "$(tl_jq ${n}b.json .transfer_seconds)"
 }
 
 tl_file mid 16
@@ -96,6 +99,11 @@ hit=$(tl_transfer b1 hellos spoof)
 python3 -c "import sys; b, h = float(sys.argv[1]), float(sys.argv[2]);
 sys.exit(0 if h <= 1.5 * b + 0.3 else 1)" "$base" "$hit" ||
     tl_fail "with HELLO flood and spoofed ANNOUNCEs: ${hit}s, alone ${base}s"
-n=$(tl_jq send.json .drops.stale)
+hit2=$(tl_transfer b2 nakall overflow)
+python3 -c "import sys; b, h = float(sys.argv[1]), float(sys.argv[2]);
+sys.exit(0 if h <= 1.5 * b + 0.3 else 1)" "$base" "$hit2" ||
+    tl_fail "with a member NAKing all and one overflowing: ${hit2}s," \
+    "alone ${base}s"
 echo "ok: honest transfer ${base}s alone, ${hit}s beside $(cat "$T/b1.hellos.out"),"\
-    "$(cat "$T/b1.spoof.out")"
+    "$(cat "$T/b1.spoof.out"); ${hit2}s beside $(cat "$T/b2.nakall.out"),"\
+    "$(cat "$T/b2.overflow.out"), sender drops $(tl_jq send.json .drops)"

@@ -149,6 +149,7 @@ snd_start_conf(struct snd *s, struct event_base *base, size_t size,
 		if (extra->drop_ms > 0)
 			conf.drop_ms = extra->drop_ms;
 		conf.eject_ms = extra->eject_ms;
+		conf.deadline_ms = extra->deadline_ms;
 	}
 	s->bsym = (conf.k ? conf.k : PROTO_DEF_K) *
 	    (conf.il ? conf.il : PROTO_DEF_I);
@@ -1029,7 +1030,133 @@ test_feedback_rate(void)
 	snd_end(&s);
 }
 
+/* A REPORT of f: state, its first-pass loss, hw, BLOCK NAKs lo..hi-1. */
+static void
+frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
+    int lo, int hi)
+{
+	struct proto_report	rep;
+	struct wire_w		w;
+	uint8_t			body[1500];
+	int			b;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.rid = f->rid;
+	rep.incarnation = f->incarnation;
+	rep.rseq = ++f->rseq;
+	rep.state = PROTO_R_RECEIVING;
+	rep.loss_pm = loss_pm;
+	rep.rx_hw_seq = hw;
+	for (b = lo; b < hi && rep.nnak < PROTO_NAK_MAX; b++) {
+		rep.nak[rep.nnak].kind = PROTO_NAK_BLOCK;
+		rep.nak[rep.nnak++].id = (uint32_t)b;
+	}
+	wire_w_fixed(&w, body, sizeof(body));
+	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
+	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
+}
+
+static uint64_t
+snd_resent(struct snd *s)
+{
+	struct xsend_stats	st;
+
+	xsend_stats(s->xs, &st);
+	return (st.resend_packets);
+}
+
+/*
+ * Issue #12 finding 2a: a REPORT with rx_hw_seq UINT64_MAX - 1 passed,
+ * and BLOCK NAKs were served for any block, without limit.  Now a seq we
+ * never sent is `range`; BLOCK NAKs of a receiver that was there for the
+ * block and reports no loss are not plausible (`range`); one that lost a
+ * lot gets each block at most 3 times, whoever asks, then `budget`.
+ */
+static void
+test_nak_everything(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	uint64_t		range, resent;
+	int			i;
+
+	sk_conf(&c, 1);
+	c.deadline_ms = -1;
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x91, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	range = snd_drops(&s, PROTO_DROP_RANGE);
+	frcv_naks(&f, &s, 0, UINT64_MAX - 1, 0, SK_NBLOCKS);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE), range + 1);
+	CU_ASSERT_EQUAL(snd_resent(&s), 0);
+	/* No loss reported, there all along: not plausible. */
+	frcv_naks(&f, &s, 0, 1, 0, SK_NBLOCKS);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE), range + 1 +
+	    SK_NBLOCKS);
+	CU_ASSERT_EQUAL(snd_resent(&s), 0);
+	/* Claiming 50% loss: served, but each block 3 times at most. */
+	for (i = 0; i < 10; i++) {
+		frcv_naks(&f, &s, 500, 2 + (uint64_t)snd_resent(&s) * 0, 0,
+		    SK_NBLOCKS);
+		xpeer_run_ms(s.base, 60);
+	}
+	resent = snd_resent(&s);
+	CU_ASSERT(resent > 0);
+	CU_ASSERT(resent <= 3ULL * (8 * SK_K * SK_I + 3));
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) > 0);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
+/*
+ * The deadline: a receiver not done when the session's time is up after
+ * the first pass is failed ("deadline") and told so (REJECTED, reason
+ * DEADLINE), and the session ends.
+ */
+static void
+test_deadline(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	struct xsend_peer_info	pi;
+	int			i;
+
+	sk_conf(&c, 1);
+	c.deadline_ms = 200;
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x92, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT(s.ann.deadline_ms <= 200);
+	f.nack = 0;
+	for (i = 0; i < 40 && !s.finished; i++) {
+		frcv_report(&f, &s, PROTO_R_RECEIVING);
+		xpeer_run_ms(s.base, 20);
+	}
+	CU_ASSERT_FATAL(s.finished);
+	CU_ASSERT(!s.ok);
+	xsend_peer(s.xs, 0, &pi);
+	CU_ASSERT_EQUAL(pi.state, XSP_FAILED);
+	CU_ASSERT(pi.error != NULL && strncmp(pi.error, XSEND_DEADLINE,
+	    strlen(XSEND_DEADLINE)) == 0);
+	frcv_poll(&f, &s);
+	CU_ASSERT(f.nack > 0 && f.ack.verdict == PROTO_ACK_REJECTED &&
+	    f.ack.reason == PROTO_RJ_DEADLINE);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
 static CU_TestInfo tests[] = {
+	{ "REPORTs and NAKs out of range or budget (#12 2a)",
+	    test_nak_everything },
+	{ "the deadline fails who is not done", test_deadline },
 	{ "member mode: a HELLO flood with random ids (#12 2c)",
 	    test_member_flood },
 	{ "PSK mode: max_receivers, then a silent one's slot",
