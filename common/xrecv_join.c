@@ -164,6 +164,16 @@ xr_join_drop_all(struct xrecv *r)
 	r->ncand = 0;
 }
 
+/* An address without its port: the derivation budget is per host. */
+static void
+xr_join_host(struct udp_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = 0;
+	else if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = 0;
+}
+
 /*
  * Whether an ANNOUNCE of an unknown session from this address may cost a
  * key derivation (about 10 us).  Each address gets one every
@@ -185,10 +195,7 @@ xr_join_may_derive(struct xrecv *r, const struct udp_addr *from, uint64_t now)
 	struct udp_addr		 a = *from;
 	int			 i;
 
-	if (a.ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a.ss)->sin_port = 0;
-	else if (a.ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&a.ss)->sin6_port = 0;
+	xr_join_host(&a);
 	if (now / 1000 != r->derive_sec) {
 		r->derive_sec = now / 1000;
 		r->derive_n = 0;
@@ -227,10 +234,7 @@ xr_join_authentic(struct xrecv *r, const struct udp_addr *from)
 	struct udp_addr	a = *from;
 	int		i;
 
-	if (a.ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a.ss)->sin_port = 0;
-	else if (a.ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&a.ss)->sin6_port = 0;
+	xr_join_host(&a);
 	for (i = 0; i < XR_SOURCES; i++)
 		if (r->src[i].addr.len != 0 && udp_same(&r->src[i].addr, &a))
 			r->src[i].authentic = 1;

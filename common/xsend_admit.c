@@ -208,7 +208,7 @@ xs_admit_slot(struct xsend *s, uint64_t rid, uint8_t *reason)
 		}
 		log_debug("xsend %016" PRIx64 ": receiver %016" PRIx64
 		    " takes the slot of %s (%s)", s->session, rid, p->name,
-		    xsend_strpstate(p->state));
+		    p->state == XSP_FAILED ? "failed" : "dropped");
 		free(p->held_got);
 	} else {
 		s->peers = xreallocarray(s->peers, s->npeers + 1,
