@@ -196,6 +196,9 @@ struct run_rec {
 	char		*addr;
 	uint16_t	 port;
 	uint8_t		 key[AEAD_KEY_LEN];
+	uint64_t	 member_id;		/* our receiver id, 0: none */
+	uint8_t		 member_key[AEAD_KEY_LEN];	/* M_m */
+	uint64_t	 session;		/* from START, 0: not told */
 	uint8_t		 options;		/* CTL_OPT_* */
 	int		 state;			/* enum run_state */
 	uint16_t	 pkg_index;

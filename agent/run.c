@@ -825,6 +825,9 @@ run_rec_from(const struct ctl_msg *m)
 	rec->addr = xstrdup(m->u.assign.addr);
 	rec->port = m->u.assign.port;
 	memcpy(rec->key, m->u.assign.key, sizeof(rec->key));
+	rec->member_id = m->u.assign.member_id;
+	memcpy(rec->member_key, m->u.assign.member_key,
+	    sizeof(rec->member_key));
 	rec->options = m->u.assign.options;
 	rec->state = RUN_ASSIGNED;
 	rec->message = xstrdup("");
@@ -915,6 +918,7 @@ run_message(struct run_ctx *ctx, const struct ctl_msg *m)
 	struct run		*r;
 	struct run_evdata	 d;
 	uint64_t		 id;
+	char			 err[512];
 
 	memset(&d, 0, sizeof(d));
 	d.msg = m;
@@ -926,8 +930,18 @@ run_message(struct run_ctx *ctx, const struct ctl_msg *m)
 		id = m->u.start.run_id;
 		if ((r = run_find(ctx, id)) == NULL)
 			break;
-		log_info("run %" PRIu64 ": START package %u", id,
-		    m->u.start.pkg_index);
+		log_info("run %" PRIu64 ": START package %u, session %016"
+		    PRIx64, id, m->u.start.pkg_index, m->u.start.session);
+		/*
+		 * The session the receiver may take, stored before it is
+		 * used: a restarted agent keys for it alone again.
+		 */
+		if (r->rec->session != m->u.start.session) {
+			r->rec->session = m->u.start.session;
+			if (state_run_update(r->agent->state, r->rec, err,
+			    sizeof(err)) == -1)
+				log_warnx("run %" PRIu64 ": %s", id, err);
+		}
 		run_fsm(r, RUN_EV_START, &d);
 		return;
 	case CTL_CANCEL:

@@ -232,7 +232,21 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	xc.expect_digest = 1;
 	memcpy(xc.expect_sha256, r->rec->pkgs[r->rec->pkg_index].sha256,
 	    sizeof(xc.expect_sha256));
+	/*
+	 * Member keys (issue #12 finding 2): our own id and feedback key; a
+	 * unicast stream is keyed by our key alone, data too.  The session
+	 * of the START, stored: keys are derived for it only (finding 4).
+	 * A run assigned by a server without member keys has none.
+	 */
 	memcpy(xc.key, r->rec->key, sizeof(xc.key));
+	if (r->rec->member_id != 0) {
+		xc.rid = r->rec->member_id;
+		memcpy(xc.member_key, r->rec->member_key,
+		    sizeof(xc.member_key));
+		if (r->rec->path == CTL_PATH_UNICAST)
+			memcpy(xc.key, r->rec->member_key, sizeof(xc.key));
+	}
+	xc.session = r->rec->session;
 	free(r->recv_err);
 	r->recv_err = NULL;
 	r->recv_fatal = 0;
@@ -241,6 +255,7 @@ run_recv_start(struct run *r, char *err, size_t errlen)
 	r->xr = xrecv_new(r->agent->base, &xc, run_exec_stream_begin(r) == 0 ?
 	    &cb_hash : &cb, r, err, errlen);
 	explicit_bzero(xc.key, sizeof(xc.key));
+	explicit_bzero(xc.member_key, sizeof(xc.member_key));
 	if (r->xr == NULL)
 		return (-1);
 	if (xrecv_start(r->xr) == -1) {
@@ -416,6 +431,7 @@ run_recv_reroute(struct run *r, const struct ctl_msg *m, char *err,
 	uint8_t		 opath = rec->path;
 	uint16_t	 oport = rec->port;
 	int64_t		 oupdated = rec->updated_at;
+	uint64_t	 osession = rec->session;
 	char		*oaddr = rec->addr;
 
 	if (m == NULL || (m->u.assign.path == rec->path &&
@@ -426,12 +442,15 @@ run_recv_reroute(struct run *r, const struct ctl_msg *m, char *err,
 	rec->addr = xstrdup(m->u.assign.addr);
 	rec->port = m->u.assign.port;
 	rec->updated_at = (int64_t)time(NULL);
+	/* The old path's session is not the new one's: START tells it. */
+	rec->session = 0;
 	if (state_run_set_path(r->agent->state, rec, err, errlen) == -1) {
 		free(rec->addr);
 		rec->path = opath;
 		rec->addr = oaddr;
 		rec->port = oport;
 		rec->updated_at = oupdated;
+		rec->session = osession;
 		return (-1);
 	}
 	free(oaddr);

@@ -103,6 +103,14 @@ static const char *state_migrations[] = {
 	"INSERT INTO marks (pkg_id, has_version, major, minor, run_id, "
 	"  updated_at) SELECT pkg_id, has_version, major, minor, run_id, "
 	"  installed_at FROM installed;",
+	/*
+	 * 3: the member id and key the server gave this machine for a run
+	 * (ASSIGN), and the transport session it was told to take (START),
+	 * 0 until then (issue #12 findings 2 and 4).
+	 */
+	"ALTER TABLE runs ADD COLUMN member_id INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN member_key BLOB;"
+	"ALTER TABLE runs ADD COLUMN session INTEGER NOT NULL DEFAULT 0;",
 };
 #define STATE_NMIGRATIONS \
 	(sizeof(state_migrations) / sizeof(state_migrations[0]))
@@ -670,8 +678,9 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 		return (-1);
 	if (state_prepare(st, &stmt, "INSERT INTO runs (run_id, scenario, "
 	    "path, addr, port, key, options, state, pkg_index, outcome, "
-	    "message, reported, created_at, updated_at) VALUES (?, ?, ?, ?, "
-	    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err, errlen) == -1)
+	    "message, reported, created_at, updated_at, member_id, "
+	    "member_key, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "?, ?, ?, ?, ?)", err, errlen) == -1)
 		goto fail;
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)r->run_id);
 	sqlite3_bind_text(stmt, 2, nz(r->scenario), -1, SQLITE_STATIC);
@@ -683,6 +692,10 @@ state_run_insert(struct state *st, const struct run_rec *r, char *err,
 	state_bind_run_progress(stmt, 8, r);
 	sqlite3_bind_int64(stmt, 13, r->created_at);
 	sqlite3_bind_int64(stmt, 14, r->updated_at);
+	sqlite3_bind_int64(stmt, 15, (sqlite3_int64)r->member_id);
+	sqlite3_bind_blob(stmt, 16, r->member_key, sizeof(r->member_key),
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 17, (sqlite3_int64)r->session);
 	if (state_step_done(st, stmt, "insert run", err, errlen) == -1)
 		goto fail;
 	for (i = 0; i < r->npkgs; i++) {
@@ -726,12 +739,17 @@ state_run_update(struct state *st, const struct run_rec *r, char *err,
 		return (-1);
 	if (state_prepare(st, &stmt, "UPDATE runs SET state = ?, pkg_index = "
 	    "?, outcome = ?, message = ?, reported = ?, updated_at = ?, "
-	    "key = ? WHERE run_id = ?", err, errlen) == -1)
+	    "key = ?, member_id = ?, member_key = ?, session = ? WHERE "
+	    "run_id = ?", err, errlen) == -1)
 		goto fail;
 	state_bind_run_progress(stmt, 1, r);
 	sqlite3_bind_int64(stmt, 6, r->updated_at);
 	sqlite3_bind_blob(stmt, 7, r->key, sizeof(r->key), SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)r->run_id);
+	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)r->member_id);
+	sqlite3_bind_blob(stmt, 9, r->member_key, sizeof(r->member_key),
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 10, (sqlite3_int64)r->session);
+	sqlite3_bind_int64(stmt, 11, (sqlite3_int64)r->run_id);
 	if (state_step_done(st, stmt, "update run", err, errlen) == -1)
 		goto fail;
 	if (sqlite3_changes(st->db) != 1) {
@@ -773,13 +791,15 @@ state_run_set_path(struct state *st, const struct run_rec *r, char *err,
 	sqlite3_stmt	*stmt;
 
 	if (state_prepare(st, &stmt, "UPDATE runs SET path = ?, addr = ?, "
-	    "port = ?, updated_at = ? WHERE run_id = ?", err, errlen) == -1)
+	    "port = ?, updated_at = ?, session = ? WHERE run_id = ?", err,
+	    errlen) == -1)
 		return (-1);
 	sqlite3_bind_int(stmt, 1, r->path);
 	sqlite3_bind_text(stmt, 2, nz(r->addr), -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 3, r->port);
 	sqlite3_bind_int64(stmt, 4, r->updated_at);
-	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)r->run_id);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)r->session);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)r->run_id);
 	if (state_step_done(st, stmt, "update run path", err, errlen) == -1)
 		return (-1);
 	if (sqlite3_changes(st->db) != 1) {
@@ -837,6 +857,11 @@ state_run_check(sqlite3_stmt *stmt, struct run_rec *r, char *why,
 	    state_col_range(stmt, 10, 0, 1, &v, "reported", why, whylen) == -1)
 		return (-1);
 	r->reported = (int)v;
+	/* A member id needs its key; a row from before them has neither. */
+	if (sqlite3_column_int64(stmt, 13) != 0 &&
+	    state_col_blob(stmt, 14, AEAD_KEY_LEN, AEAD_KEY_LEN, "member_key",
+	    why, whylen) == -1)
+		return (-1);
 	return (0);
 }
 
@@ -929,8 +954,8 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 	*out = NULL;
 	if (state_prepare(st, &stmt, "SELECT scenario, path, addr, port, key, "
 	    "options, state, pkg_index, outcome, message, reported, "
-	    "created_at, updated_at FROM runs WHERE run_id = ?", err,
-	    errlen) == -1)
+	    "created_at, updated_at, member_id, member_key, session FROM runs "
+	    "WHERE run_id = ?", err, errlen) == -1)
 		return (-1);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)run_id);
 	/* No row: no such run (0), unless the step failed (-1). */
@@ -947,6 +972,12 @@ state_run_load(struct state *st, uint64_t run_id, struct run_rec **out,
 	r->message = col_str(stmt, 9);
 	r->created_at = sqlite3_column_int64(stmt, 11);
 	r->updated_at = sqlite3_column_int64(stmt, 12);
+	r->member_id = (uint64_t)sqlite3_column_int64(stmt, 13);
+	blob = sqlite3_column_blob(stmt, 14);
+	if (blob != NULL && sqlite3_column_bytes(stmt, 14) ==
+	    sizeof(r->member_key))
+		memcpy(r->member_key, blob, sizeof(r->member_key));
+	r->session = (uint64_t)sqlite3_column_int64(stmt, 15);
 	sqlite3_finalize(stmt);
 	if (bad)
 		state_run_invalid(r, "runs", why);

@@ -179,6 +179,12 @@ encode_body(const struct ctl_msg *m, struct wire_w *w, char *err,
 			return (-1);
 		wire_put_u16(w, m->u.assign.port);
 		wire_put_bytes(w, m->u.assign.key, CTL_KEY_LEN);
+		if (m->u.assign.member_id == 0) {
+			snprintf(err, errlen, "member_id: 0");
+			return (-1);
+		}
+		wire_put_u64(w, m->u.assign.member_id);
+		wire_put_bytes(w, m->u.assign.member_key, CTL_KEY_LEN);
 		if (m->u.assign.options & ~CTL_OPT_MASK) {
 			snprintf(err, errlen, "options: unknown bits 0x%02x",
 			    m->u.assign.options & ~CTL_OPT_MASK);
@@ -208,6 +214,11 @@ encode_body(const struct ctl_msg *m, struct wire_w *w, char *err,
 	case CTL_START:
 		wire_put_u64(w, m->u.start.run_id);
 		wire_put_u16(w, m->u.start.pkg_index);
+		if (m->u.start.session == 0) {
+			snprintf(err, errlen, "session: 0");
+			return (-1);
+		}
+		wire_put_u64(w, m->u.start.session);
 		return (0);
 	case CTL_CANCEL:
 		if (m->u.cancel.reason < CTL_CANCEL_MISSED ||
@@ -355,6 +366,15 @@ decode_assign(struct wire_r *r, struct ctl_msg *m, char *err, size_t errlen)
 		snprintf(err, errlen, "key: truncated");
 		return (-1);
 	}
+	GET(wire_get_u64, r, &m->u.assign.member_id, "member_id");
+	if (m->u.assign.member_id == 0) {
+		snprintf(err, errlen, "member_id: 0");
+		return (-1);
+	}
+	if (wire_get_bytes(r, m->u.assign.member_key, CTL_KEY_LEN) == -1) {
+		snprintf(err, errlen, "member_key: truncated");
+		return (-1);
+	}
 	GET(wire_get_u8, r, &m->u.assign.options, "options");
 	if (m->u.assign.options & ~CTL_OPT_MASK) {
 		snprintf(err, errlen, "options: unknown bits 0x%02x",
@@ -483,6 +503,11 @@ decode_body(struct wire_r *r, struct ctl_msg *m, char *err, size_t errlen)
 	case CTL_START:
 		GET(wire_get_u64, r, &m->u.start.run_id, "run_id");
 		GET(wire_get_u16, r, &m->u.start.pkg_index, "pkg_index");
+		GET(wire_get_u64, r, &m->u.start.session, "session");
+		if (m->u.start.session == 0) {
+			snprintf(err, errlen, "session: 0");
+			return (-1);
+		}
 		return (0);
 	case CTL_CANCEL:
 		GET(wire_get_u64, r, &m->u.cancel.run_id, "run_id");
@@ -561,8 +586,9 @@ ctl_decode(const uint8_t *buf, size_t len, struct ctl_msg *m, char *err,
 		return (-1);
 	}
 	if (version != CTL_VERSION) {
-		snprintf(err, errlen, "version: %u, this side speaks %d",
-		    version, CTL_VERSION);
+		snprintf(err, errlen, "version: control protocol %u, this "
+		    "side speaks %d: upgrade the older side", version,
+		    CTL_VERSION);
 		return (-1);
 	}
 	if (type < 1 || type > CTL_TYPE_MAX) {
@@ -625,6 +651,8 @@ ctl_msg_free(struct ctl_msg *m)
 		}
 		free(m->u.assign.pkgs);
 		explicit_bzero(m->u.assign.key, sizeof(m->u.assign.key));
+		explicit_bzero(m->u.assign.member_key,
+		    sizeof(m->u.assign.member_key));
 		break;
 	case CTL_CANCEL:
 		free(m->u.cancel.message);

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CTL_VERSION		2	/* bump when changed */
+#define CTL_VERSION		3	/* bump when changed */
 
 #define CTL_LEN_SIZE		4	/* the frame's length prefix */
 #define CTL_MAX_STR		4096	/* any text field, bytes */
@@ -169,6 +169,8 @@ struct ctl_msg {
 			char		*addr;		/* group or source */
 			uint16_t	 port;
 			uint8_t		 key[CTL_KEY_LEN];
+			uint64_t	 member_id;	/* receiver id, never 0 */
+			uint8_t		 member_key[CTL_KEY_LEN];	/* M_m */
 			uint8_t		 options;	/* CTL_OPT_* */
 			size_t		 npkgs;
 			struct ctl_pkg	*pkgs;
@@ -176,6 +178,7 @@ struct ctl_msg {
 		struct {
 			uint64_t	 run_id;
 			uint16_t	 pkg_index;
+			uint64_t	 session;	/* the transfer's, never 0 */
 		} start;
 		struct {
 			uint64_t	 run_id;

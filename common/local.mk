@@ -38,6 +38,7 @@ common_libcommon_a_SOURCES += \
 	common/fec.c common/fec.h \
 	common/xsend.c common/xsend.h common/xsend_int.h \
 	common/xsend_rate.c common/xsend_repair.c common/xsend_ring.c \
+	common/xsend_admit.c \
 	common/xsend_sock.c \
 	common/xrecv.c common/xrecv.h common/xrecv_int.h \
 	common/xrecv_join.c common/xrecv_store.c

@@ -16,7 +16,7 @@
 
 static const char *proto_drop_names[PROTO_DROP_MAX] = {
 	"short", "magic", "version", "type", "session", "nonce", "auth",
-	"range", "stale", "early", "overflow",
+	"range", "stale", "early", "overflow", "member", "budget",
 };
 
 const char *
@@ -25,6 +25,25 @@ proto_drop_name(enum proto_drop d)
 	if (d >= PROTO_DROP_MAX)
 		return ("unknown");
 	return (proto_drop_names[d]);
+}
+
+/* Why a sender refused us, in words for the receiver's error. */
+const char *
+proto_reason_name(uint8_t reason)
+{
+	switch (reason) {
+	case PROTO_RJ_FULL:
+		return ("it takes no more receivers");
+	case PROTO_RJ_STRAGGLER:
+		return ("we fell behind the group");
+	case PROTO_RJ_BUDGET:
+		return ("we asked for more repairs than it grants");
+	case PROTO_RJ_DEADLINE:
+		return ("its deadline passed");
+	case PROTO_RJ_FINISHED:
+		return ("it finished");
+	}
+	return ("no reason given");
 }
 
 const char *
@@ -162,19 +181,14 @@ proto_sym_size(int mtu, int ipv6)
 }
 
 static int
-proto_hkdf(const uint8_t key[AEAD_KEY_LEN], const char *label,
-    uint64_t session, uint8_t out[AEAD_KEY_LEN])
+proto_hkdf(const uint8_t key[AEAD_KEY_LEN], const char *salt,
+    const uint8_t *info, size_t infolen, uint8_t out[AEAD_KEY_LEN])
 {
-	static const char	 salt[] = "fleetcast-transport-v1";
 	EVP_KDF			*kdf;
 	EVP_KDF_CTX		*ctx;
 	OSSL_PARAM		 params[5], *p = params;
-	uint8_t			 info[32];
-	size_t			 llen = strlen(label);
 	int			 rv = -1;
 
-	memcpy(info, label, llen);
-	wire_store64(info + llen, session);
 	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
 		return (-1);
 	ctx = EVP_KDF_CTX_new(kdf);
@@ -186,9 +200,9 @@ proto_hkdf(const uint8_t key[AEAD_KEY_LEN], const char *label,
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
 	    (void *)key, AEAD_KEY_LEN);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-	    (void *)salt, sizeof(salt) - 1);
+	    (void *)salt, strlen(salt));
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-	    info, llen + 8);
+	    (void *)info, infolen);
 	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(ctx, out, AEAD_KEY_LEN, params) == 1)
 		rv = 0;
@@ -196,22 +210,88 @@ proto_hkdf(const uint8_t key[AEAD_KEY_LEN], const char *label,
 	return (rv);
 }
 
-/* Derive the data and feedback keys of one session from the input key. */
+/*
+ * One key of a session: HKDF-SHA256 of the input key (the PSK, the run's
+ * data key, or a member key) with the label and the session id.  The v3
+ * salt keeps every v3 key apart from the v2 keys of the same input.
+ */
+int
+proto_derive(const uint8_t key[AEAD_KEY_LEN], const char *label,
+    uint64_t session, uint8_t out[AEAD_KEY_LEN])
+{
+	uint8_t	info[32];
+	size_t	llen = strlen(label);
+
+	if (llen > sizeof(info) - 8)
+		return (-1);
+	memcpy(info, label, llen);
+	wire_store64(info + llen, session);
+	return (proto_hkdf(key, "fleetcast-transport-v3", info, llen + 8,
+	    out));
+}
+
+/*
+ * The data, feedback and ACK keys of one session from a shared input key
+ * (PSK mode: every receiver holds all three).  In member mode the caller
+ * derives the data key from the run's key and the other two from each
+ * member's key (proto_member_key).
+ */
 int
 proto_derive_keys(const uint8_t key[AEAD_KEY_LEN], uint64_t session,
-    uint8_t kd[AEAD_KEY_LEN], uint8_t kf[AEAD_KEY_LEN])
+    uint8_t kd[AEAD_KEY_LEN], uint8_t kf[AEAD_KEY_LEN],
+    uint8_t ka[AEAD_KEY_LEN])
 {
-	if (proto_hkdf(key, "data", session, kd) == -1 ||
-	    proto_hkdf(key, "feedback", session, kf) == -1)
+	if (proto_derive(key, PROTO_K_DATA, session, kd) == -1 ||
+	    proto_derive(key, PROTO_K_FEEDBACK, session, kf) == -1 ||
+	    proto_derive(key, PROTO_K_ACK, session, ka) == -1)
 		return (-1);
 	return (0);
 }
 
-void
-proto_sender_nonce(uint64_t seq, uint8_t nonce[PROTO_NONCE_LEN])
+/*
+ * A member's key M_m from the run's feedback key F_run: bound to the run
+ * and to the member (the machine's inventory id), so that one member's
+ * key says nothing about another's.
+ */
+int
+proto_member_key(const uint8_t frun[AEAD_KEY_LEN], uint64_t run_id,
+    uint64_t member_id, uint8_t out[AEAD_KEY_LEN])
 {
-	memset(nonce, 0, 4);
+	uint8_t	info[6 + 16];
+
+	memcpy(info, "member", 6);
+	wire_store64(info + 6, run_id);
+	wire_store64(info + 14, member_id);
+	return (proto_hkdf(frun, "fleetcast-member-v3", info, sizeof(info),
+	    out));
+}
+
+/*
+ * A sender nonce: the send time (us since the session started, mod 2^32)
+ * and the packet counter.  The counter alone makes it unique; the time
+ * rides along for the receivers' echo at no cost.
+ */
+void
+proto_sender_nonce(uint64_t seq, uint32_t tx_us,
+    uint8_t nonce[PROTO_NONCE_LEN])
+{
+	wire_store32(nonce, tx_us);
 	wire_store64(nonce + 4, seq);
+}
+
+/* HELLO, REPORT, HELD: the types with the receiver id sub-header. */
+int
+proto_is_feedback(uint8_t type)
+{
+	return (type == PROTO_HELLO || type == PROTO_REPORT ||
+	    type == PROTO_HELD);
+}
+
+/* The sub-header of a receiver's datagram: its id. */
+void
+proto_feedback_sub(uint64_t rid, uint8_t sub[PROTO_SUB_LEN])
+{
+	wire_store64(sub, rid);
 }
 
 static int
@@ -253,14 +333,14 @@ proto_decode(const uint8_t *buf, size_t len, struct proto_hdr *h,
 	switch (h->type) {
 	case PROTO_DATA:
 	case PROTO_REPAIR:
+	case PROTO_HELLO:
+	case PROTO_REPORT:
+	case PROTO_HELD:
 		aadlen += PROTO_SUB_LEN;
 		break;
 	case PROTO_ANNOUNCE:
 	case PROTO_NCF:
 	case PROTO_ACK:
-	case PROTO_HELLO:
-	case PROTO_REPORT:
-	case PROTO_HELD:
 		break;
 	default:
 		*why = PROTO_DROP_TYPE;
@@ -274,11 +354,7 @@ proto_decode(const uint8_t *buf, size_t len, struct proto_hdr *h,
 		return (-1);
 	}
 	if (proto_is_sender_type(h->type)) {
-		if (h->nonce[0] != 0 || h->nonce[1] != 0 || h->nonce[2] != 0 ||
-		    h->nonce[3] != 0) {
-			*why = PROTO_DROP_NONCE;
-			return (-1);
-		}
+		h->tx_us = wire_load32(h->nonce);
 		h->seq = wire_load64(h->nonce + 4);
 	}
 	if (h->type == PROTO_DATA) {
@@ -289,6 +365,13 @@ proto_decode(const uint8_t *buf, size_t len, struct proto_hdr *h,
 		    wire_get_u32(&r, &h->rseq) == -1)
 			goto short_;
 		h->index = gr;
+	} else if (proto_is_feedback(h->type)) {
+		if (wire_get_u64(&r, &h->rid) == -1)
+			goto short_;
+		if (h->rid == 0) {
+			*why = PROTO_DROP_RANGE;
+			return (-1);
+		}
 	}
 	if (wire_r_left(&r) < PROTO_TAG_LEN)
 		goto short_;
@@ -320,7 +403,8 @@ proto_put_hdr(uint8_t *out, uint8_t type, uint64_t session,
 
 /*
  * Build a whole datagram into out: header, optional 8-byte sub-header
- * (DATA, REPAIR), encrypted body and tag.  Returns its length, or -1 when
+ * (DATA, REPAIR; HELLO, REPORT, HELD: proto_feedback_sub), encrypted body
+ * and tag.  Returns its length, or -1 when
  * it does not fit or sealing fails.
  */
 ssize_t
@@ -370,6 +454,10 @@ proto_put_announce(struct wire_w *w, const struct proto_announce *a)
 	wire_put_u16(w, a->report_ms);
 	wire_put_u16(w, a->backoff_ms);
 	wire_put_u32(w, a->drop_ms);
+	wire_put_u32(w, a->deadline_ms);
+	wire_put_u8(w, a->fec_r);
+	wire_put_u8(w, a->phase);
+	wire_put_u16(w, 0);
 	return (wire_put_bytes(w, a->digest, SHA256_LEN));
 }
 
@@ -377,7 +465,10 @@ int
 proto_get_announce(const uint8_t *buf, size_t len, struct proto_announce *a)
 {
 	struct wire_r	r;
+	uint16_t	reserved;
 
+	if (len != PROTO_ANNOUNCE_LEN)
+		return (-1);
 	wire_r_init(&r, buf, len);
 	if (wire_get_u64(&r, &a->size) == -1 ||
 	    wire_get_u16(&r, &a->sym) == -1 ||
@@ -390,9 +481,14 @@ proto_get_announce(const uint8_t *buf, size_t len, struct proto_announce *a)
 	    wire_get_u16(&r, &a->report_ms) == -1 ||
 	    wire_get_u16(&r, &a->backoff_ms) == -1 ||
 	    wire_get_u32(&r, &a->drop_ms) == -1 ||
+	    wire_get_u32(&r, &a->deadline_ms) == -1 ||
+	    wire_get_u8(&r, &a->fec_r) == -1 ||
+	    wire_get_u8(&r, &a->phase) == -1 ||
+	    wire_get_u16(&r, &reserved) == -1 ||
 	    wire_get_bytes(&r, a->digest, SHA256_LEN) == -1)
 		return (-1);
-	if (a->state > PROTO_S_FINISHED)
+	if (a->state > PROTO_S_FINISHED || (a->flags & ~PROTO_AF_ALL) != 0 ||
+	    a->phase > 5 || reserved != 0)
 		return (-1);
 	return (0);
 }
@@ -435,7 +531,8 @@ proto_put_ack(struct wire_w *w, const struct proto_ack *a)
 	wire_put_u64(w, a->rid);
 	wire_put_u32(w, a->incarnation);
 	wire_put_u64(w, a->challenge);
-	return (wire_put_u8(w, a->verdict));
+	wire_put_u8(w, a->verdict);
+	return (wire_put_u8(w, a->reason));
 }
 
 int
@@ -443,13 +540,20 @@ proto_get_ack(const uint8_t *buf, size_t len, struct proto_ack *a)
 {
 	struct wire_r	r;
 
+	if (len != PROTO_ACK_LEN)
+		return (-1);
 	wire_r_init(&r, buf, len);
 	if (wire_get_u64(&r, &a->rid) == -1 ||
 	    wire_get_u32(&r, &a->incarnation) == -1 ||
 	    wire_get_u64(&r, &a->challenge) == -1 ||
-	    wire_get_u8(&r, &a->verdict) == -1)
+	    wire_get_u8(&r, &a->verdict) == -1 ||
+	    wire_get_u8(&r, &a->reason) == -1)
 		return (-1);
 	if (a->verdict < PROTO_ACK_ACCEPTED || a->verdict > PROTO_ACK_REJECTED)
+		return (-1);
+	/* A reason only with a refusal, and one we know. */
+	if (a->verdict == PROTO_ACK_REJECTED ? (a->reason < PROTO_RJ_FULL ||
+	    a->reason > PROTO_RJ_FINISHED) : a->reason != PROTO_RJ_NONE)
 		return (-1);
 	return (0);
 }
@@ -457,7 +561,6 @@ proto_get_ack(const uint8_t *buf, size_t len, struct proto_ack *a)
 int
 proto_put_hello(struct wire_w *w, const struct proto_hello *h)
 {
-	wire_put_u64(w, h->rid);
 	wire_put_u32(w, h->incarnation);
 	return (wire_put_u64(w, h->challenge));
 }
@@ -467,12 +570,13 @@ proto_get_hello(const uint8_t *buf, size_t len, struct proto_hello *h)
 {
 	struct wire_r	r;
 
+	if (len != PROTO_HELLO_LEN)
+		return (-1);
 	wire_r_init(&r, buf, len);
-	if (wire_get_u64(&r, &h->rid) == -1 ||
-	    wire_get_u32(&r, &h->incarnation) == -1 ||
+	if (wire_get_u32(&r, &h->incarnation) == -1 ||
 	    wire_get_u64(&r, &h->challenge) == -1)
 		return (-1);
-	if (h->rid == 0)
+	if (h->incarnation == 0)
 		return (-1);
 	return (0);
 }
@@ -484,17 +588,24 @@ proto_put_report(struct wire_w *w, const struct proto_report *p)
 
 	if (p->errlen > PROTO_ERR_MAX || p->nnak > PROTO_NAK_MAX)
 		return (-1);
-	wire_put_u64(w, p->rid);
 	wire_put_u32(w, p->incarnation);
 	wire_put_u32(w, p->rseq);
 	wire_put_u8(w, p->state);
-	wire_put_u8(w, 0);
+	wire_put_u8(w, p->flags);
 	wire_put_u16(w, p->queue_pm);
-	wire_put_u16(w, p->loss_pm);
-	wire_put_u64(w, p->have_bytes);
+	wire_put_u32(w, p->rx_us);
+	wire_put_u64(w, p->rx_bytes);
+	wire_put_u32(w, p->rx_packets);
 	wire_put_u64(w, p->rx_hw_seq);
+	wire_put_u32(w, p->echo_tx_us);
+	wire_put_u32(w, p->echo_hold_us);
+	wire_put_u32(w, p->qdelay_us);
+	wire_put_u64(w, p->have_bytes);
 	wire_put_u32(w, p->repairs);
 	wire_put_u32(w, p->overflow);
+	wire_put_u16(w, p->loss_pm);
+	wire_put_u8(w, p->need97);
+	wire_put_u8(w, p->need_max);
 	wire_put_u16(w, p->errlen);
 	wire_put_bytes(w, p->err, p->errlen);
 	wire_put_u16(w, p->nnak);
@@ -504,34 +615,46 @@ proto_put_report(struct wire_w *w, const struct proto_report *p)
 		wire_put_u16(w, p->nak[i].need);
 		wire_put_u32(w, p->nak[i].seen);
 	}
-	if (p->has_rx)
-		wire_put_u32(w, p->rx_packets);
 	return (w->err ? -1 : 0);
 }
 
+/*
+ * A REPORT body: every fixed field, the error text and the NAKs, and
+ * nothing after them (v2's optional trailing field is a fixed one now).
+ * Ranges the body alone can tell are checked here; what needs the
+ * sender's state (rx_hw_seq against what it sent) is xs_report's.
+ */
 int
 proto_get_report(const uint8_t *buf, size_t len, struct proto_report *p)
 {
 	struct wire_r	r;
-	uint8_t		reserved;
 	uint16_t	i;
 
 	wire_r_init(&r, buf, len);
-	if (wire_get_u64(&r, &p->rid) == -1 ||
-	    wire_get_u32(&r, &p->incarnation) == -1 ||
+	if (wire_get_u32(&r, &p->incarnation) == -1 ||
 	    wire_get_u32(&r, &p->rseq) == -1 ||
 	    wire_get_u8(&r, &p->state) == -1 ||
-	    wire_get_u8(&r, &reserved) == -1 ||
+	    wire_get_u8(&r, &p->flags) == -1 ||
 	    wire_get_u16(&r, &p->queue_pm) == -1 ||
-	    wire_get_u16(&r, &p->loss_pm) == -1 ||
-	    wire_get_u64(&r, &p->have_bytes) == -1 ||
+	    wire_get_u32(&r, &p->rx_us) == -1 ||
+	    wire_get_u64(&r, &p->rx_bytes) == -1 ||
+	    wire_get_u32(&r, &p->rx_packets) == -1 ||
 	    wire_get_u64(&r, &p->rx_hw_seq) == -1 ||
+	    wire_get_u32(&r, &p->echo_tx_us) == -1 ||
+	    wire_get_u32(&r, &p->echo_hold_us) == -1 ||
+	    wire_get_u32(&r, &p->qdelay_us) == -1 ||
+	    wire_get_u64(&r, &p->have_bytes) == -1 ||
 	    wire_get_u32(&r, &p->repairs) == -1 ||
 	    wire_get_u32(&r, &p->overflow) == -1 ||
+	    wire_get_u16(&r, &p->loss_pm) == -1 ||
+	    wire_get_u8(&r, &p->need97) == -1 ||
+	    wire_get_u8(&r, &p->need_max) == -1 ||
 	    wire_get_u16(&r, &p->errlen) == -1)
 		return (-1);
-	if (p->rid == 0 || p->state < PROTO_R_READY ||
-	    p->state > PROTO_R_FAILED || p->errlen > PROTO_ERR_MAX)
+	if (p->incarnation == 0 || p->state < PROTO_R_READY ||
+	    p->state > PROTO_R_FAILED || (p->flags & ~PROTO_RF_ALL) != 0 ||
+	    p->queue_pm > 1000 || p->loss_pm > 1000 ||
+	    p->errlen > PROTO_ERR_MAX)
 		return (-1);
 	if (wire_get_bytes(&r, p->err, p->errlen) == -1)
 		return (-1);
@@ -548,8 +671,8 @@ proto_get_report(const uint8_t *buf, size_t len, struct proto_report *p)
 		    p->nak[i].kind != PROTO_NAK_GROUP)
 			return (-1);
 	}
-	/* Optional: receivers before it leave it out. */
-	p->has_rx = wire_get_u32(&r, &p->rx_packets) == 0;
+	if (wire_r_left(&r) != 0)
+		return (-1);
 	return (0);
 }
 
@@ -579,7 +702,6 @@ proto_put_held(struct wire_w *w, const struct proto_held *h)
 {
 	if (h->nbits == 0 || h->nbits > PROTO_HELD_BITS)
 		return (-1);
-	wire_put_u64(w, h->rid);
 	wire_put_u32(w, h->incarnation);
 	wire_put_u32(w, h->chunk);
 	wire_put_u16(w, h->nbits);
@@ -600,12 +722,11 @@ proto_get_held(const uint8_t *buf, size_t len, struct proto_held *h)
 	size_t		nbytes;
 
 	wire_r_init(&r, buf, len);
-	if (wire_get_u64(&r, &h->rid) == -1 ||
-	    wire_get_u32(&r, &h->incarnation) == -1 ||
+	if (wire_get_u32(&r, &h->incarnation) == -1 ||
 	    wire_get_u32(&r, &h->chunk) == -1 ||
 	    wire_get_u16(&r, &h->nbits) == -1)
 		return (-1);
-	if (h->rid == 0 || h->nbits == 0 || h->nbits > PROTO_HELD_BITS)
+	if (h->incarnation == 0 || h->nbits == 0 || h->nbits > PROTO_HELD_BITS)
 		return (-1);
 	nbytes = ((size_t)h->nbits + 7) / 8;
 	if (wire_r_left(&r) != nbytes ||

@@ -17,7 +17,7 @@
 #include "wire.h"
 
 /* Bump when anything on the wire changes, and update doc/protocol.md. */
-#define PROTO_VERSION		2
+#define PROTO_VERSION		3
 
 #define PROTO_MAGIC0		0x46	/* 'F' */
 #define PROTO_MAGIC1		0x43	/* 'C' */
@@ -44,9 +44,11 @@
 #define PROTO_NCF_MAX		170
 #define PROTO_ERR_MAX		200
 #define PROTO_NAK_LEN		11
-#define PROTO_ANNOUNCE_LEN	72
-#define PROTO_ACK_LEN		21
-#define PROTO_HELLO_LEN		20
+#define PROTO_ANNOUNCE_LEN	80
+#define PROTO_ACK_LEN		22
+#define PROTO_HELLO_LEN		12
+#define PROTO_REPORT_HDR	72	/* a REPORT without error text or NAKs */
+#define PROTO_REPORT_LEN(e, n)	(PROTO_REPORT_HDR + (e) + PROTO_NAK_LEN * (n))
 #define PROTO_NCF_LEN(n)	(2 + 8 * (n))
 /*
  * HELD: the blocks a resumed receiver holds, in chunks of at most
@@ -54,7 +56,7 @@
  * MTU), so that the first pass can skip them.
  */
 #define PROTO_HELD_BITS		8192
-#define PROTO_HELD_HDR		18
+#define PROTO_HELD_HDR		10
 #define PROTO_HELD_LEN(n)	(PROTO_HELD_HDR + ((n) + 7) / 8)
 
 enum proto_type {
@@ -81,6 +83,8 @@ enum proto_drop {
 	PROTO_DROP_STALE,
 	PROTO_DROP_EARLY,
 	PROTO_DROP_OVERFLOW,
+	PROTO_DROP_MEMBER,
+	PROTO_DROP_BUDGET,
 	PROTO_DROP_MAX
 };
 
@@ -105,6 +109,16 @@ enum proto_verdict {
 	PROTO_ACK_REJECTED = 4,
 };
 
+/* Why a sender refused a receiver (ACK REJECTED only). */
+enum proto_reason {
+	PROTO_RJ_NONE = 0,
+	PROTO_RJ_FULL = 1,
+	PROTO_RJ_STRAGGLER = 2,
+	PROTO_RJ_BUDGET = 3,
+	PROTO_RJ_DEADLINE = 4,
+	PROTO_RJ_FINISHED = 5,
+};
+
 enum proto_nak_kind {
 	PROTO_NAK_BLOCK = 1,
 	PROTO_NAK_GROUP = 2,
@@ -115,7 +129,9 @@ struct proto_hdr {
 	uint8_t		 type;
 	uint64_t	 session;
 	uint8_t		 nonce[PROTO_NONCE_LEN];
+	uint32_t	 tx_us;		/* sender packets: send time from nonce */
 	uint64_t	 seq;		/* sender packets: counter from nonce */
+	uint64_t	 rid;		/* HELLO, REPORT, HELD: receiver id */
 	uint64_t	 index;		/* DATA: symbol; REPAIR: group */
 	uint32_t	 rseq;		/* REPAIR: repair number */
 	const uint8_t	*aad;
@@ -145,11 +161,17 @@ struct proto_announce {
 	uint8_t		state;
 	uint8_t		flags;
 #define PROTO_AF_DIGEST	0x01
+#define PROTO_AF_MEMBERS 0x02	/* feedback keyed per member: no PSK */
+#define PROTO_AF_FAST	0x04	/* report every 10 ms */
+#define PROTO_AF_ALL	0x07
 	uint64_t	progress;
 	uint64_t	rate;
 	uint16_t	report_ms;
 	uint16_t	backoff_ms;
 	uint32_t	drop_ms;
+	uint32_t	deadline_ms;	/* ms left; UINT32_MAX: not set */
+	uint8_t		fec_r;		/* proactive parity per full group */
+	uint8_t		phase;		/* rate phase, information only */
 	uint8_t		digest[SHA256_LEN];
 };
 
@@ -168,8 +190,16 @@ struct proto_ack {
 	uint32_t	incarnation;
 	uint64_t	challenge;
 	uint8_t		verdict;
+	uint8_t		reason;		/* enum proto_reason */
 };
 
+/*
+ * The receiver bodies (HELLO, REPORT, HELD) do not carry the receiver id:
+ * it is in the sub-header (proto_hdr.rid), in clear so that the sender
+ * picks the key before decrypting.  The rid fields below are the caller's
+ * (set from the header after decoding, put there by proto_feedback_sub
+ * before sealing); the body codecs neither read nor write them.
+ */
 struct proto_hello {
 	uint64_t	rid;
 	uint32_t	incarnation;
@@ -188,18 +218,29 @@ struct proto_report {
 	uint32_t	incarnation;
 	uint32_t	rseq;
 	uint8_t		state;
+	uint8_t		flags;
+#define PROTO_RF_QDELAY	0x01	/* qdelay_us is measured */
+#define PROTO_RF_EARLY	0x02	/* sent early: overflow or a full queue */
+#define PROTO_RF_FEC	0x04	/* need97 and need_max are measured */
+#define PROTO_RF_ALL	0x07
 	uint16_t	queue_pm;
-	uint16_t	loss_pm;
-	uint64_t	have_bytes;
+	uint32_t	rx_us;		/* receiver clock, us mod 2^32 */
+	uint64_t	rx_bytes;	/* group bytes that arrived, cumulative */
+	uint32_t	rx_packets;	/* sender packets that arrived, mod 2^32 */
 	uint64_t	rx_hw_seq;
+	uint32_t	echo_tx_us;	/* tx_us of the packet of rx_hw_seq */
+	uint32_t	echo_hold_us;	/* its arrival to this REPORT */
+	uint32_t	qdelay_us;	/* UINT32_MAX: unknown */
+	uint64_t	have_bytes;
 	uint32_t	repairs;
 	uint32_t	overflow;
+	uint16_t	loss_pm;
+	uint8_t		need97;		/* 255: unknown */
+	uint8_t		need_max;	/* 255: unknown */
 	uint16_t	errlen;
 	char		err[PROTO_ERR_MAX + 1];
 	uint16_t	nnak;
 	struct proto_nak nak[PROTO_NAK_MAX];
-	int		has_rx;		/* the optional field below is there */
-	uint32_t	rx_packets;	/* sender packets that arrived, mod 2^32 */
 };
 
 /*
@@ -217,6 +258,7 @@ struct proto_held {
 
 const char	*proto_drop_name(enum proto_drop);
 const char	*proto_type_name(uint8_t);
+const char	*proto_reason_name(uint8_t);
 
 int	 proto_geom_init(struct proto_geom *, uint64_t, uint32_t, uint32_t,
 	    uint32_t);
@@ -230,9 +272,21 @@ uint32_t proto_sym_size(int, int);
 uint64_t proto_held_chunks(const struct proto_geom *);
 uint32_t proto_held_nbits(const struct proto_geom *, uint64_t);
 
+/* Key labels (doc/protocol.md, Keys and nonces). */
+#define PROTO_K_DATA		"data"
+#define PROTO_K_FEEDBACK	"feedback"
+#define PROTO_K_ACK		"ack"
+
+int	 proto_derive(const uint8_t [AEAD_KEY_LEN], const char *, uint64_t,
+	    uint8_t [AEAD_KEY_LEN]);
 int	 proto_derive_keys(const uint8_t [AEAD_KEY_LEN], uint64_t,
-	    uint8_t [AEAD_KEY_LEN], uint8_t [AEAD_KEY_LEN]);
-void	 proto_sender_nonce(uint64_t, uint8_t [PROTO_NONCE_LEN]);
+	    uint8_t [AEAD_KEY_LEN], uint8_t [AEAD_KEY_LEN],
+	    uint8_t [AEAD_KEY_LEN]);
+int	 proto_member_key(const uint8_t [AEAD_KEY_LEN], uint64_t, uint64_t,
+	    uint8_t [AEAD_KEY_LEN]);
+void	 proto_sender_nonce(uint64_t, uint32_t, uint8_t [PROTO_NONCE_LEN]);
+int	 proto_is_feedback(uint8_t);
+void	 proto_feedback_sub(uint64_t, uint8_t [PROTO_SUB_LEN]);
 
 int	 proto_decode(const uint8_t *, size_t, struct proto_hdr *,
 	    enum proto_drop *);

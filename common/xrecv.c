@@ -327,8 +327,7 @@ xr_data(struct xrecv *r, const struct proto_hdr *h)
 		r->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
-	if (h->seq > r->rx_hw_seq)
-		r->rx_hw_seq = h->seq;
+	xr_saw_seq(r, h);
 	r->last_heard = mono_ms();
 	if (!resend) {
 		xr_advance_passed(r, b, 1);
@@ -444,8 +443,7 @@ xr_repair(struct xrecv *r, const struct proto_hdr *h)
 		memcpy(r->pool[r->pool_free].buf, r->symbuf, r->geom.sym);
 	}
 	p = r->pool_free;
-	if (h->seq > r->rx_hw_seq)
-		r->rx_hw_seq = h->seq;
+	xr_saw_seq(r, h);
 	r->last_heard = mono_ms();
 	r->pool_free = r->pool[p].next;
 	r->pool[p].group = (uint32_t)g;
@@ -509,7 +507,8 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 }
 
 static void
-xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
+xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain,
+    const struct udp_addr *from)
 {
 	struct proto_ack	 a;
 	struct xr_cand		*c;
@@ -521,17 +520,18 @@ xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
 	}
 	if (r->state == XR_JOINING) {
 		c = xr_join_cand(r, h->session);
-		if (c == NULL || a.challenge != c->challenge) {
+		if (c == NULL || !xr_join_challenge(c, a.challenge)) {
 			r->drops[PROTO_DROP_STALE]++;
 			return;
 		}
 		if (a.verdict == PROTO_ACK_REJECTED) {
-			xr_fail(r, "the sender refused us");
+			xr_fail(r, "the sender refused us: %s",
+			    proto_reason_name(a.reason));
 			return;
 		}
 		if (a.verdict != PROTO_ACK_ACCEPTED)
 			return;
-		if (xr_join_lock(r, c) == -1) {
+		if (xr_join_lock(r, c, from) == -1) {
 			if (r->state != XR_FAILED)
 				xr_fail(r, "cannot lock onto the session");
 			return;
@@ -546,7 +546,8 @@ xr_ack(struct xrecv *r, const struct proto_hdr *h, const uint8_t *plain)
 	if (a.verdict == PROTO_ACK_DONE && r->state == XR_DONE)
 		xrecv_fsm(r, XRE_ACKED);
 	else if (a.verdict == PROTO_ACK_REJECTED && r->state == XR_RECEIVING)
-		xr_fail(r, "the sender refused us");
+		xr_fail(r, "the sender refused us: %s",
+		    proto_reason_name(a.reason));
 }
 
 static struct aead *
@@ -555,6 +556,15 @@ xr_cand_key(struct xrecv *r, uint64_t session)
 	struct xr_cand	*c = xr_join_cand(r, session);
 
 	return (c != NULL ? c->kd : NULL);
+}
+
+/* The key a candidate's ACKs are sealed with (Ka, Ka_m), or NULL. */
+static struct aead *
+xr_cand_ack_key(struct xrecv *r, uint64_t session)
+{
+	struct xr_cand	*c = xr_join_cand(r, session);
+
+	return (c != NULL ? c->ka : NULL);
 }
 
 /* One datagram from the group. */
@@ -595,6 +605,7 @@ xr_dgram(struct xrecv *r, const uint8_t *buf, size_t len,
 		return;
 	/* Arrived, useful or not: the sender compares with its count. */
 	r->rx_packets++;
+	r->rx_bytes += len;
 	switch (h.type) {
 	case PROTO_DATA:
 		if (r->state == XR_RECEIVING)
@@ -619,8 +630,7 @@ xr_dgram(struct xrecv *r, const uint8_t *buf, size_t len,
 		return;
 	}
 	r->last_heard = mono_ms();
-	if (h.seq > r->rx_hw_seq)
-		r->rx_hw_seq = h.seq;
+	xr_saw_seq(r, &h);
 	if (h.type == PROTO_ANNOUNCE) {
 		if (proto_get_announce(plain, h.ctlen, &a) == -1) {
 			r->drops[PROTO_DROP_RANGE]++;
@@ -708,9 +718,9 @@ xrecv_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 			continue;
 		}
 		if (r->state == XR_JOINING)
-			kd = xr_cand_key(r, h.session);
+			kd = xr_cand_ack_key(r, h.session);
 		else
-			kd = h.session == r->session ? r->kd : NULL;
+			kd = h.session == r->session ? r->ka : NULL;
 		if (kd == NULL) {
 			r->drops[PROTO_DROP_SESSION]++;
 			continue;
@@ -719,7 +729,7 @@ xrecv_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 			r->drops[PROTO_DROP_AUTH]++;
 			continue;
 		}
-		xr_ack(r, &h, plain);
+		xr_ack(r, &h, plain, &from);
 		if (r->state == XR_FAILED || r->state == XR_FINISHED)
 			return;
 	}
@@ -749,9 +759,9 @@ xr_send_held(struct xrecv *r, uint64_t max)
 	struct proto_held	 h;
 	struct wire_w		 w;
 	uint8_t			 body[PROTO_HELD_LEN(PROTO_HELD_BITS)];
-	uint8_t			 nonce[PROTO_NONCE_LEN];
-	uint8_t			 dgram[PROTO_HDR_LEN + sizeof(body) +
-				    PROTO_TAG_LEN];
+	uint8_t			 nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t			 dgram[PROTO_HDR_LEN + PROTO_SUB_LEN +
+				    sizeof(body) + PROTO_TAG_LEN];
 	uint64_t		 nc = proto_held_chunks(&r->geom), c, scan;
 	uint64_t		 passed, first, sent = 0;
 	uint32_t		 i;
@@ -784,7 +794,8 @@ xr_send_held(struct xrecv *r, uint64_t max)
 		wire_w_fixed(&w, body, sizeof(body));
 		if (proto_put_held(&w, &h) == -1)
 			fatalx("xrecv: held too long");
-		n = proto_seal(r->kf, PROTO_HELD, r->session, nonce, NULL,
+		proto_feedback_sub(r->rid, sub);
+		n = proto_seal(r->kf, PROTO_HELD, r->session, nonce, sub,
 		    body, w.len, dgram, sizeof(dgram));
 		if (n == -1)
 			fatalx("xrecv: seal failed");
@@ -804,7 +815,7 @@ xr_send_report(struct xrecv *r, int naks)
 	struct proto_report	 rep;
 	struct wire_w		 w;
 	uint8_t			 body[1500], nonce[PROTO_NONCE_LEN];
-	uint8_t			 dgram[1600];
+	uint8_t			 dgram[1600], sub[PROTO_SUB_LEN];
 	uint32_t		 now = xr_ms(r), g, b, k, need;
 	uint64_t		 scan;
 	ssize_t			 n;
@@ -828,14 +839,23 @@ xr_send_report(struct xrecv *r, int naks)
 		    PROTO_R_RECEIVING : PROTO_R_READY;
 		break;
 	}
-	rep.queue_pm = r->queue_pm < 0 ? 0 : (uint16_t)r->queue_pm;
+	rep.queue_pm = r->queue_pm < 0 ? 0 : r->queue_pm > 1000 ? 1000 :
+	    (uint16_t)r->queue_pm;
 	rep.loss_pm = (uint16_t)(r->loss * 1000 + 0.5);
 	r->queue_pm = 0;
 	if (r->have != NULL)
 		rep.have_bytes = xr_have_bytes(r);
 	rep.rx_hw_seq = r->rx_hw_seq;
-	rep.has_rx = 1;
 	rep.rx_packets = r->rx_packets;
+	rep.rx_bytes = r->rx_bytes;
+	rep.rx_us = (uint32_t)mono_us();
+	if (r->rx_hw_seq != 0) {
+		rep.echo_tx_us = r->rx_hw_tx_us;
+		rep.echo_hold_us = (uint32_t)(mono_us() - r->rx_hw_at);
+	}
+	/* Not measured by this receiver (yet): said so, not made up. */
+	rep.qdelay_us = UINT32_MAX;
+	rep.need97 = rep.need_max = 255;
 	rep.repairs = (uint32_t)r->n_repairs;
 	rep.overflow = r->overflow - r->overflow_base;
 	r->overflow_reported = r->overflow;
@@ -898,7 +918,8 @@ xr_send_report(struct xrecv *r, int naks)
 	wire_w_fixed(&w, body, sizeof(body));
 	if (proto_put_report(&w, &rep) == -1)
 		fatalx("xrecv: report too long");
-	n = proto_seal(r->kf, PROTO_REPORT, r->session, nonce, NULL, body,
+	proto_feedback_sub(r->rid, sub);
+	n = proto_seal(r->kf, PROTO_REPORT, r->session, nonce, sub, body,
 	    w.len, dgram, sizeof(dgram));
 	if (n == -1)
 		fatalx("xrecv: seal failed");
@@ -1085,6 +1106,9 @@ xrecv_new(struct event_base *base, const struct xrecv_conf *conf,
 				fatalx("xrecv: no randomness");
 		} while (r->rid == 0);
 	}
+	/* A member is who the server says, whatever the state file says. */
+	if (conf->rid != 0)
+		r->rid = conf->rid;
 	do {
 		if (crypto_random(&r->incarnation,
 		    sizeof(r->incarnation)) == -1)
@@ -1166,12 +1190,14 @@ xrecv_free(struct xrecv *r)
 		sha256_free(r->sha);
 	aead_free(r->kd);
 	aead_free(r->kf);
+	aead_free(r->ka);
 	xr_join_free_session(r);
 	free(r->scratch);
 	free(r->out);
 	free(r->part);
 	free(r->statepath);
 	explicit_bzero(r->conf.key, sizeof(r->conf.key));
+	explicit_bzero(r->conf.member_key, sizeof(r->conf.member_key));
 	free(r);
 }
 

@@ -35,6 +35,20 @@ struct xrecv_conf {
 	uint8_t		 expect_sha256[SHA256_LEN];
 	uint64_t	 max_size;	/* 0: no limit but memory; fails beyond */
 	uint8_t		 key[AEAD_KEY_LEN];
+	/*
+	 * Member mode (the agent, from ASSIGN): our receiver id and our own
+	 * key M_m, from which the feedback and ACK keys are derived (the
+	 * data key still from key); only a sender announcing MEMBERS is
+	 * answered.  rid 0: PSK mode, a random id kept in the state file,
+	 * every key from key, a MEMBERS sender refused.
+	 */
+	uint64_t	 rid;
+	uint8_t		 member_key[AEAD_KEY_LEN];
+	/*
+	 * The only session to take (the agent, from START): an ANNOUNCE of
+	 * any other is dropped before a key is derived.  0: any.
+	 */
+	uint64_t	 session;
 };
 
 struct xrecv_stats {

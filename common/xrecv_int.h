@@ -26,6 +26,7 @@ struct sha256;
 #define XR_RING			8	/* blocks held in memory */
 #define XR_POOL			4096	/* parity symbols held */
 #define XR_CANDIDATES		4
+#define XR_CAND_SRC		4	/* announcing addresses per candidate */
 #define XR_SOURCES		32	/* announcing addresses remembered */
 
 enum xrecv_state {
@@ -46,13 +47,27 @@ enum xrecv_state {
 typedef void	xr_fail_fn(struct xrecv *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
+/*
+ * One address that sent a candidate's authentic ANNOUNCE: each gets its
+ * own HELLO and challenge (issue #12 finding 3: the last announcer alone
+ * got them, so a replay from a spoofed address took the real sender's
+ * place).
+ */
+struct xr_csrc {
+	struct udp_addr		 addr;
+	uint64_t		 challenge;
+	uint64_t		 hello_at;	/* ms of its last HELLO */
+	unsigned		 nhello;	/* sent, none answered */
+};
+
 struct xr_cand {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
-	struct udp_addr		 addr;
-	uint64_t		 challenge;
-	uint64_t		 hello_at;
+	struct aead		*ka;		/* ACKs */
+	struct xr_csrc		 src[XR_CAND_SRC];
+	int			 nsrc;
+	uint64_t		 hello_at;	/* ms of the last HELLO to any */
 	int			 refused;	/* not the expected file */
 	struct proto_announce	 ann;
 };
@@ -61,6 +76,7 @@ struct xr_cand {
 struct xr_source {
 	struct udp_addr		 addr;	/* port 0: one entry per host */
 	uint64_t		 last;	/* ms of its last key derivation */
+	int			 authentic;	/* it sent an authentic one */
 };
 
 struct xr_slot {
@@ -107,6 +123,7 @@ struct xrecv {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;
 	struct udp_addr		 sender;
 	struct proto_geom	 geom;
 	struct proto_announce	 lock_ann;
@@ -159,7 +176,10 @@ struct xrecv {
 	uint8_t			 symbuf[PROTO_MAX_SYM];	/* not yet authentic */
 
 	uint64_t		 rx_hw_seq;
+	uint32_t		 rx_hw_tx_us;	/* its tx_us, echoed in REPORT */
+	uint64_t		 rx_hw_at;	/* us when it arrived */
 	uint32_t		 rx_packets;	/* of our session, any kind */
+	uint64_t		 rx_bytes;	/* their bytes */
 	uint32_t		 overflow_base;
 	uint32_t		 overflow;
 	uint32_t		 overflow_reported;
@@ -205,13 +225,26 @@ xr_setbit(uint8_t *m, uint64_t i)
 	m[i >> 3] |= (uint8_t)(1 << (i & 7));
 }
 
+/* An authentic sender packet: the highest seq seen, for the REPORT. */
+static inline void
+xr_saw_seq(struct xrecv *r, const struct proto_hdr *h)
+{
+	if (h->seq > r->rx_hw_seq) {
+		r->rx_hw_seq = h->seq;
+		r->rx_hw_tx_us = h->tx_us;
+		r->rx_hw_at = mono_us();
+	}
+}
+
 /* xrecv_join.c: from the first ANNOUNCE to a locked session. */
 int		 xr_join_announce(struct xrecv *, const struct proto_hdr *,
 		    const struct udp_addr *);
 struct xr_cand	*xr_join_cand(struct xrecv *, uint64_t);
 int		 xr_join_expire(struct xrecv *, uint64_t);
 void		 xr_join_drop_all(struct xrecv *);
-int		 xr_join_lock(struct xrecv *, struct xr_cand *);
+int		 xr_join_lock(struct xrecv *, struct xr_cand *,
+		    const struct udp_addr *);
+int		 xr_join_challenge(const struct xr_cand *, uint64_t);
 void		 xr_join_free_session(struct xrecv *);
 
 /* xrecv_store.c: the staging file and the persisted bitmap. */

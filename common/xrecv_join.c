@@ -35,32 +35,79 @@
  */
 #define XR_MEM_MAX		(1ULL << 30)
 
-/* Send HELLO with a fresh challenge to a candidate sender. */
+/* Send HELLO with a fresh challenge to one announcing address. */
 static void
-xr_join_hello(struct xrecv *r, struct xr_cand *c)
+xr_join_hello(struct xrecv *r, struct xr_cand *c, struct xr_csrc *src)
 {
 	struct proto_hello	h;
 	struct wire_w		w;
 	uint8_t			body[32], nonce[PROTO_NONCE_LEN];
-	uint8_t			dgram[PROTO_HDR_LEN + 32 + PROTO_TAG_LEN];
+	uint8_t			sub[PROTO_SUB_LEN];
+	uint8_t			dgram[PROTO_HDR_LEN + PROTO_SUB_LEN + 32 +
+				    PROTO_TAG_LEN];
 	ssize_t			n;
 
-	if (crypto_random(&c->challenge, sizeof(c->challenge)) == -1 ||
-	    crypto_random(nonce, sizeof(nonce)) == -1)
-		fatalx("xrecv: no randomness");
+	do {
+		if (crypto_random(&src->challenge,
+		    sizeof(src->challenge)) == -1 ||
+		    crypto_random(nonce, sizeof(nonce)) == -1)
+			fatalx("xrecv: no randomness");
+	} while (src->challenge == 0);
 	h.rid = r->rid;
 	h.incarnation = r->incarnation;
-	h.challenge = c->challenge;
+	h.challenge = src->challenge;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_hello(&w, &h);
-	n = proto_seal(c->kf, PROTO_HELLO, c->session, nonce, NULL, body,
+	proto_feedback_sub(r->rid, sub);
+	n = proto_seal(c->kf, PROTO_HELLO, c->session, nonce, sub, body,
 	    w.len, dgram, sizeof(dgram));
 	if (n == -1)
 		fatalx("xrecv: seal failed");
-	if (udp_sendto(r->csock, dgram, (size_t)n, &c->addr) == -1)
+	if (udp_sendto(r->csock, dgram, (size_t)n, &src->addr) == -1)
 		log_warn("xrecv: sendto");
-	c->hello_at = mono_ms();
+	src->hello_at = c->hello_at = mono_ms();
+	src->nhello++;
 	r->n_hellos++;
+}
+
+/* Whether challenge is one of those we sent the candidate's addresses. */
+int
+xr_join_challenge(const struct xr_cand *c, uint64_t challenge)
+{
+	int	i;
+
+	for (i = 0; i < c->nsrc; i++)
+		if (challenge != 0 && c->src[i].challenge == challenge)
+			return (1);
+	return (0);
+}
+
+/*
+ * The entry of an address that sent the candidate an authentic
+ * ANNOUNCE: known, new while there is room, or in place of one that did
+ * not answer two HELLOs (a replay from a spoofed address, probably).
+ * NULL: no room; the addresses already there are being asked.
+ */
+static struct xr_csrc *
+xr_join_source(struct xr_cand *c, const struct udp_addr *from)
+{
+	struct xr_csrc	*src = NULL;
+	int		 i;
+
+	for (i = 0; i < c->nsrc; i++)
+		if (udp_same(&c->src[i].addr, from))
+			return (&c->src[i]);
+	if (c->nsrc < XR_CAND_SRC)
+		src = &c->src[c->nsrc++];
+	else
+		for (i = 0; i < c->nsrc && src == NULL; i++)
+			if (c->src[i].nhello >= 2)
+				src = &c->src[i];
+	if (src != NULL) {
+		memset(src, 0, sizeof(*src));
+		src->addr = *from;
+	}
+	return (src);
 }
 
 static void
@@ -68,6 +115,7 @@ xr_join_cand_free(struct xr_cand *c)
 {
 	aead_free(c->kd);
 	aead_free(c->kf);
+	aead_free(c->ka);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -116,6 +164,16 @@ xr_join_drop_all(struct xrecv *r)
 	r->ncand = 0;
 }
 
+/* An address without its port: the derivation budget is per host. */
+static void
+xr_join_host(struct udp_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = 0;
+	else if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = 0;
+}
+
 /*
  * Whether an ANNOUNCE of an unknown session from this address may cost a
  * key derivation (about 10 us).  Each address gets one every
@@ -124,8 +182,11 @@ xr_join_drop_all(struct xrecv *r)
  * limiter shared by everybody let the real sender through about once in
  * twenty announces under a 1 ms flood, less under a faster one); all
  * addresses together get XR_DERIVE_PER_S, which bounds the CPU a flood
- * from many forged addresses can take.  The table is small: the address
- * that derived least recently makes room for a new one.
+ * from many forged addresses can take.  An address that already sent an
+ * authentic ANNOUNCE is not held to that shared budget and keeps its
+ * entry (issue #12 finding 4: random-session announces from 500 forged
+ * addresses spent it and kept the real sender out); the others share it,
+ * the one that derived least recently making room for a new one.
  */
 static int
 xr_join_may_derive(struct xrecv *r, const struct udp_addr *from, uint64_t now)
@@ -134,10 +195,7 @@ xr_join_may_derive(struct xrecv *r, const struct udp_addr *from, uint64_t now)
 	struct udp_addr		 a = *from;
 	int			 i;
 
-	if (a.ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a.ss)->sin_port = 0;
-	else if (a.ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&a.ss)->sin6_port = 0;
+	xr_join_host(&a);
 	if (now / 1000 != r->derive_sec) {
 		r->derive_sec = now / 1000;
 		r->derive_n = 0;
@@ -145,20 +203,41 @@ xr_join_may_derive(struct xrecv *r, const struct udp_addr *from, uint64_t now)
 	for (i = 0; i < XR_SOURCES && s == NULL; i++) {
 		if (r->src[i].addr.len != 0 && udp_same(&r->src[i].addr, &a))
 			s = &r->src[i];
-		else if (lru == NULL || r->src[i].last < lru->last)
+		else if (!r->src[i].authentic &&
+		    (lru == NULL || r->src[i].last < lru->last))
 			lru = &r->src[i];
 	}
 	if (s != NULL && now - s->last < XR_DERIVE_MS)
 		return (0);
+	if (s != NULL && s->authentic) {
+		s->last = now;
+		return (1);
+	}
 	if (r->derive_n >= XR_DERIVE_PER_S)
 		return (0);
 	if (s == NULL) {
+		if (lru == NULL)
+			return (0);	/* 32 authentic senders: no room */
 		s = lru;
+		memset(s, 0, sizeof(*s));
 		s->addr = a;
 	}
 	s->last = now;
 	r->derive_n++;
 	return (1);
+}
+
+/* from sent an authentic ANNOUNCE: its derivations are not budgeted. */
+static void
+xr_join_authentic(struct xrecv *r, const struct udp_addr *from)
+{
+	struct udp_addr	a = *from;
+	int		i;
+
+	xr_join_host(&a);
+	for (i = 0; i < XR_SOURCES; i++)
+		if (r->src[i].addr.len != 0 && udp_same(&r->src[i].addr, &a))
+			r->src[i].authentic = 1;
 }
 
 /*
@@ -172,8 +251,10 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 	struct proto_announce	 a;
 	struct proto_geom	 geom;
 	struct xr_cand		*c;
-	struct aead		*akd, *akf;
+	struct xr_csrc		*src;
+	struct aead		*akd, *akf, *aka;
 	uint8_t			 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t			 ka[AEAD_KEY_LEN];
 	uint8_t			 plain[PROTO_ANNOUNCE_LEN];
 	uint64_t		 now = mono_ms();
 	int			 i;
@@ -188,23 +269,43 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		r->drops[PROTO_DROP_RANGE]++;
 		return (0);
 	}
+	/*
+	 * Told which session to take (the agent, from START): no other
+	 * costs a derivation (issue #12 finding 4).
+	 */
+	if (r->conf.session != 0 && h->session != r->conf.session) {
+		r->drops[PROTO_DROP_SESSION]++;
+		return (0);
+	}
 	if ((c = xr_join_cand(r, h->session)) == NULL) {
 		if (!xr_join_may_derive(r, from, now)) {
 			r->drops[PROTO_DROP_SESSION]++;
 			return (0);
 		}
-		if (proto_derive_keys(r->conf.key, h->session, kd, kf) == -1)
+		if (proto_derive_keys(r->conf.key, h->session, kd, kf,
+		    ka) == -1)
+			fatalx("xrecv: key derivation failed");
+		/* Member mode: our own feedback and ACK keys. */
+		if (r->conf.rid != 0 &&
+		    (proto_derive(r->conf.member_key, PROTO_K_FEEDBACK,
+		    h->session, kf) == -1 ||
+		    proto_derive(r->conf.member_key, PROTO_K_ACK, h->session,
+		    ka) == -1))
 			fatalx("xrecv: key derivation failed");
 		akd = aead_new(kd);
 		akf = aead_new(kf);
+		aka = aead_new(ka);
 		explicit_bzero(kd, sizeof(kd));
 		explicit_bzero(kf, sizeof(kf));
+		explicit_bzero(ka, sizeof(ka));
 		if (proto_open(akd, h, plain, sizeof(plain)) == -1) {
 			r->drops[PROTO_DROP_AUTH]++;
 			aead_free(akd);
 			aead_free(akf);
+			aead_free(aka);
 			return (0);
 		}
+		xr_join_authentic(r, from);
 		/*
 		 * Only an authentic announce makes room, preferably by
 		 * forgetting a session that is not the expected file.
@@ -225,6 +326,7 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		c = &r->cand[r->ncand++];
 		c->kd = akd;
 		c->kf = akf;
+		c->ka = aka;
 		c->session = h->session;
 	} else if (proto_open(c->kd, h, plain, sizeof(plain)) == -1) {
 		r->drops[PROTO_DROP_AUTH]++;
@@ -251,17 +353,34 @@ xr_join_announce(struct xrecv *r, const struct proto_hdr *h,
 		r->drops[PROTO_DROP_RANGE]++;
 		return (0);
 	}
+	/*
+	 * A sender keyed per member answers only its members, a PSK sender
+	 * no member key: the other kind is never answered.
+	 */
+	if (((a.flags & PROTO_AF_MEMBERS) != 0) != (r->conf.rid != 0)) {
+		if (!c->refused)
+			log_warnx("xrecv: session %016" PRIx64 " %s", c->session,
+			    r->conf.rid != 0 ? "is not keyed per member: "
+			    "ignored" : "takes only the members of a server "
+			    "run (member keys), not a PSK receiver");
+		c->refused = 1;
+		r->drops[PROTO_DROP_RANGE]++;
+		return (0);
+	}
 	if (a.state == PROTO_S_FINISHED)
 		return (0);
 	r->n_announces++;
 	c->ann = a;
-	c->addr = *from;
-	/* Prefer the session we were receiving before a restart. */
-	if (r->state == XR_JOINING && c->session != r->old_session &&
-	    now - c->hello_at < XR_HELLO_MS)
+	/*
+	 * Every address that announces the session is asked, each with its
+	 * own challenge, at most once per XR_HELLO_MS: the sender is the one
+	 * whose ACK answers (xr_join_lock takes its address), so a replay of
+	 * its ANNOUNCE from elsewhere cannot take its place (finding 3).
+	 */
+	if ((src = xr_join_source(c, from)) == NULL)
 		return (0);
-	if (now - c->hello_at >= XR_HELLO_MS) {
-		xr_join_hello(r, c);
+	if (src->hello_at == 0 || now - src->hello_at >= XR_HELLO_MS) {
+		xr_join_hello(r, c, src);
 		return (1);
 	}
 	return (0);
@@ -333,14 +452,15 @@ xr_join_alloc(int *failed, size_t n, size_t size)
 }
 
 /*
- * Lock onto the candidate's session: geometry, staging file (resumed or
+ * Lock onto the candidate's session, whose sender's accepting ACK came
+ * from the address from: geometry, staging file (resumed or
  * pre-allocated), the bookkeeping arrays.  The sender chose the geometry,
  * so its size is checked against max_size and what it costs in memory
  * against XR_MEM_MAX before anything is allocated, and no allocation
  * failure is fatal: the receiver fails and tells the sender.
  */
 int
-xr_join_lock(struct xrecv *r, struct xr_cand *c)
+xr_join_lock(struct xrecv *r, struct xr_cand *c, const struct udp_addr *from)
 {
 	struct proto_geom	 *g = &r->geom;
 	uint64_t		  blen, mem;
@@ -350,8 +470,10 @@ xr_join_lock(struct xrecv *r, struct xr_cand *c)
 	r->session = c->session;
 	r->kd = c->kd;
 	r->kf = c->kf;
-	c->kd = c->kf = NULL;
-	r->sender = c->addr;
+	r->ka = c->ka;
+	c->kd = c->kf = c->ka = NULL;
+	/* Where the authentic ACK came from, not who announced last. */
+	r->sender = *from;
 	if (proto_geom_init(g, c->ann.size, c->ann.sym, c->ann.k,
 	    c->ann.il) == -1)
 		return (-1);

@@ -47,7 +47,6 @@
 #include "xmalloc.h"
 #include "xsend_int.h"
 
-#define XS_MAX_PEERS		4096
 #define XS_TICK_US		1000	/* pacing timer */
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_PROGRESS_MS		250	/* progress callback, debug line */
@@ -56,6 +55,13 @@
 #define XS_BACKOFF_MS		10
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
 #define XS_SKIP_BUDGET		256	/* held blocks skipped per pump */
+/*
+ * A receiver reports right after its ACK; one that said HELLO and
+ * nothing else for this long is not waited for (a flood of HELLOs, in PSK
+ * mode, must not hold the end of the transfer).  It may still report.
+ */
+#define XS_JOIN_MS		1000
+#define XS_DEADLINE_MIN_MS	30000
 
 enum xsend_event {
 	XE_START,
@@ -71,6 +77,8 @@ static void	xsend_fsm(struct xsend *, enum xsend_event);
 static void	xsend_pace_cb(evutil_socket_t, short, void *);
 static void	xs_log_rate(struct xsend *);
 static void	xsend_send_announce(struct xsend *);
+static void	xs_set_deadline(struct xsend *);
+static int	xs_deadline(struct xsend *, uint64_t);
 
 static const char *
 xsend_strstate(enum xsend_state s)
@@ -353,6 +361,13 @@ xsend_send_announce(struct xsend *s)
 	a.report_ms = XS_REPORT_MS;
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
+	if (s->t_deadline == 0)
+		a.deadline_ms = UINT32_MAX;	/* none set (yet) */
+	else
+		a.deadline_ms = mono_ms() >= s->t_deadline ? 0 :
+		    (uint32_t)(s->t_deadline - mono_ms());
+	if (s->nmem > 0)
+		a.flags |= PROTO_AF_MEMBERS;
 	if (s->digest_ok && (s->conf.has_digest ||
 	    s->next_sym == s->geom.nsym)) {
 		a.flags |= PROTO_AF_DIGEST;
@@ -360,7 +375,7 @@ xsend_send_announce(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_announce(&w, &a);
-	xs_sock_send_ctl(s, PROTO_ANNOUNCE, &w, &s->conf.group);
+	xs_sock_send_ctl(s, s->kd, PROTO_ANNOUNCE, &w, &s->conf.group);
 }
 
 static void
@@ -373,7 +388,7 @@ xsend_announce_cb(evutil_socket_t fd, short ev, void *arg)
 
 static void
 xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
-    uint8_t verdict)
+    uint8_t verdict, uint8_t reason)
 {
 	struct proto_ack	a;
 	struct wire_w		w;
@@ -383,16 +398,22 @@ xs_send_ack(struct xsend *s, struct xs_peer *p, uint64_t challenge,
 	a.incarnation = p->incarnation;
 	a.challenge = challenge;
 	a.verdict = verdict;
+	a.reason = verdict == PROTO_ACK_REJECTED ? reason : PROTO_RJ_NONE;
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ack(&w, &a);
-	xs_sock_send_ctl(s, PROTO_ACK, &w, &p->addr);
+	xs_sock_send_ctl(s, p->ka, PROTO_ACK, &w, &p->addr);
 }
 
 static struct xs_peer *
 xs_find(struct xsend *s, uint64_t rid)
 {
-	int	i;
+	struct xs_member	*m;
+	int			 i;
 
+	if (s->nmem > 0) {
+		m = xs_admit_member(s, rid);
+		return (m != NULL && m->peer >= 0 ? &s->peers[m->peer] : NULL);
+	}
 	for (i = 0; i < s->npeers; i++)
 		if (s->peers[i].rid == rid)
 			return (&s->peers[i]);
@@ -423,34 +444,40 @@ xs_gate(struct xsend *s)
 		xsend_fsm(s, XE_GATE);
 }
 
+/*
+ * A HELLO: a new receiver gets a slot (xsend_admit.c decides whether
+ * there is one), a known one is answered again or has restarted.  ka is
+ * the key of our ACKs to it.
+ */
 static void
 xs_hello(struct xsend *s, const struct proto_hello *h,
-    const struct udp_addr *from)
+    const struct udp_addr *from, struct aead *ka)
 {
-	struct xs_peer		*p;
+	struct xs_peer		*p, tmp;
 	struct xsend_peer_info	 pi;
+	uint8_t			 reason = PROTO_RJ_FINISHED;
 	int			 i;
 
 	p = xs_find(s, h->rid);
 	if (p == NULL) {
-		if (s->npeers == XS_MAX_PEERS || s->state == XS_FINISHED) {
-			struct xs_peer tmp;
-
+		if (s->state == XS_FINISHED ||
+		    (p = xs_admit_slot(s, h->rid, &reason)) == NULL) {
+			/* A flood of them is not answered one by one. */
+			if (!xs_admit_rate(s, NULL, 0, mono_us()))
+				return;
 			memset(&tmp, 0, sizeof(tmp));
 			tmp.rid = h->rid;
 			tmp.incarnation = h->incarnation;
 			tmp.addr = *from;
-			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED);
+			tmp.ka = ka;
+			xs_send_ack(s, &tmp, h->challenge, PROTO_ACK_REJECTED,
+			    reason);
 			return;
 		}
-		s->peers = xreallocarray(s->peers, s->npeers + 1,
-		    sizeof(*s->peers));
-		p = &s->peers[s->npeers++];
-		memset(p, 0, sizeof(*p));
-		p->rid = h->rid;
 		p->state = XSP_JOINED;
 		p->incarnation = h->incarnation;
 		p->addr = *from;
+		p->join_sym = s->next_sym;
 		udp_ntop(from, p->name, sizeof(p->name));
 		log_debug("xsend %016" PRIx64 ": receiver %s joined (id %016"
 		    PRIx64 ")", s->session, p->name, p->rid);
@@ -489,7 +516,12 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		    sizeof(p->name)));
 		p->incarnation = h->incarnation;
 		p->addr = *from;
+		p->join_sym = s->next_sym;
 		p->last_rseq = 0;
+		/* Its counters start again (xs_report: never going back). */
+		p->hw = 0;
+		p->rx_ok = 0;
+		p->j_set = 0;
 		p->err[0] = '\0';
 		/* The new process says again what it holds, if anything. */
 		free(p->held_got);
@@ -497,7 +529,7 @@ xs_hello(struct xsend *s, const struct proto_hello *h,
 		xs_peer_state(s, p, XSP_JOINED);
 	}
 	p->last_heard = mono_ms();
-	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED);
+	xs_send_ack(s, p, h->challenge, PROTO_ACK_ACCEPTED, 0);
 	if (s->state == XS_LINGER)
 		xsend_fsm(s, XE_BUSY);
 }
@@ -514,15 +546,25 @@ xs_report(struct xsend *s, const struct proto_report *r)
 		s->drops[PROTO_DROP_STALE]++;
 		return;
 	}
-	p->last_rseq = r->rseq;
-	p->last_heard = mono_ms();
-	/* A straggler we refused hears it again until it stops. */
-	if (p->refused) {
-		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
+	/*
+	 * What only a liar reports (issue #12 finding 2a: rx_hw_seq
+	 * UINT64_MAX - 1 passed and made every block look missed): a
+	 * packet we never sent, going back, more bytes than the file.
+	 */
+	if (r->rx_hw_seq > s->seq || r->rx_hw_seq < p->hw ||
+	    r->have_bytes > s->geom.size) {
+		s->drops[PROTO_DROP_RANGE]++;
 		return;
 	}
-	if (r->have_bytes <= s->geom.size)
-		p->bytes = r->have_bytes;
+	p->last_rseq = r->rseq;
+	p->last_heard = mono_ms();
+	p->reported = 1;
+	/* A straggler we refused hears it again until it stops. */
+	if (p->refused) {
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
+		return;
+	}
+	p->bytes = r->have_bytes;
 	p->repairs = r->repairs;
 	xs_rate_report(s, p, r);
 	switch (r->state) {
@@ -541,7 +583,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 			    "the whole file", s->session, p->name);
 			xs_peer_state(s, p, XSP_DONE);
 		}
-		xs_send_ack(s, p, 0, PROTO_ACK_DONE);
+		xs_send_ack(s, p, 0, PROTO_ACK_DONE, 0);
 		return;
 	case PROTO_R_FAILED:
 		if (p->state != XSP_FAILED) {
@@ -551,7 +593,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 			    "%s", s->session, p->name, p->err);
 			xs_peer_state(s, p, XSP_FAILED);
 		}
-		xs_send_ack(s, p, 0, PROTO_ACK_FAILED);
+		xs_send_ack(s, p, 0, PROTO_ACK_FAILED, 0);
 		return;
 	}
 	if (s->state == XS_WAITING)
@@ -559,7 +601,7 @@ xs_report(struct xsend *s, const struct proto_report *r)
 	if (s->state == XS_WAITING || s->state == XS_FINISHED)
 		return;
 	for (i = 0; i < r->nnak; i++)
-		xs_repair_nak(s, &r->nak[i], r->rx_hw_seq);
+		xs_repair_nak(s, p, &r->nak[i], r->rx_hw_seq);
 	xs_repair_flush_ncf(s);
 	if (s->state == XS_LINGER && xs_repair_pending(s) > 0)
 		xsend_fsm(s, XE_BUSY);
@@ -603,7 +645,12 @@ xs_held(struct xsend *s, const struct proto_held *h)
 	    "%u", s->session, p->name, h->chunk);
 }
 
-/* An answer of one of our receivers: HELLO, REPORT or HELD. */
+/*
+ * An answer of one of our receivers: HELLO, REPORT or HELD.  Its id
+ * picks its key before anything is decrypted (member mode: an id we do
+ * not expect is dropped here), and each receiver's answers are bounded
+ * in rate.
+ */
 static void
 xs_feedback(struct xsend *s, const struct proto_hdr *h,
     const struct udp_addr *from)
@@ -611,9 +658,13 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 	struct proto_hello	hello;
 	struct proto_report	rep;
 	struct proto_held	held;
+	struct aead		*kf, *ka;
 	uint8_t			plain[PROTO_MAX_DGRAM];
 
-	if (proto_open(s->kf, h, plain, sizeof(plain)) == -1) {
+	if ((kf = xs_admit_key(s, h->rid, &ka)) == NULL ||
+	    !xs_admit_rate(s, xs_find(s, h->rid), h->rid, mono_us()))
+		return;
+	if (proto_open(kf, h, plain, sizeof(plain)) == -1) {
 		s->drops[PROTO_DROP_AUTH]++;
 		return;
 	}
@@ -622,18 +673,21 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
-		xs_hello(s, &hello, from);
+		hello.rid = h->rid;
+		xs_hello(s, &hello, from, ka);
 	} else if (h->type == PROTO_HELD) {
 		if (proto_get_held(plain, h->ctlen, &held) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
+		held.rid = h->rid;
 		xs_held(s, &held);
 	} else {
 		if (proto_get_report(plain, h->ctlen, &rep) == -1) {
 			s->drops[PROTO_DROP_RANGE]++;
 			return;
 		}
+		rep.rid = h->rid;
 		xs_report(s, &rep);
 	}
 }
@@ -641,14 +695,20 @@ xs_feedback(struct xsend *s, const struct proto_hdr *h,
 static void
 xs_check_quiet(struct xsend *s)
 {
-	int	i;
+	struct xs_peer	*p;
+	int		 i;
 
 	if (s->state != XS_DRAINING || xs_repair_pending(s) > 0 ||
 	    udp_tx_pending(s->tx))
 		return;
-	for (i = 0; i < s->npeers; i++)
-		if (!xs_peer_final(&s->peers[i]))
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (p->state == XSP_JOINED && !p->reported &&
+		    mono_ms() - p->last_heard >= XS_JOIN_MS)
+			continue;
+		if (!xs_peer_final(p))
 			return;
+	}
 	xsend_fsm(s, XE_QUIET);
 }
 
@@ -671,10 +731,12 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	 * that this step's rate no longer counts it.
 	 */
 	if ((p = xs_rate_straggler(s, now)) != NULL) {
-		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED);
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, p->reason);
 		xs_peer_state(s, p, XSP_FAILED);
 	}
 	xs_rate_step(s, now, &lag, &slowest);
+	if (xs_deadline(s, now))
+		return;
 
 	for (i = 0; i < s->npeers; i++) {
 		p = &s->peers[i];
@@ -744,7 +806,7 @@ xsend_linger_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 xs_finish(struct xsend *s)
 {
-	int	i, ok;
+	int	i, n, ok;
 
 	xsend_set_state(s, XS_FINISHED);
 	s->t_end = mono_us();
@@ -756,12 +818,71 @@ xs_finish(struct xsend *s)
 	event_del(s->ev_announce);
 	event_del(s->ev_linger);
 	xs_sock_detach(s->xsock, s);
-	ok = s->npeers > 0;
-	for (i = 0; i < s->npeers; i++)
+	/* Every receiver that reported, at least one: not a mere HELLO. */
+	for (i = 0, n = 0, ok = 1; i < s->npeers; i++) {
+		if (!s->peers[i].reported)
+			continue;
+		n++;
 		if (s->peers[i].state != XSP_DONE)
 			ok = 0;
+	}
+	ok = ok && n > 0;
 	if (s->cb.finished != NULL)
 		s->cb.finished(s->arg, ok);
+}
+
+/*
+ * The deadline, set when the first pass ends (doc/protocol.md, Budgets
+ * and deadline): repairs have that long.  By default the pass's own
+ * duration, at least XS_DEADLINE_MIN_MS, so that no receiver (and no
+ * member whose NAKs never end) keeps the session going for ever.
+ */
+static void
+xs_set_deadline(struct xsend *s)
+{
+	uint64_t	now = mono_ms(), pass;
+
+	if (s->conf.deadline_ms < 0)
+		return;
+	s->t_pass = now;
+	pass = s->t_send != 0 ? now - s->t_send / 1000 : 0;
+	s->t_deadline = now + (s->conf.deadline_ms > 0 ?
+	    (uint64_t)s->conf.deadline_ms : pass > XS_DEADLINE_MIN_MS ? pass :
+	    XS_DEADLINE_MIN_MS);
+}
+
+/*
+ * Past the deadline: every receiver not final fails with its figures
+ * (ACK REJECTED DEADLINE; fleetcastd moves it to unicast) and the
+ * session ends.  1 when it did.
+ */
+static int
+xs_deadline(struct xsend *s, uint64_t now)
+{
+	struct xs_peer	*p;
+	int		 i;
+
+	if (s->t_deadline == 0 || now < s->t_deadline ||
+	    (s->state != XS_DRAINING && s->state != XS_LINGER))
+		return (0);
+	for (i = 0; i < s->npeers; i++) {
+		p = &s->peers[i];
+		if (xs_peer_final(p) || (p->state == XSP_JOINED &&
+		    !p->reported))
+			continue;
+		snprintf(p->err, sizeof(p->err), "%s: %" PRIu64 " of %" PRIu64
+		    " bytes %.1f s after the first pass, when the session's "
+		    "time was up", XSEND_DEADLINE, p->bytes, s->geom.size,
+		    (double)(now - s->t_pass) / 1000.0);
+		log_warnx("xsend %016" PRIx64 ": receiver %s failed: %s",
+		    s->session, p->name, p->err);
+		p->refused = 1;
+		p->reason = PROTO_RJ_DEADLINE;
+		xs_send_ack(s, p, 0, PROTO_ACK_REJECTED, PROTO_RJ_DEADLINE);
+		xs_peer_state(s, p, XSP_FAILED);
+	}
+	xsend_fsm(s, XE_STOP);
+	return (1);
 }
 
 /* The sender's state machine: every transition goes through here. */
@@ -793,6 +914,7 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 	case XS_SENDING:
 		if (ev == XE_PASS_DONE) {
 			xsend_set_state(s, XS_DRAINING);
+			xs_set_deadline(s);
 			log_debug("xsend %016" PRIx64 ": first pass done, %"
 			    PRIu64 " block(s) held by every receiver skipped",
 			    s->session, s->n_skipblocks);
@@ -827,6 +949,7 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	struct xsend	*s;
 	struct stat	 st;
 	uint8_t		 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t		 ka[AEAD_KEY_LEN];
 	uint32_t	 sym;
 	int		 mtu;
 
@@ -867,15 +990,20 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 		if (crypto_random(&s->session, sizeof(s->session)) == -1)
 			fatalx("xsend: no randomness");
 	} while (s->session == 0);
-	if (proto_derive_keys(conf->key, s->session, kd, kf) == -1) {
+	if (proto_derive_keys(conf->key, s->session, kd, kf, ka) == -1) {
 		snprintf(err, errlen, "key derivation failed");
 		goto fail;
 	}
 	s->kd = aead_new(kd);
 	s->kf = aead_new(kf);
+	s->ka = aead_new(ka);
 	explicit_bzero(kd, sizeof(kd));
 	explicit_bzero(kf, sizeof(kf));
+	explicit_bzero(ka, sizeof(ka));
 	explicit_bzero(s->conf.key, sizeof(s->conf.key));
+	if (xs_admit_init(s, conf, err, errlen) == -1)
+		goto fail;
+	s->conf.members = NULL;		/* the caller's: not kept */
 
 	if ((s->xsock = xs_sock_open(base, conf, xs_feedback, err,
 	    errlen)) == NULL)
@@ -963,6 +1091,8 @@ xsend_free(struct xsend *s)
 		sha256_free(s->sha);
 	aead_free(s->kd);
 	aead_free(s->kf);
+	aead_free(s->ka);
+	xs_admit_free(s);
 	xs_ring_free(s);
 	free(s->sendbuf);
 	xs_repair_free(s);

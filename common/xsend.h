@@ -27,6 +27,15 @@ enum xsend_pstate {
 	XSP_DROPPED,
 };
 
+/* A receiver a server run expects: its id and its own key M_m. */
+struct xsend_member {
+	uint64_t	 rid;
+	uint8_t		 key[AEAD_KEY_LEN];
+};
+
+/* PSK mode: receivers taken, first come, when max_receivers is 0. */
+#define XSEND_MAX_RECEIVERS	1024
+
 struct xsend_conf {
 	const char	*path;		/* file to send */
 	struct udp_addr	 group;
@@ -41,7 +50,22 @@ struct xsend_conf {
 	int		 linger_ms;	/* 0: 300 */
 	int		 src_port;	/* 0: group's + 1; -1: ephemeral */
 	int		 eject_ms;	/* 0: never refuse a straggler */
+	/*
+	 * After the first pass, how long unfinished receivers have before
+	 * they are failed ("deadline"): 0: the pass's own duration, at least
+	 * 30 s; -1: never.
+	 */
+	int		 deadline_ms;
 	uint8_t		 key[AEAD_KEY_LEN];
+	/*
+	 * Member mode (fleetcastd): the only receivers taken, each with its
+	 * own feedback and ACK keys derived from its key (doc/protocol.md,
+	 * Keys); copied by xsend_new.  NULL: PSK mode, every receiver's
+	 * feedback keyed by key, the first max_receivers (0: 1024) taken.
+	 */
+	const struct xsend_member *members;
+	int		 nmembers;
+	int		 max_receivers;
 	/*
 	 * The file's SHA-256 when the caller knows it (fleetcastd: the
 	 * package's): the sender then does not hash the file, announces it
@@ -54,6 +78,8 @@ struct xsend_conf {
 
 /* How the error of a receiver refused as a straggler begins. */
 #define XSEND_STRAGGLER	"fell behind the group"
+/* ...and of one still unfinished at the deadline. */
+#define XSEND_DEADLINE	"deadline"
 
 struct xsend_peer_info {
 	uint64_t		 rid;

@@ -91,9 +91,31 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
+	int			 member;	/* s->mem index, -1: PSK mode */
+	struct aead		*ka;		/* our ACKs to it */
+	double			 fb_tokens;	/* feedback rate bucket */
+	uint64_t		 fb_us;
+	int			 reported;	/* sent a REPORT: counts at the end */
+	uint64_t		 join_sym;	/* first pass cursor at its HELLO */
+	uint64_t		 nak_cost;	/* packets its NAKs scheduled */
+	int			 nak_over;	/* its repair budget is spent */
+	uint64_t		 ovf_at;	/* ms its overflow last rose */
+	uint64_t		 ovf_alone;	/* ms since it rises alone, 0 */
+	uint32_t		 ovf_base;	/* its counter then */
 	int			 refused;	/* we refused it (straggler) */
+	uint8_t			 reason;	/* why: enum proto_reason */
 	uint8_t			*held_got;	/* HELD chunks folded, per bit */
 	char			 err[PROTO_ERR_MAX + 1];
+};
+
+/* An expected receiver (member mode): its keys of this session. */
+struct xs_member {
+	uint64_t		 rid;
+	struct aead		*kf;
+	struct aead		*ka;
+	int			 peer;		/* its slot, -1: none yet */
+	double			 fb_tokens;	/* HELLOs before a slot */
+	uint64_t		 fb_us;
 };
 
 struct xs_slot {
@@ -125,6 +147,7 @@ struct xsend {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;		/* ACKs (PSK mode) */
 	uint64_t		 seq;
 	struct proto_geom	 geom;
 	struct fec		*fec;
@@ -159,6 +182,8 @@ struct xsend {
 	uint8_t			*b_inpq;
 	uint16_t		*b_lane;	/* round-robin cursor */
 	struct xs_fifo		 bq;		/* whole blocks */
+	uint8_t			*b_resends;	/* whole resends of a block */
+	uint64_t		 nak_total;	/* packets all NAKs scheduled */
 	int			 turn;
 	double			 credit;
 
@@ -167,6 +192,11 @@ struct xsend {
 
 	struct xs_peer		*peers;
 	int			 npeers;
+	struct xs_member	*mem;		/* sorted by rid */
+	int			 nmem;		/* 0: PSK mode */
+	int			 max_receivers;	/* PSK mode */
+	double			 rj_tokens;	/* refusals' rate bucket */
+	uint64_t		 rj_us;
 
 	double			 rate;
 	double			 tokens;
@@ -198,6 +228,8 @@ struct xsend {
 	uint64_t		 t_start;
 	uint64_t		 t_send;
 	uint64_t		 t_quiet;	/* every receiver final */
+	uint64_t		 t_deadline;	/* ms; 0: none (yet) */
+	uint64_t		 t_pass;	/* ms the first pass ended */
 	uint64_t		 t_end;
 
 	uint64_t		 n_packets;
@@ -212,6 +244,26 @@ struct xsend {
 	uint64_t		 n_skipblocks;
 	uint64_t		 drops[PROTO_DROP_MAX];
 };
+
+/*
+ * The send time every sender nonce carries (doc/protocol.md, Header): us
+ * since xsend_start, mod 2^32, for the receivers' echo.
+ */
+static inline uint32_t
+xs_tx_us(const struct xsend *s)
+{
+	return ((uint32_t)(mono_us() - s->t_start));
+}
+
+/* xsend_admit.c: whom the sender listens to, with which key. */
+int		 xs_admit_init(struct xsend *, const struct xsend_conf *,
+		     char *, size_t);
+void		 xs_admit_free(struct xsend *);
+struct xs_member *xs_admit_member(struct xsend *, uint64_t);
+struct aead	*xs_admit_key(struct xsend *, uint64_t, struct aead **);
+int		 xs_admit_rate(struct xsend *, struct xs_peer *, uint64_t,
+		     uint64_t);
+struct xs_peer	*xs_admit_slot(struct xsend *, uint64_t, uint8_t *);
 
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);
@@ -231,8 +283,9 @@ uint64_t	 xs_repair_pending(const struct xsend *);
 int		 xs_repair_emit(struct xsend *);
 void		 xs_repair_proactive(struct xsend *, uint64_t);
 uint32_t	 xs_repair_fec_r(uint32_t, double);
-void		 xs_repair_nak(struct xsend *, const struct proto_nak *,
-		     uint64_t);
+void		 xs_repair_nak(struct xsend *, struct xs_peer *,
+		     const struct proto_nak *, uint64_t);
+uint64_t	 xs_repair_budget(const struct xsend *);
 void		 xs_repair_flush_ncf(struct xsend *);
 
 /* xsend_ring.c: the blocks read lately, DATA sealed from them. */
@@ -252,7 +305,7 @@ void		 xs_sock_release(struct xs_sock *, struct xsend *);
 struct udp_tx	*xs_sock_tx(struct xs_sock *, const struct udp_addr *);
 int		 xs_sock_port(struct xs_sock *);
 uint8_t		*xs_sock_slot(struct xsend *, size_t);
-void		 xs_sock_send_ctl(struct xsend *, uint8_t, struct wire_w *,
-		     const struct udp_addr *);
+void		 xs_sock_send_ctl(struct xsend *, struct aead *, uint8_t,
+		     struct wire_w *, const struct udp_addr *);
 
 #endif

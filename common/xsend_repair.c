@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,19 @@
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 #define XS_FEC_EPS		0.05	/* a group still short after parity */
 #define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
+/*
+ * Budgets (doc/protocol.md, Budgets and deadline; issue #12 finding 2a:
+ * one REPORT of BLOCK NAKs made the sender resend 24,415 packets, again
+ * and again): a block goes out whole again at most XS_BLOCK_RESENDS
+ * times whoever asks, a group gets at most twice its k in parity, all
+ * NAKs together schedule at most one more copy of the file, each
+ * receiver a quarter of it and XS_RX_BLOCKS blocks.  A BLOCK NAK ("I hold
+ * less than half of it") is taken from a receiver that joined after the
+ * block went out, or whose own first-pass loss makes it plausible.
+ */
+#define XS_BLOCK_RESENDS	3
+#define XS_RX_BLOCKS		4
+#define XS_PLAUSIBLE_PM		100	/* 10% first-pass loss */
 
 static void
 xs_repair_qinit(struct xs_fifo *f, uint64_t cap)
@@ -72,6 +86,7 @@ xs_repair_init(struct xsend *s)
 	s->ncf_in = xcalloc(s->geom.ngroups, 1);
 	s->b_cursor = xcalloc(s->geom.nblocks, sizeof(uint32_t));
 	s->b_last = xcalloc(s->geom.nblocks, sizeof(uint64_t));
+	s->b_resends = xcalloc(s->geom.nblocks, 1);
 	s->b_pending = xcalloc(s->geom.nblocks, 1);
 	s->g_dpend = xcalloc(s->geom.ngroups, 1);
 	s->g_dcur = xcalloc(s->geom.ngroups, 1);
@@ -98,6 +113,7 @@ xs_repair_free(struct xsend *s)
 	free(s->ncf_in);
 	free(s->b_cursor);
 	free(s->b_last);
+	free(s->b_resends);
 	free(s->b_pending);
 	free(s->g_dpend);
 	free(s->g_dcur);
@@ -220,7 +236,7 @@ xs_repair_emit_parity(struct xsend *s, uint32_t g)
 	}
 	if (++s->seq == UINT64_MAX)
 		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
+	proto_sender_nonce(s->seq, xs_tx_us(s), nonce);
 	wire_store32(sub, g);
 	wire_store32(sub + 4, s->g_sent[g]);
 	n = proto_seal(s->kd, PROTO_REPAIR, s->session, nonce, sub, par,
@@ -405,7 +421,7 @@ xs_repair_flush_ncf(struct xsend *s)
 	}
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_ncf(&w, &s->ncf);
-	xs_sock_send_ctl(s, PROTO_NCF, &w, &s->conf.group);
+	xs_sock_send_ctl(s, s->kd, PROTO_NCF, &w, &s->conf.group);
 	s->ncf.n = 0;
 }
 
@@ -420,12 +436,55 @@ xs_repair_ncf_add(struct xsend *s, uint32_t g)
 	s->ncf.e[s->ncf.n++].group = g;
 }
 
-/* Schedule what a NAK asks for, minus what is already on its way. */
+/* A receiver's repair budget: a quarter of the file and a few blocks. */
+uint64_t
+xs_repair_budget(const struct xsend *s)
+{
+	return (s->geom.nsym / 4 + (uint64_t)XS_RX_BLOCKS * s->geom.bsym);
+}
+
+/*
+ * Charge cost packets of new repair work to receiver p (late: work for
+ * what went out before it joined, which only the session's budget
+ * bounds).  0 when a budget is spent: nothing is scheduled, counted as
+ * `budget`, and p is marked (a straggler, xsend_rate.c).
+ */
+static int
+xs_repair_charge(struct xsend *s, struct xs_peer *p, uint64_t cost, int late)
+{
+	/* A session of one expected member (a unicast stream) is its own. */
+	if (s->nmem == 1 && s->conf.deadline_ms < 0)
+		return (1);
+	if (s->nak_total + cost > s->geom.nsym ||
+	    (!late && p->nak_cost + cost > xs_repair_budget(s))) {
+		s->drops[PROTO_DROP_BUDGET]++;
+		if (!late && !p->nak_over) {
+			p->nak_over = 1;
+			log_info("xsend %016" PRIx64 ": receiver %s: repair "
+			    "budget spent (%" PRIu64 " packets asked for, %"
+			    PRIu64 " allowed)", s->session, p->name,
+			    p->nak_cost + cost, xs_repair_budget(s));
+		}
+		return (0);
+	}
+	s->nak_total += cost;
+	if (!late)
+		p->nak_cost += cost;
+	return (1);
+}
+
+/*
+ * One NAK of receiver p, whose REPORT said it processed up to rx_hw
+ * (checked by xs_report: a seq we sent).  New work is charged to p and
+ * to the session (xs_repair_charge) before it is scheduled.
+ */
 void
-xs_repair_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
+xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
+    uint64_t rx_hw)
 {
 	uint64_t	passed = s->next_sym / s->geom.bsym;
 	uint32_t	k, onway, add, room;
+	int		late;
 
 	if (s->next_sym == s->geom.nsym)
 		passed = s->geom.nblocks;
@@ -433,6 +492,21 @@ xs_repair_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 		if (n->id >= passed || s->b_pending[n->id] ||
 		    rx_hw < s->b_last[n->id])
 			return;
+		late = ((uint64_t)n->id + 1) * s->geom.bsym <= p->join_sym;
+		if (!late && p->loss_pm < XS_PLAUSIBLE_PM &&
+		    !(s->nmem == 1 && s->conf.deadline_ms < 0)) {
+			s->drops[PROTO_DROP_RANGE]++;	/* not plausible */
+			return;
+		}
+		if (s->b_resends[n->id] >= XS_BLOCK_RESENDS &&
+		    !(s->nmem == 1 && s->conf.deadline_ms < 0)) {
+			s->drops[PROTO_DROP_BUDGET]++;
+			return;
+		}
+		if (!xs_repair_charge(s, p, proto_block_nsym(&s->geom, n->id),
+		    late))
+			return;
+		s->b_resends[n->id]++;
 		s->b_pending[n->id] = 1;
 		s->b_cursor[n->id] = 0;
 		xs_repair_qpush(&s->bq, n->id);
@@ -443,12 +517,16 @@ xs_repair_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	k = proto_group_k(&s->geom, n->id);
 	if (k == 0 || n->need == 0 || n->need > k)
 		return;
+	late = (uint64_t)(n->id / s->geom.il + 1) * s->geom.bsym <=
+	    p->join_sym;
 	/*
 	 * More than half of the group lost: its data again is as good as
 	 * parity for this receiver and costs nobody a decode.
 	 */
 	if (n->need > k / 2) {
 		if (s->g_dpend[n->id] || rx_hw < s->g_dlast[n->id])
+			return;
+		if (!xs_repair_charge(s, p, k, late))
 			return;
 		s->g_dpend[n->id] = 1;
 		s->g_dcur[n->id] = 0;
@@ -466,6 +544,15 @@ xs_repair_nak(struct xsend *s, const struct proto_nak *n, uint64_t rx_hw)
 	if (add > room)
 		add = room;
 	if (add == 0)
+		return;
+	/* At most twice the group's k in parity, over the whole session. */
+	if (s->g_sched[n->id] + add > 2 * k)
+		add = s->g_sched[n->id] >= 2 * k ? 0 : 2 * k - s->g_sched[n->id];
+	if (add == 0) {
+		s->drops[PROTO_DROP_BUDGET]++;
+		return;
+	}
+	if (!xs_repair_charge(s, p, add, late))
 		return;
 	s->g_sched[n->id] += add;
 	xs_repair_queue(s, n->id);

@@ -135,7 +135,7 @@ xs_ring_emit_data(struct xsend *s, uint64_t i)
 		return (1);
 	if (++s->seq == UINT64_MAX)
 		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
+	proto_sender_nonce(s->seq, xs_tx_us(s), nonce);
 	wire_store64(sub, i);
 	n = proto_seal(s->kd, PROTO_DATA, s->session, nonce, sub,
 	    buf + (size_t)(i % s->geom.bsym) * s->geom.sym, len, p,

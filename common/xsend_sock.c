@@ -274,10 +274,13 @@ xs_sock_slot(struct xsend *s, size_t len)
 	return (udp_tx_slot(s->tx, len));
 }
 
-/* Seal a control body and send it to one address. */
+/*
+ * Seal a control body with key k (the data key for the group's ANNOUNCE
+ * and NCF, an ACK key for one receiver's ACK) and send it to one address.
+ */
 void
-xs_sock_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
-    const struct udp_addr *to)
+xs_sock_send_ctl(struct xsend *s, struct aead *k, uint8_t type,
+    struct wire_w *w, const struct udp_addr *to)
 {
 	uint8_t		nonce[PROTO_NONCE_LEN];
 	ssize_t		n;
@@ -286,8 +289,8 @@ xs_sock_send_ctl(struct xsend *s, uint8_t type, struct wire_w *w,
 		fatalx("xsend: control body too long");
 	if (++s->seq == UINT64_MAX)
 		fatalx("xsend: nonce space exhausted");
-	proto_sender_nonce(s->seq, nonce);
-	n = proto_seal(s->kd, type, s->session, nonce, NULL, w->buf, w->len,
+	proto_sender_nonce(s->seq, xs_tx_us(s), nonce);
+	n = proto_seal(k, type, s->session, nonce, NULL, w->buf, w->len,
 	    s->sendbuf, PROTO_MAX_DGRAM);
 	if (n == -1)
 		fatalx("xsend: seal failed");

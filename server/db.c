@@ -169,8 +169,7 @@ static const char *migrations[] = {
 	"  requested_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (name, csr_fp));",
 
-	/* ---- feed (issue #16): one step, renumber on merge ---- */
-	/*
+		/*
 	 * 6 -> 7: the package feed's state (server/feed.c, db_feed.c): one
 	 * row, the last index accepted (its serial is what a rollback is
 	 * judged against, so it is stored before anything acts on the index),
@@ -190,7 +189,12 @@ static const char *migrations[] = {
 	"  last_ok INTEGER,"
 	"  last_error TEXT,"
 	"  failures INTEGER NOT NULL DEFAULT 0);",
-	/* ---- end feed ---- */
+	/*
+	 * 7 -> 8: each run's feedback key F_run (issue #12 finding 2), from
+	 * which every member's own transport key is derived; runs stored
+	 * before it get one when they are restored.
+	 */
+	"ALTER TABLE runs ADD COLUMN feedback_key BLOB;",
 };
 
 /* Columns shown as booleans, and those holding times, in JSON output. */

@@ -141,9 +141,11 @@ db_run_create(struct db *db, struct db_run *r)
 		return (-1);
 	}
 	if (db_exec(db, "INSERT INTO runs (id, scenario, spec, state, grp, "
-	    "port, data_key, created_at) VALUES (?, ?, ?, 'waiting', ?, ?, ?, "
-	    "?)", "isssdbu", (int64_t)r->id, r->sc.name, spec, r->group,
-	    (int)r->port, r->key, (size_t)CTL_KEY_LEN, r->created_at) == -1)
+	    "port, data_key, feedback_key, created_at) VALUES (?, ?, ?, "
+	    "'waiting', ?, ?, ?, ?, ?)", "isssdbbu", (int64_t)r->id,
+	    r->sc.name, spec, r->group, (int)r->port, r->key,
+	    (size_t)CTL_KEY_LEN, r->fkey, (size_t)CTL_KEY_LEN,
+	    r->created_at) == -1)
 		goto fail;
 	for (i = 0; i < r->ntargets; i++) {
 		if (db_exec(db, "INSERT INTO run_machines (run_id, machine, "
@@ -270,6 +272,7 @@ db_run_clear(struct db_run *r)
 	free(r->state);
 	db_scenario_clear(&r->sc);
 	explicit_bzero(r->key, sizeof(r->key));
+	explicit_bzero(r->fkey, sizeof(r->fkey));
 	memset(r, 0, sizeof(*r));
 }
 
@@ -284,8 +287,8 @@ db_runs_active(struct db *db, struct db_run **out, size_t *nout)
 	int		 rv;
 
 	st = db_prep(db, "SELECT id, spec, state, grp, port, data_key, "
-	    "created_at, COALESCE(transfer_started_at, 0) FROM runs WHERE "
-	    "state != 'finished' ORDER BY id", NULL);
+	    "created_at, COALESCE(transfer_started_at, 0), feedback_key FROM "
+	    "runs WHERE state != 'finished' ORDER BY id", NULL);
 	if (st == NULL)
 		return (-1);
 	while ((rv = sqlite3_step(st)) == SQLITE_ROW) {
@@ -310,6 +313,11 @@ db_runs_active(struct db *db, struct db_run **out, size_t *nout)
 		r->created_at = (uint64_t)sqlite3_column_int64(st, 6);
 		r->transfer_started_at = (uint64_t)sqlite3_column_int64(st,
 		    7);
+		if (sqlite3_column_bytes(st, 8) == CTL_KEY_LEN) {
+			memcpy(r->fkey, sqlite3_column_blob(st, 8),
+			    CTL_KEY_LEN);
+			r->has_fkey = 1;
+		}
 		mt = db_prep(db, "SELECT machine, state, path, error FROM "
 		    "run_machines WHERE run_id = ? ORDER BY pos", "i",
 		    (int64_t)r->id);
@@ -395,4 +403,15 @@ db_run_counts(struct db *db)
 		return (NULL);
 	}
 	return (json_pack("{s:o, s:o}", "runs", r, "targets", t));
+}
+
+/*
+ * Give a run stored before feedback keys (schema 8) its F_run, committed
+ * before any member key is derived from it.
+ */
+int
+db_run_set_fkey(struct db *db, uint64_t id, const uint8_t *fkey)
+{
+	return (db_exec(db, "UPDATE runs SET feedback_key = ? WHERE id = ?",
+	    "bi", fkey, (size_t)CTL_KEY_LEN, (int64_t)id) == 1 ? 0 : -1);
 }

@@ -49,6 +49,7 @@ struct run {
 	char			 group[64];
 	uint16_t		 port;
 	uint8_t			 key[CTL_KEY_LEN];
+	uint8_t			 fkey[CTL_KEY_LEN];	/* F_run */
 	uint8_t			*assigned;	/* per target: ASSIGN sent */
 	uint8_t			*fallback;	/* per target: unicast sessions
 						   asked for by the agent */
@@ -116,6 +117,7 @@ run_free(struct run *r)
 		db_package_clear(&r->pkgs[i]);
 	db_scenario_clear(&r->sc);
 	explicit_bzero(r->key, sizeof(r->key));
+	explicit_bzero(r->fkey, sizeof(r->fkey));
 	free(r->assigned);
 	free(r->fallback);
 	free(r);
@@ -194,6 +196,9 @@ run_assign(struct run *r, struct sched_target *t, size_t idx)
 	}
 	m.u.assign.port = r->port;
 	memcpy(m.u.assign.key, r->key, CTL_KEY_LEN);
+	/* Its own id and key, to this machine only (over its TLS link). */
+	xfer_member(&r->xr, t->machine->name, &m.u.assign.member_id,
+	    m.u.assign.member_key);
 	if (r->sc.at_next_boot)
 		m.u.assign.options |= CTL_OPT_AT_NEXT_BOOT;
 	if (r->sc.reboot_after)
@@ -218,6 +223,7 @@ run_assign(struct run *r, struct sched_target *t, size_t idx)
 		    t->machine->name, target_path(r, t));
 	}
 	explicit_bzero(m.u.assign.key, sizeof(m.u.assign.key));
+	explicit_bzero(m.u.assign.member_key, sizeof(m.u.assign.member_key));
 }
 
 static void
@@ -443,7 +449,7 @@ cb_wave_start(void *arg, const struct sched_wave *w)
 
 static void
 xcb_start(void *arg, struct xfer_run *xr, struct sched_target *t,
-    size_t pkg)
+    size_t pkg, uint64_t session)
 {
 	struct runs	*rs = arg;
 	struct run	*r = t->run->udata;
@@ -453,6 +459,7 @@ xcb_start(void *arg, struct xfer_run *xr, struct sched_target *t,
 	m.type = CTL_START;
 	m.u.start.run_id = r->id;
 	m.u.start.pkg_index = (uint16_t)pkg;
+	m.u.start.session = session;
 	control_send(rs->srv->control, t->machine->name, &m);
 }
 
@@ -710,8 +717,9 @@ runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
 		snprintf(r->group, sizeof(r->group), "none");
 	else
 		sched_group_str(r->sr->group, r->group, sizeof(r->group));
-	if (crypto_random(r->key, sizeof(r->key)) == -1) {
-		snprintf(err, errlen, "no random bytes for the data key");
+	if (crypto_random(r->key, sizeof(r->key)) == -1 ||
+	    crypto_random(r->fkey, sizeof(r->fkey)) == -1) {
+		snprintf(err, errlen, "no random bytes for the run's keys");
 		goto fail;
 	}
 	r->assigned = xcalloc(n, 1);
@@ -724,6 +732,7 @@ runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
 	snprintf(dr.group, sizeof(dr.group), "%s", r->group);
 	dr.port = r->port;
 	memcpy(dr.key, r->key, sizeof(dr.key));
+	memcpy(dr.fkey, r->fkey, sizeof(dr.fkey));
 	dr.created_at = now;
 	dt = xcalloc(n, sizeof(*dt));
 	for (i = 0; i < n; i++) {
@@ -734,13 +743,15 @@ runs_create_sc(struct runs *rs, struct scenario *scp, char **machines,
 	dr.ntargets = n;
 	rv = db_run_create(srv->db, &dr);
 	explicit_bzero(dr.key, sizeof(dr.key));
+	explicit_bzero(dr.fkey, sizeof(dr.fkey));
 	memset(&dr.sc, 0, sizeof(dr.sc));
 	free(dt);
 	if (rv == -1) {
 		snprintf(err, errlen, "database error");
 		goto fail;
 	}
-	xfer_run_init(&r->xr, r->idstr, r->pkgs, r->npkgs, r->key, r->port);
+	xfer_run_init(&r->xr, r->id, r->idstr, r->pkgs, r->npkgs, r->key,
+	    r->fkey, r->port);
 	TAILQ_INSERT_TAIL(&rs->list, r, entry);
 	log_info("run %s: scenario %s on %zu machine%s, group %s:%u", r->idstr,
 	    r->sc.name, n, n == 1 ? "" : "s", r->group, r->port);
@@ -813,6 +824,17 @@ runs_restore(struct runs *rs)
 		snprintf(r->group, sizeof(r->group), "%s", d->group);
 		r->port = d->port;
 		memcpy(r->key, d->key, sizeof(r->key));
+		memcpy(r->fkey, d->fkey, sizeof(r->fkey));
+		/* Stored before feedback keys: one now, committed first. */
+		if (!d->has_fkey && (crypto_random(r->fkey,
+		    sizeof(r->fkey)) == -1 ||
+		    db_run_set_fkey(rs->srv->db, d->id, r->fkey) == -1)) {
+			log_warnx("run %s: cannot store its feedback key; "
+			    "closing it", r->idstr);
+			run_free(r);
+			run_close_stored(rs, d, now);
+			continue;
+		}
 		if (run_load_packages(rs, r, err, sizeof(err)) == -1) {
 			log_warnx("run %s: %s; closing it", r->idstr, err);
 			run_free(r);
@@ -837,8 +859,8 @@ runs_restore(struct runs *rs)
 		r->assigned = xcalloc(d->ntargets, 1);
 		r->fallback = xcalloc(d->ntargets, 1);
 		r->refused = xcalloc(d->ntargets, sizeof(*r->refused));
-		xfer_run_init(&r->xr, r->idstr, r->pkgs, r->npkgs, r->key,
-		    r->port);
+		xfer_run_init(&r->xr, r->id, r->idstr, r->pkgs, r->npkgs,
+		    r->key, r->fkey, r->port);
 		TAILQ_INSERT_TAIL(&rs->list, r, entry);
 		/* Max wait counts from the admin's command, not from now. */
 		sched_run_start_data(rs->sched, r->sr, d->created_at, d);

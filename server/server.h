@@ -95,7 +95,7 @@ void		 scenario_sched_opts(const struct scenario *, const char *,
 
 /* ---- db.c: the inventory ---- */
 
-#define DB_SCHEMA_VERSION	7	/* 7: feed_state (issue #16) */
+#define DB_SCHEMA_VERSION	8	/* 7: feed_state (#16), 8: runs.feedback_key (#12) */
 
 /* What enrollment needs to know about a machine. */
 enum db_enroll {
@@ -159,6 +159,8 @@ struct db_run {
 	char		 group[64];
 	uint16_t	 port;
 	uint8_t		 key[CTL_KEY_LEN];
+	uint8_t		 fkey[CTL_KEY_LEN];	/* F_run: members' keys */
+	int		 has_fkey;		/* loaded: the row had one */
 	uint64_t	 created_at;
 	uint64_t	 transfer_started_at;	/* 0: not yet */
 	struct db_target *targets;
@@ -248,6 +250,7 @@ struct json_t	*db_scenarios_json(struct db *, const char *);
 /* Runs. */
 int		 db_run_next_id(struct db *, uint64_t *);
 int		 db_run_create(struct db *, struct db_run *);
+int		 db_run_set_fkey(struct db *, uint64_t, const uint8_t *);
 int		 db_run_target_state(struct db *, uint64_t, const char *,
 		    char *, size_t);
 int		 db_run_check_finished(struct db *, uint64_t, uint64_t);
@@ -405,6 +408,8 @@ struct xfer_run {
 	const struct db_package	*pkgs;
 	size_t			 npkgs;
 	const uint8_t		*key;		/* CTL_KEY_LEN bytes */
+	const uint8_t		*fkey;		/* F_run, CTL_KEY_LEN bytes */
+	uint64_t		 id;
 	uint16_t		 port;
 	struct xfer_list	 xfers;
 };
@@ -420,7 +425,8 @@ struct xfer_conf {
 
 /*
  * What a transfer tells its caller.  start: send member t its START for
- * package pkg (before the sender starts); out: t is out of the transfer,
+ * package pkg and the session its receiver must take (before the sender
+ * starts); out: t is out of the transfer,
  * failed (1) or interrupted (0), with the reason (tell its agent); note: a
  * line for t's history (it waits for a stream); refused: the group's
  * sender refused t, with the reason; ended: a transfer ended by itself
@@ -429,7 +435,7 @@ struct xfer_conf {
  */
 struct xfer_cb {
 	void		 (*start)(void *, struct xfer_run *,
-			    struct sched_target *, size_t);
+			    struct sched_target *, size_t, uint64_t);
 	void		 (*out)(void *, struct xfer_run *, struct sched_target *,
 			    int, const char *);
 	void		 (*note)(void *, struct xfer_run *,
@@ -464,9 +470,11 @@ struct xfer_totals {
 struct xfer_ctx	*xfer_ctx_new(struct event_base *, const struct xfer_conf *,
 		    const struct xfer_cb *, void *);
 void		 xfer_ctx_free(struct xfer_ctx *);
-void		 xfer_run_init(struct xfer_run *, const char *,
+void		 xfer_run_init(struct xfer_run *, uint64_t, const char *,
 		    const struct db_package *, size_t, const uint8_t *,
-		    uint16_t);
+		    const uint8_t *, uint16_t);
+void		 xfer_member(const struct xfer_run *, const char *,
+		    uint64_t *, uint8_t *);
 void		 xfer_run_clear(struct xfer_run *);
 struct xfer	*xfer_multicast(struct xfer_ctx *, struct xfer_run *,
 		    struct sched_target **, size_t, const char *);

@@ -23,7 +23,9 @@
 
 #include <event2/event.h>
 
+#include "crypto.h"
 #include "log.h"
+#include "proto.h"
 #include "server.h"
 #include "udp.h"
 #include "xmalloc.h"
@@ -375,8 +377,9 @@ xs_peer_dropped(void *arg, const struct xsend_peer_info *p)
 }
 
 /*
- * The group's sender refused a straggler (it fell behind or lost too
- * much): its agent will ask for unicast, and the server's reason, which
+ * The group's sender refused a straggler (it fell behind, lost too much,
+ * spent its repair budget) or failed it at the deadline: its agent will
+ * ask for unicast, and the server's reason, which
  * says how far behind it was, becomes its path_reason.
  */
 static void
@@ -386,38 +389,26 @@ xs_peer_done(void *arg, const struct xsend_peer_info *p)
 	struct xfer_ctx		*ctx = x->ctx;
 	struct xfer_run		*r = x->run;
 	struct sched_target	*found = NULL;
-	const char		*addr;
-	char			 host[64];
+	uint64_t		 id;
+	uint8_t			 key[CTL_KEY_LEN];
 	size_t			 i;
 
 	if (p->state != XSP_FAILED || p->error == NULL ||
 	    x->path != SCHED_PATH_MULTICAST ||
-	    strncmp(p->error, XSEND_STRAGGLER, strlen(XSEND_STRAGGLER)) != 0)
+	    (strncmp(p->error, XSEND_STRAGGLER, strlen(XSEND_STRAGGLER)) != 0 &&
+	    strncmp(p->error, XSEND_DEADLINE, strlen(XSEND_DEADLINE)) != 0))
 		return;
-	/* The receiver's address without its port: the machine. */
-	snprintf(host, sizeof(host), "%s", p->addr);
-	if (host[0] == '[')
-		memmove(host, host + 1, strlen(host));
-	host[strcspn(host, "]")] = '\0';
-	if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':'))
-		*strrchr(host, ':') = '\0';
 	/*
-	 * The sender knows the receiver by address and port, the server its
-	 * machines by the address of their control connections: a match
-	 * that is not unique (machines behind one NAT address) names no one.
+	 * The receiver id is the member id the server gave the machine
+	 * (xfer_member): the sender takes no other, so it names exactly one
+	 * machine, NAT or not.
 	 */
-	for (i = 0; i < x->n; i++) {
-		addr = ctx->cb.address(ctx->arg, x->members[i]->machine->name);
-		if (addr == NULL || strcmp(addr, host) != 0)
-			continue;
-		if (found != NULL) {
-			log_info("run %s: the multicast sender refused %s, "
-			    "which is the address of more than one machine: "
-			    "%s", r->idstr, p->addr, p->error);
-			return;
-		}
-		found = x->members[i];
+	for (i = 0; i < x->n && found == NULL; i++) {
+		xfer_member(r, x->members[i]->machine->name, &id, key);
+		if (id == p->rid)
+			found = x->members[i];
 	}
+	explicit_bzero(key, sizeof(key));
 	if (found == NULL)
 		return;
 	ctx->cb.refused(ctx->arg, r, found, p->error);
@@ -551,6 +542,7 @@ xfer_next(struct xfer *x)
 	struct xfer_ctx		*ctx = x->ctx;
 	struct xfer_run		*r = x->run;
 	struct xsend_conf	 xc;
+	struct xsend_member	*mem = NULL;
 	char			 dest[96], path[4096], err[512], why[128];
 	size_t			 i;
 	struct timeval		 tv;
@@ -619,19 +611,47 @@ xfer_next(struct xfer *x)
 		 * until then.
 		 */
 		xc.max_wait_ms = -1;
+		/*
+		 * One machine's own stream, the last resort: no deadline or
+		 * repair budget to protect others (a restarted agent may
+		 * need much of it again); the join and grace timers bound it.
+		 */
+		xc.deadline_ms = -1;
 		if (x->join == NULL)
 			x->join = evtimer_new(ctx->base, xfer_join_cb, x);
 		xfer_ms(&tv, x->pkg == x->pkg0 ? ctx->conf.join_ms :
 		    ctx->conf.grace_ms);
 		evtimer_add(x->join, &tv);
 	}
-	memcpy(xc.key, r->key, sizeof(xc.key));
-	/* Tell the members first, so their receivers are up in time. */
+	/*
+	 * Only the members, each with its own key (issue #12 finding 2): no
+	 * member can speak for another, no stranger takes a slot.  A unicast
+	 * stream is keyed by its one member's key alone, data too, so that
+	 * no other member of the run can read or forge it.
+	 */
+	mem = xcalloc(x->n, sizeof(*mem));
 	for (i = 0; i < x->n; i++)
-		ctx->cb.start(ctx->arg, r, x->members[i], x->pkg);
+		xfer_member(r, x->members[i]->machine->name, &mem[i].rid,
+		    mem[i].key);
+	xc.members = mem;
+	xc.nmembers = (int)x->n;
+	memcpy(xc.key, x->path == SCHED_PATH_UNICAST ? mem[0].key : r->key,
+	    sizeof(xc.key));
 	x->xs = xsend_new(ctx->base, &xc, &xs_cb, x, err, sizeof(err));
 	explicit_bzero(xc.key, sizeof(xc.key));
-	if (x->xs == NULL || xsend_start(x->xs) == -1)
+	explicit_bzero(mem, x->n * sizeof(*mem));
+	free(mem);
+	mem = NULL;
+	if (x->xs == NULL)
+		goto fail;
+	/*
+	 * Tell the members first, so their receivers are up in time, with
+	 * the session the sender picked: they derive keys for it only.
+	 */
+	for (i = 0; i < x->n; i++)
+		ctx->cb.start(ctx->arg, r, x->members[i], x->pkg,
+		    xsend_session(x->xs));
+	if (xsend_start(x->xs) == -1)
 		goto fail;
 	ctx->totals.started++;
 	log_info("run %s: sending package %s to %s (%zu machine%s)", r->idstr,
@@ -843,16 +863,43 @@ xfer_unicast(struct xfer_ctx *ctx, struct xfer_run *r, struct sched_target *t,
 }
 
 void
-xfer_run_init(struct xfer_run *r, const char *idstr,
+xfer_run_init(struct xfer_run *r, uint64_t id, const char *idstr,
     const struct db_package *pkgs, size_t npkgs, const uint8_t *key,
-    uint16_t port)
+    const uint8_t *fkey, uint16_t port)
 {
+	r->id = id;
 	r->idstr = idstr;
 	r->pkgs = pkgs;
 	r->npkgs = npkgs;
 	r->key = key;
+	r->fkey = fkey;
 	r->port = port;
 	TAILQ_INIT(&r->xfers);
+}
+
+/*
+ * Machine name's member id and key M_m in run r (doc/protocol.md, Keys):
+ * the id is the first 8 bytes of SHA-256("fleetcast-member" || name)
+ * (never 0), the same on every server start and for every run, since the
+ * inventory has no stable number for a machine (it is keyed by name);
+ * the key binds the run's F_run to the run and to that id.
+ */
+void
+xfer_member(const struct xfer_run *r, const char *name, uint64_t *id,
+    uint8_t *key)
+{
+	struct sha256	*h = sha256_new();
+	uint8_t		 md[SHA256_LEN];
+
+	sha256_update(h, "fleetcast-member", 16);
+	sha256_update(h, name, strlen(name));
+	sha256_final(h, md);
+	sha256_free(h);
+	*id = wire_load64(md);
+	if (*id == 0)
+		*id = 1;
+	if (proto_member_key(r->fkey, r->id, *id, key) == -1)
+		fatalx("run %s: member key derivation failed", r->idstr);
 }
 
 /* Stop and forget every transfer of a run, without callbacks. */

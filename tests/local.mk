@@ -338,6 +338,8 @@ tests_integration_test_api_LDADD = $(UNIT_LIBS)
 ## namespace; inject sends crafted datagrams.
 check_PROGRAMS += tests/integration/inject
 tests_integration_inject_SOURCES = tests/integration/inject.c
+tests_integration_inject_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_inject_LDADD = $(COMMON_LIBS)
 TESTS += \
 	tests/integration/transport_clean.sh \
 	tests/integration/transport_loss.sh \

@@ -47,6 +47,7 @@ struct opts {
 	const char	*rate;
 	const char	*sha256;	/* receive: the file's, hex */
 	int		 min_receivers;
+	int		 max_receivers;
 	int		 max_wait;
 	int		 json;
 };
@@ -54,13 +55,15 @@ struct opts {
 static const char send_usage[] =
     "usage: fleetcast send FILE --group ADDR:PORT [--interface IF]\n"
     "           [--min-receivers N] [--max-wait SECONDS] [--rate RATE]\n"
-    "           --psk FILE [--json]\n"
+    "           [--max-receivers N] --psk FILE [--json]\n"
     "\n"
     "  --group ADDR:PORT     multicast group (IPv4, or [IPv6]:PORT)\n"
     "  --interface IF        send on this interface (its MTU sets the packet size)\n"
     "  --min-receivers N     start when N receivers are ready...\n"
     "  --max-wait SECONDS    ...or when this long has passed since the start,\n"
     "                        whichever comes first; neither: start at once\n"
+    "  --max-receivers N     take at most N receivers, first come (default 1024);\n"
+    "                        one that failed or went silent frees its place\n"
     "  --rate RATE           ceiling in bits per second, e.g. 500M, 2.5G, 800mbit\n"
     "                        (k/M/G/T = 10^3/10^6/10^9/10^12, either case), or\n"
     "                        'auto' (default):\n"
@@ -179,6 +182,11 @@ parse_opts(const char *cmd, int argc, char **argv, struct opts *o, int send)
 		else if (send && strcmp(name, "--min-receivers") == 0) {
 			if (parse_int(val, 1, 100000, &o->min_receivers) == -1)
 				return (cli_usage_error(cmd, "--min-receivers:"
+				    " '%s': a whole number from 1 to 100000",
+				    val));
+		} else if (send && strcmp(name, "--max-receivers") == 0) {
+			if (parse_int(val, 1, 100000, &o->max_receivers) == -1)
+				return (cli_usage_error(cmd, "--max-receivers:"
 				    " '%s': a whole number from 1 to 100000",
 				    val));
 		} else if (send && strcmp(name, "--max-wait") == 0) {
@@ -407,6 +415,7 @@ cmd_send(int argc, char **argv)
 		    "send", o.file));
 	conf.path = o.file;
 	conf.min_receivers = o.min_receivers;
+	conf.max_receivers = o.max_receivers;
 	conf.max_wait_ms = o.max_wait >= 0 ? o.max_wait * 1000 : -1;
 
 	memset(&c, 0, sizeof(c));

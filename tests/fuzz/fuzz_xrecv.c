@@ -50,7 +50,7 @@ struct fx {
 	struct udp_addr		 ctl;	/* its control socket, from HELLO */
 	uint64_t		 session;
 	uint64_t		 seq;
-	struct aead		*kd, *kf;
+	struct aead		*kd, *kf, *ka;
 	struct proto_announce	 ann;
 	struct proto_hello	 hello;
 	int			 nhello;
@@ -115,6 +115,7 @@ fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
 	if (h.type != PROTO_HELLO ||
 	    proto_get_hello(plain, h.ctlen, &hello) == -1)
 		return;
+	hello.rid = h.rid;
 	f->hello = hello;
 	f->ctl = *from;
 	f->nhello++;
@@ -144,8 +145,9 @@ fx_send(struct fx *f, uint8_t type, const uint8_t *sub, const void *body,
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
 	ssize_t	n;
 
-	proto_sender_nonce(++f->seq, nonce);
-	if ((n = proto_seal(f->kd, type, f->session, nonce, sub, body, len,
+	f->seq++;
+	proto_sender_nonce(f->seq, (uint32_t)f->seq * 100, nonce);
+	if ((n = proto_seal(type == PROTO_ACK ? f->ka : f->kd, type, f->session, nonce, sub, body, len,
 	    dg, sizeof(dg))) <= 0)
 		return;		/* too large for a datagram */
 	(void)sendto(f->fd, dg, (size_t)n, 0, (struct sockaddr *)&to->ss,
@@ -202,6 +204,7 @@ fx_verdict(struct fx *f, uint8_t verdict)
 	a.rid = a.incarnation = 0;	/* fx_ack sets them */
 	a.challenge = f->hello.challenge;
 	a.verdict = verdict;
+	a.reason = verdict == PROTO_ACK_REJECTED ? PROTO_RJ_FULL : 0;
 	wire_w_fixed(&w, buf, sizeof(buf));
 	if (proto_put_ack(&w, &a) == -1)
 		fuzz_die("proto_put_ack failed");
@@ -323,6 +326,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fx			 f;
 	struct udp_addr			 me;
 	uint8_t				 kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t				 ka[AEAD_KEY_LEN];
 	char				 err[256], out[sizeof(fuzz_scratch) + 16];
 	size_t				 off, len;
 	int				 probe;
@@ -340,10 +344,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fx_digest(&g, f.ann.digest);
 	}
 	f.session = 0x5eed000000000000ULL | wire_load16(data);
-	if (proto_derive_keys(psk, f.session, kd, kf) == -1)
+	if (proto_derive_keys(psk, f.session, kd, kf, ka) == -1)
 		fuzz_die("proto_derive_keys failed");
 	f.kd = aead_new(kd);
 	f.kf = aead_new(kf);
+	f.ka = aead_new(ka);
 	f.fd = fx_socket(&me);
 
 	/* The receiver's data address: a free loopback port. */
@@ -385,6 +390,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(f.fd);
 	aead_free(f.kd);
 	aead_free(f.kf);
+	aead_free(f.ka);
 	fuzz_rm(out);
 	snprintf(out, sizeof(out), "%s/out.fcpart", fuzz_dir());
 	fuzz_rm(out);

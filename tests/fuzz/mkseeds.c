@@ -1,6 +1,6 @@
 /*
  * Writes the seed corpora of the fuzz targets whose inputs are binary or
- * signed (manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
+ * signed (proto, manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
  * encoders and the fixed signing key of fuzz.h, so that every seed is
  * something the real code writes; the text seeds (conf, cond, scenario)
  * are written by hand.  Run from the build directory to refresh them:
@@ -289,7 +289,7 @@ xrecv(void)
 	a = (struct proto_announce){ .size = 4996, .sym = 512, .k = 4,
 	    .il = 2, .state = PROTO_S_DRAINING, .progress = 10,
 	    .rate = 1000000, .report_ms = 100, .backoff_ms = 10,
-	    .drop_ms = 5000 };
+	    .drop_ms = 5000, .deadline_ms = UINT32_MAX };
 	wire_w_fixed(&b, body, sizeof(body));
 	die_if(proto_put_announce(&b, &a) == -1, "announce", "");
 	xrecv_record(&w, 3, body, b.len);
@@ -303,11 +303,162 @@ xrecv(void)
 	die_if(proto_put_ncf(&b, &n) == -1, "ncf", "");
 	xrecv_record(&w, 4, body, b.len);
 	memset(body, 0, PROTO_ACK_LEN);
-	body[PROTO_ACK_LEN - 1] = PROTO_ACK_DONE;
+	body[PROTO_ACK_LEN - 2] = PROTO_ACK_DONE;
 	xrecv_record(&w, 5, body, PROTO_ACK_LEN);
-	xrecv_record(&w, 6, "FC\x02\x01garbage", 11);
+	xrecv_record(&w, 6, "FC\x03\x01garbage", 11);
 	seed("xrecv", "every_kind", w.buf, w.len);
 	wire_w_free(&w);
+}
+
+/*
+ * One fuzz_proto input: a whole datagram, header, sub-header (or none),
+ * body and a tag of 0xee (the fuzzer's bodies are decoded as if they had
+ * been decrypted: the ciphertext is the plaintext here).
+ */
+static void
+proto_dgram(const char *name, uint8_t type, const uint8_t *sub,
+    const void *body, size_t len)
+{
+	static const uint8_t	 rnonce[PROTO_NONCE_LEN] = { 1, 2, 3, 4, 5,
+	    6, 7, 8, 9, 10, 11, 12 };
+	uint8_t			 dg[PROTO_MAX_DGRAM], nonce[PROTO_NONCE_LEN];
+	size_t			 n;
+
+	proto_sender_nonce(99, 0x00123456U, nonce);
+	n = proto_put_hdr(dg, type, 0x1122334455667788ULL,
+	    proto_is_feedback(type) ? rnonce : nonce);
+	if (sub != NULL) {
+		memcpy(dg + n, sub, PROTO_SUB_LEN);
+		n += PROTO_SUB_LEN;
+	}
+	memcpy(dg + n, body, len);
+	n += len;
+	memset(dg + n, 0xee, PROTO_TAG_LEN);
+	seed("proto", name, dg, n + PROTO_TAG_LEN);
+}
+
+/* fuzz_proto inputs: one datagram of every type (protocol 3) and a v2 one. */
+static void
+protos(void)
+{
+	struct proto_announce	a;
+	struct proto_ncf	n;
+	struct proto_ack	k;
+	struct proto_hello	h;
+	struct proto_report	r;
+	struct proto_held	hd;
+	struct wire_w		w;
+	uint8_t			body[PROTO_HELD_LEN(PROTO_HELD_BITS)];
+	uint8_t			sub[PROTO_SUB_LEN], junk[100];
+	uint32_t		x = 0x2545f491U;
+	size_t			i;
+
+	for (i = 0; i < 64; i++)
+		body[i] = (uint8_t)(i * 37);
+	wire_store64(sub, 5);
+	proto_dgram("data", PROTO_DATA, sub, body, 64);
+	wire_store32(sub, 3);
+	wire_store32(sub + 4, 1);
+	proto_dgram("repair", PROTO_REPAIR, sub, body, 64);
+
+	a = (struct proto_announce){ .size = 100000000, .sym = 1424,
+	    .k = 64, .il = 48, .state = PROTO_S_SENDING,
+	    .flags = PROTO_AF_DIGEST | PROTO_AF_MEMBERS, .progress = 1000,
+	    .rate = 125000000, .report_ms = 20, .backoff_ms = 10,
+	    .drop_ms = 5000, .deadline_ms = 60000, .fec_r = 4, .phase = 2 };
+	memset(a.digest, 0xcd, SHA256_LEN);
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_announce(&w, &a) == -1, "announce", "");
+	proto_dgram("announce", PROTO_ANNOUNCE, NULL, body, w.len);
+	/* The smallest geometry: one byte... */
+	a = (struct proto_announce){ .size = 5, .sym = 512, .k = 1, .il = 1,
+	    .state = PROTO_S_FINISHED, .progress = 1, .rate = 1,
+	    .deadline_ms = UINT32_MAX };
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_announce(&w, &a) == -1, "announce", "");
+	proto_dgram("announce_tiny", PROTO_ANNOUNCE, NULL, body, w.len);
+
+	memset(&n, 0, sizeof(n));
+	n.n = 3;
+	for (i = 0; i < 3; i++) {
+		n.e[i].group = (uint32_t)(i * 7 + 1);
+		n.e[i].sched = (uint32_t)(i * 2000);
+	}
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_ncf(&w, &n) == -1, "ncf", "");
+	proto_dgram("ncf", PROTO_NCF, NULL, body, w.len);
+
+	k = (struct proto_ack){ .rid = 99, .incarnation = 5,
+	    .challenge = 0xdeadbeef, .verdict = PROTO_ACK_REJECTED,
+	    .reason = PROTO_RJ_BUDGET };
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_ack(&w, &k) == -1, "ack", "");
+	proto_dgram("ack", PROTO_ACK, NULL, body, w.len);
+
+	wire_store64(sub, 99);
+	h = (struct proto_hello){ .rid = 99, .incarnation = 5,
+	    .challenge = 0xabcdef };
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_hello(&w, &h) == -1, "hello", "");
+	proto_dgram("hello", PROTO_HELLO, sub, body, w.len);
+
+	memset(&r, 0, sizeof(r));
+	r.incarnation = 5;
+	r.rseq = 12;
+	r.state = PROTO_R_RECEIVING;
+	r.flags = PROTO_RF_EARLY;
+	r.queue_pm = 300;
+	r.rx_us = 123456789;
+	r.rx_bytes = 4000000;
+	r.rx_packets = 2900;
+	r.rx_hw_seq = 3000;
+	r.echo_tx_us = 0x00123456U;
+	r.echo_hold_us = 800;
+	r.qdelay_us = UINT32_MAX;
+	r.have_bytes = 3500000;
+	r.repairs = 7;
+	r.overflow = 2;
+	r.loss_pm = 50;
+	r.need97 = r.need_max = 255;
+	r.errlen = 4;
+	memcpy(r.err, "disk", 4);
+	r.nnak = 2;
+	r.nak[0] = (struct proto_nak){ PROTO_NAK_BLOCK, 2, 0, 0 };
+	r.nak[1] = (struct proto_nak){ PROTO_NAK_GROUP, 100, 3, 60 };
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_report(&w, &r) == -1, "report", "");
+	proto_dgram("report", PROTO_REPORT, sub, body, w.len);
+
+	memset(&hd, 0, sizeof(hd));
+	hd.incarnation = 7;
+	hd.nbits = 9;
+	hd.bits[0] = 0xb7;
+	hd.bits[1] = 0x01;
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_held(&w, &hd) == -1, "held", "");
+	proto_dgram("held", PROTO_HELD, sub, body, w.len);
+	hd.chunk = 2;
+	hd.nbits = PROTO_HELD_BITS;
+	memset(hd.bits, 0xff, sizeof(hd.bits));
+	wire_w_fixed(&w, body, sizeof(body));
+	die_if(proto_put_held(&w, &hd) == -1, "held", "");
+	proto_dgram("held_full", PROTO_HELD, sub, body, w.len);
+
+	/* Cut in the session id; noise; an ANNOUNCE of protocol 2. */
+	proto_put_hdr(body, PROTO_DATA, 0x1122334455667788ULL, body + 100);
+	seed("proto", "short", body, 10);
+	for (i = 0; i < sizeof(junk); i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		junk[i] = (uint8_t)x;
+	}
+	seed("proto", "garbage", junk, sizeof(junk));
+	memset(body, 0, PROTO_HDR_LEN + 72 + PROTO_TAG_LEN);
+	proto_put_hdr(body, PROTO_ANNOUNCE, 0x1122334455667788ULL,
+	    body + 200);
+	body[2] = 2;
+	seed("proto", "v2_announce", body, PROTO_HDR_LEN + 72 + PROTO_TAG_LEN);
 }
 
 static void
@@ -383,6 +534,7 @@ main(int argc, char **argv)
 	}
 	corpus = argv[1];
 	fuzz_signing_key(priv, pub);
+	protos();
 	manifests();
 	package(0);
 	package(1);

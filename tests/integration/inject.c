@@ -8,10 +8,20 @@
  * ANNOUNCEs far longer than an ANNOUNCE body (review finding 1: one of
  * them overflowed the receiver's stack before its length was checked).
  *
+ *
+ * With the PSK it also plays a receiver that speaks the protocol (issue
+ * #12): hellos floods the sender with HELLOs of random receiver ids;
+ * spoof replays the live session's ANNOUNCE from another address
+ * (SRCADDR, a local one) 1,650 times a second; nakall joins and NAKs
+ * every block in every REPORT; overflow joins and reports a socket
+ * overflow counter that keeps rising, with no loss.
+ *
  *   inject record GROUP:PORT FILE COUNT SECONDS
  *   inject replay GROUP:PORT FILE
  *   inject attack GROUP:PORT SECONDS
  *   inject oversize GROUP:PORT LENGTH
+ *   inject hellos|nakall|overflow GROUP:PORT PSK SECONDS
+ *   inject spoof GROUP:PORT PSK SECONDS SRCADDR
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -27,6 +37,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "crypto.h"
+#include "proto.h"
+#include "psk.h"
+#include "wire.h"
 
 static void
 die(const char *what)
@@ -133,6 +148,237 @@ next(int fd, uint16_t own, uint8_t *buf, size_t len, double until)
 	}
 }
 
+/* A receiver of ours that speaks the protocol: hellos, spoof, nakall... */
+struct member {
+	int			 gfd, cfd;
+	uint16_t		 own;
+	uint64_t		 session;
+	struct aead		*kd, *kf, *ka;
+	struct sockaddr_in	 sender;	/* the ANNOUNCE's source */
+	uint8_t			 ann[PROTO_MAX_DGRAM];
+	size_t			 annlen;
+	struct proto_announce	 a;
+	uint64_t		 hw;		/* highest seq seen */
+	uint32_t		 pk;		/* its packets, as received */
+	uint64_t		 bytes;
+	uint64_t		 rid;
+	uint32_t		 inc, rseq;
+};
+
+/* Wait for an authentic ANNOUNCE (the first that opens with the PSK). */
+static void
+member_find(struct member *m, const char *pskfile, const char *group,
+    double until)
+{
+	struct sockaddr_in	 g, from;
+	struct proto_hdr	 h;
+	enum proto_drop		 why;
+	uint8_t			 psk[PSK_LEN], kd[32], kf[32], ka[32];
+	uint8_t			 buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
+	socklen_t		 flen;
+	char			 err[256];
+	ssize_t			 n;
+
+	if (psk_read(pskfile, psk, err, sizeof(err)) == -1) {
+		fprintf(stderr, "inject: %s\n", err);
+		exit(2);
+	}
+	parse(group, &g);
+	memset(m, 0, sizeof(*m));
+	m->gfd = join(&g);
+	m->cfd = sender(&m->own);
+	while (now() < until) {
+		flen = sizeof(from);
+		n = recvfrom(m->gfd, buf, sizeof(buf), 0,
+		    (struct sockaddr *)&from, &flen);
+		if (n <= 0 || proto_decode(buf, (size_t)n, &h, &why) == -1 ||
+		    h.type != PROTO_ANNOUNCE)
+			continue;
+		if (proto_derive_keys(psk, h.session, kd, kf, ka) == -1)
+			exit(1);
+		m->kd = aead_new(kd);
+		if (proto_open(m->kd, &h, plain, sizeof(plain)) == -1 ||
+		    proto_get_announce(plain, h.ctlen, &m->a) == -1) {
+			aead_free(m->kd);
+			continue;
+		}
+		m->kf = aead_new(kf);
+		m->ka = aead_new(ka);
+		m->session = h.session;
+		m->sender = from;
+		memcpy(m->ann, buf, (size_t)n);
+		m->annlen = (size_t)n;
+		/* The sender answers on its own port, the group's + 1. */
+		m->sender.sin_port = htons(ntohs(g.sin_port) + 1);
+		return;
+	}
+	fprintf(stderr, "inject: no ANNOUNCE heard\n");
+	exit(1);
+}
+
+static void
+member_send(struct member *m, uint8_t type, uint64_t rid, struct wire_w *w)
+{
+	uint8_t	nonce[PROTO_NONCE_LEN], sub[PROTO_SUB_LEN];
+	uint8_t	dg[PROTO_MAX_DGRAM];
+	ssize_t	n;
+
+	(void)crypto_random(nonce, sizeof(nonce));
+	proto_feedback_sub(rid, sub);
+	n = proto_seal(m->kf, type, m->session, nonce, sub, w->buf, w->len,
+	    dg, sizeof(dg));
+	if (n > 0)
+		(void)sendto(m->cfd, dg, (size_t)n, 0,
+		    (struct sockaddr *)&m->sender, sizeof(m->sender));
+}
+
+static void
+member_hello(struct member *m, uint64_t rid)
+{
+	struct proto_hello	h;
+	struct wire_w		w;
+	uint8_t			body[PROTO_HELLO_LEN];
+
+	h.rid = rid;
+	h.incarnation = m->inc;
+	(void)crypto_random(&h.challenge, sizeof(h.challenge));
+	wire_w_fixed(&w, body, sizeof(body));
+	proto_put_hello(&w, &h);
+	member_send(m, PROTO_HELLO, rid, &w);
+}
+
+/* Keep up with the sender's seq: what an honest receiver reports. */
+static void
+member_drain(struct member *m)
+{
+	struct proto_hdr	h;
+	enum proto_drop		why;
+	uint8_t			buf[PROTO_MAX_DGRAM];
+	ssize_t			n;
+
+	while ((n = recv(m->gfd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		if (proto_decode(buf, (size_t)n, &h, &why) == 0 &&
+		    h.session == m->session && h.type <= PROTO_NCF) {
+			m->pk++;
+			m->bytes += (uint64_t)n;
+			if (h.seq > m->hw)
+				m->hw = h.seq;
+		}
+	while (recv(m->cfd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/*
+ * nakall (finding 2a: one REPORT of BLOCK NAKs made the sender multicast
+ * 24,415 repair packets, without limit) and overflow (finding 2b: a
+ * rising overflow counter cut everyone's rate to the floor): a joined
+ * receiver's REPORT every 20 ms.
+ */
+static long
+member_report_loop(struct member *m, int nakall, double until)
+{
+	struct proto_report	 r;
+	struct proto_geom	 g;
+	struct wire_w		 w;
+	uint8_t			 body[1500];
+	uint64_t		 next = 0;
+	uint32_t		 ovf = 0;
+	long			 sent = 0;
+	int			 i;
+
+	if (proto_geom_init(&g, m->a.size, m->a.sym, m->a.k, m->a.il) == -1)
+		exit(1);
+	(void)crypto_random(&m->rid, sizeof(m->rid));
+	m->rid |= 1;
+	m->inc = 77;
+	member_hello(m, m->rid);
+	while (now() < until) {
+		usleep(20000);
+		member_drain(m);
+		memset(&r, 0, sizeof(r));
+		r.rid = m->rid;
+		r.incarnation = m->inc;
+		r.rseq = ++m->rseq;
+		r.state = PROTO_R_RECEIVING;
+		r.rx_hw_seq = m->hw;
+		/* Healthy: every packet up to hw arrived, whatever did. */
+		r.rx_packets = (uint32_t)m->hw;
+		r.rx_bytes = m->bytes;
+		r.qdelay_us = UINT32_MAX;
+		r.need97 = r.need_max = 255;
+		if (nakall) {
+			for (i = 0; i < PROTO_NAK_MAX; i++) {
+				r.nak[i].kind = PROTO_NAK_BLOCK;
+				r.nak[i].id = (uint32_t)(next++ % g.nblocks);
+			}
+			r.nnak = PROTO_NAK_MAX;
+		} else
+			r.overflow = (ovf += 500);
+		wire_w_fixed(&w, body, sizeof(body));
+		if (proto_put_report(&w, &r) == -1)
+			exit(1);
+		member_send(m, PROTO_REPORT, m->rid, &w);
+		sent++;
+		if (m->rseq % 25 == 0)
+			member_hello(m, m->rid);	/* in case it was lost */
+	}
+	return (sent);
+}
+
+static int
+member_main(int argc, char **argv)
+{
+	struct member		 m;
+	struct sockaddr_in	 g, src;
+	double			 until;
+	long			 n = 0;
+	uint64_t		 rid;
+
+	member_find(&m, argv[3], argv[2], now() + 20);
+	until = now() + atof(argv[4]);
+	if (strcmp(argv[1], "hellos") == 0) {
+		m.inc = 1;
+		while (now() < until) {
+			(void)crypto_random(&rid, sizeof(rid));
+			member_hello(&m, rid | 1);
+			if (++n % 64 == 0)
+				usleep(10000);
+			if (n % 512 == 0)
+				member_drain(&m);
+		}
+		printf("hellos %ld\n", n);
+		return (0);
+	}
+	if (strcmp(argv[1], "spoof") == 0 && argc == 6) {
+		/* The captured ANNOUNCE from another local address. */
+		parse(argv[2], &g);
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		if (inet_pton(AF_INET, argv[5], &src.sin_addr) != 1)
+			exit(2);
+		close(m.cfd);
+		if ((m.cfd = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+		    bind(m.cfd, (struct sockaddr *)&src, sizeof(src)) == -1)
+			die("bind SRCADDR");
+		while (now() < until) {
+			(void)sendto(m.cfd, m.ann, m.annlen, 0,
+			    (struct sockaddr *)&g, sizeof(g));
+			if (++n % 16 == 0)
+				usleep(9700);	/* about 1,650 a second */
+		}
+		printf("spoofed %ld\n", n);
+		return (0);
+	}
+	if (strcmp(argv[1], "nakall") == 0 || strcmp(argv[1], "overflow") == 0) {
+		n = member_report_loop(&m, strcmp(argv[1], "nakall") == 0,
+		    until);
+		printf("%s reports %ld\n", argv[1], n);
+		return (0);
+	}
+	fprintf(stderr, "inject: bad usage\n");
+	return (2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -150,6 +396,11 @@ main(int argc, char **argv)
 		    "GROUP:PORT ...\n");
 		return (2);
 	}
+	if ((argc == 5 && (strcmp(argv[1], "hellos") == 0 ||
+	    strcmp(argv[1], "nakall") == 0 ||
+	    strcmp(argv[1], "overflow") == 0)) ||
+	    (argc == 6 && strcmp(argv[1], "spoof") == 0))
+		return (member_main(argc, argv));
 	parse(argv[2], &group);
 	srandom((unsigned)getpid());
 	out = sender(&own);
@@ -231,14 +482,14 @@ main(int argc, char **argv)
 			return (2);
 		}
 		/*
-		 * Header of an ANNOUNCE (version 2), a fresh session each
-		 * time, a sender nonce (4 zero bytes), then noise.
+		 * Header of an ANNOUNCE (version 3), a fresh session each
+		 * time, a sender nonce, then noise.
 		 */
 		for (i = 0; i < count; i++)
 			buf[i] = (uint8_t)random();
 		buf[0] = 'F';
 		buf[1] = 'C';
-		buf[2] = 2;
+		buf[2] = 3;
 		buf[3] = 3;
 		for (done = 0; done < 3; done++) {
 			buf[4] = (uint8_t)(done + 1);

@@ -390,6 +390,7 @@ test_online_lifecycle(void)
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_START;
 	m.u.start.run_id = 7;
+	m.u.start.session = 0x77;
 	peer_send(&peer, &m);
 	CU_ASSERT_FATAL(loop_until(&nmessages, 1, 3000));
 	CU_ASSERT_EQUAL(last_message, CTL_START);

@@ -158,6 +158,8 @@ make_assign(struct ctl_msg *m, struct ctl_pkg *pkgs)
 	m->u.assign.addr = "239.192.56.7";
 	m->u.assign.port = 56001;
 	memset(m->u.assign.key, 0xa5, CTL_KEY_LEN);
+	m->u.assign.member_id = 0x1112131415161718ULL;
+	memset(m->u.assign.member_key, 0x5a, CTL_KEY_LEN);
 	m->u.assign.options = CTL_OPT_AT_NEXT_BOOT | CTL_OPT_STOP_ON_ERROR;
 	pkgs[0].id = "sp2";
 	pkgs[0].size = 1ULL << 40;
@@ -190,6 +192,9 @@ test_assign(void)
 	CU_ASSERT_STRING_EQUAL(d.u.assign.addr, "239.192.56.7");
 	CU_ASSERT_EQUAL(d.u.assign.port, 56001);
 	CU_ASSERT(memcmp(d.u.assign.key, key, CTL_KEY_LEN) == 0);
+	CU_ASSERT_EQUAL(d.u.assign.member_id, 0x1112131415161718ULL);
+	CU_ASSERT(d.u.assign.member_key[0] == 0x5a &&
+	    d.u.assign.member_key[CTL_KEY_LEN - 1] == 0x5a);
 	CU_ASSERT_EQUAL(d.u.assign.options,
 	    CTL_OPT_AT_NEXT_BOOT | CTL_OPT_STOP_ON_ERROR);
 	CU_ASSERT_EQUAL_FATAL(d.u.assign.npkgs, 2);
@@ -216,9 +221,11 @@ test_start_cancel_report(void)
 	m.type = CTL_START;
 	m.u.start.run_id = 9;
 	m.u.start.pkg_index = 1;
+	m.u.start.session = 0xfedcba9876543210ULL;
 	roundtrip(&m, &d);
 	CU_ASSERT_EQUAL(d.u.start.run_id, 9);
 	CU_ASSERT_EQUAL(d.u.start.pkg_index, 1);
+	CU_ASSERT_EQUAL(d.u.start.session, 0xfedcba9876543210ULL);
 	ctl_msg_free(&d);
 
 	memset(&m, 0, sizeof(m));
@@ -297,6 +304,62 @@ test_power(void)
 	CU_ASSERT(ctl_decode(w.buf + CTL_LEN_SIZE, w.len - CTL_LEN_SIZE, &d,
 	    err, sizeof(err)) == -1);
 	CU_ASSERT(strstr(err, "ok 2") != NULL);
+	wire_w_free(&w);
+}
+
+/*
+ * Control v3 (issue #12): ASSIGN without a member id, START without a
+ * session are refused on both ends, and a v2 frame is refused with a
+ * message that says to upgrade.
+ */
+static void
+test_member_fields(void)
+{
+	struct ctl_msg	 m, d;
+	struct ctl_pkg	 pkgs[2];
+	struct wire_w	 w;
+	uint8_t		*b;
+	char		 err[256];
+	size_t		 off;
+
+	make_assign(&m, pkgs);
+	m.u.assign.member_id = 0;
+	wire_w_grow(&w, 1024);
+	CU_ASSERT(ctl_encode(&m, &w, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "member_id") != NULL);
+	wire_w_free(&w);
+	/* On the wire: the member id follows the run key. */
+	make_assign(&m, pkgs);
+	encode(&m, &w);
+	b = w.buf + CTL_LEN_SIZE;
+	off = 2 + 8 + 2 + strlen(m.u.assign.scenario) + 1 + 2 +
+	    strlen(m.u.assign.addr) + 2 + CTL_KEY_LEN;
+	CU_ASSERT_EQUAL_FATAL(wire_load64(b + off), m.u.assign.member_id);
+	memset(b + off, 0, 8);
+	CU_ASSERT(ctl_decode(b, w.len - CTL_LEN_SIZE, &d, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "member_id") != NULL);
+	wire_w_free(&w);
+
+	memset(&m, 0, sizeof(m));
+	m.type = CTL_START;
+	m.u.start.run_id = 9;
+	wire_w_grow(&w, 64);
+	CU_ASSERT(ctl_encode(&m, &w, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "session") != NULL);
+	wire_w_free(&w);
+	m.u.start.session = 1;
+	encode(&m, &w);
+	b = w.buf + CTL_LEN_SIZE;
+	memset(b + 2 + 8 + 2, 0, 8);
+	CU_ASSERT(ctl_decode(b, w.len - CTL_LEN_SIZE, &d, err,
+	    sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "session") != NULL);
+	/* A START of control protocol 2 (no session) from an old server. */
+	b[0] = 2;
+	CU_ASSERT(ctl_decode(b, 2 + 8 + 2, &d, err, sizeof(err)) == -1);
+	CU_ASSERT(strstr(err, "control protocol 2") != NULL &&
+	    strstr(err, "upgrade") != NULL);
 	wire_w_free(&w);
 }
 
@@ -469,8 +532,8 @@ test_assign_limits(void)
 
 	/* Decoder: patch the first manifest length to over the limit. */
 	off = CTL_LEN_SIZE + 2 + 8 + 2 + strlen("rollout") + 1 + 2 +
-	    strlen("239.192.56.7") + 2 + CTL_KEY_LEN + 1 + 2 + 2 +
-	    strlen("sp2") + 8 + CTL_HASH_LEN + CTL_SIG_LEN;
+	    strlen("239.192.56.7") + 2 + CTL_KEY_LEN + 8 + CTL_KEY_LEN + 1 +
+	    2 + 2 + strlen("sp2") + 8 + CTL_HASH_LEN + CTL_SIG_LEN;
 	CU_ASSERT_EQUAL(wire_load32(w.buf + off), 1);
 	wire_store32(w.buf + off, CTL_MAX_MANIFEST + 1);
 	CU_ASSERT(ctl_decode(w.buf + 4, w.len - 4, &d, err,
@@ -524,6 +587,7 @@ test_evbuffer(void)
 	memset(&m, 0, sizeof(m));
 	m.type = CTL_START;
 	m.u.start.run_id = 1;
+	m.u.start.session = 5;
 	CU_ASSERT(ctl_write(b, &m, err, sizeof(err)) == 0);
 	m.u.start.run_id = 2;
 	encode(&m, &w);
@@ -579,6 +643,7 @@ static CU_TestInfo tests[] = {
 	{ "heartbeat with and without facts", test_heartbeat },
 	{ "assign round trip", test_assign },
 	{ "start, cancel, report", test_start_cancel_report },
+	{ "member id and session (v3)", test_member_fields },
 	{ "truncation and trailing bytes", test_truncation_and_trailing },
 	{ "bad version, type, enumerations", test_bad_headers_and_enums },
 	{ "string length and NUL rules", test_string_rules },

@@ -86,6 +86,7 @@ test_schema(void)
 	    "ALTER TABLE run_machines DROP COLUMN path_reason;"
 	    "ALTER TABLE machines DROP COLUMN csr_fp;"
 	    "DROP TABLE enroll_tokens; DROP TABLE enroll_requests;"
+	    "ALTER TABLE runs DROP COLUMN feedback_key;"
 	    "INSERT INTO machines (name, enroll, created_at) VALUES ('old', "
 	    "'enrolled', 1); INSERT INTO machines (name, enroll, csr, "
 	    "created_at) VALUES ('legacy', 'pending', 'CSR', 1); "
@@ -504,6 +505,7 @@ test_runs(void)
 	strcpy(r.group, "239.192.56.1");
 	r.port = 56001;
 	memset(r.key, 7, sizeof(r.key));
+	memset(r.fkey, 9, sizeof(r.fkey));
 	r.created_at = 1000;
 	memset(t, 0, sizeof(t));
 	t[0].machine = "vm1";
@@ -547,6 +549,9 @@ test_runs(void)
 	CU_ASSERT_STRING_EQUAL(act[0].state, "transferring");
 	CU_ASSERT_EQUAL(act[0].transfer_started_at, 3000);
 	CU_ASSERT_EQUAL(act[0].key[31], 7);
+	/* Its feedback key F_run too (issue #12). */
+	CU_ASSERT(act[0].has_fkey && act[0].fkey[0] == 9 &&
+	    act[0].fkey[31] == 9);
 	CU_ASSERT_EQUAL_FATAL(act[0].ntargets, 2);
 	CU_ASSERT_STRING_EQUAL(act[0].targets[0].state, "failed");
 	CU_ASSERT_STRING_EQUAL(act[0].targets[0].path, "multicast");
@@ -555,6 +560,19 @@ test_runs(void)
 	CU_ASSERT_STRING_EQUAL(act[0].sc.packages[0], "sp2");
 	db_run_clear(&act[0]);
 	free(act);
+
+	/* A run restored from before F_run is given one, and keeps it. */
+	{
+		uint8_t	fk[CTL_KEY_LEN];
+
+		memset(fk, 0x3c, sizeof(fk));
+		CU_ASSERT(db_run_set_fkey(db, r.id, fk) == 0);
+		CU_ASSERT(db_runs_active(db, &act, &nact) == 0);
+		CU_ASSERT_EQUAL_FATAL(nact, 1);
+		CU_ASSERT(act[0].has_fkey && act[0].fkey[5] == 0x3c);
+		db_run_clear(&act[0]);
+		free(act);
+	}
 
 	/* The record survives a close and reopen (kill -9 is covered by
 	 * SQLite's own guarantees once a commit has returned). */

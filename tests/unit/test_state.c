@@ -96,6 +96,10 @@ test_run_roundtrip(void)
 	CU_ASSERT_EQUAL(l->pkgs[0].state, RUN_P_SUCCEEDED);
 	CU_ASSERT_EQUAL(l->pkgs[0].exit_status, -3);
 	CU_ASSERT_STRING_EQUAL(l->pkgs[0].output, "line 1\nline 2\n");
+	/* A run from before member keys: none, session not told. */
+	CU_ASSERT_EQUAL(l->member_id, 0);
+	CU_ASSERT_EQUAL(l->session, 0);
+	CU_ASSERT(l->invalid == NULL);
 	state_run_free(l);
 
 	CU_ASSERT(state_run_ids(st, 0, &ids, &n, err, sizeof(err)) == 0);
@@ -330,6 +334,9 @@ test_marks(void)
 
 	/* Schema 1 with installed packages: schema 2 starts from them. */
 	CU_ASSERT(sqlite3_exec(state_db(st), "DROP TABLE marks; "
+	    "ALTER TABLE runs DROP COLUMN member_id; "
+	    "ALTER TABLE runs DROP COLUMN member_key; "
+	    "ALTER TABLE runs DROP COLUMN session; "
 	    "PRAGMA user_version = 1; INSERT INTO installed (pkg_id, "
 	    "has_version, major, minor, supersedes, run_id, installed_at) "
 	    "VALUES ('SP', 1, 4, 2, '', 77, 1700000000)", NULL, NULL,
@@ -344,6 +351,53 @@ test_marks(void)
 }
 
 /* A database from a newer agent is refused, not "migrated" backwards. */
+/*
+ * Issue #12: the member id and key of ASSIGN and the session of START are
+ * stored with the run and survive a restart; a new path clears the
+ * session (START tells the new one); a member id without its key is a
+ * broken row.
+ */
+static void
+test_member_session(void)
+{
+	struct state	*st = unit_state_fresh("test_state");
+	struct run_rec	*r, *l;
+	char		 err[512];
+
+	r = make_run(42, 1, 10);
+	r->member_id = 0x8000000000000001ULL;
+	memset(r->member_key, 0x6b, sizeof(r->member_key));
+	CU_ASSERT_FATAL(state_run_insert(st, r, err, sizeof(err)) == 0);
+	r->session = 0xfffffffffffffff0ULL;
+	CU_ASSERT(state_run_update(st, r, err, sizeof(err)) == 0);
+	st = unit_state_reopen(st);
+	CU_ASSERT_FATAL(state_run_load(st, 42, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL);
+	CU_ASSERT(l->invalid == NULL);
+	CU_ASSERT_EQUAL(l->member_id, 0x8000000000000001ULL);
+	CU_ASSERT(memcmp(l->member_key, r->member_key,
+	    sizeof(r->member_key)) == 0);
+	CU_ASSERT_EQUAL(l->session, 0xfffffffffffffff0ULL);
+	state_run_free(l);
+	/* Moved to unicast: the multicast session is not the new one. */
+	r->session = 0;
+	r->path = CTL_PATH_UNICAST;
+	CU_ASSERT(state_run_set_path(st, r, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(state_run_load(st, 42, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(l->session, 0);
+	CU_ASSERT_EQUAL(l->member_id, 0x8000000000000001ULL);
+	state_run_free(l);
+	/* A member id whose key went missing. */
+	CU_ASSERT(sqlite3_exec(state_db(st), "UPDATE runs SET member_key = "
+	    "x'00' WHERE run_id = 42", NULL, NULL, NULL) == SQLITE_OK);
+	CU_ASSERT_FATAL(state_run_load(st, 42, &l, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(l != NULL && l->invalid != NULL);
+	CU_ASSERT(strstr(l->invalid, "member_key") != NULL);
+	state_run_free(l);
+	state_run_free(r);
+	state_close(st);
+}
+
 static void
 test_newer_schema(void)
 {
@@ -383,6 +437,7 @@ main(void)
 		{ "run roundtrip", test_run_roundtrip },
 		{ "installed packages and meta", test_installed_and_meta },
 		{ "full disk", test_full_disk },
+		{ "member key and session (#12)", test_member_session },
 		{ "newer schema refused", test_newer_schema },
 		{ "private modes", test_modes },
 		{ "rows that break a rule (#12)", test_corrupt_rows },

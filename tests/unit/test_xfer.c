@@ -3,7 +3,8 @@
  * package after package, then the members' grace time; a unicast receiver
  * that answers or not within its join time, or is ready for a later
  * package; the line for unicast streams; a transfer that cannot start;
- * members leaving; the group's sender refusing a straggler; the rate
+ * members leaving; the group's sender refusing a straggler (named by its
+ * member id); the members' own keys and the session in START; the rate
  * shared by the streams.  The sender is a fake: this file defines the
  * xsend_* functions xfer.c calls (so the linker takes these rather than
  * libcommon's), records what the transfer asked of it and lets the test
@@ -33,6 +34,9 @@ struct xsend {
 	int			 expect;
 	uint64_t		 rate_max;
 	int			 freed;
+	uint64_t		 session;
+	struct xsend_member	 mem[8];	/* conf.members, copied */
+	int			 nmem;
 };
 
 #define MAXSEND	16
@@ -60,8 +64,20 @@ xsend_new(struct event_base *base, const struct xsend_conf *conf,
 	s->arg = arg;
 	s->rate_max = conf->rate_max;
 	s->expect = conf->min_receivers;
+	/* The caller's list lives only for the call, as with the real one. */
+	CU_ASSERT_FATAL(conf->nmembers <= 8);
+	s->nmem = conf->nmembers;
+	memcpy(s->mem, conf->members, sizeof(s->mem[0]) * (size_t)s->nmem);
+	s->conf.members = NULL;
+	s->session = 0x5e550000ULL + nsenders;
 	senders[nsenders++] = s;
 	return (s);
+}
+
+uint64_t
+xsend_session(struct xsend *s)
+{
+	return (s->session);
 }
 
 int
@@ -139,6 +155,7 @@ finished(struct xsend *s)
 struct call {
 	char	 name[32];
 	size_t	 pkg;
+	uint64_t session;
 	int	 failed;
 	char	 msg[512];
 };
@@ -158,9 +175,13 @@ rec(struct call *v, size_t *n, struct sched_target *t)
 }
 
 static void
-cb_start(void *arg, struct xfer_run *r, struct sched_target *t, size_t pkg)
+cb_start(void *arg, struct xfer_run *r, struct sched_target *t, size_t pkg,
+    uint64_t session)
 {
-	rec(starts, &nstarts, t)->pkg = pkg;
+	struct call	*c = rec(starts, &nstarts, t);
+
+	c->pkg = pkg;
+	c->session = session;
 }
 
 static void
@@ -217,6 +238,7 @@ static struct xfer_ctx		*ctx;
 static struct xfer_run		 xr;
 static struct db_package	 pkgs[3];
 static uint8_t			 key[CTL_KEY_LEN];
+static uint8_t			 fkey[CTL_KEY_LEN] = { 0xf0, 0x0d };
 static struct sched_machine	 machines[NT];
 static struct sched_target	 targets[NT];
 static char			 names[NT][8];
@@ -253,7 +275,7 @@ setup(size_t npkgs, int max_streams, int join_ms, int grace_ms,
 		targets[i].state = SCHED_M_TRANSFERRING;
 	}
 	memset(&xr, 0, sizeof(xr));
-	xfer_run_init(&xr, "7", pkgs, npkgs, key, 4711);
+	xfer_run_init(&xr, 7, "7", pkgs, npkgs, key, fkey, 4711);
 }
 
 static void
@@ -545,7 +567,8 @@ test_failed(void)
 	y = xfer_multicast(ctx, &xr, m, 1, "239.192.56.1");
 	CU_ASSERT_EQUAL(xfer_state(y), XFER_S_FAILED);
 	CU_ASSERT_EQUAL(nouts, 0);
-	CU_ASSERT_EQUAL(nstarts, 1);	/* told before the sender failed */
+	/* No START without a sender: it would name no session. */
+	CU_ASSERT_EQUAL(nstarts, 0);
 	spin(&nended, 2, 2000);
 	CU_ASSERT_EQUAL(nended, 2);
 	CU_ASSERT_EQUAL_FATAL(nouts, 2);
@@ -589,8 +612,10 @@ test_drop(void)
 }
 
 /*
- * The group's sender refuses a straggler by address and port: the member
- * at that address is named, unless the address is more than one's.
+ * The group's sender refuses a straggler by its receiver id, which is the
+ * member id the server gave the machine: that member is named, and an id
+ * of no member names nobody (before issue #12 the match was by address,
+ * which named no one behind a NAT).
  */
 static void
 test_straggler(void)
@@ -598,12 +623,14 @@ test_straggler(void)
 	struct sched_target	*m[2] = { &targets[0], &targets[1] };
 	struct xsend_peer_info	 pi;
 	struct xsend		*s;
+	uint8_t			 k[CTL_KEY_LEN];
 
 	setup(1, 4, 10000, 10000, 0);
 	xfer_multicast(ctx, &xr, m, 2, "239.192.56.1");
 	s = last_sender();
 	memset(&pi, 0, sizeof(pi));
-	pi.addr = "10.0.0.2:40001";
+	xfer_member(&xr, "m2", &pi.rid, k);
+	pi.addr = "10.0.0.1:40001";	/* any address: the id decides */
 	pi.state = XSP_FAILED;
 	pi.error = XSEND_STRAGGLER " by 40 MB";
 	s->cb->peer_done(s->arg, &pi);
@@ -613,10 +640,58 @@ test_straggler(void)
 	/* Another failure is the agent's to report. */
 	pi.error = "digest mismatch";
 	s->cb->peer_done(s->arg, &pi);
-	pi.addr = "10.0.0.9:40001";
+	xfer_member(&xr, "m3", &pi.rid, k);	/* not in this transfer */
 	pi.error = XSEND_STRAGGLER;
 	s->cb->peer_done(s->arg, &pi);
 	CU_ASSERT_EQUAL(nrefusals, 1);
+	teardown();
+}
+
+/*
+ * Each member's id and key: stable, its own, bound to the run; the
+ * sender gets exactly the members, START carries the sender's session;
+ * a unicast stream is keyed by its member's key.
+ */
+static void
+test_member_keys(void)
+{
+	struct sched_target	*m[2] = { &targets[0], &targets[1] };
+	struct xsend		*s;
+	struct xfer_run		 other;
+	uint64_t		 id1, id2, id3;
+	uint8_t			 k1[CTL_KEY_LEN], k2[CTL_KEY_LEN];
+	uint8_t			 k3[CTL_KEY_LEN];
+
+	setup(1, 4, 10000, 10000, 0);
+	xfer_member(&xr, "m1", &id1, k1);
+	xfer_member(&xr, "m2", &id2, k2);
+	CU_ASSERT(id1 != 0 && id2 != 0 && id1 != id2);
+	CU_ASSERT(memcmp(k1, k2, CTL_KEY_LEN) != 0);
+	xfer_member(&xr, "m1", &id3, k3);
+	CU_ASSERT(id3 == id1 && memcmp(k3, k1, CTL_KEY_LEN) == 0);
+	/* Another run: the same id, another key. */
+	memset(&other, 0, sizeof(other));
+	xfer_run_init(&other, 8, "8", pkgs, 1, key, fkey, 4711);
+	xfer_member(&other, "m1", &id3, k3);
+	CU_ASSERT(id3 == id1 && memcmp(k3, k1, CTL_KEY_LEN) != 0);
+
+	xfer_multicast(ctx, &xr, m, 2, "239.192.56.1");
+	s = last_sender();
+	CU_ASSERT_EQUAL_FATAL(s->nmem, 2);
+	CU_ASSERT(s->mem[0].rid == id1 && s->mem[1].rid == id2);
+	CU_ASSERT(memcmp(s->mem[0].key, k1, CTL_KEY_LEN) == 0);
+	CU_ASSERT(memcmp(s->mem[1].key, k2, CTL_KEY_LEN) == 0);
+	CU_ASSERT(memcmp(s->conf.key, key, CTL_KEY_LEN) == 0);
+	CU_ASSERT_EQUAL_FATAL(nstarts, 2);
+	CU_ASSERT_EQUAL(starts[0].session, s->session);
+	CU_ASSERT_EQUAL(starts[1].session, s->session);
+
+	xfer_unicast(ctx, &xr, &targets[1], "10.0.0.2", 0);
+	s = last_sender();
+	CU_ASSERT_EQUAL_FATAL(s->nmem, 1);
+	CU_ASSERT_EQUAL(s->mem[0].rid, id2);
+	CU_ASSERT(memcmp(s->conf.key, k2, CTL_KEY_LEN) == 0);
+	CU_ASSERT_EQUAL(starts[nstarts - 1].session, s->session);
 	teardown();
 }
 
@@ -658,6 +733,7 @@ static CU_TestInfo tests[] = {
 	{ "cannot start: failed", test_failed },
 	{ "members leave", test_drop },
 	{ "straggler refused", test_straggler },
+	{ "member ids and keys, session in START", test_member_keys },
 	{ "rate shared", test_rate_share },
 	{ "state names", test_names },
 	CU_TEST_INFO_NULL,

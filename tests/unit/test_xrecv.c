@@ -45,6 +45,7 @@ struct fake {
 	struct udp_addr		to;	/* the receiver's data address */
 	uint64_t		session;
 	struct aead		*kd;
+	struct aead		*ka;
 	struct aead		*kf;
 	uint64_t		seq;
 	struct proto_announce	ann;
@@ -172,14 +173,16 @@ rcv_end(struct rcv *r)
 static void
 fake_init(struct fake *f, uint64_t session, uint64_t size, uint16_t sym)
 {
-	uint8_t	kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t	kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN], ka[AEAD_KEY_LEN];
 
 	memset(f, 0, sizeof(*f));
 	f->fd = xpeer_socket("127.0.0.1", 0);
 	f->session = session;
-	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf) == 0);
+	CU_ASSERT_FATAL(proto_derive_keys(key, session, kd, kf, ka) == 0);
 	f->kd = aead_new(kd);
 	f->kf = aead_new(kf);
+	f->ka = aead_new(ka);
+	f->ann.deadline_ms = UINT32_MAX;
 	f->ann.size = size;
 	f->ann.sym = sym;
 	f->ann.k = 4;
@@ -205,6 +208,7 @@ fake_free(struct fake *f)
 	close(f->fd);
 	aead_free(f->kd);
 	aead_free(f->kf);
+	aead_free(f->ka);
 }
 
 static void
@@ -226,9 +230,10 @@ fake_send2(struct fake *f, uint8_t type, const uint8_t *sub, const void *body,
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
 	ssize_t	n;
 
-	proto_sender_nonce(++f->seq, nonce);
-	n = proto_seal(f->kd, type, f->session, nonce, sub, body, len, dg,
-	    sizeof(dg));
+	f->seq++;
+	proto_sender_nonce(f->seq, (uint32_t)f->seq * 1000, nonce);
+	n = proto_seal(type == PROTO_ACK ? f->ka : f->kd, type, f->session,
+	    nonce, sub, body, len, dg, sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
 	if (forged)
 		dg[n - PROTO_TAG_LEN - 1] ^= 0x01;
@@ -264,6 +269,7 @@ fake_ack(struct fake *f, uint64_t challenge, uint8_t verdict)
 	a.incarnation = f->hello.incarnation;
 	a.challenge = challenge;
 	a.verdict = verdict;
+	a.reason = verdict == PROTO_ACK_REJECTED ? PROTO_RJ_STRAGGLER : 0;
 	wire_w_fixed(&w, body, sizeof(body));
 	CU_ASSERT_FATAL(proto_put_ack(&w, &a) == 0);
 	fake_send(f, PROTO_ACK, NULL, body, w.len, &f->rcv);
@@ -318,11 +324,13 @@ fake_poll(struct fake *f)
 			continue;
 		if (h.type == PROTO_HELLO &&
 		    proto_get_hello(plain, h.ctlen, &hello) == 0) {
+			hello.rid = h.rid;
 			f->hello = hello;
 			f->rcv = from;
 			f->nhello++;
 		} else if (h.type == PROTO_REPORT &&
 		    proto_get_report(plain, h.ctlen, &f->rep) == 0) {
+			f->rep.rid = h.rid;
 			f->nreport++;
 			f->naks += f->rep.nnak;
 		}
@@ -799,7 +807,175 @@ test_persist_when_changed(void)
 	fake_free(&f);
 }
 
+/*
+ * Issue #12 finding 3: the receiver sent its HELLO to whoever announced
+ * last and, once locked, kept that address, so one captured ANNOUNCE
+ * replayed from a spoofed address at 1,650/s kept it from joining for the
+ * whole replay.  Now every announcing address gets its own HELLO, and the
+ * address of the authentic ACK is the sender's: it locks within a second
+ * and its REPORTs go to the sender, none to the replayer.  (On main this
+ * fails: the HELLOs go to the replayer, the sender never sees one.)
+ */
+static void
+test_replayed_announce(void)
+{
+	struct fake	f, spoof;
+	struct rcv	r;
+	uint64_t	t0;
+	int		i, k;
+
+	fake_init(&f, 0xa1a1, 10000, 1024);
+	rcv_start(&r, &f, NULL);
+	/* The same session's keys and ANNOUNCE: a capture, replayed. */
+	fake_init(&spoof, 0xa1a1, 10000, 1024);
+	fake_rebind(&spoof, "127.0.0.3");
+	spoof.to = f.to;
+	t0 = now_ms();
+	for (k = 0; k < 50 && !r.locked; k++) {
+		for (i = 0; i < 30; i++)
+			fake_announce(&spoof);
+		if (k % 5 == 0)
+			fake_announce(&f);
+		xpeer_run_ms(r.base, 20);
+		fake_poll(&f);
+		fake_poll(&spoof);
+		if (f.nhello > 0)
+			fake_ack(&f, f.hello.challenge, PROTO_ACK_ACCEPTED);
+	}
+	CU_ASSERT_FATAL(r.locked);
+	CU_ASSERT(now_ms() - t0 < 1000);
+	CU_ASSERT(spoof.nhello > 0);	/* asked too, and never answered */
+	/* Still replayed after locking: the sender's address holds. */
+	for (k = 0; k < 10; k++) {
+		for (i = 0; i < 30; i++)
+			fake_announce(&spoof);
+		xpeer_run_ms(r.base, 20);
+	}
+	fake_poll(&f);
+	fake_poll(&spoof);
+	CU_ASSERT(f.nreport > 0);
+	CU_ASSERT_EQUAL(spoof.nreport, 0);
+	rcv_end(&r);
+	fake_free(&f);
+	fake_free(&spoof);
+}
+
+/*
+ * Issue #12 finding 4: random-session ANNOUNCEs exhausted the shared key
+ * derivation budget.  Told its session (the agent, from START), the
+ * receiver derives nothing for any other: the whole flood is `session`,
+ * no forged announce is even opened (`auth` stays 0), and the real
+ * sender is answered at once.  (On main every derivation the budget
+ * allows fails as `auth`.)
+ */
+static void
+test_session_filter(void)
+{
+	struct xrecv_conf	c;
+	struct fake		f;
+	struct rcv		r;
+	pid_t			pid;
+	int			k;
+
+	fake_init(&f, 0xb1b1, 10000, 1024);
+	memset(&c, 0, sizeof(c));
+	c.session = 0xb1b1;
+	rcv_start(&r, &f, &c);
+	fake_rebind(&f, "127.0.0.2");
+	pid = flood_start(&f.to);
+	CU_ASSERT_FATAL(pid != -1);
+	xpeer_run_ms(r.base, 150);
+	for (k = 0; k < 15 && f.nhello == 0; k++) {
+		fake_announce(&f);
+		xpeer_run_ms(r.base, 50);
+		fake_poll(&f);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CU_ASSERT(f.nhello > 0);
+	CU_ASSERT(k <= 2);
+	CU_ASSERT(rcv_drops(&r, PROTO_DROP_SESSION) > 500);
+	CU_ASSERT_EQUAL(rcv_drops(&r, PROTO_DROP_AUTH), 0);
+	CU_ASSERT(fake_join(&f, &r));
+	rcv_end(&r);
+	fake_free(&f);
+}
+
+/*
+ * A member receiver (member id and key) answers only a sender keyed per
+ * member, with HELLOs only its own key opens, and takes no ACK but one
+ * sealed with its own ACK key: another member (which holds the run's data
+ * key, but not this one's key) cannot refuse it or lock it.  A PSK
+ * receiver does not answer a member-keyed sender.
+ */
+static void
+test_member_receiver(void)
+{
+	struct xrecv_conf	c;
+	struct fake		f;
+	struct rcv		r;
+	struct aead		*other, *own;
+	uint8_t			k[AEAD_KEY_LEN], m[AEAD_KEY_LEN];
+	int			i;
+
+	memset(m, 0x4d, sizeof(m));
+	fake_init(&f, 0xc1c1, 10000, 1024);
+	memset(&c, 0, sizeof(c));
+	c.rid = 0x1234;
+	memcpy(c.member_key, m, sizeof(m));
+	rcv_start(&r, &f, &c);
+	/* A PSK sender (no MEMBERS flag): never answered. */
+	for (i = 0; i < 5; i++) {
+		fake_announce(&f);
+		xpeer_run_ms(r.base, 20);
+	}
+	fake_poll(&f);
+	CU_ASSERT_EQUAL(f.nhello, 0);
+	rcv_end(&r);
+	fake_free(&f);
+
+	fake_init(&f, 0xc2c2, 10000, 1024);
+	f.ann.flags |= PROTO_AF_MEMBERS;
+	rcv_start(&r, &f, &c);
+	/* Its HELLOs open with its member feedback key, its id in clear. */
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_FEEDBACK, f.session, k) == 0);
+	aead_free(f.kf);
+	f.kf = aead_new(k);
+	for (i = 0; i < 10 && f.nhello == 0; i++) {
+		fake_announce(&f);
+		xpeer_run_ms(r.base, 20);
+		fake_poll(&f);
+	}
+	CU_ASSERT_FATAL(f.nhello > 0);
+	CU_ASSERT_EQUAL(f.hello.rid, 0x1234);
+	/* A REJECTED sealed with another member's ACK key: not taken. */
+	memset(k, 0x99, sizeof(k));
+	CU_ASSERT_FATAL(proto_derive(k, PROTO_K_ACK, f.session, k) == 0);
+	other = aead_new(k);
+	own = f.ka;
+	f.ka = other;
+	fake_ack(&f, f.hello.challenge, PROTO_ACK_REJECTED);
+	xpeer_run_ms(r.base, 30);
+	CU_ASSERT(!r.finished);
+	CU_ASSERT(rcv_drops(&r, PROTO_DROP_AUTH) >= 1);
+	/* With the PSK's ACK key either (what v2 would have used). */
+	f.ka = own;
+	aead_free(other);
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_ACK, f.session, k) == 0);
+	aead_free(f.ka);
+	f.ka = aead_new(k);
+	CU_ASSERT(fake_join(&f, &r));
+	rcv_end(&r);
+	fake_free(&f);
+}
+
 static CU_TestInfo tests[] = {
+	{ "a replayed ANNOUNCE from a spoofed source (#12 3)",
+	    test_replayed_announce },
+	{ "told its session, a flood costs nothing (#12 4)",
+	    test_session_filter },
+	{ "member mode: own keys, no other member's ACK",
+	    test_member_receiver },
 	{ "oversized ANNOUNCE refused by length", test_oversized_announce },
 	{ "forged DATA and REPAIR change nothing", test_forged_data_ignored },
 	{ "only the expected file is answered", test_expected_file },

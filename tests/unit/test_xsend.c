@@ -46,6 +46,7 @@ struct snd {
 	uint64_t		 session;
 	struct aead		*kd;
 	struct aead		*kf;
+	struct aead		*ka;
 	struct udp_addr		 from;	/* source of its packets */
 	int			 nann;
 	struct proto_announce	 ann;	/* the last one */
@@ -66,6 +67,8 @@ struct frcv {
 	size_t			hellolen;
 	int			nack;
 	struct proto_ack	ack;
+	struct aead		*kf;	/* member mode: its own keys */
+	struct aead		*ka;
 };
 
 static void
@@ -140,6 +143,13 @@ snd_start_conf(struct snd *s, struct event_base *base, size_t size,
 		conf.rate_max = extra->rate_max;
 		conf.has_digest = extra->has_digest;
 		memcpy(conf.digest, extra->digest, SHA256_LEN);
+		conf.members = extra->members;
+		conf.nmembers = extra->nmembers;
+		conf.max_receivers = extra->max_receivers;
+		if (extra->drop_ms > 0)
+			conf.drop_ms = extra->drop_ms;
+		conf.eject_ms = extra->eject_ms;
+		conf.deadline_ms = extra->deadline_ms;
 	}
 	s->bsym = (conf.k ? conf.k : PROTO_DEF_K) *
 	    (conf.il ? conf.il : PROTO_DEF_I);
@@ -165,6 +175,7 @@ snd_poll(struct snd *s)
 	struct udp_addr		from;
 	uint8_t			buf[PROTO_MAX_DGRAM], plain[PROTO_MAX_DGRAM];
 	uint8_t			kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
+	uint8_t			ka[AEAD_KEY_LEN];
 	uint64_t		b;
 	ssize_t			n;
 
@@ -179,9 +190,10 @@ snd_poll(struct snd *s)
 		if (s->kd == NULL) {
 			s->session = h.session;
 			CU_ASSERT_FATAL(proto_derive_keys(key, h.session, kd,
-			    kf) == 0);
+			    kf, ka) == 0);
 			s->kd = aead_new(kd);
 			s->kf = aead_new(kf);
+			s->ka = aead_new(ka);
 		}
 		if (h.type == PROTO_ANNOUNCE &&
 		    proto_open(s->kd, &h, plain, sizeof(plain)) == 0 &&
@@ -212,6 +224,7 @@ snd_end(struct snd *s)
 	close(s->data);
 	aead_free(s->kd);
 	aead_free(s->kf);
+	aead_free(s->ka);
 }
 
 static enum xsend_pstate
@@ -247,11 +260,13 @@ frcv_send(struct frcv *f, struct snd *s, uint8_t type, const void *body,
     size_t len, uint8_t *keep, size_t *keeplen)
 {
 	uint8_t	nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
+	uint8_t	sub[PROTO_SUB_LEN];
 	ssize_t	n;
 
 	CU_ASSERT_FATAL(crypto_random(nonce, sizeof(nonce)) == 0);
-	n = proto_seal(s->kf, type, s->session, nonce, NULL, body, len, dg,
-	    sizeof(dg));
+	proto_feedback_sub(f->rid, sub);
+	n = proto_seal(f->kf != NULL ? f->kf : s->kf, type, s->session, nonce,
+	    sub, body, len, dg, sizeof(dg));
 	CU_ASSERT_FATAL(n > 0);
 	CU_ASSERT(sendto(f->fd, dg, (size_t)n, 0,
 	    (struct sockaddr *)&s->from.ss, s->from.len) == n);
@@ -305,7 +320,8 @@ frcv_poll(struct frcv *f, struct snd *s)
 	while ((n = recv(f->fd, buf, sizeof(buf), 0)) > 0) {
 		if (proto_decode(buf, (size_t)n, &h, &why) == 0 &&
 		    h.type == PROTO_ACK &&
-		    proto_open(s->kd, &h, plain, sizeof(plain)) == 0 &&
+		    proto_open(f->ka != NULL ? f->ka : s->ka, &h, plain,
+		    sizeof(plain)) == 0 &&
 		    proto_get_ack(plain, h.ctlen, &f->ack) == 0)
 			f->nack++;
 	}
@@ -320,6 +336,33 @@ replay(struct snd *s, const uint8_t *dg, size_t len)
 	CU_ASSERT(sendto(fd, dg, len, 0, (struct sockaddr *)&s->from.ss,
 	    s->from.len) == (ssize_t)len);
 	close(fd);
+}
+
+/* Member mode: f speaks with its own key m (once s knows the session). */
+static void
+frcv_member(struct frcv *f, struct snd *s, const uint8_t *m)
+{
+	uint8_t	k[AEAD_KEY_LEN];
+	int	i;
+
+	for (i = 0; i < 50 && s->kd == NULL; i++) {
+		xpeer_run_ms(s->base, 20);
+		snd_poll(s);
+	}
+	CU_ASSERT_FATAL(s->kd != NULL);
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_FEEDBACK, s->session, k) == 0);
+	f->kf = aead_new(k);
+	CU_ASSERT_FATAL(proto_derive(m, PROTO_K_ACK, s->session, k) == 0);
+	f->ka = aead_new(k);
+}
+
+static void
+frcv_end(struct frcv *f)
+{
+	close(f->fd);
+	aead_free(f->kf);
+	aead_free(f->ka);
+	f->kf = f->ka = NULL;
 }
 
 /* Wait for the first ANNOUNCE, say HELLO, get ACCEPTED. */
@@ -797,7 +840,7 @@ test_skip_hostile_held(void)
 	stale = snd_drops(&s, PROTO_DROP_STALE);
 	/* 16 bits for 9 blocks: longer than the geometry. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store16(body + 16, 16);
+	wire_store16(body + 8, 16);
 	body[len - 1] |= 0x80;
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* 9 bits, and bit 12 set past the last block. */
@@ -810,12 +853,12 @@ test_skip_hostile_held(void)
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* Chunk 1: past the file. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store32(body + 12, 1);
+	wire_store32(body + 4, 1);
 	frcv_send(&f, &s, PROTO_HELD, body, len, NULL, NULL);
 	/* No bits at all. */
 	len = held_body(&f, body, sizeof(body), 0, SK_NBLOCKS);
-	wire_store16(body + 16, 0);
-	frcv_send(&f, &s, PROTO_HELD, body, 18, NULL, NULL);
+	wire_store16(body + 8, 0);
+	frcv_send(&f, &s, PROTO_HELD, body, PROTO_HELD_HDR, NULL, NULL);
 	/* Not a receiver of ours; ours, another incarnation. */
 	frcv_init(&other, 0x82, 1);
 	frcv_held(&other, &s, 0, SK_NBLOCKS);
@@ -850,7 +893,275 @@ test_progress(void)
 	snd_end(&s);
 }
 
+/*
+ * Issue #12 finding 2c: 4,096 HELLOs with random receiver ids filled the
+ * sender's table and the real receiver was refused.  In member mode an id
+ * that is not a member's is dropped unread (`member`) and takes no slot,
+ * a member cannot say HELLO for another (its key does not open), and the
+ * real member joins.  (On main the same flood, sealed with the shared
+ * feedback key, leaves the real receiver "refused".)
+ */
+static void
+test_member_flood(void)
+{
+	struct xsend_member	 mem[2];
+	struct xsend_conf	 c;
+	struct snd		 s;
+	struct frcv		 f, att;
+	int			 i;
+
+	memset(mem, 0, sizeof(mem));
+	mem[0].rid = 0x1111;
+	memset(mem[0].key, 0xa1, AEAD_KEY_LEN);
+	mem[1].rid = 0x2222;
+	memset(mem[1].key, 0xa2, AEAD_KEY_LEN);
+	memset(&c, 0, sizeof(c));
+	c.min_receivers = 1;
+	c.members = mem;
+	c.nmembers = 2;
+	snd_start_conf(&s, NULL, 3000, "127.0.0.2", 0, &c);
+	/* The member 0x2222 floods with random ids, sealed with its key. */
+	frcv_init(&att, 1, 1);
+	frcv_member(&att, &s, mem[1].key);
+	CU_ASSERT(s.ann.flags & PROTO_AF_MEMBERS);
+	for (i = 0; i < 4096; i++) {
+		CU_ASSERT_FATAL(crypto_random(&att.rid, sizeof(att.rid)) == 0);
+		if (att.rid == 0 || att.rid == 0x1111 || att.rid == 0x2222)
+			continue;
+		frcv_hello(&att, &s);
+		if (i % 256 == 0)
+			xpeer_run_ms(s.base, 1);
+	}
+	xpeer_run_ms(s.base, 50);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_MEMBER) >= 4000);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 0);
+	/* ...and says HELLO as 0x1111: its key is not 0x1111's. */
+	att.rid = 0x1111;
+	frcv_hello(&att, &s);
+	xpeer_run_ms(s.base, 30);
+	frcv_poll(&att, &s);
+	CU_ASSERT_EQUAL(att.nack, 0);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_AUTH), 1);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 0);
+	/* The real member joins; its ACK opens with its own key only. */
+	frcv_init(&f, 0x1111, 7);
+	frcv_member(&f, &s, mem[0].key);
+	join(&s, &f);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 1);
+	frcv_end(&f);
+	frcv_end(&att);
+	snd_end(&s);
+}
+
+/*
+ * PSK mode: the first max_receivers get a slot, the next is refused
+ * (FULL, in the ACK) until one of them goes silent; then it takes that
+ * receiver's slot.
+ */
+static void
+test_psk_max_receivers(void)
+{
+	struct xsend_conf	 c;
+	struct snd		 s;
+	struct frcv		 f[3], late;
+	int			 i;
+
+	memset(&c, 0, sizeof(c));
+	c.min_receivers = 5;	/* waits: nobody reports */
+	c.max_receivers = 3;
+	c.drop_ms = 300;
+	snd_start_conf(&s, NULL, 3000, "127.0.0.2", 0, &c);
+	for (i = 0; i < 3; i++) {
+		frcv_init(&f[i], 0x100 + (uint64_t)i, 1);
+		join(&s, &f[i]);
+	}
+	frcv_init(&late, 0x200, 1);
+	frcv_hello(&late, &s);
+	for (i = 0; i < 20 && late.nack == 0; i++) {
+		xpeer_run_ms(s.base, 10);
+		frcv_poll(&late, &s);
+	}
+	CU_ASSERT_FATAL(late.nack > 0);
+	CU_ASSERT_EQUAL(late.ack.verdict, PROTO_ACK_REJECTED);
+	CU_ASSERT_EQUAL(late.ack.reason, PROTO_RJ_FULL);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 3);
+	/* One keeps talking, two go silent and are dropped. */
+	for (i = 0; i < 8; i++) {
+		frcv_report(&f[0], &s, PROTO_R_READY);
+		xpeer_run_ms(s.base, 60);
+	}
+	CU_ASSERT_EQUAL(snd_peer_state(&s, 1), XSP_DROPPED);
+	late.nack = 0;
+	frcv_hello(&late, &s);
+	for (i = 0; i < 20 && late.nack == 0; i++) {
+		xpeer_run_ms(s.base, 10);
+		frcv_poll(&late, &s);
+	}
+	CU_ASSERT_FATAL(late.nack > 0);
+	CU_ASSERT_EQUAL(late.ack.verdict, PROTO_ACK_ACCEPTED);
+	CU_ASSERT_EQUAL(xsend_npeers(s.xs), 3);
+	CU_ASSERT_NOT_EQUAL(snd_peer_state(&s, 0), XSP_DROPPED);
+	for (i = 0; i < 3; i++)
+		frcv_end(&f[i]);
+	frcv_end(&late);
+	snd_end(&s);
+}
+
+/*
+ * A receiver's feedback is bounded in rate: a burst of 200 REPORTs is
+ * mostly dropped as `budget` before decryption.
+ */
+static void
+test_feedback_rate(void)
+{
+	struct snd	s;
+	struct frcv	f;
+	int		i;
+
+	snd_start(&s, NULL, 3000, "127.0.0.2", 0);
+	frcv_init(&f, 0x77, 1);
+	join(&s, &f);
+	for (i = 0; i < 200; i++)
+		frcv_report(&f, &s, PROTO_R_READY);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) >= 150);
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) <= 185);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
+/* A REPORT of f: state, its first-pass loss, hw, BLOCK NAKs lo..hi-1. */
+static void
+frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
+    int lo, int hi)
+{
+	struct proto_report	rep;
+	struct wire_w		w;
+	uint8_t			body[1500];
+	int			b;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.rid = f->rid;
+	rep.incarnation = f->incarnation;
+	rep.rseq = ++f->rseq;
+	rep.state = PROTO_R_RECEIVING;
+	rep.loss_pm = loss_pm;
+	rep.rx_hw_seq = hw;
+	for (b = lo; b < hi && rep.nnak < PROTO_NAK_MAX; b++) {
+		rep.nak[rep.nnak].kind = PROTO_NAK_BLOCK;
+		rep.nak[rep.nnak++].id = (uint32_t)b;
+	}
+	wire_w_fixed(&w, body, sizeof(body));
+	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
+	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
+}
+
+static uint64_t
+snd_resent(struct snd *s)
+{
+	struct xsend_stats	st;
+
+	xsend_stats(s->xs, &st);
+	return (st.resend_packets);
+}
+
+/*
+ * Issue #12 finding 2a: a REPORT with rx_hw_seq UINT64_MAX - 1 passed,
+ * and BLOCK NAKs were served for any block, without limit.  Now a seq we
+ * never sent is `range`; BLOCK NAKs of a receiver that was there for the
+ * block and reports no loss are not plausible (`range`); one that lost a
+ * lot gets each block at most 3 times, whoever asks, then `budget`.
+ */
+static void
+test_nak_everything(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	uint64_t		range, resent;
+	int			i;
+
+	sk_conf(&c, 1);
+	c.deadline_ms = -1;
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x91, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	range = snd_drops(&s, PROTO_DROP_RANGE);
+	frcv_naks(&f, &s, 0, UINT64_MAX - 1, 0, SK_NBLOCKS);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE), range + 1);
+	CU_ASSERT_EQUAL(snd_resent(&s), 0);
+	/* No loss reported, there all along: not plausible. */
+	frcv_naks(&f, &s, 0, 1, 0, SK_NBLOCKS);
+	xpeer_run_ms(s.base, 30);
+	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE), range + 1 +
+	    SK_NBLOCKS);
+	CU_ASSERT_EQUAL(snd_resent(&s), 0);
+	/* Claiming 50% loss: served, but each block 3 times at most. */
+	for (i = 0; i < 10; i++) {
+		frcv_naks(&f, &s, 500, 2 + (uint64_t)snd_resent(&s) * 0, 0,
+		    SK_NBLOCKS);
+		xpeer_run_ms(s.base, 60);
+	}
+	resent = snd_resent(&s);
+	CU_ASSERT(resent > 0);
+	CU_ASSERT(resent <= 3ULL * (8 * SK_K * SK_I + 3));
+	CU_ASSERT(snd_drops(&s, PROTO_DROP_BUDGET) > 0);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
+/*
+ * The deadline: a receiver not done when the session's time is up after
+ * the first pass is failed ("deadline") and told so (REJECTED, reason
+ * DEADLINE), and the session ends.
+ */
+static void
+test_deadline(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	struct xsend_peer_info	pi;
+	int			i;
+
+	sk_conf(&c, 1);
+	c.deadline_ms = 200;
+	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x92, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	run_first_pass(&s);
+	CU_ASSERT(s.ann.deadline_ms <= 200);
+	f.nack = 0;
+	for (i = 0; i < 40 && !s.finished; i++) {
+		frcv_report(&f, &s, PROTO_R_RECEIVING);
+		xpeer_run_ms(s.base, 20);
+	}
+	CU_ASSERT_FATAL(s.finished);
+	CU_ASSERT(!s.ok);
+	xsend_peer(s.xs, 0, &pi);
+	CU_ASSERT_EQUAL(pi.state, XSP_FAILED);
+	CU_ASSERT(pi.error != NULL && strncmp(pi.error, XSEND_DEADLINE,
+	    strlen(XSEND_DEADLINE)) == 0);
+	frcv_poll(&f, &s);
+	CU_ASSERT(f.nack > 0 && f.ack.verdict == PROTO_ACK_REJECTED &&
+	    f.ack.reason == PROTO_RJ_DEADLINE);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
 static CU_TestInfo tests[] = {
+	{ "REPORTs and NAKs out of range or budget (#12 2a)",
+	    test_nak_everything },
+	{ "the deadline fails who is not done", test_deadline },
+	{ "member mode: a HELLO flood with random ids (#12 2c)",
+	    test_member_flood },
+	{ "PSK mode: max_receivers, then a silent one's slot",
+	    test_psk_max_receivers },
+	{ "feedback rate per receiver", test_feedback_rate },
 	{ "progress is reported every 250 ms", test_progress },
 	{ "replayed HELLOs do not reset a receiver", test_hello_replay },
 	{ "the sender sends from the group's port + 1", test_fixed_port },
