@@ -37,7 +37,7 @@
  * NAKs together schedule at most one more copy of the file, each
  * receiver a quarter of it and XS_RX_BLOCKS blocks.  A BLOCK NAK ("I hold
  * less than half of it") is taken from a receiver that joined after the
- * block went out, or whose own first-pass loss makes it plausible.
+ * block began to go out, or whose own first-pass loss makes it plausible.
  */
 #define XS_BLOCK_RESENDS	3
 #define XS_RX_BLOCKS		4
@@ -492,7 +492,12 @@ xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
 		if (n->id >= passed || s->b_pending[n->id] ||
 		    rx_hw < s->b_last[n->id])
 			return;
-		late = ((uint64_t)n->id + 1) * s->geom.bsym <= p->join_sym;
+		/*
+		 * Late: part of the block went out before the receiver
+		 * (re)joined, so it cannot hold it whole, whatever its loss
+		 * (a resumed receiver that rejoins mid-block).
+		 */
+		late = (uint64_t)n->id * s->geom.bsym < p->join_sym;
 		if (!late && p->loss_pm < XS_PLAUSIBLE_PM &&
 		    !(s->nmem == 1 && s->conf.deadline_ms < 0)) {
 			s->drops[PROTO_DROP_RANGE]++;	/* not plausible */
@@ -517,8 +522,7 @@ xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
 	k = proto_group_k(&s->geom, n->id);
 	if (k == 0 || n->need == 0 || n->need > k)
 		return;
-	late = (uint64_t)(n->id / s->geom.il + 1) * s->geom.bsym <=
-	    p->join_sym;
+	late = (uint64_t)(n->id / s->geom.il) * s->geom.bsym < p->join_sym;
 	/*
 	 * More than half of the group lost: its data again is as good as
 	 * parity for this receiver and costs nobody a decode.
