@@ -126,6 +126,7 @@ struct feed {
 	uint64_t		 last_fetch_ms;
 	uint64_t		 registered;
 	int			 failures;
+	uint64_t		 passes[FEED_PASS_MAX];	/* by feed_pass_result */
 	uint8_t			 refused[FEED_MAX_REFUSED][SHA256_LEN];
 	size_t			 nrefused;
 };
@@ -577,6 +578,8 @@ feed_pass_end(struct feed *f)
 	int		 shift;
 
 	f->last_fetch_ms = now;
+	f->passes[e != NULL ? FEED_PASS_FAILED : f->pass_notmod ?
+	    FEED_PASS_NOT_MODIFIED : FEED_PASS_OK]++;
 	if (e != NULL) {
 		f->failures++;
 		shift = f->failures - 1 < 16 ? f->failures - 1 : 16;
@@ -1181,28 +1184,82 @@ feed_time_json(uint64_t ms)
 json_t *
 feed_status_json(struct feed *f)
 {
-	struct db_feed_state	 fs;
+	struct feed_stats	 st;
 	json_t			*o;
 
-	if (f == NULL)
+	if (feed_stats(f, &st) == -1)
 		return (json_pack("{s:n, s:s}", "feed_url", "state", "off"));
+	o = json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:I}",
+	    "feed_url", st.url, "state", st.state, "interval", f->interval,
+	    "serial", st.have_serial ? json_integer((json_int_t)st.serial) :
+	    json_null(),
+	    "last_fetch", feed_time_json(st.last_fetch_ms),
+	    "last_success", feed_time_json(st.last_ok_ms),
+	    "next_fetch", f->state == FEED_S_IDLE ? feed_time_json(st.next_ms) :
+	    json_string("now"),
+	    "last_error", st.last_error != NULL ? json_string(st.last_error) :
+	    json_null(),
+	    "failures", st.failures,
+	    "registered", (json_int_t)st.registered);
+	feed_stats_clear(&st);
+	return (o);
+}
+
+const char *
+feed_pass_name(enum feed_pass_result r)
+{
+	switch (r) {
+	case FEED_PASS_OK:
+		return ("ok");
+	case FEED_PASS_NOT_MODIFIED:
+		return ("not_modified");
+	case FEED_PASS_FAILED:
+		return ("failed");
+	case FEED_PASS_MAX:
+		break;
+	}
+	return ("?");
+}
+
+/*
+ * The same figures as feed_status_json, as numbers (times in ms, 0 for
+ * never), for metrics.c; the strings are copies for feed_stats_clear.
+ */
+int
+feed_stats(struct feed *f, struct feed_stats *st)
+{
+	struct db_feed_state	 fs;
+	int			 i;
+
+	memset(st, 0, sizeof(*st));
+	if (f == NULL)
+		return (-1);
 	if (db_feed_get(f->srv->db, &fs) == -1)
 		memset(&fs, 0, sizeof(fs));
-	o = json_pack("{s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:I}",
-	    "feed_url", f->index_url, "state", feed_strstate(f->state),
-	    "interval", f->interval,
-	    "serial", fs.have_serial ? json_integer((json_int_t)fs.serial) :
-	    json_null(),
-	    "last_fetch", feed_time_json(fs.last_fetch),
-	    "last_success", feed_time_json(fs.last_ok),
-	    "next_fetch", f->state == FEED_S_IDLE ? feed_time_json(f->next_ms) :
-	    json_string("now"),
-	    "last_error", fs.last_error != NULL ? json_string(fs.last_error) :
-	    json_null(),
-	    "failures", fs.failures,
-	    "registered", (json_int_t)f->registered);
+	st->url = xstrdup(f->index_url);
+	st->state = feed_strstate(f->state);
+	st->have_serial = fs.have_serial;
+	st->serial = fs.serial;
+	st->last_fetch_ms = fs.last_fetch;
+	st->last_ok_ms = fs.last_ok;
+	/* Not idle: a fetch is under way, so the next one is now. */
+	st->next_ms = f->state == FEED_S_IDLE ? f->next_ms : server_now_ms();
+	st->last_error = fs.last_error != NULL ? xstrdup(fs.last_error) :
+	    NULL;
+	st->failures = fs.failures;
+	st->registered = f->registered;
+	for (i = 0; i < FEED_PASS_MAX; i++)
+		st->passes[i] = f->passes[i];
 	db_feed_clear(&fs);
-	return (o);
+	return (0);
+}
+
+void
+feed_stats_clear(struct feed_stats *st)
+{
+	free(st->url);
+	free(st->last_error);
+	memset(st, 0, sizeof(*st));
 }
 
 struct feed *

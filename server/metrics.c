@@ -4,7 +4,9 @@
  * counts from xfer.c (through runs.c), the control channel's connections
  * and refusals and its agents' longest silence, the API's requests by
  * route and status (from api.c, through metrics_cb), and the time the
- * inventory's commits take.  Counters end in _total, sizes are in bytes
+ * inventory's commits take, and the package feed's serial, fetch times,
+ * failures and registrations (from feed.c; none without feed_url).
+ * Counters end in _total, sizes are in bytes
  * and times in seconds, as Prometheus names them.  Nothing here keeps a
  * count of its own: every figure is read at the scrape from the module
  * that keeps it, so a scrape costs a few small queries and no work
@@ -239,6 +241,60 @@ metrics_api(struct metrics *m, struct evbuffer *b)
 	    "API connections refused over a connection limit.", a.refused);
 }
 
+static void
+metrics_time(struct evbuffer *b, const char *name, const char *help,
+    uint64_t ms)
+{
+	metrics_head(b, name, "gauge", help);
+	evbuffer_add_printf(b, "%s %.3f\n", name, (double)ms / 1000.0);
+}
+
+/* The package feed, when feed_url is set: nothing otherwise. */
+static void
+metrics_feed(struct metrics *m, struct evbuffer *b)
+{
+	struct feed_stats	st;
+	int			i;
+
+	if (feed_stats(m->srv->feed, &st) == -1)
+		return;
+	metrics_head(b, "fleetcast_feed_info", "gauge", "The package feed: "
+	    "its index URL, the state of its fetch and the last error "
+	    "(empty: none), as labels.");
+	evbuffer_add_printf(b, "fleetcast_feed_info{url=\"");
+	metrics_label(b, st.url);
+	evbuffer_add_printf(b, "\",state=\"");
+	metrics_label(b, st.state);
+	evbuffer_add_printf(b, "\",last_error=\"");
+	metrics_label(b, st.last_error != NULL ? st.last_error : "");
+	evbuffer_add_printf(b, "\"} 1\n");
+	/* No serial accepted yet: no sample, rather than a false 0. */
+	if (st.have_serial)
+		metrics_u64(b, "fleetcast_feed_serial", "gauge", "The serial "
+		    "of the last feed index accepted.", st.serial);
+	metrics_time(b, "fleetcast_feed_last_fetch_timestamp_seconds",
+	    "When the feed was last fetched, successfully or not (0: never).",
+	    st.last_fetch_ms);
+	metrics_time(b, "fleetcast_feed_last_success_timestamp_seconds",
+	    "When a fetch of the feed last succeeded (0: never).",
+	    st.last_ok_ms);
+	metrics_time(b, "fleetcast_feed_next_fetch_timestamp_seconds",
+	    "When the feed is fetched next (now while a fetch is under way).",
+	    st.next_ms);
+	metrics_u64(b, "fleetcast_feed_failures", "gauge", "Fetches of the "
+	    "feed failed in a row (0 after a success).",
+	    (uint64_t)st.failures);
+	metrics_u64(b, "fleetcast_feed_registered_total", "counter",
+	    "Packages the feed registered since the server started.",
+	    st.registered);
+	metrics_head(b, "fleetcast_feed_fetches_total", "counter", "Fetches "
+	    "of the feed since the server started, by result.");
+	for (i = 0; i < FEED_PASS_MAX; i++)
+		evbuffer_add_printf(b, "fleetcast_feed_fetches_total{result="
+		    "\"%s\"} %" PRIu64 "\n", feed_pass_name(i), st.passes[i]);
+	feed_stats_clear(&st);
+}
+
 /* The whole exposition into b. */
 void
 metrics_write(struct metrics *m, struct evbuffer *b)
@@ -257,6 +313,7 @@ metrics_write(struct metrics *m, struct evbuffer *b)
 	metrics_xfers(m, b);
 	metrics_control(m, b);
 	metrics_api(m, b);
+	metrics_feed(m, b);
 	db_commit_stats(m->srv->db, &n, &secs);
 	metrics_head(b, "fleetcast_sqlite_commit_seconds", "summary", "Time "
 	    "of the inventory's commits (a write outside a transaction "

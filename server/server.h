@@ -363,6 +363,26 @@ int		 feed_check_conf(struct conf *, char *, size_t);
 struct feed	*feed_new(struct server *, char *, size_t);
 void		 feed_free(struct feed *);
 struct json_t	*feed_status_json(struct feed *);
+/* The feed's passes by how they ended (fleetcast_feed_fetches_total). */
+enum feed_pass_result {
+	FEED_PASS_OK, FEED_PASS_NOT_MODIFIED, FEED_PASS_FAILED, FEED_PASS_MAX
+};
+struct feed_stats {
+	char		*url;		/* the index's */
+	const char	*state;
+	int		 have_serial;
+	uint64_t	 serial;
+	uint64_t	 last_fetch_ms;	/* 0: never */
+	uint64_t	 last_ok_ms;
+	uint64_t	 next_ms;
+	char		*last_error;	/* NULL: none */
+	int		 failures;	/* in a row */
+	uint64_t	 registered;	/* since start */
+	uint64_t	 passes[FEED_PASS_MAX];
+};
+const char	*feed_pass_name(enum feed_pass_result);
+int		 feed_stats(struct feed *, struct feed_stats *);
+void		 feed_stats_clear(struct feed_stats *);
 
 /* ---- agentup.c: agent upgrade by multicast (MISSION.md M4) ---- */
 

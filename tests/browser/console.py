@@ -112,6 +112,10 @@ def run(b, args):
            "%d machines online on the overview" % n, 30)
     shot("overview")
     step("overview: %d machines online" % n)
+    # No feed_url on this server: the feed panel says so.
+    b.wait("(t.text('[data-feed]') || '') === 'no feed configured'",
+           "'no feed configured' on the overview")
+    step("overview: no feed configured")
 
     b.js("location.hash = '#machines'; true")
     b.wait("t.qa('#machines-table tr[data-machine]').filter((r) => "

@@ -293,6 +293,36 @@ ip netns exec "$NS1" "$FC" feed show "https://10.56.1.1:$FD_PORT/feed" \
     >/dev/null 2>"$T/show.err" &&
     fd_fail "feed show over https without the test CA succeeded"
 fd_ok "both servers registered HF1 and URG; URG ran on m1 and m2 by itself"
+# GET /metrics on server 1 shows the feed as feed status does: the
+# published serial, the packages registered, fetch times set.
+ip netns exec "$NS1" curl -sf -H "Authorization: Bearer $(cat \
+    "$T/s1/api.token")" http://127.0.0.1:56080/metrics > "$T/metrics1" ||
+    fd_fail "GET /metrics on server 1"
+/usr/bin/python3 - "$T/metrics1" <<'EOF' || fd_fail "feed metrics on server 1"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+v = {}
+for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in fam.samples:
+        v[(s.name, tuple(sorted(s.labels.items())))] = s.value
+def get(name, **labels):
+    k = (name, tuple(sorted(labels.items())))
+    if k not in v:
+        raise SystemExit("no sample %s%r" % (name, labels))
+    return v[k]
+assert get("fleetcast_feed_serial") == 1, get("fleetcast_feed_serial")
+assert get("fleetcast_feed_registered_total") == 2
+assert get("fleetcast_feed_failures") == 0
+assert get("fleetcast_feed_last_fetch_timestamp_seconds") > 1e9
+assert get("fleetcast_feed_last_success_timestamp_seconds") > 1e9
+assert get("fleetcast_feed_next_fetch_timestamp_seconds") > 1e9
+assert get("fleetcast_feed_fetches_total", result="ok") >= 1
+info = [k for k in v if k[0] == "fleetcast_feed_info"]
+assert len(info) == 1, info
+l = dict(info[0][1])
+assert l["url"].endswith("/feed/feed.json") and l["last_error"] == "", l
+EOF
+fd_ok "GET /metrics on server 1: fleetcast_feed_serial 1, 2 registered"
 mkdir -p "$T/serial1"
 cp "$FEED/feed.json" "$FEED/feed.json.sig" "$T/serial1/"
 

@@ -82,6 +82,10 @@ mode = sys.argv[1]
 a = load(sys.argv[2])
 check_types(a)
 if mode == "one":
+    # No feed_url on this server: no feed series at all.
+    feed = [n for n in a if n.startswith("fleetcast_feed_")]
+    if feed:
+        raise SystemExit("feed metrics without feed_url: %r" % feed)
     if value(a, "fleetcast_machines", state="online") != 2:
         raise SystemExit("machines online: %r" %
                          value(a, "fleetcast_machines", state="online"))
