@@ -260,7 +260,7 @@ metrics_feed(struct metrics *m, struct evbuffer *b)
 		return;
 	metrics_head(b, "fleetcast_feed_info", "gauge", "The package feed: "
 	    "its index URL, the state of its fetch and the last error "
-	    "(empty: none), as labels.");
+	    "(kept after a success; empty: none), as labels.");
 	evbuffer_add_printf(b, "fleetcast_feed_info{url=\"");
 	metrics_label(b, st.url);
 	evbuffer_add_printf(b, "\",state=\"");

@@ -298,8 +298,8 @@ fd_ok "both servers registered HF1 and URG; URG ran on m1 and m2 by itself"
 ip netns exec "$NS1" curl -sf -H "Authorization: Bearer $(cat \
     "$T/s1/api.token")" http://127.0.0.1:56080/metrics > "$T/metrics1" ||
     fd_fail "GET /metrics on server 1"
-/usr/bin/python3 - "$T/metrics1" <<'EOF' || fd_fail "feed metrics on server 1"
-import sys
+/usr/bin/python3 - "$T/metrics1" "$T/status1" <<'EOF' ||
+import json, sys
 from prometheus_client.parser import text_string_to_metric_families
 v = {}
 for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
@@ -320,8 +320,13 @@ assert get("fleetcast_feed_fetches_total", result="ok") >= 1
 info = [k for k in v if k[0] == "fleetcast_feed_info"]
 assert len(info) == 1, info
 l = dict(info[0][1])
-assert l["url"].endswith("/feed/feed.json") and l["last_error"] == "", l
+# The same as feed status (the last error stays after a success there too).
+st = json.load(open(sys.argv[2]))
+assert l["url"] == st["feed_url"], (l, st)
+assert get("fleetcast_feed_serial") == st["serial"], st
+assert l["last_error"] == (st["last_error"] or ""), (l, st)
 EOF
+    fd_fail "feed metrics on server 1"
 fd_ok "GET /metrics on server 1: fleetcast_feed_serial 1, 2 registered"
 mkdir -p "$T/serial1"
 cp "$FEED/feed.json" "$FEED/feed.json.sig" "$T/serial1/"
