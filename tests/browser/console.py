@@ -53,6 +53,7 @@ def step(msg):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
+    ap.add_argument("--feed-url")
     ap.add_argument("--token-file", required=True)
     ap.add_argument("--package", required=True)
     ap.add_argument("--package-id", required=True)
@@ -112,10 +113,19 @@ def run(b, args):
            "%d machines online on the overview" % n, 30)
     shot("overview")
     step("overview: %d machines online" % n)
-    # No feed_url on this server: the feed panel says so.
-    b.wait("(t.text('[data-feed]') || '') === 'no feed configured'",
-           "'no feed configured' on the overview")
-    step("overview: no feed configured")
+    # The feed panel: "no feed configured", or with --feed-url the feed's
+    # URL and the error of its first fetch (console.sh points it at a
+    # port nobody listens on).
+    if args.feed_url is None:
+        b.wait("(t.text('[data-feed]') || '') === 'no feed configured'",
+               "'no feed configured' on the overview")
+        step("overview: no feed configured")
+    else:
+        b.wait("t.text('[data-feed-field=\"URL\"]') === %s"
+               % json.dumps(args.feed_url), "the feed's URL on the overview")
+        b.wait("(t.text('[data-feed-field=\"last error\"]') || '')"
+               ".startsWith('fetching ')", "the feed's last error", 30)
+        step("overview: the feed's URL, its last error")
 
     b.js("location.hash = '#machines'; true")
     b.wait("t.qa('#machines-table tr[data-machine]').filter((r) => "

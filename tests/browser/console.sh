@@ -24,7 +24,8 @@ al_init "$0" "$@"
 
 SHOTS=$PWD/tests/browser/shots
 mkdir -p "$SHOTS" || al_fail "mkdir $SHOTS"
-al_server_start
+# A feed nobody serves: the overview shows it and its fetch's error.
+al_server_start --feed_url http://127.0.0.1:9/feed/ --feed_interval 10
 XSS='<img src=x onerror=alert(1)>'
 printf '#!/bin/sh\necho "note=%s"\necho CSDVersion=SP1\n' "$XSS" > "$T/facts.sh"
 chmod 755 "$T/facts.sh"
@@ -54,6 +55,7 @@ chmod 755 "$T/p1/setup.sh" "$T/p2/setup.sh"
 
 timeout 100 "$PY" "${0%/*}/console.py" --url "$AL_API" \
     --token-file "$T/srv/api.token" --package "$T/WEB1.fcpkg" \
+    --feed-url http://127.0.0.1:9/feed/feed.json \
     --package-id WEB1 --second-package-id WEB2 \
     --machines web1 web2 web3 --xss-machine web2 --shots "$SHOTS" \
     --chromium "$CHROMIUM" --log "$T/chromium.log" ||
