@@ -189,11 +189,38 @@ cli_conf_api(void)
 	return (url);
 }
 
+/*
+ * A global option with a value, NAME VALUE or NAME=VALUE, into *val: the
+ * arguments it took, 0 if argv[0] is not NAME, -1 (said) without a value.
+ */
+static int
+cli_global_opt(int argc, char **argv, const char *name, const char *what,
+    const char **val)
+{
+	size_t	len = strlen(name);
+
+	if (strncmp(argv[0], name, len) != 0)
+		return (0);
+	if (argv[0][len] == '=') {
+		*val = argv[0] + len + 1;
+		return (1);
+	}
+	if (argv[0][len] != '\0')
+		return (0);
+	if (argc < 2) {
+		cli_usage_error(name, "needs %s", what);
+		return (-1);
+	}
+	*val = argv[1];
+	return (2);
+}
+
 int
 main(int argc, char **argv)
 {
 	const char	*env;
 	char		*conf_url = NULL;
+	int		 n;
 
 	log_init("fleetcast", 1, 0);
 	if ((env = getenv("FLEETCAST_API")) != NULL && *env != '\0')
@@ -203,27 +230,14 @@ main(int argc, char **argv)
 	argc--;
 	argv++;
 	while (argc > 0 && argv[0][0] == '-') {
-		if (strcmp(argv[0], "--api") == 0) {
-			if (argc < 2)
-				return (cli_usage_error("--api", "needs a URL"));
-			cli_api_url = argv[1];
-			argc -= 2;
-			argv += 2;
-		} else if (strncmp(argv[0], "--api=", 6) == 0) {
-			cli_api_url = argv[0] + 6;
-			argc--;
-			argv++;
-		} else if (strcmp(argv[0], "--ca") == 0) {
-			if (argc < 2)
-				return (cli_usage_error("--ca", "needs a file "
-				    "of CA certificates (PEM)"));
-			cli_api_ca = argv[1];
-			argc -= 2;
-			argv += 2;
-		} else if (strncmp(argv[0], "--ca=", 5) == 0) {
-			cli_api_ca = argv[0] + 5;
-			argc--;
-			argv++;
+		if ((n = cli_global_opt(argc, argv, "--api", "a URL",
+		    &cli_api_url)) != 0 || (n = cli_global_opt(argc, argv,
+		    "--ca", "a file of CA certificates (PEM)",
+		    &cli_api_ca)) != 0) {
+			if (n == -1)
+				return (EXIT_USAGE);
+			argc -= n;
+			argv += n;
 		} else if (strcmp(argv[0], "--help") == 0 ||
 		    strcmp(argv[0], "-h") == 0) {
 			usage(stdout);

@@ -151,19 +151,6 @@ load_token(char *out, size_t outlen, char *err, size_t errlen)
 	return (0);
 }
 
-static int
-io_wait(int fd, short ev, int ms)
-{
-	struct pollfd	pfd = { fd, ev, 0 };
-	int		rv;
-
-	while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-		;
-	if (rv == 0)
-		errno = ETIMEDOUT;
-	return (rv > 0 ? 0 : -1);
-}
-
 /* Send all of buf, through TLS when tls is set. */
 static int
 send_all(int fd, struct http_tls *tls, const void *buf, size_t len)
@@ -174,7 +161,7 @@ send_all(int fd, struct http_tls *tls, const void *buf, size_t len)
 	if (tls != NULL)
 		return (http_tls_write(tls, buf, len, HTTP_TIMEOUT_MS));
 	while (len > 0) {
-		if (io_wait(fd, POLLOUT, HTTP_TIMEOUT_MS) == -1)
+		if (http_tls_poll(fd, POLLOUT, HTTP_TIMEOUT_MS) == -1)
 			return (-1);
 		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
@@ -282,7 +269,7 @@ http_read(int fd, struct http_tls *tls, int wait_ms, int one,
 		if (tls != NULL)
 			n = http_tls_read(tls, buf + blen, bcap - blen,
 			    wait_ms);
-		else if (io_wait(fd, POLLIN, wait_ms) == -1)
+		else if (http_tls_poll(fd, POLLIN, wait_ms) == -1)
 			goto ioerr;
 		else
 			n = recv(fd, buf + blen, bcap - blen, 0);
@@ -358,7 +345,7 @@ http_request(const char *method, const char *path, const char *ctype,
 		fl = fcntl(fd, F_GETFL);
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && io_wait(fd, POLLOUT,
+		    (errno == EINPROGRESS && http_tls_poll(fd, POLLOUT,
 		    HTTP_TIMEOUT_MS) == 0 &&
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &gai,
 		    &(socklen_t){ sizeof(gai) }) == 0 && (errno = gai) == 0))

@@ -36,12 +36,11 @@ struct http_tls {
 	int	 fd;
 };
 
-/* Wait for what OpenSSL asked for (ssl_err), at most ms; -1 on timeout. */
-static int
-http_tls_wait(struct http_tls *t, int ssl_err, int ms)
+/* Wait until fd is ready for ev, at most ms; -1 (ETIMEDOUT) if not. */
+int
+http_tls_poll(int fd, short ev, int ms)
 {
-	struct pollfd	pfd = { t->fd, ssl_err == SSL_ERROR_WANT_WRITE ?
-			    POLLOUT : POLLIN, 0 };
+	struct pollfd	pfd = { fd, ev, 0 };
 	int		rv;
 
 	while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
@@ -49,6 +48,14 @@ http_tls_wait(struct http_tls *t, int ssl_err, int ms)
 	if (rv == 0)
 		errno = ETIMEDOUT;
 	return (rv > 0 ? 0 : -1);
+}
+
+/* Wait for what OpenSSL asked for (ssl_err), at most ms. */
+static int
+http_tls_wait(struct http_tls *t, int ssl_err, int ms)
+{
+	return (http_tls_poll(t->fd, ssl_err == SSL_ERROR_WANT_WRITE ?
+	    POLLOUT : POLLIN, ms));
 }
 
 /* The first OpenSSL error queued as text ("" if none); clears the queue. */
