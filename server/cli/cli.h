@@ -75,6 +75,15 @@ int	 cli_wants_help(int, char **);
 const char *cli_server_conf(void);
 
 extern const char *cli_api_url;
+extern const char *cli_api_ca;	/* --ca FILE (http_tls.c) */
+
+/* http_tls.c: TLS on http.c's connection for an https:// API. */
+struct http_tls;
+struct http_tls	*http_tls_open(int, const char *, int, char *, size_t);
+int		 http_tls_write(struct http_tls *, const void *, size_t, int);
+ssize_t		 http_tls_read(struct http_tls *, void *, size_t, int);
+void		 http_tls_close(struct http_tls *);
+int		 http_tls_poll(int, short, int);
 
 /* http.c: fleetcastd's API, and the subcommands that are one request. */
 #define HTTP_TIMEOUT_MS		30000

@@ -40,7 +40,8 @@ usage(FILE *f)
 	const struct cli_entry	*e;
 	size_t			 i;
 
-	fprintf(f, "usage: fleetcast [--api URL] [-v] COMMAND [ARGS]\n"
+	fprintf(f, "usage: fleetcast [--api URL] [--ca FILE] [-v] COMMAND "
+	    "[ARGS]\n"
 	    "       fleetcast --version\n\ncommands:\n");
 	for (i = 0; i < CLI_NTABLE; i++)
 		for (e = cli_table[i]; e->name != NULL; e++)
@@ -128,31 +129,90 @@ cli_dispatch(int argc, char **argv)
 	return (cli_usage_error(argv[0], "unknown subcommand '%s'", argv[1]));
 }
 
-/* The API URL from the server's api_listen; NULL if it does not set it. */
+/*
+ * The API URL from the server's api_listen; NULL if it does not set it.
+ * https when the config gives the API TLS (api_tls = ca or a certificate
+ * of its own).  The server CA's certificate names fleetcastd, localhost
+ * and the host's name, not its addresses, so with api_tls = ca the API
+ * is reached as localhost (a wildcard or loopback listener) or by the
+ * host's name.
+ */
 static char *
 cli_conf_api(void)
 {
-	char	*listen, *host, *url;
+	const char *conf = cli_server_conf();
+	char	*listen, *host, *url, *v, name[256];
+	const char *s = "http";
 	uint16_t port;
+	int	 ca = 0;
 
-	if ((listen = conf_peek(cli_server_conf(), "api_listen")) == NULL)
+	if ((listen = conf_peek(conf, "api_listen")) == NULL)
 		return (NULL);
 	if (parse_hostport(listen, &host, &port) == -1) {
 		free(listen);
 		return (NULL);
 	}
+	if ((v = conf_peek(conf, "api_tls")) != NULL) {
+		ca = strcmp(v, "ca") == 0;
+		free(v);
+	}
+	if ((v = conf_peek(conf, "api_tls_cert")) != NULL) {
+		if (*v != '\0')
+			s = "https";
+		free(v);
+	}
+	if (ca) {
+		s = "https";
+		if (*host == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+		    strcmp(host, "::") == 0 || strncmp(host, "127.", 4) == 0 ||
+		    strcmp(host, "::1") == 0)
+			snprintf(name, sizeof(name), "localhost");
+		else if (gethostname(name, sizeof(name)) == -1)
+			name[0] = '\0';
+		name[sizeof(name) - 1] = '\0';
+		if (name[0] != '\0') {
+			free(host);
+			host = xstrdup(name);
+		}
+	}
 	/* A wildcard listener is reached on the loopback. */
 	if (strcmp(host, "0.0.0.0") == 0 || *host == '\0')
-		xasprintf(&url, "http://127.0.0.1:%u", port);
+		xasprintf(&url, "%s://127.0.0.1:%u", s, port);
 	else if (strcmp(host, "::") == 0)
-		xasprintf(&url, "http://[::1]:%u", port);
+		xasprintf(&url, "%s://[::1]:%u", s, port);
 	else if (strchr(host, ':') != NULL)
-		xasprintf(&url, "http://[%s]:%u", host, port);
+		xasprintf(&url, "%s://[%s]:%u", s, host, port);
 	else
-		xasprintf(&url, "http://%s:%u", host, port);
+		xasprintf(&url, "%s://%s:%u", s, host, port);
 	free(host);
 	free(listen);
 	return (url);
+}
+
+/*
+ * A global option with a value, NAME VALUE or NAME=VALUE, into *val: the
+ * arguments it took, 0 if argv[0] is not NAME, -1 (said) without a value.
+ */
+static int
+cli_global_opt(int argc, char **argv, const char *name, const char *what,
+    const char **val)
+{
+	size_t	len = strlen(name);
+
+	if (strncmp(argv[0], name, len) != 0)
+		return (0);
+	if (argv[0][len] == '=') {
+		*val = argv[0] + len + 1;
+		return (1);
+	}
+	if (argv[0][len] != '\0')
+		return (0);
+	if (argc < 2) {
+		cli_usage_error(name, "needs %s", what);
+		return (-1);
+	}
+	*val = argv[1];
+	return (2);
 }
 
 int
@@ -160,6 +220,7 @@ main(int argc, char **argv)
 {
 	const char	*env;
 	char		*conf_url = NULL;
+	int		 n;
 
 	log_init("fleetcast", 1, 0);
 	if ((env = getenv("FLEETCAST_API")) != NULL && *env != '\0')
@@ -169,16 +230,14 @@ main(int argc, char **argv)
 	argc--;
 	argv++;
 	while (argc > 0 && argv[0][0] == '-') {
-		if (strcmp(argv[0], "--api") == 0) {
-			if (argc < 2)
-				return (cli_usage_error("--api", "needs a URL"));
-			cli_api_url = argv[1];
-			argc -= 2;
-			argv += 2;
-		} else if (strncmp(argv[0], "--api=", 6) == 0) {
-			cli_api_url = argv[0] + 6;
-			argc--;
-			argv++;
+		if ((n = cli_global_opt(argc, argv, "--api", "a URL",
+		    &cli_api_url)) != 0 || (n = cli_global_opt(argc, argv,
+		    "--ca", "a file of CA certificates (PEM)",
+		    &cli_api_ca)) != 0) {
+			if (n == -1)
+				return (EXIT_USAGE);
+			argc -= n;
+			argv += n;
 		} else if (strcmp(argv[0], "--help") == 0 ||
 		    strcmp(argv[0], "-h") == 0) {
 			usage(stdout);

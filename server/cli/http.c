@@ -31,14 +31,20 @@
 
 /* ---- the HTTP client ---- */
 
+/* Split http[s]://HOST[:PORT][/PREFIX]; *tls says which scheme. */
 static int
-url_split(const char *url, char **host, char **port, char **prefix)
+url_split(const char *url, char **host, char **port, char **prefix, int *tls)
 {
 	const char	*p, *h, *he, *slash;
 
-	if (strncmp(url, "http://", 7) != 0)
+	if (strncmp(url, "http://", 7) == 0) {
+		*tls = 0;
+		h = url + 7;
+	} else if (strncmp(url, "https://", 8) == 0) {
+		*tls = 1;
+		h = url + 8;
+	} else
 		return (-1);
-	h = url + 7;
 	slash = strchr(h, '/');
 	he = slash != NULL ? slash : h + strlen(h);
 	*prefix = xstrdup(slash != NULL ? slash : "");
@@ -57,7 +63,7 @@ url_split(const char *url, char **host, char **port, char **prefix)
 	if (p < he && *p == ':')
 		*port = xstrndup(p + 1, he - p - 1);
 	else if (p == he)
-		*port = xstrdup("80");
+		*port = xstrdup(*tls ? "443" : "80");
 	else
 		goto bad2;
 	if ((*host)[0] == '\0' || (*port)[0] == '\0')
@@ -77,9 +83,9 @@ int
 http_is_local(void)
 {
 	char	*host, *port, *prefix;
-	int	 local;
+	int	 local, tls;
 
-	if (url_split(cli_api_url, &host, &port, &prefix) == -1)
+	if (url_split(cli_api_url, &host, &port, &prefix, &tls) == -1)
 		return (0);
 	local = strcmp(host, "127.0.0.1") == 0 ||
 	    strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0;
@@ -145,27 +151,17 @@ load_token(char *out, size_t outlen, char *err, size_t errlen)
 	return (0);
 }
 
+/* Send all of buf, through TLS when tls is set. */
 static int
-io_wait(int fd, short ev, int ms)
-{
-	struct pollfd	pfd = { fd, ev, 0 };
-	int		rv;
-
-	while ((rv = poll(&pfd, 1, ms)) == -1 && errno == EINTR)
-		;
-	if (rv == 0)
-		errno = ETIMEDOUT;
-	return (rv > 0 ? 0 : -1);
-}
-
-static int
-send_all(int fd, const void *buf, size_t len)
+send_all(int fd, struct http_tls *tls, const void *buf, size_t len)
 {
 	const uint8_t	*p = buf;
 	ssize_t		 n;
 
+	if (tls != NULL)
+		return (http_tls_write(tls, buf, len, HTTP_TIMEOUT_MS));
 	while (len > 0) {
-		if (io_wait(fd, POLLOUT, HTTP_TIMEOUT_MS) == -1)
+		if (http_tls_poll(fd, POLLOUT, HTTP_TIMEOUT_MS) == -1)
 			return (-1);
 		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
@@ -217,6 +213,12 @@ parse_response(char *buf, size_t len, struct http_res *res, char *err,
 	}
 	if (clen >= 0 && (size_t)clen < len - hlen)
 		len = hlen + clen;
+	else if (clen >= 0 && (size_t)clen > len - hlen) {
+		/* The connection ended early: never act on half an answer. */
+		snprintf(err, errlen, "API: response cut short: %zu of %lld "
+		    "bytes", len - hlen, clen);
+		return (-1);
+	}
 	res->body = xstrndup(buf + hlen, len - hlen);
 	res->len = len - hlen;
 	return (0);
@@ -244,8 +246,8 @@ head_complete(const char *buf, size_t len, size_t *hlen, long long *clen)
  * request.  wait_ms bounds each wait for data.
  */
 static int
-http_read(int fd, int wait_ms, int one, struct http_res *res, char *err,
-    size_t errlen)
+http_read(int fd, struct http_tls *tls, int wait_ms, int one,
+    struct http_res *res, char *err, size_t errlen)
 {
 	char		*buf = NULL;
 	size_t		 blen = 0, bcap = 0, hlen;
@@ -264,9 +266,13 @@ http_read(int fd, int wait_ms, int one, struct http_res *res, char *err,
 			}
 			buf = xreallocarray(buf, 1, bcap + 1);
 		}
-		if (io_wait(fd, POLLIN, wait_ms) == -1)
+		if (tls != NULL)
+			n = http_tls_read(tls, buf + blen, bcap - blen,
+			    wait_ms);
+		else if (http_tls_poll(fd, POLLIN, wait_ms) == -1)
 			goto ioerr;
-		n = recv(fd, buf + blen, bcap - blen, 0);
+		else
+			n = recv(fd, buf + blen, bcap - blen, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -308,15 +314,17 @@ http_request(const char *method, const char *path, const char *ctype,
     struct http_res *res, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *ai = NULL, *a;
+	struct http_tls	*tls = NULL;
 	char		*host = NULL, *port = NULL, *prefix = NULL, *hdr = NULL;
 	char		*auth = NULL, token[512], chunk[65536];
 	ssize_t		 n;
-	int		 fd = -1, rv = -1, gai, fl;
+	int		 fd = -1, rv = -1, gai, fl, use_tls;
 	uint64_t	 sent;
 
 	memset(res, 0, sizeof(*res));
-	if (url_split(cli_api_url, &host, &port, &prefix) == -1) {
-		snprintf(err, errlen, "--api: '%s' is not http://HOST[:PORT]",
+	if (url_split(cli_api_url, &host, &port, &prefix, &use_tls) == -1) {
+		snprintf(err, errlen, "--api: '%s' is not http://HOST[:PORT] "
+		    "or https://HOST[:PORT]",
 		    cli_api_url);
 		return (-2);
 	}
@@ -337,7 +345,7 @@ http_request(const char *method, const char *path, const char *ctype,
 		fl = fcntl(fd, F_GETFL);
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && io_wait(fd, POLLOUT,
+		    (errno == EINPROGRESS && http_tls_poll(fd, POLLOUT,
 		    HTTP_TIMEOUT_MS) == 0 &&
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &gai,
 		    &(socklen_t){ sizeof(gai) }) == 0 && (errno = gai) == 0))
@@ -350,6 +358,9 @@ http_request(const char *method, const char *path, const char *ctype,
 		    "fleetcastd running?)", cli_api_url, strerror(errno));
 		goto out;
 	}
+	if (use_tls && (tls = http_tls_open(fd, host, HTTP_TIMEOUT_MS, err,
+	    errlen)) == NULL)
+		goto out;
 	/*
 	 * The server reads at most 1 MiB of a request body before it has
 	 * checked the token; a connection that has shown the token may
@@ -368,9 +379,10 @@ http_request(const char *method, const char *path, const char *ctype,
 	    ctype != NULL ? "\r\n" : "", len);
 	explicit_bzero(token, sizeof(token));
 	if (auth != NULL) {
-		if (send_all(fd, auth, strlen(auth)) == -1)
+		if (send_all(fd, tls, auth, strlen(auth)) == -1)
 			goto ioerr;
-		if (http_read(fd, HTTP_TIMEOUT_MS, 1, res, err, errlen) == -1)
+		if (http_read(fd, tls, HTTP_TIMEOUT_MS, 1, res, err,
+		    errlen) == -1)
 			goto out;
 		/* Refused (the token, most likely): that is the answer. */
 		if (res->status != 200) {
@@ -381,7 +393,7 @@ http_request(const char *method, const char *path, const char *ctype,
 		json_decref(res->json);
 		memset(res, 0, sizeof(*res));
 	}
-	if (send_all(fd, hdr, strlen(hdr)) == -1)
+	if (send_all(fd, tls, hdr, strlen(hdr)) == -1)
 		goto ioerr;
 	if (upload_fd != -1) {
 		for (sent = 0; sent < len; sent += n) {
@@ -392,17 +404,18 @@ http_request(const char *method, const char *path, const char *ctype,
 				    strerror(errno));
 				goto out;
 			}
-			if (send_all(fd, chunk, n) == -1)
+			if (send_all(fd, tls, chunk, n) == -1)
 				goto ioerr;
 		}
-	} else if (len > 0 && send_all(fd, body, len) == -1)
+	} else if (len > 0 && send_all(fd, tls, body, len) == -1)
 		goto ioerr;
-	if (http_read(fd, wait_ms, 0, res, err, errlen) == 0)
+	if (http_read(fd, tls, wait_ms, 0, res, err, errlen) == 0)
 		rv = 0;
 	goto out;
 ioerr:
 	snprintf(err, errlen, "API %s: %s", cli_api_url, strerror(errno));
 out:
+	http_tls_close(tls);
 	if (fd != -1)
 		close(fd);
 	if (ai != NULL)

@@ -2,12 +2,13 @@
 # simulator of server/ for `fleetcast sim` (SIM_SOURCES, server/local.mk).
 bin_PROGRAMS += server/cli/fleetcast
 server_cli_fleetcast_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) \
-	$(LIBARCHIVE_CFLAGS) $(LIBEVENT_CFLAGS) -I$(top_srcdir)/server
+	$(LIBARCHIVE_CFLAGS) $(LIBEVENT_CFLAGS) -iquote $(top_srcdir)/server
 server_cli_fleetcast_SOURCES = \
 	server/cli/cli.h \
 	server/cli/fleetcast.c \
 	server/cli/cli.c \
 	server/cli/http.c \
+	server/cli/http_tls.c \
 	server/cli/show.c \
 	server/cli/cmd_key.c \
 	server/cli/cmd_package.c \

@@ -7,6 +7,9 @@
 # (a client trusting state_dir/ca.crt gets the API and the console over
 # HTTPS, and plain HTTP gets nothing); with api_tls_cert / api_tls_key it
 # serves the admin's certificate.
+# The CLI speaks https:// too: verified against --ca, $FLEETCAST_API_CA
+# or the server CA of the config on this host, refused with a clear error
+# for a wrong CA or a wrong name.
 # Exit 0 pass, 1 fail, 77 skip (no root/unshare, outside CI).
 
 . "${0%/*}/agent_lib.sh"
@@ -90,8 +93,59 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$ADDR/v1/stat
 [ "$code" = 000 ] || al_fail "ca: plain HTTP answered $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' $CURL "$URL/v1/status")
 [ "$code" = 401 ] || al_fail "ca: no token over TLS: $code, want 401"
-stop
 al_ok "api_tls = ca: the API and the console over HTTPS, nothing in plain HTTP"
+
+# The CLI over https://: the names fleetcastd and the host's (the server
+# CA's certificate carries both) resolve to the address through a hosts
+# file of this mount namespace.
+{ cat /etc/hosts; echo "10.56.0.1 fleetcastd $(hostname)"; } > "$T/hosts"
+mount --bind "$T/hosts" /etc/hosts || al_fail "mount the hosts file"
+# cli OUT ARGS...: the CLI, stdout and stderr into $T/OUT; its status in $rc.
+cli()
+{
+	local out=$1
+	shift
+	rc=0
+	timeout 30 "$FC" "$@" > "$T/$out" 2>&1 </dev/null || rc=$?
+}
+cli ca.list --api "$URL" --ca "$T/srv/ca.crt" machine list
+[ $rc = 0 ] || al_fail "cli: --ca ca.crt: exit $rc: $(cat "$T/ca.list")"
+FLEETCAST_API_CA=$T/srv/ca.crt cli ca.env --api "$URL" machine list
+[ $rc = 0 ] || al_fail "cli: FLEETCAST_API_CA: exit $rc: $(cat "$T/ca.env")"
+# On the server's host the server CA is trusted without being named.
+printf 'state_dir = %s\n' "$T/srv" > "$T/cli.conf"
+FLEETCAST_SERVER_CONF=$T/cli.conf cli ca.own --api "$URL" machine list
+[ $rc = 0 ] || al_fail "cli: the server's CA by default: exit $rc: $(cat "$T/ca.own")"
+# A CA that did not issue the certificate.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 2 -subj /CN=other -keyout "$T/other.key" -out "$T/other.crt" \
+    2>/dev/null || al_fail "openssl req other"
+cli ca.wrong --api "$URL" --ca "$T/other.crt" machine list
+[ $rc = 1 ] || al_fail "cli: wrong CA: exit $rc, want 1: $(cat "$T/ca.wrong")"
+grep -q "certificate verify failed: self-signed certificate in certificate chain" \
+    "$T/ca.wrong" || al_fail "cli: wrong CA: $(cat "$T/ca.wrong")"
+FLEETCAST_SERVER_CONF=$T/none.conf cli ca.sys --api "$URL" machine list
+[ $rc = 1 ] && grep -q "certificate verify failed" "$T/ca.sys" ||
+    al_fail "cli: system CAs only: exit $rc: $(cat "$T/ca.sys")"
+# The right CA, the wrong name: the certificate is not for the address.
+cli ca.name --api https://10.56.0.1:56080 --ca "$T/srv/ca.crt" machine list
+[ $rc = 1 ] || al_fail "cli: wrong name: exit $rc, want 1: $(cat "$T/ca.name")"
+grep -q "name mismatch: the server's certificate is not for '10.56.0.1'" \
+    "$T/ca.name" || al_fail "cli: wrong name: $(cat "$T/ca.name")"
+cli ca.plain --api http://fleetcastd:56080 machine list
+[ $rc = 1 ] || al_fail "cli: plain http to TLS: exit $rc: $(cat "$T/ca.plain")"
+cli ca.bad --api https://fleetcastd:56080 --ca "$T/none.crt" machine list
+[ $rc = 1 ] && grep -q -- "--ca: $T/none.crt: cannot load CA certificates" \
+    "$T/ca.bad" || al_fail "cli: missing --ca file: $(cat "$T/ca.bad")"
+# The URL the CLI derives from a config with api_tls = ca: https, to
+# the host's name (which the certificate carries), the server's CA.
+printf 'state_dir = %s\napi_listen = %s\napi_tls = ca\n' "$T/srv" \
+    "$ADDR" > "$T/cli.conf"
+(unset FLEETCAST_API; FLEETCAST_SERVER_CONF=$T/cli.conf cli ca.derived \
+    machine list; exit $rc) ||
+    al_fail "cli: derived https URL (api_tls = ca): $(cat "$T/ca.derived")"
+stop
+al_ok "fleetcast --api https://: verified against the CA, refused with a clear error for a wrong CA or name"
 
 # The admin's own certificate, for the address.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -102,6 +156,14 @@ start own --api_tls_cert "$T/own.crt" --api_tls_key "$T/own.key"
 URL=https://$ADDR
 up own --cacert "$T/own.crt"
 grep -q '"version"' "$T/own.status" || al_fail "own: GET /v1/status"
+cli own.list --api "$URL" --ca "$T/own.crt" machine list
+[ $rc = 0 ] || al_fail "cli: own certificate: exit $rc: $(cat "$T/own.list")"
+# The URL derived from the server's config: https, on the address.
+printf 'state_dir = %s\napi_listen = %s\napi_tls_cert = %s\n' "$T/srv" \
+    "$ADDR" "$T/own.crt" > "$T/cli.conf"
+(unset FLEETCAST_API; FLEETCAST_SERVER_CONF=$T/cli.conf \
+    FLEETCAST_API_CA=$T/own.crt cli own.derived machine list; exit $rc) ||
+    al_fail "cli: derived https URL: $(cat "$T/own.derived")"
 stop
 al_ok "api_tls_cert / api_tls_key: the admin's certificate served"
 exit 0
