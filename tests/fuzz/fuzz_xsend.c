@@ -80,23 +80,6 @@ fx_finished(void *arg, int ok)
 	f->finished = 1;
 }
 
-static int
-fx_socket(struct udp_addr *a)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&a->ss;
-	int			 fd;
-
-	memset(a, 0, sizeof(*a));
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a->len = sizeof(*sin);
-	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)) == -1 ||
-	    bind(fd, (struct sockaddr *)sin, sizeof(*sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
-		fuzz_die("socket: %s", strerror(errno));
-	return (fd);
-}
-
 static uint64_t
 fx_rid(int i)
 {
@@ -105,9 +88,10 @@ fx_rid(int i)
 
 /* One datagram to the data address: learn the session, count DATA. */
 static void
-fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
+fx_heard(void *arg, const struct udp_addr *from, const uint8_t *dg,
     size_t len)
 {
+	struct fx		*f = arg;
 	uint8_t			plain[PROTO_MAX_DGRAM];
 	uint8_t			kd[AEAD_KEY_LEN], kf[AEAD_KEY_LEN];
 	uint8_t			ka[AEAD_KEY_LEN];
@@ -154,17 +138,10 @@ fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
 static void
 fx_drain(struct fx *f)
 {
-	struct udp_addr	from;
 	uint8_t		dg[PROTO_MAX_DGRAM];
-	ssize_t		n;
 	int		i;
 
-	do {
-		from.len = sizeof(from.ss);
-		if ((n = recvfrom(f->data, dg, sizeof(dg), 0,
-		    (struct sockaddr *)&from.ss, &from.len)) >= 0)
-			fx_heard(f, &from, dg, (size_t)n);
-	} while (n >= 0);
+	fuzz_udp_read(f->data, fx_heard, f);
 	/* ACKs are the sender's business; they must not pile up. */
 	for (i = 0; i < 2; i++)
 		while (recv(f->ctl[i], dg, sizeof(dg), 0) >= 0)
@@ -240,6 +217,15 @@ fx_send(struct fx *f, int who, uint8_t type, const void *body, size_t len)
 	fx_run(f);
 }
 
+/* Bytes as they are, not sealed: the MAC check must stop them. */
+static void
+fx_raw(struct fx *f, int who, const uint8_t *p, size_t len)
+{
+	(void)sendto(f->ctl[who % 2], p, len, 0,
+	    (struct sockaddr *)&f->to.ss, f->to.len);
+	fx_run(f);
+}
+
 static void
 fx_hello(struct fx *f, int who, uint8_t inc)
 {
@@ -257,42 +243,40 @@ fx_hello(struct fx *f, int who, uint8_t inc)
 	fx_send(f, who, PROTO_HELLO, body, w.len);
 }
 
+/*
+ * A REPORT or HELD body of receiver who: when the bytes decode, with the
+ * receiver's id and incarnation put in and re-encoded, else as they are.
+ */
 static void
-fx_report(struct fx *f, int who, const uint8_t *p, size_t len)
+fx_feedback(struct fx *f, int who, uint8_t type, const uint8_t *p,
+    size_t len)
 {
 	struct proto_report	r;
-	struct wire_w		w;
-	uint8_t			body[PROTO_MAX_DGRAM];
-
-	if (proto_get_report(p, len, &r) == 0) {
-		r.rid = fx_rid(who % FX_NID);
-		r.incarnation = f->incarnation[who % FX_NID];
-		wire_w_fixed(&w, body, sizeof(body));
-		if (proto_put_report(&w, &r) == -1)
-			fuzz_die("proto_put_report refuses what it decoded");
-		p = body;
-		len = w.len;
-	}
-	fx_send(f, who, PROTO_REPORT, p, len);
-}
-
-static void
-fx_held(struct fx *f, int who, const uint8_t *p, size_t len)
-{
 	struct proto_held	hd;
 	struct wire_w		w;
 	uint8_t			body[PROTO_MAX_DGRAM];
+	uint64_t		rid = fx_rid(who % FX_NID);
+	uint32_t		inc = f->incarnation[who % FX_NID];
+	int			rv = 1;
 
-	if (proto_get_held(p, len, &hd) == 0) {
-		hd.rid = fx_rid(who % FX_NID);
-		hd.incarnation = f->incarnation[who % FX_NID];
-		wire_w_fixed(&w, body, sizeof(body));
-		if (proto_put_held(&w, &hd) == -1)
-			fuzz_die("proto_put_held refuses what it decoded");
+	wire_w_fixed(&w, body, sizeof(body));
+	if (type == PROTO_REPORT && proto_get_report(p, len, &r) == 0) {
+		r.rid = rid;
+		r.incarnation = inc;
+		rv = proto_put_report(&w, &r);
+	} else if (type == PROTO_HELD && proto_get_held(p, len, &hd) == 0) {
+		hd.rid = rid;
+		hd.incarnation = inc;
+		rv = proto_put_held(&w, &hd);
+	}
+	if (rv == -1)
+		fuzz_die("%s: the encoder refuses what its decoder took",
+		    proto_type_name(type));
+	if (rv == 0) {
 		p = body;
 		len = w.len;
 	}
-	fx_send(f, who, PROTO_HELD, p, len);
+	fx_send(f, who, type, p, len);
 }
 
 static void
@@ -306,10 +290,10 @@ fx_record(struct fx *f, uint8_t kind, uint8_t who, const uint8_t *p,
 		fx_hello(f, who, len > 0 ? p[0] : 1);
 		break;
 	case 1:
-		fx_report(f, who, p, len);
+		fx_feedback(f, who, PROTO_REPORT, p, len);
 		break;
 	case 2:
-		fx_held(f, who, p, len);
+		fx_feedback(f, who, PROTO_HELD, p, len);
 		break;
 	case 3:
 		/* Time is what fuzzing has least of: 4 ms an input. */
@@ -324,10 +308,8 @@ fx_record(struct fx *f, uint8_t kind, uint8_t who, const uint8_t *p,
 		if (len > 0)
 			fx_send(f, who, p[0], p + 1, len - 1);
 		break;
-	case 5:
-		(void)sendto(f->ctl[who % 2], p, len, 0,
-		    (struct sockaddr *)&f->to.ss, f->to.len);
-		fx_run(f);
+	default:
+		fx_raw(f, who, p, len);
 		break;
 	}
 }
@@ -354,9 +336,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init = 1;
 	}
 	memset(&f, 0, sizeof(f));
-	f.data = fx_socket(&a);
-	f.ctl[0] = fx_socket(&f.to);
-	f.ctl[1] = fx_socket(&f.to);
+	f.data = fuzz_udp_socket(&a);
+	f.ctl[0] = fuzz_udp_socket(&f.to);
+	f.ctl[1] = fuzz_udp_socket(&f.to);
 	memset(&f.to, 0, sizeof(f.to));
 	memset(&conf, 0, sizeof(conf));
 	conf.path = path;

@@ -1,6 +1,6 @@
 /*
  * Writes the seed corpora of the fuzz targets whose inputs are binary or
- * signed (proto, manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
+ * signed (proto, manifest, pkg, xrstore, xrecv, xsend, pubkey, csr), with the project's own
  * encoders and the fixed signing key of fuzz.h, so that every seed is
  * something the real code writes; the text seeds (conf, cond, scenario)
  * are written by hand.  Run from the build directory to refresh them:
@@ -333,6 +333,24 @@ xsend_report(struct wire_w *w, uint8_t who, struct proto_report *r)
 	xsend_record(w, 1, who, body, b.len);
 }
 
+/* A report of state with sequence number rseq, every other field 0. */
+static void
+xsend_rep(struct proto_report *r, uint8_t state, uint32_t rseq)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = state;
+	r->rseq = rseq;
+}
+
+/* Write the seed being built and start the next. */
+static void
+xsend_next(struct wire_w *w, const char *name)
+{
+	seed("xsend", name, w->buf, w->len);
+	wire_w_free(w);
+	wire_w_grow(w, 256);
+}
+
 static void
 xsend_tick(struct wire_w *w, uint8_t ms)
 {
@@ -371,16 +389,12 @@ xsend_seeds(void)
 	r.rseq = 20;
 	xsend_report(&w, 0, &r);
 	xsend_tick(&w, 7);
-	seed("xsend", "join_report_done", w.buf, w.len);
-	wire_w_free(&w);
+	xsend_next(&w, "join_report_done");
 
-	wire_w_grow(&w, 256);
 	xsend_record(&w, 0, 1, &inc, 1);
 	xsend_tick(&w, 3);
 	for (j = 0; j < 3; j++) {
-		memset(&r, 0, sizeof(r));
-		r.state = PROTO_R_RECEIVING;
-		r.rseq = j + 1;
+		xsend_rep(&r, PROTO_R_RECEIVING, j + 1);
 		r.rx_bytes = UINT64_MAX - 1;
 		r.nnak = 8;
 		for (i = 0; i < r.nnak; i++) {
@@ -392,17 +406,13 @@ xsend_seeds(void)
 		xsend_report(&w, 1, &r);
 		xsend_tick(&w, 3);
 	}
-	seed("xsend", "nak_everything", w.buf, w.len);
-	wire_w_free(&w);
+	xsend_next(&w, "nak_everything");
 
-	wire_w_grow(&w, 256);
 	xsend_record(&w, 0, 0, &inc, 1);
 	xsend_record(&w, 0, 2, &inc, 1);
 	xsend_tick(&w, 3);
 	for (j = 0; j < 4; j++) {
-		memset(&r, 0, sizeof(r));
-		r.state = PROTO_R_RECEIVING;
-		r.rseq = j + 1;
+		xsend_rep(&r, PROTO_R_RECEIVING, j + 1);
 		r.flags = PROTO_RF_EARLY;
 		r.overflow = 1000 * (j + 1);
 		r.queue_pm = 1000;
@@ -413,19 +423,15 @@ xsend_seeds(void)
 		xsend_report(&w, 0, &r);
 		xsend_tick(&w, 5);
 	}
-	seed("xsend", "overflow_reporter", w.buf, w.len);
-	wire_w_free(&w);
+	xsend_next(&w, "overflow_reporter");
 
-	wire_w_grow(&w, 256);
 	for (i = 0; i < 24; i++) {
 		inc = (uint8_t)(i / 6 + 1);
 		xsend_record(&w, 0, (uint8_t)i, &inc, 1);
 	}
 	xsend_tick(&w, 7);
-	seed("xsend", "hello_flood", w.buf, w.len);
-	wire_w_free(&w);
+	xsend_next(&w, "hello_flood");
 
-	wire_w_grow(&w, 256);
 	inc = 1;
 	xsend_record(&w, 0, 0, &inc, 1);
 	memset(&hd, 0, sizeof(hd));
