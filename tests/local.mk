@@ -227,11 +227,13 @@ FUZZ_PROGS = tests/fuzz/fuzz_proto tests/fuzz/fuzz_ctl \
 	tests/fuzz/fuzz_csr tests/fuzz/fuzz_scenario tests/fuzz/fuzz_xrecv
 # The package feed's index (issue #16).
 FUZZ_PROGS += tests/fuzz/fuzz_feed
+FUZZ_PROGS += tests/fuzz/fuzz_xsend
 FUZZ_DICTS = tests/fuzz/proto.dict tests/fuzz/ctl.dict \
 	tests/fuzz/manifest.dict tests/fuzz/pkg.dict tests/fuzz/xrstore.dict \
 	tests/fuzz/conf.dict tests/fuzz/cond.dict tests/fuzz/pubkey.dict \
 	tests/fuzz/csr.dict tests/fuzz/scenario.dict tests/fuzz/xrecv.dict
 FUZZ_DICTS += tests/fuzz/feed.dict
+FUZZ_DICTS += tests/fuzz/xsend.dict
 check_PROGRAMS += $(FUZZ_PROGS) tests/fuzz/mkseeds
 TEST_EXTENSIONS = .dict
 DICT_LOG_COMPILER = $(SHELL) $(top_srcdir)/tests/fuzz/run-fuzz.sh
@@ -257,6 +259,13 @@ tests_fuzz_fuzz_feed_SOURCES = tests/fuzz/fuzz_feed.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_feed_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_feed_LDFLAGS = $(FUZZ_LINKFLAGS)
 tests_fuzz_fuzz_feed_LDADD = $(FUZZ_LIBS)
+tests_fuzz_fuzz_xsend_SOURCES = tests/fuzz/fuzz_xsend.c tests/fuzz/fuzz.h \
+	common/xsend.c common/xsend_admit.c common/xsend_rate.c \
+	common/xsend_repair.c common/xsend_ring.c common/xsend_sock.c \
+	common/proto.c
+tests_fuzz_fuzz_xsend_CFLAGS = $(FUZZ_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_fuzz_fuzz_xsend_LDFLAGS = $(FUZZ_LINKFLAGS)
+tests_fuzz_fuzz_xsend_LDADD = $(FUZZ_LIBS)
 # server/ code is in no library: these two always compile it in.
 tests_fuzz_fuzz_csr_SOURCES = tests/fuzz/fuzz_csr.c tests/fuzz/fuzz.h \
 	server/ca.c

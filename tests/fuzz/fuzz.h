@@ -197,6 +197,50 @@ fuzz_signing_key(uint8_t priv[ED25519_PRIV_LEN],
 		fuzz_die("ed25519_public failed");
 }
 
+#ifdef FC_UDP_H
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+/*
+ * For the transport's targets (those that include udp.h first): a
+ * non-blocking UDP socket on a free port of 127.0.0.1, its address in a.
+ */
+static __attribute__((unused)) int
+fuzz_udp_socket(struct udp_addr *a)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&a->ss;
+	int			 fd;
+
+	memset(a, 0, sizeof(*a));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->len = sizeof(*sin);
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)sin, sizeof(*sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
+		fuzz_die("socket: %s", strerror(errno));
+	return (fd);
+}
+
+/* Hand every datagram waiting on fd, with its source, to fn. */
+static __attribute__((unused)) void
+fuzz_udp_read(int fd, void (*fn)(void *, const struct udp_addr *,
+    const uint8_t *, size_t), void *arg)
+{
+	struct udp_addr	from;
+	uint8_t		dg[65536];
+	ssize_t		n;
+
+	do {
+		from.len = sizeof(from.ss);
+		if ((n = recvfrom(fd, dg, sizeof(dg), 0,
+		    (struct sockaddr *)&from.ss, &from.len)) >= 0)
+			fn(arg, &from, dg, (size_t)n);
+	} while (n >= 0);
+}
+#endif /* FC_UDP_H */
+
 #if !defined(FUZZING) && !defined(FUZZ_NO_MAIN)
 /* One input in an exactly sized copy, so that ASan sees overreads. */
 static void

@@ -76,32 +76,16 @@ fx_finished(void *arg, int ok, const char *err)
 	f->finished = 1;
 }
 
-static int
-fx_socket(struct udp_addr *a)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&a->ss;
-	int			 fd;
-
-	memset(a, 0, sizeof(*a));
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a->len = sizeof(*sin);
-	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)) == -1 ||
-	    bind(fd, (struct sockaddr *)sin, sizeof(*sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1)
-		fuzz_die("socket: %s", strerror(errno));
-	return (fd);
-}
-
 /*
  * One datagram from the receiver: everything it sends must open with the
  * feedback key; a HELLO tells us its id, incarnation, challenge and the
  * address of its control socket.
  */
 static void
-fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
+fx_heard(void *arg, const struct udp_addr *from, const uint8_t *dg,
     size_t len)
 {
+	struct fx		*f = arg;
 	uint8_t			plain[PROTO_MAX_DGRAM];
 	struct proto_hello	hello;
 	struct proto_hdr	h;
@@ -125,17 +109,8 @@ fx_heard(struct fx *f, const struct udp_addr *from, const uint8_t *dg,
 static void
 fx_run(struct fx *f)
 {
-	struct udp_addr	from;
-	uint8_t		dg[PROTO_MAX_DGRAM];
-	ssize_t		n;
-
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	do {
-		from.len = sizeof(from.ss);
-		if ((n = recvfrom(f->fd, dg, sizeof(dg), 0,
-		    (struct sockaddr *)&from.ss, &from.len)) >= 0)
-			fx_heard(f, &from, dg, (size_t)n);
-	} while (n >= 0);
+	fuzz_udp_read(f->fd, fx_heard, f);
 }
 
 static void
@@ -349,11 +324,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.kd = aead_new(kd);
 	f.kf = aead_new(kf);
 	f.ka = aead_new(ka);
-	f.fd = fx_socket(&me);
+	f.fd = fuzz_udp_socket(&me);
 
 	/* The receiver's data address: a free loopback port. */
 	memset(&conf, 0, sizeof(conf));
-	probe = fx_socket(&f.group);
+	probe = fuzz_udp_socket(&f.group);
 	close(probe);
 	conf.group = f.group;
 	snprintf(out, sizeof(out), "%s/out", fuzz_dir());

@@ -1,6 +1,6 @@
 /*
  * Writes the seed corpora of the fuzz targets whose inputs are binary or
- * signed (proto, manifest, pkg, xrstore, xrecv, pubkey, csr), with the project's own
+ * signed (proto, manifest, pkg, xrstore, xrecv, xsend, pubkey, csr), with the project's own
  * encoders and the fixed signing key of fuzz.h, so that every seed is
  * something the real code writes; the text seeds (conf, cond, scenario)
  * are written by hand.  Run from the build directory to refresh them:
@@ -310,6 +310,149 @@ xrecv(void)
 	wire_w_free(&w);
 }
 
+/* One record of a fuzz_xsend input: kind, receiver, length, bytes. */
+static void
+xsend_record(struct wire_w *w, uint8_t kind, uint8_t who, const void *p,
+    size_t len)
+{
+	wire_put_u8(w, kind);
+	wire_put_u8(w, who);
+	wire_put_u16(w, (uint16_t)len);
+	wire_put_bytes(w, p, len);
+}
+
+/* A REPORT record of receiver who (fuzz_xsend sets id and incarnation). */
+static void
+xsend_report(struct wire_w *w, uint8_t who, struct proto_report *r)
+{
+	struct wire_w	b;
+	uint8_t		body[PROTO_MAX_DGRAM];
+
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_report(&b, r) == -1, "report", "");
+	xsend_record(w, 1, who, body, b.len);
+}
+
+/* A report of state with sequence number rseq, every other field 0. */
+static void
+xsend_rep(struct proto_report *r, uint8_t state, uint32_t rseq)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = state;
+	r->rseq = rseq;
+}
+
+/* Write the seed being built and start the next. */
+static void
+xsend_next(struct wire_w *w, const char *name)
+{
+	seed("xsend", name, w->buf, w->len);
+	wire_w_free(w);
+	wire_w_grow(w, 256);
+}
+
+static void
+xsend_tick(struct wire_w *w, uint8_t ms)
+{
+	xsend_record(w, 3, 0, &ms, 1);
+}
+
+/*
+ * fuzz_xsend inputs (a 24,000-byte file, a few blocks): a receiver that
+ * joins and reports its way to DONE; one that NAKs every block again and
+ * again (finding 2a); one whose overflow count keeps rising (2b); a
+ * HELLO flood of every id the target knows (2c); HELD bitmaps.
+ */
+static void
+xsend_seeds(void)
+{
+	struct proto_report	r;
+	struct proto_held	hd;
+	struct wire_w		w, b;
+	uint8_t			body[PROTO_MAX_DGRAM], inc = 1;
+	uint32_t		i, j;
+
+	wire_w_grow(&w, 256);
+	xsend_record(&w, 0, 0, &inc, 1);
+	xsend_tick(&w, 5);
+	memset(&r, 0, sizeof(r));
+	r.state = PROTO_R_READY;
+	xsend_report(&w, 0, &r);
+	for (i = 0; i < 3; i++) {
+		xsend_tick(&w, 2);
+		r.state = PROTO_R_RECEIVING;
+		r.rseq = i + 1;
+		r.rx_bytes = 4000 * (i + 1);
+		xsend_report(&w, 0, &r);
+	}
+	r.state = PROTO_R_DONE;
+	r.rseq = 20;
+	xsend_report(&w, 0, &r);
+	xsend_tick(&w, 7);
+	xsend_next(&w, "join_report_done");
+
+	xsend_record(&w, 0, 1, &inc, 1);
+	xsend_tick(&w, 3);
+	for (j = 0; j < 3; j++) {
+		xsend_rep(&r, PROTO_R_RECEIVING, j + 1);
+		r.rx_bytes = UINT64_MAX - 1;
+		r.nnak = 8;
+		for (i = 0; i < r.nnak; i++) {
+			r.nak[i].kind = i % 2 ? PROTO_NAK_GROUP : PROTO_NAK_BLOCK;
+			r.nak[i].id = i;
+			r.nak[i].need = 4;
+			r.nak[i].seen = 1;
+		}
+		xsend_report(&w, 1, &r);
+		xsend_tick(&w, 3);
+	}
+	xsend_next(&w, "nak_everything");
+
+	xsend_record(&w, 0, 0, &inc, 1);
+	xsend_record(&w, 0, 2, &inc, 1);
+	xsend_tick(&w, 3);
+	for (j = 0; j < 4; j++) {
+		xsend_rep(&r, PROTO_R_RECEIVING, j + 1);
+		r.flags = PROTO_RF_EARLY;
+		r.overflow = 1000 * (j + 1);
+		r.queue_pm = 1000;
+		xsend_report(&w, 2, &r);
+		r.flags = 0;
+		r.overflow = 0;
+		r.queue_pm = 0;
+		xsend_report(&w, 0, &r);
+		xsend_tick(&w, 5);
+	}
+	xsend_next(&w, "overflow_reporter");
+
+	for (i = 0; i < 24; i++) {
+		inc = (uint8_t)(i / 6 + 1);
+		xsend_record(&w, 0, (uint8_t)i, &inc, 1);
+	}
+	xsend_tick(&w, 7);
+	xsend_next(&w, "hello_flood");
+
+	inc = 1;
+	xsend_record(&w, 0, 0, &inc, 1);
+	memset(&hd, 0, sizeof(hd));
+	hd.nbits = 3;
+	hd.bits[0] = 0x05;
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_held(&b, &hd) == -1, "held", "");
+	xsend_record(&w, 2, 0, body, b.len);
+	xsend_tick(&w, 4);
+	hd.nbits = 64;
+	memset(hd.bits, 0xff, sizeof(hd.bits));
+	wire_w_fixed(&b, body, sizeof(body));
+	die_if(proto_put_held(&b, &hd) == -1, "held", "");
+	xsend_record(&w, 2, 0, body, b.len);
+	xsend_tick(&w, 6);
+	xsend_record(&w, 4, 0, "\x11garbage", 8);
+	xsend_record(&w, 5, 1, "FC\x03\x01garbage", 11);
+	seed("xsend", "held", w.buf, w.len);
+	wire_w_free(&w);
+}
+
 /*
  * One fuzz_proto input: a whole datagram, header, sub-header (or none),
  * body and a tag of 0xee (the fuzzer's bodies are decoded as if they had
@@ -541,6 +684,7 @@ main(int argc, char **argv)
 	state(2);
 	state(1);
 	xrecv();
+	xsend_seeds();
 	pubkeys();
 	csr("ed25519", EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), NULL);
 	csr("ec256", EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"),
