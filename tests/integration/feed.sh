@@ -71,6 +71,12 @@ cleanup()
 {
 	local p
 	{
+		# nginx's workers outlive a KILLed master: TERM first (the
+		# master stops them), then KILL whatever is left of it.
+		if [ -n "${NGINX:-}" ]; then
+			kill -TERM "$NGINX" && sleep 0.3
+			pkill -9 -P "$NGINX"
+		fi
 		for p in $PIDS $NGINX; do
 			kill -9 "$p"
 		done
