@@ -4,6 +4,8 @@
  * file on this host.  It calls nothing of the commands, so that they all
  * stand on it.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +95,35 @@ cli_wants_help(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return (1);
 	return (0);
+}
+
+/*
+ * A duration option: "N" (in units of bare seconds each), "Ns", "Nm",
+ * "Nh" or "Nd"; seconds, or -1 when it is not one or is above max.
+ */
+long long
+cli_duration(const char *s, long long bare, long long max)
+{
+	char		*end;
+	long long	 v, mul = bare;
+
+	if (!isdigit((unsigned char)s[0]))
+		return (-1);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	if (strcmp(end, "s") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else if (*end != '\0')
+		return (-1);
+	if (v <= 0 || v > max / mul)
+		return (-1);
+	return (v * mul);
 }

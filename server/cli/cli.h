@@ -73,6 +73,7 @@ int	 cli_wants_help(int, char **);
 #define CLI_SERVER_CONF		FC_SYSCONFDIR "/fleetcast/fleetcastd.conf"
 #define CLI_SERVER_CONF_ETC	"/etc/fleetcast/fleetcastd.conf"
 const char *cli_server_conf(void);
+long long cli_duration(const char *, long long, long long);
 
 extern const char *cli_api_url;
 extern const char *cli_api_ca;	/* --ca FILE (http_tls.c) */

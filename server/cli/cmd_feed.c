@@ -85,32 +85,6 @@ feed_help(FILE *f)
 	    "last error\n");
 }
 
-/* "7" (days), "90s", "15m", "24h", "7d": seconds, or -1. */
-static long long
-feed_duration(const char *s)
-{
-	char		*end;
-	long long	 v, mul = 86400;
-
-	if (!isdigit((unsigned char)s[0]))
-		return (-1);
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return (-1);
-	if (strcmp(end, "s") == 0)
-		mul = 1;
-	else if (strcmp(end, "m") == 0)
-		mul = 60;
-	else if (strcmp(end, "h") == 0)
-		mul = 3600;
-	else if (strcmp(end, "d") != 0 && *end != '\0')
-		return (-1);
-	if (v <= 0 || v > 3660LL * 86400 / mul)
-		return (-1);
-	return (v * mul);
-}
-
 /* A whole small file into memory, at most max bytes; 0 or -1 with err. */
 static int
 feed_read_small(const char *path, size_t max, char **out, size_t *len,
@@ -360,7 +334,8 @@ feed_publish(int argc, char **argv)
 			key = optarg;
 			break;
 		case OPT_EXPIRES:
-			if ((expires = feed_duration(optarg)) == -1) {
+			if ((expires = cli_duration(optarg, 86400,
+			    3660LL * 86400)) == -1) {
 				cli_usage_error(cmd, "--expires: '%s' is not a "
 				    "duration (N days, or Ns, Nm, Nh, Nd; at "
 				    "most 3660 days)", optarg);

@@ -74,29 +74,6 @@ token_rows(json_t *a)
 	}
 }
 
-/* "90", "90s", "15m", "24h", "7d": seconds, or -1. */
-static long long
-machine_duration(const char *s)
-{
-	char		*end;
-	long long	 v, mul = 1;
-
-	if (!isdigit((unsigned char)s[0]))
-		return (-1);
-	v = strtoll(s, &end, 10);
-	if (strcmp(end, "d") == 0)
-		mul = 86400;
-	else if (strcmp(end, "h") == 0)
-		mul = 3600;
-	else if (strcmp(end, "m") == 0)
-		mul = 60;
-	else if (strcmp(end, "s") != 0 && *end != '\0')
-		return (-1);
-	if (v <= 0 || v > 400LL * 86400 / mul)
-		return (-1);
-	return (v * mul);
-}
-
 /*
  * A new enrollment token: one use within 24 hours unless told otherwise,
  * for one name with --name.  The token (ID.SECRET.FP) is printed alone on
@@ -129,7 +106,8 @@ machine_token(int argc, char **argv)
 		if (strcmp(argv[i], "--name") == 0)
 			name = argv[++i];
 		else if (strcmp(argv[i], "--expires") == 0) {
-			if ((expires = machine_duration(argv[++i])) == -1)
+			if ((expires = cli_duration(argv[++i], 1,
+			    400LL * 86400)) == -1)
 				return (cli_usage_error("machine token",
 				    "--expires: '%s' is not a duration (N, Ns, "
 				    "Nm, Nh or Nd, at most 366 days)",
