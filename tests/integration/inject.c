@@ -14,7 +14,10 @@
  * spoof replays the live session's ANNOUNCE from another address
  * (SRCADDR, a local one) 1,650 times a second; nakall joins and NAKs
  * every block in every REPORT; overflow joins and reports a socket
- * overflow counter that keeps rising, with no loss.
+ * overflow counter that keeps rising, with no loss.  Without the PSK,
+ * forge floods the group with ANNOUNCEs of random sessions sealed with a
+ * random key, from 250 local addresses in turn (finding 4: each one costs
+ * a receiver that does not know the session a key derivation).
  *
  *   inject record GROUP:PORT FILE COUNT SECONDS
  *   inject replay GROUP:PORT FILE
@@ -22,6 +25,7 @@
  *   inject oversize GROUP:PORT LENGTH
  *   inject hellos|nakall|overflow GROUP:PORT PSK SECONDS
  *   inject spoof GROUP:PORT PSK SECONDS SRCADDR
+ *   inject forge GROUP:PORT SECONDS
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -379,6 +383,56 @@ member_main(int argc, char **argv)
 	return (2);
 }
 
+/*
+ * forge: ANNOUNCEs of the right length, each of a new random session,
+ * sealed with a key no sender has, sent from 127.0.1.1 .. 127.0.1.250 in
+ * turn (all on lo: the test's namespace owns 127.0.0.0/8), 10,000 a
+ * second.  Prints how many went out.
+ */
+static int
+forge_main(const char *group, double seconds)
+{
+	struct sockaddr_in	 g, src;
+	struct aead		*k;
+	uint8_t			 key[AEAD_KEY_LEN], body[PROTO_ANNOUNCE_LEN];
+	uint8_t			 nonce[PROTO_NONCE_LEN], dg[PROTO_MAX_DGRAM];
+	uint64_t		 session;
+	double			 until = now() + seconds;
+	ssize_t			 len;
+	long			 n = 0;
+	int			 fd[250], i;
+
+	parse(group, &g);
+	for (i = 0; i < 250; i++) {
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f000101U + (uint32_t)i);
+		if ((fd[i] = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+		    bind(fd[i], (struct sockaddr *)&src, sizeof(src)) == -1)
+			die("bind 127.0.1.x");
+	}
+	(void)crypto_random(key, sizeof(key));
+	if ((k = aead_new(key)) == NULL)
+		die("aead_new");
+	while (now() < until) {
+		(void)crypto_random(&session, sizeof(session));
+		(void)crypto_random(nonce, sizeof(nonce));
+		(void)crypto_random(body, sizeof(body));
+		len = proto_seal(k, PROTO_ANNOUNCE, session, nonce, NULL, body,
+		    sizeof(body), dg, sizeof(dg));
+		if (len > 0)
+			(void)sendto(fd[n % 250], dg, (size_t)len, 0,
+			    (struct sockaddr *)&g, sizeof(g));
+		if (++n % 100 == 0)
+			usleep(10000);
+	}
+	aead_free(k);
+	for (i = 0; i < 250; i++)
+		close(fd[i]);
+	printf("forged %ld\n", n);
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -401,6 +455,8 @@ main(int argc, char **argv)
 	    strcmp(argv[1], "overflow") == 0)) ||
 	    (argc == 6 && strcmp(argv[1], "spoof") == 0))
 		return (member_main(argc, argv));
+	if (argc == 4 && strcmp(argv[1], "forge") == 0)
+		return (forge_main(argv[2], atof(argv[3])));
 	parse(argv[2], &group);
 	srandom((unsigned)getpid());
 	out = sender(&own);

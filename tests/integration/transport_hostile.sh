@@ -8,9 +8,11 @@
 # at most 1.5 times the time it takes without the attacker: HELLOs with
 # random ids (finding 2c), the live ANNOUNCE replayed from another address
 # while the receivers join (finding 3), a member NAKing every block
-# (2a) and one reporting a rising overflow counter (2b).  Oversized ANNOUNCEs (9 KB, and 60 KB for the GRO buffer) are
-# refused by their length before anything is decrypted (review finding 1:
-# they overflowed the receiver's stack).
+# (2a) and one reporting a rising overflow counter (2b); and, without the
+# key, ANNOUNCEs of random sessions from 250 addresses while the receivers
+# join (finding 4).  Oversized ANNOUNCEs (9 KB, and 60 KB for the GRO
+# buffer) are refused by their length before anything is decrypted
+# (review finding 1: they overflowed the receiver's stack).
 . "${srcdir:-.}/tests/integration/transport_lib.sh"
 tl_init "$0" "$@"
 [ -x "$INJECT" ] || tl_fail "$INJECT: not built"
@@ -104,6 +106,20 @@ python3 -c "import sys; b, h = float(sys.argv[1]), float(sys.argv[2]);
 sys.exit(0 if h <= 1.5 * b + 0.3 else 1)" "$base" "$hit2" ||
     tl_fail "with a member NAKing all and one overflowing: ${hit2}s," \
     "alone ${base}s"
+# Without the key (finding 4): ANNOUNCEs of random sessions from 250
+# addresses, started before the receivers, which must join through them.
+"$INJECT" forge "$TL_GROUP" 4 > "$T/b3.forge.out" &
+forge=$!
+sleep 0.3
+hit3=$(tl_transfer b3)
+wait $forge
+python3 -c "import sys; b, h = float(sys.argv[1]), float(sys.argv[2]);
+sys.exit(0 if h <= 1.5 * b + 0.3 else 1)" "$base" "$hit3" ||
+    tl_fail "with forged-session ANNOUNCEs: ${hit3}s, alone ${base}s"
+n=$(tl_jq b3a.json .drops.session)
+[ "$n" -gt 0 ] || tl_fail "forge: receiver b3a counted no 'session' drop"
+echo "forge: ${hit3}s beside $(cat "$T/b3.forge.out"), b3a drops" \
+    "$(tl_jq b3a.json .drops)"
 echo "ok: honest transfer ${base}s alone, ${hit}s beside $(cat "$T/b1.hellos.out"),"\
     "$(cat "$T/b1.spoof.out"); ${hit2}s beside $(cat "$T/b2.nakall.out"),"\
     "$(cat "$T/b2.overflow.out"), sender drops $(tl_jq send.json .drops)"
