@@ -52,7 +52,7 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/fc-vmlab.XXXXXX") || exit 1
 trap 'rm -rf "$out"' EXIT
 
 # Bad usage is refused before anything is built.
-for bad in "--vms 0" "--vms x" "--cases 9" "--memory 10" "--frobnicate"; do
+for bad in "--vms 0" "--vms x" "--cases 11" "--cases 0" "--memory 10" "--frobnicate"; do
 	# shellcheck disable=SC2086
 	"$FC" bench vmlab $bad > "$out/bad.out" 2>&1
 	rc=$?
