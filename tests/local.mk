@@ -428,3 +428,7 @@ CLEANFILES += tests/browser/shots/*.png
 TESTS += tests/integration/vmlab_short.sh
 ## Its Ctrl-C check types the interrupt on a pseudo-terminal.
 EXTRA_DIST += tests/integration/vmlab_pty.py
+## Case 10's comparison with the simulator, on a real run's records.
+TESTS += tests/integration/vmlab_sim.sh
+EXTRA_DIST += tests/integration/vmlab_sim.run.json \
+	tests/integration/vmlab_sim.machines.json
