@@ -474,6 +474,7 @@ vl_teardown()
 		ip netns del "$VL_NS" 2>/dev/null
 		# The namespace's /etc/hosts (case 9's name of the server VM).
 		rm -rf "/etc/netns/$VL_NS"
+		[ "${VL_NETNS_ETC_MADE:-0}" = 1 ] && rmdir /etc/netns 2>/dev/null
 	fi
 	if [ -n "${VL_OUT:-}" ] && [ "${VL_KEEP:-0}" != 1 ]; then
 		rm -f "$VL_OUT"/vm*.qcow2 "$VL_OUT"/vm*.ga

@@ -116,6 +116,8 @@ vcs_case()
 	[ -n "${VL_SERVER_DEB:-}" ] ||
 	    vc_fail "no fleetcast-server .deb beside $VL_DEB: the image has no server" ||
 	    return 1
+	# /etc/netns itself goes at teardown too when this made it.
+	[ -d /etc/netns ] || VL_NETNS_ETC_MADE=1
 	mkdir -p "/etc/netns/$VL_NS"
 	echo "$VCS_IP fleetcastd" > "/etc/netns/$VL_NS/hosts"
 	vl_net_tap 0
