@@ -6,11 +6,12 @@
 benchdir = $(pkgdatadir)/bench
 dist_bench_SCRIPTS = bench/mcast-throughput bench/sim-scale \
 	bench/unicast-throughput bench/tls-stream.py bench/mcast-report.py \
-	bench/vmlab bench/vmlab-ga.py
+	bench/vmlab bench/vmlab-ga.py bench/vmlab-sim.py
 # bench/unicast-throughput shares its lab setup with the unicast
 # integration tests (unicast_lib.sh, installed beside it).
 dist_bench_DATA = bench/lib.sh tests/integration/unicast_lib.sh \
-	bench/vmlab-lib.sh bench/vmlab-cases.sh
+	bench/vmlab-lib.sh bench/vmlab-cases.sh bench/vmlab-server.sh \
+	bench/vmlab-sim.sh
 
 labdir = $(pkgdatadir)/lab
 dist_lab_SCRIPTS = tests/lab/lab.sh tests/lab/mcast-probe.py

@@ -13,7 +13,10 @@ else
 	VC_BOOT=360
 fi
 VC_ORDER=/var/lib/fcvm-order	# where the lab's packages write "ID boot-id"
-VC_NM=$((VL_VMS < 3 ? VL_VMS : 3))	# machines cases 3-8 use
+VC_NM=$((VL_VMS < 3 ? VL_VMS : 3))	# machines cases 3-10 use
+# The CLI the helpers below talk through: the lab's server (vl_fc), or
+# case 9's server VM.
+VC_CLI=vl_fc
 
 vc_fail()
 {
@@ -41,12 +44,12 @@ print("null" if d is None else d)
 
 vc_mfield()
 {
-	vl_fc machine show "$1" --json 2>/dev/null | vc_json "$2"
+	"$VC_CLI" machine show "$1" --json 2>/dev/null | vc_json "$2"
 }
 
 vc_fact()
 {
-	vl_fc machine show "$1" --json 2>/dev/null | vc_json facts "$2"
+	"$VC_CLI" machine show "$1" --json 2>/dev/null | vc_json facts "$2"
 }
 
 # vc_boot_note I: remember VM I's boot id as the server has it now.
@@ -112,7 +115,7 @@ EOF
 	"$VL_FC" package build --dir "$d" --exec setup.sh --id "$id" \
 	    --sign-key "$VL_OUT/sign.key" -o "$VL_OUT/work/$id.fcpkg" "$@" \
 	    > "$VL_OUT/work/$id.build.log" 2>&1 || return 1
-	vl_fc package add "$VL_OUT/work/$id.fcpkg" >/dev/null
+	"$VC_CLI" package add "$VL_OUT/work/$id.fcpkg" >/dev/null
 }
 
 # vc_run SCENARIO I...: start a run on vmI..., print its id.
@@ -122,14 +125,14 @@ vc_run()
 	shift
 	# The machine names are vm1..vm32: no quoting needed when split.
 	# shellcheck disable=SC2046
-	vl_fc scenario run "$sc" $(printf -- '--machine vm%s ' "$@") \
+	"$VC_CLI" scenario run "$sc" $(printf -- '--machine vm%s ' "$@") \
 	    2>>"$VL_OUT/cli.log" > "$VL_OUT/work/run.out" || return 1
 	tail -n 1 "$VL_OUT/work/run.out"
 }
 
 vc_mstate()
 {
-	vl_fc run show "$1" --json 2>/dev/null | python3 -c '
+	"$VC_CLI" run show "$1" --json 2>/dev/null | python3 -c '
 import json, sys
 try:
     d = json.load(sys.stdin)

@@ -18,7 +18,7 @@ VL_SERVER_IP=$VL_NET.1
 VL_CONTROL_PORT=56022
 VL_API=http://127.0.0.1:56080
 # Bump when the image's lab files below change: it is part of the cache key.
-VL_IMAGE_REV=2
+VL_IMAGE_REV=4
 
 vl_log()
 {
@@ -82,7 +82,11 @@ vl_deb_key()
 # configuration comes from the kernel command line of each VM
 # (fleetcast.server=, fleetcast.token=, fleetcast.keys=), written by a
 # oneshot unit before fleetcast-agent.service at every boot, so one cached
-# image serves every lab run and every server.
+# image serves every lab run and every server.  The image holds the
+# fleetcast-server package too (when it was built): with
+# fleetcast.role=server the same unit writes fleetcastd.conf instead, and
+# the kernel command line masks the unit a machine is not for (see
+# vl_vm_start).
 vl_lab_files()
 {
 	local r=$1
@@ -92,19 +96,38 @@ vl_lab_files()
 #!/bin/sh
 # fleetcast VM lab: the agent's configuration from the kernel command line.
 set -e
-server= token= keys=
+server= token= keys= role=agent
 for w in $(cat /proc/cmdline); do
 	case $w in
+	fleetcast.role=*) role=${w#*=} ;;
 	fleetcast.server=*) server=${w#*=} ;;
 	fleetcast.token=*) token=${w#*=} ;;
 	fleetcast.keys=*) keys=${w#*=} ;;
 	esac
 done
-[ -n "$server" ] || { echo "no fleetcast.server= on the command line"; exit 0; }
 umask 077
 mkdir -p /etc/fleetcast
-echo "$keys" | base64 -d > /etc/fleetcast/trusted_keys.pub.tmp
-mv /etc/fleetcast/trusted_keys.pub.tmp /etc/fleetcast/trusted_keys.pub
+if [ -n "$keys" ]; then
+	echo "$keys" | base64 -d > /etc/fleetcast/trusted_keys.pub.tmp
+	mv /etc/fleetcast/trusted_keys.pub.tmp /etc/fleetcast/trusted_keys.pub
+fi
+if [ "$role" = server ]; then
+	# The server VM: what an admin edits in the shipped fleetcastd.conf.
+	# The API leaves the machine, so it is TLS with the server CA's
+	# certificate (it names fleetcastd).
+	cat > /etc/fleetcast/fleetcastd.conf.tmp <<CONF
+# written at boot by /usr/local/sbin/fleetcast-vmlab-config
+state_dir = /var/lib/fleetcast
+control_listen = 0.0.0.0:56022
+api_listen = 0.0.0.0:56080
+api_tls = ca
+interface = eth0
+trusted_keys = /etc/fleetcast/trusted_keys.pub
+CONF
+	mv /etc/fleetcast/fleetcastd.conf.tmp /etc/fleetcast/fleetcastd.conf
+	exit 0
+fi
+[ -n "$server" ] || { echo "no fleetcast.server= on the command line"; exit 0; }
 cat > /etc/fleetcast/fleetcast-agent.conf.tmp <<CONF
 # written at boot by /usr/local/sbin/fleetcast-vmlab-config
 server = $server
@@ -127,15 +150,21 @@ EOF
 Description=fleetcast VM lab: agent configuration from the kernel command line
 DefaultDependencies=no
 After=local-fs.target
-Before=fleetcast-agent.service
+Before=fleetcast-agent.service fleetcastd.service
 
 [Service]
 Type=oneshot
+# Once a boot: a later start of the agent (case 9 points it at another
+# server by hand) must not write the command line's server back.
+RemainAfterExit=yes
 ExecStart=/usr/local/sbin/fleetcast-vmlab-config
 EOF
 	mkdir -p "$r/etc/systemd/system/fleetcast-agent.service.wants"
 	ln -sf ../fleetcast-vmlab-config.service \
 	    "$r/etc/systemd/system/fleetcast-agent.service.wants/"
+	mkdir -p "$r/etc/systemd/system/fleetcastd.service.wants"
+	ln -sf ../fleetcast-vmlab-config.service \
+	    "$r/etc/systemd/system/fleetcastd.service.wants/"
 	# Nothing at boot that is not the test: no apt runs, no scrubbing.
 	local t
 	for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
@@ -157,17 +186,19 @@ EOF
 	    vl_die "enabling systemd-networkd in the image"
 }
 
-# vl_image CACHE DEB: make sure the image for DEB is in CACHE; sets
-# VL_IMG (raw root file system), VL_KERNEL, VL_INITRD, VL_IMAGE_KEY.
-# The base (a mmdebstrap tarball) is keyed by the suite and package list;
-# the image by the base and the agent package's content.
+# vl_image CACHE DEB [SERVER-DEB]: make sure the image for DEB (and the
+# fleetcast-server SERVER-DEB, when given) is in CACHE; sets VL_IMG (raw
+# root file system), VL_KERNEL, VL_INITRD, VL_IMAGE_KEY.  The base (a
+# mmdebstrap tarball) is keyed by the suite and package list; the image by
+# the base and the packages' content.
 vl_image()
 {
-	local cache=$1 deb=$2 deps basekey key base dir t0
+	local cache=$1 deb=$2 sdeb=${3:-} deps basekey key base dir t0 d
 	vl_need mmdebstrap mmdebstrap
 	vl_need mkfs.ext4 e2fsprogs
 	mkdir -p "$cache"
-	deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
+	deps=$(for d in "$deb" $sdeb; do dpkg-deb -f "$d" Depends; echo ,; done |
+	    tr ',' '\n' |
 	    sed -e 's/(.*)//' -e 's/|.*//' -e 's/[[:space:]]//g' |
 	    grep -v '^$' | sort -u | tr '\n' ',')
 	basekey=$(echo "$VL_SUITE $VL_MIRROR $VL_INCLUDE,$deps" | sha256sum |
@@ -183,8 +214,8 @@ vl_image()
 		mv "$base.tmp" "$base"
 		vl_log "base built in $((SECONDS - t0)) s"
 	fi
-	key=$(echo "$basekey $(vl_deb_key "$deb") $VL_IMAGE_REV" | sha256sum |
-	    cut -c1-16)
+	key=$(echo "$basekey $(vl_deb_key "$deb") ${sdeb:+$(vl_deb_key "$sdeb")}" \
+	    "$VL_IMAGE_REV" | sha256sum | cut -c1-16)
 	VL_IMAGE_KEY=$key
 	dir=$cache/image-$key
 	if [ ! -s "$dir/root.raw" ]; then
@@ -194,10 +225,13 @@ vl_image()
 		mkdir -p "$dir.tmp/root"
 		tar -C "$dir.tmp/root" -xf "$base" || vl_die "unpacking $base"
 		cp "$deb" "$dir.tmp/root/tmp/agent.deb"
+		[ -z "$sdeb" ] || cp "$sdeb" "$dir.tmp/root/tmp/server.deb"
+		# As an admin installs them: the postinsts enable both units
+		# (the machine's command line masks one, vl_vm_start).
 		chroot "$dir.tmp/root" dpkg -i /tmp/agent.deb \
-		    > "$dir.tmp/dpkg.log" 2>&1 ||
-		    vl_die "installing the agent in the image ($dir.tmp/dpkg.log)"
-		rm -f "$dir.tmp/root/tmp/agent.deb"
+		    ${sdeb:+/tmp/server.deb} > "$dir.tmp/dpkg.log" 2>&1 ||
+		    vl_die "installing the packages in the image ($dir.tmp/dpkg.log)"
+		rm -f "$dir.tmp/root/tmp/agent.deb" "$dir.tmp/root/tmp/server.deb"
 		vl_lab_files "$dir.tmp/root"
 		chroot "$dir.tmp/root" dpkg-query -W > "$dir.tmp/versions"
 		cp "$dir.tmp/root"/boot/vmlinuz-* "$dir.tmp/vmlinuz"
@@ -270,10 +304,16 @@ vl_net_up()
 	ip -n "$ns" addr add "$VL_SERVER_IP/24" dev fcbr0 &&
 	ip -n "$ns" link set fcbr0 up || vl_die "bridge in $ns"
 	for ((i = 1; i <= n; i++)); do
-		ip -n "$ns" tuntap add dev "fctap$i" mode tap &&
-		ip -n "$ns" link set "fctap$i" master fcbr0 &&
-		ip -n "$ns" link set "fctap$i" up || vl_die "tap fctap$i"
+		vl_net_tap "$i"
 	done
+}
+
+# vl_net_tap I: VM I's tap fctapI on the bridge.
+vl_net_tap()
+{
+	ip -n "$VL_NS" tuntap add dev "fctap$1" mode tap &&
+	ip -n "$VL_NS" link set "fctap$1" master fcbr0 &&
+	ip -n "$VL_NS" link set "fctap$1" up || vl_die "tap fctap$1"
 }
 
 # vl_fc ARGS...: the CLI against the lab's server.
@@ -306,11 +346,22 @@ vl_server_start()
 
 # ---- the machines -------------------------------------------------------
 
+# vl_vm_name I: vmI; 0 is the server VM (vmsrv, case 9).
+vl_vm_name()
+{
+	if [ "$1" = 0 ]; then echo vmsrv; else echo "vm$1"; fi
+}
+
 # vl_vm_start I: boot VM I (vmI) from its overlay, made on its first start
-# only, so that a restart keeps the machine's disk.
+# only, so that a restart keeps the machine's disk.  VM 0 is vmsrv, which
+# runs the fleetcast-server package's fleetcastd.service instead of the
+# agent; the agents' machines mask fleetcastd.service (both are enabled
+# in the image, as their postinsts leave them).
 vl_vm_start()
 {
-	local i=$1 name=vm$1 ov=$VL_OUT/vm$1.qcow2 accel cmdline
+	local i=$1 name ov accel cmdline
+	name=$(vl_vm_name "$i")
+	ov=$VL_OUT/$name.qcow2
 	if [ ! -f "$ov" ]; then
 		qemu-img create -q -f qcow2 -b "$VL_IMG" -F raw "$ov" ||
 		    vl_die "qemu-img create $ov"
@@ -324,9 +375,15 @@ vl_vm_start()
 	cmdline="$cmdline systemd.hostname=$name"
 	cmdline="$cmdline ip=$VL_NET.$((10 + i))::$VL_SERVER_IP:255.255.255.0::eth0:off"
 	cmdline="$cmdline systemd.journald.forward_to_console=1"
-	cmdline="$cmdline fleetcast.server=$VL_SERVER_IP:$VL_CONTROL_PORT"
-	cmdline="$cmdline fleetcast.token=$(cat "$VL_OUT/srv/enroll.token")"
 	cmdline="$cmdline fleetcast.keys=$(base64 -w0 < "$VL_OUT/sign.pub")"
+	if [ "$i" = 0 ]; then
+		cmdline="$cmdline fleetcast.role=server"
+		cmdline="$cmdline systemd.mask=fleetcast-agent.service"
+	else
+		cmdline="$cmdline fleetcast.server=$VL_SERVER_IP:$VL_CONTROL_PORT"
+		cmdline="$cmdline fleetcast.token=$(cat "$VL_OUT/srv/enroll.token")"
+		cmdline="$cmdline systemd.mask=fleetcastd.service"
+	fi
 	echo "==== start $(date -u +%FT%TZ)" >> "$VL_OUT/$name.console"
 	# shellcheck disable=SC2086
 	ip netns exec "$VL_NS" qemu-system-x86_64 -name "$name" $accel \
@@ -383,7 +440,8 @@ vl_ga()
 		t=$2
 		shift 2
 	fi
-	"$VL_HERE/vmlab-ga.py" "$VL_OUT/vm$i.ga" --timeout "$t" -- "$@"
+	"$VL_HERE/vmlab-ga.py" "$VL_OUT/$(vl_vm_name "$i").ga" --timeout "$t" \
+	    -- "$@"
 }
 
 # vl_ga_wait I SECONDS: until VM I's guest agent answers.
@@ -391,7 +449,7 @@ vl_ga_wait()
 {
 	local i=$1 end=$((SECONDS + $2))
 	while [ $SECONDS -lt $end ]; do
-		"$VL_HERE/vmlab-ga.py" "$VL_OUT/vm$i.ga" --timeout 3 --ping \
+		"$VL_HERE/vmlab-ga.py" "$VL_OUT/$(vl_vm_name "$i").ga" --timeout 3 --ping \
 		    2>/dev/null && return 0
 		vl_vm_running "$i" || return 1
 		sleep 1
@@ -405,14 +463,19 @@ vl_teardown()
 {
 	local i
 	trap - EXIT INT TERM HUP
-	for ((i = 1; i <= ${VL_VMS:-0}; i++)); do
+	for ((i = 0; i <= ${VL_VMS:-0}; i++)); do
 		vl_vm_stop "$i"
 	done
 	if [ -n "${VL_SERVER_PID:-}" ]; then
 		kill -TERM "$VL_SERVER_PID" 2>/dev/null
 		wait "$VL_SERVER_PID" 2>/dev/null
 	fi
-	[ -n "${VL_NS:-}" ] && ip netns del "$VL_NS" 2>/dev/null
+	if [ -n "${VL_NS:-}" ]; then
+		ip netns del "$VL_NS" 2>/dev/null
+		# The namespace's /etc/hosts (case 9's name of the server VM).
+		rm -rf "/etc/netns/$VL_NS"
+		[ "${VL_NETNS_ETC_MADE:-0}" = 1 ] && rmdir /etc/netns 2>/dev/null
+	fi
 	if [ -n "${VL_OUT:-}" ] && [ "${VL_KEEP:-0}" != 1 ]; then
 		rm -f "$VL_OUT"/vm*.qcow2 "$VL_OUT"/vm*.ga
 		rm -rf "$VL_OUT/src"

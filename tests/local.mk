@@ -426,3 +426,9 @@ CLEANFILES += tests/browser/shots/*.png
 ## Real virtual machines (issue 13): the short form of `fleetcast bench
 ## vmlab`, 3 QEMU machines with the agent .deb of this tree, cases 1-3, 5.
 TESTS += tests/integration/vmlab_short.sh
+## Its Ctrl-C check types the interrupt on a pseudo-terminal.
+EXTRA_DIST += tests/integration/vmlab_pty.py
+## Case 10's comparison with the simulator, on a real run's records.
+TESTS += tests/integration/vmlab_sim.sh
+EXTRA_DIST += tests/integration/vmlab_sim.run.json \
+	tests/integration/vmlab_sim.machines.json
