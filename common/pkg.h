@@ -138,6 +138,7 @@ int	 pkg_field_check_text(const char *, const char *, size_t, int, char *,
 	    size_t);
 int	 pkg_field_check_relpath(const char *, const char *, char *, size_t);
 int	 pkg_field_check_symlink(const char *, const char *, char *, size_t);
+int	 pkg_field_all_zero(const uint8_t *, size_t);
 int	 pkg_field_date_valid(int, int, int);
 int	 pkg_field_parse_date(const char *, const char *, struct pkg_manifest *,
 	    char *, size_t);

@@ -70,12 +70,6 @@ pkg_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	return (0);
 }
 
-static int
-pkg_all_zero(const uint8_t *p, size_t len)
-{
-	return (len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
-}
-
 /* libarchive's output: hash everything, write it, skip zero blocks. */
 static la_ssize_t
 pkg_build_write(struct archive *a, void *arg, const void *buf, size_t len)
@@ -83,7 +77,7 @@ pkg_build_write(struct archive *a, void *arg, const void *buf, size_t len)
 	struct pkg_builder	*b = arg;
 
 	sha256_update(b->hash, buf, len);
-	if (!pkg_all_zero(buf, len) &&
+	if (!pkg_field_all_zero(buf, len) &&
 	    pkg_pwrite_all(b->fd, buf, len, b->base + (off_t)b->written) == -1) {
 		archive_set_error(a, errno, "writing the package: %s",
 		    strerror(errno));

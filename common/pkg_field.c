@@ -429,3 +429,10 @@ pkg_field_list_free(struct pkg_list *l)
 	l->v = NULL;
 	l->n = 0;
 }
+
+/* Is the block all zero bytes (a hole to leave, not data to write)? */
+int
+pkg_field_all_zero(const uint8_t *p, size_t len)
+{
+	return (len > 0 && p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}

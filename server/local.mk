@@ -22,6 +22,7 @@ server_fleetcastd_SOURCES = \
 	server/console.c server/console.h \
 	server/metrics.c server/metrics.h \
 	server/runs.c \
+	server/runs_batch.c server/runs_batch.h \
 	server/scenario.c \
 	server/segment.c \
 	server/xfer.c \

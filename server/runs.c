@@ -31,6 +31,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "runs_batch.h"
 #include "sched.h"
 #include "server.h"
 #include "vis.h"
@@ -70,6 +71,7 @@ struct runs {
 	struct run_list		 list;
 	struct segment		 seg;		/* who hears the group */
 	struct xfer_ctx		*xfers;		/* the runs' transfers */
+	struct runs_batch	*reports;	/* one commit per loop pass */
 };
 
 static void	runs_rearm(struct runs *);
@@ -883,6 +885,8 @@ runs_machine_online(struct runs *rs, const char *name)
 	struct sched_target	*t;
 	size_t			 idx;
 
+	/* What the machine reported before it came back comes first. */
+	runs_batch_flush(rs->reports);
 	run_machine(rs, name);
 	TAILQ_FOREACH(r, &rs->list, entry) {
 		if (r->finished || r->sr == NULL)
@@ -900,6 +904,7 @@ runs_machine_offline(struct runs *rs, const char *name)
 	struct run		*r;
 	struct sched_target	*t;
 
+	runs_batch_flush(rs->reports);
 	/*
 	 * Nothing is failed here: an agent that reconnects (M3) carries on
 	 * and reports; one that lost its work reports interrupted itself.
@@ -993,8 +998,9 @@ report_stored(struct runs *rs, const char *name, const struct ctl_msg *m)
 }
 
 static void
-runs_report_clean(struct runs *rs, const char *name, const struct ctl_msg *m)
+runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 {
+	struct runs		*rs = arg;
 	struct run		*r;
 	struct sched_target	*t;
 	uint64_t		 bytes, now = server_now_ms();
@@ -1066,7 +1072,9 @@ runs_report_clean(struct runs *rs, const char *name, const struct ctl_msg *m)
  * A report from an agent.  Its message and output are the agent's words:
  * escaped here, once, before anything logs or stores them (vis.h), so
  * that an agent cannot forge log lines or send escape sequences to the
- * terminal of an admin reading `fleetcast run show`.
+ * terminal of an admin reading `fleetcast run show`.  It is handled with
+ * the others that arrived in the same pass of the loop, in one
+ * transaction (runs_batch.c).
  */
 void
 runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
@@ -1075,9 +1083,7 @@ runs_report(struct runs *rs, const char *name, const struct ctl_msg *m)
 
 	clean.u.report.message = vis_strdup(m->u.report.message, 0);
 	clean.u.report.output = vis_strdup(m->u.report.output, VIS_KEEP_NL);
-	runs_report_clean(rs, name, &clean);
-	free(clean.u.report.message);
-	free(clean.u.report.output);
+	runs_batch_add(rs->reports, name, &clean);
 }
 
 /*
@@ -1176,9 +1182,12 @@ int
 runs_control(struct runs *rs, uint64_t id, int cancel, char *err,
     size_t errlen, int *status)
 {
-	struct run	*r = run_find(rs, id);
+	struct run	*r;
 	json_t		*j;
 
+	/* The admin acts on what the machines reported until now. */
+	runs_batch_flush(rs->reports);
+	r = run_find(rs, id);
 	if (r == NULL || r->finished || r->sr == NULL) {
 		/* Say which: no such run, finished, or closed by a restart. */
 		j = db_runs_json(rs->srv->db, (int64_t)id);
@@ -1331,6 +1340,7 @@ runs_new(struct server *srv, char *err, size_t errlen)
 	rs->gc = event_new(srv->base, -1, 0, runs_gc_cb, rs);
 	xc.ifindex = rs->seg.ifindex;
 	rs->xfers = xfer_ctx_new(srv->base, &xc, &xcb, rs);
+	rs->reports = runs_batch_new(srv->base, srv->db, runs_report_clean, rs);
 	return (rs);
 }
 
@@ -1341,6 +1351,7 @@ runs_free(struct runs *rs)
 
 	if (rs == NULL)
 		return;
+	runs_batch_free(rs->reports);
 	while ((r = TAILQ_FIRST(&rs->list)) != NULL) {
 		TAILQ_REMOVE(&rs->list, r, entry);
 		run_free(r);

@@ -248,6 +248,61 @@ test_roundtrip(void)
 	unlink(unit_path("rt2.fcpkg"));
 }
 
+/*
+ * Zero pages are left as holes at extraction (pkg_read.c writes the
+ * others in runs): files ending in zeros, with zeros inside at offsets
+ * that are not page-aligned, across the 256 KiB read buffer, and all
+ * zeros, come back with their exact sizes and bytes.
+ */
+static void
+test_zero_pages(void)
+{
+	struct pkg	*p;
+	uint8_t		*buf;
+	size_t		 i;
+	int		 comp;
+	static const char *const names[] = { "tail", "mid", "zeros", "big" };
+	char		 a[256], b[256];
+
+	pkg_remove_tree(unit_path("zsrc"));
+	CU_ASSERT_FATAL(mkdir(unit_path("zsrc"), 0755) == 0);
+	put_file("zsrc/setup.sh", "#!/bin/sh\n", 0755);
+	buf = xcalloc(1, 700 * 1024);
+	memset(buf, 'a', 5000);
+	write_bytes(unit_path("zsrc/tail"), buf, 5000 + 3 * 4096);
+	memset(buf, 0, 700 * 1024);
+	memset(buf, 'b', 2 * 4096);
+	memset(buf + 6 * 4096, 'c', 100);
+	write_bytes(unit_path("zsrc/mid"), buf, 6 * 4096 + 100);
+	memset(buf, 0, 700 * 1024);
+	write_bytes(unit_path("zsrc/zeros"), buf, 10000);
+	for (i = 0; i < 700 * 1024; i++)
+		buf[i] = (uint8_t)(i % 251 + 1);
+	memset(buf + 300001, 0, 10000);
+	memset(buf + 262144 - 5000, 0, 9000);
+	buf[700 * 1024 - 7] = 0;
+	write_bytes(unit_path("zsrc/big"), buf, 700 * 1024 - 3);
+	free(buf);
+	for (comp = 0; comp < 2; comp++) {
+		pkg_remove_tree(unit_path("zout"));
+		CU_ASSERT_FATAL(build("zsrc", "setup.sh", "z.fcpkg",
+		    comp ? PKG_COMPRESS_ZSTD : PKG_COMPRESS_NONE) == 0);
+		CU_ASSERT_FATAL(pkg_open(&p, unit_path("z.fcpkg"),
+		    (const uint8_t (*)[ED25519_PUB_LEN])pk, 1, 0, err,
+		    sizeof(err)) == 0);
+		CU_ASSERT_FATAL(pkg_extract(p, unit_path("zout"), err,
+		    sizeof(err)) == 0);
+		pkg_close(p);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(a, sizeof(a), "zsrc/%s", names[i]);
+			snprintf(b, sizeof(b), "zout/%s", names[i]);
+			same_file(unit_path(a), unit_path(b));
+		}
+	}
+	pkg_remove_tree(unit_path("zout"));
+	pkg_remove_tree(unit_path("zsrc"));
+}
+
 /* Long (pax) and non-ASCII names survive the round trip. */
 static void
 test_long_names(void)
@@ -807,6 +862,7 @@ test_psk(void)
 static CU_TestInfo tests[] = {
 	{ "build, verify, extract round trip", test_roundtrip },
 	{ "long and non-ASCII names", test_long_names },
+	{ "zero pages: holes, exact sizes and bytes", test_zero_pages },
 	{ "every flipped byte and truncation refused", test_tamper },
 	{ "file changed after verification", test_changed_after_verify },
 	{ "unsafe folders refused at build", test_build_unsafe },
