@@ -91,6 +91,9 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
+	int			 a_set;		/* a_bytes, a_us: set */
+	uint64_t		 a_bytes;	/* its rx_bytes at the anchor */
+	uint32_t		 a_us;		/* its rx_us then */
 	int			 member;	/* s->mem index, -1: PSK mode */
 	struct aead		*ka;		/* our ACKs to it */
 	double			 fb_tokens;	/* feedback rate bucket */
@@ -206,6 +209,9 @@ struct xsend {
 	uint16_t		 loss_floor;	/* loss that is not congestion */
 	double			 loss_slow;	/* slow average of the loss */
 	double			 loss_dev;	/* its mean deviation */
+	int			 floor_judged;	/* a cut has shown the floor */
+	double			 g_dlv;		/* the group's delivered rate */
+	uint64_t		 probe_ms;	/* last probe above the ceiling */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */

@@ -86,23 +86,47 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 }
 
 /*
- * What reached a receiver per second of our clock (dpk packets since
- * p->rx_ms), while the first pass runs (repairs alone are too few to say
- * what the path carries): the largest over XS_DLV_WIN_MS, a path's
+ * What reaches a receiver per second, on its own clock (REPORT's rx_bytes
+ * and rx_us: every group datagram it read), over spans of at least
+ * XS_DLV_SPAN_US, while the first pass runs (repairs alone are too few to
+ * say what the path carries): the largest over XS_DLV_WIN_MS, a path's
  * capacity being what it carried at best, not at a moment of cross
- * traffic.
+ * traffic.  The receiver's clock, not ours: REPORTs queue behind the
+ * stream and arrive in bunches, which made a per-report sample on our
+ * clock swing by half.  The span keeps a catch-up after a descheduled
+ * moment (a socket buffer read out at once) from passing for capacity.
+ * Random loss is divided out (the floor): a lossy receiver's path is as
+ * fast as the others'; only what is lost beyond that is the path's
+ * limit.
  */
-static void
-xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
-    uint64_t now)
-{
-	double	d;
+#define XS_DLV_SPAN_US		60000
 
-	if (s->state != XS_SENDING || s->n_packets == 0 ||
-	    now < p->rx_ms + 20)
+static void
+xs_rate_delivered(struct xsend *s, struct xs_peer *p,
+    const struct proto_report *r, uint64_t now)
+{
+	uint32_t	dus;
+	double		d, fl;
+
+	if (!p->a_set || r->rx_bytes < p->a_bytes ||
+	    (dus = r->rx_us - p->a_us) > 2000000) {
+		p->a_set = 1;	/* first, restarted or stale: anchor again */
+		p->a_bytes = r->rx_bytes;
+		p->a_us = r->rx_us;
 		return;
-	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
-	    (double)(now - p->rx_ms);
+	}
+	if (dus < XS_DLV_SPAN_US)
+		return;
+	d = (double)(r->rx_bytes - p->a_bytes) * 1e6 / (double)dus;
+	p->a_bytes = r->rx_bytes;
+	p->a_us = r->rx_us;
+	if (s->state != XS_SENDING)
+		return;
+	fl = !s->floor_judged || s->loss_floor == XS_LOSS_UNKNOWN ? 0 :
+	    s->loss_floor / 1000.0;
+	if (fl > XS_STEADY_MAX_PM / 1000.0)
+		fl = XS_STEADY_MAX_PM / 1000.0;
+	d /= 1.0 - fl;
 	if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
 		p->dlv = d;
 		p->dlv_ms = now;
@@ -134,7 +158,6 @@ xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 		p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss +
 		    0.3 * inst;
 		p->iloss_ms = now;
-		xs_rate_delivered(s, p, dpk, now);
 	}
 	p->rx_ok = 1;
 	p->rx_pk = pk;
@@ -202,6 +225,8 @@ xs_rate_report(struct xsend *s, struct xs_peer *p,
 	xs_rate_drain(s, p, r->rx_hw_seq);
 	s->have_rx = 1;
 	xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
+	if (p->state == XSP_RECEIVING)
+		xs_rate_delivered(s, p, r, now);
 	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
 }
 
@@ -302,18 +327,35 @@ xs_rate_burst(const struct xsend *s, uint64_t now_us)
 
 /*
  * The factor of one upward probe: geometric from the start, gentler once
- * the receivers set the pace, and slow near a bottleneck found earlier
- * (the ceiling), which is forgotten once the rate passes it by far
- * without loss: the path got faster.
+ * the receivers set the pace.  Near a bottleneck found earlier (the
+ * ceiling: what the slowest receiver was delivered when the loss rose)
+ * the rate goes to XS_CRUISE of it and sits there: the bottleneck's queue
+ * stays short and nothing is lost.  Once every XS_PROBE_MS it tries
+ * XS_PROBE_GAIN more, for one step: a queue takes that much, and if no
+ * loss follows (the next probe comes only while the loss is not rising)
+ * the path got faster and the ceiling moves up with it.
  */
+#define XS_CRUISE		0.98
+#define XS_PROBE_MS		1000
+#define XS_PROBE_GAIN		1.05
+
 static double
-xs_rate_probe(struct xsend *s)
+xs_rate_probe(struct xsend *s, uint64_t now)
 {
-	if (s->ceiling > 0 && s->rate > s->ceiling * 1.25)
-		s->ceiling = 0;
-	if (s->ceiling > 0 && s->rate >= s->ceiling * 0.97)
-		return (1.005);
-	return (s->slow_start ? 1.25 : 1.1);
+	double	f = s->slow_start ? 1.25 : 1.1, target;
+
+	if (s->ceiling <= 0)
+		return (f);
+	target = s->ceiling * XS_CRUISE;
+	if (s->rate * f <= target)
+		return (f);
+	if (s->rate < target)
+		return (target / s->rate);
+	if (now - s->probe_ms < XS_PROBE_MS)
+		return (1.0);
+	s->probe_ms = now;
+	s->ceiling *= XS_PROBE_GAIN;
+	return (XS_PROBE_GAIN);
 }
 
 /*
@@ -393,7 +435,15 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	s->ceiling = (sent < s->rate ? sent : s->rate) * (1.0 -
 	    (double)(worst > s->loss_floor ? worst - s->loss_floor : 0) /
 	    1000.0);
+	/*
+	 * What the slowest receiver was delivered is the bottleneck's rate
+	 * itself (xs_rate_delivered), where what we sent less the loss
+	 * guesses it from averages that lag the rate.
+	 */
+	if (s->g_dlv > 0 && s->g_dlv < s->ceiling)
+		s->ceiling = s->g_dlv;
 	s->rate = s->ceiling * 0.95;
+	s->probe_ms = now;
 	s->slow_start = 0;
 	s->last_decrease = now;
 	s->cut_loss = worst;
@@ -452,8 +502,14 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		congest = XS_CONGEST_PM;
 	if (congest > 3 * XS_CONGEST_PM)
 		congest = 3 * XS_CONGEST_PM;	/* a run-away loss still cuts */
+	/*
+	 * No history yet: in slow start the stream began without loss, so
+	 * a loss that appears as the rate grows is a rise (waiting for 8
+	 * steps of history let a start overrun a switch port until a fifth
+	 * was lost); later, no rise.
+	 */
 	if (old == XS_LOSS_UNKNOWN)
-		old = worst;
+		old = s->slow_start ? 0 : worst;
 	rising = worst >= old + congest / 2;
 	if (s->cut_at == 0) {
 		if (!((rising && worst >= s->loss_floor + congest) ||
@@ -499,6 +555,7 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		xs_rate_cut(s, now, (uint16_t)judged, sent);
 		return (1);
 	}
+	s->floor_judged = 1;
 	if (judged <= s->cut_floor + (s->cut_loss - s->cut_floor) / 3 + 10) {
 		if (judged < s->loss_floor)
 			s->loss_floor = (uint16_t)judged;
@@ -718,6 +775,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	 */
 	if (s->conf.eject_ms > 0 && nloss >= 2)
 		worst = worst2;
+	s->g_dlv = s->conf.eject_ms > 0 && dlv2 > 0 ? dlv2 : dlv;
 	if (nloss == 0)
 		worst = XS_LOSS_UNKNOWN;
 	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
@@ -762,32 +820,40 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		if (lag < XS_LAG_TARGET / 2) {
 			if ((s->state == XS_SENDING ||
 			    xs_repair_pending(s) > 0) && worst <= old)
-				s->rate *= xs_rate_probe(s);
+				s->rate *= xs_rate_probe(s, now);
 		} else {
 			s->slow_start = 0;
 			s->rate = 0.5 * s->rate + 0.5 * want;
+			/*
+			 * A receiver's backlog counts what was lost on the
+			 * way as worked through: behind a bottleneck it
+			 * would steer the rate over the ceiling again.
+			 */
+			if (s->ceiling > 0 && s->rate > s->ceiling * XS_CRUISE)
+				s->rate = s->ceiling * XS_CRUISE;
 		}
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
-		s->rate *= xs_rate_probe(s);
+		s->rate *= xs_rate_probe(s, now);
 	/*
 	 * While receivers lose something, at most twice what the slowest
 	 * (the second slowest in a group that refuses stragglers) was
 	 * delivered at best lately: behind a bottleneck that drops silently
 	 * the rate overshoots it at most twice over before its loss cuts
 	 * it, where probes would push it on to the ceiling (TFMCC's bound on
-	 * slow start).  Without loss there is no overshoot to bound, and the
-	 * bound would only slow the start.  The bound is on what we really
-	 * send: a sender held back by its CPU sends far below its rate, and
+	 * slow start); in slow start always, where the rate doubles faster
+	 * than a deep queue on the way lets its loss be seen.  The bound is
+	 * on what we really send: a sender held back by its CPU sends far
+	 * below its rate, and
 	 * cutting the rate to twice a lossy link's delivery then made the
 	 * pacing, not the CPU, the limit (issue #17: 5% random loss cost a
 	 * lone receiver a third of its rate).
 	 */
 	if (s->conf.eject_ms > 0 && dlv2 > 0)
 		dlv = dlv2;
-	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
-	    worst >= XS_DLV_LOSS_PM && s->rate > XS_DLV_GAIN * dlv &&
-	    sent > XS_DLV_GAIN * dlv) {
+	if (s->state == XS_SENDING && dlv > 0 && ((worst != XS_LOSS_UNKNOWN &&
+	    worst >= XS_DLV_LOSS_PM) || s->slow_start) &&
+	    s->rate > XS_DLV_GAIN * dlv && sent > XS_DLV_GAIN * dlv) {
 		s->rate = XS_DLV_GAIN * dlv;
 		s->n_cut_dlv++;
 	}
