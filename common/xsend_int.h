@@ -91,6 +91,7 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
+	double			 dlv_now;	/* its latest delivery sample */
 	int			 a_set;		/* a_bytes, a_us: set */
 	uint64_t		 a_bytes;	/* its rx_bytes at the anchor */
 	uint32_t		 a_us;		/* its rx_us then */
@@ -211,7 +212,10 @@ struct xsend {
 	double			 loss_dev;	/* its mean deviation */
 	int			 floor_judged;	/* a cut has shown the floor */
 	double			 g_dlv;		/* the group's delivered rate */
+	double			 g_dlv_now;	/* ... its latest samples */
 	uint64_t		 probe_ms;	/* last probe above the ceiling */
+	double			 probe_ceil;	/* the ceiling then */
+	double			 probe_gain;	/* its gain */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */

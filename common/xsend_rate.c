@@ -18,12 +18,13 @@
 #include "udp.h"
 #include "xsend_int.h"
 
-#define XS_RATE_START		(128.0 * 1024 * 1024)
+#define XS_RATE_START		(32.0 * 1024 * 1024)	/* under a 300 Mbit/s port */
 #define XS_RATE_MIN		(256.0 * 1024)
 #define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
 #define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
 #define XS_LAG_TAU		0.1			/* s to get there */
+#define XS_FULL_LAG		(2 * 1024 * 1024)	/* a queue on the way */
 #define XS_CONGEST_PM		30	/* loss rise that means congestion */
 #define XS_LOSS_UNKNOWN		UINT16_MAX
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
@@ -127,6 +128,7 @@ xs_rate_delivered(struct xsend *s, struct xs_peer *p,
 	if (fl > XS_STEADY_MAX_PM / 1000.0)
 		fl = XS_STEADY_MAX_PM / 1000.0;
 	d /= 1.0 - fl;
+	p->dlv_now = d;
 	if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
 		p->dlv = d;
 		p->dlv_ms = now;
@@ -328,34 +330,55 @@ xs_rate_burst(const struct xsend *s, uint64_t now_us)
 /*
  * The factor of one upward probe: geometric from the start, gentler once
  * the receivers set the pace.  Near a bottleneck found earlier (the
- * ceiling: what the slowest receiver was delivered when the loss rose)
+ * ceiling: what the slowest receiver is delivered, xs_rate_delivered)
  * the rate goes to XS_CRUISE of it and sits there: the bottleneck's queue
- * stays short and nothing is lost.  Once every XS_PROBE_MS it tries
- * XS_PROBE_GAIN more, for one step: a queue takes that much, and if no
- * loss follows (the next probe comes only while the loss is not rising)
- * the path got faster and the ceiling moves up with it.
+ * stays short and nothing is lost.  Every XS_PROBE_MS one control step
+ * sends XS_PROBE_GAIN more (a queue takes that much); if the path got
+ * faster, the receivers are delivered more and the ceiling follows
+ * (xs_rate_step), else the next step is back at the cruise.
  */
+#define XS_SLOW_START_GAIN	1.5	/* per step: 32 -> 243 MiB/s in 0.125 s */
 #define XS_CRUISE		0.98
-#define XS_PROBE_MS		1000
+#define XS_PROBE_MS		500
+#define XS_PROBE_SOON_MS	100
 #define XS_PROBE_GAIN		1.05
+#define XS_PROBE_GAIN_MAX	1.25
+#define XS_PROBE_LEN_MS		50	/* a delivery sample's span sees it */
 
 static double
 xs_rate_probe(struct xsend *s, uint64_t now)
 {
-	double	f = s->slow_start ? 1.25 : 1.1, target;
+	double	f = s->slow_start ? XS_SLOW_START_GAIN : 1.1, target;
 
 	if (s->ceiling <= 0)
 		return (f);
 	target = s->ceiling * XS_CRUISE;
 	if (s->rate * f <= target)
 		return (f);
-	if (s->rate < target)
-		return (target / s->rate);
-	if (now - s->probe_ms < XS_PROBE_MS)
-		return (1.0);
-	s->probe_ms = now;
-	s->ceiling *= XS_PROBE_GAIN;
-	return (XS_PROBE_GAIN);
+	/*
+	 * After a probe that moved the ceiling (the path had more to
+	 * give), the next one soon; after one that found nothing, only
+	 * XS_PROBE_MS later (its overshoot must drain first).
+	 */
+	if (now - s->probe_ms >= (s->ceiling > s->probe_ceil * 1.01 ?
+	    XS_PROBE_SOON_MS : XS_PROBE_MS)) {
+		/*
+		 * The gain: large again after a probe that found more (a
+		 * ceiling measured while the rate was still growing lies
+		 * far under the path's), smaller after each that did not.
+		 */
+		if (s->ceiling > s->probe_ceil * (1 + (s->probe_gain - 1) / 3))
+			s->probe_gain = XS_PROBE_GAIN_MAX;
+		else if (s->probe_gain > XS_PROBE_GAIN)
+			s->probe_gain = s->probe_gain > 1.1 ? 1.1 : XS_PROBE_GAIN;
+		else
+			s->probe_gain = XS_PROBE_GAIN;
+		s->probe_ms = now;
+		s->probe_ceil = s->ceiling;
+	}
+	if (now - s->probe_ms < XS_PROBE_LEN_MS)
+		return (target * s->probe_gain / s->rate);
+	return (target / s->rate);
 }
 
 /*
@@ -429,21 +452,40 @@ xs_rate_rank_low(double d, double *low, double *low2)
 }
 
 /* Go to what got through, and remember it as the ceiling. */
+#define XS_CUT_DRAIN		0.85
+
 static void
 xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 {
+	int	i;
+
 	s->ceiling = (sent < s->rate ? sent : s->rate) * (1.0 -
 	    (double)(worst > s->loss_floor ? worst - s->loss_floor : 0) /
 	    1000.0);
 	/*
 	 * What the slowest receiver was delivered is the bottleneck's rate
 	 * itself (xs_rate_delivered), where what we sent less the loss
-	 * guesses it from averages that lag the rate.
+	 * guesses it from averages that lag the rate (behind a deep queue
+	 * the guess once fell to half the port's rate).
 	 */
-	if (s->g_dlv > 0 && s->g_dlv < s->ceiling)
-		s->ceiling = s->g_dlv;
-	s->rate = s->ceiling * 0.95;
+	if (s->g_dlv_now > 0) {
+		s->ceiling = s->g_dlv_now;
+		/*
+		 * The path may have got slower (another stream): the best
+		 * deliveries of the last second no longer say what it
+		 * carries, so the maxima start again from now.
+		 */
+		for (i = 0; i < s->npeers; i++)
+			if (s->peers[i].dlv_now > 0) {
+				s->peers[i].dlv = s->peers[i].dlv_now;
+				s->peers[i].dlv_ms = now;
+			}
+	}
+	/* Below it for a moment: the queue the overrun left drains. */
+	s->rate = s->ceiling * XS_CUT_DRAIN;
 	s->probe_ms = now;
+	s->probe_ceil = s->ceiling;
+	s->probe_gain = XS_PROBE_GAIN_MAX;
 	s->slow_start = 0;
 	s->last_decrease = now;
 	s->cut_loss = worst;
@@ -503,13 +545,13 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 	if (congest > 3 * XS_CONGEST_PM)
 		congest = 3 * XS_CONGEST_PM;	/* a run-away loss still cuts */
 	/*
-	 * No history yet: in slow start the stream began without loss, so
+	 * No history yet: before any cut the stream began without loss, so
 	 * a loss that appears as the rate grows is a rise (waiting for 8
 	 * steps of history let a start overrun a switch port until a fifth
 	 * was lost); later, no rise.
 	 */
 	if (old == XS_LOSS_UNKNOWN)
-		old = s->slow_start ? 0 : worst;
+		old = s->n_cut_loss == 0 ? 0 : worst;
 	rising = worst >= old + congest / 2;
 	if (s->cut_at == 0) {
 		if (!((rising && worst >= s->loss_floor + congest) ||
@@ -701,7 +743,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	uint64_t	 lag = 0, now_us = xs_rate_now_us(s), acc = 0,
 			 refused = 0;
 	double		 max, slowest = 0, want = 0, sent, lbw;
-	double		 dlv = 0, dlv2 = 0;
+	double		 dlv = 0, dlv2 = 0, dnow = 0, dnow2 = 0;
 	uint16_t	 old, pl;
 	unsigned	 h;
 	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
@@ -745,8 +787,10 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 			nloss++;
 			xs_rate_rank(pl, &worst, &worst2);
 		}
-		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS)
+		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS) {
 			xs_rate_rank_low(p->dlv, &dlv, &dlv2);
+			xs_rate_rank_low(p->dlv_now, &dnow, &dnow2);
+		}
 		if (p->lag > lag)
 			lag = p->lag;
 		if (p->drain <= 0)
@@ -776,6 +820,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	if (s->conf.eject_ms > 0 && nloss >= 2)
 		worst = worst2;
 	s->g_dlv = s->conf.eject_ms > 0 && dlv2 > 0 ? dlv2 : dlv;
+	s->g_dlv_now = s->conf.eject_ms > 0 && dnow2 > 0 ? dnow2 : dnow;
 	if (nloss == 0)
 		worst = XS_LOSS_UNKNOWN;
 	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
@@ -793,6 +838,22 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	    worst > XS_STEADY_MAX_PM) &&
 	    xs_rate_bottleneck(s, now, worst, old, sent)) {
 		/* Cut for loss. */
+		s->n_cut_loss++;
+	} else if (!local && s->ceiling <= 0 && s->g_dlv > 0 &&
+	    s->rate > XS_DLV_GAIN * s->g_dlv && ((worst != XS_LOSS_UNKNOWN &&
+	    s->loss_floor != XS_LOSS_UNKNOWN &&
+	    worst >= s->loss_floor + XS_DLV_LOSS_PM) ||
+	    (s->slow_start && lag > XS_FULL_LAG))) {
+		/*
+		 * The pipe is full (BBR's end of startup): no bottleneck is
+		 * known yet, we send twice what the slowest receiver is
+		 * delivered and it loses more than before.  Behind a deep queue the loss that would cut
+		 * comes a queue's delay later, while the rate goes on
+		 * doubling (a 3.75 MiB queue at 300 Mbit/s: 100 ms).  In
+		 * slow start a backlog of XS_FULL_LAG says the same sooner:
+		 * what we sent is queued somewhere, not delivered.
+		 */
+		xs_rate_cut(s, now, worst, sent);
 		s->n_cut_loss++;
 	} else if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
@@ -857,6 +918,27 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		s->rate = XS_DLV_GAIN * dlv;
 		s->n_cut_dlv++;
 	}
+	/*
+	 * Behind a bottleneck found earlier: the ceiling follows what the
+	 * slowest receiver is delivered when that grows (a probe found the
+	 * path faster), and after a probe's step the rate is back at the
+	 * cruise whatever else moved it.
+	 */
+	if (s->ceiling > 0 && s->g_dlv > s->ceiling)
+		s->ceiling = s->g_dlv;
+	/*
+	 * And it comes down to the delivery while the loss stays well over
+	 * the floor: a cut made before any delivery was measured guessed
+	 * the ceiling from what was sent, which at the start of a stream is
+	 * far over a slow port (three times at 300 Mbit/s).
+	 */
+	if (s->ceiling > 0 && s->g_dlv_now > 0 && s->g_dlv_now < s->ceiling &&
+	    worst != XS_LOSS_UNKNOWN && s->loss_floor != XS_LOSS_UNKNOWN &&
+	    worst >= s->loss_floor + XS_CONGEST_PM)
+		s->ceiling = s->g_dlv_now;
+	if (s->ceiling > 0 && s->rate > s->ceiling * XS_CRUISE &&
+	    now - s->probe_ms >= XS_PROBE_LEN_MS)
+		s->rate = s->ceiling * XS_CRUISE;
 	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {
 		s->rate = lbw;
 		s->slow_start = 0;
