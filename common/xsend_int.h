@@ -216,6 +216,7 @@ struct xsend {
 	uint64_t		 probe_ms;	/* last probe above the ceiling */
 	double			 probe_ceil;	/* the ceiling then */
 	double			 probe_gain;	/* its gain */
+	int			 ceil_guess;	/* ceiling not from a delivery */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */

@@ -468,6 +468,7 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	 * guesses it from averages that lag the rate (behind a deep queue
 	 * the guess once fell to half the port's rate).
 	 */
+	s->ceil_guess = s->g_dlv_now <= 0;
 	if (s->g_dlv_now > 0) {
 		s->ceiling = s->g_dlv_now;
 		/*
@@ -545,13 +546,13 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 	if (congest > 3 * XS_CONGEST_PM)
 		congest = 3 * XS_CONGEST_PM;	/* a run-away loss still cuts */
 	/*
-	 * No history yet: before any cut the stream began without loss, so
-	 * a loss that appears as the rate grows is a rise (waiting for 8
-	 * steps of history let a start overrun a switch port until a fifth
-	 * was lost); later, no rise.
+	 * No history yet: no rise.  (Taking the start as lossless made the
+	 * first REPORTs of eight receivers on bursty 5% links, the worst of
+	 * them at 15%, cut the start; the full-pipe rule of xs_rate_step
+	 * ends the start at a switch port instead.)
 	 */
 	if (old == XS_LOSS_UNKNOWN)
-		old = s->n_cut_loss == 0 ? 0 : worst;
+		old = worst;
 	rising = worst >= old + congest / 2;
 	if (s->cut_at == 0) {
 		if (!((rising && worst >= s->loss_floor + congest) ||
@@ -842,7 +843,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	} else if (!local && s->ceiling <= 0 && s->g_dlv > 0 &&
 	    s->rate > XS_DLV_GAIN * s->g_dlv && ((worst != XS_LOSS_UNKNOWN &&
 	    s->loss_floor != XS_LOSS_UNKNOWN &&
-	    worst >= s->loss_floor + XS_DLV_LOSS_PM) ||
+	    worst >= s->loss_floor + XS_CONGEST_PM) ||
 	    (s->slow_start && lag > XS_FULL_LAG))) {
 		/*
 		 * The pipe is full (BBR's end of startup): no bottleneck is
@@ -853,8 +854,15 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		 * slow start a backlog of XS_FULL_LAG says the same sooner:
 		 * what we sent is queued somewhere, not delivered.
 		 */
-		xs_rate_cut(s, now, worst, sent);
+		xs_rate_cut(s, now, worst != XS_LOSS_UNKNOWN ? worst :
+		    s->loss_floor != XS_LOSS_UNKNOWN ? s->loss_floor : 0, sent);
 		s->n_cut_loss++;
+		/* Judged like a loss cut: a lossy link's loss stays. */
+		if (s->cut_at == 0 && worst != XS_LOSS_UNKNOWN &&
+		    s->loss_floor != XS_LOSS_UNKNOWN) {
+			s->cut_at = now;
+			s->cut_floor = s->loss_floor;
+		}
 	} else if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
 		if (slowest > 0 && s->rate > slowest * 0.8)
@@ -927,15 +935,22 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	if (s->ceiling > 0 && s->g_dlv > s->ceiling)
 		s->ceiling = s->g_dlv;
 	/*
-	 * And it comes down to the delivery while the loss stays well over
-	 * the floor: a cut made before any delivery was measured guessed
-	 * the ceiling from what was sent, which at the start of a stream is
-	 * far over a slow port (three times at 300 Mbit/s).
+	 * And it comes down to the delivery, once, while the loss stays well
+	 * over the floor after a cut made before any delivery was measured:
+	 * that one guessed the ceiling from what was sent, which at the
+	 * start of a stream is far over a slow port (three times at 300
+	 * Mbit/s).
 	 */
-	if (s->ceiling > 0 && s->g_dlv_now > 0 && s->g_dlv_now < s->ceiling &&
-	    worst != XS_LOSS_UNKNOWN && s->loss_floor != XS_LOSS_UNKNOWN &&
-	    worst >= s->loss_floor + XS_CONGEST_PM)
+	if (s->ceil_guess && s->ceiling > 0 && s->g_dlv_now > 0 &&
+	    s->g_dlv_now < s->ceiling && worst != XS_LOSS_UNKNOWN &&
+	    s->loss_floor != XS_LOSS_UNKNOWN &&
+	    worst >= s->loss_floor + XS_CONGEST_PM) {
 		s->ceiling = s->g_dlv_now;
+		s->ceil_guess = 0;	/* once: at the cruise the delivery is
+					   ours, and following it down with a
+					   lossy link's loss spirals (8
+					   receivers at 5%: 10 Mbit/s) */
+	}
 	if (s->ceiling > 0 && s->rate > s->ceiling * XS_CRUISE &&
 	    now - s->probe_ms >= XS_PROBE_LEN_MS)
 		s->rate = s->ceiling * XS_CRUISE;
