@@ -455,7 +455,8 @@ xs_rate_rank_low(double d, double *low, double *low2)
 #define XS_CUT_DRAIN		0.85
 
 static void
-xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
+xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent,
+    const char *why)
 {
 	int	i;
 
@@ -491,8 +492,8 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	s->last_decrease = now;
 	s->cut_loss = worst;
 	s->judge_from = 0;
-	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
-	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
+	log_debug("xsend %016" PRIx64 ": loss %.1f%%, %s: bottleneck at "
+	    "about %.0f Mbit/s?", s->session, (double)worst / 10.0, why,
 	    s->ceiling * 8 / 1e6);
 }
 
@@ -561,13 +562,13 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 			return (0);
 		s->cut_at = now;
 		s->cut_floor = s->loss_floor;
-		xs_rate_cut(s, now, worst, sent);
+		xs_rate_cut(s, now, worst, sent, "and growing");
 		return (1);
 	}
 	/* Judging: only a loss that runs away cuts again meanwhile. */
 	if (rising && worst >= s->cut_loss + 2 * XS_CONGEST_PM &&
 	    now - s->last_decrease >= 100) {
-		xs_rate_cut(s, now, worst, sent);
+		xs_rate_cut(s, now, worst, sent, "running away");
 		return (1);
 	}
 	if (s->judge_from == 0) {
@@ -595,7 +596,7 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		if (now - s->last_decrease < 100)
 			return (1);	/* hold the rate: no probe at this loss */
 		s->loss_floor = s->cut_floor;
-		xs_rate_cut(s, now, (uint16_t)judged, sent);
+		xs_rate_cut(s, now, (uint16_t)judged, sent, "over 30%");
 		return (1);
 	}
 	s->floor_judged = 1;
@@ -855,7 +856,8 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		 * what we sent is queued somewhere, not delivered.
 		 */
 		xs_rate_cut(s, now, worst != XS_LOSS_UNKNOWN ? worst :
-		    s->loss_floor != XS_LOSS_UNKNOWN ? s->loss_floor : 0, sent);
+		    s->loss_floor != XS_LOSS_UNKNOWN ? s->loss_floor : 0, sent,
+		    "the pipe full");
 		s->n_cut_loss++;
 		/* Judged like a loss cut: a lossy link's loss stays. */
 		if (s->cut_at == 0 && worst != XS_LOSS_UNKNOWN &&
