@@ -356,6 +356,13 @@ xs_rate_probe(struct xsend *s, uint64_t now)
 	if (s->rate * f <= target)
 		return (f);
 	/*
+	 * While a cut is judged the rate stays where it was cut to: a
+	 * probe's loss in the judging window once made a port's
+	 * congestion pass for a lossy link's floor.
+	 */
+	if (s->cut_at != 0)
+		return (target / s->rate);
+	/*
 	 * After a probe that moved the ceiling (the path had more to
 	 * give), the next one soon; after one that found nothing, only
 	 * XS_PROBE_MS later (its overshoot must drain first).

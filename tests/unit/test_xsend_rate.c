@@ -445,28 +445,30 @@ model_case(int n, double cap, double buf, double rloss)
 	free(m);
 }
 
+/* Every N of 1, 2, 8, both buffers, without and with 5% random loss. */
 static void
-test_model_1g(void)
+model_grid(double cap)
 {
 	int	n[] = { 1, 2, 8 }, i;
 
 	for (i = 0; i < 3; i++) {
-		model_case(n[i], LINK_1G, BUF_SMALL, 0);
-		model_case(n[i], LINK_1G, BUF_LARGE, 0);
-		model_case(n[i], LINK_1G, BUF_LARGE, 0.05);
+		model_case(n[i], cap, BUF_SMALL, 0);
+		model_case(n[i], cap, BUF_LARGE, 0);
+		model_case(n[i], cap, BUF_SMALL, 0.05);
+		model_case(n[i], cap, BUF_LARGE, 0.05);
 	}
+}
+
+static void
+test_model_1g(void)
+{
+	model_grid(LINK_1G);
 }
 
 static void
 test_model_300m(void)
 {
-	int	n[] = { 1, 2, 8 }, i;
-
-	for (i = 0; i < 3; i++) {
-		model_case(n[i], C_300M, BUF_SMALL, 0);
-		model_case(n[i], C_300M, BUF_LARGE, 0);
-		model_case(n[i], C_300M, BUF_SMALL, 0.05);
-	}
+	model_grid(C_300M);
 }
 
 /*
