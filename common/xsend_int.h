@@ -92,6 +92,7 @@ struct xs_peer {
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
 	double			 dlv_now;	/* its latest delivery sample */
+	uint16_t		 queue_pm;	/* its socket queue's fill */
 	int			 a_set;		/* a_bytes, a_us: set */
 	uint64_t		 a_bytes;	/* its rx_bytes at the anchor */
 	uint32_t		 a_us;		/* its rx_us then */

@@ -25,6 +25,8 @@
 #define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
 #define XS_LAG_TAU		0.1			/* s to get there */
 #define XS_FULL_LAG		(2 * 1024 * 1024)	/* a queue on the way */
+#define XS_FULL_QUEUE_PM	50	/* ... not in a receiver's socket */
+#define XS_FIRST_MS		100	/* no loss cut this early */
 #define XS_CONGEST_PM		30	/* loss rise that means congestion */
 #define XS_LOSS_UNKNOWN		UINT16_MAX
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
@@ -222,6 +224,7 @@ xs_rate_report(struct xsend *s, struct xs_peer *p,
 			xs_rate_overflow(s, p, now);
 		p->overflow = r->overflow;
 	}
+	p->queue_pm = r->queue_pm;
 	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
 	xs_rate_drain(s, p, r->rx_hw_seq);
@@ -567,6 +570,16 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		    worst >= s->loss_floor + 5 * XS_CONGEST_PM) ||
 		    now - s->last_decrease < 100)
 			return (0);
+		/*
+		 * Not on the first REPORTs: one of a link that drops bursts
+		 * (21% after 27 ms at 5% loss) once cut a lone receiver's
+		 * start to a ceiling a tenth of its rate, and the loss that
+		 * then fell back to the link's own was judged a
+		 * bottleneck's.  A start that overruns a port meanwhile is
+		 * the full-pipe rule's (xs_rate_step).
+		 */
+		if (s->t_send != 0 && now < s->t_send / 1000 + XS_FIRST_MS)
+			return (0);
 		s->cut_at = now;
 		s->cut_floor = s->loss_floor;
 		xs_rate_cut(s, now, worst, sent, "and growing");
@@ -756,6 +769,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	uint16_t	 old, pl;
 	unsigned	 h;
 	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
+	uint16_t	 qmax = 0;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
@@ -802,6 +816,8 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		}
 		if (p->lag > lag)
 			lag = p->lag;
+		if (p->queue_pm > qmax)
+			qmax = p->queue_pm;
 		if (p->drain <= 0)
 			continue;
 		if (slowest == 0 || p->drain < slowest)
@@ -852,7 +868,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	    s->rate > XS_DLV_GAIN * s->g_dlv && ((worst != XS_LOSS_UNKNOWN &&
 	    s->loss_floor != XS_LOSS_UNKNOWN &&
 	    worst >= s->loss_floor + XS_CONGEST_PM) ||
-	    (s->slow_start && lag > XS_FULL_LAG))) {
+	    (s->slow_start && lag > XS_FULL_LAG && qmax < XS_FULL_QUEUE_PM))) {
 		/*
 		 * The pipe is full (BBR's end of startup): no bottleneck is
 		 * known yet, we send twice what the slowest receiver is
@@ -860,15 +876,24 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		 * comes a queue's delay later, while the rate goes on
 		 * doubling (a 3.75 MiB queue at 300 Mbit/s: 100 ms).  In
 		 * slow start a backlog of XS_FULL_LAG says the same sooner:
-		 * what we sent is queued somewhere, not delivered.
+		 * what we sent is queued somewhere, not delivered; but not
+		 * when it sits in a receiver's socket buffer (a receiver
+		 * short of CPU, which the lag rule paces: cut to its
+		 * delivery, a lone unshaped receiver lost a fifth of its
+		 * rate).
 		 */
 		xs_rate_cut(s, now, worst != XS_LOSS_UNKNOWN ? worst :
 		    s->loss_floor != XS_LOSS_UNKNOWN ? s->loss_floor : 0, sent,
 		    "the pipe full");
 		s->n_cut_loss++;
-		/* Judged like a loss cut: a lossy link's loss stays. */
+		/*
+		 * Judged like a loss cut when the loss made it (a lossy
+		 * link's loss stays); one the backlog made is not: its loss
+		 * was never over the floor, so it could not fall.
+		 */
 		if (s->cut_at == 0 && worst != XS_LOSS_UNKNOWN &&
-		    s->loss_floor != XS_LOSS_UNKNOWN) {
+		    s->loss_floor != XS_LOSS_UNKNOWN &&
+		    worst >= s->loss_floor + XS_CONGEST_PM) {
 			s->cut_at = now;
 			s->cut_floor = s->loss_floor;
 		}
