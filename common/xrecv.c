@@ -42,8 +42,6 @@
 
 #define XR_TICK_MS		5
 #define XR_REPORT_MS		100	/* heartbeat while receiving */
-#define XR_REPORT_MIN_MS	10	/* ... at most this often */
-#define XR_REPORT_MAX_MS	500	/* ... at least */
 #define XR_RENAK_MS		30
 #define XR_NCF_MS		100
 #define XR_PERSIST_MS		1000
@@ -492,13 +490,6 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 		return;
 	}
 	r->ann_state = a->state;
-	/*
-	 * The REPORT interval the sender asks for (its rate control wants
-	 * them often in a small group), within what keeps a large group's
-	 * feedback bounded and a silent receiver noticed.
-	 */
-	r->report_ms = a->report_ms < XR_REPORT_MIN_MS ? XR_REPORT_MIN_MS :
-	    a->report_ms > XR_REPORT_MAX_MS ? XR_REPORT_MAX_MS : a->report_ms;
 	if (a->progress <= r->geom.nsym && a->progress > r->ann_progress)
 		r->ann_progress = a->progress;
 	if (a->progress <= r->geom.nsym) {
@@ -968,8 +959,7 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		xr_send_report(r, 1);
 		if (r->state != XR_RECEIVING)
 			break;
-		if (now - r->last_report >= (r->report_ms != 0 ?
-		    r->report_ms : XR_REPORT_MS))
+		if (now - r->last_report >= XR_REPORT_MS)
 			xr_send_report(r, 0);
 		if (now - r->last_held >= (r->ann_state == PROTO_S_WAITING ?
 		    XR_HELD_WAIT_MS : XR_HELD_MS))

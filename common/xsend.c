@@ -300,17 +300,13 @@ xs_pump(struct xsend *s)
 			}
 		} else
 			break;
-		if (rv == 1) {
-			s->n_pace_sock++;	/* the socket, not the rate */
+		if (rv == 1)
 			break;
-		}
 		if (rv == -1) {
 			xsend_fsm(s, XE_STOP);
 			return;
 		}
 	}
-	if (s->tokens <= 0)
-		s->n_pace_rate++;	/* the rate held us back */
 	if (udp_tx_flush(s->tx) == -1 && errno != EAGAIN)
 		log_warn("xsend: sendmmsg");
 	if (s->state == XS_SENDING && s->next_sym == s->geom.nsym &&
@@ -326,28 +322,6 @@ xsend_pace_cb(evutil_socket_t fd, short ev, void *arg)
 	if (s->state == XS_SENDING || s->state == XS_DRAINING ||
 	    s->state == XS_LINGER)
 		xs_pump(s);
-}
-
-/*
- * How often receivers REPORT (doc/protocol.md, Rate): every
- * XS_REPORT_FAST_MS per eight of them while the first pass runs, so that
- * the rate control sees a bottleneck within a few tens of milliseconds
- * (at 100 ms a start above a switch port's rate overran it for two
- * reports, a fifth of a 64 MiB file at 1 Gbit/s), up to XS_REPORT_MS in
- * a large group, whose feedback stays about 400 REPORTs per second.
- */
-#define XS_REPORT_FAST_MS	20
-
-static uint16_t
-xs_report_ms(const struct xsend *s)
-{
-	int	ms;
-
-	if (s->state != XS_SENDING)
-		return (XS_REPORT_MS);
-	ms = XS_REPORT_FAST_MS * ((s->npeers + 7) / 8);
-	return ((uint16_t)(ms < XS_REPORT_FAST_MS ? XS_REPORT_FAST_MS :
-	    ms > XS_REPORT_MS ? XS_REPORT_MS : ms));
 }
 
 static void
@@ -384,7 +358,7 @@ xsend_send_announce(struct xsend *s)
 	    a.progress > 0)
 		a.progress -= a.progress % s->geom.bsym;
 	a.rate = (uint64_t)s->rate;
-	a.report_ms = xs_report_ms(s);
+	a.report_ms = XS_REPORT_MS;
 	a.backoff_ms = XS_BACKOFF_MS;
 	a.drop_ms = (uint32_t)s->conf.drop_ms;
 	if (s->t_deadline == 0)
@@ -813,18 +787,12 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 xs_log_rate(struct xsend *s)
 {
-	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " (%"
-	    PRIu64 " judged a lossy link) drops %" PRIu64 " queue %" PRIu64
-	    ", held at the uplink %" PRIu64 ", at twice the delivered %"
-	    PRIu64 ", uplink full %" PRIu64 " steps, %.0f Mbit/s; pacing "
-	    "ticks ended by the rate %" PRIu64 ", by the socket %" PRIu64
-	    "; proactive parity %" PRIu64 ", NAK repairs %" PRIu64 ", resent %"
-	    PRIu64, s->session, s->n_cut_loss, s->n_steady, s->n_cut_drop,
+	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " drops %"
+	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", at "
+	    "twice the delivered %" PRIu64 ", uplink full %" PRIu64 " steps, "
+	    "%.0f Mbit/s", s->session, s->n_cut_loss, s->n_cut_drop,
 	    s->n_cut_queue, s->n_cut_local, s->n_cut_dlv, s->local.nfull,
-	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6, s->n_pace_rate,
-	    s->n_pace_sock, s->n_proactive, s->n_repair > s->n_proactive ?
-	    s->n_repair - s->n_proactive : 0,
-	    s->n_resend);
+	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
 }
 
 static void

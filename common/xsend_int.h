@@ -91,11 +91,6 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
-	double			 dlv_now;	/* its latest delivery sample */
-	uint16_t		 queue_pm;	/* its socket queue's fill */
-	int			 a_set;		/* a_bytes, a_us: set */
-	uint64_t		 a_bytes;	/* its rx_bytes at the anchor */
-	uint32_t		 a_us;		/* its rx_us then */
 	int			 member;	/* s->mem index, -1: PSK mode */
 	struct aead		*ka;		/* our ACKs to it */
 	double			 fb_tokens;	/* feedback rate bucket */
@@ -210,14 +205,6 @@ struct xsend {
 	double			 ceiling;	/* delivered rate at congestion */
 	uint16_t		 loss_floor;	/* loss that is not congestion */
 	double			 loss_slow;	/* slow average of the loss */
-	double			 loss_dev;	/* its mean deviation */
-	int			 floor_judged;	/* a cut has shown the floor */
-	double			 g_dlv;		/* the group's delivered rate */
-	double			 g_dlv_now;	/* ... its latest samples */
-	uint64_t		 probe_ms;	/* last probe above the ceiling */
-	double			 probe_ceil;	/* the ceiling then */
-	double			 probe_gain;	/* its gain */
-	int			 ceil_guess;	/* ceiling not from a delivery */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */
@@ -237,10 +224,6 @@ struct xsend {
 	uint64_t		 n_cut_queue;
 	uint64_t		 n_cut_local;
 	uint64_t		 n_cut_dlv;
-	uint64_t		 n_steady;	/* cuts judged a lossy link */
-	uint64_t		 n_pace_rate;	/* pacing ticks the rate ended */
-	uint64_t		 n_pace_sock;	/* ... a full socket ended */
-	uint64_t		 vclock_us;	/* tests' virtual clock; 0: mono */
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;

@@ -18,15 +18,12 @@
 #include "udp.h"
 #include "xsend_int.h"
 
-#define XS_RATE_START		(32.0 * 1024 * 1024)	/* under a 300 Mbit/s port */
+#define XS_RATE_START		(128.0 * 1024 * 1024)
 #define XS_RATE_MIN		(256.0 * 1024)
 #define XS_RATE_AUTO_MAX	(4.0 * 1024 * 1024 * 1024)
 #define XS_QUEUE_PM		200	/* receiver queue fill that slows us */
 #define XS_LAG_TARGET		(8 * 1024 * 1024)	/* receiver backlog */
 #define XS_LAG_TAU		0.1			/* s to get there */
-#define XS_FULL_LAG		(2 * 1024 * 1024)	/* a queue on the way */
-#define XS_FULL_QUEUE_PM	50	/* ... not in a receiver's socket */
-#define XS_FIRST_MS		100	/* no loss cut this early */
 #define XS_CONGEST_PM		30	/* loss rise that means congestion */
 #define XS_LOSS_UNKNOWN		UINT16_MAX
 #define XS_FLOOR_START_PM	50	/* loss taken as the floor at first */
@@ -40,17 +37,6 @@
 #define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
 #define XS_LOCAL_RECENT_US	1000000	/* the uplink is the bottleneck */
 #define XS_BURST_LOCAL_MS	30	/* pacing burst then */
-
-/*
- * The rate control's clock: the monotonic one, or the virtual time a
- * unit test drives it on (tests/unit/test_xsend_rate.c), so that the
- * control is tested on a model link, deterministic and without waiting.
- */
-static uint64_t
-xs_rate_now_us(const struct xsend *s)
-{
-	return (s->vclock_us != 0 ? s->vclock_us : mono_us());
-}
 
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
@@ -70,7 +56,7 @@ xs_rate_init(struct xsend *s)
 static void
 xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 {
-	uint64_t	now = xs_rate_now_us(s) / 1000;
+	uint64_t	now = mono_ms();
 	double		pkt, inst;
 
 	if (s->n_packets == 0 || hw > s->seq)
@@ -89,48 +75,23 @@ xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 }
 
 /*
- * What reaches a receiver per second, on its own clock (REPORT's rx_bytes
- * and rx_us: every group datagram it read), over spans of at least
- * XS_DLV_SPAN_US, while the first pass runs (repairs alone are too few to
- * say what the path carries): the largest over XS_DLV_WIN_MS, a path's
+ * What reached a receiver per second of our clock (dpk packets since
+ * p->rx_ms), while the first pass runs (repairs alone are too few to say
+ * what the path carries): the largest over XS_DLV_WIN_MS, a path's
  * capacity being what it carried at best, not at a moment of cross
- * traffic.  The receiver's clock, not ours: REPORTs queue behind the
- * stream and arrive in bunches, which made a per-report sample on our
- * clock swing by half.  The span keeps a catch-up after a descheduled
- * moment (a socket buffer read out at once) from passing for capacity.
- * Random loss is divided out (the floor): a lossy receiver's path is as
- * fast as the others'; only what is lost beyond that is the path's
- * limit.
+ * traffic.
  */
-#define XS_DLV_SPAN_US		60000
-
 static void
-xs_rate_delivered(struct xsend *s, struct xs_peer *p,
-    const struct proto_report *r, uint64_t now)
+xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
+    uint64_t now)
 {
-	uint32_t	dus;
-	double		d, fl;
+	double	d;
 
-	if (!p->a_set || r->rx_bytes < p->a_bytes ||
-	    (dus = r->rx_us - p->a_us) > 2000000) {
-		p->a_set = 1;	/* first, restarted or stale: anchor again */
-		p->a_bytes = r->rx_bytes;
-		p->a_us = r->rx_us;
+	if (s->state != XS_SENDING || s->n_packets == 0 ||
+	    now < p->rx_ms + 20)
 		return;
-	}
-	if (dus < XS_DLV_SPAN_US)
-		return;
-	d = (double)(r->rx_bytes - p->a_bytes) * 1e6 / (double)dus;
-	p->a_bytes = r->rx_bytes;
-	p->a_us = r->rx_us;
-	if (s->state != XS_SENDING)
-		return;
-	fl = !s->floor_judged || s->loss_floor == XS_LOSS_UNKNOWN ? 0 :
-	    s->loss_floor / 1000.0;
-	if (fl > XS_STEADY_MAX_PM / 1000.0)
-		fl = XS_STEADY_MAX_PM / 1000.0;
-	d /= 1.0 - fl;
-	p->dlv_now = d;
+	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
+	    (double)(now - p->rx_ms);
 	if (d >= p->dlv || now - p->dlv_ms > XS_DLV_WIN_MS) {
 		p->dlv = d;
 		p->dlv_ms = now;
@@ -149,7 +110,7 @@ static void
 xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 {
 	double		inst;
-	uint64_t	dhw, now = xs_rate_now_us(s) / 1000;
+	uint64_t	dhw, now = mono_ms();
 	uint32_t	dpk;
 
 	if (p->rx_ok && hw >= p->rx_hw) {
@@ -162,6 +123,7 @@ xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 		p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss +
 		    0.3 * inst;
 		p->iloss_ms = now;
+		xs_rate_delivered(s, p, dpk, now);
 	}
 	p->rx_ok = 1;
 	p->rx_pk = pk;
@@ -217,21 +179,18 @@ void
 xs_rate_report(struct xsend *s, struct xs_peer *p,
     const struct proto_report *r)
 {
-	uint64_t	now = xs_rate_now_us(s) / 1000;
+	uint64_t	now = mono_ms();
 
 	if (r->overflow != p->overflow) {
 		if (r->overflow > p->overflow && p->state == XSP_RECEIVING)
 			xs_rate_overflow(s, p, now);
 		p->overflow = r->overflow;
 	}
-	p->queue_pm = r->queue_pm;
 	if (r->queue_pm > XS_QUEUE_PM && p->state == XSP_RECEIVING)
 		s->congested_queue = 1;
 	xs_rate_drain(s, p, r->rx_hw_seq);
 	s->have_rx = 1;
 	xs_rate_loss(s, p, r->rx_packets, r->rx_hw_seq);
-	if (p->state == XSP_RECEIVING)
-		xs_rate_delivered(s, p, r, now);
 	p->loss_pm = r->loss_pm > 1000 ? 1000 : r->loss_pm;
 }
 
@@ -332,63 +291,18 @@ xs_rate_burst(const struct xsend *s, uint64_t now_us)
 
 /*
  * The factor of one upward probe: geometric from the start, gentler once
- * the receivers set the pace.  Near a bottleneck found earlier (the
- * ceiling: what the slowest receiver is delivered, xs_rate_delivered)
- * the rate goes to XS_CRUISE of it and sits there: the bottleneck's queue
- * stays short and nothing is lost.  Every XS_PROBE_MS one control step
- * sends XS_PROBE_GAIN more (a queue takes that much); if the path got
- * faster, the receivers are delivered more and the ceiling follows
- * (xs_rate_step), else the next step is back at the cruise.
+ * the receivers set the pace, and slow near a bottleneck found earlier
+ * (the ceiling), which is forgotten once the rate passes it by far
+ * without loss: the path got faster.
  */
-#define XS_SLOW_START_GAIN	1.5	/* per step: 32 -> 243 MiB/s in 0.125 s */
-#define XS_CRUISE		0.98
-#define XS_PROBE_MS		500
-#define XS_PROBE_SOON_MS	100
-#define XS_PROBE_GAIN		1.05
-#define XS_PROBE_GAIN_MAX	1.25
-#define XS_PROBE_LEN_MS		50	/* a delivery sample's span sees it */
-
 static double
-xs_rate_probe(struct xsend *s, uint64_t now)
+xs_rate_probe(struct xsend *s)
 {
-	double	f = s->slow_start ? XS_SLOW_START_GAIN : 1.1, target;
-
-	if (s->ceiling <= 0)
-		return (f);
-	target = s->ceiling * XS_CRUISE;
-	if (s->rate * f <= target)
-		return (f);
-	/*
-	 * While a cut is judged the rate stays where it was cut to: a
-	 * probe's loss in the judging window once made a port's
-	 * congestion pass for a lossy link's floor.
-	 */
-	if (s->cut_at != 0)
-		return (target / s->rate);
-	/*
-	 * After a probe that moved the ceiling (the path had more to
-	 * give), the next one soon; after one that found nothing, only
-	 * XS_PROBE_MS later (its overshoot must drain first).
-	 */
-	if (now - s->probe_ms >= (s->ceiling > s->probe_ceil * 1.01 ?
-	    XS_PROBE_SOON_MS : XS_PROBE_MS)) {
-		/*
-		 * The gain: large again after a probe that found more (a
-		 * ceiling measured while the rate was still growing lies
-		 * far under the path's), smaller after each that did not.
-		 */
-		if (s->ceiling > s->probe_ceil * (1 + (s->probe_gain - 1) / 3))
-			s->probe_gain = XS_PROBE_GAIN_MAX;
-		else if (s->probe_gain > XS_PROBE_GAIN)
-			s->probe_gain = s->probe_gain > 1.1 ? 1.1 : XS_PROBE_GAIN;
-		else
-			s->probe_gain = XS_PROBE_GAIN;
-		s->probe_ms = now;
-		s->probe_ceil = s->ceiling;
-	}
-	if (now - s->probe_ms < XS_PROBE_LEN_MS)
-		return (target * s->probe_gain / s->rate);
-	return (target / s->rate);
+	if (s->ceiling > 0 && s->rate > s->ceiling * 1.25)
+		s->ceiling = 0;
+	if (s->ceiling > 0 && s->rate >= s->ceiling * 0.97)
+		return (1.005);
+	return (s->slow_start ? 1.25 : 1.1);
 }
 
 /*
@@ -462,48 +376,19 @@ xs_rate_rank_low(double d, double *low, double *low2)
 }
 
 /* Go to what got through, and remember it as the ceiling. */
-#define XS_CUT_DRAIN		0.85
-
 static void
-xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent,
-    const char *why)
+xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 {
-	int	i;
-
 	s->ceiling = (sent < s->rate ? sent : s->rate) * (1.0 -
 	    (double)(worst > s->loss_floor ? worst - s->loss_floor : 0) /
 	    1000.0);
-	/*
-	 * What the slowest receiver was delivered is the bottleneck's rate
-	 * itself (xs_rate_delivered), where what we sent less the loss
-	 * guesses it from averages that lag the rate (behind a deep queue
-	 * the guess once fell to half the port's rate).
-	 */
-	s->ceil_guess = s->g_dlv_now <= 0;
-	if (s->g_dlv_now > 0) {
-		s->ceiling = s->g_dlv_now;
-		/*
-		 * The path may have got slower (another stream): the best
-		 * deliveries of the last second no longer say what it
-		 * carries, so the maxima start again from now.
-		 */
-		for (i = 0; i < s->npeers; i++)
-			if (s->peers[i].dlv_now > 0) {
-				s->peers[i].dlv = s->peers[i].dlv_now;
-				s->peers[i].dlv_ms = now;
-			}
-	}
-	/* Below it for a moment: the queue the overrun left drains. */
-	s->rate = s->ceiling * XS_CUT_DRAIN;
-	s->probe_ms = now;
-	s->probe_ceil = s->ceiling;
-	s->probe_gain = XS_PROBE_GAIN_MAX;
+	s->rate = s->ceiling * 0.95;
 	s->slow_start = 0;
 	s->last_decrease = now;
 	s->cut_loss = worst;
 	s->judge_from = 0;
-	log_debug("xsend %016" PRIx64 ": loss %.1f%%, %s: bottleneck at "
-	    "about %.0f Mbit/s?", s->session, (double)worst / 10.0, why,
+	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
+	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
 	    s->ceiling * 8 / 1e6);
 }
 
@@ -525,7 +410,6 @@ static int
 xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
     uint16_t old, double sent)
 {
-	double	congest;
 	int	i, rising, judged;
 
 	if (worst == XS_LOSS_UNKNOWN)
@@ -542,53 +426,23 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 	s->loss_slow = 0.9 * s->loss_slow + 0.1 * worst;
 	if (s->loss_slow < s->loss_floor)
 		s->loss_floor = (uint16_t)s->loss_slow;
-	/*
-	 * How much the loss wanders by itself.  A link that drops bursts
-	 * (the lab's nftables drops whole GRO trains, a flaky radio) moves
-	 * a report's loss by several points at the same rate; only a rise
-	 * well beyond that is a bottleneck (at 5% random loss a rise of 3
-	 * points once cut a lone receiver's rate by a third, issue #17).
-	 */
-	s->loss_dev = 0.9 * s->loss_dev + 0.1 * (worst > s->loss_slow ?
-	    worst - s->loss_slow : s->loss_slow - worst);
-	congest = 3 * s->loss_dev;
-	if (congest < XS_CONGEST_PM)
-		congest = XS_CONGEST_PM;
-	if (congest > 3 * XS_CONGEST_PM)
-		congest = 3 * XS_CONGEST_PM;	/* a run-away loss still cuts */
-	/*
-	 * No history yet: no rise.  (Taking the start as lossless made the
-	 * first REPORTs of eight receivers on bursty 5% links, the worst of
-	 * them at 15%, cut the start; the full-pipe rule of xs_rate_step
-	 * ends the start at a switch port instead.)
-	 */
 	if (old == XS_LOSS_UNKNOWN)
 		old = worst;
-	rising = worst >= old + congest / 2;
+	rising = worst >= old + XS_CONGEST_PM / 2;
 	if (s->cut_at == 0) {
-		if (!((rising && worst >= s->loss_floor + congest) ||
+		if (!((rising && worst >= s->loss_floor + XS_CONGEST_PM) ||
 		    worst >= s->loss_floor + 5 * XS_CONGEST_PM) ||
 		    now - s->last_decrease < 100)
 			return (0);
-		/*
-		 * Not on the first REPORTs: one of a link that drops bursts
-		 * (21% after 27 ms at 5% loss) once cut a lone receiver's
-		 * start to a ceiling a tenth of its rate, and the loss that
-		 * then fell back to the link's own was judged a
-		 * bottleneck's.  A start that overruns a port meanwhile is
-		 * the full-pipe rule's (xs_rate_step).
-		 */
-		if (s->t_send != 0 && now < s->t_send / 1000 + XS_FIRST_MS)
-			return (0);
 		s->cut_at = now;
 		s->cut_floor = s->loss_floor;
-		xs_rate_cut(s, now, worst, sent, "and growing");
+		xs_rate_cut(s, now, worst, sent);
 		return (1);
 	}
 	/* Judging: only a loss that runs away cuts again meanwhile. */
 	if (rising && worst >= s->cut_loss + 2 * XS_CONGEST_PM &&
 	    now - s->last_decrease >= 100) {
-		xs_rate_cut(s, now, worst, sent, "running away");
+		xs_rate_cut(s, now, worst, sent);
 		return (1);
 	}
 	if (s->judge_from == 0) {
@@ -616,10 +470,9 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		if (now - s->last_decrease < 100)
 			return (1);	/* hold the rate: no probe at this loss */
 		s->loss_floor = s->cut_floor;
-		xs_rate_cut(s, now, (uint16_t)judged, sent, "over 30%");
+		xs_rate_cut(s, now, (uint16_t)judged, sent);
 		return (1);
 	}
-	s->floor_judged = 1;
 	if (judged <= s->cut_floor + (s->cut_loss - s->cut_floor) / 3 + 10) {
 		if (judged < s->loss_floor)
 			s->loss_floor = (uint16_t)judged;
@@ -633,13 +486,6 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		 */
 		s->loss_floor = (uint16_t)judged;
 		s->loss_slow = judged;
-		/*
-		 * Nor a ceiling: there was no bottleneck to approach slowly,
-		 * and the cut alone cost a lossy link's stream a third of
-		 * its rate for seconds (issue #17).
-		 */
-		s->ceiling = 0;
-		s->n_steady++;
 		log_debug("xsend %016" PRIx64 ": loss still %.1f%% after the "
 		    "cut: steady loss, not a bottleneck", s->session,
 		    judged / 10.0);
@@ -762,20 +608,17 @@ void
 xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
     double *slowestp)
 {
-	uint64_t	 lag = 0, now_us = xs_rate_now_us(s), acc = 0,
-			 refused = 0;
+	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
 	double		 max, slowest = 0, want = 0, sent, lbw;
-	double		 dlv = 0, dlv2 = 0, dnow = 0, dnow2 = 0;
+	double		 dlv = 0, dlv2 = 0;
 	uint16_t	 old, pl;
 	unsigned	 h;
 	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
-	uint16_t	 qmax = 0;
 
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
 	lfull = s->local.nfull;
-	if (s->tx != NULL)
-		udp_tx_counts(s->tx, &acc, &refused);
+	udp_tx_counts(s->tx, &acc, &refused);
 	xs_rate_local(&s->local, now_us, refused, acc);
 	lfull = s->local.nfull != (uint64_t)lfull;
 	local = s->local.last_full != 0 &&
@@ -810,14 +653,10 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 			nloss++;
 			xs_rate_rank(pl, &worst, &worst2);
 		}
-		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS) {
+		if (p->dlv > 0 && now - p->dlv_ms <= XS_DLV_WIN_MS)
 			xs_rate_rank_low(p->dlv, &dlv, &dlv2);
-			xs_rate_rank_low(p->dlv_now, &dnow, &dnow2);
-		}
 		if (p->lag > lag)
 			lag = p->lag;
-		if (p->queue_pm > qmax)
-			qmax = p->queue_pm;
 		if (p->drain <= 0)
 			continue;
 		if (slowest == 0 || p->drain < slowest)
@@ -844,8 +683,6 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	 */
 	if (s->conf.eject_ms > 0 && nloss >= 2)
 		worst = worst2;
-	s->g_dlv = s->conf.eject_ms > 0 && dlv2 > 0 ? dlv2 : dlv;
-	s->g_dlv_now = s->conf.eject_ms > 0 && dnow2 > 0 ? dnow2 : dnow;
 	if (nloss == 0)
 		worst = XS_LOSS_UNKNOWN;
 	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
@@ -864,39 +701,6 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	    xs_rate_bottleneck(s, now, worst, old, sent)) {
 		/* Cut for loss. */
 		s->n_cut_loss++;
-	} else if (!local && s->ceiling <= 0 && s->g_dlv > 0 &&
-	    s->rate > XS_DLV_GAIN * s->g_dlv && ((worst != XS_LOSS_UNKNOWN &&
-	    s->loss_floor != XS_LOSS_UNKNOWN &&
-	    worst >= s->loss_floor + XS_CONGEST_PM) ||
-	    (s->slow_start && lag > XS_FULL_LAG && qmax < XS_FULL_QUEUE_PM))) {
-		/*
-		 * The pipe is full (BBR's end of startup): no bottleneck is
-		 * known yet, we send twice what the slowest receiver is
-		 * delivered and it loses more than before.  Behind a deep queue the loss that would cut
-		 * comes a queue's delay later, while the rate goes on
-		 * doubling (a 3.75 MiB queue at 300 Mbit/s: 100 ms).  In
-		 * slow start a backlog of XS_FULL_LAG says the same sooner:
-		 * what we sent is queued somewhere, not delivered; but not
-		 * when it sits in a receiver's socket buffer (a receiver
-		 * short of CPU, which the lag rule paces: cut to its
-		 * delivery, a lone unshaped receiver lost a fifth of its
-		 * rate).
-		 */
-		xs_rate_cut(s, now, worst != XS_LOSS_UNKNOWN ? worst :
-		    s->loss_floor != XS_LOSS_UNKNOWN ? s->loss_floor : 0, sent,
-		    "the pipe full");
-		s->n_cut_loss++;
-		/*
-		 * Judged like a loss cut when the loss made it (a lossy
-		 * link's loss stays); one the backlog made is not: its loss
-		 * was never over the floor, so it could not fall.
-		 */
-		if (s->cut_at == 0 && worst != XS_LOSS_UNKNOWN &&
-		    s->loss_floor != XS_LOSS_UNKNOWN &&
-		    worst >= s->loss_floor + XS_CONGEST_PM) {
-			s->cut_at = now;
-			s->cut_floor = s->loss_floor;
-		}
 	} else if (s->congested_drop && now - s->last_decrease >= 50) {
 		s->rate *= 0.7;
 		if (slowest > 0 && s->rate > slowest * 0.8)
@@ -923,71 +727,30 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		if (lag < XS_LAG_TARGET / 2) {
 			if ((s->state == XS_SENDING ||
 			    xs_repair_pending(s) > 0) && worst <= old)
-				s->rate *= xs_rate_probe(s, now);
+				s->rate *= xs_rate_probe(s);
 		} else {
 			s->slow_start = 0;
 			s->rate = 0.5 * s->rate + 0.5 * want;
-			/*
-			 * A receiver's backlog counts what was lost on the
-			 * way as worked through: behind a bottleneck it
-			 * would steer the rate over the ceiling again.
-			 */
-			if (s->ceiling > 0 && s->rate > s->ceiling * XS_CRUISE)
-				s->rate = s->ceiling * XS_CRUISE;
 		}
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
-		s->rate *= xs_rate_probe(s, now);
+		s->rate *= xs_rate_probe(s);
 	/*
 	 * While receivers lose something, at most twice what the slowest
 	 * (the second slowest in a group that refuses stragglers) was
 	 * delivered at best lately: behind a bottleneck that drops silently
 	 * the rate overshoots it at most twice over before its loss cuts
 	 * it, where probes would push it on to the ceiling (TFMCC's bound on
-	 * slow start); in slow start always, where the rate doubles faster
-	 * than a deep queue on the way lets its loss be seen.  The bound is
-	 * on what we really send: a sender held back by its CPU sends far
-	 * below its rate, and
-	 * cutting the rate to twice a lossy link's delivery then made the
-	 * pacing, not the CPU, the limit (issue #17: 5% random loss cost a
-	 * lone receiver a third of its rate).
+	 * slow start).  Without loss there is no overshoot to bound, and the
+	 * bound would only slow the start.
 	 */
 	if (s->conf.eject_ms > 0 && dlv2 > 0)
 		dlv = dlv2;
-	if (s->state == XS_SENDING && dlv > 0 && ((worst != XS_LOSS_UNKNOWN &&
-	    worst >= XS_DLV_LOSS_PM) || s->slow_start) &&
-	    s->rate > XS_DLV_GAIN * dlv && sent > XS_DLV_GAIN * dlv) {
+	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
+	    worst >= XS_DLV_LOSS_PM && s->rate > XS_DLV_GAIN * dlv) {
 		s->rate = XS_DLV_GAIN * dlv;
 		s->n_cut_dlv++;
 	}
-	/*
-	 * Behind a bottleneck found earlier: the ceiling follows what the
-	 * slowest receiver is delivered when that grows (a probe found the
-	 * path faster), and after a probe's step the rate is back at the
-	 * cruise whatever else moved it.
-	 */
-	if (s->ceiling > 0 && s->g_dlv > s->ceiling)
-		s->ceiling = s->g_dlv;
-	/*
-	 * And it comes down to the delivery, once, while the loss stays well
-	 * over the floor after a cut made before any delivery was measured:
-	 * that one guessed the ceiling from what was sent, which at the
-	 * start of a stream is far over a slow port (three times at 300
-	 * Mbit/s).
-	 */
-	if (s->ceil_guess && s->ceiling > 0 && s->g_dlv_now > 0 &&
-	    s->g_dlv_now < s->ceiling && worst != XS_LOSS_UNKNOWN &&
-	    s->loss_floor != XS_LOSS_UNKNOWN &&
-	    worst >= s->loss_floor + XS_CONGEST_PM) {
-		s->ceiling = s->g_dlv_now;
-		s->ceil_guess = 0;	/* once: at the cruise the delivery is
-					   ours, and following it down with a
-					   lossy link's loss spirals (8
-					   receivers at 5%: 10 Mbit/s) */
-	}
-	if (s->ceiling > 0 && s->rate > s->ceiling * XS_CRUISE &&
-	    now - s->probe_ms >= XS_PROBE_LEN_MS)
-		s->rate = s->ceiling * XS_CRUISE;
 	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {
 		s->rate = lbw;
 		s->slow_start = 0;

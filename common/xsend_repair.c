@@ -384,15 +384,6 @@ xs_repair_proactive(struct xsend *s, uint64_t b)
 		    p->loss_pm > pm)
 			pm = p->loss_pm;
 	}
-	/*
-	 * Once the rate control has found a bottleneck, the loss beyond
-	 * the floor was the stream's own overrun, which the rate control
-	 * has cut; parity sized from it would be sent to everyone for
-	 * nothing (17% of a 1 Gbit/s switch port's first pass, issue #17).
-	 */
-	if (s->n_cut_loss > 0 && s->loss_floor != UINT16_MAX &&
-	    pm > s->loss_floor)
-		pm = s->loss_floor;
 	if (pm < XS_FEC_MIN_PM)
 		return;
 	for (lane = 0; lane < s->geom.il; lane++) {
