@@ -109,6 +109,16 @@ pkg_cond_leaf(struct pkg_cond_in *in, struct pkg_cond *c, int nested,
 		    "limit %d", in->name, flen, PKG_FACT_MAX);
 		return (-1);
 	}
+	/*
+	 * "exists" is the operator: as a fact name it reads two ways
+	 * ("not(exists)" would format as "not exists exists").
+	 */
+	if (flen == 6 && strncmp(fact, "exists", 6) == 0) {
+		snprintf(in->err, in->errlen, "%s: 'exists' in '%s' stands "
+		    "where a fact name is needed; 'exists' is the operator and "
+		    "cannot name a fact", in->name, in->text);
+		return (-1);
+	}
 	pkg_cond_blanks(in);
 	if (inner && pkg_cond_at_end(in->p, nested)) {
 		c->op = PKG_COND_EXISTS;

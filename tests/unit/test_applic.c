@@ -213,6 +213,10 @@ test_cond_refused(void)
 		{ "not not not not not not not not not a", "nested deeper "
 		    "than 8" },
 		{ "any(k >= 1 2)", "is not a version" },
+		/* found by fuzz_cond: formatted as "not exists exists" */
+		{ "(not(exists))", "'exists' is the operator" },
+		{ "exists exists", "'exists' is the operator" },
+		{ "any(a, exists)", "'exists' is the operator" },
 	};
 	struct pkg_cond	c;
 	char		err[1024];
