@@ -300,13 +300,17 @@ xs_pump(struct xsend *s)
 			}
 		} else
 			break;
-		if (rv == 1)
+		if (rv == 1) {
+			s->n_pace_sock++;	/* the socket, not the rate */
 			break;
+		}
 		if (rv == -1) {
 			xsend_fsm(s, XE_STOP);
 			return;
 		}
 	}
+	if (s->tokens <= 0)
+		s->n_pace_rate++;	/* the rate held us back */
 	if (udp_tx_flush(s->tx) == -1 && errno != EAGAIN)
 		log_warn("xsend: sendmmsg");
 	if (s->state == XS_SENDING && s->next_sym == s->geom.nsym &&
@@ -787,12 +791,17 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 xs_log_rate(struct xsend *s)
 {
-	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " drops %"
-	    PRIu64 " queue %" PRIu64 ", held at the uplink %" PRIu64 ", at "
-	    "twice the delivered %" PRIu64 ", uplink full %" PRIu64 " steps, "
-	    "%.0f Mbit/s", s->session, s->n_cut_loss, s->n_cut_drop,
+	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " (%"
+	    PRIu64 " judged a lossy link) drops %" PRIu64 " queue %" PRIu64
+	    ", held at the uplink %" PRIu64 ", at twice the delivered %"
+	    PRIu64 ", uplink full %" PRIu64 " steps, %.0f Mbit/s; pacing "
+	    "ticks ended by the rate %" PRIu64 ", by the socket %" PRIu64
+	    "; proactive parity %" PRIu64 ", NAK repairs %" PRIu64 ", resent %"
+	    PRIu64, s->session, s->n_cut_loss, s->n_steady, s->n_cut_drop,
 	    s->n_cut_queue, s->n_cut_local, s->n_cut_dlv, s->local.nfull,
-	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6);
+	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6, s->n_pace_rate,
+	    s->n_pace_sock, s->n_proactive, s->n_repair - s->n_proactive,
+	    s->n_resend);
 }
 
 static void

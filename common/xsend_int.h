@@ -205,6 +205,7 @@ struct xsend {
 	double			 ceiling;	/* delivered rate at congestion */
 	uint16_t		 loss_floor;	/* loss that is not congestion */
 	double			 loss_slow;	/* slow average of the loss */
+	double			 loss_dev;	/* its mean deviation */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */
@@ -224,6 +225,10 @@ struct xsend {
 	uint64_t		 n_cut_queue;
 	uint64_t		 n_cut_local;
 	uint64_t		 n_cut_dlv;
+	uint64_t		 n_steady;	/* cuts judged a lossy link */
+	uint64_t		 n_pace_rate;	/* pacing ticks the rate ended */
+	uint64_t		 n_pace_sock;	/* ... a full socket ended */
+	uint64_t		 vclock_us;	/* tests' virtual clock; 0: mono */
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;
