@@ -83,7 +83,11 @@ def aggregate(runs):
         if shape == "none":
             row.update(rate="none", burst="", latency="")
         else:
-            row["rate"], row["burst"], row["latency"] = shape.split("/")
+            # RATE/BURST/LATENCY, and /bridge when the bridge's ports
+            # towards the receivers are shaped instead of the sender.
+            parts = shape.split("/") + ["sender"]
+            row["rate"], row["burst"], row["latency"] = parts[:3]
+            row["shape_at"] = parts[3]
         # Peak RSS: the largest over the repeats, failed ones included.
         for k in ("rss_s", "rss_r"):
             vals = [num(r[k]) for r in rs if num(r[k]) is not None]
@@ -224,9 +228,11 @@ def write_table(rows, path, head):
                     f.write("\nunshaped (of link: of the limit-write row;"
                             " limit-write: of limit-discard)\n")
                 else:
-                    f.write("\nsender shaped: tbf rate %s burst %s latency"
+                    f.write("\n%s shaped: tbf rate %s burst %s latency"
                             " %s = %.1f MiB/s (of link: of that rate)\n"
-                            % (r["rate"], r["burst"], r["latency"],
+                            % ("bridge (ports to the receivers)"
+                               if r.get("shape_at") == "bridge" else
+                               "sender", r["rate"], r["burst"], r["latency"],
                                rate_bits(r["rate"]) / 8 / 1048576))
                 f.write(line % ("tool", "N", "loss%", "wall s", "MiB/s",
                                 "retrans%", "vs udpcast", "RSS s MiB",

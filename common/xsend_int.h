@@ -98,6 +98,8 @@ struct xs_peer {
 	int			 reported;	/* sent a REPORT: counts at the end */
 	uint64_t		 join_sym;	/* first pass cursor at its HELLO */
 	uint64_t		 nak_cost;	/* packets its NAKs scheduled */
+	uint64_t		 lost_pk;	/* packets its counts say it lost */
+	uint64_t		 blk_pk;	/* ... its BLOCK NAKs account for */
 	int			 nak_over;	/* its repair budget is spent */
 	uint64_t		 ovf_at;	/* ms its overflow last rose */
 	uint64_t		 ovf_alone;	/* ms since it rises alone, 0 */

@@ -131,6 +131,8 @@ xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 		dpk = pk - p->rx_pk;
 		inst = dpk >= dhw ? 0 : 1000.0 * (double)(dhw - dpk) /
 		    (double)dhw;
+		if (dpk < dhw)
+			p->lost_pk += dhw - dpk;	/* xs_repair_nak */
 		p->iloss = p->iloss_ms == 0 ? inst : 0.7 * p->iloss +
 		    0.3 * inst;
 		p->iloss_ms = now;

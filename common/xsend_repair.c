@@ -37,7 +37,11 @@
  * NAKs together schedule at most one more copy of the file, each
  * receiver a quarter of it and XS_RX_BLOCKS blocks.  A BLOCK NAK ("I hold
  * less than half of it") is taken from a receiver that joined after the
- * block began to go out, or whose own first-pass loss makes it plausible.
+ * block began to go out, or whose own first-pass loss makes it plausible,
+ * or whose packet counts show the loss: half a block's packets for each
+ * BLOCK NAK served (a switch port's queue that overflows drops a whole
+ * block at a low average loss; refusing that receiver's NAKs stalled it
+ * for good).
  */
 #define XS_BLOCK_RESENDS	3
 #define XS_RX_BLOCKS		4
@@ -483,8 +487,9 @@ xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
     uint64_t rx_hw)
 {
 	uint64_t	passed = s->next_sym / s->geom.bsym;
+	uint64_t	half;
 	uint32_t	k, onway, add, room;
-	int		late;
+	int		late, counted;
 
 	if (s->next_sym == s->geom.nsym)
 		passed = s->geom.nblocks;
@@ -498,7 +503,9 @@ xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
 		 * (a resumed receiver that rejoins mid-block).
 		 */
 		late = (uint64_t)n->id * s->geom.bsym < p->join_sym;
-		if (!late && p->loss_pm < XS_PLAUSIBLE_PM &&
+		half = proto_block_nsym(&s->geom, n->id) / 2;
+		counted = p->lost_pk >= p->blk_pk + half;
+		if (!late && !counted && p->loss_pm < XS_PLAUSIBLE_PM &&
 		    !(s->nmem == 1 && s->conf.deadline_ms < 0)) {
 			s->drops[PROTO_DROP_RANGE]++;	/* not plausible */
 			return;
@@ -511,6 +518,8 @@ xs_repair_nak(struct xsend *s, struct xs_peer *p, const struct proto_nak *n,
 		if (!xs_repair_charge(s, p, proto_block_nsym(&s->geom, n->id),
 		    late))
 			return;
+		if (!late)
+			p->blk_pk += half;
 		s->b_resends[n->id]++;
 		s->b_pending[n->id] = 1;
 		s->b_cursor[n->id] = 0;

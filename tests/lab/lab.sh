@@ -416,6 +416,27 @@ lab_shape()
 	    $(lab_tbf_args "$rate" "${3:-}" "${4:-}")
 }
 
+# lab_shape_port HOST RATE|off [BURST [LATENCY]]: tbf on the egress of the
+# switch's port towards HOST (p-HOST in the switch namespace): a bottleneck
+# further on than the sender's own qdisc, a switch port, which refuses
+# nothing to the sender (no ENOBUFS) and drops what overflows its queue.
+lab_shape_port()
+{
+	local h=$1 rate=$2 line sw
+	line=$(lab_host_line "$h") || return 1
+	sw=$(lab_ns sw)
+	case $line in
+	*" B "*|*" B") sw=$(lab_ns swb);;
+	esac
+	if [ "$rate" = off ]; then
+		tc -n "$sw" qdisc del dev "p-$h" root 2>/dev/null
+		return 0
+	fi
+	# shellcheck disable=SC2046
+	lab_run tc -n "$sw" qdisc replace dev "p-$h" root tbf \
+	    $(lab_tbf_args "$rate" "${3:-}" "${4:-}")
+}
+
 # --- running things inside hosts -----------------------------------------
 
 lab_exec()
