@@ -231,10 +231,53 @@ load_token(const char *dir, const char *file, char *out, size_t outlen,
 }
 
 /*
- * state_dir/enroll.token: at every start a fresh token (ID.SECRET.FP, with
- * the server's fingerprint) good for enroll_token_uses enrollments within
- * enroll_token_lifetime seconds, replacing the one of the last start, for
- * the admin on this host and the tests; 0 uses: no such file.  Tokens of
+ * Is the token in path still good: this server's (its fingerprint), known
+ * to the database with uses left and not expired?  1 yes, 0 no (missing,
+ * unreadable, revoked, used up, expired: a new one is written).
+ */
+static int
+enroll_token_still_good(struct server *srv, const char *path)
+{
+	struct etoken	t;
+	uint8_t		hash[SHA256_LEN];
+	char		buf[ETOKEN_MAX + 2], why[512];
+	FILE		*f;
+	int		rv;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return (0);
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	rv = etoken_parse(buf, &t, why, sizeof(why));
+	explicit_bzero(buf, sizeof(buf));
+	if (rv == -1)
+		return (0);
+	if (strcmp(t.fp, ca_fingerprint(srv->ca)) != 0) {
+		etoken_clear(&t);
+		return (0);
+	}
+	etoken_hash(&t, hash);
+	rv = db_token_check(srv->db, t.id, hash, "", server_now_ms(), why,
+	    sizeof(why));
+	if (rv == 1)
+		log_info("%s: token %s kept (uses left, not expired)", path,
+		    t.id);
+	else if (rv == 0)
+		log_info("%s: token %s replaced: %s", path, t.id, why);
+	etoken_clear(&t);
+	return (rv == 1);
+}
+
+/*
+ * state_dir/enroll.token: a token (ID.SECRET.FP, with the server's
+ * fingerprint) good for enroll_token_uses enrollments within
+ * enroll_token_lifetime seconds, for the admin on this host and the tests;
+ * 0 uses: no such file.  A start keeps the file's token while it is good
+ * (a restart after a crash, systemd's Restart=, must not take the token
+ * from agents not yet enrolled), and otherwise writes a fresh one in its
+ * place; deleting the file gets a fresh one at the next start.  Tokens of
  * their own limits come from 'fleetcast machine token'.
  */
 static int
@@ -245,6 +288,8 @@ write_enroll_token(struct server *srv, char *err, size_t errlen)
 	int	rv;
 
 	snprintf(path, sizeof(path), "%s/enroll.token", srv->state_dir);
+	if (uses != 0 && enroll_token_still_good(srv, path))
+		return (0);
 	if (db_token_drop_origin(srv->db, "file") == -1) {
 		snprintf(err, errlen, "enroll.token: database error");
 		return (-1);

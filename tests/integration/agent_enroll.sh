@@ -81,6 +81,27 @@ nft delete table inet fcfw || al_fail "nft delete"
 al_wait_state "$r" a succeeded
 al_ok "a run assigned behind a late-opening firewall succeeds (M3)"
 
+# A restart (systemd's Restart= after a crash) keeps enroll.token while
+# it is good: an agent given it before the restart still enrolls.  Once
+# revoked, the next start writes a new one.
+tok1=$(cat "$T/srv/enroll.token")
+al_server_stop
+al_server_start
+[ "$(cat "$T/srv/enroll.token")" = "$tok1" ] ||
+    al_fail "a restart replaced enroll.token, which was still good"
+grep -q "enroll.token: token .* kept" "$T/server.log" ||
+    al_fail "server: no 'kept' line for enroll.token"
+al_agent_start d --enroll_token "$tok1"
+al_wait_online d
+"$FC" machine revoke-token "${tok1%%.*}" >/dev/null ||
+    al_fail "revoke-token ${tok1%%.*}"
+al_server_stop
+al_server_start
+[ "$(cat "$T/srv/enroll.token")" != "$tok1" ] ||
+    al_fail "a restart kept a revoked enroll.token"
+grep -q "enroll.token: token ${tok1%%.*} replaced: not a token"     "$T/server.log" || al_fail "server: no 'replaced' line for enroll.token"
+al_ok "a restart keeps a good enroll.token, replaces a revoked one"
+
 # A reinstalled server (new CA): the enrolled agent refuses it.
 al_server_stop
 rm -rf "$T/srv"
