@@ -49,6 +49,13 @@ xs_rate_now_us(const struct xsend *s)
 	return (s->vclock_us != 0 ? s->vclock_us : mono_us());
 }
 
+/* The first pass begins: deliveries count from now (xs_rate_delivered). */
+void
+xs_rate_sending(struct xsend *s)
+{
+	s->dlv_from_ms = xs_rate_now_us(s) / 1000;
+}
+
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
 xs_rate_init(struct xsend *s)
@@ -98,8 +105,15 @@ xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
 {
 	double	d;
 
+	/*
+	 * Only over a span that lies in the first pass: a span that began
+	 * before it (a REPORT of the wait, then one of the first packets)
+	 * gave a delivery far below what was sent, and the bound of twice
+	 * the delivered cut the start to a fifth (issue #17: 4 receivers at
+	 * 5% loss took 1.85 s instead of 1.25 s in two runs of five).
+	 */
 	if (s->state != XS_SENDING || s->n_packets == 0 ||
-	    now < p->rx_ms + 20)
+	    now < p->rx_ms + 20 || p->rx_ms < s->dlv_from_ms)
 		return;
 	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
 	    (double)(now - p->rx_ms);

@@ -1178,6 +1178,73 @@ test_nak_counted_loss(void)
 	snd_end(&s);
 }
 
+/* A REPORT of a receiving receiver: pk packets arrived up to hw. */
+static void
+frcv_report_rx(struct frcv *f, struct snd *s, uint64_t hw, uint32_t pk,
+    uint16_t loss_pm)
+{
+	struct proto_report	rep;
+	struct wire_w		w;
+	uint8_t			body[1500];
+
+	memset(&rep, 0, sizeof(rep));
+	rep.rid = f->rid;
+	rep.incarnation = f->incarnation;
+	rep.rseq = ++f->rseq;
+	rep.state = PROTO_R_RECEIVING;
+	rep.rx_hw_seq = hw;
+	rep.rx_packets = pk;
+	rep.loss_pm = loss_pm;
+	wire_w_fixed(&w, body, sizeof(body));
+	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
+	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
+}
+
+/*
+ * Issue #17: a delivered rate measured over a span that began in the
+ * wait (the receiver's last REPORT before the first pass, then one of
+ * its first packets) is far below what was sent, and the bound of twice
+ * the slowest delivery cut a lossy group's start to a fifth.  Such a
+ * span is not a delivery: the rate stays where it was.
+ */
+static void
+test_delivery_after_wait(void)
+{
+	struct xsend_conf	c;
+	struct xsend_stats	st;
+	struct snd		s;
+	struct frcv		f1, f2;
+	uint64_t		hw;
+
+	sk_conf(&c, 2);
+	c.rate_max = 32 * 1024 * 1024;
+	snd_start_conf(&s, NULL, 16 * 1024 * 1024, "127.0.0.2", 0, &c);
+	frcv_init(&f1, 0x94, 1);
+	frcv_init(&f2, 0x95, 1);
+	join(&s, &f1);
+	frcv_report(&f1, &s, PROTO_R_READY);
+	xpeer_run_ms(s.base, 700);		/* waiting for the second */
+	join(&s, &f2);
+	frcv_report(&f2, &s, PROTO_R_READY);
+	xpeer_run_ms(s.base, 80);
+	snd_poll(&s);
+	xsend_stats(s.xs, &st);
+	CU_ASSERT_FATAL(st.data_packets > 200);
+	/* Both got 95% of what was sent; f1's span began in the wait. */
+	hw = st.packets;
+	frcv_report_rx(&f1, &s, hw, (uint32_t)(hw * 95 / 100), 50);
+	frcv_report_rx(&f2, &s, hw, (uint32_t)(hw * 95 / 100), 50);
+	xpeer_run_ms(s.base, 60);
+	xsend_stats(s.xs, &st);
+	CU_ASSERT(st.rate >= 0.9 * c.rate_max);
+	if (st.rate < 0.9 * c.rate_max)
+		fprintf(stderr, "rate %.0f, ceiling %llu\n", st.rate,
+		    (unsigned long long)c.rate_max);
+	frcv_end(&f1);
+	frcv_end(&f2);
+	snd_end(&s);
+}
+
 /*
  * The deadline: a receiver not done when the session's time is up after
  * the first pass is failed ("deadline") and told so (REJECTED, reason
@@ -1223,6 +1290,8 @@ static CU_TestInfo tests[] = {
 	    test_nak_everything },
 	{ "a BLOCK NAK its packet counts show is served",
 	    test_nak_counted_loss },
+	{ "a delivery measured from the wait does not bound the rate",
+	    test_delivery_after_wait },
 	{ "the deadline fails who is not done", test_deadline },
 	{ "member mode: a HELLO flood with random ids (#12 2c)",
 	    test_member_flood },
