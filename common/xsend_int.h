@@ -186,6 +186,7 @@ struct xsend {
 	struct xs_fifo		 bq;		/* whole blocks */
 	uint8_t			*b_resends;	/* whole resends of a block */
 	uint64_t		 nak_total;	/* packets all NAKs scheduled */
+	uint64_t		 lost_ref;	/* lower median of counted loss */
 	int			 turn;
 	double			 credit;
 
@@ -294,7 +295,7 @@ void		 xs_repair_proactive(struct xsend *, uint64_t);
 uint32_t	 xs_repair_fec_r(uint32_t, double);
 void		 xs_repair_nak(struct xsend *, struct xs_peer *,
 		     const struct proto_nak *, uint64_t);
-uint64_t	 xs_repair_budget(const struct xsend *);
+uint64_t	 xs_repair_budget(const struct xsend *, const struct xs_peer *);
 void		 xs_repair_flush_ncf(struct xsend *);
 
 /* xsend_ring.c: the blocks read lately, DATA sealed from them. */
