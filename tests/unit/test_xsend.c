@@ -1031,10 +1031,10 @@ test_feedback_rate(void)
 	snd_end(&s);
 }
 
-/* A REPORT of f: state, its first-pass loss, hw, BLOCK NAKs lo..hi-1. */
+/* A REPORT of f receiving: its loss, pk packets up to hw, BLOCK NAKs lo..hi-1. */
 static void
-frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
-    int lo, int hi)
+frcv_report_rx(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
+    uint32_t pk, int lo, int hi)
 {
 	struct proto_report	rep;
 	struct wire_w		w;
@@ -1048,6 +1048,7 @@ frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
 	rep.state = PROTO_R_RECEIVING;
 	rep.loss_pm = loss_pm;
 	rep.rx_hw_seq = hw;
+	rep.rx_packets = pk;
 	for (b = lo; b < hi && rep.nnak < PROTO_NAK_MAX; b++) {
 		rep.nak[rep.nnak].kind = PROTO_NAK_BLOCK;
 		rep.nak[rep.nnak++].id = (uint32_t)b;
@@ -1057,30 +1058,20 @@ frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
 	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
 }
 
-/* A REPORT counting pk packets arrived up to hw, BLOCK NAKs of lo..hi-1. */
+/* BLOCK NAKs of blocks lo..hi-1, claiming loss_pm, seen up to hw. */
+static void
+frcv_naks(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
+    int lo, int hi)
+{
+	frcv_report_rx(f, s, loss_pm, hw, 0, lo, hi);
+}
+
+/* The same, counting pk packets arrived up to hw, no loss claimed. */
 static void
 frcv_naks_pk(struct frcv *f, struct snd *s, uint64_t hw, uint32_t pk, int lo,
     int hi)
 {
-	struct proto_report	rep;
-	struct wire_w		w;
-	uint8_t			body[1500];
-	int			b;
-
-	memset(&rep, 0, sizeof(rep));
-	rep.rid = f->rid;
-	rep.incarnation = f->incarnation;
-	rep.rseq = ++f->rseq;
-	rep.state = PROTO_R_RECEIVING;
-	rep.rx_hw_seq = hw;
-	rep.rx_packets = pk;
-	for (b = lo; b < hi && rep.nnak < PROTO_NAK_MAX; b++) {
-		rep.nak[rep.nnak].kind = PROTO_NAK_BLOCK;
-		rep.nak[rep.nnak++].id = (uint32_t)b;
-	}
-	wire_w_fixed(&w, body, sizeof(body));
-	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
-	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
+	frcv_report_rx(f, s, 0, hw, pk, lo, hi);
 }
 
 static uint64_t
@@ -1177,28 +1168,6 @@ test_nak_counted_loss(void)
 	CU_ASSERT_EQUAL(snd_drops(&s, PROTO_DROP_RANGE), range + 1);
 	frcv_end(&f);
 	snd_end(&s);
-}
-
-/* A REPORT of a receiving receiver: pk packets arrived up to hw. */
-static void
-frcv_report_rx(struct frcv *f, struct snd *s, uint64_t hw, uint32_t pk,
-    uint16_t loss_pm)
-{
-	struct proto_report	rep;
-	struct wire_w		w;
-	uint8_t			body[1500];
-
-	memset(&rep, 0, sizeof(rep));
-	rep.rid = f->rid;
-	rep.incarnation = f->incarnation;
-	rep.rseq = ++f->rseq;
-	rep.state = PROTO_R_RECEIVING;
-	rep.rx_hw_seq = hw;
-	rep.rx_packets = pk;
-	rep.loss_pm = loss_pm;
-	wire_w_fixed(&w, body, sizeof(body));
-	CU_ASSERT_FATAL(proto_put_report(&w, &rep) == 0);
-	frcv_send(f, s, PROTO_REPORT, body, w.len, NULL, NULL);
 }
 
 /*
@@ -1310,8 +1279,8 @@ test_delivery_after_wait(void)
 	CU_ASSERT_FATAL(st.data_packets > 200);
 	/* Both got 95% of what was sent; f1's span began in the wait. */
 	hw = st.packets;
-	frcv_report_rx(&f1, &s, hw, (uint32_t)(hw * 95 / 100), 50);
-	frcv_report_rx(&f2, &s, hw, (uint32_t)(hw * 95 / 100), 50);
+	frcv_report_rx(&f1, &s, 50, hw, (uint32_t)(hw * 95 / 100), 0, 0);
+	frcv_report_rx(&f2, &s, 50, hw, (uint32_t)(hw * 95 / 100), 0, 0);
 	xpeer_run_ms(s.base, 60);
 	xsend_stats(s.xs, &st);
 	CU_ASSERT(st.rate >= 0.9 * c.rate_max);
