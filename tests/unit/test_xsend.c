@@ -1031,7 +1031,7 @@ test_feedback_rate(void)
 	snd_end(&s);
 }
 
-/* A REPORT of f receiving: its loss, pk packets up to hw, BLOCK NAKs lo..hi-1. */
+/* f receiving: its loss, pk packets up to hw, BLOCK NAKs lo..hi-1. */
 static void
 frcv_report_rx(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
     uint32_t pk, int lo, int hi)
