@@ -359,7 +359,8 @@ TESTS += \
 	tests/integration/transport_hostile.sh \
 	tests/integration/transport_fulldisk.sh \
 	tests/integration/transport_drop.sh \
-	tests/integration/transport_firewall.sh
+	tests/integration/transport_firewall.sh \
+	tests/integration/transport_port.sh
 EXTRA_DIST += tests/integration/transport_lib.sh
 
 ## The agent with a real fleetcastd (agent_lib.sh), scheduling end to end.
