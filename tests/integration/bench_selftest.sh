@@ -106,6 +106,16 @@ b=$(field "$tmp/clean-r2.out" bytes)
     ok "blast recv --out wrote the $b bytes it received" ||
     fail "blast recv --out: file has $(stat -c %s "$tmp/clean.r2" 2>/dev/null) bytes, received $b"
 
+# lab_shape_port: the tbf on the switch's port towards r1, the sender's
+# egress untouched (mcast-throughput --shape-at bridge).
+lab_shape_port r1 100mbit 512k 20ms
+lab_exec s tc qdisc show dev eth0 | grep -q tbf &&
+    fail "lab_shape_port r1 shaped the sender"
+tc -n "$(lab_ns sw)" qdisc show dev p-r1 | grep -q 'burst 512Kb' &&
+    ok "lab_shape_port puts the tbf on the switch's port to r1" ||
+    fail "lab_shape_port r1: $(tc -n "$(lab_ns sw)" qdisc show dev p-r1)"
+lab_shape_port r1 off
+
 # Shaped to 100 Mbit/s with a 512 KiB bucket: the tbf is there with that
 # bucket, and the blast cannot beat it (a load on the machine only slows it).
 lab_shape s 100mbit 512k 20ms
@@ -185,18 +195,18 @@ fi
 
 # --- mcast-throughput's options --------------------------------------------
 help=$("$mt" --help)
-for o in --rate --burst --latency --repeat --preset --blast; do
+for o in --rate --burst --latency --shape-at --repeat --preset --blast; do
 	echo "$help" | grep -q -- "$o" || fail "--help does not list $o"
 done
 ok "--help lists the shaping, repeat, preset and blast options"
 for bad in "--repeat 0" "--preset nope" "--rate 1gbit --burst 5x" \
     "--rate 1gbit --latency 0ms" "--preset shaped --receivers 2" \
-    "--tools limit,bogus"; do
+    "--tools limit,bogus" "--rate 1gbit --shape-at switch"; do
 	# shellcheck disable=SC2086
 	msg=$("$mt" $bad 2>&1)
 	[ $? = 2 ] || fail "mcast-throughput $bad: not refused ($msg)"
 done
-ok "bad --repeat, --preset, --burst, --latency, --tools refused (exit 2)"
+ok "bad --repeat, --preset, --burst, --latency, --tools, --shape-at refused (exit 2)"
 
 # One tiny run of the limit rows alone, twice each.
 if "$mt" --tools limit --size 4M --receivers 1 --loss 0 --repeat 2 \
