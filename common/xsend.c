@@ -917,7 +917,6 @@ xsend_fsm(struct xsend *s, enum xsend_event ev)
 			xsend_set_state(s, XS_SENDING);
 			s->t_send = mono_us();
 			s->last_us = s->t_send;
-			xs_rate_sending(s);
 			xsend_send_announce(s);
 		}
 		break;

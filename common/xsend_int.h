@@ -231,8 +231,6 @@ struct xsend {
 	uint64_t		 n_steady;	/* cuts judged a lossy link */
 	uint64_t		 n_pace_rate;	/* pacing ticks the rate ended */
 	uint64_t		 n_pace_sock;	/* ... a full socket ended */
-	uint64_t		 vclock_us;	/* tests' virtual clock; 0: mono */
-	uint64_t		 dlv_from_ms;	/* first pass began: deliveries */
 
 	uint64_t		 t_start;
 	uint64_t		 t_send;
@@ -276,7 +274,6 @@ struct xs_peer	*xs_admit_slot(struct xsend *, uint64_t, uint8_t *);
 
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);
-void		 xs_rate_sending(struct xsend *);
 void		 xs_rate_report(struct xsend *, struct xs_peer *,
 		     const struct proto_report *);
 struct xs_peer	*xs_rate_straggler(struct xsend *, uint64_t);

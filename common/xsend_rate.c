@@ -38,24 +38,6 @@
 #define XS_LOCAL_RECENT_US	1000000	/* the uplink is the bottleneck */
 #define XS_BURST_LOCAL_MS	30	/* pacing burst then */
 
-/*
- * The rate control's clock: the monotonic one, or the virtual time a
- * unit test drives it on (tests/unit/test_xsend_rate.c), so that the
- * control is tested on a model link, deterministic and without waiting.
- */
-static uint64_t
-xs_rate_now_us(const struct xsend *s)
-{
-	return (s->vclock_us != 0 ? s->vclock_us : mono_us());
-}
-
-/* The first pass begins: deliveries count from now (xs_rate_delivered). */
-void
-xs_rate_sending(struct xsend *s)
-{
-	s->dlv_from_ms = xs_rate_now_us(s) / 1000;
-}
-
 /* Before any report: slow start from XS_RATE_START, no loss known. */
 void
 xs_rate_init(struct xsend *s)
@@ -74,7 +56,7 @@ xs_rate_init(struct xsend *s)
 static void
 xs_rate_drain(struct xsend *s, struct xs_peer *p, uint64_t hw)
 {
-	uint64_t	now = xs_rate_now_us(s) / 1000;
+	uint64_t	now = mono_ms();
 	double		pkt, inst;
 
 	if (s->n_packets == 0 || hw > s->seq)
@@ -113,7 +95,7 @@ xs_rate_delivered(struct xsend *s, struct xs_peer *p, uint32_t dpk,
 	 * 5% loss took 1.85 s instead of 1.25 s in two runs of five).
 	 */
 	if (s->state != XS_SENDING || s->n_packets == 0 ||
-	    now < p->rx_ms + 20 || p->rx_ms < s->dlv_from_ms)
+	    now < p->rx_ms + 20 || p->rx_ms < s->t_send / 1000)
 		return;
 	d = (double)dpk * (double)s->n_wire / (double)s->n_packets * 1000.0 /
 	    (double)(now - p->rx_ms);
@@ -135,7 +117,7 @@ static void
 xs_rate_loss(struct xsend *s, struct xs_peer *p, uint32_t pk, uint64_t hw)
 {
 	double		inst;
-	uint64_t	dhw, now = xs_rate_now_us(s) / 1000;
+	uint64_t	dhw, now = mono_ms();
 	uint32_t	dpk;
 
 	if (p->rx_ok && hw >= p->rx_hw) {
@@ -206,7 +188,7 @@ void
 xs_rate_report(struct xsend *s, struct xs_peer *p,
     const struct proto_report *r)
 {
-	uint64_t	now = xs_rate_now_us(s) / 1000;
+	uint64_t	now = mono_ms();
 
 	if (r->overflow != p->overflow) {
 		if (r->overflow > p->overflow && p->state == XSP_RECEIVING)
@@ -700,8 +682,7 @@ void
 xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
     double *slowestp)
 {
-	uint64_t	 lag = 0, now_us = xs_rate_now_us(s), acc = 0,
-			 refused = 0;
+	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
 	double		 max, slowest = 0, want = 0, sent, lbw;
 	double		 dlv = 0, dlv2 = 0;
 	uint16_t	 old, pl;
@@ -711,8 +692,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	max = s->conf.rate_max > 0 ? (double)s->conf.rate_max :
 	    XS_RATE_AUTO_MAX;
 	lfull = s->local.nfull;
-	if (s->tx != NULL)
-		udp_tx_counts(s->tx, &acc, &refused);
+	udp_tx_counts(s->tx, &acc, &refused);
 	xs_rate_local(&s->local, now_us, refused, acc);
 	lfull = s->local.nfull != (uint64_t)lfull;
 	local = s->local.last_full != 0 &&
