@@ -1084,6 +1084,24 @@ snd_resent(struct snd *s)
 }
 
 /*
+ * One receiver f (id rid) that joined and was ready, no deadline, the
+ * first pass sent: where the NAK and budget tests begin.
+ */
+static void
+past_first_pass(struct snd *s, struct frcv *f, uint64_t rid)
+{
+	struct xsend_conf	c;
+
+	sk_conf(&c, 1);
+	c.deadline_ms = -1;
+	snd_start_conf(s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
+	frcv_init(f, rid, 1);
+	join(s, f);
+	frcv_report(f, s, PROTO_R_READY);
+	run_first_pass(s);
+}
+
+/*
  * Issue #12 finding 2a: a REPORT with rx_hw_seq UINT64_MAX - 1 passed,
  * and BLOCK NAKs were served for any block, without limit.  Now a seq we
  * never sent is `range`; BLOCK NAKs of a receiver that was there for the
@@ -1093,19 +1111,12 @@ snd_resent(struct snd *s)
 static void
 test_nak_everything(void)
 {
-	struct xsend_conf	c;
 	struct snd		s;
 	struct frcv		f;
 	uint64_t		range, resent;
 	int			i;
 
-	sk_conf(&c, 1);
-	c.deadline_ms = -1;
-	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
-	frcv_init(&f, 0x91, 1);
-	join(&s, &f);
-	frcv_report(&f, &s, PROTO_R_READY);
-	run_first_pass(&s);
+	past_first_pass(&s, &f, 0x91);
 	range = snd_drops(&s, PROTO_DROP_RANGE);
 	frcv_naks(&f, &s, 0, UINT64_MAX - 1, 0, SK_NBLOCKS);
 	xpeer_run_ms(s.base, 30);
@@ -1141,19 +1152,12 @@ test_nak_everything(void)
 static void
 test_nak_counted_loss(void)
 {
-	struct xsend_conf	c;
 	struct xsend_stats	st;
 	struct snd		s;
 	struct frcv		f;
 	uint64_t		range, resent;
 
-	sk_conf(&c, 1);
-	c.deadline_ms = -1;
-	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
-	frcv_init(&f, 0x93, 1);
-	join(&s, &f);
-	frcv_report(&f, &s, PROTO_R_READY);
-	run_first_pass(&s);
+	past_first_pass(&s, &f, 0x93);
 	xsend_stats(s.xs, &st);
 	CU_ASSERT_FATAL(st.packets >= 130);
 	frcv_naks_pk(&f, &s, 1, 1, 0, 0);
@@ -1189,13 +1193,7 @@ test_budget_counted_loss(void)
 	int			i;
 
 	/* Alone: 90% of everything lost, by its counts. */
-	sk_conf(&c, 1);
-	c.deadline_ms = -1;
-	snd_start_conf(&s, NULL, SK_SIZE, "127.0.0.2", 0, &c);
-	frcv_init(&f, 0x96, 1);
-	join(&s, &f);
-	frcv_report(&f, &s, PROTO_R_READY);
-	run_first_pass(&s);
+	past_first_pass(&s, &f, 0x96);
 	frcv_naks_pk(&f, &s, 1, 1, 0, 0);
 	xpeer_run_ms(s.base, 30);
 	for (i = 0; i < 8; i++) {
