@@ -9,7 +9,12 @@
 # "pid PID status S" (S: the exit status, or 128+N when a signal N ended
 # it) and exits 0; 3 when PATTERN never came within TIMEOUT seconds or
 # COMMAND outlived the interrupt by TIMEOUT seconds (then its process group
-# is killed, so nothing of it is left running).
+# is killed, so nothing of it is left running).  COMMAND starts with the
+# default action for SIGINT, SIGQUIT, SIGPIPE and SIGXFSZ whatever this
+# script inherited: a shell ignores for good a signal ignored when it
+# starts (a non-interactive shell's background job, such as a test suite
+# started with '... &', has SIGINT ignored), and python ignores SIGPIPE
+# and SIGXFSZ.
 #   vmlab_pty.py LOG FILE PATTERN TIMEOUT -- COMMAND...
 import os
 import pty
@@ -30,6 +35,9 @@ def main():
     pid, fd = pty.fork()
     if pid == 0:
         try:
+            for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE,
+                        signal.SIGXFSZ):
+                signal.signal(sig, signal.SIG_DFL)
             os.execvp(cmd[0], cmd)
         finally:
             os._exit(127)
