@@ -25,7 +25,14 @@
 
 #define XR_DERIVE_MS		20	/* per address, between derivations */
 #define XR_DERIVE_PER_S		1000	/* all addresses together */
-#define XR_HELLO_MS		200
+/*
+ * HELLO again to an address at most this often, on its ANNOUNCEs (every
+ * 25 ms while the sender waits): a lost ACK, or HELLO, costs one such
+ * wait before the transfer can start (200 ms was up to 0.3 s of a 2.6 s
+ * transfer at 5% loss).
+ */
+#define XR_HELLO_MS		50
+#define XR_CAND_SILENT_MS	1000	/* a candidate no HELLO went to */
 /*
  * Memory a session may take, all of it sized by the sender's geometry
  * (bitmaps and per-group arrays grow with the file, the ring with the
@@ -141,7 +148,7 @@ xr_join_expire(struct xrecv *r, uint64_t now)
 	int	i;
 
 	for (i = 0; i < r->ncand; i++)
-		if (now - r->cand[i].hello_at >= XR_HELLO_MS * 5) {
+		if (now - r->cand[i].hello_at >= XR_CAND_SILENT_MS) {
 			/* Silent candidate (a replay?): forget it. */
 			xr_join_cand_free(&r->cand[i]);
 			memmove(&r->cand[i], &r->cand[i + 1],

@@ -51,6 +51,7 @@
 #define XS_CTL_MS		25	/* rate control, drops, progress */
 #define XS_PROGRESS_MS		250	/* progress callback, debug line */
 #define XS_ANNOUNCE_MS		100
+#define XS_ANNOUNCE_WAIT_MS	25	/* while waiting: a lost one costs less */
 #define XS_REPORT_MS		100
 #define XS_BACKOFF_MS		10
 #define XS_REPAIR_SHARE		0.5	/* repairs per first-pass packet */
@@ -380,14 +381,21 @@ xsend_send_announce(struct xsend *s)
 	wire_w_fixed(&w, body, sizeof(body));
 	proto_put_announce(&w, &a);
 	xs_sock_send_ctl(s, s->kd, PROTO_ANNOUNCE, &w, &s->conf.group);
+	s->announce_ms = mono_ms();
 }
 
+/*
+ * Every XS_ANNOUNCE_WAIT_MS while waiting for receivers (an ANNOUNCE a
+ * receiver lost delays its start by one interval), XS_ANNOUNCE_MS after.
+ */
 static void
 xsend_announce_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct xsend	*s = arg;
 
-	xsend_send_announce(s);
+	if (s->state == XS_WAITING ||
+	    mono_ms() - s->announce_ms >= XS_ANNOUNCE_MS - XS_ANNOUNCE_WAIT_MS / 2)
+		xsend_send_announce(s);
 }
 
 static void
@@ -1063,7 +1071,7 @@ xsend_start(struct xsend *s)
 	event_add(s->ev_pace, &tv);
 	tv.tv_usec = XS_CTL_MS * 1000;
 	event_add(s->ev_ctl, &tv);
-	tv.tv_usec = XS_ANNOUNCE_MS * 1000;
+	tv.tv_usec = XS_ANNOUNCE_WAIT_MS * 1000;
 	event_add(s->ev_announce, &tv);
 	xsend_send_announce(s);
 	xsend_fsm(s, XE_START);

@@ -233,6 +233,7 @@ struct xsend {
 	uint64_t		 n_pace_sock;	/* ... a full socket ended */
 
 	uint64_t		 t_start;
+	uint64_t		 announce_ms;	/* when the last ANNOUNCE went */
 	uint64_t		 t_send;
 	uint64_t		 t_quiet;	/* every receiver final */
 	uint64_t		 t_deadline;	/* ms; 0: none (yet) */
