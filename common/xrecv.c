@@ -978,6 +978,8 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 			xr_send_held(r, XR_HELD_BURST / 8);
 		if (now - r->last_persist >= XR_PERSIST_MS)
 			(void)xr_store_persist(r);
+		if (r->state == XR_RECEIVING)
+			(void)xr_store_reserve_ahead(r);
 		if (r->state == XR_RECEIVING && now - r->last_heard >=
 		    (uint64_t)r->conf.sender_timeout_ms)
 			xr_fail(r, "the sender has been silent for %d ms",

@@ -188,6 +188,8 @@ struct xrecv {
 	uint64_t		 last_report;
 	uint64_t		 last_persist;
 	int			 disk_new;	/* on disk since the last persist */
+	uint64_t		 reserved;	/* bytes from 0 claimed (fallocate) */
+	uint64_t		 wr_end;	/* end of the furthest write */
 	int			 persisted;	/* this session's state written */
 	uint64_t		 last_hello;
 	uint64_t		 done_since;
@@ -252,6 +254,7 @@ int		 xr_store_load(struct xrecv *, const struct proto_geom *);
 int		 xr_store_open(struct xrecv *);
 int		 xr_store_persist(struct xrecv *);
 int		 xr_store_writeback(struct xrecv *, struct xr_slot *);
+int		 xr_store_reserve_ahead(struct xrecv *);
 int		 xr_store_flush(struct xrecv *);
 struct xr_slot	*xr_store_block(struct xrecv *, uint64_t);
 int		 xr_store_hash(struct xrecv *);

@@ -358,6 +358,7 @@ TESTS += \
 	tests/integration/transport_gate.sh \
 	tests/integration/transport_hostile.sh \
 	tests/integration/transport_fulldisk.sh \
+	tests/integration/transport_fillup.sh \
 	tests/integration/transport_drop.sh \
 	tests/integration/transport_firewall.sh \
 	tests/integration/transport_port.sh
