@@ -801,15 +801,15 @@ xs_log_rate(struct xsend *s)
 {
 	log_debug("xsend %016" PRIx64 ": rate cuts loss %" PRIu64 " (%"
 	    PRIu64 " judged a lossy link) drops %" PRIu64 " queue %" PRIu64
-	    ", held at the uplink %" PRIu64 ", at twice the delivered %"
+	    ", held at the uplink %" PRIu64 ", at the delivered bound %"
 	    PRIu64 ", uplink full %" PRIu64 " steps, %.0f Mbit/s; pacing "
 	    "ticks ended by the rate %" PRIu64 ", by the socket %" PRIu64
-	    "; proactive parity %" PRIu64 ", NAK repairs %" PRIu64 ", resent %"
-	    PRIu64, s->session, s->n_cut_loss, s->n_steady, s->n_cut_drop,
-	    s->n_cut_queue, s->n_cut_local, s->n_cut_dlv, s->local.nfull,
+	    "; parity queued ahead %" PRIu64 ", parity sent %" PRIu64
+	    " (ahead and for NAKs), resent %" PRIu64, s->session,
+	    s->n_cut_loss, s->n_steady, s->n_cut_drop, s->n_cut_queue,
+	    s->n_cut_local, s->n_cut_dlv, s->local.nfull,
 	    xs_rate_local_bw(&s->local, mono_us()) * 8 / 1e6, s->n_pace_rate,
-	    s->n_pace_sock, s->n_proactive, s->n_repair - s->n_proactive,
-	    s->n_resend);
+	    s->n_pace_sock, s->n_proactive, s->n_repair, s->n_resend);
 }
 
 static void
