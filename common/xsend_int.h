@@ -207,6 +207,10 @@ struct xsend {
 	int			 slow_start;
 	double			 ceiling;	/* delivered rate at congestion */
 	uint16_t		 loss_floor;	/* loss that is not congestion */
+	uint64_t		 bneck_ms;	/* a cut last judged a bottleneck */
+	double			 g_dlv;		/* the group's least delivered */
+	double			 cut_dlv;	/* ... when the last cut was made */
+	double			 cut_sent;	/* what we sent then */
 	double			 loss_slow;	/* slow average of the loss */
 	double			 loss_dev;	/* its mean deviation */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */

@@ -32,6 +32,9 @@
 #define XS_DLV_WIN_MS		1000	/* a delivered rate's window */
 #define XS_DLV_GAIN		1.5	/* rate over the slowest delivered */
 #define XS_DLV_LOSS_PM		10	/* loss from which that bound holds */
+#define XS_DLV_BNECK_GAIN	1.1	/* ... once a bottleneck was judged */
+#define XS_DLV_BNECK_MS		3000	/* for so long after the verdict */
+#define XS_DLV_HELD		0.9	/* delivery held while the rate fell */
 #define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
 #define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
 #define XS_LOCAL_GAIN		1.1	/* rate over the local capacity */
@@ -395,6 +398,8 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	s->slow_start = 0;
 	s->last_decrease = now;
 	s->cut_loss = worst;
+	s->cut_dlv = s->g_dlv;
+	s->cut_sent = sent < s->rate / 0.95 ? sent : s->ceiling;
 	s->judge_from = 0;
 	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
 	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
@@ -499,6 +504,30 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 	}
 	fell = judged <= s->cut_floor + (s->cut_loss - s->cut_floor) / 3 +
 	    10 || judged + 2 * XS_CONGEST_PM <= s->cut_loss;
+	/*
+	 * What the slowest was delivered held while what we sent fell: the
+	 * path lets no more through, a bottleneck's loss whatever the loss
+	 * did (repairs of the overrun kept a silent 1 Gbit/s port's loss at
+	 * 30% after a cut, which was taken for a lossy link, and the rate
+	 * went on to 1.6 Gbit/s).  A lossy link's delivery falls with the
+	 * rate.
+	 */
+	if (!fell && judged >= s->cut_floor + 2 * XS_CONGEST_PM &&
+	    s->cut_dlv > 0 && s->g_dlv >= XS_DLV_HELD * s->cut_dlv &&
+	    s->cut_sent > 0 && sent <= XS_DLV_HELD * s->cut_sent) {
+		log_debug("xsend %016" PRIx64 ": delivery held at %.0f Mbit/s "
+		    "while the rate fell: a bottleneck, loss %.1f%%",
+		    s->session, s->g_dlv * 8 / 1e6, judged / 10.0);
+		s->bneck_ms = now;
+		s->loss_floor = s->cut_floor;
+		s->cut_at = 0;
+		s->judge_from = 0;
+		if (s->rate > s->g_dlv)
+			s->rate = s->g_dlv;
+		s->ceiling = s->g_dlv;
+		s->last_decrease = now;
+		return (1);
+	}
 	if (fell && judged >= s->cut_floor + 2 * XS_CONGEST_PM) {
 		/*
 		 * Down, but not to the floor: the loss follows the rate, so
@@ -515,6 +544,7 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		    "%.1f%% after the cut: a bottleneck, cut short",
 		    s->session, s->cut_loss / 10.0, judged / 10.0);
 		s->loss_floor = s->cut_floor;
+		s->bneck_ms = now;
 		xs_rate_cut(s, now, (uint16_t)judged, sent);
 		s->cut_at = now;
 		return (1);
@@ -522,6 +552,7 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 	if (fell) {
 		if (judged < s->loss_floor)
 			s->loss_floor = (uint16_t)judged;
+		s->bneck_ms = now;
 		log_debug("xsend %016" PRIx64 ": loss down to %.1f%% after the "
 		    "cut: a bottleneck", s->session, judged / 10.0);
 	} else {
@@ -538,6 +569,7 @@ xs_rate_bottleneck(struct xsend *s, uint64_t now, uint16_t worst,
 		 * its rate for seconds (issue #17).
 		 */
 		s->ceiling = 0;
+		s->bneck_ms = 0;
 		s->n_steady++;
 		log_debug("xsend %016" PRIx64 ": loss still %.1f%% after the "
 		    "cut: steady loss, not a bottleneck", s->session,
@@ -684,7 +716,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 {
 	uint64_t	 lag = 0, now_us = mono_us(), acc, refused;
 	double		 max, slowest = 0, want = 0, sent, lbw;
-	double		 dlv = 0, dlv2 = 0;
+	double		 dlv = 0, dlv2 = 0, gain, nr;
 	uint16_t	 old, pl;
 	unsigned	 h;
 	int		 i, nloss = 0, worst = 0, worst2 = 0, lfull, local;
@@ -760,6 +792,7 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		worst = worst2;
 	if (nloss == 0)
 		worst = XS_LOSS_UNKNOWN;
+	s->g_dlv = s->conf.eject_ms > 0 && dlv2 > 0 ? dlv2 : dlv;
 	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
 	s->h_loss[h] = worst;
 	s->h_wire[h] = s->n_wire;
@@ -805,7 +838,16 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 				s->rate *= xs_rate_probe(s);
 		} else {
 			s->slow_start = 0;
-			s->rate = 0.5 * s->rate + 0.5 * want;
+			nr = 0.5 * s->rate + 0.5 * want;
+			/*
+			 * Not past a ceiling a cut found: steering past it
+			 * made probes forget it (a silent 1 Gbit/s port cut
+			 * to 1.1 Gbit/s was back at 1.5 in two steps, a
+			 * third of the stream lost again).
+			 */
+			if (s->ceiling > 0 && nr > s->ceiling && nr > s->rate)
+				nr = s->rate > s->ceiling ? s->rate : s->ceiling;
+			s->rate = nr;
 		}
 	} else if (s->slow_start && (s->state == XS_SENDING ||
 	    xs_repair_pending(s) > 0) && worst <= old)
@@ -825,10 +867,16 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	 */
 	if (s->conf.eject_ms > 0 && dlv2 > 0)
 		dlv = dlv2;
+	/*
+	 * Once a cut has shown a bottleneck, what the slowest was delivered
+	 * at best is about its rate: probes stay within a tenth of it.
+	 */
+	gain = s->bneck_ms != 0 && now - s->bneck_ms < XS_DLV_BNECK_MS ?
+	    XS_DLV_BNECK_GAIN : XS_DLV_GAIN;
 	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
-	    worst >= XS_DLV_LOSS_PM && s->rate > XS_DLV_GAIN * dlv &&
-	    sent > XS_DLV_GAIN * dlv) {
-		s->rate = XS_DLV_GAIN * dlv;
+	    worst >= XS_DLV_LOSS_PM && s->rate > gain * dlv &&
+	    sent > gain * dlv) {
+		s->rate = gain * dlv;
 		s->n_cut_dlv++;
 	}
 	if ((lbw = xs_rate_local_cap(&s->local, now_us, s->rate)) < s->rate) {

@@ -1334,6 +1334,77 @@ test_delivery_after_wait(void)
 }
 
 /*
+ * Issue #17: behind a port that drops silently what exceeds its rate (a
+ * switch port slower than the sender's uplink), the rate must settle near
+ * the port's rate.  The receiver here counts what such a port of 4 MB/s
+ * would let through, of everything sent, every 50 ms.  Before, a cut the
+ * loss did not follow all the way was taken for a lossy link, and the
+ * lag steering lifted the rate past the ceiling the cut had found: over
+ * the last second the rate sat at 1.5 times the port's (the bound of the
+ * slowest delivery), a third of it lost.  Now the delivery that held
+ * while the rate fell marks the bottleneck, and the rate stays within a
+ * tenth or so of it.
+ */
+static void
+test_silent_port(void)
+{
+	struct xsend_conf	c;
+	struct xsend_stats	st;
+	struct snd		s;
+	struct frcv		f;
+	const double		port = 4e6;	/* bytes/s */
+	double			credit = 0, r[20], t;
+	uint64_t		last = 0, hw, dsent;
+	uint32_t		pk = 0, lpm;
+	int			i, j, n = 0;
+
+	sk_conf(&c, 1);
+	c.rate_max = 16 * 1024 * 1024;
+	c.deadline_ms = -1;
+	snd_start_conf(&s, NULL, 24 * 1024 * 1024, "127.0.0.2", 0, &c);
+	frcv_init(&f, 0x97, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	for (i = 0; i < 70; i++) {
+		xpeer_run_ms(s.base, 50);
+		snd_poll(&s);
+		xsend_stats(s.xs, &st);
+		if (st.data_packets >= st.size / SK_SYM)
+			break;		/* the first pass is over */
+		hw = st.packets;
+		dsent = hw - last;
+		last = hw;
+		/* What the port passes: its rate, less what it already did. */
+		credit += port * 0.05 / (SK_SYM + 60);
+		j = dsent < credit ? (int)dsent : (int)credit;
+		credit -= j;
+		if (credit > port * 0.01 / SK_SYM)
+			credit = port * 0.01 / SK_SYM;	/* a 10 ms bucket */
+		pk += (uint32_t)j;
+		lpm = dsent == 0 ? 0 : (uint32_t)((dsent - j) * 1000 / dsent);
+		frcv_report_rx(&f, &s, (uint16_t)lpm, hw, pk, 0, 0);
+		if (i >= 40 && n < 20)
+			r[n++] = st.rate;
+	}
+	CU_ASSERT_FATAL(n >= 10);
+	/* The median rate of the last second or so. */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && r[j - 1] > r[j]; j--) {
+			t = r[j];
+			r[j] = r[j - 1];
+			r[j - 1] = t;
+		}
+	t = r[n / 2] * SK_SYM / (SK_SYM + 60);	/* payload, as the port */
+	CU_ASSERT(t <= 1.3 * port);
+	CU_ASSERT(t >= 0.7 * port);
+	if (t > 1.3 * port || t < 0.7 * port)
+		fprintf(stderr, "rate %.2f MB/s behind a %.2f MB/s port\n",
+		    t / 1e6, port / 1e6);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
+/*
  * The deadline: a receiver not done when the session's time is up after
  * the first pass is failed ("deadline") and told so (REJECTED, reason
  * DEADLINE), and the session ends.
@@ -1384,6 +1455,8 @@ static CU_TestInfo tests[] = {
 	    test_budget_counted_loss },
 	{ "a delivery measured from the wait does not bound the rate",
 	    test_delivery_after_wait },
+	{ "behind a port that drops silently, near its rate",
+	    test_silent_port },
 	{ "the deadline fails who is not done", test_deadline },
 	{ "member mode: a HELLO flood with random ids (#12 2c)",
 	    test_member_flood },
