@@ -166,6 +166,20 @@ tl_same()
 	cmp -s "$T/$1" "$2" || tl_fail "$2 differs from $1"
 }
 
+# tl_others_served SRC: after one receiver failed for want of space, the
+# receiver "good" got SRC whole, and the sender reports one receiver
+# failed, saying why.
+tl_others_served()
+{
+	tl_wait_recv good
+	[ $TL_RC = 0 ] || { tl_show; tl_fail "good receiver exit $TL_RC"; }
+	tl_same "$1" "$T/good.out"
+	[ "$(tl_receivers send.json failed)" = 1 ] ||
+	    tl_fail "sender does not report the failed receiver"
+	tl_error send.json failed | grep -q "No space" ||
+	    tl_fail "sender does not say why"
+}
+
 tl_show()
 {
 	for f in "$T"/*.err; do
