@@ -212,6 +212,8 @@ xr_store_claim(struct xrecv *r, uint64_t end)
 	uint64_t	to;
 	int		e;
 
+	if (end > r->geom.size)
+		end = r->geom.size;
 	if (end <= r->reserved)
 		return (0);
 	to = end > r->reserved + XR_RESERVE_STEP ? end :
@@ -249,8 +251,7 @@ xr_store_reserve_ahead(struct xrecv *r)
 {
 	int	e;
 
-	if (r->fd == -1 || r->reserved >= r->geom.size ||
-	    r->reserved >= r->wr_end + XR_RESERVE_AHEAD)
+	if (r->fd == -1)
 		return (0);
 	if ((e = xr_store_claim(r, r->wr_end + XR_RESERVE_AHEAD)) != 0)
 		return (xr_store_claim_failed(r, e));
@@ -294,7 +295,7 @@ xr_store_open(struct xrecv *r)
 		/*
 		 * A disk without room for the file fails here, cleanly; the
 		 * first steps are claimed now, the rest as the writes come
-		 * (xr_store_reserve).
+		 * (xr_store_claim).
 		 */
 		e = xr_store_room(r->fd, g->size);
 		if (e == 0)

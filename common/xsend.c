@@ -772,17 +772,7 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 	if (now - s->last_progress < XS_PROGRESS_MS)
 		return;
 	s->last_progress = now;
-	if (log_getverbose() > 1) {
-		double	dlv = 0;
-		int	j;
-
-		/* The least delivered rate of a second (xs_rate_delivered). */
-		for (j = 0; j < s->npeers; j++)
-			if (s->peers[j].state == XSP_RECEIVING &&
-			    s->peers[j].dlv > 0 &&
-			    now - s->peers[j].dlv_ms <= 1000 &&
-			    (dlv == 0 || s->peers[j].dlv < dlv))
-				dlv = s->peers[j].dlv;
+	if (log_getverbose() > 1)
 		log_debug("xsend %016" PRIx64 ": %s pass %" PRIu64 "/%"
 		    PRIu64 " parity %" PRIu64 " (%" PRIu64 " proactive)"
 		    " resent %" PRIu64 " queued %" PRIu64 "+%" PRIu64
@@ -791,9 +781,8 @@ xsend_ctl_cb(evutil_socket_t fd, short ev, void *arg)
 		    xsend_strstate(s->state), s->next_sym,
 		    s->geom.nsym, s->n_repair, s->n_proactive,
 		    s->n_resend, s->pq.len, s->bq.len,
-		    s->rate * 8 / 1e6, dlv * 8 / 1e6, s->n_loads, s->n_gloads,
-		    (double)lag / 1e6, slowest / 1e6);
-	}
+		    s->rate * 8 / 1e6, s->g_dlv * 8 / 1e6, s->n_loads,
+		    s->n_gloads, (double)lag / 1e6, slowest / 1e6);
 	if (log_getverbose() > 1)
 		xs_log_rate(s);
 	if (s->cb.progress != NULL) {

@@ -210,7 +210,7 @@ struct xsend {
 	uint64_t		 bneck_ms;	/* a cut last judged a bottleneck */
 	double			 g_dlv;		/* the group's least delivered */
 	double			 cut_dlv;	/* ... when the last cut was made */
-	double			 cut_sent;	/* what we sent then */
+	double			 cut_sent;	/* what got through then (ceiling) */
 	double			 loss_slow;	/* slow average of the loss */
 	double			 loss_dev;	/* its mean deviation */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
@@ -276,6 +276,19 @@ struct aead	*xs_admit_key(struct xsend *, uint64_t, struct aead **);
 int		 xs_admit_rate(struct xsend *, struct xs_peer *, uint64_t,
 		     uint64_t);
 struct xs_peer	*xs_admit_slot(struct xsend *, uint64_t, uint8_t *);
+
+/*
+ * A cut was judged a bottleneck's within XS_BNECK_MS (xsend_rate.c sets
+ * bneck_ms): the rate then stays near the slowest delivery, and parity is
+ * sized to the link's own loss only (xsend_repair.c).
+ */
+#define XS_BNECK_MS		3000
+
+static inline int
+xs_bneck_recent(const struct xsend *s, uint64_t now_ms)
+{
+	return (s->bneck_ms != 0 && now_ms - s->bneck_ms < XS_BNECK_MS);
+}
 
 /* xsend_rate.c: the rate control, the bottleneck, stragglers. */
 void		 xs_rate_init(struct xsend *);

@@ -33,7 +33,6 @@
 #define XS_DLV_GAIN		1.5	/* rate over the slowest delivered */
 #define XS_DLV_LOSS_PM		10	/* loss from which that bound holds */
 #define XS_DLV_BNECK_GAIN	1.1	/* ... once a bottleneck was judged */
-#define XS_DLV_BNECK_MS		3000	/* for so long after the verdict */
 #define XS_DLV_HELD		0.9	/* delivery held while the rate fell */
 #define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
 #define XS_LOCAL_WIN_US		1000000	/* samples a local capacity is of */
@@ -399,7 +398,7 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	s->last_decrease = now;
 	s->cut_loss = worst;
 	s->cut_dlv = s->g_dlv;
-	s->cut_sent = sent < s->rate / 0.95 ? sent : s->ceiling;
+	s->cut_sent = s->ceiling;
 	s->judge_from = 0;
 	log_debug("xsend %016" PRIx64 ": loss %.1f%% and growing: bottleneck "
 	    "at about %.0f Mbit/s?", s->session, (double)worst / 10.0,
@@ -792,7 +791,10 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 		worst = worst2;
 	if (nloss == 0)
 		worst = XS_LOSS_UNKNOWN;
-	s->g_dlv = s->conf.eject_ms > 0 && dlv2 > 0 ? dlv2 : dlv;
+	/* The second slowest in a group that refuses stragglers. */
+	if (s->conf.eject_ms > 0 && dlv2 > 0)
+		dlv = dlv2;
+	s->g_dlv = dlv;
 	old = s->h_pos >= XS_HIST ? s->h_loss[h] : XS_LOSS_UNKNOWN;
 	s->h_loss[h] = worst;
 	s->h_wire[h] = s->n_wire;
@@ -853,26 +855,21 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	    xs_repair_pending(s) > 0) && worst <= old)
 		s->rate *= xs_rate_probe(s);
 	/*
-	 * While receivers lose something, at most twice what the slowest
-	 * (the second slowest in a group that refuses stragglers) was
+	 * While receivers lose something, at most 1.5 times what the slowest
+	 * (the second slowest in a group that refuses stragglers: g_dlv) was
 	 * delivered at best lately: behind a bottleneck that drops silently
-	 * the rate overshoots it at most twice over before its loss cuts
+	 * the rate overshoots it at most by half before its loss cuts
 	 * it, where probes would push it on to the ceiling (TFMCC's bound on
 	 * slow start).  Without loss there is no overshoot to bound, and the
 	 * bound would only slow the start.  The bound is on what we really
 	 * send: a sender held back by its CPU sends far below its rate, and
 	 * cutting the rate to twice a lossy link's delivery then made the
 	 * pacing, not the CPU, the limit (issue #17: 5% random loss cost a
-	 * lone receiver a third of its rate).
+	 * lone receiver a third of its rate).  Once a cut has shown a
+	 * bottleneck, what the slowest was delivered at best is about its
+	 * rate: probes stay within a tenth of it.
 	 */
-	if (s->conf.eject_ms > 0 && dlv2 > 0)
-		dlv = dlv2;
-	/*
-	 * Once a cut has shown a bottleneck, what the slowest was delivered
-	 * at best is about its rate: probes stay within a tenth of it.
-	 */
-	gain = s->bneck_ms != 0 && now - s->bneck_ms < XS_DLV_BNECK_MS ?
-	    XS_DLV_BNECK_GAIN : XS_DLV_GAIN;
+	gain = xs_bneck_recent(s, now) ? XS_DLV_BNECK_GAIN : XS_DLV_GAIN;
 	if (s->state == XS_SENDING && dlv > 0 && worst != XS_LOSS_UNKNOWN &&
 	    worst >= XS_DLV_LOSS_PM && s->rate > gain * dlv &&
 	    sent > gain * dlv) {

@@ -29,8 +29,7 @@
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 #define XS_FEC_EPS		0.05	/* a group still short after parity */
 #define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
-#define XS_FEC_BNECK_MS		3000	/* a bottleneck's verdict holds */
-#define XS_FEC_BNECK_PM		30	/* parity above its floor then */
+#define XS_FEC_BNECK_PM		30	/* parity above the floor, bottleneck */
 /*
  * Budgets (doc/protocol.md, Budgets and deadline; issue #12 finding 2a:
  * one REPORT of BLOCK NAKs made the sender resend 24,415 packets, again
@@ -398,8 +397,7 @@ xs_repair_proactive(struct xsend *s, uint64_t b)
 	 * 10-30% loss was a fifth of the stream).  Then only the loss the
 	 * link has of its own, its floor, is covered ahead.
 	 */
-	if (s->bneck_ms != 0 && now - s->bneck_ms < XS_FEC_BNECK_MS &&
-	    s->loss_floor != UINT16_MAX &&
+	if (xs_bneck_recent(s, now) && s->loss_floor != UINT16_MAX &&
 	    pm > (uint32_t)s->loss_floor + XS_FEC_BNECK_PM)
 		pm = (uint32_t)s->loss_floor + XS_FEC_BNECK_PM;
 	if (pm < XS_FEC_MIN_PM)
