@@ -289,6 +289,24 @@ fake_data(struct fake *f, uint64_t i, int forged)
 	fake_send2(f, PROTO_DATA, sub, body, len, &f->to, forged);
 }
 
+/*
+ * The whole file fake_data sends, into buf (len bytes, the announced
+ * size), and its SHA-256 as the digest the fake announces.
+ */
+static void
+fake_file(struct fake *f, uint8_t *buf, size_t len)
+{
+	struct sha256	*h;
+	size_t		 j;
+
+	for (j = 0; j < len; j++)
+		buf[j] = (uint8_t)((j / f->ann.sym) * 31 + j % f->ann.sym);
+	h = sha256_new();
+	sha256_update(h, buf, len);
+	sha256_final(h, f->ann.digest);
+	sha256_free(h);
+}
+
 /* Parity number rseq of group g (its body is noise: never decoded). */
 static void
 fake_repair(struct fake *f, uint32_t g, uint32_t rseq, int forged)
@@ -667,7 +685,6 @@ test_out_copied(void)
 	struct xrecv_conf	 c;
 	struct fake		 f;
 	struct rcv		 r;
-	struct sha256		*h;
 	char			 outbuf[PATH_MAX], path[PATH_MAX];
 	uint8_t			 want[3000], got[3001];
 	size_t			 j;
@@ -675,12 +692,7 @@ test_out_copied(void)
 	ssize_t			 n;
 
 	fake_init(&f, 0x8181, sizeof(want), 1024);
-	for (j = 0; j < sizeof(want); j++)
-		want[j] = (uint8_t)((j / 1024) * 31 + j % 1024);
-	h = sha256_new();
-	sha256_update(h, want, sizeof(want));
-	sha256_final(h, f.ann.digest);
-	sha256_free(h);
+	fake_file(&f, want, sizeof(want));
 	snprintf(path, sizeof(path), "%s/copied", unit_dir);
 	(void)unlink(path);
 	snprintf(outbuf, sizeof(outbuf), "%s", path);
@@ -908,18 +920,12 @@ test_lost_done_ack(void)
 {
 	struct fake	f;
 	struct rcv	r;
-	struct sha256	*h;
 	uint8_t		 want[3000];
 	uint64_t	 t[8];
 	int		 n = 0, k, j;
 
 	fake_init(&f, 0xd0d0, sizeof(want), 1024);
-	for (j = 0; j < (int)sizeof(want); j++)
-		want[j] = (uint8_t)((j / 1024) * 31 + j % 1024);
-	h = sha256_new();
-	sha256_update(h, want, sizeof(want));
-	sha256_final(h, f.ann.digest);
-	sha256_free(h);
+	fake_file(&f, want, sizeof(want));
 	rcv_start(&r, &f, NULL);
 	CU_ASSERT_FATAL(fake_join(&f, &r));
 	for (j = 0; j < 3; j++)

@@ -1337,13 +1337,14 @@ test_delivery_after_wait(void)
  * Issue #17: behind a port that drops silently what exceeds its rate (a
  * switch port slower than the sender's uplink), the rate must settle near
  * the port's rate.  The receiver here counts what such a port of 4 MB/s
- * would let through, of everything sent, every 50 ms.  Before, a cut the
- * loss did not follow all the way was taken for a lossy link, and the
- * lag steering lifted the rate past the ceiling the cut had found: over
- * the last second the rate sat at 1.5 times the port's (the bound of the
- * slowest delivery), a third of it lost.  Now the delivery that held
- * while the rate fell marks the bottleneck, and the rate stays within a
- * tenth or so of it.
+ * would let through, of everything sent, every 50 ms; over the last
+ * second the rate must be within 0.7 to 1.3 times the port's.  A guard
+ * against a controller that runs away from the port, not a proof of the
+ * session-7 rules (a held delivery marks a bottleneck, the rate then
+ * stays within 1.1x the slowest delivery, the lag steering stops at the
+ * ceiling): in this model the code before them gave 1.15-1.17x and passes
+ * too, they give 1.01-1.12x; behind the benchmark's bridge-shaped port
+ * the difference was 32-104% sent again against 26-37%.
  */
 static void
 test_silent_port(void)
