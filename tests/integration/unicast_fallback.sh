@@ -133,14 +133,25 @@ crash()
 	# 16 MiB is ~11,800 symbols.  Bits, not whole bytes: behind the
 	# shaped port the loss leaves few runs of 8 symbols whole until the
 	# repairs come, and counting bytes of 255 once missed the quarter.
+	# One watcher that reads the file every 50 ms (a python3 started for
+	# each look cost the two cores the transfer runs on).
 	st=$UL_T/r3/staging/$run/pkg0.fcpkg.fcstate
-	for ((i = 0; i < UL_TIMEOUT * 20; i++)); do
-		full=$(python3 -c 'import sys
-d = open(sys.argv[1], "rb").read()[68:-32]
-print(sum(bin(b).count("1") for b in d))' "$st" 2>/dev/null)
-		[ "${full:-0}" -ge 2900 ] && break
-		sleep 0.05
-	done
+	full=$(python3 - "$st" 2900 "$UL_TIMEOUT" <<'PY'
+import sys, time
+path, want, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+n, end = 0, time.monotonic() + limit
+while time.monotonic() < end:
+    try:
+        d = open(path, "rb").read()[68:-32]
+        n = sum(bin(b).count("1") for b in d)
+    except OSError:
+        pass
+    if n >= want:
+        break
+    time.sleep(0.05)
+print(n)
+PY
+)
 	[ "${full:-0}" -ge 2900 ] ||
 	    ul_fail "run $run: r3's unicast transfer did not progress (${full:-no} symbols in its state file)"
 	lab_stop "${UL_AGENT_PG[r3]}" KILL 0 2>/dev/null	# no "Killed" notice
