@@ -31,10 +31,18 @@ static inline int
 xpeer_socket(const char *ip, uint16_t port)
 {
 	struct sockaddr_in	sin;
-	int			fd;
+	int			fd, rb = 4 * 1024 * 1024;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	CU_ASSERT_FATAL(fd != -1);
+	/*
+	 * Larger than the sender's largest pacing burst (at least 4 x 64 KiB,
+	 * more than the tests' small files): a test descheduled for a few
+	 * tens of ms (a loaded CI host) would otherwise find a tail of what
+	 * was sent dropped by its own socket.  FORCE passes rmem_max as root.
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb));
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(port);
