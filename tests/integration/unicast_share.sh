@@ -11,7 +11,7 @@
 # 2. one multicast scenario on a machine of A and one of B: the group's
 #    stream and B's unicast stream share the rate the same way;
 # 3. a --unicast scenario of two packages: the second one's stream waits
-#    for the agent to verify the first.
+#    for the agent to verify the first, held for 25 s by strace.
 #
 # Each stream's rate is the server's own figure ("... sent: N bytes to 1
 # receiver in S s (R MiB/s)"): the rate cap is a ceiling, so a loaded host
@@ -22,6 +22,7 @@
 UL_SRCDIR=$(cd "${0%/*}/../.." && pwd)
 . "$UL_SRCDIR/tests/integration/unicast_lib.sh"
 ul_init fcus
+command -v strace >/dev/null 2>&1 || ul_skip "needs strace (scripts/install-deps)"
 
 ul_lab 1 2
 ul_server --rate 80M
@@ -75,20 +76,40 @@ ul_ok "run $run: the multicast stream to r1 and the unicast stream to b1 shared 
 
 # 3. Two packages by unicast: the stream for the second waits while the
 # agent verifies the first, however long that takes (its join time counts
-# from the agent's DELIVERED).  The agent is stopped for 25 s as soon as
-# the first stream ends, as a verification that outlasts the 20 s join time.
+# from the agent's DELIVERED).  The agent verifies while it receives, so its
+# verification is made slow on purpose, and only it: strace holds the
+# verification child's first look at its extraction directory for 25 s,
+# longer than the 20 s join time, while the agent itself goes on (heartbeats,
+# reports).  (Stopping the whole agent once the server logged the stream's
+# end raced with the agent: it had often verified, reported DELIVERED and
+# joined the second stream by then, and was frozen in it.)
 ul_pkg SHARE3 48
 ul_pkg SHARE4 4
 fc scenario create uc3 --package SHARE3 --package SHARE4 --unicast \
     >/dev/null || ul_fail "scenario create uc3"
+apid=$(ps -o pid=,comm= -g "${UL_AGENT_PG[b1]}" | awk '$2 ~ /fleetcast-agen/ { print $1; exit }')
+[ -n "$apid" ] || ul_fail "no fleetcast-agent process in b1's group"
 run=$(ul_run uc3 b1)
-for ((i = 0; i < 600; i++)); do
-	grep -q "run $run: package SHARE3 to .* sent:" "$UL_T/server.err" && break
+strace -qq -f -p "$apid" -o "$UL_T/b1.strace" \
+    -e trace=newfstatat,lstat,statx -P "$UL_T/b1/staging/$run/pkg0" \
+    -e inject=newfstatat,lstat,statx:delay_enter=25000000:when=1 &
+strace_pid=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$apid/status")" != 0 ] &&
+	    break
 	sleep 0.05
 done
-kill -STOP -- "-${UL_AGENT_PG[b1]}" || ul_fail "cannot stop b1's agent"
-sleep 25
-kill -CONT -- "-${UL_AGENT_PG[b1]}"
+[ $i -lt 100 ] || ul_fail "strace did not attach to b1's agent"
+for ((i = 0; i < 1200; i++)); do
+	grep -q "(DELAYED)" "$UL_T/b1.strace" 2>/dev/null && break
+	sleep 0.05
+done
+kill "$strace_pid" 2>/dev/null
+wait "$strace_pid" 2>/dev/null
+[ $i -lt 1200 ] ||
+    ul_fail "run $run: b1's verification of SHARE3 was not held (no lstat of staging/$run/pkg0 in 60 s)"
+grep -q "run $run: package SHARE3 to .* sent:" "$UL_T/server.err" ||
+    ul_fail "run $run: SHARE3's stream had not ended when its verification was released"
 ul_wait_finished "$run"
 IFS='|' read -r name state path _ _ err < <(ul_table "$run")
 [ "$state" = succeeded ] && [ "$path" = unicast ] ||
