@@ -42,6 +42,7 @@
 
 #define XR_TICK_MS		5
 #define XR_REPORT_MS		100	/* heartbeat while receiving */
+#define XR_REPORT_FAST_MS	10	/* ... when the ANNOUNCE says FAST */
 #define XR_LOSS_BLOCKS		16	/* blocks the first-pass loss averages */
 #define XR_RENAK_MS		30
 #define XR_NCF_MS		100
@@ -508,6 +509,7 @@ xr_announce_locked(struct xrecv *r, const struct proto_announce *a)
 		return;
 	}
 	r->ann_state = a->state;
+	r->ann_fast = (a->flags & PROTO_AF_FAST) != 0;
 	if (a->progress <= r->geom.nsym && a->progress > r->ann_progress)
 		r->ann_progress = a->progress;
 	if (a->progress <= r->geom.nsym) {
@@ -977,7 +979,8 @@ xrecv_tick_cb(evutil_socket_t fd, short ev, void *arg)
 		xr_send_report(r, 1);
 		if (r->state != XR_RECEIVING)
 			break;
-		if (now - r->last_report >= XR_REPORT_MS)
+		if (now - r->last_report >= (r->ann_fast ?
+		    XR_REPORT_FAST_MS : XR_REPORT_MS))
 			xr_send_report(r, 0);
 		if (now - r->last_held >= (r->ann_state == PROTO_S_WAITING ?
 		    XR_HELD_WAIT_MS : XR_HELD_MS))

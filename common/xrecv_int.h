@@ -163,6 +163,7 @@ struct xrecv {
 	uint64_t		 held_next;	/* round-robin cursor */
 	uint64_t		 last_held;	/* ms */
 	uint8_t			 ann_state;	/* of the last ANNOUNCE */
+	int			 ann_fast;	/* ... it asked for FAST reports */
 	uint64_t		 ann_progress;
 
 	struct xr_slot		 ring[XR_RING];

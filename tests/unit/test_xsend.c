@@ -24,6 +24,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "mono.h"
 #include "proto.h"
 #include "udp.h"
 #include "wire.h"
@@ -938,6 +939,54 @@ test_announce_waiting(void)
 }
 
 /*
+ * Issue #17: the receivers' first loss figures came 90-115 ms into the
+ * stream, a REPORT every 100 ms.  The sender asks for FAST reports (every
+ * 10 ms) while it waits and for the first 300 ms of the stream, then no
+ * longer (not in a group of over 64, which this does not try).  (Before:
+ * never.)
+ */
+static void
+test_announce_fast(void)
+{
+	struct xsend_conf	c;
+	struct snd		s;
+	struct frcv		f;
+	uint64_t		t0 = 0;
+	int			i, fast_late = 0, fast_early = 0;
+
+	sk_conf(&c, 1);
+	c.rate_max = 2 * 1024 * 1024;
+	c.deadline_ms = -1;
+	snd_start_conf(&s, NULL, 4 * 1024 * 1024, "127.0.0.2", 0, &c);
+	xpeer_run_ms(s.base, 30);
+	snd_poll(&s);
+	CU_ASSERT(s.ann.state == PROTO_S_WAITING);
+	CU_ASSERT(s.ann.flags & PROTO_AF_FAST);
+	frcv_init(&f, 0x1818, 1);
+	join(&s, &f);
+	frcv_report(&f, &s, PROTO_R_READY);
+	for (i = 0; i < 120; i++) {
+		xpeer_run_ms(s.base, 10);
+		snd_poll(&s);
+		if (s.ann.state == PROTO_S_SENDING && t0 == 0)
+			t0 = mono_ms();
+		if (t0 == 0)
+			continue;
+		frcv_report(&f, &s, PROTO_R_RECEIVING);
+		if (mono_ms() - t0 < 150 && (s.ann.flags & PROTO_AF_FAST))
+			fast_early++;
+		if (mono_ms() - t0 > 450 && (s.ann.flags & PROTO_AF_FAST))
+			fast_late++;
+	}
+	CU_ASSERT_FATAL(t0 != 0);
+	CU_ASSERT(s.ann.state == PROTO_S_SENDING);	/* 2 s of stream */
+	CU_ASSERT(fast_early > 0);
+	CU_ASSERT(fast_late == 0);
+	frcv_end(&f);
+	snd_end(&s);
+}
+
+/*
  * Issue #12 finding 2c: 4,096 HELLOs with random receiver ids filled the
  * sender's table and the real receiver was refused.  In member mode an id
  * that is not a member's is dropped unread (`member`) and takes no slot,
@@ -1448,6 +1497,8 @@ test_deadline(void)
 static CU_TestInfo tests[] = {
 	{ "announces every 25 ms while waiting, 100 ms after",
 	    test_announce_waiting },
+	{ "asks for FAST reports while waiting and for 300 ms",
+	    test_announce_fast },
 	{ "REPORTs and NAKs out of range or budget (#12 2a)",
 	    test_nak_everything },
 	{ "a BLOCK NAK its packet counts show is served",
