@@ -62,6 +62,14 @@ enum xsend_state {
 	XS_FINISHED,
 };
 
+/* Where a delivery span began: a receiver's count and clock, ours. */
+struct xs_dspan {
+	int			 set;
+	uint32_t		 pk;		/* REPORT rx_packets */
+	uint32_t		 us;		/* REPORT rx_us */
+	uint64_t		 ms;		/* our clock */
+};
+
 struct xs_peer {
 	uint64_t		 rid;
 	uint32_t		 incarnation;
@@ -91,6 +99,10 @@ struct xs_peer {
 	uint64_t		 rx_ms;		/* when rx_pk, rx_hw were set */
 	double			 dlv;		/* delivered bytes/s, 1 s max */
 	uint64_t		 dlv_ms;	/* when that max was sampled */
+	struct xs_dspan		 dv_s;		/* delivery spans' anchors */
+	struct xs_dspan		 dv_l;
+	double			 dlv_l;		/* delivered, long spans, 1 s max */
+	uint64_t		 dlv_l_ms;	/* when that max was sampled */
 	int			 member;	/* s->mem index, -1: PSK mode */
 	struct aead		*ka;		/* our ACKs to it */
 	double			 fb_tokens;	/* feedback rate bucket */
@@ -209,11 +221,13 @@ struct xsend {
 	uint16_t		 loss_floor;	/* loss that is not congestion */
 	uint64_t		 bneck_ms;	/* a cut last judged a bottleneck */
 	double			 g_dlv;		/* the group's least delivered */
+	double			 g_dlv_l;	/* ... over long spans */
 	double			 cut_dlv;	/* ... when the last cut was made */
 	double			 cut_sent;	/* what got through then (ceiling) */
 	double			 loss_slow;	/* slow average of the loss */
 	double			 loss_dev;	/* its mean deviation */
 	uint64_t		 cut_at;	/* ms of the last cut for loss */
+	int			 floor_judged;	/* a cut's judgement set the floor */
 	uint16_t		 cut_loss;	/* the loss a cut was made at */
 	uint16_t		 cut_floor;	/* the floor before the first */
 	uint64_t		 judge_from;	/* ms of the judging snapshot */

@@ -29,7 +29,7 @@
 #define XS_LOAD_MIN		8	/* busy groups that make a block load */
 #define XS_FEC_EPS		0.05	/* a group still short after parity */
 #define XS_FEC_MIN_PM		5	/* below 0.5% loss, NAKs only */
-#define XS_FEC_BNECK_PM		30	/* parity above the floor, bottleneck */
+#define XS_FEC_BNECK_PM		5	/* parity above the loss, bottleneck */
 /*
  * Budgets (doc/protocol.md, Budgets and deadline; issue #12 finding 2a:
  * one REPORT of BLOCK NAKs made the sender resend 24,415 packets, again
@@ -379,15 +379,22 @@ void
 xs_repair_proactive(struct xsend *s, uint64_t b)
 {
 	uint64_t	now = mono_ms(), g;
-	uint32_t	pm = 0, k, add, lane, room, last_k = 0, last_r = 0;
-	int		i;
+	uint32_t	pm = 0, cur = 0, cap, k, add, lane, room, last_k = 0;
+	uint32_t	last_r = 0;
+	int		i, cur_known = 0;
 
 	for (i = 0; i < s->npeers; i++) {
 		struct xs_peer *p = &s->peers[i];
 
-		if (p->state == XSP_RECEIVING && now - p->last_heard < 1000 &&
-		    p->loss_pm > pm)
+		if (p->state != XSP_RECEIVING || now - p->last_heard >= 1000)
+			continue;
+		if (p->loss_pm > pm)
 			pm = p->loss_pm;
+		if (p->iloss_ms != 0 && now - p->iloss_ms <= 500) {
+			cur_known = 1;
+			if (p->iloss > cur)
+				cur = (uint32_t)p->iloss;
+		}
 	}
 	/*
 	 * Loss that the rate control lately judged a bottleneck's (it fell
@@ -395,11 +402,19 @@ xs_repair_proactive(struct xsend *s, uint64_t b)
 	 * remove, not parity's: parity sized to it adds to the overrun that
 	 * causes it (behind a silent 1 Gbit/s port, parity queued ahead for
 	 * 10-30% loss was a fifth of the stream).  Then only the loss the
-	 * link has of its own, its floor, is covered ahead.
+	 * link has of its own, its floor, or what the receivers lose now,
+	 * if more, is covered ahead: the receivers' first-pass average
+	 * remembers the overrun of the start for 16 blocks, and sized to
+	 * it, or to the floor and 3% more, parity was 10% of a stream that
+	 * lost under 1% once the rate sat on the port.
 	 */
-	if (xs_bneck_recent(s, now) && s->loss_floor != UINT16_MAX &&
-	    pm > (uint32_t)s->loss_floor + XS_FEC_BNECK_PM)
-		pm = (uint32_t)s->loss_floor + XS_FEC_BNECK_PM;
+	if (xs_bneck_recent(s, now) && s->loss_floor != UINT16_MAX) {
+		cap = (cur > s->loss_floor ? cur : s->loss_floor) +
+		    XS_FEC_BNECK_PM;
+		if (pm > cap)
+			pm = cap;
+	} else if (s->cut_at != 0 && cur_known && cur + XS_FEC_BNECK_PM < pm)
+		pm = cur + XS_FEC_BNECK_PM;	/* a cut is judged: its loss */
 	if (pm < XS_FEC_MIN_PM)
 		return;
 	for (lane = 0; lane < s->geom.il; lane++) {

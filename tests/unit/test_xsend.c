@@ -1141,6 +1141,7 @@ frcv_report_rx(struct frcv *f, struct snd *s, uint16_t loss_pm, uint64_t hw,
 	rep.loss_pm = loss_pm;
 	rep.rx_hw_seq = hw;
 	rep.rx_packets = pk;
+	rep.rx_us = (uint32_t)mono_us();	/* its clock, as xrecv's */
 	for (b = lo; b < hi && rep.nnak < PROTO_NAK_MAX; b++) {
 		rep.nak[rep.nnak].kind = PROTO_NAK_BLOCK;
 		rep.nak[rep.nnak++].id = (uint32_t)b;
@@ -1384,16 +1385,17 @@ test_delivery_after_wait(void)
 
 /*
  * Issue #17: behind a port that drops silently what exceeds its rate (a
- * switch port slower than the sender's uplink), the rate must settle near
- * the port's rate.  The receiver here counts what such a port of 4 MB/s
- * would let through, of everything sent, every 50 ms; over the last
- * second the rate must be within 0.7 to 1.3 times the port's.  A guard
- * against a controller that runs away from the port, not a proof of the
- * session-7 rules (a held delivery marks a bottleneck, the rate then
- * stays within 1.1x the slowest delivery, the lag steering stops at the
- * ceiling): in this model the code before them gave 1.15-1.17x and passes
- * too, they give 1.01-1.12x; behind the benchmark's bridge-shaped port
- * the difference was 32-104% sent again against 26-37%.
+ * switch port slower than the sender's uplink), the rate must settle on
+ * the port's rate, and parity must not be sized to the overrun.  The
+ * receiver here counts what such a port of 4 MB/s would let through, of
+ * everything sent, every 50 ms; over the last second the rate must be
+ * within 0.8 to 1.06 times the port's, and parity at most a fifth of the
+ * first pass.  The session-8 rules (a cut's ceiling at most the slowest
+ * delivery, no probes while a large overrun's cut is judged, parity sized
+ * to the current loss after a bottleneck verdict) give 0.95 times the
+ * port and 14% parity in this model; the code before them gave 1.13
+ * times and 25%, and fails.  Behind the benchmark's bridge-shaped port
+ * the share sent again went from 28-39% to 10-18%.
  */
 static void
 test_silent_port(void)
@@ -1445,11 +1447,15 @@ test_silent_port(void)
 			r[j - 1] = t;
 		}
 	t = r[n / 2] * SK_SYM / (SK_SYM + 60);	/* payload, as the port */
-	CU_ASSERT(t <= 1.3 * port);
-	CU_ASSERT(t >= 0.7 * port);
-	if (t > 1.3 * port || t < 0.7 * port)
-		fprintf(stderr, "rate %.2f MB/s behind a %.2f MB/s port\n",
-		    t / 1e6, port / 1e6);
+	CU_ASSERT(t <= 1.06 * port);
+	CU_ASSERT(t >= 0.8 * port);
+	CU_ASSERT(st.repair_packets <= st.data_packets / 5);
+	if (t > 1.06 * port || t < 0.8 * port ||
+	    st.repair_packets > st.data_packets / 5)
+		fprintf(stderr, "rate %.2f MB/s behind a %.2f MB/s port, "
+		    "parity %llu for %llu\n", t / 1e6, port / 1e6,
+		    (unsigned long long)st.repair_packets,
+		    (unsigned long long)st.data_packets);
 	frcv_end(&f);
 	snd_end(&s);
 }
@@ -1507,7 +1513,7 @@ static CU_TestInfo tests[] = {
 	    test_budget_counted_loss },
 	{ "a delivery measured from the wait does not bound the rate",
 	    test_delivery_after_wait },
-	{ "behind a port that drops silently, near its rate",
+	{ "behind a port that drops silently: its rate, little parity",
 	    test_silent_port },
 	{ "the deadline fails who is not done", test_deadline },
 	{ "member mode: a HELLO flood with random ids (#12 2c)",
