@@ -36,6 +36,8 @@
 #define XS_DLV_BNECK_MARGIN	0.01	/* ... on a link that loses nothing */
 #define XS_DLV_HELD		0.9	/* delivery held while the rate fell */
 #define XS_CEIL_NEAR		0.97	/* probes slow down from there */
+#define XS_CEIL_DLV_MIN		0.7	/* a delivery under this is no ceiling */
+#define XS_JUDGE_HOLD_MS	600	/* no probes while a cut is judged */
 #define XS_DLV_SHORT_US		20000	/* a delivery span */
 #define XS_DLV_LONG_US		250000	/* a long one */
 #define XS_LOCAL_SPAN_US	100000	/* a local capacity sample's span */
@@ -355,11 +357,15 @@ xs_rate_burst(const struct xsend *s, uint64_t now_us)
 	return (b < 4 * 65536 ? 4 * 65536 : b);
 }
 
-/* Whether a cut for loss well over the floor is being judged. */
+/*
+ * Whether a cut for loss well over the floor is being judged, for at most
+ * XS_JUDGE_HOLD_MS: a judgement counts 1000 packets of every receiver,
+ * which a deep cut makes long.
+ */
 static int
 xs_rate_judging_overrun(const struct xsend *s)
 {
-	return (s->cut_at != 0 &&
+	return (s->cut_at != 0 && mono_ms() - s->cut_at < XS_JUDGE_HOLD_MS &&
 	    s->cut_loss >= s->cut_floor + 2 * XS_CONGEST_PM);
 }
 
@@ -507,13 +513,16 @@ xs_rate_cut(struct xsend *s, uint64_t now, uint16_t worst, double sent)
 	 * loss a REPORT shows and what we sent over the last steps are of
 	 * rates some steps back: a silent 1 Gbit/s port overrun in slow
 	 * start was cut to 1.2 Gbit/s by them and lost 14% for another 300
-	 * ms, while the delivered rate already said 1.0.
+	 * ms, while the delivered rate already said 1.0.  Not below 0.7 of
+	 * what the loss says got through: a receiver busy with a flood of
+	 * forged ANNOUNCEs counted so little over its first span that the
+	 * delivery said 6 Mbit/s of 80, and the cut to it took 3 s to undo.
 	 */
 	if (s->g_dlv > 0) {
 		dl = s->g_dlv;
 		if (s->floor_judged)
 			dl /= 1.0 - (double)s->loss_floor / 1000.0;
-		if (dl < s->ceiling)
+		if (dl < s->ceiling && dl >= XS_CEIL_DLV_MIN * s->ceiling)
 			s->ceiling = dl;
 	}
 	s->rate = s->ceiling * 0.95;
@@ -910,9 +919,15 @@ xs_rate_step(struct xsend *s, uint64_t now, uint64_t *lagp,
 	 * and what we sent, per step, XS_HIST steps back.
 	 */
 	h = s->h_pos % XS_HIST;
-	sent = s->h_pos >= XS_HIST ? (double)(s->n_wire - s->h_wire[h]) *
-	    1000.0 / (double)(now - s->h_ms[h] > 0 ? now - s->h_ms[h] : 1) :
-	    s->rate;
+	/*
+	 * Not over steps of the wait: what a sender that had just started
+	 * sent over the last 200 ms was mostly nothing, and a cut at the
+	 * start went to 6 Mbit/s of 80.
+	 */
+	sent = s->h_pos >= XS_HIST && s->t_send != 0 &&
+	    s->h_ms[h] >= s->t_send / 1000 ? (double)(s->n_wire -
+	    s->h_wire[h]) * 1000.0 / (double)(now - s->h_ms[h] > 0 ?
+	    now - s->h_ms[h] : 1) : s->rate;
 	/*
 	 * A group that refuses stragglers follows its second worst
 	 * receiver: one alone behind a slow or lossy link is refused
