@@ -943,8 +943,9 @@ test_lost_done_ack(void)
 			t[n++] = now_ms();
 	}
 	CU_ASSERT_FATAL(n >= 5);
-	CU_ASSERT(t[1] - t[0] <= 40);
-	CU_ASSERT(t[2] - t[1] <= 40);
+	/* 25 ms, with room for a test descheduled on a loaded host (was 100). */
+	CU_ASSERT(t[1] - t[0] <= 70);
+	CU_ASSERT(t[2] - t[1] <= 70);
 	/* Later, no faster than every 100 ms. */
 	CU_ASSERT(t[n - 1] - t[n - 2] >= 80);
 	fake_ack(&f, 0, PROTO_ACK_DONE);

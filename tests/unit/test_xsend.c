@@ -914,7 +914,8 @@ test_announce_waiting(void)
 	n = s.nann;
 	xpeer_run_ms(s.base, 500);
 	snd_poll(&s);
-	CU_ASSERT(s.nann - n >= 15);
+	/* 20 at 25 ms; at least 10 with a loaded host's stalls (4-6 before). */
+	CU_ASSERT(s.nann - n >= 10);
 	CU_ASSERT(s.nann - n <= 22);
 	CU_ASSERT(s.ann.state == PROTO_S_WAITING);
 	frcv_init(&f, 0x1717, 1);
