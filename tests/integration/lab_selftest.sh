@@ -123,6 +123,12 @@ lab_shape s off
 # lab_down ends what was started in a host by other means.
 lab_spawn "$tmp" sleeper r1 sleep 300
 pg=$LAB_LAST_PID
+# Signal the command itself, not the shell that forks it: a child signalled
+# before its exec would run the wrapper's trap and go on to start sleep.
+for ((i = 0; i < 50; i++)); do
+	pgrep -g "$pg" -x sleep >/dev/null && break
+	sleep 0.1
+done
 lab_stop "$pg" TERM 2
 if lab_group_alive "$pg"; then
 	fail "lab_stop left group $pg running"

@@ -458,7 +458,7 @@ lab_spawn()
 	local dir=$1 tag=$2 h=$3 ns
 	shift 3
 	ns=$(lab_ns "$h")
-	rm -f "$dir/$tag.rc" "$dir/$tag.end"
+	rm -f "$dir/$tag.rc" "$dir/$tag.end" "$dir/$tag.ready"
 	# setsid from a process that is not a group leader does not fork, so
 	# $! is the new group's id.
 	# The wrapper shell outlives the signals sent to its group (timeout(1)
@@ -468,6 +468,7 @@ lab_spawn()
 		trap : TERM INT HUP
 		d=$1 t=$2 ns=$3
 		shift 3
+		: >"$d/$t.ready"
 		ip netns exec "$ns" "$@" >"$d/$t.out" 2>"$d/$t.err" </dev/null
 		rc=$?
 		echo "$EPOCHREALTIME" >"$d/$t.end"
@@ -475,6 +476,16 @@ lab_spawn()
 	' lab-spawn "$dir" "$tag" "$ns" "$@" </dev/null &
 	LAB_LAST_PID=$!
 	LAB_PIDS+=("$!")
+	# Return once the wrapper has its trap: a signal sent to the group
+	# before that would end the wrapper too, and nothing would record how
+	# the command ended.
+	local t
+	for ((t = 0; t < 100; t++)); do
+		[ -e "$dir/$tag.ready" ] && break
+		lab_alive "$LAB_LAST_PID" || break
+		sleep 0.05
+	done
+	rm -f "$dir/$tag.ready"
 }
 
 # lab_alive PID: the process exists and is not a zombie.
