@@ -1006,6 +1006,7 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 	uint64_t		 bytes, now = server_now_ms();
 	size_t			 i;
 	enum sched_mevent	 ev;
+	char			 why[128];
 
 	r = run_find(rs, m->u.report.run_id);
 	if (r == NULL || r->finished || r->sr == NULL) {
@@ -1053,13 +1054,41 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 			xfer_ready(&r->xr, t, m->u.report.pkg_index + 1u);
 		return;
 	}
-	/* Ready for a later package: one verified (DELIVERED maybe lost). */
 	if (m->u.report.state == CTL_RS_READY &&
-	    t->state == SCHED_M_TRANSFERRING)
+	    t->state == SCHED_M_TRANSFERRING) {
+		/* Ready for a later package: one verified (DELIVERED maybe
+		 * lost). */
 		xfer_ready(&r->xr, t, m->u.report.pkg_index);
+		/* Back on a new connection, which the START may have missed. */
+		if (xfer_again(&r->xr, t, m->u.report.pkg_index) == -1) {
+			snprintf(why, sizeof(why), "the agent was ready for "
+			    "package %u after its stream had ended (the START "
+			    "was lost with a connection)",
+			    m->u.report.pkg_index);
+			log_info("run %s machine %s: %s", r->idstr, name, why);
+			run_fallback(r, t, m->u.report.pkg_index, why);
+			runs_rearm(rs);
+		}
+		return;
+	}
 	if (m->u.report.state == CTL_RS_DELIVERED)
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
 	ev = report_event(m->u.report.state);
+	if (t->state == SCHED_M_TRANSFERRING && (ev == SCHED_EV_PENDING_BOOT ||
+	    ev == SCHED_EV_RUNNING || ev == SCHED_EV_SUCCEEDED)) {
+		/*
+		 * Past delivered on the agent: its DELIVERED went with a
+		 * connection, and what it says again after reconnecting is
+		 * where it is now (agent/run_report.c).  Delivered first.
+		 */
+		log_info("run %s machine %s: %s report while transferring: "
+		    "the DELIVERED before it was lost; taken as delivered",
+		    r->idstr, name, ctl_strrstate(m->u.report.state));
+		for (i = 0, bytes = 0; i < r->npkgs; i++)
+			bytes += r->pkgs[i].size;
+		db_run_bytes(rs->srv->db, r->id, name, bytes);
+		sched_report(rs->sched, t, SCHED_EV_DELIVERED, now, NULL);
+	}
 	if (sched_report_data(rs->sched, t, ev, now, m->u.report.message[0] !=
 	    '\0' ? m->u.report.message : NULL, m) == -1)
 		log_info("run %s machine %s: %s report in state %s ignored",

@@ -504,6 +504,7 @@ struct xfer	*xfer_find(struct xfer_run *, struct sched_target *);
 void		 xfer_drop(struct xfer *, struct sched_target *);
 void		 xfer_free(struct xfer *);
 void		 xfer_ready(struct xfer_run *, struct sched_target *, size_t);
+int		 xfer_again(struct xfer_run *, struct sched_target *, size_t);
 void		 xfer_hint(struct xfer_run *, struct sched_target *, const char *);
 enum xfer_state	 xfer_state(const struct xfer *);
 enum sched_path	 xfer_path(const struct xfer *);

@@ -341,6 +341,47 @@ xfer_ready(struct xfer_run *r, struct sched_target *t, size_t pkg)
 }
 
 /*
+ * The agent of a member says it is ready for package pkg while the
+ * transfer is under way: it came back on a new connection and the START
+ * may have gone with the old one.  While the package's stream runs, the
+ * START again, with its session (an agent that has the START ignores
+ * another; a late joiner is served from where it joins).  Returns 1 when
+ * it was sent, 0 when the START is still to come (the package's stream is
+ * not up yet), -1 when the package's stream is over or the machine is in
+ * no transfer: it missed the package, and the caller moves it to unicast.
+ */
+int
+xfer_again(struct xfer_run *r, struct sched_target *t, size_t pkg)
+{
+	struct xfer	*x;
+
+	if ((x = xfer_find(r, t)) == NULL)
+		return (-1);
+	switch (x->state) {
+	case XFER_S_NEW:
+	case XFER_S_QUEUED:
+	case XFER_S_STARTING:
+		/* x->pkg is the one before the next START's. */
+		return (pkg >= x->pkg + 1 ? 0 : -1);
+	case XFER_S_JOINING:
+	case XFER_S_SENDING:
+		if (pkg > x->pkg)
+			return (0);
+		if (pkg < x->pkg || x->xs == NULL)
+			return (-1);
+		log_info("run %s machine %s: ready for package %zu, which is "
+		    "being sent: START again", r->idstr, t->machine->name,
+		    pkg);
+		x->ctx->cb.start(x->ctx->arg, r, t, pkg, xsend_session(x->xs));
+		return (1);
+	case XFER_S_FAILED:
+		return (0);	/* its members fail in a moment */
+	default:
+		return (-1);
+	}
+}
+
+/*
  * The agent of a unicast transfer that has not joined says what it saw
  * ("join: heard N announcements, sent M HELLOs, no answer" or "join:
  * heard nothing from the sender"): kept for the join timeout's reason,

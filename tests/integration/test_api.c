@@ -883,6 +883,94 @@ test_unicast_limits(void)
 }
 
 /*
+ * An agent that comes back on a new connection in the middle of a
+ * transfer says again where its run is (agent/run_report.c), and what it
+ * sent on the old connection may be lost: the START (it is still ready),
+ * or its DELIVERED (it is running already).  Ready while the package's
+ * stream runs: START again, same session; ready after the stream ended:
+ * moved to unicast; running: taken as delivered, then running.  Before,
+ * the server ignored both reports and failed the machine 120 s later.
+ */
+static void
+test_reconnect_mid_transfer(void)
+{
+	char		 out[4096], arg[64], *text;
+	uint64_t	 id, session;
+	json_t		*run;
+	struct ctl_msg	 m;
+	struct timeval	 tv = { 15, 0 };
+
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	CU_ASSERT_EQUAL_FATAL(sh(out, sizeof(out), "%s/server/cli/fleetcast "
+	    "scenario create rc --package sp2", bindir), 0);
+	snprintf(arg, sizeof(arg), "--machine vm1");
+	id = scenario_run("rc", arg);
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, &m) == 0);
+	session = m.u.start.session;
+	ctl_msg_free(&m);
+
+	/* The START went with the old connection: ready again, START again. */
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.start.run_id, id);
+	CU_ASSERT_EQUAL(m.u.start.pkg_index, 0);
+	CU_ASSERT_EQUAL(m.u.start.session, session);
+	ctl_msg_free(&m);
+
+	/* Its DELIVERED went with the next one: running, then succeeded. */
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	agent_report(&vm1, id, CTL_RS_RUNNING, -1, NULL);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "running");
+	json_decref(run);
+	agent_report(&vm1, id, CTL_RS_SUCCEEDED, 0, NULL);
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "succeeded");
+	json_decref(run);
+
+	/*
+	 * Away until the stream ended (the sender waits 5 s for its
+	 * receivers): ready for a package it missed, so unicast from there.
+	 */
+	id = scenario_run("rc", arg);
+	CU_ASSERT_FATAL(id > 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, NULL) == 0);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	agent_close(&vm1);
+	sleep(7);
+	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
+	agent_report(&vm1, id, CTL_RS_READY, -1, NULL);
+	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_ASSIGN, &m) == 0);
+	CU_ASSERT_EQUAL(m.u.assign.path, CTL_PATH_UNICAST);
+	ctl_msg_free(&m);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_START, NULL) == 0);
+	tv.tv_sec = 5;
+	setsockopt(vm1.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
+	    "transferring");
+	text = json_dumps(run, 0);
+	CU_ASSERT(text != NULL && strstr(text, "after its stream had ended")
+	    != NULL);
+	free(text);
+	json_decref(run);
+	CU_ASSERT_EQUAL(run_cmd("cancel", id), 0);
+	CU_ASSERT_FATAL(agent_expect(&vm1, CTL_CANCEL, NULL) == 0);
+}
+
+/*
  * The CLI on the server's host finds the API and the admin token through
  * the server's configuration file when no flag or variable says
  * (FLEETCAST_SERVER_CONF here, fleetcastd's default path otherwise).
@@ -1995,6 +2083,8 @@ static CU_TestInfo tests[] = {
 	{ "at most 1024 enrollment requests wait", test_pending_cap },
 	{ "unicast: silent receiver, fallback loop, stream limit",
 	    test_unicast_limits },
+	{ "an agent back mid-transfer: START again, DELIVERED implied",
+	    test_reconnect_mid_transfer },
 	{ "the CLI reads the server's config for API and token",
 	    test_cli_server_conf },
 	{ "an agent that does not read is closed at 32 MiB",
