@@ -65,7 +65,7 @@
 #define AGENT_CONN_REFUSED_WAIT	60	/* after the server refused us */
 #define AGENT_CONN_SETUP_TIMEOUT	10	/* connect + TLS + first answer */
 #define AGENT_CONN_PEM_MAX		CTL_MAX_PEM
-#define AGENT_CONN_MISSED_BEATS	3	/* unanswered heartbeats: dead */
+#define AGENT_CONN_MISSED_BEATS	3	/* beat periods without an ack: dead */
 
 enum agent_conn_state {
 	AGENT_CONN_IDLE,		/* not connected, retry timer armed */
@@ -109,6 +109,9 @@ struct agent_conn {
 	uint64_t		 beat_sent;	/* sequence of the last beat */
 	uint64_t		 beat_acked;
 	uint64_t		 beat_base;	/* beat_sent at connect time */
+	/* Beat periods that ended with a beat unanswered and no ack in them:
+	 * the syncs' extra beats (agent_conn_sync) do not count. */
+	unsigned		 beats_missed;
 	int			 logged_down;
 };
 
@@ -542,9 +545,20 @@ agent_conn_beat_cb(evutil_socket_t fd, short ev, void *arg)
 	struct agent_conn	*c = arg;
 	struct timeval	 tv = { c->heartbeat, 0 };
 
-	if (c->beat_sent - c->beat_acked >= AGENT_CONN_MISSED_BEATS) {
-		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "no answer to %d "
-		    "heartbeats", AGENT_CONN_MISSED_BEATS);
+	/*
+	 * Dead after AGENT_CONN_MISSED_BEATS periods in which beats went
+	 * unanswered and no ack came: a time, not a number of beats, since a
+	 * busy agent sends a beat after each report that matters, and eight
+	 * reports in a row are not a dead server.
+	 */
+	if (c->beat_acked < c->beat_sent)
+		c->beats_missed++;
+	else
+		c->beats_missed = 0;
+	if (c->beats_missed >= AGENT_CONN_MISSED_BEATS) {
+		agent_conn_down(c, AGENT_CONN_BACKOFF_MIN, "no answer to "
+		    "heartbeats for %u s", AGENT_CONN_MISSED_BEATS *
+		    c->heartbeat);
 		return;
 	}
 	agent_conn_send_heartbeat(c);
@@ -877,6 +891,7 @@ agent_conn_on_welcome(struct agent_conn *c, struct ctl_msg *m)
 	c->logged_down = 0;
 	log_info("conn: online with %s:%u (server %s, heartbeat %u s)",
 	    c->host, c->port, m->u.welcome.version, c->heartbeat);
+	c->beats_missed = 0;
 	/* The first heartbeat carries the facts. */
 	c->agent->facts_dirty = 1;
 	agent_conn_send_heartbeat(c);
@@ -952,6 +967,7 @@ agent_conn_fsm(struct agent_conn *c, enum agent_conn_event ev,
 		switch (m->type) {
 		case CTL_HEARTBEAT_ACK:
 			if (c->beat_acked < c->beat_sent) {
+				c->beats_missed = 0;
 				c->beat_acked++;
 				c->cb.synced(c->arg, c->beat_acked);
 			}
