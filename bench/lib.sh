@@ -7,6 +7,34 @@
 # bench_here: directory of the calling benchmark script.
 bench_here=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 
+# bench_handed_back_mib: MiB of freed memory this VM has handed back to its
+# host so far (virtio free page reporting: the guest's page_reporting
+# counter), or "-" where the kernel keeps no such counter.  Memory handed
+# back is slow to touch again (doc/performance.md, "The lab"), and every
+# received copy is written into newly allocated tmpfs pages.
+bench_handed_back_mib()
+{
+	local f=/sys/module/page_reporting/parameters/reported_kib kib
+	if [ -r "$f" ] && kib=$(cat "$f" 2>/dev/null) && [ -n "$kib" ]; then
+		echo $((kib / 1024))
+	else
+		echo -
+	fi
+}
+
+# bench_handed_back_since MIB: the MiB handed back since bench_handed_back_mib
+# printed MIB ("-" without the counter).
+bench_handed_back_since()
+{
+	local now
+	now=$(bench_handed_back_mib)
+	if [ "$1" = - ] || [ "$now" = - ]; then
+		echo -
+	else
+		echo $((now - $1))
+	fi
+}
+
 bench_die()
 {
 	echo "${0##*/}: $*" >&2
