@@ -882,6 +882,19 @@ test_unicast_limits(void)
 	CU_ASSERT_FATAL(agent_expect(&vm2, CTL_CANCEL, NULL) == 0);
 }
 
+/* A moment after a report: the machine's state in the run is want. */
+static void
+check_state_soon(uint64_t id, const char *name, const char *want)
+{
+	json_t	*run;
+
+	usleep(300000);
+	run = cli_json("run show %llu --json", (unsigned long long)id);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
+	CU_ASSERT_STRING_EQUAL(run_machine_state(run, name, NULL), want);
+	json_decref(run);
+}
+
 /*
  * An agent that comes back on a new connection in the middle of a
  * transfer says again where its run is (agent/run_report.c), and what it
@@ -924,18 +937,9 @@ test_reconnect_mid_transfer(void)
 	/* Its DELIVERED went with the next one: running, then succeeded. */
 	CU_ASSERT_EQUAL_FATAL(agent_hello(&vm1, "vm1"), CTL_WELCOME);
 	agent_report(&vm1, id, CTL_RS_RUNNING, -1, NULL);
-	usleep(300000);
-	run = cli_json("run show %llu --json", (unsigned long long)id);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(run);
-	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
-	    "running");
-	json_decref(run);
+	check_state_soon(id, "vm1", "running");
 	agent_report(&vm1, id, CTL_RS_SUCCEEDED, 0, NULL);
-	usleep(300000);
-	run = cli_json("run show %llu --json", (unsigned long long)id);
-	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
-	    "succeeded");
-	json_decref(run);
+	check_state_soon(id, "vm1", "succeeded");
 
 	/*
 	 * Away until the stream ended (the sender waits 5 s for its
