@@ -599,6 +599,17 @@ run_fsm(struct run *r, enum run_event ev, struct run_evdata *d)
 			run_report_current(r);
 			return;
 		case RUN_EV_START:
+			/*
+			 * A package already delivered: a START repeated for
+			 * an agent back on a new connection, which crossed
+			 * its DELIVERED (control-protocol.md, item 6).
+			 */
+			if (d->msg->u.start.pkg_index < r->rec->pkg_index) {
+				log_info("run %" PRIu64 ": START for package "
+				    "%u, which is delivered: ignored",
+				    r->rec->run_id, d->msg->u.start.pkg_index);
+				return;
+			}
 			if (d->msg->u.start.pkg_index != r->rec->pkg_index) {
 				run_finish(r, CTL_RS_FAILED, 0, "START for "
 				    "package %u, expected %u",

@@ -1006,7 +1006,8 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 	uint64_t		 bytes, now = server_now_ms();
 	size_t			 i;
 	enum sched_mevent	 ev;
-	char			 why[128];
+	struct xfer		*found;
+	char			 why[160];
 
 	r = run_find(rs, m->u.report.run_id);
 	if (r == NULL || r->finished || r->sr == NULL) {
@@ -1062,8 +1063,8 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 		/* Back on a new connection, which the START may have missed. */
 		if (xfer_again(&r->xr, t, m->u.report.pkg_index) == -1) {
 			snprintf(why, sizeof(why), "the agent was ready for "
-			    "package %u after its stream had ended (the START "
-			    "was lost with a connection)",
+			    "package %u, which is no longer being sent to it "
+			    "(its START was lost with a connection)",
 			    m->u.report.pkg_index);
 			log_info("run %s machine %s: %s", r->idstr, name, why);
 			run_fallback(r, t, m->u.report.pkg_index, why);
@@ -1088,6 +1089,10 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 			bytes += r->pkgs[i].size;
 		db_run_bytes(rs->srv->db, r->id, name, bytes);
 		sched_report(rs->sched, t, SCHED_EV_DELIVERED, now, NULL);
+		/* Nothing more to send it (a unicast stream is freed). */
+		if (t->state != SCHED_M_TRANSFERRING &&
+		    (found = xfer_find(&r->xr, t)) != NULL)
+			xfer_drop(found, t);
 	}
 	if (sched_report_data(rs->sched, t, ev, now, m->u.report.message[0] !=
 	    '\0' ? m->u.report.message : NULL, m) == -1)

@@ -966,7 +966,7 @@ test_reconnect_mid_transfer(void)
 	CU_ASSERT_STRING_EQUAL(run_machine_state(run, "vm1", NULL),
 	    "transferring");
 	text = json_dumps(run, 0);
-	CU_ASSERT(text != NULL && strstr(text, "after its stream had ended")
+	CU_ASSERT(text != NULL && strstr(text, "no longer being sent to it")
 	    != NULL);
 	free(text);
 	json_decref(run);

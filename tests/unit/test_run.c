@@ -594,6 +594,29 @@ test_start_wrong_package(void)
 	teardown();
 }
 
+/*
+ * START for a package before the one the run is at: a repeat that crossed
+ * the agent's DELIVERED after a reconnection, ignored (the run stands as
+ * if at its second package; the test package has one).
+ */
+static void
+test_start_delivered_package(void)
+{
+	struct run	*r;
+
+	setup();
+	r = ready(5, 0, &p_quick);
+	r->rec->pkg_index = 1;
+	start(5, 0);
+	CU_ASSERT_EQUAL(r->rec->state, RUN_READY);
+	CU_ASSERT_PTR_NULL(sent_last(CTL_RS_FAILED));
+	CU_ASSERT(unit_log_has("START for package 0, which is delivered: "
+	    "ignored"));
+	CU_ASSERT_EQUAL(nreceivers, 0);
+	r->rec->pkg_index = 0;
+	teardown();
+}
+
 static int
 gone(void *arg)
 {
@@ -1101,6 +1124,7 @@ main(void)
 		{ "ASSIGN refused: ERROR", test_assign_refused },
 		{ "START: RECEIVING", test_start_receiving },
 		{ "START for another package", test_start_wrong_package },
+		{ "START for a delivered package", test_start_delivered_package },
 		{ "finished, DONE on sync", test_finished_done_on_sync },
 		{ "finished offline, reported online", test_finished_offline },
 		{ "cancel: assigned, ready, receiving", test_cancel_early },
