@@ -1390,8 +1390,12 @@ test_delivery_after_wait(void)
  * the port's rate, and parity must not be sized to the overrun.  The
  * receiver here counts what such a port of 4 MB/s would let through, of
  * everything sent, every 50 ms; over the last second the rate must be
- * within 0.8 to 1.06 times the port's, and parity at most a fifth of the
- * first pass.  The session-8 rules (a cut's ceiling at most the slowest
+ * within 0.7 to 1.06 times the port's, and parity at most a fifth of the
+ * first pass.  The port's credit is 50 ms a step even when a loaded host
+ * makes a step last longer, so the port the sender sees is then slower
+ * than 4 MB/s: the lower bound has room for that (CI once gave 0.785,
+ * steps of about 64 ms), while the upper bound and the parity bound are
+ * what the code before fails.  The session-8 rules (a cut's ceiling at most the slowest
  * delivery, no probes while a large overrun's cut is judged, parity sized
  * to the current loss after a bottleneck verdict) give 0.95 times the
  * port and 14% parity in this model; the code before them gave 1.13
@@ -1449,9 +1453,9 @@ test_silent_port(void)
 		}
 	t = r[n / 2] * SK_SYM / (SK_SYM + 60);	/* payload, as the port */
 	CU_ASSERT(t <= 1.06 * port);
-	CU_ASSERT(t >= 0.8 * port);
+	CU_ASSERT(t >= 0.7 * port);
 	CU_ASSERT(st.repair_packets <= st.data_packets / 5);
-	if (t > 1.06 * port || t < 0.8 * port ||
+	if (t > 1.06 * port || t < 0.7 * port ||
 	    st.repair_packets > st.data_packets / 5)
 		fprintf(stderr, "rate %.2f MB/s behind a %.2f MB/s port, "
 		    "parity %llu for %llu\n", t / 1e6, port / 1e6,
