@@ -916,6 +916,18 @@ runs_machine_offline(struct runs *rs, const char *name)
 			    r->idstr, name, sched_strmstate(t->state));
 }
 
+/* The bytes of the run's first n packages. */
+static uint64_t
+run_pkgs_size(const struct run *r, size_t n)
+{
+	uint64_t	bytes = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		bytes += r->pkgs[i].size;
+	return (bytes);
+}
+
 static enum sched_mevent
 report_event(uint8_t st)
 {
@@ -1004,7 +1016,6 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 	struct run		*r;
 	struct sched_target	*t;
 	uint64_t		 bytes, now = server_now_ms();
-	size_t			 i;
 	enum sched_mevent	 ev;
 	struct xfer		*found;
 	char			 why[160];
@@ -1040,9 +1051,7 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 		return;
 	}
 	/* Progress counts the packages before this one as received. */
-	bytes = m->u.report.bytes;
-	for (i = 0; i < m->u.report.pkg_index; i++)
-		bytes += r->pkgs[i].size;
+	bytes = m->u.report.bytes + run_pkgs_size(r, m->u.report.pkg_index);
 	if (m->u.report.state == CTL_RS_RECEIVING ||
 	    (m->u.report.state == CTL_RS_DELIVERED &&
 	    m->u.report.pkg_index + 1u < r->npkgs)) {
@@ -1085,9 +1094,8 @@ runs_report_clean(void *arg, const char *name, const struct ctl_msg *m)
 		log_info("run %s machine %s: %s report while transferring: "
 		    "the DELIVERED before it was lost; taken as delivered",
 		    r->idstr, name, ctl_strrstate(m->u.report.state));
-		for (i = 0, bytes = 0; i < r->npkgs; i++)
-			bytes += r->pkgs[i].size;
-		db_run_bytes(rs->srv->db, r->id, name, bytes);
+		db_run_bytes(rs->srv->db, r->id, name, run_pkgs_size(r,
+		    r->npkgs));
 		sched_report(rs->sched, t, SCHED_EV_DELIVERED, now, NULL);
 		/* Nothing more to send it (a unicast stream is freed). */
 		if (t->state != SCHED_M_TRANSFERRING &&
